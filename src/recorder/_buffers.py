@@ -1,0 +1,89 @@
+"""Turning what users pass (bytes, bytearray, memoryview, array.array, numpy arrays) into
+the C-contiguous numpy arrays the compiled kernels take, with errors that say what is
+allowed.  Every public function of the package goes through these helpers."""
+
+from __future__ import annotations
+
+import sys
+
+import numpy as np
+
+_BYTE_FORMATS = frozenset("bBc")
+_INT16_FORMATS = frozenset(("h", "=h", "<h" if sys.byteorder == "little" else ">h", "@h"))
+
+BUFFER_KINDS = "bytes, bytearray, memoryview, array.array or numpy array"
+
+
+def _memoryview(obj, name: str) -> memoryview:
+    if isinstance(obj, (str, list, tuple)) or obj is None or isinstance(obj, (int, float)):
+        raise TypeError(f"{name} must be a buffer ({BUFFER_KINDS}), not {type(obj).__name__}")
+    try:
+        return memoryview(obj)
+    except TypeError:
+        raise TypeError(
+            f"{name} must be a buffer ({BUFFER_KINDS}), not {type(obj).__name__}"
+        ) from None
+
+
+def as_int16(obj, name: str = "pcm") -> np.ndarray:
+    """Samples as a C-contiguous native int16 array (a view when possible).
+
+    numpy arrays must have an int16 dtype (any byte order, any layout: copied if needed);
+    other buffers may hold int16 items or raw bytes (native byte order, even length).
+    N-dimensional arrays keep their shape.
+    """
+    if isinstance(obj, np.ndarray):
+        if obj.dtype.kind != "i" or obj.dtype.itemsize != 2:
+            raise TypeError(f"{name} must hold int16 samples, got dtype {obj.dtype}")
+        return np.ascontiguousarray(np.atleast_1d(obj), dtype=np.int16)
+    mv = _memoryview(obj, name)
+    if mv.format in _INT16_FORMATS:
+        return np.ascontiguousarray(np.asarray(mv).reshape(-1), dtype=np.int16)
+    if mv.format in _BYTE_FORMATS or mv.itemsize == 1:
+        raw = np.frombuffer(mv if mv.c_contiguous else mv.tobytes(), dtype=np.uint8)
+        if raw.size % 2:
+            raise ValueError(f"{name} holds {raw.size} bytes: 16-bit samples need an even count")
+        return raw.view(np.int16)
+    raise TypeError(f"{name} must hold int16 samples or raw bytes, got buffer format {mv.format!r}")
+
+
+def as_uint8(obj, name: str = "data") -> np.ndarray:
+    """Coded bytes as a C-contiguous uint8 array (a view when possible)."""
+    if isinstance(obj, np.ndarray):
+        if obj.dtype.itemsize != 1 or obj.dtype.kind not in "uiSVb":
+            raise TypeError(f"{name} must hold bytes (uint8), got dtype {obj.dtype}")
+        return np.ascontiguousarray(np.atleast_1d(obj)).view(np.uint8)
+    mv = _memoryview(obj, name)
+    if mv.itemsize != 1:
+        raise TypeError(f"{name} must hold bytes, got buffer format {mv.format!r}")
+    return np.frombuffer(mv if mv.c_contiguous else mv.tobytes(), dtype=np.uint8)
+
+
+def out_array(out, shape, dtype, name: str = "out") -> np.ndarray:
+    """A fresh array, or ``out`` viewed as ``dtype`` with exactly ``shape``'s size."""
+    dtype = np.dtype(dtype)
+    if out is None:
+        return np.empty(shape, dtype=dtype)
+    if isinstance(out, np.ndarray):
+        arr = out
+    else:
+        mv = _memoryview(out, name)
+        if mv.readonly:
+            raise ValueError(f"{name} must be writable")
+        arr = np.asarray(mv)
+    if not arr.flags.c_contiguous:
+        raise ValueError(f"{name} must be C-contiguous")
+    if not arr.flags.writeable:
+        raise ValueError(f"{name} must be writable")
+    if arr.dtype != dtype:
+        if arr.dtype.itemsize == 1 and arr.dtype.kind in "uib":
+            arr = arr.view(np.uint8).reshape(-1)
+            if arr.size % dtype.itemsize:
+                raise ValueError(f"{name} has {arr.size} bytes, not a whole number of {dtype}")
+            arr = arr.view(dtype)
+        else:
+            raise TypeError(f"{name} must have dtype {dtype}, got {arr.dtype}")
+    want = int(np.prod(shape, dtype=np.int64))
+    if arr.size != want:
+        raise ValueError(f"{name} has room for {arr.size} items of {dtype}, expected exactly {want}")
+    return arr.reshape(shape)

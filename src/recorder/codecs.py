@@ -1,0 +1,215 @@
+"""Sample codecs for telephony audio: G.711 A-law and mu-law, signed 16-bit and unsigned
+8-bit PCM (and, through :func:`get_encoder`, the streaming ADPCM codecs).
+
+All functions take any C-contiguous buffer (bytes, bytearray, memoryview, array.array,
+numpy array) and return numpy arrays.  numpy inputs keep their shape, so a 2-D array of
+``channels x samples`` is coded in one call.  ``out=`` takes a writable buffer of exactly
+the right size and is returned (as a numpy view).  The loops run in compiled code with
+the GIL released.
+
+G.711 follows ITU-T G.191 (the STL ``g711.c`` reference) bit for bit for all 65,536
+inputs and all 256 codes.  Note that the stdlib ``audioop.lin2ulaw`` differs from G.191
+on 508 negative inputs (it rounds the magnitude of negative samples differently): our
+mu-law encoder follows G.191, so ``ulaw_encode`` and ``audioop.lin2ulaw`` disagree on
+exactly those inputs, and agree everywhere else.
+
+A-law <-> mu-law transcoding uses ITU-T G.711 Tables 3 and 4 (the tables also found in
+Sun's reference ``g711.c``), not decode-then-encode.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from ._buffers import as_int16, as_uint8, out_array
+from ._codecs import g711 as _g711
+
+__all__ = [
+    "FORMATS",
+    "alaw_encode", "alaw_decode", "ulaw_encode", "ulaw_decode",
+    "s16_encode", "s16_decode", "u8_encode", "u8_decode",
+    "alaw_to_ulaw", "ulaw_to_alaw",
+    "SampleEncoder", "SampleDecoder", "get_encoder", "get_decoder",
+]
+
+#: The recorder's format names (the spec's ``file_format`` values).
+FORMATS = ("alaw", "ulaw", "oki", "ima", "s16bit", "u8bit")
+
+
+def _encode(kernel, pcm, out, per_sample: int):
+    src = as_int16(pcm, "pcm")
+    shape = (*src.shape[:-1], src.shape[-1] * per_sample)
+    dst = out_array(out, shape, np.uint8)
+    kernel(src.reshape(-1), dst.reshape(-1))
+    return dst
+
+
+def _decode(kernel, data, out, per_sample: int):
+    src = as_uint8(data, "data")
+    if per_sample == 2:
+        if src.shape[-1] % 2:
+            raise ValueError(f"data holds {src.shape[-1]} bytes: 16-bit samples need an even count")
+        shape = (*src.shape[:-1], src.shape[-1] // 2)
+    else:
+        shape = src.shape
+    dst = out_array(out, shape, np.int16)
+    kernel(src.reshape(-1), dst.reshape(-1))
+    return dst
+
+
+def alaw_encode(pcm, /, *, out=None) -> np.ndarray:
+    """Encode int16 samples to G.711 A-law codes (uint8), bit-exact with ITU-T G.191."""
+    return _encode(_g711.alaw_encode, pcm, out, 1)
+
+
+def alaw_decode(data, /, *, out=None) -> np.ndarray:
+    """Decode G.711 A-law codes to int16 samples (every byte value is a valid code)."""
+    return _decode(_g711.alaw_decode, data, out, 1)
+
+
+def ulaw_encode(pcm, /, *, out=None) -> np.ndarray:
+    """Encode int16 samples to G.711 mu-law codes (uint8), bit-exact with ITU-T G.191."""
+    return _encode(_g711.ulaw_encode, pcm, out, 1)
+
+
+def ulaw_decode(data, /, *, out=None) -> np.ndarray:
+    """Decode G.711 mu-law codes to int16 samples (every byte value is a valid code)."""
+    return _decode(_g711.ulaw_decode, data, out, 1)
+
+
+def s16_encode(pcm, /, *, out=None) -> np.ndarray:
+    """Signed 16-bit little-endian bytes (uint8, two per sample) of int16 samples."""
+    return _encode(_g711.s16_encode, pcm, out, 2)
+
+
+def s16_decode(data, /, *, out=None) -> np.ndarray:
+    """int16 samples from signed 16-bit little-endian bytes (an even number of them)."""
+    return _decode(_g711.s16_decode, data, out, 2)
+
+
+def u8_encode(pcm, /, *, out=None) -> np.ndarray:
+    """WAV unsigned 8-bit samples (128 = zero): int16 rounded half up to a multiple of 256,
+    saturating at 255 (so 32640..32767 all give 255)."""
+    return _encode(_g711.u8_encode, pcm, out, 1)
+
+
+def u8_decode(data, /, *, out=None) -> np.ndarray:
+    """int16 samples from WAV unsigned 8-bit samples: ``(u - 128) << 8``."""
+    return _decode(_g711.u8_decode, data, out, 1)
+
+
+def alaw_to_ulaw(data, /, *, out=None) -> np.ndarray:
+    """Transcode A-law codes to mu-law codes by G.711 Table 4."""
+    src = as_uint8(data, "data")
+    dst = out_array(out, src.shape, np.uint8)
+    _g711.alaw_to_ulaw(src.reshape(-1), dst.reshape(-1))
+    return dst
+
+
+def ulaw_to_alaw(data, /, *, out=None) -> np.ndarray:
+    """Transcode mu-law codes to A-law codes by G.711 Table 3."""
+    src = as_uint8(data, "data")
+    dst = out_array(out, src.shape, np.uint8)
+    _g711.ulaw_to_alaw(src.reshape(-1), dst.reshape(-1))
+    return dst
+
+
+# --- streaming objects -------------------------------------------------------------------
+
+_SAMPLE_CODECS = {
+    # name: (encode, decode, bytes per sample)
+    "alaw": (alaw_encode, alaw_decode, 1),
+    "ulaw": (ulaw_encode, ulaw_decode, 1),
+    "s16bit": (s16_encode, s16_decode, 2),
+    "u8bit": (u8_encode, u8_decode, 1),
+}
+
+
+class SampleEncoder:
+    """Streaming encoder for a sample-by-sample format (alaw, ulaw, s16bit, u8bit).
+
+    Same interface as the ADPCM encoders: ``encode(pcm)`` returns the bytes (uint8 array)
+    for those samples, ``flush()`` what is left at the end (always empty here),
+    ``reset()`` forgets the state (there is none).
+    """
+
+    def __init__(self, fmt: str):
+        if fmt not in _SAMPLE_CODECS:
+            raise ValueError(f"not a sample codec: {fmt!r}; expected one of {sorted(_SAMPLE_CODECS)}")
+        self.format = fmt
+        self._encode, _, self.bytes_per_sample = _SAMPLE_CODECS[fmt]
+
+    def encode(self, pcm) -> np.ndarray:
+        return self._encode(pcm)
+
+    def flush(self) -> np.ndarray:
+        return np.empty(0, dtype=np.uint8)
+
+    def reset(self) -> None:
+        pass
+
+    def __repr__(self) -> str:
+        return f"SampleEncoder({self.format!r})"
+
+
+class SampleDecoder:
+    """Streaming decoder for a sample-by-sample format; 16-bit input may be split
+    anywhere (an odd trailing byte is kept for the next call)."""
+
+    def __init__(self, fmt: str):
+        if fmt not in _SAMPLE_CODECS:
+            raise ValueError(f"not a sample codec: {fmt!r}; expected one of {sorted(_SAMPLE_CODECS)}")
+        self.format = fmt
+        _, self._decode, self.bytes_per_sample = _SAMPLE_CODECS[fmt]
+        self._carry = b""
+
+    def decode(self, data) -> np.ndarray:
+        src = as_uint8(data, "data").reshape(-1)
+        if self.bytes_per_sample == 1:
+            return self._decode(src)
+        if self._carry:
+            src = np.concatenate([np.frombuffer(self._carry, np.uint8), src])
+        whole = src.size - src.size % 2
+        self._carry = src[whole:].tobytes()
+        return self._decode(src[:whole])
+
+    def flush(self) -> np.ndarray:
+        self._carry = b""
+        return np.empty(0, dtype=np.int16)
+
+    def reset(self) -> None:
+        self._carry = b""
+
+    def __repr__(self) -> str:
+        return f"SampleDecoder({self.format!r})"
+
+
+# name -> (encoder factory, decoder factory); the ADPCM codecs register themselves here.
+_STREAMING: dict[str, tuple] = {
+    name: (lambda n=name: SampleEncoder(n), lambda n=name: SampleDecoder(n))
+    for name in _SAMPLE_CODECS
+}
+
+
+def _check_format(fmt) -> str:
+    if not isinstance(fmt, str) or fmt not in _STREAMING:
+        raise ValueError(f"unknown format {fmt!r}; expected one of {', '.join(available_formats())}")
+    return fmt
+
+
+def available_formats() -> tuple[str, ...]:
+    """The format names :func:`get_encoder` and :func:`get_decoder` accept."""
+    return tuple(f for f in FORMATS if f in _STREAMING) + tuple(
+        f for f in _STREAMING if f not in FORMATS
+    )
+
+
+def get_encoder(fmt: str):
+    """A fresh streaming encoder for one of the spec's format names
+    ('alaw', 'ulaw', 'oki', 'ima', 's16bit', 'u8bit')."""
+    return _STREAMING[_check_format(fmt)][0]()
+
+
+def get_decoder(fmt: str):
+    """A fresh streaming decoder for one of the spec's format names."""
+    return _STREAMING[_check_format(fmt)][1]()

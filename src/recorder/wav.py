@@ -1,0 +1,567 @@
+"""WAV files: read, write, inspect and repair.
+
+Writes every recorder format: ``alaw`` (tag 6), ``ulaw`` (tag 7), ``s16bit`` and ``u8bit``
+(tag 1), and the ADPCM formats once their codecs are registered (``ima``, tag 0x11;
+``oki``, tag 0x10).  Non-PCM files carry a ``fact`` chunk with the true sample count.
+
+Reads what real files contain: chunks in any order, LIST/INFO and unknown chunks
+skipped, odd-sized chunks padded, WAVE_FORMAT_EXTENSIBLE, RF64, PCM of 8/16/24/32 bits
+and IEEE float (converted to int16: 24/32-bit keep their top 16 bits, float is scaled by
+32768, rounded and clipped), and a data size of 0 or 0xFFFFFFFF left by a writer that
+never finished (the data then runs to the end of the file).  A trailing partial frame is
+dropped.  Anything malformed raises :class:`WavError` (a ValueError) naming the problem;
+sizes in a header are checked against the real file size before anything is allocated.
+"""
+
+from __future__ import annotations
+
+import io
+import os
+import struct
+from dataclasses import dataclass
+
+import numpy as np
+
+from . import codecs
+from ._buffers import as_int16
+
+__all__ = ["WavError", "Info", "read", "write", "info", "Writer", "repair", "WRITE_FORMATS"]
+
+MAX_CHANNELS = 64
+_U32 = 0xFFFFFFFF
+_KSDATAFORMAT_TAIL = bytes.fromhex("000000001000800000aa00389b71")
+
+
+class WavError(ValueError):
+    """A WAV file that is malformed, truncated or in a format this package cannot read."""
+
+
+@dataclass(frozen=True)
+class Info:
+    """What a WAV file holds.  ``frames`` is samples per channel."""
+
+    format: str
+    rate: int
+    channels: int
+    frames: int
+    duration: float
+    format_tag: int = 0
+    bits_per_sample: int = 0
+    block_align: int = 0
+    data_offset: int = 0
+    data_bytes: int = 0
+
+
+@dataclass(frozen=True)
+class Fmt:
+    """The parsed ``fmt `` chunk (``tag`` resolved through WAVE_FORMAT_EXTENSIBLE)."""
+
+    tag: int
+    channels: int
+    rate: int
+    byte_rate: int
+    block_align: int
+    bits: int
+    extra: bytes = b""
+
+
+# --- codecs as they sit in a WAV file ------------------------------------------------------
+
+
+class WavCodec:
+    """How a format is laid out in a WAV file.  Sample codecs (one code per sample and
+    channel) use this class as is; block codecs (ADPCM) subclass it."""
+
+    name = ""
+    tag = 0
+    bits = 8
+    bytes_per_sample = 1
+    has_fact = True          # non-PCM formats carry a fact chunk
+    fmt_extra: bytes | None = b""   # None: 16-byte PCM fmt; b"": WAVEFORMATEX with cbSize 0
+
+    def __init__(self, name, tag, bits, bytes_per_sample, *, has_fact=True, fmt_extra=b""):
+        self.name, self.tag, self.bits = name, tag, bits
+        self.bytes_per_sample = bytes_per_sample
+        self.has_fact, self.fmt_extra = has_fact, fmt_extra
+
+    # layout
+    def block_align(self, channels: int) -> int:
+        return self.bytes_per_sample * channels
+
+    def samples_per_block(self, channels: int) -> int:
+        return 1
+
+    def extra_for(self, channels: int) -> bytes | None:
+        return self.fmt_extra
+
+    def data_bytes(self, frames: int, channels: int) -> int:
+        """Size of the data chunk holding ``frames`` frames (blocks rounded up)."""
+        spb = self.samples_per_block(channels)
+        return -(-frames // spb) * self.block_align(channels)
+
+    # writing
+    def encoder(self, channels: int, rate: int):
+        """Streaming encoder of interleaved int16 samples: ``encode(pcm)`` and
+        ``flush()`` return uint8 arrays of whole blocks."""
+        return codecs.get_encoder(self.name)
+
+    # reading
+    def check(self, fmt: Fmt) -> None:
+        want = self.block_align(fmt.channels)
+        if fmt.block_align != want:
+            raise WavError(
+                f"{self.name}: block_align is {fmt.block_align}, expected {want} "
+                f"for {fmt.channels} channel(s)"
+            )
+
+    def frames(self, nbytes: int, fmt: Fmt) -> int:
+        return nbytes // fmt.block_align
+
+    def decode(self, data: np.ndarray, fmt: Fmt) -> np.ndarray:
+        """Interleaved int16 samples of ``data`` (whole frames only)."""
+        whole = data[: self.frames(data.size, fmt) * fmt.block_align]
+        return codecs.get_decoder(self.name).decode(whole)
+
+
+class _WidePcm(WavCodec):
+    """24/32-bit integer PCM: read only, top 16 bits kept."""
+
+    def decode(self, data, fmt):
+        n = self.frames(data.size, fmt) * fmt.channels
+        width = self.bytes_per_sample
+        samples = data[: n * width].reshape(n, width)
+        return (samples[:, width - 2].astype(np.uint16) | (samples[:, width - 1].astype(np.uint16) << 8)).view(np.int16)
+
+
+class _Float(WavCodec):
+    """IEEE float: read only, scaled by 32768, rounded and clipped to int16."""
+
+    def decode(self, data, fmt):
+        n = self.frames(data.size, fmt) * fmt.channels
+        x = np.frombuffer(data[: n * self.bytes_per_sample].tobytes(), dtype=f"<f{self.bytes_per_sample}")
+        with np.errstate(invalid="ignore"):
+            y = np.rint(np.nan_to_num(x.astype(np.float64)) * 32768.0)
+        return np.clip(y, -32768, 32767).astype(np.int16)
+
+
+_ALAW = WavCodec("alaw", 6, 8, 1)
+_ULAW = WavCodec("ulaw", 7, 8, 1)
+_S16 = WavCodec("s16bit", 1, 16, 2, has_fact=False, fmt_extra=None)
+_U8 = WavCodec("u8bit", 1, 8, 1, has_fact=False, fmt_extra=None)
+_PCM24 = _WidePcm("pcm24", 1, 24, 3, has_fact=False, fmt_extra=None)
+_PCM32 = _WidePcm("pcm32", 1, 32, 4, has_fact=False, fmt_extra=None)
+_F32 = _Float("float32", 3, 32, 4)
+_F64 = _Float("float64", 3, 64, 8)
+
+#: format name -> codec, for writing (the ADPCM modules add 'ima' and 'oki').
+WRITE_FORMATS: dict[str, WavCodec] = {"alaw": _ALAW, "ulaw": _ULAW, "s16bit": _S16, "u8bit": _U8}
+
+# tag -> function(Fmt) -> codec, for reading.
+_READERS: dict[int, object] = {
+    6: lambda f: _ALAW,
+    7: lambda f: _ULAW,
+    1: lambda f: {8: _U8, 16: _S16, 24: _PCM24, 32: _PCM32}.get(f.bits),
+    3: lambda f: {32: _F32, 64: _F64}.get(f.bits),
+}
+_TAG_NAMES = {0x0002: "MS ADPCM", 0x0011: "IMA ADPCM", 0x0010: "OKI ADPCM", 0x0017: "Dialogic OKI ADPCM",
+              0x0031: "GSM 6.10", 0x0055: "MP3", 0x0064: "G.726", 0x0161: "WMA"}
+
+
+def register(codec: WavCodec, *, tags=(), write=True) -> None:
+    """Make a codec readable (by format tag) and, with ``write``, writable by name."""
+    if write:
+        WRITE_FORMATS[codec.name] = codec
+    for tag in tags or (codec.tag,):
+        _READERS[tag] = lambda f, c=codec: c
+
+
+# --- parsing -------------------------------------------------------------------------------
+
+
+def _parse_fmt(body: bytes) -> Fmt:
+    if len(body) < 14:
+        raise WavError(f"fmt chunk too short ({len(body)} bytes, need at least 14)")
+    tag, channels, rate, byte_rate, block_align = struct.unpack_from("<HHIIH", body)
+    bits = struct.unpack_from("<H", body, 14)[0] if len(body) >= 16 else 8
+    extra = b""
+    if len(body) >= 18:
+        cb = struct.unpack_from("<H", body, 16)[0]
+        extra = body[18 : 18 + cb]
+    if tag == 0xFFFE:
+        if len(extra) < 22:
+            raise WavError("WAVE_FORMAT_EXTENSIBLE fmt chunk is missing its 22 extension bytes")
+        tag = struct.unpack_from("<H", extra, 6)[0]
+        if extra[8:22] != _KSDATAFORMAT_TAIL:
+            raise WavError("WAVE_FORMAT_EXTENSIBLE sub-format is not a standard format GUID")
+    if channels < 1 or channels > MAX_CHANNELS:
+        raise WavError(f"fmt chunk says {channels} channels (allowed: 1 to {MAX_CHANNELS})")
+    if rate < 1:
+        raise WavError("fmt chunk says a sample rate of 0 Hz")
+    if block_align < 1:
+        raise WavError("fmt chunk says a block_align of 0")
+    return Fmt(tag, channels, rate, byte_rate, block_align, bits, bytes(extra))
+
+
+def _looks_like_chunk(head: bytes, remaining: int) -> bool:
+    if len(head) < 8:
+        return False
+    cid, size = struct.unpack("<4sI", head)
+    return all(32 <= b < 127 for b in cid) and size <= remaining - 8
+
+
+@dataclass
+class _Layout:
+    fmt: Fmt
+    codec: WavCodec
+    data_offset: int
+    data_bytes: int
+    fact: int | None
+    unbounded: bool
+    header: dict          # offsets of the size fields, for repair
+
+
+def _parse(f, size: int) -> _Layout:
+    f.seek(0)
+    head = f.read(12)
+    if len(head) < 12:
+        raise WavError(f"file too short for a RIFF/WAVE header ({len(head)} bytes)")
+    riff, _riff_size, wave = struct.unpack("<4sI4s", head)
+    if riff not in (b"RIFF", b"RF64"):
+        raise WavError(f"not a WAV file: starts with {riff!r}, expected b'RIFF'")
+    if wave != b"WAVE":
+        raise WavError(f"RIFF file of type {wave!r}, expected b'WAVE'")
+    rf64 = riff == b"RF64"
+    fmt = fact = data = None
+    ds64_data = None
+    unbounded = False
+    offsets = {}
+    pos = 12
+    while pos + 8 <= size:
+        f.seek(pos)
+        cid, csize = struct.unpack("<4sI", f.read(8))
+        body = pos + 8
+        remaining = size - body
+        if cid == b"data":
+            if data is not None:
+                raise WavError("file has two data chunks")
+            if rf64 and csize == _U32 and ds64_data is not None:
+                csize = ds64_data
+            offsets["data_size"] = pos + 4
+            if csize == _U32 or (csize == 0 and remaining > 0 and not _looks_like_chunk(f.read(8), remaining)):
+                csize, unbounded = remaining, True
+            elif csize > remaining:
+                raise WavError(
+                    f"data chunk truncated: header says {csize} bytes, the file holds {remaining}"
+                )
+            data = (body, csize)
+            if unbounded:
+                break
+        elif csize > remaining:
+            if data is not None and fmt is not None:
+                break          # trailing junk after the audio: ignore it
+            raise WavError(f"{cid!r} chunk truncated: header says {csize} bytes, the file holds {remaining}")
+        elif cid == b"fmt ":
+            if fmt is not None:
+                raise WavError("file has two fmt chunks")
+            if csize > 4096:
+                raise WavError(f"fmt chunk of {csize} bytes is implausibly large")
+            fmt = _parse_fmt(f.read(csize))
+        elif cid == b"fact" and csize >= 4:
+            offsets["fact"] = body
+            fact = struct.unpack("<I", f.read(4))[0]
+        elif cid == b"ds64" and csize >= 24:
+            ds64_data = struct.unpack("<8xQ", f.read(16))[0]
+        pos = body + csize + (csize & 1)
+    if fmt is None:
+        raise WavError("no fmt chunk" + (" before the data" if unbounded else ""))
+    if data is None:
+        raise WavError("no data chunk")
+    reader = _READERS.get(fmt.tag)
+    codec = reader(fmt) if reader else None
+    if codec is None:
+        name = _TAG_NAMES.get(fmt.tag, "unknown")
+        raise WavError(
+            f"unsupported WAV format: tag 0x{fmt.tag:04X} ({name}), {fmt.bits} bits per sample"
+        )
+    codec.check(fmt)
+    return _Layout(fmt, codec, data[0], data[1], fact, unbounded, offsets)
+
+
+class _Source:
+    """A path or a binary file object, opened for reading, with its size."""
+
+    def __init__(self, src, cipher=None):
+        self._own = None
+        if isinstance(src, (bytes, bytearray, memoryview)):
+            raise TypeError("pass a path or a binary file object, not bytes (wrap them in io.BytesIO)")
+        if hasattr(src, "read"):
+            f = src
+        else:
+            try:
+                f = self._own = open(os.fspath(src), "rb")
+            except IsADirectoryError:
+                raise WavError(f"{src}: is a directory") from None
+        if cipher is not None:
+            f = io.BytesIO(cipher.decrypt(f.read()))
+        self.f = f
+        f.seek(0, io.SEEK_END)
+        self.size = f.tell()
+
+    def close(self):
+        if self._own is not None:
+            self._own.close()
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+
+
+def _frames(layout: _Layout) -> int:
+    n = layout.codec.frames(layout.data_bytes, layout.fmt)
+    if layout.fact is not None and layout.codec.has_fact and layout.codec.samples_per_block(1) > 1:
+        n = min(n, layout.fact)   # block codecs: the fact chunk trims the padded last block
+    return n
+
+
+def _info(layout: _Layout) -> Info:
+    fmt = layout.fmt
+    frames = _frames(layout)
+    return Info(
+        format=layout.codec.name, rate=fmt.rate, channels=fmt.channels, frames=frames,
+        duration=frames / fmt.rate, format_tag=fmt.tag, bits_per_sample=fmt.bits,
+        block_align=fmt.block_align, data_offset=layout.data_offset, data_bytes=layout.data_bytes,
+    )
+
+
+def info(path, *, cipher=None) -> Info:
+    """Format, rate, channels, frames and duration of a WAV file, without decoding it."""
+    with _Source(path, cipher) as src:
+        return _info(_parse(src.f, src.size))
+
+
+def read(path, *, cipher=None) -> tuple[np.ndarray, Info]:
+    """Decode a WAV file to int16 samples.
+
+    Returns ``(samples, info)``: a 1-D array for mono, ``(frames, channels)`` otherwise.
+    ``path`` is a path or a binary file object; ``cipher`` (an object with
+    ``decrypt(bytes) -> bytes``, such as :class:`recorder.AesCbcCipher`) decrypts an
+    encrypted recording first.
+    """
+    with _Source(path, cipher) as src:
+        layout = _parse(src.f, src.size)
+        src.f.seek(layout.data_offset)
+        raw = src.f.read(layout.data_bytes)
+    data = np.frombuffer(raw, dtype=np.uint8)
+    pcm = layout.codec.decode(data, layout.fmt)
+    meta = _info(layout)
+    pcm = pcm[: meta.frames * meta.channels]
+    if meta.channels > 1:
+        pcm = pcm.reshape(meta.frames, meta.channels)
+    return pcm, meta
+
+
+# --- writing -------------------------------------------------------------------------------
+
+
+def _check_rate(rate) -> int:
+    if isinstance(rate, bool) or not isinstance(rate, (int, np.integer)):
+        raise TypeError(f"rate must be an int, not {type(rate).__name__}")
+    if not 1 <= rate <= 1_000_000:
+        raise ValueError(f"rate must be between 1 and 1000000 Hz, got {rate}")
+    return int(rate)
+
+
+def _codec_for_writing(fmt) -> WavCodec:
+    if not isinstance(fmt, str) or fmt not in WRITE_FORMATS:
+        raise ValueError(f"unknown format {fmt!r}; expected one of {', '.join(WRITE_FORMATS)}")
+    return WRITE_FORMATS[fmt]
+
+
+class Writer:
+    """Streaming WAV writer: ``write(pcm)`` appends int16 samples, ``close()`` finishes the
+    header.  A context manager.
+
+    ``sync()`` rewrites the header for what has been written so far and flushes it, so a
+    process killed afterwards leaves a playable file (call it about once a second while
+    recording; ``fsync=True`` also forces it to disk).  Block formats (ADPCM) hold back a
+    partial block until the next ``write`` or ``close``.
+    """
+
+    def __init__(self, path, fmt: str = "alaw", rate: int = 8000, channels: int = 1,
+                 *, buffering: int = 64 * 1024):
+        self.codec = _codec_for_writing(fmt)
+        self.format = fmt
+        self.rate = _check_rate(rate)
+        if not isinstance(channels, int) or not 1 <= channels <= MAX_CHANNELS:
+            raise ValueError(f"channels must be an int from 1 to {MAX_CHANNELS}, got {channels!r}")
+        self.channels = channels
+        self._encoder = self.codec.encoder(channels, self.rate)
+        if hasattr(path, "write"):
+            self._f, self._own, self.path = path, False, getattr(path, "name", None)
+        else:
+            self.path = os.fspath(path)
+            self._f, self._own = open(self.path, "w+b", buffering=buffering), True
+        self.frames = 0          # frames handed to write()
+        self.data_bytes = 0      # bytes of coded audio in the data chunk
+        self.closed = False
+        self._start = self._f.tell()
+        self._write_header()
+
+    # header
+    def _header(self) -> bytes:
+        c, ch = self.codec, self.channels
+        block_align = c.block_align(ch)
+        spb = c.samples_per_block(ch)
+        byte_rate = (self.rate * block_align + spb // 2) // spb
+        extra = c.extra_for(ch)
+        fmt = struct.pack("<HHIIHH", c.tag, ch, self.rate, byte_rate, block_align, c.bits)
+        if extra is not None:
+            fmt += struct.pack("<H", len(extra)) + extra
+        chunks = b"fmt " + struct.pack("<I", len(fmt)) + fmt
+        if c.has_fact:
+            chunks += b"fact" + struct.pack("<II", 4, min(self.frames_written, _U32))
+        pad = self.data_bytes & 1 if self.closed else 0
+        riff_size = 4 + len(chunks) + 8 + self.data_bytes + pad
+        return (b"RIFF" + struct.pack("<I", min(riff_size, _U32)) + b"WAVE" + chunks
+                + b"data" + struct.pack("<I", min(self.data_bytes, _U32)))
+
+    @property
+    def frames_written(self) -> int:
+        """Frames whose coded bytes are in the file (a partial ADPCM block is not)."""
+        spb = self.codec.samples_per_block(self.channels)
+        if spb == 1:
+            return self.data_bytes // self.codec.block_align(self.channels)
+        return min(self.frames, self.data_bytes // self.codec.block_align(self.channels) * spb)
+
+    def _write_header(self) -> None:
+        head = self._header()
+        self._f.seek(self._start)
+        self._f.write(head)
+        self._header_len = len(head)
+        self._f.seek(self._start + self._header_len + self.data_bytes)
+
+    def _append(self, coded) -> None:
+        n = len(coded)
+        if n == 0:
+            return
+        if self._header_len + self.data_bytes + n + 1 > _U32:
+            raise WavError("WAV file would exceed 4 GiB; start a new file")
+        self._f.write(coded if isinstance(coded, (bytes, bytearray)) else memoryview(coded))
+        self.data_bytes += n
+
+    def write(self, pcm) -> int:
+        """Append samples (1-D for mono; ``(frames, channels)`` or interleaved 1-D
+        otherwise).  Returns the number of frames taken."""
+        if self.closed:
+            raise ValueError("write to a closed WAV writer")
+        x = as_int16(pcm, "pcm").reshape(-1)
+        if x.size % self.channels:
+            raise ValueError(f"{x.size} samples is not a whole number of {self.channels}-channel frames")
+        self._append(self._encoder.encode(x))
+        self.frames += x.size // self.channels
+        return x.size // self.channels
+
+    def write_coded(self, coded) -> None:
+        """Append bytes already coded in this writer's format (whole samples/blocks)."""
+        if self.closed:
+            raise ValueError("write to a closed WAV writer")
+        self._append(coded)
+        self.frames = self.frames_written
+
+    def sync(self, fsync: bool = False) -> None:
+        """Make the file on disk a valid WAV of everything written so far."""
+        self._write_header()
+        self._f.flush()
+        if fsync and self._own:
+            os.fsync(self._f.fileno())
+
+    def close(self, fsync: bool = False) -> None:
+        """Flush the last block, finish the header; closes the file if we opened it."""
+        if self.closed:
+            return
+        try:
+            self._append(self._encoder.flush())
+            if self.data_bytes & 1:
+                self._f.write(b"\0")
+            self.closed = True
+            self._write_header()
+            self._f.flush()
+            if fsync and self._own:
+                os.fsync(self._f.fileno())
+        finally:
+            self.closed = True
+            if self._own:
+                self._f.close()
+
+    @property
+    def duration(self) -> float:
+        return self.frames / self.rate
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+
+    def __repr__(self) -> str:
+        return (f"Writer({self.path!r}, fmt={self.format!r}, rate={self.rate}, "
+                f"channels={self.channels}, frames={self.frames})")
+
+
+def write(path, pcm, fmt: str = "alaw", rate: int = 8000) -> Info:
+    """Write int16 samples to a WAV file in one of the recorder formats.  ``pcm`` is 1-D
+    (mono) or ``(frames, channels)``.  Returns the file's :class:`Info`."""
+    x = as_int16(pcm, "pcm")
+    if x.ndim > 2:
+        raise ValueError(f"pcm must be 1-D or (frames, channels), got {x.ndim} dimensions")
+    channels = x.shape[1] if x.ndim == 2 else 1
+    with Writer(path, fmt, rate, channels) as w:
+        w.write(x)
+    return info(path) if not hasattr(path, "write") else None
+
+
+def _chunks_fill(f, pos: int, size: int) -> bool:
+    """True when well-formed chunks run exactly from ``pos`` to the end of the file."""
+    while pos + 8 <= size:
+        f.seek(pos)
+        cid, csize = struct.unpack("<4sI", f.read(8))
+        if not all(32 <= b < 127 for b in cid) or pos + 8 + csize > size:
+            return False
+        pos += 8 + csize + (csize & 1)
+    return pos >= size - 1
+
+
+def repair(path) -> Info:
+    """Fix the header of a WAV file cut short by a crash, in place: the data chunk is set
+    to every whole frame (or ADPCM block) present, the fact and RIFF sizes to match, and
+    a trailing partial frame is cut off.  Returns the repaired file's :class:`Info`."""
+    path = os.fspath(path)
+    with open(path, "r+b") as f:
+        f.seek(0, io.SEEK_END)
+        size = f.tell()
+        layout = _parse(f, size)
+        if not layout.unbounded and _chunks_fill(f, layout.data_offset + layout.data_bytes
+                                                 + (layout.data_bytes & 1), size):
+            return _info(layout)          # the data chunk is whole and chunks follow it
+        avail = size - layout.data_offset
+        block = layout.fmt.block_align
+        nbytes = avail - avail % block
+        data_size_at = layout.header["data_size"]
+        f.seek(data_size_at)
+        f.write(struct.pack("<I", min(nbytes, _U32)))
+        end = layout.data_offset + nbytes
+        if nbytes & 1:
+            f.seek(end)
+            f.write(b"\0")
+            end += 1
+        f.truncate(end)
+        fixed = _Layout(layout.fmt, layout.codec, layout.data_offset, nbytes, None, False, layout.header)
+        frames = layout.codec.frames(nbytes, layout.fmt)
+        if "fact" in layout.header:
+            f.seek(layout.header["fact"])
+            f.write(struct.pack("<I", min(frames, _U32)))
+        f.seek(4)
+        f.write(struct.pack("<I", min(end - 8, _U32)))
+    return _info(fixed)
