@@ -1,0 +1,378 @@
+"""A call channel: a call with a state, the call's inbound audio, and ``FileRecorder``.
+
+Media reaches a channel in one of two ways:
+
+* **push** (a live call): a telephony stack calls :meth:`CallChannel.push` with each
+  frame as it arrives (A-law, mu-law or int16 payloads, any frame size) and
+  :meth:`CallChannel.push_dtmf` for out-of-band DTMF (RFC 4733 events).  Time follows
+  the clock: if no media arrives for more than 60 ms, the engine's watchdog fills the gap
+  with silence, so timers run and the file stays aligned to real time.
+* **replay**: :meth:`CallChannel.replay` plays a WAV file (any format :mod:`recorder.wav`
+  reads, any of the recorder's rates, stereo mixed down) as the call's audio, in real time
+  or as fast as possible, hanging up at the end unless asked not to.  A fast replay
+  produces media only while a thread waits on the channel (a blocking ``record`` or
+  ``wait_until_finished``), so a two-minute call records in milliseconds, the same way
+  every time.
+
+Call states: IDLE (no call) -> RINGING (an inbound call offered, :meth:`ring`) or CALLING
+(an outbound call being set up, :meth:`dial`) -> ANSWERED (:meth:`answer`) -> IDLE
+(:meth:`hangup`, also ending a recording with cause HANGUP).
+"""
+
+from __future__ import annotations
+
+import enum
+import threading
+import time
+
+import numpy as np
+
+from . import codecs, files, wav
+from ._buffers import as_int16, as_uint8
+from .engine import FRAME, MEDIA_RATE, Engine
+from .filerecorder import Cause, FileRecorder, Job
+
+__all__ = ["CallChannel", "CallState", "Hangup", "Error", "DTMF_DIGITS"]
+
+DTMF_DIGITS = "0123456789*#ABCD"
+GAP_SAMPLES = 480          # 60 ms without media counts as a gap
+_HOLD_BACK = 1600          # 200 ms of media held back from the file while barge-in is on
+
+
+class Hangup(Exception):
+    """The call is IDLE (not connected, or it has hung up)."""
+
+
+class Error(Exception):
+    """The call or the recorder is not in a state that allows this operation."""
+
+
+class CallState(enum.Enum):
+    IDLE = "IDLE"
+    RINGING = "RINGING"
+    CALLING = "CALLING"
+    ANSWERED = "ANSWERED"
+
+
+class _Replay:
+    """Media of a WAV file, 8000 Hz mono int16, read out in pieces."""
+
+    def __init__(self, path, realtime: bool, hangup_at_end: bool, cipher=None):
+        pcm, meta = wav.read(path, cipher=cipher)
+        if pcm.ndim == 2:
+            pcm = np.rint(pcm.astype(np.float64).mean(axis=1)).astype(np.int16)
+        if meta.rate != MEDIA_RATE:
+            from . import resample
+            pcm = resample(pcm, meta.rate, MEDIA_RATE)
+        self.pcm = np.ascontiguousarray(pcm, np.int16)
+        self.pos = 0
+        self.realtime = realtime
+        self.hangup_at_end = hangup_at_end
+        self.info = meta
+
+    def read(self, n: int):
+        """Up to ``n`` samples, or None at the end."""
+        if self.pos >= self.pcm.size:
+            return None
+        out = self.pcm[self.pos:self.pos + n]
+        self.pos += out.size
+        return out
+
+
+class CallChannel:
+    """One call and its recorder.  Create it, :meth:`ring` (or :meth:`dial`),
+    :meth:`answer`, feed it media (:meth:`push`) or use :meth:`replay`, and record
+    with ``channel.FileRecorder``.
+
+    ``media_root``: folder that recording file names are relative to (see
+    :mod:`recorder.files`).  ``codec``: default payload of :meth:`push` ('alaw', 'ulaw' or
+    's16').  ``clock``: a function returning seconds (default ``time.monotonic``) that the
+    live watchdog measures gaps with.  ``engine``: the :class:`recorder.Engine` to use
+    (default: the process-wide one).
+    """
+
+    State = CallState
+
+    def __init__(self, media_root=None, *, codec: str = "alaw", clock=None, engine=None,
+                 name: str | None = None):
+        self.media_root = files.media_root() if media_root is None else str(media_root)
+        self.name = name
+        self._codec = self._check_codec(codec)
+        self._clock = clock or time.monotonic
+        self._engine = engine or Engine.default()
+        self._state = CallState.IDLE
+        self._replay: _Replay | None = None
+        self._feeder: threading.Thread | None = None
+        self._cond = threading.Condition(self._engine.lock)
+        self._media_samples = 0          # media received since answer (processed)
+        self._answered_at = None
+        self._file_recorder = FileRecorder(self)
+        self._slot = self._engine.attach(self)
+
+    # -- spec property ------------------------------------------------------------------
+
+    @property
+    def FileRecorder(self) -> FileRecorder:  # noqa: N802 - the spec's name
+        """The channel's :class:`recorder.filerecorder.FileRecorder`."""
+        return self._file_recorder
+
+    file_recorder = FileRecorder
+
+    # -- call control -------------------------------------------------------------------
+
+    def state(self) -> CallState:
+        return self._state
+
+    def ring(self) -> None:
+        """An inbound call arrives: IDLE -> RINGING."""
+        with self._engine.lock:
+            if self._state is not CallState.IDLE:
+                raise Error(f"cannot ring: the call is {self._state.name}")
+            self._state = CallState.RINGING
+
+    def dial(self) -> None:
+        """An outbound call is being set up: IDLE -> CALLING (then :meth:`answer` when
+        the far end answers)."""
+        with self._engine.lock:
+            if self._state is not CallState.IDLE:
+                raise Error(f"cannot dial: the call is {self._state.name}")
+            self._state = CallState.CALLING
+
+    def answer(self) -> None:
+        """The call is answered (RINGING or CALLING -> ANSWERED); media time starts."""
+        with self._engine.lock:
+            if self._state is CallState.IDLE:
+                raise Hangup("cannot answer: there is no call (IDLE)")
+            if self._state is CallState.ANSWERED:
+                return
+            self._state = CallState.ANSWERED
+            self._answered_at = self._clock()
+            self._media_samples = 0
+        if self._is_live():
+            self._engine.ensure_running()
+        if self._replay is not None and self._replay.realtime:
+            self._start_feeder()
+
+    def hangup(self) -> None:
+        """End the call; a running recording ends with cause HANGUP, keeping
+        everything received up to now."""
+        with self._engine.lock:
+            if self._state is CallState.IDLE:
+                return
+            self._engine.process(np.array([self._slot]), partial=True)
+            job = self._recording_job()
+            if job is not None:
+                job.finish(Cause.HANGUP)
+            self._state = CallState.IDLE
+            self._cond.notify_all()
+
+    def close(self) -> None:
+        """Hang up and release the channel's engine slot."""
+        self.hangup()
+        self._engine.detach(self._slot)
+
+    # -- media --------------------------------------------------------------------------
+
+    @staticmethod
+    def _check_codec(codec):
+        if codec not in ("alaw", "ulaw", "s16"):
+            raise ValueError(f"codec must be 'alaw', 'ulaw' or 's16', got {codec!r}")
+        return codec
+
+    def push(self, payload, codec: str | None = None) -> None:
+        """Inbound media from the call: one frame of any size.  ``codec``: 'alaw' or
+        'ulaw' (bytes, one per sample) or 's16' (int16 samples or native-order bytes);
+        default the channel's.  Media pushed while the call is not ANSWERED is dropped
+        (there is no call audio before answer)."""
+        codec = self._codec if codec is None else self._check_codec(codec)
+        if codec == "alaw":
+            pcm = codecs.alaw_decode(as_uint8(payload, "payload").reshape(-1))
+        elif codec == "ulaw":
+            pcm = codecs.ulaw_decode(as_uint8(payload, "payload").reshape(-1))
+        else:
+            pcm = as_int16(payload, "payload").reshape(-1)
+        with self._engine.lock:
+            if self._state is not CallState.ANSWERED:
+                return
+            self._engine.push(self._slot, pcm)
+            if not self._is_live():
+                self._engine.process(np.array([self._slot]))
+
+    def push_dtmf(self, digit: str, duration_ms: float = 0) -> None:
+        """An out-of-band DTMF event (RFC 4733) for ``digit`` that has lasted
+        ``duration_ms`` so far (its start is that long before now).  Ends a recording
+        that has barge-in on, cut at the digit's start."""
+        if not isinstance(digit, str) or len(digit) != 1 or digit.upper() not in DTMF_DIGITS:
+            raise ValueError(f"digit must be one of {DTMF_DIGITS}, got {digit!r}")
+        if isinstance(duration_ms, bool) or not isinstance(duration_ms, (int, float)) or duration_ms < 0:
+            raise ValueError(f"duration_ms must be a number >= 0, got {duration_ms!r}")
+        with self._engine.lock:
+            if self._state is not CallState.ANSWERED:
+                return
+            self._engine.process(np.array([self._slot]), partial=True)
+            job = self._recording_job()
+            if job is not None:
+                job.out_of_band_digit(digit.upper(), job.n - int(round(duration_ms * MEDIA_RATE / 1000)))
+                self._cond.notify_all()
+
+    @property
+    def media_time(self) -> float:
+        """Seconds of call media received since answer."""
+        return self._media_samples / MEDIA_RATE
+
+    # -- replay -------------------------------------------------------------------------
+
+    @classmethod
+    def replay(cls, path, *, realtime: bool = False, hangup_at_end: bool = True, cipher=None,
+               answer: bool = True, **kwargs) -> "CallChannel":
+        """A channel whose inbound audio is the WAV file ``path``: ringing, then answered
+        (unless ``answer=False``).  ``realtime``: play at the pace of the clock (a feeder
+        thread pushes 20 ms frames); otherwise as fast as someone waits on the channel.
+        ``hangup_at_end``: hang up when the file ends (otherwise silence follows)."""
+        ch = cls(**kwargs)
+        ch._replay = _Replay(path, realtime, hangup_at_end, cipher)
+        ch.ring()
+        if answer:
+            ch.answer()
+        return ch
+
+    def _start_feeder(self) -> None:
+        def feed():
+            start = self._clock()
+            sent = 0
+            while self._state is CallState.ANSWERED:
+                with self._engine.lock:
+                    chunk = self._replay.read(FRAME)
+                if chunk is None:
+                    if self._replay.hangup_at_end:
+                        self.hangup()
+                    return
+                self.push(chunk, "s16")
+                sent += chunk.size
+                delay = start + sent / MEDIA_RATE - self._clock()
+                if delay > 0:
+                    time.sleep(delay)
+        self._feeder = threading.Thread(target=feed, name="callrecorder-replay", daemon=True)
+        self._feeder.start()
+
+    # -- hooks for the engine and the recorder -------------------------------------------
+
+    def _is_live(self) -> bool:
+        return self._replay is None or self._replay.realtime
+
+    def _recording_job(self) -> Job | None:
+        job = self._file_recorder._job
+        return job if job is not None and not job.done.is_set() else None
+
+    def _media(self, pcm: np.ndarray, det) -> None:
+        """Processed media for this channel (engine lock held)."""
+        self._media_samples += pcm.size
+        job = self._recording_job()
+        if job is not None and det is not None:
+            job.feed(pcm, *det)
+
+    def _watchdog(self) -> None:
+        if self._state is not CallState.ANSWERED or self._replay is not None:
+            return
+        expected = int((self._clock() - self._answered_at) * MEDIA_RATE)
+        have = self._media_samples + self._engine.pending(self._slot)
+        if expected - have > GAP_SAMPLES:
+            self._engine.push(self._slot, np.zeros(expected - have, np.int16))
+
+    def poll(self) -> None:
+        """Run the watchdog and process waiting media now (the engine does this every
+        20 ms; useful with a hand-driven ``clock``)."""
+        with self._engine.lock:
+            self._watchdog()
+            self._engine.process(np.array([self._slot]))
+            self._cond.notify_all()
+
+    def _notify(self) -> None:
+        self._cond.notify_all()
+
+    def _check_call(self) -> None:
+        if self._state is CallState.IDLE:
+            raise Hangup("the call is IDLE")
+        if self._state is not CallState.ANSWERED:
+            raise Error(f"the call is {self._state.name}, not ANSWERED")
+
+    def _start_job(self, recorder: FileRecorder, spec) -> Job | None:
+        with self._engine.lock:
+            self._check_call()
+            if self._recording_job() is not None:
+                raise Error("a recording is already in progress on this channel")
+            # media received before the job starts is not part of it
+            self._engine.process(np.array([self._slot]), partial=True)
+            if recorder._job is not None:
+                recorder._last = recorder._job
+            recorder._job = None
+            try:
+                job = Job(spec, _resampler_factory, _HOLD_BACK)
+            except OSError as e:
+                failed = Job.failed(spec, e)
+                recorder._job = failed
+                return None
+            self._engine.detectors.reset(self._slot)
+            recorder._job = job
+            return job
+
+    def _stop_job(self, recorder: FileRecorder, cause: Cause) -> bool:
+        with self._engine.lock:
+            job = self._recording_job()
+            if job is None:
+                return True
+            self._engine.process(np.array([self._slot]), partial=True)
+            job.finish(cause)
+            self._cond.notify_all()
+            return True
+
+    def _abort_for_shutdown(self) -> None:
+        job = self._recording_job()
+        if job is not None:
+            job.finish(Cause.ABORTED)
+
+    def _wait_for(self, job: Job, seconds) -> bool:
+        """Wait until ``job`` is done or ``seconds`` of media pass.  A fast replay is
+        driven from here; a live channel is served by the engine."""
+        deadline = None if seconds is None else self._media_samples + int(round(seconds * MEDIA_RATE))
+        if not self._is_live():
+            return self._drive(job, deadline)
+        with self._cond:
+            while not job.done.is_set():
+                if deadline is not None and self._media_samples >= deadline:
+                    return False
+                if self._state is not CallState.ANSWERED:
+                    break
+                self._cond.wait(0.25)
+        return job.done.is_set()
+
+    def _drive(self, job: Job, deadline) -> bool:
+        slot = np.array([self._slot])
+        while True:
+            with self._engine.lock:
+                if job.done.is_set():
+                    return True
+                if self._state is not CallState.ANSWERED:
+                    return job.done.is_set()
+                n = FRAME
+                if deadline is not None:
+                    n = min(n, deadline - self._media_samples)
+                    if n <= 0:
+                        return False
+                chunk = self._replay.read(n)
+                if chunk is None:
+                    if self._replay.hangup_at_end:
+                        self.hangup()
+                        return job.done.is_set()
+                    chunk = np.zeros(n, np.int16)
+                self._engine.push(self._slot, chunk)
+                self._engine.process(slot, partial=True)
+
+    def __repr__(self) -> str:
+        name = f" {self.name!r}" if self.name else ""
+        return f"<CallChannel{name} {self._state.name} media={self.media_time:.3f}s>"
+
+
+def _resampler_factory(in_rate: int, out_rate: int):
+    from . import Resampler
+    return Resampler(in_rate, out_rate)
