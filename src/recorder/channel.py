@@ -27,7 +27,7 @@ import time
 
 import numpy as np
 
-from . import codecs, files, wav
+from . import files, wav
 from ._buffers import as_int16, as_uint8
 from .engine import FRAME, MEDIA_RATE, Engine
 from .filerecorder import Cause, FileRecorder, Job
@@ -104,7 +104,6 @@ class CallChannel:
         self._replay: _Replay | None = None
         self._feeder: threading.Thread | None = None
         self._cond = threading.Condition(self._engine.lock)
-        self._media_samples = 0          # media received since answer (processed)
         self._answered_at = None
         self._file_recorder = FileRecorder(self)
         self._slot = self._engine.attach(self)
@@ -147,7 +146,7 @@ class CallChannel:
                 return
             self._state = CallState.ANSWERED
             self._answered_at = self._clock()
-            self._media_samples = 0
+            self._engine.bank.reset_media(self._slot)
         if self._is_live():
             self._engine.ensure_running()
         if self._replay is not None and self._replay.realtime:
@@ -162,7 +161,7 @@ class CallChannel:
             self._engine.process(np.array([self._slot]), partial=True)
             job = self._recording_job()
             if job is not None:
-                job.finish(Cause.HANGUP)
+                job.end(Cause.HANGUP)
             self._state = CallState.IDLE
             self._cond.notify_all()
 
@@ -185,16 +184,17 @@ class CallChannel:
         default the channel's.  Media pushed while the call is not ANSWERED is dropped
         (there is no call audio before answer)."""
         codec = self._codec if codec is None else self._check_codec(codec)
-        if codec == "alaw":
-            pcm = codecs.alaw_decode(as_uint8(payload, "payload").reshape(-1))
-        elif codec == "ulaw":
-            pcm = codecs.ulaw_decode(as_uint8(payload, "payload").reshape(-1))
-        else:
+        if codec == "s16":
             pcm = as_int16(payload, "payload").reshape(-1)
+        else:
+            pcm = as_uint8(payload, "payload").reshape(-1)
         with self._engine.lock:
             if self._state is not CallState.ANSWERED:
                 return
-            self._engine.push(self._slot, pcm)
+            if codec == "s16":
+                self._engine.push(self._slot, pcm)
+            else:
+                self._engine.push_g711(self._slot, pcm, codec == "ulaw")
             if not self._is_live():
                 self._engine.process(np.array([self._slot]))
 
@@ -218,7 +218,10 @@ class CallChannel:
     @property
     def media_time(self) -> float:
         """Seconds of call media received since answer."""
-        return self._media_samples / MEDIA_RATE
+        return self._media_samples() / MEDIA_RATE
+
+    def _media_samples(self) -> int:
+        return self._engine.bank.media(self._slot)
 
     # -- replay -------------------------------------------------------------------------
 
@@ -264,20 +267,13 @@ class CallChannel:
         job = self._file_recorder._job
         return job if job is not None and not job.done.is_set() else None
 
-    def _media(self, pcm: np.ndarray, det) -> None:
-        """Processed media for this channel (engine lock held)."""
-        self._media_samples += pcm.size
-        job = self._recording_job()
-        if job is not None and det is not None:
-            job.feed(pcm, *det)
-
     def _watchdog(self) -> None:
         if self._state is not CallState.ANSWERED or self._replay is not None:
             return
         expected = int((self._clock() - self._answered_at) * MEDIA_RATE)
-        have = self._media_samples + self._engine.pending(self._slot)
+        have = self._media_samples() + self._engine.pending(self._slot)
         if expected - have > GAP_SAMPLES:
-            self._engine.push(self._slot, np.zeros(expected - have, np.int16))
+            self._engine.push_silence(self._slot, expected - have)
 
     def poll(self) -> None:
         """Run the watchdog and process waiting media now (the engine does this every
@@ -307,12 +303,10 @@ class CallChannel:
                 recorder._last = recorder._job
             recorder._job = None
             try:
-                job = Job(spec, _resampler_factory, _HOLD_BACK)
+                job = Job(spec, self._engine, self._slot, _resampler_factory, _HOLD_BACK)
             except OSError as e:
-                failed = Job.failed(spec, e)
-                recorder._job = failed
+                recorder._job = Job.failed(spec, e)
                 return None
-            self._engine.detectors.reset(self._slot)
             recorder._job = job
             return job
 
@@ -322,24 +316,24 @@ class CallChannel:
             if job is None:
                 return True
             self._engine.process(np.array([self._slot]), partial=True)
-            job.finish(cause)
+            job.end(cause)
             self._cond.notify_all()
             return True
 
     def _abort_for_shutdown(self) -> None:
         job = self._recording_job()
         if job is not None:
-            job.finish(Cause.ABORTED)
+            job.end(Cause.ABORTED)
 
     def _wait_for(self, job: Job, seconds) -> bool:
         """Wait until ``job`` is done or ``seconds`` of media pass.  A fast replay is
         driven from here; a live channel is served by the engine."""
-        deadline = None if seconds is None else self._media_samples + int(round(seconds * MEDIA_RATE))
+        deadline = None if seconds is None else self._media_samples() + int(round(seconds * MEDIA_RATE))
         if not self._is_live():
             return self._drive(job, deadline)
         with self._cond:
             while not job.done.is_set():
-                if deadline is not None and self._media_samples >= deadline:
+                if deadline is not None and self._media_samples() >= deadline:
                     return False
                 if self._state is not CallState.ANSWERED:
                     break
@@ -356,7 +350,7 @@ class CallChannel:
                     return job.done.is_set()
                 n = FRAME
                 if deadline is not None:
-                    n = min(n, deadline - self._media_samples)
+                    n = min(n, deadline - self._media_samples())
                     if n <= 0:
                         return False
                 chunk = self._replay.read(n)

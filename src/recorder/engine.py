@@ -24,13 +24,13 @@ import weakref
 
 import numpy as np
 
+from ._codecs import engine as _core
 from .dsp import MultiDetector
 
 __all__ = ["Engine", "FRAME", "MEDIA_RATE"]
 
 MEDIA_RATE = 8000
 FRAME = 160                 # 20 ms at 8000 Hz: the engine's processing unit
-RING = 8192                 # samples of pending media a slot can hold (about 1 s)
 BANK = 256                  # detector slots allocated at a time
 
 
@@ -75,12 +75,13 @@ class Engine:
     def __init__(self, tick: float = 0.02):
         self.lock = threading.RLock()
         self.tick = tick
-        self._channels: dict[int, object] = {}
-        self._free: list[int] = []
-        self._ring = np.zeros((0, RING), np.int16)
-        self._fill = np.zeros(0, np.int64)
-        self._head = np.zeros(0, np.int64)
+        self.bank = _core.Bank(16)
         self.detectors = DetectorBank()
+        self._channels: dict[int, object] = {}
+        self._jobs: dict[int, object] = {}           # slot -> running Job
+        self._recording = np.zeros(0, bool)          # slot -> has a running job
+        self._free: list[int] = []
+        self._size = 0
         self._thread: threading.Thread | None = None
         self._stopping = threading.Event()
         _ENGINES.add(self)
@@ -96,97 +97,101 @@ class Engine:
 
     def attach(self, channel) -> int:
         with self.lock:
-            if self._free:
-                slot = self._free.pop()
-            else:
-                slot = len(self._fill)
-                self._grow(slot + 1)
+            if not self._free:
+                self._grow()
+            slot = self._free.pop()
+            self.bank.open(slot)
             self._channels[slot] = channel
-            self._fill[slot] = 0
-            self._head[slot] = 0
             return slot
 
     def detach(self, slot: int) -> None:
         with self.lock:
-            self._channels.pop(slot, None)
-            self._fill[slot] = 0
-            self._free.append(slot)
+            if self._channels.pop(slot, None) is not None:
+                self._jobs.pop(slot, None)
+                self._recording[slot] = False
+                self.bank.close(slot)
+                self._free.append(slot)
 
-    def _grow(self, need: int) -> None:
-        cap = max(need, 2 * len(self._fill), 16)
-        ring = np.zeros((cap, RING), np.int16)
-        ring[: len(self._fill)] = self._ring
-        self._ring = ring
-        self._fill = np.concatenate([self._fill, np.zeros(cap - len(self._fill), np.int64)])
-        self._head = np.concatenate([self._head, np.zeros(cap - len(self._head), np.int64)])
-        self._free.extend(range(cap - 1, need - 1, -1))
-        self.detectors.ensure(cap)
+    def _grow(self) -> None:
+        old, new = self._size, max(16, 2 * self._size)
+        self._recording = np.concatenate([self._recording, np.zeros(new - old, bool)])
+        self._free.extend(range(new - 1, old - 1, -1))
+        self.detectors.ensure(new)
+        self._size = new
+
+    # -- record jobs --------------------------------------------------------------------
+
+    def start_job(self, slot: int, job, **params) -> None:
+        """Register ``job`` on ``slot`` and start its state machine (lock held)."""
+        self.bank.start_job(slot, **params)
+        self.detectors.reset(slot)
+        self._jobs[slot] = job
+        self._recording[slot] = True
+
+    def job_ended(self, slot: int) -> None:
+        self._jobs.pop(slot, None)
+        self._recording[slot] = False
 
     # -- media in -----------------------------------------------------------------------
 
     def pending(self, slot: int) -> int:
-        return int(self._fill[slot])
+        return self.bank.pending(slot)
 
     def push(self, slot: int, pcm: np.ndarray) -> None:
-        """Queue media for ``slot`` (lock held by the caller)."""
+        """Queue int16 media for ``slot`` (lock held by the caller)."""
         pos = 0
         while pos < pcm.size:
-            room = RING - int(self._fill[slot])
-            if room == 0:                           # the worker is behind: catch up here
-                self.process(np.array([slot]))
-                continue
-            n = min(room, pcm.size - pos)
-            tail = (int(self._head[slot]) + int(self._fill[slot])) % RING
-            first = min(n, RING - tail)
-            self._ring[slot, tail:tail + first] = pcm[pos:pos + first]
-            if first < n:
-                self._ring[slot, : n - first] = pcm[pos + first:pos + n]
-            self._fill[slot] += n
+            n = self.bank.push_s16(slot, pcm[pos:])
             pos += n
+            if pos < pcm.size:                      # ring full: the worker is behind, catch up here
+                self.process(np.array([slot], np.int64))
 
-    def _take(self, slots: np.ndarray, n: int) -> np.ndarray:
-        idx = (self._head[slots, None] + np.arange(n)) % RING
-        block = self._ring[slots[:, None], idx]
-        self._head[slots] = (self._head[slots] + n) % RING
-        self._fill[slots] -= n
-        return block
+    def push_g711(self, slot: int, codes: np.ndarray, ulaw: bool) -> None:
+        """Queue A-law / mu-law coded media (decoded straight into the ring)."""
+        pos = 0
+        while pos < codes.size:
+            pos += self.bank.push_g711(slot, codes[pos:], ulaw)
+            if pos < codes.size:
+                self.process(np.array([slot], np.int64))
+
+    def push_silence(self, slot: int, n: int) -> None:
+        while n > 0:
+            n -= self.bank.push_zeros(slot, n)
+            if n > 0:
+                self.process(np.array([slot], np.int64))
 
     # -- processing ---------------------------------------------------------------------
 
     def process(self, slots: np.ndarray | None = None, *, partial: bool = False) -> None:
         """Process the pending media of ``slots`` (default: every slot) in 20 ms units;
         with ``partial`` also the remainder shorter than a unit.  Lock held."""
-        if slots is None:
-            slots = np.flatnonzero(self._fill >= FRAME)
-        slots = np.asarray(slots, np.int64)
-        while slots.size:
-            ready = slots[self._fill[slots] >= FRAME]
-            if not ready.size:
-                break
-            self._dispatch(ready, self._take(ready, FRAME))
-        if partial:
-            for s in slots[self._fill[slots] > 0]:
-                one = np.array([s])
-                self._dispatch(one, self._take(one, int(self._fill[s])))
+        among = None if slots is None else np.ascontiguousarray(slots, np.int64)
+        ready = self.bank.ready(FRAME, among)
+        while ready.size:
+            self._dispatch(ready, self.bank.take(ready, FRAME))
+            ready = self.bank.ready(FRAME, ready)
+        if partial and among is not None:
+            for slot in self.bank.ready(1, among):
+                one = np.array([slot], np.int64)
+                self._dispatch(one, self.bank.take(one, self.bank.pending(int(slot))))
 
     def _dispatch(self, slots: np.ndarray, block: np.ndarray) -> None:
-        chans = [self._channels[s] for s in slots]
-        rec = [i for i, ch in enumerate(chans) if ch._recording_job() is not None]
-        det = None
-        if rec:
-            rows = np.array(rec)
-            det = self.detectors.process(block[rows], slots[rows])
-            silence, seen, digits = det
-            by_row: dict[int, list] = {}
-            for r, d, start in digits:
-                by_row.setdefault(int(rows[r]), []).append((d, start))
-            pos = {int(i): j for j, i in enumerate(rows)}
-        for i, ch in enumerate(chans):
-            if det is not None and i in pos:
-                j = pos[i]
-                ch._media(block[i], (float(silence[j]), bool(seen[j]), by_row.get(i, ())))
-            else:
-                ch._media(block[i], None)
+        rows = np.flatnonzero(self._recording[slots])
+        if not rows.size:
+            return
+        rec = slots[rows]
+        sub = block[rows] if rows.size != slots.size else block
+        silence, seen, digits = self.detectors.process(sub, rec)
+        start = np.full(rec.size, -1, np.int64)
+        char = np.zeros(rec.size, np.int32)
+        for r, digit, at in digits:                 # the earliest digit of each row counts
+            if start[r] < 0 or at < start[r]:
+                start[r], char[r] = at, ord(digit)
+        events = self.bank.feed(rec, sub, silence, seen.view(np.uint8), start, char)
+        for i in np.flatnonzero(events):
+            job = self._jobs.get(int(rec[i]))
+            if job is not None:
+                job.on_event(int(events[i]))
 
     # -- the worker ---------------------------------------------------------------------
 

@@ -47,6 +47,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from . import files, wav
+from ._codecs import engine as _core
 from .cipher import AesCbcCipher
 
 __all__ = ["FileRecorder", "RecordResult", "RECORD_FORMATS", "RECORD_RATES"]
@@ -54,7 +55,6 @@ __all__ = ["FileRecorder", "RecordResult", "RECORD_FORMATS", "RECORD_RATES"]
 MEDIA_RATE = 8000
 RECORD_FORMATS = ("alaw", "ulaw", "oki", "ima", "s16bit", "u8bit")
 RECORD_RATES = (8000, 6000, 11000, 11025)
-SYNC_EVERY = MEDIA_RATE          # rewrite the header once per second of media
 
 
 class State(enum.Enum):
@@ -199,42 +199,63 @@ def _header_of(fmt: str, rate: int) -> bytes:
     return _HEADERS[key]
 
 
-class Job:
-    """One record job: media in (8000 Hz int16), a WAV file out.
+_C = _core.CONSTANTS
+_FMT_CODE = {"alaw": _C["FMT_ALAW"], "ulaw": _C["FMT_ULAW"], "s16bit": _C["FMT_S16"], "u8bit": _C["FMT_U8"]}
+_CAUSE_OF = {_C["CAUSE_TIMEOUT"]: "TIMEOUT", _C["CAUSE_SIZE"]: "SIZE", _C["CAUSE_SILENCE"]: "SILENCE",
+             _C["CAUSE_BARGEIN"]: "BARGEIN", _C["CAUSE_ABORTED"]: "ABORTED", _C["CAUSE_HANGUP"]: "HANGUP",
+             _C["CAUSE_ERROR"]: "ERROR"}
+_CODE_OF = {v: k for k, v in _CAUSE_OF.items()}
 
-    The channel feeds it media with the detector results for that media; the job decides
-    whether a termination falls inside, commits samples up to it, and finishes.  All
-    methods are called with the channel's engine lock held.
+
+class Job:
+    """One record job.  Its decisions (when and why it ends, at the exact sample) and the
+    G.711/PCM coding at 8000 Hz run in the engine's compiled core (one slot per channel);
+    this object owns the file: it writes what the core coded, resamples and codes the
+    other formats, refreshes the header, and publishes the finished file.  All methods
+    are called with the engine lock held.
     """
 
-    def __init__(self, spec: JobSpec, resampler_factory, hold_back: int):
+    def __init__(self, spec: JobSpec, engine, slot: int, resampler_factory, hold_back: int):
         self.spec = spec
         self.cause = Cause.NONE
         self.done = threading.Event()
         self.result: RecordResult | None = None
         self.error: str | None = None
-        self.n = 0                      # media samples seen by the job
-        self.committed = 0              # media samples handed to the encoder
-        self.frames_out = 0             # frames at the recording rate written
+        self.frames_out = 0
         self.audio_seen = False
         self.digit = None
         self.digit_start = None
-        self._hold = hold_back if spec.barge_in else 0
-        self._held = np.empty(0, np.int16)
+        self._engine, self._slot = engine, slot
         self._max_frames = spec.max_frames()
-        self._size_at = None if self._max_frames is None else (
-            self._max_frames * MEDIA_RATE // spec.rate if spec.rate != MEDIA_RATE else self._max_frames)
-        self._next_sync = SYNC_EVERY
+        direct = spec.rate == MEDIA_RATE and spec.fmt in _FMT_CODE
+        if self._max_frames is None:
+            size_at = -1
+        elif spec.rate == MEDIA_RATE:
+            size_at = self._max_frames
+        else:   # the last 8 kHz sample whose resampled frames still fit
+            size_at = self._max_frames * MEDIA_RATE // spec.rate
         self._resampler = resampler_factory(MEDIA_RATE, spec.rate) if spec.rate != MEDIA_RATE else None
         self.temp_path = files.temp_path_for(spec.path)
-        self.writer = wav.Writer(self.temp_path, spec.fmt, spec.rate, buffering=16 * 1024)
-        self.writer.sync()
+        self.writer = wav.Writer(self.temp_path, spec.fmt, spec.rate, buffering=0)
+        try:
+            self.writer.sync()
+            engine.start_job(
+                slot, self,
+                fmt=_FMT_CODE[spec.fmt] if direct else _C["FMT_PCM_OUT"],
+                timeout_at=spec.timeout_samples or -1, size_at=size_at,
+                max_sil=spec.max_silence_ms * MEDIA_RATE // 1000,
+                init_sil=spec.initial_silence_ms * MEDIA_RATE // 1000,
+                barge=spec.barge_in, hold=hold_back)
+        except BaseException:
+            self.writer.close()
+            os.unlink(self.temp_path)
+            raise
 
     @classmethod
     def failed(cls, spec: JobSpec, exc: BaseException) -> "Job":
         """A job that could not even start (the file could not be created)."""
         job = cls.__new__(cls)
-        job.spec, job.n, job.committed, job.frames_out = spec, 0, 0, 0
+        job.spec, job.frames_out = spec, 0
         job.audio_seen, job.digit, job.digit_start = False, None, None
         job.error = f"{type(exc).__name__}: {exc}"
         job.cause = Cause.ERROR
@@ -244,85 +265,35 @@ class Job:
         job.done.set()
         return job
 
-    # -- feeding ------------------------------------------------------------------------
+    # -- events from the engine core --------------------------------------------------------
 
-    def feed(self, x: np.ndarray, silence_ms: float, audio_seen: bool, digits) -> bool:
-        """Take ``x`` (the next media samples) with the detectors' state at its end.
-        ``digits``: [(digit, start)] confirmed in this chunk, start in job samples.
-        Returns True when the job finished."""
+    def on_event(self, events: int) -> None:
+        """React to what the core reported for this job's slot after a chunk."""
         if self.done.is_set():
-            return True
-        spec = self.spec
-        start, end = self.n, self.n + x.size
-        self.n = end
-        was_seen = self.audio_seen
-        self.audio_seen = self.audio_seen or bool(audio_seen)
-        cut, cause = None, None
-
-        def consider(at, why):
-            nonlocal cut, cause
-            if at is not None and (cut is None or at < cut):
-                cut, cause = at, why
-
-        if spec.timeout_samples is not None and end >= spec.timeout_samples:
-            consider(spec.timeout_samples, Cause.TIMEOUT)
-        if self._size_at is not None and end >= self._size_at:
-            consider(self._size_at, Cause.SIZE)
-        run = int(round(silence_ms * MEDIA_RATE / 1000))
-        if self.audio_seen and spec.max_silence_ms:
-            limit = spec.max_silence_ms * MEDIA_RATE // 1000
-            if run >= limit:
-                consider(max(end - (run - limit), start if was_seen else 0), Cause.SILENCE)
-        if not self.audio_seen and spec.initial_silence_ms:
-            limit = spec.initial_silence_ms * MEDIA_RATE // 1000
-            if run >= limit:
-                consider(max(end - (run - limit), 0), Cause.SILENCE)
-        if spec.barge_in and digits:
-            digit, at = min(digits, key=lambda d: d[1])
-            at = max(at, self.committed)
-            if cut is None or at < cut:
-                self.digit, self.digit_start = digit, at
-            consider(at, Cause.BARGEIN)
-
-        avail = np.concatenate([self._held, x]) if self._held.size else x
-        base = end - avail.size            # job sample index of avail[0]
-        if cut is not None:
-            cut = max(cut, self.committed)
-            self._commit(avail[: cut - base])
-            self._held = np.empty(0, np.int16)
-            self.finish(cause)
-            return True
-        keep = min(self._hold, avail.size)
-        self._commit(avail[: avail.size - keep])
-        self._held = avail[avail.size - keep:].copy() if keep else np.empty(0, np.int16)
-        return False
-
-    def out_of_band_digit(self, digit: str, start: int) -> bool:
-        """An RFC 4733 digit that started at job sample ``start``."""
-        if self.done.is_set() or not self.spec.barge_in:
-            return False
-        at = max(min(start, self.n), self.committed)
-        self.digit, self.digit_start = digit, at
-        avail = self._held
-        base = self.n - avail.size
-        self._commit(avail[: at - base])
-        self._held = np.empty(0, np.int16)
-        self.finish(Cause.BARGEIN)
-        return True
-
-    def _commit(self, pcm: np.ndarray) -> None:
-        if pcm.size == 0 or self.error:
             return
-        self.committed += pcm.size
         try:
-            if self._resampler is not None:
-                pcm = self._resampler.process(pcm)
-            self._write(pcm)
-            if self.committed >= self._next_sync:
-                self._next_sync = (self.committed // SYNC_EVERY + 1) * SYNC_EVERY
+            self._drain()
+            if events & _C["EV_SYNC"]:
                 self.writer.sync()
         except OSError as e:
             self._fail(e)
+            return
+        if events & _C["EV_DONE"]:
+            self.finish(Cause[_CAUSE_OF[self._engine.bank.job(self._slot)[4]]])
+
+    def _drain(self) -> None:
+        bank = self._engine.bank
+        if self._resampler is not None or self.spec.fmt not in _FMT_CODE:
+            pcm = bank.take_pcm(self._slot)
+            if pcm.size:
+                if self._resampler is not None:
+                    pcm = self._resampler.process(pcm)
+                self._write(pcm)
+        else:
+            data = bank.take_out(self._slot)
+            if data:
+                self.writer.write_coded(data)
+                self.frames_out = self.writer.frames
 
     def _write(self, pcm: np.ndarray) -> None:
         if self._max_frames is not None:
@@ -331,42 +302,66 @@ class Job:
             self.writer.write(pcm)
             self.frames_out += pcm.size
 
+    def out_of_band_digit(self, digit: str, start: int) -> None:
+        """An RFC 4733 digit that started at job sample ``start``: barge-in cuts there."""
+        if not self.done.is_set() and self._engine.bank.barge(self._slot, ord(digit), start):
+            self.on_event(_C["EV_DONE"])
+
+    @property
+    def n(self) -> int:
+        """Media samples the job has seen."""
+        return self._engine.bank.job(self._slot)[1] if not self.done.is_set() else self._n_final
+
     def _fail(self, exc: BaseException) -> None:
         self.error = f"{type(exc).__name__}: {exc}"
         self.finish(Cause.ERROR)
 
     # -- ending -------------------------------------------------------------------------
 
-    def finish(self, cause: Cause) -> None:
-        """Flush everything held back (unless cut), close and publish the file."""
+    def end(self, cause: Cause) -> None:
+        """End the job from outside (stop -> ABORTED, hangup -> HANGUP): everything
+        received is kept, held-back media included."""
         if self.done.is_set():
             return
-        spec = self.spec
-        if cause in (Cause.ABORTED, Cause.HANGUP) and self._held.size and not self.error:
-            held, self._held = self._held, np.empty(0, np.int16)
-            self._commit(held)
-        if self.error and cause is not Cause.ERROR:
-            cause = Cause.ERROR
+        self._engine.bank.end_job(self._slot, _CODE_OF[cause.name], True)
+        self.finish(cause)
+
+    def finish(self, cause: Cause) -> None:
+        """Close and publish the file; the job's cause becomes final."""
+        if self.done.is_set():
+            return
+        spec, bank = self.spec, self._engine.bank
+        if bank.active(self._slot):
+            bank.end_job(self._slot, _CODE_OF["ERROR" if self.error else cause.name], False)
+        _, self._n_final, committed, self.audio_seen, _, digit_start, digit = bank.job(self._slot)
+        self._engine.job_ended(self._slot)
+        if cause is Cause.BARGEIN:
+            self.digit, self.digit_start = digit, digit_start
         final_path = None
         try:
-            if self._resampler is not None and not self.error:
-                want = round(self.committed * spec.rate / MEDIA_RATE)
-                tail = self._resampler.process(np.empty(0, np.int16), last=True)
-                self._write(tail[: max(0, want - self.frames_out)])
+            if not self.error:
+                self._drain()
+                if self._resampler is not None:
+                    want = round(committed * spec.rate / MEDIA_RATE)
+                    tail = self._resampler.process(np.empty(0, np.int16), last=True)
+                    self._write(tail[: max(0, want - self.frames_out)])
             self.writer.close(fsync=True)
+            if self.error:              # an earlier write failed: keep what reached the disk
+                wav.repair(self.temp_path)
             final_path = self._publish()
         except OSError as e:
             if not self.error:
                 self.error = f"{type(e).__name__}: {e}"
-            cause = Cause.ERROR
             final_path = self._salvage()
+        if self.error:
+            cause = Cause.ERROR
         self.cause = cause
         size = os.path.getsize(final_path) if final_path and os.path.exists(final_path) else 0
         self.result = RecordResult(
             cause=cause, path=final_path, format=spec.fmt, rate=spec.rate,
             frames=self.frames_out, duration=self.frames_out / spec.rate, bytes=size,
-            audio_detected=self.audio_seen, digit=self.digit if cause is Cause.BARGEIN else None,
-            digit_time=(self.digit_start / MEDIA_RATE) if cause is Cause.BARGEIN and self.digit_start is not None else None,
+            audio_detected=self.audio_seen, digit=self.digit,
+            digit_time=None if self.digit_start is None else self.digit_start / MEDIA_RATE,
             error=self.error)
         self.done.set()
 

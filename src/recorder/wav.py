@@ -448,8 +448,12 @@ class Writer:
             return
         if self._header_len + self.data_bytes + n + 1 > _U32:
             raise WavError("WAV file would exceed 4 GiB; start a new file")
-        self._f.write(coded if isinstance(coded, (bytes, bytearray)) else memoryview(coded))
-        self.data_bytes += n
+        view = memoryview(coded).cast("B")
+        while view.nbytes:                    # an unbuffered file may take part of it
+            k = self._f.write(view)
+            k = view.nbytes if k is None else k
+            self.data_bytes += k
+            view = view[k:]
 
     def write(self, pcm) -> int:
         """Append samples (1-D for mono; ``(frames, channels)`` or interleaved 1-D

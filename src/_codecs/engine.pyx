@@ -1,0 +1,508 @@
+# cython: language_level=3, boundscheck=False, wraparound=False, cdivision=True
+"""The recorder engine's compiled core: per-slot media rings and the record-job state
+machine (termination decisions at the exact sample, hold-back for barge-in, G.711/PCM
+encoding into per-slot output buffers).
+
+One slot per call channel.  A tick gathers 20 ms of media from every ready slot into a
+2-D block (``take``), the detectors run over that block, and ``feed`` applies the
+detector results to every recording slot in one call, with the GIL released.  Python
+only handles the few slots that report an event (output buffer to write, header to
+sync, job finished, PCM to resample/encode in Python for formats not coded here).
+"""
+from libc.stdint cimport int16_t, uint8_t, int64_t, int32_t
+from libc.stdlib cimport malloc, realloc, free, calloc
+from libc.string cimport memcpy, memset, memmove
+from libc.math cimport llround
+
+from g711_k cimport init_g711_tables, alaw_encode_k, ulaw_encode_k, alaw_decode_k, ulaw_decode_k
+from pcm_k cimport u8_encode_k, s16_encode_k
+
+import numpy as np
+
+init_g711_tables()
+
+DEF RING = 8192
+
+# output formats coded here; FMT_PCM_OUT hands the committed 8 kHz samples to Python
+cdef enum:
+    FMT_ALAW = 0
+    FMT_ULAW = 1
+    FMT_S16 = 2
+    FMT_U8 = 3
+    FMT_PCM_OUT = 4
+
+# termination causes
+cdef enum:
+    CAUSE_NONE = 0
+    CAUSE_TIMEOUT = 1
+    CAUSE_SIZE = 2
+    CAUSE_SILENCE = 3
+    CAUSE_BARGEIN = 4
+    CAUSE_ABORTED = 5
+    CAUSE_HANGUP = 6
+    CAUSE_ERROR = 7
+
+# event bits reported by feed()
+cdef enum:
+    EV_FLUSH = 1      # output buffer holds at least the flush threshold
+    EV_SYNC = 2       # a second of media committed since the last header sync
+    EV_DONE = 4       # the job finished (cause set, everything up to the cut committed)
+    EV_PCM = 8        # PCM waiting for Python (FMT_PCM_OUT jobs)
+
+#: the constants above, for Python
+CONSTANTS = dict(
+    FMT_ALAW=FMT_ALAW, FMT_ULAW=FMT_ULAW, FMT_S16=FMT_S16, FMT_U8=FMT_U8, FMT_PCM_OUT=FMT_PCM_OUT,
+    CAUSE_NONE=CAUSE_NONE, CAUSE_TIMEOUT=CAUSE_TIMEOUT, CAUSE_SIZE=CAUSE_SIZE,
+    CAUSE_SILENCE=CAUSE_SILENCE, CAUSE_BARGEIN=CAUSE_BARGEIN, CAUSE_ABORTED=CAUSE_ABORTED,
+    CAUSE_HANGUP=CAUSE_HANGUP, CAUSE_ERROR=CAUSE_ERROR,
+    EV_FLUSH=EV_FLUSH, EV_SYNC=EV_SYNC, EV_DONE=EV_DONE, EV_PCM=EV_PCM, RING_SIZE=RING,
+)
+
+
+ctypedef struct slot_t:
+    int16_t ring[RING]
+    int64_t head
+    int64_t fill
+    int64_t media            # samples processed since the slot was (re)started
+    # record job
+    int active
+    int fmt
+    int bps                  # output bytes per sample (fmt 0..3)
+    int64_t n                # job samples seen
+    int64_t committed        # job samples committed to the output
+    int64_t timeout_at       # job sample of the timeout, -1 none
+    int64_t size_at          # job sample where max_bytes is reached, -1 none
+    int64_t max_sil          # samples, 0 = off
+    int64_t init_sil         # samples, 0 = off
+    int barge
+    int audio_seen
+    int hold                 # samples held back while barge-in is on
+    int16_t* held
+    int held_n
+    uint8_t* out
+    int64_t out_len
+    int64_t out_cap
+    int16_t* pcm
+    int64_t pcm_len
+    int64_t pcm_cap
+    int64_t next_sync
+    int cause
+    int64_t digit_start
+    int digit
+
+
+cdef int64_t _max64(int64_t a, int64_t b) noexcept nogil:
+    return a if a > b else b
+
+
+cdef int64_t _min64(int64_t a, int64_t b) noexcept nogil:
+    return a if a < b else b
+
+
+cdef class Bank:
+    """Media rings and record-job states for ``capacity`` slots (grows on demand)."""
+
+    cdef slot_t** slots
+    cdef public int capacity
+    cdef public int64_t flush_bytes
+    cdef public int64_t sync_every
+
+    def __cinit__(self, int capacity=16, int64_t flush_bytes=4096, int64_t sync_every=8000):
+        self.slots = NULL
+        self.capacity = 0
+        self.flush_bytes = flush_bytes
+        self.sync_every = sync_every
+        self._grow(capacity)
+
+    def __dealloc__(self):
+        cdef int i
+        if self.slots != NULL:
+            for i in range(self.capacity):
+                if self.slots[i] != NULL:
+                    self._free_job(self.slots[i])
+                    free(self.slots[i])
+            free(self.slots)
+
+    cdef void _free_job(self, slot_t* s) noexcept:
+        free(s.held); s.held = NULL
+        free(s.out); s.out = NULL
+        free(s.pcm); s.pcm = NULL
+        s.active = 0
+
+    def _grow(self, int need):
+        cdef int cap = max(need, 2 * self.capacity, 16)
+        cdef slot_t** p = <slot_t**>realloc(self.slots, cap * sizeof(slot_t*))
+        if p == NULL:
+            raise MemoryError()
+        self.slots = p
+        for i in range(self.capacity, cap):
+            self.slots[i] = NULL
+        self.capacity = cap
+
+    def open(self, int slot):
+        """Make ``slot`` usable (allocates its ring) and empty it."""
+        if slot >= self.capacity:
+            self._grow(slot + 1)
+        if self.slots[slot] == NULL:
+            self.slots[slot] = <slot_t*>calloc(1, sizeof(slot_t))
+            if self.slots[slot] == NULL:
+                raise MemoryError()
+        cdef slot_t* s = self.slots[slot]
+        self._free_job(s)
+        s.head = 0
+        s.fill = 0
+        s.media = 0
+
+    def close(self, int slot):
+        """Release ``slot``'s memory."""
+        if 0 <= slot < self.capacity and self.slots[slot] != NULL:
+            self._free_job(self.slots[slot])
+            free(self.slots[slot])
+            self.slots[slot] = NULL
+
+    cdef slot_t* _get(self, int slot) except NULL:
+        if slot < 0 or slot >= self.capacity or self.slots[slot] == NULL:
+            raise ValueError(f"slot {slot} is not open")
+        return self.slots[slot]
+
+    # -- media in -------------------------------------------------------------------------
+
+    def room(self, int slot):
+        return RING - self._get(slot).fill
+
+    def pending(self, int slot):
+        return self._get(slot).fill
+
+    def media(self, int slot):
+        return self._get(slot).media
+
+    def reset_media(self, int slot):
+        cdef slot_t* s = self._get(slot)
+        s.media = 0
+        s.head = 0
+        s.fill = 0
+
+    cdef int64_t _push(self, slot_t* s, const int16_t* x, int64_t n) noexcept nogil:
+        cdef int64_t room = RING - s.fill
+        if n > room:
+            n = room
+        cdef int64_t tail = (s.head + s.fill) % RING
+        cdef int64_t first = _min64(n, RING - tail)
+        memcpy(&s.ring[tail], x, first * sizeof(int16_t))
+        if first < n:
+            memcpy(&s.ring[0], x + first, (n - first) * sizeof(int16_t))
+        s.fill += n
+        return n
+
+    def push_s16(self, int slot, const int16_t[::1] x):
+        """Queue int16 samples; returns how many fitted (the rest: process, then push again)."""
+        cdef slot_t* s = self._get(slot)
+        if x.shape[0] == 0:
+            return 0
+        return self._push(s, &x[0], x.shape[0])
+
+    def push_g711(self, int slot, const uint8_t[::1] codes, bint ulaw):
+        """Decode A-law (or mu-law) codes straight into the ring; returns codes taken."""
+        cdef slot_t* s = self._get(slot)
+        cdef int64_t n = _min64(codes.shape[0], RING - s.fill)
+        cdef int64_t tail, first
+        if n <= 0:
+            return 0
+        tail = (s.head + s.fill) % RING
+        first = _min64(n, RING - tail)
+        if ulaw:
+            ulaw_decode_k(&codes[0], &s.ring[tail], first)
+            if first < n:
+                ulaw_decode_k(&codes[first], &s.ring[0], n - first)
+        else:
+            alaw_decode_k(&codes[0], &s.ring[tail], first)
+            if first < n:
+                alaw_decode_k(&codes[first], &s.ring[0], n - first)
+        s.fill += n
+        return n
+
+    def push_zeros(self, int slot, int64_t n):
+        cdef slot_t* s = self._get(slot)
+        cdef int64_t room = RING - s.fill
+        if n > room:
+            n = room
+        cdef int64_t tail = (s.head + s.fill) % RING
+        cdef int64_t first = _min64(n, RING - tail)
+        memset(&s.ring[tail], 0, first * sizeof(int16_t))
+        if first < n:
+            memset(&s.ring[0], 0, (n - first) * sizeof(int16_t))
+        s.fill += n
+        return n
+
+    def ready(self, int64_t n, const int64_t[::1] among=None):
+        """Slots (all open slots, or ``among``) with at least ``n`` samples pending."""
+        out = []
+        cdef int i
+        cdef slot_t* s
+        if among is None:
+            for i in range(self.capacity):
+                s = self.slots[i]
+                if s != NULL and s.fill >= n and s.fill > 0:
+                    out.append(i)
+        else:
+            for j in range(among.shape[0]):
+                i = <int>among[j]
+                if 0 <= i < self.capacity and self.slots[i] != NULL and self.slots[i].fill >= n \
+                        and self.slots[i].fill > 0:
+                    out.append(i)
+        return np.array(out, dtype=np.int64)
+
+    def take(self, const int64_t[::1] slots, int64_t n):
+        """Remove ``n`` samples from each slot's ring into a (k, n) int16 block; the
+        slots' media clocks advance by n.  Every slot must have n pending."""
+        cdef Py_ssize_t k = slots.shape[0], r
+        block = np.empty((k, n), dtype=np.int16)
+        cdef int16_t[:, ::1] b = block
+        cdef slot_t* s
+        cdef int64_t first
+        for r in range(k):
+            s = self._get(<int>slots[r])
+            if s.fill < n:
+                raise ValueError(f"slot {slots[r]} has {s.fill} samples pending, not {n}")
+        with nogil:
+            for r in range(k):
+                s = self.slots[slots[r]]
+                first = _min64(n, RING - s.head)
+                memcpy(&b[r, 0], &s.ring[s.head], first * sizeof(int16_t))
+                if first < n:
+                    memcpy(&b[r, first], &s.ring[0], (n - first) * sizeof(int16_t))
+                s.head = (s.head + n) % RING
+                s.fill -= n
+                s.media += n
+        return block
+
+    # -- record jobs ----------------------------------------------------------------------
+
+    def start_job(self, int slot, int fmt, int64_t timeout_at, int64_t size_at, int64_t max_sil,
+                  int64_t init_sil, bint barge, int hold):
+        """Begin a record job on ``slot`` (see recorder.filerecorder for the semantics;
+        times in samples at 8000 Hz, -1 / 0 = none)."""
+        cdef slot_t* s = self._get(slot)
+        self._free_job(s)
+        s.fmt = fmt
+        s.bps = 2 if fmt == FMT_S16 else 1
+        s.n = 0
+        s.committed = 0
+        s.timeout_at = timeout_at
+        s.size_at = size_at
+        s.max_sil = max_sil
+        s.init_sil = init_sil
+        s.barge = barge
+        s.audio_seen = 0
+        s.hold = hold if barge else 0
+        s.held_n = 0
+        s.cause = CAUSE_NONE
+        s.digit_start = -1
+        s.digit = 0
+        s.next_sync = self.sync_every
+        s.held = <int16_t*>malloc(max(s.hold, 1) * sizeof(int16_t))
+        # a feed commits at most hold + the chunk; leave room for a few ticks unflushed
+        s.out_cap = self.flush_bytes + 4 * (RING + s.hold) if fmt != FMT_PCM_OUT else 0
+        s.out = <uint8_t*>malloc(max(s.out_cap, 1))
+        s.out_len = 0
+        s.pcm_cap = 2 * RING + s.hold if fmt == FMT_PCM_OUT else 0
+        s.pcm = <int16_t*>malloc(max(s.pcm_cap, 1) * sizeof(int16_t))
+        s.pcm_len = 0
+        if s.held == NULL or s.out == NULL or s.pcm == NULL:
+            self._free_job(s)
+            raise MemoryError()
+        s.active = 1
+
+    cdef int _reserve(self, slot_t* s, int64_t m) noexcept nogil:
+        """Make room for m more samples of output (normally there is: Python drains the
+        buffers every tick).  Returns 0 if memory ran out."""
+        cdef int64_t need
+        cdef void* p
+        if s.fmt == FMT_PCM_OUT:
+            need = s.pcm_len + m
+            if need > s.pcm_cap:
+                p = realloc(s.pcm, 2 * need * sizeof(int16_t))
+                if p == NULL:
+                    return 0
+                s.pcm = <int16_t*>p
+                s.pcm_cap = 2 * need
+        else:
+            need = s.out_len + 2 * m
+            if need > s.out_cap:
+                p = realloc(s.out, 2 * need)
+                if p == NULL:
+                    return 0
+                s.out = <uint8_t*>p
+                s.out_cap = 2 * need
+        return 1
+
+    cdef void _commit(self, slot_t* s, const int16_t* x, int64_t m) noexcept nogil:
+        if m <= 0 or not self._reserve(s, m):
+            return
+        if s.fmt == FMT_PCM_OUT:
+            memcpy(&s.pcm[s.pcm_len], x, m * sizeof(int16_t))
+            s.pcm_len += m
+        elif s.fmt == FMT_ALAW:
+            alaw_encode_k(x, &s.out[s.out_len], m)
+            s.out_len += m
+        elif s.fmt == FMT_ULAW:
+            ulaw_encode_k(x, &s.out[s.out_len], m)
+            s.out_len += m
+        elif s.fmt == FMT_S16:
+            s16_encode_k(x, &s.out[s.out_len], m)
+            s.out_len += 2 * m
+        else:
+            u8_encode_k(x, &s.out[s.out_len], m)
+            s.out_len += m
+        s.committed += m
+
+    cdef void _commit_from(self, slot_t* s, const int16_t* x, int64_t m, int64_t upto) noexcept nogil:
+        """Commit job samples [committed, upto) from held ++ x."""
+        cdef int64_t base = s.n - (s.held_n + m)          # job index of avail[0]
+        cdef int64_t want = upto - base                    # avail samples to commit
+        cdef int64_t from_held = _min64(want, s.held_n)
+        if from_held > 0:
+            self._commit(s, s.held, from_held)
+        if want > s.held_n:
+            self._commit(s, x, _min64(want - s.held_n, m))
+
+    cdef int _feed_one(self, slot_t* s, const int16_t* x, int64_t m, double silence_ms, int seen,
+                       int64_t digit_start, int digit) noexcept nogil:
+        cdef int64_t start = s.n, end = s.n + m, cut = -1, run, limit, at, keep, total
+        cdef int cause = CAUSE_NONE, was_seen = s.audio_seen, ev = 0
+        s.n = end
+        if seen:
+            s.audio_seen = 1
+        if s.timeout_at >= 0 and end >= s.timeout_at:
+            cut, cause = s.timeout_at, CAUSE_TIMEOUT
+        if s.size_at >= 0 and end >= s.size_at and (cut < 0 or s.size_at < cut):
+            cut, cause = s.size_at, CAUSE_SIZE
+        run = llround(silence_ms * 8.0)
+        if s.audio_seen and s.max_sil > 0 and run >= s.max_sil:
+            at = _max64(end - (run - s.max_sil), start if was_seen else 0)
+            if cut < 0 or at < cut:
+                cut, cause = at, CAUSE_SILENCE
+        if not s.audio_seen and s.init_sil > 0 and run >= s.init_sil:
+            at = _max64(end - (run - s.init_sil), 0)
+            if cut < 0 or at < cut:
+                cut, cause = at, CAUSE_SILENCE
+        if s.barge and digit_start >= 0:
+            at = _max64(digit_start, s.committed)
+            if cut < 0 or at < cut:
+                cut, cause = at, CAUSE_BARGEIN
+                s.digit_start, s.digit = at, digit
+        if cut >= 0:
+            cut = _max64(cut, s.committed)
+            self._commit_from(s, x, m, cut)
+            s.held_n = 0
+            s.cause = cause
+            s.active = 0
+            ev |= EV_DONE
+        else:
+            total = s.held_n + m
+            keep = _min64(s.hold, total)
+            self._commit_from(s, x, m, end - keep)
+            # the last `keep` samples of held ++ x become the new held
+            if keep:
+                if keep <= m:
+                    memcpy(s.held, x + (m - keep), keep * sizeof(int16_t))
+                else:
+                    memmove(s.held, s.held + (s.held_n - (keep - m)), (keep - m) * sizeof(int16_t))
+                    memcpy(s.held + (keep - m), x, m * sizeof(int16_t))
+            s.held_n = keep
+        if s.out_len >= self.flush_bytes:
+            ev |= EV_FLUSH
+        if s.pcm_len > 0:
+            ev |= EV_PCM
+        if s.committed >= s.next_sync:
+            s.next_sync = (s.committed // self.sync_every + 1) * self.sync_every
+            ev |= EV_SYNC
+        return ev
+
+    def feed(self, const int64_t[::1] slots, const int16_t[:, ::1] block,
+             const double[::1] silence_ms, const uint8_t[::1] seen,
+             const int64_t[::1] digit_start, const int32_t[::1] digit):
+        """Apply one chunk (a row of ``block``) and the detectors' state at its end to
+        each slot's job.  ``digit_start`` is the job sample where a digit confirmed in
+        this chunk started (-1: none), ``digit`` its character code.  Returns the event
+        bits per row (int32)."""
+        cdef Py_ssize_t k = slots.shape[0], r
+        cdef int64_t m = block.shape[1]
+        if block.shape[0] != k or silence_ms.shape[0] != k or seen.shape[0] != k \
+                or digit_start.shape[0] != k or digit.shape[0] != k:
+            raise ValueError("feed: every argument needs one entry per slot")
+        for r in range(k):
+            if not self._get(<int>slots[r]).active:
+                raise ValueError(f"slot {slots[r]} has no record job")
+        events = np.zeros(k, dtype=np.int32)
+        cdef int32_t[::1] ev = events
+        if m:
+            with nogil:
+                for r in range(k):
+                    ev[r] = self._feed_one(self.slots[slots[r]], &block[r, 0], m, silence_ms[r],
+                                           seen[r], digit_start[r], digit[r])
+        else:
+            for r in range(k):
+                ev[r] = self._feed_one(self.slots[slots[r]], NULL, 0, silence_ms[r], seen[r],
+                                       digit_start[r], digit[r])
+        return events
+
+    def end_job(self, int slot, int cause, bint commit_held):
+        """End the job now with ``cause`` (stop, hangup, I/O error), committing the
+        held-back samples first if asked."""
+        cdef slot_t* s = self._get(slot)
+        if not s.active:
+            return
+        if commit_held and s.held_n:
+            self._commit(s, s.held, s.held_n)
+        s.held_n = 0
+        s.cause = cause
+        s.active = 0
+
+    def barge(self, int slot, int digit, int64_t start):
+        """An out-of-band digit that started at job sample ``start``: cut there."""
+        cdef slot_t* s = self._get(slot)
+        if not s.active or not s.barge:
+            return False
+        cdef int64_t at = _max64(_min64(start, s.n), s.committed)
+        cdef int64_t base = s.n - s.held_n
+        if at - base > 0:
+            self._commit(s, s.held, _min64(at - base, s.held_n))
+        s.held_n = 0
+        s.digit_start = at
+        s.digit = digit
+        s.cause = CAUSE_BARGEIN
+        s.active = 0
+        return True
+
+    # -- output ---------------------------------------------------------------------------
+
+    def take_out(self, int slot):
+        """The coded bytes waiting in ``slot``'s output buffer (and empties it)."""
+        cdef slot_t* s = self._get(slot)
+        data = (<char*>s.out)[:s.out_len] if s.out_len else b""
+        s.out_len = 0
+        return data
+
+    def take_pcm(self, int slot):
+        """The committed 8 kHz samples waiting for Python (FMT_PCM_OUT jobs)."""
+        cdef slot_t* s = self._get(slot)
+        out = np.empty(s.pcm_len, dtype=np.int16)
+        cdef int16_t[::1] o = out
+        if s.pcm_len:
+            memcpy(&o[0], s.pcm, s.pcm_len * sizeof(int16_t))
+        s.pcm_len = 0
+        return out
+
+    def job(self, int slot):
+        """(active, n, committed, audio_seen, cause, digit_start, digit) of ``slot``."""
+        cdef slot_t* s = self._get(slot)
+        return (bool(s.active), s.n, s.committed, bool(s.audio_seen), s.cause, s.digit_start,
+                chr(s.digit) if s.digit else None)
+
+    def active(self, int slot):
+        return 0 <= slot < self.capacity and self.slots[slot] != NULL and bool(self.slots[slot].active)
+
+    def memory_per_slot(self):
+        """Bytes of C memory a recording slot holds (ring + state + buffers)."""
+        return sizeof(slot_t) + self.flush_bytes + 4 * RING
