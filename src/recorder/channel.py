@@ -184,17 +184,17 @@ class CallChannel:
         default the channel's.  Media pushed while the call is not ANSWERED is dropped
         (there is no call audio before answer)."""
         codec = self._codec if codec is None else self._check_codec(codec)
-        if codec == "s16":
-            pcm = as_int16(payload, "payload").reshape(-1)
-        else:
-            pcm = as_uint8(payload, "payload").reshape(-1)
-        with self._engine.lock:
+        engine = self._engine
+        with engine.lock:
             if self._state is not CallState.ANSWERED:
                 return
             if codec == "s16":
-                self._engine.push(self._slot, pcm)
+                engine.push(self._slot, as_int16(payload, "payload").reshape(-1))
             else:
-                self._engine.push_g711(self._slot, pcm, codec == "ulaw")
+                try:                # bytes / uint8 arrays go straight into the compiled ring
+                    engine.push_g711(self._slot, payload, codec == "ulaw")
+                except (TypeError, ValueError, BufferError):
+                    engine.push_g711(self._slot, as_uint8(payload, "payload").reshape(-1), codec == "ulaw")
             if not self._is_live():
                 self._engine.process(np.array([self._slot]))
 

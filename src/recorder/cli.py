@@ -1,4 +1,9 @@
-"""The ``recorder`` command line (also ``python -m recorder``)."""
+"""The ``recorder`` command line (also ``python -m recorder``).
+
+Commands: ``demo`` (the README's main job), ``record``, ``convert``, ``info``, ``dtmf``,
+``repair``.  Every error is one line on stderr, ``recorder: error: ...``, with exit
+status 2; ``--help`` works on every command.
+"""
 
 from __future__ import annotations
 
@@ -11,92 +16,434 @@ import tempfile
 import numpy as np
 
 from . import __version__, wav
+from .cipher import AesCbcCipher, CipherError
 from .wav import WavError
+
+DBM0_RMS = 16139.0
 
 
 class CliError(Exception):
     """An error reported as one line on stderr with exit status 2."""
 
 
-def _signal(rate: int = 8000, seconds: float = 2.0, seed: int = 1) -> np.ndarray:
-    """A speech-like test signal: a voiced buzz with a moving pitch and a syllable
-    envelope, then a pause, at about -20 dBm0."""
-    rng = np.random.default_rng(seed)
-    t = np.arange(int(rate * seconds)) / rate
-    f0 = 120 + 30 * np.sin(2 * np.pi * 0.7 * t)
-    phase = 2 * np.pi * np.cumsum(f0) / rate
-    voiced = sum(np.sin(k * phase) / k for k in range(1, 20))
-    envelope = np.clip(np.sin(2 * np.pi * 2.5 * t), 0, None) ** 0.5
-    x = voiced * envelope + 0.02 * rng.standard_normal(t.size)
-    x[int(0.7 * t.size):] = 0.0                                   # a pause at the end
-    x *= 1600 / (np.sqrt(np.mean(x[: int(0.7 * t.size)] ** 2)) + 1e-9)  # RMS 1600 = -20 dBm0
+class _Parser(argparse.ArgumentParser):
+    def error(self, message):            # one line, not usage + message
+        self.exit(2, f"recorder: error: {message}\n")
+
+
+# --- shared helpers ------------------------------------------------------------------------
+
+
+def _cipher(key, iv, what: str):
+    if key is None and iv is None:
+        return None
+    if key is None or iv is None:
+        raise CliError(f"{what}: give both --key and --iv (hex), or neither")
+    try:
+        return AesCbcCipher(key, iv)
+    except (ValueError, TypeError) as e:
+        raise CliError(f"{what}: {e}") from None
+
+
+def _read(path, cipher=None):
+    """wav.read with one-line errors."""
+    _check_input(path, cipher)
+    try:
+        return wav.read(path, cipher=cipher)
+    except (WavError, CipherError) as e:        # pragma: no cover - info() passed
+        raise CliError(f"{path}: {e}") from None
+
+
+def _check_input(path, cipher=None) -> wav.Info:
+    """wav.info with one-line errors (does not decode the audio)."""
+    if not os.path.exists(path):
+        raise CliError(f"{path}: no such file")
+    if os.path.isdir(path):
+        raise CliError(f"{path}: is a directory")
+    try:
+        return wav.info(path, cipher=cipher)
+    except CipherError:
+        raise CliError(f"{path}: cannot decrypt (wrong key or IV, or not an encrypted file)") from None
+    except WavError as e:
+        if cipher is not None:
+            raise CliError(f"{path}: decrypted data is not a WAV file (wrong key or IV?): {e}") from None
+        hint = " (encrypted? give --key and --iv)" if _looks_encrypted(path) else ""
+        raise CliError(f"{path}: not a readable WAV file: {e}{hint}") from None
+    except OSError as e:
+        raise CliError(f"{path}: {e.strerror or e}") from None
+
+
+def _looks_encrypted(path) -> bool:
+    try:
+        size = os.path.getsize(path)
+        with open(path, "rb") as f:
+            head = f.read(4)
+        return head != b"RIFF" and size % 16 == 0 and size > 0
+    except OSError:
+        return False
+
+
+def _mono8k(pcm: np.ndarray, rate: int) -> np.ndarray:
+    """Mono 8000 Hz int16, for the detectors."""
+    if pcm.ndim == 2:
+        pcm = np.rint(pcm.astype(np.float64).mean(axis=1)).astype(np.int16)
+    if rate != 8000:
+        from . import resample
+        pcm = resample(pcm, rate, 8000)
+    return pcm
+
+
+def _level_dbm0(pcm: np.ndarray) -> float | None:
+    if pcm.size == 0:
+        return None
+    x = pcm.astype(np.float64)
+    rms = float(np.sqrt(np.mean((x - x.mean()) ** 2)))
+    return None if rms == 0 else round(20 * np.log10(rms / DBM0_RMS), 2)
+
+
+def _table(rows: list[dict], columns: list[tuple[str, str]]) -> str:
+    cells = [[h for _, h in columns]] + [["-" if r.get(k) is None else str(r[k]) for k, _ in columns]
+                                         for r in rows]
+    widths = [max(len(c[i]) for c in cells) for i in range(len(columns))]
+    return "\n".join("  ".join(c.ljust(w) for c, w in zip(line, widths)).rstrip() for line in cells)
+
+
+# --- demo ----------------------------------------------------------------------------------
+
+
+def _demo_call() -> np.ndarray:
+    """A short synthetic call: speech-like talk, a pause, more talk, the DTMF digit 5,
+    then talk again.  Returns 8000 Hz int16."""
+    rate = 8000
+    rng = np.random.default_rng(7)
+
+    def talk(seconds, seed):
+        t = np.arange(int(rate * seconds)) / rate
+        f0 = 115 + 35 * np.sin(2 * np.pi * 0.8 * t + seed)
+        phase = 2 * np.pi * np.cumsum(f0) / rate
+        voiced = sum(np.sin(k * phase) / k * (1 + 0.3 * np.sin(seed + k)) for k in range(1, 20))
+        env = 0.4 + 0.6 * np.abs(np.sin(2 * np.pi * 2.2 * t + seed))
+        x = voiced * env + 0.04 * rng.standard_normal(t.size)
+        return x * (DBM0_RMS * 10 ** (-18 / 20) / np.sqrt(np.mean(x ** 2)))
+
+    def tone(seconds, dbm0=-8.0):
+        t = np.arange(int(rate * seconds)) / rate
+        a = DBM0_RMS * np.sqrt(2) * 10 ** (dbm0 / 20)
+        return a * (np.sin(2 * np.pi * 770 * t) + np.sin(2 * np.pi * 1336 * t))
+
+    quiet = lambda s: 12 * rng.standard_normal(int(rate * s))   # noqa: E731 - line noise ~ -62 dBm0
+    x = np.concatenate([talk(1.6, 0.1), quiet(1.2), talk(1.4, 1.3), quiet(0.15), tone(0.12),
+                        quiet(0.3), talk(1.0, 2.2), quiet(0.6)])
     return np.clip(np.rint(x), -32768, 32767).astype(np.int16)
 
 
-def _snr_db(ref: np.ndarray, got: np.ndarray) -> float:
-    ref = ref.astype(np.float64)
-    err = got.astype(np.float64)[: ref.size] - ref
-    p_err = float(np.mean(err ** 2))
-    return float("inf") if p_err == 0 else 10 * np.log10(float(np.mean(ref ** 2)) / p_err)
-
-
 def cmd_demo(args) -> int:
-    out = args.out or tempfile.mkdtemp(prefix="recorder-demo-")
+    from . import CallChannel
+    from .filerecorder import RECORD_FORMATS, RECORD_RATES
+
+    out = os.path.abspath(args.out or tempfile.mkdtemp(prefix="recorder-demo-"))
     os.makedirs(out, exist_ok=True)
-    pcm = _signal()
+    call = os.path.join(out, "call.wav")
+    wav.write(call, _demo_call(), fmt="s16bit", rate=8000)
+    runs = [(fmt, rate, {"barge_in": True}) for fmt in RECORD_FORMATS for rate in RECORD_RATES]
+    runs += [("alaw", 8000, {"milliseconds_max_silence": 1000}),
+             ("ulaw", 8000, {"max_bytes": 12000}),
+             ("s16bit", 8000, {"seconds_timeout": 2}),
+             ("alaw", 8000, {"milliseconds_max_silence": 0})]
     rows = []
-    for fmt in wav.WRITE_FORMATS:
-        path = os.path.join(out, f"demo-{fmt}.wav")
-        meta = wav.write(path, pcm, fmt=fmt, rate=8000)
-        back, _ = wav.read(path)
-        rows.append((fmt, meta.rate, os.path.getsize(path), meta.duration, _snr_db(pcm, back), path))
+    for i, (fmt, rate, opts) in enumerate(runs):
+        ch = CallChannel.replay(call, media_root=out)
+        name = f"{fmt}-{rate}" + ("" if list(opts) == ["barge_in"] else f"-{next(iter(opts))}") + ".wav"
+        cause = ch.FileRecorder.record(name, file_format=fmt, rate=rate, **opts)
+        r = ch.FileRecorder.result()
+        rows.append({"format": fmt, "rate": rate, "cause": cause.name, "bytes": r.bytes,
+                     "seconds": round(r.duration, 3), "audio": r.audio_detected,
+                     "digit": r.digit, "options": ",".join(f"{k}={v}" for k, v in opts.items()),
+                     "file": r.path})
+        ch.close()
     if args.json:
-        print(json.dumps([dict(zip(("format", "rate", "bytes", "duration", "snr_db", "path"), r))
-                          for r in rows]))
+        print(json.dumps({"call": call, "recordings": rows}, indent=1))
         return 0
-    print(f"{'format':<8} {'rate':>6} {'bytes':>7} {'seconds':>8} {'SNR dB':>7}  file")
-    for fmt, rate, size, dur, snr, path in rows:
-        print(f"{fmt:<8} {rate:>6} {size:>7} {dur:>8.3f} {snr:>7.1f}  {path}")
-    print(f"wrote {len(rows)} files to {out}")
+    print(f"A {wav.info(call).duration:.2f} s synthetic call ({call}): talk, a pause, talk, "
+          f"the digit 5, talk.\nRecorded in every format and rate through FileRecorder:\n")
+    print(_table(rows, [("format", "format"), ("rate", "rate"), ("cause", "cause"), ("bytes", "bytes"),
+                        ("seconds", "seconds"), ("audio", "audio"), ("digit", "digit"),
+                        ("options", "options")]))
+    print(f"\n{len(rows)} recordings in {out}")
     return 0
+
+
+# --- record --------------------------------------------------------------------------------
+
+
+def cmd_record(args) -> int:
+    from . import CallChannel
+
+    in_cipher = _cipher(args.in_key, args.in_iv, "input")
+    out_cipher = _cipher(args.key, args.iv, "output")
+    _check_input(args.input, in_cipher)     # fail early, with a clear message
+    out = os.path.abspath(args.output)
+    if os.path.isdir(out):
+        raise CliError(f"{args.output}: is a directory")
+    if os.path.exists(out) and not args.overwrite:
+        raise CliError(f"{args.output}: exists (use --overwrite)")
+    folder, name = os.path.split(out)
+    ch = CallChannel.replay(args.input, media_root=folder, cipher=in_cipher,
+                            hangup_at_end=not args.no_hangup)
+    try:
+        cause = ch.FileRecorder.record(
+            name, file_format=args.format, rate=args.rate, seconds_timeout=args.timeout,
+            max_bytes=args.max_bytes, milliseconds_max_silence=args.max_silence_ms,
+            milliseconds_initial_silence=args.initial_silence_ms, barge_in=args.barge_in,
+            cipher=out_cipher)
+    except ValueError as e:
+        raise CliError(str(e)) from None
+    r = ch.FileRecorder.result()
+    ch.close()
+    info = {"cause": cause.name, "file": r.path, "format": r.format, "rate": r.rate,
+            "duration": round(r.duration, 3), "bytes": r.bytes, "audio_detected": r.audio_detected,
+            "digit": r.digit, "digit_time": None if r.digit_time is None else round(r.digit_time, 3),
+            "error": r.error}
+    if args.json:
+        print(json.dumps(info))
+    else:
+        print(f"cause: {info['cause']}\nfile: {info['file']}\nformat: {r.format} {r.rate} Hz\n"
+              f"duration: {info['duration']:.3f} s\nbytes: {r.bytes}\n"
+              f"audio detected: {'yes' if r.audio_detected else 'no'}")
+        if r.digit:
+            print(f"barge-in digit: {r.digit} at {r.digit_time:.3f} s")
+        if r.error:
+            print(f"error: {r.error}")
+    return 1 if cause.name == "ERROR" else 0
+
+
+# --- convert -------------------------------------------------------------------------------
+
+
+def _convert_one(job):
+    src, dst, fmt, rate, in_key, in_iv, key, iv = job
+    from . import resample
+    in_c = AesCbcCipher(in_key, in_iv) if in_key else None
+    out_c = AesCbcCipher(key, iv) if key else None
+    pcm, meta = wav.read(src, cipher=in_c)
+    channels = 1 if pcm.ndim == 1 else pcm.shape[1]
+    if rate and rate != meta.rate:
+        pcm = resample(pcm, meta.rate, rate) if channels == 1 else np.stack(
+            [resample(np.ascontiguousarray(pcm[:, c]), meta.rate, rate) for c in range(channels)], axis=1)
+    out_rate = rate or meta.rate
+    tmp = dst + ".tmp"
+    try:
+        if out_c is None:
+            wav.write(tmp, pcm, fmt=fmt, rate=out_rate)
+        else:
+            import io
+            buf = io.BytesIO()
+            with wav.Writer(buf, fmt, out_rate, channels) as w:
+                w.write(pcm)
+            with open(tmp, "wb") as f:
+                f.write(out_c.encrypt(buf.getvalue()))
+        os.replace(tmp, dst)
+    finally:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+    return dst, pcm.shape[0] / out_rate
+
+
+def cmd_convert(args) -> int:
+    from concurrent.futures import ProcessPoolExecutor
+
+    in_c = _cipher(args.in_key, args.in_iv, "input")
+    _cipher(args.key, args.iv, "output")
+    if args.format not in wav.WRITE_FORMATS:
+        raise CliError(f"unknown format {args.format!r}; expected one of {', '.join(wav.WRITE_FORMATS)}")
+    os.makedirs(args.output_dir, exist_ok=True)
+    jobs, seen = [], set()
+    for src in args.inputs:
+        _check_input(src, in_c)
+        dst = os.path.join(args.output_dir, os.path.splitext(os.path.basename(src))[0] + ".wav")
+        if dst in seen:
+            raise CliError(f"{src}: two inputs would both be written to {dst}")
+        seen.add(dst)
+        if os.path.exists(dst) and not args.overwrite:
+            raise CliError(f"{dst}: exists (use --overwrite)")
+        jobs.append((src, dst, args.format, args.rate, args.in_key, args.in_iv, args.key, args.iv))
+    workers = args.jobs or os.cpu_count() or 1
+    results = []
+    progress = None
+    if len(jobs) > 1 and not args.quiet and sys.stderr.isatty() or args.progress:
+        from tqdm import tqdm
+        progress = tqdm(total=len(jobs), unit="file", file=sys.stderr)
+    try:
+        if workers == 1 or len(jobs) == 1:
+            for j in jobs:
+                results.append(_convert_one(j))
+                progress and progress.update(1)
+        else:
+            with ProcessPoolExecutor(max_workers=workers) as pool:
+                for r in pool.map(_convert_one, jobs):
+                    results.append(r)
+                    progress and progress.update(1)
+    except (WavError, CipherError, ValueError, OSError) as e:
+        raise CliError(str(e)) from None
+    finally:
+        if progress is not None:
+            progress.close()
+    if not args.quiet:
+        for dst, seconds in results:
+            print(f"{dst}  {seconds:.3f} s")
+    return 0
+
+
+# --- info / dtmf / repair ------------------------------------------------------------------
+
+
+def _analyse(path, cipher, want_digits=True) -> dict:
+    from . import dsp
+
+    pcm, meta = _read(path, cipher)
+    mono = _mono8k(pcm, meta.rate)
+    out = {"file": path, "format": meta.format, "rate": meta.rate, "channels": meta.channels,
+           "frames": meta.frames, "duration": round(meta.duration, 6),
+           "level_dbm0": _level_dbm0(mono)}
+    det = dsp.SilenceDetector()
+    flags = det.process(mono)
+    silent = np.asarray(flags.silent if hasattr(flags, "silent") else flags, bool)
+    out["silence_share"] = round(float(silent.mean()), 4) if silent.size else None
+    if want_digits:
+        out["dtmf"] = [{"digit": d.digit, "start": round(d.start / 8000, 3), "end": round(d.end / 8000, 3),
+                        "level_dbm0": round(float(d.level_dbm0), 1)} for d in dsp.detect_dtmf(mono)]
+    return out
 
 
 def cmd_info(args) -> int:
-    results = []
-    for path in args.files:
-        try:
-            meta = wav.info(path)
-        except FileNotFoundError:
-            raise CliError(f"{path}: no such file") from None
-        except WavError as e:
-            raise CliError(f"{path}: not a readable WAV file: {e}") from None
-        results.append({"file": path, "format": meta.format, "rate": meta.rate,
-                        "channels": meta.channels, "frames": meta.frames,
-                        "duration": round(meta.duration, 6)})
+    cipher = _cipher(args.key, args.iv, "input")
+    results = [_analyse(p, cipher) for p in args.files]
     if args.json:
         print(json.dumps(results if len(results) > 1 else results[0]))
-    else:
-        for r in results:
-            print(f"{r['file']}: {r['format']} {r['rate']} Hz {r['channels']} ch "
-                  f"{r['frames']} frames {r['duration']:.3f} s")
+        return 0
+    for r in results:
+        digits = "".join(d["digit"] for d in r["dtmf"]) or "-"
+        level = "-" if r["level_dbm0"] is None else f"{r['level_dbm0']:.1f} dBm0"
+        share = "-" if r["silence_share"] is None else f"{100 * r['silence_share']:.0f}%"
+        print(f"{r['file']}: {r['format']}, {r['rate']} Hz, {r['channels']} ch, {r['duration']:.3f} s, "
+              f"level {level}, silence {share}, DTMF {digits}")
     return 0
 
 
+def cmd_dtmf(args) -> int:
+    from . import dsp
+
+    cipher = _cipher(args.key, args.iv, "input")
+    pcm, meta = _read(args.file, cipher)
+    digits = dsp.detect_dtmf(_mono8k(pcm, meta.rate))
+    rows = [{"digit": d.digit, "start": round(d.start / 8000, 3), "end": round(d.end / 8000, 3),
+             "level_dbm0": round(float(d.level_dbm0), 1)} for d in digits]
+    if args.json:
+        print(json.dumps(rows))
+    else:
+        for r in rows:
+            print(f"{r['start']:9.3f} s  {r['digit']}  ({r['end'] - r['start']:.3f} s, {r['level_dbm0']} dBm0)")
+        if not rows:
+            print("no DTMF digits")
+    return 0
+
+
+def cmd_repair(args) -> int:
+    for path in args.files:
+        if not os.path.exists(path):
+            raise CliError(f"{path}: no such file")
+        try:
+            before = wav.info(path)
+            after = wav.repair(path)
+        except WavError as e:
+            raise CliError(f"{path}: cannot repair: {e}") from None
+        except OSError as e:
+            raise CliError(f"{path}: {e.strerror or e}") from None
+        change = "already whole" if after.frames == before.frames else \
+            f"{before.frames} -> {after.frames} frames"
+        print(f"{path}: {after.format} {after.rate} Hz, {after.duration:.3f} s ({change})")
+    return 0
+
+
+# --- parser --------------------------------------------------------------------------------
+
+
+def _add_key(p, prefix="", what="output"):
+    p.add_argument(f"--{prefix}key", metavar="HEX", help=f"AES key (16, 24 or 32 bytes, hex) of the {what}")
+    p.add_argument(f"--{prefix}iv", metavar="HEX", help=f"AES-CBC IV (16 bytes, hex) of the {what}")
+
+
 def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="recorder", description="Record telephone-call audio to files.")
+    from .filerecorder import RECORD_FORMATS, RECORD_RATES
+
+    p = _Parser(prog="recorder", description="Record telephone-call audio to files.")
     p.add_argument("--version", action="version", version=f"callrecorder {__version__}")
-    sub = p.add_subparsers(dest="command", metavar="COMMAND")
+    sub = p.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
     sub.required = True
 
-    d = sub.add_parser("demo", help="write a generated call in every format and show what was written")
+    d = sub.add_parser("demo", help="record a synthetic call in every format and rate, show the results",
+                       description="Synthesise a short call (talk, a pause, the DTMF digit 5) and record it "
+                                   "through FileRecorder in every format and rate, with the recorder's "
+                                   "terminations at work; print a table and where the files are.")
     d.add_argument("--out", metavar="DIR", help="where to write (default: a new temporary directory)")
     d.add_argument("--json", action="store_true", help="print JSON instead of a table")
     d.set_defaults(func=cmd_demo)
 
-    i = sub.add_parser("info", help="format, rate, channels and duration of WAV files")
+    r = sub.add_parser("record", help="play a WAV file as a call's audio and record it",
+                       description="Play INPUT (any WAV this package reads) as a call's inbound audio and "
+                                   "record it through FileRecorder exactly as a call would, as fast as "
+                                   "possible.  Defaults are the FileRecorder's.")
+    r.add_argument("input", metavar="INPUT")
+    r.add_argument("output", metavar="OUTPUT")
+    r.add_argument("--format", default="alaw", choices=RECORD_FORMATS)
+    r.add_argument("--rate", type=int, default=8000, choices=RECORD_RATES)
+    r.add_argument("--max-bytes", type=int, default=1920000, metavar="N", help="0 = no limit")
+    r.add_argument("--max-silence-ms", type=int, default=10000, metavar="MS", help="0 = off")
+    r.add_argument("--initial-silence-ms", type=int, default=0, metavar="MS", help="0 = no limit")
+    r.add_argument("--barge-in", action="store_true", help="stop at the first DTMF digit")
+    r.add_argument("--timeout", type=float, default=120, metavar="SECONDS", help="0 = no limit")
+    r.add_argument("--no-hangup", action="store_true", help="after INPUT ends, silence (no hangup)")
+    r.add_argument("--overwrite", action="store_true", help="replace OUTPUT if it exists")
+    r.add_argument("--json", action="store_true")
+    _add_key(r)
+    _add_key(r, "in-", "input")
+    r.set_defaults(func=cmd_record)
+
+    c = sub.add_parser("convert", help="transcode WAV files (any format and rate to any)",
+                       description="Transcode many files in parallel over the cores.  Never overwrites "
+                                   "unless --overwrite is given.")
+    c.add_argument("inputs", nargs="+", metavar="IN")
+    c.add_argument("-o", "--output-dir", required=True, metavar="DIR")
+    c.add_argument("--format", default="s16bit", help="output format (default s16bit)")
+    c.add_argument("--rate", type=int, default=None, help="output rate (default: keep)")
+    c.add_argument("--overwrite", action="store_true")
+    c.add_argument("-j", "--jobs", type=int, default=0, help="worker processes (default: one per core)")
+    c.add_argument("--progress", action="store_true", help="always show the progress bar")
+    c.add_argument("-q", "--quiet", action="store_true")
+    _add_key(c)
+    _add_key(c, "in-", "inputs")
+    c.set_defaults(func=cmd_convert)
+
+    i = sub.add_parser("info", help="format, rate, duration, level, silence share, DTMF digits",
+                       description="Describe WAV files: format, rate, channels, duration, level (dBm0), "
+                                   "share of silence, DTMF digits.")
     i.add_argument("files", nargs="+", metavar="FILE")
-    i.add_argument("--json", action="store_true", help="print JSON")
+    i.add_argument("--json", action="store_true")
+    _add_key(i, what="files")
     i.set_defaults(func=cmd_info)
+
+    t = sub.add_parser("dtmf", help="DTMF digits in a WAV file, with start times",
+                       description="List the DTMF digits in FILE with their start and end times.")
+    t.add_argument("file", metavar="FILE")
+    t.add_argument("--json", action="store_true")
+    _add_key(t, what="file")
+    t.set_defaults(func=cmd_dtmf)
+
+    f = sub.add_parser("repair", help="fix a recording cut short by a crash",
+                       description="Fix the header of WAV files cut short by a crash (such as a .part "
+                                   "file left by a killed recorder), in place, keeping every whole frame.")
+    f.add_argument("files", nargs="+", metavar="FILE")
+    f.set_defaults(func=cmd_repair)
     return p
 
 
@@ -110,6 +457,9 @@ def main(argv=None) -> int:
     except (OSError, ValueError) as e:
         print(f"recorder: error: {e}", file=sys.stderr)
         return 2
+    except KeyboardInterrupt:
+        print("recorder: interrupted", file=sys.stderr)
+        return 130
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -148,11 +148,11 @@ class Engine:
 
     def push_g711(self, slot: int, codes: np.ndarray, ulaw: bool) -> None:
         """Queue A-law / mu-law coded media (decoded straight into the ring)."""
-        pos = 0
-        while pos < codes.size:
-            pos += self.bank.push_g711(slot, codes[pos:], ulaw)
-            if pos < codes.size:
-                self.process(np.array([slot], np.int64))
+        n = len(codes)
+        pos = self.bank.push_g711(slot, codes, ulaw)
+        while pos < n:
+            self.process(np.array([slot], np.int64))
+            pos += self.bank.push_g711(slot, memoryview(codes)[pos:], ulaw)
 
     def push_silence(self, slot: int, n: int) -> None:
         while n > 0:
