@@ -487,6 +487,20 @@ def test_live_gap_is_filled_with_silence(root):
     ch.close()
 
 
+def test_a_dropped_channel_finishes_its_recording(root):
+    import gc
+    ch = CallChannel(media_root=root, codec="s16", clock=ManualClock())
+    ch.ring()
+    ch.answer()
+    ch.FileRecorder.start("dropped.wav", file_format="s16bit")
+    x = speechlike(0.5)
+    ch.push(x)
+    del ch
+    gc.collect()
+    y, info = wav.read(root / "dropped.wav")          # finished (ABORTED), nothing lost
+    np.testing.assert_array_equal(y, x)
+
+
 def test_media_before_answer_is_dropped(root):
     ch = CallChannel(media_root=root, codec="s16")
     ch.ring()

@@ -320,11 +320,6 @@ class CallChannel:
             self._cond.notify_all()
             return True
 
-    def _abort_for_shutdown(self) -> None:
-        job = self._recording_job()
-        if job is not None:
-            job.end(Cause.ABORTED)
-
     def _wait_for(self, job: Job, seconds) -> bool:
         """Wait until ``job`` is done or ``seconds`` of media pass.  A fast replay is
         driven from here; a live channel is served by the engine."""

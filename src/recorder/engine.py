@@ -77,10 +77,11 @@ class Engine:
         self.tick = tick
         self.bank = _core.Bank(16)
         self.detectors = DetectorBank()
-        self._channels: dict[int, object] = {}
+        self._channels = weakref.WeakValueDictionary()   # slot -> CallChannel
         self._jobs: dict[int, object] = {}           # slot -> running Job
         self._recording = np.zeros(0, bool)          # slot -> has a running job
         self._free: list[int] = []
+        self._open: dict[int, weakref.finalize] = {}    # slot -> finaliser of its channel
         self._size = 0
         self._thread: threading.Thread | None = None
         self._stopping = threading.Event()
@@ -102,15 +103,26 @@ class Engine:
             slot = self._free.pop()
             self.bank.open(slot)
             self._channels[slot] = channel
+            # a channel dropped without close(): finish its recording, free its slot
+            self._open[slot] = weakref.finalize(channel, self.detach, slot)
             return slot
 
     def detach(self, slot: int) -> None:
+        """Release ``slot``; a recording still running on it ends with ABORTED first."""
         with self.lock:
-            if self._channels.pop(slot, None) is not None:
-                self._jobs.pop(slot, None)
-                self._recording[slot] = False
-                self.bank.close(slot)
-                self._free.append(slot)
+            fin = self._open.pop(slot, None)
+            if fin is None:
+                return
+            fin.detach()
+            job = self._jobs.get(slot)
+            if job is not None:
+                self.process(np.array([slot], np.int64), partial=True)
+                job.end_aborted()
+            self._channels.pop(slot, None)
+            self._jobs.pop(slot, None)
+            self._recording[slot] = False
+            self.bank.close(slot)
+            self._free.append(slot)
 
     def _grow(self) -> None:
         old, new = self._size, max(16, 2 * self._size)
@@ -213,7 +225,7 @@ class Engine:
             else:
                 next_tick = time.monotonic()       # fell behind: don't try to catch up in bursts
             with self.lock:
-                live = [ch for ch in self._channels.values() if ch._is_live()]
+                live = [ch for ch in list(self._channels.values()) if ch._is_live()]
                 for ch in live:
                     ch._watchdog()
                 self.process()
@@ -225,8 +237,8 @@ class Engine:
         (cause ABORTED), so no recording is left unfinished."""
         if abort_jobs:
             with self.lock:
-                for ch in list(self._channels.values()):
-                    ch._abort_for_shutdown()
+                for job in list(self._jobs.values()):
+                    job.end_aborted()
         self._stopping.set()
         if self._thread is not None and self._thread is not threading.current_thread():
             self._thread.join(timeout=5)

@@ -326,6 +326,9 @@ class Job:
         self._engine.bank.end_job(self._slot, _CODE_OF[cause.name], True)
         self.finish(cause)
 
+    def end_aborted(self) -> None:
+        self.end(Cause.ABORTED)
+
     def finish(self, cause: Cause) -> None:
         """Close and publish the file; the job's cause becomes final."""
         if self.done.is_set():
