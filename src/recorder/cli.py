@@ -305,10 +305,12 @@ def _analyse(path, cipher, want_digits=True) -> dict:
     out = {"file": path, "format": meta.format, "rate": meta.rate, "channels": meta.channels,
            "frames": meta.frames, "duration": round(meta.duration, 6),
            "level_dbm0": _level_dbm0(mono)}
-    det = dsp.SilenceDetector()
-    flags = det.process(mono)
-    silent = np.asarray(flags.silent if hasattr(flags, "silent") else flags, bool)
-    out["silence_share"] = round(float(silent.mean()), 4) if silent.size else None
+    if mono.size:
+        audio = dsp.audio_segments(mono)
+        heard = int((audio[:, 1] - audio[:, 0]).sum()) if audio.size else 0
+        out["silence_share"] = round(1 - heard / mono.size, 4)
+    else:
+        out["silence_share"] = None
     if want_digits:
         out["dtmf"] = [{"digit": d.digit, "start": round(d.start / 8000, 3), "end": round(d.end / 8000, 3),
                         "level_dbm0": round(float(d.level_dbm0), 1)} for d in dsp.detect_dtmf(mono)]
