@@ -1,0 +1,424 @@
+# cython: language_level=3, boundscheck=False, wraparound=False, cdivision=True
+"""Compiled side of the polyphase resampler (public API: recorder.resampling).
+
+``Filter`` holds one polyphase filter (p x T float32 taps and the phase tables);
+``Stream`` is one streaming state; ``Bank`` is many independent states sharing a filter,
+processed by one call with the GIL released.  Arguments are validated by
+recorder.resampling; here only what keeps memory safe is checked.
+"""
+from cpython.buffer cimport (
+    PyObject_GetBuffer, PyBuffer_Release, PyBUF_C_CONTIGUOUS, PyBUF_FORMAT, PyBUF_WRITABLE,
+)
+from cpython.mem cimport PyMem_Malloc, PyMem_Free
+from libc.stdint cimport int16_t, int32_t, int64_t, uint8_t
+from libc.string cimport memset
+
+from resample_k cimport (
+    rs_filter, rs_state, rs_reset, rs_total, rs_count, rs_process, cr_rs_select, cr_rs_isa,
+)
+
+import numpy as np
+
+from recorder._buffers import as_int16
+
+cdef object _I16 = np.dtype(np.int16)
+cdef object _F32 = np.dtype(np.float32)
+cdef object _np_empty = np.empty
+
+
+cdef inline int _kind(const Py_buffer* v) noexcept:
+    """1: native int16, 2: native float32, 0: anything else (numpy's formats)."""
+    cdef const char* fmt = v.format
+    if fmt == NULL:
+        return 0
+    if fmt[0] == b'=' or fmt[0] == b'@':
+        fmt += 1
+    if fmt[0] == 0 or fmt[1] != 0:
+        return 0
+    if fmt[0] == b'h' and v.itemsize == 2:
+        return 1
+    if fmt[0] == b'f' and v.itemsize == 4:
+        return 2
+    return 0
+
+# History beyond the filter window: input is taken in blocks of this many samples.
+DEF_BLOCK = 1024
+
+ISA_NAMES = ("c", "sse2", "avx2")
+
+
+def select_isa(isa=None):
+    """Pick the inner-loop variant: None = the best this CPU runs (the default at
+    import), or 'c' / 'sse2' / 'avx2' (capped to what the CPU runs).  All variants give
+    bit-identical results; tests use this to check that.  Returns the name in use."""
+    cdef int i = -1 if isa is None else ISA_NAMES.index(isa)
+    return ISA_NAMES[cr_rs_select(i)]
+
+
+def isa():
+    """Name of the inner-loop variant in use."""
+    return ISA_NAMES[cr_rs_isa]
+
+
+select_isa()
+
+
+def as_samples(obj, str name="x"):
+    """obj as a C-contiguous int16 or float32 numpy array (other buffers: int16)."""
+    if isinstance(obj, np.ndarray) and obj.dtype.kind == "f":
+        if obj.dtype.itemsize != 4:
+            raise TypeError(f"{name} must hold int16 or float32 samples, got dtype {obj.dtype}")
+        return np.ascontiguousarray(obj, dtype=np.float32)
+    try:
+        return as_int16(obj, name)
+    except TypeError as e:
+        raise TypeError(str(e).replace("int16 samples", "int16 or float32 samples")) from None
+
+
+cdef class Filter:
+    """One polyphase filter: ``coef`` (p, T) float32 with T a multiple of 8; output k
+    uses row (k*q) % p against input samples floor(k*q/p) - T/2 + 1 ... + T/2."""
+
+    cdef rs_filter f
+    cdef readonly object coef
+    cdef readonly int p, q, taps
+    cdef object _next, _adv
+
+    def __cinit__(self, coef, int p, int q, Py_ssize_t block=DEF_BLOCK):
+        c = np.ascontiguousarray(coef, dtype=np.float32)
+        if c.ndim != 2 or c.shape[0] != p or c.shape[1] % 8 or c.shape[1] < 8:
+            raise ValueError(f"coef must have shape (p, T) with T a multiple of 8, got {c.shape}")
+        if p < 1 or q < 1 or block < 8:
+            raise ValueError("p, q must be >= 1 and block >= 8")
+        c.setflags(write=False)
+        self.coef = c
+        self.p = p
+        self.q = q
+        self.taps = c.shape[1]
+        ph = np.arange(p, dtype=np.int64) + q
+        self._next = np.ascontiguousarray(ph % p, dtype=np.int32)
+        self._adv = np.ascontiguousarray(ph // p, dtype=np.int32)
+        cdef const float[:, ::1] cv = c
+        cdef const int32_t[::1] nv = self._next
+        cdef const int32_t[::1] av = self._adv
+        self.f.coef = &cv[0, 0]
+        self.f.next_phase = &nv[0]
+        self.f.advance = &av[0]
+        self.f.T = self.taps
+        self.f.half = self.taps // 2
+        self.f.p = p
+        self.f.q = q
+        self.f.cap = self.taps + block
+
+    @property
+    def delay(self):
+        """Input samples a stream holds back before its output catches up (T/2)."""
+        return self.f.half
+
+    cdef Py_ssize_t scratch_size(self):
+        return (self.f.cap * self.f.p) // self.f.q + 16
+
+
+cdef inline object _empty(Py_ssize_t n, bint is_float):
+    return np.empty(n, dtype=np.float32 if is_float else np.int16)
+
+
+cdef class Stream:
+    """One streaming state over a Filter."""
+
+    cdef readonly Filter filter
+    cdef rs_state s
+    cdef float* scratch
+    cdef bint busy
+
+    def __cinit__(self, *args, **kwargs):
+        self.s.buf = NULL
+        self.scratch = NULL
+
+    def _setup(self, Filter filter not None):
+        """Attach the filter and allocate the state (subclasses call this from __init__)."""
+        if self.s.buf != NULL:
+            raise RuntimeError("already set up")
+        self.s.buf = <float*>PyMem_Malloc(filter.f.cap * sizeof(float))
+        self.scratch = <float*>PyMem_Malloc(filter.scratch_size() * sizeof(float))
+        if self.s.buf == NULL or self.scratch == NULL:
+            raise MemoryError()
+        self.filter = filter
+        self.s.clipped = 0
+        rs_reset(&self.s, &filter.f)
+
+    def __dealloc__(self):
+        PyMem_Free(self.s.buf)
+        PyMem_Free(self.scratch)
+
+    def process(self, chunk, bint last=False):
+        """Feed the next samples; return the output samples that are now complete.
+
+        chunk: int16 or float32 samples (1-D; any C-contiguous buffer, other buffers
+        read as int16), any length including 0.  Returns a numpy array of the same
+        dtype.  last=True ends the stream: the rest of the output comes back and the
+        object is ready for a new stream."""
+        cdef Py_buffer xv, ov
+        cdef Py_ssize_t n, cnt
+        cdef int kind
+        cdef const rs_filter* f
+        if self.filter is None:
+            raise RuntimeError("resampler not set up")
+        f = &self.filter.f
+        PyObject_GetBuffer(chunk, &xv, PyBUF_C_CONTIGUOUS | PyBUF_FORMAT)
+        kind = _kind(&xv)
+        if kind == 0 or xv.ndim != 1:
+            PyBuffer_Release(&xv)
+            chunk = as_samples(chunk, "chunk")
+            if chunk.ndim != 1:
+                raise ValueError(f"chunk must be 1-D, got shape {chunk.shape}")
+            PyObject_GetBuffer(chunk, &xv, PyBUF_C_CONTIGUOUS | PyBUF_FORMAT)
+            kind = _kind(&xv)
+        try:
+            if self.busy:
+                raise RuntimeError("this resampler is in use by another thread")
+            n = xv.shape[0]
+            cnt = rs_count(&self.s, f, n, last)
+            out = _np_empty(cnt, _F32 if kind == 2 else _I16)
+            PyObject_GetBuffer(out, &ov, PyBUF_C_CONTIGUOUS | PyBUF_WRITABLE)
+            self.busy = True
+            with nogil:
+                if kind == 2:
+                    rs_process(&self.s, f, <const float*>xv.buf, n, last,
+                               <float*>ov.buf, self.scratch)
+                else:
+                    rs_process(&self.s, f, <const int16_t*>xv.buf, n, last,
+                               <int16_t*>ov.buf, self.scratch)
+            self.busy = False
+            PyBuffer_Release(&ov)
+        finally:
+            PyBuffer_Release(&xv)
+        return out
+
+    def count(self, Py_ssize_t n, bint last=False):
+        """How many samples process() returns for n more input samples."""
+        if self.filter is None:
+            raise RuntimeError("resampler not set up")
+        if n < 0:
+            raise ValueError("n must be >= 0")
+        return rs_count(&self.s, &self.filter.f, n, last)
+
+    def reset(self):
+        if self.filter is None:
+            raise RuntimeError("resampler not set up")
+        if self.busy:
+            raise RuntimeError("this resampler is in use by another thread")
+        rs_reset(&self.s, &self.filter.f)
+        self.s.clipped = 0
+
+    @property
+    def n_in(self):
+        return self.s.n_in
+
+    @property
+    def n_out(self):
+        return self.s.n_out
+
+    @property
+    def clipped(self):
+        return self.s.clipped
+
+    @property
+    def pending(self):
+        if self.filter is None:
+            return 0
+        return rs_total(&self.filter.f, self.s.n_in) - self.s.n_out
+
+
+cdef class Bank:
+    """``channels`` independent streaming states over one Filter."""
+
+    cdef readonly Filter filter
+    cdef readonly Py_ssize_t channels
+    cdef rs_state* st
+    cdef float* bufs
+    cdef float* scratch
+    cdef uint8_t* mark
+    cdef bint busy
+
+    def __cinit__(self, *args, **kwargs):
+        self.st = NULL
+        self.bufs = NULL
+        self.scratch = NULL
+        self.mark = NULL
+
+    def _setup(self, Filter filter not None, Py_ssize_t channels):
+        """Attach the filter and allocate the states (subclasses call this from __init__)."""
+        cdef Py_ssize_t i
+        if self.st != NULL:
+            raise RuntimeError("already set up")
+        if channels < 1:
+            raise ValueError("channels must be >= 1")
+        self.filter = filter
+        self.channels = channels
+        self.st = <rs_state*>PyMem_Malloc(channels * sizeof(rs_state))
+        self.bufs = <float*>PyMem_Malloc(channels * filter.f.cap * sizeof(float))
+        self.scratch = <float*>PyMem_Malloc(filter.scratch_size() * sizeof(float))
+        self.mark = <uint8_t*>PyMem_Malloc(channels)
+        if self.st == NULL or self.bufs == NULL or self.scratch == NULL or self.mark == NULL:
+            raise MemoryError()
+        memset(self.mark, 0, channels)
+        for i in range(channels):
+            self.st[i].buf = self.bufs + i * filter.f.cap
+            self.st[i].clipped = 0
+            rs_reset(&self.st[i], &filter.f)
+
+    def __dealloc__(self):
+        PyMem_Free(self.st)
+        PyMem_Free(self.bufs)
+        PyMem_Free(self.scratch)
+        PyMem_Free(self.mark)
+
+    cdef object _rows(self, rows, Py_ssize_t k):
+        """rows as an intp array of k distinct slot indices (None: all slots)."""
+        cdef const Py_ssize_t[::1] rv
+        cdef Py_ssize_t i, r
+        cdef bint dup = False
+        if rows is None:
+            if k != self.channels:
+                raise ValueError(f"block has {k} rows; without rows= it must have one per "
+                                 f"channel ({self.channels})")
+            return np.arange(k, dtype=np.intp)
+        r_arr = np.asarray(rows)
+        if r_arr.dtype.kind not in "iu":
+            raise TypeError(f"rows must be integer slot indices, got dtype {r_arr.dtype}")
+        r_arr = np.ascontiguousarray(r_arr.reshape(-1), dtype=np.intp)
+        if r_arr.shape[0] != k:
+            raise ValueError(f"rows has {r_arr.shape[0]} entries for a block of {k} rows")
+        rv = r_arr
+        for i in range(k):
+            r = rv[i]
+            if r < 0 or r >= self.channels:
+                raise ValueError(f"row index {r} out of range 0..{self.channels - 1}")
+        for i in range(k):
+            if self.mark[rv[i]]:
+                dup = True
+            self.mark[rv[i]] = 1
+        for i in range(k):
+            self.mark[rv[i]] = 0
+        if dup:
+            raise ValueError("rows must not repeat a slot")
+        return r_arr
+
+    def counts(self, Py_ssize_t n, rows=None, bint last=False):
+        """Samples process() would give each row for n more input samples per row."""
+        cdef Py_ssize_t i
+        self._check()
+        if n < 0:
+            raise ValueError("n must be >= 0")
+        r_arr = self._rows(rows, self.channels if rows is None else len(np.asarray(rows).reshape(-1)))
+        cdef const Py_ssize_t[::1] rv = r_arr
+        res = np.empty(rv.shape[0], dtype=np.int64)
+        cdef int64_t[::1] cv = res
+        for i in range(rv.shape[0]):
+            cv[i] = rs_count(&self.st[rv[i]], &self.filter.f, n, last)
+        return res
+
+    cdef int _check(self) except -1:
+        if self.st == NULL:
+            raise RuntimeError("resampler bank not set up")
+        return 0
+
+    def process(self, block, rows=None, bint last=False):
+        cdef Py_ssize_t k, n, i, m, maxc = 0, j
+        cdef const rs_filter* f
+        cdef const Py_ssize_t[::1] rv
+        cdef const int16_t[:, ::1] x16
+        cdef const float[:, ::1] xf
+        cdef int16_t[:, ::1] o16
+        cdef float[:, ::1] of
+        cdef int64_t[::1] cv
+        cdef bint is_float
+        self._check()
+        f = &self.filter.f
+        block = as_samples(block, "block")
+        if block.ndim != 2:
+            raise ValueError(f"block must be 2-D (rows, samples), got shape {block.shape}")
+        k = block.shape[0]
+        n = block.shape[1]
+        r_arr = self._rows(rows, k)
+        rv = r_arr
+        if self.busy:
+            raise RuntimeError("this resampler bank is in use by another thread")
+        counts = np.empty(k, dtype=np.int64)
+        cv = counts
+        for i in range(k):
+            cv[i] = rs_count(&self.st[rv[i]], f, n, last)
+            if cv[i] > maxc:
+                maxc = cv[i]
+        is_float = block.dtype is _F32
+        out = np.empty((k, maxc), dtype=np.float32 if is_float else np.int16)
+        if k == 0:
+            return out, counts
+        self.busy = True
+        if is_float:
+            xf = block
+            of = out
+            with nogil:
+                for i in range(k):
+                    m = rs_process(&self.st[rv[i]], f, &xf[i, 0] if n else NULL, n, last,
+                                   &of[i, 0] if maxc else NULL, self.scratch)
+                    for j in range(m, maxc):
+                        of[i, j] = 0
+        else:
+            x16 = block
+            o16 = out
+            with nogil:
+                for i in range(k):
+                    m = rs_process(&self.st[rv[i]], f, &x16[i, 0] if n else NULL, n, last,
+                                   &o16[i, 0] if maxc else NULL, self.scratch)
+                    for j in range(m, maxc):
+                        o16[i, j] = 0
+        self.busy = False
+        return out, counts
+
+    def reset(self, rows=None):
+        cdef Py_ssize_t i
+        self._check()
+        if self.busy:
+            raise RuntimeError("this resampler bank is in use by another thread")
+        if rows is None:
+            r_arr = np.arange(self.channels, dtype=np.intp)
+        else:
+            r_arr = self._rows(rows, len(np.atleast_1d(np.asarray(rows)).reshape(-1)))
+        cdef const Py_ssize_t[::1] rv = r_arr
+        for i in range(rv.shape[0]):
+            rs_reset(&self.st[rv[i]], &self.filter.f)
+            self.st[rv[i]].clipped = 0
+
+    def _field(self, int which):
+        self._check()
+        res = np.empty(self.channels, dtype=np.int64)
+        cdef int64_t[::1] v = res
+        cdef Py_ssize_t i
+        for i in range(self.channels):
+            if which == 0:
+                v[i] = self.st[i].n_in
+            elif which == 1:
+                v[i] = self.st[i].n_out
+            elif which == 2:
+                v[i] = self.st[i].clipped
+            else:
+                v[i] = rs_total(&self.filter.f, self.st[i].n_in) - self.st[i].n_out
+        return res
+
+    @property
+    def n_in(self):
+        return self._field(0)
+
+    @property
+    def n_out(self):
+        return self._field(1)
+
+    @property
+    def clipped(self):
+        return self._field(2)
+
+    @property
+    def pending(self):
+        return self._field(3)
