@@ -14,7 +14,9 @@ from libc.stdint cimport int16_t, int32_t, int64_t, uint8_t
 from libc.string cimport memset
 
 from resample_k cimport (
-    rs_filter, rs_state, rs_reset, rs_total, rs_count, rs_process, cr_rs_select, cr_rs_isa,
+    rs_filter, rs_state, rs_sample_t, rs_reset, rs_total, rs_count, rs_process, rs_append,
+    rs_window, rs_advance, rs_emit, rs_compact, cr_rs_run4, cr_rs_to_int16, cr_rs_select,
+    cr_rs_isa,
 )
 
 import numpy as np
@@ -108,7 +110,9 @@ cdef class Filter:
         self.f.half = self.taps // 2
         self.f.p = p
         self.f.q = q
-        self.f.cap = self.taps + block
+        # a stream takes input in blocks of `block` samples (at least 8q, so that whole
+        # periods of 4p outputs fit in one block: see cr_rs_run)
+        self.f.cap = self.taps + max(block, 8 * q)
 
     @property
     def delay(self):
@@ -230,14 +234,92 @@ cdef class Stream:
         return rs_total(&self.filter.f, self.s.n_in) - self.s.n_out
 
 
+# Rows of a Bank call with at most this many samples (and not last) are appended whole,
+# then computed four slots at a time when the slots share a phase (cr_rs_run4).
+cdef enum:
+    BANK_BLOCK = 512
+
+
+cdef void _bank_run(rs_state* st, const rs_filter* f, const Py_ssize_t* rv, Py_ssize_t k,
+                    const rs_sample_t* x, Py_ssize_t n, bint last, rs_sample_t* out,
+                    Py_ssize_t maxc, const int64_t* cv, float* scratch, Py_ssize_t srow,
+                    Py_ssize_t* order, Py_ssize_t* pos) noexcept nogil:
+    """Bank.process for k rows (row i: slot rv[i], input x + i*n, output out + i*maxc)."""
+    cdef Py_ssize_t i, g, s, b, b0, b1, cmin, m
+    cdef rs_state* ss[4]
+    cdef Py_ssize_t ri[4]
+    cdef const float* xs[4]
+    cdef float* ys[4]
+    cdef rs_sample_t* o
+    if last or n == 0 or n > BANK_BLOCK or k < 4:
+        for i in range(k):
+            o = out + i * maxc
+            m = rs_process(&st[rv[i]], f, x + i * n, n, last, o, scratch)
+            for g in range(m, maxc):
+                o[g] = 0
+        return
+    # rows ordered by phase (counting sort); rows with one phase form a bucket
+    memset(pos, 0, (f.p + 1) * sizeof(Py_ssize_t))
+    for i in range(k):
+        pos[st[rv[i]].phase + 1] += 1
+    for b in range(f.p):
+        pos[b + 1] += pos[b]
+    for i in range(k):
+        b = st[rv[i]].phase
+        order[pos[b]] = i
+        pos[b] += 1
+    # now bucket b is order[pos[b-1] (0 for b = 0) : pos[b]]
+    b0 = 0
+    for b in range(f.p):
+        b1 = pos[b]
+        g = b0
+        while g + 4 <= b1:
+            cmin = maxc
+            for s in range(4):
+                ri[s] = order[g + s]
+                ss[s] = &st[rv[ri[s]]]
+                rs_append(ss[s], x + ri[s] * n, n)
+                xs[s] = rs_window(ss[s], f)
+                if rs_sample_t is float:
+                    ys[s] = out + ri[s] * maxc
+                else:
+                    ys[s] = scratch + s * srow
+                if cv[ri[s]] < cmin:
+                    cmin = cv[ri[s]]
+            if cmin > 0:
+                cr_rs_run4(f.coef, f.T, f.next_phase, f.advance, b, xs, cmin, ys)
+            for s in range(4):
+                rs_advance(ss[s], f, cmin)
+                rs_emit(ss[s], f, cv[ri[s]] - cmin, ys[s] + cmin)
+                o = out + ri[s] * maxc
+                if rs_sample_t is not float:
+                    ss[s].clipped += cr_rs_to_int16(ys[s], o, cv[ri[s]])
+                for m in range(cv[ri[s]], maxc):
+                    o[m] = 0
+                rs_compact(ss[s], f)
+            g += 4
+        while g < b1:
+            i = order[g]
+            o = out + i * maxc
+            m = rs_process(&st[rv[i]], f, x + i * n, n, last, o, scratch)
+            for s in range(m, maxc):
+                o[s] = 0
+            g += 1
+        b0 = b1
+
+
 cdef class Bank:
     """``channels`` independent streaming states over one Filter."""
 
     cdef readonly Filter filter
     cdef readonly Py_ssize_t channels
+    cdef rs_filter f            # the filter's, with a smaller history per slot
     cdef rs_state* st
     cdef float* bufs
     cdef float* scratch
+    cdef Py_ssize_t srow        # scratch floats per row of a group of four
+    cdef Py_ssize_t* order
+    cdef Py_ssize_t* pos
     cdef uint8_t* mark
     cdef bint busy
 
@@ -245,6 +327,8 @@ cdef class Bank:
         self.st = NULL
         self.bufs = NULL
         self.scratch = NULL
+        self.order = NULL
+        self.pos = NULL
         self.mark = NULL
 
     def _setup(self, Filter filter not None, Py_ssize_t channels):
@@ -256,23 +340,36 @@ cdef class Bank:
             raise ValueError("channels must be >= 1")
         self.filter = filter
         self.channels = channels
+        self.f = filter.f
+        self.f.cap = self.f.T + BANK_BLOCK
+        self.srow = (self.f.cap * self.f.p) // self.f.q + 16
         self.st = <rs_state*>PyMem_Malloc(channels * sizeof(rs_state))
-        self.bufs = <float*>PyMem_Malloc(channels * filter.f.cap * sizeof(float))
-        self.scratch = <float*>PyMem_Malloc(filter.scratch_size() * sizeof(float))
+        self.bufs = <float*>PyMem_Malloc(channels * self.f.cap * sizeof(float))
+        self.scratch = <float*>PyMem_Malloc(4 * self.srow * sizeof(float))
+        self.order = <Py_ssize_t*>PyMem_Malloc(channels * sizeof(Py_ssize_t))
+        self.pos = <Py_ssize_t*>PyMem_Malloc((self.f.p + 1) * sizeof(Py_ssize_t))
         self.mark = <uint8_t*>PyMem_Malloc(channels)
-        if self.st == NULL or self.bufs == NULL or self.scratch == NULL or self.mark == NULL:
+        if (self.st == NULL or self.bufs == NULL or self.scratch == NULL or self.order == NULL
+                or self.pos == NULL or self.mark == NULL):
             raise MemoryError()
         memset(self.mark, 0, channels)
         for i in range(channels):
-            self.st[i].buf = self.bufs + i * filter.f.cap
+            self.st[i].buf = self.bufs + i * self.f.cap
             self.st[i].clipped = 0
-            rs_reset(&self.st[i], &filter.f)
+            rs_reset(&self.st[i], &self.f)
 
     def __dealloc__(self):
         PyMem_Free(self.st)
         PyMem_Free(self.bufs)
         PyMem_Free(self.scratch)
+        PyMem_Free(self.order)
+        PyMem_Free(self.pos)
         PyMem_Free(self.mark)
+
+    cdef int _check(self) except -1:
+        if self.st == NULL:
+            raise RuntimeError("resampler bank not set up")
+        return 0
 
     cdef object _rows(self, rows, Py_ssize_t k):
         """rows as an intp array of k distinct slot indices (None: all slots)."""
@@ -305,28 +402,29 @@ cdef class Bank:
             raise ValueError("rows must not repeat a slot")
         return r_arr
 
+    cdef object _rows_any(self, rows):
+        if rows is None:
+            return np.arange(self.channels, dtype=np.intp)
+        return self._rows(rows, np.asarray(rows).reshape(-1).shape[0])
+
     def counts(self, Py_ssize_t n, rows=None, bint last=False):
         """Samples process() would give each row for n more input samples per row."""
         cdef Py_ssize_t i
         self._check()
         if n < 0:
             raise ValueError("n must be >= 0")
-        r_arr = self._rows(rows, self.channels if rows is None else len(np.asarray(rows).reshape(-1)))
-        cdef const Py_ssize_t[::1] rv = r_arr
+        cdef const Py_ssize_t[::1] rv = self._rows_any(rows)
         res = np.empty(rv.shape[0], dtype=np.int64)
         cdef int64_t[::1] cv = res
         for i in range(rv.shape[0]):
-            cv[i] = rs_count(&self.st[rv[i]], &self.filter.f, n, last)
+            cv[i] = rs_count(&self.st[rv[i]], &self.f, n, last)
         return res
 
-    cdef int _check(self) except -1:
-        if self.st == NULL:
-            raise RuntimeError("resampler bank not set up")
-        return 0
-
     def process(self, block, rows=None, bint last=False):
-        cdef Py_ssize_t k, n, i, m, maxc = 0, j
-        cdef const rs_filter* f
+        """Feed row i of block (k, n) to slot rows[i] (rows=None: row i to slot i, k must
+        equal channels); returns (out, counts): out (k, max(counts)) of block's dtype,
+        row i holding counts[i] samples then zeros.  last=True ends those streams."""
+        cdef Py_ssize_t k, n, i, maxc = 0
         cdef const Py_ssize_t[::1] rv
         cdef const int16_t[:, ::1] x16
         cdef const float[:, ::1] xf
@@ -335,7 +433,6 @@ cdef class Bank:
         cdef int64_t[::1] cv
         cdef bint is_float
         self._check()
-        f = &self.filter.f
         block = as_samples(block, "block")
         if block.ndim != 2:
             raise ValueError(f"block must be 2-D (rows, samples), got shape {block.shape}")
@@ -348,7 +445,7 @@ cdef class Bank:
         counts = np.empty(k, dtype=np.int64)
         cv = counts
         for i in range(k):
-            cv[i] = rs_count(&self.st[rv[i]], f, n, last)
+            cv[i] = rs_count(&self.st[rv[i]], &self.f, n, last)
             if cv[i] > maxc:
                 maxc = cv[i]
         is_float = block.dtype is _F32
@@ -356,39 +453,34 @@ cdef class Bank:
         if k == 0:
             return out, counts
         self.busy = True
-        if is_float:
-            xf = block
-            of = out
-            with nogil:
-                for i in range(k):
-                    m = rs_process(&self.st[rv[i]], f, &xf[i, 0] if n else NULL, n, last,
-                                   &of[i, 0] if maxc else NULL, self.scratch)
-                    for j in range(m, maxc):
-                        of[i, j] = 0
-        else:
-            x16 = block
-            o16 = out
-            with nogil:
-                for i in range(k):
-                    m = rs_process(&self.st[rv[i]], f, &x16[i, 0] if n else NULL, n, last,
-                                   &o16[i, 0] if maxc else NULL, self.scratch)
-                    for j in range(m, maxc):
-                        o16[i, j] = 0
-        self.busy = False
+        try:
+            if is_float:
+                xf = block
+                of = out
+                with nogil:
+                    _bank_run(self.st, &self.f, &rv[0], k, &xf[0, 0] if n else NULL, n, last,
+                              &of[0, 0] if maxc else NULL, maxc, &cv[0], self.scratch,
+                              self.srow, self.order, self.pos)
+            else:
+                x16 = block
+                o16 = out
+                with nogil:
+                    _bank_run(self.st, &self.f, &rv[0], k, &x16[0, 0] if n else NULL, n, last,
+                              &o16[0, 0] if maxc else NULL, maxc, &cv[0], self.scratch,
+                              self.srow, self.order, self.pos)
+        finally:
+            self.busy = False
         return out, counts
 
     def reset(self, rows=None):
+        """Start the given slots (None: all) afresh; their clip counts restart at 0."""
         cdef Py_ssize_t i
         self._check()
         if self.busy:
             raise RuntimeError("this resampler bank is in use by another thread")
-        if rows is None:
-            r_arr = np.arange(self.channels, dtype=np.intp)
-        else:
-            r_arr = self._rows(rows, len(np.atleast_1d(np.asarray(rows)).reshape(-1)))
-        cdef const Py_ssize_t[::1] rv = r_arr
+        cdef const Py_ssize_t[::1] rv = self._rows_any(rows)
         for i in range(rv.shape[0]):
-            rs_reset(&self.st[rv[i]], &self.filter.f)
+            rs_reset(&self.st[rv[i]], &self.f)
             self.st[rv[i]].clipped = 0
 
     def _field(self, int which):
@@ -404,21 +496,25 @@ cdef class Bank:
             elif which == 2:
                 v[i] = self.st[i].clipped
             else:
-                v[i] = rs_total(&self.filter.f, self.st[i].n_in) - self.st[i].n_out
+                v[i] = rs_total(&self.f, self.st[i].n_in) - self.st[i].n_out
         return res
 
     @property
     def n_in(self):
+        """Input samples of each slot's current stream (int64 array)."""
         return self._field(0)
 
     @property
     def n_out(self):
+        """Output samples of each slot's current stream (int64 array)."""
         return self._field(1)
 
     @property
     def clipped(self):
+        """int16 outputs saturated per slot since construction / reset (int64 array)."""
         return self._field(2)
 
     @property
     def pending(self):
+        """Samples a flush (last=True) would still give, per slot (int64 array)."""
         return self._field(3)

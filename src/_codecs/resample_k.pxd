@@ -25,7 +25,9 @@ cdef extern from "resample_simd.h":
     int cr_rs_select(int isa) nogil
     int cr_rs_isa
     void cr_rs_run(const float* coef, int T, const int32_t* next_phase, const int32_t* advance,
-                   int phase, const float* x, Py_ssize_t nout, float* y) nogil
+                   int p, int q, int phase, const float* x, Py_ssize_t nout, float* y) nogil
+    void cr_rs_run4(const float* coef, int T, const int32_t* next_phase, const int32_t* advance,
+                    int phase, const float* const* x, Py_ssize_t nout, float* const* y) nogil
     Py_ssize_t cr_rs_to_int16(const float* y, int16_t* out, Py_ssize_t n) nogil
 
 ctypedef fused rs_sample_t:
@@ -98,16 +100,35 @@ cdef inline void rs_compact(rs_state* s, const rs_filter* f) noexcept nogil:
         s.base += drop
 
 
+cdef inline const float* rs_window(const rs_state* s, const rs_filter* f) noexcept nogil:
+    """Start of the next output's window in buf."""
+    return s.buf + (s.n0 - f.half + 1 - s.base)
+
+
+cdef inline void rs_advance(rs_state* s, const rs_filter* f, Py_ssize_t nout) noexcept nogil:
+    """Account for nout outputs computed."""
+    s.n_out += nout
+    s.n0 = (s.n_out * f.q) // f.p
+    s.phase = <int32_t>((s.n_out * f.q) % f.p)
+
+
 cdef inline Py_ssize_t rs_emit(rs_state* s, const rs_filter* f, Py_ssize_t nout, float* y) noexcept nogil:
     """Compute the next nout outputs (their windows are in buf) into y."""
     if nout <= 0:
         return 0
-    cr_rs_run(f.coef, f.T, f.next_phase, f.advance, s.phase,
-              s.buf + (s.n0 - f.half + 1 - s.base), nout, y)
-    s.n_out += nout
-    s.n0 = (s.n_out * f.q) // f.p
-    s.phase = <int32_t>((s.n_out * f.q) % f.p)
+    cr_rs_run(f.coef, f.T, f.next_phase, f.advance, f.p, f.q, s.phase, rs_window(s, f), nout, y)
+    rs_advance(s, f, nout)
     return nout
+
+
+cdef inline void rs_append(rs_state* s, const rs_sample_t* x, Py_ssize_t m) noexcept nogil:
+    """Append m input samples (the caller checked that they fit)."""
+    cdef float* dst = s.buf + s.len
+    cdef Py_ssize_t i
+    for i in range(m):
+        dst[i] = <float>x[i]
+    s.len += m
+    s.n_in += m
 
 
 cdef inline Py_ssize_t rs_process(rs_state* s, const rs_filter* f, const rs_sample_t* x,
@@ -117,10 +138,9 @@ cdef inline Py_ssize_t rs_process(rs_state* s, const rs_filter* f, const rs_samp
     outputs to out.  int16: through scratch (room for rs_scratch_size floats), rounded
     and saturated, clips counted; float32: straight into out.  Returns the count."""
     cdef Py_ssize_t want = rs_count(s, f, n, last)
-    cdef Py_ssize_t done = 0, pos = 0, m, i, k
+    cdef Py_ssize_t done = 0, pos = 0, m, k
     cdef int64_t end_in = s.n_in + n
     cdef int64_t need_end          # with last: input index after the last one needed
-    cdef float* dst
     if last:
         if want > 0:
             need_end = ((s.n_out + want - 1) * f.q) // f.p + f.half + 1
@@ -132,18 +152,13 @@ cdef inline Py_ssize_t rs_process(rs_state* s, const rs_filter* f, const rs_samp
         if pos < n:
             if m > n - pos:
                 m = n - pos
-            dst = s.buf + s.len
-            for i in range(m):
-                dst[i] = <float>x[pos + i]
+            rs_append(s, x + pos, m)
             pos += m
-            s.n_in += m
         elif last and s.base + s.len < need_end:
             if m > need_end - s.base - s.len:
                 m = <Py_ssize_t>(need_end - s.base - s.len)
             memset(s.buf + s.len, 0, m * sizeof(float))
-        else:
-            m = 0
-        s.len += m
+            s.len += m
         # every output whose window is now complete (never beyond the stream's end)
         k = <Py_ssize_t>(rs_ready(f, s.base + s.len) - s.n_out)
         if k > want - done:
