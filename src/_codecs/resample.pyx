@@ -382,6 +382,8 @@ cdef class Bank:
                                  f"channel ({self.channels})")
             return np.arange(k, dtype=np.intp)
         r_arr = np.asarray(rows)
+        if r_arr.size == 0:
+            r_arr = r_arr.astype(np.intp)
         if r_arr.dtype.kind not in "iu":
             raise TypeError(f"rows must be integer slot indices, got dtype {r_arr.dtype}")
         r_arr = np.ascontiguousarray(r_arr.reshape(-1), dtype=np.intp)
