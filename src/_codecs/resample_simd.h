@@ -292,8 +292,11 @@ static inline ptrdiff_t cr_rs_to_int16(const float *y, int16_t *out, ptrdiff_t n
          * the saturating pack does the clipping */
         __m128i v = _mm_packs_epi32(_mm_cvtps_epi32(a), _mm_cvtps_epi32(b));
         _mm_storeu_si128((__m128i *)(out + i), v);
-        if (m)
-            clipped += __builtin_popcount(m);
+        if (m) {                         /* rare: count the bits of the 8-bit mask */
+            m = m - ((m >> 1) & 0x55);
+            m = (m & 0x33) + ((m >> 2) & 0x33);
+            clipped += (m + (m >> 4)) & 0x0F;
+        }
     }
 #endif
     for (; i < n; i++) {
