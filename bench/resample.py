@@ -32,15 +32,15 @@ sys.path.insert(0, HERE)
 sys.path.insert(1, os.path.join(os.path.dirname(HERE), "tests"))
 sys.path = [p for p in sys.path if os.path.abspath(p) != os.path.dirname(HERE)]
 
-import numpy as np  # noqa: E402
-import scipy.signal as ss  # noqa: E402
-import soxr  # noqa: E402
+import numpy as np
+import resample_measure as rm
+import scipy.signal as ss
+import soxr
+from _common import emit, machine, median_time
+from recorder._codecs import resample as _rs
 
-import resample_measure as rm  # noqa: E402
-from _common import emit, machine, median_time  # noqa: E402
-import recorder  # noqa: E402
-from recorder import resampling  # noqa: E402
-from recorder._codecs import resample as _rs  # noqa: E402
+import recorder
+from recorder import resampling
 
 TARGETS = (6000, 11000, 11025)
 
@@ -48,11 +48,11 @@ TARGETS = (6000, 11000, 11025)
 def quality_of(engine: str, fi: int, fo: int, quick: bool) -> dict:
     p, q = resampling.ratio(fi, fo)
     if engine == "ours":
-        fn = lambda x: recorder.resample(x, fi, fo)  # noqa: E731
+        fn = lambda x: recorder.resample(x, fi, fo)
     elif engine == "soxr":
-        fn = lambda x: soxr.resample(x, fi, fo, quality="MQ")  # noqa: E731
+        fn = lambda x: soxr.resample(x, fi, fo, quality="MQ")
     else:
-        fn = lambda x: ss.resample_poly(x.astype(np.float64), p, q)  # noqa: E731
+        fn = lambda x: ss.resample_poly(x.astype(np.float64), p, q)
     n = (8, 12) if quick else (24, 40)
     return rm.quality(fn, fi, fo, resampling.passband_edge(fi, fo), n_pass=n[0], n_stop=n[1])
 
@@ -129,15 +129,15 @@ def main(argv=None) -> int:
                    for _ in range(args.channels)]
         rows = list(block)
 
-        def soxr_streams():
+        def soxr_streams(streams=streams, rows=rows):
             for s, r in zip(streams, rows):
                 s.resample_chunk(r)
 
-        t_ours, t_soxr = paired(lambda: bank.process(block), soxr_streams, args.repeat)
+        t_ours, t_soxr = paired(lambda bank=bank: bank.process(block), soxr_streams, args.repeat)
         inter = np.ascontiguousarray(block.T)
         lock = soxr.ResampleStream(8000, fo, args.channels, dtype="int16", quality="MQ")
         lock.resample_chunk(inter)
-        t_lock = median_time(lambda: lock.resample_chunk(inter), args.repeat)
+        t_lock = median_time(lambda lock=lock, inter=inter: lock.resample_chunk(inter), args.repeat)
         per = 1e9 / (args.channels * 160)
         ours_ns = t_ours * per
         soxr_ns = t_soxr * per
@@ -152,11 +152,13 @@ def main(argv=None) -> int:
     xf = x.astype(np.float64)
     for fi, fo in [(8000, fo) for fo in TARGETS] + [(fi, 8000) for fi in TARGETS]:
         p, q = resampling.ratio(fi, fo)
-        t_ours, t_soxr = paired(lambda: recorder.resample(x, fi, fo),
-                                lambda: soxr.resample(x, fi, fo, quality="MQ"), args.repeat)
+        t_ours, t_soxr = paired(lambda fi=fi, fo=fo: recorder.resample(x, fi, fo),
+                                lambda fi=fi, fo=fo: soxr.resample(x, fi, fo, quality="MQ"),
+                                args.repeat)
         t_poly = None
         if fi == 8000:
-            t_poly = median_time(lambda: ss.resample_poly(xf, p, q), max(1, args.repeat // 2), 0)
+            t_poly = median_time(lambda p=p, q=q: ss.resample_poly(xf, p, q),
+                                 max(1, args.repeat // 2), 0)
         one_rows.append({
             "case": f"{fi}->{fo}", "ours_ms": t_ours * 1e3, "soxr_ms": t_soxr * 1e3,
             "poly_ms": t_poly and t_poly * 1e3, "vs_soxr": t_soxr / t_ours,

@@ -45,7 +45,7 @@ def unwanted(freq: float, in_rate: float, out_rate: float) -> list[float]:
     the window cannot part them)."""
     found = set()
     top = int(out_rate // in_rate) + 2
-    for m in range(0, top + 1):
+    for m in range(top + 1):
         for f in (m * in_rate - freq, m * in_rate + freq):
             if f <= 0 or (m == 0 and f == freq):
                 continue

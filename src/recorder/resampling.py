@@ -32,7 +32,7 @@ import numpy as np
 
 from ._codecs import resample as _rs
 
-__all__ = ["resample", "Resampler", "MultiResampler", "design", "FilterDesign", "MAX_PQ"]
+__all__ = ["MAX_PQ", "FilterDesign", "MultiResampler", "Resampler", "design", "resample"]
 
 #: Largest numerator / denominator of out_rate / in_rate in lowest terms.
 MAX_PQ = 1000
@@ -76,7 +76,7 @@ class FilterDesign:
 def _rate(value, name: str) -> int:
     if isinstance(value, bool) or not isinstance(value, (int, float, np.integer, np.floating)):
         raise TypeError(f"{name} must be a positive whole number of Hz, not {type(value).__name__}")
-    if value != value or value <= 0 or value != int(value):
+    if math.isnan(value) or value <= 0 or value != int(value):
         raise ValueError(f"{name} must be a positive whole number of Hz, got {value!r}")
     return int(value)
 
