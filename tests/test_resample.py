@@ -562,6 +562,10 @@ def test_buffer_types_and_shapes():
     assert recorder.resample(np.zeros((0, 10), np.int16), 8000, 6000).shape == (0, 8)
     noncontig = np.repeat(x, 2)[::2]
     np.testing.assert_array_equal(recorder.resample(noncontig, 8000, 11025), ref)
+    r = recorder.Resampler(8000, 11025)
+    np.testing.assert_array_equal(np.concatenate([r.process(noncontig), r.flush()]), ref)
+    with pytest.raises(TypeError, match="buffer"):
+        recorder.Resampler(8000, 6000).process([1, 2, 3])
     with pytest.raises(TypeError, match="float32"):
         recorder.resample(x.astype(np.float64), 8000, 6000)
     with pytest.raises(TypeError):

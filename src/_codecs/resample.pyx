@@ -169,10 +169,18 @@ cdef class Stream:
         if self.filter is None:
             raise RuntimeError("resampler not set up")
         f = &self.filter.f
-        PyObject_GetBuffer(chunk, &xv, PyBUF_C_CONTIGUOUS | PyBUF_FORMAT)
-        kind = _kind(&xv)
-        if kind == 0 or xv.ndim != 1:
-            PyBuffer_Release(&xv)
+        kind = 0
+        if type(chunk) is np.ndarray:       # the fast path: C-contiguous 1-D int16/float32
+            try:
+                PyObject_GetBuffer(chunk, &xv, PyBUF_C_CONTIGUOUS | PyBUF_FORMAT)
+            except (BufferError, ValueError):   # not C-contiguous
+                pass
+            else:
+                kind = _kind(&xv)
+                if kind == 0 or xv.ndim != 1:
+                    PyBuffer_Release(&xv)
+                    kind = 0
+        if kind == 0:
             chunk = as_samples(chunk, "chunk")
             if chunk.ndim != 1:
                 raise ValueError(f"chunk must be 1-D, got shape {chunk.shape}")
