@@ -135,7 +135,7 @@ cdef inline Py_ssize_t rs_process(rs_state* s, const rs_filter* f, const rs_samp
                                   Py_ssize_t n, bint last, rs_sample_t* out,
                                   float* scratch) noexcept nogil:
     """Feed n samples (and end the stream if last); write rs_count(s, f, n, last)
-    outputs to out.  int16: through scratch (room for rs_scratch_size floats), rounded
+    outputs to out.  int16: through scratch (room for cap*p//q + 16 floats), rounded
     and saturated, clips counted; float32: straight into out.  Returns the count."""
     cdef Py_ssize_t want = rs_count(s, f, n, last)
     cdef Py_ssize_t done = 0, pos = 0, m, k
