@@ -8,6 +8,7 @@
 from importlib.metadata import PackageNotFoundError, version as _version
 
 from . import codecs, wav
+from .resampling import MultiResampler, Resampler, resample
 
 try:
     __version__ = _version("callrecorder")
