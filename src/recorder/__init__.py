@@ -3,11 +3,13 @@
 * :mod:`recorder.codecs` - G.711 A-law/mu-law, 16-bit and unsigned 8-bit PCM (and ADPCM),
   bit-exact, compiled, GIL released.
 * :mod:`recorder.wav` - WAV files in every recorder format: read, write, stream, repair.
+* :func:`recorder.resample`, :class:`recorder.Resampler`, :class:`recorder.MultiResampler` -
+  polyphase resampling 8000 <-> 6000 / 11000 / 11025 Hz (any p/q <= 1000), streaming.
 """
 
 from importlib.metadata import PackageNotFoundError, version as _version
 
-from . import codecs, wav
+from . import codecs, resampling, wav
 from .resampling import MultiResampler, Resampler, resample
 
 try:
@@ -15,4 +17,4 @@ try:
 except PackageNotFoundError:  # pragma: no cover - running from a source tree
     __version__ = "0+unknown"
 
-__all__ = ["codecs", "wav", "__version__"]
+__all__ = ["codecs", "wav", "resampling", "resample", "Resampler", "MultiResampler", "__version__"]
