@@ -17,6 +17,9 @@ if os.environ.get("CALLRECORDER_DEBUG"):
     COMPILE_ARGS = ["-O0", "-g"]
 else:
     COMPILE_ARGS = ["-O3", "-fno-strict-aliasing"]
+# No fused multiply-add contraction: float results (the resampler) must not depend on
+# the target CPU or on how the compiler schedules a loop.
+COMPILE_ARGS.append("-ffp-contract=off")
 
 extensions = [
     Extension(
