@@ -213,7 +213,21 @@ CR_DT_INLINE void dt_goertzel(dt_chan **ch, const int16_t **x, int n, const dt_c
             a[j][k] = ch[j]->s1[k];
             b[j][k] = ch[j]->s2[k];
         }
-    for (i = 0; i < n; i++) {
+    /* s[n] = 2cos(w) s[n-1] - s[n-2] + x[n], computed as c*s1 + (x - s2).  Two samples
+     * per turn with the roles of a (s1) and b (s2) swapped in between: no copies. */
+    for (i = 0; i + 1 < n; i += 2) {
+        for (j = 0; j < nch; j++) {
+            cr_v4 xv = V4_SET1((float)x[j][i]);
+            for (k = 0; k < DT_NV; k++)
+                b[j][k] = V4_ADD(V4_MUL(coef[k], a[j][k]), V4_SUB(xv, b[j][k]));
+        }
+        for (j = 0; j < nch; j++) {
+            cr_v4 xv = V4_SET1((float)x[j][i + 1]);
+            for (k = 0; k < DT_NV; k++)
+                a[j][k] = V4_ADD(V4_MUL(coef[k], b[j][k]), V4_SUB(xv, a[j][k]));
+        }
+    }
+    if (i < n) {
         for (j = 0; j < nch; j++) {
             cr_v4 xv = V4_SET1((float)x[j][i]);
             for (k = 0; k < DT_NV; k++) {
@@ -350,7 +364,20 @@ static void dt_block_end(const dt_config *c, dt_chan *s, int32_t row, cr_event *
 
     /* ---- window test over blocks hp (previous) and h (this one) */
     hit = -1;
-    if (s->nblk >= 2 && pw[0] + pw[1] + pw[2] + pw[3] >= c->thr_p) {
+    /* cheap necessary conditions first: the strongest row and column tones of this
+     * block must carry frac_hit of its energy and pass the level floor */
+    {
+        float mr = pw[0], mc = pw[4];
+        for (k = 1; k < 4; k++) {
+            if (pw[k] > mr)
+                mr = pw[k];
+            if (pw[k + 4] > mc)
+                mc = pw[k + 4];
+        }
+        if (mr < c->thr_p || mc < c->thr_p || mr + mc < c->frac_hit * s->eeff[h])
+            hit = -2;
+    }
+    if (hit == -1 && s->nblk >= 2) {
         float py[8], best;
         int ok = 1;
         hp = (int)((s->nblk - 2) % DT_HIST);
@@ -393,6 +420,8 @@ static void dt_block_end(const dt_config *c, dt_chan *s, int32_t row, cr_event *
                 hit = r * 4 + (col - 4);
         }
     }
+    if (hit < 0)
+        hit = -1;
     (void)B;
 
     /* ---- the digit in progress: is it still there? */
