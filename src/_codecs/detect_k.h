@@ -123,6 +123,9 @@ typedef struct {
     float rel_peak;                 /* power ratio */
     float frac_hit, frac_present, dial_max;
     float cov_min;                  /* partial blocks weaker than this are not counted */
+    float ucr[8], uci[8];           /* e^{-i w (B-1)}: Goertzel output y -> block DFT X */
+    float ls[16][4][4];             /* per digit: [Re X_r, Im X_r, Re X_c, Im X_c] -> the
+                                       two tones' complex amplitudes (least squares) */
 } dt_config;
 
 typedef struct {
@@ -140,7 +143,90 @@ typedef struct {
     int64_t dstart;                 /* start sample of the current digit */
     float dlevel;                   /* its level (dBm0) */
     float ref_r, ref_c;             /* its full-block amplitudes (sqrt |y|^2) */
+    float ref_e;                    /* its full-block energy (eeff units) */
 } dt_chan;
+
+/* K(t) = sum_{n<B} e^{i t n} */
+static void dt_kernel(int B, double t, double *re, double *im)
+{
+    double a = 0, b = 0;
+    int n;
+    for (n = 0; n < B; n++) {
+        a += cos(t * n);
+        b += sin(t * n);
+    }
+    *re = a;
+    *im = b;
+}
+
+/* Invert a 4x4 matrix (Gauss-Jordan, partial pivoting); returns 0 if singular. */
+static int dt_inv4(double m[4][4], double out[4][4])
+{
+    double a[4][8];
+    int i, j, k, p;
+    for (i = 0; i < 4; i++)
+        for (j = 0; j < 8; j++)
+            a[i][j] = j < 4 ? m[i][j] : (j - 4 == i);
+    for (k = 0; k < 4; k++) {
+        p = k;
+        for (i = k + 1; i < 4; i++)
+            if (fabs(a[i][k]) > fabs(a[p][k]))
+                p = i;
+        if (fabs(a[p][k]) < 1e-12)
+            return 0;
+        for (j = 0; j < 8; j++) {
+            double t = a[k][j];
+            a[k][j] = a[p][j];
+            a[p][j] = t;
+        }
+        for (j = 7; j >= k; j--)
+            a[k][j] /= a[k][k];
+        for (i = 0; i < 4; i++)
+            if (i != k) {
+                double f = a[i][k];
+                for (j = k; j < 8; j++)
+                    a[i][j] -= f * a[k][j];
+            }
+    }
+    for (i = 0; i < 4; i++)
+        for (j = 0; j < 4; j++)
+            out[i][j] = a[i][j + 4];
+    return 1;
+}
+
+/* The block DFT of x[n] = Re(al e^{i wr n}) + Re(be e^{i wc n}) at w in {wr, wc} is linear
+ * in (Re al, Im al, Re be, Im be): X(w) = al/2 K(wr-w) + conj(al)/2 K(-wr-w) + (same for
+ * be).  Inverting that 4x4 map gives both tones' amplitudes free of their mutual leakage
+ * and of their negative-frequency images, which otherwise swing a weak tone's measured
+ * level by +-1.5 dB from block to block. */
+static void dt_ls_init(dt_config *c)
+{
+    int d, q, t;
+    for (d = 0; d < 16; d++) {
+        double w[2], m[4][4], inv[4][4];
+        w[0] = 2.0 * M_PI * cr_dtmf_freqs[d >> 2] / c->rate;
+        w[1] = 2.0 * M_PI * cr_dtmf_freqs[4 + (d & 3)] / c->rate;
+        for (q = 0; q < 2; q++) {          /* equation: X at w[q] */
+            for (t = 0; t < 2; t++) {      /* unknown: tone t */
+                double k1r, k1i, k2r, k2i;
+                dt_kernel(c->B, w[t] - w[q], &k1r, &k1i);
+                dt_kernel(c->B, -w[t] - w[q], &k2r, &k2i);
+                k1r *= 0.5; k1i *= 0.5; k2r *= 0.5; k2i *= 0.5;
+                /* Re X += (k1r + k2r) ar + (k2i - k1i) ai ; Im X += (k1i + k2i) ar + (k1r - k2r) ai */
+                m[2 * q][2 * t] = k1r + k2r;
+                m[2 * q][2 * t + 1] = k2i - k1i;
+                m[2 * q + 1][2 * t] = k1i + k2i;
+                m[2 * q + 1][2 * t + 1] = k1r - k2r;
+            }
+        }
+        if (!dt_inv4(m, inv)) {
+            memset(inv, 0, sizeof(inv));
+        }
+        for (q = 0; q < 4; q++)
+            for (t = 0; t < 4; t++)
+                c->ls[d][q][t] = (float)inv[q][t];
+    }
+}
 
 static void dt_config_init(dt_config *c, int rate, double min_level_dbm0,
                            double normal_twist_db, double reverse_twist_db,
@@ -173,6 +259,8 @@ static void dt_config_init(dt_config *c, int rate, double min_level_dbm0,
         }
         if (k < 8) {
             double ph = 2.0 * M_PI * cr_dtmf_freqs[k] * freq_tol * B / rate;
+            c->ucr[k] = (float)cos(w * (B - 1));
+            c->uci[k] = (float)-sin(w * (B - 1));
             c->cos_tol[k] = (float)(ph >= M_PI ? -1.0 : cos(ph));
         }
     }
@@ -188,6 +276,7 @@ static void dt_config_init(dt_config *c, int rate, double min_level_dbm0,
     c->frac_present = (float)frac_present;
     c->dial_max = 0.75f;
     c->cov_min = 0.1f;
+    dt_ls_init(c);
 }
 
 static void dt_chan_reset(dt_chan *s)
@@ -262,12 +351,40 @@ static inline float dt_db(double p, double ref)
     return p > 0 ? (float)(10.0 * log10(p / ref)) : -200.0f;
 }
 
+/* Powers (|y|^2 units: (a B / 2)^2 for a full-block tone of amplitude a) of the row and
+ * column tones of block h, fitted jointly (see dt_ls_init). */
+static inline void dt_ls_pow(const dt_config *c, const dt_chan *s, int h, int r, int col,
+                             float *pr, float *pc)
+{
+    const float (*m)[4] = c->ls[r * 4 + (col - 4)];
+    float v[4], a[4];
+    int i;
+    float hb = 0.5f * c->B;
+    v[0] = s->yr[h][r] * c->ucr[r] - s->yi[h][r] * c->uci[r];
+    v[1] = s->yr[h][r] * c->uci[r] + s->yi[h][r] * c->ucr[r];
+    v[2] = s->yr[h][col] * c->ucr[col] - s->yi[h][col] * c->uci[col];
+    v[3] = s->yr[h][col] * c->uci[col] + s->yi[h][col] * c->ucr[col];
+    for (i = 0; i < 4; i++)
+        a[i] = m[i][0] * v[0] + m[i][1] * v[1] + m[i][2] * v[2] + m[i][3] * v[3];
+    *pr = (a[0] * a[0] + a[1] * a[1]) * hb * hb;
+    *pc = (a[2] * a[2] + a[3] * a[3]) * hb * hb;
+}
+
 /* amplitude of a tone in block h relative to a full-block reference, clipped to 0..1 */
 static inline float dt_cov(const dt_config *c, const dt_chan *s, int h, int r, int col)
 {
-    float fr = s->ref_r > 0 ? sqrtf(s->pw[h][r]) / s->ref_r : 0.0f;
-    float fc = s->ref_c > 0 ? sqrtf(s->pw[h][col]) / s->ref_c : 0.0f;
+    float pr, pc;
+    dt_ls_pow(c, s, h, r, col, &pr, &pc);
+    float fr = s->ref_r > 0 ? sqrtf(pr) / s->ref_r : 0.0f;
+    float fc = s->ref_c > 0 ? sqrtf(pc) / s->ref_c : 0.0f;
     float f = 0.5f * (fr + fc);
+    if (f < 0.5f) {
+        /* a short piece of tone: its fitted amplitude is rough, its energy is not (but
+         * the energy also counts whatever else is there: never more than the amplitude
+         * allows) */
+        float fe = s->ref_e > 0 ? s->eeff[h] / s->ref_e : 0.0f;
+        f = fe < f + 0.15f ? fe : f + 0.15f;
+    }
     if (f > 1.0f)
         f = 1.0f;
     if (f < c->cov_min)
@@ -279,7 +396,8 @@ static inline float dt_cov(const dt_config *c, const dt_chan *s, int h, int r, i
 static inline int dt_block_ok(const dt_config *c, const dt_chan *s, int h, int r, int col,
                               float frac)
 {
-    float pr = s->pw[h][r], pc = s->pw[h][col];
+    float pr, pc;
+    dt_ls_pow(c, s, h, r, col, &pr, &pc);
     if (pr < c->thr_p || pc < c->thr_p)
         return 0;
     if (pc < pr * c->normal_twist || pc > pr * c->reverse_twist)
@@ -311,7 +429,7 @@ static inline void dt_end_digit(const dt_config *c, dt_chan *s, int32_t row, cr_
     int h = (int)(lp % DT_HIST);
     float f = dt_cov(c, s, h, r, col);
     double end = (double)lp * c->B + (double)f * c->B;
-    if (f >= 0.9f && lp + 1 < s->nblk) {
+    if (lp + 1 < s->nblk) {
         int h2 = (int)((lp + 1) % DT_HIST);
         end += (double)dt_cov(c, s, h2, r, col) * c->B;
     }
@@ -374,7 +492,7 @@ static void dt_block_end(const dt_config *c, dt_chan *s, int32_t row, cr_event *
             if (pw[k + 4] > mc)
                 mc = pw[k + 4];
         }
-        if (mr < c->thr_p || mc < c->thr_p || mr + mc < c->frac_hit * s->eeff[h])
+        if (mr < 0.5f * c->thr_p || mc < 0.5f * c->thr_p || mr + mc < 0.6f * c->frac_hit * s->eeff[h])
             hit = -2;
     }
     if (hit == -1 && s->nblk >= 2) {
@@ -460,19 +578,24 @@ static void dt_block_end(const dt_config *c, dt_chan *s, int32_t row, cr_event *
         r = hit >> 2;
         col = 4 + (hit & 3);
         hp = (int)((j - 1) % DT_HIST);
-        s->ref_r = sqrtf(0.5f * (s->pw[h][r] + s->pw[hp][r]));
-        s->ref_c = sqrtf(0.5f * (s->pw[h][col] + s->pw[hp][col]));
+        {
+            float pr1, pc1, pr2, pc2;
+            dt_ls_pow(c, s, h, r, col, &pr1, &pc1);
+            dt_ls_pow(c, s, hp, r, col, &pr2, &pc2);
+            s->ref_r = sqrtf(0.5f * (pr1 + pr2));
+            s->ref_c = sqrtf(0.5f * (pc1 + pc2));
+            s->ref_e = 0.5f * (s->eeff[h] + s->eeff[hp]);
+        }
         d = hit;
         s->cur = d;
         f = dt_cov(c, s, hm2, r, col);
         start = (double)(j - 1) * c->B - (double)f * c->B;
-        if (f >= 0.9f && j >= 3)
+        if (j >= 3)
             start -= (double)dt_cov(c, s, hm3, r, col) * c->B;
         if (start < 0)
             start = 0;
         s->dstart = (int64_t)(start + 0.5);
-        lev = dt_db(0.5 * ((double)s->pw[h][r] + s->pw[h][col] + s->pw[hp][r] + s->pw[hp][col]),
-                    c->ref_p);
+        lev = dt_db((double)s->ref_r * s->ref_r + (double)s->ref_c * s->ref_c, c->ref_p);
         s->dlevel = lev;
         s->absent = 0;
         s->last_present = j;
