@@ -393,12 +393,12 @@ def test_options_change_decisions():
     x = S.to_int16(S.digit_train(ALL, 50, 50, low_dbm0=-38, high_dbm0=-38))
     assert found(x) == ALL
     assert found(x, min_level_dbm0=-30) == ""
-    y = S.to_int16(S.digit_train(ALL, 50, 50, low_dbm0=-4, high_dbm0=-14))
+    y = S.to_int16(S.digit_train(ALL, 50, 50, low_dbm0=-4, high_dbm0=-17))
     assert found(y) == ""
-    assert found(y, normal_twist_db=12) == ALL
-    z = S.to_int16(S.digit_train(ALL, 50, 50, low_dev=0.03))
+    assert found(y, normal_twist_db=15) == ALL
+    z = S.to_int16(S.digit_train(ALL, 50, 50, low_dev=0.025))
     assert found(z) == ""
-    assert found(z, freq_tolerance=0.04) == ALL
+    assert found(z, freq_tolerance=0.035) == ALL
 
 
 # ----------------------------------------------------------------- talk-off

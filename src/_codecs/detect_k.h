@@ -24,7 +24,7 @@
  *       measured by the 350/440 Hz filters is not counted).  The energy fraction also
  *       measures how much of the block the tone fills, so a partial block fails it;
  *     - the phase advance of each tone from one block to the next gives its frequency:
- *       it must be within `freq_tol` (2.5 %) of nominal (Q.24: accept 1.5 %, reject 3.5 %).
+ *       it must be within `freq_tol` (2 %) of nominal (Q.24: accept 1.5 %, reject 3.5 %).
  *   Two consecutive hit windows of the same digit (three blocks, 30 ms) confirm it.  The
  *   start is then refined to the sample from the amplitude of the partial block before
  *   the full ones (a tone filling a fraction f of a block gives f of the full amplitude).
@@ -353,19 +353,25 @@ static inline float dt_db(double p, double ref)
 
 /* Powers (|y|^2 units: (a B / 2)^2 for a full-block tone of amplitude a) of the row and
  * column tones of block h, fitted jointly (see dt_ls_init). */
-static inline void dt_ls_pow(const dt_config *c, const dt_chan *s, int h, int r, int col,
-                             float *pr, float *pc)
+static inline void dt_ls(const dt_config *c, const dt_chan *s, int h, int r, int col,
+                         float a[4])
 {
     const float (*m)[4] = c->ls[r * 4 + (col - 4)];
-    float v[4], a[4];
+    float v[4];
     int i;
-    float hb = 0.5f * c->B;
     v[0] = s->yr[h][r] * c->ucr[r] - s->yi[h][r] * c->uci[r];
     v[1] = s->yr[h][r] * c->uci[r] + s->yi[h][r] * c->ucr[r];
     v[2] = s->yr[h][col] * c->ucr[col] - s->yi[h][col] * c->uci[col];
     v[3] = s->yr[h][col] * c->uci[col] + s->yi[h][col] * c->ucr[col];
     for (i = 0; i < 4; i++)
         a[i] = m[i][0] * v[0] + m[i][1] * v[1] + m[i][2] * v[2] + m[i][3] * v[3];
+}
+
+static inline void dt_ls_pow(const dt_config *c, const dt_chan *s, int h, int r, int col,
+                             float *pr, float *pc)
+{
+    float a[4], hb = 0.5f * c->B;
+    dt_ls(c, s, h, r, col, a);
     *pr = (a[0] * a[0] + a[1] * a[1]) * hb * hb;
     *pc = (a[2] * a[2] + a[3] * a[3]) * hb * hb;
 }
@@ -523,12 +529,16 @@ static void dt_block_end(const dt_config *c, dt_chan *s, int32_t row, cr_event *
                 ok = 0;
         if (ok && dt_block_ok(c, s, h, r, col, c->frac_hit) &&
             dt_block_ok(c, s, hp, r, col, c->frac_hit)) {
-            /* frequency: phase advance over one block, less the nominal advance */
+            /* frequency: phase advance of each fitted tone over one block, less the
+             * nominal advance */
             int t;
+            float a1[4], a0[4];
+            dt_ls(c, s, h, r, col, a1);
+            dt_ls(c, s, hp, r, col, a0);
             for (t = 0; t < 2 && ok; t++) {
                 int q = t ? col : r;
-                float pr_ = yr[q] * s->yr[hp][q] + yi[q] * s->yi[hp][q];
-                float pi_ = yi[q] * s->yr[hp][q] - yr[q] * s->yi[hp][q];
+                float pr_ = a1[2 * t] * a0[2 * t] + a1[2 * t + 1] * a0[2 * t + 1];
+                float pi_ = a1[2 * t + 1] * a0[2 * t] - a1[2 * t] * a0[2 * t + 1];
                 float zr = pr_ * c->rotr[q] - pi_ * c->roti[q];
                 float zi = pr_ * c->roti[q] + pi_ * c->rotr[q];
                 if (zr < c->cos_tol[q] * sqrtf(zr * zr + zi * zi))
