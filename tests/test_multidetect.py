@@ -87,7 +87,7 @@ def test_equal_to_single_channel_detectors():
             assert silence_samples == sil2.silence_samples
             assert in_audio == sil2.in_audio and seen == sil2.audio_detected
             assert digit_active == (det2.current is not None)
-        assert len(ref) >= 3, c
+        assert len(ref) >= 1, c
 
 
 def test_started_event_carries_start_and_end_when_known():
