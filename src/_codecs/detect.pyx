@@ -11,7 +11,7 @@ import numpy as np
 from detect_k cimport (
     cr_event, CR_EV_DIGIT_START, CR_EV_DIGIT_END, CR_EV_AUDIO_START, CR_EV_SILENCE_START,
     dt_config, dt_chan, dt_config_init, dt_chan_reset, dt_process1, dt_run_group, dt_finish,
-    dt_max_events,
+    dt_max_events, dt_simd,
     sd_config, sd_chan, sd_frame, sd_config_init, sd_chan_reset, sd_process,
     sd_silence_samples, sd_max_frames,
 )
@@ -21,6 +21,18 @@ EVENT_DTYPE = np.dtype([("kind", "i4"), ("row", "i4"), ("start", "i8"), ("end", 
 FRAME_DTYPE = np.dtype([("start", "i8"), ("level", "f4"), ("active", "i4")])
 assert EVENT_DTYPE.itemsize == sizeof(cr_event)
 assert FRAME_DTYPE.itemsize == sizeof(sd_frame)
+
+#: whether the Goertzel bank runs the AVX build of its loop (x86-64 with AVX)
+AVX = bool(dt_simd(1))
+
+
+def set_simd(bint on):
+    """Use the AVX build when the CPU has it (on) or the generic one (off); returns
+    whether AVX is now in use.  Both give identical results; for tests."""
+    global AVX
+    AVX = bool(dt_simd(on))
+    return AVX
+
 
 DIGIT_START = CR_EV_DIGIT_START
 DIGIT_END = CR_EV_DIGIT_END

@@ -289,7 +289,69 @@ static void dt_chan_reset(dt_chan *s)
 
 /* Goertzel over n samples of nch channels, interleaved so that independent channels
  * fill the pipeline.  n must not cross any channel's block end.  Each channel's lanes
- * see exactly the same operations in the same order whatever nch is. */
+ * see exactly the same IEEE operations in the same order whatever nch is and whichever
+ * instruction set runs them (no fused multiply-add), so every path gives the same bits.
+ *
+ * s[n] = 2cos(w) s[n-1] - s[n-2] + x[n], computed as c*s1 + (x - s2); two samples per
+ * turn with the roles of a (s1) and b (s2) swapped in between: no register copies. */
+#if defined(__GNUC__) || defined(__clang__)
+typedef float cr_v8 __attribute__((vector_size(32)));
+typedef float cr_v4u __attribute__((vector_size(16), aligned(4)));
+typedef float cr_v8u __attribute__((vector_size(32), aligned(4)));
+
+CR_DT_INLINE void dt_goertzel(dt_chan **ch, const int16_t **x, int n, const dt_config *c,
+                              const int nch)
+{
+    /* lanes 0..7 (the DTMF tones) in one 8-wide vector, lanes 8..11 in a 4-wide one:
+     * one AVX register each where AVX runs this, two and one SSE registers elsewhere */
+    cr_v8 a8[2], b8[2], c8;
+    cr_v4 a4[2], b4[2], c4;
+    int i, j;
+    c8 = *(const cr_v8u *)(const void *)&c->coef[0];
+    c4 = c->coef[2];
+    for (j = 0; j < nch; j++) {
+        a8[j] = *(const cr_v8u *)(const void *)&ch[j]->s1[0];
+        b8[j] = *(const cr_v8u *)(const void *)&ch[j]->s2[0];
+        a4[j] = ch[j]->s1[2];
+        b4[j] = ch[j]->s2[2];
+    }
+    for (i = 0; i + 1 < n; i += 2) {
+        for (j = 0; j < nch; j++) {
+            float xf = (float)x[j][i];
+            cr_v8 x8 = {xf, xf, xf, xf, xf, xf, xf, xf};
+            cr_v4 x4 = {xf, xf, xf, xf};
+            b8[j] = c8 * a8[j] + (x8 - b8[j]);
+            b4[j] = c4 * a4[j] + (x4 - b4[j]);
+        }
+        for (j = 0; j < nch; j++) {
+            float xf = (float)x[j][i + 1];
+            cr_v8 x8 = {xf, xf, xf, xf, xf, xf, xf, xf};
+            cr_v4 x4 = {xf, xf, xf, xf};
+            a8[j] = c8 * b8[j] + (x8 - a8[j]);
+            a4[j] = c4 * b4[j] + (x4 - a4[j]);
+        }
+    }
+    if (i < n) {
+        for (j = 0; j < nch; j++) {
+            float xf = (float)x[j][i];
+            cr_v8 x8 = {xf, xf, xf, xf, xf, xf, xf, xf};
+            cr_v4 x4 = {xf, xf, xf, xf};
+            cr_v8 t8 = x8 - b8[j];
+            cr_v4 t4 = x4 - b4[j];
+            b8[j] = a8[j];
+            b4[j] = a4[j];
+            a8[j] = c8 * a8[j] + t8;
+            a4[j] = c4 * a4[j] + t4;
+        }
+    }
+    for (j = 0; j < nch; j++) {
+        *(cr_v8u *)(void *)&ch[j]->s1[0] = a8[j];
+        *(cr_v8u *)(void *)&ch[j]->s2[0] = b8[j];
+        ch[j]->s1[2] = a4[j];
+        ch[j]->s2[2] = b4[j];
+    }
+}
+#else
 CR_DT_INLINE void dt_goertzel(dt_chan **ch, const int16_t **x, int n, const dt_config *c,
                               const int nch)
 {
@@ -302,21 +364,7 @@ CR_DT_INLINE void dt_goertzel(dt_chan **ch, const int16_t **x, int n, const dt_c
             a[j][k] = ch[j]->s1[k];
             b[j][k] = ch[j]->s2[k];
         }
-    /* s[n] = 2cos(w) s[n-1] - s[n-2] + x[n], computed as c*s1 + (x - s2).  Two samples
-     * per turn with the roles of a (s1) and b (s2) swapped in between: no copies. */
-    for (i = 0; i + 1 < n; i += 2) {
-        for (j = 0; j < nch; j++) {
-            cr_v4 xv = V4_SET1((float)x[j][i]);
-            for (k = 0; k < DT_NV; k++)
-                b[j][k] = V4_ADD(V4_MUL(coef[k], a[j][k]), V4_SUB(xv, b[j][k]));
-        }
-        for (j = 0; j < nch; j++) {
-            cr_v4 xv = V4_SET1((float)x[j][i + 1]);
-            for (k = 0; k < DT_NV; k++)
-                a[j][k] = V4_ADD(V4_MUL(coef[k], b[j][k]), V4_SUB(xv, a[j][k]));
-        }
-    }
-    if (i < n) {
+    for (i = 0; i < n; i++) {
         for (j = 0; j < nch; j++) {
             cr_v4 xv = V4_SET1((float)x[j][i]);
             for (k = 0; k < DT_NV; k++) {
@@ -331,6 +379,73 @@ CR_DT_INLINE void dt_goertzel(dt_chan **ch, const int16_t **x, int n, const dt_c
             ch[j]->s1[k] = a[j][k];
             ch[j]->s2[k] = b[j][k];
         }
+}
+#endif
+
+/* Out-of-line copies for nch = 1 and 2, and on x86-64 with GCC/Clang the same code built
+ * for AVX (3-operand forms, 8-wide vectors), chosen at run time. */
+#if (defined(__GNUC__) || defined(__clang__)) && defined(__x86_64__)
+#define CR_DT_DISPATCH 1
+__attribute__((noinline, target("avx"))) static void
+dt_goertzel_avx1(dt_chan **ch, const int16_t **x, int n, const dt_config *c)
+{
+    dt_goertzel(ch, x, n, c, 1);
+}
+__attribute__((noinline, target("avx"))) static void
+dt_goertzel_avx2(dt_chan **ch, const int16_t **x, int n, const dt_config *c)
+{
+    dt_goertzel(ch, x, n, c, 2);
+}
+static int cr_dt_avx = -1;
+static inline int dt_have_avx(void)
+{
+    if (cr_dt_avx < 0) {
+        __builtin_cpu_init();
+        cr_dt_avx = __builtin_cpu_supports("avx") ? 1 : 0;
+    }
+    return cr_dt_avx;
+}
+#endif
+__attribute__((noinline)) static void
+dt_goertzel_gen1(dt_chan **ch, const int16_t **x, int n, const dt_config *c)
+{
+    dt_goertzel(ch, x, n, c, 1);
+}
+__attribute__((noinline)) static void
+dt_goertzel_gen2(dt_chan **ch, const int16_t **x, int n, const dt_config *c)
+{
+    dt_goertzel(ch, x, n, c, 2);
+}
+
+/* Choose the instruction set once (call at import); on = 0 forces the generic code. */
+static int dt_simd(int on)
+{
+#ifdef CR_DT_DISPATCH
+    cr_dt_avx = -1;
+    if (on)
+        return dt_have_avx();
+    cr_dt_avx = 0;
+#endif
+    (void)on;
+    return 0;
+}
+
+static inline void dt_goertzel_run(dt_chan **ch, const int16_t **x, int n, const dt_config *c,
+                                   int nch)
+{
+#ifdef CR_DT_DISPATCH
+    if (cr_dt_avx > 0) {
+        if (nch == 2)
+            dt_goertzel_avx2(ch, x, n, c);
+        else
+            dt_goertzel_avx1(ch, x, n, c);
+        return;
+    }
+#endif
+    if (nch == 2)
+        dt_goertzel_gen2(ch, x, n, c);
+    else
+        dt_goertzel_gen1(ch, x, n, c);
 }
 
 CR_DT_INLINE void cr_sums(const int16_t *x, int n, int64_t *sum, int64_t *sumsq)
@@ -635,7 +750,7 @@ CR_DT_INLINE void dt_run_group(const dt_config *c, dt_chan **ch, const int16_t *
         }
         for (j = 0; j < nch; j++)
             xp[j] = x[j] + done;
-        dt_goertzel(ch, xp, seg, c, nch);
+        dt_goertzel_run(ch, xp, seg, c, nch);
         for (j = 0; j < nch; j++) {
             cr_sums(xp[j], seg, &ch[j]->sum, &ch[j]->sumsq);
             ch[j]->pos += seg;
