@@ -25,36 +25,11 @@ sys.path = [p for p in sys.path if os.path.abspath(p) != os.path.dirname(HERE)]
 import numpy as np  # noqa: E402
 
 import dsp_signals as S  # noqa: E402
+from dsp_signals import boundary_errors, silences  # noqa: E402
 from _common import emit, median_time  # noqa: E402
 from recorder import dsp  # noqa: E402
 
 MS = 8
-
-
-def silences(segs, n, min_len):
-    out, prev = [], 0
-    for a, b in segs:
-        if a - prev >= min_len:
-            out.append((prev, a))
-        prev = b
-    if n - prev >= min_len:
-        out.append((prev, n))
-    return out
-
-
-def boundary_errors(ref, ours, n, min_len=150 * MS):
-    errs = []
-    for rs, re_ in ref:
-        if re_ - rs < min_len:
-            continue
-        best = max(ours, key=lambda o: min(re_, o[1]) - max(rs, o[0]), default=None)
-        if best is None or min(re_, best[1]) - max(rs, best[0]) <= 0:
-            continue
-        if rs > 0:
-            errs.append(best[0] - rs)
-        if re_ < n:
-            errs.append(best[1] - re_)
-    return np.abs(np.array(errs)) / MS
 
 
 def main(argv=None) -> int:
@@ -103,7 +78,7 @@ def main(argv=None) -> int:
         row["soft_speech_heard"] = f"{heard}/{len(soft)}"
         ref = S.ffmpeg_silences(speech, t - 6.15 + 3.0, 100)
         ours = silences(dsp.audio_segments(speech, threshold_dbm0=t).tolist(), len(speech), 100 * MS)
-        e = boundary_errors(ref, ours, len(speech))
+        e = np.abs(np.array([v for v in boundary_errors(ref, ours, len(speech)) if v is not None])) / MS
         row["ffmpeg_within_20ms"] = 100.0 * float(np.mean(e <= 20))
         row["ffmpeg_median_ms"] = float(np.median(e))
         row["ffmpeg_p95_ms"] = float(np.percentile(e, 95))

@@ -161,29 +161,25 @@ class Spandsp:
 
     def adpcm_pass(self, x, kind: str) -> np.ndarray:
         """Encode then decode with spandsp's IMA (DVI4 variant) or OKI (32 kbit/s) codec."""
-        x = np.ascontiguousarray(x, np.int16)
-        n = len(x)
-        code = np.zeros(n, np.uint8)
-        out = np.zeros(n + 2, np.int16)
         lib = self.lib
         if kind == "ima":
-            enc, dec = lib.ima_adpcm_init(None, 1, 0), lib.ima_adpcm_init(None, 1, 0)
-            try:
-                nb = lib.ima_adpcm_encode(enc, code.ctypes.data, x.ctypes.data, n)
-                ns = lib.ima_adpcm_decode(dec, out.ctypes.data, code.ctypes.data, nb)
-            finally:
-                lib.ima_adpcm_free(enc)
-                lib.ima_adpcm_free(dec)
+            init, enc, dec, free = (lambda: lib.ima_adpcm_init(None, 1, 0), lib.ima_adpcm_encode,
+                                    lib.ima_adpcm_decode, lib.ima_adpcm_free)
         elif kind == "oki":
-            enc, dec = lib.oki_adpcm_init(None, 32000), lib.oki_adpcm_init(None, 32000)
-            try:
-                nb = lib.oki_adpcm_encode(enc, code.ctypes.data, x.ctypes.data, n)
-                ns = lib.oki_adpcm_decode(dec, out.ctypes.data, code.ctypes.data, nb)
-            finally:
-                lib.oki_adpcm_free(enc)
-                lib.oki_adpcm_free(dec)
+            init, enc, dec, free = (lambda: lib.oki_adpcm_init(None, 32000), lib.oki_adpcm_encode,
+                                    lib.oki_adpcm_decode, lib.oki_adpcm_free)
         else:
             raise ValueError(kind)
+        x = np.ascontiguousarray(x, np.int16)
+        code = np.zeros(len(x), np.uint8)
+        out = np.zeros(len(x) + 2, np.int16)
+        e, d = init(), init()
+        try:
+            nb = enc(e, code.ctypes.data, x.ctypes.data, len(x))
+            ns = dec(d, out.ctypes.data, code.ctypes.data, nb)
+        finally:
+            free(e)
+            free(d)
         return out[:ns]
 
 
@@ -314,3 +310,37 @@ def ffmpeg_silences(x, threshold_dbfs: float, min_ms: float = 100, rate: int = R
     if start is not None:
         runs.append((start, len(x)))
     return runs
+
+
+# ------------------------------------------------- comparing pause boundaries ------
+
+def silences(segs, n: int, min_len: int):
+    """The silence runs (start, end) of at least min_len samples between audio segments
+    (start, end) of a signal of n samples."""
+    out, prev = [], 0
+    for a, b in segs:
+        if a - prev >= min_len:
+            out.append((prev, a))
+        prev = b
+    if n - prev >= min_len:
+        out.append((prev, n))
+    return out
+
+
+def boundary_errors(ref, ours, n: int, min_len: int = 150 * 8):
+    """For each reference silence run of at least min_len samples, the error (samples) of
+    the start and of the end of the run of ours that overlaps it most; None where none
+    does.  Runs touching the ends of the signal count only their inner boundary."""
+    errs = []
+    for rs, re_ in ref:
+        if re_ - rs < min_len:
+            continue
+        best = max(ours, key=lambda o: min(re_, o[1]) - max(rs, o[0]), default=None)
+        if best is None or min(re_, best[1]) - max(rs, best[0]) <= 0:
+            errs.append(None)
+            continue
+        if rs > 0:
+            errs.append(best[0] - rs)
+        if re_ < n:
+            errs.append(best[1] - re_)
+    return errs

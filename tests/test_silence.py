@@ -15,6 +15,7 @@ import pytest
 from hypothesis import given, settings, strategies as st
 
 import dsp_signals as S
+from dsp_signals import boundary_errors, silences
 from recorder import codecs, dsp
 
 T = dsp.DEFAULT_SILENCE_THRESHOLD_DBM0
@@ -57,35 +58,6 @@ def oracle_segments(x, threshold_dbm0=T, min_audio_ms=20.0):
         else:
             merged.append([a, b])
     return [(a, b) for a, b in merged if b - a >= (min_audio_ms + 10) * MS]
-
-
-def silences(segs, n, min_len):
-    out, prev = [], 0
-    for a, b in segs:
-        if a - prev >= min_len:
-            out.append((prev, a))
-        prev = b
-    if n - prev >= min_len:
-        out.append((prev, n))
-    return out
-
-
-def boundary_errors(ref, ours, n, min_len=150 * MS):
-    """For each reference silence run of at least min_len, the error of the start and the
-    end of the run of ours that overlaps it most (in samples; None if none does)."""
-    errs = []
-    for rs, re_ in ref:
-        if re_ - rs < min_len:
-            continue
-        best = max(ours, key=lambda o: min(re_, o[1]) - max(rs, o[0]), default=None)
-        if best is None or min(re_, best[1]) - max(rs, best[0]) <= 0:
-            errs.append(None)
-            continue
-        if rs > 0:
-            errs.append(best[0] - rs)
-        if re_ < n:
-            errs.append(best[1] - re_)
-    return errs
 
 
 @pytest.fixture(scope="module")
