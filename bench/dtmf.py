@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import subprocess
 import sys
 import time
 
@@ -181,8 +182,8 @@ def talkoff(rx: Receivers, quick: bool):
                  for p in ((30, 60, 80, 95) if not quick else (50, 80))
                  for sp_ in ((130, 170, 200) if not quick else (170,))]
         sets.append(("espeak-ng speech", np.concatenate(parts)))
-    except (OSError, FileNotFoundError, Exception):
-        pass
+    except (OSError, subprocess.SubprocessError) as e:
+        print(f"espeak-ng corpus skipped: {e}", file=sys.stderr)
     rows = []
     for name, x in sets:
         for gain in (0, 8, -10):

@@ -49,10 +49,10 @@ def main(argv=None) -> int:
     # the loudest window over ten more 60 s runs of each noise
     for seed in range(10):
         r2 = np.random.default_rng(100 + seed)
-        for name, make in (("white 300-3400", lambda: S.band_noise(n, -50, r2)),
-                           ("white 0-4000", lambda: S.band_noise(n, -50, r2, 0, 4000)),
-                           ("pink", lambda: S.pink_noise(n, -50, r2))):
-            fr = dsp.SilenceDetector(threshold_dbm0=0).process(S.to_int16(make()))
+        for name, x in (("white 300-3400", S.band_noise(n, -50, r2)),
+                        ("white 0-4000", S.band_noise(n, -50, r2, 0, 4000)),
+                        ("pink", S.pink_noise(n, -50, r2))):
+            fr = dsp.SilenceDetector(threshold_dbm0=0).process(S.to_int16(x))
             noise_max[name] = max(noise_max[name], float(fr["level"].max()))
 
     files = S.speech_files()
