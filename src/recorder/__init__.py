@@ -5,11 +5,12 @@
 * :mod:`recorder.wav` - WAV files in every recorder format: read, write, stream, repair.
 * :func:`recorder.resample`, :class:`recorder.Resampler`, :class:`recorder.MultiResampler` -
   polyphase resampling 8000 <-> 6000 / 11000 / 11025 Hz (any p/q <= 1000), streaming.
+* :mod:`recorder.dsp` - DTMF and silence detection, streaming, one channel or thousands.
 """
 
 from importlib.metadata import PackageNotFoundError, version as _version
 
-from . import codecs, resampling, wav
+from . import codecs, dsp, resampling, wav
 from .resampling import MultiResampler, Resampler, resample
 
 try:
@@ -17,4 +18,5 @@ try:
 except PackageNotFoundError:  # pragma: no cover - running from a source tree
     __version__ = "0+unknown"
 
-__all__ = ["codecs", "wav", "resampling", "resample", "Resampler", "MultiResampler", "__version__"]
+__all__ = ["codecs", "dsp", "wav", "resampling", "resample", "Resampler", "MultiResampler",
+           "__version__"]
