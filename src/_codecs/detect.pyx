@@ -1,0 +1,341 @@
+# cython: language_level=3, boundscheck=False, wraparound=False, cdivision=True
+"""Python-facing DTMF and silence detector states.  Arguments are validated by
+recorder.dsp; here the kernels in detect_k.h run with the GIL released.
+
+Events come back as numpy structured arrays of EVENT_DTYPE (one record per digit start,
+digit end, audio start or silence start, in stream order per row)."""
+from libc.stdint cimport int16_t, int32_t, int64_t, uint8_t, uintptr_t
+
+import numpy as np
+
+from detect_k cimport (
+    cr_event, CR_EV_DIGIT_START, CR_EV_DIGIT_END, CR_EV_AUDIO_START, CR_EV_SILENCE_START,
+    dt_config, dt_chan, dt_config_init, dt_chan_reset, dt_process1, dt_run_group, dt_finish,
+    dt_max_events, dt_simd,
+    sd_config, sd_chan, sd_frame, sd_config_init, sd_chan_reset, sd_process,
+    sd_silence_samples, sd_max_frames,
+)
+
+EVENT_DTYPE = np.dtype([("kind", "i4"), ("row", "i4"), ("start", "i8"), ("end", "i8"),
+                        ("level", "f4"), ("digit", "i4")])
+FRAME_DTYPE = np.dtype([("start", "i8"), ("level", "f4"), ("active", "i4")])
+assert EVENT_DTYPE.itemsize == sizeof(cr_event)
+assert FRAME_DTYPE.itemsize == sizeof(sd_frame)
+
+#: whether the Goertzel bank runs the AVX build of its loop (x86-64 with AVX)
+AVX = bool(dt_simd(1))
+
+
+def set_simd(bint on):
+    """Use the AVX build when the CPU has it (on) or the generic one (off); returns
+    whether AVX is now in use.  Both give identical results; for tests."""
+    global AVX
+    AVX = bool(dt_simd(on))
+    return AVX
+
+
+DIGIT_START = CR_EV_DIGIT_START
+DIGIT_END = CR_EV_DIGIT_END
+AUDIO_START = CR_EV_AUDIO_START
+SILENCE_START = CR_EV_SILENCE_START
+
+
+cdef object _aligned(Py_ssize_t nbytes, uintptr_t *addr):
+    """Zeroed bytes at a 64-byte aligned address (the vector state needs 16)."""
+    buf = np.zeros(nbytes + 64, np.uint8)
+    cdef uint8_t[::1] mv = buf
+    cdef uintptr_t p = <uintptr_t>&mv[0]
+    addr[0] = (p + 63) & ~(<uintptr_t>63)
+    return buf
+
+
+cdef class DtmfConfig:
+    cdef dt_config cfg
+    cdef public object params
+
+    def __init__(self, int rate, double min_level_dbm0, double normal_twist_db,
+                 double reverse_twist_db, double rel_peak_db, double freq_tol,
+                 double frac_hit, double frac_present):
+        dt_config_init(&self.cfg, rate, min_level_dbm0, normal_twist_db, reverse_twist_db,
+                       rel_peak_db, freq_tol, frac_hit, frac_present)
+        self.params = dict(rate=rate, min_level_dbm0=min_level_dbm0,
+                           normal_twist_db=normal_twist_db, reverse_twist_db=reverse_twist_db,
+                           rel_peak_db=rel_peak_db, freq_tol=freq_tol, frac_hit=frac_hit,
+                           frac_present=frac_present)
+
+    @property
+    def block(self):
+        return self.cfg.B
+
+
+cdef class SilenceConfig:
+    cdef sd_config cfg
+    cdef public object params
+
+    def __init__(self, int rate, double threshold_dbm0, double min_audio_ms):
+        sd_config_init(&self.cfg, rate, threshold_dbm0, min_audio_ms)
+        self.params = dict(rate=rate, threshold_dbm0=threshold_dbm0, min_audio_ms=min_audio_ms)
+
+    @property
+    def hop(self):
+        return self.cfg.H
+
+    @property
+    def min_run(self):
+        return self.cfg.min_run
+
+
+cdef class DtmfState:
+    """One channel's DTMF receiver."""
+    cdef DtmfConfig conf
+    cdef dt_chan *st
+    cdef object _mem
+
+    def __init__(self, DtmfConfig conf not None):
+        cdef uintptr_t addr
+        self.conf = conf
+        self._mem = _aligned(sizeof(dt_chan), &addr)
+        self.st = <dt_chan *>addr
+        dt_chan_reset(self.st)
+
+    def reset(self):
+        dt_chan_reset(self.st)
+
+    def process(self, const int16_t[::1] x):
+        cdef int64_t n = x.shape[0]
+        cdef int nev = 0
+        ev = np.empty(dt_max_events(&self.conf.cfg, n), EVENT_DTYPE)
+        cdef uint8_t[::1] raw = ev.view(np.uint8)
+        if n:
+            with nogil:
+                dt_process1(&self.conf.cfg, self.st, &x[0], n, <cr_event *>&raw[0], &nev)
+        return ev[:nev]
+
+    def finish(self):
+        cdef int nev = 0
+        ev = np.empty(2, EVENT_DTYPE)
+        cdef uint8_t[::1] raw = ev.view(np.uint8)
+        dt_finish(&self.conf.cfg, self.st, 0, <cr_event *>&raw[0], &nev)
+        return ev[:nev]
+
+    @property
+    def samples(self):
+        return self.st.nblk * self.conf.cfg.B + self.st.pos
+
+    @property
+    def current(self):
+        """(digit index 0..15, start, level) of the digit in progress, or None."""
+        if self.st.cur < 0:
+            return None
+        return (self.st.cur, self.st.dstart, self.st.dlevel)
+
+
+cdef class SilenceState:
+    """One channel's silence / activity detector."""
+    cdef SilenceConfig conf
+    cdef sd_chan st
+
+    def __init__(self, SilenceConfig conf not None):
+        self.conf = conf
+        sd_chan_reset(&self.st)
+
+    def reset(self):
+        sd_chan_reset(&self.st)
+
+    def process(self, const int16_t[::1] x, bint frames=True, bint events=True):
+        """Returns (frames, events) for the 10 ms windows and audio/silence changes that
+        completed in this chunk."""
+        cdef int64_t n = x.shape[0]
+        cdef int nev = 0, nfr = 0
+        cdef int64_t nmax = sd_max_frames(&self.conf.cfg, n)
+        ev = np.empty(nmax if events else 1, EVENT_DTYPE)
+        fr = np.empty(nmax if frames else 1, FRAME_DTYPE)
+        cdef uint8_t[::1] raw = ev.view(np.uint8)
+        cdef uint8_t[::1] rawf = fr.view(np.uint8)
+        cdef cr_event *pev = <cr_event *>&raw[0] if events else NULL
+        cdef sd_frame *pfr = <sd_frame *>&rawf[0] if frames else NULL
+        if n:
+            with nogil:
+                sd_process(&self.conf.cfg, &self.st, &x[0], n, 0, pev, &nev, pfr, &nfr)
+        return fr[:nfr], ev[:nev]
+
+    @property
+    def samples(self):
+        return self.st.nsub * self.conf.cfg.H + self.st.pos
+
+    @property
+    def silence_samples(self):
+        return sd_silence_samples(&self.st, &self.conf.cfg)
+
+    @property
+    def silence_start(self):
+        return self.st.silence_start
+
+    @property
+    def pending_start(self):
+        return self.st.cand_start
+
+    @property
+    def audio_start(self):
+        return self.st.audio_start
+
+    @property
+    def in_audio(self):
+        return bool(self.st.in_audio)
+
+    @property
+    def audio_seen(self):
+        return bool(self.st.audio_seen)
+
+    @property
+    def level(self):
+        return self.st.level
+
+
+cdef class MultiState:
+    """A bank of independent channels (slots) of DTMF and/or silence detectors."""
+    cdef DtmfConfig dconf
+    cdef SilenceConfig sconf
+    cdef dt_chan *dst
+    cdef sd_chan *sst
+    cdef int64_t *stamp
+    cdef int64_t calls
+    cdef readonly Py_ssize_t channels
+    cdef object _dmem, _smem, _stamp
+
+    def __init__(self, Py_ssize_t channels, DtmfConfig dconf, SilenceConfig sconf):
+        cdef uintptr_t addr
+        cdef Py_ssize_t i
+        self.channels = channels
+        self.dconf = dconf
+        self.sconf = sconf
+        self.dst = NULL
+        self.sst = NULL
+        if dconf is not None:
+            self._dmem = _aligned(sizeof(dt_chan) * channels, &addr)
+            self.dst = <dt_chan *>addr
+        if sconf is not None:
+            self._smem = _aligned(sizeof(sd_chan) * channels, &addr)
+            self.sst = <sd_chan *>addr
+        self._stamp = _aligned(sizeof(int64_t) * channels, &addr)
+        self.stamp = <int64_t *>addr
+        self.calls = 0
+        for i in range(channels):
+            if self.dst:
+                dt_chan_reset(&self.dst[i])
+            if self.sst:
+                sd_chan_reset(&self.sst[i])
+
+    def reset(self, const int64_t[::1] rows):
+        cdef Py_ssize_t i
+        cdef int64_t r
+        for i in range(rows.shape[0]):
+            r = rows[i]
+            if r < 0 or r >= self.channels:
+                raise IndexError(f"slot {r} out of range 0..{self.channels - 1}")
+            if self.dst:
+                dt_chan_reset(&self.dst[r])
+            if self.sst:
+                sd_chan_reset(&self.sst[r])
+
+    def max_events(self, Py_ssize_t k, Py_ssize_t n):
+        cdef int64_t per = 0
+        if self.dst:
+            per += dt_max_events(&self.dconf.cfg, n)
+        if self.sst:
+            per += sd_max_frames(&self.sconf.cfg, n)
+        return k * per
+
+    def process(self, const int16_t[:, ::1] block, const int64_t[::1] rows, ev,
+                int64_t[::1] silence, uint8_t[::1] flags, float[::1] level):
+        """Run block[i] on slot rows[i].  Fills silence[i] (samples of silence so far),
+        flags[i] (bit 0 in audio, bit 1 audio seen, bit 2 digit in progress) and level[i]
+        (dBm0 of the last 10 ms) and writes the events into ev; returns how many."""
+        cdef Py_ssize_t k = block.shape[0], n = block.shape[1], i, j
+        cdef int nev = 0
+        cdef uint8_t[::1] raw = ev.view(np.uint8)
+        cdef cr_event *pev = <cr_event *>&raw[0]
+        cdef int64_t r, stamp
+        cdef dt_chan *ch[2]
+        cdef const int16_t *xp[2]
+        cdef int32_t rr[2]
+        cdef sd_chan *s
+        if rows.shape[0] != k:
+            raise ValueError(f"rows has {rows.shape[0]} entries for {k} rows of block")
+        if ev.shape[0] < self.max_events(k, n):
+            raise ValueError("event buffer too small")
+        self.calls += 1
+        stamp = self.calls
+        for i in range(k):
+            r = rows[i]
+            if r < 0 or r >= self.channels:
+                raise IndexError(f"slot {r} out of range 0..{self.channels - 1}")
+            if self.stamp[r] == stamp:
+                raise ValueError(f"slot {r} appears twice in rows")
+            self.stamp[r] = stamp
+        if k == 0:
+            return 0
+        with nogil:
+            if self.dst and n:
+                i = 0
+                while i + 1 < k:
+                    ch[0] = &self.dst[rows[i]]
+                    ch[1] = &self.dst[rows[i + 1]]
+                    xp[0] = &block[i, 0]
+                    xp[1] = &block[i + 1, 0]
+                    rr[0] = <int32_t>i
+                    rr[1] = <int32_t>(i + 1)
+                    dt_run_group(&self.dconf.cfg, ch, xp, rr, <int>n, pev, &nev, 2)
+                    i += 2
+                if i < k:
+                    ch[0] = &self.dst[rows[i]]
+                    xp[0] = &block[i, 0]
+                    rr[0] = <int32_t>i
+                    dt_run_group(&self.dconf.cfg, ch, xp, rr, <int>n, pev, &nev, 1)
+            for i in range(k):
+                r = rows[i]
+                flags[i] = 0
+                if self.sst:
+                    s = &self.sst[r]
+                    if n:
+                        sd_process(&self.sconf.cfg, s, &block[i, 0], n, <int32_t>i, pev, &nev,
+                                   NULL, NULL)
+                    silence[i] = sd_silence_samples(s, &self.sconf.cfg)
+                    level[i] = s.level
+                    flags[i] = (s.in_audio != 0) | ((s.audio_seen != 0) << 1)
+                else:
+                    silence[i] = 0
+                    level[i] = -200.0
+                if self.dst and self.dst[r].cur >= 0:
+                    flags[i] |= 4
+        return nev
+
+    def finish(self, const int64_t[::1] rows):
+        """End the digits in progress on these slots (end of stream); returns events."""
+        cdef Py_ssize_t i
+        cdef int nev = 0
+        ev = np.empty(max(1, rows.shape[0]), EVENT_DTYPE)
+        cdef uint8_t[::1] raw = ev.view(np.uint8)
+        for i in range(rows.shape[0]):
+            if rows[i] < 0 or rows[i] >= self.channels:
+                raise IndexError(f"slot {rows[i]} out of range 0..{self.channels - 1}")
+            if self.dst:
+                dt_finish(&self.dconf.cfg, &self.dst[rows[i]], <int32_t>i,
+                          <cr_event *>&raw[0], &nev)
+        return ev[:nev]
+
+    def current(self, Py_ssize_t slot):
+        """(digit index, start, level) in progress on a slot, or None."""
+        if not self.dst or self.dst[slot].cur < 0:
+            return None
+        return (self.dst[slot].cur, self.dst[slot].dstart, self.dst[slot].dlevel)
+
+    def silence_state(self, Py_ssize_t slot):
+        if not self.sst:
+            return None
+        cdef sd_chan *s = &self.sst[slot]
+        return dict(silence_samples=sd_silence_samples(s, &self.sconf.cfg),
+                    silence_start=s.silence_start, pending_start=s.cand_start,
+                    audio_start=s.audio_start, in_audio=bool(s.in_audio),
+                    audio_seen=bool(s.audio_seen), level=s.level,
+                    samples=s.nsub * self.sconf.cfg.H + s.pos)

@@ -1,0 +1,205 @@
+"""MultiDetector: many channels in one call give exactly what the single-channel detectors
+give on the same samples, whatever the slots, start times and chunk lengths."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+import dsp_signals as S
+from recorder import dsp
+
+
+def _channel_signal(seed: int, n: int) -> np.ndarray:
+    """Speech-like noise bursts, silences and DTMF digits, different per channel."""
+    rng = np.random.default_rng(seed)
+    parts, total = [], 0
+    while total < n:
+        kind = rng.integers(0, 4)
+        ms = float(rng.integers(30, 400))
+        if kind == 0:
+            p = S.silence(ms)
+        elif kind == 1:
+            p = S.band_noise(S.samples(ms), float(rng.uniform(-50, -20)), rng)
+        else:
+            p = S.tone_pair(S.KEYS[rng.integers(0, 16)], ms, float(rng.uniform(-30, -5)),
+                            float(rng.uniform(-30, -5)))
+        parts.append(p)
+        total += len(p)
+    x = np.concatenate(parts)[:n]
+    return S.to_int16(x + S.band_noise(n, -60, rng))
+
+
+def _digits_of(recs):
+    return [(r["digit"], int(r["start"]), int(r["end"]), round(float(r["level"]), 2)) for r in recs]
+
+
+def test_equal_to_single_channel_detectors():
+    channels, n_total = 24, 8000 * 6
+    rng = np.random.default_rng(99)
+    signals = [_channel_signal(s, n_total) for s in range(channels)]
+    # each channel starts at its own call (tick); every tick a random subset of the active
+    # channels sends a chunk of a random length that is the same for all rows of the block
+    start_tick = rng.integers(0, 30, channels)
+    multi = dsp.MultiDetector(channels)
+    pos = np.zeros(channels, np.int64)
+    got_ended = {c: [] for c in range(channels)}
+    got_started = {c: [] for c in range(channels)}
+    states = {c: [] for c in range(channels)}
+    tick = 0
+    while np.any(pos < n_total):
+        active = [c for c in range(channels) if tick >= start_tick[c] and pos[c] < n_total]
+        tick += 1
+        if not active:
+            continue
+        sel = [c for c in active if rng.random() < 0.8]
+        if not sel:
+            continue
+        rng.shuffle(sel)
+        n = int(rng.choice([1, 37, 80, 160, 160, 160, 241, 800]))
+        n = min(n, min(n_total - pos[c] for c in sel))
+        block = np.stack([signals[c][pos[c]:pos[c] + n] for c in sel])
+        res = multi.process(block, rows=np.array(sel))
+        for i, c in enumerate(sel):
+            pos[c] += n
+            states[c].append((int(pos[c]), int(res.silence_samples[i]), bool(res.in_audio[i]),
+                              bool(res.audio_seen[i]), bool(res.digit_active[i])))
+        for r in res.ended:
+            assert sel[r["row"]] == r["slot"]
+            got_ended[int(r["slot"])].append(r)
+        for r in res.digits:
+            got_started[int(r["slot"])].append(r)
+    for c in range(channels):
+        det = dsp.DtmfDetector()
+        sil = dsp.SilenceDetector()
+        ref = det.process(signals[c])
+        sil.process(signals[c])
+        assert _digits_of(got_ended[c]) == [(d.digit, d.start, d.end, d.level_dbm0) for d in ref], c
+        pending = [det.current] if det.current is not None else []
+        assert ([(r["digit"], int(r["start"])) for r in got_started[c]]
+                == [(d.digit, d.start) for d in ref + pending])
+        # the silence state after each chunk equals the single detector's at that point
+        det2, sil2, p = dsp.DtmfDetector(), dsp.SilenceDetector(), 0
+        for end, silence_samples, in_audio, seen, digit_active in states[c]:
+            det2.process(signals[c][p:end])
+            sil2.process(signals[c][p:end])
+            p = end
+            assert silence_samples == sil2.silence_samples
+            assert in_audio == sil2.in_audio and seen == sil2.audio_detected
+            assert digit_active == (det2.current is not None)
+        assert len(ref) >= 1, c
+
+
+def test_started_event_carries_start_and_end_when_known():
+    x = S.to_int16(S.digit_train("5", 60, 100))
+    m = dsp.MultiDetector(2)
+    res = m.process(np.stack([x, np.zeros_like(x)]))
+    (d,) = res.digits
+    assert d["digit"] == "5" and d["row"] == 0 and d["slot"] == 0
+    assert d["end"] == res.ended[0]["end"] > d["start"]
+    # in 20 ms chunks the digit is known at its start, its end only later
+    m.reset()
+    started, ended = [], []
+    for i in range(0, len(x) - 159, 160):
+        r = m.process(np.stack([x[i:i + 160], x[i:i + 160]]))
+        started += list(r.digits)
+        ended += list(r.ended)
+    assert len(started) == 2 and all(s["end"] == -1 for s in started)
+    assert [e["start"] for e in ended] == [s["start"] for s in started]
+
+
+def test_dtmf_only_and_silence_only():
+    x = S.to_int16(S.digit_train("12", 60, 100))
+    a = dsp.MultiDetector(1, silence=False).process(x[None, :])
+    b = dsp.MultiDetector(1, dtmf=False).process(x[None, :])
+    assert "".join(a.ended["digit"]) == "12" and not a.audio_seen[0]
+    assert len(b.ended) == 0 and b.audio_seen[0]
+
+
+def test_options_reach_the_kernels():
+    x = S.to_int16(S.digit_train("1", 60, 100, low_dbm0=-38, high_dbm0=-38))
+    assert len(dsp.MultiDetector(1).process(x[None]).ended) == 1
+    assert len(dsp.MultiDetector(1, dtmf_options={"min_level_dbm0": -30}).process(x[None]).ended) == 0
+    assert dsp.MultiDetector(1, threshold_dbm0=-30).process(x[None]).audio_seen[0] == False  # noqa: E712
+    assert dsp.MultiDetector(1, threshold_dbm0=-45).process(x[None]).audio_seen[0] == True  # noqa: E712
+
+
+def test_reset_finish_and_errors():
+    m = dsp.MultiDetector(4)
+    x = S.to_int16(S.tone_pair("9", 200, -10, -10))
+    r = m.process(np.tile(x, (4, 1)))
+    assert r.digit_active.all() and len(r.digits) == 4
+    fin = m.finish([1, 2])
+    assert list(fin["slot"]) == [1, 2] and all(fin["end"] == len(x))
+    m.reset([0])
+    assert m.current_digit(0) is None and m.current_digit(3) is not None
+    with pytest.raises(ValueError):
+        m.process(np.zeros((2, 160), np.int16), rows=[1, 1])
+    with pytest.raises(IndexError):
+        m.process(np.zeros((1, 160), np.int16), rows=[4])
+    with pytest.raises(ValueError):
+        m.process(np.zeros((3, 160), np.int16))
+    with pytest.raises(ValueError):
+        m.process(np.zeros(160, np.int16))
+    with pytest.raises(TypeError):
+        m.process(np.zeros((1, 160), np.float32), rows=[0])
+    with pytest.raises(TypeError):
+        m.process(np.zeros((1, 160), np.int16), rows=[0.5])
+    with pytest.raises(ValueError):
+        dsp.MultiDetector(0)
+    with pytest.raises(ValueError):
+        dsp.MultiDetector(2, dtmf=False, silence=False)
+    with pytest.raises(TypeError):
+        dsp.MultiDetector(2, dtmf_options={"bogus": 1})
+    with pytest.raises(TypeError):
+        dsp.MultiDetector(2, bogus=1)
+    # an empty call is fine
+    r = m.process(np.zeros((0, 160), np.int16), rows=np.zeros(0, np.int64))
+    assert len(r.silence_ms) == 0
+
+
+def test_threads_give_same_results():
+    """The kernels release the GIL: separate banks in parallel threads give the results
+    of a serial run."""
+    from concurrent.futures import ThreadPoolExecutor
+    sigs = np.stack([_channel_signal(s, 8000 * 3) for s in range(8)])
+
+    def run(_):
+        m = dsp.MultiDetector(8)
+        out = []
+        for i in range(0, sigs.shape[1], 160):
+            r = m.process(sigs[:, i:i + 160])
+            out.append((r.silence_samples.copy(), _digits_of(r.ended)))
+        return out
+    serial = run(0)
+    with ThreadPoolExecutor(4) as ex:
+        for res in ex.map(run, range(4)):
+            assert len(res) == len(serial)
+            for (a, da), (b, db) in zip(res, serial):
+                assert np.array_equal(a, b) and da == db
+
+
+def test_avx_and_generic_builds_agree():
+    """The Goertzel loop has an AVX build chosen at run time; it must give the same bits
+    as the generic build (no fused multiply-add, same operation order)."""
+    from recorder._codecs import detect as k
+    sigs = np.stack([_channel_signal(s, 8000 * 4) for s in range(6)])
+    results = []
+    try:
+        for simd in (True, False):
+            k.set_simd(simd)
+            m = dsp.MultiDetector(6)
+            out = []
+            for i in range(0, sigs.shape[1], 160):
+                r = m.process(sigs[:, i:i + 160])
+                out.append((r.silence_samples.copy(), _digits_of(r.digits), _digits_of(r.ended)))
+            single = [dsp.detect_dtmf(s) for s in sigs]
+            results.append((out, single))
+    finally:
+        k.set_simd(True)
+    (a, sa), (b, sb) = results
+    assert sa == sb
+    assert len(a) == len(b)
+    for (x1, d1, e1), (x2, d2, e2) in zip(a, b):
+        assert np.array_equal(x1, x2) and d1 == d2 and e1 == e2
+    assert sum(len(s) for s in sa) > 0
