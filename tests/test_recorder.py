@@ -411,7 +411,9 @@ def test_200_concurrent_channels(root, call_file):
         t.join()
     assert len(results) == 200
     assert {c for c, _ in results.values()} == {Cause.SILENCE}
-    assert {f for _, f in results.values()} == {16000}
+    frames = {f for _, f in results.values()}
+    assert len(frames) == 1                                 # every channel the same
+    assert abs(frames.pop() - 16000) <= 80                  # 1 s audio + 1 s timer, +-10 ms
     assert len(os.listdir(root / "many")) == 200
 
 
