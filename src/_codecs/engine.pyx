@@ -302,7 +302,7 @@ cdef class Bank:
         s.next_sync = self.sync_every
         s.held = <int16_t*>malloc(max(s.hold, 1) * sizeof(int16_t))
         # a feed commits at most hold + the chunk; leave room for a few ticks unflushed
-        s.out_cap = self.flush_bytes + 4 * (RING + s.hold) if fmt != FMT_PCM_OUT else 0
+        s.out_cap = self.flush_bytes + 2 * (RING + s.hold) if fmt != FMT_PCM_OUT else 0
         s.out = <uint8_t*>malloc(max(s.out_cap, 1))
         s.out_len = 0
         s.pcm_cap = 2 * RING + s.hold if fmt == FMT_PCM_OUT else 0

@@ -191,12 +191,16 @@ class CallChannel:
             if codec == "s16":
                 engine.push(self._slot, as_int16(payload, "payload").reshape(-1))
             else:
+                ulaw = codec == "ulaw"
                 try:                # bytes / uint8 arrays go straight into the compiled ring
-                    engine.push_g711(self._slot, payload, codec == "ulaw")
+                    taken = engine.bank.push_g711(self._slot, payload, ulaw)
                 except (TypeError, ValueError, BufferError):
-                    engine.push_g711(self._slot, as_uint8(payload, "payload").reshape(-1), codec == "ulaw")
+                    payload = as_uint8(payload, "payload").reshape(-1)
+                    taken = 0
+                if taken < len(payload):          # the ring is full (or the payload was converted)
+                    engine.push_g711(self._slot, memoryview(payload)[taken:], ulaw)
             if not self._is_live():
-                self._engine.process(np.array([self._slot]))
+                engine.process(np.array([self._slot]))
 
     def push_dtmf(self, digit: str, duration_ms: float = 0) -> None:
         """An out-of-band DTMF event (RFC 4733) for ``digit`` that has lasted
