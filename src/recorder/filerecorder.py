@@ -50,7 +50,7 @@ from . import files, wav
 from ._codecs import engine as _core
 from .cipher import AesCbcCipher
 
-__all__ = ["FileRecorder", "RecordResult", "RECORD_FORMATS", "RECORD_RATES"]
+__all__ = ["FileRecorder", "UASCallFileRecorder", "RecordResult", "RECORD_FORMATS", "RECORD_RATES"]
 
 MEDIA_RATE = 8000
 RECORD_FORMATS = ("alaw", "ulaw", "oki", "ima", "s16bit", "u8bit")
@@ -519,3 +519,7 @@ class FileRecorder:
 
     def __repr__(self) -> str:
         return f"<FileRecorder state={self.state().name} cause={self.cause().name}>"
+
+
+#: The spec's name for the class (``class UASCallFileRecorder``).
+UASCallFileRecorder = FileRecorder
