@@ -6,7 +6,8 @@ from libc.stdint cimport int16_t, uint8_t, uint16_t, int32_t, uint32_t
 from adpcm_k cimport (
     cr_adpcm_tables, cr_lane, cr_ima, cr_oki, init_adpcm_tables, lane_set, lane_index,
     enc1, dec1, encode_pairs_k, decode_bytes_k, encode_rows_k, decode_rows_k,
-    ima_wav_encode_block_k, ima_wav_decode_k, oki_encode_stereo_k, oki_decode_stereo_k,
+    cr_oki_enc, cr_oki_rs, oki_search_k, _clamp12,
+    ima_wav_encode_block_k, ima_wav_decode_k, oki_decode_stereo_k,
 )
 
 init_adpcm_tables()
@@ -34,10 +35,15 @@ cdef inline void _need(Py_ssize_t have, Py_ssize_t want, str what) except *:
 
 
 cdef class Coder:
-    """One IMA or OKI stream: predictor, step index and (encoders) a held-back code."""
+    """One IMA or OKI stream: predictor, step index, a code held back until its byte is
+    complete, and (OKI encoder) the shift-sum shadow predictor and up to two samples
+    held back as lookahead."""
     cdef cr_lane lane
     cdef readonly bint oki
     cdef int held
+    cdef int32_t shadow
+    cdef int npend
+    cdef int16_t pend[2]
 
     def __cinit__(self, *args, **kwargs):
         self.held = -1
@@ -50,19 +56,9 @@ cdef class Coder:
     def predictor(self):
         return self.lane.p
 
-    @predictor.setter
-    def predictor(self, long p):
-        _check_state(self.oki, p, lane_index(&self.lane), "")
-        self.lane.p = <int32_t>p
-
     @property
     def index(self):
         return lane_index(&self.lane)
-
-    @index.setter
-    def index(self, long index):
-        _check_state(self.oki, self.lane.p, index, "")
-        lane_set(self._tables(), &self.lane, self.lane.p, <int32_t>index)
 
     @property
     def held(self):
@@ -78,34 +74,86 @@ cdef class Coder:
         else:
             self.held = code
 
+    @property
+    def lookahead(self):
+        """Samples received but not coded yet (OKI encoder: up to two)."""
+        return tuple(self.pend[i] for i in range(self.npend))
+
+    @property
+    def shadow(self):
+        """OKI encoder: the predictor a shift-sum decoder (spandsp) has reached."""
+        return self.shadow
+
     def set_state(self, long p, long index):
+        """Set (predictor, step index); the OKI shadow predictor follows the predictor."""
         _check_state(self.oki, p, index, "")
         lane_set(self._tables(), &self.lane, <int32_t>p, <int32_t>index)
+        self.shadow = <int32_t>p
+
+    def _reset(self):
+        self.set_state(0, 0)
+        self.held = -1
+        self.npend = 0
 
     def nbytes(self, Py_ssize_t nsamples):
-        """Bytes that encode_into() writes for nsamples samples."""
-        return (nsamples + (self.held >= 0)) // 2
+        """Bytes that encode_into() writes for nsamples more samples."""
+        cdef Py_ssize_t coded = nsamples
+        if self.oki:
+            coded = self.npend + nsamples - 2
+            if coded < 0:
+                coded = 0
+        return (coded + (self.held >= 0)) // 2
+
+    cdef Py_ssize_t _oki_encode(self, const int16_t* src, Py_ssize_t n, uint8_t* dst,
+                                bint pack) noexcept nogil:
+        """The OKI lookahead encoder over the held-back samples and src."""
+        cdef cr_oki_enc S
+        cdef int16_t tmp[4]
+        cdef Py_ssize_t o = 0, tn, nf, m, i
+        cdef int* held = &self.held if pack else NULL
+        S.pm = self.lane.p
+        S.ps = self.shadow
+        S.idx = lane_index(&self.lane)
+        if self.npend == 0:
+            nf = n - 2 if n > 2 else 0
+            o = oki_search_k(&S, src, n, nf, held, dst)
+            for i in range(n - nf):
+                self.pend[i] = src[nf + i]
+            self.npend = <int>(n - nf)
+        else:
+            m = n if n < 2 else 2
+            for i in range(self.npend):
+                tmp[i] = self.pend[i]
+            for i in range(m):
+                tmp[self.npend + i] = src[i]
+            tn = self.npend + m
+            if n >= 2:
+                o = oki_search_k(&S, tmp, tn, self.npend, held, dst)
+                o += oki_search_k(&S, src, n, n - 2, held, dst + o)
+                self.pend[0] = src[n - 2]
+                self.pend[1] = src[n - 1]
+                self.npend = 2
+            else:
+                nf = tn - 2 if tn > 2 else 0
+                o = oki_search_k(&S, tmp, tn, nf, held, dst)
+                for i in range(tn - nf):
+                    self.pend[i] = tmp[nf + i]
+                self.npend = <int>(tn - nf)
+        self.lane.p = S.pm
+        self.shadow = S.ps
+        lane_set(&cr_oki, &self.lane, S.pm, S.idx)
+        return o
 
     def encode_into(self, const int16_t[::1] src, uint8_t[::1] dst):
         cdef Py_ssize_t n = src.shape[0]
         cdef Py_ssize_t i = 0, o = 0, npairs
         cdef uint32_t c
-        _need(dst.shape[0], (n + (self.held >= 0)) // 2, "out")
+        _need(dst.shape[0], self.nbytes(n), "out")
         if n == 0:
             return
         with nogil:
             if self.oki:
-                if self.held >= 0:
-                    c = enc1(&cr_oki, &self.lane, src[0] >> 4, -2048, 2047)
-                    dst[0] = <uint8_t>((self.held << 4) | c)
-                    self.held = -1
-                    i = o = 1
-                npairs = (n - i) // 2
-                if npairs:
-                    encode_pairs_k(&cr_oki, &self.lane, &src[i], npairs, &dst[o], -2048, 2047, 4)
-                i += 2 * npairs
-                if i < n:
-                    self.held = <int>enc1(&cr_oki, &self.lane, src[i] >> 4, -2048, 2047)
+                self._oki_encode(&src[0], n, &dst[0] if dst.shape[0] else NULL, True)
             else:
                 if self.held >= 0:
                     c = enc1(&cr_ima, &self.lane, src[0], -32768, 32767)
@@ -119,18 +167,55 @@ cdef class Coder:
                 if i < n:
                     self.held = <int>enc1(&cr_ima, &self.lane, src[i], -32768, 32767)
 
-    def flush_byte(self):
-        """The held code completed with a zero low nibble (the state advances as a
-        decoder's would over that zero code), or -1 when nothing is held."""
-        if self.held < 0:
-            return -1
-        cdef int byte = self.held << 4
-        self.held = -1
-        if self.oki:
-            dec1(&cr_oki, &self.lane, 0, -2048, 2047)
-        else:
-            dec1(&cr_ima, &self.lane, 0, -32768, 32767)
-        return byte
+    def encode_codes_into(self, const int16_t[::1] src, uint8_t[::1] dst):
+        """OKI only: one code per output byte (for nibble-interleaved stereo)."""
+        cdef Py_ssize_t n = src.shape[0]
+        cdef Py_ssize_t coded = self.npend + n - 2
+        if not self.oki:
+            raise ValueError("encode_codes_into is for the OKI encoder")
+        _need(dst.shape[0], coded if coded > 0 else 0, "out")
+        if n:
+            with nogil:
+                self._oki_encode(&src[0], n, &dst[0] if dst.shape[0] else NULL, False)
+
+    def flush_codes(self):
+        """End of stream: code the held-back lookahead samples (OKI), the last one
+        repeated as its own lookahead; returns the codes as bytes (one per code)."""
+        cdef cr_oki_enc S
+        cdef uint8_t out[2]
+        cdef Py_ssize_t n
+        if not self.oki or self.npend == 0:
+            return b""
+        S.pm = self.lane.p
+        S.ps = self.shadow
+        S.idx = lane_index(&self.lane)
+        n = oki_search_k(&S, self.pend, self.npend, self.npend, NULL, out)
+        self.npend = 0
+        self.shadow = S.ps
+        lane_set(&cr_oki, &self.lane, S.pm, S.idx)
+        return bytes(out[:n])
+
+    def flush_bytes(self):
+        """End of stream: everything still held back, as bytes; an odd last code is
+        completed with a zero low nibble, and the state moves on as a decoder's does
+        over that zero code (for OKI the shadow predictor too)."""
+        cdef bytearray out = bytearray()
+        cdef uint8_t c
+        for c in self.flush_codes():
+            if self.held >= 0:
+                out.append((self.held << 4) | c)
+                self.held = -1
+            else:
+                self.held = c
+        if self.held >= 0:
+            out.append(self.held << 4)
+            self.held = -1
+            if self.oki:
+                self.shadow = _clamp12(self.shadow + cr_oki_rs[8 * lane_index(&self.lane)])
+                dec1(&cr_oki, &self.lane, 0, -2048, 2047)
+            else:
+                dec1(&cr_ima, &self.lane, 0, -32768, 32767)
+        return bytes(out)
 
     def decode_into(self, const uint8_t[::1] src, int16_t[::1] dst):
         cdef Py_ssize_t n = src.shape[0]
@@ -158,14 +243,22 @@ cdef class OkiCoder(Coder):
 
 cdef void _check_rows(bint oki, const int32_t[:, ::1] state, Py_ssize_t rows) except *:
     cdef Py_ssize_t r
-    if state.shape[0] != rows or state.shape[1] != 2:
-        raise ValueError(f"state must have shape ({rows}, 2), got ({state.shape[0]}, {state.shape[1]})")
+    if state.shape[0] != rows or state.shape[1] != 3:
+        raise ValueError(f"state must have shape ({rows}, 3), got ({state.shape[0]}, {state.shape[1]})")
     for r in range(rows):
         _check_state(oki, state[r, 0], state[r, 1], f"state row {r}: ")
+        if oki:
+            _check_state(oki, state[r, 2], state[r, 1], f"state row {r} (shadow): ")
+
+
+cdef inline void _oki_row(cr_oki_enc* S, const int16_t* src, Py_ssize_t n, uint8_t* dst) noexcept nogil:
+    cdef int held = -1
+    oki_search_k(S, src, n, n, &held, dst)
 
 
 def encode_rows(bint oki, const int16_t[:, ::1] src, int32_t[:, ::1] state, uint8_t[:, ::1] dst):
-    cdef Py_ssize_t rows = src.shape[0], n = src.shape[1]
+    cdef Py_ssize_t rows = src.shape[0], n = src.shape[1], r
+    cdef cr_oki_enc S
     if n % 2:
         raise ValueError(f"rows of {n} samples: an even number is needed (two samples per byte)")
     _check_rows(oki, state, rows)
@@ -175,9 +268,17 @@ def encode_rows(bint oki, const int16_t[:, ::1] src, int32_t[:, ::1] state, uint
         return
     with nogil:
         if oki:
-            encode_rows_k(&cr_oki, &src[0, 0], rows, n, &state[0, 0], &dst[0, 0], -2048, 2047, 4)
+            for r in range(rows):
+                S.pm = state[r, 0]
+                S.idx = state[r, 1]
+                S.ps = state[r, 2]
+                _oki_row(&S, &src[r, 0], n, &dst[r, 0])
+                state[r, 0] = S.pm
+                state[r, 1] = S.idx
+                state[r, 2] = S.ps
         else:
-            encode_rows_k(&cr_ima, &src[0, 0], rows, n, &state[0, 0], &dst[0, 0], -32768, 32767, 0)
+            encode_rows_k(&cr_ima, &src[0, 0], rows, n, &state[0, 0], 3, &dst[0, 0],
+                          -32768, 32767, 0)
 
 
 def decode_rows(bint oki, const uint8_t[:, ::1] src, int32_t[:, ::1] state, int16_t[:, ::1] dst):
@@ -189,9 +290,9 @@ def decode_rows(bint oki, const uint8_t[:, ::1] src, int32_t[:, ::1] state, int1
         return
     with nogil:
         if oki:
-            decode_rows_k(&cr_oki, &src[0, 0], rows, nb, &state[0, 0], &dst[0, 0], -2048, 2047, 4)
+            decode_rows_k(&cr_oki, &src[0, 0], rows, nb, &state[0, 0], 3, &dst[0, 0], -2048, 2047, 4)
         else:
-            decode_rows_k(&cr_ima, &src[0, 0], rows, nb, &state[0, 0], &dst[0, 0], -32768, 32767, 0)
+            decode_rows_k(&cr_ima, &src[0, 0], rows, nb, &state[0, 0], 3, &dst[0, 0], -32768, 32767, 0)
 
 
 # --- WAV IMA ADPCM ----------------------------------------------------------------------------
@@ -278,28 +379,7 @@ def ima_wav_decode(const uint8_t[::1] src, int channels, Py_ssize_t block_align,
                              (rem - 4 * channels) // (4 * channels), &dst[full * spb * channels])
 
 
-# --- OKI stereo (nibble-interleaved, as FFmpeg reads it from WAV) -------------------------------
-
-def oki_encode_stereo(const int16_t[::1] src, int32_t[::1] state, uint8_t[::1] dst):
-    """Interleaved stereo frames -> one byte per frame (left in the high nibble);
-    state = [p_left, index_left, p_right, index_right], updated."""
-    cdef Py_ssize_t frames = src.shape[0] // 2
-    cdef cr_lane L[2]
-    cdef int k
-    if src.shape[0] % 2:
-        raise ValueError("stereo samples must come in pairs")
-    _need(dst.shape[0], frames, "out")
-    _need(state.shape[0], 4, "state")
-    for k in range(2):
-        _check_state(True, state[2 * k], state[2 * k + 1], f"channel {k}: ")
-        lane_set(&cr_oki, &L[k], state[2 * k], state[2 * k + 1])
-    if frames:
-        with nogil:
-            oki_encode_stereo_k(&src[0], frames, L, &dst[0])
-    for k in range(2):
-        state[2 * k] = L[k].p
-        state[2 * k + 1] = lane_index(&L[k])
-
+# --- OKI stereo decoding (nibble-interleaved, as FFmpeg reads it from WAV) ---------------------
 
 def oki_decode_stereo(const uint8_t[::1] src, int32_t[::1] state, int16_t[::1] dst):
     cdef Py_ssize_t frames = src.shape[0]

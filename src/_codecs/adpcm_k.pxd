@@ -42,6 +42,10 @@ cdef extern from "adpcm_tables.h":
     const int32_t cr_adpcm_adjust[8]
     cr_adpcm_tables cr_ima
     cr_adpcm_tables cr_oki
+    int32_t cr_oki_rm[49 * 8]
+    int32_t cr_oki_rs[49 * 8]
+    int32_t cr_oki_nidx[49 * 8]
+    int32_t cr_oki_athr[49 * 8]
     int cr_adpcm_ready
 
 
@@ -106,12 +110,36 @@ cdef inline void _fill(cr_adpcm_tables* T, bint oki) noexcept nogil:
             T.next2_lh[256 * i + c] = T.next[a + (c >> 4)]
 
 
+cdef inline void _fill_oki_search() noexcept nogil:
+    cdef int32_t i, d, s, v, k
+    for i in range(49):
+        s = cr_oki.step[i]
+        for d in range(8):
+            cr_oki_rm[8 * i + d] = ((2 * d + 1) * s) >> 3
+            v = s >> 3
+            if d & 4:
+                v += s
+            if d & 2:
+                v += s >> 1
+            if d & 1:
+                v += s >> 2
+            cr_oki_rs[8 * i + d] = v
+            cr_oki_nidx[8 * i + d] = _clampi(i + cr_adpcm_adjust[d], 0, 48)
+        cr_oki_athr[8 * i] = 0
+        for k in range(1, 8):
+            # |u| >= level: magnitude k is strictly nearer than k-1 to u = 2t - pm - ps,
+            # measured against the sum of the two roundings
+            v = cr_oki_rm[8 * i + k - 1] + cr_oki_rs[8 * i + k - 1] + cr_oki_rm[8 * i + k] + cr_oki_rs[8 * i + k]
+            cr_oki_athr[8 * i + k] = v // 2 + 1
+
+
 cdef inline void init_adpcm_tables() noexcept nogil:
     global cr_adpcm_ready
     if cr_adpcm_ready:
         return
     _fill(&cr_ima, False)
     _fill(&cr_oki, True)
+    _fill_oki_search()
     cr_adpcm_ready = 1
 
 
@@ -210,10 +238,10 @@ cdef inline void decode_bytes_k(const cr_adpcm_tables* T, cr_lane* L, const uint
 
 
 cdef inline void encode_rows_k(const cr_adpcm_tables* T, const int16_t* src, Py_ssize_t rows,
-                               Py_ssize_t n, int32_t* state, uint8_t* dst, int32_t lo,
-                               int32_t hi, int shift) noexcept nogil:
-    """Independent raw streams, one per row of a (rows, n) array (n even), state[2*r] the
-    predictor and state[2*r+1] the index of row r (updated).  Four rows run in lockstep:
+                               Py_ssize_t n, int32_t* state, Py_ssize_t sw, uint8_t* dst,
+                               int32_t lo, int32_t hi, int shift) noexcept nogil:
+    """Independent raw streams, one per row of a (rows, n) array (n even), state[sw*r] the
+    predictor and state[sw*r+1] the index of row r (updated).  Four rows run in lockstep:
     four independent dependency chains keep the CPU's units busy."""
     cdef Py_ssize_t r, i, k, nb = n // 2
     cdef cr_lane L[4]
@@ -221,46 +249,46 @@ cdef inline void encode_rows_k(const cr_adpcm_tables* T, const int16_t* src, Py_
     r = 0
     while r + 4 <= rows:
         for k in range(4):
-            lane_set(T, &L[k], state[2 * (r + k)], state[2 * (r + k) + 1])
+            lane_set(T, &L[k], state[sw * (r + k)], state[sw * (r + k) + 1])
         for i in range(nb):
             for k in range(4):
                 c1 = enc1(T, &L[k], src[(r + k) * n + 2 * i] >> shift, lo, hi)
                 c2 = enc1(T, &L[k], src[(r + k) * n + 2 * i + 1] >> shift, lo, hi)
                 dst[(r + k) * nb + i] = <uint8_t>((c1 << 4) | c2)
         for k in range(4):
-            state[2 * (r + k)] = L[k].p
-            state[2 * (r + k) + 1] = lane_index(&L[k])
+            state[sw * (r + k)] = L[k].p
+            state[sw * (r + k) + 1] = lane_index(&L[k])
         r += 4
     while r < rows:
-        lane_set(T, &L[0], state[2 * r], state[2 * r + 1])
+        lane_set(T, &L[0], state[sw * r], state[sw * r + 1])
         encode_pairs_k(T, &L[0], src + r * n, nb, dst + r * nb, lo, hi, shift)
-        state[2 * r] = L[0].p
-        state[2 * r + 1] = lane_index(&L[0])
+        state[sw * r] = L[0].p
+        state[sw * r + 1] = lane_index(&L[0])
         r += 1
 
 
 cdef inline void decode_rows_k(const cr_adpcm_tables* T, const uint8_t* src, Py_ssize_t rows,
-                               Py_ssize_t nb, int32_t* state, int16_t* dst, int32_t lo,
-                               int32_t hi, int shift) noexcept nogil:
+                               Py_ssize_t nb, int32_t* state, Py_ssize_t sw, int16_t* dst,
+                               int32_t lo, int32_t hi, int shift) noexcept nogil:
     cdef Py_ssize_t r, i, k
     cdef cr_lane L[4]
     r = 0
     while r + 4 <= rows:
         for k in range(4):
-            lane_set(T, &L[k], state[2 * (r + k)], state[2 * (r + k) + 1])
+            lane_set(T, &L[k], state[sw * (r + k)], state[sw * (r + k) + 1])
         for i in range(nb):
             for k in range(4):
                 dec_byte(T, &L[k], src[(r + k) * nb + i], False, lo, hi, shift,
                          dst + (r + k) * 2 * nb + 2 * i, 1)
         for k in range(4):
-            state[2 * (r + k)] = L[k].p
-            state[2 * (r + k) + 1] = lane_index(&L[k])
+            state[sw * (r + k)] = L[k].p
+            state[sw * (r + k) + 1] = lane_index(&L[k])
         r += 4
     while r < rows:
-        lane_set(T, &L[0], state[2 * r], state[2 * r + 1])
+        lane_set(T, &L[0], state[sw * r], state[sw * r + 1])
         decode_bytes_k(T, &L[0], src + r * nb, nb, dst + r * 2 * nb, lo, hi, shift)
-        state[2 * r] = L[0].p
-        state[2 * r + 1] = lane_index(&L[0])
+        state[sw * r] = L[0].p
+        state[sw * r + 1] = lane_index(&L[0])
         r += 1
 
 
@@ -334,17 +362,7 @@ cdef inline void ima_wav_decode_k(const uint8_t* src, Py_ssize_t nstreams, int c
         s += m
 
 
-# --- interleaved nibble streams (OKI in WAV: channel k of frame i is nibble i*ch + k) --------
-
-cdef inline void oki_encode_stereo_k(const int16_t* src, Py_ssize_t frames, cr_lane* L,
-                                     uint8_t* dst) noexcept nogil:
-    cdef Py_ssize_t i
-    cdef uint32_t c1, c2
-    for i in range(frames):
-        c1 = enc1(&cr_oki, &L[0], src[2 * i] >> 4, -2048, 2047)
-        c2 = enc1(&cr_oki, &L[1], src[2 * i + 1] >> 4, -2048, 2047)
-        dst[i] = <uint8_t>((c1 << 4) | c2)
-
+# --- OKI stereo in WAV: one byte per frame, left channel in the high nibble -------------------
 
 cdef inline void oki_decode_stereo_k(const uint8_t* src, Py_ssize_t frames, cr_lane* L,
                                      int16_t* dst) noexcept nogil:
@@ -354,3 +372,139 @@ cdef inline void oki_decode_stereo_k(const uint8_t* src, Py_ssize_t frames, cr_l
         byte = src[i]
         dst[2 * i] = <int16_t>(dec1(&cr_oki, &L[0], byte >> 4, -2048, 2047) << 4)
         dst[2 * i + 1] = <int16_t>(dec1(&cr_oki, &L[1], byte & 15, -2048, 2047) << 4)
+
+
+# --- OKI search encoder -----------------------------------------------------------------------
+# Decoders of OKI ADPCM disagree on rounding (FFmpeg, sox and libsndfile add
+# ((2d+1)*step)>>3, spandsp step>>3 + (d&1 ? step>>2) + ...): the same codes drift apart
+# in the two kinds of decoder, since nothing in ADPCM pulls a decoder back.  So the
+# encoder follows both predictors (pm: multiply, ps: shift-sum) and scores a choice by
+# the squared error of both.  And a greedy choice (the code nearest to this sample)
+# lags behind fast changes, costing 1.5 to 2 % of the speech energy: for each of the 8
+# magnitudes (with the sign of the error) the encoder looks two samples ahead (the
+# nearest magnitude or one more at the next sample, then the nearest), and keeps the
+# first code of the cheapest path.  So the code of sample i depends on samples i+1 and
+# i+2; past the end of the stream the last sample is repeated.  (Chosen by measuring
+# over espeak-ng speech and 60 telephone prompts: this keeps gain and residual errors
+# within about 1 % for both kinds of decoder, where a greedy coder, like spandsp's own,
+# loses 1.5 to 2 % of the energy, and a coder blind to spandsp's rounding drifts by
+# tens of percent there.)
+
+ctypedef struct cr_oki_enc:
+    int32_t pm                # predictor of a multiply-rounding decoder (ours, FFmpeg)
+    int32_t ps                # predictor of a shift-sum decoder (spandsp)
+    int32_t idx               # step index (the same in both)
+
+
+cdef inline int32_t _clamp12(int32_t v) noexcept nogil:
+    # branch-free: in the search, candidates overshoot the range often
+    v = v if v > -2048 else -2048
+    return v if v < 2047 else 2047
+
+
+cdef inline int32_t _oki_move(int32_t t, int32_t k, int32_t m, int32_t* pm, int32_t* ps,
+                              int32_t* idx) noexcept nogil:
+    """Apply magnitude entry k (8*index + d) with sign mask m; returns the squared errors."""
+    cdef int32_t a = _clamp12(pm[0] + ((cr_oki_rm[k] ^ m) - m))
+    cdef int32_t b = _clamp12(ps[0] + ((cr_oki_rs[k] ^ m) - m))
+    pm[0] = a
+    ps[0] = b
+    idx[0] = cr_oki_nidx[k]
+    return (t - a) * (t - a) + (t - b) * (t - b)
+
+
+cdef inline int32_t _oki_nearest(int32_t t, int32_t pm, int32_t ps, int32_t idx,
+                                 int32_t* m) noexcept nogil:
+    """Entry (8*index + d) of the magnitude nearest to t for both predictors; *m the sign."""
+    cdef int32_t u = 2 * t - pm - ps
+    m[0] = u >> 31
+    cdef int32_t au = (u ^ m[0]) - m[0]
+    cdef const int32_t* T = cr_oki_athr + 8 * idx
+    return 8 * idx + ((au >= T[1]) + (au >= T[2]) + (au >= T[3]) + (au >= T[4])
+                      + (au >= T[5]) + (au >= T[6]) + (au >= T[7]))
+
+
+cdef inline int32_t _oki_tail(int32_t t2, int32_t t3, int32_t pm, int32_t ps,
+                              int32_t idx) noexcept nogil:
+    """Cheapest of two short paths from a state: at t2 the nearest magnitude or one
+    more, then the nearest at t3."""
+    cdef int32_t m, m3, k, k3, pm2, ps2, idx2, c1, c2
+    k = _oki_nearest(t2, pm, ps, idx, &m)
+    pm2 = pm
+    ps2 = ps
+    idx2 = idx
+    c1 = _oki_move(t2, k, m, &pm2, &ps2, &idx2)
+    k3 = _oki_nearest(t3, pm2, ps2, idx2, &m3)      # (before m3 is read: C argument order)
+    c1 += _oki_move(t3, k3, m3, &pm2, &ps2, &idx2)
+    if (k & 7) == 7:
+        return c1
+    pm2 = pm
+    ps2 = ps
+    idx2 = idx
+    c2 = _oki_move(t2, k + 1, m, &pm2, &ps2, &idx2)
+    if c2 >= c1:                      # costs only add up: this path cannot win
+        return c1
+    k3 = _oki_nearest(t3, pm2, ps2, idx2, &m3)
+    c2 += _oki_move(t3, k3, m3, &pm2, &ps2, &idx2)
+    return c1 if c1 <= c2 else c2
+
+
+cdef inline uint32_t oki_search1(cr_oki_enc* S, int32_t t1, int32_t t2, int32_t t3) noexcept nogil:
+    """Code of the sample with target t1 (12-bit units) given the next two; updates S.
+    Each of the 8 magnitudes (sign of t1 against both predictors) is scored by its own
+    error plus the cheapest of two continuations (see _oki_tail), the nearest magnitude
+    first: a magnitude whose own error already exceeds the best path so far is skipped
+    (costs only add up, so the choice is the same as scoring all 8)."""
+    cdef int32_t m, k0, d0, d, pm, ps, idx, cost, best
+    k0 = _oki_nearest(t1, S.pm, S.ps, S.idx, &m)
+    cdef int32_t base = k0 - (k0 & 7)
+    d0 = k0 & 7
+    pm = S.pm
+    ps = S.ps
+    idx = S.idx
+    cost = _oki_move(t1, k0, m, &pm, &ps, &idx)
+    best = (cost + _oki_tail(t2, t3, pm, ps, idx)) * 8 + d0   # < 2^31: 6 squares <= 4095^2
+    for d in range(8):
+        if d == d0:
+            continue
+        pm = S.pm
+        ps = S.ps
+        idx = S.idx
+        cost = _oki_move(t1, base + d, m, &pm, &ps, &idx) * 8 + d
+        if cost >= best:
+            continue
+        cost += _oki_tail(t2, t3, pm, ps, idx) * 8
+        best = cost if cost < best else best      # ties -> smaller d, as a full scan
+    d = best & 7
+    _oki_move(t1, base + d, m, &S.pm, &S.ps, &S.idx)
+    return <uint32_t>d | <uint32_t>(m & 8)
+
+
+cdef inline Py_ssize_t oki_search_k(cr_oki_enc* S, const int16_t* x, Py_ssize_t n,
+                                    Py_ssize_t nfin, int* held, uint8_t* dst) noexcept nogil:
+    """Code x[0..nfin) (nfin <= n) looking ahead within x[0..n), the last sample repeated
+    past it; codes pair into bytes (high nibble first) through *held (-1: none), or, with
+    held NULL, are written one per byte.  Returns the number of bytes written."""
+    cdef Py_ssize_t i, o = 0
+    cdef int32_t t1, t2, t3, last
+    cdef uint32_t c
+    if nfin <= 0:
+        return 0
+    last = x[n - 1] >> 4
+    t1 = x[0] >> 4
+    t2 = (x[1] >> 4) if n > 1 else last
+    for i in range(nfin):
+        t3 = (x[i + 2] >> 4) if i + 2 < n else last
+        c = oki_search1(S, t1, t2, t3)
+        if held == NULL:
+            dst[o] = <uint8_t>c
+            o += 1
+        elif held[0] >= 0:
+            dst[o] = <uint8_t>((held[0] << 4) | c)
+            o += 1
+            held[0] = -1
+        else:
+            held[0] = <int>c
+        t1 = t2
+        t2 = t3
+    return o

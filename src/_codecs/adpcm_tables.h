@@ -66,5 +66,14 @@ static cr_adpcm_tables cr_oki = {
     CR_OKI_STEPS, -2048, 2047, cr_ima_step + 8, cr_oki_delta, cr_oki_next,
     cr_oki_next2_hl, cr_oki_next2_lh, cr_oki_thr, cr_oki_thr_next};
 
+/* The OKI search encoder's tables, per (index, magnitude d): the predictor change under
+ * the two roundings decoders use (FFmpeg/sox/libsndfile "multiply" ((2d+1)*step)>>3 and
+ * spandsp "shift-sum" step>>3 + ...), the next index, and the decision levels on
+ * |2t - p_mul - p_shift| that pick the magnitude nearest to both (k = 1..7). */
+static int32_t cr_oki_rm[CR_OKI_STEPS * 8];
+static int32_t cr_oki_rs[CR_OKI_STEPS * 8];
+static int32_t cr_oki_nidx[CR_OKI_STEPS * 8];
+static int32_t cr_oki_athr[CR_OKI_STEPS * 8];
+
 static int cr_adpcm_ready = 0;
 #endif

@@ -142,22 +142,33 @@ class ImaWav(WavCodec):
 
 
 class OkiStereoEncoder:
-    """Two OKI streams, one byte per frame (left channel in the high nibble)."""
+    """Two OKI streams, one byte per frame (left channel in the high nibble); like
+    :class:`recorder.adpcm.OkiEncoder` it holds back two frames of lookahead until the
+    next call or ``flush()``."""
 
     def __init__(self):
-        self._state = np.zeros(4, np.int32)
+        self._left = adpcm.OkiEncoder()
+        self._right = adpcm.OkiEncoder()
 
-    def encode(self, pcm) -> np.ndarray:
-        x = _interleaved(pcm, 2)
-        out = np.empty(x.size // 2, np.uint8)
-        _adpcm.oki_encode_stereo(x, self._state, out)
+    def _codes(self, enc, x: np.ndarray) -> np.ndarray:
+        out = np.empty(max(0, len(enc.lookahead) + x.size - 2), np.uint8)
+        enc.encode_codes_into(x, out)
         return out
 
+    def encode(self, pcm) -> np.ndarray:
+        x = _interleaved(pcm, 2).reshape(-1, 2)
+        left = self._codes(self._left, np.ascontiguousarray(x[:, 0]))
+        right = self._codes(self._right, np.ascontiguousarray(x[:, 1]))
+        return (left << 4) | right
+
     def flush(self) -> np.ndarray:
-        return np.empty(0, np.uint8)
+        left = np.frombuffer(self._left.flush_codes(), np.uint8)
+        right = np.frombuffer(self._right.flush_codes(), np.uint8)
+        return (left << 4) | right
 
     def reset(self) -> None:
-        self._state[:] = 0
+        self._left.reset()
+        self._right.reset()
 
 
 class OkiWav(WavCodec):

@@ -96,18 +96,16 @@ class _Encoder:
         return dst
 
     def flush(self) -> np.ndarray:
-        """End of stream: the held-back code (if any) as one byte with a zero low nibble;
-        otherwise nothing.  The state then moves on as a decoder's does over that zero
-        code, so encoder and decoder stay in step if encoding continues.  A decoder
-        returns one extra sample for the pad nibble (WAV files trim it with their
-        ``fact`` chunk)."""
-        byte = self.flush_byte()
-        return np.array([byte], np.uint8) if byte >= 0 else np.empty(0, np.uint8)
+        """End of stream: the bytes of everything held back (the OKI encoder's lookahead
+        samples, then an odd last code completed with a zero low nibble), or nothing.
+        The state then moves on as a decoder's does over that zero code, so encoder and
+        decoder stay in step if encoding continues.  A decoder returns one extra sample
+        for a pad nibble (WAV files trim it with their ``fact`` chunk)."""
+        return np.frombuffer(self.flush_bytes(), np.uint8).copy()
 
     def reset(self) -> None:
-        """Back to the initial state (0, 0), dropping any held-back sample."""
-        self.set_state(0, 0)
-        self.held = None
+        """Back to the initial state (0, 0), dropping anything held back."""
+        self._reset()
 
     def __repr__(self) -> str:
         held = "" if self.held is None else f", held={self.held}"
@@ -148,7 +146,7 @@ class _Decoder:
         return np.empty(0, np.int16)
 
     def reset(self) -> None:
-        self.set_state(0, 0)
+        self._reset()
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}(state={self.state})"
@@ -189,11 +187,11 @@ class OkiDecoder(_Decoder, _adpcm.OkiCoder):
 def _encode_once(cls, pcm, state, out):
     enc = cls(state)
     x = _one_d(as_int16(pcm, "pcm"), "pcm")
-    n = (x.size + 1) // 2
-    dst = out_array(out, (n,), np.uint8)
-    enc.encode_into(x, dst[: x.size // 2])
-    if x.size % 2:
-        dst[-1] = enc.flush_byte()
+    dst = out_array(out, ((x.size + 1) // 2,), np.uint8)
+    k = enc.nbytes(x.size)
+    enc.encode_into(x, dst[:k])
+    tail = enc.flush_bytes()
+    dst[k:] = np.frombuffer(tail, np.uint8)
     return dst
 
 
@@ -202,9 +200,9 @@ def _decode_once(cls, data, state, out):
 
 
 def ima_encode(pcm, /, *, state=None, out=None) -> np.ndarray:
-    """IMA ADPCM bytes of int16 samples, from ``state`` (default (0, 0)).  An odd count
-    ends with a byte whose low nibble is a zero pad code (``audioop.lin2adpcm`` drops
-    that last sample instead)."""
+    """IMA ADPCM bytes of int16 samples (a whole stream: encode + flush), from ``state``
+    (default (0, 0)).  An odd count ends with a byte whose low nibble is a zero pad code
+    (``audioop.lin2adpcm`` drops that last sample instead)."""
     return _encode_once(ImaEncoder, pcm, state, out)
 
 
@@ -214,7 +212,8 @@ def ima_decode(data, /, *, state=None, out=None) -> np.ndarray:
 
 
 def oki_encode(pcm, /, *, state=None, out=None) -> np.ndarray:
-    """OKI ADPCM bytes of int16 samples (odd count: zero pad nibble, as ``flush``)."""
+    """OKI ADPCM bytes of int16 samples (a whole stream: encode + flush; an odd count
+    ends with a zero pad nibble)."""
     return _encode_once(OkiEncoder, pcm, state, out)
 
 
@@ -228,17 +227,20 @@ def oki_decode(data, /, *, state=None, out=None) -> np.ndarray:
 
 def row_states(rows: int) -> np.ndarray:
     """Initial states for ``rows`` independent streams: an int32 array of shape
-    ``(rows, 2)``, each row ``(predictor, step_index)`` = (0, 0)."""
-    return np.zeros((int(rows), 2), dtype=np.int32)
+    ``(rows, 3)``, each row ``(predictor, step_index, shadow)`` = (0, 0, 0); ``shadow``
+    is the OKI encoder's copy of a shift-sum decoder's predictor (see
+    :class:`OkiEncoder`), unused otherwise.  One array serves one direction of one
+    codec (a decoder's states are not an encoder's)."""
+    return np.zeros((int(rows), 3), dtype=np.int32)
 
 
 def _check_state_array(state, rows: int) -> np.ndarray:
     if not isinstance(state, np.ndarray) or state.dtype != np.int32 or not state.flags.c_contiguous \
             or not state.flags.writeable:
-        raise TypeError("state must be a writable C-contiguous int32 numpy array of shape (rows, 2) "
+        raise TypeError("state must be a writable C-contiguous int32 numpy array of shape (rows, 3) "
                         "(see row_states)")
-    if state.shape != (rows, 2):
-        raise ValueError(f"state has shape {state.shape}, expected ({rows}, 2): one row per channel")
+    if state.shape != (rows, 3):
+        raise ValueError(f"state has shape {state.shape}, expected ({rows}, 3): one row per channel")
     return state
 
 
@@ -268,7 +270,7 @@ def _decode_rows(oki: bool, data, state, out):
 
 def ima_encode_rows(pcm, state, /, *, out=None) -> np.ndarray:
     """Encode many independent IMA streams in one call: ``pcm`` is ``(channels, n)`` int16
-    (n even), ``state`` the ``(channels, 2)`` int32 array from :func:`row_states`, updated
+    (n even), ``state`` the ``(channels, 3)`` int32 array from :func:`row_states`, updated
     in place.  Returns ``(channels, n // 2)`` uint8; row r is exactly what an
     :class:`ImaEncoder` in state ``state[r]`` returns.  The kernel runs four channels in
     lockstep (independent dependency chains), which is what makes a server with
@@ -278,12 +280,16 @@ def ima_encode_rows(pcm, state, /, *, out=None) -> np.ndarray:
 
 def ima_decode_rows(data, state, /, *, out=None) -> np.ndarray:
     """Decode ``(channels, nbytes)`` IMA bytes to ``(channels, 2 * nbytes)`` int16,
-    ``state`` ``(channels, 2)`` int32 updated in place."""
+    ``state`` ``(channels, 3)`` int32 (see :func:`row_states`) updated in place."""
     return _decode_rows(False, data, state, out)
 
 
 def oki_encode_rows(pcm, state, /, *, out=None) -> np.ndarray:
-    """As :func:`ima_encode_rows`, for OKI (state predictors in 12-bit units)."""
+    """As :func:`ima_encode_rows`, for OKI (predictors in 12-bit units).  Each call codes
+    its block completely: the last two samples of a row are decided without the next
+    block's samples (as at the end of a stream), so unlike :class:`OkiEncoder` the bytes
+    depend on the block size (every decoder still reads them alike); this keeps exactly
+    ``n // 2`` bytes per row and call."""
     return _encode_rows(True, pcm, state, out)
 
 
