@@ -119,7 +119,8 @@ def ima_wav_block_align(rate: int, channels: int) -> int:
 def ima_wav_encode(frames, channels: int, block_align: int) -> bytes:
     """WAV IMA ADPCM blocks of interleaved frames [(s0, s1, ...), ...]: header = first
     frame, step index carried over from the previous block, last block padded by
-    repeating the last frame."""
+    repeating the last frame; each block's codes from the search encoder (_Search),
+    which looks ahead within the block only."""
     spb = 2 * (block_align - 4 * channels) // channels + 1
     frames = [tuple(f) for f in frames]
     if len(frames) % spb:
@@ -133,7 +134,7 @@ def ima_wav_encode(frames, channels: int, block_align: int) -> bytes:
         for c in range(channels):
             first = block[0][c]
             heads += struct.pack("<hBB", first, index[c], 0)
-            codes, (_, index[c]) = ima_encode_codes([f[c] for f in block[1:]], (first, index[c]))
+            codes, (_, _, index[c]) = IMA_SEARCH.codes([f[c] for f in block[1:]], (first, first, index[c]))
             for g in range(0, len(codes), 8):
                 eight = codes[g:g + 8]
                 groups[c].append(bytes(eight[i] | (eight[i + 1] << 4) for i in range(0, 8, 2)))
@@ -181,59 +182,68 @@ def oki_decode_codes(codes, state=(0, 0), rounding="multiply"):
     return out, (pred, index)
 
 
-def _oki_step(state, code):
-    pm, ps, index = state
-    step = OKI_STEPS[index]
-    d = code & 7
-    sign = -1 if code & 8 else 1
-    return (clamp(pm + sign * multiply(d, step), -2048, 2047),
-            clamp(ps + sign * shift_sum(d, step), -2048, 2047),
-            clamp(index + ADJUST[d], 0, 48))
+class _Search:
+    """Our search encoder (OKI, and IMA in WAV files), spelled out as a full scan.
+
+    For each sample, each of the 8 magnitudes with the sign of the sample's error is
+    scored by its own error plus the cheaper of two continuations (the nearest code at
+    the next sample, or its magnitude + 1, then the nearest at the one after); the
+    smallest total wins (ties: smaller magnitude).  A state is (pm, ps, index): the
+    predictors of a multiply-rounding and of a shift-rounding decoder; its error at
+    target t is (t - pm)^2 + (t - ps)^2.  "Nearest" is nearest to the mean of the two
+    roundings.  Past the end of the samples the last one repeats."""
+
+    def __init__(self, steps, lo, hi):
+        self.steps, self.lo, self.hi = steps, lo, hi
+
+    def step(self, state, code):
+        pm, ps, index = state
+        s = self.steps[index]
+        d = code & 7
+        sign = -1 if code & 8 else 1
+        return (clamp(pm + sign * multiply(d, s), self.lo, self.hi),
+                clamp(ps + sign * shift_sum(d, s), self.lo, self.hi),
+                clamp(index + ADJUST[d], 0, len(self.steps) - 1))
+
+    @staticmethod
+    def err(state, t):
+        return (t - state[0]) ** 2 + (t - state[1]) ** 2
+
+    def nearest(self, state, t):
+        pm, ps, index = state
+        u = 2 * t - pm - ps
+        s = self.steps[index]
+        d = min(range(8), key=lambda d: (abs(abs(u) - multiply(d, s) - shift_sum(d, s)), d))
+        return d | (8 if u < 0 else 0)
+
+    def codes(self, targets, state):
+        n = len(targets)
+        out = []
+        for i in range(n):
+            t1, t2, t3 = (targets[min(i + k, n - 1)] for k in range(3))
+            sign = 8 if 2 * t1 - state[0] - state[1] < 0 else 0
+            scored = []
+            for d in range(8):
+                s1 = self.step(state, d | sign)
+                g = self.nearest(s1, t2)
+                tails = []
+                for c2 in ([g] if (g & 7) == 7 else [g, g + 1]):
+                    s2 = self.step(s1, c2)
+                    s3 = self.step(s2, self.nearest(s2, t3))
+                    tails.append(self.err(s2, t2) + self.err(s3, t3))
+                scored.append((self.err(s1, t1) + min(tails), d))
+            d = min(scored)[1]
+            state = self.step(state, d | sign)
+            out.append(d | sign)
+        return out, state
 
 
-def _oki_err(state, t):
-    return (t - state[0]) ** 2 + (t - state[1]) ** 2
-
-
-def _oki_nearest(state, t):
-    """The code whose reconstruction, averaged over both roundings, is nearest to t
-    (sign from 2t - pm - ps, ties to the smaller magnitude)."""
-    pm, ps, index = state
-    u = 2 * t - pm - ps
-    sign = 8 if u < 0 else 0
-    step = OKI_STEPS[index]
-    best = min(range(8), key=lambda d: (abs(abs(u) - multiply(d, step) - shift_sum(d, step)), d))
-    return best | sign
+OKI_SEARCH = _Search(OKI_STEPS, -2048, 2047)
+IMA_SEARCH = _Search(IMA_STEPS, -32768, 32767)
 
 
 def oki_encode_codes(samples, state=(0, 0, 0)):
-    """Our OKI encoder, spelled out as a full scan: for each of the 8 magnitudes with the
-    sign of the sample's error, the path cost is its own error plus the cheaper of two
-    continuations (the nearest code at the next sample, or its magnitude + 1, then the
-    nearest at the one after); the smallest total wins (ties: smaller magnitude).  The
-    error of a state is (t - pm)^2 + (t - ps)^2 on 12-bit targets t = x >> 4, pm/ps the
-    predictors of multiply- and shift-rounding decoders.  Past the end the last sample
-    repeats.  state = (pm, index, ps)."""
+    """Our OKI encoder (see _Search) on 12-bit targets x >> 4.  state = (pm, index, ps)."""
     pm, index, ps = state
-    st = (pm, ps, index)
-    t = [x >> 4 for x in samples]
-    n = len(t)
-    codes = []
-    for i in range(n):
-        t1, t2, t3 = (t[min(i + k, n - 1)] for k in range(3))
-        sign = 8 if 2 * t1 - st[0] - st[1] < 0 else 0
-        scored = []
-        for d in range(8):
-            s1 = _oki_step(st, d | sign)
-            first = _oki_err(s1, t1)
-            g = _oki_nearest(s1, t2)
-            tails = []
-            for c2 in ([g] if (g & 7) == 7 else [g, g + 1]):
-                s2 = _oki_step(s1, c2)
-                s3 = _oki_step(s2, _oki_nearest(s2, t3))
-                tails.append(_oki_err(s2, t2) + _oki_err(s3, t3))
-            scored.append((first + min(tails), d))
-        d = min(scored)[1]
-        st = _oki_step(st, d | sign)
-        codes.append(d | sign)
-    return codes, (st[0], st[2], st[1])
+    codes, (pm, ps, index) = OKI_SEARCH.codes([x >> 4 for x in samples], (pm, ps, index))
+    return codes, (pm, index, ps)

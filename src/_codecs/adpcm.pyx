@@ -6,7 +6,7 @@ from libc.stdint cimport int16_t, uint8_t, uint16_t, int32_t, uint32_t
 from adpcm_k cimport (
     cr_adpcm_tables, cr_lane, cr_ima, cr_oki, init_adpcm_tables, lane_set, lane_index,
     enc1, dec1, encode_pairs_k, decode_bytes_k, encode_rows_k, decode_rows_k,
-    cr_oki_enc, cr_oki_rs, oki_search_k, _clamp12,
+    cr_search_state, cr_oki_search, cr_ima_search, search_k, _clamp,
     ima_wav_encode_block_k, ima_wav_decode_k, oki_decode_stereo_k,
 )
 
@@ -107,7 +107,7 @@ cdef class Coder:
     cdef Py_ssize_t _oki_encode(self, const int16_t* src, Py_ssize_t n, uint8_t* dst,
                                 bint pack) noexcept nogil:
         """The OKI lookahead encoder over the held-back samples and src."""
-        cdef cr_oki_enc S
+        cdef cr_search_state S
         cdef int16_t tmp[4]
         cdef Py_ssize_t o = 0, tn, nf, m, i
         cdef int* held = &self.held if pack else NULL
@@ -116,7 +116,7 @@ cdef class Coder:
         S.idx = lane_index(&self.lane)
         if self.npend == 0:
             nf = n - 2 if n > 2 else 0
-            o = oki_search_k(&S, src, n, nf, held, dst)
+            o = search_k(&cr_oki_search, &S, src, n, nf, 4, held, dst)
             for i in range(n - nf):
                 self.pend[i] = src[nf + i]
             self.npend = <int>(n - nf)
@@ -128,14 +128,14 @@ cdef class Coder:
                 tmp[self.npend + i] = src[i]
             tn = self.npend + m
             if n >= 2:
-                o = oki_search_k(&S, tmp, tn, self.npend, held, dst)
-                o += oki_search_k(&S, src, n, n - 2, held, dst + o)
+                o = search_k(&cr_oki_search, &S, tmp, tn, self.npend, 4, held, dst)
+                o += search_k(&cr_oki_search, &S, src, n, n - 2, 4, held, dst + o)
                 self.pend[0] = src[n - 2]
                 self.pend[1] = src[n - 1]
                 self.npend = 2
             else:
                 nf = tn - 2 if tn > 2 else 0
-                o = oki_search_k(&S, tmp, tn, nf, held, dst)
+                o = search_k(&cr_oki_search, &S, tmp, tn, nf, 4, held, dst)
                 for i in range(tn - nf):
                     self.pend[i] = tmp[nf + i]
                 self.npend = <int>(tn - nf)
@@ -181,7 +181,7 @@ cdef class Coder:
     def flush_codes(self):
         """End of stream: code the held-back lookahead samples (OKI), the last one
         repeated as its own lookahead; returns the codes as bytes (one per code)."""
-        cdef cr_oki_enc S
+        cdef cr_search_state S
         cdef uint8_t out[2]
         cdef Py_ssize_t n
         if not self.oki or self.npend == 0:
@@ -189,7 +189,7 @@ cdef class Coder:
         S.pm = self.lane.p
         S.ps = self.shadow
         S.idx = lane_index(&self.lane)
-        n = oki_search_k(&S, self.pend, self.npend, self.npend, NULL, out)
+        n = search_k(&cr_oki_search, &S, self.pend, self.npend, self.npend, 4, NULL, out)
         self.npend = 0
         self.shadow = S.ps
         lane_set(&cr_oki, &self.lane, S.pm, S.idx)
@@ -211,7 +211,7 @@ cdef class Coder:
             out.append(self.held << 4)
             self.held = -1
             if self.oki:
-                self.shadow = _clamp12(self.shadow + cr_oki_rs[8 * lane_index(&self.lane)])
+                self.shadow = _clamp(self.shadow + cr_oki_search.rs[8 * lane_index(&self.lane)], -2048, 2047)
                 dec1(&cr_oki, &self.lane, 0, -2048, 2047)
             else:
                 dec1(&cr_ima, &self.lane, 0, -32768, 32767)
@@ -251,14 +251,14 @@ cdef void _check_rows(bint oki, const int32_t[:, ::1] state, Py_ssize_t rows) ex
             _check_state(oki, state[r, 2], state[r, 1], f"state row {r} (shadow): ")
 
 
-cdef inline void _oki_row(cr_oki_enc* S, const int16_t* src, Py_ssize_t n, uint8_t* dst) noexcept nogil:
+cdef inline void _oki_row(cr_search_state* S, const int16_t* src, Py_ssize_t n, uint8_t* dst) noexcept nogil:
     cdef int held = -1
-    oki_search_k(S, src, n, n, &held, dst)
+    search_k(&cr_oki_search, S, src, n, n, 4, &held, dst)
 
 
 def encode_rows(bint oki, const int16_t[:, ::1] src, int32_t[:, ::1] state, uint8_t[:, ::1] dst):
     cdef Py_ssize_t rows = src.shape[0], n = src.shape[1], r
-    cdef cr_oki_enc S
+    cdef cr_search_state S
     if n % 2:
         raise ValueError(f"rows of {n} samples: an even number is needed (two samples per byte)")
     _check_rows(oki, state, rows)
@@ -311,6 +311,8 @@ def ima_wav_encode(const int16_t[::1] src, int channels, Py_ssize_t block_align,
     cdef int c
     if channels < 1 or block_align < 4 * channels or (block_align - 4 * channels) % (4 * channels):
         raise ValueError(f"block_align {block_align} is not 4*channels*(1 + whole groups)")
+    if spb > 2048:
+        raise ValueError(f"blocks of {spb} frames: at most 2048 are supported for writing")
     if src.shape[0] % (spb * channels):
         raise ValueError(f"{src.shape[0]} samples is not a whole number of {spb}-frame blocks")
     nblocks = src.shape[0] // (spb * channels)

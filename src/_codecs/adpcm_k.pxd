@@ -42,10 +42,15 @@ cdef extern from "adpcm_tables.h":
     const int32_t cr_adpcm_adjust[8]
     cr_adpcm_tables cr_ima
     cr_adpcm_tables cr_oki
-    int32_t cr_oki_rm[49 * 8]
-    int32_t cr_oki_rs[49 * 8]
-    int32_t cr_oki_nidx[49 * 8]
-    int32_t cr_oki_athr[49 * 8]
+    ctypedef struct cr_search_tables:
+        int32_t lo
+        int32_t hi
+        int32_t* rm
+        int32_t* rs
+        int32_t* nidx
+        int32_t* athr
+    const cr_search_tables cr_oki_search
+    const cr_search_tables cr_ima_search
     int cr_adpcm_ready
 
 
@@ -110,12 +115,13 @@ cdef inline void _fill(cr_adpcm_tables* T, bint oki) noexcept nogil:
             T.next2_lh[256 * i + c] = T.next[a + (c >> 4)]
 
 
-cdef inline void _fill_oki_search() noexcept nogil:
+cdef inline void _fill_search(const cr_adpcm_tables* T, const cr_search_tables* Q) noexcept nogil:
     cdef int32_t i, d, s, v, k
-    for i in range(49):
-        s = cr_oki.step[i]
+    cdef int32_t n = T.nsteps
+    for i in range(n):
+        s = T.step[i]
         for d in range(8):
-            cr_oki_rm[8 * i + d] = ((2 * d + 1) * s) >> 3
+            Q.rm[8 * i + d] = ((2 * d + 1) * s) >> 3
             v = s >> 3
             if d & 4:
                 v += s
@@ -123,14 +129,14 @@ cdef inline void _fill_oki_search() noexcept nogil:
                 v += s >> 1
             if d & 1:
                 v += s >> 2
-            cr_oki_rs[8 * i + d] = v
-            cr_oki_nidx[8 * i + d] = _clampi(i + cr_adpcm_adjust[d], 0, 48)
-        cr_oki_athr[8 * i] = 0
+            Q.rs[8 * i + d] = v
+            Q.nidx[8 * i + d] = _clampi(i + cr_adpcm_adjust[d], 0, n - 1)
+        Q.athr[8 * i] = 0
         for k in range(1, 8):
             # |u| >= level: magnitude k is strictly nearer than k-1 to u = 2t - pm - ps,
             # measured against the sum of the two roundings
-            v = cr_oki_rm[8 * i + k - 1] + cr_oki_rs[8 * i + k - 1] + cr_oki_rm[8 * i + k] + cr_oki_rs[8 * i + k]
-            cr_oki_athr[8 * i + k] = v // 2 + 1
+            v = Q.rm[8 * i + k - 1] + Q.rs[8 * i + k - 1] + Q.rm[8 * i + k] + Q.rs[8 * i + k]
+            Q.athr[8 * i + k] = v // 2 + 1
 
 
 cdef inline void init_adpcm_tables() noexcept nogil:
@@ -139,7 +145,8 @@ cdef inline void init_adpcm_tables() noexcept nogil:
         return
     _fill(&cr_ima, False)
     _fill(&cr_oki, True)
-    _fill_oki_search()
+    _fill_search(&cr_oki, &cr_oki_search)
+    _fill_search(&cr_ima, &cr_ima_search)
     cr_adpcm_ready = 1
 
 
@@ -292,19 +299,160 @@ cdef inline void decode_rows_k(const cr_adpcm_tables* T, const uint8_t* src, Py_
         r += 1
 
 
+# --- search encoder (OKI; IMA in WAV files) --------------------------------------------------
+# Decoders of OKI ADPCM disagree on rounding (FFmpeg, sox and libsndfile add
+# ((2d+1)*step)>>3, spandsp step>>3 + (d&1 ? step>>2) + ...): the same codes drift apart
+# in the two kinds of decoder, since nothing in ADPCM pulls a decoder back.  So the
+# encoder follows both predictors (pm: multiply, ps: shift-sum) and scores a choice by
+# the squared error of both.  And a greedy choice (the code nearest to this sample)
+# lags behind fast changes, costing 1.5 to 2 % of the speech energy: for each of the 8
+# magnitudes (with the sign of the error) the encoder looks two samples ahead (the
+# nearest magnitude or one more at the next sample, then the nearest), and keeps the
+# first code of the cheapest path.  So the code of sample i depends on samples i+1 and
+# i+2; past the end of the stream the last sample is repeated.  (Chosen by measuring
+# over espeak-ng speech and 60 telephone prompts: this keeps gain and residual errors
+# within about 1 % for both kinds of decoder, where a greedy coder, like spandsp's own,
+# loses 1.5 to 2 % of the energy, and a coder blind to spandsp's rounding drifts by
+# tens of percent there.)  IMA in WAV files has the same split (FFmpeg multiplies, the
+# reference, sox and libsndfile shift), only bounded by the block length, and gains the
+# same from looking ahead; raw IMA keeps the reference coder, bit-exact with audioop.
+
+ctypedef struct cr_search_state:
+    int32_t pm                # predictor of a multiply-rounding decoder
+    int32_t ps                # predictor of a shift-sum decoder
+    int32_t idx               # step index (the same in both)
+
+ctypedef long long cost_t     # squared 16-bit errors need more than 32 bits
+
+
+cdef inline int32_t _clamp(int32_t v, int32_t lo, int32_t hi) noexcept nogil:
+    # branch-free: in the search, candidates overshoot the range often
+    v = v if v > lo else lo
+    return v if v < hi else hi
+
+
+cdef inline cost_t _move(const cr_search_tables* Q, int32_t t, int32_t k, int32_t m,
+                         cr_search_state* P) noexcept nogil:
+    """Apply magnitude entry k (8*index + d) with sign mask m; returns the squared errors."""
+    cdef int32_t a = _clamp(P.pm + ((Q.rm[k] ^ m) - m), Q.lo, Q.hi)
+    cdef int32_t b = _clamp(P.ps + ((Q.rs[k] ^ m) - m), Q.lo, Q.hi)
+    P.pm = a
+    P.ps = b
+    P.idx = Q.nidx[k]
+    return <cost_t>(t - a) * (t - a) + <cost_t>(t - b) * (t - b)
+
+
+cdef inline int32_t _nearest(const cr_search_tables* Q, int32_t t, const cr_search_state* P,
+                             int32_t* m) noexcept nogil:
+    """Entry (8*index + d) of the magnitude nearest to t for both predictors; *m the sign."""
+    cdef int32_t u = 2 * t - P.pm - P.ps
+    m[0] = u >> 31
+    cdef int32_t au = (u ^ m[0]) - m[0]
+    cdef const int32_t* T = Q.athr + 8 * P.idx
+    return 8 * P.idx + ((au >= T[1]) + (au >= T[2]) + (au >= T[3]) + (au >= T[4])
+                        + (au >= T[5]) + (au >= T[6]) + (au >= T[7]))
+
+
+cdef inline cost_t _tail(const cr_search_tables* Q, int32_t t2, int32_t t3,
+                         const cr_search_state* P) noexcept nogil:
+    """Cheapest of two short paths from a state: at t2 the nearest magnitude or one
+    more, then the nearest at t3."""
+    cdef int32_t m, m3, k, k3
+    cdef cr_search_state R
+    cdef cost_t c1, c2
+    k = _nearest(Q, t2, P, &m)
+    R = P[0]
+    c1 = _move(Q, t2, k, m, &R)
+    k3 = _nearest(Q, t3, &R, &m3)          # (before m3 is read: C argument order)
+    c1 += _move(Q, t3, k3, m3, &R)
+    if (k & 7) == 7:
+        return c1
+    R = P[0]
+    c2 = _move(Q, t2, k + 1, m, &R)
+    if c2 >= c1:                            # costs only add up: this path cannot win
+        return c1
+    k3 = _nearest(Q, t3, &R, &m3)
+    c2 += _move(Q, t3, k3, m3, &R)
+    return c1 if c1 <= c2 else c2
+
+
+cdef inline uint32_t search1(const cr_search_tables* Q, cr_search_state* S, int32_t t1,
+                             int32_t t2, int32_t t3) noexcept nogil:
+    """Code of the sample with target t1 given the next two; updates S.  Each of the 8
+    magnitudes (sign of t1 against both predictors) is scored by its own error plus the
+    cheapest of two continuations (see _tail), the nearest magnitude first: a magnitude
+    whose own error already exceeds the best path so far is skipped (costs only add up,
+    so the choice is the one a scan of all 8 makes; ties go to the smaller magnitude)."""
+    cdef int32_t m, k0, d0, d
+    cdef cr_search_state R
+    cdef cost_t cost, best
+    k0 = _nearest(Q, t1, S, &m)
+    cdef int32_t base = k0 - (k0 & 7)
+    d0 = k0 & 7
+    R = S[0]
+    cost = _move(Q, t1, k0, m, &R)
+    best = (cost + _tail(Q, t2, t3, &R)) * 8 + d0
+    for d in range(8):
+        if d == d0:
+            continue
+        R = S[0]
+        cost = _move(Q, t1, base + d, m, &R) * 8 + d
+        if cost >= best:
+            continue
+        cost += _tail(Q, t2, t3, &R) * 8
+        best = cost if cost < best else best
+    d = <int32_t>(best & 7)
+    _move(Q, t1, base + d, m, S)
+    return <uint32_t>d | <uint32_t>(m & 8)
+
+
+cdef inline Py_ssize_t search_k(const cr_search_tables* Q, cr_search_state* S, const int16_t* x,
+                                Py_ssize_t n, Py_ssize_t nfin, int shift, int* held,
+                                uint8_t* dst) noexcept nogil:
+    """Code x[0..nfin) (nfin <= n; targets x >> shift) looking ahead within x[0..n), the
+    last sample repeated past it; codes pair into bytes (high nibble first) through *held
+    (-1: none), or, with held NULL, are written one per byte.  Returns the bytes written."""
+    cdef Py_ssize_t i, o = 0
+    cdef int32_t t1, t2, t3, last
+    cdef uint32_t c
+    if nfin <= 0:
+        return 0
+    last = x[n - 1] >> shift
+    t1 = x[0] >> shift
+    t2 = (x[1] >> shift) if n > 1 else last
+    for i in range(nfin):
+        t3 = (x[i + 2] >> shift) if i + 2 < n else last
+        c = search1(Q, S, t1, t2, t3)
+        if held == NULL:
+            dst[o] = <uint8_t>c
+            o += 1
+        elif held[0] >= 0:
+            dst[o] = <uint8_t>((held[0] << 4) | c)
+            o += 1
+            held[0] = -1
+        else:
+            held[0] = <int>c
+        t1 = t2
+        t2 = t3
+    return o
+
+
 # --- WAV IMA ADPCM blocks ---------------------------------------------------------------------
 # A block of ch channels: ch 4-byte headers (int16 LE first sample, uint8 index, 0), then
 # groups of 4 bytes per channel in turn, each byte two samples, low nibble first.
 
 cdef inline void ima_wav_encode_block_k(const int16_t* src, int ch, Py_ssize_t ngroups,
                                         int32_t* index, uint8_t* dst) noexcept nogil:
-    """One block: src holds 1 + 8*ngroups interleaved frames; index[c] is carried."""
+    """One block: src holds 1 + 8*ngroups <= 2048 interleaved frames; index[c] is carried
+    over from block to block.  Coded by the search encoder (see search1), which looks
+    ahead within the block and follows both roundings: the reference's (sox,
+    libsndfile, audioop) and FFmpeg's."""
     cdef int c, j
-    cdef Py_ssize_t g
-    cdef cr_lane L
+    cdef Py_ssize_t g, i, n = 8 * ngroups
+    cdef cr_search_state S
     cdef int16_t first
-    cdef uint32_t c1, c2
-    cdef const int16_t* x
+    cdef int16_t x[2048]
+    cdef uint8_t codes[2048]
     cdef uint8_t* o
     for c in range(ch):
         first = src[c]
@@ -312,15 +460,17 @@ cdef inline void ima_wav_encode_block_k(const int16_t* src, int ch, Py_ssize_t n
         dst[4 * c + 1] = <uint8_t>(<uint16_t>first >> 8)
         dst[4 * c + 2] = <uint8_t>index[c]
         dst[4 * c + 3] = 0
-        lane_set(&cr_ima, &L, first, index[c])
-        x = src + ch + c
+        for i in range(n):
+            x[i] = src[(i + 1) * ch + c]
+        S.pm = first
+        S.ps = first
+        S.idx = index[c]
+        search_k(&cr_ima_search, &S, x, n, n, 0, NULL, codes)
         o = dst + 4 * ch + 4 * c
         for g in range(ngroups):
             for j in range(4):
-                c1 = enc1(&cr_ima, &L, x[(8 * g + 2 * j) * ch], -32768, 32767)
-                c2 = enc1(&cr_ima, &L, x[(8 * g + 2 * j + 1) * ch], -32768, 32767)
-                o[4 * ch * g + j] = <uint8_t>(c1 | (c2 << 4))
-        index[c] = lane_index(&L)
+                o[4 * ch * g + j] = <uint8_t>(codes[8 * g + 2 * j] | (codes[8 * g + 2 * j + 1] << 4))
+        index[c] = S.idx
 
 
 cdef inline void ima_wav_decode_k(const uint8_t* src, Py_ssize_t nstreams, int ch,
@@ -372,139 +522,3 @@ cdef inline void oki_decode_stereo_k(const uint8_t* src, Py_ssize_t frames, cr_l
         byte = src[i]
         dst[2 * i] = <int16_t>(dec1(&cr_oki, &L[0], byte >> 4, -2048, 2047) << 4)
         dst[2 * i + 1] = <int16_t>(dec1(&cr_oki, &L[1], byte & 15, -2048, 2047) << 4)
-
-
-# --- OKI search encoder -----------------------------------------------------------------------
-# Decoders of OKI ADPCM disagree on rounding (FFmpeg, sox and libsndfile add
-# ((2d+1)*step)>>3, spandsp step>>3 + (d&1 ? step>>2) + ...): the same codes drift apart
-# in the two kinds of decoder, since nothing in ADPCM pulls a decoder back.  So the
-# encoder follows both predictors (pm: multiply, ps: shift-sum) and scores a choice by
-# the squared error of both.  And a greedy choice (the code nearest to this sample)
-# lags behind fast changes, costing 1.5 to 2 % of the speech energy: for each of the 8
-# magnitudes (with the sign of the error) the encoder looks two samples ahead (the
-# nearest magnitude or one more at the next sample, then the nearest), and keeps the
-# first code of the cheapest path.  So the code of sample i depends on samples i+1 and
-# i+2; past the end of the stream the last sample is repeated.  (Chosen by measuring
-# over espeak-ng speech and 60 telephone prompts: this keeps gain and residual errors
-# within about 1 % for both kinds of decoder, where a greedy coder, like spandsp's own,
-# loses 1.5 to 2 % of the energy, and a coder blind to spandsp's rounding drifts by
-# tens of percent there.)
-
-ctypedef struct cr_oki_enc:
-    int32_t pm                # predictor of a multiply-rounding decoder (ours, FFmpeg)
-    int32_t ps                # predictor of a shift-sum decoder (spandsp)
-    int32_t idx               # step index (the same in both)
-
-
-cdef inline int32_t _clamp12(int32_t v) noexcept nogil:
-    # branch-free: in the search, candidates overshoot the range often
-    v = v if v > -2048 else -2048
-    return v if v < 2047 else 2047
-
-
-cdef inline int32_t _oki_move(int32_t t, int32_t k, int32_t m, int32_t* pm, int32_t* ps,
-                              int32_t* idx) noexcept nogil:
-    """Apply magnitude entry k (8*index + d) with sign mask m; returns the squared errors."""
-    cdef int32_t a = _clamp12(pm[0] + ((cr_oki_rm[k] ^ m) - m))
-    cdef int32_t b = _clamp12(ps[0] + ((cr_oki_rs[k] ^ m) - m))
-    pm[0] = a
-    ps[0] = b
-    idx[0] = cr_oki_nidx[k]
-    return (t - a) * (t - a) + (t - b) * (t - b)
-
-
-cdef inline int32_t _oki_nearest(int32_t t, int32_t pm, int32_t ps, int32_t idx,
-                                 int32_t* m) noexcept nogil:
-    """Entry (8*index + d) of the magnitude nearest to t for both predictors; *m the sign."""
-    cdef int32_t u = 2 * t - pm - ps
-    m[0] = u >> 31
-    cdef int32_t au = (u ^ m[0]) - m[0]
-    cdef const int32_t* T = cr_oki_athr + 8 * idx
-    return 8 * idx + ((au >= T[1]) + (au >= T[2]) + (au >= T[3]) + (au >= T[4])
-                      + (au >= T[5]) + (au >= T[6]) + (au >= T[7]))
-
-
-cdef inline int32_t _oki_tail(int32_t t2, int32_t t3, int32_t pm, int32_t ps,
-                              int32_t idx) noexcept nogil:
-    """Cheapest of two short paths from a state: at t2 the nearest magnitude or one
-    more, then the nearest at t3."""
-    cdef int32_t m, m3, k, k3, pm2, ps2, idx2, c1, c2
-    k = _oki_nearest(t2, pm, ps, idx, &m)
-    pm2 = pm
-    ps2 = ps
-    idx2 = idx
-    c1 = _oki_move(t2, k, m, &pm2, &ps2, &idx2)
-    k3 = _oki_nearest(t3, pm2, ps2, idx2, &m3)      # (before m3 is read: C argument order)
-    c1 += _oki_move(t3, k3, m3, &pm2, &ps2, &idx2)
-    if (k & 7) == 7:
-        return c1
-    pm2 = pm
-    ps2 = ps
-    idx2 = idx
-    c2 = _oki_move(t2, k + 1, m, &pm2, &ps2, &idx2)
-    if c2 >= c1:                      # costs only add up: this path cannot win
-        return c1
-    k3 = _oki_nearest(t3, pm2, ps2, idx2, &m3)
-    c2 += _oki_move(t3, k3, m3, &pm2, &ps2, &idx2)
-    return c1 if c1 <= c2 else c2
-
-
-cdef inline uint32_t oki_search1(cr_oki_enc* S, int32_t t1, int32_t t2, int32_t t3) noexcept nogil:
-    """Code of the sample with target t1 (12-bit units) given the next two; updates S.
-    Each of the 8 magnitudes (sign of t1 against both predictors) is scored by its own
-    error plus the cheapest of two continuations (see _oki_tail), the nearest magnitude
-    first: a magnitude whose own error already exceeds the best path so far is skipped
-    (costs only add up, so the choice is the same as scoring all 8)."""
-    cdef int32_t m, k0, d0, d, pm, ps, idx, cost, best
-    k0 = _oki_nearest(t1, S.pm, S.ps, S.idx, &m)
-    cdef int32_t base = k0 - (k0 & 7)
-    d0 = k0 & 7
-    pm = S.pm
-    ps = S.ps
-    idx = S.idx
-    cost = _oki_move(t1, k0, m, &pm, &ps, &idx)
-    best = (cost + _oki_tail(t2, t3, pm, ps, idx)) * 8 + d0   # < 2^31: 6 squares <= 4095^2
-    for d in range(8):
-        if d == d0:
-            continue
-        pm = S.pm
-        ps = S.ps
-        idx = S.idx
-        cost = _oki_move(t1, base + d, m, &pm, &ps, &idx) * 8 + d
-        if cost >= best:
-            continue
-        cost += _oki_tail(t2, t3, pm, ps, idx) * 8
-        best = cost if cost < best else best      # ties -> smaller d, as a full scan
-    d = best & 7
-    _oki_move(t1, base + d, m, &S.pm, &S.ps, &S.idx)
-    return <uint32_t>d | <uint32_t>(m & 8)
-
-
-cdef inline Py_ssize_t oki_search_k(cr_oki_enc* S, const int16_t* x, Py_ssize_t n,
-                                    Py_ssize_t nfin, int* held, uint8_t* dst) noexcept nogil:
-    """Code x[0..nfin) (nfin <= n) looking ahead within x[0..n), the last sample repeated
-    past it; codes pair into bytes (high nibble first) through *held (-1: none), or, with
-    held NULL, are written one per byte.  Returns the number of bytes written."""
-    cdef Py_ssize_t i, o = 0
-    cdef int32_t t1, t2, t3, last
-    cdef uint32_t c
-    if nfin <= 0:
-        return 0
-    last = x[n - 1] >> 4
-    t1 = x[0] >> 4
-    t2 = (x[1] >> 4) if n > 1 else last
-    for i in range(nfin):
-        t3 = (x[i + 2] >> 4) if i + 2 < n else last
-        c = oki_search1(S, t1, t2, t3)
-        if held == NULL:
-            dst[o] = <uint8_t>c
-            o += 1
-        elif held[0] >= 0:
-            dst[o] = <uint8_t>((held[0] << 4) | c)
-            o += 1
-            held[0] = -1
-        else:
-            held[0] = <int>c
-        t1 = t2
-        t2 = t3
-    return o

@@ -66,14 +66,29 @@ static cr_adpcm_tables cr_oki = {
     CR_OKI_STEPS, -2048, 2047, cr_ima_step + 8, cr_oki_delta, cr_oki_next,
     cr_oki_next2_hl, cr_oki_next2_lh, cr_oki_thr, cr_oki_thr_next};
 
-/* The OKI search encoder's tables, per (index, magnitude d): the predictor change under
- * the two roundings decoders use (FFmpeg/sox/libsndfile "multiply" ((2d+1)*step)>>3 and
- * spandsp "shift-sum" step>>3 + ...), the next index, and the decision levels on
- * |2t - p_mul - p_shift| that pick the magnitude nearest to both (k = 1..7). */
+/* The search encoders' tables (OKI, and IMA in WAV files), per (index, magnitude d): the
+ * predictor change under the two roundings decoders use ("multiply" ((2d+1)*step)>>3:
+ * FFmpeg, and for OKI sox and libsndfile; "shift-sum" step>>3 + ...: the IMA reference,
+ * audioop, sox and libsndfile for IMA, spandsp for OKI), the next index, and the decision
+ * levels on |2t - p_mul - p_shift| that pick the magnitude nearest to both (k = 1..7). */
+typedef struct {
+    int32_t lo, hi;              /* predictor range */
+    int32_t *rm, *rs, *nidx, *athr;
+} cr_search_tables;
+
 static int32_t cr_oki_rm[CR_OKI_STEPS * 8];
 static int32_t cr_oki_rs[CR_OKI_STEPS * 8];
 static int32_t cr_oki_nidx[CR_OKI_STEPS * 8];
 static int32_t cr_oki_athr[CR_OKI_STEPS * 8];
+static int32_t cr_ima_rm[CR_IMA_STEPS * 8];
+static int32_t cr_ima_rs[CR_IMA_STEPS * 8];
+static int32_t cr_ima_nidx[CR_IMA_STEPS * 8];
+static int32_t cr_ima_athr[CR_IMA_STEPS * 8];
+
+static const cr_search_tables cr_oki_search = {
+    -2048, 2047, cr_oki_rm, cr_oki_rs, cr_oki_nidx, cr_oki_athr};
+static const cr_search_tables cr_ima_search = {
+    -32768, 32767, cr_ima_rm, cr_ima_rs, cr_ima_nidx, cr_ima_athr};
 
 static int cr_adpcm_ready = 0;
 #endif

@@ -121,6 +121,9 @@ class ImaWav(WavCodec):
                     f"IMA ADPCM block_align {ba} disagrees with samples per block {declared} "
                     f"(a block of {ba} bytes holds {spb} frames of {ch} channel(s))")
 
+    def frames_per_block(self, fmt: Fmt) -> int:
+        return _adpcm.ima_wav_samples_per_block(fmt.block_align, fmt.channels)
+
     def frames(self, nbytes: int, fmt: Fmt) -> int:
         try:
             return _adpcm.ima_wav_frames(nbytes, fmt.channels, fmt.block_align)[0]
@@ -198,6 +201,9 @@ class OkiWav(WavCodec):
 
     def frames(self, nbytes: int, fmt: Fmt) -> int:
         return nbytes * 2 // fmt.channels
+
+    def frames_per_block(self, fmt: Fmt) -> int:
+        return 2 if fmt.channels == 1 else 1
 
     def decode(self, data: np.ndarray, fmt: Fmt) -> np.ndarray:
         if fmt.channels == 1:

@@ -123,6 +123,10 @@ class WavCodec:
     def frames(self, nbytes: int, fmt: Fmt) -> int:
         return nbytes // fmt.block_align
 
+    def frames_per_block(self, fmt: Fmt) -> int:
+        """Frames in one block of this file (1 for sample codecs)."""
+        return 1
+
     def decode(self, data: np.ndarray, fmt: Fmt) -> np.ndarray:
         """Interleaved int16 samples of ``data`` (whole frames only)."""
         whole = data[: self.frames(data.size, fmt) * fmt.block_align]
@@ -326,8 +330,13 @@ class _Source:
 
 def _frames(layout: _Layout) -> int:
     n = layout.codec.frames(layout.data_bytes, layout.fmt)
-    if layout.fact is not None and layout.codec.has_fact and layout.codec.samples_per_block(1) > 1:
-        n = min(n, layout.fact)   # block codecs: the fact chunk trims the padded last block
+    fpb = layout.codec.frames_per_block(layout.fmt)
+    if layout.fact is not None and layout.codec.has_fact and fpb > 1 and n - fpb < layout.fact <= n:
+        # block codecs: the fact chunk trims the padding of the last block.  A fact that
+        # says more, or a block or more less (libsndfile writes half the frame count for
+        # stereo IMA ADPCM; a crash leaves the count of the last header refresh), is not
+        # about padding, and the data decides.
+        n = layout.fact
     return n
 
 
