@@ -5,6 +5,7 @@ speech, and argument errors.  Real-tool interop lives in test_adpcm_interop.py."
 from __future__ import annotations
 
 import array
+import io
 
 import numpy as np
 import pytest
@@ -13,7 +14,7 @@ from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 
 import adpcm_ref as ref
-from recorder import adpcm, codecs
+from recorder import adpcm, codecs, wav
 from recorder._codecs import adpcm as _k
 
 from speech import espeak, prompts, quality, speechlike
@@ -355,6 +356,7 @@ def test_quality_on_speechlike_signals(seed):
     shifted = ref.oki_decode_codes(ref.unpack_high_first(adpcm.oki_encode(x).tobytes()), rounding="shift")[0]
     assert_quality(x, np.array(shifted), OKI_LIMITS, "OKI, shift-rounding decoder")
     assert_quality(x, adpcm.ima_decode(adpcm.ima_encode(x)), IMA_LIMITS, "IMA")
+    assert_quality(x, ima_wav_roundtrip(x), IMA_LIMITS, "WAV IMA")
 
 
 @pytest.mark.parametrize("lang", ["en", "fr", "de"])
@@ -363,30 +365,50 @@ def test_quality_on_espeak_speech(lang):
     if x is None:
         from conftest import missing
         missing("espeak-ng")
-    assert_quality(x, adpcm.oki_decode(adpcm.oki_encode(x)), OKI_LIMITS, f"OKI espeak-{lang}")
-    assert_quality(x, adpcm.ima_decode(adpcm.ima_encode(x)), IMA_LIMITS, f"IMA espeak-{lang}")
+    assert_quality(x, adpcm.oki_decode(adpcm.oki_encode(x))[: x.size], OKI_LIMITS, f"OKI espeak-{lang}")
+    assert_quality(x, adpcm.ima_decode(adpcm.ima_encode(x))[: x.size], IMA_LIMITS, f"IMA espeak-{lang}")
+    assert_quality(x, ima_wav_roundtrip(x), IMA_LIMITS, f"WAV IMA espeak-{lang}")
+
+
+def ima_wav_roundtrip(x):
+    buf = io.BytesIO()
+    wav.write(buf, x, "ima")
+    return wav.read(io.BytesIO(buf.getvalue()))[0]
 
 
 @pytest.mark.slow
 def test_quality_on_recorded_telephone_prompts():
-    """Every French and Spanish asterisk prompt, coded as one long recording (how spandsp
-    measures: energies summed over the whole file) within the limits; each prompt alone
-    within 1.5 times them (a few short ones, a monkey noise among them, land between 1.0
-    and 1.15 %)."""
+    """All French and Spanish asterisk prompts (631 files, 47 minutes of real telephone
+    speech).  Measured as spandsp measures, energies summed over the whole recording:
+    OKI, raw IMA and WAV IMA within the limits.  File by file (some are 0.6 s long, one
+    is monkeys): WAV IMA within the limits for every file; OKI within them for at least
+    95 % of the files and within 2.5 % for all; raw IMA is audioop's greedy coder
+    (bit-exact, so it cannot look ahead) and misses the limits on fricative-heavy
+    prompts: within them for at least 90 % of the files."""
     clips = prompts()
-    if len(clips) < 50:
+    if len(clips) < 600:
         from conftest import missing
-        missing("asterisk-core-sounds-fr-wav / -es-wav")
-    out = {}
+        missing("asterisk-core-sounds-fr-wav and -es-wav")
+    outs = {"oki": [], "ima": [], "ima-wav": []}
+    ok = {"oki": 0, "ima": 0}
     for name, x in clips.items():
-        oki = adpcm.oki_decode(adpcm.oki_encode(x))[: x.size]
-        ima = adpcm.ima_decode(adpcm.ima_encode(x))[: x.size]
-        out[name] = (oki, ima)
-        assert_quality(x, oki, (0.015, 0.015), f"OKI {name}")
-        assert_quality(x, ima, (0.075, 0.045), f"IMA {name}")
+        y = {"oki": adpcm.oki_decode(adpcm.oki_encode(x))[: x.size],
+             "ima": adpcm.ima_decode(adpcm.ima_encode(x))[: x.size],
+             "ima-wav": ima_wav_roundtrip(x)}
+        for k in outs:
+            outs[k].append(y[k])
+        assert_quality(x, y["ima-wav"], IMA_LIMITS, f"WAV IMA {name}")
+        assert_quality(x, y["oki"], (0.025, 0.025), f"OKI {name}")
+        g, r = quality(x, y["oki"])
+        ok["oki"] += abs(g) <= OKI_LIMITS[0] and r <= OKI_LIMITS[1]
+        g, r = quality(x, y["ima"])
+        ok["ima"] += abs(g) <= IMA_LIMITS[0] and r <= IMA_LIMITS[1]
+    assert ok["oki"] >= 0.95 * len(clips), ok
+    assert ok["ima"] >= 0.90 * len(clips), ok
     x = np.concatenate(list(clips.values()))
-    assert_quality(x, np.concatenate([o for o, _ in out.values()]), OKI_LIMITS, "OKI, all prompts")
-    assert_quality(x, np.concatenate([i for _, i in out.values()]), IMA_LIMITS, "IMA, all prompts")
+    assert_quality(x, np.concatenate(outs["oki"]), OKI_LIMITS, "OKI, all prompts")
+    assert_quality(x, np.concatenate(outs["ima"]), IMA_LIMITS, "raw IMA, all prompts")
+    assert_quality(x, np.concatenate(outs["ima-wav"]), IMA_LIMITS, "WAV IMA, all prompts")
 
 
 # --- argument errors --------------------------------------------------------------------------
