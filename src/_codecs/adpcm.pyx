@@ -5,8 +5,8 @@ from libc.stdint cimport int16_t, uint8_t, uint16_t, int32_t, uint32_t
 
 from adpcm_k cimport (
     cr_adpcm_tables, cr_lane, cr_ima, cr_oki, init_adpcm_tables, lane_set, lane_index,
-    enc1, dec1, encode_pairs_k, decode_bytes_k, encode_rows_k, decode_rows_k,
-    cr_search_state, cr_oki_search, cr_ima_search, search_k, _clamp,
+    enc1, dec1, encode_pairs_k, decode_bytes_k, oki_decode_bytes_k, ima_decode_bytes_k, encode_rows_k, decode_rows_k,
+    cr_search_state, cr_oki_search, cr_ima_search, search_k, search_rows_k, _clamp,
     ima_wav_encode_block_k, ima_wav_decode_k, oki_decode_stereo_k,
 )
 
@@ -224,9 +224,9 @@ cdef class Coder:
             return
         with nogil:
             if self.oki:
-                decode_bytes_k(&cr_oki, &self.lane, &src[0], n, &dst[0], -2048, 2047, 4)
+                oki_decode_bytes_k(&self.lane, &src[0], n, &dst[0])
             else:
-                decode_bytes_k(&cr_ima, &self.lane, &src[0], n, &dst[0], -32768, 32767, 0)
+                ima_decode_bytes_k(&self.lane, &src[0], n, &dst[0])
 
 
 cdef class ImaCoder(Coder):
@@ -251,14 +251,8 @@ cdef void _check_rows(bint oki, const int32_t[:, ::1] state, Py_ssize_t rows) ex
             _check_state(oki, state[r, 2], state[r, 1], f"state row {r} (shadow): ")
 
 
-cdef inline void _oki_row(cr_search_state* S, const int16_t* src, Py_ssize_t n, uint8_t* dst) noexcept nogil:
-    cdef int held = -1
-    search_k(&cr_oki_search, S, src, n, n, 4, &held, dst)
-
-
 def encode_rows(bint oki, const int16_t[:, ::1] src, int32_t[:, ::1] state, uint8_t[:, ::1] dst):
-    cdef Py_ssize_t rows = src.shape[0], n = src.shape[1], r
-    cdef cr_search_state S
+    cdef Py_ssize_t rows = src.shape[0], n = src.shape[1]
     if n % 2:
         raise ValueError(f"rows of {n} samples: an even number is needed (two samples per byte)")
     _check_rows(oki, state, rows)
@@ -268,14 +262,7 @@ def encode_rows(bint oki, const int16_t[:, ::1] src, int32_t[:, ::1] state, uint
         return
     with nogil:
         if oki:
-            for r in range(rows):
-                S.pm = state[r, 0]
-                S.idx = state[r, 1]
-                S.ps = state[r, 2]
-                _oki_row(&S, &src[r, 0], n, &dst[r, 0])
-                state[r, 0] = S.pm
-                state[r, 1] = S.idx
-                state[r, 2] = S.ps
+            search_rows_k(&cr_oki_search, &src[0, 0], rows, n, &state[0, 0], 4, &dst[0, 0])
         else:
             encode_rows_k(&cr_ima, &src[0, 0], rows, n, &state[0, 0], 3, &dst[0, 0],
                           -32768, 32767, 0)

@@ -59,10 +59,10 @@ static uint16_t cr_oki_next2_lh[CR_OKI_STEPS * 256];
 static uint16_t cr_oki_thr[CR_OKI_STEPS * 8];
 static uint16_t cr_oki_thr_next[CR_OKI_STEPS * 16 * 8];
 
-static cr_adpcm_tables cr_ima = {
+static const cr_adpcm_tables cr_ima = {
     CR_IMA_STEPS, -32768, 32767, cr_ima_step, cr_ima_delta, cr_ima_next,
     cr_ima_next2_hl, cr_ima_next2_lh, cr_ima_thr, cr_ima_thr_next};
-static cr_adpcm_tables cr_oki = {
+static const cr_adpcm_tables cr_oki = {
     CR_OKI_STEPS, -2048, 2047, cr_ima_step + 8, cr_oki_delta, cr_oki_next,
     cr_oki_next2_hl, cr_oki_next2_lh, cr_oki_thr, cr_oki_thr_next};
 
@@ -89,6 +89,19 @@ static const cr_search_tables cr_oki_search = {
     -2048, 2047, cr_oki_rm, cr_oki_rs, cr_oki_nidx, cr_oki_athr};
 static const cr_search_tables cr_ima_search = {
     -32768, 32767, cr_ima_rm, cr_ima_rs, cr_ima_nidx, cr_ima_athr};
+
+/* OKI decoding by whole bytes: OKI's predictor changes fit 16 bits (|d| <= 2910) and it
+ * has 49 indexes, so one 32-bit entry per (index, byte) holds both nibbles' changes
+ * (first in the low half), and the next-state table is indexed the same way
+ * (entries = 256 * next index): two loads per byte from one address. 75 KiB. */
+static uint32_t cr_oki_pair[CR_OKI_STEPS * 256];
+static uint16_t cr_oki_row2[CR_OKI_STEPS * 256];
+
+/* IMA raw decoding by whole bytes, the same way: its changes need 17 bits, so an entry
+ * holds the two magnitudes (the signs are the nibbles' bit 3).  91 + 45 KiB, of which
+ * real audio touches the rows of the step sizes it uses. */
+static uint32_t cr_ima_pair[CR_IMA_STEPS * 256];
+static uint16_t cr_ima_row2[CR_IMA_STEPS * 256];
 
 static int cr_adpcm_ready = 0;
 #endif
