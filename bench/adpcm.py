@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import statistics
 import sys
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
@@ -20,6 +21,20 @@ from _common import emit, import_audioop, median_time  # noqa: E402
 from recorder import adpcm  # noqa: E402
 from recorder._codecs import adpcm as _adpcm  # noqa: E402
 from recorder._wav_adpcm import IMA, ImaWavEncoder  # noqa: E402
+
+
+def paired_median(ours, peer, repeat):
+    """Median times of ours and the peer, timed alternately (ours, peer, ours, ...) after
+    a warm-up of each: on a shared machine whose speed drifts, both see the same drift."""
+    if peer is None:
+        return median_time(ours, repeat), None
+    t_ours, t_peer = [], []
+    ours()
+    peer()
+    for _ in range(repeat):
+        t_ours.append(median_time(ours, 1, warmup=0))
+        t_peer.append(median_time(peer, 1, warmup=0))
+    return statistics.median(t_ours), statistics.median(t_peer)
 
 
 def main(argv=None) -> int:
@@ -99,8 +114,7 @@ def main(argv=None) -> int:
     ]
     rows_out = []
     for name, count, ours, peer_name, peer_count, peer in cases:
-        t_ours = median_time(ours, args.repeat)
-        t_peer = median_time(peer, args.repeat) if peer else None
+        t_ours, t_peer = paired_median(ours, peer, args.repeat)
         ours_msps = count / t_ours / 1e6
         peer_msps = peer_count / t_peer / 1e6 if t_peer else None
         rows_out.append({

@@ -441,3 +441,19 @@ def test_decoders_accept_every_byte(data):
     for dec_cls in (adpcm.ImaDecoder, adpcm.OkiDecoder):
         y = dec_cls().decode(data)
         assert y.size == 2 * data.size
+
+
+def test_results_are_the_same_from_many_threads():
+    from concurrent.futures import ThreadPoolExecutor
+    x = speechlike(6, 1.0)
+    want = {"ima": adpcm.ima_encode(x).tobytes(), "oki": adpcm.oki_encode(x).tobytes()}
+
+    def job(k):
+        fmt = "ima" if k % 2 else "oki"
+        enc = codecs.get_encoder(fmt)
+        got = np.concatenate([enc.encode(x[i:i + 160]) for i in range(0, x.size, 160)] + [enc.flush()])
+        return fmt, got.tobytes()
+
+    with ThreadPoolExecutor(4) as pool:
+        for fmt, got in pool.map(job, range(16)):
+            assert got == want[fmt]

@@ -393,7 +393,7 @@ cdef dict _tables_of(const cr_adpcm_tables* T):
         "step": [T.step[i] for i in range(n)],
         "delta": [T.delta[i] for i in range(16 * n)],
         "next_index": [T.next[i] // 16 for i in range(16 * n)],
-        "thresholds": [T.thr[i] for i in range(8 * n)],
+        "thresholds": [T.thr[i] for i in range(8 * n)] if T.thr != NULL else [],
     }
 
 

@@ -62,55 +62,51 @@ cdef extern from "adpcm_tables.h":
 ctypedef struct cr_lane:
     int32_t p                 # predictor (16-bit IMA, 12-bit OKI)
     uint32_t b                # 16 * step index
-    const uint16_t* t         # the encoder thresholds of that index
+    const uint16_t* t         # the IMA encoder's thresholds of that index
 
 
 cdef inline int32_t _clampi(int32_t v, int32_t lo, int32_t hi) noexcept nogil:
     return lo if v < lo else (hi if v > hi else v)
 
 
+cdef inline int32_t shift_sum(int32_t d, int32_t s) noexcept nogil:
+    """IMA reference reconstruction of magnitude d: s/8 plus the halvings of s that the
+    code bits select (audioop, sox, libsndfile; spandsp for OKI)."""
+    cdef int32_t v = s >> 3
+    if d & 4:
+        v += s
+    if d & 2:
+        v += s >> 1
+    if d & 1:
+        v += s >> 2
+    return v
+
+
+cdef inline int32_t multiply(int32_t d, int32_t s) noexcept nogil:
+    """((2d+1) * s) / 8 rounded down (FFmpeg; sox and libsndfile for OKI)."""
+    return ((2 * d + 1) * s) >> 3
+
+
 cdef inline void _fill(const cr_adpcm_tables* T, bint oki) noexcept nogil:
-    cdef int32_t i, c, d, s, v, k, r0, r1, a
+    cdef int32_t i, c, d, s, v, k, a
     cdef int32_t n = T.nsteps
     for i in range(n):
         s = T.step[i]
         for c in range(16):
             d = c & 7
-            if oki:
-                v = ((2 * d + 1) * s) >> 3
-            else:
-                v = s >> 3
-                if d & 4:
-                    v += s
-                if d & 2:
-                    v += s >> 1
-                if d & 1:
-                    v += s >> 2
+            v = multiply(d, s) if oki else shift_sum(d, s)
             T.delta[16 * i + c] = -v if c & 8 else v
             T.next[16 * i + c] = <uint16_t>(16 * _clampi(i + cr_adpcm_adjust[d], 0, n - 1))
-        T.thr[8 * i] = 0
-        for k in range(1, 8):
-            if oki:
-                # nearest reconstruction: magnitude >= k when |diff| is strictly closer
-                # to R(k) than to R(k-1), R(d) = ((2d+1)*s) >> 3
-                r0 = ((2 * k - 1) * s) >> 3
-                r1 = ((2 * k + 1) * s) >> 3
-                T.thr[8 * i + k] = <uint16_t>((r0 + r1) // 2 + 1)
-            else:
-                # the reference quantizer compares with step, step>>1, (step>>1)>>1 in
-                # turn; its decision levels are these sums (strictly increasing)
-                v = 0
-                if k & 4:
-                    v += s
-                if k & 2:
-                    v += s >> 1
-                if k & 1:
-                    v += s >> 2
-                T.thr[8 * i + k] = <uint16_t>v
-    for i in range(n * 16):
-        a = T.next[i] // 2          # 8 * next index
-        for k in range(8):
-            T.thr_next[8 * i + k] = T.thr[a + k]
+        if T.thr != NULL:
+            # the reference quantizer compares with step, step>>1, (step>>1)>>1 in turn;
+            # its decision levels are these sums (strictly increasing)
+            for k in range(8):
+                T.thr[8 * i + k] = <uint16_t>(shift_sum(k, s) - (s >> 3))
+    if T.thr != NULL:
+        for i in range(n * 16):
+            a = T.next[i] // 2          # 8 * next index
+            for k in range(8):
+                T.thr_next[8 * i + k] = T.thr[a + k]
     for i in range(n):
         for c in range(256):
             a = T.next[16 * i + (c >> 4)]
@@ -125,15 +121,8 @@ cdef inline void _fill_search(const cr_adpcm_tables* T, const cr_search_tables* 
     for i in range(n):
         s = T.step[i]
         for d in range(8):
-            Q.rm[8 * i + d] = ((2 * d + 1) * s) >> 3
-            v = s >> 3
-            if d & 4:
-                v += s
-            if d & 2:
-                v += s >> 1
-            if d & 1:
-                v += s >> 2
-            Q.rs[8 * i + d] = v
+            Q.rm[8 * i + d] = multiply(d, s)
+            Q.rs[8 * i + d] = shift_sum(d, s)
             Q.nidx[8 * i + d] = _clampi(i + cr_adpcm_adjust[d], 0, n - 1)
         Q.athr[8 * i] = 0
         for k in range(1, 8):
@@ -176,7 +165,7 @@ cdef inline void init_adpcm_tables() noexcept nogil:
 cdef inline void lane_set(const cr_adpcm_tables* T, cr_lane* L, int32_t p, int32_t index) noexcept nogil:
     L.p = p
     L.b = <uint32_t>(16 * index)
-    L.t = T.thr + 8 * index
+    L.t = T.thr + 8 * index if T.thr != NULL else NULL
 
 
 cdef inline int32_t lane_index(const cr_lane* L) noexcept nogil:

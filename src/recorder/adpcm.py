@@ -66,8 +66,9 @@ def _one_d(x: np.ndarray, name: str) -> np.ndarray:
     return x
 
 
-class _Encoder:
-    """Shared methods of ImaEncoder / OkiEncoder (mixed into the compiled state holder)."""
+class _Stream:
+    """What ImaEncoder/ImaDecoder/OkiEncoder/OkiDecoder share (mixed into the compiled
+    state holder)."""
 
     format = ""
     bits_per_sample = 4
@@ -78,8 +79,8 @@ class _Encoder:
 
     @property
     def state(self) -> tuple[int, int]:
-        """``(predictor, step_index)`` after the last sample given to :meth:`encode`.
-        Settable (a held-back sample, see :meth:`encode`, is kept)."""
+        """``(predictor, step_index)`` after the last sample coded.  Settable (for an
+        encoder, samples held back, see ``encode``, are kept)."""
         return (self.predictor, self.index)
 
     @state.setter
@@ -89,6 +90,12 @@ class _Encoder:
         else:
             self.set_state(*_state_tuple(state))
 
+    def reset(self) -> None:
+        """Back to the initial state (0, 0), dropping anything held back."""
+        self._reset()
+
+
+class _Encoder(_Stream):
     def encode(self, pcm, /, *, out=None) -> np.ndarray:
         """Code int16 samples; returns the completed bytes (uint8).
 
@@ -111,35 +118,12 @@ class _Encoder:
         for a pad nibble (WAV files trim it with their ``fact`` chunk)."""
         return np.frombuffer(self.flush_bytes(), np.uint8).copy()
 
-    def reset(self) -> None:
-        """Back to the initial state (0, 0), dropping anything held back."""
-        self._reset()
-
     def __repr__(self) -> str:
         held = "" if self.held is None else f", held={self.held}"
         return f"{type(self).__name__}(state={self.state}{held})"
 
 
-class _Decoder:
-    format = ""
-    bits_per_sample = 4
-
-    def __init__(self, state=None):
-        if state is not None:
-            self.state = state
-
-    @property
-    def state(self) -> tuple[int, int]:
-        """``(predictor, step_index)`` after the last code decoded.  Settable."""
-        return (self.predictor, self.index)
-
-    @state.setter
-    def state(self, state) -> None:
-        if state is None:
-            self.set_state(0, 0)
-        else:
-            self.set_state(*_state_tuple(state))
-
+class _Decoder(_Stream):
     def decode(self, data, /, *, out=None) -> np.ndarray:
         """Decode bytes (two samples each, high nibble first) to int16 samples.  Every
         byte value is valid.  ``out``: a writable buffer of exactly ``2 * len(data)``
@@ -152,9 +136,6 @@ class _Decoder:
     def flush(self) -> np.ndarray:
         """Nothing is ever held back by a decoder: an empty array."""
         return np.empty(0, np.int16)
-
-    def reset(self) -> None:
-        self._reset()
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}(state={self.state})"
