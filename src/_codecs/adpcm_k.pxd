@@ -137,8 +137,8 @@ cdef inline void _fill_oki_pairs() noexcept nogil:
     for i in range(49):
         for c in range(256):
             a = cr_oki.next[16 * i + (c >> 4)]
-            cr_oki_pair[256 * i + c] = (<uint32_t><uint16_t><int16_t>cr_oki.delta[16 * i + (c >> 4)]
-                                        | (<uint32_t><uint16_t><int16_t>cr_oki.delta[a + (c & 15)] << 16))
+            cr_oki_pair[256 * i + c] = (<uint32_t>(16 * cr_oki.delta[16 * i + ((c >> 4) & 7)])
+                                        | (<uint32_t>(16 * cr_oki.delta[a + (c & 7)]) << 16))
             cr_oki_row2[256 * i + c] = <uint16_t>(16 * cr_oki.next2_hl[256 * i + c])
     for i in range(89):
         for c in range(256):
@@ -254,25 +254,44 @@ cdef inline void decode_bytes_k(const cr_adpcm_tables* T, cr_lane* L, const uint
         dec_byte(T, L, src[i], False, lo, hi, shift, dst + 2 * i, 1)
 
 
+cdef inline void _pair_byte(const uint32_t* pairs, const uint16_t* rows, int32_t lo, int32_t hi,
+                            uint32_t* row, int32_t* p, uint32_t byte, int16_t* out,
+                            Py_ssize_t stride) noexcept nogil:
+    """Decode one byte, high nibble first, by (index, byte) tables: pairs holds the two
+    magnitudes of the predictor changes (signs: bits 7 and 3 of the byte), rows the
+    next 256 * index."""
+    cdef uint32_t pair = pairs[row[0] + byte]
+    cdef int32_t s1 = -<int32_t>((byte >> 7) & 1)
+    cdef int32_t s2 = -<int32_t>((byte >> 3) & 1)
+    cdef int32_t v
+    row[0] = rows[row[0] + byte]
+    v = p[0] + ((<int32_t>(pair & 0xFFFF) ^ s1) - s1)
+    if <uint32_t>(v - lo) > <uint32_t>(hi - lo):
+        v = lo if v < lo else hi
+    out[0] = <int16_t>v
+    v = v + ((<int32_t>(pair >> 16) ^ s2) - s2)
+    if <uint32_t>(v - lo) > <uint32_t>(hi - lo):
+        v = lo if v < lo else hi
+    out[stride] = <int16_t>v
+    p[0] = v
+
+
+cdef inline void _ima_pair_byte(uint32_t* row, int32_t* p, uint32_t byte, int16_t* out,
+                                Py_ssize_t stride) noexcept nogil:
+    _pair_byte(cr_ima_pair, cr_ima_row2, -32768, 32767, row, p, byte, out, stride)
+
+
 cdef inline void oki_decode_bytes_k(cr_lane* L, const uint8_t* src, Py_ssize_t nbytes,
                                     int16_t* dst) noexcept nogil:
-    """OKI raw decoding, high nibble first, by (index, byte) tables (see cr_oki_pair)."""
+    """OKI raw decoding, high nibble first, by (index, byte) tables: the same loop as
+    IMA's, run on 16 * the 12-bit predictor (clamped to -32768..32752, which is the
+    12-bit clamp), so no shift is left per sample (see cr_oki_pair)."""
     cdef Py_ssize_t i
-    cdef uint32_t row = L.b * 16, pair, byte
-    cdef int32_t v = L.p
+    cdef uint32_t row = L.b * 16
+    cdef int32_t v = L.p * 16
     for i in range(nbytes):
-        byte = src[i]
-        pair = cr_oki_pair[row + byte]
-        row = cr_oki_row2[row + byte]
-        v = v + <int16_t>(pair & 0xFFFF)
-        if <uint32_t>(v + 2048) > 4095u:
-            v = -2048 if v < 0 else 2047
-        dst[2 * i] = <int16_t>(v << 4)
-        v = v + <int16_t>(pair >> 16)
-        if <uint32_t>(v + 2048) > 4095u:
-            v = -2048 if v < 0 else 2047
-        dst[2 * i + 1] = <int16_t>(v << 4)
-    L.p = v
+        _pair_byte(cr_oki_pair, cr_oki_row2, -32768, 32752, &row, &v, src[i], dst + 2 * i, 1)
+    L.p = v >> 4
     L.b = row // 16
 
 
@@ -280,24 +299,10 @@ cdef inline void ima_decode_bytes_k(cr_lane* L, const uint8_t* src, Py_ssize_t n
                                     int16_t* dst) noexcept nogil:
     """IMA raw decoding, high nibble first, by (index, byte) tables (see cr_ima_pair)."""
     cdef Py_ssize_t i
-    cdef uint32_t row = L.b * 16, pair, byte
-    cdef int32_t v = L.p, d1, d2, s1, s2
+    cdef uint32_t row = L.b * 16
+    cdef int32_t v = L.p
     for i in range(nbytes):
-        byte = src[i]
-        pair = cr_ima_pair[row + byte]
-        row = cr_ima_row2[row + byte]
-        s1 = -<int32_t>((byte >> 7) & 1)
-        s2 = -<int32_t>((byte >> 3) & 1)
-        d1 = (<int32_t>(pair & 0xFFFF) ^ s1) - s1
-        d2 = (<int32_t>(pair >> 16) ^ s2) - s2
-        v = v + d1
-        if <uint32_t>(v + 32768) > 65535u:
-            v = -32768 if v < 0 else 32767
-        dst[2 * i] = <int16_t>v
-        v = v + d2
-        if <uint32_t>(v + 32768) > 65535u:
-            v = -32768 if v < 0 else 32767
-        dst[2 * i + 1] = <int16_t>v
+        _ima_pair_byte(&row, &v, src[i], dst + 2 * i, 1)
     L.p = v
     L.b = row // 16
 
@@ -538,39 +543,34 @@ cdef inline void ima_wav_decode_k(const uint8_t* src, Py_ssize_t nstreams, int c
                                   Py_ssize_t block_align, Py_ssize_t ngroups,
                                   int16_t* dst) noexcept nogil:
     """Decode ``nstreams`` (block, channel) streams of consecutive blocks of one size
-    (stream s = channel s % ch of block s // ch) to interleaved samples, four streams
-    in lockstep.  Headers must have been checked (index <= 88)."""
+    (stream s = channel s % ch of block s // ch) to interleaved samples.  WAV puts the
+    first sample of a byte in the low nibble: swapping the nibbles lets the raw
+    decoder's (index, byte) tables serve.  (Four streams in lockstep measured slower
+    than one at a time, 820 vs 900 Ms/s: with these tables a stream is nearly as fast as
+    the instruction count allows.)  Headers must have been checked (index <= 88)."""
     cdef Py_ssize_t spb = 8 * ngroups + 1
-    cdef Py_ssize_t s, g, k, blk
-    cdef int j, c, m
-    cdef cr_lane L[4]
-    cdef const uint8_t* data[4]
-    cdef int16_t* out[4]
+    cdef Py_ssize_t s, g, blk, i
+    cdef int j, c
+    cdef uint32_t row
+    cdef int32_t p
+    cdef const uint8_t* data
+    cdef int16_t* out
     cdef const uint8_t* h
-    s = 0
-    while s < nstreams:
-        m = 4 if nstreams - s >= 4 else <int>(nstreams - s)
-        for k in range(m):
-            blk = (s + k) // ch
-            c = <int>((s + k) % ch)
-            h = src + blk * block_align + 4 * c
-            lane_set(&cr_ima, &L[k], <int16_t>(h[0] | (h[1] << 8)), h[2])
-            data[k] = src + blk * block_align + 4 * ch + 4 * c
-            out[k] = dst + blk * spb * ch + c
-            out[k][0] = <int16_t>L[k].p
-        if m == 4:
-            for g in range(ngroups):
-                for j in range(4):
-                    for k in range(4):
-                        dec_byte(&cr_ima, &L[k], data[k][4 * ch * g + j], True, -32768, 32767,
-                                 0, out[k] + (8 * g + 2 * j + 1) * ch, ch)
-        else:
-            for k in range(m):
-                for g in range(ngroups):
-                    for j in range(4):
-                        dec_byte(&cr_ima, &L[k], data[k][4 * ch * g + j], True, -32768, 32767,
-                                 0, out[k] + (8 * g + 2 * j + 1) * ch, ch)
-        s += m
+    cdef uint8_t swap[256]
+    for i in range(256):
+        swap[i] = <uint8_t>(((i << 4) | (i >> 4)) & 0xFF)
+    for s in range(nstreams):
+        blk = s // ch
+        c = <int>(s % ch)
+        h = src + blk * block_align + 4 * c
+        p = <int16_t>(h[0] | (h[1] << 8))
+        row = 256 * <uint32_t>h[2]
+        data = src + blk * block_align + 4 * ch + 4 * c
+        out = dst + blk * spb * ch + c
+        out[0] = <int16_t>p
+        for g in range(ngroups):
+            for j in range(4):
+                _ima_pair_byte(&row, &p, swap[data[4 * ch * g + j]], out + (8 * g + 2 * j + 1) * ch, ch)
 
 
 # --- OKI stereo in WAV: one byte per frame, left channel in the high nibble -------------------

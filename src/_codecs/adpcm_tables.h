@@ -89,16 +89,15 @@ static const cr_search_tables cr_oki_search = {
 static const cr_search_tables cr_ima_search = {
     -32768, 32767, cr_ima_rm, cr_ima_rs, cr_ima_nidx, cr_ima_athr};
 
-/* OKI decoding by whole bytes: OKI's predictor changes fit 16 bits (|d| <= 2910) and it
- * has 49 indexes, so one 32-bit entry per (index, byte) holds both nibbles' changes
- * (first in the low half), and the next-state table is indexed the same way
- * (entries = 256 * next index): two loads per byte from one address. 75 KiB. */
+/* Decoding by whole bytes: one 32-bit entry per (index, byte) holds the magnitudes of
+ * both nibbles' predictor changes (first in the low half; the signs are the nibbles'
+ * bit 3), and the next-state table is indexed the same way (entries = 256 * next
+ * index): two loads per byte from one address.  OKI's changes are stored times 16, for
+ * a predictor kept in 16-bit units.  OKI 75 KiB; IMA 136 KiB, of which real audio
+ * touches the rows of the step sizes it uses. */
 static uint32_t cr_oki_pair[CR_OKI_STEPS * 256];
 static uint16_t cr_oki_row2[CR_OKI_STEPS * 256];
 
-/* IMA raw decoding by whole bytes, the same way: its changes need 17 bits, so an entry
- * holds the two magnitudes (the signs are the nibbles' bit 3).  91 + 45 KiB, of which
- * real audio touches the rows of the step sizes it uses. */
 static uint32_t cr_ima_pair[CR_IMA_STEPS * 256];
 static uint16_t cr_ima_row2[CR_IMA_STEPS * 256];
 
