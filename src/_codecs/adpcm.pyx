@@ -5,7 +5,7 @@ from libc.stdint cimport int16_t, uint8_t, uint16_t, int32_t, uint32_t
 
 from adpcm_k cimport (
     cr_adpcm_tables, cr_lane, cr_ima, cr_oki, init_adpcm_tables, lane_set, lane_index,
-    enc1, dec1, encode_pairs_k, decode_bytes_k, oki_decode_bytes_k, ima_decode_bytes_k, encode_rows_k, decode_rows_k,
+    enc1, dec1, encode_pairs_k, pair_decode_k, encode_rows_k, decode_rows_k,
     cr_search_state, cr_oki_search, cr_ima_search, search_k, search_rows_k, _clamp,
     ima_wav_encode_block_k, ima_wav_decode_k, oki_decode_stereo_k,
 )
@@ -223,10 +223,7 @@ cdef class Coder:
         if n == 0:
             return
         with nogil:
-            if self.oki:
-                oki_decode_bytes_k(&self.lane, &src[0], n, &dst[0])
-            else:
-                ima_decode_bytes_k(&self.lane, &src[0], n, &dst[0])
+            pair_decode_k(self.oki, &self.lane, &src[0], n, &dst[0])
 
 
 cdef class ImaCoder(Coder):
@@ -276,10 +273,7 @@ def decode_rows(bint oki, const uint8_t[:, ::1] src, int32_t[:, ::1] state, int1
     if rows == 0 or nb == 0:
         return
     with nogil:
-        if oki:
-            decode_rows_k(&cr_oki, &src[0, 0], rows, nb, &state[0, 0], 3, &dst[0, 0], -2048, 2047, 4)
-        else:
-            decode_rows_k(&cr_ima, &src[0, 0], rows, nb, &state[0, 0], 3, &dst[0, 0], -32768, 32767, 0)
+        decode_rows_k(oki, &src[0, 0], rows, nb, &state[0, 0], 3, &dst[0, 0])
 
 
 # --- WAV IMA ADPCM ----------------------------------------------------------------------------

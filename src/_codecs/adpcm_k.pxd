@@ -5,22 +5,22 @@ Both codecs code one 4-bit value per sample: bit 3 the sign, bits 0-2 the magnit
 the decoder adds +/- a step-dependent amount to its predictor, clamps, and moves the
 step index by {-1,-1,-1,-1,2,4,6,8}[d] within the table.  They differ in:
 
-* IMA (DVI, IMA Recommended Practices 1992; audioop, ffmpeg adpcm_ima_wav, sox and
-  libsndfile all decode alike): 16-bit predictor, 89 steps, predictor change
-  ``step>>3 + (d&4 ? step) + (d&2 ? step>>1) + (d&1 ? step>>2)`` (the "shift-sum"),
-  and the encoder is the reference successive-approximation quantizer (what
-  audioop.lin2adpcm does, bit for bit).
+* IMA (DVI, IMA Recommended Practices 1992): 16-bit predictor, 89 steps, predictor
+  change ``step>>3 + (d&4 ? step) + (d&2 ? step>>1) + (d&1 ? step>>2)`` (the reference
+  "shift-sum", as audioop, sox and libsndfile decode; FFmpeg's adpcm_ima_wav multiplies
+  instead, see below).  Raw IMA is coded by the reference successive-approximation
+  quantizer (what audioop.lin2adpcm does, bit for bit).
 * OKI: 12-bit predictor (input ``x >> 4``, output ``p << 4``), 49 steps (16 ... 1552),
-  predictor change ``((2d+1) * step) >> 3`` (FFmpeg's adpcm_ima_oki decoder, which we
-  match bit for bit), clamp to -2048..2047.  Our encoder picks the code whose
-  reconstruction is nearest to the input (ties to the smaller magnitude).
+  predictor change ``((2d+1) * step) >> 3`` (FFmpeg's adpcm_ima_oki, sox and libsndfile,
+  which we match bit for bit; spandsp shift-sums), clamp to -2048..2047.
 
-Everything runs from tables indexed by ``base + code`` where ``base = 16 * index``:
-``delta`` (signed predictor change), ``next`` (the next base), ``next2_*`` (the base after
-a whole byte: one dependent load per two samples on the decoder's critical path) and the
-encoder's thresholds (the code magnitude is a count of 7 independent comparisons instead
-of a chain of three compare-and-subtract steps).  The clamp is a branch that real audio
-never takes, so the predictor chain is one add per sample.
+Decoding runs by whole bytes: per (index, byte), one table holds the magnitudes of both
+predictor changes and another the next state, so the decoder's critical path is one
+load per two samples.  The reference IMA encoder runs from tables indexed by
+``16 * index + code`` (predictor change, next state, the next state's decision levels):
+the code magnitude is a count of 7 independent comparisons instead of a chain of three
+compare-and-subtract steps.  Clamps are branches that real audio never takes.  The OKI
+encoder, and IMA in WAV files, use the search encoder at the end of this file.
 
 Call ``init_adpcm_tables()`` once at module import.
 """
@@ -34,8 +34,6 @@ cdef extern from "adpcm_tables.h":
         const int32_t* step
         int32_t* delta
         uint16_t* next
-        uint16_t* next2_hl
-        uint16_t* next2_lh
         uint16_t* thr
         uint16_t* thr_next
     const int32_t cr_ima_step[89]
@@ -107,12 +105,6 @@ cdef inline void _fill(const cr_adpcm_tables* T, bint oki) noexcept nogil:
             a = T.next[i] // 2          # 8 * next index
             for k in range(8):
                 T.thr_next[8 * i + k] = T.thr[a + k]
-    for i in range(n):
-        for c in range(256):
-            a = T.next[16 * i + (c >> 4)]
-            T.next2_hl[256 * i + c] = T.next[a + (c & 15)]
-            a = T.next[16 * i + (c & 15)]
-            T.next2_lh[256 * i + c] = T.next[a + (c >> 4)]
 
 
 cdef inline void _fill_search(const cr_adpcm_tables* T, const cr_search_tables* Q) noexcept nogil:
@@ -132,20 +124,20 @@ cdef inline void _fill_search(const cr_adpcm_tables* T, const cr_search_tables* 
             Q.athr[8 * i + k] = v // 2 + 1
 
 
-cdef inline void _fill_oki_pairs() noexcept nogil:
+cdef inline void _fill_pairs() noexcept nogil:
     cdef int32_t i, c, a
     for i in range(49):
         for c in range(256):
             a = cr_oki.next[16 * i + (c >> 4)]
             cr_oki_pair[256 * i + c] = (<uint32_t>(16 * cr_oki.delta[16 * i + ((c >> 4) & 7)])
                                         | (<uint32_t>(16 * cr_oki.delta[a + (c & 7)]) << 16))
-            cr_oki_row2[256 * i + c] = <uint16_t>(16 * cr_oki.next2_hl[256 * i + c])
+            cr_oki_row2[256 * i + c] = <uint16_t>(16 * cr_oki.next[a + (c & 15)])
     for i in range(89):
         for c in range(256):
             a = cr_ima.next[16 * i + (c >> 4)]
             cr_ima_pair[256 * i + c] = (<uint32_t>_clampi(cr_ima.delta[16 * i + ((c >> 4) & 7)], 0, 65535)
                                         | (<uint32_t>_clampi(cr_ima.delta[a + (c & 7)], 0, 65535) << 16))
-            cr_ima_row2[256 * i + c] = <uint16_t>(16 * cr_ima.next2_hl[256 * i + c])
+            cr_ima_row2[256 * i + c] = <uint16_t>(16 * cr_ima.next[a + (c & 15)])
 
 
 cdef inline void init_adpcm_tables() noexcept nogil:
@@ -156,7 +148,7 @@ cdef inline void init_adpcm_tables() noexcept nogil:
     _fill(&cr_oki, True)
     _fill_search(&cr_oki, &cr_oki_search)
     _fill_search(&cr_ima, &cr_ima_search)
-    _fill_oki_pairs()
+    _fill_pairs()
     cr_adpcm_ready = 1
 
 
@@ -172,64 +164,36 @@ cdef inline int32_t lane_index(const cr_lane* L) noexcept nogil:
     return <int32_t>(L.b >> 4)
 
 
+cdef inline uint32_t _apply(const cr_adpcm_tables* T, cr_lane* L, uint32_t c,
+                            int32_t lo, int32_t hi) noexcept nogil:
+    """Move the lane by code c (0..15); returns base + code."""
+    cdef uint32_t bc = L.b + c
+    cdef int32_t v = L.p + T.delta[bc]
+    if <uint32_t>(v - lo) > <uint32_t>(hi - lo):
+        v = lo if v < lo else hi
+    L.p = v
+    L.b = T.next[bc]
+    return bc
+
+
 cdef inline uint32_t enc1(const cr_adpcm_tables* T, cr_lane* L, int32_t x,
                           int32_t lo, int32_t hi) noexcept nogil:
-    """Code of one sample (already in the predictor's units); updates the lane."""
+    """Code of one sample by the reference quantizer (IMA); updates the lane."""
     cdef int32_t diff = x - L.p
     cdef int32_t m = diff >> 31
     cdef int32_t ad = (diff ^ m) - m
     cdef const uint16_t* t = L.t
     cdef uint32_t c = <uint32_t>((ad >= t[1]) + (ad >= t[2]) + (ad >= t[3]) + (ad >= t[4])
                                  + (ad >= t[5]) + (ad >= t[6]) + (ad >= t[7])) | <uint32_t>(m & 8)
-    cdef uint32_t bc = L.b + c
-    cdef int32_t v = L.p + T.delta[bc]
-    if <uint32_t>(v - lo) > <uint32_t>(hi - lo):
-        v = lo if v < lo else hi
-    L.p = v
-    L.b = T.next[bc]
-    L.t = T.thr_next + 8 * bc
+    L.t = T.thr_next + 8 * _apply(T, L, c, lo, hi)
     return c
 
 
 cdef inline int32_t dec1(const cr_adpcm_tables* T, cr_lane* L, uint32_t c,
                          int32_t lo, int32_t hi) noexcept nogil:
     """Decode one code (0..15); returns the new predictor."""
-    cdef uint32_t bc = L.b + c
-    cdef int32_t v = L.p + T.delta[bc]
-    if <uint32_t>(v - lo) > <uint32_t>(hi - lo):
-        v = lo if v < lo else hi
-    L.p = v
-    L.b = T.next[bc]
-    return v
-
-
-cdef inline void dec_byte(const cr_adpcm_tables* T, cr_lane* L, uint32_t byte, bint low_first,
-                          int32_t lo, int32_t hi, int shift, int16_t* out,
-                          Py_ssize_t stride) noexcept nogil:
-    """Decode one byte (two codes) of one stream to out[0] and out[stride]."""
-    cdef uint32_t c1, c2
-    if low_first:
-        c1 = byte & 15
-        c2 = byte >> 4
-    else:
-        c1 = byte >> 4
-        c2 = byte & 15
-    cdef uint32_t b = L.b
-    cdef int32_t d1 = T.delta[b + c1]
-    cdef int32_t d2 = T.delta[T.next[b + c1] + c2]
-    if low_first:
-        L.b = T.next2_lh[16 * b + byte]
-    else:
-        L.b = T.next2_hl[16 * b + byte]
-    cdef int32_t v = L.p + d1
-    if <uint32_t>(v - lo) > <uint32_t>(hi - lo):
-        v = lo if v < lo else hi
-    out[0] = <int16_t>(v << shift)
-    v = v + d2
-    if <uint32_t>(v - lo) > <uint32_t>(hi - lo):
-        v = lo if v < lo else hi
-    out[stride] = <int16_t>(v << shift)
-    L.p = v
+    _apply(T, L, c, lo, hi)
+    return L.p
 
 
 # --- raw streams (high nibble first) ----------------------------------------------------------
@@ -244,14 +208,6 @@ cdef inline void encode_pairs_k(const cr_adpcm_tables* T, cr_lane* L, const int1
         c1 = enc1(T, L, src[2 * i] >> shift, lo, hi)
         c2 = enc1(T, L, src[2 * i + 1] >> shift, lo, hi)
         dst[i] = <uint8_t>((c1 << 4) | c2)
-
-
-cdef inline void decode_bytes_k(const cr_adpcm_tables* T, cr_lane* L, const uint8_t* src,
-                                Py_ssize_t nbytes, int16_t* dst, int32_t lo, int32_t hi,
-                                int shift) noexcept nogil:
-    cdef Py_ssize_t i
-    for i in range(nbytes):
-        dec_byte(T, L, src[i], False, lo, hi, shift, dst + 2 * i, 1)
 
 
 cdef inline void _pair_byte(const uint32_t* pairs, const uint16_t* rows, int32_t lo, int32_t hi,
@@ -281,29 +237,24 @@ cdef inline void _ima_pair_byte(uint32_t* row, int32_t* p, uint32_t byte, int16_
     _pair_byte(cr_ima_pair, cr_ima_row2, -32768, 32767, row, p, byte, out, stride)
 
 
-cdef inline void oki_decode_bytes_k(cr_lane* L, const uint8_t* src, Py_ssize_t nbytes,
-                                    int16_t* dst) noexcept nogil:
-    """OKI raw decoding, high nibble first, by (index, byte) tables: the same loop as
-    IMA's, run on 16 * the 12-bit predictor (clamped to -32768..32752, which is the
-    12-bit clamp), so no shift is left per sample (see cr_oki_pair)."""
+cdef inline void pair_decode_k(bint oki, cr_lane* L, const uint8_t* src, Py_ssize_t nbytes,
+                               int16_t* dst) noexcept nogil:
+    """Raw decoding (high nibble first) by the (index, byte) tables.  OKI runs the same
+    loop on 16 * its 12-bit predictor, clamped to -32768..32752 (which is the 12-bit
+    clamp), so no shift is left per sample."""
     cdef Py_ssize_t i
     cdef uint32_t row = L.b * 16
-    cdef int32_t v = L.p * 16
-    for i in range(nbytes):
-        _pair_byte(cr_oki_pair, cr_oki_row2, -32768, 32752, &row, &v, src[i], dst + 2 * i, 1)
-    L.p = v >> 4
-    L.b = row // 16
-
-
-cdef inline void ima_decode_bytes_k(cr_lane* L, const uint8_t* src, Py_ssize_t nbytes,
-                                    int16_t* dst) noexcept nogil:
-    """IMA raw decoding, high nibble first, by (index, byte) tables (see cr_ima_pair)."""
-    cdef Py_ssize_t i
-    cdef uint32_t row = L.b * 16
-    cdef int32_t v = L.p
-    for i in range(nbytes):
-        _ima_pair_byte(&row, &v, src[i], dst + 2 * i, 1)
-    L.p = v
+    cdef int32_t v
+    if oki:
+        v = L.p * 16
+        for i in range(nbytes):
+            _pair_byte(cr_oki_pair, cr_oki_row2, -32768, 32752, &row, &v, src[i], dst + 2 * i, 1)
+        L.p = v >> 4
+    else:
+        v = L.p
+        for i in range(nbytes):
+            _pair_byte(cr_ima_pair, cr_ima_row2, -32768, 32767, &row, &v, src[i], dst + 2 * i, 1)
+        L.p = v
     L.b = row // 16
 
 
@@ -337,29 +288,18 @@ cdef inline void encode_rows_k(const cr_adpcm_tables* T, const int16_t* src, Py_
         r += 1
 
 
-cdef inline void decode_rows_k(const cr_adpcm_tables* T, const uint8_t* src, Py_ssize_t rows,
-                               Py_ssize_t nb, int32_t* state, Py_ssize_t sw, int16_t* dst,
-                               int32_t lo, int32_t hi, int shift) noexcept nogil:
-    cdef Py_ssize_t r, i, k
-    cdef cr_lane L[4]
-    r = 0
-    while r + 4 <= rows:
-        for k in range(4):
-            lane_set(T, &L[k], state[sw * (r + k)], state[sw * (r + k) + 1])
-        for i in range(nb):
-            for k in range(4):
-                dec_byte(T, &L[k], src[(r + k) * nb + i], False, lo, hi, shift,
-                         dst + (r + k) * 2 * nb + 2 * i, 1)
-        for k in range(4):
-            state[sw * (r + k)] = L[k].p
-            state[sw * (r + k) + 1] = lane_index(&L[k])
-        r += 4
-    while r < rows:
-        lane_set(T, &L[0], state[sw * r], state[sw * r + 1])
-        decode_bytes_k(T, &L[0], src + r * nb, nb, dst + r * 2 * nb, lo, hi, shift)
-        state[sw * r] = L[0].p
-        state[sw * r + 1] = lane_index(&L[0])
-        r += 1
+cdef inline void decode_rows_k(bint oki, const uint8_t* src, Py_ssize_t rows, Py_ssize_t nb,
+                               int32_t* state, Py_ssize_t sw, int16_t* dst) noexcept nogil:
+    """Independent raw streams, one per row of a (rows, nb) byte array; state[sw*r] the
+    predictor and state[sw*r+1] the index of row r (updated)."""
+    cdef Py_ssize_t r
+    cdef cr_lane L
+    for r in range(rows):
+        L.p = state[sw * r]
+        L.b = <uint32_t>(16 * state[sw * r + 1])
+        pair_decode_k(oki, &L, src + r * nb, nb, dst + r * 2 * nb)
+        state[sw * r] = L.p
+        state[sw * r + 1] = lane_index(&L)
 
 
 # --- search encoder (OKI; IMA in WAV files) --------------------------------------------------

@@ -8,7 +8,8 @@
  *
  * A coder state is (predictor, step index).  The kernels carry the index pre-multiplied
  * by 16 ("base"), so base + code addresses the per-(index, code) tables directly.
- * Each extension module gets its own copy (static), about 160 KiB in all.
+ * Each extension module gets its own copy (static), about 260 KiB in all (most of it
+ * the byte-decoding tables, of which real audio touches the rows it uses).
  */
 #ifndef CALLRECORDER_ADPCM_TABLES_H
 #define CALLRECORDER_ADPCM_TABLES_H
@@ -38,8 +39,6 @@ typedef struct {
     const int32_t *step;         /* [nsteps] */
     int32_t *delta;              /* [nsteps*16] signed predictor change for (index, code) */
     uint16_t *next;              /* [nsteps*16] base (16*index) after (index, code) */
-    uint16_t *next2_hl;          /* [nsteps*256] base after a byte, high nibble first */
-    uint16_t *next2_lh;          /* [nsteps*256] base after a byte, low nibble first */
     uint16_t *thr;               /* [nsteps*8] raw IMA encoder thresholds: code magnitude d
                                     is the number of k in 1..7 with |diff| >= thr[8*index+k]
                                     (NULL for OKI, which has the search encoder) */
@@ -48,22 +47,18 @@ typedef struct {
 
 static int32_t cr_ima_delta[CR_IMA_STEPS * 16];
 static uint16_t cr_ima_next[CR_IMA_STEPS * 16];
-static uint16_t cr_ima_next2_hl[CR_IMA_STEPS * 256];
-static uint16_t cr_ima_next2_lh[CR_IMA_STEPS * 256];
 static uint16_t cr_ima_thr[CR_IMA_STEPS * 8];
 static uint16_t cr_ima_thr_next[CR_IMA_STEPS * 16 * 8];
 
 static int32_t cr_oki_delta[CR_OKI_STEPS * 16];
 static uint16_t cr_oki_next[CR_OKI_STEPS * 16];
-static uint16_t cr_oki_next2_hl[CR_OKI_STEPS * 256];
-static uint16_t cr_oki_next2_lh[CR_OKI_STEPS * 256];
 
 static const cr_adpcm_tables cr_ima = {
     CR_IMA_STEPS, -32768, 32767, cr_ima_step, cr_ima_delta, cr_ima_next,
-    cr_ima_next2_hl, cr_ima_next2_lh, cr_ima_thr, cr_ima_thr_next};
+    cr_ima_thr, cr_ima_thr_next};
 static const cr_adpcm_tables cr_oki = {
     CR_OKI_STEPS, -2048, 2047, cr_ima_step + 8, cr_oki_delta, cr_oki_next,
-    cr_oki_next2_hl, cr_oki_next2_lh, NULL, NULL};
+    NULL, NULL};
 
 /* The search encoders' tables (OKI, and IMA in WAV files), per (index, magnitude d): the
  * predictor change under the two roundings decoders use ("multiply" ((2d+1)*step)>>3:
