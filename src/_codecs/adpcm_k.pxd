@@ -288,18 +288,47 @@ cdef inline void encode_rows_k(const cr_adpcm_tables* T, const int16_t* src, Py_
         r += 1
 
 
+cdef inline void _pair_rows4(const uint32_t* pairs, const uint16_t* rows_t, int32_t lo, int32_t hi,
+                             int unit, const uint8_t* src, Py_ssize_t nb, int32_t* state,
+                             Py_ssize_t sw, int16_t* dst) noexcept nogil:
+    """Four rows in lockstep, each chain in its own variables (short rows: overlapping the
+    four chains pays, unlike for long streams)."""
+    cdef Py_ssize_t i
+    cdef uint32_t r0 = <uint32_t>(256 * state[1]), r1 = <uint32_t>(256 * state[sw + 1])
+    cdef uint32_t r2 = <uint32_t>(256 * state[2 * sw + 1]), r3 = <uint32_t>(256 * state[3 * sw + 1])
+    cdef int32_t p0 = state[0] * unit, p1 = state[sw] * unit
+    cdef int32_t p2 = state[2 * sw] * unit, p3 = state[3 * sw] * unit
+    for i in range(nb):
+        _pair_byte(pairs, rows_t, lo, hi, &r0, &p0, src[i], dst + 2 * i, 1)
+        _pair_byte(pairs, rows_t, lo, hi, &r1, &p1, src[nb + i], dst + 2 * nb + 2 * i, 1)
+        _pair_byte(pairs, rows_t, lo, hi, &r2, &p2, src[2 * nb + i], dst + 4 * nb + 2 * i, 1)
+        _pair_byte(pairs, rows_t, lo, hi, &r3, &p3, src[3 * nb + i], dst + 6 * nb + 2 * i, 1)
+    state[0], state[sw], state[2 * sw], state[3 * sw] = p0 // unit, p1 // unit, p2 // unit, p3 // unit
+    state[1], state[sw + 1] = <int32_t>(r0 // 256), <int32_t>(r1 // 256)
+    state[2 * sw + 1], state[3 * sw + 1] = <int32_t>(r2 // 256), <int32_t>(r3 // 256)
+
+
 cdef inline void decode_rows_k(bint oki, const uint8_t* src, Py_ssize_t rows, Py_ssize_t nb,
                                int32_t* state, Py_ssize_t sw, int16_t* dst) noexcept nogil:
     """Independent raw streams, one per row of a (rows, nb) byte array; state[sw*r] the
     predictor and state[sw*r+1] the index of row r (updated)."""
-    cdef Py_ssize_t r
+    cdef Py_ssize_t r = 0
     cdef cr_lane L
-    for r in range(rows):
+    while r + 4 <= rows:
+        if oki:
+            _pair_rows4(cr_oki_pair, cr_oki_row2, -32768, 32752, 16, src + r * nb, nb,
+                        state + sw * r, sw, dst + r * 2 * nb)
+        else:
+            _pair_rows4(cr_ima_pair, cr_ima_row2, -32768, 32767, 1, src + r * nb, nb,
+                        state + sw * r, sw, dst + r * 2 * nb)
+        r += 4
+    while r < rows:
         L.p = state[sw * r]
         L.b = <uint32_t>(16 * state[sw * r + 1])
         pair_decode_k(oki, &L, src + r * nb, nb, dst + r * 2 * nb)
         state[sw * r] = L.p
         state[sw * r + 1] = lane_index(&L)
+        r += 1
 
 
 # --- search encoder (OKI; IMA in WAV files) --------------------------------------------------
