@@ -2,7 +2,10 @@
 
 * :mod:`recorder.codecs` - G.711 A-law/mu-law, 16-bit and unsigned 8-bit PCM (and ADPCM),
   bit-exact, compiled, GIL released.
+* :mod:`recorder.adpcm` - IMA ADPCM and OKI ADPCM (Dialogic VOX): streaming, one-shot and
+  many channels at once.
 * :mod:`recorder.wav` - WAV files in every recorder format: read, write, stream, repair.
+* :mod:`recorder.vox` - raw headerless ADPCM files (Dialogic ``.vox``, raw IMA).
 * :func:`recorder.resample`, :class:`recorder.Resampler`, :class:`recorder.MultiResampler` -
   polyphase resampling 8000 <-> 6000 / 11000 / 11025 Hz (any p/q <= 1000), streaming.
 * :mod:`recorder.dsp` - DTMF and silence detection, streaming, one channel or thousands.
@@ -10,7 +13,7 @@
 
 from importlib.metadata import PackageNotFoundError, version as _version
 
-from . import codecs, dsp, resampling, wav
+from . import adpcm, codecs, dsp, resampling, vox, wav
 from .resampling import MultiResampler, Resampler, resample
 
 try:
@@ -18,5 +21,5 @@ try:
 except PackageNotFoundError:  # pragma: no cover - running from a source tree
     __version__ = "0+unknown"
 
-__all__ = ["codecs", "dsp", "wav", "resampling", "resample", "Resampler", "MultiResampler",
-           "__version__"]
+__all__ = ["adpcm", "codecs", "dsp", "vox", "wav", "resampling", "resample", "Resampler",
+           "MultiResampler", "__version__"]
