@@ -2,7 +2,10 @@
 
 * :mod:`recorder.codecs` - G.711 A-law/mu-law, 16-bit and unsigned 8-bit PCM (and ADPCM),
   bit-exact, compiled, GIL released.
+* :mod:`recorder.adpcm` - IMA ADPCM and OKI ADPCM (Dialogic VOX): streaming, one-shot and
+  many channels at once.
 * :mod:`recorder.wav` - WAV files in every recorder format: read, write, stream, repair.
+* :mod:`recorder.vox` - raw headerless ADPCM files (Dialogic ``.vox``, raw IMA).
 * :func:`recorder.resample`, :class:`recorder.Resampler`, :class:`recorder.MultiResampler` -
   polyphase resampling 8000 <-> 6000 / 11000 / 11025 Hz (any p/q <= 1000), streaming.
 * :mod:`recorder.dsp` - DTMF and silence detection, streaming, one channel or thousands.
@@ -11,7 +14,7 @@
 
 from importlib.metadata import PackageNotFoundError, version as _version
 
-from . import codecs, dsp, files, resampling, wav
+from . import adpcm, codecs, dsp, files, resampling, vox, wav
 from .channel import CallChannel, CallState, Error, Hangup
 from .cipher import AesCbcCipher
 from .engine import Engine
@@ -24,7 +27,7 @@ except PackageNotFoundError:  # pragma: no cover - running from a source tree
     __version__ = "0+unknown"
 
 __all__ = [
-    "codecs", "dsp", "wav", "files", "resampling", "resample", "Resampler", "MultiResampler",
-    "CallChannel", "CallState", "Hangup", "Error", "AesCbcCipher", "Engine", "FileRecorder",
-    "RecordResult", "__version__",
+    "adpcm", "codecs", "dsp", "vox", "wav", "files", "resampling", "resample", "Resampler",
+    "MultiResampler", "CallChannel", "CallState", "Hangup", "Error", "AesCbcCipher", "Engine",
+    "FileRecorder", "RecordResult", "__version__",
 ]

@@ -1,5 +1,6 @@
 """Sample codecs for telephony audio: G.711 A-law and mu-law, signed 16-bit and unsigned
-8-bit PCM (and, through :func:`get_encoder`, the streaming ADPCM codecs).
+8-bit PCM, and the streaming ADPCM codecs (IMA, OKI / Dialogic VOX: see
+:mod:`recorder.adpcm`, whose names are re-exported here).
 
 All functions take any C-contiguous buffer (bytes, bytearray, memoryview, array.array,
 numpy array) and return numpy arrays.  numpy inputs keep their shape, so a 2-D array of
@@ -23,6 +24,10 @@ import numpy as np
 
 from ._buffers import as_int16, as_uint8, out_array
 from ._codecs import g711 as _g711
+from .adpcm import (
+    ImaDecoder, ImaEncoder, OkiDecoder, OkiEncoder, ima_decode, ima_decode_rows, ima_encode,
+    ima_encode_rows, oki_decode, oki_decode_rows, oki_encode, oki_encode_rows, row_states,
+)
 
 __all__ = [
     "FORMATS",
@@ -30,6 +35,9 @@ __all__ = [
     "s16_encode", "s16_decode", "u8_encode", "u8_decode",
     "alaw_to_ulaw", "ulaw_to_alaw",
     "SampleEncoder", "SampleDecoder", "get_encoder", "get_decoder",
+    "ImaEncoder", "ImaDecoder", "OkiEncoder", "OkiDecoder",
+    "ima_encode", "ima_decode", "oki_encode", "oki_decode",
+    "ima_encode_rows", "ima_decode_rows", "oki_encode_rows", "oki_decode_rows", "row_states",
 ]
 
 #: The recorder's format names (the spec's ``file_format`` values).
@@ -189,6 +197,8 @@ _STREAMING: dict[str, tuple] = {
     name: (lambda n=name: SampleEncoder(n), lambda n=name: SampleDecoder(n))
     for name in _SAMPLE_CODECS
 }
+_STREAMING["ima"] = (ImaEncoder, ImaDecoder)
+_STREAMING["oki"] = (OkiEncoder, OkiDecoder)
 
 
 def _check_format(fmt) -> str:

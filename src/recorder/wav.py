@@ -84,20 +84,26 @@ class WavCodec:
         self.bytes_per_sample = bytes_per_sample
         self.has_fact, self.fmt_extra = has_fact, fmt_extra
 
-    # layout
-    def block_align(self, channels: int) -> int:
+    # layout (``rate`` matters only to formats whose block size depends on it: IMA ADPCM)
+    def block_align(self, channels: int, rate: int = 8000) -> int:
         return self.bytes_per_sample * channels
 
-    def samples_per_block(self, channels: int) -> int:
+    def samples_per_block(self, channels: int, rate: int = 8000) -> int:
         return 1
 
-    def extra_for(self, channels: int) -> bytes | None:
+    def extra_for(self, channels: int, rate: int = 8000) -> bytes | None:
         return self.fmt_extra
 
-    def data_bytes(self, frames: int, channels: int) -> int:
-        """Size of the data chunk holding ``frames`` frames (blocks rounded up)."""
-        spb = self.samples_per_block(channels)
-        return -(-frames // spb) * self.block_align(channels)
+    def data_bytes(self, frames: int, channels: int, rate: int = 8000) -> int:
+        """Size of the data chunk holding ``frames`` frames (blocks rounded up), exactly
+        what :class:`Writer` writes for them."""
+        spb = self.samples_per_block(channels, rate)
+        return -(-frames // spb) * self.block_align(channels, rate)
+
+    def max_frames(self, nbytes: int, channels: int, rate: int = 8000) -> int:
+        """The most frames whose data chunk fits in ``nbytes`` (whole blocks only)."""
+        spb = self.samples_per_block(channels, rate)
+        return max(nbytes, 0) // self.block_align(channels, rate) * spb
 
     # writing
     def encoder(self, channels: int, rate: int):
@@ -116,6 +122,10 @@ class WavCodec:
 
     def frames(self, nbytes: int, fmt: Fmt) -> int:
         return nbytes // fmt.block_align
+
+    def frames_per_block(self, fmt: Fmt) -> int:
+        """Frames in one block of this file (1 for sample codecs)."""
+        return 1
 
     def decode(self, data: np.ndarray, fmt: Fmt) -> np.ndarray:
         """Interleaved int16 samples of ``data`` (whole frames only)."""
@@ -320,8 +330,13 @@ class _Source:
 
 def _frames(layout: _Layout) -> int:
     n = layout.codec.frames(layout.data_bytes, layout.fmt)
-    if layout.fact is not None and layout.codec.has_fact and layout.codec.samples_per_block(1) > 1:
-        n = min(n, layout.fact)   # block codecs: the fact chunk trims the padded last block
+    fpb = layout.codec.frames_per_block(layout.fmt)
+    if layout.fact is not None and layout.codec.has_fact and fpb > 1 and n - fpb < layout.fact <= n:
+        # block codecs: the fact chunk trims the padding of the last block.  A fact that
+        # says more, or a block or more less (libsndfile writes half the frame count for
+        # stereo IMA ADPCM; a crash leaves the count of the last header refresh), is not
+        # about padding, and the data decides.
+        n = layout.fact
     return n
 
 
@@ -412,10 +427,10 @@ class Writer:
     # header
     def _header(self) -> bytes:
         c, ch = self.codec, self.channels
-        block_align = c.block_align(ch)
-        spb = c.samples_per_block(ch)
+        block_align = c.block_align(ch, self.rate)
+        spb = c.samples_per_block(ch, self.rate)
         byte_rate = (self.rate * block_align + spb // 2) // spb
-        extra = c.extra_for(ch)
+        extra = c.extra_for(ch, self.rate)
         fmt = struct.pack("<HHIIHH", c.tag, ch, self.rate, byte_rate, block_align, c.bits)
         if extra is not None:
             fmt += struct.pack("<H", len(extra)) + extra
@@ -430,10 +445,11 @@ class Writer:
     @property
     def frames_written(self) -> int:
         """Frames whose coded bytes are in the file (a partial ADPCM block is not)."""
-        spb = self.codec.samples_per_block(self.channels)
+        spb = self.codec.samples_per_block(self.channels, self.rate)
+        block_align = self.codec.block_align(self.channels, self.rate)
         if spb == 1:
-            return self.data_bytes // self.codec.block_align(self.channels)
-        return min(self.frames, self.data_bytes // self.codec.block_align(self.channels) * spb)
+            return self.data_bytes // block_align
+        return min(self.frames, self.data_bytes // block_align * spb)
 
     def _write_header(self) -> None:
         head = self._header()
@@ -569,3 +585,7 @@ def repair(path) -> Info:
         f.seek(4)
         f.write(struct.pack("<I", min(end - 8, _U32)))
     return _info(fixed)
+
+
+# The ADPCM formats ('ima', tag 0x11; 'oki', tags 0x10 and 0x17) register themselves.
+from . import _wav_adpcm  # noqa: E402,F401

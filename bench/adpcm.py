@@ -1,0 +1,133 @@
+"""IMA / OKI ADPCM throughput: ours vs audioop (raw IMA), OKI vs our IMA, WAV IMA blocks,
+and the multi-channel entry points (1000 channels x 160 samples), same run, same
+8-million-sample buffer, median of 5.
+
+    python bench/adpcm.py [--json] [--samples N] [--repeat R]
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import statistics
+import sys
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+sys.path = [p for p in sys.path if os.path.abspath(p) != os.path.dirname(os.path.dirname(os.path.abspath(__file__)))]
+
+import numpy as np  # noqa: E402
+
+from _common import emit, import_audioop, median_time  # noqa: E402
+from recorder import adpcm  # noqa: E402
+from recorder._codecs import adpcm as _adpcm  # noqa: E402
+from recorder._wav_adpcm import IMA, ImaWavEncoder  # noqa: E402
+
+
+def paired_median(ours, peer, repeat):
+    """Median times of ours and the peer, timed alternately (ours, peer, ours, ...) after
+    a warm-up of each: on a shared machine whose speed drifts, both see the same drift."""
+    if peer is None:
+        return median_time(ours, repeat), None
+    t_ours, t_peer = [], []
+    ours()
+    peer()
+    for _ in range(repeat):
+        t_ours.append(median_time(ours, 1, warmup=0))
+        t_peer.append(median_time(peer, 1, warmup=0))
+    return statistics.median(t_ours), statistics.median(t_peer)
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--json", action="store_true")
+    ap.add_argument("--samples", type=int, default=8_000_000)
+    ap.add_argument("--repeat", type=int, default=5)
+    ap.add_argument("--channels", type=int, default=1000)
+    ap.add_argument("--frame", type=int, default=160)
+    args = ap.parse_args(argv)
+
+    audioop = import_audioop()
+    rng = np.random.default_rng(0)
+    n = args.samples
+    # speech-like amplitudes (Laplacian, RMS about -20 dBm0), as bench/codecs.py
+    pcm = np.clip(rng.laplace(0, 1200, n), -32768, 32767).astype(np.int16)
+    raw = pcm.tobytes()
+    ima = adpcm.ima_encode(pcm)
+    oki = adpcm.oki_encode(pcm)
+    ima_bytes = ima.tobytes()
+    out8 = np.empty(n // 2, np.uint8)
+    out16 = np.empty(n, np.int16)
+
+    ba = IMA.block_align(1, 8000)
+    spb = IMA.samples_per_block(1, 8000)
+    whole = n // spb * spb
+    wav_blocks = ImaWavEncoder(1, ba).encode(pcm[:whole])
+    wav_out = np.empty(whole, np.int16)
+
+    rows, frame = args.channels, args.frame
+    multi = pcm[: rows * frame].reshape(rows, frame).copy()
+    st_ima, st_oki = adpcm.row_states(rows), adpcm.row_states(rows)
+    st_dima, st_doki = adpcm.row_states(rows), adpcm.row_states(rows)
+    mout8 = np.empty((rows, frame // 2), np.uint8)
+    mout16 = np.empty((rows, frame), np.int16)
+    mima = adpcm.ima_encode_rows(multi, adpcm.row_states(rows))
+    moki = adpcm.oki_encode_rows(multi, adpcm.row_states(rows))
+    multi_bytes = [r.tobytes() for r in multi]
+
+    # number of calls per timing for the small multi-channel cases (about n samples)
+    reps = max(1, n // (rows * frame))
+
+    def loop(fn):
+        def run():
+            for _ in range(reps):
+                fn()
+        return run
+
+    def audioop_per_channel():
+        for r in multi_bytes:
+            audioop.lin2adpcm(r, 2, None)
+
+    m = reps * rows * frame
+    ima_enc = (lambda: adpcm.ima_encode(pcm, out=out8))
+    ima_dec = (lambda: adpcm.ima_decode(ima, out=out16))
+    lin2adpcm = audioop and (lambda: audioop.lin2adpcm(raw, 2, None))
+    adpcm2lin = audioop and (lambda: audioop.adpcm2lin(ima_bytes, 2, None))
+    cases = [
+        # name, samples, ours, peer name, peer samples, peer
+        ("IMA encode", n, ima_enc, "audioop.lin2adpcm", n, lin2adpcm),
+        ("IMA decode", n, ima_dec, "audioop.adpcm2lin", n, adpcm2lin),
+        ("OKI encode", n, lambda: adpcm.oki_encode(pcm, out=out8), "our IMA encode", n, ima_enc),
+        ("OKI decode", n, lambda: adpcm.oki_decode(oki, out=out16), "our IMA decode", n, ima_dec),
+        ("WAV IMA encode", whole, lambda: ImaWavEncoder(1, ba).encode(pcm[:whole]), "our IMA encode", n, ima_enc),
+        ("WAV IMA decode", whole, lambda: _adpcm.ima_wav_decode(wav_blocks, 1, ba, wav_out),
+         "our IMA decode", n, ima_dec),
+        (f"IMA enc {rows}x{frame}", m, loop(lambda: adpcm.ima_encode_rows(multi, st_ima, out=mout8)),
+         "audioop.lin2adpcm", n, lin2adpcm),
+        (f"IMA enc {rows}x{frame}", m, loop(lambda: adpcm.ima_encode_rows(multi, st_ima, out=mout8)),
+         "audioop per channel", m, audioop and loop(audioop_per_channel)),
+        (f"IMA dec {rows}x{frame}", m, loop(lambda: adpcm.ima_decode_rows(mima, st_dima, out=mout16)),
+         "audioop.adpcm2lin", n, adpcm2lin),
+        (f"OKI enc {rows}x{frame}", m, loop(lambda: adpcm.oki_encode_rows(multi, st_oki, out=mout8)),
+         "audioop.lin2adpcm", n, lin2adpcm),
+        (f"OKI dec {rows}x{frame}", m, loop(lambda: adpcm.oki_decode_rows(moki, st_doki, out=mout16)),
+         "audioop.adpcm2lin", n, adpcm2lin),
+    ]
+    rows_out = []
+    for name, count, ours, peer_name, peer_count, peer in cases:
+        t_ours, t_peer = paired_median(ours, peer, args.repeat)
+        ours_msps = count / t_ours / 1e6
+        peer_msps = peer_count / t_peer / 1e6 if t_peer else None
+        rows_out.append({
+            "case": name, "peer": peer_name,
+            "ours_msps": ours_msps, "peer_msps": peer_msps,
+            "ratio": ours_msps / peer_msps if peer_msps else None,
+        })
+    emit(rows_out, args.json,
+         f"adpcm: Msamples/s on {n:,} samples ({rows}x{frame} for the rows cases), median of {args.repeat}",
+         [("case", "case", "s"), ("ours_msps", "ours", ".0f"), ("peer", "peer", "s"),
+          ("peer_msps", "peer Ms/s", ".0f"), ("ratio", "ours/peer", ".2f")])
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

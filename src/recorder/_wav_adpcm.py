@@ -1,0 +1,219 @@
+"""IMA ADPCM (tag 0x0011) and OKI ADPCM (tags 0x0010 / 0x0017) in WAV files.
+
+Imported by :mod:`recorder.wav`, which then writes ``fmt='ima'`` and ``fmt='oki'`` and
+reads all three tags.
+
+**IMA ADPCM** (as Microsoft / IMA define it, and as ffmpeg, sox and libsndfile read and
+write it): the data is a sequence of blocks of ``block_align`` bytes.  A block starts
+with one 4-byte header per channel (int16 LE predictor = the block's first sample,
+uint8 step index 0..88, a zero byte), then, per channel in turn, groups of 4 bytes
+holding 8 samples, **low nibble first**; so a block holds
+``2 * (block_align - 4 * channels) / channels + 1`` frames.  We write block_align 256
+when ``rate * channels`` is below 12000, 512 below 23000 and 1024 above (libsndfile's
+rule; mono 8000 Hz: 256 bytes, 505 frames), rounded down to whole groups; the fmt chunk
+carries cbSize 2 + wSamplesPerBlock, a fact chunk the true frame count, and the last
+block is padded by repeating the last frame.  Each block restarts the predictor from
+its first sample and carries the step index over from the previous block.  The reader
+takes any block_align whose groups are whole and agree with wSamplesPerBlock, a short
+last block made of whole groups, and raises :class:`~recorder.wav.WavError` for a block
+cut inside a header or group, a step index above 88 or a non-zero reserved byte.
+
+**OKI ADPCM** (Dialogic VOX in WAV): written with tag 0x0010 (what ffmpeg reads as
+``adpcm_ima_oki``); tags 0x0010 and 0x0017 (Dialogic OKI ADPCM) are read.  The data is
+the raw VOX nibble stream, high nibble first; in stereo each byte is one frame (left in
+the high nibble), as ffmpeg reads it.  block_align 1, 4 bits per sample, fact chunk; an
+odd mono frame count ends in a pad nibble that the fact chunk trims.  Mono and stereo
+only (what readers support).  Neither sox nor libsndfile read OKI in WAV; for those
+tools use the raw ``.vox`` container (:mod:`recorder.vox`).
+"""
+
+from __future__ import annotations
+
+import struct
+
+import numpy as np
+
+from . import adpcm
+from ._buffers import as_int16
+from ._codecs import adpcm as _adpcm
+from .wav import Fmt, WavCodec, WavError, register
+
+
+def _interleaved(pcm, channels: int) -> np.ndarray:
+    x = as_int16(pcm, "pcm").reshape(-1)
+    if x.size % channels:
+        raise ValueError(f"{x.size} samples is not a whole number of {channels}-channel frames")
+    return x
+
+
+class ImaWavEncoder:
+    """Streaming WAV IMA ADPCM block encoder: ``encode(pcm)`` returns the whole blocks
+    completed so far (a partial block is held back), ``flush()`` the last block padded
+    with copies of the last frame.  The bytes never depend on how the input is chunked."""
+
+    def __init__(self, channels: int, block_align: int):
+        self.channels = channels
+        self.block_align = block_align
+        self.samples_per_block = _adpcm.ima_wav_samples_per_block(block_align, channels)
+        self._index = np.zeros(channels, np.int32)
+        self._held = np.empty(0, np.int16)
+
+    def encode(self, pcm) -> np.ndarray:
+        x = _interleaved(pcm, self.channels)
+        if self._held.size:
+            x = np.concatenate([self._held, x])
+        per_block = self.samples_per_block * self.channels
+        nblocks = x.size // per_block
+        out = np.empty(nblocks * self.block_align, np.uint8)
+        if nblocks:
+            _adpcm.ima_wav_encode(x[: nblocks * per_block], self.channels, self.block_align,
+                                  self._index, out)
+        self._held = x[nblocks * per_block:].copy()
+        return out
+
+    def flush(self) -> np.ndarray:
+        if not self._held.size:
+            return np.empty(0, np.uint8)
+        frames = self._held.reshape(-1, self.channels)
+        pad = np.repeat(frames[-1:], self.samples_per_block - frames.shape[0], axis=0)
+        self._held = np.empty(0, np.int16)
+        return self.encode(np.concatenate([frames, pad]).reshape(-1))
+
+    def reset(self) -> None:
+        self._index[:] = 0
+        self._held = np.empty(0, np.int16)
+
+
+class ImaWav(WavCodec):
+    """IMA ADPCM in WAV (tag 0x0011)."""
+
+    def __init__(self):
+        super().__init__("ima", 0x0011, 4, 0, has_fact=True, fmt_extra=b"")
+
+    def block_align(self, channels: int, rate: int = 8000) -> int:
+        per = rate * channels
+        size = 256 if per < 12000 else 512 if per < 23000 else 1024
+        group = 4 * channels
+        return max(size // group, 2) * group
+
+    def samples_per_block(self, channels: int, rate: int = 8000) -> int:
+        return _adpcm.ima_wav_samples_per_block(self.block_align(channels, rate), channels)
+
+    def extra_for(self, channels: int, rate: int = 8000) -> bytes:
+        return struct.pack("<H", self.samples_per_block(channels, rate))
+
+    def encoder(self, channels: int, rate: int):
+        return ImaWavEncoder(channels, self.block_align(channels, rate))
+
+    def check(self, fmt: Fmt) -> None:
+        ch, ba = fmt.channels, fmt.block_align
+        if fmt.bits != 4:
+            raise WavError(f"IMA ADPCM with {fmt.bits} bits per sample is not supported (only 4)")
+        if ba < 4 * ch or (ba - 4 * ch) % (4 * ch):
+            raise WavError(
+                f"IMA ADPCM block_align {ba} does not hold {ch} 4-byte header(s) and whole "
+                f"4-byte groups per channel")
+        spb = _adpcm.ima_wav_samples_per_block(ba, ch)
+        if len(fmt.extra) >= 2:
+            declared = struct.unpack_from("<H", fmt.extra)[0]
+            if declared != spb:
+                raise WavError(
+                    f"IMA ADPCM block_align {ba} disagrees with samples per block {declared} "
+                    f"(a block of {ba} bytes holds {spb} frames of {ch} channel(s))")
+
+    def frames_per_block(self, fmt: Fmt) -> int:
+        return _adpcm.ima_wav_samples_per_block(fmt.block_align, fmt.channels)
+
+    def frames(self, nbytes: int, fmt: Fmt) -> int:
+        try:
+            return _adpcm.ima_wav_frames(nbytes, fmt.channels, fmt.block_align)[0]
+        except ValueError:       # a cut last block: count whole blocks (read() raises)
+            return nbytes // fmt.block_align * _adpcm.ima_wav_samples_per_block(
+                fmt.block_align, fmt.channels)
+
+    def decode(self, data: np.ndarray, fmt: Fmt) -> np.ndarray:
+        ch, ba = fmt.channels, fmt.block_align
+        try:
+            frames, _ = _adpcm.ima_wav_frames(data.size, ch, ba)
+            _adpcm.ima_wav_check_headers(data, ch, ba)
+        except ValueError as e:
+            raise WavError(f"{e} (wav.repair() cuts a file back to whole blocks)"
+                           if "truncated" in str(e) else str(e)) from None
+        out = np.empty(frames * ch, np.int16)
+        _adpcm.ima_wav_decode(data, ch, ba, out)
+        return out
+
+
+class OkiStereoEncoder:
+    """Two OKI streams, one byte per frame (left channel in the high nibble); like
+    :class:`recorder.adpcm.OkiEncoder` it holds back two frames of lookahead until the
+    next call or ``flush()``."""
+
+    def __init__(self):
+        self._left = adpcm.OkiEncoder()
+        self._right = adpcm.OkiEncoder()
+
+    def _codes(self, enc, x: np.ndarray) -> np.ndarray:
+        out = np.empty(max(0, len(enc.lookahead) + x.size - 2), np.uint8)
+        enc.encode_codes_into(x, out)
+        return out
+
+    def encode(self, pcm) -> np.ndarray:
+        x = _interleaved(pcm, 2).reshape(-1, 2)
+        left = self._codes(self._left, np.ascontiguousarray(x[:, 0]))
+        right = self._codes(self._right, np.ascontiguousarray(x[:, 1]))
+        return (left << 4) | right
+
+    def flush(self) -> np.ndarray:
+        left = np.frombuffer(self._left.flush_codes(), np.uint8)
+        right = np.frombuffer(self._right.flush_codes(), np.uint8)
+        return (left << 4) | right
+
+    def reset(self) -> None:
+        self._left.reset()
+        self._right.reset()
+
+
+class OkiWav(WavCodec):
+    """OKI / Dialogic ADPCM in WAV (write 0x0010; read 0x0010 and 0x0017)."""
+
+    def __init__(self):
+        super().__init__("oki", 0x0010, 4, 0, has_fact=True, fmt_extra=b"")
+
+    def block_align(self, channels: int, rate: int = 8000) -> int:
+        return 1
+
+    def samples_per_block(self, channels: int, rate: int = 8000) -> int:
+        return 2 if channels == 1 else 1
+
+    def encoder(self, channels: int, rate: int):
+        if channels == 1:
+            return adpcm.OkiEncoder()
+        if channels == 2:
+            return OkiStereoEncoder()
+        raise ValueError(f"OKI ADPCM WAV files are mono or stereo, not {channels} channels")
+
+    def check(self, fmt: Fmt) -> None:
+        if fmt.bits != 4:
+            raise WavError(f"OKI ADPCM with {fmt.bits} bits per sample is not supported (only 4)")
+        if fmt.channels > 2:
+            raise WavError(f"OKI ADPCM with {fmt.channels} channels is not supported (mono or stereo)")
+
+    def frames(self, nbytes: int, fmt: Fmt) -> int:
+        return nbytes * 2 // fmt.channels
+
+    def frames_per_block(self, fmt: Fmt) -> int:
+        return 2 if fmt.channels == 1 else 1
+
+    def decode(self, data: np.ndarray, fmt: Fmt) -> np.ndarray:
+        if fmt.channels == 1:
+            return adpcm.oki_decode(data)
+        out = np.empty(2 * data.size, np.int16)
+        _adpcm.oki_decode_stereo(data, np.zeros(4, np.int32), out)
+        return out
+
+
+IMA = ImaWav()
+OKI = OkiWav()
+register(IMA)
+register(OKI, tags=(0x0010, 0x0017))
