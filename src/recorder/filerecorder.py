@@ -175,15 +175,14 @@ class JobSpec:
         avail = limit - self.header_bytes()
         if avail < 0:
             return -1
-        spb = codec.samples_per_block(1)
-        frames = (avail // codec.block_align(1)) * spb
-        while frames > 0 and _data_on_disk(codec, frames) > avail:
-            frames -= 1
+        frames = codec.max_frames(avail, 1, self.rate)
+        while frames > 0 and _data_on_disk(codec, frames, self.rate) > avail:
+            frames -= 1                    # an odd-sized data chunk takes a pad byte
         return frames
 
 
-def _data_on_disk(codec, frames: int) -> int:
-    n = codec.data_bytes(frames, 1)
+def _data_on_disk(codec, frames: int, rate: int) -> int:
+    n = codec.data_bytes(frames, 1, rate)
     return n + (n & 1)
 
 
