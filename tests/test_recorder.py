@@ -502,12 +502,14 @@ def test_live_gap_is_filled_with_silence(root):
 
 def test_a_dropped_channel_finishes_its_recording(root):
     import gc
-    ch = CallChannel(media_root=root, codec="s16", clock=ManualClock())
+    engine = recorder.Engine()
+    ch = CallChannel(media_root=root, codec="s16", clock=ManualClock(), engine=engine)
     ch.ring()
     ch.answer()
     ch.FileRecorder.start("dropped.wav", file_format="s16bit")
     x = speechlike(0.5)
     ch.push(x)
+    engine.stop(abort_jobs=False)      # its worker holds no channel while we let go of it
     del ch
     gc.collect()
     y, info = wav.read(root / "dropped.wav")          # finished (ABORTED), nothing lost

@@ -231,6 +231,7 @@ class Engine:
                 self.process()
                 for ch in live:
                     ch._notify()
+                live = ch = None         # no strong references to channels between ticks
 
     def stop(self, abort_jobs: bool = True) -> None:
         """Stop the worker; with ``abort_jobs`` finish every running recording first
