@@ -97,7 +97,7 @@ def test_reader_tolerates_real_world_layouts():
         assert meta.frames == x.size and meta.format == "s16bit"
 
 
-@pytest.mark.parametrize("size_field", [0, 0xFFFFFFFF])
+@pytest.mark.parametrize("size_field", [0, 0xFFFFFFFF, 0x7FFFF000, 0x7FFFFFFF])
 def test_unfinished_data_size_reads_to_end_of_file(size_field):
     x = np.arange(100, dtype=np.int16)
     blob = riff(chunk(b"fmt ", fmt_body()), b"data" + struct.pack("<I", size_field) + x.tobytes(),
@@ -258,3 +258,17 @@ def test_info_does_not_decode(tmp_path):
     assert meta.format == "ulaw" and meta.rate == 11000 and meta.frames == PCM.size
     assert meta.data_bytes == PCM.size and meta.format_tag == 7
     assert os.path.getsize(path) == meta.data_offset + meta.data_bytes + (meta.data_bytes & 1)
+
+
+def test_espeak_streamed_to_a_pipe(tmp_path):
+    import shutil
+    import subprocess
+    if not shutil.which("espeak-ng"):
+        from conftest import missing
+        missing("espeak-ng")
+    blob = subprocess.run(["espeak-ng", "--stdout", "a call recorder"], capture_output=True,
+                          check=True).stdout
+    assert blob[40:44] == b"\x00\xf0\xff\x7f"          # its placeholder data size
+    y, meta = wav.read(io.BytesIO(blob))
+    assert meta.frames == (len(blob) - 44) // 2 and meta.rate == 22050
+    np.testing.assert_array_equal(y, np.frombuffer(blob[44:44 + 2 * meta.frames], "<i2"))

@@ -7,8 +7,9 @@ Writes every recorder format: ``alaw`` (tag 6), ``ulaw`` (tag 7), ``s16bit`` and
 Reads what real files contain: chunks in any order, LIST/INFO and unknown chunks
 skipped, odd-sized chunks padded, WAVE_FORMAT_EXTENSIBLE, RF64, PCM of 8/16/24/32 bits
 and IEEE float (converted to int16: 24/32-bit keep their top 16 bits, float is scaled by
-32768, rounded and clipped), and a data size of 0 or 0xFFFFFFFF left by a writer that
-never finished (the data then runs to the end of the file).  A trailing partial frame is
+32768, rounded and clipped), and a data size of 0 or a streaming placeholder (0xFFFFFFFF, 0x7FFFF000 from
+espeak-ng, 0x7FFFFFFF) left by a writer that never finished or wrote to a pipe (the data
+then runs to the end of the file).  A trailing partial frame is
 dropped.  Anything malformed raises :class:`WavError` (a ValueError) naming the problem;
 sizes in a header are checked against the real file size before anything is allocated.
 """
@@ -29,6 +30,9 @@ __all__ = ["WavError", "Info", "read", "write", "info", "Writer", "repair", "WRI
 
 MAX_CHANNELS = 64
 _U32 = 0xFFFFFFFF
+# data sizes that writers streaming to a pipe put in the header (they cannot seek back):
+# 0xFFFFFFFF (sox, ffmpeg to a pipe), 0x7FFFF000 (espeak-ng --stdout), 0x7FFFFFFF.
+_STREAMING_SIZES = frozenset((_U32, 0x7FFFF000, 0x7FFFFFFF))
 _KSDATAFORMAT_TAIL = bytes.fromhex("000000001000800000aa00389b71")
 
 
@@ -257,7 +261,8 @@ def _parse(f, size: int) -> _Layout:
             if rf64 and csize == _U32 and ds64_data is not None:
                 csize = ds64_data
             offsets["data_size"] = pos + 4
-            if csize == _U32 or (csize == 0 and remaining > 0 and not _looks_like_chunk(f.read(8), remaining)):
+            if csize in _STREAMING_SIZES or (
+                    csize == 0 and remaining > 0 and not _looks_like_chunk(f.read(8), remaining)):
                 csize, unbounded = remaining, True
             elif csize > remaining:
                 raise WavError(
