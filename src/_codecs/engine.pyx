@@ -502,7 +502,3 @@ cdef class Bank:
 
     def active(self, int slot):
         return 0 <= slot < self.capacity and self.slots[slot] != NULL and bool(self.slots[slot].active)
-
-    def memory_per_slot(self):
-        """Bytes of C memory a recording slot holds (ring + state + buffers)."""
-        return sizeof(slot_t) + self.flush_bytes + 4 * RING
