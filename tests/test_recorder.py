@@ -516,6 +516,39 @@ def test_a_dropped_channel_finishes_its_recording(root):
     np.testing.assert_array_equal(y, x)
 
 
+def test_live_record_in_a_thread_with_rfc4733_barge_in(root):
+    clock = ManualClock()
+    ch = CallChannel(media_root=root, codec="ulaw", clock=clock)
+    ch.ring()
+    ch.answer()
+    result = {}
+    t = threading.Thread(target=lambda: result.setdefault(
+        "cause", ch.FileRecorder.record("live.wav", file_format="s16bit", barge_in=True)))
+    t.start()
+    while ch.FileRecorder.state() is not State.RECORDING:     # the job is set up synchronously
+        t.join(0.001)
+    from recorder import codecs
+    x = speechlike(1.0)
+    for i in range(0, x.size, 160):
+        ch.push(codecs.ulaw_encode(x[i:i + 160]))
+        clock.t += 0.02
+    ch.push_dtmf("#", duration_ms=100)                       # began 100 ms ago
+    t.join(10)
+    assert result["cause"] is Cause.BARGEIN
+    assert ch.FileRecorder.last_digit() == ("#", pytest.approx(0.9))
+    assert wav.info(root / "live.wav").frames == 7200
+    ch.close()
+
+
+def test_realtime_replay(root, call_file):
+    x = speechlike(0.4)
+    ch = replay(call_file(x), root, realtime=True)        # plays at the pace of the clock
+    assert ch.FileRecorder.record("rt.wav", file_format="s16bit") is Cause.HANGUP
+    y, _ = wav.read(root / "rt.wav")
+    assert x.size - 800 <= y.size <= x.size     # the call runs from answer; the job starts just after
+    np.testing.assert_array_equal(y, x[x.size - y.size:])
+
+
 def test_media_before_answer_is_dropped(root):
     ch = CallChannel(media_root=root, codec="s16")
     ch.ring()
