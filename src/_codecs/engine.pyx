@@ -17,6 +17,18 @@ from libc.math cimport llround
 from g711_k cimport init_g711_tables, alaw_encode_k, ulaw_encode_k, alaw_decode_k, ulaw_decode_k
 from pcm_k cimport u8_encode_k, s16_encode_k
 
+cdef extern from "g711_simd.h":
+    int cr_alaw_decode_simd(const uint8_t* src, int16_t* dst, Py_ssize_t n) noexcept nogil
+    int cr_ulaw_decode_simd(const uint8_t* src, int16_t* dst, Py_ssize_t n) noexcept nogil
+
+
+cdef inline void _g711_decode(const uint8_t* src, int16_t* dst, int64_t n, bint ulaw) noexcept nogil:
+    if ulaw:
+        if not cr_ulaw_decode_simd(src, dst, n):
+            ulaw_decode_k(src, dst, n)
+    elif not cr_alaw_decode_simd(src, dst, n):
+        alaw_decode_k(src, dst, n)
+
 import numpy as np
 
 init_g711_tables()
@@ -210,14 +222,9 @@ cdef class Bank:
             return 0
         tail = (s.head + s.fill) % RING
         first = _min64(n, RING - tail)
-        if ulaw:
-            ulaw_decode_k(&codes[0], &s.ring[tail], first)
-            if first < n:
-                ulaw_decode_k(&codes[first], &s.ring[0], n - first)
-        else:
-            alaw_decode_k(&codes[0], &s.ring[tail], first)
-            if first < n:
-                alaw_decode_k(&codes[first], &s.ring[0], n - first)
+        _g711_decode(&codes[0], &s.ring[tail], first, ulaw)
+        if first < n:
+            _g711_decode(&codes[first], &s.ring[0], n - first, ulaw)
         s.fill += n
         return n
 

@@ -11,6 +11,12 @@ from g711_k cimport (
 )
 from pcm_k cimport u8_encode_k, u8_decode_k, s16_encode_k, s16_decode_k
 
+cdef extern from "g711_simd.h":
+    int cr_g711_simd_level() noexcept nogil
+    int cr_g711_set_level(int level) noexcept nogil
+    int cr_alaw_decode_simd(const uint8_t* src, int16_t* dst, Py_ssize_t n) noexcept nogil
+    int cr_ulaw_decode_simd(const uint8_t* src, int16_t* dst, Py_ssize_t n) noexcept nogil
+
 init_g711_tables()
 
 # Decoding two codes per lookup: entry (c1 << 8 | c0) holds the samples of c0 then c1 as
@@ -76,7 +82,9 @@ def alaw_decode(const uint8_t[::1] src, int16_t[::1] dst):
     _same_len(n, dst.shape[0], 1)
     if n:
         with nogil:
-            if PAIRS:
+            if cr_alaw_decode_simd(&src[0], &dst[0], n):
+                pass
+            elif PAIRS:
                 decode_pairs_k(alaw_pairs, cr_alaw_dec, &src[0], &dst[0], n)
             else:
                 alaw_decode_k(&src[0], &dst[0], n)
@@ -87,7 +95,9 @@ def ulaw_decode(const uint8_t[::1] src, int16_t[::1] dst):
     _same_len(n, dst.shape[0], 1)
     if n:
         with nogil:
-            if PAIRS:
+            if cr_ulaw_decode_simd(&src[0], &dst[0], n):
+                pass
+            elif PAIRS:
                 decode_pairs_k(ulaw_pairs, cr_ulaw_dec, &src[0], &dst[0], n)
             else:
                 ulaw_decode_k(&src[0], &dst[0], n)
@@ -139,6 +149,16 @@ def s16_decode(const uint8_t[::1] src, int16_t[::1] dst):
     if n:
         with nogil:
             s16_decode_k(&src[0], &dst[0], n)
+
+
+def simd_level():
+    """Which decoder runs: 2 = AVX2, 1 = SSSE3, 0 = the pair-table loop."""
+    return cr_g711_simd_level()
+
+
+def set_simd_level(int level):
+    """Use at most ``level`` (tests compare every variant); returns the level in use."""
+    return cr_g711_set_level(level)
 
 
 def tables():
