@@ -101,6 +101,7 @@ ctypedef struct slot_t:
     int cause
     int64_t digit_start
     int digit
+    int64_t first_audio      # job sample where audio was first heard, -1 none
 
 
 cdef int64_t _max64(int64_t a, int64_t b) noexcept nogil:
@@ -117,12 +118,15 @@ cdef class Bank:
     cdef slot_t** slots
     cdef public int capacity
     cdef public int64_t flush_bytes
+    cdef public int64_t flush_samples
     cdef public int64_t sync_every
 
-    def __cinit__(self, int capacity=16, int64_t flush_bytes=4096, int64_t sync_every=8000):
+    def __cinit__(self, int capacity=16, int64_t flush_bytes=4096, int64_t flush_samples=4000,
+                  int64_t sync_every=8000):
         self.slots = NULL
         self.capacity = 0
         self.flush_bytes = flush_bytes
+        self.flush_samples = flush_samples
         self.sync_every = sync_every
         self._grow(capacity)
 
@@ -306,6 +310,7 @@ cdef class Bank:
         s.cause = CAUSE_NONE
         s.digit_start = -1
         s.digit = 0
+        s.first_audio = -1
         s.next_sync = self.sync_every
         s.held = <int16_t*>malloc(max(s.hold, 1) * sizeof(int16_t))
         # a feed commits at most hold + the chunk; leave room for a few ticks unflushed
@@ -374,12 +379,14 @@ cdef class Bank:
             self._commit(s, x, _min64(want - s.held_n, m))
 
     cdef int _feed_one(self, slot_t* s, const int16_t* x, int64_t m, double silence_ms, int seen,
-                       int64_t digit_start, int digit) noexcept nogil:
+                       int64_t digit_start, int digit, int64_t audio_start) noexcept nogil:
         cdef int64_t start = s.n, end = s.n + m, cut = -1, run, limit, at, keep, total
         cdef int cause = CAUSE_NONE, was_seen = s.audio_seen, ev = 0
         s.n = end
         if seen:
             s.audio_seen = 1
+        if audio_start >= 0 and s.first_audio < 0:
+            s.first_audio = audio_start
         if s.timeout_at >= 0 and end >= s.timeout_at:
             cut, cause = s.timeout_at, CAUSE_TIMEOUT
         if s.size_at >= 0 and end >= s.size_at and (cut < 0 or s.size_at < cut):
@@ -389,15 +396,17 @@ cdef class Bank:
             at = _max64(end - (run - s.max_sil), start if was_seen else 0)
             if cut < 0 or at < cut:
                 cut, cause = at, CAUSE_SILENCE
-        if not s.audio_seen and s.init_sil > 0 and run >= s.init_sil:
-            at = _max64(end - (run - s.init_sil), 0)
+        # before any audio: the initial-silence limit, or if that is 0 the max-silence one
+        limit = s.init_sil if s.init_sil > 0 else s.max_sil
+        if not s.audio_seen and limit > 0 and run >= limit:
+            at = _max64(end - (run - limit), 0)
             if cut < 0 or at < cut:
                 cut, cause = at, CAUSE_SILENCE
         if s.barge and digit_start >= 0:
             at = _max64(digit_start, s.committed)
             if cut < 0 or at < cut:
                 cut, cause = at, CAUSE_BARGEIN
-                s.digit_start, s.digit = at, digit
+                s.digit_start, s.digit = digit_start, digit     # reported: the true start
         if cut >= 0:
             cut = _max64(cut, s.committed)
             self._commit_from(s, x, m, cut)
@@ -419,7 +428,7 @@ cdef class Bank:
             s.held_n = keep
         if s.out_len >= self.flush_bytes:
             ev |= EV_FLUSH
-        if s.pcm_len > 0:
+        if s.pcm_len >= self.flush_samples:
             ev |= EV_PCM
         if s.committed >= s.next_sync:
             s.next_sync = (s.committed // self.sync_every + 1) * self.sync_every
@@ -428,15 +437,16 @@ cdef class Bank:
 
     def feed(self, const int64_t[::1] slots, const int16_t[:, ::1] block,
              const double[::1] silence_ms, const uint8_t[::1] seen,
-             const int64_t[::1] digit_start, const int32_t[::1] digit):
+             const int64_t[::1] digit_start, const int32_t[::1] digit, const int64_t[::1] audio_start):
         """Apply one chunk (a row of ``block``) and the detectors' state at its end to
         each slot's job.  ``digit_start`` is the job sample where a digit confirmed in
-        this chunk started (-1: none), ``digit`` its character code.  Returns the event
-        bits per row (int32)."""
+        this chunk started (-1: none), ``digit`` its character code, ``audio_start`` the
+        job sample where audio began in this chunk (-1: none).  Returns the event bits per
+        row (int32)."""
         cdef Py_ssize_t k = slots.shape[0], r
         cdef int64_t m = block.shape[1]
         if block.shape[0] != k or silence_ms.shape[0] != k or seen.shape[0] != k \
-                or digit_start.shape[0] != k or digit.shape[0] != k:
+                or digit_start.shape[0] != k or digit.shape[0] != k or audio_start.shape[0] != k:
             raise ValueError("feed: every argument needs one entry per slot")
         for r in range(k):
             if not self._get(<int>slots[r]).active:
@@ -447,11 +457,11 @@ cdef class Bank:
             with nogil:
                 for r in range(k):
                     ev[r] = self._feed_one(self.slots[slots[r]], &block[r, 0], m, silence_ms[r],
-                                           seen[r], digit_start[r], digit[r])
+                                           seen[r], digit_start[r], digit[r], audio_start[r])
         else:
             for r in range(k):
                 ev[r] = self._feed_one(self.slots[slots[r]], NULL, 0, silence_ms[r], seen[r],
-                                       digit_start[r], digit[r])
+                                       digit_start[r], digit[r], audio_start[r])
         return events
 
     def end_job(self, int slot, int cause, bint commit_held):
@@ -471,12 +481,13 @@ cdef class Bank:
         cdef slot_t* s = self._get(slot)
         if not s.active or not s.barge:
             return False
-        cdef int64_t at = _max64(_min64(start, s.n), s.committed)
+        cdef int64_t true_start = _max64(_min64(start, s.n), 0)
+        cdef int64_t at = _max64(true_start, s.committed)     # the cut: no further back than held media
         cdef int64_t base = s.n - s.held_n
         if at - base > 0:
             self._commit(s, s.held, _min64(at - base, s.held_n))
         s.held_n = 0
-        s.digit_start = at
+        s.digit_start = true_start
         s.digit = digit
         s.cause = CAUSE_BARGEIN
         s.active = 0
@@ -502,10 +513,10 @@ cdef class Bank:
         return out
 
     def job(self, int slot):
-        """(active, n, committed, audio_seen, cause, digit_start, digit) of ``slot``."""
+        """(active, n, committed, audio_seen, cause, digit_start, digit, first_audio)."""
         cdef slot_t* s = self._get(slot)
         return (bool(s.active), s.n, s.committed, bool(s.audio_seen), s.cause, s.digit_start,
-                chr(s.digit) if s.digit else None)
+                chr(s.digit) if s.digit else None, s.first_audio)
 
     def active(self, int slot):
         return 0 <= slot < self.capacity and self.slots[slot] != NULL and bool(self.slots[slot].active)

@@ -106,6 +106,7 @@ class CallChannel:
         self._cond = threading.Condition(self._engine.lock)
         self._answered_at = None
         self._file_recorder = FileRecorder(self)
+        self._closed = False
         self._slot = self._engine.attach(self)
 
     # -- spec property ------------------------------------------------------------------
@@ -122,9 +123,14 @@ class CallChannel:
     def state(self) -> CallState:
         return self._state
 
+    def _check_open(self) -> None:
+        if self._closed:
+            raise Error("the channel is closed")
+
     def ring(self) -> None:
         """An inbound call arrives: IDLE -> RINGING."""
         with self._engine.lock:
+            self._check_open()
             if self._state is not CallState.IDLE:
                 raise Error(f"cannot ring: the call is {self._state.name}")
             self._state = CallState.RINGING
@@ -133,6 +139,7 @@ class CallChannel:
         """An outbound call is being set up: IDLE -> CALLING (then :meth:`answer` when
         the far end answers)."""
         with self._engine.lock:
+            self._check_open()
             if self._state is not CallState.IDLE:
                 raise Error(f"cannot dial: the call is {self._state.name}")
             self._state = CallState.CALLING
@@ -140,6 +147,7 @@ class CallChannel:
     def answer(self) -> None:
         """The call is answered (RINGING or CALLING -> ANSWERED); media time starts."""
         with self._engine.lock:
+            self._check_open()
             if self._state is CallState.IDLE:
                 raise Hangup("cannot answer: there is no call (IDLE)")
             if self._state is CallState.ANSWERED:
@@ -166,9 +174,14 @@ class CallChannel:
             self._cond.notify_all()
 
     def close(self) -> None:
-        """Hang up and release the channel's engine slot."""
+        """Hang up and release the channel's engine slot; the channel cannot be used
+        afterwards (every call control and media method raises Error)."""
+        if self._closed:
+            return
         self.hangup()
-        self._engine.detach(self._slot)
+        with self._engine.lock:
+            self._closed = True
+            self._engine.detach(self._slot)
 
     # -- media --------------------------------------------------------------------------
 
@@ -187,6 +200,7 @@ class CallChannel:
         engine = self._engine
         with engine.lock:
             if self._state is not CallState.ANSWERED:
+                self._check_open()
                 return
             if codec == "s16":
                 engine.push(self._slot, as_int16(payload, "payload").reshape(-1))
@@ -208,10 +222,12 @@ class CallChannel:
         that has barge-in on, cut at the digit's start."""
         if not isinstance(digit, str) or len(digit) != 1 or digit.upper() not in DTMF_DIGITS:
             raise ValueError(f"digit must be one of {DTMF_DIGITS}, got {digit!r}")
-        if isinstance(duration_ms, bool) or not isinstance(duration_ms, (int, float)) or duration_ms < 0:
-            raise ValueError(f"duration_ms must be a number >= 0, got {duration_ms!r}")
+        if isinstance(duration_ms, bool) or not isinstance(duration_ms, (int, float)) \
+                or not 0 <= duration_ms <= 1e9:
+            raise ValueError(f"duration_ms must be a number from 0 to 1e9, got {duration_ms!r}")
         with self._engine.lock:
             if self._state is not CallState.ANSWERED:
+                self._check_open()
                 return
             self._engine.process(np.array([self._slot]), partial=True)
             job = self._recording_job()
@@ -253,7 +269,8 @@ class CallChannel:
                 if chunk is None:
                     if self._replay.hangup_at_end:
                         self.hangup()
-                    return
+                        return
+                    chunk = np.zeros(FRAME, np.int16)   # the call stays up, silent
                 self.push(chunk, "s16")
                 sent += chunk.size
                 delay = start + sent / MEDIA_RATE - self._clock()
@@ -268,8 +285,9 @@ class CallChannel:
         return self._replay is None or self._replay.realtime
 
     def _recording_job(self) -> Job | None:
+        """The running job (not yet ended), if any."""
         job = self._file_recorder._job
-        return job if job is not None and not job.done.is_set() else None
+        return job if job is not None and not job.ended else None
 
     def _watchdog(self) -> None:
         if self._state is not CallState.ANSWERED or self._replay is not None:
@@ -291,6 +309,7 @@ class CallChannel:
         self._cond.notify_all()
 
     def _check_call(self) -> None:
+        self._check_open()
         if self._state is CallState.IDLE:
             raise Hangup("the call is IDLE")
         if self._state is not CallState.ANSWERED:
@@ -307,8 +326,9 @@ class CallChannel:
                 recorder._last = recorder._job
             recorder._job = None
             try:
+                files.resolve(spec.filename, self.media_root, create_dirs=True)
                 job = Job(spec, self._engine, self._slot, _resampler_factory, _HOLD_BACK)
-            except OSError as e:
+            except OSError as e:     # folder or file cannot be created: the job fails, ERROR
                 recorder._job = Job.failed(spec, e)
                 return None
             recorder._job = job
@@ -322,31 +342,36 @@ class CallChannel:
             self._engine.process(np.array([self._slot]), partial=True)
             job.end(cause)
             self._cond.notify_all()
-            return True
+        job.done.wait()                  # the file is published when stop() returns
+        return True
 
     def _wait_for(self, job: Job, seconds) -> bool:
-        """Wait until ``job`` is done or ``seconds`` of media pass.  A fast replay is
-        driven from here; a live channel is served by the engine."""
-        deadline = None if seconds is None else self._media_samples() + int(round(seconds * MEDIA_RATE))
+        """Wait until ``job`` is done (file published) or ``seconds`` of media pass.  A
+        fast replay is driven from here; a live channel is served by the engine."""
+        deadline = None if seconds is None else self._media_samples() + _samples(seconds)
         if not self._is_live():
-            return self._drive(job, deadline)
-        with self._cond:
-            while not job.done.is_set():
-                if deadline is not None and self._media_samples() >= deadline:
-                    return False
-                if self._state is not CallState.ANSWERED:
-                    break
-                self._cond.wait(0.25)
+            if not self._drive(job, deadline):
+                return False
+        else:
+            with self._cond:
+                while not job.ended:
+                    if deadline is not None and self._media_samples() >= deadline:
+                        return False
+                    if self._state is not CallState.ANSWERED:
+                        break
+                    self._cond.wait(0.25)
+        if job.ended:
+            job.done.wait()
         return job.done.is_set()
 
     def _drive(self, job: Job, deadline) -> bool:
+        """Pull replay media through the engine until the job ends (True) or the
+        deadline passes (False)."""
         slot = np.array([self._slot])
         while True:
             with self._engine.lock:
-                if job.done.is_set():
+                if job.ended or self._state is not CallState.ANSWERED:
                     return True
-                if self._state is not CallState.ANSWERED:
-                    return job.done.is_set()
                 n = FRAME
                 if deadline is not None:
                     n = min(n, deadline - self._media_samples())
@@ -356,7 +381,7 @@ class CallChannel:
                 if chunk is None:
                     if self._replay.hangup_at_end:
                         self.hangup()
-                        return job.done.is_set()
+                        return True
                     chunk = np.zeros(n, np.int16)
                 self._engine.push(self._slot, chunk)
                 self._engine.process(slot, partial=True)
@@ -364,6 +389,12 @@ class CallChannel:
     def __repr__(self) -> str:
         name = f" {self.name!r}" if self.name else ""
         return f"<CallChannel{name} {self._state.name} media={self.media_time:.3f}s>"
+
+
+def _samples(seconds) -> int:
+    """Media samples in ``seconds`` (finite, >= 0; a positive time is at least one sample)."""
+    n = int(round(seconds * MEDIA_RATE))
+    return max(n, 1) if seconds > 0 else 0
 
 
 def _resampler_factory(in_rate: int, out_rate: int):

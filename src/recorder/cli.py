@@ -212,9 +212,11 @@ def cmd_record(args) -> int:
               f"audio detected: {'yes' if r.audio_detected else 'no'}")
         if r.digit:
             print(f"barge-in digit: {r.digit} at {r.digit_time:.3f} s")
-        if r.error:
-            print(f"error: {r.error}")
-    return 1 if cause.name == "ERROR" else 0
+    if r.error:
+        kept = f"; what was recorded is in {r.path}" if r.path else ""
+        print(f"recorder: error: the recording failed: {r.error}{kept}", file=sys.stderr)
+        return 1
+    return 0
 
 
 # --- convert -------------------------------------------------------------------------------
@@ -350,13 +352,44 @@ def cmd_dtmf(args) -> int:
     return 0
 
 
+def _repair_encrypted(path, cipher):
+    """Decrypt, repair and encrypt again in place (the file is replaced atomically)."""
+    import io
+    with open(path, "rb") as f:
+        try:
+            plain = cipher.decrypt(f.read())
+        except CipherError:
+            raise CliError(f"{path}: cannot decrypt (wrong key or IV, or not an encrypted file)") from None
+    tmp = f"{path}.repair.tmp"
+    try:
+        with open(tmp, "w+b") as f:
+            f.write(plain)
+        before = wav.info(tmp)
+        after = wav.repair(tmp)
+        with open(tmp, "rb") as src:
+            data = src.read()
+        with open(tmp, "wb") as dst:
+            dst.write(cipher.encrypt(data))
+            dst.flush()
+            os.fsync(dst.fileno())
+        os.replace(tmp, path)
+    finally:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+    return before, after
+
+
 def cmd_repair(args) -> int:
+    cipher = _cipher(args.key, args.iv, "file")
     for path in args.files:
         if not os.path.exists(path):
             raise CliError(f"{path}: no such file")
         try:
-            before = wav.info(path)
-            after = wav.repair(path)
+            if cipher is not None:
+                before, after = _repair_encrypted(path, cipher)
+            else:
+                before = wav.info(path)
+                after = wav.repair(path)
         except WavError as e:
             raise CliError(f"{path}: cannot repair: {e}") from None
         except OSError as e:
@@ -430,7 +463,7 @@ def build_parser() -> argparse.ArgumentParser:
                        description="Describe WAV files: format, rate, channels, duration, level (dBm0), "
                                    "share of silence, DTMF digits.")
     i.add_argument("files", nargs="+", metavar="FILE")
-    i.add_argument("--json", action="store_true")
+    i.add_argument("--json", action="store_true", help="an object for one FILE, a list for several")
     _add_key(i, what="files")
     i.set_defaults(func=cmd_info)
 
@@ -445,6 +478,7 @@ def build_parser() -> argparse.ArgumentParser:
                        description="Fix the header of WAV files cut short by a crash (such as a .part "
                                    "file left by a killed recorder), in place, keeping every whole frame.")
     f.add_argument("files", nargs="+", metavar="FILE")
+    _add_key(f, what="files (decrypted, repaired and encrypted again)")
     f.set_defaults(func=cmd_repair)
     return p
 

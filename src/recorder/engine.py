@@ -18,6 +18,8 @@ All channel and job state of an engine is guarded by ``engine.lock``.
 from __future__ import annotations
 
 import atexit
+import logging
+import queue
 import threading
 import time
 import weakref
@@ -28,6 +30,8 @@ from ._codecs import engine as _core
 from .dsp import MultiDetector
 
 __all__ = ["Engine", "FRAME", "MEDIA_RATE"]
+
+log = logging.getLogger("recorder.engine")
 
 MEDIA_RATE = 8000
 FRAME = 160                 # 20 ms at 8000 Hz: the engine's processing unit
@@ -48,22 +52,37 @@ class DetectorBank:
         self._banks[slot // BANK].reset(np.array([slot % BANK]))
 
     def process(self, block: np.ndarray, slots: np.ndarray):
-        """Run the detectors on ``block`` (k, n) for ``slots`` (k,).  Returns
-        ``(silence_ms (k,), audio_seen (k,), digits)`` with digits a list of
-        (row index in block, digit, start sample since reset)."""
-        k = len(slots)
-        silence = np.zeros(k, np.float64)
-        seen = np.zeros(k, bool)
-        digits = []
+        """Run the detectors on ``block`` (k, n) for ``slots`` (k,); returns a
+        ``dsp.MultiResult`` whose ``row`` fields index ``block``."""
         bank_of = slots // BANK
-        for b in np.unique(bank_of):
+        banks = np.unique(bank_of)
+        if banks.size == 1:
+            return self._banks[int(banks[0])].process(block, rows=slots % BANK)
+        parts, rows = [], []
+        for b in banks:
             idx = np.flatnonzero(bank_of == b)
-            res = self._banks[b].process(block[idx], rows=slots[idx] % BANK)
-            silence[idx] = res.silence_ms
-            seen[idx] = res.audio_seen
-            for ev in res.digits:
-                digits.append((int(idx[ev["row"]]), str(ev["digit"]), int(ev["start"])))
-        return silence, seen, digits
+            parts.append(self._banks[int(b)].process(block[idx], rows=slots[idx] % BANK))
+            rows.append(idx)
+        k = len(slots)
+        out = {}
+        for name in ("silence_ms", "audio_seen"):
+            arr = np.empty(k, parts[0]._asdict()[name].dtype)
+            for part, idx in zip(parts, rows):
+                arr[idx] = getattr(part, name)
+            out[name] = arr
+        for name in ("digits", "audio_starts"):
+            recs = []
+            for part, idx in zip(parts, rows):
+                r = getattr(part, name).copy()
+                r["row"] = idx[r["row"]] if len(r) else r["row"]
+                recs.append(r)
+            out[name] = np.concatenate(recs)
+        return _Merged(**out)
+
+
+class _Merged:
+    def __init__(self, **fields):
+        self.__dict__.update(fields)
 
 
 class Engine:
@@ -85,6 +104,8 @@ class Engine:
         self._size = 0
         self._thread: threading.Thread | None = None
         self._stopping = threading.Event()
+        self._finishing: queue.SimpleQueue = queue.SimpleQueue()
+        self._finisher: threading.Thread | None = None
         _ENGINES.add(self)
 
     @classmethod
@@ -144,6 +165,32 @@ class Engine:
         self._jobs.pop(slot, None)
         self._recording[slot] = False
 
+    def finish_later(self, work) -> None:
+        """Run ``work`` (closing and publishing a finished recording's file) on the
+        finisher thread, away from the engine lock."""
+        self._finishing.put(work)
+        if self._finisher is None or not self._finisher.is_alive():
+            self._finisher = threading.Thread(target=self._finish_loop, name="callrecorder-finisher",
+                                              daemon=True)
+            self._finisher.start()
+
+    def _finish_loop(self) -> None:
+        while True:
+            work = self._finishing.get()
+            if work is None:
+                return
+            try:
+                work()
+            except Exception:           # pragma: no cover - work() records its own errors
+                log.exception("finishing a recording failed")
+
+    def drain(self) -> None:
+        """Wait until every finished recording's file is published."""
+        t = self._finisher
+        if t is not None and t.is_alive() and t is not threading.current_thread():
+            self._finishing.put(None)
+            t.join()
+
     # -- media in -----------------------------------------------------------------------
 
     def pending(self, slot: int) -> int:
@@ -193,17 +240,30 @@ class Engine:
             return
         rec = slots[rows]
         sub = block[rows] if rows.size != slots.size else block
-        silence, seen, digits = self.detectors.process(sub, rec)
+        res = self.detectors.process(sub, rec)
         start = np.full(rec.size, -1, np.int64)
         char = np.zeros(rec.size, np.int32)
-        for r, digit, at in digits:                 # the earliest digit of each row counts
+        for ev in res.digits:                        # the earliest digit of each row counts
+            r, at = int(ev["row"]), int(ev["start"])
             if start[r] < 0 or at < start[r]:
-                start[r], char[r] = at, ord(digit)
-        events = self.bank.feed(rec, sub, silence, seen.view(np.uint8), start, char)
+                start[r], char[r] = at, ord(str(ev["digit"]))
+        audio = np.full(rec.size, -1, np.int64)
+        starts = res.audio_starts
+        if len(starts):                              # the first audio onset of each row
+            first = np.full(rec.size, np.iinfo(np.int64).max, np.int64)
+            np.minimum.at(first, starts["row"].astype(np.int64), starts["start"].astype(np.int64))
+            audio = np.where(first == np.iinfo(np.int64).max, -1, first)
+        events = self.bank.feed(rec, sub, res.silence_ms, res.audio_seen.view(np.uint8), start, char,
+                                audio)
         for i in np.flatnonzero(events):
             job = self._jobs.get(int(rec[i]))
-            if job is not None:
+            if job is None:
+                continue
+            try:
                 job.on_event(int(events[i]))
+            except Exception as e:      # one job's failure must not touch the others
+                log.exception("record job on slot %d failed", int(rec[i]))
+                job._fail(e)
 
     # -- the worker ---------------------------------------------------------------------
 
@@ -225,12 +285,15 @@ class Engine:
             else:
                 next_tick = time.monotonic()       # fell behind: don't try to catch up in bursts
             with self.lock:
-                live = [ch for ch in list(self._channels.values()) if ch._is_live()]
-                for ch in live:
-                    ch._watchdog()
-                self.process()
-                for ch in live:
-                    ch._notify()
+                try:
+                    live = [ch for ch in list(self._channels.values()) if ch._is_live()]
+                    for ch in live:
+                        ch._watchdog()
+                    self.process()
+                    for ch in live:
+                        ch._notify()
+                except Exception:       # keep serving the other calls whatever happened
+                    log.exception("engine tick failed")
                 live = ch = None         # no strong references to channels between ticks
 
     def stop(self, abort_jobs: bool = True) -> None:
@@ -243,6 +306,8 @@ class Engine:
         self._stopping.set()
         if self._thread is not None and self._thread is not threading.current_thread():
             self._thread.join(timeout=5)
+        if abort_jobs:
+            self.drain()
 
 
 _ENGINES: "weakref.WeakSet[Engine]" = weakref.WeakSet()
@@ -252,6 +317,6 @@ _ENGINES: "weakref.WeakSet[Engine]" = weakref.WeakSet()
 def _finish_recordings_at_exit() -> None:
     for engine in list(_ENGINES):
         try:
-            engine.stop(abort_jobs=True)
+            engine.stop(abort_jobs=True)      # every running recording ends and is published
         except Exception:   # pragma: no cover - best effort at interpreter exit
             pass

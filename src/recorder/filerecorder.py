@@ -14,15 +14,19 @@ Semantics, where the spec leaves room:
   much media; ``0`` or ``None`` means no time limit.
 * **max_bytes** bounds the size of the finished file on disk, header included (and, with
   a ``cipher``, after encryption).  The recording is cut at the last sample (ADPCM: the
-  last block) that fits, with cause ``SIZE``.  ``0`` means no limit; a limit smaller than
-  the WAV header raises ValueError.
-* **milliseconds_initial_silence** applies until audio is first heard: if the caller stays
-  silent that long the job ends with ``SILENCE`` (``audio_detected_in_recording()`` is then
-  False).  ``0`` means wait for audio without limit.  The leading silence stays in the file
-  (the file is aligned to real time).
-* **milliseconds_max_silence** applies once audio has been heard: that much continuous
-  silence ends the job with ``SILENCE``; the file ends exactly when the silence timer
-  expired.  ``0`` disables it.
+  last block) that fits, with cause ``SIZE``.  ``0`` means no limit but the WAV format's
+  own: a file cannot pass 4 GiB, and a recording that reaches it ends with ``SIZE``.  A
+  limit smaller than the WAV header raises ValueError.
+* An existing file of the same name is replaced when the new recording is published.
+* **milliseconds_max_silence**: that much continuous silence ends the job with
+  ``SILENCE``; the file ends exactly when the silence timer expired.  ``0`` disables it.
+  It counts from the start of the job, so a caller who never speaks ends the recording
+  too (``audio_detected_in_recording()`` is then False), as the spec's own example
+  expects.
+* **milliseconds_initial_silence**, when not 0, replaces the max-silence limit until audio
+  is first heard: a caller may take longer (or shorter) to start speaking than the pause
+  that ends a recording.  ``0`` means no separate initial limit.  Leading silence stays in
+  the file (the file is aligned to real time).
 * **barge_in**: any DTMF digit (in-band, or an out-of-band RFC 4733 event pushed to the
   channel) ends the job with ``BARGEIN``; the file is cut at the digit's start, so the tone
   is not in it.  ``last_digit()`` gives the digit and its start time afterwards.
@@ -53,6 +57,7 @@ from .cipher import AesCbcCipher
 __all__ = ["FileRecorder", "UASCallFileRecorder", "RecordResult", "RECORD_FORMATS", "RECORD_RATES"]
 
 MEDIA_RATE = 8000
+MIN_AUDIO = MEDIA_RATE * 20 // 1000    # samples: audio shorter than this is not audio
 RECORD_FORMATS = ("alaw", "ulaw", "oki", "ima", "s16bit", "u8bit")
 RECORD_RATES = (8000, 6000, 11000, 11025)
 
@@ -95,17 +100,27 @@ class RecordResult:
     error: str | None = None
 
 
-def _check_int(value, name: str, *, allow_none=False) -> int | None:
-    if value is None and allow_none:
-        return None
+def _check_int(value, name: str, maximum: int) -> int:
     if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
         if isinstance(value, float) and value.is_integer():
             value = int(value)
         else:
             raise TypeError(f"{name} must be an int, not {type(value).__name__}")
-    if value < 0:
-        raise ValueError(f"{name} must be >= 0, got {value}")
+    if not 0 <= value <= maximum:
+        raise ValueError(f"{name} must be from 0 to {maximum}, got {value}")
     return int(value)
+
+
+def check_seconds(value, name: str, maximum: float = 1e9) -> float:
+    """A finite number of seconds from 0 to ``maximum`` (about 31 years)."""
+    if isinstance(value, bool) or not isinstance(value, (int, float, np.integer, np.floating)):
+        raise TypeError(f"{name} must be a number or None, not {type(value).__name__}")
+    if not (0 <= value <= maximum):           # also refuses nan
+        raise ValueError(f"{name} must be from 0 to {maximum:g} seconds, got {value}")
+    return float(value)
+
+
+MAX_MS = 10 ** 12         # milliseconds accepted for the silence limits (about 31 years)
 
 
 @dataclass(frozen=True)
@@ -135,22 +150,20 @@ class JobSpec:
         if seconds_timeout is None:
             timeout = None
         else:
-            if isinstance(seconds_timeout, bool) or not isinstance(seconds_timeout, (int, float)):
-                raise TypeError(f"seconds_timeout must be a number or None, not {type(seconds_timeout).__name__}")
-            if seconds_timeout < 0 or seconds_timeout != seconds_timeout:
-                raise ValueError(f"seconds_timeout must be >= 0, got {seconds_timeout}")
-            timeout = round(seconds_timeout * MEDIA_RATE) or None
-        max_bytes = _check_int(max_bytes, "max_bytes")
-        max_sil = _check_int(milliseconds_max_silence, "milliseconds_max_silence")
-        init_sil = _check_int(milliseconds_initial_silence, "milliseconds_initial_silence")
+            seconds = check_seconds(seconds_timeout, "seconds_timeout")
+            # 0 means no limit; any positive time is at least one sample
+            timeout = max(1, round(seconds * MEDIA_RATE)) if seconds > 0 else None
+        max_bytes = _check_int(max_bytes, "max_bytes", 1 << 62)
+        max_sil = _check_int(milliseconds_max_silence, "milliseconds_max_silence", MAX_MS)
+        init_sil = _check_int(milliseconds_initial_silence, "milliseconds_initial_silence", MAX_MS)
         if not isinstance(barge_in, (bool, np.bool_)):
             raise TypeError(f"barge_in must be True or False, not {type(barge_in).__name__}")
         if cipher is not None and not (hasattr(cipher, "encrypt_file") and hasattr(cipher, "decrypt")):
             raise TypeError("cipher must be a recorder.AesCbcCipher (or provide encrypt_file/decrypt)")
-        path = files.resolve(filename, root)
+        path = files.resolve(filename, root, create_dirs=False)
         spec = cls(filename, path, file_format, int(rate), timeout, max_bytes, max_sil, init_sil,
                    bool(barge_in), cipher)
-        if max_bytes and spec.max_frames() < 0:
+        if spec.max_frames() < 0:
             raise ValueError(f"max_bytes={max_bytes} is smaller than the WAV header "
                              f"({spec.header_bytes()} bytes) of a {file_format} file")
         return spec
@@ -159,18 +172,18 @@ class JobSpec:
         return len(_header_of(self.fmt, self.rate))
 
     def plain_limit(self) -> int:
-        if not self.max_bytes:
-            return 0
-        if self.cipher is not None:
-            return self.cipher.max_plain_size(self.max_bytes)
-        return self.max_bytes
+        """Bytes the WAV file may take before encryption: max_bytes (after encryption
+        with a cipher), and never more than a WAV file can hold (4 GiB)."""
+        cap = wav.max_file_bytes()
+        limit = min(self.max_bytes, cap) if self.max_bytes else cap
+        if self.cipher is not None and self.max_bytes:
+            limit = min(limit, self.cipher.max_plain_size(self.max_bytes))
+        return limit
 
     def max_frames(self) -> int | None:
-        """Frames (at the recording rate) that fit in max_bytes; None without a limit;
-        negative if not even the header fits."""
+        """Frames (at the recording rate) that fit in the byte limit; negative if not
+        even the header fits."""
         limit = self.plain_limit()
-        if not limit:
-            return None
         codec = wav.WRITE_FORMATS[self.fmt]
         avail = limit - self.header_bytes()
         if avail < 0:
@@ -210,13 +223,18 @@ class Job:
     """One record job.  Its decisions (when and why it ends, at the exact sample) and the
     G.711/PCM coding at 8000 Hz run in the engine's compiled core (one slot per channel);
     this object owns the file: it writes what the core coded, resamples and codes the
-    other formats, refreshes the header, and publishes the finished file.  All methods
-    are called with the engine lock held.
+    other formats, refreshes the header, and publishes the finished file.
+
+    Life: running -> ended (``ended`` set: the cause is known, no more media; under the
+    engine lock) -> done (``done`` set: the file is closed, fsynced, encrypted and under
+    its final name).  The slow file work between the two runs on the engine's finisher
+    thread, never under the engine lock, so a slow disk does not stall other calls.
     """
 
     def __init__(self, spec: JobSpec, engine, slot: int, resampler_factory, hold_back: int):
         self.spec = spec
         self.cause = Cause.NONE
+        self.ended = False
         self.done = threading.Event()
         self.result: RecordResult | None = None
         self.error: str | None = None
@@ -224,15 +242,14 @@ class Job:
         self.audio_seen = False
         self.digit = None
         self.digit_start = None
+        self._n_final = 0
         self._engine, self._slot = engine, slot
         self._max_frames = spec.max_frames()
         direct = spec.rate == MEDIA_RATE and spec.fmt in _FMT_CODE
-        if self._max_frames is None:
-            size_at = -1
-        elif spec.rate == MEDIA_RATE:
+        if spec.rate == MEDIA_RATE:
             size_at = self._max_frames
-        else:   # the last 8 kHz sample whose resampled frames still fit
-            size_at = self._max_frames * MEDIA_RATE // spec.rate
+        else:   # the first 8 kHz sample count whose resampled frames reach the limit
+            size_at = -(-self._max_frames * MEDIA_RATE // spec.rate)
         self._resampler = resampler_factory(MEDIA_RATE, spec.rate) if spec.rate != MEDIA_RATE else None
         self.temp_path = files.temp_path_for(spec.path)
         self.writer = wav.Writer(self.temp_path, spec.fmt, spec.rate, buffering=0)
@@ -252,29 +269,30 @@ class Job:
 
     @classmethod
     def failed(cls, spec: JobSpec, exc: BaseException) -> "Job":
-        """A job that could not even start (the file could not be created)."""
+        """A job that could not even start (its folder or file could not be created)."""
         job = cls.__new__(cls)
-        job.spec, job.frames_out = spec, 0
+        job.spec, job.frames_out, job._n_final = spec, 0, 0
         job.audio_seen, job.digit, job.digit_start = False, None, None
         job.error = f"{type(exc).__name__}: {exc}"
         job.cause = Cause.ERROR
+        job.ended = True
         job.done = threading.Event()
         job.result = RecordResult(Cause.ERROR, None, spec.fmt, spec.rate, 0, 0.0, 0, False,
                                   error=job.error)
         job.done.set()
         return job
 
-    # -- events from the engine core --------------------------------------------------------
+    # -- events from the engine core (engine lock held) --------------------------------
 
     def on_event(self, events: int) -> None:
         """React to what the core reported for this job's slot after a chunk."""
-        if self.done.is_set():
+        if self.ended:
             return
         try:
             self._drain()
             if events & _C["EV_SYNC"]:
                 self.writer.sync()
-        except OSError as e:
+        except Exception as e:          # an I/O error, or anything else: the job ends, nothing hangs
             self._fail(e)
             return
         if events & _C["EV_DONE"]:
@@ -295,32 +313,33 @@ class Job:
                 self.frames_out = self.writer.frames
 
     def _write(self, pcm: np.ndarray) -> None:
-        if self._max_frames is not None:
-            pcm = pcm[: max(0, self._max_frames - self.frames_out)]
+        pcm = pcm[: max(0, self._max_frames - self.frames_out)]
         if pcm.size:
             self.writer.write(pcm)
             self.frames_out += pcm.size
 
     def out_of_band_digit(self, digit: str, start: int) -> None:
-        """An RFC 4733 digit that started at job sample ``start``: barge-in cuts there."""
-        if not self.done.is_set() and self._engine.bank.barge(self._slot, ord(digit), start):
+        """An RFC 4733 digit that started at job sample ``start``: barge-in cuts there (or
+        as far back as the held-back media allows)."""
+        if not self.ended and self._engine.bank.barge(self._slot, ord(digit), start):
             self.on_event(_C["EV_DONE"])
 
     @property
     def n(self) -> int:
         """Media samples the job has seen."""
-        return self._engine.bank.job(self._slot)[1] if not self.done.is_set() else self._n_final
+        return self._engine.bank.job(self._slot)[1] if not self.ended else self._n_final
 
     def _fail(self, exc: BaseException) -> None:
-        self.error = f"{type(exc).__name__}: {exc}"
+        if self.error is None:
+            self.error = f"{type(exc).__name__}: {exc}"
         self.finish(Cause.ERROR)
 
     # -- ending -------------------------------------------------------------------------
 
     def end(self, cause: Cause) -> None:
         """End the job from outside (stop -> ABORTED, hangup -> HANGUP): everything
-        received is kept, held-back media included."""
-        if self.done.is_set():
+        received is kept, held-back media included.  Engine lock held."""
+        if self.ended:
             return
         self._engine.bank.end_job(self._slot, _CODE_OF[cause.name], True)
         self.finish(cause)
@@ -329,54 +348,79 @@ class Job:
         self.end(Cause.ABORTED)
 
     def finish(self, cause: Cause) -> None:
-        """Close and publish the file; the job's cause becomes final."""
-        if self.done.is_set():
+        """The job ends with ``cause`` (engine lock held): the last media goes to the
+        writer, the slot is freed, and the finisher closes and publishes the file."""
+        if self.ended:
             return
         spec, bank = self.spec, self._engine.bank
-        if bank.active(self._slot):
-            bank.end_job(self._slot, _CODE_OF["ERROR" if self.error else cause.name], False)
-        _, self._n_final, committed, self.audio_seen, _, digit_start, digit = bank.job(self._slot)
-        self._engine.job_ended(self._slot)
-        if cause is Cause.BARGEIN:
-            self.digit, self.digit_start = digit, digit_start
-        final_path = None
         try:
+            if bank.active(self._slot):
+                bank.end_job(self._slot, _CODE_OF["ERROR" if self.error else cause.name], False)
+            (_, self._n_final, committed, _, _, digit_start, digit,
+             first_audio) = bank.job(self._slot)
+            # audio counts only if the file keeps at least 20 ms of it (the detector's
+            # shortest audio): a barge-in tone cut from the end is not audio in the file
+            self.audio_seen = 0 <= first_audio and committed - first_audio >= MIN_AUDIO
+            if cause is Cause.BARGEIN:
+                self.digit, self.digit_start = digit, digit_start
             if not self.error:
                 self._drain()
                 if self._resampler is not None:
                     want = round(committed * spec.rate / MEDIA_RATE)
                     tail = self._resampler.process(np.empty(0, np.int16), last=True)
                     self._write(tail[: max(0, want - self.frames_out)])
+        except Exception as e:
+            if self.error is None:
+                self.error = f"{type(e).__name__}: {e}"
+        finally:
+            self.ended = True
+            self.cause = Cause.ERROR if self.error else cause
+            self._engine.job_ended(self._slot)
+            self._engine.finish_later(self._close_and_publish)
+
+    def _close_and_publish(self) -> None:
+        """On the finisher thread: close, fsync, encrypt, rename; then ``done``."""
+        spec = self.spec
+        final_path = None
+        try:
             self.writer.close(fsync=True)
             if self.error:              # an earlier write failed: keep what reached the disk
                 wav.repair(self.temp_path)
             final_path = self._publish()
-        except OSError as e:
+        except Exception as e:
             if not self.error:
                 self.error = f"{type(e).__name__}: {e}"
             final_path = self._salvage()
-        if self.error:
-            cause = Cause.ERROR
-        self.cause = cause
-        size = os.path.getsize(final_path) if final_path and os.path.exists(final_path) else 0
-        self.result = RecordResult(
-            cause=cause, path=final_path, format=spec.fmt, rate=spec.rate,
-            frames=self.frames_out, duration=self.frames_out / spec.rate, bytes=size,
-            audio_detected=self.audio_seen, digit=self.digit,
-            digit_time=None if self.digit_start is None else self.digit_start / MEDIA_RATE,
-            error=self.error)
-        self.done.set()
+        finally:
+            if self.error:
+                self.cause = Cause.ERROR
+            try:
+                size = os.path.getsize(final_path) if final_path else 0
+            except OSError:
+                size = 0
+            self.result = RecordResult(
+                cause=self.cause, path=final_path, format=spec.fmt, rate=spec.rate,
+                frames=self.frames_out, duration=self.frames_out / spec.rate, bytes=size,
+                audio_detected=self.audio_seen, digit=self.digit,
+                digit_time=None if self.digit_start is None else self.digit_start / MEDIA_RATE,
+                error=self.error)
+            self.done.set()
 
     def _publish(self) -> str:
+        """Put the closed temporary file under its final name (encrypted if asked)."""
         spec = self.spec
         folder = os.path.dirname(spec.path)
         if spec.cipher is not None:
             enc_tmp = files.temp_path_for(spec.path)
-            with open(self.temp_path, "rb") as src, open(enc_tmp, "wb") as dst:
-                spec.cipher.encrypt_file(src, dst)
-                dst.flush()
-                os.fsync(dst.fileno())
-            os.replace(enc_tmp, spec.path)
+            try:
+                with open(self.temp_path, "rb") as src, open(enc_tmp, "wb") as dst:
+                    spec.cipher.encrypt_file(src, dst)
+                    dst.flush()
+                    os.fsync(dst.fileno())
+                os.replace(enc_tmp, spec.path)
+            except BaseException:
+                _unlink_quietly(enc_tmp)       # no partial ciphertext left behind
+                raise
             os.unlink(self.temp_path)
         else:
             os.replace(self.temp_path, spec.path)
@@ -384,7 +428,10 @@ class Job:
         return spec.path
 
     def _salvage(self) -> str | None:
-        """After an I/O error: make the partial file valid and put it where it belongs."""
+        """After an I/O error: keep what reached the disk in a valid WAV file.  Without a
+        cipher it goes under the final name when possible; with a cipher whose encryption
+        failed, the plaintext stays under its temporary ``.part`` name (it is never
+        published unencrypted), and ``result().path`` says where it is."""
         try:
             if not self.writer.closed:
                 try:
@@ -394,12 +441,21 @@ class Job:
             if not os.path.exists(self.temp_path):
                 return None
             wav.repair(self.temp_path)
-            try:
-                return self._publish()
-            except OSError:
-                return self.temp_path
+            if self.spec.cipher is None:
+                try:
+                    return self._publish()
+                except OSError:
+                    pass
+            return self.temp_path
         except (OSError, ValueError):
             return self.temp_path if os.path.exists(self.temp_path) else None
+
+
+def _unlink_quietly(path: str) -> None:
+    try:
+        os.unlink(path)
+    except OSError:
+        pass
 
 
 class FileRecorder:
@@ -449,18 +505,23 @@ class FileRecorder:
         self._channel._check_call()
         return self._channel._stop_job(self, Cause.ABORTED)
 
+    def _current(self):
+        job = self._job                  # read once: another thread may replace it
+        return job if job is not None else self._last
+
     def state(self) -> State:
-        """RECORDING while a job runs; ERROR if the last job failed; otherwise IDLE."""
-        if self._job is not None and not self._job.done.is_set():
+        """RECORDING while a job runs (until its file is published); ERROR if the last
+        job failed; otherwise IDLE."""
+        job = self._current()
+        if job is None:
+            return State.IDLE
+        if not job.done.is_set():
             return State.RECORDING
-        last = self._job or self._last
-        if last is not None and last.cause is Cause.ERROR:
-            return State.ERROR
-        return State.IDLE
+        return State.ERROR if job.cause is Cause.ERROR else State.IDLE
 
     def cause(self) -> Cause:
         """Why the last job ended; NONE while a job runs or before any job."""
-        job = self._job or self._last
+        job = self._current()
         if job is None or not job.done.is_set():
             return Cause.NONE
         return job.cause
@@ -471,10 +532,7 @@ class FileRecorder:
         forever.  With no recording running, returns :meth:`cause` at once."""
         self._channel._check_call()
         if seconds_timeout is not None:
-            if isinstance(seconds_timeout, bool) or not isinstance(seconds_timeout, (int, float)):
-                raise TypeError("seconds_timeout must be a number or None")
-            if seconds_timeout < 0:
-                raise ValueError(f"seconds_timeout must be >= 0, got {seconds_timeout}")
+            seconds_timeout = check_seconds(seconds_timeout, "seconds_timeout")
         job = self._job
         if job is None or job.done.is_set():
             return self.cause()
@@ -484,7 +542,7 @@ class FileRecorder:
     def audio_detected_in_recording(self):
         """True if audio (not just silence) was heard during the last record job, False
         if not; None while a job runs or before any job."""
-        job = self._job or self._last
+        job = self._current()
         if job is None or not job.done.is_set():
             return None
         return job.audio_seen
@@ -493,7 +551,7 @@ class FileRecorder:
 
     def result(self) -> RecordResult | None:
         """Everything about the last finished job (file, size, duration, digit...)."""
-        job = self._job or self._last
+        job = self._current()
         return job.result if job is not None and job.done.is_set() else None
 
     def last_digit(self):
@@ -512,6 +570,9 @@ class FileRecorder:
                initial_silence, barge_in, cipher):
         channel = self._channel
         channel._check_call()
+        prev = self._job
+        if prev is not None and prev.ended:
+            prev.done.wait()             # the previous file is still being published
         spec = JobSpec.build(channel.media_root, filename, file_format, rate, seconds_timeout,
                              max_bytes, max_silence, initial_silence, barge_in, cipher)
         return channel._start_job(self, spec)

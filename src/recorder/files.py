@@ -74,28 +74,40 @@ def check_name(filename) -> str:
     return filename
 
 
+def _inside(path: str, root: str) -> bool:
+    return os.path.commonpath([root, path]) == root
+
+
 def resolve(filename, root: str | None = None, *, create_dirs: bool = True) -> str:
-    """Absolute path of ``filename`` under ``root`` (default :func:`media_root`),
-    creating its folder.  Raises ValueError if it would leave the root."""
+    """Absolute path of ``filename`` under ``root`` (default :func:`media_root`).
+    Raises ValueError if it would leave the root (checked on the real paths before any
+    folder is created) or names a directory; creates the folders with ``create_dirs``
+    (an OSError from that is left to the caller)."""
     name = check_name(filename)
     root = os.path.abspath(root if root is not None else media_root())
     path = os.path.join(root, *name.split("/"))
     folder = os.path.dirname(path)
+    real_root = os.path.realpath(root)
+    probe = folder                      # the deepest folder that exists already
+    while probe != root and not os.path.lexists(probe):
+        probe = os.path.dirname(probe)
+    if not _inside(os.path.realpath(probe), real_root):
+        raise ValueError(f"filename {filename!r} leaves the media root through a symbolic link")
     if create_dirs:
         os.makedirs(folder, exist_ok=True)
-    real_root = os.path.realpath(root)
-    real_folder = os.path.realpath(folder)
-    if os.path.commonpath([real_root, real_folder]) != real_root:
-        raise ValueError(f"filename {filename!r} leaves the media root through a symbolic link")
+        if not _inside(os.path.realpath(folder), real_root):      # changed meanwhile
+            raise ValueError(f"filename {filename!r} leaves the media root through a symbolic link")
     if os.path.isdir(path):
         raise ValueError(f"filename {filename!r} names a directory")
     return path
 
 
 def temp_path_for(path: str) -> str:
-    """A fresh temporary name next to ``path`` for the recording in progress."""
+    """A fresh temporary name next to ``path`` for the recording in progress (short
+    enough for any legal file name: long names are cut in the temporary one)."""
     folder, base = os.path.split(path)
-    return os.path.join(folder, f".{base}.{secrets.token_hex(4)}{PART_SUFFIX}")
+    short = base.encode("utf-8")[:96].decode("utf-8", "ignore")
+    return os.path.join(folder, f".{short}.{secrets.token_hex(4)}{PART_SUFFIX}")
 
 
 def fsync_dir(folder: str) -> None:

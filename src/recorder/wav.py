@@ -36,6 +36,11 @@ _STREAMING_SIZES = frozenset((_U32, 0x7FFFF000, 0x7FFFFFFF))
 _KSDATAFORMAT_TAIL = bytes.fromhex("000000001000800000aa00389b71")
 
 
+def max_file_bytes() -> int:
+    """The largest WAV file :class:`Writer` writes (RIFF sizes are 32-bit)."""
+    return _U32 - 1
+
+
 class WavError(ValueError):
     """A WAV file that is malformed, truncated or in a format this package cannot read."""
 
