@@ -47,9 +47,11 @@
 #include <intrin.h>
 #define CR_AS_INLINE static __forceinline
 static __forceinline int cr_as_bsr(uint32_t v) { unsigned long i; _BitScanReverse(&i, v); return (int)i; }
+static __forceinline int cr_as_bsf(uint32_t v) { unsigned long i; _BitScanForward(&i, v); return (int)i; }
 #else
 #define CR_AS_INLINE static inline __attribute__((always_inline))
 static inline int cr_as_bsr(uint32_t v) { return 31 - __builtin_clz(v); }
+static inline int cr_as_bsf(uint32_t v) { return __builtin_ctz(v); }
 #endif
 
 /* A coder's state as the callers keep it. */
@@ -273,21 +275,27 @@ CR_AS_INLINE ptrdiff_t cr_search_body(const cr_search_tables* Q, const int simd,
             mask = cr_own(Q, &Q0, t1, base, m1, J, o8);
         mask &= ~(1u << d0);
         if (mask) {
-            /* d0's full tail, then each challenger's, skipped once its own cost is too high */
+            /* d0's A path (its G path is e2 + e3), then each challenger's tail, skipped once
+             * its own cost reaches the best total */
             cr_sq G, R;
             cr_cost g2c, own;
             int32_t gk, gm, dd;
-#if CR_AS_SSE2
-            if (simd) {
-                best = (e1 + cr_oki_tail(&Q1, t2, t3, &G, &g2c, &gk, &gm)) * 8 + d0;
-                for (dd = 0; dd < 8; dd++)
-                    o8[dd] = o8s[dd];
-            } else
-#endif
-                best = (e1 + cr_tail(Q, &Q1, t2, t3, &G, &g2c, &gk, &gm)) * 8 + d0;
-            for (dd = 0; dd < 8; dd++) {
+            best = J;
+            if ((k2 & 7) != 7) {
+                cr_sq A = Q1;
+                cr_cost a = cr_move(Q, &A, t2, k2 + 1, m2);
+                gk = cr_near(Q, &A, t3, &gm);
+                a = (e1 + a + cr_move(Q, &A, t3, gk, gm)) * 8 + d0;
+                best = a < best ? a : best;
+            }
+            for (; mask; mask &= mask - 1) {
                 cr_cost tot;
-                if (!((mask >> dd) & 1) || o8[dd] >= best)
+                dd = cr_as_bsf(mask);
+#if CR_AS_SSE2
+                if (simd ? o8s[dd] >= best : o8[dd] >= best)
+#else
+                if (o8[dd] >= best)
+#endif
                     continue;
                 R = Q0;
                 own = cr_move(Q, &R, t1, base + dd, m1);
