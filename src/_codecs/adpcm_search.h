@@ -19,15 +19,18 @@
  *   Q3 is new.  Its costs e1 + e2 + e3 are the G path of the nearest magnitude d0.
  * - All 8 own costs at once (SSE2, 8 x int16 lanes): if no other magnitude's own cost is
  *   below d0's G path, costs only add up, so d0 wins (about 3 samples in 4): one greedy
- *   step and one vector compare per sample, a predictable branch.
- * - Otherwise the challengers' tails are scored (both paths of one tail in one vector), in
- *   order, each skipped once its own cost reaches the best total so far.  When another
- *   magnitude wins, its tail's G path is the new greedy trajectory.
+ *   step and one vector compare per sample.
+ * - Otherwise d0's A path is scored, then the challengers' tails (both paths of one tail
+ *   in one vector), in order, each skipped once its own cost reaches the best total so
+ *   far.  When another magnitude wins, its tail's G path is the new greedy trajectory.
+ *
+ * (Measured alternatives, and why this stays at about a quarter of the greedy IMA
+ * encoder's speed: bench/RESULTS.md, ADPCM.)
  *
  * The SSE2 primitives are for the OKI tables (12-bit values, so 16-bit lanes and 32-bit
  * costs are exact); IMA in WAV (16-bit predictors) and OKI on other CPUs run the same steps
  * with the portable scalar primitives (64-bit costs).  The two give the same codes
- * (tests/test_adpcm.py checks it through adpcm.select_search()).
+ * (tests/test_adpcm.py checks it through select_isa() in adpcm.pyx).
  */
 #ifndef CALLRECORDER_ADPCM_SEARCH_H
 #define CALLRECORDER_ADPCM_SEARCH_H
@@ -160,7 +163,8 @@ CR_AS_INLINE int32_t cr_oki_count(__m128i au, int32_t b) {
     return b + (cr_as_bsr((uint32_t)msk) >> 1);
 }
 
-/* cr_tail for OKI: G (lanes 0-1: pm, ps) and A (lanes 2-3) side by side. */
+/* cr_tail for OKI: G (lanes 0-1: pm, ps) and A (lanes 2-3) side by side.  OKI costs fit
+ * 32 bits: 8 * 3 samples * 2 * 4095^2 + 7 < 2^31. */
 CR_AS_INLINE cr_cost cr_oki_tail(const cr_sq* P, int32_t t2, int32_t t3,
                                  cr_sq* g2, cr_cost* g2c, int32_t* k2, int32_t* m2) {
     const __m128i lo = _mm_set1_epi16(-2048), hi = _mm_set1_epi16(2047);
