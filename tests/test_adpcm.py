@@ -143,6 +143,26 @@ def test_oki_encode_matches_reference(name):
         assert enc.state == (pm, index) and enc.shadow == ps
 
 
+def test_search_isa_variants_give_the_same_codes():
+    """The search encoder's SSE2 primitives (OKI on x86-64) and its portable ones (other
+    CPUs; IMA in WAV files) choose the same codes, on speech, noise loud enough to clip and
+    streams chunked as a recorder does."""
+    loud = (RNG.standard_normal(4000) * 30000).clip(-32768, 32767).astype(np.int16)
+    x = np.concatenate([speechlike(5, 1.0), NOISE, EXTREMES, loud])
+    rows = x[: 8 * 1000].reshape(8, 1000)
+    results = []
+    try:
+        for isa in _k.ISA_NAMES:
+            assert _k.select_isa(isa) in _k.ISA_NAMES
+            results.append((adpcm.oki_encode(x).tobytes(),
+                            stream(adpcm.OkiEncoder, x, [160] * 20).tobytes(),
+                            adpcm.oki_encode_rows(rows, adpcm.row_states(8)).tobytes()))
+    finally:
+        _k.select_isa(None)
+    for r in results[1:]:
+        assert r == results[0]
+
+
 def test_oki_24_successive_idle_bytes_reset_the_step_index():
     for idle in (0x08, 0x80):
         for start in range(49):

@@ -4,6 +4,10 @@ import numpy.typing as npt
 
 IMA_STEPS: int
 OKI_STEPS: int
+ISA_NAMES: tuple[str, ...]
+
+def select_isa(isa: str | None = None) -> str: ...
+def isa() -> str: ...
 
 class Coder:
     oki: bool

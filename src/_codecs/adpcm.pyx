@@ -6,11 +6,29 @@ from libc.stdint cimport int16_t, uint8_t, uint16_t, int32_t, uint32_t
 from adpcm_k cimport (
     cr_adpcm_tables, cr_lane, cr_ima, cr_oki, init_adpcm_tables, lane_set, lane_index,
     enc1, dec1, encode_pairs_k, pair_decode_k, encode_rows_k, decode_rows_k,
-    cr_search_state, cr_oki_search, cr_ima_search, search_k, search_rows_k, _clamp,
-    ima_wav_encode_block_k, ima_wav_decode_k, oki_decode_stereo_k,
+    cr_search_state, cr_oki_search, cr_ima_search, cr_search, search_rows_k, _clamp,
+    ima_wav_encode_block_k, ima_wav_decode_k, oki_decode_stereo_k, CR_AS_SSE2, cr_search_simd,
 )
 
 init_adpcm_tables()
+
+ISA_NAMES = ("c", "sse2")
+
+
+def select_isa(isa=None):
+    """Pick the search encoder's primitives (OKI; IMA in WAV files always runs the
+    portable ones): None = the best this CPU runs (the default at import), or 'c' /
+    'sse2' (capped to what the CPU runs).  Both give the same codes; tests use this to
+    check that.  Returns the name in use."""
+    global cr_search_simd
+    cdef int i = len(ISA_NAMES) - 1 if isa is None else ISA_NAMES.index(isa)
+    cr_search_simd = 1 if (i >= 1 and CR_AS_SSE2) else 0
+    return ISA_NAMES[cr_search_simd]
+
+
+def isa():
+    """Name of the search encoder's primitives in use."""
+    return ISA_NAMES[cr_search_simd]
 
 IMA_STEPS = 89
 OKI_STEPS = 49
@@ -116,7 +134,7 @@ cdef class Coder:
         S.idx = lane_index(&self.lane)
         if self.npend == 0:
             nf = n - 2 if n > 2 else 0
-            o = search_k(&cr_oki_search, &S, src, n, nf, 4, held, dst)
+            o = cr_search(&cr_oki_search, &S, src, n, nf, 4, held, dst)
             for i in range(n - nf):
                 self.pend[i] = src[nf + i]
             self.npend = <int>(n - nf)
@@ -128,14 +146,14 @@ cdef class Coder:
                 tmp[self.npend + i] = src[i]
             tn = self.npend + m
             if n >= 2:
-                o = search_k(&cr_oki_search, &S, tmp, tn, self.npend, 4, held, dst)
-                o += search_k(&cr_oki_search, &S, src, n, n - 2, 4, held, dst + o)
+                o = cr_search(&cr_oki_search, &S, tmp, tn, self.npend, 4, held, dst)
+                o += cr_search(&cr_oki_search, &S, src, n, n - 2, 4, held, dst + o)
                 self.pend[0] = src[n - 2]
                 self.pend[1] = src[n - 1]
                 self.npend = 2
             else:
                 nf = tn - 2 if tn > 2 else 0
-                o = search_k(&cr_oki_search, &S, tmp, tn, nf, 4, held, dst)
+                o = cr_search(&cr_oki_search, &S, tmp, tn, nf, 4, held, dst)
                 for i in range(tn - nf):
                     self.pend[i] = tmp[nf + i]
                 self.npend = <int>(tn - nf)
@@ -189,7 +207,7 @@ cdef class Coder:
         S.pm = self.lane.p
         S.ps = self.shadow
         S.idx = lane_index(&self.lane)
-        n = search_k(&cr_oki_search, &S, self.pend, self.npend, self.npend, 4, NULL, out)
+        n = cr_search(&cr_oki_search, &S, self.pend, self.npend, self.npend, 4, NULL, out)
         self.npend = 0
         self.shadow = S.ps
         lane_set(&cr_oki, &self.lane, S.pm, S.idx)

@@ -20,7 +20,8 @@ load per two samples.  The reference IMA encoder runs from tables indexed by
 ``16 * index + code`` (predictor change, next state, the next state's decision levels):
 the code magnitude is a count of 7 independent comparisons instead of a chain of three
 compare-and-subtract steps.  Clamps are branches that real audio never takes.  The OKI
-encoder, and IMA in WAV files, use the search encoder at the end of this file.
+encoder, and IMA in WAV files, use the search encoder (see the comment before _clamp below;
+the encoder itself is C, in adpcm_search.h, for its SSE2 parts).
 
 Call ``init_adpcm_tables()`` once at module import.
 """
@@ -45,7 +46,7 @@ cdef extern from "adpcm_tables.h":
         int32_t hi
         int32_t* rm
         int32_t* rs
-        int32_t* nidx
+        int32_t* nbase
         int32_t* athr
     const cr_search_tables cr_oki_search
     uint32_t cr_oki_pair[49 * 256]
@@ -54,6 +55,18 @@ cdef extern from "adpcm_tables.h":
     uint16_t cr_ima_row2[89 * 256]
     const cr_search_tables cr_ima_search
     int cr_adpcm_ready
+
+cdef extern from "adpcm_search.h":
+    ctypedef struct cr_search_state:
+        int32_t pm            # predictor of a multiply-rounding decoder
+        int32_t ps            # predictor of a shift-sum decoder
+        int32_t idx           # step index (the same in both)
+    int CR_AS_SSE2
+    int cr_search_simd
+    void cr_search_init() noexcept nogil
+    Py_ssize_t cr_search(const cr_search_tables* Q, cr_search_state* S, const int16_t* x,
+                         Py_ssize_t n, Py_ssize_t nfin, int shift, int* held,
+                         uint8_t* dst) noexcept nogil
 
 
 # The state of one coder as the kernels carry it.
@@ -115,7 +128,7 @@ cdef inline void _fill_search(const cr_adpcm_tables* T, const cr_search_tables* 
         for d in range(8):
             Q.rm[8 * i + d] = multiply(d, s)
             Q.rs[8 * i + d] = shift_sum(d, s)
-            Q.nidx[8 * i + d] = _clampi(i + cr_adpcm_adjust[d], 0, n - 1)
+            Q.nbase[8 * i + d] = 8 * _clampi(i + cr_adpcm_adjust[d], 0, n - 1)
         Q.athr[8 * i] = 0
         for k in range(1, 8):
             # |u| >= level: magnitude k is strictly nearer than k-1 to u = 2t - pm - ps,
@@ -148,6 +161,7 @@ cdef inline void init_adpcm_tables() noexcept nogil:
     _fill(&cr_oki, True)
     _fill_search(&cr_oki, &cr_oki_search)
     _fill_search(&cr_ima, &cr_ima_search)
+    cr_search_init()
     _fill_pairs()
     cr_adpcm_ready = 1
 
@@ -348,128 +362,11 @@ cdef inline void decode_rows_k(bint oki, const uint8_t* src, Py_ssize_t rows, Py
 # tens of percent there.)  IMA in WAV files has the same split (FFmpeg multiplies, the
 # reference, sox and libsndfile shift), only bounded by the block length, and gains the
 # same from looking ahead; raw IMA keeps the reference coder, bit-exact with audioop.
-
-ctypedef struct cr_search_state:
-    int32_t pm                # predictor of a multiply-rounding decoder
-    int32_t ps                # predictor of a shift-sum decoder
-    int32_t idx               # step index (the same in both)
-
-ctypedef long long cost_t     # squared 16-bit errors need more than 32 bits
-
+# The encoder, cr_search(), is C (adpcm_search.h): SSE2 scores the 8 magnitudes at once.
 
 cdef inline int32_t _clamp(int32_t v, int32_t lo, int32_t hi) noexcept nogil:
-    # branch-free: in the search, candidates overshoot the range often
     v = v if v > lo else lo
     return v if v < hi else hi
-
-
-cdef inline cost_t _move(const cr_search_tables* Q, int32_t t, int32_t k, int32_t m,
-                         cr_search_state* P) noexcept nogil:
-    """Apply magnitude entry k (8*index + d) with sign mask m; returns the squared errors."""
-    cdef int32_t a = _clamp(P.pm + ((Q.rm[k] ^ m) - m), Q.lo, Q.hi)
-    cdef int32_t b = _clamp(P.ps + ((Q.rs[k] ^ m) - m), Q.lo, Q.hi)
-    P.pm = a
-    P.ps = b
-    P.idx = Q.nidx[k]
-    return <cost_t>(t - a) * (t - a) + <cost_t>(t - b) * (t - b)
-
-
-cdef inline int32_t _nearest(const cr_search_tables* Q, int32_t t, const cr_search_state* P,
-                             int32_t* m) noexcept nogil:
-    """Entry (8*index + d) of the magnitude nearest to t for both predictors; *m the sign."""
-    cdef int32_t u = 2 * t - P.pm - P.ps
-    m[0] = u >> 31
-    cdef int32_t au = (u ^ m[0]) - m[0]
-    cdef const int32_t* T = Q.athr + 8 * P.idx
-    return 8 * P.idx + ((au >= T[1]) + (au >= T[2]) + (au >= T[3]) + (au >= T[4])
-                        + (au >= T[5]) + (au >= T[6]) + (au >= T[7]))
-
-
-cdef inline cost_t _tail(const cr_search_tables* Q, int32_t t2, int32_t t3,
-                         const cr_search_state* P) noexcept nogil:
-    """Cheapest of two short paths from a state: at t2 the nearest magnitude or one
-    more, then the nearest at t3."""
-    cdef int32_t m, m3, k, k3
-    cdef cr_search_state R
-    cdef cost_t c1, c2
-    k = _nearest(Q, t2, P, &m)
-    R = P[0]
-    c1 = _move(Q, t2, k, m, &R)
-    k3 = _nearest(Q, t3, &R, &m3)          # (before m3 is read: C argument order)
-    c1 += _move(Q, t3, k3, m3, &R)
-    if (k & 7) == 7:
-        return c1
-    R = P[0]
-    c2 = _move(Q, t2, k + 1, m, &R)
-    if c2 >= c1:                            # costs only add up: this path cannot win
-        return c1
-    k3 = _nearest(Q, t3, &R, &m3)
-    c2 += _move(Q, t3, k3, m3, &R)
-    return c1 if c1 <= c2 else c2
-
-
-cdef inline uint32_t search1(const cr_search_tables* Q, cr_search_state* S, int32_t t1,
-                             int32_t t2, int32_t t3) noexcept nogil:
-    """Code of the sample with target t1 given the next two; updates S.  Each of the 8
-    magnitudes (sign of t1 against both predictors) is scored by its own error plus the
-    cheapest of two continuations (see _tail).  The nearest magnitude's path is scored
-    first; another magnitude whose own error already exceeds it is skipped (costs only
-    add up, so the choice is the one a scan of all 8 makes; ties go to the smaller
-    magnitude).  On speech about 1.3 paths per sample get past that test."""
-    cdef int32_t m, k0, d0, d, a, b
-    cdef cr_search_state R
-    cdef cost_t best, cost
-    cdef cost_t own[8]
-    k0 = _nearest(Q, t1, S, &m)
-    cdef int32_t base = k0 - (k0 & 7)
-    d0 = k0 & 7
-    for d in range(8):                      # independent: no branches, the CPU overlaps them
-        a = _clamp(S.pm + ((Q.rm[base + d] ^ m) - m), Q.lo, Q.hi)
-        b = _clamp(S.ps + ((Q.rs[base + d] ^ m) - m), Q.lo, Q.hi)
-        own[d] = (<cost_t>(t1 - a) * (t1 - a) + <cost_t>(t1 - b) * (t1 - b)) * 8 + d
-    R = S[0]
-    _move(Q, t1, k0, m, &R)
-    best = own[d0] + _tail(Q, t2, t3, &R) * 8
-    for d in range(8):
-        if own[d] < best and d != d0:
-            R = S[0]
-            _move(Q, t1, base + d, m, &R)
-            cost = own[d] + _tail(Q, t2, t3, &R) * 8
-            best = cost if cost < best else best
-    d = <int32_t>(best & 7)
-    _move(Q, t1, base + d, m, S)
-    return <uint32_t>d | <uint32_t>(m & 8)
-
-
-cdef inline Py_ssize_t search_k(const cr_search_tables* Q, cr_search_state* S, const int16_t* x,
-                                Py_ssize_t n, Py_ssize_t nfin, int shift, int* held,
-                                uint8_t* dst) noexcept nogil:
-    """Code x[0..nfin) (nfin <= n; targets x >> shift) looking ahead within x[0..n), the
-    last sample repeated past it; codes pair into bytes (high nibble first) through *held
-    (-1: none), or, with held NULL, are written one per byte.  Returns the bytes written."""
-    cdef Py_ssize_t i, o = 0
-    cdef int32_t t1, t2, t3, last
-    cdef uint32_t c
-    if nfin <= 0:
-        return 0
-    last = x[n - 1] >> shift
-    t1 = x[0] >> shift
-    t2 = (x[1] >> shift) if n > 1 else last
-    for i in range(nfin):
-        t3 = (x[i + 2] >> shift) if i + 2 < n else last
-        c = search1(Q, S, t1, t2, t3)
-        if held == NULL:
-            dst[o] = <uint8_t>c
-            o += 1
-        elif held[0] >= 0:
-            dst[o] = <uint8_t>((held[0] << 4) | c)
-            o += 1
-            held[0] = -1
-        else:
-            held[0] = <int>c
-        t1 = t2
-        t2 = t3
-    return o
 
 
 # --- WAV IMA ADPCM blocks ---------------------------------------------------------------------
@@ -479,7 +376,7 @@ cdef inline Py_ssize_t search_k(const cr_search_tables* Q, cr_search_state* S, c
 cdef inline void ima_wav_encode_block_k(const int16_t* src, int ch, Py_ssize_t ngroups,
                                         int32_t* index, uint8_t* dst) noexcept nogil:
     """One block: src holds 1 + 8*ngroups <= 2048 interleaved frames; index[c] is carried
-    over from block to block.  Coded by the search encoder (see search1), which looks
+    over from block to block.  Coded by the search encoder (cr_search), which looks
     ahead within the block and follows both roundings: the reference's (sox,
     libsndfile, audioop) and FFmpeg's."""
     cdef int c, j
@@ -500,7 +397,7 @@ cdef inline void ima_wav_encode_block_k(const int16_t* src, int ch, Py_ssize_t n
         S.pm = first
         S.ps = first
         S.idx = index[c]
-        search_k(&cr_ima_search, &S, x, n, n, 0, NULL, codes)
+        cr_search(&cr_ima_search, &S, x, n, n, 0, NULL, codes)
         o = dst + 4 * ch + 4 * c
         for g in range(ngroups):
             for j in range(4):
@@ -568,7 +465,7 @@ cdef inline void search_rows_k(const cr_search_tables* Q, const int16_t* src, Py
         S.idx = state[3 * r + 1]
         S.ps = state[3 * r + 2]
         held = -1
-        search_k(Q, &S, src + r * n, n, n, shift, &held, dst + r * (n // 2))
+        cr_search(Q, &S, src + r * n, n, n, shift, &held, dst + r * (n // 2))
         state[3 * r] = S.pm
         state[3 * r + 1] = S.idx
         state[3 * r + 2] = S.ps

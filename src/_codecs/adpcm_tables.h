@@ -63,26 +63,27 @@ static const cr_adpcm_tables cr_oki = {
 /* The search encoders' tables (OKI, and IMA in WAV files), per (index, magnitude d): the
  * predictor change under the two roundings decoders use ("multiply" ((2d+1)*step)>>3:
  * FFmpeg, and for OKI sox and libsndfile; "shift-sum" step>>3 + ...: the IMA reference,
- * audioop, sox and libsndfile for IMA, spandsp for OKI), the next index, and the decision
- * levels on |2t - p_mul - p_shift| that pick the magnitude nearest to both (k = 1..7). */
+ * audioop, sox and libsndfile for IMA, spandsp for OKI), 8 * the next index (the next
+ * entries' base), and the decision levels on |2t - p_mul - p_shift| that pick the magnitude
+ * nearest to both (k = 1..7).  The encoder itself is in adpcm_search.h. */
 typedef struct {
     int32_t lo, hi;              /* predictor range */
-    int32_t *rm, *rs, *nidx, *athr;
+    int32_t *rm, *rs, *nbase, *athr;
 } cr_search_tables;
 
 static int32_t cr_oki_rm[CR_OKI_STEPS * 8];
 static int32_t cr_oki_rs[CR_OKI_STEPS * 8];
-static int32_t cr_oki_nidx[CR_OKI_STEPS * 8];
+static int32_t cr_oki_nbase[CR_OKI_STEPS * 8];
 static int32_t cr_oki_athr[CR_OKI_STEPS * 8];
 static int32_t cr_ima_rm[CR_IMA_STEPS * 8];
 static int32_t cr_ima_rs[CR_IMA_STEPS * 8];
-static int32_t cr_ima_nidx[CR_IMA_STEPS * 8];
+static int32_t cr_ima_nbase[CR_IMA_STEPS * 8];
 static int32_t cr_ima_athr[CR_IMA_STEPS * 8];
 
 static const cr_search_tables cr_oki_search = {
-    -2048, 2047, cr_oki_rm, cr_oki_rs, cr_oki_nidx, cr_oki_athr};
+    -2048, 2047, cr_oki_rm, cr_oki_rs, cr_oki_nbase, cr_oki_athr};
 static const cr_search_tables cr_ima_search = {
-    -32768, 32767, cr_ima_rm, cr_ima_rs, cr_ima_nidx, cr_ima_athr};
+    -32768, 32767, cr_ima_rm, cr_ima_rs, cr_ima_nbase, cr_ima_athr};
 
 /* Decoding by whole bytes: one 32-bit entry per (index, byte) holds the magnitudes of
  * both nibbles' predictor changes (first in the low half; the signs are the nibbles'

@@ -1,0 +1,370 @@
+/* The lookahead ("search") ADPCM encoder: OKI, and IMA in WAV files (adpcm_k.pxd holds the
+ * rest of the ADPCM kernels and explains why the encoder searches).
+ *
+ * The code of a sample is chosen among the 8 magnitudes (sign: that of the error) by
+ *
+ *   J(d) = 8 * (own(d) + tail(child_d)) + d          (smallest wins; ties: smaller d)
+ *
+ * own(d): the squared errors (t - p_mul)^2 + (t - p_shift)^2 of both decoder predictors
+ * after magnitude d; tail(state): the cheaper of two short paths over the next two
+ * targets, "nearest magnitude at t2, then nearest at t3" (G) and "nearest + 1 at t2, then
+ * nearest at t3" (A).  "Nearest" is nearest to the mean of both predictors.
+ *
+ * This file computes exactly that choice (tests/adpcm_ref.py spells it out as a full scan),
+ * but in an order that is cheap on a CPU:
+ *
+ * - The greedy trajectory Q0 (the coder's state) -> Q1 -> Q2 -> Q3 (nearest magnitude at
+ *   each of the next three targets) is carried from sample to sample: when the nearest
+ *   magnitude is chosen (about 94 % of the samples) Q1..Q3 become the next Q0..Q2 and only
+ *   Q3 is new.  Its costs e1 + e2 + e3 are the G path of the nearest magnitude d0.
+ * - All 8 own costs at once (SSE2, 8 x int16 lanes): if no other magnitude's own cost is
+ *   below d0's G path, costs only add up, so d0 wins (about 3 samples in 4): one greedy
+ *   step and one vector compare per sample.
+ * - Otherwise d0's A path is scored, then the challengers' tails (both paths of one tail
+ *   in one vector), in order, each skipped once its own cost reaches the best total so
+ *   far.  When another magnitude wins, its tail's G path is the new greedy trajectory.
+ *
+ * (Measured alternatives, and why this stays at about a quarter of the greedy IMA
+ * encoder's speed: bench/RESULTS.md, ADPCM.)
+ *
+ * The SSE2 primitives are for the OKI tables (12-bit values, so 16-bit lanes and 32-bit
+ * costs are exact); IMA in WAV (16-bit predictors) and OKI on other CPUs run the same steps
+ * with the portable scalar primitives (64-bit costs).  The two give the same codes
+ * (tests/test_adpcm.py checks it through select_isa() in adpcm.pyx).
+ */
+#ifndef CALLRECORDER_ADPCM_SEARCH_H
+#define CALLRECORDER_ADPCM_SEARCH_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include "adpcm_tables.h"
+
+#if defined(__x86_64__) || defined(_M_X64)
+#define CR_AS_SSE2 1
+#include <emmintrin.h>
+#else
+#define CR_AS_SSE2 0
+#endif
+
+#if defined(_MSC_VER) && !defined(__clang__)
+#include <intrin.h>
+#define CR_AS_INLINE static __forceinline
+static __forceinline int cr_as_bsr(uint32_t v) { unsigned long i; _BitScanReverse(&i, v); return (int)i; }
+static __forceinline int cr_as_bsf(uint32_t v) { unsigned long i; _BitScanForward(&i, v); return (int)i; }
+#else
+#define CR_AS_INLINE static inline __attribute__((always_inline))
+static inline int cr_as_bsr(uint32_t v) { return 31 - __builtin_clz(v); }
+static inline int cr_as_bsf(uint32_t v) { return __builtin_ctz(v); }
+#endif
+
+/* A coder's state as the callers keep it. */
+typedef struct {
+    int32_t pm;        /* predictor of a multiply-rounding decoder */
+    int32_t ps;        /* predictor of a shift-sum decoder */
+    int32_t idx;       /* step index (the same in both) */
+} cr_search_state;
+
+typedef int64_t cr_cost;
+
+/* A state inside the search: b = 8 * step index, so b + d addresses the tables. */
+typedef struct { int32_t pm, ps, b; } cr_sq;
+
+/* OKI tables in 16-bit lanes for the SSE2 primitives (filled by cr_search_init):
+ * th: decision levels minus one (entry 0: never crossed), rm / rs: the two roundings'
+ * magnitudes, rms: both in one 32-bit word (rm low). */
+static int16_t cr_oki_th16[CR_OKI_STEPS * 8];
+static int16_t cr_oki_rm16[CR_OKI_STEPS * 8];
+static int16_t cr_oki_rs16[CR_OKI_STEPS * 8];
+static int32_t cr_oki_rms[CR_OKI_STEPS * 8];
+
+/* 1: use the SSE2 primitives for OKI where the CPU has them (x86-64: always). */
+static int cr_search_simd = CR_AS_SSE2;
+
+static void cr_search_init(void) {
+    int i;
+    for (i = 0; i < CR_OKI_STEPS * 8; i++) {
+        cr_oki_th16[i] = (int16_t)((i & 7) ? cr_oki_search.athr[i] - 1 : 32767);
+        cr_oki_rm16[i] = (int16_t)cr_oki_search.rm[i];
+        cr_oki_rs16[i] = (int16_t)cr_oki_search.rs[i];
+        cr_oki_rms[i] = (int32_t)((uint32_t)(uint16_t)cr_oki_search.rm[i]
+                                  | ((uint32_t)(uint16_t)cr_oki_search.rs[i] << 16));
+    }
+}
+
+static inline int32_t cr_as_clamp(int32_t v, int32_t lo, int32_t hi) {
+    v = v > lo ? v : lo;
+    return v < hi ? v : hi;
+}
+
+/* --- portable primitives (any tables) ------------------------------------------------ */
+
+/* Entry (b + d) of the magnitude nearest to t for both predictors; *m the sign mask. */
+CR_AS_INLINE int32_t cr_near(const cr_search_tables* Q, const cr_sq* P, int32_t t, int32_t* m) {
+    int32_t u = 2 * t - P->pm - P->ps;
+    int32_t mm = u >> 31;
+    int32_t au = (u ^ mm) - mm;
+    const int32_t* T = Q->athr + P->b;
+    *m = mm;
+    return P->b + (au >= T[1]) + (au >= T[2]) + (au >= T[3]) + (au >= T[4]) + (au >= T[5])
+           + (au >= T[6]) + (au >= T[7]);
+}
+
+/* Move P by entry k with sign mask m; returns the squared errors at t. */
+CR_AS_INLINE cr_cost cr_move(const cr_search_tables* Q, cr_sq* P, int32_t t, int32_t k, int32_t m) {
+    int32_t a = cr_as_clamp(P->pm + ((Q->rm[k] ^ m) - m), Q->lo, Q->hi);
+    int32_t b = cr_as_clamp(P->ps + ((Q->rs[k] ^ m) - m), Q->lo, Q->hi);
+    P->pm = a;
+    P->ps = b;
+    P->b = Q->nbase[k];
+    return (cr_cost)(t - a) * (t - a) + (cr_cost)(t - b) * (t - b);
+}
+
+/* tail(P) over t2, t3; also the G path's first step: its state, cost, entry and sign. */
+CR_AS_INLINE cr_cost cr_tail(const cr_search_tables* Q, const cr_sq* P, int32_t t2, int32_t t3,
+                             cr_sq* g2, cr_cost* g2c, int32_t* k2, int32_t* m2) {
+    int32_t m, m3, k, ka;
+    cr_sq G = *P, A = *P;
+    cr_cost g, a;
+    k = cr_near(Q, P, t2, &m);
+    ka = k + ((k & 7) != 7);
+    g = cr_move(Q, &G, t2, k, m);
+    *g2 = G; *g2c = g; *k2 = k; *m2 = m;
+    k = cr_near(Q, &G, t3, &m3);
+    g += cr_move(Q, &G, t3, k, m3);
+    if (ka == *k2)
+        return g;
+    a = cr_move(Q, &A, t2, ka, m);
+    k = cr_near(Q, &A, t3, &m3);
+    a += cr_move(Q, &A, t3, k, m3);
+    return a < g ? a : g;
+}
+
+/* 8 * own(d) + d of the 8 magnitudes (entries base..base+7, sign m) into o8; returns the
+ * bit mask of those below J. */
+CR_AS_INLINE unsigned cr_own(const cr_search_tables* Q, const cr_sq* P, int32_t t, int32_t base,
+                             int32_t m, cr_cost J, cr_cost* o8) {
+    unsigned mask = 0;
+    int d;
+    for (d = 0; d < 8; d++) {
+        cr_sq R = *P;
+        o8[d] = cr_move(Q, &R, t, base + d, m) * 8 + d;
+        mask |= (unsigned)(o8[d] < J) << d;
+    }
+    return mask;
+}
+
+/* --- SSE2 primitives for the OKI tables ---------------------------------------------- */
+#if CR_AS_SSE2
+
+/* Entry of the nearest magnitude: au (|2t - pm - ps|) in every lane, against row b. */
+CR_AS_INLINE int32_t cr_oki_count(__m128i au, int32_t b) {
+    __m128i th = _mm_loadu_si128((const __m128i*)(cr_oki_th16 + b));
+    int msk = _mm_movemask_epi8(_mm_cmpgt_epi16(au, th)) | 2;
+    return b + (cr_as_bsr((uint32_t)msk) >> 1);
+}
+
+/* cr_tail for OKI: G (lanes 0-1: pm, ps) and A (lanes 2-3) side by side.  OKI costs fit
+ * 32 bits: 8 * 3 samples * 2 * 4095^2 + 7 < 2^31. */
+CR_AS_INLINE cr_cost cr_oki_tail(const cr_sq* P, int32_t t2, int32_t t3,
+                                 cr_sq* g2, cr_cost* g2c, int32_t* k2, int32_t* m2) {
+    const __m128i lo = _mm_set1_epi16(-2048), hi = _mm_set1_epi16(2047);
+    int32_t u = 2 * t2 - P->pm - P->ps;
+    int32_t m = u >> 31;
+    int32_t au = (u ^ m) - m;
+    int32_t k = cr_oki_count(_mm_set1_epi16((short)au), P->b);
+    int32_t ka = k + ((k & 7) != 7);
+    int32_t g, a, kg, kb;
+    __m128i p = _mm_set1_epi32((int32_t)((uint32_t)(uint16_t)P->pm | ((uint32_t)(uint16_t)P->ps << 16)));
+    __m128i r = _mm_unpacklo_epi32(_mm_cvtsi32_si128(cr_oki_rms[k]), _mm_cvtsi32_si128(cr_oki_rms[ka]));
+    __m128i vm = _mm_set1_epi32(m);
+    __m128i e, c2, v, vm3, av, r3, p3, tot;
+    r = _mm_sub_epi16(_mm_xor_si128(r, vm), vm);
+    p = _mm_min_epi16(_mm_max_epi16(_mm_add_epi16(p, r), lo), hi);
+    e = _mm_sub_epi16(_mm_set1_epi16((short)t2), p);
+    c2 = _mm_madd_epi16(e, e);                                   /* 32-bit lanes: G, A */
+    v = _mm_sub_epi32(_mm_set1_epi32(2 * t3), _mm_madd_epi16(p, _mm_set1_epi16(1)));
+    vm3 = _mm_srai_epi32(v, 31);
+    av = _mm_sub_epi32(_mm_xor_si128(v, vm3), vm3);
+    kg = cr_oki_count(_mm_shuffle_epi32(_mm_shufflelo_epi16(av, 0x00), 0x00), cr_oki_search.nbase[k]);
+    kb = cr_oki_count(_mm_shuffle_epi32(_mm_shufflelo_epi16(av, 0xAA), 0x00), cr_oki_search.nbase[ka]);
+    r3 = _mm_unpacklo_epi32(_mm_cvtsi32_si128(cr_oki_rms[kg]), _mm_cvtsi32_si128(cr_oki_rms[kb]));
+    r3 = _mm_sub_epi16(_mm_xor_si128(r3, vm3), vm3);
+    p3 = _mm_min_epi16(_mm_max_epi16(_mm_add_epi16(p, r3), lo), hi);
+    e = _mm_sub_epi16(_mm_set1_epi16((short)t3), p3);
+    tot = _mm_add_epi32(c2, _mm_madd_epi16(e, e));
+    g = _mm_cvtsi128_si32(tot);
+    a = _mm_cvtsi128_si32(_mm_shuffle_epi32(tot, 0x55));
+    kg = _mm_cvtsi128_si32(p);
+    g2->pm = (int16_t)kg;
+    g2->ps = (int16_t)(kg >> 16);
+    g2->b = cr_oki_search.nbase[k];
+    *g2c = _mm_cvtsi128_si32(c2);
+    *k2 = k;
+    *m2 = m;
+    if (ka == k)
+        a = g;
+    return a < g ? a : g;
+}
+
+CR_AS_INLINE unsigned cr_oki_own(const cr_sq* P, int32_t t, int32_t base, int32_t m, cr_cost J,
+                                 int32_t* o8) {
+    const __m128i lo = _mm_set1_epi16(-2048), hi = _mm_set1_epi16(2047);
+    __m128i vm = _mm_set1_epi16((short)m);
+    __m128i rm = _mm_loadu_si128((const __m128i*)(cr_oki_rm16 + base));
+    __m128i rs = _mm_loadu_si128((const __m128i*)(cr_oki_rs16 + base));
+    __m128i vt = _mm_set1_epi16((short)t), a, b, lo4, hi4, vJ;
+    rm = _mm_sub_epi16(_mm_xor_si128(rm, vm), vm);
+    rs = _mm_sub_epi16(_mm_xor_si128(rs, vm), vm);
+    a = _mm_sub_epi16(vt, _mm_min_epi16(_mm_max_epi16(_mm_add_epi16(_mm_set1_epi16((short)P->pm), rm), lo), hi));
+    b = _mm_sub_epi16(vt, _mm_min_epi16(_mm_max_epi16(_mm_add_epi16(_mm_set1_epi16((short)P->ps), rs), lo), hi));
+    lo4 = _mm_unpacklo_epi16(a, b);
+    hi4 = _mm_unpackhi_epi16(a, b);
+    lo4 = _mm_add_epi32(_mm_slli_epi32(_mm_madd_epi16(lo4, lo4), 3), _mm_setr_epi32(0, 1, 2, 3));
+    hi4 = _mm_add_epi32(_mm_slli_epi32(_mm_madd_epi16(hi4, hi4), 3), _mm_setr_epi32(4, 5, 6, 7));
+    _mm_storeu_si128((__m128i*)o8, lo4);
+    _mm_storeu_si128((__m128i*)(o8 + 4), hi4);
+    vJ = _mm_set1_epi32((int32_t)J);
+    return (unsigned)(_mm_movemask_ps(_mm_castsi128_ps(_mm_cmplt_epi32(lo4, vJ)))
+                      | (_mm_movemask_ps(_mm_castsi128_ps(_mm_cmplt_epi32(hi4, vJ))) << 4));
+}
+#endif
+
+/* --- the encoder ------------------------------------------------------------------------ */
+
+/* Code x[0..nfin) (targets x >> shift; nfin <= n) looking ahead within x[0..n), the last
+ * sample repeated past it.  Codes pair into bytes (high nibble first) through *held (-1:
+ * none), or with held NULL are written one per byte.  Returns the bytes written.  simd: use
+ * the SSE2 primitives (OKI tables only). */
+CR_AS_INLINE ptrdiff_t cr_search_body(const cr_search_tables* Q, const int simd, cr_search_state* S,
+                                      const int16_t* x, ptrdiff_t n, ptrdiff_t nfin, int shift,
+                                      int* held, uint8_t* dst) {
+#define CR_T(j) (x[(j) < n ? (j) : n - 1] >> shift)
+    cr_sq Q0, Q1, Q2, Q3;
+    int32_t k1, m1, k2, m2, k3, m3;
+    cr_cost e1, e2, e3;
+    ptrdiff_t i, o = 0;
+    if (nfin <= 0)
+        return 0;
+    Q0.pm = S->pm;
+    Q0.ps = S->ps;
+    Q0.b = 8 * S->idx;
+    k1 = cr_near(Q, &Q0, CR_T(0), &m1);
+    Q1 = Q0;
+    e1 = cr_move(Q, &Q1, CR_T(0), k1, m1);
+    k2 = cr_near(Q, &Q1, CR_T(1), &m2);
+    Q2 = Q1;
+    e2 = cr_move(Q, &Q2, CR_T(1), k2, m2);
+    for (i = 0; i < nfin; i++) {
+        int32_t t1 = CR_T(i), t2 = CR_T(i + 1), t3 = CR_T(i + 2);
+        int32_t d0 = k1 & 7, base = k1 & ~7, d = d0;
+        cr_cost J, best;
+        cr_sq WR = Q0, WG = Q0;                      /* a winning challenger: child, G step */
+        cr_cost wg2 = 0;
+        int32_t wk2 = 0, wm2 = 0;
+        unsigned mask;
+        cr_cost o8[8];
+#if CR_AS_SSE2
+        int32_t o8s[8];
+#endif
+        uint32_t c;
+        k3 = cr_near(Q, &Q2, t3, &m3);
+        Q3 = Q2;
+        e3 = cr_move(Q, &Q3, t3, k3, m3);
+        J = (e1 + e2 + e3) * 8 + d0;                  /* d0's G path */
+#if CR_AS_SSE2
+        if (simd)
+            mask = cr_oki_own(&Q0, t1, base, m1, J, o8s);
+        else
+#endif
+            mask = cr_own(Q, &Q0, t1, base, m1, J, o8);
+        mask &= ~(1u << d0);
+        if (mask) {
+            /* d0's A path (its G path is e2 + e3), then each challenger's tail, skipped once
+             * its own cost reaches the best total */
+            cr_sq G, R;
+            cr_cost g2c, own;
+            int32_t gk, gm, dd;
+            best = J;
+            if ((k2 & 7) != 7) {
+                cr_sq A = Q1;
+                cr_cost a = cr_move(Q, &A, t2, k2 + 1, m2);
+                gk = cr_near(Q, &A, t3, &gm);
+                a = (e1 + a + cr_move(Q, &A, t3, gk, gm)) * 8 + d0;
+                best = a < best ? a : best;
+            }
+            for (; mask; mask &= mask - 1) {
+                cr_cost tot;
+                dd = cr_as_bsf(mask);
+#if CR_AS_SSE2
+                if (simd ? o8s[dd] >= best : o8[dd] >= best)
+#else
+                if (o8[dd] >= best)
+#endif
+                    continue;
+                R = Q0;
+                own = cr_move(Q, &R, t1, base + dd, m1);
+#if CR_AS_SSE2
+                if (simd)
+                    tot = (own + cr_oki_tail(&R, t2, t3, &G, &g2c, &gk, &gm)) * 8 + dd;
+                else
+#endif
+                    tot = (own + cr_tail(Q, &R, t2, t3, &G, &g2c, &gk, &gm)) * 8 + dd;
+                if (tot < best) {
+                    best = tot;
+                    WR = R; WG = G; wg2 = g2c; wk2 = gk; wm2 = gm;
+                }
+            }
+            d = (int32_t)(best & 7);
+        }
+        c = (uint32_t)d | ((uint32_t)m1 & 8);
+        if (held == NULL) {
+            dst[o++] = (uint8_t)c;
+        } else if (*held >= 0) {
+            dst[o++] = (uint8_t)(((uint32_t)*held << 4) | c);
+            *held = -1;
+        } else {
+            *held = (int)c;
+        }
+        if (d == d0) {
+            Q0 = Q1; Q1 = Q2; Q2 = Q3;
+            k1 = k2; m1 = m2; e1 = e2;
+            k2 = k3; m2 = m3; e2 = e3;
+        } else {
+            /* the winner's child, and its tail's G path as the new greedy trajectory */
+            Q0 = WR; Q1 = WG;
+            e1 = wg2; k1 = wk2; m1 = wm2;
+            k2 = cr_near(Q, &Q1, t3, &m2);
+            Q2 = Q1;
+            e2 = cr_move(Q, &Q2, t3, k2, m2);
+        }
+    }
+    S->pm = Q0.pm;
+    S->ps = Q0.ps;
+    S->idx = Q0.b >> 3;
+    return o;
+#undef CR_T
+}
+
+static ptrdiff_t cr_search_portable(const cr_search_tables* Q, cr_search_state* S, const int16_t* x,
+                                    ptrdiff_t n, ptrdiff_t nfin, int shift, int* held, uint8_t* dst) {
+    return cr_search_body(Q, 0, S, x, n, nfin, shift, held, dst);
+}
+
+#if CR_AS_SSE2
+static ptrdiff_t cr_search_oki_sse2(cr_search_state* S, const int16_t* x, ptrdiff_t n, ptrdiff_t nfin,
+                                    int* held, uint8_t* dst) {
+    return cr_search_body(&cr_oki_search, 1, S, x, n, nfin, 4, held, dst);
+}
+#endif
+
+/* The search encoder over the tables Q (cr_oki_search or cr_ima_search). */
+static ptrdiff_t cr_search(const cr_search_tables* Q, cr_search_state* S, const int16_t* x,
+                           ptrdiff_t n, ptrdiff_t nfin, int shift, int* held, uint8_t* dst) {
+#if CR_AS_SSE2
+    if (cr_search_simd && Q == &cr_oki_search && shift == 4)
+        return cr_search_oki_sse2(S, x, n, nfin, held, dst);
+#endif
+    return cr_search_portable(Q, S, x, n, nfin, shift, held, dst);
+}
+
+#endif
