@@ -76,6 +76,7 @@ ctypedef struct slot_t:
     int64_t head
     int64_t fill
     int64_t media            # samples processed since the slot was (re)started
+    int pushed               # media arrived since the last idle() call
     # record job
     int active
     int fmt
@@ -208,6 +209,7 @@ cdef class Bank:
         if first < n:
             memcpy(&s.ring[0], x + first, (n - first) * sizeof(int16_t))
         s.fill += n
+        s.pushed = 1
         return n
 
     def push_s16(self, int slot, const int16_t[::1] x):
@@ -230,6 +232,7 @@ cdef class Bank:
         if first < n:
             _g711_decode(&codes[first], &s.ring[0], n - first, ulaw)
         s.fill += n
+        s.pushed = 1
         return n
 
     def push_zeros(self, int slot, int64_t n):
@@ -244,6 +247,20 @@ cdef class Bank:
             memset(&s.ring[0], 0, (n - first) * sizeof(int16_t))
         s.fill += n
         return n
+
+    def idle(self):
+        """Open slots that received no media since the previous call (the watchdog's
+        candidates); clears the marks."""
+        out = []
+        cdef int i
+        cdef slot_t* s
+        for i in range(self.capacity):
+            s = self.slots[i]
+            if s != NULL:
+                if not s.pushed:
+                    out.append(i)
+                s.pushed = 0
+        return np.array(out, dtype=np.int64)
 
     def ready(self, int64_t n, const int64_t[::1] among=None):
         """Slots (all open slots, or ``among``) with at least ``n`` samples pending."""

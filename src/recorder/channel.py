@@ -107,6 +107,7 @@ class CallChannel:
         self._answered_at = None
         self._file_recorder = FileRecorder(self)
         self._closed = False
+        self._waiters = 0
         self._slot = self._engine.attach(self)
 
     # -- spec property ------------------------------------------------------------------
@@ -354,12 +355,19 @@ class CallChannel:
                 return False
         else:
             with self._cond:
-                while not job.ended:
-                    if deadline is not None and self._media_samples() >= deadline:
-                        return False
-                    if self._state is not CallState.ANSWERED:
-                        break
-                    self._cond.wait(0.25)
+                self._engine._waited[self._slot] = self
+                self._waiters += 1
+                try:
+                    while not job.ended:
+                        if deadline is not None and self._media_samples() >= deadline:
+                            return False
+                        if self._state is not CallState.ANSWERED:
+                            break
+                        self._cond.wait(0.25)
+                finally:
+                    self._waiters -= 1
+                    if not self._waiters:
+                        self._engine._waited.pop(self._slot, None)
         if job.ended:
             job.done.wait()
         return job.done.is_set()

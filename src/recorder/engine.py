@@ -97,6 +97,7 @@ class Engine:
         self.bank = _core.Bank(16)
         self.detectors = DetectorBank()
         self._channels = weakref.WeakValueDictionary()   # slot -> CallChannel
+        self._waited = weakref.WeakValueDictionary()     # slot -> channel a thread waits on
         self._jobs: dict[int, object] = {}           # slot -> running Job
         self._recording = np.zeros(0, bool)          # slot -> has a running job
         self._free: list[int] = []
@@ -286,15 +287,17 @@ class Engine:
                 next_tick = time.monotonic()       # fell behind: don't try to catch up in bursts
             with self.lock:
                 try:
-                    live = [ch for ch in list(self._channels.values()) if ch._is_live()]
-                    for ch in live:
-                        ch._watchdog()
+                    # the watchdog looks only at channels that got no media this tick
+                    for slot in self.bank.idle():
+                        ch = self._channels.get(int(slot))
+                        if ch is not None and ch._is_live():
+                            ch._watchdog()
                     self.process()
-                    for ch in live:
+                    for ch in list(self._waited.values()):   # wake blocked record()/wait calls
                         ch._notify()
                 except Exception:       # keep serving the other calls whatever happened
                     log.exception("engine tick failed")
-                live = ch = None         # no strong references to channels between ticks
+                ch = None                # no strong references to channels between ticks
 
     def stop(self, abort_jobs: bool = True) -> None:
         """Stop the worker; with ``abort_jobs`` finish every running recording first
