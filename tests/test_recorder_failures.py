@@ -148,3 +148,21 @@ def test_kill_9_mid_recording_then_repair(tmp_path, fmt):
     if ref is not None:
         np.testing.assert_array_equal(y, ref[: y.size])
     assert y.size == fixed.frames
+
+
+def test_a_recording_running_at_exit_is_finished_and_published(tmp_path):
+    root = tmp_path / "media"
+    proc = run_script("""
+        import sys
+        import numpy as np
+        from recorder import CallChannel
+        ch = CallChannel(media_root=sys.argv[1], codec="s16", clock=lambda: 0.0)
+        ch.ring(); ch.answer()
+        ch.FileRecorder.start("at-exit.wav", file_format="ulaw", max_bytes=0)
+        ch.push(np.arange(-4000, 4000, dtype=np.int16))
+        # the interpreter exits with the recording running
+    """, root)
+    assert proc.returncode == 0, proc.stderr
+    y, info = wav.read(root / "at-exit.wav")
+    assert info.frames == 8000
+    assert not [p for p in os.listdir(root) if p.endswith(".part")]
