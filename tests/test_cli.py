@@ -134,6 +134,8 @@ def test_convert(tmp_path, call):
     assert wav.info(out / "call.wav").format == "ulaw"
     fails("convert", call, "-o", out, "--format", "mp3", match="unknown format 'mp3'")
     fails("convert", tmp_path / "nope.wav", "-o", out, match="no such file")
+    bar = cli("convert", call, second, "-o", tmp_path / "bar", "--progress")
+    assert "2/2" in bar.stderr and "file" in bar.stderr          # tqdm's progress bar
     cli("convert", call, "-o", tmp_path / "enc", "--key", KEY, "--iv", IV)
     y, _ = wav.read(tmp_path / "enc" / "call.wav", cipher=AesCbcCipher(KEY, IV))
     np.testing.assert_array_equal(y, wav.read(call)[0])

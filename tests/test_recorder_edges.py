@@ -225,26 +225,18 @@ def test_every_format_writes_in_buffered_pieces(tmp_path, fmt, rate, monkeypatch
     ch.close()
 
 
-def test_encryption_failure_leaves_no_ciphertext_debris_and_no_plaintext_under_the_name(tmp_path, call):
-    mnt = tmp_path / "small"
-    mnt.mkdir()
-    if subprocess.run(["mount", "-t", "tmpfs", "-o", "size=64k", "tmpfs", str(mnt)],
-                      capture_output=True).returncode != 0:
-        pytest.skip("cannot mount a small tmpfs here (needs root and mount rights)")
-    try:
-        x = speechlike(2.5)
-        ch = CallChannel.replay(call(x), media_root=mnt)
-        fr = ch.FileRecorder
-        assert fr.record("secret.wav", file_format="s16bit",
-                         cipher=AesCbcCipher(bytes(16), bytes(16))) is Cause.ERROR
-        assert not (mnt / "secret.wav").exists()             # never published unencrypted
-        left = os.listdir(mnt)
-        assert len(left) == 1 and left[0].endswith(".part")  # the plaintext, kept, and said so
-        assert fr.result().path == str(mnt / left[0])
-        y, _ = wav.read(fr.result().path)
-        np.testing.assert_array_equal(y, x[: y.size])
-    finally:
-        subprocess.run(["umount", str(mnt)], capture_output=True)
+def test_encryption_failure_leaves_no_ciphertext_debris_and_no_plaintext_under_the_name(tmp_path, call, full_disk):
+    x = speechlike(2.5)
+    ch = CallChannel.replay(call(x), media_root=full_disk)
+    fr = ch.FileRecorder
+    assert fr.record("secret.wav", file_format="s16bit",
+                     cipher=AesCbcCipher(bytes(16), bytes(16))) is Cause.ERROR
+    assert not (full_disk / "secret.wav").exists()             # never published unencrypted
+    left = os.listdir(full_disk)
+    assert len(left) == 1 and left[0].endswith(".part")  # the plaintext, kept, and said so
+    assert fr.result().path == str(full_disk / left[0])
+    y, _ = wav.read(fr.result().path)
+    np.testing.assert_array_equal(y, x[: y.size])
 
 
 # --- digits and audio at the cut ----------------------------------------------------------

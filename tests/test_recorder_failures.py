@@ -49,29 +49,21 @@ def test_file_size_limit_is_an_error_with_a_valid_partial_file(tmp_path):
     np.testing.assert_array_equal(y, x[: info.frames])
 
 
-def test_disk_full_on_a_real_filesystem(tmp_path):
-    mnt = tmp_path / "small"
-    mnt.mkdir()
-    if subprocess.run(["mount", "-t", "tmpfs", "-o", "size=64k", "tmpfs", str(mnt)],
-                      capture_output=True).returncode != 0:
-        pytest.skip("cannot mount a small tmpfs here (needs root and mount rights)")
-    try:
-        src = tmp_path / "call.wav"
-        x = speechlike(10)
-        wav.write(src, x, fmt="s16bit")
-        ch = CallChannel.replay(src, media_root=mnt)
-        fr = ch.FileRecorder
-        assert fr.record("full.wav", file_format="s16bit", max_bytes=0) is Cause.ERROR
-        assert fr.state() is State.ERROR
-        assert "No space" in fr.last_error()
-        r = fr.result()
-        y, info = wav.read(r.path)
-        assert info.frames > 8000
-        np.testing.assert_array_equal(y, x[: info.frames])
-        # the next recording on the same channel starts cleanly (and fails the same way)
-        assert fr.record("again.wav", file_format="s16bit") is Cause.ERROR
-    finally:
-        subprocess.run(["umount", str(mnt)], capture_output=True)
+def test_disk_full_on_a_real_filesystem(tmp_path, full_disk):
+    src = tmp_path / "call.wav"
+    x = speechlike(10)
+    wav.write(src, x, fmt="s16bit")
+    ch = CallChannel.replay(src, media_root=full_disk)
+    fr = ch.FileRecorder
+    assert fr.record("full.wav", file_format="s16bit", max_bytes=0) is Cause.ERROR
+    assert fr.state() is State.ERROR
+    assert "No space" in fr.last_error()
+    r = fr.result()
+    y, info = wav.read(r.path)
+    assert info.frames > 8000
+    np.testing.assert_array_equal(y, x[: info.frames])
+    # the next recording on the same channel starts cleanly (and fails the same way)
+    assert fr.record("again.wav", file_format="s16bit") is Cause.ERROR
 
 
 def test_folder_removed_mid_recording(tmp_path):

@@ -26,6 +26,19 @@
 
 #if CR_G711_X86
 
+/* One code by the same rules, for the tails. */
+static inline int16_t cr_alaw_dec1(uint8_t c) {
+    int v = c ^ 0x55, seg = (v >> 4) & 7, mag = ((v & 15) << 4) + 8;
+    if (seg) mag = (mag + 256) << (seg - 1);
+    return (int16_t)((c & 0x80) ? mag : -mag);
+}
+
+static inline int16_t cr_ulaw_dec1(uint8_t c) {
+    int inv = (~c) & 0xFF, e = (inv >> 4) & 7;
+    int mag = ((33 + 2 * (inv & 15)) << (e + 2)) - 132;
+    return (int16_t)((c & 0x80) ? mag : -mag);
+}
+
 /* Shuffle tables: A-law pow2 by segment {1,1,2,4,8,16,32,64}; mu-law 1 << e. */
 
 __attribute__((target("avx2"))) static void
@@ -51,11 +64,7 @@ cr_alaw_decode_avx2(const uint8_t* src, int16_t* dst, ptrdiff_t n) {
         __m256i x = _mm256_sub_epi16(_mm256_xor_si256(mag, neg), neg);
         _mm256_storeu_si256((__m256i*)(dst + i), x);
     }
-    for (; i < n; i++) {           /* the tail, scalar, same rule */
-        int v = src[i] ^ 0x55, seg = (v >> 4) & 7, mag = ((v & 15) << 4) + 8;
-        if (seg) mag = (mag + 256) << (seg - 1);
-        dst[i] = (int16_t)((src[i] & 0x80) ? mag : -mag);
-    }
+    for (; i < n; i++) dst[i] = cr_alaw_dec1(src[i]);     /* the tail, scalar, same rule */
 }
 
 __attribute__((target("avx2"))) static void
@@ -79,11 +88,7 @@ cr_ulaw_decode_avx2(const uint8_t* src, int16_t* dst, ptrdiff_t n) {
         __m256i x = _mm256_sub_epi16(_mm256_xor_si256(mag, neg), neg);
         _mm256_storeu_si256((__m256i*)(dst + i), x);
     }
-    for (; i < n; i++) {
-        int inv = (~src[i]) & 0xFF, e = (inv >> 4) & 7;
-        int mag = ((33 + 2 * (inv & 15)) << (e + 2)) - 132;
-        dst[i] = (int16_t)((src[i] & 0x80) ? mag : -mag);
-    }
+    for (; i < n; i++) dst[i] = cr_ulaw_dec1(src[i]);
 }
 
 __attribute__((target("ssse3"))) static void
@@ -108,11 +113,7 @@ cr_alaw_decode_ssse3(const uint8_t* src, int16_t* dst, ptrdiff_t n) {
                              _mm_sub_epi16(_mm_xor_si128(mag, neg), neg));
         }
     }
-    for (; i < n; i++) {
-        int v = src[i] ^ 0x55, seg = (v >> 4) & 7, mag = ((v & 15) << 4) + 8;
-        if (seg) mag = (mag + 256) << (seg - 1);
-        dst[i] = (int16_t)((src[i] & 0x80) ? mag : -mag);
-    }
+    for (; i < n; i++) dst[i] = cr_alaw_dec1(src[i]);
 }
 
 __attribute__((target("ssse3"))) static void
@@ -138,11 +139,7 @@ cr_ulaw_decode_ssse3(const uint8_t* src, int16_t* dst, ptrdiff_t n) {
                              _mm_sub_epi16(_mm_xor_si128(mag, neg), neg));
         }
     }
-    for (; i < n; i++) {
-        int inv = (~src[i]) & 0xFF, e = (inv >> 4) & 7;
-        int mag = ((33 + 2 * (inv & 15)) << (e + 2)) - 132;
-        dst[i] = (int16_t)((src[i] & 0x80) ? mag : -mag);
-    }
+    for (; i < n; i++) dst[i] = cr_ulaw_dec1(src[i]);
 }
 
 static int cr_g711_level = -1;
