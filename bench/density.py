@@ -13,7 +13,7 @@ N channels record A-law at 8000 Hz with silence detection and DTMF barge-in on, 
 Memory per active recording: RSS growth divided by N after the recordings started and
 ran (file buffers, detector state, rings included).
 
-    python bench/density.py [--channels N] [--seconds T] [--json]
+    python bench/density.py [--channels N] [--seconds T] [--format F --rate R] [--json]
 """
 
 from __future__ import annotations
@@ -66,13 +66,16 @@ class Clock:
         return self.t
 
 
+FORMAT, RATE = "alaw", 8000
+
+
 def start_channels(n: int, root: str, engine: Engine, clock=None):
     chans = []
     for i in range(n):
         ch = CallChannel(media_root=root, engine=engine, clock=clock)
         ch.ring()
         ch.answer()
-        ok = ch.FileRecorder.start(f"c{i:05d}.wav", file_format="alaw", rate=8000, barge_in=True,
+        ok = ch.FileRecorder.start(f"c{i:05d}.wav", file_format=FORMAT, rate=RATE, barge_in=True,
                                    milliseconds_max_silence=0, max_bytes=0)
         assert ok
         chans.append(ch)
@@ -145,8 +148,12 @@ def main(argv=None) -> int:
     ap.add_argument("--channels", type=int, default=2000)
     ap.add_argument("--seconds", type=float, default=10.0)
     ap.add_argument("--realtime-seconds", type=float, default=5.0)
+    ap.add_argument("--format", default="alaw", help="recording format (default alaw)")
+    ap.add_argument("--rate", type=int, default=8000, help="recording rate (default 8000)")
     ap.add_argument("--json", action="store_true")
     args = ap.parse_args(argv)
+    global FORMAT, RATE
+    FORMAT, RATE = args.format, args.rate
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
     resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
     if hard < args.channels + 64:
@@ -158,7 +165,7 @@ def main(argv=None) -> int:
         if args.realtime_seconds:
             rt = realtime(args.channels, args.realtime_seconds, root)
             rows.append({"case": f"real time {args.channels} ch", **rt})
-    emit(rows, args.json, "density: A-law 8 kHz recordings with silence + DTMF detection, 20 ms push frames",
+    emit(rows, args.json, f"density: {FORMAT} {RATE} Hz recordings with silence + DTMF detection, 20 ms push frames",
          [("case", "case", "s"), ("channels_per_core", "ch/core", ".0f"),
           ("cpu_us_per_channel_second", "us CPU/ch-s", ".1f"), ("kib_per_recording", "KiB/rec", ".0f"),
           ("cpu_share", "CPU share", ".2f"), ("kept_up", "kept up", "")])
