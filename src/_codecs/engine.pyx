@@ -20,6 +20,8 @@ from pcm_k cimport u8_encode_k, s16_encode_k
 cdef extern from "g711_simd.h":
     int cr_alaw_decode_simd(const uint8_t* src, int16_t* dst, Py_ssize_t n) noexcept nogil
     int cr_ulaw_decode_simd(const uint8_t* src, int16_t* dst, Py_ssize_t n) noexcept nogil
+    int cr_alaw_encode_simd(const int16_t* src, uint8_t* dst, Py_ssize_t n) noexcept nogil
+    int cr_ulaw_encode_simd(const int16_t* src, uint8_t* dst, Py_ssize_t n) noexcept nogil
 
 
 cdef inline void _g711_decode(const uint8_t* src, int16_t* dst, int64_t n, bint ulaw) noexcept nogil:
@@ -372,10 +374,12 @@ cdef class Bank:
             memcpy(&s.pcm[s.pcm_len], x, m * sizeof(int16_t))
             s.pcm_len += m
         elif s.fmt == FMT_ALAW:
-            alaw_encode_k(x, &s.out[s.out_len], m)
+            if not cr_alaw_encode_simd(x, &s.out[s.out_len], m):
+                alaw_encode_k(x, &s.out[s.out_len], m)
             s.out_len += m
         elif s.fmt == FMT_ULAW:
-            ulaw_encode_k(x, &s.out[s.out_len], m)
+            if not cr_ulaw_encode_simd(x, &s.out[s.out_len], m):
+                ulaw_encode_k(x, &s.out[s.out_len], m)
             s.out_len += m
         elif s.fmt == FMT_S16:
             s16_encode_k(x, &s.out[s.out_len], m)

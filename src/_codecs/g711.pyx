@@ -16,6 +16,8 @@ cdef extern from "g711_simd.h":
     int cr_g711_set_level(int level) noexcept nogil
     int cr_alaw_decode_simd(const uint8_t* src, int16_t* dst, Py_ssize_t n) noexcept nogil
     int cr_ulaw_decode_simd(const uint8_t* src, int16_t* dst, Py_ssize_t n) noexcept nogil
+    int cr_alaw_encode_simd(const int16_t* src, uint8_t* dst, Py_ssize_t n) noexcept nogil
+    int cr_ulaw_encode_simd(const int16_t* src, uint8_t* dst, Py_ssize_t n) noexcept nogil
 
 init_g711_tables()
 
@@ -66,7 +68,8 @@ def alaw_encode(const int16_t[::1] src, uint8_t[::1] dst):
     _same_len(n, dst.shape[0], 1)
     if n:
         with nogil:
-            alaw_encode_k(&src[0], &dst[0], n)
+            if not cr_alaw_encode_simd(&src[0], &dst[0], n):
+                alaw_encode_k(&src[0], &dst[0], n)
 
 
 def ulaw_encode(const int16_t[::1] src, uint8_t[::1] dst):
@@ -74,7 +77,8 @@ def ulaw_encode(const int16_t[::1] src, uint8_t[::1] dst):
     _same_len(n, dst.shape[0], 1)
     if n:
         with nogil:
-            ulaw_encode_k(&src[0], &dst[0], n)
+            if not cr_ulaw_encode_simd(&src[0], &dst[0], n):
+                ulaw_encode_k(&src[0], &dst[0], n)
 
 
 def alaw_decode(const uint8_t[::1] src, int16_t[::1] dst):
@@ -152,7 +156,7 @@ def s16_decode(const uint8_t[::1] src, int16_t[::1] dst):
 
 
 def simd_level():
-    """Which decoder runs: 2 = AVX2, 1 = SSSE3, 0 = the pair-table loop."""
+    """Which coder runs: 2 = AVX2, 1 = SSSE3, 0 = the table loops."""
     return cr_g711_simd_level()
 
 

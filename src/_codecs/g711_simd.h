@@ -1,4 +1,4 @@
-/* G.711 decoding with SIMD arithmetic, chosen at run time.
+/* G.711 decoding and encoding with SIMD arithmetic, chosen at run time.
  *
  * A table decoder is bound by memory operations (load the code, load the table, store the
  * sample).  Here 16 codes are decoded at once from the G.711 expansion rule itself:
@@ -37,6 +37,21 @@ static inline int16_t cr_ulaw_dec1(uint8_t c) {
     int inv = (~c) & 0xFF, e = (inv >> 4) & 7;
     int mag = ((33 + 2 * (inv & 15)) << (e + 2)) - 132;
     return (int16_t)((c & 0x80) ? mag : -mag);
+}
+
+static inline uint8_t cr_alaw_enc1(int16_t x) {
+    int m = (x >= 0 ? x : ~x) >> 4, seg = 0, t = m >> 4;
+    while (t) { seg++; t >>= 1; }
+    int code = (seg << 4) | (seg ? (m >> (seg - 1)) & 15 : m & 15);
+    return (uint8_t)((x >= 0 ? code | 0x80 : code) ^ 0x55);
+}
+
+static inline uint8_t cr_ulaw_enc1(int16_t x) {
+    int mag = ((x >= 0 ? x : ~x) >> 2) + 33, seg = 1, t;
+    if (mag > 0x1FFF) mag = 0x1FFF;
+    for (t = mag >> 6; t; t >>= 1) seg++;
+    int code = ((8 - seg) << 4) | (15 - ((mag >> seg) & 15));
+    return (uint8_t)(x >= 0 ? code | 0x80 : code);
 }
 
 /* Shuffle tables: A-law pow2 by segment {1,1,2,4,8,16,32,64}; mu-law 1 << e. */
@@ -142,6 +157,151 @@ cr_ulaw_decode_ssse3(const uint8_t* src, int16_t* dst, ptrdiff_t n) {
     for (; i < n; i++) dst[i] = cr_ulaw_dec1(src[i]);
 }
 
+
+/* Encoding, 16 samples at a time.  The segment is the bit length of a 7-bit value, read
+ * from two 16-entry shuffles (low and high nibble); the mantissa is a right shift by a
+ * per-lane amount, done as an unsigned multiply-high by a power of two whose two bytes
+ * come from two more shuffles. */
+#define CR_BITLEN_LO 0, 1, 2, 2, 3, 3, 3, 3, 4, 4, 4, 4, 4, 4, 4, 4
+#define CR_BITLEN_HI 0, 5, 6, 6, 7, 7, 7, 7, 8, 8, 8, 8, 8, 8, 8, 8
+
+__attribute__((target("avx2"))) static inline __m256i
+cr_bitlen7_avx2(__m256i t) {            /* bit length of 0..127 in 16-bit lanes */
+    const __m256i lo = _mm256_setr_epi8(CR_BITLEN_LO, CR_BITLEN_LO);
+    const __m256i hi = _mm256_setr_epi8(CR_BITLEN_HI, CR_BITLEN_HI);
+    const __m256i m15 = _mm256_set1_epi16(15), top = _mm256_set1_epi16((short)0x8000);
+    __m256i a = _mm256_shuffle_epi8(lo, _mm256_or_si256(_mm256_and_si256(t, m15), top));
+    __m256i b = _mm256_shuffle_epi8(hi, _mm256_or_si256(_mm256_srli_epi16(t, 4), top));
+    return _mm256_max_epi16(a, b);
+}
+
+__attribute__((target("avx2"))) static inline __m256i
+cr_pow2_avx2(__m256i idx, __m256i lo_tab, __m256i hi_tab) {   /* 16-bit table lookup */
+    const __m256i top = _mm256_set1_epi16((short)0x8000);
+    __m256i i = _mm256_or_si256(idx, top);
+    return _mm256_or_si256(_mm256_shuffle_epi8(lo_tab, i),
+                           _mm256_slli_epi16(_mm256_shuffle_epi8(hi_tab, i), 8));
+}
+
+__attribute__((target("avx2"))) static void
+cr_alaw_encode_avx2(const int16_t* src, uint8_t* dst, ptrdiff_t n) {
+    /* 2^(12 - max(seg - 1, 0)) by segment: m >> shift == mulhi(m << 4, that) */
+    const __m256i plo = _mm256_setr_epi8(0, 0, 0, 0, 0, 0, (char)0x80, 0x40, 0, 0, 0, 0, 0, 0, 0, 0,
+                                         0, 0, 0, 0, 0, 0, (char)0x80, 0x40, 0, 0, 0, 0, 0, 0, 0, 0);
+    const __m256i phi = _mm256_setr_epi8(0x10, 0x10, 0x08, 0x04, 0x02, 0x01, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+                                         0x10, 0x10, 0x08, 0x04, 0x02, 0x01, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0);
+    const __m256i m15 = _mm256_set1_epi16(15), x80 = _mm256_set1_epi16(0x80);
+    const __m256i x55 = _mm256_set1_epi16(0x55), zero = _mm256_setzero_si256();
+    ptrdiff_t i = 0;
+    for (; i + 16 <= n; i += 16) {
+        __m256i x = _mm256_loadu_si256((const __m256i*)(src + i));
+        __m256i neg = _mm256_cmpgt_epi16(zero, x);
+        __m256i m = _mm256_srli_epi16(_mm256_xor_si256(x, neg), 4);          /* 0..2047 */
+        __m256i seg = cr_bitlen7_avx2(_mm256_srli_epi16(m, 4));
+        __m256i mant = _mm256_and_si256(
+            _mm256_mulhi_epu16(_mm256_slli_epi16(m, 4), cr_pow2_avx2(seg, plo, phi)), m15);
+        __m256i code = _mm256_or_si256(_mm256_slli_epi16(seg, 4), mant);
+        code = _mm256_xor_si256(_mm256_or_si256(code, _mm256_andnot_si256(neg, x80)), x55);
+        __m256i packed = _mm256_packus_epi16(code, code);                    /* per 128-bit lane */
+        packed = _mm256_permute4x64_epi64(packed, 0x08);
+        _mm_storeu_si128((__m128i*)(dst + i), _mm256_castsi256_si128(packed));
+    }
+    for (; i < n; i++) dst[i] = cr_alaw_enc1(src[i]);
+}
+
+__attribute__((target("avx2"))) static void
+cr_ulaw_encode_avx2(const int16_t* src, uint8_t* dst, ptrdiff_t n) {
+    /* 2^(13 - seg) for seg 1..8: mag >> seg == mulhi(mag << 3, that) */
+    const __m256i plo = _mm256_setr_epi8(0, 0, 0, 0, 0, 0, (char)0x80, 0x40, 0x20, 0, 0, 0, 0, 0, 0, 0,
+                                         0, 0, 0, 0, 0, 0, (char)0x80, 0x40, 0x20, 0, 0, 0, 0, 0, 0, 0);
+    const __m256i phi = _mm256_setr_epi8(0, 0x10, 0x08, 0x04, 0x02, 0x01, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+                                         0, 0x10, 0x08, 0x04, 0x02, 0x01, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0);
+    const __m256i m15 = _mm256_set1_epi16(15), x80 = _mm256_set1_epi16(0x80);
+    const __m256i c33 = _mm256_set1_epi16(33), cmax = _mm256_set1_epi16(0x1FFF);
+    const __m256i one = _mm256_set1_epi16(1), eight = _mm256_set1_epi16(8), zero = _mm256_setzero_si256();
+    ptrdiff_t i = 0;
+    for (; i + 16 <= n; i += 16) {
+        __m256i x = _mm256_loadu_si256((const __m256i*)(src + i));
+        __m256i neg = _mm256_cmpgt_epi16(zero, x);
+        __m256i mag = _mm256_add_epi16(_mm256_srli_epi16(_mm256_xor_si256(x, neg), 2), c33);
+        mag = _mm256_min_epi16(mag, cmax);
+        __m256i seg = _mm256_add_epi16(cr_bitlen7_avx2(_mm256_srli_epi16(mag, 6)), one);
+        __m256i low = _mm256_and_si256(
+            _mm256_mulhi_epu16(_mm256_slli_epi16(mag, 3), cr_pow2_avx2(seg, plo, phi)), m15);
+        __m256i code = _mm256_or_si256(_mm256_slli_epi16(_mm256_sub_epi16(eight, seg), 4),
+                                       _mm256_xor_si256(low, m15));
+        code = _mm256_or_si256(code, _mm256_andnot_si256(neg, x80));
+        __m256i packed = _mm256_permute4x64_epi64(_mm256_packus_epi16(code, code), 0x08);
+        _mm_storeu_si128((__m128i*)(dst + i), _mm256_castsi256_si128(packed));
+    }
+    for (; i < n; i++) dst[i] = cr_ulaw_enc1(src[i]);
+}
+
+__attribute__((target("ssse3"))) static inline __m128i
+cr_bitlen7_ssse3(__m128i t) {
+    const __m128i lo = _mm_setr_epi8(CR_BITLEN_LO), hi = _mm_setr_epi8(CR_BITLEN_HI);
+    const __m128i m15 = _mm_set1_epi16(15), top = _mm_set1_epi16((short)0x8000);
+    __m128i a = _mm_shuffle_epi8(lo, _mm_or_si128(_mm_and_si128(t, m15), top));
+    __m128i b = _mm_shuffle_epi8(hi, _mm_or_si128(_mm_srli_epi16(t, 4), top));
+    return _mm_max_epi16(a, b);
+}
+
+__attribute__((target("ssse3"))) static inline __m128i
+cr_pow2_ssse3(__m128i idx, __m128i lo_tab, __m128i hi_tab) {
+    __m128i i = _mm_or_si128(idx, _mm_set1_epi16((short)0x8000));
+    return _mm_or_si128(_mm_shuffle_epi8(lo_tab, i), _mm_slli_epi16(_mm_shuffle_epi8(hi_tab, i), 8));
+}
+
+__attribute__((target("ssse3"))) static void
+cr_alaw_encode_ssse3(const int16_t* src, uint8_t* dst, ptrdiff_t n) {
+    const __m128i plo = _mm_setr_epi8(0, 0, 0, 0, 0, 0, (char)0x80, 0x40, 0, 0, 0, 0, 0, 0, 0, 0);
+    const __m128i phi = _mm_setr_epi8(0x10, 0x10, 0x08, 0x04, 0x02, 0x01, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0);
+    const __m128i m15 = _mm_set1_epi16(15), x80 = _mm_set1_epi16(0x80);
+    const __m128i x55 = _mm_set1_epi16(0x55), zero = _mm_setzero_si128();
+    ptrdiff_t i = 0;
+    for (; i + 16 <= n; i += 16) {
+        __m128i out[2];
+        for (int half = 0; half < 2; half++) {
+            __m128i x = _mm_loadu_si128((const __m128i*)(src + i + 8 * half));
+            __m128i neg = _mm_cmpgt_epi16(zero, x);
+            __m128i m = _mm_srli_epi16(_mm_xor_si128(x, neg), 4);
+            __m128i seg = cr_bitlen7_ssse3(_mm_srli_epi16(m, 4));
+            __m128i mant = _mm_and_si128(
+                _mm_mulhi_epu16(_mm_slli_epi16(m, 4), cr_pow2_ssse3(seg, plo, phi)), m15);
+            __m128i code = _mm_or_si128(_mm_slli_epi16(seg, 4), mant);
+            out[half] = _mm_xor_si128(_mm_or_si128(code, _mm_andnot_si128(neg, x80)), x55);
+        }
+        _mm_storeu_si128((__m128i*)(dst + i), _mm_packus_epi16(out[0], out[1]));
+    }
+    for (; i < n; i++) dst[i] = cr_alaw_enc1(src[i]);
+}
+
+__attribute__((target("ssse3"))) static void
+cr_ulaw_encode_ssse3(const int16_t* src, uint8_t* dst, ptrdiff_t n) {
+    const __m128i plo = _mm_setr_epi8(0, 0, 0, 0, 0, 0, (char)0x80, 0x40, 0x20, 0, 0, 0, 0, 0, 0, 0);
+    const __m128i phi = _mm_setr_epi8(0, 0x10, 0x08, 0x04, 0x02, 0x01, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0);
+    const __m128i m15 = _mm_set1_epi16(15), x80 = _mm_set1_epi16(0x80);
+    const __m128i c33 = _mm_set1_epi16(33), cmax = _mm_set1_epi16(0x1FFF);
+    const __m128i one = _mm_set1_epi16(1), eight = _mm_set1_epi16(8), zero = _mm_setzero_si128();
+    ptrdiff_t i = 0;
+    for (; i + 16 <= n; i += 16) {
+        __m128i out[2];
+        for (int half = 0; half < 2; half++) {
+            __m128i x = _mm_loadu_si128((const __m128i*)(src + i + 8 * half));
+            __m128i neg = _mm_cmpgt_epi16(zero, x);
+            __m128i mag = _mm_min_epi16(_mm_add_epi16(_mm_srli_epi16(_mm_xor_si128(x, neg), 2), c33), cmax);
+            __m128i seg = _mm_add_epi16(cr_bitlen7_ssse3(_mm_srli_epi16(mag, 6)), one);
+            __m128i low = _mm_and_si128(
+                _mm_mulhi_epu16(_mm_slli_epi16(mag, 3), cr_pow2_ssse3(seg, plo, phi)), m15);
+            __m128i code = _mm_or_si128(_mm_slli_epi16(_mm_sub_epi16(eight, seg), 4),
+                                        _mm_xor_si128(low, m15));
+            out[half] = _mm_or_si128(code, _mm_andnot_si128(neg, x80));
+        }
+        _mm_storeu_si128((__m128i*)(dst + i), _mm_packus_epi16(out[0], out[1]));
+    }
+    for (; i < n; i++) dst[i] = cr_ulaw_enc1(src[i]);
+}
+
 static int cr_g711_level = -1;
 
 static int cr_g711_simd_level(void) {
@@ -174,12 +334,28 @@ static int cr_ulaw_decode_simd(const uint8_t* src, int16_t* dst, ptrdiff_t n) {
     return 0;
 }
 
+static int cr_alaw_encode_simd(const int16_t* src, uint8_t* dst, ptrdiff_t n) {
+    int level = cr_g711_simd_level();
+    if (level == 2) { cr_alaw_encode_avx2(src, dst, n); return 1; }
+    if (level == 1) { cr_alaw_encode_ssse3(src, dst, n); return 1; }
+    return 0;
+}
+
+static int cr_ulaw_encode_simd(const int16_t* src, uint8_t* dst, ptrdiff_t n) {
+    int level = cr_g711_simd_level();
+    if (level == 2) { cr_ulaw_encode_avx2(src, dst, n); return 1; }
+    if (level == 1) { cr_ulaw_encode_ssse3(src, dst, n); return 1; }
+    return 0;
+}
+
 #else  /* not x86 with GCC/clang: the table loops do the work */
 
 static int cr_g711_simd_level(void) { return 0; }
 static int cr_g711_set_level(int level) { (void)level; return 0; }
 static int cr_alaw_decode_simd(const uint8_t* s, int16_t* d, ptrdiff_t n) { (void)s; (void)d; (void)n; return 0; }
 static int cr_ulaw_decode_simd(const uint8_t* s, int16_t* d, ptrdiff_t n) { (void)s; (void)d; (void)n; return 0; }
+static int cr_alaw_encode_simd(const int16_t* s, uint8_t* d, ptrdiff_t n) { (void)s; (void)d; (void)n; return 0; }
+static int cr_ulaw_encode_simd(const int16_t* s, uint8_t* d, ptrdiff_t n) { (void)s; (void)d; (void)n; return 0; }
 
 #endif
 #endif
