@@ -186,9 +186,6 @@ cdef class Bank:
 
     # -- media in -------------------------------------------------------------------------
 
-    def room(self, int slot):
-        return RING - self._get(slot).fill
-
     def pending(self, int slot):
         return self._get(slot).fill
 

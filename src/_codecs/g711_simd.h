@@ -319,34 +319,19 @@ static int cr_g711_set_level(int level) {
     return cr_g711_level;
 }
 
-/* Returns 1 when a SIMD variant decoded the buffer, 0 when the caller must. */
-static int cr_alaw_decode_simd(const uint8_t* src, int16_t* dst, ptrdiff_t n) {
-    int level = cr_g711_simd_level();
-    if (level == 2) { cr_alaw_decode_avx2(src, dst, n); return 1; }
-    if (level == 1) { cr_alaw_decode_ssse3(src, dst, n); return 1; }
-    return 0;
-}
-
-static int cr_ulaw_decode_simd(const uint8_t* src, int16_t* dst, ptrdiff_t n) {
-    int level = cr_g711_simd_level();
-    if (level == 2) { cr_ulaw_decode_avx2(src, dst, n); return 1; }
-    if (level == 1) { cr_ulaw_decode_ssse3(src, dst, n); return 1; }
-    return 0;
-}
-
-static int cr_alaw_encode_simd(const int16_t* src, uint8_t* dst, ptrdiff_t n) {
-    int level = cr_g711_simd_level();
-    if (level == 2) { cr_alaw_encode_avx2(src, dst, n); return 1; }
-    if (level == 1) { cr_alaw_encode_ssse3(src, dst, n); return 1; }
-    return 0;
-}
-
-static int cr_ulaw_encode_simd(const int16_t* src, uint8_t* dst, ptrdiff_t n) {
-    int level = cr_g711_simd_level();
-    if (level == 2) { cr_ulaw_encode_avx2(src, dst, n); return 1; }
-    if (level == 1) { cr_ulaw_encode_ssse3(src, dst, n); return 1; }
-    return 0;
-}
+/* cr_<law>_<decode|encode>_simd(src, dst, n): 1 when a SIMD variant did the work, 0 when
+ * the caller must (no SSSE3). */
+#define CR_G711_DISPATCH(name, in_t, out_t)                                   \
+    static int name##_simd(const in_t* src, out_t* dst, ptrdiff_t n) {        \
+        int level = cr_g711_simd_level();                                     \
+        if (level == 2) { name##_avx2(src, dst, n); return 1; }               \
+        if (level == 1) { name##_ssse3(src, dst, n); return 1; }              \
+        return 0;                                                             \
+    }
+CR_G711_DISPATCH(cr_alaw_decode, uint8_t, int16_t)
+CR_G711_DISPATCH(cr_ulaw_decode, uint8_t, int16_t)
+CR_G711_DISPATCH(cr_alaw_encode, int16_t, uint8_t)
+CR_G711_DISPATCH(cr_ulaw_encode, int16_t, uint8_t)
 
 #else  /* not x86 with GCC/clang: the table loops do the work */
 
