@@ -6,7 +6,6 @@ guards, not timing assertions."""
 from __future__ import annotations
 
 import os
-import subprocess
 import threading
 
 import numpy as np

@@ -1,5 +1,4 @@
 # Type stubs for the compiled G.711 / PCM kernels (internal; use recorder.codecs).
-from typing import Any
 
 import numpy as np
 import numpy.typing as npt

@@ -354,7 +354,6 @@ def cmd_dtmf(args) -> int:
 
 def _repair_encrypted(path, cipher):
     """Decrypt, repair and encrypt again in place (the file is replaced atomically)."""
-    import io
     with open(path, "rb") as f:
         try:
             plain = cipher.decrypt(f.read())
