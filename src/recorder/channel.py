@@ -30,7 +30,7 @@ import numpy as np
 from . import files, wav
 from ._buffers import as_int16, as_uint8
 from .engine import FRAME, MEDIA_RATE, Engine
-from .filerecorder import Cause, FileRecorder, Job
+from .filerecorder import Cause, FileRecorder, Job, seconds_to_samples
 
 __all__ = ["CallChannel", "CallState", "Hangup", "Error", "DTMF_DIGITS"]
 
@@ -208,12 +208,9 @@ class CallChannel:
             else:
                 ulaw = codec == "ulaw"
                 try:                # bytes / uint8 arrays go straight into the compiled ring
-                    taken = engine.bank.push_g711(self._slot, payload, ulaw)
-                except (TypeError, ValueError, BufferError):
-                    payload = as_uint8(payload, "payload").reshape(-1)
-                    taken = 0
-                if taken < len(payload):          # the ring is full (or the payload was converted)
-                    engine.push_g711(self._slot, memoryview(payload)[taken:], ulaw)
+                    engine.push_g711(self._slot, payload, ulaw)
+                except (TypeError, ValueError, BufferError):   # any other buffer: converted
+                    engine.push_g711(self._slot, as_uint8(payload, "payload").reshape(-1), ulaw)
             if not self._is_live():
                 engine.process(np.array([self._slot]))
 
@@ -349,7 +346,7 @@ class CallChannel:
     def _wait_for(self, job: Job, seconds) -> bool:
         """Wait until ``job`` is done (file published) or ``seconds`` of media pass.  A
         fast replay is driven from here; a live channel is served by the engine."""
-        deadline = None if seconds is None else self._media_samples() + _samples(seconds)
+        deadline = None if seconds is None else self._media_samples() + seconds_to_samples(seconds)
         if not self._is_live():
             if not self._drive(job, deadline):
                 return False
@@ -397,12 +394,6 @@ class CallChannel:
     def __repr__(self) -> str:
         name = f" {self.name!r}" if self.name else ""
         return f"<CallChannel{name} {self._state.name} media={self.media_time:.3f}s>"
-
-
-def _samples(seconds) -> int:
-    """Media samples in ``seconds`` (finite, >= 0; a positive time is at least one sample)."""
-    n = int(round(seconds * MEDIA_RATE))
-    return max(n, 1) if seconds > 0 else 0
 
 
 def _resampler_factory(in_rate: int, out_rate: int):

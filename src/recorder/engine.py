@@ -1,13 +1,16 @@
 """The media engine: one per process (or per ``Engine()`` you create), serving every call
 channel attached to it.
 
-* Each channel owns a slot.  Inbound media (8000 Hz int16) waits in the slot's row of a
-  shared ring (``push`` copies a frame in; nothing else happens on the caller's thread).
+* Each channel owns a slot of the compiled core (``_codecs.engine.Bank``).  Inbound media
+  (8000 Hz int16) waits in the slot's ring (``push`` decodes a frame straight in; nothing
+  else happens on the caller's thread).
 * A worker thread wakes every ``tick`` (20 ms), runs the live channels' watchdogs (a gap
   in the media is filled with silence so timers and files stay true to real time), and
   processes the waiting media of all slots together, 20 ms (160 samples) at a time: the
-  silence and DTMF detectors run over a 2-D block (one row per recording channel) in
-  compiled code with the GIL released; each record job then takes its row.
+  silence and DTMF detectors run over a 2-D block (one row per recording channel), then
+  one ``Bank.feed`` call applies every row to its record job (terminations, coding), both
+  in compiled code with the GIL released.  Python runs only for the jobs that report an
+  event (a buffer to write, a header to refresh, a job that ended).
 * Fast replay channels are not served by the worker: the thread waiting on such a channel
   (a blocking ``record`` or ``wait_until_finished``) pulls the media through the same
   processing, so replays run as fast as the CPU allows and deterministically.
@@ -206,8 +209,9 @@ class Engine:
             if pos < pcm.size:                      # ring full: the worker is behind, catch up here
                 self.process(np.array([slot], np.int64))
 
-    def push_g711(self, slot: int, codes: np.ndarray, ulaw: bool) -> None:
-        """Queue A-law / mu-law coded media (decoded straight into the ring)."""
+    def push_g711(self, slot: int, codes, ulaw: bool) -> None:
+        """Queue A-law / mu-law coded media (any byte buffer; decoded straight into the
+        ring).  Lock held by the caller."""
         n = len(codes)
         pos = self.bank.push_g711(slot, codes, ulaw)
         while pos < n:
@@ -304,6 +308,8 @@ class Engine:
         (cause ABORTED), so no recording is left unfinished."""
         if abort_jobs:
             with self.lock:
+                if self._jobs:            # what is already in the rings belongs in the files
+                    self.process(np.array(list(self._jobs), np.int64), partial=True)
                 for job in list(self._jobs.values()):
                     job.end_aborted()
         self._stopping.set()

@@ -44,6 +44,7 @@ Semantics, where the spec leaves room:
 from __future__ import annotations
 
 import enum
+import io
 import os
 import threading
 from dataclasses import dataclass
@@ -120,6 +121,11 @@ def check_seconds(value, name: str, maximum: float = 1e9) -> float:
     return float(value)
 
 
+def seconds_to_samples(seconds: float) -> int:
+    """Media samples in ``seconds`` (checked); any positive time is at least one sample."""
+    return max(1, round(seconds * MEDIA_RATE)) if seconds > 0 else 0
+
+
 MAX_MS = 10 ** 12         # milliseconds accepted for the silence limits (about 31 years)
 
 
@@ -150,9 +156,8 @@ class JobSpec:
         if seconds_timeout is None:
             timeout = None
         else:
-            seconds = check_seconds(seconds_timeout, "seconds_timeout")
-            # 0 means no limit; any positive time is at least one sample
-            timeout = max(1, round(seconds * MEDIA_RATE)) if seconds > 0 else None
+            # 0 means no limit
+            timeout = seconds_to_samples(check_seconds(seconds_timeout, "seconds_timeout")) or None
         max_bytes = _check_int(max_bytes, "max_bytes", 1 << 62)
         max_sil = _check_int(milliseconds_max_silence, "milliseconds_max_silence", MAX_MS)
         init_sil = _check_int(milliseconds_initial_silence, "milliseconds_initial_silence", MAX_MS)
@@ -180,7 +185,7 @@ class JobSpec:
             limit = min(limit, self.cipher.max_plain_size(self.max_bytes))
         return limit
 
-    def max_frames(self) -> int | None:
+    def max_frames(self) -> int:
         """Frames (at the recording rate) that fit in the byte limit; negative if not
         even the header fits."""
         limit = self.plain_limit()
@@ -205,7 +210,6 @@ _HEADERS: dict = {}
 def _header_of(fmt: str, rate: int) -> bytes:
     key = (fmt, rate)
     if key not in _HEADERS:
-        import io
         w = wav.Writer(io.BytesIO(), fmt, rate)
         _HEADERS[key] = w._header()
     return _HEADERS[key]
