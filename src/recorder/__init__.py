@@ -10,24 +10,44 @@
   polyphase resampling 8000 <-> 6000 / 11000 / 11025 Hz (any p/q <= 1000), streaming.
 * :mod:`recorder.dsp` - DTMF and silence detection, streaming, one channel or thousands.
 * :class:`recorder.CallChannel` - a call whose ``FileRecorder`` records it (the spec's API).
+
+``import recorder`` itself is cheap: each submodule (and what it needs: the compiled
+kernels, ``cryptography``, the engine) is imported the first time one of its names is
+used.
 """
 
-from importlib.metadata import PackageNotFoundError, version as _version
+from __future__ import annotations
 
-from . import adpcm, codecs, dsp, files, resampling, vox, wav
-from .channel import CallChannel, CallState, Error, Hangup
-from .cipher import AesCbcCipher
-from .engine import Engine
-from .filerecorder import FileRecorder, RecordResult
-from .resampling import MultiResampler, Resampler, resample
+import importlib
 
-try:
-    __version__ = _version("callrecorder")
-except PackageNotFoundError:  # pragma: no cover - running from a source tree
-    __version__ = "0+unknown"
+from ._version import __version__
 
-__all__ = [
-    "adpcm", "codecs", "dsp", "vox", "wav", "files", "resampling", "resample", "Resampler",
-    "MultiResampler", "CallChannel", "CallState", "Hangup", "Error", "AesCbcCipher", "Engine",
-    "FileRecorder", "RecordResult", "__version__",
-]
+# public name -> the submodule that defines it (None: the name is the submodule itself)
+_LAZY = {
+    "adpcm": None, "codecs": None, "dsp": None, "files": None, "resampling": None,
+    "vox": None, "wav": None,
+    "CallChannel": "channel", "CallState": "channel", "Error": "channel", "Hangup": "channel",
+    "AesCbcCipher": "cipher",
+    "Engine": "engine",
+    "FileRecorder": "filerecorder", "RecordResult": "filerecorder",
+    "MultiResampler": "resampling", "Resampler": "resampling", "resample": "resampling",
+}
+
+__all__ = [*_LAZY, "__version__"]
+
+
+def __getattr__(name: str):
+    try:
+        home = _LAZY[name]
+    except KeyError:
+        raise AttributeError(f"module 'recorder' has no attribute {name!r}") from None
+    if home is None:
+        value = importlib.import_module(f".{name}", __name__)
+    else:
+        value = getattr(importlib.import_module(f".{home}", __name__), name)
+    globals()[name] = value          # later look-ups skip this function
+    return value
+
+
+def __dir__():
+    return sorted(set(globals()) | set(__all__))
