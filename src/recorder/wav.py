@@ -16,6 +16,7 @@ sizes in a header are checked against the real file size before anything is allo
 
 from __future__ import annotations
 
+import contextlib
 import io
 import os
 import struct
@@ -25,6 +26,7 @@ import numpy as np
 
 from . import codecs
 from ._buffers import as_int16
+from .cipher import CipherError, SealedPart, check_cipher, is_sealed_part
 
 __all__ = ["WavError", "Info", "read", "write", "info", "Writer", "repair", "WRITE_FORMATS"]
 
@@ -311,7 +313,9 @@ class _Source:
     """A path or a binary file object, opened for reading, with its size."""
 
     def __init__(self, src, cipher=None):
-        self._own = None
+        self._own = self._view = None
+        if cipher is not None:
+            check_cipher(cipher)
         if isinstance(src, (bytes, bytearray, memoryview)):
             raise TypeError("pass a path or a binary file object, not bytes (wrap them in io.BytesIO)")
         if hasattr(src, "read"):
@@ -322,12 +326,21 @@ class _Source:
             except IsADirectoryError:
                 raise WavError(f"{src}: is a directory") from None
         if cipher is not None:
-            f = io.BytesIO(cipher.decrypt(f.read()))
+            try:
+                if is_sealed_part(f):           # a recording in progress (or crashed)
+                    f = self._view = SealedPart.open(f, cipher)
+                else:
+                    f = io.BytesIO(cipher.decrypt(f.read()))
+            except BaseException:
+                self.close()
+                raise
         self.f = f
         f.seek(0, io.SEEK_END)
         self.size = f.tell()
 
     def close(self):
+        if self._view is not None:
+            self._view.close()
         if self._own is not None:
             self._own.close()
 
@@ -360,9 +373,28 @@ def _info(layout: _Layout) -> Info:
     )
 
 
+@contextlib.contextmanager
+def _opaque(cipher):
+    """With a cipher, every failure to decrypt and parse becomes the one
+    :class:`recorder.cipher.CipherError` with its one message: which step failed, and
+    any byte of what was decrypted, would tell an attacker about the plaintext."""
+    if cipher is None:
+        yield
+        return
+    try:
+        yield
+    except ValueError:                  # WavError, CipherError, a codec's complaint
+        failed = True
+    else:
+        failed = False
+    if failed:
+        raise CipherError()             # outside the except: no chained original
+
+
 def info(path, *, cipher=None) -> Info:
-    """Format, rate, channels, frames and duration of a WAV file, without decoding it."""
-    with _Source(path, cipher) as src:
+    """Format, rate, channels, frames and duration of a WAV file, without decoding it.
+    ``cipher`` as for :func:`read`."""
+    with _opaque(cipher), _Source(path, cipher) as src:
         return _info(_parse(src.f, src.size))
 
 
@@ -370,16 +402,20 @@ def read(path, *, cipher=None) -> tuple[np.ndarray, Info]:
     """Decode a WAV file to int16 samples.
 
     Returns ``(samples, info)``: a 1-D array for mono, ``(frames, channels)`` otherwise.
-    ``path`` is a path or a binary file object; ``cipher`` (an object with
-    ``decrypt(bytes) -> bytes``, such as :class:`recorder.AesCbcCipher`) decrypts an
-    encrypted recording first.
+    ``path`` is a path or a binary file object.  ``cipher`` (a
+    :class:`recorder.AesCbcCipher` or :class:`recorder.AesGcmCipher`) decrypts an
+    encrypted recording first, or reads a :class:`recorder.cipher.SealedPart` (a
+    recording in progress) made with the same key.  With a cipher, anything that goes
+    wrong in decrypting or parsing raises :class:`recorder.cipher.CipherError` (a
+    ``ValueError``, not a :class:`WavError`) with one fixed message; a cipher argument
+    that is not a cipher raises TypeError.
     """
-    with _Source(path, cipher) as src:
+    with _opaque(cipher), _Source(path, cipher) as src:
         layout = _parse(src.f, src.size)
         src.f.seek(layout.data_offset)
         raw = src.f.read(layout.data_bytes)
-    data = np.frombuffer(raw, dtype=np.uint8)
-    pcm = layout.codec.decode(data, layout.fmt)
+        data = np.frombuffer(raw, dtype=np.uint8)
+        pcm = layout.codec.decode(data, layout.fmt)
     meta = _info(layout)
     pcm = pcm[: meta.frames * meta.channels]
     if meta.channels > 1:
