@@ -10,13 +10,15 @@
   polyphase resampling 8000 <-> 6000 / 11000 / 11025 Hz (any p/q <= 1000), streaming.
 * :mod:`recorder.dsp` - DTMF and silence detection, streaming, one channel or thousands.
 * :class:`recorder.CallChannel` - a call whose ``FileRecorder`` records it (the spec's API).
+* :mod:`recorder.cipher` - :class:`recorder.AesCbcCipher` (the spec's, openssl-compatible,
+  no integrity), :class:`recorder.AesGcmCipher` (authenticated), sealed temporary files.
 """
 
 from importlib.metadata import PackageNotFoundError, version as _version
 
 from . import adpcm, codecs, dsp, files, resampling, vox, wav
 from .channel import CallChannel, CallState, Error, Hangup
-from .cipher import AesCbcCipher
+from .cipher import AesCbcCipher, AesGcmCipher, CipherError
 from .engine import Engine
 from .filerecorder import FileRecorder, RecordResult
 from .resampling import MultiResampler, Resampler, resample
@@ -28,6 +30,7 @@ except PackageNotFoundError:  # pragma: no cover - running from a source tree
 
 __all__ = [
     "adpcm", "codecs", "dsp", "vox", "wav", "files", "resampling", "resample", "Resampler",
-    "MultiResampler", "CallChannel", "CallState", "Hangup", "Error", "AesCbcCipher", "Engine",
+    "MultiResampler", "CallChannel", "CallState", "Hangup", "Error", "AesCbcCipher",
+    "AesGcmCipher", "CipherError", "Engine",
     "FileRecorder", "RecordResult", "__version__",
 ]

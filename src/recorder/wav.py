@@ -16,7 +16,6 @@ sizes in a header are checked against the real file size before anything is allo
 
 from __future__ import annotations
 
-import contextlib
 import io
 import os
 import struct
@@ -373,28 +372,27 @@ def _info(layout: _Layout) -> Info:
     )
 
 
-@contextlib.contextmanager
-def _opaque(cipher):
-    """With a cipher, every failure to decrypt and parse becomes the one
-    :class:`recorder.cipher.CipherError` with its one message: which step failed, and
-    any byte of what was decrypted, would tell an attacker about the plaintext."""
-    if cipher is None:
-        yield
-        return
+def _opaque(cipher, fn, *args):
+    """``fn(*args)``; with a cipher, every failure to decrypt and parse becomes the one
+    :class:`recorder.cipher.CipherError` with its one message, chained to nothing: which
+    step failed, and any byte of what was decrypted, would tell an attacker about the
+    plaintext."""
     try:
-        yield
+        return fn(*args)
     except ValueError:                  # WavError, CipherError, a codec's complaint
-        failed = True
-    else:
-        failed = False
-    if failed:
-        raise CipherError()             # outside the except: no chained original
+        if cipher is None:
+            raise
+    raise CipherError()                 # outside the except: no chained original
 
 
 def info(path, *, cipher=None) -> Info:
     """Format, rate, channels, frames and duration of a WAV file, without decoding it.
     ``cipher`` as for :func:`read`."""
-    with _opaque(cipher), _Source(path, cipher) as src:
+    return _opaque(cipher, _info_of, path, cipher)
+
+
+def _info_of(path, cipher) -> Info:
+    with _Source(path, cipher) as src:
         return _info(_parse(src.f, src.size))
 
 
@@ -410,7 +408,11 @@ def read(path, *, cipher=None) -> tuple[np.ndarray, Info]:
     ``ValueError``, not a :class:`WavError`) with one fixed message; a cipher argument
     that is not a cipher raises TypeError.
     """
-    with _opaque(cipher), _Source(path, cipher) as src:
+    return _opaque(cipher, _read, path, cipher)
+
+
+def _read(path, cipher) -> tuple[np.ndarray, Info]:
+    with _Source(path, cipher) as src:
         layout = _parse(src.f, src.size)
         src.f.seek(layout.data_offset)
         raw = src.f.read(layout.data_bytes)
