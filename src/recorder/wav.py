@@ -601,12 +601,51 @@ def _chunks_fill(f, pos: int, size: int) -> bool:
     return pos >= size - 1
 
 
-def repair(path) -> Info:
+def _open_for_repair(path_or_file):
+    """``(file, owned)``: a binary file object that can be read, written, seeked and
+    truncated (used as is), or a path opened ``r+b``."""
+    if isinstance(path_or_file, (bytes, bytearray, memoryview)):
+        raise TypeError("pass a path or a binary file object, not bytes (wrap them in io.BytesIO)")
+    if hasattr(path_or_file, "read"):
+        f = path_or_file
+        for what in ("write", "seek", "truncate"):
+            if not callable(getattr(f, what, None)):
+                raise TypeError(f"repair needs a file object that can {what}, got {type(f).__name__}")
+        for what in ("readable", "writable", "seekable"):
+            check = getattr(f, what, None)
+            if check is not None and not check():
+                raise ValueError(f"repair needs a {what} file object ({type(f).__name__} is not {what})")
+        if isinstance(f, io.TextIOBase):
+            raise TypeError("repair needs a binary file object, not a text file")
+        return f, False
+    try:
+        return open(os.fspath(path_or_file), "r+b"), True
+    except IsADirectoryError:
+        raise WavError(f"{path_or_file}: is a directory") from None
+
+
+class _Borrowed:
+    """Context manager that leaves a caller's file object open."""
+
+    def __init__(self, f):
+        self.f = f
+
+    def __enter__(self):
+        return self.f
+
+    def __exit__(self, *exc):
+        self.f.flush()
+
+
+def repair(path_or_file) -> Info:
     """Fix the header of a WAV file cut short by a crash, in place: the data chunk is set
     to every whole frame (or ADPCM block) present, the fact and RIFF sizes to match, and
-    a trailing partial frame is cut off.  Returns the repaired file's :class:`Info`."""
-    path = os.fspath(path)
-    with open(path, "r+b") as f:
+    a trailing partial frame is cut off.  ``path_or_file`` is a path or a binary file
+    object that is readable, writable, seekable and has ``truncate`` (``io.BytesIO``, a
+    file opened ``r+b``); a file object is left open.  Returns the repaired file's
+    :class:`Info`."""
+    f, owned = _open_for_repair(path_or_file)
+    with (f if owned else _Borrowed(f)):
         f.seek(0, io.SEEK_END)
         size = f.tell()
         layout = _parse(f, size)
