@@ -350,7 +350,8 @@ def test_recover_a_cut_final_file_in_python(tmp_path):
     for final in (AesCbcCipher(KEY, IV), AesGcmCipher(GKEY)):
         plain = plain_wav(pattern(1.0), "ulaw")
         cut = bytearray(plain[:5000])
-        cut[40:44] = (0xFFFFFFFF).to_bytes(4, "little")          # a header never finished
+        at = plain.index(b"data") + 4
+        cut[at:at + 4] = (0xFFFFFFFF).to_bytes(4, "little")      # a header never finished
         src = tmp_path / "cut.wav"
         src.write_bytes(final.encrypt(bytes(cut)))
         dst = tmp_path / "fixed.wav"
