@@ -292,6 +292,30 @@ def test_sealed_part_refuses_a_wrong_key_and_a_changed_page(tmp_path):
         SealedPart.create(ro, c)              # the part took the fd over, and closed it
 
 
+def test_a_torn_last_page_is_cut_like_a_crash_and_other_pages_must_authenticate(tmp_path):
+    c = AesGcmCipher(GKEY)
+    path = tmp_path / "t.part"
+    part = new_part(path, c)
+    data = os.urandom(10000)
+    part.write(data)
+    part.close()
+    raw = bytearray(path.read_bytes())
+    raw[-1] ^= 0x80                                   # the last write, torn
+    path.write_bytes(bytes(raw))
+    with SealedPart.open(path, c) as view:
+        assert view.read() == data[:8192]             # the part ends before the torn page
+    with SealedPart.open(path, c, writable=True) as view:
+        view.seek(0, io.SEEK_END)
+        view.write(b"more")
+    with SealedPart.open(path, c) as view:
+        assert view.read() == data[:8192] + b"more"
+    raw = bytearray(path.read_bytes())
+    raw[100] ^= 0x80                                  # a page before the last: refused
+    path.write_bytes(bytes(raw))
+    with SealedPart.open(path, c) as view:
+        assert_opaque(view.read)
+
+
 CRASH = textwrap.dedent("""
     import os, signal, sys
     import numpy as np

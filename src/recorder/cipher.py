@@ -66,9 +66,9 @@ def check_cipher(cipher, needs: tuple[str, ...] = ("decrypt",)):
     TypeError naming what is allowed."""
     if not (all(callable(getattr(cipher, n, None)) for n in needs)
             and isinstance(getattr(cipher, "key", None), bytes)):
+        has = "".join(f", {n}()" for n in needs)
         raise TypeError("cipher must be a recorder.AesCbcCipher or recorder.AesGcmCipher "
-                        f"(an object with a bytes key and {', '.join(n + '()' for n in needs)}), "
-                        f"not {type(cipher).__name__}")
+                        f"(an object with a bytes key{has}), not {type(cipher).__name__}")
     return cipher
 
 
@@ -471,7 +471,21 @@ class SealedPart(io.RawIOBase):
         full, rest = divmod(body, _DISK_PAGE)
         # a remainder too short to hold one byte is a torn write: not part of the file
         size = full * _PAGE + (rest - _PAGE_OVERHEAD if rest > _PAGE_OVERHEAD else 0)
-        return cls(raw, owned, page_key, size, writable)
+        part = cls(raw, owned, page_key, size, writable)
+        if size:
+            part._drop_torn_tail()
+        return part
+
+    def _drop_torn_tail(self) -> None:
+        """A last page that does not authenticate is a write torn by a crash (a cut, as a
+        crash cuts): the part ends before it.  Any other page must authenticate."""
+        last = (self._size - 1) // _PAGE
+        try:
+            self._load(last)
+        except CipherError:
+            self._size = last * _PAGE
+            if self._writable:
+                self._raw.truncate(self._disk_offset(last))
 
     # pages
     def _disk_offset(self, index: int) -> int:
@@ -657,12 +671,13 @@ def recover(path, cipher, dst=None):
     try:
         if is_sealed_part(path):
             view = SealedPart.open(path, cipher, writable=True)
-        else:
+        else:               # decrypted into a sealed scratch part, never into plaintext
             fd, scratch = tempfile.mkstemp(prefix=f".{name}.", suffix=".repair.part", dir=folder)
             view = SealedPart.create(fd, cipher)
-            with open(path, "rb") as src:
-                cipher.decrypt_file(src, view)
         with view:
+            if scratch is not None:
+                with open(path, "rb") as src:
+                    cipher.decrypt_file(src, view)
             try:
                 before = wav.info(view)
                 after = wav.repair(view)
