@@ -326,7 +326,8 @@ class _Source:
                 raise WavError(f"{src}: is a directory") from None
         if cipher is not None:
             try:
-                if is_sealed_part(f):           # a recording in progress (or crashed)
+                seekable = getattr(f, "seekable", lambda: True)()
+                if seekable and is_sealed_part(f):   # a recording in progress (or crashed)
                     f = self._view = SealedPart.open(f, cipher)
                 else:
                     f = io.BytesIO(cipher.decrypt(f.read()))
