@@ -402,6 +402,9 @@ def test_cli_gcm_everywhere(tmp_path):
     assert rec.read_bytes()[:5] == b"CRGCM"
     info = json.loads(cli("info", rec, "--cipher", "aes-gcm", "--key", k, "--json").stdout)
     assert info["format"] == "alaw"
+    again = tmp_path / "again.wav"
+    r = cli("record", rec, again, "--in-cipher", "aes-gcm", "--in-key", k, "--json")
+    assert r.returncode == 0 and json.loads(r.stdout)["cause"] == "HANGUP", r.stderr
     assert cli("dtmf", rec, "--cipher", "aes-gcm", "--key", k).returncode == 0
     out = tmp_path / "out"
     r = cli("convert", rec, "-o", out, "--in-cipher", "aes-gcm", "--in-key", k,

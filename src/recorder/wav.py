@@ -25,7 +25,6 @@ import numpy as np
 
 from . import codecs
 from ._buffers import as_int16
-from .cipher import CipherError, SealedPart, check_cipher, is_sealed_part
 
 __all__ = ["WavError", "Info", "read", "write", "info", "Writer", "repair", "WRITE_FORMATS"]
 
@@ -314,6 +313,7 @@ class _Source:
     def __init__(self, src, cipher=None):
         self._own = self._view = None
         if cipher is not None:
+            from .cipher import SealedPart, check_cipher, is_sealed_part   # cryptography: when used
             check_cipher(cipher)
         if isinstance(src, (bytes, bytearray, memoryview)):
             raise TypeError("pass a path or a binary file object, not bytes (wrap them in io.BytesIO)")
@@ -383,6 +383,7 @@ def _opaque(cipher, fn, *args):
     except ValueError:                  # WavError, CipherError, a codec's complaint
         if cipher is None:
             raise
+    from .cipher import CipherError
     raise CipherError()                 # outside the except: no chained original
 
 
