@@ -313,7 +313,7 @@ class _Source:
     def __init__(self, src, cipher=None):
         self._own = self._view = None
         if cipher is not None:
-            from .cipher import SealedPart, check_cipher, is_sealed_part   # cryptography: when used
+            from .cipher import SealedPart, check_cipher, is_sealed_part  # cryptography: when used
             check_cipher(cipher)
         if isinstance(src, (bytes, bytearray, memoryview)):
             raise TypeError("pass a path or a binary file object, not bytes (wrap them in io.BytesIO)")
