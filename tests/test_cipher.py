@@ -290,6 +290,9 @@ def test_sealed_part_refuses_a_wrong_key_and_a_changed_page(tmp_path):
     ro = os.open(tmp_path / "ro", os.O_WRONLY | os.O_CREAT, 0o600)
     with pytest.raises(ValueError, match="O_RDWR"):
         SealedPart.create(ro, c)              # the part took the fd over, and closed it
+    appending = os.open(tmp_path / "ap", os.O_RDWR | os.O_APPEND | os.O_CREAT, 0o600)
+    with pytest.raises(ValueError, match="without O_APPEND"):
+        SealedPart.create(appending, c)
 
 
 def test_a_torn_last_page_is_cut_like_a_crash_and_other_pages_must_authenticate(tmp_path):
@@ -398,6 +401,12 @@ def test_recover_a_cut_final_file_in_python(tmp_path):
         np.testing.assert_array_equal(y, wav.read(io.BytesIO(plain))[0][:after.frames])
         assert sorted(p.name for p in tmp_path.iterdir()) == ["cut.wav", "fixed.wav"]
         assert_opaque(recover, src, AesGcmCipher(os.urandom(32)), dst)
+        changed = bytearray(src.read_bytes())
+        changed[len(changed) // 2] ^= 0x10
+        src.write_bytes(bytes(changed))
+        if isinstance(final, AesGcmCipher):       # authenticated: a changed file is refused
+            assert_opaque(recover, src, final, dst)
+            assert sorted(p.name for p in tmp_path.iterdir()) == ["cut.wav", "fixed.wav"]
         dst.unlink()
         src.unlink()
 

@@ -356,6 +356,17 @@ def _raw_file(fd_or_file, mode: str):
                     f"not {type(fd_or_file).__name__}")
 
 
+def _check_fd_flags(fd: int) -> None:
+    """Pages are read back and rewritten in place: O_RDWR, and no O_APPEND."""
+    try:
+        import fcntl
+    except ImportError:          # pragma: no cover - not POSIX: open() finds out
+        return
+    flags = fcntl.fcntl(fd, fcntl.F_GETFL)
+    if flags & os.O_ACCMODE != os.O_RDWR or flags & os.O_APPEND:
+        raise ValueError("a sealed part needs a file descriptor opened O_RDWR, without O_APPEND")
+
+
 def is_sealed_part(path_or_file) -> bool:
     """True when the file (a path or a seekable binary file object, left where it was)
     starts like a :class:`SealedPart`."""
@@ -435,9 +446,7 @@ class SealedPart(io.RawIOBase):
             raw, owned = _raw_file(fd_or_file, "r+b")
         try:
             if isinstance(fd_or_file, int):
-                import fcntl
-                if fcntl.fcntl(fd_or_file, fcntl.F_GETFL) & os.O_ACCMODE != os.O_RDWR:
-                    raise ValueError("a sealed part needs a file descriptor opened O_RDWR")
+                _check_fd_flags(fd_or_file)
             raw.seek(0, io.SEEK_END)
             if raw.tell() != 0:
                 raise ValueError("a new sealed part needs an empty file")
