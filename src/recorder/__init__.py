@@ -27,7 +27,7 @@ _LAZY = {
     "adpcm": None, "codecs": None, "dsp": None, "files": None, "resampling": None,
     "vox": None, "wav": None,
     "CallChannel": "channel", "CallState": "channel", "Error": "channel", "Hangup": "channel",
-    "AesCbcCipher": "cipher",
+    "AesCbcCipher": "cipher", "AesGcmCipher": "cipher", "CipherError": "cipher",
     "Engine": "engine",
     "FileRecorder": "filerecorder", "RecordResult": "filerecorder",
     "MultiResampler": "resampling", "Resampler": "resampling", "resample": "resampling",

@@ -1,28 +1,75 @@
-"""Encryption of finished recordings: AES-CBC with PKCS#7 padding, the format
-``openssl enc -aes-128-cbc -K <key hex> -iv <iv hex>`` reads and writes (no salt header).
+"""Encryption of recordings.
+
+Two ciphers for finished files, with the same duck-typed interface the recorder uses
+(``key``, ``encrypt_file(src, dst)``, ``encrypt(data)``, ``decrypt(data)``,
+``decrypt_file(src, dst)``, ``encrypted_size(n)``, ``max_plain_size(limit)``):
+
+* :class:`AesCbcCipher` - AES-CBC with PKCS#7 padding, the format
+  ``openssl enc -aes-N-cbc -K <key hex> -iv <iv hex>`` reads and writes (no salt header),
+  as the spec asks.  **Confidentiality only, no integrity**: anyone who can change the
+  file can change the audio it decodes to without being noticed, and whether a changed
+  file still decodes tells them something.  Use it where ``openssl`` compatibility is
+  needed and the storage is trusted.
+* :class:`AesGcmCipher` - AES-GCM (authenticated): a fresh random 96-bit nonce per file
+  in a small header, the tag at the end.  Any change to the file (a flipped bit, a cut,
+  extra bytes) is refused.  Prefer it.
+
+:class:`SealedPart` is the temporary file of a recording in progress under a cipher: no
+plaintext audio ever reaches the disk, and a part left by a crash is recovered with
+:func:`recover` (``recorder repair --key ...``).  :func:`publish_sealed` turns a finished
+part into the final encrypted file.
+
+Every failure to decrypt - wrong key or IV, bad padding, bad tag, a changed or cut file,
+decrypted bytes that are not a WAV file - raises :class:`CipherError` (a ``ValueError``)
+with the one message :data:`DECRYPT_FAILED`, which says nothing about the plaintext.
 
 The cryptography package does the cipher work; nothing here is hand-written crypto.
 
-Never reuse an IV with the same key: CBC with a repeated (key, IV) pair leaks whether two
+Never reuse an IV with the same key in CBC: a repeated (key, IV) pair leaks whether two
 recordings start with the same bytes, and every WAV header of the same format and rate
 starts the same way.  Use a fresh random IV per recording (``AesCbcCipher.random_iv()``)
-and store it next to the file; the IV is not secret.
+and store it next to the file; the IV is not secret.  GCM picks its nonce itself.
 """
 
 from __future__ import annotations
 
+import hmac
+import io
 import os
+import tempfile
 
-from cryptography.hazmat.primitives import padding
+from cryptography.exceptions import InvalidTag
+from cryptography.hazmat.primitives import hashes, padding
 from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
+from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 
-__all__ = ["AesCbcCipher", "CipherError"]
+__all__ = ["AesCbcCipher", "AesGcmCipher", "CipherError", "DECRYPT_FAILED", "SealedPart",
+           "is_sealed_part", "publish_sealed", "recover", "check_cipher"]
 
 _CHUNK = 1 << 20
 
+DECRYPT_FAILED = ("cannot decrypt: wrong key, IV or cipher mode, "
+                  "or not an intact encrypted recording")
+
 
 class CipherError(ValueError):
-    """Decryption failed: wrong key or IV, or the data is not an encrypted recording."""
+    """Decryption failed (always with the message :data:`DECRYPT_FAILED`): wrong key, IV
+    or mode, or the data is not an intact encrypted recording.  Deliberately says no more."""
+
+    def __init__(self, message: str = DECRYPT_FAILED):
+        super().__init__(message)
+
+
+def check_cipher(cipher, needs: tuple[str, ...] = ("decrypt",)):
+    """``cipher`` itself if it has the methods in ``needs`` and a bytes ``key``, else a
+    TypeError naming what is allowed."""
+    if not (all(callable(getattr(cipher, n, None)) for n in needs)
+            and isinstance(getattr(cipher, "key", None), bytes)):
+        has = "".join(f", {n}()" for n in needs)
+        raise TypeError("cipher must be a recorder.AesCbcCipher or recorder.AesGcmCipher "
+                        f"(an object with a bytes key{has}), not {type(cipher).__name__}")
+    return cipher
 
 
 def _as_key_bytes(value, name: str, sizes: tuple[int, ...]) -> bytes:
@@ -40,11 +87,38 @@ def _as_key_bytes(value, name: str, sizes: tuple[int, ...]) -> bytes:
     return value
 
 
+def _read_exactly(f, n: int) -> bytes:
+    """``n`` bytes from ``f`` (short reads joined), or fewer only at the end of the file."""
+    parts, got = [], 0
+    while got < n:
+        b = f.read(n - got)
+        if not b:
+            break
+        parts.append(b)
+        got += len(b)
+    return b"".join(parts)
+
+
+def _write_all(f, data) -> None:
+    view = memoryview(data).cast("B")
+    while view.nbytes:
+        k = f.write(view)
+        k = view.nbytes if k is None else k
+        view = view[k:]
+
+
+# --- finished files ------------------------------------------------------------------------
+
+
 class AesCbcCipher:
-    """AES-CBC with PKCS#7 padding.
+    """AES-CBC with PKCS#7 padding, as ``openssl enc -aes-N-cbc -K ... -iv ...``.
 
     ``key``: 16, 24 or 32 bytes (AES-128/192/256); ``iv``: 16 bytes.  Either may be given
     as bytes or as a hex string (as ``openssl enc -K/-iv`` take them).
+
+    Confidentiality only: CBC has no integrity check, so a changed file decrypts to
+    changed audio (or fails) without telling which.  Use :class:`AesGcmCipher` unless
+    you need ``openssl enc`` compatibility.
     """
 
     def __init__(self, key, iv):
@@ -79,20 +153,15 @@ class AesCbcCipher:
         return enc.update(padder.update(bytes(data)) + padder.finalize()) + enc.finalize()
 
     def decrypt(self, data: bytes) -> bytes:
-        data = bytes(data)
-        if len(data) == 0 or len(data) % 16:
-            raise CipherError(f"encrypted data must be a non-empty multiple of 16 bytes, got {len(data)}")
-        dec = self._cipher().decryptor()
-        plain = dec.update(data) + dec.finalize()
-        unpadder = padding.PKCS7(128).unpadder()
-        try:
-            return unpadder.update(plain) + unpadder.finalize()
-        except ValueError:
-            raise CipherError("decryption failed: wrong key or IV, or not an encrypted file") from None
+        """The plaintext, or :class:`CipherError`."""
+        out = io.BytesIO()
+        self.decrypt_file(io.BytesIO(bytes(data)), out)
+        return out.getvalue()
 
     def encrypt_file(self, src, dst) -> int:
-        """Encrypt the binary file object ``src`` into ``dst`` in 1 MiB pieces (constant
-        memory whatever the recording's size).  Returns the bytes written."""
+        """Encrypt the binary file object ``src`` (from where it stands) into ``dst`` in
+        1 MiB pieces (constant memory whatever the recording's size).  Returns the bytes
+        written."""
         padder = padding.PKCS7(128).padder()
         enc = self._cipher().encryptor()
         written = 0
@@ -101,11 +170,546 @@ class AesCbcCipher:
             if not block:
                 break
             out = enc.update(padder.update(block))
-            dst.write(out)
+            _write_all(dst, out)
             written += len(out)
         out = enc.update(padder.finalize()) + enc.finalize()
-        dst.write(out)
+        _write_all(dst, out)
+        return written + len(out)
+
+    def decrypt_file(self, src, dst) -> int:
+        """Decrypt ``src`` into ``dst`` in pieces; :class:`CipherError` at the end if the
+        padding is wrong (then ``dst`` holds garbage: give a temporary, sealed one).
+        Returns the plaintext bytes written."""
+        dec = self._cipher().decryptor()
+        unpadder = padding.PKCS7(128).unpadder()
+        written = 0
+        try:
+            while True:
+                block = src.read(_CHUNK)
+                if not block:
+                    break
+                out = unpadder.update(dec.update(block))
+                _write_all(dst, out)
+                written += len(out)
+            out = unpadder.update(dec.finalize()) + unpadder.finalize()
+        except ValueError:
+            failed = True
+        else:
+            failed = False
+        if failed:
+            raise CipherError()
+        _write_all(dst, out)
         return written + len(out)
 
     def __repr__(self) -> str:
         return f"AesCbcCipher(AES-{self.bits}, iv={self.iv.hex()})"
+
+
+_GCM_MAGIC = b"CRGCM"      # + version byte + 12-byte nonce; the 16-byte tag ends the file
+_GCM_VERSION = 1
+_GCM_HEAD = len(_GCM_MAGIC) + 1 + 12
+_GCM_TAG = 16
+
+
+class AesGcmCipher:
+    """AES-GCM, authenticated: a changed, cut or extended file is refused.
+
+    ``key``: 32 bytes for AES-256 (16 or 24 are accepted too), bytes or hex.  Each file
+    gets a fresh random 96-bit nonce from the OS, chosen inside :meth:`encrypt_file` /
+    :meth:`encrypt` (a caller cannot pass one, so cannot reuse one); keep well below
+    2**32 files per key.
+
+    File layout: ``b"CRGCM"``, a version byte (1), the 12-byte nonce, the ciphertext
+    (as long as the plaintext), the 16-byte tag.  The 18-byte header is authenticated too.
+    """
+
+    overhead = _GCM_HEAD + _GCM_TAG
+
+    def __init__(self, key):
+        self.key = _as_key_bytes(key, "key", (16, 24, 32))
+
+    @staticmethod
+    def random_key(bits: int = 256) -> bytes:
+        """A new random key from the OS (256 bits unless told)."""
+        if bits not in (128, 192, 256):
+            raise ValueError(f"bits must be 128, 192 or 256, got {bits!r}")
+        return os.urandom(bits // 8)
+
+    @property
+    def bits(self) -> int:
+        return len(self.key) * 8
+
+    @classmethod
+    def encrypted_size(cls, plain_size: int) -> int:
+        return plain_size + cls.overhead
+
+    @classmethod
+    def max_plain_size(cls, limit: int) -> int:
+        return max(limit - cls.overhead, 0)
+
+    @staticmethod
+    def _header() -> bytes:
+        return _GCM_MAGIC + bytes([_GCM_VERSION]) + os.urandom(12)
+
+    def encrypt(self, data) -> bytes:
+        head = self._header()
+        return head + AESGCM(self.key).encrypt(head[-12:], bytes(data), head)
+
+    def decrypt(self, data) -> bytes:
+        """The plaintext, or :class:`CipherError` (nothing is returned unless the tag
+        checks)."""
+        data = bytes(data)
+        if len(data) < self.overhead or not data.startswith(_GCM_MAGIC + bytes([_GCM_VERSION])):
+            raise CipherError()
+        head = data[:_GCM_HEAD]
+        try:
+            return AESGCM(self.key).decrypt(head[-12:], data[_GCM_HEAD:], head)
+        except InvalidTag:
+            pass
+        raise CipherError()
+
+    def encrypt_file(self, src, dst) -> int:
+        """Encrypt ``src`` (from where it stands) into ``dst`` in 1 MiB pieces, under a
+        fresh nonce.  Returns the bytes written."""
+        head = self._header()
+        enc = Cipher(algorithms.AES(self.key), modes.GCM(head[-12:])).encryptor()
+        enc.authenticate_additional_data(head)
+        _write_all(dst, head)
+        written = len(head)
+        while True:
+            block = src.read(_CHUNK)
+            if not block:
+                break
+            out = enc.update(block)
+            _write_all(dst, out)
+            written += len(out)
+        out = enc.finalize() + enc.tag
+        _write_all(dst, out)
+        return written + len(out)
+
+    def decrypt_file(self, src, dst) -> int:
+        """Decrypt the seekable ``src`` into ``dst`` in pieces.  The tag is checked at the
+        end: on :class:`CipherError` ``dst`` holds unauthenticated bytes, so give a
+        temporary, sealed one and discard it.  Returns the plaintext bytes written."""
+        src.seek(0, io.SEEK_END)
+        size = src.tell()
+        src.seek(0)
+        head = _read_exactly(src, _GCM_HEAD)
+        if size < self.overhead or not head.startswith(_GCM_MAGIC + bytes([_GCM_VERSION])):
+            raise CipherError()
+        src.seek(size - _GCM_TAG)
+        tag = _read_exactly(src, _GCM_TAG)
+        src.seek(_GCM_HEAD)
+        dec = Cipher(algorithms.AES(self.key), modes.GCM(head[-12:], tag)).decryptor()
+        dec.authenticate_additional_data(head)
+        left = size - self.overhead
+        while left:
+            block = src.read(min(_CHUNK, left))
+            if not block:
+                raise CipherError()
+            left -= len(block)
+            _write_all(dst, dec.update(block))
+        try:
+            dec.finalize()
+        except InvalidTag:
+            failed = True
+        else:
+            failed = False
+        if failed:
+            raise CipherError()
+        return size - self.overhead
+
+    def __repr__(self) -> str:
+        return f"AesGcmCipher(AES-{self.bits})"
+
+
+# --- recordings in progress ----------------------------------------------------------------
+
+_PART_MAGIC = b"CRPART"    # + version byte + reserved byte, salt, key check
+_PART_VERSION = 1
+_PART_PREFIX = _PART_MAGIC + bytes([_PART_VERSION, 0])
+_SALT = 16
+_CHECK = 16
+_PART_HEAD = len(_PART_PREFIX) + _SALT + _CHECK         # 40 bytes, written once
+_PAGE = 4096                                            # plaintext bytes per page
+_NONCE = 12
+_PAGE_OVERHEAD = _NONCE + 16                            # nonce before, tag after
+_DISK_PAGE = _PAGE + _PAGE_OVERHEAD
+
+
+def _derive(key: bytes, salt: bytes) -> tuple[bytes, bytes]:
+    out = HKDF(algorithm=hashes.SHA256(), length=32 + _CHECK, salt=salt,
+               info=b"callrecorder sealed part v1").derive(key)
+    return out[:32], out[32:]
+
+
+def _raw_file(fd_or_file, mode: str):
+    """``(file, owned)``: an unbuffered binary file over an fd we take over or a path we
+    open (owned: we close it), or the caller's binary file object (not owned)."""
+    if isinstance(fd_or_file, bool):
+        raise TypeError("expected a file descriptor, a path or a binary file object, not bool")
+    if isinstance(fd_or_file, (int, str, bytes, os.PathLike)):
+        return open(fd_or_file, mode, buffering=0), True
+    if all(hasattr(fd_or_file, m) for m in ("read", "seek", "tell")):
+        return fd_or_file, False
+    raise TypeError("expected a file descriptor, a path or a binary file object, "
+                    f"not {type(fd_or_file).__name__}")
+
+
+def _check_fd_flags(fd: int) -> None:
+    """Pages are read back and rewritten in place: O_RDWR, and no O_APPEND."""
+    try:
+        import fcntl
+    except ImportError:          # pragma: no cover - not POSIX: open() finds out
+        return
+    flags = fcntl.fcntl(fd, fcntl.F_GETFL)
+    if flags & os.O_ACCMODE != os.O_RDWR or flags & os.O_APPEND:
+        raise ValueError("a sealed part needs a file descriptor opened O_RDWR, without O_APPEND")
+
+
+def is_sealed_part(path_or_file) -> bool:
+    """True when the file (a path or a seekable binary file object, left where it was)
+    starts like a :class:`SealedPart`."""
+    if hasattr(path_or_file, "read"):
+        pos = path_or_file.tell()
+        try:
+            path_or_file.seek(0)
+            head = _read_exactly(path_or_file, len(_PART_PREFIX))
+        finally:
+            path_or_file.seek(pos)
+    else:
+        try:
+            with open(path_or_file, "rb") as f:
+                head = f.read(len(_PART_PREFIX))
+        except (OSError, TypeError, ValueError):
+            return False
+    return head == _PART_PREFIX
+
+
+class SealedPart(io.RawIOBase):
+    """A binary file whose bytes on disk are all encrypted: the temporary file of a
+    recording in progress under a cipher.  It reads, writes, seeks and truncates like a
+    normal file (what :class:`recorder.wav.Writer`, :func:`recorder.wav.read` and
+    :func:`recorder.wav.repair` need); no plaintext byte is ever written to the disk.
+
+    Make one with :meth:`create` (a new, empty file the caller opened read-write) or
+    :meth:`open` (an existing part, such as one left by a crash).  Given a path or an
+    fd, the object owns the file from then on (``close()`` closes it); given a file
+    object, ``close()`` flushes it and leaves it open.  ``flush()`` puts everything
+    written so far on the disk (encrypted); ``os.fsync(part.fileno())`` makes it durable.
+
+    On disk: a 40-byte header ``b"CRPART"``, version 1, a reserved byte, a random 16-byte
+    salt and a 16-byte key check value; then the plaintext in pages of 4096 bytes, each
+    stored as ``nonce (12) | AES-256-GCM ciphertext | tag (16)``, the last page possibly
+    shorter.  The page key and the key check come from the user's ``cipher.key`` and the
+    salt through HKDF-SHA256, so every part has its own key, and a wrong key is told
+    (:class:`CipherError`) before anything is read.
+
+    Why pages with their own nonce rather than one CTR stream: a WAV writer rewrites the
+    header at offset 0 every second, and ``wav.repair`` rewrites bytes inside the data, so
+    the same plaintext offset is encrypted many times with different content.  A CTR
+    keystream tied to the offset would then be reused (two ciphertexts at one place XOR to
+    the two plaintexts).  Here every time a page reaches the disk it is encrypted under a
+    fresh random nonce, so no keystream is ever used twice, whatever the write pattern;
+    and GCM authenticates each page (its index is the associated data, so pages cannot be
+    swapped) - a changed part raises :class:`CipherError` on reading.  Cutting whole pages
+    off the end is not detected: that is what a crash does, and recovery keeps what is
+    there; likewise a last page that does not authenticate is taken for a write torn by a
+    crash and left out.  Random 96-bit nonces under a key of the part's own stay safe far
+    beyond any call's page writes (a day-long call with a refresh a second makes about
+    300,000).  The cost: 28 bytes per 4 KiB page, and re-encrypting one page per header
+    refresh.  Memory: the partial last page is kept until it fills or ``flush()``.
+    """
+
+    def __init__(self, raw, owned: bool, key: bytes, size: int, writable: bool):
+        # use create() or open()
+        super().__init__()
+        self._raw = raw
+        self._owned = owned
+        self._aead = AESGCM(key)
+        self._size = size              # plaintext bytes, including the pending page
+        self._pos = 0
+        self._writable = writable
+        self._pending: dict[int, bytearray] = {}   # pages changed but not yet on disk
+        self._cached: tuple[int, bytes] | None = None
+
+    # construction
+    @classmethod
+    def create(cls, fd_or_file, cipher) -> SealedPart:
+        """Start a new part in ``fd_or_file``: an fd opened ``O_RDWR`` (such as from
+        ``os.open(name, O_RDWR | O_CREAT | O_EXCL, 0o600, dir_fd=...)``), a path (created,
+        must not exist), or an empty binary file object open for reading and writing."""
+        key = check_cipher(cipher, ()).key
+        if isinstance(fd_or_file, (str, bytes, os.PathLike)):
+            raw, owned = open(fd_or_file, "x+b", buffering=0), True
+        else:
+            raw, owned = _raw_file(fd_or_file, "r+b")
+        try:
+            if isinstance(fd_or_file, int):
+                _check_fd_flags(fd_or_file)
+            raw.seek(0, io.SEEK_END)
+            if raw.tell() != 0:
+                raise ValueError("a new sealed part needs an empty file")
+            salt = os.urandom(_SALT)
+            page_key, check = _derive(key, salt)
+            _write_all(raw, _PART_PREFIX + salt + check)
+        except BaseException:
+            if owned:
+                raw.close()
+            raise
+        return cls(raw, owned, page_key, 0, True)
+
+    @classmethod
+    def open(cls, path_or_file, cipher, writable: bool = False) -> SealedPart:
+        """Open an existing part (a path, an fd, or a binary file object, taken over) for
+        reading, or reading and writing (``writable=True``, as ``wav.repair`` needs).
+        :class:`CipherError` if it is not a part or the key is wrong."""
+        key = check_cipher(cipher, ()).key
+        raw, owned = _raw_file(path_or_file, "r+b" if writable else "rb")
+        try:
+            raw.seek(0)
+            head = _read_exactly(raw, _PART_HEAD)
+            if len(head) < _PART_HEAD or not head.startswith(_PART_PREFIX):
+                raise CipherError()
+            page_key, check = _derive(key, head[len(_PART_PREFIX):len(_PART_PREFIX) + _SALT])
+            if not hmac.compare_digest(check, head[-_CHECK:]):
+                raise CipherError()
+            raw.seek(0, io.SEEK_END)
+            body = raw.tell() - _PART_HEAD
+        except BaseException:
+            if owned:
+                raw.close()
+            raise
+        full, rest = divmod(body, _DISK_PAGE)
+        # a remainder too short to hold one byte is a torn write: not part of the file
+        size = full * _PAGE + (rest - _PAGE_OVERHEAD if rest > _PAGE_OVERHEAD else 0)
+        part = cls(raw, owned, page_key, size, writable)
+        if size:
+            part._drop_torn_tail()
+        return part
+
+    def _drop_torn_tail(self) -> None:
+        """A last page that does not authenticate is a write torn by a crash (a cut, as a
+        crash cuts): the part ends before it.  Any other page must authenticate."""
+        last = (self._size - 1) // _PAGE
+        try:
+            self._load(last)
+        except CipherError:
+            self._size = last * _PAGE
+            if self._writable:
+                self._raw.truncate(self._disk_offset(last))
+
+    # pages
+    def _disk_offset(self, index: int) -> int:
+        return _PART_HEAD + index * _DISK_PAGE
+
+    def _load(self, index: int) -> bytes:
+        if index in self._pending:
+            return bytes(self._pending[index])
+        if self._cached is not None and self._cached[0] == index:
+            return self._cached[1]
+        length = min(_PAGE, self._size - index * _PAGE)
+        if length <= 0:
+            return b""
+        self._raw.seek(self._disk_offset(index))
+        blob = _read_exactly(self._raw, length + _PAGE_OVERHEAD)
+        failed = len(blob) != length + _PAGE_OVERHEAD
+        if not failed:
+            try:
+                plain = self._aead.decrypt(blob[:_NONCE], blob[_NONCE:], index.to_bytes(8, "big"))
+            except InvalidTag:
+                failed = True
+        if failed:
+            raise CipherError()
+        self._cached = (index, plain)
+        return plain
+
+    def _store(self, index: int, plain: bytes) -> None:
+        nonce = os.urandom(_NONCE)
+        blob = nonce + self._aead.encrypt(nonce, bytes(plain), index.to_bytes(8, "big"))
+        self._raw.seek(self._disk_offset(index))
+        _write_all(self._raw, blob)
+        self._cached = (index, bytes(plain))
+
+    def _check(self, writing: bool = False) -> None:
+        if self.closed:
+            raise ValueError("I/O operation on a closed sealed part")
+        if writing and not self._writable:
+            raise io.UnsupportedOperation("sealed part opened read-only")
+
+    # file interface
+    def readable(self) -> bool:
+        return True
+
+    def writable(self) -> bool:
+        return self._writable
+
+    def seekable(self) -> bool:
+        return True
+
+    @property
+    def name(self):
+        return getattr(self._raw, "name", None)
+
+    def fileno(self) -> int:
+        return self._raw.fileno()
+
+    def tell(self) -> int:
+        self._check()
+        return self._pos
+
+    def seek(self, offset: int, whence: int = io.SEEK_SET) -> int:
+        self._check()
+        base = {io.SEEK_SET: 0, io.SEEK_CUR: self._pos, io.SEEK_END: self._size}.get(whence)
+        if base is None:
+            raise ValueError(f"whence must be 0, 1 or 2, got {whence!r}")
+        pos = base + int(offset)
+        if pos < 0:
+            raise ValueError(f"negative seek position {pos}")
+        self._pos = pos
+        return pos
+
+    def readinto(self, buffer) -> int:
+        self._check()
+        out = memoryview(buffer).cast("B")
+        done = 0
+        while done < out.nbytes and self._pos < self._size:
+            index, start = divmod(self._pos, _PAGE)
+            page = self._load(index)
+            n = min(len(page) - start, out.nbytes - done)
+            out[done:done + n] = page[start:start + n]
+            done += n
+            self._pos += n
+        return done
+
+    def write(self, data) -> int:
+        self._check(writing=True)
+        view = memoryview(data).cast("B")
+        if self._pos > self._size:          # writing past the end: zeros in between
+            gap, self._pos = self._pos, self._size
+            self._write_zeros(gap - self._size)
+        total = view.nbytes
+        while view.nbytes:
+            index, start = divmod(self._pos, _PAGE)
+            page = self._pending.get(index)
+            if page is None:
+                page = bytearray(self._load(index))
+            n = min(_PAGE - start, view.nbytes)
+            page[start:start + n] = view[:n]
+            self._pos += n
+            self._size = max(self._size, self._pos)
+            view = view[n:]
+            if len(page) == _PAGE:          # a whole page goes to the disk at once
+                self._pending.pop(index, None)
+                self._store(index, page)
+            else:                           # the last page waits for more or flush()
+                self._pending[index] = page
+                if self._cached is not None and self._cached[0] == index:
+                    self._cached = None
+        return total
+
+    def _write_zeros(self, n: int) -> None:
+        zeros = bytes(min(n, _CHUNK))
+        while n:
+            n -= self.write(zeros[:n])
+
+    def flush(self) -> None:
+        self._check()
+        for index in sorted(self._pending):
+            self._store(index, self._pending.pop(index))
+        if hasattr(self._raw, "flush"):
+            self._raw.flush()
+
+    def truncate(self, size: int | None = None) -> int:
+        self._check(writing=True)
+        size = self._pos if size is None else int(size)
+        if size < 0:
+            raise ValueError(f"negative size {size}")
+        self.flush()
+        if size > self._size:
+            pos = self._pos
+            self._pos = self._size
+            self._write_zeros(size - self._size)
+            self._pos = pos
+            return size
+        index, rest = divmod(size, _PAGE)
+        if rest:
+            self._store(index, self._load(index)[:rest])
+        self._raw.truncate(self._disk_offset(index) + (rest + _PAGE_OVERHEAD if rest else 0))
+        self._size = size
+        self._cached = None
+        return size
+
+    def close(self) -> None:
+        if self.closed:
+            return
+        try:
+            super().close()                 # flushes
+        finally:
+            if self._owned:
+                self._raw.close()
+
+    def __repr__(self) -> str:
+        state = "closed" if self.closed else f"{self._size} bytes"
+        return f"<SealedPart {self.name!r} {state}>"
+
+
+def publish_sealed(part: SealedPart, dst, cipher) -> int:
+    """Encrypt the whole of ``part`` with the user's ``cipher`` (AES-CBC or AES-GCM) into
+    the open binary file ``dst``, in pieces (constant memory): the final file of a
+    recording.  Returns the bytes written; the caller flushes, fsyncs and renames ``dst``.
+    ``part`` is left at its end."""
+    check_cipher(cipher, ("encrypt_file",))
+    part.flush()
+    part.seek(0)
+    return cipher.encrypt_file(part, dst)
+
+
+def recover(path, cipher, dst=None):
+    """Repair an encrypted recording and write it encrypted with ``cipher``, with no
+    plaintext on the disk.  ``path`` is either a :class:`SealedPart` left by a crash
+    (opened with ``cipher.key``) or a final file encrypted with ``cipher``; the WAV header
+    is repaired (:func:`recorder.wav.repair`) in a sealed view, then the result replaces
+    ``dst`` (default: ``path`` itself) atomically.  Returns ``(before, after)``, the
+    :class:`recorder.wav.Info` before and after the repair; :class:`CipherError` for a
+    wrong key or a changed file (then nothing is written)."""
+    from . import wav
+
+    check_cipher(cipher, ("encrypt_file", "decrypt_file"))
+    path = os.fspath(path)
+    dst = path if dst is None else os.fspath(dst)
+    folder, name = os.path.split(os.path.abspath(dst))
+    scratch = None
+    try:
+        if is_sealed_part(path):
+            view = SealedPart.open(path, cipher, writable=True)
+        else:               # decrypted into a sealed scratch part, never into plaintext
+            fd, scratch = tempfile.mkstemp(prefix=f".{name}.", suffix=".repair.part", dir=folder)
+            view = SealedPart.create(fd, cipher)
+        with view:
+            if scratch is not None:
+                with open(path, "rb") as src:
+                    cipher.decrypt_file(src, view)
+            try:
+                before = wav.info(view)
+                after = wav.repair(view)
+            except wav.WavError:
+                failed = True
+            else:
+                failed = False
+            if failed:
+                raise CipherError()
+            fd, out = tempfile.mkstemp(prefix=f".{name}.", suffix=".tmp", dir=folder)
+            try:
+                with open(fd, "wb") as f:
+                    publish_sealed(view, f, cipher)
+                    f.flush()
+                    os.fsync(f.fileno())
+                os.replace(out, dst)
+            except BaseException:
+                os.unlink(out)
+                raise
+    finally:
+        if scratch is not None:
+            os.unlink(scratch)
+    return before, after

@@ -16,7 +16,7 @@ import tempfile
 import numpy as np
 
 from . import __version__, wav
-from .cipher import AesCbcCipher, CipherError
+from .cipher import AesCbcCipher, AesGcmCipher, CipherError, is_sealed_part, recover
 from .wav import WavError
 
 DBM0_RMS = 16139.0
@@ -34,13 +34,26 @@ class _Parser(argparse.ArgumentParser):
 # --- shared helpers ------------------------------------------------------------------------
 
 
-def _cipher(key, iv, what: str):
-    if key is None and iv is None:
+CIPHERS = ("aes-cbc", "aes-gcm")
+
+
+def _cipher(args, prefix: str, what: str):
+    """The cipher of ``--[in-]key/--[in-]iv/--[in-]cipher``, or None."""
+    key, iv = getattr(args, f"{prefix}key"), getattr(args, f"{prefix}iv")
+    mode = getattr(args, f"{prefix}cipher")
+    opt = "--" + prefix.replace("_", "-")
+    if mode == "aes-gcm":
+        if iv is not None:
+            raise CliError(f"{what}: {opt}iv is not used with aes-gcm (the nonce is in the file)")
+        if key is None:
+            raise CliError(f"{what}: {opt}cipher aes-gcm needs {opt}key")
+    elif key is None and iv is None:
         return None
-    if key is None or iv is None:
-        raise CliError(f"{what}: give both --key and --iv (hex), or neither")
+    elif key is None or iv is None:
+        raise CliError(f"{what}: give both {opt}key and {opt}iv (hex), or neither "
+                       f"(or {opt}cipher aes-gcm with {opt}key alone)")
     try:
-        return AesCbcCipher(key, iv)
+        return AesGcmCipher(key) if mode == "aes-gcm" else AesCbcCipher(key, iv)
     except (ValueError, TypeError) as e:
         raise CliError(f"{what}: {e}") from None
 
@@ -62,23 +75,23 @@ def _check_input(path, cipher=None) -> wav.Info:
         raise CliError(f"{path}: is a directory")
     try:
         return wav.info(path, cipher=cipher)
-    except CipherError:
-        raise CliError(f"{path}: cannot decrypt (wrong key or IV, or not an encrypted file)") from None
+    except CipherError as e:            # one message whatever failed: nothing to learn from it
+        raise CliError(f"{path}: {e}") from None
     except WavError as e:
-        if cipher is not None:
-            raise CliError(f"{path}: decrypted data is not a WAV file (wrong key or IV?): {e}") from None
-        hint = " (encrypted? give --key and --iv)" if _looks_encrypted(path) else ""
+        hint = " (encrypted? give --key and --iv, or --cipher aes-gcm --key)" if _looks_encrypted(path) else ""
         raise CliError(f"{path}: not a readable WAV file: {e}{hint}") from None
     except OSError as e:
         raise CliError(f"{path}: {e.strerror or e}") from None
 
 
 def _looks_encrypted(path) -> bool:
+    """A sealed part, an AES-GCM file, or (not RIFF, whole 16-byte blocks) an AES-CBC one."""
     try:
         size = os.path.getsize(path)
         with open(path, "rb") as f:
-            head = f.read(4)
-        return head != b"RIFF" and size % 16 == 0 and size > 0
+            head = f.read(5)
+        return (is_sealed_part(path) or head == b"CRGCM"
+                or head[:4] != b"RIFF" and size % 16 == 0 and size > 0)
     except OSError:
         return False
 
@@ -179,8 +192,8 @@ def cmd_demo(args) -> int:
 def cmd_record(args) -> int:
     from . import CallChannel
 
-    in_cipher = _cipher(args.in_key, args.in_iv, "input")
-    out_cipher = _cipher(args.key, args.iv, "output")
+    in_cipher = _cipher(args, "in_", "input")
+    out_cipher = _cipher(args, "", "output")
     _check_input(args.input, in_cipher)     # fail early, with a clear message
     out = os.path.abspath(args.output)
     if os.path.isdir(out):
@@ -223,10 +236,8 @@ def cmd_record(args) -> int:
 
 
 def _convert_one(job):
-    src, dst, fmt, rate, in_key, in_iv, key, iv = job
+    src, dst, fmt, rate, in_c, out_c = job
     from . import resample
-    in_c = AesCbcCipher(in_key, in_iv) if in_key else None
-    out_c = AesCbcCipher(key, iv) if key else None
     pcm, meta = wav.read(src, cipher=in_c)
     channels = 1 if pcm.ndim == 1 else pcm.shape[1]
     if rate and rate != meta.rate:
@@ -254,8 +265,8 @@ def _convert_one(job):
 def cmd_convert(args) -> int:
     from concurrent.futures import ProcessPoolExecutor
 
-    in_c = _cipher(args.in_key, args.in_iv, "input")
-    _cipher(args.key, args.iv, "output")
+    in_c = _cipher(args, "in_", "input")
+    out_c = _cipher(args, "", "output")
     if args.format not in wav.WRITE_FORMATS:
         raise CliError(f"unknown format {args.format!r}; expected one of {', '.join(wav.WRITE_FORMATS)}")
     os.makedirs(args.output_dir, exist_ok=True)
@@ -268,7 +279,7 @@ def cmd_convert(args) -> int:
         seen.add(dst)
         if os.path.exists(dst) and not args.overwrite:
             raise CliError(f"{dst}: exists (use --overwrite)")
-        jobs.append((src, dst, args.format, args.rate, args.in_key, args.in_iv, args.key, args.iv))
+        jobs.append((src, dst, args.format, args.rate, in_c, out_c))
     workers = args.jobs or os.cpu_count() or 1
     results = []
     progress = None
@@ -320,7 +331,7 @@ def _analyse(path, cipher, want_digits=True) -> dict:
 
 
 def cmd_info(args) -> int:
-    cipher = _cipher(args.key, args.iv, "input")
+    cipher = _cipher(args, "", "input")
     results = [_analyse(p, cipher) for p in args.files]
     if args.json:
         print(json.dumps(results if len(results) > 1 else results[0]))
@@ -337,7 +348,7 @@ def cmd_info(args) -> int:
 def cmd_dtmf(args) -> int:
     from . import dsp
 
-    cipher = _cipher(args.key, args.iv, "input")
+    cipher = _cipher(args, "", "input")
     pcm, meta = _read(args.file, cipher)
     digits = dsp.detect_dtmf(_mono8k(pcm, meta.rate))
     rows = [{"digit": d.digit, "start": round(d.start / 8000, 3), "end": round(d.end / 8000, 3),
@@ -353,36 +364,23 @@ def cmd_dtmf(args) -> int:
 
 
 def _repair_encrypted(path, cipher):
-    """Decrypt, repair and encrypt again in place (the file is replaced atomically)."""
-    with open(path, "rb") as f:
-        try:
-            plain = cipher.decrypt(f.read())
-        except CipherError:
-            raise CliError(f"{path}: cannot decrypt (wrong key or IV, or not an encrypted file)") from None
-    tmp = f"{path}.repair.tmp"
+    """A sealed .part left by a crash, or a final encrypted file: repaired through a
+    sealed view (no plaintext on the disk) and replaced atomically by the final file
+    encrypted with ``cipher``."""
     try:
-        with open(tmp, "w+b") as f:
-            f.write(plain)
-        before = wav.info(tmp)
-        after = wav.repair(tmp)
-        with open(tmp, "rb") as src:
-            data = src.read()
-        with open(tmp, "wb") as dst:
-            dst.write(cipher.encrypt(data))
-            dst.flush()
-            os.fsync(dst.fileno())
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-    return before, after
+        return recover(path, cipher)
+    except CipherError as e:
+        raise CliError(f"{path}: {e}") from None
 
 
 def cmd_repair(args) -> int:
-    cipher = _cipher(args.key, args.iv, "file")
+    cipher = _cipher(args, "", "file")
     for path in args.files:
         if not os.path.exists(path):
             raise CliError(f"{path}: no such file")
+        if cipher is None and is_sealed_part(path):
+            raise CliError(f"{path}: an encrypted recording in progress: give the recording's "
+                           "--key (and --iv, or --cipher aes-gcm, for the final file)")
         try:
             if cipher is not None:
                 before, after = _repair_encrypted(path, cipher)
@@ -405,6 +403,10 @@ def cmd_repair(args) -> int:
 def _add_key(p, prefix="", what="output"):
     p.add_argument(f"--{prefix}key", metavar="HEX", help=f"AES key (16, 24 or 32 bytes, hex) of the {what}")
     p.add_argument(f"--{prefix}iv", metavar="HEX", help=f"AES-CBC IV (16 bytes, hex) of the {what}")
+    p.add_argument(f"--{prefix}cipher", choices=CIPHERS, default="aes-cbc",
+                   help=f"encryption of the {what}: aes-cbc (default; openssl enc compatible, needs "
+                        f"--{prefix}key and --{prefix}iv, no integrity check) or aes-gcm (authenticated, "
+                        f"a changed file is refused; --{prefix}key only, the nonce is in the file)")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -475,7 +477,10 @@ def build_parser() -> argparse.ArgumentParser:
 
     f = sub.add_parser("repair", help="fix a recording cut short by a crash",
                        description="Fix the header of WAV files cut short by a crash (such as a .part "
-                                   "file left by a killed recorder), in place, keeping every whole frame.")
+                                   "file left by a killed recorder), in place, keeping every whole frame.  "
+                                   "With a key: an encrypted file, or the sealed .part of an encrypted "
+                                   "recording, becomes the final file encrypted with --key/--iv/--cipher; "
+                                   "no plaintext is written to the disk.")
     f.add_argument("files", nargs="+", metavar="FILE")
     _add_key(f, what="files (decrypted, repaired and encrypted again)")
     f.set_defaults(func=cmd_repair)

@@ -311,7 +311,10 @@ class _Source:
     """A path or a binary file object, opened for reading, with its size."""
 
     def __init__(self, src, cipher=None):
-        self._own = None
+        self._own = self._view = None
+        if cipher is not None:
+            from .cipher import SealedPart, check_cipher, is_sealed_part  # cryptography: when used
+            check_cipher(cipher)
         if isinstance(src, (bytes, bytearray, memoryview)):
             raise TypeError("pass a path or a binary file object, not bytes (wrap them in io.BytesIO)")
         if hasattr(src, "read"):
@@ -322,12 +325,22 @@ class _Source:
             except IsADirectoryError:
                 raise WavError(f"{src}: is a directory") from None
         if cipher is not None:
-            f = io.BytesIO(cipher.decrypt(f.read()))
+            try:
+                seekable = getattr(f, "seekable", lambda: True)()
+                if seekable and is_sealed_part(f):   # a recording in progress (or crashed)
+                    f = self._view = SealedPart.open(f, cipher)
+                else:
+                    f = io.BytesIO(cipher.decrypt(f.read()))
+            except BaseException:
+                self.close()
+                raise
         self.f = f
         f.seek(0, io.SEEK_END)
         self.size = f.tell()
 
     def close(self):
+        if self._view is not None:
+            self._view.close()
         if self._own is not None:
             self._own.close()
 
@@ -360,8 +373,27 @@ def _info(layout: _Layout) -> Info:
     )
 
 
+def _opaque(cipher, fn, *args):
+    """``fn(*args)``; with a cipher, every failure to decrypt and parse becomes the one
+    :class:`recorder.cipher.CipherError` with its one message, chained to nothing: which
+    step failed, and any byte of what was decrypted, would tell an attacker about the
+    plaintext."""
+    try:
+        return fn(*args)
+    except ValueError:                  # WavError, CipherError, a codec's complaint
+        if cipher is None:
+            raise
+    from .cipher import CipherError
+    raise CipherError()                 # outside the except: no chained original
+
+
 def info(path, *, cipher=None) -> Info:
-    """Format, rate, channels, frames and duration of a WAV file, without decoding it."""
+    """Format, rate, channels, frames and duration of a WAV file, without decoding it.
+    ``cipher`` as for :func:`read`."""
+    return _opaque(cipher, _info_of, path, cipher)
+
+
+def _info_of(path, cipher) -> Info:
     with _Source(path, cipher) as src:
         return _info(_parse(src.f, src.size))
 
@@ -370,16 +402,24 @@ def read(path, *, cipher=None) -> tuple[np.ndarray, Info]:
     """Decode a WAV file to int16 samples.
 
     Returns ``(samples, info)``: a 1-D array for mono, ``(frames, channels)`` otherwise.
-    ``path`` is a path or a binary file object; ``cipher`` (an object with
-    ``decrypt(bytes) -> bytes``, such as :class:`recorder.AesCbcCipher`) decrypts an
-    encrypted recording first.
+    ``path`` is a path or a binary file object.  ``cipher`` (a
+    :class:`recorder.AesCbcCipher` or :class:`recorder.AesGcmCipher`) decrypts an
+    encrypted recording first, or reads a :class:`recorder.cipher.SealedPart` (a
+    recording in progress) made with the same key.  With a cipher, anything that goes
+    wrong in decrypting or parsing raises :class:`recorder.cipher.CipherError` (a
+    ``ValueError``, not a :class:`WavError`) with one fixed message; a cipher argument
+    that is not a cipher raises TypeError.
     """
+    return _opaque(cipher, _read, path, cipher)
+
+
+def _read(path, cipher) -> tuple[np.ndarray, Info]:
     with _Source(path, cipher) as src:
         layout = _parse(src.f, src.size)
         src.f.seek(layout.data_offset)
         raw = src.f.read(layout.data_bytes)
-    data = np.frombuffer(raw, dtype=np.uint8)
-    pcm = layout.codec.decode(data, layout.fmt)
+        data = np.frombuffer(raw, dtype=np.uint8)
+        pcm = layout.codec.decode(data, layout.fmt)
     meta = _info(layout)
     pcm = pcm[: meta.frames * meta.channels]
     if meta.channels > 1:
@@ -563,12 +603,51 @@ def _chunks_fill(f, pos: int, size: int) -> bool:
     return pos >= size - 1
 
 
-def repair(path) -> Info:
+def _open_for_repair(path_or_file):
+    """``(file, owned)``: a binary file object that can be read, written, seeked and
+    truncated (used as is), or a path opened ``r+b``."""
+    if isinstance(path_or_file, (bytes, bytearray, memoryview)):
+        raise TypeError("pass a path or a binary file object, not bytes (wrap them in io.BytesIO)")
+    if hasattr(path_or_file, "read"):
+        f = path_or_file
+        for what in ("write", "seek", "truncate"):
+            if not callable(getattr(f, what, None)):
+                raise TypeError(f"repair needs a file object that can {what}, got {type(f).__name__}")
+        for what in ("readable", "writable", "seekable"):
+            check = getattr(f, what, None)
+            if check is not None and not check():
+                raise ValueError(f"repair needs a {what} file object ({type(f).__name__} is not {what})")
+        if isinstance(f, io.TextIOBase):
+            raise TypeError("repair needs a binary file object, not a text file")
+        return f, False
+    try:
+        return open(os.fspath(path_or_file), "r+b"), True
+    except IsADirectoryError:
+        raise WavError(f"{path_or_file}: is a directory") from None
+
+
+class _Borrowed:
+    """Context manager that leaves a caller's file object open."""
+
+    def __init__(self, f):
+        self.f = f
+
+    def __enter__(self):
+        return self.f
+
+    def __exit__(self, *exc):
+        self.f.flush()
+
+
+def repair(path_or_file) -> Info:
     """Fix the header of a WAV file cut short by a crash, in place: the data chunk is set
     to every whole frame (or ADPCM block) present, the fact and RIFF sizes to match, and
-    a trailing partial frame is cut off.  Returns the repaired file's :class:`Info`."""
-    path = os.fspath(path)
-    with open(path, "r+b") as f:
+    a trailing partial frame is cut off.  ``path_or_file`` is a path or a binary file
+    object that is readable, writable, seekable and has ``truncate`` (``io.BytesIO``, a
+    file opened ``r+b``); a file object is left open.  Returns the repaired file's
+    :class:`Info`."""
+    f, owned = _open_for_repair(path_or_file)
+    with (f if owned else _Borrowed(f)):
         f.seek(0, io.SEEK_END)
         size = f.tell()
         layout = _parse(f, size)
