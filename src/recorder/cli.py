@@ -325,7 +325,6 @@ def _convert_jobs(args, in_c) -> list[tuple]:
             wav.Writer(io.BytesIO(), args.format, args.rate).close()
         except ValueError as e:
             raise CliError(f"--rate {args.rate}: {e}") from None
-    _output_folder(args.output_dir, "output folder")
     jobs, seen = [], set()
     for src in args.inputs:
         meta = _check_input(src, in_c)
@@ -340,9 +339,11 @@ def _convert_jobs(args, in_c) -> list[tuple]:
         seen.add(dst)
         if os.path.exists(dst) and not args.overwrite:
             raise CliError(f"{dst}: exists (use --overwrite)")
-        _output_name(dst, src)
         jobs.append((src, dst, temp_path_for(dst), args.format, args.rate, args.in_key, args.in_iv,
                      args.key, args.iv))
+    _output_folder(args.output_dir, "output folder")
+    for job in jobs:
+        _output_name(job[1], job[0])
     return jobs
 
 
@@ -383,8 +384,8 @@ def cmd_convert(args) -> int:
                     pool.shutdown(wait=True, cancel_futures=True)    # no job starts after a failure
                     raise
     except BrokenProcessPool:
-        raise CliError(f"a worker process ended abruptly (killed?); {len(results)} of {len(jobs)} "
-                       f"files were converted, no partial file is left") from None
+        raise CliError("a worker process ended abruptly (killed?); the files converted before "
+                       "are complete, no partial file is left") from None
     finally:
         if progress is not None:
             progress.close()
