@@ -343,7 +343,7 @@ def _convert_jobs(args, in_c) -> list[tuple]:
                      args.key, args.iv))
     _output_folder(args.output_dir, "output folder")
     for job in jobs:
-        _output_name(job[1], job[0])
+        _output_name(job[1], job[1])
     return jobs
 
 
@@ -358,6 +358,7 @@ def _job_result(job, get):
 def cmd_convert(args) -> int:
     from concurrent.futures import ProcessPoolExecutor, as_completed
     from concurrent.futures.process import BrokenProcessPool
+    from functools import partial
 
     in_c = _cipher(args.in_key, args.in_iv, "input")
     _cipher(args.key, args.iv, "output")
@@ -371,7 +372,7 @@ def cmd_convert(args) -> int:
     try:
         if workers == 1:
             for i, job in enumerate(jobs):
-                results[i] = _job_result(job, lambda: _convert_one(job))   # noqa: B023 - called now
+                results[i] = _job_result(job, partial(_convert_one, job))
                 progress and progress.update(1)
         else:
             with ProcessPoolExecutor(max_workers=workers) as pool:
