@@ -343,3 +343,13 @@ def test_dtmf_many_files(tmp_path, call):
     lines = cli("dtmf", second).stdout.splitlines()
     assert len(lines) == 2 and lines[0].split()[:3] == ["0.300", "s", "1"]
     fails("dtmf", call, tmp_path / "missing.wav", match="missing.wav: no such file")
+
+
+def test_inputs_at_rates_the_detectors_cannot_take(tmp_path):
+    """A valid WAV at 7999 Hz (no resampling ratio to 8000 Hz): one line naming the file."""
+    odd = tmp_path / "odd.wav"
+    wav.write(odd, speechlike(0.5), fmt="s16bit", rate=7999)
+    for args in (("info", odd), ("dtmf", odd), ("record", odd, tmp_path / "r.wav"),
+                 ("convert", odd, "-o", tmp_path / "c", "--rate", "8000")):
+        fails(*args, match=f"{odd}: ")
+    assert "7999 Hz" in cli("info", odd, check=False).stderr

@@ -85,13 +85,16 @@ def _looks_encrypted(path) -> bool:
         return False
 
 
-def _mono8k(pcm: np.ndarray, rate: int) -> np.ndarray:
+def _mono8k(pcm: np.ndarray, rate: int, path) -> np.ndarray:
     """Mono 8000 Hz int16, for the detectors."""
     if pcm.ndim == 2:
         pcm = np.rint(pcm.astype(np.float64).mean(axis=1)).astype(np.int16)
     if rate != 8000:
         from . import resample
-        pcm = resample(pcm, rate, 8000)
+        try:
+            pcm = resample(pcm, rate, 8000)
+        except ValueError as e:
+            raise CliError(f"{path}: the detectors need 8000 Hz; {e}") from None
     return pcm
 
 
@@ -246,8 +249,11 @@ def cmd_record(args) -> int:
     folder, name = os.path.split(out)
     _output_folder(folder, args.output)
     _output_name(out, args.output)
-    ch = CallChannel.replay(args.input, media_root=folder, cipher=in_cipher,
-                            hangup_at_end=not args.no_hangup)
+    try:
+        ch = CallChannel.replay(args.input, media_root=folder, cipher=in_cipher,
+                                hangup_at_end=not args.no_hangup)
+    except ValueError as e:
+        raise CliError(f"{args.input}: {e}") from None
     try:
         cause = ch.FileRecorder.record(
             name, file_format=args.format, rate=args.rate, seconds_timeout=args.timeout,
@@ -416,7 +422,7 @@ def _analyse(path, cipher, want_digits=True) -> dict:
     from . import dsp
 
     pcm, meta = _read(path, cipher)
-    mono = _mono8k(pcm, meta.rate)
+    mono = _mono8k(pcm, meta.rate, path)
     out = {"file": path, "format": meta.format, "rate": meta.rate, "channels": meta.channels,
            "frames": meta.frames, "duration": round(meta.duration, 6),
            "level_dbm0": _level_dbm0(mono)}
@@ -455,7 +461,7 @@ def cmd_dtmf(args) -> int:
     found = []
     for p in args.files:
         pcm, meta = _read(p, cipher)
-        found.append({"file": p, "dtmf": _digits(_mono8k(pcm, meta.rate))})
+        found.append({"file": p, "dtmf": _digits(_mono8k(pcm, meta.rate, p))})
     if len(found) == 1:                 # one file: the rows alone, as ever
         rows = found[0]["dtmf"]
         if args.json:
