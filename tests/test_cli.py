@@ -258,7 +258,8 @@ def test_convert_numbers_and_output_folder_checked(tmp_path, call):
     assert wav.info(out / long_in.name).rate == 11025
 
 
-def _descendants(pid: int) -> list[int]:
+def _descendants(pid: int) -> dict[int, int]:
+    """{process: its parent} for every descendant of ``pid``, from /proc."""
     parents = {}
     for entry in os.listdir("/proc"):
         if entry.isdigit():
@@ -267,26 +268,29 @@ def _descendants(pid: int) -> list[int]:
                     parents[int(entry)] = int(f.read().rsplit(")", 1)[1].split()[1])
             except (OSError, IndexError, ValueError):
                 continue
-    found, todo = [], [pid]
+    found, todo = {}, [pid]
     while todo:
         parent = todo.pop()
         kids = [p for p, pp in parents.items() if pp == parent]
-        found += kids
+        found.update((k, parent) for k in kids)
         todo += kids
     return found
 
 
 def _pool_worker_of(pid: int, deadline: float) -> int:
-    """A worker process of the pool run by ``pid``, as soon as one exists (under fork it is
-    a child; under forkserver a grandchild; helper processes are not workers)."""
+    """A worker process of the pool run by ``pid``, as soon as one exists: a process with
+    no children of its own, not the resource tracker, and not the fork server (a child of
+    ``pid`` under fork or spawn; a child of the fork server under forkserver)."""
     while time.monotonic() < deadline:
-        for p in _descendants(pid):
+        tree = _descendants(pid)
+        for p, parent in tree.items():
             try:
                 with open(f"/proc/{p}/cmdline", "rb") as f:
                     cmd = f.read()
             except OSError:
                 continue
-            if b"resource_tracker" not in cmd and b"forkserver" not in cmd and not _descendants(p):
+            helper = b"resource_tracker" in cmd or parent == pid and b"forkserver" in cmd
+            if not helper and p not in tree.values():
                 return p
         time.sleep(0.001)
     raise AssertionError("no worker process appeared")
