@@ -247,20 +247,24 @@ def cmd_record(args) -> int:
     if os.path.exists(out) and not args.overwrite:
         raise CliError(f"{args.output}: exists (use --overwrite)")
     folder, name = os.path.split(out)
-    _output_folder(folder, args.output)
-    _output_name(out, args.output)
     try:
         ch = CallChannel.replay(args.input, media_root=folder, cipher=in_cipher,
                                 hangup_at_end=not args.no_hangup)
     except ValueError as e:
         raise CliError(f"{args.input}: {e}") from None
     try:
+        _output_folder(folder, args.output)
+        _output_name(out, args.output)
         cause = ch.FileRecorder.record(
             name, file_format=args.format, rate=args.rate, seconds_timeout=args.timeout,
             max_bytes=args.max_bytes, milliseconds_max_silence=args.max_silence_ms,
             milliseconds_initial_silence=args.initial_silence_ms, barge_in=args.barge_in,
             cipher=out_cipher)
+    except CliError:
+        ch.close()
+        raise
     except ValueError as e:
+        ch.close()
         raise CliError(str(e)) from None
     r = ch.FileRecorder.result()
     ch.close()
