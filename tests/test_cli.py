@@ -230,6 +230,8 @@ def test_record_bad_output_locations_are_usage_errors(tmp_path, call):
     fails("record", call, tmp_path / ("d" * 300) / "x.wav", match="File name too long")
     fails("record", call, os.path.join(_unwritable_folder(tmp_path), "x.wav"), match="cannot write in")
     assert sorted(p.name for p in tmp_path.iterdir()) == ["a-file", "call.wav", "ro"]
+    fails("record", call, "", match="argument OUTPUT: expected a path, got an empty string")
+    fails("demo", "--out", a_file, match=f"--out: {a_file} is not a directory")
     r = json.loads(cli("record", call, tmp_path / "new" / "deeper" / "ok.wav", "--json").stdout)
     assert r["cause"] == "HANGUP" and wav.info(r["file"]).duration == pytest.approx(wav.info(call).duration)
 
@@ -249,6 +251,7 @@ def test_convert_numbers_and_output_folder_checked(tmp_path, call):
     a_file = tmp_path / "a-file"
     a_file.write_bytes(b"x")
     fails("convert", call, "-o", a_file / "sub", match=f"{a_file} is not a directory")
+    fails("convert", call, "-o", "", match="argument -o/--output-dir: expected a path")
     fails("convert", call, "-o", _unwritable_folder(tmp_path), match="cannot write in")
     long_in = tmp_path / ("n" * 251 + ".wav")            # a legal name; + ".part" would not be
     shutil.copy(call, long_in)

@@ -201,7 +201,7 @@ def cmd_demo(args) -> int:
     from .filerecorder import RECORD_FORMATS, RECORD_RATES
 
     out = os.path.abspath(args.out or tempfile.mkdtemp(prefix="recorder-demo-"))
-    os.makedirs(out, exist_ok=True)
+    _output_folder(out, "--out")
     call = os.path.join(out, "call.wav")
     wav.write(call, _demo_call(), fmt="s16bit", rate=8000)
     runs = [(fmt, rate, {"barge_in": True}) for fmt in RECORD_FORMATS for rate in RECORD_RATES]
@@ -557,6 +557,13 @@ def _whole(low: int, high: int | None = None):
     return parse
 
 
+def _path(text: str) -> str:
+    """An argparse type: a path that is not empty."""
+    if not text:
+        raise argparse.ArgumentTypeError("expected a path, got an empty string")
+    return text
+
+
 def build_parser() -> argparse.ArgumentParser:
     from .filerecorder import RECORD_FORMATS, RECORD_RATES
 
@@ -569,7 +576,7 @@ def build_parser() -> argparse.ArgumentParser:
                        description="Synthesise a short call (talk, a pause, the DTMF digit 5) and record it "
                                    "through FileRecorder in every format and rate, with the recorder's "
                                    "terminations at work; print a table and where the files are.")
-    d.add_argument("--out", metavar="DIR", help="where to write (default: a new temporary directory)")
+    d.add_argument("--out", metavar="DIR", type=_path, help="where to write (default: a new temporary directory)")
     d.add_argument("--json", action="store_true", help="print JSON instead of a table")
     d.set_defaults(func=cmd_demo)
 
@@ -578,7 +585,7 @@ def build_parser() -> argparse.ArgumentParser:
                                    "record it through FileRecorder exactly as a call would, as fast as "
                                    "possible.  Defaults are the FileRecorder's.")
     r.add_argument("input", metavar="INPUT")
-    r.add_argument("output", metavar="OUTPUT")
+    r.add_argument("output", metavar="OUTPUT", type=_path)
     r.add_argument("--format", default="alaw", choices=RECORD_FORMATS)
     r.add_argument("--rate", type=int, default=8000, choices=RECORD_RATES)
     r.add_argument("--max-bytes", type=int, default=1920000, metavar="N", help="0 = no limit")
@@ -597,7 +604,7 @@ def build_parser() -> argparse.ArgumentParser:
                        description="Transcode many files in parallel over the cores.  Never overwrites "
                                    "unless --overwrite is given.")
     c.add_argument("inputs", nargs="+", metavar="IN")
-    c.add_argument("-o", "--output-dir", required=True, metavar="DIR")
+    c.add_argument("-o", "--output-dir", required=True, metavar="DIR", type=_path)
     c.add_argument("--format", default="s16bit", help="output format (default s16bit)")
     c.add_argument("--rate", type=_whole(1), default=None, help="output rate in Hz (default: keep)")
     c.add_argument("--overwrite", action="store_true")
