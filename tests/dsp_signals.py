@@ -221,15 +221,50 @@ def codec_pass(x, codec: str, spandsp: Spandsp | None = None) -> np.ndarray:
 SOUNDS = "/usr/share/asterisk/sounds"
 MOH = "/usr/share/asterisk/moh"
 
+#: The folder (under SOUNDS) each Debian ``asterisk-core-sounds-<lang>-wav`` package
+#: installs its prompts in, newest layout first.  Corpora are selected by these folders,
+#: never by a piece of a path ("/fr" is also in "en_US_f_Allison/from-unknown-caller.wav").
+SPEECH_FOLDERS = {"fr": ("fr_CA_f_June", "fr"), "es": ("es_MX_f_Allison", "es"),
+                  "en": ("en_US_f_Allison", "en")}
+#: The packages the test setup installs (README, .ci/run): missing, they fail the run in
+#: CI; the others are used when installed, skipped when not.
+REQUIRED_SPEECH = ("fr", "es")
 
-def speech_files() -> list[str]:
-    """The 8 kHz speech prompts of the asterisk-core-sounds-*-wav packages installed
-    (the real directories, not their symlinked aliases)."""
+
+def speech_folder(lang: str) -> str | None:
+    """The prompt folder of ``asterisk-core-sounds-<lang>-wav``, None when not installed
+    (a folder that is a symbolic link is an alias of another package's, not counted)."""
+    for name in SPEECH_FOLDERS[lang]:
+        d = os.path.join(SOUNDS, name)
+        if os.path.isdir(d) and not os.path.islink(d):
+            return d
+    return None
+
+
+def speech_files(*langs: str, recursive: bool = True) -> list[str]:
+    """The 8 kHz speech prompts of the asterisk-core-sounds packages of ``langs`` (default:
+    every package of SPEECH_FOLDERS) that are installed, package by package, in name order;
+    with ``recursive=False`` only the top folder (no digits, letters, ... sub-folders)."""
     files = []
-    for d in sorted(glob.glob(os.path.join(SOUNDS, "*"))):
-        if os.path.islink(d) or not os.path.isdir(d):
-            continue
-        files += sorted(glob.glob(os.path.join(d, "**", "*.wav"), recursive=True))
+    for lang in langs or SPEECH_FOLDERS:
+        d = speech_folder(lang)
+        if d is not None:
+            pattern = os.path.join(d, "**", "*.wav") if recursive else os.path.join(d, "*.wav")
+            files += sorted(glob.glob(pattern, recursive=recursive))
+    return files
+
+
+def speech_files_or_skip(lang: str) -> list[str]:
+    """speech_files(lang), or skip the test when that package is not installed (fail, in
+    CI, for a required one)."""
+    files = speech_files(lang)
+    if not files:
+        package = f"asterisk-core-sounds-{lang}-wav"
+        if lang in REQUIRED_SPEECH:
+            from conftest import missing
+            missing(package)
+        import pytest
+        pytest.skip(f"{package} (optional) is not installed")
     return files
 
 

@@ -4,7 +4,6 @@ codec tests use."""
 
 from __future__ import annotations
 
-import glob
 import os
 import shutil
 import subprocess
@@ -15,7 +14,9 @@ from scipy import signal as sg
 
 from recorder import wav
 
-PROMPT_DIRS = ("/usr/share/asterisk/sounds/fr", "/usr/share/asterisk/sounds/es")
+#: The prompts used: those of the packages the test setup installs (dsp_signals.py says
+#: which folder each package installs).
+PROMPT_LANGS = ("fr", "es")
 SENTENCES = {
     "en": "The quick brown fox jumps over the lazy dog. Please leave a message after the tone.",
     "fr": "Bonjour, votre appel est important pour nous, veuillez patienter.",
@@ -83,14 +84,16 @@ def espeak(lang: str) -> np.ndarray | None:
 
 
 def prompts(limit: int | None = None) -> dict[str, np.ndarray]:
-    """The 8 kHz mono telephone prompts installed (every file, in name order, or the
-    first ``limit``): real recorded speech."""
+    """The 8 kHz mono French and Spanish telephone prompts installed (the top folder of
+    each package: every file of at least 0.5 s, in name order, or the first ``limit``):
+    real recorded speech, keyed by package folder / file name."""
+    from dsp_signals import speech_files
+
     out = {}
-    for d in PROMPT_DIRS:
-        for path in sorted(glob.glob(os.path.join(d, "*.wav"))):
-            x, meta = wav.read(path)
-            if meta.rate == 8000 and meta.channels == 1 and x.size >= 4000:
-                out[os.path.join(os.path.basename(d), os.path.basename(path))] = x
-            if limit and len(out) >= limit:
-                return out
+    for path in speech_files(*PROMPT_LANGS, recursive=False):
+        x, meta = wav.read(path)
+        if meta.rate == 8000 and meta.channels == 1 and x.size >= 4000:
+            out[os.path.relpath(path, os.path.dirname(os.path.dirname(path)))] = x
+        if limit and len(out) >= limit:
+            return out
     return out

@@ -60,12 +60,11 @@ def oracle_segments(x, threshold_dbm0=T, min_audio_ms=20.0):
     return [(a, b) for a, b in merged if b - a >= (min_audio_ms + 10) * MS]
 
 
-@pytest.fixture(scope="module")
-def speech():
-    files = S.speech_files()
-    if not files:
-        from conftest import missing
-        missing("asterisk-core-sounds-*-wav")
+@pytest.fixture(scope="module", params=list(S.SPEECH_FOLDERS))
+def speech(request):
+    """80 prompts of one sound package (each package on its own: every assertion must hold
+    whichever packages are installed), 300 ms of digital silence between them."""
+    files = S.speech_files_or_skip(request.param)
     rng = np.random.default_rng(7)
     pick = [files[i] for i in rng.choice(len(files), min(80, len(files)), replace=False)]
     return S.corpus(pick, gap_ms=300)
@@ -197,7 +196,8 @@ def _clear(x, ref, n, min_len=150 * MS, tol=10 * MS):
 def test_speech_pauses_against_oracle(speech):
     """The pauses (>= 150 ms by the oracle) of 80 real prompts separated by 300 ms: every
     well-defined start and end within 20 ms of the sample-by-sample oracle, and at least
-    97 % of all of them."""
+    97 % of all of them.  (How many boundaries are well-defined is the corpus's business,
+    from 84 % in English to 89 % in French: only enough of them for a real test is asked.)"""
     n = len(speech)
     ours = silences(dsp.audio_segments(speech).tolist(), n, 100 * MS)
     ref = silences(oracle_segments(speech), n, 100 * MS)
@@ -206,7 +206,7 @@ def test_speech_pauses_against_oracle(speech):
     assert None not in errs
     errs = np.abs(errs)
     clear = _clear(speech, ref, n)
-    assert len(clear) == len(errs) and clear.mean() > 0.85
+    assert len(clear) == len(errs) and clear.sum() >= 100
     assert errs[clear].max() <= 20 * MS, sorted(errs[clear])[-10:]
     assert np.mean(errs <= 20 * MS) >= 0.97, sorted(errs)[-10:]
     assert np.median(errs) <= 5 * MS
@@ -215,15 +215,22 @@ def test_speech_pauses_against_oracle(speech):
 def test_speech_pauses_against_ffmpeg(speech, ffmpeg):
     """The same pauses as ffmpeg's silencedetect sees them: it tests every sample's
     magnitude against a peak threshold (we use ours + 3 dB, a sine's crest factor), a
-    different definition from a 10 ms level, so a few slow tails differ by more; the bulk
-    agrees within 20 ms (bench/silence.py prints the distribution)."""
+    different definition from a 10 ms level, so slow tails differ, more in some languages
+    than others (bench/silence.py prints the distribution).  What is asked of our detector:
+    it agrees with ffmpeg (within 20 ms) nearly as often as the exact sample-by-sample
+    oracle of its own definition does, and where ffmpeg and that oracle agree (within
+    10 ms), it agrees with them too."""
+    n = len(speech)
     ref = S.ffmpeg_silences(speech, T - 6.15 + 3.0, 100)
-    ours = silences(dsp.audio_segments(speech).tolist(), len(speech), 100 * MS)
-    errs = boundary_errors(ref, ours, len(speech))
-    assert None not in errs
-    errs = np.abs(errs)
-    assert np.mean(errs <= 20 * MS) >= 0.85, np.mean(errs <= 20 * MS)
-    assert np.median(errs) <= 5 * MS
+    ours = boundary_errors(ref, silences(dsp.audio_segments(speech).tolist(), n, 100 * MS), n)
+    exact = boundary_errors(ref, silences(oracle_segments(speech), n, 100 * MS), n)
+    assert None not in ours and None not in exact and len(ours) == len(exact) > 150
+    ours, exact = np.abs(ours), np.abs(exact)
+    near, near_exact = np.mean(ours <= 20 * MS), np.mean(exact <= 20 * MS)
+    assert near >= near_exact - 0.03, (near, near_exact)
+    agreed = exact <= 10 * MS
+    assert np.mean(ours[agreed] <= 20 * MS) >= 0.97, sorted(ours[agreed])[-10:]
+    assert np.median(ours) <= 5 * MS
 
 
 def test_espeak_pauses_against_oracle():
@@ -242,10 +249,11 @@ def test_espeak_pauses_against_oracle():
     assert np.abs(errs).max() <= 20 * MS, errs
 
 
-def test_soft_speech_in_noise_is_audio(speech):
-    """Speech at -35 dBm0 active level in -55 dBm0 noise: every utterance is heard, and the
-    noise between utterances stays silence."""
-    files = S.speech_files()[:40]
+@pytest.mark.parametrize("lang", list(S.SPEECH_FOLDERS))
+def test_soft_speech_in_noise_is_audio(lang):
+    """Speech at -35 dBm0 active level in -55 dBm0 noise (the first 20 prompts of each
+    package): every utterance is heard, and the noise between utterances stays silence."""
+    files = S.speech_files_or_skip(lang)
     rng = np.random.default_rng(21)
     det_total = 0
     for f in files[:20]:

@@ -2,7 +2,11 @@
 
 Commands: ``demo`` (the README's main job), ``record``, ``convert``, ``info``, ``dtmf``,
 ``repair``.  Every error is one line on stderr, ``recorder: error: ...``, with exit
-status 2; ``--help`` works on every command.
+status 2, whatever fails (never a traceback); the one exception is a ``record`` that
+fails while it runs (the disk fills, say): it prints what was recorded and exits 1.
+Inputs must be regular files (a FIFO or a device is refused before it is opened);
+output folders are checked before any work starts (created if missing, writable, names
+within the file system's limits).  ``--help`` works on every command.
 """
 
 from __future__ import annotations
@@ -10,6 +14,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import stat
 import sys
 import tempfile
 
@@ -69,10 +74,7 @@ def _read(path, cipher=None):
 
 def _check_input(path, cipher=None) -> wav.Info:
     """wav.info with one-line errors (does not decode the audio)."""
-    if not os.path.exists(path):
-        raise CliError(f"{path}: no such file")
-    if os.path.isdir(path):
-        raise CliError(f"{path}: is a directory")
+    _regular_file(path)
     try:
         return wav.info(path, cipher=cipher)
     except CipherError as e:            # one message whatever failed: nothing to learn from it
@@ -96,14 +98,71 @@ def _looks_encrypted(path) -> bool:
         return False
 
 
-def _mono8k(pcm: np.ndarray, rate: int) -> np.ndarray:
+def _mono8k(pcm: np.ndarray, rate: int, path) -> np.ndarray:
     """Mono 8000 Hz int16, for the detectors."""
     if pcm.ndim == 2:
         pcm = np.rint(pcm.astype(np.float64).mean(axis=1)).astype(np.int16)
     if rate != 8000:
         from . import resample
-        pcm = resample(pcm, rate, 8000)
+        try:
+            pcm = resample(pcm, rate, 8000)
+        except ValueError as e:
+            raise CliError(f"{path}: the detectors need 8000 Hz; {e}") from None
     return pcm
+
+
+_KINDS = ((stat.S_ISFIFO, "a named pipe (FIFO)"), (stat.S_ISSOCK, "a socket"),
+          (stat.S_ISCHR, "a character device"), (stat.S_ISBLK, "a block device"))
+
+
+def _regular_file(path) -> None:
+    """Refuse, before anything opens it, what is not a regular file: opening a FIFO
+    blocks until a writer comes, and a device never ends."""
+    try:
+        mode = os.stat(path).st_mode
+    except FileNotFoundError:
+        raise CliError(f"{path}: no such file") from None
+    except OSError as e:
+        raise CliError(f"{path}: {e.strerror or e}") from None
+    if stat.S_ISDIR(mode):
+        raise CliError(f"{path}: is a directory")
+    if not stat.S_ISREG(mode):
+        kind = next((name for test, name in _KINDS if test(mode)), "not a regular file")
+        raise CliError(f"{path}: is {kind}, not a regular file")
+
+
+def _output_folder(folder: str, what) -> None:
+    """Create ``folder`` if needed and make sure files can be created in it, so a bad
+    output location is a usage error before any work starts (not a failed job)."""
+    probe = folder
+    while not os.path.lexists(probe) and os.path.dirname(probe) != probe:
+        probe = os.path.dirname(probe)
+    if os.path.lexists(probe) and not os.path.isdir(probe):
+        raise CliError(f"{what}: {probe} is not a directory")
+    try:
+        os.makedirs(folder, exist_ok=True)
+    except OSError as e:
+        raise CliError(f"{what}: cannot create the folder {folder}: {e.strerror or e}") from None
+    try:
+        with tempfile.TemporaryFile(dir=folder):
+            pass
+    except OSError as e:
+        raise CliError(f"{what}: cannot write in {folder}: {e.strerror or e}") from None
+
+
+def _output_name(path: str, what) -> None:
+    """The file name and the whole path within the limits of the folder's file system
+    (ENAMETOOLONG would otherwise come only when the file is created or renamed)."""
+    folder, name = os.path.split(path)
+    for conf, length, part in (("PC_NAME_MAX", len(os.fsencode(name)), "file name"),
+                               ("PC_PATH_MAX", len(os.fsencode(path)) + 1, "path")):
+        try:
+            limit = os.pathconf(folder, conf)
+        except (OSError, ValueError):
+            continue
+        if limit > 0 and length > limit:
+            raise CliError(f"{what}: the {part} is too long ({length} bytes; this file system "
+                           f"allows {limit})")
 
 
 def _level_dbm0(pcm: np.ndarray) -> float | None:
@@ -155,7 +214,7 @@ def cmd_demo(args) -> int:
     from .filerecorder import RECORD_FORMATS, RECORD_RATES
 
     out = os.path.abspath(args.out or tempfile.mkdtemp(prefix="recorder-demo-"))
-    os.makedirs(out, exist_ok=True)
+    _output_folder(out, "--out")
     call = os.path.join(out, "call.wav")
     wav.write(call, _demo_call(), fmt="s16bit", rate=8000)
     runs = [(fmt, rate, {"barge_in": True}) for fmt in RECORD_FORMATS for rate in RECORD_RATES]
@@ -201,15 +260,24 @@ def cmd_record(args) -> int:
     if os.path.exists(out) and not args.overwrite:
         raise CliError(f"{args.output}: exists (use --overwrite)")
     folder, name = os.path.split(out)
-    ch = CallChannel.replay(args.input, media_root=folder, cipher=in_cipher,
-                            hangup_at_end=not args.no_hangup)
     try:
+        ch = CallChannel.replay(args.input, media_root=folder, cipher=in_cipher,
+                                hangup_at_end=not args.no_hangup)
+    except ValueError as e:
+        raise CliError(f"{args.input}: {e}") from None
+    try:
+        _output_folder(folder, args.output)
+        _output_name(out, args.output)
         cause = ch.FileRecorder.record(
             name, file_format=args.format, rate=args.rate, seconds_timeout=args.timeout,
             max_bytes=args.max_bytes, milliseconds_max_silence=args.max_silence_ms,
             milliseconds_initial_silence=args.initial_silence_ms, barge_in=args.barge_in,
             cipher=out_cipher)
+    except CliError:
+        ch.close()
+        raise
     except ValueError as e:
+        ch.close()
         raise CliError(str(e)) from None
     r = ch.FileRecorder.result()
     ch.close()
@@ -236,15 +304,17 @@ def cmd_record(args) -> int:
 
 
 def _convert_one(job):
-    src, dst, fmt, rate, in_c, out_c = job
+    """One file, in a worker process: written under ``tmp``, renamed to ``dst`` when
+    whole (``cmd_convert`` removes ``tmp`` if the worker dies before it can)."""
+    src, dst, tmp, fmt, rate, in_c, out_c = job
     from . import resample
     pcm, meta = wav.read(src, cipher=in_c)
     channels = 1 if pcm.ndim == 1 else pcm.shape[1]
-    if rate and rate != meta.rate:
-        pcm = resample(pcm, meta.rate, rate) if channels == 1 else np.stack(
-            [resample(np.ascontiguousarray(pcm[:, c]), meta.rate, rate) for c in range(channels)], axis=1)
-    out_rate = rate or meta.rate
-    tmp = dst + ".tmp"
+    out_rate = meta.rate if rate is None else rate
+    if out_rate != meta.rate:
+        pcm = resample(pcm, meta.rate, out_rate) if channels == 1 else np.stack(
+            [resample(np.ascontiguousarray(pcm[:, c]), meta.rate, out_rate) for c in range(channels)],
+            axis=1)
     try:
         if out_c is None:
             wav.write(tmp, pcm, fmt=fmt, rate=out_rate)
@@ -262,47 +332,92 @@ def _convert_one(job):
     return dst, pcm.shape[0] / out_rate
 
 
-def cmd_convert(args) -> int:
-    from concurrent.futures import ProcessPoolExecutor
+def _convert_jobs(args, in_c, out_c) -> list[tuple]:
+    """Every input checked and every output named before any work starts."""
+    import io
 
-    in_c = _cipher(args, "in_", "input")
-    out_c = _cipher(args, "", "output")
+    from .files import temp_path_for
+    from .resampling import ratio
+
     if args.format not in wav.WRITE_FORMATS:
         raise CliError(f"unknown format {args.format!r}; expected one of {', '.join(wav.WRITE_FORMATS)}")
-    os.makedirs(args.output_dir, exist_ok=True)
+    if args.rate is not None:
+        try:
+            wav.Writer(io.BytesIO(), args.format, args.rate).close()
+        except ValueError as e:
+            raise CliError(f"--rate {args.rate}: {e}") from None
     jobs, seen = [], set()
     for src in args.inputs:
-        _check_input(src, in_c)
+        meta = _check_input(src, in_c)
+        if args.rate is not None and args.rate != meta.rate:
+            try:
+                ratio(meta.rate, args.rate)
+            except ValueError as e:
+                raise CliError(f"{src}: cannot convert {meta.rate} Hz to {args.rate} Hz: {e}") from None
         dst = os.path.join(args.output_dir, os.path.splitext(os.path.basename(src))[0] + ".wav")
         if dst in seen:
             raise CliError(f"{src}: two inputs would both be written to {dst}")
         seen.add(dst)
         if os.path.exists(dst) and not args.overwrite:
             raise CliError(f"{dst}: exists (use --overwrite)")
-        jobs.append((src, dst, args.format, args.rate, in_c, out_c))
-    workers = args.jobs or os.cpu_count() or 1
-    results = []
+        jobs.append((src, dst, temp_path_for(dst), args.format, args.rate, in_c, out_c))
+    _output_folder(args.output_dir, "output folder")
+    for job in jobs:
+        _output_name(job[1], job[1])
+    return jobs
+
+
+def _job_result(job, get):
+    """``get()``'s result, a job's failure as one line naming its input."""
+    try:
+        return get()
+    except (WavError, CipherError, ValueError, OSError) as e:
+        raise CliError(f"{job[0]}: {e}") from None
+
+
+def cmd_convert(args) -> int:
+    from concurrent.futures import ProcessPoolExecutor, as_completed
+    from concurrent.futures.process import BrokenProcessPool
+    from functools import partial
+
+    in_c = _cipher(args, "in_", "input")
+    out_c = _cipher(args, "", "output")
+    jobs = _convert_jobs(args, in_c, out_c)
+    workers = min(args.jobs or os.cpu_count() or 1, len(jobs))
+    results = {}
     progress = None
     if len(jobs) > 1 and not args.quiet and sys.stderr.isatty() or args.progress:
         from tqdm import tqdm
         progress = tqdm(total=len(jobs), unit="file", file=sys.stderr)
     try:
-        if workers == 1 or len(jobs) == 1:
-            for j in jobs:
-                results.append(_convert_one(j))
+        if workers == 1:
+            for i, job in enumerate(jobs):
+                results[i] = _job_result(job, partial(_convert_one, job))
                 progress and progress.update(1)
         else:
             with ProcessPoolExecutor(max_workers=workers) as pool:
-                for r in pool.map(_convert_one, jobs):
-                    results.append(r)
-                    progress and progress.update(1)
-    except (WavError, CipherError, ValueError, OSError) as e:
-        raise CliError(str(e)) from None
+                futures = {pool.submit(_convert_one, job): i for i, job in enumerate(jobs)}
+                try:
+                    for f in as_completed(futures):
+                        results[futures[f]] = _job_result(jobs[futures[f]], f.result)
+                        progress and progress.update(1)
+                except BaseException:
+                    pool.shutdown(wait=True, cancel_futures=True)    # no job starts after a failure
+                    raise
+    except BrokenProcessPool:
+        raise CliError("a worker process ended abruptly (killed?); the files converted before "
+                       "are complete, no partial file is left") from None
     finally:
         if progress is not None:
             progress.close()
+        for job in jobs:            # what a dead worker could not remove; every worker has ended
+            try:
+                os.unlink(job[2])
+            except OSError:
+                pass
     if not args.quiet:
-        for dst, seconds in results:
+        for i in sorted(results):
+            dst, seconds = results[i]
             print(f"{dst}  {seconds:.3f} s")
     return 0
 
@@ -310,11 +425,18 @@ def cmd_convert(args) -> int:
 # --- info / dtmf / repair ------------------------------------------------------------------
 
 
+def _digits(mono: np.ndarray) -> list[dict]:
+    from . import dsp
+
+    return [{"digit": d.digit, "start": round(d.start / 8000, 3), "end": round(d.end / 8000, 3),
+             "level_dbm0": round(float(d.level_dbm0), 1)} for d in dsp.detect_dtmf(mono)]
+
+
 def _analyse(path, cipher, want_digits=True) -> dict:
     from . import dsp
 
     pcm, meta = _read(path, cipher)
-    mono = _mono8k(pcm, meta.rate)
+    mono = _mono8k(pcm, meta.rate, path)
     out = {"file": path, "format": meta.format, "rate": meta.rate, "channels": meta.channels,
            "frames": meta.frames, "duration": round(meta.duration, 6),
            "level_dbm0": _level_dbm0(mono)}
@@ -325,13 +447,14 @@ def _analyse(path, cipher, want_digits=True) -> dict:
     else:
         out["silence_share"] = None
     if want_digits:
-        out["dtmf"] = [{"digit": d.digit, "start": round(d.start / 8000, 3), "end": round(d.end / 8000, 3),
-                        "level_dbm0": round(float(d.level_dbm0), 1)} for d in dsp.detect_dtmf(mono)]
+        out["dtmf"] = _digits(mono)
     return out
 
 
 def cmd_info(args) -> int:
     cipher = _cipher(args, "", "input")
+    for p in args.files:                # every file checked before any is decoded
+        _check_input(p, cipher)
     results = [_analyse(p, cipher) for p in args.files]
     if args.json:
         print(json.dumps(results if len(results) > 1 else results[0]))
@@ -346,20 +469,30 @@ def cmd_info(args) -> int:
 
 
 def cmd_dtmf(args) -> int:
-    from . import dsp
-
     cipher = _cipher(args, "", "input")
-    pcm, meta = _read(args.file, cipher)
-    digits = dsp.detect_dtmf(_mono8k(pcm, meta.rate))
-    rows = [{"digit": d.digit, "start": round(d.start / 8000, 3), "end": round(d.end / 8000, 3),
-             "level_dbm0": round(float(d.level_dbm0), 1)} for d in digits]
+    for p in args.files:                # every file checked before any is decoded
+        _check_input(p, cipher)
+    found = []
+    for p in args.files:
+        pcm, meta = _read(p, cipher)
+        found.append({"file": p, "dtmf": _digits(_mono8k(pcm, meta.rate, p))})
+    if len(found) == 1:                 # one file: the rows alone, as ever
+        rows = found[0]["dtmf"]
+        if args.json:
+            print(json.dumps(rows))
+        else:
+            for r in rows:
+                print(f"{r['start']:9.3f} s  {r['digit']}  ({r['end'] - r['start']:.3f} s, "
+                      f"{r['level_dbm0']} dBm0)")
+            if not rows:
+                print("no DTMF digits")
+        return 0
     if args.json:
-        print(json.dumps(rows))
-    else:
-        for r in rows:
-            print(f"{r['start']:9.3f} s  {r['digit']}  ({r['end'] - r['start']:.3f} s, {r['level_dbm0']} dBm0)")
-        if not rows:
-            print("no DTMF digits")
+        print(json.dumps(found))
+        return 0
+    for f in found:
+        digits = ", ".join(f"{r['digit']} at {r['start']:.3f} s" for r in f["dtmf"]) or "no DTMF digits"
+        print(f"{f['file']}: {digits}")
     return 0
 
 
@@ -376,8 +509,7 @@ def _repair_encrypted(path, cipher):
 def cmd_repair(args) -> int:
     cipher = _cipher(args, "", "file")
     for path in args.files:
-        if not os.path.exists(path):
-            raise CliError(f"{path}: no such file")
+        _regular_file(path)
         if cipher is None and is_sealed_part(path):
             raise CliError(f"{path}: an encrypted recording in progress: give the recording's "
                            "--key (and --iv, or --cipher aes-gcm, for the final file)")
@@ -409,6 +541,30 @@ def _add_key(p, prefix="", what="output"):
                         f"a changed file is refused; --{prefix}key only, the nonce is in the file)")
 
 
+MAX_JOBS = 256
+
+
+def _whole(low: int, high: int | None = None):
+    """An argparse type: a whole number from ``low`` to ``high``."""
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
+        if value < low or high is not None and value > high:
+            span = f"at least {low}" if high is None else f"from {low} to {high}"
+            raise argparse.ArgumentTypeError(f"must be {span}, got {value}")
+        return value
+    return parse
+
+
+def _path(text: str) -> str:
+    """An argparse type: a path that is not empty."""
+    if not text:
+        raise argparse.ArgumentTypeError("expected a path, got an empty string")
+    return text
+
+
 def build_parser() -> argparse.ArgumentParser:
     from .filerecorder import RECORD_FORMATS, RECORD_RATES
 
@@ -421,7 +577,7 @@ def build_parser() -> argparse.ArgumentParser:
                        description="Synthesise a short call (talk, a pause, the DTMF digit 5) and record it "
                                    "through FileRecorder in every format and rate, with the recorder's "
                                    "terminations at work; print a table and where the files are.")
-    d.add_argument("--out", metavar="DIR", help="where to write (default: a new temporary directory)")
+    d.add_argument("--out", metavar="DIR", type=_path, help="where to write (default: a new temporary directory)")
     d.add_argument("--json", action="store_true", help="print JSON instead of a table")
     d.set_defaults(func=cmd_demo)
 
@@ -430,7 +586,7 @@ def build_parser() -> argparse.ArgumentParser:
                                    "record it through FileRecorder exactly as a call would, as fast as "
                                    "possible.  Defaults are the FileRecorder's.")
     r.add_argument("input", metavar="INPUT")
-    r.add_argument("output", metavar="OUTPUT")
+    r.add_argument("output", metavar="OUTPUT", type=_path)
     r.add_argument("--format", default="alaw", choices=RECORD_FORMATS)
     r.add_argument("--rate", type=int, default=8000, choices=RECORD_RATES)
     r.add_argument("--max-bytes", type=int, default=1920000, metavar="N", help="0 = no limit")
@@ -449,11 +605,12 @@ def build_parser() -> argparse.ArgumentParser:
                        description="Transcode many files in parallel over the cores.  Never overwrites "
                                    "unless --overwrite is given.")
     c.add_argument("inputs", nargs="+", metavar="IN")
-    c.add_argument("-o", "--output-dir", required=True, metavar="DIR")
+    c.add_argument("-o", "--output-dir", required=True, metavar="DIR", type=_path)
     c.add_argument("--format", default="s16bit", help="output format (default s16bit)")
-    c.add_argument("--rate", type=int, default=None, help="output rate (default: keep)")
+    c.add_argument("--rate", type=_whole(1), default=None, help="output rate in Hz (default: keep)")
     c.add_argument("--overwrite", action="store_true")
-    c.add_argument("-j", "--jobs", type=int, default=0, help="worker processes (default: one per core)")
+    c.add_argument("-j", "--jobs", type=_whole(1, MAX_JOBS), default=None,
+                   help=f"worker processes, 1 to {MAX_JOBS} (default: one per core)")
     c.add_argument("--progress", action="store_true", help="always show the progress bar")
     c.add_argument("-q", "--quiet", action="store_true")
     _add_key(c)
@@ -468,10 +625,13 @@ def build_parser() -> argparse.ArgumentParser:
     _add_key(i, what="files")
     i.set_defaults(func=cmd_info)
 
-    t = sub.add_parser("dtmf", help="DTMF digits in a WAV file, with start times",
-                       description="List the DTMF digits in FILE with their start and end times.")
-    t.add_argument("file", metavar="FILE")
-    t.add_argument("--json", action="store_true")
+    t = sub.add_parser("dtmf", help="DTMF digits in WAV files, with start times",
+                       description="List the DTMF digits in each FILE with their start and end times "
+                                   "(one process for many files).  For one FILE: a line per digit; "
+                                   "for several: a line per file.")
+    t.add_argument("files", nargs="+", metavar="FILE")
+    t.add_argument("--json", action="store_true",
+                   help="for one FILE a list of digits; for several a list of {file, dtmf}")
     _add_key(t, what="file")
     t.set_defaults(func=cmd_dtmf)
 
@@ -500,6 +660,9 @@ def main(argv=None) -> int:
     except KeyboardInterrupt:
         print("recorder: interrupted", file=sys.stderr)
         return 130
+    except Exception as e:          # a bug: still one line for the user, never a traceback
+        print(f"recorder: error: unexpected {type(e).__name__}: {e}", file=sys.stderr)
+        return 2
 
 
 if __name__ == "__main__":  # pragma: no cover
