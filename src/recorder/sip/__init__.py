@@ -1,0 +1,17 @@
+"""SIP signalling for the recording server: an RFC 3261 UAS subset over UDP and TCP,
+with SDP offer/answer (RFC 3264/4566) for PCMU, PCMA and telephone-event.
+
+The media/recording layer plugs in through one callback: :class:`SipServer` calls
+``on_call(call)`` for each new INVITE with a :class:`Call` (identity, negotiated
+:class:`Media`, ``answer(local_rtp_port)`` / ``reject(code)`` / ``hangup()``,
+``on_end``/``on_update`` callbacks and an ``ended`` event).
+"""
+
+from .call import Call, Peer
+from .message import SipParseError
+from .sdp import Media, NoCommonCodec, SdpError
+from .server import SipServer
+from .uas import Config, Timers, UasCore
+
+__all__ = ["Call", "Peer", "Media", "SipServer", "UasCore", "Config", "Timers",
+           "SipParseError", "SdpError", "NoCommonCodec"]
