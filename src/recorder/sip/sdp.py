@@ -8,6 +8,7 @@ is ``recvonly``/``inactive``, i.e. the far end sends nothing).  Malformed SDP ra
 
 from __future__ import annotations
 
+import dataclasses
 import ipaddress
 from dataclasses import dataclass, field
 
@@ -55,8 +56,10 @@ class Session:
 class Media:
     """What was negotiated for a call: the stream the recorder receives.
 
-    ``direction`` is the offerer's (``sendonly``/``inactive`` mean the far end holds
-    the call: the recording goes on, the held stretch is silence).
+    ``direction`` is the far end's ``a=`` direction; ``on_hold`` is true while the far
+    end sends nothing (it offered ``sendonly``/``inactive`` or the old ``c=0.0.0.0``;
+    or answered our late offer with ``inactive``): the recording goes on, the held
+    stretch is silence.
     """
 
     codec: str
@@ -65,11 +68,7 @@ class Media:
     ptime: int
     remote_rtp: tuple[str, int]
     direction: str
-
-    @property
-    def on_hold(self) -> bool:
-        return self.direction in ("sendonly", "inactive") or self.remote_rtp[0] in (
-            "0.0.0.0", "::")
+    on_hold: bool = False
 
 
 def _conn(value: str) -> str:
@@ -160,8 +159,9 @@ def negotiate(offer: Session) -> tuple[int, Media]:
             raise SdpError("no c= line for the audio stream")
         ptime = m.ptime if m.ptime and 10 <= m.ptime <= 200 and m.ptime % 10 == 0 else 20
         direction = m.direction or offer.direction
+        on_hold = direction in ("sendonly", "inactive") or addr in ("0.0.0.0", "::")
         return index, Media(_encoding(m, codec).split("/")[0], codec, te, ptime,
-                            (addr, m.port), direction)
+                            (addr, m.port), direction, on_hold)
     raise NoCommonCodec("no audio stream with PCMU or PCMA in the offer")
 
 
@@ -207,4 +207,7 @@ def _head(local_ip: str, session_id: int, version: int) -> list[str]:
 def accept_answer(answer_sdp: Session) -> Media:
     """Read the far end's answer to our late offer (the SDP in the ACK)."""
     _, media = negotiate(answer_sdp)
-    return media
+    # "sendonly" is the normal answer to our "recvonly" offer.
+    on_hold = media.direction in ("recvonly", "inactive") or media.remote_rtp[0] in (
+        "0.0.0.0", "::")
+    return dataclasses.replace(media, on_hold=on_hold)
