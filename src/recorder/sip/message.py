@@ -136,9 +136,8 @@ def parse_name_addr(value: str) -> NameAddr:
             raise SipParseError("junk after URI")
     else:
         uri, _, params = rest.partition(";")
-        params = ";" + params if params else ""
-    uri = uri.strip()
-    if not _URI.match(uri):
+        uri, params = uri.rstrip(), ";" + params if params else ""
+    if not _URI.match(uri):  # no blanks inside <...> (RFC 4475 §3.1.2.14)
         raise SipParseError(f"bad URI {uri!r}")
     return NameAddr(display, uri, parse_params(params) if params else {})
 
