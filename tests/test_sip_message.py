@@ -7,13 +7,20 @@ from __future__ import annotations
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from sip_helpers import DATA, Harness, load, offer, request
 
 from recorder.sip import Peer
 from recorder.sip.message import (
-    MAX_HEADERS, MAX_MESSAGE, Request, Response, SipParseError, StreamFramer,
-    check_request, parse, parse_name_addr,
+    MAX_HEADERS,
+    MAX_MESSAGE,
+    Request,
+    Response,
+    SipParseError,
+    StreamFramer,
+    check_request,
+    parse,
+    parse_name_addr,
 )
-from sip_helpers import DATA, Harness, load, offer, request
 
 VALID = sorted(p.name for p in DATA.glob("valid_*.sip"))
 INVALID = sorted(p.name for p in DATA.glob("invalid_*.sip"))

@@ -5,9 +5,9 @@ from __future__ import annotations
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from sip_helpers import offer
 
 from recorder.sip import sdp
-from sip_helpers import offer
 
 
 def test_answer_picks_first_g711_echoes_telephone_event_and_ptime():

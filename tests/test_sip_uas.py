@@ -5,10 +5,10 @@ from __future__ import annotations
 import asyncio
 
 import pytest
+from sip_helpers import Harness, offer, request
 
 from recorder.sip import Peer, sdp
 from recorder.sip.message import Request, Response
-from sip_helpers import Harness, offer, request
 
 
 @pytest.fixture

@@ -13,5 +13,15 @@ from .sdp import Media, NoCommonCodec, SdpError
 from .server import SipServer
 from .uas import Config, Timers, UasCore
 
-__all__ = ["Call", "Peer", "Media", "SipServer", "UasCore", "Config", "Timers",
-           "SipParseError", "SdpError", "NoCommonCodec"]
+__all__ = [
+           "Call",
+           "Config",
+           "Media",
+           "NoCommonCodec",
+           "Peer",
+           "SdpError",
+           "SipParseError",
+           "SipServer",
+           "Timers",
+           "UasCore",
+]

@@ -35,11 +35,11 @@ SINGLE_HEADERS = {"call-id", "cseq", "from", "to", "content-length", "max-forwar
 _TOKEN = r"[A-Za-z0-9.!%*_+`'~-]+"
 _TOKEN_RE = re.compile(_TOKEN + r"\Z")
 _REQUEST_LINE = re.compile(rf"({_TOKEN}) (\S+) SIP/2\.0\Z")
-_STATUS_LINE = re.compile(r"SIP/2\.0 ([1-6][0-9][0-9]) (.*)\Z", re.S)
-_HEADER_NAME = re.compile(rf"({_TOKEN})[ \t]*:[ \t]*(.*)\Z", re.S)
+_STATUS_LINE = re.compile(r"SIP/2\.0 ([1-6][0-9][0-9]) (.*)\Z", re.DOTALL)
+_HEADER_NAME = re.compile(rf"({_TOKEN})[ \t]*:[ \t]*(.*)\Z", re.DOTALL)
 _VIA = re.compile(
     rf"SIP\s*/\s*2\.0\s*/\s*({_TOKEN})\s+(\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9.-]+)(?:\s*:\s*([0-9]{{1,5}}))?\s*(;.*)?\Z",
-    re.S,
+    re.DOTALL,
 )
 _URI = re.compile(r"([A-Za-z][A-Za-z0-9+.-]*):[^\s<>\"]+\Z")
 
@@ -324,7 +324,7 @@ class StreamFramer:
     be closed), so the buffer never grows without bound.
     """
 
-    _CLEN = re.compile(rb"\r\n(?:content-length|l)[ \t]*:[ \t]*([0-9]+)", re.I)
+    _CLEN = re.compile(rb"\r\n(?:content-length|l)[ \t]*:[ \t]*([0-9]+)", re.IGNORECASE)
 
     def __init__(self) -> None:
         self._buf = bytearray()

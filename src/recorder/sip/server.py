@@ -15,8 +15,7 @@ import asyncio
 import contextlib
 import logging
 import threading
-from collections.abc import Iterator
-from typing import Callable
+from collections.abc import Callable, Iterator
 
 from .call import Call, Peer
 from .message import MAX_MESSAGE, SipParseError, StreamFramer
@@ -135,7 +134,7 @@ class SipServer:
             asyncio.set_event_loop(loop)
             try:
                 loop.run_until_complete(self.start())
-            except BaseException as e:  # reported to the caller below
+            except BaseException as e:  # noqa: BLE001 - re-raised in the caller's thread
                 failure.append(e)
                 started.set()
                 return

@@ -15,8 +15,8 @@ import logging
 import random
 import re
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Callable
 
 from . import message as sipmsg
 from . import sdp
@@ -146,6 +146,7 @@ class UasCore:
         self._responses: dict[tuple, tuple[bytes, asyncio.TimerHandle]] = {}
         self._dialogs: dict[tuple[str, str], _Dialog] = {}
         self._byes: dict[str, _Retransmit] = {}
+        self._by_call: dict[str, tuple[_InviteTx, _Dialog]] = {}  # call.id -> its state
         self.stats = {"received": 0, "malformed": 0, "forbidden": 0, "busy": 0,
                       "calls": 0}
 
@@ -281,7 +282,7 @@ class UasCore:
         self._responses[key] = (data, handle)
 
     _RAW_HEADER = re.compile(rb"^(via|v|from|f|to|t|call-id|i|cseq)[ \t]*:[^\r\n]*",
-                             re.I | re.M)
+                             re.IGNORECASE | re.MULTILINE)
 
     def _reply_400_raw(self, data: bytes, peer: Peer) -> None:
         """400 for a request we could not parse, if it has enough to route a reply."""
@@ -329,6 +330,7 @@ class UasCore:
         route = req.get_all("Record-Route")
         dialog = _Dialog(call, req, info, _tag(), random.getrandbits(31), route=route)
         self._dialogs[(info.call_id, dialog.local_tag)] = dialog
+        self._by_call[call.id] = (tx, dialog)
         tx.call = call
         self.stats["calls"] += 1
         tx.last = self._send_response(req, peer, 100)
@@ -346,29 +348,28 @@ class UasCore:
         tx.last = self._send_response(tx.request, tx.peer, 180, to_tag=dialog.local_tag,
                                       extra=[("Contact", self._contact(tx.peer))])
 
+    def _hostport(self) -> str:
+        ip = self.config.local_ip
+        return f"[{ip}]:{self.config.local_port}" if ":" in ip else f"{ip}:{self.config.local_port}"
+
     def _contact(self, peer: Peer) -> str:
-        c = self.config
-        return f"<sip:recorder@{c.local_ip}:{c.local_port};transport={peer.transport}>"
+        return f"<sip:recorder@{self._hostport()};transport={peer.transport}>"
 
     def _final(self, tx: _InviteTx, status: int, **kw) -> None:
         """Send a non-2xx final response, retransmitted until the ACK (Timer G/H)."""
         tx.final = True
-        to_tag = self._dialog_of(tx.call).local_tag if tx.call else _tag()
+        entry = self._by_call.get(tx.call.id) if tx.call else None
+        to_tag = entry[1].local_tag if entry else _tag()
         data = self._build(tx.request, status, to_tag=to_tag, **kw).to_bytes()
         tx.last = data
         tx.retransmit = _Retransmit(self, data, tx.peer,
                                     lambda: self._invites.pop(tx.key, None))
 
     def _dialog_of(self, call: Call) -> _Dialog:
-        for d in self._dialogs.values():
-            if d.call is call:
-                return d
-        raise KeyError(call.id)
+        return self._by_call[call.id][1]
 
     def _find(self, call: Call) -> tuple[_InviteTx | None, _Dialog | None]:
-        tx = next((t for t in self._invites.values() if t.call is call), None)
-        d = next((d for d in self._dialogs.values() if d.call is call), None)
-        return tx, d
+        return self._by_call.get(call.id, (None, None))
 
     def _on_ack(self, req: Request, info: RequestInfo, key: tuple) -> None:
         tx = self._invites.get(key)
@@ -515,11 +516,12 @@ class UasCore:
         call.finish(reason)
 
     def _drop_dialog(self, call: Call) -> None:
-        for k, d in list(self._dialogs.items()):
-            if d.call is call:
-                if d.ok is not None:
-                    d.ok.stop()
-                del self._dialogs[k]
+        entry = self._by_call.pop(call.id, None)
+        if entry is not None:
+            d = entry[1]
+            if d.ok is not None:
+                d.ok.stop()
+            self._dialogs.pop((d.info.call_id, d.local_tag), None)
 
     def _end_dialog(self, dialog: _Dialog, reason: str) -> None:
         self._drop_dialog(dialog.call)
@@ -531,13 +533,14 @@ class UasCore:
         info, peer, c = dialog.info, dialog.call.remote, self.config
         dialog.local_cseq += 1
         branch = "z9hG4bK" + _tag()
-        contact = dialog.invite.get_all("Contact")
-        target = sipmsg.parse_name_addr(contact[0]).uri if contact else info.from_.uri
+        try:  # the remote target: the INVITE's Contact (RFC 3261 §12.1.1)
+            target = sipmsg.parse_name_addr(dialog.invite.get_all("Contact")[0]).uri
+        except (IndexError, SipParseError):
+            target = info.from_.uri
         to = dialog.invite.get("From") or ""
         frm = (dialog.invite.get("To") or "") + f";tag={dialog.local_tag}"
-        headers = [("Via", f"SIP/2.0/{peer.transport.upper()} {c.local_ip}:{c.local_port}"
-                           f";branch={branch};rport"),
-                   *[("Route", r) for r in reversed(dialog.route)],
+        via = f"SIP/2.0/{peer.transport.upper()} {self._hostport()};branch={branch};rport"
+        headers = [("Via", via), *[("Route", r) for r in dialog.route],
                    ("Max-Forwards", "70"), ("From", frm), ("To", to),
                    ("Call-ID", info.call_id), ("CSeq", f"{dialog.local_cseq} BYE"),
                    ("User-Agent", c.user_agent)]
