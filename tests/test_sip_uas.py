@@ -212,3 +212,47 @@ def test_tables_drain_after_timers(h):
         h.feed(request("BYE", call_id=f"b{i}", to_tag="x"))
     assert h.core.transaction_count == 40
     assert h.run_until(lambda: h.core.transaction_count == 0)
+
+
+def test_cancel_after_answer_only_answers_the_cancel(h):
+    h.feed(request("INVITE", body=offer(), branch="z9hG4bKca"))
+    out = h.feed(request("CANCEL", branch="z9hG4bKca"))
+    assert h.statuses(out) == [200]
+    assert h.calls[0].state == "answered" and h.core.active_calls == 1
+    # A retransmitted INVITE gets the 200 again.
+    assert h.statuses(h.feed(request("INVITE", body=offer(), branch="z9hG4bKca"))) == [200]
+
+
+def test_hangup_before_ack_sends_bye_after_the_ack(h):
+    out = h.feed(request("INVITE", body=offer()))
+    tag = out[-1].get("To").split("tag=")[1]
+    call = h.calls[0]
+    call.hangup()
+    assert not any(isinstance(m, Request) for m, _ in h.sent)
+    out = h.feed(request("ACK", to_tag=tag))
+    assert [m.method for m in out if isinstance(m, Request)] == ["BYE"]
+    assert call.end_reason == "hangup"
+
+
+def test_app_exception_rejects_with_500():
+    h = Harness(answer_port=None)
+    h.core.on_call = lambda call: 1 / 0
+    try:
+        out = h.feed(request("INVITE", body=offer()))
+        assert h.statuses(out) == [100, 500] and h.core.active_calls == 0
+    finally:
+        h.close()
+
+
+def test_transaction_flood_is_capped_with_503():
+    h = Harness(max_calls=1, max_transactions=10)
+    try:
+        statuses = []
+        for i in range(30):
+            statuses += h.statuses(h.feed(request("OPTIONS", call_id=f"f{i}")))
+        assert statuses == [200] * 10 + [503] * 20
+        assert h.core.transaction_count == 10
+        assert h.run_until(lambda: h.core.transaction_count == 0)
+        assert h.statuses(h.feed(request("OPTIONS", call_id="later"))) == [200]
+    finally:
+        h.close()
