@@ -7,7 +7,7 @@ import asyncio
 import pytest
 from sip_helpers import Harness, offer, request
 
-from recorder.sip import Peer, sdp
+from recorder.sip import Peer, PortsExhausted, RtpPorts, sdp
 from recorder.sip.message import Request, Response
 
 
@@ -256,3 +256,32 @@ def test_transaction_flood_is_capped_with_503():
         assert h.statuses(h.feed(request("OPTIONS", call_id="later"))) == [200]
     finally:
         h.close()
+
+
+def test_rtp_ports_one_even_port_per_call_until_exhausted():
+    ports = RtpPorts(40001, 40005)
+    got = [ports.acquire(), ports.acquire()]
+    assert got == [40002, 40004] and ports.in_use == 2
+    with pytest.raises(PortsExhausted):
+        ports.acquire()
+    ports.release(40002)
+    assert ports.acquire() == 40002
+    with pytest.raises(ValueError, match="not in use"):
+        ports.release(40006)
+    for bad in ((5, 10), (40000, 39000), (40001, 40001), ("a", 5)):
+        with pytest.raises(ValueError):
+            RtpPorts(*bad)
+
+
+def test_failing_callbacks_and_shutdown_end_calls():
+    h = Harness()
+    out = h.feed(request("INVITE", body=offer()))
+    call = h.calls[0]
+    call.on_update = lambda c: 1 / 0  # an application bug: logged, never the server's
+    call.on_end = lambda c, reason: 1 / 0
+    tag = out[-1].get("To").split("tag=")[1]
+    h.feed(request("ACK", to_tag=tag))
+    out = h.feed(request("INVITE", to_tag=tag, cseq=2, body=offer("sendonly")))
+    assert h.statuses(out) == [200] and call.media.on_hold
+    h.close()
+    assert call.end_reason == "shutdown" and call.ended.is_set()

@@ -9,19 +9,12 @@ The media/recording layer plugs in through one callback: :class:`SipServer` call
 
 from .call import Call, Peer
 from .message import SipParseError
+from .ports import PortsExhausted, RtpPorts
 from .sdp import Media, NoCommonCodec, SdpError
 from .server import SipServer
 from .uas import Config, Timers, UasCore
 
 __all__ = [
-           "Call",
-           "Config",
-           "Media",
-           "NoCommonCodec",
-           "Peer",
-           "SdpError",
-           "SipParseError",
-           "SipServer",
-           "Timers",
-           "UasCore",
+    "Call", "Config", "Media", "NoCommonCodec", "Peer", "PortsExhausted", "RtpPorts",
+    "SdpError", "SipParseError", "SipServer", "Timers", "UasCore",
 ]

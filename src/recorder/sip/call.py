@@ -10,6 +10,7 @@ late-offer answer in the ACK) through :attr:`Call.on_update`.
 
 from __future__ import annotations
 
+import logging
 import threading
 import uuid
 from collections.abc import Callable
@@ -20,6 +21,16 @@ from .sdp import Media
 
 if TYPE_CHECKING:  # pragma: no cover
     from .uas import UasCore
+
+log = logging.getLogger(__name__)
+
+
+def _safely(fn: Callable[..., object], *args: object) -> None:
+    """Run an application callback; its exception is logged, never the server's."""
+    try:
+        fn(*args)
+    except Exception:
+        log.exception("call callback %r failed", fn)
 
 
 @dataclass(frozen=True)
@@ -41,7 +52,7 @@ class Call:
     ``headers`` (the INVITE's headers, ``[(name, value)]``), ``media``
     (:class:`~recorder.sip.sdp.Media` or None until a late offer is answered in the
     ACK), ``state`` ("ringing", "answered", "confirmed", "ended"), ``end_reason``
-    ("bye", "cancel", "hangup", "rejected", "timeout" or None).
+    ("bye", "cancel", "hangup", "rejected", "timeout", "shutdown" or None).
 
     Callbacks (set them inside ``on_call``; they run on the server's event-loop thread
     and must not block): ``on_end(call, reason)``, ``on_update(call)``.
@@ -91,7 +102,7 @@ class Call:
             changed = media != self.media
             self.media = media
             if changed and self.on_update is not None:
-                self.on_update(self)
+                _safely(self.on_update, self)
 
     def finish(self, reason: str) -> None:
         """Mark the call ended for ``reason`` and tell the application once."""
@@ -100,7 +111,7 @@ class Call:
         self.state, self.end_reason = "ended", reason
         self.ended.set()
         if self.on_end is not None:
-            self.on_end(self, reason)
+            _safely(self.on_end, self, reason)
 
     def __repr__(self) -> str:
         return (f"<Call {self.id[:8]} {self.from_uri} -> {self.to_uri} {self.state}"

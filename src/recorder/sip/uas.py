@@ -559,7 +559,10 @@ class UasCore:
             self._byes.pop(branch).stop()
 
     def close(self) -> None:
-        """Cancel every timer (the server is stopping)."""
+        """Cancel every timer and end every call with reason "shutdown"."""
+        for tx, dialog in list(self._by_call.values()):
+            self._drop_dialog(dialog.call)
+            dialog.call.finish("shutdown")
         for tx in self._invites.values():
             for h in (tx.retransmit, tx.expiry):
                 if h is not None:
