@@ -16,7 +16,7 @@ import time
 import pytest
 from sip_helpers import DATA
 
-from recorder.sip import SipServer, Timers
+from recorder.sip import SipServer
 
 
 @pytest.fixture(scope="module")
@@ -71,7 +71,6 @@ class App:
 
 
 def server_for(app: App, **kw) -> SipServer:
-    kw.setdefault("timers", Timers(t1=0.1, t2=0.8))
     return SipServer(app.on_call, host="127.0.0.1", port=0, **kw)
 
 

@@ -5,9 +5,9 @@ from __future__ import annotations
 import asyncio
 
 import pytest
-from sip_helpers import Harness, offer, request
+from sip_helpers import FAST, Harness, offer, request
 
-from recorder.sip import Peer, PortsExhausted, RtpPorts, sdp
+from recorder.sip import Peer, PortsExhausted, RtpPorts, Timers, sdp
 from recorder.sip.message import Request, Response
 
 
@@ -47,7 +47,7 @@ def test_invite_answered_ack_bye(h):
 
 
 def test_ringing_until_the_app_answers_then_200_retransmitted_until_ack():
-    h = Harness(answer_port=None)
+    h = Harness(answer_port=None, timers=Timers(t1=0.2, t2=0.4))
     try:
         out = h.feed(request("INVITE", body=offer(), branch="z9hG4bKr1"))
         assert h.statuses(out) == [100, 180]
@@ -66,13 +66,15 @@ def test_ringing_until_the_app_answers_then_200_retransmitted_until_ack():
         h.close()
 
 
-def test_no_ack_ends_the_call_with_bye_after_timer_h(h):
+def test_no_ack_ends_the_call_with_bye_after_timer_h():
+    h = Harness(timers=FAST)
     h.feed(request("INVITE", body=offer()))
     call = h.calls[0]
     bye = h.wait_sent(lambda m: isinstance(m, Request) and m.method == "BYE")
     assert call.end_reason == "timeout" and call.ended.is_set()
     assert bye.uri == "sip:alice@127.0.0.1:5099" and bye.get("Call-ID") == "c1"
     assert "tag=ft1" in bye.get("To") and h.core.active_calls == 0
+    h.close()
 
 
 def test_cancel_before_answer_gives_200_and_487():
@@ -205,13 +207,15 @@ def test_app_hangup_and_reject(h):
         h2.close()
 
 
-def test_tables_drain_after_timers(h):
+def test_tables_drain_after_timers():
     """Every transaction is removed by its timer: nothing is kept for ever."""
+    h = Harness(timers=Timers(t1=0.05, t2=0.2))
     for i in range(20):
         h.feed(request("OPTIONS", call_id=f"o{i}"))
         h.feed(request("BYE", call_id=f"b{i}", to_tag="x"))
     assert h.core.transaction_count == 40
-    assert h.run_until(lambda: h.core.transaction_count == 0)
+    assert h.run_until(lambda: h.core.transaction_count == 0, timeout=20)
+    h.close()
 
 
 def test_cancel_after_answer_only_answers_the_cancel(h):
@@ -245,14 +249,14 @@ def test_app_exception_rejects_with_500():
 
 
 def test_transaction_flood_is_capped_with_503():
-    h = Harness(max_calls=1, max_transactions=10)
+    h = Harness(max_calls=1, max_transactions=10, timers=Timers(t1=0.05, t2=0.2))
     try:
         statuses = []
         for i in range(30):
             statuses += h.statuses(h.feed(request("OPTIONS", call_id=f"f{i}")))
         assert statuses == [200] * 10 + [503] * 20
         assert h.core.transaction_count == 10
-        assert h.run_until(lambda: h.core.transaction_count == 0)
+        assert h.run_until(lambda: h.core.transaction_count == 0, timeout=20)
         assert h.statuses(h.feed(request("OPTIONS", call_id="later"))) == [200]
     finally:
         h.close()
