@@ -85,6 +85,7 @@ def test_cancel_before_answer_gives_200_and_487():
         out = h.feed(request("CANCEL", branch="z9hG4bKc1"))
         assert h.statuses(out) == [200, 487]
         assert out[0].get("CSeq") == "1 CANCEL" and out[1].get("CSeq") == "1 INVITE"
+        assert out[0].get("To") == out[1].get("To")  # the same To tag (RFC 3261 9.2)
         assert call.end_reason == "cancel" and h.core.active_calls == 0
         call.answer(40000)  # too late: nothing more is sent
         h.loop.run_until_complete(asyncio.sleep(0))

@@ -273,11 +273,12 @@ class UasCore:
         return data
 
     def _reply_nontx(self, req: Request, info: RequestInfo, peer: Peer, key: tuple,
-                     status: int) -> None:
+                     status: int, to_tag: str | None = None) -> None:
         extra = [("Allow", ALLOW), ("Accept", "application/sdp")] if status in (
             200, 405) and req.method == "OPTIONS" or status == 405 else []
-        data = self._send_response(req, peer, status, to_tag=None if info.to.tag else _tag(),
-                                   extra=extra)
+        if not info.to.tag:
+            to_tag = to_tag or _tag()
+        data = self._send_response(req, peer, status, to_tag=to_tag, extra=extra)
         handle = self.loop.call_later(self.config.timers.j, self._responses.pop, key, None)
         self._responses[key] = (data, handle)
 
@@ -406,7 +407,8 @@ class UasCore:
         if tx is None:
             self._reply_nontx(req, info, peer, ckey, 481)
             return
-        self._reply_nontx(req, info, peer, ckey, 200)
+        entry = self._by_call.get(tx.call.id) if tx.call else None
+        self._reply_nontx(req, info, peer, ckey, 200, entry[1].local_tag if entry else None)
         if not tx.final and tx.call is not None and tx.call.state == "ringing":
             call = tx.call
             self._final(tx, 487)
