@@ -290,3 +290,31 @@ def test_failing_callbacks_and_shutdown_end_calls():
     assert h.statuses(out) == [200] and call.media.on_hold
     h.close()
     assert call.end_reason == "shutdown" and call.ended.is_set()
+
+
+def test_require_content_type_and_cseq_order(h):
+    out = h.feed(request("INVITE", body=offer(), extra="Require: 100rel, timer\r\n"))
+    assert h.statuses(out) == [420] and out[0].get("Unsupported") == "100rel, timer"
+    text = request("INVITE", body=b"hello", call_id="ct").replace(
+        b"application/sdp", b"text/plain")
+    out = h.feed(text)
+    assert h.statuses(out) == [415] and out[0].get("Accept") == "application/sdp"
+    assert h.calls == []
+    out = h.feed(request("INVITE", body=offer(), cseq=5))
+    tag = out[-1].get("To").split("tag=")[1]
+    h.feed(request("ACK", to_tag=tag, cseq=5))
+    # An in-dialog request with a lower CSeq than the last: 500 (RFC 3261 12.2.2).
+    assert h.statuses(h.feed(request("BYE", to_tag=tag, cseq=4))) == [500]
+    assert h.calls[0].state == "confirmed"
+    assert h.statuses(h.feed(request("BYE", to_tag=tag, cseq=6))) == [200]
+
+
+def test_call_left_ringing_times_out_with_480():
+    h = Harness(answer_port=None, ring_timeout=0.05)
+    try:
+        h.feed(request("INVITE", body=offer()))
+        final = h.wait_sent(lambda m: isinstance(m, Response) and m.status >= 200)
+        assert final.status == 480 and h.calls[0].end_reason == "timeout"
+        assert h.core.active_calls == 0
+    finally:
+        h.close()

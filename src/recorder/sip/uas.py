@@ -26,7 +26,8 @@ from .message import Request, RequestInfo, Response, SipParseError
 log = logging.getLogger(__name__)
 
 REASONS = {100: "Trying", 180: "Ringing", 200: "OK", 400: "Bad Request", 403: "Forbidden",
-           405: "Method Not Allowed", 480: "Temporarily Unavailable",
+           405: "Method Not Allowed",
+           415: "Unsupported Media Type", 420: "Bad Extension", 480: "Temporarily Unavailable",
            481: "Call/Transaction Does Not Exist", 486: "Busy Here",
            487: "Request Terminated", 488: "Not Acceptable Here", 491: "Request Pending",
            500: "Server Internal Error", 503: "Service Unavailable", 603: "Decline"}
@@ -61,6 +62,7 @@ class Config:
     timers: Timers = field(default_factory=Timers)
     user_agent: str = "callrecorder"
     max_transactions: int = 0  # 0: 8 * max_calls + 64
+    ring_timeout: float = 120.0  # a call the application leaves ringing gets 480
 
     def __post_init__(self) -> None:
         if not isinstance(self.max_calls, int) or self.max_calls < 1:
@@ -127,6 +129,8 @@ class _Dialog:
     ok: _Retransmit | None = None
     offer_pending: bool = False
     bye_pending: bool = False
+    remote_cseq: int = 0
+    ring_timer: asyncio.TimerHandle | None = None
     route: list[str] = field(default_factory=list)
 
 
@@ -227,6 +231,20 @@ class UasCore:
             else:
                 self._reply_nontx(req, info, peer, key, 481)
             return
+        if method in ("INVITE", "BYE", "OPTIONS") and req.get("Require"):
+            self._reply_nontx(req, info, peer, key, 420, extra=[
+                ("Unsupported", ", ".join(req.get_all("Require")))])
+            return
+        if req.body and method == "INVITE" and (req.get("Content-Type") or "").split(
+                ";")[0].strip().lower() != "application/sdp":
+            self._reply_nontx(req, info, peer, key, 415,
+                              extra=[("Accept", "application/sdp")])
+            return
+        if dialog is not None:
+            if info.cseq <= dialog.remote_cseq:  # out of order (RFC 3261 §12.2.2)
+                self._reply_nontx(req, info, peer, key, 500)
+                return
+            dialog.remote_cseq = info.cseq
         if method == "INVITE":
             if dialog is not None:
                 self._on_reinvite(req, info, peer, key, dialog)
@@ -273,9 +291,12 @@ class UasCore:
         return data
 
     def _reply_nontx(self, req: Request, info: RequestInfo, peer: Peer, key: tuple,
-                     status: int, to_tag: str | None = None) -> None:
-        extra = [("Allow", ALLOW), ("Accept", "application/sdp")] if status in (
-            200, 405) and req.method == "OPTIONS" or status == 405 else []
+                     status: int, to_tag: str | None = None,
+                     extra: list[tuple[str, str]] | None = None) -> None:
+        """A final response remembered for retransmissions of the request (Timer J)."""
+        if extra is None:
+            extra = [("Allow", ALLOW), ("Accept", "application/sdp")] if status in (
+                200, 405) and req.method == "OPTIONS" or status == 405 else []
         if not info.to.tag:
             to_tag = to_tag or _tag()
         data = self._send_response(req, peer, status, to_tag=to_tag, extra=extra)
@@ -329,7 +350,10 @@ class UasCore:
                     from_name=info.from_.display, to_uri=info.to.uri, to_name=info.to.display,
                     remote=peer, headers=req.headers, media=media)
         route = req.get_all("Record-Route")
-        dialog = _Dialog(call, req, info, _tag(), random.getrandbits(31), route=route)
+        dialog = _Dialog(call, req, info, _tag(), random.getrandbits(31), route=route,
+                         remote_cseq=info.cseq)
+        dialog.ring_timer = self.loop.call_later(
+            self.config.ring_timeout, lambda: self._reject(call, 480, "timeout"))
         self._dialogs[(info.call_id, dialog.local_tag)] = dialog
         self._by_call[call.id] = (tx, dialog)
         tx.call = call
@@ -477,6 +501,8 @@ class UasCore:
         if call.state != "ringing" or tx is None or dialog is None or tx.final:
             return
         tx.final = True
+        if dialog.ring_timer is not None:
+            dialog.ring_timer.cancel()
         dialog.sdp_version += 1
         if dialog.invite.body:
             try:
@@ -523,6 +549,8 @@ class UasCore:
             d = entry[1]
             if d.ok is not None:
                 d.ok.stop()
+            if d.ring_timer is not None:
+                d.ring_timer.cancel()
             self._dialogs.pop((d.info.call_id, d.local_tag), None)
 
     def _end_dialog(self, dialog: _Dialog, reason: str) -> None:
