@@ -9,7 +9,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from sip_helpers import DATA, Harness, load, offer, request
 
-from recorder.sip import Peer
+from recorder.sip import Peer, Timers
 from recorder.sip.message import (
     MAX_HEADERS,
     MAX_MESSAGE,
@@ -134,10 +134,10 @@ def _mutations():
     )
 
 
-@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(st.lists(_mutations(), min_size=1, max_size=5))
 def test_fuzz_core_answers_400_or_drops_and_stays_bounded(datas):
-    h = Harness(max_calls=3)
+    h = Harness(max_calls=3, timers=Timers(t1=0.001, t2=0.004), ring_timeout=0.05)
     try:
         for i, data in enumerate(datas):
             out = h.feed(data, Peer("udp", "127.0.0.1", 5000 + i))
@@ -146,5 +146,8 @@ def test_fuzz_core_answers_400_or_drops_and_stays_bounded(datas):
                 assert m.status in (100, 180, 200, 400, 405, 415, 420, 481, 488, 500, 503), m.status
         assert h.core.active_calls <= 3
         assert h.core.transaction_count <= h.core.config.max_transactions
+        # Every entry has a timer: once the timers ran out, nothing is left.
+        assert h.run_until(lambda: h.core.transaction_count == h.core.active_calls == 0,
+                           timeout=10)
     finally:
         h.close()

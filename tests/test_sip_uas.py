@@ -318,3 +318,9 @@ def test_call_left_ringing_times_out_with_480():
         assert h.core.active_calls == 0
     finally:
         h.close()
+
+
+def test_bad_list_header_in_invite_leaves_no_transaction(h):
+    out = h.feed(request("INVITE", body=offer(), extra='Record-Route: <sip:p@h>, "open\r\n'))
+    assert h.statuses(out) == [400]
+    assert h.core.transaction_count == 0 and h.calls == []

@@ -295,6 +295,8 @@ def check_request(req: Request) -> RequestInfo:
     for name in SINGLE_HEADERS:
         if len(req.get_all(name)) > 1:
             raise SipParseError(f"more than one {name} header")
+    for name in LIST_HEADERS:  # every list header splits cleanly (checked once, here)
+        req.get_all(name)
     vias = [parse_via(v) for v in req.get_all("Via")]
     if not vias:
         raise SipParseError("no Via header")
