@@ -151,3 +151,17 @@ def test_fuzz_core_answers_400_or_drops_and_stays_bounded(datas):
                            timeout=10)
     finally:
         h.close()
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(st.sampled_from([request("OPTIONS"), request("INVITE", body=offer()),
+                                 b"\r\n\r\n"]), min_size=1, max_size=6),
+       st.lists(st.integers(1, 300), min_size=1, max_size=50))
+def test_fuzz_stream_framer_any_chunking(messages, cuts):
+    stream = b"".join(messages)
+    framer, out, pos, i = StreamFramer(), [], 0, 0
+    while pos < len(stream):
+        n = cuts[i % len(cuts)]
+        out += framer.feed(stream[pos:pos + n])
+        pos, i = pos + n, i + 1
+    assert out == [m for m in messages if m != b"\r\n\r\n"]

@@ -324,3 +324,22 @@ def test_bad_list_header_in_invite_leaves_no_transaction(h):
     out = h.feed(request("INVITE", body=offer(), extra='Record-Route: <sip:p@h>, "open\r\n'))
     assert h.statuses(out) == [400]
     assert h.core.transaction_count == 0 and h.calls == []
+
+
+def test_reinvite_without_sdp_and_with_no_common_codec(h):
+    out = h.feed(request("INVITE", body=offer()))
+    tag = out[-1].get("To").split("tag=")[1]
+    h.feed(request("ACK", to_tag=tag))
+    call = h.calls[0]
+    g729 = offer().replace(b"8 0 101", b"18").replace(b"a=rtpmap:8", b"a=x:8").replace(
+        b"a=rtpmap:0", b"a=x:0")
+    out = h.feed(request("INVITE", to_tag=tag, cseq=2, body=g729))
+    assert h.statuses(out) == [488] and call.state == "confirmed"
+    h.feed(request("ACK", to_tag=tag, cseq=2, branch=out[0].get("Via").split("branch=")[1]))
+    # No SDP: our offer goes in the 200, the far end's answer (new address) in the ACK.
+    out = h.feed(request("INVITE", to_tag=tag, cseq=3))
+    ours = sdp.parse(out[0].body)
+    assert h.statuses(out) == [200] and ours.media[0].port == 40000
+    moved = offer().replace(b"m=audio 6000", b"m=audio 6100")
+    h.feed(request("ACK", to_tag=tag, cseq=3, body=moved))
+    assert call.media.remote_rtp == ("127.0.0.1", 6100) and call.state == "confirmed"
