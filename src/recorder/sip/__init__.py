@@ -12,7 +12,8 @@ from .message import SipParseError
 from .ports import PortsExhausted, RtpPorts
 from .sdp import Media, NoCommonCodec, SdpError
 from .server import SipServer
-from .uas import Config, Timers, UasCore
+from .transaction import Timers
+from .uas import Config, UasCore
 
 __all__ = [
     "Call", "Config", "Media", "NoCommonCodec", "Peer", "PortsExhausted", "RtpPorts",

@@ -351,3 +351,46 @@ class StreamFramer:
                 return out
             out.append(bytes(self._buf[:total]))
             del self._buf[:total]
+
+
+def make_response(req: Request, status: int, *, reason: str | None = None,
+                  to_tag: str | None = None, body: bytes = b"",
+                  extra: list[tuple[str, str]] | tuple = (), server: str = "") -> Response:
+    """The response to ``req`` (RFC 3261 §8.2.6.2): its Via, From, Call-ID and CSeq, its
+    To with ``to_tag`` added when it has none; ``body`` is SDP."""
+    headers = [(n, v) for n, v in req.headers if n.lower() in ("via", "from", "call-id",
+                                                                   "cseq")]
+    to = req.get("To") or ""
+    if to_tag and ";tag=" not in to.replace(" ", "").lower():
+        to += f";tag={to_tag}"
+    headers.insert(sum(1 for n, _ in headers if n.lower() == "via") + 1, ("To", to))
+    headers += ([("Server", server)] if server else []) + list(extra)
+    if body:
+        headers.append(("Content-Type", "application/sdp"))
+    return Response(headers=headers, body=body, status=status, reason=reason or "Unknown")
+
+
+_RAW_HEADER = re.compile(rb"^(via|v|from|f|to|t|call-id|i|cseq)[ \t]*:[^\r\n]*",
+                         re.IGNORECASE | re.MULTILINE)
+
+
+def salvage_request(data: bytes) -> Request | None:
+    """From a request :func:`parse` refused, the headers needed to answer it 400, or
+    None when there is nothing to answer (a response, an ACK, no usable Via)."""
+    head = bytes(data[:MAX_MESSAGE]).split(b"\r\n\r\n", 1)[0]
+    first = head.split(b"\r\n", 1)[0]
+    if not re.match(rb"[A-Za-z]+ \S+ SIP/2\.0$", first) or first.startswith(b"ACK "):
+        return None
+    req = Request(method="X", uri="sip:x")
+    for m in list(_RAW_HEADER.finditer(head))[:MAX_HEADERS]:
+        name, _, value = m.group(0).decode("utf-8", "replace").partition(":")
+        name = name.strip().lower()
+        req.headers.append((COMPACT.get(name, CANONICAL.get(name, name)), value.strip()))
+    try:
+        vias = req.get_all("Via")
+        if not vias:
+            return None
+        parse_via(vias[0])
+    except SipParseError:
+        return None
+    return req

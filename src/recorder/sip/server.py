@@ -19,7 +19,8 @@ from collections.abc import Callable, Iterator
 
 from .call import Call, Peer
 from .message import MAX_MESSAGE, SipParseError, StreamFramer
-from .uas import Config, Timers, UasCore
+from .transaction import Timers
+from .uas import Config, UasCore
 
 log = logging.getLogger(__name__)
 

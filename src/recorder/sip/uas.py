@@ -13,7 +13,6 @@ import asyncio
 import ipaddress
 import logging
 import random
-import re
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -22,6 +21,7 @@ from . import message as sipmsg
 from . import sdp
 from .call import Call, Peer
 from .message import Request, RequestInfo, Response, SipParseError
+from .transaction import Retransmitter, Timers
 
 log = logging.getLogger(__name__)
 
@@ -32,22 +32,6 @@ REASONS = {100: "Trying", 180: "Ringing", 200: "OK", 400: "Bad Request", 403: "F
            487: "Request Terminated", 488: "Not Acceptable Here", 491: "Request Pending",
            500: "Server Internal Error", 503: "Service Unavailable", 603: "Decline"}
 ALLOW = "INVITE, ACK, BYE, CANCEL, OPTIONS"
-
-
-@dataclass(frozen=True)
-class Timers:
-    """RFC 3261 timer base values in seconds (make them small in tests)."""
-
-    t1: float = 0.5
-    t2: float = 4.0
-
-    @property
-    def h(self) -> float:  # give up waiting for an ACK (Timer H, and the 2xx case)
-        return 64 * self.t1
-
-    @property
-    def j(self) -> float:  # keep a non-INVITE response for retransmitted requests
-        return 64 * self.t1
 
 
 @dataclass
@@ -75,35 +59,6 @@ class Config:
             self.max_transactions = 8 * self.max_calls + 64
 
 
-class _Retransmit:
-    """Send ``data`` now and again at T1, 2T1, ... capped at T2, until stopped or
-    ``give_up`` seconds have passed (then ``on_timeout`` runs)."""
-
-    def __init__(self, core: UasCore, data: bytes, peer: Peer,
-                 on_timeout: Callable[[], None] | None) -> None:
-        self.core, self.data, self.peer = core, data, peer
-        self.interval = core.config.timers.t1
-        self.on_timeout = on_timeout
-        loop = core.loop
-        self.handle = loop.call_later(self.interval, self._fire)
-        self.deadline = loop.call_later(core.config.timers.h, self._expire)
-        core.send(data, peer)
-
-    def _fire(self) -> None:
-        self.core.send(self.data, self.peer)
-        self.interval = min(2 * self.interval, self.core.config.timers.t2)
-        self.handle = self.core.loop.call_later(self.interval, self._fire)
-
-    def _expire(self) -> None:
-        self.handle.cancel()
-        if self.on_timeout is not None:
-            self.on_timeout()
-
-    def stop(self) -> None:
-        self.handle.cancel()
-        self.deadline.cancel()
-
-
 @dataclass
 class _InviteTx:
     key: tuple
@@ -113,7 +68,7 @@ class _InviteTx:
     call: Call | None = None
     last: bytes | None = None
     final: bool = False
-    retransmit: _Retransmit | None = None
+    retransmit: Retransmitter | None = None
     expiry: asyncio.TimerHandle | None = None
 
 
@@ -126,7 +81,7 @@ class _Dialog:
     session_id: int
     sdp_version: int = 1
     local_cseq: int = 0
-    ok: _Retransmit | None = None
+    ok: Retransmitter | None = None
     offer_pending: bool = False
     bye_pending: bool = False
     remote_cseq: int = 0
@@ -149,7 +104,7 @@ class UasCore:
         self._invites: dict[tuple, _InviteTx] = {}
         self._responses: dict[tuple, tuple[bytes, asyncio.TimerHandle]] = {}
         self._dialogs: dict[tuple[str, str], _Dialog] = {}
-        self._byes: dict[str, _Retransmit] = {}
+        self._byes: dict[str, Retransmitter] = {}
         self._by_call: dict[str, tuple[_InviteTx, _Dialog]] = {}  # call.id -> its state
         self.stats = {"received": 0, "malformed": 0, "forbidden": 0, "busy": 0,
                       "calls": 0}
@@ -270,23 +225,9 @@ class UasCore:
 
     # -- responses --------------------------------------------------------------------
 
-    def _build(self, req: Request, status: int, *, to_tag: str | None = None,
-               reason: str | None = None, body: bytes = b"",
-               extra: list[tuple[str, str]] = ()) -> Response:
-        headers = [(n, v) for n, v in req.headers
-                   if n.lower() in ("via", "from", "call-id", "cseq")]
-        to = req.get("To") or ""
-        if to_tag and ";tag=" not in to.replace(" ", "").lower():
-            to += f";tag={to_tag}"
-        headers.insert(len([h for h in headers if h[0].lower() == "via"]) + 1, ("To", to))
-        headers += [("Server", self.config.user_agent), *extra]
-        if body:
-            headers.append(("Content-Type", "application/sdp"))
-        return Response(headers=headers, body=body, status=status,
-                        reason=reason or REASONS.get(status, "Unknown"))
-
     def _send_response(self, req: Request, peer: Peer, status: int, **kw) -> bytes:
-        data = self._build(req, status, **kw).to_bytes()
+        kw.setdefault("reason", REASONS.get(status))
+        data = sipmsg.make_response(req, status, server=self.config.user_agent, **kw).to_bytes()
         self.send(data, peer)
         return data
 
@@ -303,29 +244,11 @@ class UasCore:
         handle = self.loop.call_later(self.config.timers.j, self._responses.pop, key, None)
         self._responses[key] = (data, handle)
 
-    _RAW_HEADER = re.compile(rb"^(via|v|from|f|to|t|call-id|i|cseq)[ \t]*:[^\r\n]*",
-                             re.IGNORECASE | re.MULTILINE)
-
     def _reply_400_raw(self, data: bytes, peer: Peer) -> None:
         """400 for a request we could not parse, if it has enough to route a reply."""
-        head = bytes(data[:sipmsg.MAX_MESSAGE]).split(b"\r\n\r\n", 1)[0]
-        first = head.split(b"\r\n", 1)[0]
-        if not re.match(rb"[A-Za-z]+ \S+ SIP/2\.0$", first) or first.startswith(b"ACK "):
-            return
-        lines = [m.group(0).decode("utf-8", "replace") for m in self._RAW_HEADER.finditer(head)]
-        req = Request(method="X", uri="sip:x")
-        for line in lines[: sipmsg.MAX_HEADERS]:
-            name, _, value = line.partition(":")
-            name = name.strip().lower()
-            name = sipmsg.COMPACT.get(name, sipmsg.CANONICAL.get(name, name))
-            req.headers.append((name, value.strip()))
-        try:
-            if not req.get_all("Via"):
-                return
-            sipmsg.parse_via(req.get_all("Via")[0])
-        except SipParseError:
-            return
-        self._send_response(req, peer, 400)
+        req = sipmsg.salvage_request(data)
+        if req is not None:
+            self._send_response(req, peer, 400)
 
     # -- INVITE -----------------------------------------------------------------------
 
@@ -385,10 +308,16 @@ class UasCore:
         tx.final = True
         entry = self._by_call.get(tx.call.id) if tx.call else None
         to_tag = entry[1].local_tag if entry else _tag()
-        data = self._build(tx.request, status, to_tag=to_tag, **kw).to_bytes()
+        kw.setdefault("reason", REASONS.get(status))
+        data = sipmsg.make_response(tx.request, status, to_tag=to_tag,
+                                    server=self.config.user_agent, **kw).to_bytes()
         tx.last = data
-        tx.retransmit = _Retransmit(self, data, tx.peer,
-                                    lambda: self._invites.pop(tx.key, None))
+        tx.retransmit = self._retransmit(data, tx.peer, lambda: self._invites.pop(tx.key, None))
+
+    def _retransmit(self, data: bytes, peer: Peer,
+                    on_timeout: Callable[[], None]) -> Retransmitter:
+        return Retransmitter(self.loop, self.config.timers, lambda: self.send(data, peer),
+                             on_timeout)
 
     def _dialog_of(self, call: Call) -> _Dialog:
         return self._by_call[call.id][1]
@@ -463,8 +392,7 @@ class UasCore:
                              dialog.session_id, dialog.sdp_version)
             dialog.offer_pending = True
         tx.final = True
-        self._send_ok(dialog, req, peer, body)
-        tx.last = dialog.ok.data if dialog.ok else None
+        tx.last = self._send_ok(dialog, req, peer, body)
 
     # -- application actions (thread-safe) ----------------------------------------------
 
@@ -517,17 +445,19 @@ class UasCore:
             dialog.offer_pending = True
         call.local_rtp_port = port
         call.set_state("answered", media)
-        self._send_ok(dialog, tx.request, tx.peer, body)
         # The INVITE transaction ends with the 2xx (RFC 3261 §17.2.1); the dialog
         # retransmits the 2xx; keep the entry a while to absorb INVITE retransmissions.
-        tx.last = dialog.ok.data if dialog.ok else None
+        tx.last = self._send_ok(dialog, tx.request, tx.peer, body)
         tx.expiry = self.loop.call_later(self.config.timers.h, self._invites.pop, tx.key, None)
 
-    def _send_ok(self, dialog: _Dialog, req: Request, peer: Peer, body: bytes) -> None:
+    def _send_ok(self, dialog: _Dialog, req: Request, peer: Peer, body: bytes) -> bytes:
+        """Send the 2xx, retransmitted until the ACK; return its bytes."""
         extra = [("Contact", self._contact(peer)), ("Allow", ALLOW)]
         extra += [("Record-Route", r) for r in dialog.route] if req is dialog.invite else []
-        data = self._build(req, 200, to_tag=dialog.local_tag, body=body, extra=extra).to_bytes()
-        dialog.ok = _Retransmit(self, data, peer, lambda: self._ack_timeout(dialog))
+        data = sipmsg.make_response(req, 200, reason="OK", to_tag=dialog.local_tag, body=body,
+                                    extra=extra, server=self.config.user_agent).to_bytes()
+        dialog.ok = self._retransmit(data, peer, lambda: self._ack_timeout(dialog))
+        return data
 
     def _ack_timeout(self, dialog: _Dialog) -> None:
         dialog.ok = None
@@ -575,8 +505,7 @@ class UasCore:
                    ("Call-ID", info.call_id), ("CSeq", f"{dialog.local_cseq} BYE"),
                    ("User-Agent", c.user_agent)]
         data = Request(headers=headers, method="BYE", uri=target).to_bytes()
-        self._byes[branch] = _Retransmit(self, data, peer,
-                                         lambda: self._byes.pop(branch, None))
+        self._byes[branch] = self._retransmit(data, peer, lambda: self._byes.pop(branch, None))
         self._end_dialog(dialog, reason)
 
     def _on_response(self, resp: Response) -> None:
@@ -596,7 +525,7 @@ class UasCore:
         for tx in self._invites.values():
             for h in (tx.retransmit, tx.expiry):
                 if h is not None:
-                    (h.stop if isinstance(h, _Retransmit) else h.cancel)()
+                    (h.stop if isinstance(h, Retransmitter) else h.cancel)()
         for _, handle in self._responses.values():
             handle.cancel()
         for d in self._dialogs.values():
