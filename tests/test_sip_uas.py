@@ -343,3 +343,11 @@ def test_reinvite_without_sdp_and_with_no_common_codec(h):
     moved = offer().replace(b"m=audio 6000", b"m=audio 6100")
     h.feed(request("ACK", to_tag=tag, cseq=3, body=moved))
     assert call.media.remote_rtp == ("127.0.0.1", 6100) and call.state == "confirmed"
+
+
+def test_late_offer_without_answer_in_ack_ends_with_bye(h):
+    out = h.feed(request("INVITE"))
+    tag = out[-1].get("To").split("tag=")[1]
+    out = h.feed(request("ACK", to_tag=tag))
+    assert [m.method for m in out if isinstance(m, Request)] == ["BYE"]
+    assert h.calls[0].end_reason == "bad-sdp" and h.core.active_calls == 0

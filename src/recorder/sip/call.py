@@ -52,7 +52,8 @@ class Call:
     ``headers`` (the INVITE's headers, ``[(name, value)]``), ``media``
     (:class:`~recorder.sip.sdp.Media` or None until a late offer is answered in the
     ACK), ``state`` ("ringing", "answered", "confirmed", "ended"), ``end_reason``
-    ("bye", "cancel", "hangup", "rejected", "timeout", "shutdown" or None).
+    ("bye", "cancel", "hangup", "rejected", "timeout", "bad-sdp" (no usable answer
+    to our late offer), "shutdown" or None).
 
     Callbacks (set them inside ``on_call``; they run on the server's event-loop thread
     and must not block): ``on_end(call, reason)``, ``on_update(call)``.

@@ -12,7 +12,7 @@ from __future__ import annotations
 import asyncio
 import ipaddress
 import logging
-import random
+import secrets
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -55,6 +55,8 @@ class Config:
             self.networks = [ipaddress.ip_network(a, strict=False) for a in self.allow]
         except ValueError as e:
             raise ValueError(f"allow: bad network: {e}") from None
+        if not self.ring_timeout > 0:
+            raise ValueError(f"ring_timeout must be > 0 seconds, got {self.ring_timeout!r}")
         if self.max_transactions <= 0:
             self.max_transactions = 8 * self.max_calls + 64
 
@@ -90,7 +92,8 @@ class _Dialog:
 
 
 def _tag() -> str:
-    return f"{random.getrandbits(64):016x}"
+    """A tag or branch suffix nobody can guess (in-dialog requests must match it)."""
+    return secrets.token_hex(8)
 
 
 class UasCore:
@@ -173,7 +176,7 @@ class UasCore:
             if tx.last is not None:
                 self.send(tx.last, peer)
             return
-        if method != "INVITE" and key in self._responses:
+        if key in self._responses:
             self.send(self._responses[key][0], peer)
             return
         if self.transaction_count >= self.config.max_transactions:
@@ -273,7 +276,7 @@ class UasCore:
                     from_name=info.from_.display, to_uri=info.to.uri, to_name=info.to.display,
                     remote=peer, headers=req.headers, media=media)
         route = req.get_all("Record-Route")
-        dialog = _Dialog(call, req, info, _tag(), random.getrandbits(31), route=route,
+        dialog = _Dialog(call, req, info, _tag(), secrets.randbits(31), route=route,
                          remote_cseq=info.cseq)
         dialog.ring_timer = self.loop.call_later(
             self.config.ring_timeout, lambda: self._reject(call, 480, "timeout"))
@@ -338,14 +341,14 @@ class UasCore:
         dialog.ok.stop()
         dialog.ok = None
         media = None
-        if dialog.offer_pending and req.body:
+        if dialog.offer_pending:  # our offer was in the 2xx: the answer must be here
             dialog.offer_pending = False
             try:
                 media = sdp.accept_answer(sdp.parse(req.body))
-            except sdp.SdpError:
-                log.warning("bad SDP answer in ACK for %s; ending the call", info.call_id)
+            except sdp.SdpError as e:
+                log.warning("no usable SDP answer in the ACK of %s (%s): BYE", info.call_id, e)
                 dialog.call.set_state("confirmed")
-                self._bye(dialog, "hangup")
+                self._bye(dialog, "bad-sdp")
                 return
         dialog.call.set_state("confirmed", media)
         if dialog.bye_pending:
