@@ -351,3 +351,12 @@ def test_late_offer_without_answer_in_ack_ends_with_bye(h):
     out = h.feed(request("ACK", to_tag=tag))
     assert [m.method for m in out if isinstance(m, Request)] == ["BYE"]
     assert h.calls[0].end_reason == "bad-sdp" and h.core.active_calls == 0
+
+
+def test_responses_show_received_and_rport(h):
+    raw = request("OPTIONS").replace(b"Via: SIP/2.0/UDP 127.0.0.1:5099;",
+                                     b"Via: SIP/2.0/UDP 192.0.2.9:5099;rport;")
+    out = h.feed(raw, Peer("udp", "127.0.0.1", 6123))
+    via = out[0].get("Via")
+    assert via.startswith("SIP/2.0/UDP 192.0.2.9:5099;rport=6123;branch=")
+    assert via.endswith(";received=127.0.0.1")

@@ -394,3 +394,19 @@ def salvage_request(data: bytes) -> Request | None:
     except SipParseError:
         return None
     return req
+
+
+def stamp_via(req: Request, host: str, port: int) -> None:
+    """Add ``received`` (RFC 3261 §18.2.1) and fill an empty ``rport`` (RFC 3581) in the
+    top Via of ``req``, so responses show where the request really came from."""
+    for i, (name, value) in enumerate(req.headers):
+        if name.lower() != "via":
+            continue
+        first, *others = split_commas(value)
+        via = parse_via(first)
+        if via.host.strip("[]") != host:
+            first += f";received={host}"
+        if "rport" in via.params and not via.params["rport"]:
+            first = re.sub(r";\s*rport\s*(?=;|$)", f";rport={port}", first, count=1)
+        req.headers[i] = (name, ", ".join([first, *others]))
+        return

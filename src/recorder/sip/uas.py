@@ -143,6 +143,7 @@ class UasCore:
             if msg.method != "ACK":
                 self._send_response(msg, peer, 400, reason=f"Bad Request ({e})"[:120])
             return
+        sipmsg.stamp_via(msg, peer.host, peer.port)
         if not self._allowed(peer.host):
             self.stats["forbidden"] += 1
             if msg.method != "ACK":
