@@ -16,7 +16,7 @@ import time
 import pytest
 from sip_helpers import DATA
 
-from recorder.sip import SipServer
+from recorder.sip import SipServer, Timers
 
 
 @pytest.fixture(scope="module")
@@ -74,41 +74,56 @@ def server_for(app: App, **kw) -> SipServer:
     return SipServer(app.on_call, host="127.0.0.1", port=0, **kw)
 
 
+def wait_for(server: SipServer, cond, timeout: float = 30.0) -> bool:
+    """Poll ``cond()`` on the server's loop until it holds (bounded)."""
+    deadline = time.monotonic() + timeout
+    while not server.call_in_loop(cond):
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(0.02)
+    return True
+
+
 @pytest.mark.parametrize("tcp", [False, True], ids=["udp", "tcp"])
 def test_sipp_uac_calls_answered_and_ended_by_far_end_bye(sipp, tmp_path, tcp):
     app = App()
-    server = server_for(app)
+    server = server_for(app, timers=Timers(t1=0.05, t2=0.2))  # Timer J: 3.2 s
     with server.run_in_thread():
-        rc, counters, screen = run_sipp(sipp, server, tmp_path, calls=20, rate=50, limit=10,
-                                        tcp=tcp)
+        rc, counters, screen = run_sipp(sipp, server, tmp_path, calls=100, rate=100,
+                                        limit=20, tcp=tcp)
         assert rc == 0, screen
-        assert counters["Successful call"] == 20 and counters["Failed call"] == 0, screen
+        assert counters["Successful call"] == 100 and counters["Failed call"] == 0, screen
         assert server.call_in_loop(lambda: server.core.active_calls) == 0
-    assert len(app.calls) == 20 and len({c.id for c in app.calls}) == 20
-    assert sorted(r for _, r in app.ended) == ["bye"] * 20
+        # Nothing is left once the timers ran out: every table drains.
+        assert wait_for(server, lambda: server.core.transaction_count == 0)
+    assert len(app.calls) == 100 and len({c.id for c in app.calls}) == 100
+    assert sorted(r for _, r in app.ended) == ["bye"] * 100
     call = app.calls[0]
     assert call.media.codec == "PCMU" and call.media.remote_rtp == ("127.0.0.1", 6000)
     assert call.from_uri.startswith("sip:sipp@127.0.0.1") and call.remote.transport == (
         "tcp" if tcp else "udp")
 
 
-def test_sipp_cancel_before_answer(sipp, tmp_path):
+@pytest.mark.parametrize("tcp", [False, True], ids=["udp", "tcp"])
+def test_sipp_cancel_before_answer(sipp, tmp_path, tcp):
     app = App(answer=False)
     server = server_for(app)
     with server.run_in_thread():
         rc, counters, screen = run_sipp(sipp, server, tmp_path, scenario="sipp_cancel.xml",
-                                        calls=5, rate=20, limit=5)
+                                        calls=5, rate=20, limit=5, tcp=tcp)
         assert rc == 0 and counters["Successful call"] == 5, screen
         assert server.call_in_loop(lambda: server.core.active_calls) == 0
     assert [r for _, r in app.ended] == ["cancel"] * 5
     assert all(c.state == "ended" and c.ended.is_set() for c in app.calls)
 
 
-def test_sipp_hold_and_resume(sipp, tmp_path):
+@pytest.mark.parametrize("tcp", [False, True], ids=["udp", "tcp"])
+def test_sipp_hold_and_resume(sipp, tmp_path, tcp):
     app = App()
     server = server_for(app)
     with server.run_in_thread():
-        rc, counters, screen = run_sipp(sipp, server, tmp_path, scenario="sipp_hold.xml")
+        rc, counters, screen = run_sipp(sipp, server, tmp_path, scenario="sipp_hold.xml",
+                                        tcp=tcp)
         assert rc == 0 and counters["Successful call"] == 1, screen
     assert [(m.direction, m.on_hold) for m in app.updates] == [
         ("sendonly", True), ("inactive", True), ("sendrecv", False)]
@@ -149,10 +164,7 @@ def test_sipp_invite_flood_beyond_max_calls_gets_503(sipp, tmp_path):
                      limit=12))))
         runner.start()
         # Bounded wait on the real event: ten INVITEs refused as busy.
-        deadline = time.monotonic() + 30
-        while server.call_in_loop(lambda: server.core.stats["busy"]) < 10:
-            assert time.monotonic() < deadline, "server never refused 10 INVITEs"
-            time.sleep(0.02)
+        assert wait_for(server, lambda: server.core.stats["busy"] >= 10), "no 10 refusals"
         for call in list(app.calls):
             call.reject(486)
         runner.join(60)
