@@ -30,7 +30,7 @@ class _Udp(asyncio.DatagramProtocol):
         self.server = server
 
     def datagram_received(self, data: bytes, addr: tuple) -> None:
-        self.server.core.receive(data, Peer("udp", addr[0], addr[1]))
+        self.server.deliver(data, Peer("udp", addr[0], addr[1]))
 
     def error_received(self, exc: Exception) -> None:  # ICMP unreachable etc.
         log.debug("UDP error: %s", exc)
@@ -92,6 +92,14 @@ class SipServer:
             self._tcp_server.close()
             await self._tcp_server.wait_closed()
 
+    def deliver(self, data: bytes, peer: Peer) -> None:
+        """Hand one received message to the UAS core; a bug there is logged, and the
+        server goes on serving everyone else."""
+        try:
+            self.core.receive(data, peer)
+        except Exception:
+            log.exception("SIP message from %s:%s not handled", peer.host, peer.port)
+
     def _send(self, data: bytes, peer: Peer) -> None:
         if peer.transport == "udp":
             if self._udp_transport is not None:
@@ -117,7 +125,7 @@ class SipServer:
                 if not data:
                     break
                 for msg in framer.feed(data):
-                    self.core.receive(msg, Peer("tcp", host, port, conn))
+                    self.deliver(msg, Peer("tcp", host, port, conn))
         except (SipParseError, asyncio.TimeoutError, ConnectionError):
             pass  # oversized framing, idle or reset: close the connection
         finally:
@@ -160,6 +168,8 @@ class SipServer:
     def call_in_loop(self, fn: Callable[[], object]) -> object:
         """Run ``fn`` on the server's loop thread and return its result (for inspection
         from other threads, e.g. ``server.call_in_loop(lambda: server.core.active_calls)``)."""
+        if self.core is None:
+            raise RuntimeError("the server is not started")
         loop = self.core.loop
         fut = asyncio.run_coroutine_threadsafe(_as_coro(fn), loop)
         return fut.result(timeout=10)
