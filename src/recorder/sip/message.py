@@ -79,6 +79,8 @@ def split_commas(value: str) -> list[str]:
 def parse_params(text: str) -> dict[str, str]:
     """Parse ``;name=value;flag`` into a dict (names lower-cased; a flag maps to "")."""
     params: dict[str, str] = {}
+    if not text.strip():
+        return params
     for item in text.split(";")[1:] if text.startswith(";") else text.split(";"):
         item = item.strip()
         if not item:
