@@ -1,0 +1,414 @@
+"""SIP message parsing and serialization (the RFC 3261 subset a recording UAS needs).
+
+Own parser, small on purpose: the ``sipmessage`` package was evaluated and rejected
+because it refuses valid folded header lines (RFC 3261 §7.3.1, RFC 4475 "wsinv") and
+ignores Content-Length (needed to frame messages on TCP and to detect truncated UDP
+bodies).
+
+Everything malformed raises :class:`SipParseError` (a ``ValueError``); nothing else.
+Sizes are capped: a message above :data:`MAX_MESSAGE` bytes or with more than
+:data:`MAX_HEADERS` header fields is refused before any work proportional to it.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+
+MAX_MESSAGE = 65535
+MAX_HEADERS = 128
+
+COMPACT = {
+    "i": "Call-ID", "m": "Contact", "e": "Content-Encoding", "l": "Content-Length",
+    "c": "Content-Type", "f": "From", "s": "Subject", "k": "Supported", "t": "To",
+    "v": "Via",
+}
+CANONICAL = {n.lower(): n for n in (
+    "Call-ID", "Contact", "Content-Encoding", "Content-Length", "Content-Type", "From",
+    "Subject", "Supported", "To", "Via", "CSeq", "Max-Forwards", "Route", "Record-Route",
+    "Allow", "Accept", "Require", "Server", "User-Agent", "Retry-After", "Unsupported")}
+# Headers whose value is a comma-separated list (RFC 3261 §7.3.1).
+LIST_HEADERS = {"via", "contact", "route", "record-route", "allow", "supported", "require"}
+# Headers that must appear at most once in a request (RFC 4475 §3.1.2.19 style).
+SINGLE_HEADERS = {"call-id", "cseq", "from", "to", "content-length", "max-forwards"}
+
+_TOKEN = r"[A-Za-z0-9.!%*_+`'~-]+"
+_TOKEN_RE = re.compile(_TOKEN + r"\Z")
+_REQUEST_LINE = re.compile(rf"({_TOKEN}) (\S+) SIP/2\.0\Z")
+_STATUS_LINE = re.compile(r"SIP/2\.0 ([1-6][0-9][0-9]) (.*)\Z", re.DOTALL)
+_HEADER_NAME = re.compile(rf"({_TOKEN})[ \t]*:[ \t]*(.*)\Z", re.DOTALL)
+_VIA = re.compile(
+    rf"SIP\s*/\s*2\.0\s*/\s*({_TOKEN})\s+(\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9.-]+)(?:\s*:\s*([0-9]{{1,5}}))?\s*(;.*)?\Z",
+    re.DOTALL,
+)
+_URI = re.compile(r"([A-Za-z][A-Za-z0-9+.-]*):[^\s<>\"]+\Z")
+
+
+class SipParseError(ValueError):
+    """A SIP message (or one of its header values) is malformed."""
+
+
+def split_commas(value: str) -> list[str]:
+    """Split a header value on commas that are outside quotes and angle brackets."""
+    parts, start, quoted, angle, i = [], 0, False, False, 0
+    while i < len(value):
+        ch = value[i]
+        if quoted:
+            if ch == "\\":
+                i += 1
+            elif ch == '"':
+                quoted = False
+        elif ch == '"':
+            quoted = True
+        elif ch == "<":
+            angle = True
+        elif ch == ">":
+            angle = False
+        elif ch == "," and not angle:
+            parts.append(value[start:i].strip())
+            start = i + 1
+        i += 1
+    if quoted:
+        raise SipParseError("unterminated quoted string in header value")
+    parts.append(value[start:].strip())
+    if any(not p for p in parts):
+        raise SipParseError("empty element in comma-separated header value")
+    return parts
+
+
+def parse_params(text: str) -> dict[str, str]:
+    """Parse ``;name=value;flag`` into a dict (names lower-cased; a flag maps to "")."""
+    params: dict[str, str] = {}
+    if not text.strip():
+        return params
+    for item in text.split(";")[1:] if text.startswith(";") else text.split(";"):
+        item = item.strip()
+        if not item:
+            raise SipParseError("empty parameter")
+        name, _, value = item.partition("=")
+        name = name.strip()
+        if not _TOKEN_RE.match(name):
+            raise SipParseError(f"bad parameter name {name!r}")
+        params[name.lower()] = value.strip()
+    return params
+
+
+@dataclass(frozen=True)
+class NameAddr:
+    """A From/To/Contact value: display name, URI and header parameters (``tag``...)."""
+
+    display: str
+    uri: str
+    params: dict[str, str]
+
+    @property
+    def tag(self) -> str | None:
+        return self.params.get("tag") or None
+
+
+def parse_name_addr(value: str) -> NameAddr:
+    """Parse ``"Name" <sip:u@h>;tag=x``, ``Name <sip:u@h>`` or ``sip:u@h;tag=x``."""
+    value = value.strip()
+    display = ""
+    if value.startswith('"'):
+        i, out = 1, []
+        while i < len(value) and value[i] != '"':
+            if value[i] == "\\" and i + 1 < len(value):
+                i += 1
+            out.append(value[i])
+            i += 1
+        if i >= len(value):
+            raise SipParseError("unterminated display name")
+        display, rest = "".join(out), value[i + 1:].lstrip()
+        if not rest.startswith("<"):
+            raise SipParseError("quoted display name not followed by <URI>")
+    elif "<" in value:
+        display, _, rest = value.partition("<")
+        display, rest = display.strip(), "<" + rest
+        if display and not all(_TOKEN_RE.match(w) for w in display.split()):
+            raise SipParseError("display name with separators must be quoted")
+    else:
+        rest = value
+    if rest.startswith("<"):
+        uri, sep, params = rest[1:].partition(">")
+        if not sep:
+            raise SipParseError("missing '>' after URI")
+        params = params.strip()
+        if params and not params.startswith(";"):
+            raise SipParseError("junk after URI")
+    else:
+        uri, _, params = rest.partition(";")
+        uri, params = uri.rstrip(), ";" + params if params else ""
+    if not _URI.match(uri):  # no blanks inside <...> (RFC 4475 §3.1.2.14)
+        raise SipParseError(f"bad URI {uri!r}")
+    return NameAddr(display, uri, parse_params(params) if params else {})
+
+
+@dataclass(frozen=True)
+class Via:
+    """One Via value: transport, sent-by host and port, parameters (``branch``...)."""
+
+    transport: str
+    host: str
+    port: int | None
+    params: dict[str, str]
+
+    @property
+    def branch(self) -> str:
+        return self.params.get("branch", "")
+
+
+def parse_via(value: str) -> Via:
+    m = _VIA.match(value.strip())
+    if not m:
+        raise SipParseError(f"bad Via {value[:80]!r}")
+    port = int(m.group(3)) if m.group(3) else None
+    if port is not None and not 0 < port < 65536:
+        raise SipParseError("Via port out of range")
+    return Via(m.group(1).upper(), m.group(2), port, parse_params(m.group(4) or ""))
+
+
+@dataclass
+class Message:
+    """A parsed request or response: ordered headers (canonical names) and body."""
+
+    headers: list[tuple[str, str]] = field(default_factory=list)
+    body: bytes = b""
+
+    def get(self, name: str) -> str | None:
+        """First value of header ``name`` (case-insensitive), or None."""
+        key = name.lower()
+        for n, v in self.headers:
+            if n.lower() == key:
+                return v
+        return None
+
+    def get_all(self, name: str) -> list[str]:
+        """All values of ``name``; list headers are split on their commas."""
+        key = name.lower()
+        out: list[str] = []
+        for n, v in self.headers:
+            if n.lower() == key:
+                out.extend(split_commas(v) if key in LIST_HEADERS else [v])
+        return out
+
+    def _head_bytes(self, start: str) -> bytes:
+        lines = [start]
+        lines += [f"{n}: {v}" for n, v in self.headers if n.lower() != "content-length"]
+        lines.append(f"Content-Length: {len(self.body)}")
+        return ("\r\n".join(lines) + "\r\n\r\n").encode() + self.body
+
+
+@dataclass
+class Request(Message):
+    method: str = ""
+    uri: str = ""
+
+    def to_bytes(self) -> bytes:
+        return self._head_bytes(f"{self.method} {self.uri} SIP/2.0")
+
+
+@dataclass
+class Response(Message):
+    status: int = 0
+    reason: str = ""
+
+    def to_bytes(self) -> bytes:
+        return self._head_bytes(f"SIP/2.0 {self.status} {self.reason}")
+
+
+def parse(data: bytes, *, stream: bool = False) -> Request | Response:
+    """Parse one SIP message from ``data``.
+
+    ``stream=False`` (UDP): the datagram is the message; a Content-Length larger than
+    the body is an error, a shorter one truncates the body.  ``stream=True`` (TCP): the
+    caller framed the message with :class:`StreamFramer`, so the body is exact.
+    """
+    if not isinstance(data, (bytes, bytearray, memoryview)):
+        raise TypeError("SIP message must be bytes")
+    data = bytes(data)
+    if len(data) > MAX_MESSAGE:
+        raise SipParseError(f"message larger than {MAX_MESSAGE} bytes")
+    data = data.lstrip(b"\r\n")
+    head, sep, body = data.partition(b"\r\n\r\n")
+    if not sep:
+        raise SipParseError("no empty line after the headers")
+    try:
+        text = head.decode("utf-8")
+    except UnicodeDecodeError:
+        raise SipParseError("headers are not UTF-8") from None
+    raw_lines = text.split("\r\n")
+    if len(raw_lines) > 4 * MAX_HEADERS:
+        raise SipParseError("too many header lines")
+    start, lines = raw_lines[0], []
+    for line in raw_lines[1:]:
+        if line[:1] in (" ", "\t"):  # folded continuation (RFC 3261 §7.3.1)
+            if not lines:
+                raise SipParseError("continuation line before any header")
+            lines[-1] += " " + line.strip()
+        else:
+            lines.append(line)
+    if len(lines) > MAX_HEADERS:
+        raise SipParseError(f"more than {MAX_HEADERS} header fields")
+    msg: Request | Response
+    if m := _REQUEST_LINE.match(start):
+        if not _URI.match(m.group(2)):
+            raise SipParseError("bad Request-URI")
+        msg = Request(method=m.group(1), uri=m.group(2))
+    elif m := _STATUS_LINE.match(start):
+        msg = Response(status=int(m.group(1)), reason=m.group(2))
+    else:
+        raise SipParseError("bad start line")
+    for line in lines:
+        hm = _HEADER_NAME.match(line)
+        if not hm:
+            raise SipParseError(f"bad header line {line[:40]!r}")
+        name = hm.group(1)
+        name = COMPACT.get(name.lower(), CANONICAL.get(name.lower(), name))
+        msg.headers.append((name, hm.group(2).strip()))
+    clen = msg.get_all("Content-Length")
+    if len(clen) > 1:
+        raise SipParseError("more than one Content-Length")
+    if clen:
+        if not clen[0].isdigit() or len(clen[0]) > 9:
+            raise SipParseError("bad Content-Length")
+        n = int(clen[0])
+        if n > len(body) or (stream and n != len(body)):
+            raise SipParseError("Content-Length larger than the body received")
+        body = body[:n]
+    msg.body = body
+    return msg
+
+
+@dataclass(frozen=True)
+class RequestInfo:
+    """The mandatory fields of a request, checked (RFC 3261 §8.1.1)."""
+
+    via: list[Via]
+    call_id: str
+    cseq: int
+    cseq_method: str
+    from_: NameAddr
+    to: NameAddr
+
+
+def check_request(req: Request) -> RequestInfo:
+    """Check the headers a UAS relies on; raise :class:`SipParseError` naming the fault."""
+    for name in SINGLE_HEADERS:
+        if len(req.get_all(name)) > 1:
+            raise SipParseError(f"more than one {name} header")
+    for name in LIST_HEADERS:  # every list header splits cleanly (checked once, here)
+        req.get_all(name)
+    vias = [parse_via(v) for v in req.get_all("Via")]
+    if not vias:
+        raise SipParseError("no Via header")
+    call_id = req.get("Call-ID")
+    if not call_id or any(c.isspace() for c in call_id) or len(call_id) > 256:
+        raise SipParseError("missing or bad Call-ID")
+    cseq = (req.get("CSeq") or "").split()
+    if len(cseq) != 2 or not cseq[0].isdigit() or int(cseq[0]) >= 2**31:
+        raise SipParseError("missing or bad CSeq")
+    if cseq[1] != req.method:
+        raise SipParseError("CSeq method does not match the request method")
+    mf = req.get("Max-Forwards")
+    if mf is not None and (not mf.isdigit() or int(mf) > 255):
+        raise SipParseError("bad Max-Forwards")
+    f, t = req.get("From"), req.get("To")
+    if f is None or t is None:
+        raise SipParseError("missing From or To")
+    return RequestInfo(vias, call_id, int(cseq[0]), cseq[1], parse_name_addr(f),
+                       parse_name_addr(t))
+
+
+class StreamFramer:
+    """Split a TCP byte stream into SIP messages using Content-Length.
+
+    :meth:`feed` returns the complete messages; it raises :class:`SipParseError` when
+    a header block or body would exceed :data:`MAX_MESSAGE` (the connection should then
+    be closed), so the buffer never grows without bound.
+    """
+
+    _CLEN = re.compile(rb"\r\n(?:content-length|l)[ \t]*:[ \t]*([0-9]+)", re.IGNORECASE)
+
+    def __init__(self) -> None:
+        self._buf = bytearray()
+
+    def feed(self, data: bytes) -> list[bytes]:
+        self._buf += data
+        out = []
+        while True:
+            while self._buf[:2] == b"\r\n":  # keep-alive CRLFs (RFC 5626)
+                del self._buf[:2]
+            end = self._buf.find(b"\r\n\r\n")
+            if end < 0:
+                if len(self._buf) > MAX_MESSAGE:
+                    raise SipParseError("header block too large")
+                return out
+            m = self._CLEN.search(self._buf, 0, end + 2)
+            n = int(m.group(1)) if m and len(m.group(1)) <= 9 else (0 if not m else -1)
+            total = end + 4 + n
+            if n < 0 or total > MAX_MESSAGE:
+                raise SipParseError("message too large")
+            if len(self._buf) < total:
+                return out
+            out.append(bytes(self._buf[:total]))
+            del self._buf[:total]
+
+
+def make_response(req: Request, status: int, *, reason: str | None = None,
+                  to_tag: str | None = None, body: bytes = b"",
+                  extra: list[tuple[str, str]] | tuple = (), server: str = "") -> Response:
+    """The response to ``req`` (RFC 3261 §8.2.6.2): its Via, From, Call-ID and CSeq, its
+    To with ``to_tag`` added when it has none; ``body`` is SDP."""
+    headers = [(n, v) for n, v in req.headers if n.lower() in ("via", "from", "call-id",
+                                                                   "cseq")]
+    to = req.get("To") or ""
+    if to_tag and ";tag=" not in to.replace(" ", "").lower():
+        to += f";tag={to_tag}"
+    headers.insert(sum(1 for n, _ in headers if n.lower() == "via") + 1, ("To", to))
+    headers += ([("Server", server)] if server else []) + list(extra)
+    if body:
+        headers.append(("Content-Type", "application/sdp"))
+    return Response(headers=headers, body=body, status=status, reason=reason or "Unknown")
+
+
+_RAW_HEADER = re.compile(rb"^(via|v|from|f|to|t|call-id|i|cseq)[ \t]*:[^\r\n]*",
+                         re.IGNORECASE | re.MULTILINE)
+
+
+def salvage_request(data: bytes) -> Request | None:
+    """From a request :func:`parse` refused, the headers needed to answer it 400, or
+    None when there is nothing to answer (a response, an ACK, no usable Via)."""
+    head = bytes(data[:MAX_MESSAGE]).split(b"\r\n\r\n", 1)[0]
+    first = head.split(b"\r\n", 1)[0]
+    if not re.match(rb"[A-Za-z]+ \S+ SIP/2\.0$", first) or first.startswith(b"ACK "):
+        return None
+    req = Request(method="X", uri="sip:x")
+    for m in list(_RAW_HEADER.finditer(head))[:MAX_HEADERS]:
+        name, _, value = m.group(0).decode("utf-8", "replace").partition(":")
+        name = name.strip().lower()
+        req.headers.append((COMPACT.get(name, CANONICAL.get(name, name)), value.strip()))
+    try:
+        vias = req.get_all("Via")
+        if not vias:
+            return None
+        parse_via(vias[0])
+    except SipParseError:
+        return None
+    return req
+
+
+def stamp_via(req: Request, host: str, port: int) -> None:
+    """Add ``received`` (RFC 3261 §18.2.1) and fill an empty ``rport`` (RFC 3581) in the
+    top Via of ``req``, so responses show where the request really came from."""
+    for i, (name, value) in enumerate(req.headers):
+        if name.lower() != "via":
+            continue
+        first, *others = split_commas(value)
+        via = parse_via(first)
+        if via.host.strip("[]") != host:
+            first += f";received={host}"
+        if "rport" in via.params and not via.params["rport"]:
+            first = re.sub(r";\s*rport\s*(?=;|$)", f";rport={port}", first, count=1)
+        req.headers[i] = (name, ", ".join([first, *others]))
+        return

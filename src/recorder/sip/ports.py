@@ -1,0 +1,49 @@
+"""RTP port allocation: one even port per call from a configured range (``--rtp-ports``)."""
+
+from __future__ import annotations
+
+import threading
+
+
+class PortsExhausted(RuntimeError):
+    """Every RTP port of the range is in use (answer the call with 503)."""
+
+
+class RtpPorts:
+    """Even RTP ports ``first..last`` (RTCP would use port + 1), thread-safe.
+
+    >>> ports = RtpPorts(40000, 40010)
+    >>> p = ports.acquire(); ports.release(p)
+    """
+
+    def __init__(self, first: int, last: int) -> None:
+        if not all(isinstance(v, int) for v in (first, last)) or not (
+                1024 <= first <= last <= 65534):
+            raise ValueError(f"RTP port range must be ints with 1024 <= first <= last <= "
+                             f"65534, got {first!r}..{last!r}")
+        self._free = list(range(last - last % 2, first - 1, -2))
+        if not self._free:
+            raise ValueError(f"RTP port range {first}..{last} holds no even port")
+        self._used: set[int] = set()
+        self._lock = threading.Lock()
+
+    def acquire(self) -> int:
+        """A free port; raises :class:`PortsExhausted` when none is left."""
+        with self._lock:
+            if not self._free:
+                raise PortsExhausted(f"all {len(self._used)} RTP ports are in use")
+            port = self._free.pop()
+            self._used.add(port)
+            return port
+
+    def release(self, port: int) -> None:
+        """Give ``port`` back; ValueError if it was not acquired."""
+        with self._lock:
+            if port not in self._used:
+                raise ValueError(f"RTP port {port!r} is not in use")
+            self._used.remove(port)
+            self._free.append(port)
+
+    @property
+    def in_use(self) -> int:
+        return len(self._used)

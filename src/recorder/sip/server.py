@@ -1,0 +1,179 @@
+"""SIP over UDP and TCP (asyncio) around :class:`~recorder.sip.uas.UasCore`.
+
+>>> server = SipServer(on_call, host="127.0.0.1", port=5060, max_calls=100)  # doctest: +SKIP
+>>> with server.run_in_thread():                                             # doctest: +SKIP
+...     ...
+
+``on_call(call)`` runs on the server's event-loop thread for each new INVITE; it must
+return quickly (hand the call to a worker) and may call ``call.answer(port)`` at once
+or later from any thread.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import threading
+from collections.abc import Callable, Iterator
+
+from .call import Call, Peer
+from .message import MAX_MESSAGE, SipParseError, StreamFramer
+from .transaction import Timers
+from .uas import Config, UasCore
+
+log = logging.getLogger(__name__)
+
+
+class _Udp(asyncio.DatagramProtocol):
+    def __init__(self, server: SipServer) -> None:
+        self.server = server
+
+    def datagram_received(self, data: bytes, addr: tuple) -> None:
+        self.server.deliver(data, Peer("udp", addr[0], addr[1]))
+
+    def error_received(self, exc: Exception) -> None:  # ICMP unreachable etc.
+        log.debug("UDP error: %s", exc)
+
+
+class SipServer:
+    """A SIP UAS listening on UDP and/or TCP ``host:port`` (``port=0``: pick a free one,
+    the same number for both; read :attr:`port` after start).
+
+    ``max_calls``: more simultaneous calls get 503.  ``allow``: source networks
+    (CIDR strings) accepted, others get 403.  ``timers``: RFC 3261 T1/T2.
+    ``max_connections``/``idle_timeout``: TCP limits.
+    """
+
+    def __init__(self, on_call: Callable[[Call], None], *, host: str = "127.0.0.1",
+                 port: int = 5060, udp: bool = True, tcp: bool = True, max_calls: int = 100,
+                 allow: tuple[str, ...] = ("0.0.0.0/0", "::/0"), timers: Timers | None = None,
+                 advertised_ip: str | None = None, max_connections: int = 1024,
+                 idle_timeout: float = 300.0) -> None:
+        if not (udp or tcp):
+            raise ValueError("enable at least one of udp and tcp")
+        if not isinstance(port, int) or not 0 <= port < 65536:
+            raise ValueError(f"port must be an int in 0..65535, got {port!r}")
+        self.on_call, self.host, self.port = on_call, host, port
+        self.udp, self.tcp = udp, tcp
+        self.config = Config(local_ip=advertised_ip or host, local_port=port,
+                             max_calls=max_calls, allow=tuple(allow),
+                             timers=timers or Timers())
+        self.max_connections, self.idle_timeout = max_connections, idle_timeout
+        self.core: UasCore | None = None
+        self._udp_transport: asyncio.DatagramTransport | None = None
+        self._tcp_server: asyncio.base_events.Server | None = None
+        self._conns: dict[int, asyncio.StreamWriter] = {}
+        self._next_conn = 0
+
+    async def start(self) -> None:
+        """Bind the sockets and start serving on the running loop."""
+        loop = asyncio.get_running_loop()
+        self.core = UasCore(loop, self._send, self.on_call, self.config)
+        if self.tcp:
+            self._tcp_server = await asyncio.start_server(self._serve_tcp, self.host,
+                                                          self.port, limit=MAX_MESSAGE)
+            self.port = self._tcp_server.sockets[0].getsockname()[1]
+        if self.udp:
+            self._udp_transport, _ = await loop.create_datagram_endpoint(
+                lambda: _Udp(self), local_addr=(self.host, self.port))
+            self.port = self._udp_transport.get_extra_info("sockname")[1]
+        self.config.local_port = self.port
+
+    async def stop(self) -> None:
+        """Close the sockets and cancel every timer."""
+        if self.core is not None:
+            self.core.close()
+        if self._udp_transport is not None:
+            self._udp_transport.close()
+        for w in list(self._conns.values()):
+            w.close()
+        if self._tcp_server is not None:
+            self._tcp_server.close()
+            await self._tcp_server.wait_closed()
+
+    def deliver(self, data: bytes, peer: Peer) -> None:
+        """Hand one received message to the UAS core; a bug there is logged, and the
+        server goes on serving everyone else."""
+        try:
+            self.core.receive(data, peer)
+        except Exception:
+            log.exception("SIP message from %s:%s not handled", peer.host, peer.port)
+
+    def _send(self, data: bytes, peer: Peer) -> None:
+        if peer.transport == "udp":
+            if self._udp_transport is not None:
+                self._udp_transport.sendto(data, (peer.host, peer.port))
+        else:
+            writer = self._conns.get(peer.conn)
+            if writer is not None and not writer.is_closing():
+                writer.write(data)
+
+    async def _serve_tcp(self, reader: asyncio.StreamReader,
+                         writer: asyncio.StreamWriter) -> None:
+        if len(self._conns) >= self.max_connections:
+            writer.close()
+            return
+        self._next_conn += 1
+        conn = self._next_conn
+        self._conns[conn] = writer
+        host, port = writer.get_extra_info("peername")[:2]
+        framer = StreamFramer()
+        try:
+            while True:
+                data = await asyncio.wait_for(reader.read(65536), self.idle_timeout)
+                if not data:
+                    break
+                for msg in framer.feed(data):
+                    self.deliver(msg, Peer("tcp", host, port, conn))
+        except (SipParseError, asyncio.TimeoutError, ConnectionError):
+            pass  # oversized framing, idle or reset: close the connection
+        finally:
+            self._conns.pop(conn, None)
+            writer.close()
+
+    @contextlib.contextmanager
+    def run_in_thread(self) -> Iterator[SipServer]:
+        """Serve on a new event-loop thread for the duration of the ``with`` block."""
+        loop = asyncio.new_event_loop()
+        started = threading.Event()
+        failure: list[BaseException] = []
+
+        def main() -> None:
+            asyncio.set_event_loop(loop)
+            try:
+                loop.run_until_complete(self.start())
+            except BaseException as e:  # noqa: BLE001 - re-raised in the caller's thread
+                failure.append(e)
+                started.set()
+                return
+            started.set()
+            loop.run_forever()
+            loop.run_until_complete(self.stop())
+            loop.close()
+
+        thread = threading.Thread(target=main, name=f"sip-{self.port}", daemon=True)
+        thread.start()
+        started.wait()
+        if failure:
+            thread.join()
+            loop.close()
+            raise failure[0]
+        try:
+            yield self
+        finally:
+            loop.call_soon_threadsafe(loop.stop)
+            thread.join()
+
+    def call_in_loop(self, fn: Callable[[], object]) -> object:
+        """Run ``fn`` on the server's loop thread and return its result (for inspection
+        from other threads, e.g. ``server.call_in_loop(lambda: server.core.active_calls)``)."""
+        if self.core is None:
+            raise RuntimeError("the server is not started")
+        loop = self.core.loop
+        fut = asyncio.run_coroutine_threadsafe(_as_coro(fn), loop)
+        return fut.result(timeout=10)
+
+
+async def _as_coro(fn: Callable[[], object]) -> object:
+    return fn()
