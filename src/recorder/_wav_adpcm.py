@@ -124,21 +124,32 @@ class ImaWav(WavCodec):
     def frames_per_block(self, fmt: Fmt) -> int:
         return _adpcm.ima_wav_samples_per_block(fmt.block_align, fmt.channels)
 
+    def whole_bytes(self, nbytes: int, fmt: Fmt) -> int:
+        """Whole blocks, then of a short last block its header(s) and whole groups (a
+        last block cut inside its header is dropped)."""
+        head = 4 * fmt.channels                  # also the size of one group per channel
+        rest = nbytes % fmt.block_align
+        short = 0 if rest < head else rest - (rest - head) % head
+        return nbytes - rest + short
+
     def frames(self, nbytes: int, fmt: Fmt) -> int:
+        return _adpcm.ima_wav_frames(self.whole_bytes(nbytes, fmt), fmt.channels, fmt.block_align)[0]
+
+    validates_data = True
+
+    def check_data(self, data: np.ndarray, fmt: Fmt) -> None:
         try:
-            return _adpcm.ima_wav_frames(nbytes, fmt.channels, fmt.block_align)[0]
-        except ValueError:       # a cut last block: count whole blocks (read() raises)
-            return nbytes // fmt.block_align * _adpcm.ima_wav_samples_per_block(
-                fmt.block_align, fmt.channels)
+            _adpcm.ima_wav_check_headers(data, fmt.channels, fmt.block_align)
+        except ValueError as e:
+            raise WavError(str(e)) from None
 
     def decode(self, data: np.ndarray, fmt: Fmt) -> np.ndarray:
         ch, ba = fmt.channels, fmt.block_align
         try:
             frames, _ = _adpcm.ima_wav_frames(data.size, ch, ba)
-            _adpcm.ima_wav_check_headers(data, ch, ba)
         except ValueError as e:
-            raise WavError(f"{e} (wav.repair() cuts a file back to whole blocks)"
-                           if "truncated" in str(e) else str(e)) from None
+            raise WavError(f"{e} (wav.repair() cuts it back to whole blocks and groups)") from None
+        self.check_data(data, fmt)
         out = np.empty(frames * ch, np.int16)
         _adpcm.ima_wav_decode(data, ch, ba, out)
         return out
@@ -198,6 +209,10 @@ class OkiWav(WavCodec):
             raise WavError(f"OKI ADPCM with {fmt.bits} bits per sample is not supported (only 4)")
         if fmt.channels > 2:
             raise WavError(f"OKI ADPCM with {fmt.channels} channels is not supported (mono or stereo)")
+
+    def whole_bytes(self, nbytes: int, fmt: Fmt) -> int:
+        """Every byte: one mono frame pair or one stereo frame (block_align is ignored)."""
+        return nbytes
 
     def frames(self, nbytes: int, fmt: Fmt) -> int:
         return nbytes * 2 // fmt.channels
