@@ -138,6 +138,12 @@ class ImaWav(WavCodec):
     validates_data = True
 
     def check_data(self, data: np.ndarray, fmt: Fmt) -> None:
+        """A data chunk cut inside a block header or group, or a block header with a step
+        index above 88 or a non-zero reserved byte, is an error."""
+        try:
+            _adpcm.ima_wav_frames(data.size, fmt.channels, fmt.block_align)
+        except ValueError as e:
+            raise WavError(f"{e} (wav.repair() cuts it back to whole blocks and groups)") from None
         try:
             _adpcm.ima_wav_check_headers(data, fmt.channels, fmt.block_align)
         except ValueError as e:
@@ -145,11 +151,8 @@ class ImaWav(WavCodec):
 
     def decode(self, data: np.ndarray, fmt: Fmt) -> np.ndarray:
         ch, ba = fmt.channels, fmt.block_align
-        try:
-            frames, _ = _adpcm.ima_wav_frames(data.size, ch, ba)
-        except ValueError as e:
-            raise WavError(f"{e} (wav.repair() cuts it back to whole blocks and groups)") from None
         self.check_data(data, fmt)
+        frames = self.frames(data.size, fmt)
         out = np.empty(frames * ch, np.int16)
         _adpcm.ima_wav_decode(data, ch, ba, out)
         return out

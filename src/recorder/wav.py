@@ -279,7 +279,9 @@ def _parse(f, size: int) -> _Layout:
                 csize = ds64_data
             if csize in _STREAMING_SIZES or (
                     csize == 0 and remaining > 0 and not _looks_like_chunk(f.read(8), remaining)):
-                csize, unbounded = remaining, True
+                # the audio runs on to the end of the file, or to chunks that follow it
+                after = _trailing_chunks(f, body, size)
+                csize, unbounded = (size if after is None else after) - body, True
             elif csize > remaining:
                 raise WavError(
                     f"data chunk truncated: header says {csize} bytes, the file holds {remaining}"
@@ -611,13 +613,13 @@ def _chunk_head(f, pos: int, size: int):
 
 def _chunks_fill(f, pos: int, size: int) -> bool:
     """True when well-formed chunks (no fmt/data/ds64 among them) run exactly from ``pos``
-    to the end of the file; a single trailing byte (a missing or extra pad) is allowed."""
+    to the end of the file (the last one may lack its pad byte)."""
     while pos + 8 <= size:
         head = _chunk_head(f, pos, size)
         if head is None or head[0] in _HEADER_IDS or pos + 8 + head[1] > size:
             return False
         pos += 8 + head[1] + (head[1] & 1)
-    return pos >= size - 1
+    return pos in (size, size + 1)
 
 
 def _trailing_chunks(f, start: int, size: int) -> int | None:
@@ -703,7 +705,11 @@ def _repair_plan(f, size: int):
     end = data_at + declared
     runs_from = data_at                          # where the audio may run on from
     if declared not in _STREAMING_SIZES and declared <= size - data_at:
-        if _chunks_fill(f, end + (declared & 1), size) or (declared & 1 and _chunks_fill(f, end, size)):
+        # one byte after odd-sized data at the end of the file: the pad byte when the
+        # RIFF size counts it; else audio written after the last header refresh
+        stale_pad = declared & 1 and end + 1 == size and riff_size + 8 < size
+        if not stale_pad and (_chunks_fill(f, end + (declared & 1), size)
+                              or (declared & 1 and _chunks_fill(f, end, size))):
             runs_from = None                     # a whole data chunk, last or followed by chunks
         else:
             cid = _looks_like_a_chunk(f, end + (declared & 1), size)
@@ -711,9 +717,11 @@ def _repair_plan(f, size: int):
                 raise _CannotRepair(f"the {cid!r} chunk after the data is malformed or truncated")
             runs_from = end                      # a stale size: more audio follows
     if runs_from is None:
-        nbytes, last = declared, end + (declared & 1) >= size - 1
+        nbytes, last = declared, end + (declared & 1) >= size
     else:
-        chunks_at = _trailing_chunks(f, runs_from, size)
+        chunks_at = _trailing_chunks(f, data_at, size)
+        if chunks_at is not None and chunks_at < runs_from:
+            raise _CannotRepair(f"the data size ({_describe(declared)}) runs over a chunk at byte {chunks_at}")
         last = chunks_at is None
         nbytes = (size if last else chunks_at) - data_at
     keep = codec.whole_bytes(nbytes, fmt)
@@ -727,7 +735,9 @@ def _repair_plan(f, size: int):
         writes.append((data_at - 4, min(keep, _U32)))
         notes.append(f"data size {_describe(declared)} -> {keep} bytes")
         if fact_at is not None:
-            frames = _frames_with_fact(codec, fmt, keep, fact)
+            # the fact chunk of a crashed file counts the frames of the last header
+            # refresh; after a crash every frame present is audio (no padding)
+            frames = codec.frames(keep, fmt)
             if frames != fact:
                 writes.append((fact_at, min(frames, _U32)))
                 notes.append(f"fact {fact} -> {frames} frames")
@@ -805,7 +815,7 @@ def repair(path_or_file) -> Repaired:
         f.seek(0, io.SEEK_END)
         size = f.tell()
         try:
-            before, error = _info(_parse(f, size)), None
+            before, error = _info(_check_readable(f, _parse(f, size))), None
         except WavError as e:
             before, error = None, e
         try:
@@ -828,6 +838,14 @@ def repair(path_or_file) -> Repaired:
             f.write(struct.pack("<I", value))
         f.flush()
         return _repaired(_info(_parse(f, new_size)), True, note, before)
+
+
+def _check_readable(f, layout: _Layout) -> _Layout:
+    """``layout`` when :func:`read` decodes the file, else WavError (without decoding)."""
+    if layout.codec.validates_data:
+        f.seek(layout.data_offset)
+        layout.codec.check_data(np.frombuffer(f.read(layout.data_bytes), np.uint8), layout.fmt)
+    return layout
 
 
 def _repaired(after: Info, changed: bool, note: str, before: Info | None) -> Repaired:
