@@ -199,10 +199,10 @@ def check_repair(name: str, blob: bytes) -> str:
     for cid in (b"LIST", b"fmt ", b"fact"):   # every chunk kept, none swallowed as audio
         if cid in blob[: common]:
             assert out.count(cid) >= blob[: common].count(cid), f"{name}: {cid!r} lost"
-    if result.changed and b"LIST" in out:
-        meta = wav.info(io.BytesIO(out))
-        assert out.index(b"LIST") >= meta.data_offset + meta.data_bytes or \
-            out.index(b"LIST") < meta.data_offset, f"{name}: LIST swallowed into the data"
+    if result.changed and b"LIST" in out:     # audio to the reader after only if it was before
+        at = out.index(b"LIST")
+        inside = lambda m: m is not None and m.data_offset <= at < m.data_offset + m.data_bytes  # noqa: E731
+        assert not inside(result) or inside(result.before), f"{name}: LIST swallowed into the data"
     again = io.BytesIO(out)
     second = wav.repair(again)
     assert not second.changed and again.getvalue() == out, f"{name}: second repair changed the file"
@@ -213,8 +213,8 @@ def check_repair(name: str, blob: bytes) -> str:
 
 SMALL = [(fmt, 8000, 1, 1234) for fmt in FORMATS] + [
     ("alaw", 11025, 2, 700), ("s16bit", 6000, 2, 333), ("ima", 8000, 2, 800), ("oki", 8000, 2, 501)]
-LARGE = [(fmt, rate, ch, n) for fmt in FORMATS for rate in (6000, 8000, 11000, 16000)
-         for ch in (1, 2) for n in (0, 1, 2, 504, 505, 506, 1017, 3001)]
+LARGE = [(fmt, rate, ch, n) for fmt in FORMATS for rate in (6000, 8000, 16000)
+         for ch in (1, 2) for n in (0, 1, 505, 506, 1017)]
 
 
 def test_fuzz_corpus_read_after_repair_never_loses_audio():
@@ -227,7 +227,7 @@ def test_fuzz_corpus_read_after_repair_never_loses_audio():
 
 @pytest.mark.slow
 def test_fuzz_corpus_exhaustive():
-    for name, blob in corpus(LARGE, every=1, mutations=20, seed=1):
+    for name, blob in corpus(LARGE, every=3, mutations=20, seed=1):
         check_repair(name, blob)
 
 
@@ -336,11 +336,15 @@ def test_ima_header_never_finished_keeps_the_short_block():
     cut block, as many frames as the reader gets from a short last block."""
     blob = crashed("ima", 8000, 1, 1500, 100)
     at = data_size_at(blob)
-    whole = struct.unpack_from("<I", blob, at)[0]
-    cut = blob[: at + 4 + 256 + 4 + 49 * 4 + 2]  # one block, a short one of 49 groups, half a group
-    f = io.BytesIO(set_u32(cut, at, whole))
+    short = at + 4 + 256 + 4 + 49 * 4            # one block, then a short one of 49 groups
+    f = io.BytesIO(set_u32(blob[:short], at, 0xFFFFFFFF))   # the streaming placeholder
+    assert wav.read(io.BytesIO(f.getvalue()))[1].frames == 505 + 1 + 49 * 8 == 898
     result = wav.repair(f)
-    assert result.frames == 505 + 1 + 49 * 8 == 898
+    assert result.changed and result.frames == 898
+    assert wav.read(io.BytesIO(f.getvalue()))[1].frames == 898
+    f = io.BytesIO(set_u32(blob[:short + 2], at, 2 * 256))  # says more; half a group more
+    result = wav.repair(f)
+    assert result.changed and result.before is None and result.frames == 898
     assert wav.read(io.BytesIO(f.getvalue()))[1].frames == 898
 
 

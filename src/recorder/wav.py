@@ -355,21 +355,16 @@ class _Source:
         self.close()
 
 
-def _frames_with_fact(codec: WavCodec, fmt: Fmt, nbytes: int, fact: int | None) -> int:
-    """Frames in ``nbytes`` of data given the fact chunk's count (None: no fact chunk)."""
-    n = codec.frames(nbytes, fmt)
-    fpb = codec.frames_per_block(fmt)
-    if fact is not None and codec.has_fact and fpb > 1 and n - fpb < fact <= n:
+def _frames(layout: _Layout) -> int:
+    n = layout.codec.frames(layout.data_bytes, layout.fmt)
+    fpb = layout.codec.frames_per_block(layout.fmt)
+    if layout.fact is not None and layout.codec.has_fact and fpb > 1 and n - fpb < layout.fact <= n:
         # block codecs: the fact chunk trims the padding of the last block.  A fact that
         # says more, or a block or more less (libsndfile writes half the frame count for
         # stereo IMA ADPCM; a crash leaves the count of the last header refresh), is not
         # about padding, and the data decides.
-        n = fact
+        n = layout.fact
     return n
-
-
-def _frames(layout: _Layout) -> int:
-    return _frames_with_fact(layout.codec, layout.fmt, layout.data_bytes, layout.fact)
 
 
 def _info(layout: _Layout) -> Info:
@@ -643,13 +638,14 @@ def _trailing_chunks(f, start: int, size: int) -> int | None:
 
 
 def _looks_like_a_chunk(f, pos: int, size: int) -> bytes | None:
-    """The id of what looks like a chunk header at ``pos`` (a known trailing id, or a
-    printable id whose size fits in the file), else None."""
+    """The id of what looks like the start of a chunk at ``pos`` (a known id, even with
+    its size cut off, or a printable id whose size fits in the file), else None."""
+    f.seek(pos)
+    cid = f.read(4)
+    if cid in _TRAILING_IDS or cid in _HEADER_IDS:
+        return cid
     head = _chunk_head(f, pos, size)
-    if head is None:
-        return None
-    cid, csize = head
-    return cid if cid in _TRAILING_IDS or cid in _HEADER_IDS or pos + 8 + csize <= size else None
+    return cid if head is not None and pos + 8 + head[1] <= size else None
 
 
 def _describe(n: int) -> str:
