@@ -579,6 +579,23 @@ _TRAILING_IDS = (b"LIST", b"id3 ", b"ID3 ", b"bext", b"cue ", b"smpl", b"inst", 
                  b"labl", b"note", b"ltxt", b"fact", b"slnt", b"minf", b"elm1", b"regn", b"ovwf")
 _HEADER_IDS = frozenset((b"fmt ", b"data", b"ds64"))
 _SCAN = 1 << 20
+_TRAILING_WORDS = np.frombuffer(b"".join(_TRAILING_IDS), "<u4")
+_FIRST_TWO = np.zeros((2, 256), bool)            # bytes that start the ids, second bytes
+_FIRST_TWO[0, [cid[0] for cid in _TRAILING_IDS]] = True
+_FIRST_TWO[1, [cid[1] for cid in _TRAILING_IDS]] = True
+
+
+def _id_offsets(block: bytes, limit: int) -> list[int]:
+    """Offsets below ``limit`` in ``block`` where one of ``_TRAILING_IDS`` starts, in order
+    (vectorized: a two-byte filter, then whole ids compared)."""
+    a = np.frombuffer(block, np.uint8)
+    n = min(limit, a.size - 3)
+    if n <= 0:
+        return []
+    at = np.flatnonzero(_FIRST_TWO[0, a[:n]] & _FIRST_TWO[1, a[1:n + 1]])
+    words = (a[at].astype(np.uint32) | a[at + 1].astype(np.uint32) << 8
+             | a[at + 2].astype(np.uint32) << 16 | a[at + 3].astype(np.uint32) << 24)
+    return at[np.isin(words, _TRAILING_WORDS)].tolist()
 
 
 @dataclass(frozen=True)
@@ -624,15 +641,9 @@ def _trailing_chunks(f, start: int, size: int) -> int | None:
     while pos < size:
         f.seek(pos)
         block = f.read(_SCAN + 3)
-        hits = []
-        for cid in _TRAILING_IDS:
-            i = block.find(cid)
-            while 0 <= i < _SCAN:
-                hits.append(pos + i)
-                i = block.find(cid, i + 1)
-        for at in sorted(hits):
-            if _chunks_fill(f, at, size):
-                return at
+        for at in _id_offsets(block, _SCAN):
+            if _chunks_fill(f, pos + at, size):
+                return pos + at
         pos += _SCAN
     return None
 
