@@ -448,3 +448,22 @@ def test_repaired_files_decode_the_same_in_soundfile(tmp_path, soundfile, fmt):
     # libsndfile decodes a short last IMA block as a whole one (frames past the data)
     assert theirs.size == ours.size if fmt != "ima" else theirs.size >= ours.size
     np.testing.assert_array_equal(theirs[: ours.size], ours)
+
+
+class _MinimalFile:
+    """A file object with only read/write/seek/tell/truncate (like an encrypting wrapper)."""
+
+    def __init__(self, blob: bytes):
+        self._b = io.BytesIO(blob)
+        self.read, self.write, self.seek = self._b.read, self._b.write, self._b.seek
+        self.tell, self.truncate = self._b.tell, self._b.truncate
+
+    def value(self) -> bytes:
+        return self._b.getvalue()
+
+
+def test_repair_through_a_minimal_file_object():
+    f = _MinimalFile(crashed("ima", 8000, 1, 3000, 600)[:-10])
+    result = wav.repair(f)
+    assert result.changed and result.frames > 2000
+    assert wav.read(io.BytesIO(f.value()))[1].frames == result.frames

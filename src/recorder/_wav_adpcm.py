@@ -16,7 +16,9 @@ block is padded by repeating the last frame.  Each block restarts the predictor 
 its first sample and carries the step index over from the previous block.  The reader
 takes any block_align whose groups are whole and agree with wSamplesPerBlock, a short
 last block made of whole groups, and raises :class:`~recorder.wav.WavError` for a block
-cut inside a header or group, a step index above 88 or a non-zero reserved byte.
+cut inside a header or group, a step index above 88 or a non-zero reserved byte;
+:func:`~recorder.wav.repair` cuts such a file back to its whole blocks and groups (the
+rule is :meth:`ImaWav.whole_bytes`, shared with the reader).
 
 **OKI ADPCM** (Dialogic VOX in WAV): written with tag 0x0010 (what ffmpeg reads as
 ``adpcm_ima_oki``); tags 0x0010 and 0x0017 (Dialogic OKI ADPCM) are read.  The data is

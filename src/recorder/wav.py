@@ -771,7 +771,7 @@ def _open_for_repair(path_or_file):
         raise TypeError("pass a path or a binary file object, not bytes (wrap them in io.BytesIO)")
     if hasattr(path_or_file, "read"):
         f = path_or_file
-        for what in ("write", "seek", "truncate"):
+        for what in ("write", "seek", "tell", "truncate"):
             if not callable(getattr(f, what, None)):
                 raise TypeError(f"repair needs a file object that can {what}, got {type(f).__name__}")
         for what in ("readable", "writable", "seekable"):
@@ -797,7 +797,7 @@ class _Borrowed:
         return self.f
 
     def __exit__(self, *exc):
-        self.f.flush()
+        pass
 
 
 def repair(path_or_file) -> Repaired:
@@ -811,9 +811,9 @@ def repair(path_or_file) -> Repaired:
     cannot improve is left byte-identical.  ``read`` of the result gives the same audio
     as before the repair, or more of it.
 
-    ``path_or_file`` is a path or a binary file object that is readable, writable,
-    seekable and has ``truncate`` (``io.BytesIO``, a file opened ``r+b``); a file object
-    is left open.  Returns a :class:`Repaired` (an :class:`Info` of the file after, plus
+    ``path_or_file`` is a path or a binary file object with ``read``, ``write``,
+    ``seek``, ``tell`` and ``truncate`` (``io.BytesIO``, a file opened ``r+b``; ``flush``
+    is called when it has one); a file object is left open.  Returns a :class:`Repaired` (an :class:`Info` of the file after, plus
     ``changed``, ``note`` and ``before``).  Raises :class:`WavError` naming the problem
     when the file is unreadable and repair cannot make it readable.
     """
@@ -843,7 +843,8 @@ def repair(path_or_file) -> Repaired:
         for at, value in writes:
             f.seek(at)
             f.write(struct.pack("<I", value))
-        f.flush()
+        if callable(getattr(f, "flush", None)):
+            f.flush()
         return _repaired(_info(_parse(f, new_size)), True, note, before)
 
 
