@@ -15,6 +15,8 @@ import struct
 
 import numpy as np
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from recorder import wav
 from recorder.wav import WavError
@@ -223,6 +225,22 @@ def test_fuzz_corpus_read_after_repair_never_loses_audio():
         seen[check_repair(name, blob)] += 1
     # the corpus exercises every outcome, many times each
     assert min(seen.values()) >= 50, seen
+
+
+@settings(max_examples=400, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.sampled_from(SMALL), st.sampled_from(["whole", "crash", "list"]),
+       st.lists(st.tuples(st.integers(0, 120), st.integers(0, 255)), max_size=6), st.integers(0, 700))
+def test_random_damage_anywhere(base, kind, edits, cut):
+    """Random bytes changed anywhere in the first 120 bytes, then the end cut off."""
+    fmt, rate, channels, frames = base
+    if kind == "crash":
+        blob = bytearray(crashed(fmt, rate, channels, frames, frames // 2))
+    else:
+        blob = bytearray(closed(fmt, rate, channels, frames) + (LIST if kind == "list" else b""))
+    for pos, val in edits:
+        if pos < len(blob):
+            blob[pos] = val
+    check_repair(f"{base}/{kind}/{edits}/cut{cut}", bytes(blob[: len(blob) - cut]))
 
 
 @pytest.mark.slow
