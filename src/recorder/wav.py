@@ -16,6 +16,7 @@ sizes in a header are checked against the real file size before anything is allo
 
 from __future__ import annotations
 
+import contextlib
 import io
 import os
 import struct
@@ -787,19 +788,6 @@ def _open_for_repair(path_or_file):
         raise WavError(f"{path_or_file}: is a directory") from None
 
 
-class _Borrowed:
-    """Context manager that leaves a caller's file object open."""
-
-    def __init__(self, f):
-        self.f = f
-
-    def __enter__(self):
-        return self.f
-
-    def __exit__(self, *exc):
-        pass
-
-
 def repair(path_or_file) -> Repaired:
     """Make whole, in place, a WAV file that a crash cut short or left with a stale header.
 
@@ -818,7 +806,7 @@ def repair(path_or_file) -> Repaired:
     when the file is unreadable and repair cannot make it readable.
     """
     f, owned = _open_for_repair(path_or_file)
-    with (f if owned else _Borrowed(f)):
+    with f if owned else contextlib.nullcontext(f):
         f.seek(0, io.SEEK_END)
         size = f.tell()
         try:
