@@ -177,7 +177,7 @@ def test_ima_errors_name_the_block():
         wav.read(io.BytesIO(ima_file(bytes(good))))
 
 
-def test_repair_cuts_a_crashed_ima_file_to_whole_blocks(tmp_path):
+def test_repair_cuts_a_crashed_ima_file_to_whole_groups(tmp_path):
     path = tmp_path / "crash.wav"
     w = wav.Writer(path, "ima", 8000)
     w.write(X[:3000])
@@ -187,7 +187,11 @@ def test_repair_cuts_a_crashed_ima_file_to_whole_blocks(tmp_path):
     raw = path.read_bytes()
     path.write_bytes(raw[:-100])                   # and the last block is cut
     meta = wav.repair(path)
-    assert meta.frames == (len(raw) - 100 - meta.data_offset) // 256 * 505
+    blocks, rest = divmod(len(raw) - 100 - meta.data_offset, 256)
+    assert meta.changed and rest > 4
+    # whole blocks, then the header and every whole 4-byte group of the cut block
+    assert meta.frames == blocks * 505 + 1 + (rest - 4) // 4 * 8
+    assert path.stat().st_size == meta.data_offset + blocks * 256 + 4 + (rest - 4) // 4 * 4
     y, _ = wav.read(path)
     np.testing.assert_array_equal(y, wav.read(io.BytesIO(wav_bytes(X[:6000], "ima")))[0][: meta.frames])
     w.close()

@@ -16,7 +16,9 @@ block is padded by repeating the last frame.  Each block restarts the predictor 
 its first sample and carries the step index over from the previous block.  The reader
 takes any block_align whose groups are whole and agree with wSamplesPerBlock, a short
 last block made of whole groups, and raises :class:`~recorder.wav.WavError` for a block
-cut inside a header or group, a step index above 88 or a non-zero reserved byte.
+cut inside a header or group, a step index above 88 or a non-zero reserved byte;
+:func:`~recorder.wav.repair` cuts such a file back to its whole blocks and groups (the
+rule is :meth:`ImaWav.whole_bytes`, shared with the reader).
 
 **OKI ADPCM** (Dialogic VOX in WAV): written with tag 0x0010 (what ffmpeg reads as
 ``adpcm_ima_oki``); tags 0x0010 and 0x0017 (Dialogic OKI ADPCM) are read.  The data is
@@ -124,21 +126,35 @@ class ImaWav(WavCodec):
     def frames_per_block(self, fmt: Fmt) -> int:
         return _adpcm.ima_wav_samples_per_block(fmt.block_align, fmt.channels)
 
+    def whole_bytes(self, nbytes: int, fmt: Fmt) -> int:
+        """Whole blocks, then of a short last block its header(s) and whole groups (a
+        last block cut inside its header is dropped)."""
+        head = 4 * fmt.channels                  # also the size of one group per channel
+        rest = nbytes % fmt.block_align
+        short = 0 if rest < head else rest - (rest - head) % head
+        return nbytes - rest + short
+
     def frames(self, nbytes: int, fmt: Fmt) -> int:
+        return _adpcm.ima_wav_frames(self.whole_bytes(nbytes, fmt), fmt.channels, fmt.block_align)[0]
+
+    validates_data = True
+
+    def check_data(self, data: np.ndarray, fmt: Fmt) -> None:
+        """A data chunk cut inside a block header or group, or a block header with a step
+        index above 88 or a non-zero reserved byte, is an error."""
         try:
-            return _adpcm.ima_wav_frames(nbytes, fmt.channels, fmt.block_align)[0]
-        except ValueError:       # a cut last block: count whole blocks (read() raises)
-            return nbytes // fmt.block_align * _adpcm.ima_wav_samples_per_block(
-                fmt.block_align, fmt.channels)
+            _adpcm.ima_wav_frames(data.size, fmt.channels, fmt.block_align)
+        except ValueError as e:
+            raise WavError(f"{e} (wav.repair() cuts it back to whole blocks and groups)") from None
+        try:
+            _adpcm.ima_wav_check_headers(data, fmt.channels, fmt.block_align)
+        except ValueError as e:
+            raise WavError(str(e)) from None
 
     def decode(self, data: np.ndarray, fmt: Fmt) -> np.ndarray:
         ch, ba = fmt.channels, fmt.block_align
-        try:
-            frames, _ = _adpcm.ima_wav_frames(data.size, ch, ba)
-            _adpcm.ima_wav_check_headers(data, ch, ba)
-        except ValueError as e:
-            raise WavError(f"{e} (wav.repair() cuts a file back to whole blocks)"
-                           if "truncated" in str(e) else str(e)) from None
+        self.check_data(data, fmt)
+        frames = self.frames(data.size, fmt)
         out = np.empty(frames * ch, np.int16)
         _adpcm.ima_wav_decode(data, ch, ba, out)
         return out
@@ -198,6 +214,10 @@ class OkiWav(WavCodec):
             raise WavError(f"OKI ADPCM with {fmt.bits} bits per sample is not supported (only 4)")
         if fmt.channels > 2:
             raise WavError(f"OKI ADPCM with {fmt.channels} channels is not supported (mono or stereo)")
+
+    def whole_bytes(self, nbytes: int, fmt: Fmt) -> int:
+        """Every byte: one mono frame pair or one stereo frame (block_align is ignored)."""
+        return nbytes
 
     def frames(self, nbytes: int, fmt: Fmt) -> int:
         return nbytes * 2 // fmt.channels

@@ -16,6 +16,7 @@ sizes in a header are checked against the real file size before anything is allo
 
 from __future__ import annotations
 
+import contextlib
 import io
 import os
 import struct
@@ -26,7 +27,7 @@ import numpy as np
 from . import codecs
 from ._buffers import as_int16
 
-__all__ = ["WavError", "Info", "read", "write", "info", "Writer", "repair", "WRITE_FORMATS"]
+__all__ = ["WavError", "Info", "Repaired", "read", "write", "info", "Writer", "repair", "WRITE_FORMATS"]
 
 MAX_CHANNELS = 64
 _U32 = 0xFFFFFFFF
@@ -86,6 +87,7 @@ class WavCodec:
     bits = 8
     bytes_per_sample = 1
     has_fact = True          # non-PCM formats carry a fact chunk
+    validates_data = False   # True: check_data can reject coded bytes
     fmt_extra: bytes | None = b""   # None: 16-byte PCM fmt; b"": WAVEFORMATEX with cbSize 0
 
     def __init__(self, name, tag, bits, bytes_per_sample, *, has_fact=True, fmt_extra=b""):
@@ -129,16 +131,29 @@ class WavCodec:
                 f"for {fmt.channels} channel(s)"
             )
 
+    # The frame rule, used by the reader and by repair alike: ``whole_bytes`` is the part
+    # of a data chunk made of whole frames (blocks), ``frames`` how many frames it holds.
+    def whole_bytes(self, nbytes: int, fmt: Fmt) -> int:
+        """The longest prefix of ``nbytes`` data bytes that holds whole frames only: what
+        the reader decodes and what :func:`repair` keeps of a file cut short."""
+        return nbytes - nbytes % fmt.block_align
+
     def frames(self, nbytes: int, fmt: Fmt) -> int:
+        """Frames in the whole frames of ``nbytes`` data bytes (before a fact chunk trims
+        the padding of a last block)."""
         return nbytes // fmt.block_align
 
     def frames_per_block(self, fmt: Fmt) -> int:
         """Frames in one block of this file (1 for sample codecs)."""
         return 1
 
+    def check_data(self, data: np.ndarray, fmt: Fmt) -> None:
+        """Raise :class:`WavError` for coded bytes this codec cannot decode (sample codecs
+        decode any byte)."""
+
     def decode(self, data: np.ndarray, fmt: Fmt) -> np.ndarray:
         """Interleaved int16 samples of ``data`` (whole frames only)."""
-        whole = data[: self.frames(data.size, fmt) * fmt.block_align]
+        whole = data[: self.whole_bytes(data.size, fmt)]
         return codecs.get_decoder(self.name).decode(whole)
 
 
@@ -236,7 +251,6 @@ class _Layout:
     data_bytes: int
     fact: int | None
     unbounded: bool
-    header: dict          # offsets of the size fields, for repair
 
 
 def _parse(f, size: int) -> _Layout:
@@ -253,7 +267,6 @@ def _parse(f, size: int) -> _Layout:
     fmt = fact = data = None
     ds64_data = None
     unbounded = False
-    offsets = {}
     pos = 12
     while pos + 8 <= size:
         f.seek(pos)
@@ -265,10 +278,11 @@ def _parse(f, size: int) -> _Layout:
                 raise WavError("file has two data chunks")
             if rf64 and csize == _U32 and ds64_data is not None:
                 csize = ds64_data
-            offsets["data_size"] = pos + 4
             if csize in _STREAMING_SIZES or (
                     csize == 0 and remaining > 0 and not _looks_like_chunk(f.read(8), remaining)):
-                csize, unbounded = remaining, True
+                # the audio runs on to the end of the file, or to chunks that follow it
+                after = _trailing_chunks(f, body, size)
+                csize, unbounded = (size if after is None else after) - body, True
             elif csize > remaining:
                 raise WavError(
                     f"data chunk truncated: header says {csize} bytes, the file holds {remaining}"
@@ -287,7 +301,6 @@ def _parse(f, size: int) -> _Layout:
                 raise WavError(f"fmt chunk of {csize} bytes is implausibly large")
             fmt = _parse_fmt(f.read(csize))
         elif cid == b"fact" and csize >= 4:
-            offsets["fact"] = body
             fact = struct.unpack("<I", f.read(4))[0]
         elif cid == b"ds64" and csize >= 24:
             ds64_data = struct.unpack("<8xQ", f.read(16))[0]
@@ -296,6 +309,11 @@ def _parse(f, size: int) -> _Layout:
         raise WavError("no fmt chunk" + (" before the data" if unbounded else ""))
     if data is None:
         raise WavError("no data chunk")
+    return _Layout(fmt, _codec_for(fmt), data[0], data[1], fact, unbounded)
+
+
+def _codec_for(fmt: Fmt) -> WavCodec:
+    """The codec that reads ``fmt``, checked against it; WavError when there is none."""
     reader = _READERS.get(fmt.tag)
     codec = reader(fmt) if reader else None
     if codec is None:
@@ -304,7 +322,7 @@ def _parse(f, size: int) -> _Layout:
             f"unsupported WAV format: tag 0x{fmt.tag:04X} ({name}), {fmt.bits} bits per sample"
         )
     codec.check(fmt)
-    return _Layout(fmt, codec, data[0], data[1], fact, unbounded, offsets)
+    return codec
 
 
 class _Source:
@@ -592,15 +610,199 @@ def write(path, pcm, fmt: str = "alaw", rate: int = 8000) -> Info:
     return info(path) if not hasattr(path, "write") else None
 
 
+# --- repair --------------------------------------------------------------------------------
+
+# Chunks that real files put after the audio.  After a stale data size, the first run of
+# well-formed chunks that starts with one of these and fills the rest of the file marks
+# where the audio ends; such a run never holds a header chunk.
+_TRAILING_IDS = (b"LIST", b"id3 ", b"ID3 ", b"bext", b"cue ", b"smpl", b"inst", b"acid", b"JUNK",
+                 b"junk", b"PAD ", b"iXML", b"_PMX", b"DISP", b"cart", b"afsp", b"umid", b"plst",
+                 b"labl", b"note", b"ltxt", b"fact", b"slnt", b"minf", b"elm1", b"regn", b"ovwf")
+_HEADER_IDS = frozenset((b"fmt ", b"data", b"ds64"))
+_SCAN = 1 << 20
+_TRAILING_WORDS = np.frombuffer(b"".join(_TRAILING_IDS), "<u4")
+_FIRST_TWO = np.zeros((2, 256), bool)            # bytes that start the ids, second bytes
+_FIRST_TWO[0, [cid[0] for cid in _TRAILING_IDS]] = True
+_FIRST_TWO[1, [cid[1] for cid in _TRAILING_IDS]] = True
+
+
+def _id_offsets(block: bytes, limit: int) -> list[int]:
+    """Offsets below ``limit`` in ``block`` where one of ``_TRAILING_IDS`` starts, in order
+    (vectorized: a two-byte filter, then whole ids compared)."""
+    a = np.frombuffer(block, np.uint8)
+    n = min(limit, a.size - 3)
+    if n <= 0:
+        return []
+    at = np.flatnonzero(_FIRST_TWO[0, a[:n]] & _FIRST_TWO[1, a[1:n + 1]])
+    words = (a[at].astype(np.uint32) | a[at + 1].astype(np.uint32) << 8
+             | a[at + 2].astype(np.uint32) << 16 | a[at + 3].astype(np.uint32) << 24)
+    return at[np.isin(words, _TRAILING_WORDS)].tolist()
+
+
+@dataclass(frozen=True)
+class Repaired(Info):
+    """What :func:`repair` did: the file's :class:`Info` after it, plus ``changed`` (False:
+    the file was left byte-identical), ``note`` (what was done, or why nothing was) and
+    ``before`` (the :class:`Info` :func:`info` gave before; None when it was unreadable)."""
+
+    changed: bool = False
+    note: str = ""
+    before: Info | None = None
+
+
+class _CannotRepair(Exception):
+    """The file holds something repair does not fully understand (the message says what)."""
+
+
+def _chunk_head(f, pos: int, size: int):
+    """``(id, size)`` of the chunk header at ``pos``; None when fewer than 8 bytes remain
+    or the id is not printable ASCII."""
+    if pos + 8 > size:
+        return None
+    f.seek(pos)
+    cid, csize = struct.unpack("<4sI", f.read(8))
+    return (cid, csize) if all(32 <= b < 127 for b in cid) else None
+
+
 def _chunks_fill(f, pos: int, size: int) -> bool:
-    """True when well-formed chunks run exactly from ``pos`` to the end of the file."""
+    """True when well-formed chunks (no fmt/data/ds64 among them) run exactly from ``pos``
+    to the end of the file (the last one may lack its pad byte)."""
     while pos + 8 <= size:
-        f.seek(pos)
-        cid, csize = struct.unpack("<4sI", f.read(8))
-        if not all(32 <= b < 127 for b in cid) or pos + 8 + csize > size:
+        head = _chunk_head(f, pos, size)
+        if head is None or head[0] in _HEADER_IDS or pos + 8 + head[1] > size:
             return False
-        pos += 8 + csize + (csize & 1)
-    return pos >= size - 1
+        pos += 8 + head[1] + (head[1] & 1)
+    return pos in (size, size + 1)
+
+
+def _trailing_chunks(f, start: int, size: int) -> int | None:
+    """Offset of the first run of trailing chunks (see ``_TRAILING_IDS``) at or after
+    ``start`` that fills the file to its end; None when there is none."""
+    pos = start
+    while pos < size:
+        f.seek(pos)
+        block = f.read(_SCAN + 3)
+        for at in _id_offsets(block, _SCAN):
+            if _chunks_fill(f, pos + at, size):
+                return pos + at
+        pos += _SCAN
+    return None
+
+
+def _looks_like_a_chunk(f, pos: int, size: int) -> bytes | None:
+    """The id of what looks like the start of a chunk at ``pos`` (a known id, even with
+    its size cut off, or a printable id whose size fits in the file), else None."""
+    f.seek(pos)
+    cid = f.read(4)
+    if cid in _TRAILING_IDS or cid in _HEADER_IDS:
+        return cid
+    head = _chunk_head(f, pos, size)
+    return cid if head is not None and pos + 8 + head[1] <= size else None
+
+
+def _describe(n: int) -> str:
+    return f"0x{n:08X}" if n in _STREAMING_SIZES else str(n)
+
+
+def _repair_plan(f, size: int):
+    """What repair would write: ``(writes, new_size, note)``, ``writes`` a list of
+    ``(offset, uint32)`` size fields.  Raises _CannotRepair for anything it does not
+    fully understand."""
+    f.seek(0)
+    head = f.read(12)
+    if len(head) < 12:
+        raise _CannotRepair(f"file too short for a RIFF/WAVE header ({len(head)} bytes)")
+    riff, riff_size, wave = struct.unpack("<4sI4s", head)
+    if riff == b"RF64":
+        raise _CannotRepair("RF64 files are not repaired")
+    if riff != b"RIFF" or wave != b"WAVE":
+        raise _CannotRepair(f"not a WAV file (starts with {head[:4]!r}, type {head[8:12]!r})")
+    fmt = fact = fact_at = None
+    pos = 12
+    while True:                                  # the chunks before the data
+        head = _chunk_head(f, pos, size)
+        if head is None:
+            raise _CannotRepair("no data chunk" if pos + 8 > size else
+                                f"unreadable chunk header at byte {pos}")
+        cid, csize = head
+        body = pos + 8
+        if cid == b"data":
+            break
+        if body + csize > size:
+            raise _CannotRepair(f"{cid!r} chunk at byte {pos} is truncated and no data chunk precedes it")
+        if cid == b"fmt ":
+            if fmt is not None:
+                raise _CannotRepair("file has two fmt chunks")
+            if csize > 4096:
+                raise _CannotRepair(f"fmt chunk of {csize} bytes is implausibly large")
+            try:
+                fmt = _parse_fmt(f.read(csize))
+            except WavError as e:
+                raise _CannotRepair(str(e)) from None
+        elif cid == b"fact" and csize >= 4:
+            fact_at, fact = body, struct.unpack("<I", f.read(4))[0]
+        pos = body + csize + (csize & 1)
+    if fmt is None:
+        raise _CannotRepair("the data chunk comes before the fmt chunk")
+    try:
+        codec = _codec_for(fmt)
+    except WavError as e:
+        raise _CannotRepair(str(e)) from None
+
+    declared, data_at = csize, body
+    end = data_at + declared
+    runs_from = data_at                          # where the audio may run on from
+    if declared not in _STREAMING_SIZES and declared <= size - data_at:
+        # one byte after odd-sized data at the end of the file: the pad byte when the
+        # RIFF size counts it; else audio written after the last header refresh
+        stale_pad = declared & 1 and end + 1 == size and riff_size + 8 < size
+        if not stale_pad and (_chunks_fill(f, end + (declared & 1), size)
+                              or (declared & 1 and _chunks_fill(f, end, size))):
+            runs_from = None                     # a whole data chunk, last or followed by chunks
+        else:
+            cid = _looks_like_a_chunk(f, end + (declared & 1), size)
+            if cid is not None:
+                raise _CannotRepair(f"the {cid!r} chunk after the data is malformed or truncated")
+            runs_from = end                      # a stale size: more audio follows
+    if runs_from is None:
+        nbytes, last = declared, end + (declared & 1) >= size
+    else:
+        chunks_at = _trailing_chunks(f, data_at, size)
+        if chunks_at is not None and chunks_at < runs_from:
+            raise _CannotRepair(f"the data size ({_describe(declared)}) runs over a chunk at byte {chunks_at}")
+        last = chunks_at is None
+        nbytes = (size if last else chunks_at) - data_at
+    keep = codec.whole_bytes(nbytes, fmt)
+    if keep != nbytes and not last:
+        raise _CannotRepair(
+            f"the data chunk ({nbytes} bytes) ends inside a frame or block and other chunks "
+            "follow it: they would have to move")
+    new_size = data_at + keep + (keep & 1) if last else size
+    writes, notes = [], []
+    if keep != declared:
+        writes.append((data_at - 4, min(keep, _U32)))
+        notes.append(f"data size {_describe(declared)} -> {keep} bytes")
+        if fact_at is not None:
+            # the fact chunk of a crashed file counts the frames of the last header
+            # refresh; after a crash every frame present is audio (no padding)
+            frames = codec.frames(keep, fmt)
+            if frames != fact:
+                writes.append((fact_at, min(frames, _U32)))
+                notes.append(f"fact {fact} -> {frames} frames")
+    if new_size < size:
+        notes.append(f"{size - new_size} trailing byte(s) of a partial frame cut")
+    elif new_size > size:
+        notes.append("pad byte added")
+    if min(new_size - 8, _U32) != riff_size:
+        writes.append((4, min(new_size - 8, _U32)))
+        notes.append(f"RIFF size {riff_size} -> {new_size - 8}")
+    if (writes or new_size != size) and codec.validates_data:
+        f.seek(data_at)
+        try:
+            codec.check_data(np.frombuffer(f.read(keep), np.uint8), fmt)
+        except WavError as e:
+            raise _CannotRepair(f"the audio itself is damaged: {e}") from None
+    return writes, new_size, ", ".join(notes)
 
 
 def _open_for_repair(path_or_file):
@@ -610,7 +812,7 @@ def _open_for_repair(path_or_file):
         raise TypeError("pass a path or a binary file object, not bytes (wrap them in io.BytesIO)")
     if hasattr(path_or_file, "read"):
         f = path_or_file
-        for what in ("write", "seek", "truncate"):
+        for what in ("write", "seek", "tell", "truncate"):
             if not callable(getattr(f, what, None)):
                 raise TypeError(f"repair needs a file object that can {what}, got {type(f).__name__}")
         for what in ("readable", "writable", "seekable"):
@@ -626,54 +828,65 @@ def _open_for_repair(path_or_file):
         raise WavError(f"{path_or_file}: is a directory") from None
 
 
-class _Borrowed:
-    """Context manager that leaves a caller's file object open."""
+def repair(path_or_file) -> Repaired:
+    """Make whole, in place, a WAV file that a crash cut short or left with a stale header.
 
-    def __init__(self, f):
-        self.f = f
+    The data chunk is set to every whole frame (or ADPCM block, or the whole 4-byte groups
+    of a last IMA block) present, the fact and RIFF sizes to match, and a trailing partial
+    frame is cut off.  Only size fields are ever rewritten: no chunk is moved or dropped,
+    the audio is never extended over a chunk that follows it (LIST, ...), and a file that
+    repair does not fully understand (fmt after the data, RF64, malformed chunks) or
+    cannot improve is left byte-identical.  ``read`` of the result gives the same audio
+    as before the repair, or more of it.
 
-    def __enter__(self):
-        return self.f
-
-    def __exit__(self, *exc):
-        self.f.flush()
-
-
-def repair(path_or_file) -> Info:
-    """Fix the header of a WAV file cut short by a crash, in place: the data chunk is set
-    to every whole frame (or ADPCM block) present, the fact and RIFF sizes to match, and
-    a trailing partial frame is cut off.  ``path_or_file`` is a path or a binary file
-    object that is readable, writable, seekable and has ``truncate`` (``io.BytesIO``, a
-    file opened ``r+b``); a file object is left open.  Returns the repaired file's
-    :class:`Info`."""
+    ``path_or_file`` is a path or a binary file object with ``read``, ``write``,
+    ``seek``, ``tell`` and ``truncate`` (``io.BytesIO``, a file opened ``r+b``; ``flush``
+    is called when it has one); a file object is left open.  Returns a :class:`Repaired` (an :class:`Info` of the file after, plus
+    ``changed``, ``note`` and ``before``).  Raises :class:`WavError` naming the problem
+    when the file is unreadable and repair cannot make it readable.
+    """
     f, owned = _open_for_repair(path_or_file)
-    with (f if owned else _Borrowed(f)):
+    with f if owned else contextlib.nullcontext(f):
         f.seek(0, io.SEEK_END)
         size = f.tell()
-        layout = _parse(f, size)
-        if not layout.unbounded and _chunks_fill(f, layout.data_offset + layout.data_bytes
-                                                 + (layout.data_bytes & 1), size):
-            return _info(layout)          # the data chunk is whole and chunks follow it
-        avail = size - layout.data_offset
-        block = layout.fmt.block_align
-        nbytes = avail - avail % block
-        data_size_at = layout.header["data_size"]
-        f.seek(data_size_at)
-        f.write(struct.pack("<I", min(nbytes, _U32)))
-        end = layout.data_offset + nbytes
-        if nbytes & 1:
-            f.seek(end)
-            f.write(b"\0")
-            end += 1
-        f.truncate(end)
-        fixed = _Layout(layout.fmt, layout.codec, layout.data_offset, nbytes, None, False, layout.header)
-        frames = layout.codec.frames(nbytes, layout.fmt)
-        if "fact" in layout.header:
-            f.seek(layout.header["fact"])
-            f.write(struct.pack("<I", min(frames, _U32)))
-        f.seek(4)
-        f.write(struct.pack("<I", min(end - 8, _U32)))
-    return _info(fixed)
+        try:
+            before, error = _info(_check_readable(f, _parse(f, size))), None
+        except WavError as e:
+            before, error = None, e
+        try:
+            writes, new_size, note = _repair_plan(f, size)
+        except _CannotRepair as e:
+            if before is None:
+                raise WavError(f"{error}; cannot repair: {e}" if str(error) != str(e) else str(e)) from None
+            return _repaired(before, False, f"nothing to repair ({e})", before)
+        if not writes and new_size == size:
+            if before is None:
+                raise WavError(f"{error}; repair changes nothing") from None
+            return _repaired(before, False, "nothing to repair", before)
+        if new_size < size:
+            f.truncate(new_size)
+        elif new_size > size:
+            f.seek(size)
+            f.write(b"\0" * (new_size - size))
+        for at, value in writes:
+            f.seek(at)
+            f.write(struct.pack("<I", value))
+        if callable(getattr(f, "flush", None)):
+            f.flush()
+        return _repaired(_info(_parse(f, new_size)), True, note, before)
+
+
+def _check_readable(f, layout: _Layout) -> _Layout:
+    """``layout`` when :func:`read` decodes the file, else WavError (without decoding)."""
+    if layout.codec.validates_data:
+        f.seek(layout.data_offset)
+        layout.codec.check_data(np.frombuffer(f.read(layout.data_bytes), np.uint8), layout.fmt)
+    return layout
+
+
+def _repaired(after: Info, changed: bool, note: str, before: Info | None) -> Repaired:
+    fields = {k: getattr(after, k) for k in Info.__dataclass_fields__}
+    return Repaired(**fields, changed=changed, note=note, before=before)
 
 
 # The ADPCM formats ('ima', tag 0x11; 'oki', tags 0x10 and 0x17) register themselves.
