@@ -3,6 +3,10 @@
 here only sizes and states are checked, then the loops run with the GIL released."""
 from libc.stdint cimport int16_t, uint8_t, uint16_t, int32_t, uint32_t
 
+import operator
+
+from recorder._buffers import MAX_SAMPLES, integer
+
 from adpcm_k cimport (
     cr_adpcm_tables, cr_lane, cr_ima, cr_oki, init_adpcm_tables, lane_set, lane_index,
     enc1, dec1, encode_pairs_k, pair_decode_k, encode_rows_k, decode_rows_k,
@@ -34,7 +38,19 @@ IMA_STEPS = 89
 OKI_STEPS = 49
 
 
-cdef inline void _check_state(bint oki, long p, long index, str where) except *:
+cdef inline bint _state_ok(bint oki, long p, long index) noexcept nogil:
+    if oki:
+        return -2048 <= p <= 2047 and 0 <= index <= 48
+    return -32768 <= p <= 32767 and 0 <= index <= 88
+
+
+cdef void _check_state(bint oki, object p, object index, str where) except *:
+    """TypeError unless both are ints, ValueError unless in range (Python ints of any
+    size: never OverflowError)."""
+    cdef str name = "OKI" if oki else "IMA"
+    for v, what in ((p, "predictor"), (index, "step index")):
+        if isinstance(v, bool) or not hasattr(type(v), "__index__"):
+            raise TypeError(f"{where}{name} {what} must be an int, not {type(v).__name__}")
     if oki:
         if not -2048 <= p <= 2047:
             raise ValueError(f"{where}OKI predictor must be in -2048..2047 (12-bit units), got {p}")
@@ -87,6 +103,8 @@ cdef class Coder:
     def held(self, code):
         if code is None:
             self.held = -1
+        elif isinstance(code, bool) or not hasattr(type(code), "__index__"):
+            raise TypeError(f"held code must be None or an int 0..15, not {type(code).__name__}")
         elif not 0 <= code <= 15:
             raise ValueError(f"held code must be None or 0..15, got {code}")
         else:
@@ -102,19 +120,23 @@ cdef class Coder:
         """OKI encoder: the predictor a shift-sum decoder (spandsp) has reached."""
         return self.shadow
 
-    def set_state(self, long p, long index):
+    def set_state(self, p, index):
         """Set (predictor, step index); the OKI shadow predictor follows the predictor."""
         _check_state(self.oki, p, index, "")
-        lane_set(self._tables(), &self.lane, <int32_t>p, <int32_t>index)
-        self.shadow = <int32_t>p
+        cdef int32_t cp = operator.index(p), ci = operator.index(index)
+        lane_set(self._tables(), &self.lane, cp, ci)
+        self.shadow = cp
 
     def _reset(self):
         self.set_state(0, 0)
         self.held = -1
         self.npend = 0
 
-    def nbytes(self, Py_ssize_t nsamples):
-        """Bytes that encode_into() writes for nsamples more samples."""
+    def nbytes(self, nsamples):
+        """Bytes that encode_into() writes for nsamples more samples (0..2**48)."""
+        return self._nbytes(integer(nsamples, "nsamples", 0, MAX_SAMPLES))
+
+    cdef Py_ssize_t _nbytes(self, Py_ssize_t nsamples) noexcept:
         cdef Py_ssize_t coded = nsamples
         if self.oki:
             coded = self.npend + nsamples - 2
@@ -166,7 +188,7 @@ cdef class Coder:
         cdef Py_ssize_t n = src.shape[0]
         cdef Py_ssize_t i = 0, o = 0, npairs
         cdef uint32_t c
-        _need(dst.shape[0], self.nbytes(n), "out")
+        _need(dst.shape[0], self._nbytes(n), "out")
         if n == 0:
             return
         with nogil:
@@ -261,8 +283,9 @@ cdef void _check_rows(bint oki, const int32_t[:, ::1] state, Py_ssize_t rows) ex
     if state.shape[0] != rows or state.shape[1] != 3:
         raise ValueError(f"state must have shape ({rows}, 3), got ({state.shape[0]}, {state.shape[1]})")
     for r in range(rows):
-        _check_state(oki, state[r, 0], state[r, 1], f"state row {r}: ")
-        if oki:
+        if not _state_ok(oki, state[r, 0], state[r, 1]):
+            _check_state(oki, state[r, 0], state[r, 1], f"state row {r}: ")
+        if oki and not _state_ok(oki, state[r, 2], state[r, 1]):
             _check_state(oki, state[r, 2], state[r, 1], f"state row {r} (shadow): ")
 
 
@@ -296,7 +319,19 @@ def decode_rows(bint oki, const uint8_t[:, ::1] src, int32_t[:, ::1] state, int1
 
 # --- WAV IMA ADPCM ----------------------------------------------------------------------------
 
+cdef void _check_layout(int channels, Py_ssize_t block_align) except *:
+    """The block layout every ima_wav_* function needs: 1..65535 channels (WAV's field),
+    blocks of 4-byte headers and whole 4-byte groups per channel, at most 2**20 bytes."""
+    if not 1 <= channels <= 65535:
+        raise ValueError(f"IMA ADPCM channels must be in 1..65535, got {channels}")
+    if block_align < 4 * channels or block_align > (1 << 20) \
+            or (block_align - 4 * channels) % (4 * channels):
+        raise ValueError(f"IMA ADPCM block_align {block_align} is not 4*channels*(1 + whole "
+                         f"groups) for {channels} channel(s), at most {1 << 20} bytes")
+
+
 def ima_wav_samples_per_block(Py_ssize_t block_align, int channels):
+    _check_layout(channels, block_align)
     return 2 * (block_align - 4 * channels) // channels + 1
 
 
@@ -308,8 +343,7 @@ def ima_wav_encode(const int16_t[::1] src, int channels, Py_ssize_t block_align,
     cdef Py_ssize_t spb = 8 * ngroups + 1
     cdef Py_ssize_t nblocks, b
     cdef int c
-    if channels < 1 or block_align < 4 * channels or (block_align - 4 * channels) % (4 * channels):
-        raise ValueError(f"block_align {block_align} is not 4*channels*(1 + whole groups)")
+    _check_layout(channels, block_align)
     if spb > 2048:
         raise ValueError(f"blocks of {spb} frames: at most 2048 are supported for writing")
     if src.shape[0] % (spb * channels):
@@ -330,6 +364,9 @@ def ima_wav_encode(const int16_t[::1] src, int channels, Py_ssize_t block_align,
 def ima_wav_frames(Py_ssize_t nbytes, int channels, Py_ssize_t block_align):
     """Frames in nbytes of IMA WAV data, and the size of a trailing short block (0 when
     there is none); raises ValueError when the data ends inside a block header or group."""
+    _check_layout(channels, block_align)
+    if nbytes < 0:
+        raise ValueError(f"nbytes must be >= 0, got {nbytes}")
     cdef Py_ssize_t full = nbytes // block_align, rem = nbytes % block_align
     cdef Py_ssize_t spb = 2 * (block_align - 4 * channels) // channels + 1
     if rem == 0:
@@ -347,6 +384,7 @@ def ima_wav_check_headers(const uint8_t[::1] src, int channels, Py_ssize_t block
     cdef Py_ssize_t n = src.shape[0], pos, blk = 0
     cdef int c
     cdef const uint8_t* h
+    _check_layout(channels, block_align)
     pos = 0
     while pos + 4 * channels <= n:
         for c in range(channels):

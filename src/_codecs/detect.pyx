@@ -8,6 +8,8 @@ from libc.stdint cimport int16_t, int32_t, int64_t, uint8_t, uintptr_t
 
 import numpy as np
 
+from recorder._buffers import MAX_CHANNELS
+
 from detect_k cimport (
     cr_event, CR_EV_DIGIT_START, CR_EV_DIGIT_END, CR_EV_AUDIO_START, CR_EV_SILENCE_START,
     dt_config, dt_chan, dt_config_init, dt_chan_reset, dt_process1, dt_run_group, dt_finish,
@@ -21,6 +23,23 @@ EVENT_DTYPE = np.dtype([("kind", "i4"), ("row", "i4"), ("start", "i8"), ("end", 
 FRAME_DTYPE = np.dtype([("start", "i8"), ("level", "f4"), ("active", "i4")])
 assert EVENT_DTYPE.itemsize == sizeof(cr_event)
 assert FRAME_DTYPE.itemsize == sizeof(sd_frame)
+
+# Per call, rows of at most this many samples (the kernels count samples of a row in int).
+MAX_ROW = 1 << 28
+
+
+cdef int _check_rate(int rate) except -1:
+    """The block sizes derive from the rate (rate / 100, rate / 200): keep them sane."""
+    if not 8000 <= rate <= 48000 or rate % 200:
+        raise ValueError(f"rate must be a multiple of 200 Hz from 8000 to 48000, got {rate}")
+    return 0
+
+
+cdef inline int _check_slot(Py_ssize_t slot, Py_ssize_t channels) except -1:
+    if slot < 0 or slot >= channels:
+        raise ValueError(f"slot {slot} out of range 0..{channels - 1}")
+    return 0
+
 
 #: whether the Goertzel bank runs the AVX build of its loop (x86-64 with AVX)
 AVX = bool(dt_simd(1))
@@ -56,6 +75,7 @@ cdef class DtmfConfig:
     def __init__(self, int rate, double min_level_dbm0, double normal_twist_db,
                  double reverse_twist_db, double rel_peak_db, double freq_tol,
                  double frac_hit, double frac_present):
+        _check_rate(rate)
         dt_config_init(&self.cfg, rate, min_level_dbm0, normal_twist_db, reverse_twist_db,
                        rel_peak_db, freq_tol, frac_hit, frac_present)
         self.params = dict(rate=rate, min_level_dbm0=min_level_dbm0,
@@ -73,6 +93,9 @@ cdef class SilenceConfig:
     cdef public object params
 
     def __init__(self, int rate, double threshold_dbm0, double min_audio_ms):
+        _check_rate(rate)
+        if not 0.0 <= min_audio_ms <= 1000.0:
+            raise ValueError(f"min_audio_ms must be between 0 and 1000, got {min_audio_ms}")
         sd_config_init(&self.cfg, rate, threshold_dbm0, min_audio_ms)
         self.params = dict(rate=rate, threshold_dbm0=threshold_dbm0, min_audio_ms=min_audio_ms)
 
@@ -206,6 +229,8 @@ cdef class MultiState:
     def __init__(self, Py_ssize_t channels, DtmfConfig dconf, SilenceConfig sconf):
         cdef uintptr_t addr
         cdef Py_ssize_t i
+        if not 1 <= channels <= MAX_CHANNELS:
+            raise ValueError(f"channels must be from 1 to {MAX_CHANNELS:,}, got {channels}")
         self.channels = channels
         self.dconf = dconf
         self.sconf = sconf
@@ -231,8 +256,7 @@ cdef class MultiState:
         cdef int64_t r
         for i in range(rows.shape[0]):
             r = rows[i]
-            if r < 0 or r >= self.channels:
-                raise IndexError(f"slot {r} out of range 0..{self.channels - 1}")
+            _check_slot(r, self.channels)
             if self.dst:
                 dt_chan_reset(&self.dst[r])
             if self.sst:
@@ -253,8 +277,8 @@ cdef class MultiState:
         (dBm0 of the last 10 ms) and writes the events into ev; returns how many."""
         cdef Py_ssize_t k = block.shape[0], n = block.shape[1], i, j
         cdef int nev = 0
-        cdef uint8_t[::1] raw = ev.view(np.uint8)
-        cdef cr_event *pev = <cr_event *>&raw[0]
+        cdef uint8_t[::1] raw
+        cdef cr_event *pev
         cdef int64_t r, stamp
         cdef dt_chan *ch[2]
         cdef const int16_t *xp[2]
@@ -262,14 +286,22 @@ cdef class MultiState:
         cdef sd_chan *s
         if rows.shape[0] != k:
             raise ValueError(f"rows has {rows.shape[0]} entries for {k} rows of block")
+        if n > MAX_ROW:
+            raise ValueError(f"block rows of {n} samples: at most {MAX_ROW} per call")
+        if not isinstance(ev, np.ndarray) or ev.dtype != EVENT_DTYPE or ev.ndim != 1 \
+                or not ev.flags.c_contiguous or not ev.flags.writeable:
+            raise TypeError("ev must be a writable C-contiguous 1-D array of EVENT_DTYPE")
         if ev.shape[0] < self.max_events(k, n):
             raise ValueError("event buffer too small")
+        if silence.shape[0] < k or flags.shape[0] < k or level.shape[0] < k:
+            raise ValueError(f"silence, flags and level need {k} entries each")
+        raw = ev.view(np.uint8)
+        pev = <cr_event *>&raw[0] if raw.shape[0] else NULL
         self.calls += 1
         stamp = self.calls
         for i in range(k):
             r = rows[i]
-            if r < 0 or r >= self.channels:
-                raise IndexError(f"slot {r} out of range 0..{self.channels - 1}")
+            _check_slot(r, self.channels)
             if self.stamp[r] == stamp:
                 raise ValueError(f"slot {r} appears twice in rows")
             self.stamp[r] = stamp
@@ -317,8 +349,7 @@ cdef class MultiState:
         ev = np.empty(max(1, rows.shape[0]), EVENT_DTYPE)
         cdef uint8_t[::1] raw = ev.view(np.uint8)
         for i in range(rows.shape[0]):
-            if rows[i] < 0 or rows[i] >= self.channels:
-                raise IndexError(f"slot {rows[i]} out of range 0..{self.channels - 1}")
+            _check_slot(rows[i], self.channels)
             if self.dst:
                 dt_finish(&self.dconf.cfg, &self.dst[rows[i]], <int32_t>i,
                           <cr_event *>&raw[0], &nev)
@@ -326,11 +357,13 @@ cdef class MultiState:
 
     def current(self, Py_ssize_t slot):
         """(digit index, start, level) in progress on a slot, or None."""
+        _check_slot(slot, self.channels)
         if not self.dst or self.dst[slot].cur < 0:
             return None
         return (self.dst[slot].cur, self.dst[slot].dstart, self.dst[slot].dlevel)
 
     def silence_state(self, Py_ssize_t slot):
+        _check_slot(slot, self.channels)
         if not self.sst:
             return None
         cdef sd_chan *s = &self.sst[slot]
