@@ -33,6 +33,8 @@ cdef inline void _g711_decode(const uint8_t* src, int16_t* dst, int64_t n, bint 
 
 import numpy as np
 
+from recorder._buffers import MAX_CHANNELS
+
 init_g711_tables()
 
 DEF RING = 8192
@@ -107,6 +109,11 @@ ctypedef struct slot_t:
     int64_t first_audio      # job sample where audio was first heard, -1 none
 
 
+# Largest output-buffer threshold (bytes or samples) and barge-in hold-back (samples) a
+# job takes: the buffers are allocated from them.
+DEF MAX_BUFFER = 1 << 26
+
+
 cdef int64_t _max64(int64_t a, int64_t b) noexcept nogil:
     return a if a > b else b
 
@@ -119,7 +126,7 @@ cdef class Bank:
     """Media rings and record-job states for ``capacity`` slots (grows on demand)."""
 
     cdef slot_t** slots
-    cdef public int capacity
+    cdef readonly int capacity
     cdef public int64_t flush_bytes
     cdef public int64_t flush_samples
     cdef public int64_t sync_every
@@ -128,6 +135,10 @@ cdef class Bank:
                   int64_t sync_every=8000):
         self.slots = NULL
         self.capacity = 0
+        if not (0 <= flush_bytes <= MAX_BUFFER and 0 <= flush_samples <= MAX_BUFFER
+                and 1 <= sync_every):
+            raise ValueError(f"flush_bytes and flush_samples must be in 0..{MAX_BUFFER}, "
+                             f"sync_every >= 1")
         self.flush_bytes = flush_bytes
         self.flush_samples = flush_samples
         self.sync_every = sync_every
@@ -149,6 +160,8 @@ cdef class Bank:
         s.active = 0
 
     def _grow(self, int need):
+        if not 0 <= need <= MAX_CHANNELS:
+            raise ValueError(f"slot capacity must be in 0..{MAX_CHANNELS}, got {need}")
         cdef int cap = max(need, 2 * self.capacity, 16)
         cdef slot_t** p = <slot_t**>realloc(self.slots, cap * sizeof(slot_t*))
         if p == NULL:
@@ -160,6 +173,8 @@ cdef class Bank:
 
     def open(self, int slot):
         """Make ``slot`` usable (allocates its ring) and empty it."""
+        if not 0 <= slot < MAX_CHANNELS:
+            raise ValueError(f"slot must be in 0..{MAX_CHANNELS - 1}, got {slot}")
         if slot >= self.capacity:
             self._grow(slot + 1)
         if self.slots[slot] == NULL:
@@ -179,7 +194,7 @@ cdef class Bank:
             free(self.slots[slot])
             self.slots[slot] = NULL
 
-    cdef slot_t* _get(self, int slot) except NULL:
+    cdef slot_t* _get(self, int64_t slot) except NULL:
         if slot < 0 or slot >= self.capacity or self.slots[slot] == NULL:
             raise ValueError(f"slot {slot} is not open")
         return self.slots[slot]
@@ -236,6 +251,8 @@ cdef class Bank:
 
     def push_zeros(self, int slot, int64_t n):
         cdef slot_t* s = self._get(slot)
+        if n < 0:
+            raise ValueError(f"n must be >= 0, got {n}")
         cdef int64_t room = RING - s.fill
         if n > room:
             n = room
@@ -273,9 +290,10 @@ cdef class Bank:
                     out.append(i)
         else:
             for j in range(among.shape[0]):
+                if not 0 <= among[j] < self.capacity:
+                    continue
                 i = <int>among[j]
-                if 0 <= i < self.capacity and self.slots[i] != NULL and self.slots[i].fill >= n \
-                        and self.slots[i].fill > 0:
+                if self.slots[i] != NULL and self.slots[i].fill >= n and self.slots[i].fill > 0:
                     out.append(i)
         return np.array(out, dtype=np.int64)
 
@@ -283,12 +301,14 @@ cdef class Bank:
         """Remove ``n`` samples from each slot's ring into a (k, n) int16 block; the
         slots' media clocks advance by n.  Every slot must have n pending."""
         cdef Py_ssize_t k = slots.shape[0], r
+        if not 0 <= n <= RING:
+            raise ValueError(f"n must be in 0..{RING}, got {n}")
         block = np.empty((k, n), dtype=np.int16)
         cdef int16_t[:, ::1] b = block
         cdef slot_t* s
         cdef int64_t first
         for r in range(k):
-            s = self._get(<int>slots[r])
+            s = self._get(slots[r])
             if s.fill < n:
                 raise ValueError(f"slot {slots[r]} has {s.fill} samples pending, not {n}")
         with nogil:
@@ -310,6 +330,14 @@ cdef class Bank:
         """Begin a record job on ``slot`` (see recorder.filerecorder for the semantics;
         times in samples at 8000 Hz, -1 / 0 = none)."""
         cdef slot_t* s = self._get(slot)
+        if not FMT_ALAW <= fmt <= FMT_PCM_OUT:
+            raise ValueError(f"fmt must be in {FMT_ALAW}..{FMT_PCM_OUT}, got {fmt}")
+        if not 0 <= hold <= MAX_BUFFER:
+            raise ValueError(f"hold must be in 0..{MAX_BUFFER} samples, got {hold}")
+        if not (0 <= self.flush_bytes <= MAX_BUFFER and 0 <= self.flush_samples <= MAX_BUFFER
+                and self.sync_every >= 1):
+            raise ValueError(f"flush_bytes and flush_samples must be in 0..{MAX_BUFFER}, "
+                             f"sync_every >= 1")
         self._free_job(s)
         s.fmt = fmt
         s.bps = 2 if fmt == FMT_S16 else 1
@@ -466,8 +494,10 @@ cdef class Bank:
         if block.shape[0] != k or silence_ms.shape[0] != k or seen.shape[0] != k \
                 or digit_start.shape[0] != k or digit.shape[0] != k or audio_start.shape[0] != k:
             raise ValueError("feed: every argument needs one entry per slot")
+        if self.sync_every < 1:
+            raise ValueError("sync_every must be >= 1")
         for r in range(k):
-            if not self._get(<int>slots[r]).active:
+            if not self._get(slots[r]).active:
                 raise ValueError(f"slot {slots[r]} has no record job")
         events = np.zeros(k, dtype=np.int32)
         cdef int32_t[::1] ev = events
@@ -497,6 +527,8 @@ cdef class Bank:
     def barge(self, int slot, int digit, int64_t start):
         """An out-of-band digit that started at job sample ``start``: cut there."""
         cdef slot_t* s = self._get(slot)
+        if not 0 <= digit < 0x110000:
+            raise ValueError(f"digit must be a character code, got {digit}")
         if not s.active or not s.barge:
             return False
         cdef int64_t true_start = _max64(_min64(start, s.n), 0)
