@@ -31,6 +31,8 @@ cdef inline void _g711_decode(const uint8_t* src, int16_t* dst, int64_t n, bint 
     elif not cr_alaw_decode_simd(src, dst, n):
         alaw_decode_k(src, dst, n)
 
+import operator
+
 import numpy as np
 
 from recorder._buffers import MAX_CHANNELS
@@ -117,6 +119,10 @@ DEF MAX_BUFFER = 1 << 26
 cdef int64_t _i64(object v, str name) except? -1:
     """An integer argument as int64: TypeError for non-integers, ValueError (not
     OverflowError) beyond int64; the callers check the range."""
+    if type(v) is not int:
+        if not hasattr(type(v), "__index__"):
+            raise TypeError(f"{name} must be an int, not {type(v).__name__}")
+        v = operator.index(v)
     try:
         return v
     except OverflowError:
