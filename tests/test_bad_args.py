@@ -282,7 +282,7 @@ CASES = [
     ("resample filter block", lambda: k_resample.Filter(np.zeros((1, 8), np.float32), 1, 1, 2**40),
      ValueError, "block"),
     ("resample filter p", lambda: k_resample.Filter(np.zeros((0, 8), np.float32), 0, 1), ValueError,
-     "p, q"),
+     "p must"),
 ]
 
 

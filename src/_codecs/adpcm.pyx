@@ -319,54 +319,56 @@ def decode_rows(bint oki, const uint8_t[:, ::1] src, int32_t[:, ::1] state, int1
 
 # --- WAV IMA ADPCM ----------------------------------------------------------------------------
 
-cdef void _check_layout(int channels, Py_ssize_t block_align) except *:
-    """The block layout every ima_wav_* function needs: 1..65535 channels (WAV's field),
-    blocks of 4-byte headers and whole 4-byte groups per channel, at most 2**20 bytes."""
-    if not 1 <= channels <= 65535:
-        raise ValueError(f"IMA ADPCM channels must be in 1..65535, got {channels}")
-    if block_align < 4 * channels or block_align > (1 << 20) \
-            or (block_align - 4 * channels) % (4 * channels):
+cdef tuple _layout(channels, block_align):
+    """The block layout every ima_wav_* function needs, as Python ints: 1..65535 channels
+    (WAV's field), blocks of 4-byte headers and whole 4-byte groups per channel, at most
+    2**20 bytes."""
+    channels = integer(channels, "IMA ADPCM channels", 1, 65535)
+    block_align = integer(block_align, "IMA ADPCM block_align", 4 * channels, 1 << 20)
+    if (block_align - 4 * channels) % (4 * channels):
         raise ValueError(f"IMA ADPCM block_align {block_align} is not 4*channels*(1 + whole "
-                         f"groups) for {channels} channel(s), at most {1 << 20} bytes")
+                         f"groups) for {channels} channel(s)")
+    return channels, block_align
 
 
-def ima_wav_samples_per_block(Py_ssize_t block_align, int channels):
-    _check_layout(channels, block_align)
+def ima_wav_samples_per_block(block_align, channels):
+    channels, block_align = _layout(channels, block_align)
     return 2 * (block_align - 4 * channels) // channels + 1
 
 
-def ima_wav_encode(const int16_t[::1] src, int channels, Py_ssize_t block_align,
-                   int32_t[::1] index, uint8_t[::1] dst):
+def ima_wav_encode(const int16_t[::1] src, channels, block_align, int32_t[::1] index,
+                   uint8_t[::1] dst):
     """Whole blocks: src holds nblocks * samples_per_block interleaved frames; index[c]
     (the step index each channel's next block starts with) is updated."""
-    cdef Py_ssize_t ngroups = (block_align - 4 * channels) // (4 * channels)
+    cdef int ch
+    cdef Py_ssize_t ba
+    ch, ba = _layout(channels, block_align)
+    cdef Py_ssize_t ngroups = (ba - 4 * ch) // (4 * ch)
     cdef Py_ssize_t spb = 8 * ngroups + 1
     cdef Py_ssize_t nblocks, b
     cdef int c
-    _check_layout(channels, block_align)
     if spb > 2048:
         raise ValueError(f"blocks of {spb} frames: at most 2048 are supported for writing")
-    if src.shape[0] % (spb * channels):
+    if src.shape[0] % (spb * ch):
         raise ValueError(f"{src.shape[0]} samples is not a whole number of {spb}-frame blocks")
-    nblocks = src.shape[0] // (spb * channels)
-    _need(dst.shape[0], nblocks * block_align, "out")
-    _need(index.shape[0], channels, "index")
-    for c in range(channels):
+    nblocks = src.shape[0] // (spb * ch)
+    _need(dst.shape[0], nblocks * ba, "out")
+    _need(index.shape[0], ch, "index")
+    for c in range(ch):
         _check_state(False, 0, index[c], f"channel {c}: ")
     if nblocks == 0:
         return
     with nogil:
         for b in range(nblocks):
-            ima_wav_encode_block_k(&src[b * spb * channels], channels, ngroups, &index[0],
-                                   &dst[b * block_align])
+            ima_wav_encode_block_k(&src[b * spb * ch], ch, ngroups, &index[0],
+                                   &dst[b * ba])
 
 
-def ima_wav_frames(Py_ssize_t nbytes, int channels, Py_ssize_t block_align):
+def ima_wav_frames(nbytes, channels, block_align):
     """Frames in nbytes of IMA WAV data, and the size of a trailing short block (0 when
     there is none); raises ValueError when the data ends inside a block header or group."""
-    _check_layout(channels, block_align)
-    if nbytes < 0:
-        raise ValueError(f"nbytes must be >= 0, got {nbytes}")
+    channels, block_align = _layout(channels, block_align)
+    nbytes = integer(nbytes, "nbytes", 0, MAX_SAMPLES)
     cdef Py_ssize_t full = nbytes // block_align, rem = nbytes % block_align
     cdef Py_ssize_t spb = 2 * (block_align - 4 * channels) // channels + 1
     if rem == 0:
@@ -378,13 +380,15 @@ def ima_wav_frames(Py_ssize_t nbytes, int channels, Py_ssize_t block_align):
     return full * spb + 2 * (rem - 4 * channels) // channels + 1, rem
 
 
-def ima_wav_check_headers(const uint8_t[::1] src, int channels, Py_ssize_t block_align):
+def ima_wav_check_headers(const uint8_t[::1] src, channels_, block_align_):
     """Raise ValueError naming the first block header with a step index above 88 or a
     non-zero reserved byte."""
     cdef Py_ssize_t n = src.shape[0], pos, blk = 0
     cdef int c
     cdef const uint8_t* h
-    _check_layout(channels, block_align)
+    cdef int channels
+    cdef Py_ssize_t block_align
+    channels, block_align = _layout(channels_, block_align_)
     pos = 0
     while pos + 4 * channels <= n:
         for c in range(channels):
@@ -399,23 +403,26 @@ def ima_wav_check_headers(const uint8_t[::1] src, int channels, Py_ssize_t block
         blk += 1
 
 
-def ima_wav_decode(const uint8_t[::1] src, int channels, Py_ssize_t block_align, int16_t[::1] dst):
+def ima_wav_decode(const uint8_t[::1] src, channels, block_align, int16_t[::1] dst):
     """Decode every block of src (a short last block included) to interleaved samples.
     Call ima_wav_check_headers first."""
+    cdef int ch
+    cdef Py_ssize_t ba
+    ch, ba = _layout(channels, block_align)
     cdef Py_ssize_t frames, rem
-    frames, rem = ima_wav_frames(src.shape[0], channels, block_align)
-    _need(dst.shape[0], frames * channels, "out")
-    cdef Py_ssize_t full = src.shape[0] // block_align
-    cdef Py_ssize_t ngroups = (block_align - 4 * channels) // (4 * channels)
+    frames, rem = ima_wav_frames(src.shape[0], ch, ba)
+    _need(dst.shape[0], frames * ch, "out")
+    cdef Py_ssize_t full = src.shape[0] // ba
+    cdef Py_ssize_t ngroups = (ba - 4 * ch) // (4 * ch)
     cdef Py_ssize_t spb = 8 * ngroups + 1
     if frames == 0:
         return
     with nogil:
         if full:
-            ima_wav_decode_k(&src[0], full * channels, channels, block_align, ngroups, &dst[0])
+            ima_wav_decode_k(&src[0], full * ch, ch, ba, ngroups, &dst[0])
         if rem:
-            ima_wav_decode_k(&src[full * block_align], channels, channels, rem,
-                             (rem - 4 * channels) // (4 * channels), &dst[full * spb * channels])
+            ima_wav_decode_k(&src[full * ba], ch, ch, rem,
+                             (rem - 4 * ch) // (4 * ch), &dst[full * spb * ch])
 
 
 # --- OKI stereo decoding (nibble-interleaved, as FFmpeg reads it from WAV) ---------------------

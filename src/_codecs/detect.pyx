@@ -8,7 +8,7 @@ from libc.stdint cimport int16_t, int32_t, int64_t, uint8_t, uintptr_t
 
 import numpy as np
 
-from recorder._buffers import MAX_CHANNELS
+from recorder._buffers import MAX_CHANNELS, integer
 
 from detect_k cimport (
     cr_event, CR_EV_DIGIT_START, CR_EV_DIGIT_END, CR_EV_AUDIO_START, CR_EV_SILENCE_START,
@@ -72,9 +72,10 @@ cdef class DtmfConfig:
     cdef dt_config cfg
     cdef public object params
 
-    def __init__(self, int rate, double min_level_dbm0, double normal_twist_db,
+    def __init__(self, rate, double min_level_dbm0, double normal_twist_db,
                  double reverse_twist_db, double rel_peak_db, double freq_tol,
                  double frac_hit, double frac_present):
+        rate = integer(rate, "rate", 8000, 48000)
         _check_rate(rate)
         dt_config_init(&self.cfg, rate, min_level_dbm0, normal_twist_db, reverse_twist_db,
                        rel_peak_db, freq_tol, frac_hit, frac_present)
@@ -92,7 +93,8 @@ cdef class SilenceConfig:
     cdef sd_config cfg
     cdef public object params
 
-    def __init__(self, int rate, double threshold_dbm0, double min_audio_ms):
+    def __init__(self, rate, double threshold_dbm0, double min_audio_ms):
+        rate = integer(rate, "rate", 8000, 48000)
         _check_rate(rate)
         if not 0.0 <= min_audio_ms <= 1000.0:
             raise ValueError(f"min_audio_ms must be between 0 and 1000, got {min_audio_ms}")
@@ -226,11 +228,10 @@ cdef class MultiState:
     cdef readonly Py_ssize_t channels
     cdef object _dmem, _smem, _stamp
 
-    def __init__(self, Py_ssize_t channels, DtmfConfig dconf, SilenceConfig sconf):
+    def __init__(self, channels_, DtmfConfig dconf, SilenceConfig sconf):
         cdef uintptr_t addr
         cdef Py_ssize_t i
-        if not 1 <= channels <= MAX_CHANNELS:
-            raise ValueError(f"channels must be from 1 to {MAX_CHANNELS:,}, got {channels}")
+        cdef Py_ssize_t channels = integer(channels_, "channels", 1, MAX_CHANNELS)
         self.channels = channels
         self.dconf = dconf
         self.sconf = sconf
@@ -262,7 +263,8 @@ cdef class MultiState:
             if self.sst:
                 sd_chan_reset(&self.sst[r])
 
-    def max_events(self, Py_ssize_t k, Py_ssize_t n):
+    def max_events(self, k_, n_):
+        cdef Py_ssize_t k = integer(k_, "k", 0, MAX_CHANNELS), n = integer(n_, "n", 0, MAX_ROW)
         cdef int64_t per = 0
         if self.dst:
             per += dt_max_events(&self.dconf.cfg, n)
@@ -355,15 +357,15 @@ cdef class MultiState:
                           <cr_event *>&raw[0], &nev)
         return ev[:nev]
 
-    def current(self, Py_ssize_t slot):
+    def current(self, slot_):
         """(digit index, start, level) in progress on a slot, or None."""
-        _check_slot(slot, self.channels)
+        cdef Py_ssize_t slot = integer(slot_, "slot", 0, self.channels - 1)
         if not self.dst or self.dst[slot].cur < 0:
             return None
         return (self.dst[slot].cur, self.dst[slot].dstart, self.dst[slot].dlevel)
 
-    def silence_state(self, Py_ssize_t slot):
-        _check_slot(slot, self.channels)
+    def silence_state(self, slot_):
+        cdef Py_ssize_t slot = integer(slot_, "slot", 0, self.channels - 1)
         if not self.sst:
             return None
         cdef sd_chan *s = &self.sst[slot]

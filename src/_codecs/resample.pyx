@@ -86,12 +86,13 @@ cdef class Filter:
     cdef readonly int p, q, taps
     cdef object _next, _adv
 
-    def __cinit__(self, coef, int p, int q, Py_ssize_t block=DEF_BLOCK):
+    def __cinit__(self, coef, p, q, block=DEF_BLOCK):
+        p = integer(p, "p", 1, 1000)
+        q = integer(q, "q", 1, 1000)
+        block = integer(block, "block", 8, 1 << 20)
         c = np.ascontiguousarray(coef, dtype=np.float32)
         if c.ndim != 2 or c.shape[0] != p or c.shape[1] % 8 or c.shape[1] < 8:
             raise ValueError(f"coef must have shape (p, T) with T a multiple of 8, got {c.shape}")
-        if not (1 <= p <= 1000 and 1 <= q <= 1000 and 8 <= block <= (1 << 20)):
-            raise ValueError("p, q must be in 1..1000 and block in 8..2**20")
         c.setflags(write=False)
         self.coef = c
         self.p = p
