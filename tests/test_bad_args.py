@@ -447,3 +447,183 @@ def test_rows_overlap(oki):
     data = np.zeros((4, 12), np.uint8)
     with pytest.raises(ValueError, match="state and data"):
         dec(data, data.view(np.int32).reshape(-1)[:12].reshape(4, 3))
+
+
+# --- hammering every public callable in a child process -----------------------------------
+
+HAMMER = r'''
+import math, sys
+import numpy as np
+import recorder
+from recorder import adpcm, codecs, dsp, resampling
+from recorder._codecs import adpcm as ka, detect as kd, engine as ke, g711 as kg, resample as kr
+
+PCM = (np.arange(320, dtype=np.int64) * 97 % 20000 - 10000).astype(np.int16)
+CODES = np.arange(320, dtype=np.uint8)
+BLOCK = np.tile(PCM[:160], (4, 1))
+HOSTILE = [-1, 0, 7, 2**31, 2**63, 2**64, 2**70, -2**70, 1.5, math.inf, -math.inf, math.nan,
+           True, None, "x", b"", b"abc", [], [2**70], [-1], [0, 0], np.int64(-1),
+           np.uint64(2**64 - 1), np.zeros(0, np.int16), np.zeros((2, 3), np.int16),
+           np.zeros(9, np.int16)[::2], np.zeros(3, np.float64), np.zeros((0, 5), np.uint8),
+           np.zeros(4, np.int32), np.zeros((4, 3), np.int32), object()]
+
+def job_bank():
+    b = ke.Bank(4); b.open(0); b.start_job(0, 0, -1, -1, 0, 0, True, 16); b.push_zeros(0, 320)
+    return b
+
+def mstate():
+    return kd.MultiState(4, kd.DtmfConfig(8000, -42, 10, 6, 6, 0.02, 0.8, 0.3),
+                         kd.SilenceConfig(8000, -42, 20))
+
+def ev(n=4096):
+    return np.empty(n, kd.EVENT_DTYPE)
+
+# (name, factory of the callable, positional args, keyword args)
+T = []
+for f in (codecs.alaw_encode, codecs.ulaw_encode, codecs.s16_encode, codecs.u8_encode):
+    T.append((f.__name__, lambda f=f: f, (PCM,), {"out": None}))
+for f in (codecs.alaw_decode, codecs.ulaw_decode, codecs.s16_decode, codecs.u8_decode,
+          codecs.alaw_to_ulaw, codecs.ulaw_to_alaw):
+    T.append((f.__name__, lambda f=f: f, (CODES,), {"out": None}))
+T += [
+    ("get_encoder", lambda: codecs.get_encoder, ("alaw",), {}),
+    ("get_decoder", lambda: codecs.get_decoder, ("s16bit",), {}),
+    ("SampleDecoder.decode", lambda: codecs.get_decoder("s16bit").decode, (CODES,), {}),
+    ("row_states", lambda: codecs.row_states, (4,), {}),
+]
+for f in (adpcm.ima_encode, adpcm.oki_encode):
+    T.append((f.__name__, lambda f=f: f, (PCM,), {"state": (0, 0), "out": None}))
+for f in (adpcm.ima_decode, adpcm.oki_decode):
+    T.append((f.__name__, lambda f=f: f, (CODES,), {"state": (0, 0), "out": None}))
+for f in (adpcm.ima_encode_rows, adpcm.oki_encode_rows):
+    T.append((f.__name__, lambda f=f: lambda x, s, **k: f(x, s if s is not None else codecs.row_states(4), **k),
+              (BLOCK, None), {"out": None}))
+for f in (adpcm.ima_decode_rows, adpcm.oki_decode_rows):
+    T.append((f.__name__, lambda f=f: lambda x, s, **k: f(x, s if s is not None else codecs.row_states(4), **k),
+              (BLOCK.view(np.uint8)[:, :160].copy(), None), {"out": None}))
+for cls in (codecs.ImaEncoder, codecs.OkiEncoder):
+    T += [(cls.__name__, lambda cls=cls: lambda p, i: cls(state=(p, i)), (0, 0), {}),
+          (cls.__name__ + ".encode", lambda cls=cls: cls().encode, (PCM,), {"out": None}),
+          (cls.__name__ + ".nbytes", lambda cls=cls: cls().nbytes, (10,), {}),
+          (cls.__name__ + ".set_state", lambda cls=cls: cls().set_state, (0, 0), {}),
+          (cls.__name__ + ".held", lambda cls=cls: lambda v: setattr(cls(), "held", v), (3,), {}),
+          (cls.__name__ + ".encode_into", lambda cls=cls: cls().encode_into,
+           (PCM, np.zeros(cls().nbytes(len(PCM)), np.uint8)), {})]
+for cls in (codecs.ImaDecoder, codecs.OkiDecoder):
+    T += [(cls.__name__, lambda cls=cls: lambda p, i: cls(state=(p, i)), (0, 0), {}),
+          (cls.__name__ + ".decode", lambda cls=cls: cls().decode, (CODES,), {"out": None}),
+          (cls.__name__ + ".decode_into", lambda cls=cls: cls().decode_into, (CODES, np.zeros(640, np.int16)), {})]
+T += [
+    ("OkiEncoder.encode_codes_into", lambda: codecs.OkiEncoder().encode_codes_into, (PCM, np.zeros(318, np.uint8)), {}),
+    ("DtmfDetector", lambda: dsp.DtmfDetector, (8000,), {"min_level_dbm0": -42.0}),
+    ("DtmfDetector.process", lambda: dsp.DtmfDetector().process, (PCM,), {}),
+    ("SilenceDetector", lambda: dsp.SilenceDetector, (8000,), {"threshold_dbm0": -40.0, "min_audio_ms": 20.0}),
+    ("SilenceDetector.process", lambda: dsp.SilenceDetector().process, (PCM,), {}),
+    ("detect_dtmf", lambda: dsp.detect_dtmf, (PCM, 8000), {}),
+    ("audio_segments", lambda: dsp.audio_segments, (PCM, 8000), {}),
+    ("MultiDetector", lambda: dsp.MultiDetector, (4, 8000, True, True), {}),
+    ("MultiDetector.process", lambda: dsp.MultiDetector(4).process, (BLOCK, [0, 1, 2, 3]), {}),
+    ("MultiDetector.reset", lambda: dsp.MultiDetector(4).reset, ([1],), {}),
+    ("MultiDetector.finish", lambda: dsp.MultiDetector(4).finish, ([1],), {}),
+    ("MultiDetector.current_digit", lambda: dsp.MultiDetector(4).current_digit, (1,), {}),
+    ("resample", lambda: recorder.resample, (PCM, 8000, 6000), {}),
+    ("Resampler", lambda: recorder.Resampler, (8000, 11025), {}),
+    ("Resampler.process", lambda: recorder.Resampler(8000, 6000).process, (PCM, False), {}),
+    ("Resampler.count", lambda: recorder.Resampler(8000, 6000).count, (10, False), {}),
+    ("MultiResampler", lambda: recorder.MultiResampler, (4, 8000, 6000), {}),
+    ("MultiResampler.process", lambda: recorder.MultiResampler(4, 8000, 6000).process, (BLOCK, None, False), {}),
+    ("MultiResampler.reset", lambda: recorder.MultiResampler(4, 8000, 6000).reset, ([1],), {}),
+    ("MultiResampler.flush", lambda: recorder.MultiResampler(4, 8000, 6000).flush, ([1],), {}),
+    ("MultiResampler.counts", lambda: recorder.MultiResampler(4, 8000, 6000).counts, (10, [1], False), {}),
+    ("design", lambda: resampling.design, (8000, 6000), {}),
+    ("ratio", lambda: resampling.ratio, (8000, 6000), {}),
+    # compiled modules
+    ("g711.alaw_encode", lambda: kg.alaw_encode, (PCM, np.zeros(320, np.uint8)), {}),
+    ("g711.s16_decode", lambda: kg.s16_decode, (CODES, np.zeros(160, np.int16)), {}),
+    ("adpcm.encode_rows", lambda: ka.encode_rows, (True, BLOCK, np.zeros((4, 3), np.int32), np.zeros((4, 80), np.uint8)), {}),
+    ("adpcm.decode_rows", lambda: ka.decode_rows, (False, CODES.reshape(4, 80), np.zeros((4, 3), np.int32), np.zeros((4, 160), np.int16)), {}),
+    ("adpcm.ima_wav_samples_per_block", lambda: ka.ima_wav_samples_per_block, (256, 1), {}),
+    ("adpcm.ima_wav_frames", lambda: ka.ima_wav_frames, (300, 1, 256), {}),
+    ("adpcm.ima_wav_check_headers", lambda: ka.ima_wav_check_headers, (np.zeros(512, np.uint8), 1, 256), {}),
+    ("adpcm.ima_wav_decode", lambda: ka.ima_wav_decode, (np.zeros(512, np.uint8), 1, 256, np.zeros(1010, np.int16)), {}),
+    ("adpcm.ima_wav_encode", lambda: ka.ima_wav_encode, (np.zeros(505, np.int16), 1, 256, np.zeros(1, np.int32), np.zeros(256, np.uint8)), {}),
+    ("adpcm.oki_decode_stereo", lambda: ka.oki_decode_stereo, (CODES, np.zeros(4, np.int32), np.zeros(640, np.int16)), {}),
+    ("detect.DtmfConfig", lambda: kd.DtmfConfig, (8000, -42, 10, 6, 6, 0.02, 0.8, 0.3), {}),
+    ("detect.SilenceConfig", lambda: kd.SilenceConfig, (8000, -42, 20), {}),
+    ("detect.MultiState", lambda: kd.MultiState, (4, None, kd.SilenceConfig(8000, -42, 20)), {}),
+    ("detect.MultiState.process", lambda: mstate().process, (BLOCK, np.arange(4, dtype=np.int64), ev(), np.zeros(4, np.int64), np.zeros(4, np.uint8), np.zeros(4, np.float32)), {}),
+    ("detect.MultiState.reset", lambda: mstate().reset, (np.array([1], np.int64),), {}),
+    ("detect.MultiState.finish", lambda: mstate().finish, (np.array([1], np.int64),), {}),
+    ("detect.MultiState.current", lambda: mstate().current, (1,), {}),
+    ("detect.MultiState.silence_state", lambda: mstate().silence_state, (1,), {}),
+    ("detect.MultiState.max_events", lambda: mstate().max_events, (4, 160), {}),
+    ("resample.Filter", lambda: kr.Filter, (np.zeros((1, 8), np.float32), 1, 1, 1024), {}),
+    ("engine.Bank", lambda: ke.Bank, (4, 4096, 4000, 8000), {}),
+    ("engine.open", lambda: job_bank().open, (1,), {}),
+    ("engine.close", lambda: job_bank().close, (0,), {}),
+    ("engine.pending", lambda: job_bank().pending, (0,), {}),
+    ("engine.media", lambda: job_bank().media, (0,), {}),
+    ("engine.reset_media", lambda: job_bank().reset_media, (0,), {}),
+    ("engine.push_s16", lambda: job_bank().push_s16, (0, PCM), {}),
+    ("engine.push_g711", lambda: job_bank().push_g711, (0, CODES, False), {}),
+    ("engine.push_zeros", lambda: job_bank().push_zeros, (0, 10), {}),
+    ("engine.ready", lambda: job_bank().ready, (160, np.array([0], np.int64)), {}),
+    ("engine.take", lambda: job_bank().take, (np.array([0], np.int64), 160), {}),
+    ("engine.start_job", lambda: job_bank().start_job, (0, 0, -1, -1, 0, 0, True, 16), {}),
+    ("engine.feed", lambda: job_bank().feed, (np.array([0], np.int64), BLOCK[:1], np.zeros(1), np.zeros(1, np.uint8), np.full(1, -1, np.int64), np.zeros(1, np.int32), np.full(1, -1, np.int64)), {}),
+    ("engine.end_job", lambda: job_bank().end_job, (0, 1, True), {}),
+    ("engine.barge", lambda: job_bank().barge, (0, 49, 0), {}),
+    ("engine.take_out", lambda: job_bank().take_out, (0,), {}),
+    ("engine.take_pcm", lambda: job_bank().take_pcm, (0,), {}),
+    ("engine.job", lambda: job_bank().job, (0,), {}),
+    ("engine.active", lambda: job_bank().active, (0,), {}),
+]
+
+def KERNEL(name):
+    return name.split(".")[0] in ("g711", "adpcm", "detect", "engine", "resample") \
+        or name.endswith("_into")
+
+calls = unexpected = 0
+for name, factory, args, kwargs in T:
+    factory()(*args, **kwargs)          # the base call must work
+    slots = [(i, None) for i in range(len(args))] + [(None, k) for k in kwargs]
+    for i, key in slots:
+        for h in HOSTILE:
+            a, kw = list(args), dict(kwargs)
+            if key is None:
+                a[i] = h
+            else:
+                kw[key] = h
+            print("CALL", name, i if key is None else key, repr(h).replace("\n", "")[:40], flush=True)
+            calls += 1
+            try:
+                factory()(*a, **kw)
+            except (ValueError, TypeError):
+                pass
+            except BufferError:
+                # Cython's typed memoryviews refuse a read-only buffer for an output with
+                # BufferError; only the compiled kernels take raw outputs (the public
+                # functions check out= themselves)
+                if not KERNEL(name):
+                    unexpected += 1
+                    print("UNEXPECTED", name, i if key is None else key, "BufferError", flush=True)
+            except BaseException as e:
+                unexpected += 1
+                print("UNEXPECTED", name, i if key is None else key, repr(h).replace("\n", "")[:40],
+                      type(e).__name__, str(e)[:100], flush=True)
+print("DONE", calls, "calls", unexpected, "unexpected", flush=True)
+'''
+
+
+def test_hammer_in_subprocess():
+    """Every public callable (and every Python-visible entry point of the compiled
+    modules), each argument in turn replaced by hostile values, in a child process: a
+    segfault fails this test (with the call that crashed) instead of killing pytest."""
+    r = subprocess.run([sys.executable, "-c", HAMMER], capture_output=True, text=True,
+                       timeout=600)
+    lines = r.stdout.splitlines()
+    tail = "\n".join(lines[-3:]) + "\n" + r.stderr[-2000:]
+    assert r.returncode == 0, f"child died with {r.returncode} after:\n{tail}"
+    bad = [ln for ln in lines if ln.startswith("UNEXPECTED")]
+    assert not bad, "\n".join(bad[:40])
+    assert lines[-1].startswith("DONE") and int(lines[-1].split()[1]) > 3000, tail
