@@ -13,7 +13,6 @@ from __future__ import annotations
 import math
 import subprocess
 import sys
-import textwrap
 
 import numpy as np
 import pytest
@@ -290,8 +289,6 @@ CASES = [
 def test_bad_argument(call, exc, match):
     with pytest.raises(exc, match=match) as info:
         call()
-    # a ValueError that is really an OverflowError-like failure would still fail here
-    assert type(info.value) in (ValueError, TypeError) or issubclass(type(info.value), (ValueError, TypeError))
     assert not isinstance(info.value, (OverflowError, IndexError, MemoryError))
     assert str(info.value)
 
