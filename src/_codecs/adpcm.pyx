@@ -380,18 +380,18 @@ def ima_wav_frames(nbytes, channels, block_align):
     return full * spb + 2 * (rem - 4 * channels) // channels + 1, rem
 
 
-def ima_wav_check_headers(const uint8_t[::1] src, channels_, block_align_):
+def ima_wav_check_headers(const uint8_t[::1] src, channels, block_align):
     """Raise ValueError naming the first block header with a step index above 88 or a
     non-zero reserved byte."""
     cdef Py_ssize_t n = src.shape[0], pos, blk = 0
     cdef int c
     cdef const uint8_t* h
-    cdef int channels
-    cdef Py_ssize_t block_align
-    channels, block_align = _layout(channels_, block_align_)
+    cdef int ch
+    cdef Py_ssize_t ba
+    ch, ba = _layout(channels, block_align)
     pos = 0
-    while pos + 4 * channels <= n:
-        for c in range(channels):
+    while pos + 4 * ch <= n:
+        for c in range(ch):
             h = &src[pos + 4 * c]
             if h[2] > 88:
                 raise ValueError(f"IMA ADPCM block {blk}, channel {c}: step index {h[2]} in the "
@@ -399,7 +399,7 @@ def ima_wav_check_headers(const uint8_t[::1] src, channels_, block_align_):
             if h[3] != 0:
                 raise ValueError(f"IMA ADPCM block {blk}, channel {c}: reserved header byte is "
                                  f"0x{h[3]:02X}, must be 0")
-        pos += block_align
+        pos += ba
         blk += 1
 
 

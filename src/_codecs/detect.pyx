@@ -228,25 +228,25 @@ cdef class MultiState:
     cdef readonly Py_ssize_t channels
     cdef object _dmem, _smem, _stamp
 
-    def __init__(self, channels_, DtmfConfig dconf, SilenceConfig sconf):
+    def __init__(self, channels, DtmfConfig dconf, SilenceConfig sconf):
         cdef uintptr_t addr
         cdef Py_ssize_t i
-        cdef Py_ssize_t channels = integer(channels_, "channels", 1, MAX_CHANNELS)
-        self.channels = channels
+        cdef Py_ssize_t nch = integer(channels, "channels", 1, MAX_CHANNELS)
+        self.channels = nch
         self.dconf = dconf
         self.sconf = sconf
         self.dst = NULL
         self.sst = NULL
         if dconf is not None:
-            self._dmem = _aligned(sizeof(dt_chan) * channels, &addr)
+            self._dmem = _aligned(sizeof(dt_chan) * nch, &addr)
             self.dst = <dt_chan *>addr
         if sconf is not None:
-            self._smem = _aligned(sizeof(sd_chan) * channels, &addr)
+            self._smem = _aligned(sizeof(sd_chan) * nch, &addr)
             self.sst = <sd_chan *>addr
-        self._stamp = _aligned(sizeof(int64_t) * channels, &addr)
+        self._stamp = _aligned(sizeof(int64_t) * nch, &addr)
         self.stamp = <int64_t *>addr
         self.calls = 0
-        for i in range(channels):
+        for i in range(nch):
             if self.dst:
                 dt_chan_reset(&self.dst[i])
             if self.sst:
@@ -263,14 +263,14 @@ cdef class MultiState:
             if self.sst:
                 sd_chan_reset(&self.sst[r])
 
-    def max_events(self, k_, n_):
-        cdef Py_ssize_t k = integer(k_, "k", 0, MAX_CHANNELS), n = integer(n_, "n", 0, MAX_ROW)
+    def max_events(self, k, n):
+        cdef Py_ssize_t nk = integer(k, "k", 0, MAX_CHANNELS), nn = integer(n, "n", 0, MAX_ROW)
         cdef int64_t per = 0
         if self.dst:
-            per += dt_max_events(&self.dconf.cfg, n)
+            per += dt_max_events(&self.dconf.cfg, nn)
         if self.sst:
-            per += sd_max_frames(&self.sconf.cfg, n)
-        return k * per
+            per += sd_max_frames(&self.sconf.cfg, nn)
+        return nk * per
 
     def process(self, const int16_t[:, ::1] block, const int64_t[::1] rows, ev,
                 int64_t[::1] silence, uint8_t[::1] flags, float[::1] level):
@@ -357,18 +357,18 @@ cdef class MultiState:
                           <cr_event *>&raw[0], &nev)
         return ev[:nev]
 
-    def current(self, slot_):
+    def current(self, slot):
         """(digit index, start, level) in progress on a slot, or None."""
-        cdef Py_ssize_t slot = integer(slot_, "slot", 0, self.channels - 1)
-        if not self.dst or self.dst[slot].cur < 0:
+        cdef Py_ssize_t i = integer(slot, "slot", 0, self.channels - 1)
+        if not self.dst or self.dst[i].cur < 0:
             return None
-        return (self.dst[slot].cur, self.dst[slot].dstart, self.dst[slot].dlevel)
+        return (self.dst[i].cur, self.dst[i].dstart, self.dst[i].dlevel)
 
-    def silence_state(self, slot_):
-        cdef Py_ssize_t slot = integer(slot_, "slot", 0, self.channels - 1)
+    def silence_state(self, slot):
+        cdef Py_ssize_t i = integer(slot, "slot", 0, self.channels - 1)
         if not self.sst:
             return None
-        cdef sd_chan *s = &self.sst[slot]
+        cdef sd_chan *s = &self.sst[i]
         return dict(silence_samples=sd_silence_samples(s, &self.sconf.cfg),
                     silence_start=s.silence_start, pending_start=s.cand_start,
                     audio_start=s.audio_start, in_audio=bool(s.in_audio),
