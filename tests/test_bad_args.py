@@ -179,6 +179,8 @@ CASES = [
     ("u8 decode out", lambda: codecs.u8_decode(b"ab", out=np.zeros(3, np.int16)), ValueError, "2"),
     ("get_encoder None", lambda: codecs.get_encoder(None), ValueError, "format"),
     ("get_decoder list", lambda: codecs.get_decoder(["alaw"]), ValueError, "format"),
+    ("SampleEncoder list", lambda: codecs.SampleEncoder(["alaw"]), ValueError, "sample codec"),
+    ("SampleDecoder None", lambda: codecs.SampleDecoder(None), ValueError, "sample codec"),
     ("ima out short", lambda: adpcm.ima_encode(PCM[:5], out=np.zeros(2, np.uint8)), ValueError,
      "3"),
     ("decoder 2-D", lambda: codecs.OkiDecoder().decode(np.zeros((2, 2), np.uint8)), ValueError,
@@ -485,6 +487,7 @@ for f in (codecs.alaw_decode, codecs.ulaw_decode, codecs.s16_decode, codecs.u8_d
 T += [
     ("get_encoder", lambda: codecs.get_encoder, ("alaw",), {}),
     ("get_decoder", lambda: codecs.get_decoder, ("s16bit",), {}),
+    ("SampleEncoder", lambda: codecs.SampleEncoder, ("ulaw",), {}),
     ("SampleDecoder.decode", lambda: codecs.get_decoder("s16bit").decode, (CODES,), {}),
     ("row_states", lambda: codecs.row_states, (4,), {}),
 ]

@@ -155,7 +155,7 @@ class SampleEncoder:
     """
 
     def __init__(self, fmt: str):
-        if fmt not in _SAMPLE_CODECS:
+        if not isinstance(fmt, str) or fmt not in _SAMPLE_CODECS:
             raise ValueError(f"not a sample codec: {fmt!r}; expected one of {sorted(_SAMPLE_CODECS)}")
         self.format = fmt
         self._encode, _, self.bytes_per_sample = _SAMPLE_CODECS[fmt]
@@ -178,7 +178,7 @@ class SampleDecoder:
     anywhere (an odd trailing byte is kept for the next call)."""
 
     def __init__(self, fmt: str):
-        if fmt not in _SAMPLE_CODECS:
+        if not isinstance(fmt, str) or fmt not in _SAMPLE_CODECS:
             raise ValueError(f"not a sample codec: {fmt!r}; expected one of {sorted(_SAMPLE_CODECS)}")
         self.format = fmt
         _, self._decode, self.bytes_per_sample = _SAMPLE_CODECS[fmt]
