@@ -135,7 +135,7 @@ def test_reset_finish_and_errors():
     assert m.current_digit(0) is None and m.current_digit(3) is not None
     with pytest.raises(ValueError):
         m.process(np.zeros((2, 160), np.int16), rows=[1, 1])
-    with pytest.raises(IndexError):
+    with pytest.raises(ValueError, match="out of range"):
         m.process(np.zeros((1, 160), np.int16), rows=[4])
     with pytest.raises(ValueError):
         m.process(np.zeros((3, 160), np.int16))

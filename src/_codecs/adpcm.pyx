@@ -3,6 +3,10 @@
 here only sizes and states are checked, then the loops run with the GIL released."""
 from libc.stdint cimport int16_t, uint8_t, uint16_t, int32_t, uint32_t
 
+import operator
+
+from recorder._buffers import MAX_SAMPLES, integer
+
 from adpcm_k cimport (
     cr_adpcm_tables, cr_lane, cr_ima, cr_oki, init_adpcm_tables, lane_set, lane_index,
     enc1, dec1, encode_pairs_k, pair_decode_k, encode_rows_k, decode_rows_k,
@@ -34,7 +38,19 @@ IMA_STEPS = 89
 OKI_STEPS = 49
 
 
-cdef inline void _check_state(bint oki, long p, long index, str where) except *:
+cdef inline bint _state_ok(bint oki, long p, long index) noexcept nogil:
+    if oki:
+        return -2048 <= p <= 2047 and 0 <= index <= 48
+    return -32768 <= p <= 32767 and 0 <= index <= 88
+
+
+cdef void _check_state(bint oki, object p, object index, str where) except *:
+    """TypeError unless both are ints, ValueError unless in range (Python ints of any
+    size: never OverflowError)."""
+    cdef str name = "OKI" if oki else "IMA"
+    for v, what in ((p, "predictor"), (index, "step index")):
+        if isinstance(v, bool) or not hasattr(type(v), "__index__"):
+            raise TypeError(f"{where}{name} {what} must be an int, not {type(v).__name__}")
     if oki:
         if not -2048 <= p <= 2047:
             raise ValueError(f"{where}OKI predictor must be in -2048..2047 (12-bit units), got {p}")
@@ -87,6 +103,8 @@ cdef class Coder:
     def held(self, code):
         if code is None:
             self.held = -1
+        elif isinstance(code, bool) or not hasattr(type(code), "__index__"):
+            raise TypeError(f"held code must be None or an int 0..15, not {type(code).__name__}")
         elif not 0 <= code <= 15:
             raise ValueError(f"held code must be None or 0..15, got {code}")
         else:
@@ -102,19 +120,23 @@ cdef class Coder:
         """OKI encoder: the predictor a shift-sum decoder (spandsp) has reached."""
         return self.shadow
 
-    def set_state(self, long p, long index):
+    def set_state(self, p, index):
         """Set (predictor, step index); the OKI shadow predictor follows the predictor."""
         _check_state(self.oki, p, index, "")
-        lane_set(self._tables(), &self.lane, <int32_t>p, <int32_t>index)
-        self.shadow = <int32_t>p
+        cdef int32_t cp = operator.index(p), ci = operator.index(index)
+        lane_set(self._tables(), &self.lane, cp, ci)
+        self.shadow = cp
 
     def _reset(self):
         self.set_state(0, 0)
         self.held = -1
         self.npend = 0
 
-    def nbytes(self, Py_ssize_t nsamples):
-        """Bytes that encode_into() writes for nsamples more samples."""
+    def nbytes(self, nsamples):
+        """Bytes that encode_into() writes for nsamples more samples (0..2**48)."""
+        return self._nbytes(integer(nsamples, "nsamples", 0, MAX_SAMPLES))
+
+    cdef Py_ssize_t _nbytes(self, Py_ssize_t nsamples) noexcept:
         cdef Py_ssize_t coded = nsamples
         if self.oki:
             coded = self.npend + nsamples - 2
@@ -166,7 +188,7 @@ cdef class Coder:
         cdef Py_ssize_t n = src.shape[0]
         cdef Py_ssize_t i = 0, o = 0, npairs
         cdef uint32_t c
-        _need(dst.shape[0], self.nbytes(n), "out")
+        _need(dst.shape[0], self._nbytes(n), "out")
         if n == 0:
             return
         with nogil:
@@ -261,8 +283,9 @@ cdef void _check_rows(bint oki, const int32_t[:, ::1] state, Py_ssize_t rows) ex
     if state.shape[0] != rows or state.shape[1] != 3:
         raise ValueError(f"state must have shape ({rows}, 3), got ({state.shape[0]}, {state.shape[1]})")
     for r in range(rows):
-        _check_state(oki, state[r, 0], state[r, 1], f"state row {r}: ")
-        if oki:
+        if not _state_ok(oki, state[r, 0], state[r, 1]):
+            _check_state(oki, state[r, 0], state[r, 1], f"state row {r}: ")
+        if oki and not _state_ok(oki, state[r, 2], state[r, 1]):
             _check_state(oki, state[r, 2], state[r, 1], f"state row {r} (shadow): ")
 
 
@@ -296,40 +319,56 @@ def decode_rows(bint oki, const uint8_t[:, ::1] src, int32_t[:, ::1] state, int1
 
 # --- WAV IMA ADPCM ----------------------------------------------------------------------------
 
-def ima_wav_samples_per_block(Py_ssize_t block_align, int channels):
+cdef tuple _layout(channels, block_align):
+    """The block layout every ima_wav_* function needs, as Python ints: 1..65535 channels
+    (WAV's field), blocks of 4-byte headers and whole 4-byte groups per channel, at most
+    2**20 bytes."""
+    channels = integer(channels, "IMA ADPCM channels", 1, 65535)
+    block_align = integer(block_align, "IMA ADPCM block_align", 4 * channels, 1 << 20)
+    if (block_align - 4 * channels) % (4 * channels):
+        raise ValueError(f"IMA ADPCM block_align {block_align} is not 4*channels*(1 + whole "
+                         f"groups) for {channels} channel(s)")
+    return channels, block_align
+
+
+def ima_wav_samples_per_block(block_align, channels):
+    channels, block_align = _layout(channels, block_align)
     return 2 * (block_align - 4 * channels) // channels + 1
 
 
-def ima_wav_encode(const int16_t[::1] src, int channels, Py_ssize_t block_align,
-                   int32_t[::1] index, uint8_t[::1] dst):
+def ima_wav_encode(const int16_t[::1] src, channels, block_align, int32_t[::1] index,
+                   uint8_t[::1] dst):
     """Whole blocks: src holds nblocks * samples_per_block interleaved frames; index[c]
     (the step index each channel's next block starts with) is updated."""
-    cdef Py_ssize_t ngroups = (block_align - 4 * channels) // (4 * channels)
+    cdef int ch
+    cdef Py_ssize_t ba
+    ch, ba = _layout(channels, block_align)
+    cdef Py_ssize_t ngroups = (ba - 4 * ch) // (4 * ch)
     cdef Py_ssize_t spb = 8 * ngroups + 1
     cdef Py_ssize_t nblocks, b
     cdef int c
-    if channels < 1 or block_align < 4 * channels or (block_align - 4 * channels) % (4 * channels):
-        raise ValueError(f"block_align {block_align} is not 4*channels*(1 + whole groups)")
     if spb > 2048:
         raise ValueError(f"blocks of {spb} frames: at most 2048 are supported for writing")
-    if src.shape[0] % (spb * channels):
+    if src.shape[0] % (spb * ch):
         raise ValueError(f"{src.shape[0]} samples is not a whole number of {spb}-frame blocks")
-    nblocks = src.shape[0] // (spb * channels)
-    _need(dst.shape[0], nblocks * block_align, "out")
-    _need(index.shape[0], channels, "index")
-    for c in range(channels):
+    nblocks = src.shape[0] // (spb * ch)
+    _need(dst.shape[0], nblocks * ba, "out")
+    _need(index.shape[0], ch, "index")
+    for c in range(ch):
         _check_state(False, 0, index[c], f"channel {c}: ")
     if nblocks == 0:
         return
     with nogil:
         for b in range(nblocks):
-            ima_wav_encode_block_k(&src[b * spb * channels], channels, ngroups, &index[0],
-                                   &dst[b * block_align])
+            ima_wav_encode_block_k(&src[b * spb * ch], ch, ngroups, &index[0],
+                                   &dst[b * ba])
 
 
-def ima_wav_frames(Py_ssize_t nbytes, int channels, Py_ssize_t block_align):
+def ima_wav_frames(nbytes, channels, block_align):
     """Frames in nbytes of IMA WAV data, and the size of a trailing short block (0 when
     there is none); raises ValueError when the data ends inside a block header or group."""
+    channels, block_align = _layout(channels, block_align)
+    nbytes = integer(nbytes, "nbytes", 0, MAX_SAMPLES)
     cdef Py_ssize_t full = nbytes // block_align, rem = nbytes % block_align
     cdef Py_ssize_t spb = 2 * (block_align - 4 * channels) // channels + 1
     if rem == 0:
@@ -341,15 +380,18 @@ def ima_wav_frames(Py_ssize_t nbytes, int channels, Py_ssize_t block_align):
     return full * spb + 2 * (rem - 4 * channels) // channels + 1, rem
 
 
-def ima_wav_check_headers(const uint8_t[::1] src, int channels, Py_ssize_t block_align):
+def ima_wav_check_headers(const uint8_t[::1] src, channels, block_align):
     """Raise ValueError naming the first block header with a step index above 88 or a
     non-zero reserved byte."""
     cdef Py_ssize_t n = src.shape[0], pos, blk = 0
     cdef int c
     cdef const uint8_t* h
+    cdef int ch
+    cdef Py_ssize_t ba
+    ch, ba = _layout(channels, block_align)
     pos = 0
-    while pos + 4 * channels <= n:
-        for c in range(channels):
+    while pos + 4 * ch <= n:
+        for c in range(ch):
             h = &src[pos + 4 * c]
             if h[2] > 88:
                 raise ValueError(f"IMA ADPCM block {blk}, channel {c}: step index {h[2]} in the "
@@ -357,27 +399,30 @@ def ima_wav_check_headers(const uint8_t[::1] src, int channels, Py_ssize_t block
             if h[3] != 0:
                 raise ValueError(f"IMA ADPCM block {blk}, channel {c}: reserved header byte is "
                                  f"0x{h[3]:02X}, must be 0")
-        pos += block_align
+        pos += ba
         blk += 1
 
 
-def ima_wav_decode(const uint8_t[::1] src, int channels, Py_ssize_t block_align, int16_t[::1] dst):
+def ima_wav_decode(const uint8_t[::1] src, channels, block_align, int16_t[::1] dst):
     """Decode every block of src (a short last block included) to interleaved samples.
     Call ima_wav_check_headers first."""
+    cdef int ch
+    cdef Py_ssize_t ba
+    ch, ba = _layout(channels, block_align)
     cdef Py_ssize_t frames, rem
-    frames, rem = ima_wav_frames(src.shape[0], channels, block_align)
-    _need(dst.shape[0], frames * channels, "out")
-    cdef Py_ssize_t full = src.shape[0] // block_align
-    cdef Py_ssize_t ngroups = (block_align - 4 * channels) // (4 * channels)
+    frames, rem = ima_wav_frames(src.shape[0], ch, ba)
+    _need(dst.shape[0], frames * ch, "out")
+    cdef Py_ssize_t full = src.shape[0] // ba
+    cdef Py_ssize_t ngroups = (ba - 4 * ch) // (4 * ch)
     cdef Py_ssize_t spb = 8 * ngroups + 1
     if frames == 0:
         return
     with nogil:
         if full:
-            ima_wav_decode_k(&src[0], full * channels, channels, block_align, ngroups, &dst[0])
+            ima_wav_decode_k(&src[0], full * ch, ch, ba, ngroups, &dst[0])
         if rem:
-            ima_wav_decode_k(&src[full * block_align], channels, channels, rem,
-                             (rem - 4 * channels) // (4 * channels), &dst[full * spb * channels])
+            ima_wav_decode_k(&src[full * ba], ch, ch, rem,
+                             (rem - 4 * ch) // (4 * ch), &dst[full * spb * ch])
 
 
 # --- OKI stereo decoding (nibble-interleaved, as FFmpeg reads it from WAV) ---------------------

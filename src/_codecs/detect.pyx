@@ -8,6 +8,8 @@ from libc.stdint cimport int16_t, int32_t, int64_t, uint8_t, uintptr_t
 
 import numpy as np
 
+from recorder._buffers import MAX_CHANNELS, integer
+
 from detect_k cimport (
     cr_event, CR_EV_DIGIT_START, CR_EV_DIGIT_END, CR_EV_AUDIO_START, CR_EV_SILENCE_START,
     dt_config, dt_chan, dt_config_init, dt_chan_reset, dt_process1, dt_run_group, dt_finish,
@@ -21,6 +23,23 @@ EVENT_DTYPE = np.dtype([("kind", "i4"), ("row", "i4"), ("start", "i8"), ("end", 
 FRAME_DTYPE = np.dtype([("start", "i8"), ("level", "f4"), ("active", "i4")])
 assert EVENT_DTYPE.itemsize == sizeof(cr_event)
 assert FRAME_DTYPE.itemsize == sizeof(sd_frame)
+
+# Per call, rows of at most this many samples (the kernels count samples of a row in int).
+MAX_ROW = 1 << 28
+
+
+cdef int _check_rate(int rate) except -1:
+    """The block sizes derive from the rate (rate / 100, rate / 200): keep them sane."""
+    if not 8000 <= rate <= 48000 or rate % 200:
+        raise ValueError(f"rate must be a multiple of 200 Hz from 8000 to 48000, got {rate}")
+    return 0
+
+
+cdef inline int _check_slot(Py_ssize_t slot, Py_ssize_t channels) except -1:
+    if slot < 0 or slot >= channels:
+        raise ValueError(f"slot {slot} out of range 0..{channels - 1}")
+    return 0
+
 
 #: whether the Goertzel bank runs the AVX build of its loop (x86-64 with AVX)
 AVX = bool(dt_simd(1))
@@ -53,9 +72,11 @@ cdef class DtmfConfig:
     cdef dt_config cfg
     cdef public object params
 
-    def __init__(self, int rate, double min_level_dbm0, double normal_twist_db,
+    def __init__(self, rate, double min_level_dbm0, double normal_twist_db,
                  double reverse_twist_db, double rel_peak_db, double freq_tol,
                  double frac_hit, double frac_present):
+        rate = integer(rate, "rate", 8000, 48000)
+        _check_rate(rate)
         dt_config_init(&self.cfg, rate, min_level_dbm0, normal_twist_db, reverse_twist_db,
                        rel_peak_db, freq_tol, frac_hit, frac_present)
         self.params = dict(rate=rate, min_level_dbm0=min_level_dbm0,
@@ -72,7 +93,11 @@ cdef class SilenceConfig:
     cdef sd_config cfg
     cdef public object params
 
-    def __init__(self, int rate, double threshold_dbm0, double min_audio_ms):
+    def __init__(self, rate, double threshold_dbm0, double min_audio_ms):
+        rate = integer(rate, "rate", 8000, 48000)
+        _check_rate(rate)
+        if not 0.0 <= min_audio_ms <= 1000.0:
+            raise ValueError(f"min_audio_ms must be between 0 and 1000, got {min_audio_ms}")
         sd_config_init(&self.cfg, rate, threshold_dbm0, min_audio_ms)
         self.params = dict(rate=rate, threshold_dbm0=threshold_dbm0, min_audio_ms=min_audio_ms)
 
@@ -203,24 +228,25 @@ cdef class MultiState:
     cdef readonly Py_ssize_t channels
     cdef object _dmem, _smem, _stamp
 
-    def __init__(self, Py_ssize_t channels, DtmfConfig dconf, SilenceConfig sconf):
+    def __init__(self, channels, DtmfConfig dconf, SilenceConfig sconf):
         cdef uintptr_t addr
         cdef Py_ssize_t i
-        self.channels = channels
+        cdef Py_ssize_t nch = integer(channels, "channels", 1, MAX_CHANNELS)
+        self.channels = nch
         self.dconf = dconf
         self.sconf = sconf
         self.dst = NULL
         self.sst = NULL
         if dconf is not None:
-            self._dmem = _aligned(sizeof(dt_chan) * channels, &addr)
+            self._dmem = _aligned(sizeof(dt_chan) * nch, &addr)
             self.dst = <dt_chan *>addr
         if sconf is not None:
-            self._smem = _aligned(sizeof(sd_chan) * channels, &addr)
+            self._smem = _aligned(sizeof(sd_chan) * nch, &addr)
             self.sst = <sd_chan *>addr
-        self._stamp = _aligned(sizeof(int64_t) * channels, &addr)
+        self._stamp = _aligned(sizeof(int64_t) * nch, &addr)
         self.stamp = <int64_t *>addr
         self.calls = 0
-        for i in range(channels):
+        for i in range(nch):
             if self.dst:
                 dt_chan_reset(&self.dst[i])
             if self.sst:
@@ -231,20 +257,20 @@ cdef class MultiState:
         cdef int64_t r
         for i in range(rows.shape[0]):
             r = rows[i]
-            if r < 0 or r >= self.channels:
-                raise IndexError(f"slot {r} out of range 0..{self.channels - 1}")
+            _check_slot(r, self.channels)
             if self.dst:
                 dt_chan_reset(&self.dst[r])
             if self.sst:
                 sd_chan_reset(&self.sst[r])
 
-    def max_events(self, Py_ssize_t k, Py_ssize_t n):
+    def max_events(self, k, n):
+        cdef Py_ssize_t nk = integer(k, "k", 0, MAX_CHANNELS), nn = integer(n, "n", 0, MAX_ROW)
         cdef int64_t per = 0
         if self.dst:
-            per += dt_max_events(&self.dconf.cfg, n)
+            per += dt_max_events(&self.dconf.cfg, nn)
         if self.sst:
-            per += sd_max_frames(&self.sconf.cfg, n)
-        return k * per
+            per += sd_max_frames(&self.sconf.cfg, nn)
+        return nk * per
 
     def process(self, const int16_t[:, ::1] block, const int64_t[::1] rows, ev,
                 int64_t[::1] silence, uint8_t[::1] flags, float[::1] level):
@@ -253,8 +279,8 @@ cdef class MultiState:
         (dBm0 of the last 10 ms) and writes the events into ev; returns how many."""
         cdef Py_ssize_t k = block.shape[0], n = block.shape[1], i, j
         cdef int nev = 0
-        cdef uint8_t[::1] raw = ev.view(np.uint8)
-        cdef cr_event *pev = <cr_event *>&raw[0]
+        cdef uint8_t[::1] raw
+        cdef cr_event *pev
         cdef int64_t r, stamp
         cdef dt_chan *ch[2]
         cdef const int16_t *xp[2]
@@ -262,14 +288,22 @@ cdef class MultiState:
         cdef sd_chan *s
         if rows.shape[0] != k:
             raise ValueError(f"rows has {rows.shape[0]} entries for {k} rows of block")
+        if n > MAX_ROW:
+            raise ValueError(f"block rows of {n} samples: at most {MAX_ROW} per call")
+        if not isinstance(ev, np.ndarray) or ev.dtype != EVENT_DTYPE or ev.ndim != 1 \
+                or not ev.flags.c_contiguous or not ev.flags.writeable:
+            raise TypeError("ev must be a writable C-contiguous 1-D array of EVENT_DTYPE")
         if ev.shape[0] < self.max_events(k, n):
             raise ValueError("event buffer too small")
+        if silence.shape[0] < k or flags.shape[0] < k or level.shape[0] < k:
+            raise ValueError(f"silence, flags and level need {k} entries each")
+        raw = ev.view(np.uint8)
+        pev = <cr_event *>&raw[0] if raw.shape[0] else NULL
         self.calls += 1
         stamp = self.calls
         for i in range(k):
             r = rows[i]
-            if r < 0 or r >= self.channels:
-                raise IndexError(f"slot {r} out of range 0..{self.channels - 1}")
+            _check_slot(r, self.channels)
             if self.stamp[r] == stamp:
                 raise ValueError(f"slot {r} appears twice in rows")
             self.stamp[r] = stamp
@@ -317,23 +351,24 @@ cdef class MultiState:
         ev = np.empty(max(1, rows.shape[0]), EVENT_DTYPE)
         cdef uint8_t[::1] raw = ev.view(np.uint8)
         for i in range(rows.shape[0]):
-            if rows[i] < 0 or rows[i] >= self.channels:
-                raise IndexError(f"slot {rows[i]} out of range 0..{self.channels - 1}")
+            _check_slot(rows[i], self.channels)
             if self.dst:
                 dt_finish(&self.dconf.cfg, &self.dst[rows[i]], <int32_t>i,
                           <cr_event *>&raw[0], &nev)
         return ev[:nev]
 
-    def current(self, Py_ssize_t slot):
+    def current(self, slot):
         """(digit index, start, level) in progress on a slot, or None."""
-        if not self.dst or self.dst[slot].cur < 0:
+        cdef Py_ssize_t i = integer(slot, "slot", 0, self.channels - 1)
+        if not self.dst or self.dst[i].cur < 0:
             return None
-        return (self.dst[slot].cur, self.dst[slot].dstart, self.dst[slot].dlevel)
+        return (self.dst[i].cur, self.dst[i].dstart, self.dst[i].dlevel)
 
-    def silence_state(self, Py_ssize_t slot):
+    def silence_state(self, slot):
+        cdef Py_ssize_t i = integer(slot, "slot", 0, self.channels - 1)
         if not self.sst:
             return None
-        cdef sd_chan *s = &self.sst[slot]
+        cdef sd_chan *s = &self.sst[i]
         return dict(silence_samples=sd_silence_samples(s, &self.sconf.cfg),
                     silence_start=s.silence_start, pending_start=s.cand_start,
                     audio_start=s.audio_start, in_audio=bool(s.in_audio),

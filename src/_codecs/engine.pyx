@@ -31,7 +31,11 @@ cdef inline void _g711_decode(const uint8_t* src, int16_t* dst, int64_t n, bint 
     elif not cr_alaw_decode_simd(src, dst, n):
         alaw_decode_k(src, dst, n)
 
+import operator
+
 import numpy as np
+
+from recorder._buffers import MAX_CHANNELS
 
 init_g711_tables()
 
@@ -107,6 +111,24 @@ ctypedef struct slot_t:
     int64_t first_audio      # job sample where audio was first heard, -1 none
 
 
+# Largest output-buffer threshold (bytes or samples) and barge-in hold-back (samples) a
+# job takes: the buffers are allocated from them.
+DEF MAX_BUFFER = 1 << 26
+
+
+cdef int64_t _i64(object v, str name) except? -1:
+    """An integer argument as int64: TypeError for non-integers, ValueError (not
+    OverflowError) beyond int64; the callers check the range."""
+    if type(v) is not int:
+        if not hasattr(type(v), "__index__"):
+            raise TypeError(f"{name} must be an int, not {type(v).__name__}")
+        v = operator.index(v)
+    try:
+        return v
+    except OverflowError:
+        raise ValueError(f"{name} out of range, got {v}") from None
+
+
 cdef int64_t _max64(int64_t a, int64_t b) noexcept nogil:
     return a if a > b else b
 
@@ -119,19 +141,26 @@ cdef class Bank:
     """Media rings and record-job states for ``capacity`` slots (grows on demand)."""
 
     cdef slot_t** slots
-    cdef public int capacity
+    cdef readonly int capacity
     cdef public int64_t flush_bytes
     cdef public int64_t flush_samples
     cdef public int64_t sync_every
 
-    def __cinit__(self, int capacity=16, int64_t flush_bytes=4096, int64_t flush_samples=4000,
-                  int64_t sync_every=8000):
+    def __cinit__(self, capacity=16, flush_bytes=4096, flush_samples=4000, sync_every=8000):
         self.slots = NULL
         self.capacity = 0
-        self.flush_bytes = flush_bytes
-        self.flush_samples = flush_samples
-        self.sync_every = sync_every
+        self.flush_bytes = _i64(flush_bytes, "flush_bytes")
+        self.flush_samples = _i64(flush_samples, "flush_samples")
+        self.sync_every = _i64(sync_every, "sync_every")
+        self._check_sizes()
         self._grow(capacity)
+
+    cdef int _check_sizes(self) except -1:
+        if not (0 <= self.flush_bytes <= MAX_BUFFER and 0 <= self.flush_samples <= MAX_BUFFER
+                and self.sync_every >= 1):
+            raise ValueError(f"flush_bytes and flush_samples must be in 0..{MAX_BUFFER}, "
+                             f"sync_every >= 1")
+        return 0
 
     def __dealloc__(self):
         cdef int i
@@ -148,8 +177,11 @@ cdef class Bank:
         free(s.pcm); s.pcm = NULL
         s.active = 0
 
-    def _grow(self, int need):
-        cdef int cap = max(need, 2 * self.capacity, 16)
+    def _grow(self, need):
+        cdef int64_t n = _i64(need, "capacity")
+        if not 0 <= n <= MAX_CHANNELS:
+            raise ValueError(f"slot capacity must be in 0..{MAX_CHANNELS}, got {need}")
+        cdef int cap = max(<int>n, 2 * self.capacity, 16)
         cdef slot_t** p = <slot_t**>realloc(self.slots, cap * sizeof(slot_t*))
         if p == NULL:
             raise MemoryError()
@@ -158,42 +190,49 @@ cdef class Bank:
             self.slots[i] = NULL
         self.capacity = cap
 
-    def open(self, int slot):
+    def open(self, slot):
         """Make ``slot`` usable (allocates its ring) and empty it."""
-        if slot >= self.capacity:
-            self._grow(slot + 1)
-        if self.slots[slot] == NULL:
-            self.slots[slot] = <slot_t*>calloc(1, sizeof(slot_t))
-            if self.slots[slot] == NULL:
+        cdef int64_t i = _i64(slot, "slot")
+        if not 0 <= i < MAX_CHANNELS:
+            raise ValueError(f"slot must be in 0..{MAX_CHANNELS - 1}, got {slot}")
+        if i >= self.capacity:
+            self._grow(i + 1)
+        if self.slots[i] == NULL:
+            self.slots[i] = <slot_t*>calloc(1, sizeof(slot_t))
+            if self.slots[i] == NULL:
                 raise MemoryError()
-        cdef slot_t* s = self.slots[slot]
+        cdef slot_t* s = self.slots[i]
         self._free_job(s)
         s.head = 0
         s.fill = 0
         s.media = 0
 
-    def close(self, int slot):
+    def close(self, slot):
         """Release ``slot``'s memory."""
-        if 0 <= slot < self.capacity and self.slots[slot] != NULL:
-            self._free_job(self.slots[slot])
-            free(self.slots[slot])
-            self.slots[slot] = NULL
+        cdef int64_t i = _i64(slot, "slot")
+        if 0 <= i < self.capacity and self.slots[i] != NULL:
+            self._free_job(self.slots[i])
+            free(self.slots[i])
+            self.slots[i] = NULL
 
-    cdef slot_t* _get(self, int slot) except NULL:
+    cdef slot_t* _get(self, int64_t slot) except NULL:
         if slot < 0 or slot >= self.capacity or self.slots[slot] == NULL:
             raise ValueError(f"slot {slot} is not open")
         return self.slots[slot]
 
+    cdef slot_t* _slot(self, object slot) except NULL:
+        return self._get(_i64(slot, "slot"))
+
     # -- media in -------------------------------------------------------------------------
 
-    def pending(self, int slot):
-        return self._get(slot).fill
+    def pending(self, slot):
+        return self._slot(slot).fill
 
-    def media(self, int slot):
-        return self._get(slot).media
+    def media(self, slot):
+        return self._slot(slot).media
 
-    def reset_media(self, int slot):
-        cdef slot_t* s = self._get(slot)
+    def reset_media(self, slot):
+        cdef slot_t* s = self._slot(slot)
         s.media = 0
         s.head = 0
         s.fill = 0
@@ -211,16 +250,16 @@ cdef class Bank:
         s.pushed = 1
         return n
 
-    def push_s16(self, int slot, const int16_t[::1] x):
+    def push_s16(self, slot, const int16_t[::1] x):
         """Queue int16 samples; returns how many fitted (the rest: process, then push again)."""
-        cdef slot_t* s = self._get(slot)
+        cdef slot_t* s = self._slot(slot)
         if x.shape[0] == 0:
             return 0
         return self._push(s, &x[0], x.shape[0])
 
-    def push_g711(self, int slot, const uint8_t[::1] codes, bint ulaw):
+    def push_g711(self, slot, const uint8_t[::1] codes, bint ulaw):
         """Decode A-law (or mu-law) codes straight into the ring; returns codes taken."""
-        cdef slot_t* s = self._get(slot)
+        cdef slot_t* s = self._slot(slot)
         cdef int64_t n = _min64(codes.shape[0], RING - s.fill)
         cdef int64_t tail, first
         if n <= 0:
@@ -234,18 +273,21 @@ cdef class Bank:
         s.pushed = 1
         return n
 
-    def push_zeros(self, int slot, int64_t n):
-        cdef slot_t* s = self._get(slot)
+    def push_zeros(self, slot, n):
+        cdef slot_t* s = self._slot(slot)
+        cdef int64_t m = _i64(n, "n")
+        if m < 0:
+            raise ValueError(f"n must be >= 0, got {n}")
         cdef int64_t room = RING - s.fill
-        if n > room:
-            n = room
+        if m > room:
+            m = room
         cdef int64_t tail = (s.head + s.fill) % RING
-        cdef int64_t first = _min64(n, RING - tail)
+        cdef int64_t first = _min64(m, RING - tail)
         memset(&s.ring[tail], 0, first * sizeof(int16_t))
-        if first < n:
-            memset(&s.ring[0], 0, (n - first) * sizeof(int16_t))
-        s.fill += n
-        return n
+        if first < m:
+            memset(&s.ring[0], 0, (m - first) * sizeof(int16_t))
+        s.fill += m
+        return m
 
     def idle(self):
         """Open slots that received no media since the previous call (the watchdog's
@@ -261,67 +303,79 @@ cdef class Bank:
                 s.pushed = 0
         return np.array(out, dtype=np.int64)
 
-    def ready(self, int64_t n, const int64_t[::1] among=None):
+    def ready(self, n, const int64_t[::1] among=None):
         """Slots (all open slots, or ``among``) with at least ``n`` samples pending."""
+        cdef int64_t nn = _i64(n, "n")
         out = []
         cdef int i
         cdef slot_t* s
         if among is None:
             for i in range(self.capacity):
                 s = self.slots[i]
-                if s != NULL and s.fill >= n and s.fill > 0:
+                if s != NULL and s.fill >= nn and s.fill > 0:
                     out.append(i)
         else:
             for j in range(among.shape[0]):
+                if not 0 <= among[j] < self.capacity:
+                    continue
                 i = <int>among[j]
-                if 0 <= i < self.capacity and self.slots[i] != NULL and self.slots[i].fill >= n \
-                        and self.slots[i].fill > 0:
+                if self.slots[i] != NULL and self.slots[i].fill >= nn and self.slots[i].fill > 0:
                     out.append(i)
         return np.array(out, dtype=np.int64)
 
-    def take(self, const int64_t[::1] slots, int64_t n):
+    def take(self, const int64_t[::1] slots, n):
         """Remove ``n`` samples from each slot's ring into a (k, n) int16 block; the
         slots' media clocks advance by n.  Every slot must have n pending."""
         cdef Py_ssize_t k = slots.shape[0], r
-        block = np.empty((k, n), dtype=np.int16)
+        cdef int64_t nn = _i64(n, "n")
+        if not 0 <= nn <= RING:
+            raise ValueError(f"n must be in 0..{RING}, got {n}")
+        block = np.empty((k, nn), dtype=np.int16)
         cdef int16_t[:, ::1] b = block
         cdef slot_t* s
         cdef int64_t first
         for r in range(k):
-            s = self._get(<int>slots[r])
-            if s.fill < n:
+            s = self._get(slots[r])
+            if s.fill < nn:
                 raise ValueError(f"slot {slots[r]} has {s.fill} samples pending, not {n}")
         with nogil:
             for r in range(k):
                 s = self.slots[slots[r]]
-                first = _min64(n, RING - s.head)
+                first = _min64(nn, RING - s.head)
                 memcpy(&b[r, 0], &s.ring[s.head], first * sizeof(int16_t))
-                if first < n:
-                    memcpy(&b[r, first], &s.ring[0], (n - first) * sizeof(int16_t))
-                s.head = (s.head + n) % RING
-                s.fill -= n
-                s.media += n
+                if first < nn:
+                    memcpy(&b[r, first], &s.ring[0], (nn - first) * sizeof(int16_t))
+                s.head = (s.head + nn) % RING
+                s.fill -= nn
+                s.media += nn
         return block
 
     # -- record jobs ----------------------------------------------------------------------
 
-    def start_job(self, int slot, int fmt, int64_t timeout_at, int64_t size_at, int64_t max_sil,
-                  int64_t init_sil, bint barge, int hold):
+    def start_job(self, slot, fmt, timeout_at, size_at, max_sil, init_sil, bint barge, hold):
         """Begin a record job on ``slot`` (see recorder.filerecorder for the semantics;
         times in samples at 8000 Hz, -1 / 0 = none)."""
-        cdef slot_t* s = self._get(slot)
+        cdef slot_t* s = self._slot(slot)
+        cdef int64_t f = _i64(fmt, "fmt"), h = _i64(hold, "hold")
+        cdef int64_t t_at = _i64(timeout_at, "timeout_at"), z_at = _i64(size_at, "size_at")
+        cdef int64_t m_sil = _i64(max_sil, "max_sil"), i_sil = _i64(init_sil, "init_sil")
+        if not FMT_ALAW <= f <= FMT_PCM_OUT:
+            raise ValueError(f"fmt must be in {FMT_ALAW}..{FMT_PCM_OUT}, got {fmt}")
+        if not 0 <= h <= MAX_BUFFER:
+            raise ValueError(f"hold must be in 0..{MAX_BUFFER} samples, got {hold}")
+        self._check_sizes()
         self._free_job(s)
-        s.fmt = fmt
-        s.bps = 2 if fmt == FMT_S16 else 1
+        s.fmt = <int>f
+        s.bps = 2 if f == FMT_S16 else 1
         s.n = 0
         s.committed = 0
-        s.timeout_at = timeout_at
-        s.size_at = size_at
-        s.max_sil = max_sil
-        s.init_sil = init_sil
+        s.timeout_at = t_at
+        s.size_at = z_at
+        s.max_sil = m_sil
+        s.init_sil = i_sil
         s.barge = barge
         s.audio_seen = 0
-        s.hold = hold if barge else 0
+        s.hold = <int>h if barge else 0
         s.held_n = 0
         s.cause = CAUSE_NONE
         s.digit_start = -1
@@ -330,10 +384,10 @@ cdef class Bank:
         s.next_sync = self.sync_every
         s.held = <int16_t*>malloc(max(s.hold, 1) * sizeof(int16_t))
         # a feed commits at most hold + the chunk; leave room for a few ticks unflushed
-        s.out_cap = self.flush_bytes + 2 * (RING + s.hold) if fmt != FMT_PCM_OUT else 0
+        s.out_cap = self.flush_bytes + 2 * (RING + s.hold) if f != FMT_PCM_OUT else 0
         s.out = <uint8_t*>malloc(max(s.out_cap, 1))
         s.out_len = 0
-        s.pcm_cap = 2 * RING + s.hold if fmt == FMT_PCM_OUT else 0
+        s.pcm_cap = 2 * RING + s.hold if f == FMT_PCM_OUT else 0
         s.pcm = <int16_t*>malloc(max(s.pcm_cap, 1) * sizeof(int16_t))
         s.pcm_len = 0
         if s.held == NULL or s.out == NULL or s.pcm == NULL:
@@ -466,8 +520,9 @@ cdef class Bank:
         if block.shape[0] != k or silence_ms.shape[0] != k or seen.shape[0] != k \
                 or digit_start.shape[0] != k or digit.shape[0] != k or audio_start.shape[0] != k:
             raise ValueError("feed: every argument needs one entry per slot")
+        self._check_sizes()
         for r in range(k):
-            if not self._get(<int>slots[r]).active:
+            if not self._get(slots[r]).active:
                 raise ValueError(f"slot {slots[r]} has no record job")
         events = np.zeros(k, dtype=np.int32)
         cdef int32_t[::1] ev = events
@@ -482,47 +537,53 @@ cdef class Bank:
                                        digit_start[r], digit[r], audio_start[r])
         return events
 
-    def end_job(self, int slot, int cause, bint commit_held):
+    def end_job(self, slot, cause, bint commit_held):
         """End the job now with ``cause`` (stop, hangup, I/O error), committing the
         held-back samples first if asked."""
-        cdef slot_t* s = self._get(slot)
+        cdef slot_t* s = self._slot(slot)
+        cdef int64_t c = _i64(cause, "cause")
+        if not CAUSE_NONE <= c <= CAUSE_ERROR:
+            raise ValueError(f"cause must be in {CAUSE_NONE}..{CAUSE_ERROR}, got {cause}")
         if not s.active:
             return
         if commit_held and s.held_n:
             self._commit(s, s.held, s.held_n)
         s.held_n = 0
-        s.cause = cause
+        s.cause = <int>c
         s.active = 0
 
-    def barge(self, int slot, int digit, int64_t start):
+    def barge(self, slot, digit, start):
         """An out-of-band digit that started at job sample ``start``: cut there."""
-        cdef slot_t* s = self._get(slot)
+        cdef slot_t* s = self._slot(slot)
+        cdef int64_t d = _i64(digit, "digit"), st = _i64(start, "start")
+        if not 0 <= d < 0x110000:
+            raise ValueError(f"digit must be a character code, got {digit}")
         if not s.active or not s.barge:
             return False
-        cdef int64_t true_start = _max64(_min64(start, s.n), 0)
+        cdef int64_t true_start = _max64(_min64(st, s.n), 0)
         cdef int64_t at = _max64(true_start, s.committed)     # the cut: no further back than held media
         cdef int64_t base = s.n - s.held_n
         if at - base > 0:
             self._commit(s, s.held, _min64(at - base, s.held_n))
         s.held_n = 0
         s.digit_start = true_start
-        s.digit = digit
+        s.digit = <int>d
         s.cause = CAUSE_BARGEIN
         s.active = 0
         return True
 
     # -- output ---------------------------------------------------------------------------
 
-    def take_out(self, int slot):
+    def take_out(self, slot):
         """The coded bytes waiting in ``slot``'s output buffer (and empties it)."""
-        cdef slot_t* s = self._get(slot)
+        cdef slot_t* s = self._slot(slot)
         data = (<char*>s.out)[:s.out_len] if s.out_len else b""
         s.out_len = 0
         return data
 
-    def take_pcm(self, int slot):
+    def take_pcm(self, slot):
         """The committed 8 kHz samples waiting for Python (FMT_PCM_OUT jobs)."""
-        cdef slot_t* s = self._get(slot)
+        cdef slot_t* s = self._slot(slot)
         out = np.empty(s.pcm_len, dtype=np.int16)
         cdef int16_t[::1] o = out
         if s.pcm_len:
@@ -530,11 +591,12 @@ cdef class Bank:
         s.pcm_len = 0
         return out
 
-    def job(self, int slot):
+    def job(self, slot):
         """(active, n, committed, audio_seen, cause, digit_start, digit, first_audio)."""
-        cdef slot_t* s = self._get(slot)
+        cdef slot_t* s = self._slot(slot)
         return (bool(s.active), s.n, s.committed, bool(s.audio_seen), s.cause, s.digit_start,
                 chr(s.digit) if s.digit else None, s.first_audio)
 
-    def active(self, int slot):
-        return 0 <= slot < self.capacity and self.slots[slot] != NULL and bool(self.slots[slot].active)
+    def active(self, slot):
+        cdef int64_t i = _i64(slot, "slot")
+        return 0 <= i < self.capacity and self.slots[i] != NULL and bool(self.slots[i].active)

@@ -21,7 +21,7 @@ from resample_k cimport (
 
 import numpy as np
 
-from recorder._buffers import as_int16
+from recorder._buffers import MAX_CHANNELS, MAX_SAMPLES, as_int16, integer, slot_array
 
 cdef object _I16 = np.dtype(np.int16)
 cdef object _F32 = np.dtype(np.float32)
@@ -86,12 +86,13 @@ cdef class Filter:
     cdef readonly int p, q, taps
     cdef object _next, _adv
 
-    def __cinit__(self, coef, int p, int q, Py_ssize_t block=DEF_BLOCK):
+    def __cinit__(self, coef, p, q, block=DEF_BLOCK):
+        p = integer(p, "p", 1, 1000)
+        q = integer(q, "q", 1, 1000)
+        block = integer(block, "block", 8, 1 << 20)
         c = np.ascontiguousarray(coef, dtype=np.float32)
         if c.ndim != 2 or c.shape[0] != p or c.shape[1] % 8 or c.shape[1] < 8:
             raise ValueError(f"coef must have shape (p, T) with T a multiple of 8, got {c.shape}")
-        if p < 1 or q < 1 or block < 8:
-            raise ValueError("p, q must be >= 1 and block >= 8")
         c.setflags(write=False)
         self.coef = c
         self.p = p
@@ -207,13 +208,11 @@ cdef class Stream:
             PyBuffer_Release(&xv)
         return out
 
-    def count(self, Py_ssize_t n, bint last=False):
-        """How many samples process() returns for n more input samples."""
+    def count(self, n, bint last=False):
+        """How many samples process() returns for n (0..2**48) more input samples."""
         if self.filter is None:
             raise RuntimeError("resampler not set up")
-        if n < 0:
-            raise ValueError("n must be >= 0")
-        return rs_count(&self.s, &self.filter.f, n, last)
+        return rs_count(&self.s, &self.filter.f, integer(n, "n", 0, MAX_SAMPLES), last)
 
     def reset(self):
         if self.filter is None:
@@ -344,8 +343,8 @@ cdef class Bank:
         cdef Py_ssize_t i
         if self.st != NULL:
             raise RuntimeError("already set up")
-        if channels < 1:
-            raise ValueError("channels must be >= 1")
+        if not 1 <= channels <= MAX_CHANNELS:
+            raise ValueError(f"channels must be from 1 to {MAX_CHANNELS:,}, got {channels}")
         self.filter = filter
         self.channels = channels
         self.f = filter.f
@@ -389,19 +388,10 @@ cdef class Bank:
                 raise ValueError(f"block has {k} rows; without rows= it must have one per "
                                  f"channel ({self.channels})")
             return np.arange(k, dtype=np.intp)
-        r_arr = np.asarray(rows)
-        if r_arr.size == 0:
-            r_arr = r_arr.astype(np.intp)
-        if r_arr.dtype.kind not in "iu":
-            raise TypeError(f"rows must be integer slot indices, got dtype {r_arr.dtype}")
-        r_arr = np.ascontiguousarray(r_arr.reshape(-1), dtype=np.intp)
+        r_arr = np.ascontiguousarray(slot_array(rows, self.channels, "rows"), dtype=np.intp)
         if r_arr.shape[0] != k:
             raise ValueError(f"rows has {r_arr.shape[0]} entries for a block of {k} rows")
         rv = r_arr
-        for i in range(k):
-            r = rv[i]
-            if r < 0 or r >= self.channels:
-                raise ValueError(f"row index {r} out of range 0..{self.channels - 1}")
         for i in range(k):
             if self.mark[rv[i]]:
                 dup = True
@@ -417,17 +407,16 @@ cdef class Bank:
             return np.arange(self.channels, dtype=np.intp)
         return self._rows(rows, np.asarray(rows).reshape(-1).shape[0])
 
-    def counts(self, Py_ssize_t n, rows=None, bint last=False):
-        """Samples process() would give each row for n more input samples per row."""
+    def counts(self, n, rows=None, bint last=False):
+        """Samples process() would give each row for n (0..2**48) more input samples per row."""
         cdef Py_ssize_t i
         self._check()
-        if n < 0:
-            raise ValueError("n must be >= 0")
+        cdef Py_ssize_t nn = integer(n, "n", 0, MAX_SAMPLES)
         cdef const Py_ssize_t[::1] rv = self._rows_any(rows)
         res = np.empty(rv.shape[0], dtype=np.int64)
         cdef int64_t[::1] cv = res
         for i in range(rv.shape[0]):
-            cv[i] = rs_count(&self.st[rv[i]], &self.f, n, last)
+            cv[i] = rs_count(&self.st[rv[i]], &self.f, nn, last)
         return res
 
     def process(self, block, rows=None, bint last=False):

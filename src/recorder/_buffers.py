@@ -87,3 +87,62 @@ def out_array(out, shape, dtype, name: str = "out") -> np.ndarray:
     if arr.size != want:
         raise ValueError(f"{name} has room for {arr.size} items of {dtype}, expected exactly {want}")
     return arr.reshape(shape)
+
+
+#: Most independent channels (slots) one multi-channel object holds: a bank's memory
+#: grows with it (a resampler slot takes a few kB), so a mistyped count must not turn
+#: into gigabytes of allocation.
+MAX_CHANNELS = 1_000_000
+#: Largest sample count the counting functions take (about 1,100 years at 8000 Hz): keeps
+#: their int64 arithmetic exact.
+MAX_SAMPLES = 1 << 48
+
+
+def integer(value, name: str, lo: int, hi: int) -> int:
+    """``value`` as a Python int in ``lo..hi``.  TypeError for anything but an integer
+    (bool, float, str, None...), ValueError outside the range: never OverflowError."""
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, np.integer)):
+        raise TypeError(f"{name} must be an int, not {type(value).__name__}")
+    value = int(value)
+    if not lo <= value <= hi:
+        raise ValueError(f"{name} must be in {lo}..{hi}, got {value}")
+    return value
+
+
+def slot_array(rows, channels: int, name: str = "rows") -> np.ndarray:
+    """Slot numbers as a C-contiguous 1-D int64 array, each in ``0..channels-1``.
+
+    Any integer sequence or array; TypeError for non-integers, ValueError naming the first
+    value out of range (huge Python ints and uint64 values included: no wrap-around)."""
+    r = np.asarray(rows)
+    if r.size == 0:
+        return np.zeros(0, np.int64)
+    if r.dtype.kind == "O":                     # Python ints beyond int64
+        items = r.reshape(-1).tolist()
+        for v in items:
+            if isinstance(v, bool) or not isinstance(v, (int, np.integer)):
+                raise TypeError(f"{name} must be integer slot numbers, got {type(v).__name__}")
+            if not 0 <= v < channels:
+                raise ValueError(f"{name}: slot {v} out of range 0..{channels - 1}")
+        return np.array(items, np.int64)
+    if r.dtype.kind not in "iu":
+        raise TypeError(f"{name} must be integer slot numbers, got dtype {r.dtype}")
+    r = r.reshape(-1)
+    bad = (r < 0) | (r >= channels)
+    if bad.any():
+        raise ValueError(f"{name}: slot {r[np.argmax(bad)]} out of range 0..{channels - 1}")
+    return np.ascontiguousarray(r, dtype=np.int64)
+
+
+def unaliased(src: np.ndarray, dst: np.ndarray) -> np.ndarray:
+    """``src``, or a copy of it when it may share memory with ``dst`` (an ``out=`` buffer
+    overlapping the input): the kernels then read the input as it was, so ``out=`` may be
+    the input itself or overlap it anywhere."""
+    return src.copy() if np.may_share_memory(src, dst) else src
+
+
+def disjoint(a: np.ndarray, b: np.ndarray, what: str) -> None:
+    """ValueError when two arrays that are both written (or one written while the other
+    is read as state) may share memory."""
+    if np.may_share_memory(a, b):
+        raise ValueError(f"{what} must not share memory")

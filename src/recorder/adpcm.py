@@ -30,8 +30,12 @@ of the IMA encoder's speed (some 40 million samples a second, 5000 times real ti
 32 kbit/s at 8000 Hz, 24 kbit/s at 6000 Hz (resample first: the codec itself does not
 care about the rate).
 
-States are ``(predictor, step_index)`` tuples: predictor in -32768..32767 for IMA, in
-12-bit units (-2048..2047) for OKI.
+States are ``(predictor, step_index)`` tuples of ints: predictor in -32768..32767 for
+IMA, in 12-bit units (-2048..2047) for OKI (anything else: TypeError / ValueError).
+
+``out=`` may overlap the input (the input is then read from a copy, so the result is
+what a separate buffer gets); the ``*_rows`` state array must not share memory with the
+input or ``out`` (ValueError).
 
 Every function takes any C-contiguous buffer (bytes, bytearray, memoryview,
 array.array, numpy array) and returns numpy arrays; loops run in compiled code with the
@@ -42,7 +46,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ._buffers import as_int16, as_uint8, out_array
+from ._buffers import MAX_CHANNELS, as_int16, as_uint8, disjoint, integer, out_array, unaliased
 from ._codecs import adpcm as _adpcm
 
 __all__ = [
@@ -52,12 +56,14 @@ __all__ = [
 ]
 
 
-def _state_tuple(state, name: str = "state") -> tuple[int, int]:
+def _state_tuple(state, name: str = "state") -> tuple:
+    """The two items of a (predictor, step_index) pair (their type and range are checked
+    by set_state: ints only, no OverflowError for huge ones)."""
     try:
         p, index = state
-        return int(p), int(index)
     except (TypeError, ValueError):
         raise TypeError(f"{name} must be a (predictor, step_index) pair or None, got {state!r}") from None
+    return p, index
 
 
 def _one_d(x: np.ndarray, name: str) -> np.ndarray:
@@ -104,10 +110,13 @@ class _Encoder(_Stream):
         back until the next call (or :meth:`flush`); the OKI encoder also holds back
         its two lookahead samples.  Chunked encoding therefore gives exactly the bytes
         of one-shot encoding, whatever the chunk sizes.  ``out``: a writable buffer of
-        exactly ``self.nbytes(len(pcm))`` bytes.
+        exactly ``self.nbytes(len(pcm))`` bytes; it may overlap ``pcm`` (the samples are
+        then read from a copy).
         """
         x = _one_d(as_int16(pcm, "pcm"), "pcm")
         dst = out_array(out, (self.nbytes(x.size),), np.uint8)
+        if out is not None:
+            x = unaliased(x, dst)
         self.encode_into(x, dst)
         return dst
 
@@ -128,9 +137,11 @@ class _Decoder(_Stream):
     def decode(self, data, /, *, out=None) -> np.ndarray:
         """Decode bytes (two samples each, high nibble first) to int16 samples.  Every
         byte value is valid.  ``out``: a writable buffer of exactly ``2 * len(data)``
-        int16 samples."""
+        int16 samples; it may overlap ``data`` (the bytes are then read from a copy)."""
         src = _one_d(as_uint8(data, "data"), "data")
         dst = out_array(out, (2 * src.size,), np.int16)
+        if out is not None:
+            src = unaliased(src, dst)
         self.decode_into(src, dst)
         return dst
 
@@ -186,6 +197,8 @@ def _encode_once(cls, pcm, state, out):
     enc = cls(state)
     x = _one_d(as_int16(pcm, "pcm"), "pcm")
     dst = out_array(out, ((x.size + 1) // 2,), np.uint8)
+    if out is not None:
+        x = unaliased(x, dst)
     k = enc.nbytes(x.size)
     enc.encode_into(x, dst[:k])
     tail = enc.flush_bytes()
@@ -228,8 +241,9 @@ def row_states(rows: int) -> np.ndarray:
     ``(rows, 3)``, each row ``(predictor, step_index, shadow)`` = (0, 0, 0); ``shadow``
     is the OKI encoder's copy of a shift-sum decoder's predictor (see
     :class:`OkiEncoder`), unused otherwise.  One array serves one direction of one
-    codec (a decoder's states are not an encoder's)."""
-    return np.zeros((int(rows), 3), dtype=np.int32)
+    codec (a decoder's states are not an encoder's).  ``rows``: an int from 0 to
+    1,000,000."""
+    return np.zeros((integer(rows, "rows", 0, MAX_CHANNELS), 3), dtype=np.int32)
 
 
 def _check_state_array(state, rows: int) -> np.ndarray:
@@ -254,6 +268,10 @@ def _encode_rows(oki: bool, pcm, state, out):
     if x.shape[1] % 2:
         raise ValueError(f"rows of {x.shape[1]} samples: an even number is needed (two samples per byte)")
     dst = out_array(out, (x.shape[0], x.shape[1] // 2), np.uint8)
+    disjoint(st, dst, "state and out")
+    disjoint(st, x, "state and pcm")
+    if out is not None:
+        x = unaliased(x, dst)
     _adpcm.encode_rows(oki, x, st, dst)
     return dst
 
@@ -262,6 +280,10 @@ def _decode_rows(oki: bool, data, state, out):
     src = _rows(as_uint8(data, "data"), "data")
     st = _check_state_array(state, src.shape[0])
     dst = out_array(out, (src.shape[0], 2 * src.shape[1]), np.int16)
+    disjoint(st, dst, "state and out")
+    disjoint(st, src, "state and data")
+    if out is not None:
+        src = unaliased(src, dst)
     _adpcm.decode_rows(oki, src, st, dst)
     return dst
 

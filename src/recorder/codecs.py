@@ -5,7 +5,8 @@
 All functions take any C-contiguous buffer (bytes, bytearray, memoryview, array.array,
 numpy array) and return numpy arrays.  numpy inputs keep their shape, so a 2-D array of
 ``channels x samples`` is coded in one call.  ``out=`` takes a writable buffer of exactly
-the right size and is returned (as a numpy view).  The loops run in compiled code with
+the right size and is returned (as a numpy view); it may be the input itself or overlap
+it (the input is then read from a copy), so in-place transcoding works.  The loops run in compiled code with
 the GIL released.
 
 G.711 follows ITU-T G.191 (the STL ``g711.c`` reference) bit for bit for all 65,536
@@ -22,7 +23,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ._buffers import as_int16, as_uint8, out_array
+from ._buffers import as_int16, as_uint8, out_array, unaliased
 from ._codecs import g711 as _g711
 from .adpcm import (
     ImaDecoder, ImaEncoder, OkiDecoder, OkiEncoder, ima_decode, ima_decode_rows, ima_encode,
@@ -44,10 +45,16 @@ __all__ = [
 FORMATS = ("alaw", "ulaw", "oki", "ima", "s16bit", "u8bit")
 
 
+# out= overlapping the input (the same buffer, or a shifted view of it) is handled, not
+# refused: the input is copied first (_buffers.unaliased), so in-place calls give the
+# same result as with a separate buffer.
+
 def _encode(kernel, pcm, out, per_sample: int):
     src = as_int16(pcm, "pcm")
     shape = (*src.shape[:-1], src.shape[-1] * per_sample)
     dst = out_array(out, shape, np.uint8)
+    if out is not None:
+        src = unaliased(src, dst)
     kernel(src.reshape(-1), dst.reshape(-1))
     return dst
 
@@ -61,6 +68,8 @@ def _decode(kernel, data, out, per_sample: int):
     else:
         shape = src.shape
     dst = out_array(out, shape, np.int16)
+    if out is not None:
+        src = unaliased(src, dst)
     kernel(src.reshape(-1), dst.reshape(-1))
     return dst
 
@@ -110,6 +119,8 @@ def alaw_to_ulaw(data, /, *, out=None) -> np.ndarray:
     """Transcode A-law codes to mu-law codes by G.711 Table 4."""
     src = as_uint8(data, "data")
     dst = out_array(out, src.shape, np.uint8)
+    if out is not None:
+        src = unaliased(src, dst)
     _g711.alaw_to_ulaw(src.reshape(-1), dst.reshape(-1))
     return dst
 
@@ -118,6 +129,8 @@ def ulaw_to_alaw(data, /, *, out=None) -> np.ndarray:
     """Transcode mu-law codes to A-law codes by G.711 Table 3."""
     src = as_uint8(data, "data")
     dst = out_array(out, src.shape, np.uint8)
+    if out is not None:
+        src = unaliased(src, dst)
     _g711.ulaw_to_alaw(src.reshape(-1), dst.reshape(-1))
     return dst
 
@@ -142,7 +155,7 @@ class SampleEncoder:
     """
 
     def __init__(self, fmt: str):
-        if fmt not in _SAMPLE_CODECS:
+        if not isinstance(fmt, str) or fmt not in _SAMPLE_CODECS:
             raise ValueError(f"not a sample codec: {fmt!r}; expected one of {sorted(_SAMPLE_CODECS)}")
         self.format = fmt
         self._encode, _, self.bytes_per_sample = _SAMPLE_CODECS[fmt]
@@ -165,7 +178,7 @@ class SampleDecoder:
     anywhere (an odd trailing byte is kept for the next call)."""
 
     def __init__(self, fmt: str):
-        if fmt not in _SAMPLE_CODECS:
+        if not isinstance(fmt, str) or fmt not in _SAMPLE_CODECS:
             raise ValueError(f"not a sample codec: {fmt!r}; expected one of {sorted(_SAMPLE_CODECS)}")
         self.format = fmt
         _, self._decode, self.bytes_per_sample = _SAMPLE_CODECS[fmt]

@@ -42,7 +42,7 @@ from typing import NamedTuple
 
 import numpy as np
 
-from ._buffers import as_int16
+from ._buffers import MAX_CHANNELS, as_int16, integer, slot_array
 from ._codecs import detect as _k
 
 __all__ = [
@@ -358,7 +358,8 @@ class MultiDetector:
     """DTMF and silence detection for many channels at once (a recording server).
 
     ``MultiDetector(channels, rate=8000, dtmf=True, silence=True, **silence_options)``
-    holds ``channels`` independent slots.  ``process(block, rows=None)`` runs ``block``
+    holds ``channels`` independent slots (1 to 1,000,000; a slot takes about 700 bytes).
+    Slot numbers out of range raise ValueError.  ``process(block, rows=None)`` runs ``block``
     (int16, shape (k, n): k channels of n samples, typically 160 = 20 ms) on slots
     ``rows`` (k distinct slot numbers; None means all slots, k == channels) and returns a
     :class:`MultiResult` of numpy arrays.  Each slot counts its own samples from its last
@@ -375,10 +376,7 @@ class MultiDetector:
     def __init__(self, channels: int, rate: int = 8000, dtmf: bool = True,
                  silence: bool = True, *, dtmf_options: dict | None = None,
                  **silence_options):
-        if isinstance(channels, bool) or not isinstance(channels, (int, np.integer)):
-            raise TypeError(f"channels must be an int, not {type(channels).__name__}")
-        if not (1 <= channels <= 10_000_000):
-            raise ValueError(f"channels must be from 1 to 10,000,000, got {channels}")
+        channels = integer(channels, "channels", 1, MAX_CHANNELS)
         if not (dtmf or silence):
             raise ValueError("at least one of dtmf and silence must be enabled")
         self.rate = _check_rate(rate, "detector")
@@ -401,10 +399,7 @@ class MultiDetector:
             if k != self.channels:
                 raise ValueError(f"block has {k} rows: without rows= it must have one per channel ({self.channels})")
             return self._all
-        r = np.asarray(rows)
-        if r.dtype.kind not in "iu":
-            raise TypeError(f"rows must be integer slot numbers, got dtype {r.dtype}")
-        r = np.ascontiguousarray(r.reshape(-1), dtype=np.int64)
+        r = slot_array(rows, self.channels)
         if len(r) != k:
             raise ValueError(f"rows has {len(r)} entries for a block of {k} rows")
         return r
@@ -452,17 +447,17 @@ class MultiDetector:
 
     def reset(self, rows=None) -> None:
         """Start these slots afresh (None: all): a new call on the slot."""
-        r = self._all if rows is None else np.ascontiguousarray(np.asarray(rows).reshape(-1), dtype=np.int64)
-        self._m.reset(r)
+        self._m.reset(self._all if rows is None else slot_array(rows, self.channels))
 
     def finish(self, rows=None) -> np.ndarray:
         """End of stream on these slots: the digits still in progress, ended (``ended``
         records; ``row`` indexes ``rows``)."""
-        r = self._all if rows is None else np.ascontiguousarray(np.asarray(rows).reshape(-1), dtype=np.int64)
+        r = self._all if rows is None else slot_array(rows, self.channels)
         return _digit_records(self._m.finish(r), r)
 
     def current_digit(self, slot: int) -> Digit | None:
-        cur = self._m.current(int(slot))
+        """The confirmed digit still sounding on ``slot`` (``end`` None), or None."""
+        cur = self._m.current(integer(slot, "slot", 0, self.channels - 1))
         if cur is None:
             return None
         return Digit(DTMF_KEYS[cur[0]], int(cur[1]), None, round(float(cur[2]), 2))

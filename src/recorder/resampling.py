@@ -30,6 +30,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from ._buffers import MAX_CHANNELS, integer
 from ._codecs import resample as _rs
 
 __all__ = ["MAX_PQ", "FilterDesign", "MultiResampler", "Resampler", "design", "resample"]
@@ -76,7 +77,7 @@ class FilterDesign:
 def _rate(value, name: str) -> int:
     if isinstance(value, bool) or not isinstance(value, (int, float, np.integer, np.floating)):
         raise TypeError(f"{name} must be a positive whole number of Hz, not {type(value).__name__}")
-    if math.isnan(value) or value <= 0 or value != int(value):
+    if not math.isfinite(value) or value <= 0 or value != int(value):
         raise ValueError(f"{name} must be a positive whole number of Hz, got {value!r}")
     return int(value)
 
@@ -221,7 +222,8 @@ class MultiResampler(_rs.Bank):
     ready for new streams).  Each slot gives exactly what a :class:`Resampler` fed the
     same samples gives.  The whole call runs with the GIL released.
 
-    ``reset(rows=None)`` starts the given slots afresh (a new call on that slot).
+    ``channels``: 1 to 1,000,000 (a slot takes a few kB); slot numbers out of range raise
+    ValueError.  ``reset(rows=None)`` starts the given slots afresh (a new call on that slot).
     ``flush(rows=None)`` ends streams without more input. ``counts(n, rows=None,
     last=False)`` tells what a call with ``n`` samples per row would return.  Per-slot
     int64 arrays: ``n_in``, ``n_out``, ``pending`` (samples a flush would still give),
@@ -229,10 +231,7 @@ class MultiResampler(_rs.Bank):
     """
 
     def __init__(self, channels, in_rate, out_rate):
-        if isinstance(channels, bool) or not isinstance(channels, (int, np.integer)):
-            raise TypeError(f"channels must be an int, not {type(channels).__name__}")
-        if channels < 1:
-            raise ValueError(f"channels must be >= 1, got {channels}")
+        channels = integer(channels, "channels", 1, MAX_CHANNELS)
         self.design = design(in_rate, out_rate)
         self.in_rate, self.out_rate = self.design.in_rate, self.design.out_rate
         self._setup(_filter(self.in_rate, self.out_rate), int(channels))
