@@ -30,21 +30,13 @@ import numpy as np
 from . import files, wav
 from ._buffers import as_int16, as_uint8
 from .engine import FRAME, MEDIA_RATE, Engine
-from .filerecorder import Cause, FileRecorder, Job, seconds_to_samples
+from .filerecorder import Cause, Error, FileRecorder, Hangup, Job, seconds_to_samples
 
 __all__ = ["CallChannel", "CallState", "Hangup", "Error", "DTMF_DIGITS"]
 
 DTMF_DIGITS = "0123456789*#ABCD"
 GAP_SAMPLES = 480          # 60 ms without media counts as a gap
 _HOLD_BACK = 1600          # 200 ms of media held back from the file while barge-in is on
-
-
-class Hangup(Exception):
-    """The call is IDLE (not connected, or it has hung up)."""
-
-
-class Error(Exception):
-    """The call or the recorder is not in a state that allows this operation."""
 
 
 class CallState(enum.Enum):
@@ -163,16 +155,25 @@ class CallChannel:
 
     def hangup(self) -> None:
         """End the call; a running recording ends with cause HANGUP, keeping
-        everything received up to now."""
+        everything received up to now.  Returns once that recording's file is
+        published (as ``FileRecorder.stop()`` does), so ``FileRecorder.cause()`` and
+        ``FileRecorder.result()`` tell how it ended as soon as this returns."""
+        job = self._hang_up()
+        if job is not None:
+            job.done.wait()
+
+    def _hang_up(self):
+        """End the call without waiting for the file; returns the job it ended."""
         with self._engine.lock:
             if self._state is CallState.IDLE:
-                return
+                return None
             self._engine.process(np.array([self._slot]), partial=True)
             job = self._recording_job()
             if job is not None:
                 job.end(Cause.HANGUP)
             self._state = CallState.IDLE
             self._cond.notify_all()
+            return job
 
     def close(self) -> None:
         """Hang up and release the channel's engine slot; the channel cannot be used
@@ -284,8 +285,7 @@ class CallChannel:
 
     def _recording_job(self) -> Job | None:
         """The running job (not yet ended), if any."""
-        job = self._file_recorder._job
-        return job if job is not None and not job.ended else None
+        return self._file_recorder.running_job()
 
     def _watchdog(self) -> None:
         if self._state is not CallState.ANSWERED or self._replay is not None:
@@ -313,35 +313,26 @@ class CallChannel:
         if self._state is not CallState.ANSWERED:
             raise Error(f"the call is {self._state.name}, not ANSWERED")
 
-    def _start_job(self, recorder: FileRecorder, spec) -> Job | None:
-        with self._engine.lock:
-            self._check_call()
-            if self._recording_job() is not None:
-                raise Error("a recording is already in progress on this channel")
-            # media received before the job starts is not part of it
-            self._engine.process(np.array([self._slot]), partial=True)
-            if recorder._job is not None:
-                recorder._last = recorder._job
-            recorder._job = None
-            try:
-                files.resolve(spec.filename, self.media_root, create_dirs=True)
-                job = Job(spec, self._engine, self._slot, _resampler_factory, _HOLD_BACK)
-            except OSError as e:     # folder or file cannot be created: the job fails, ERROR
-                recorder._job = Job.failed(spec, e)
-                return None
-            recorder._job = job
-            return job
+    @property
+    def lock(self):
+        """The lock that guards this channel's and its recorder's state (its engine's)."""
+        return self._engine.lock
 
-    def _stop_job(self, recorder: FileRecorder, cause: Cause) -> bool:
+    def begin_job(self, job: Job) -> None:
+        """Start ``job`` on this channel's media (lock held by the caller): media
+        received before it is not part of it."""
+        self._engine.process(np.array([self._slot]), partial=True)
+        job.attach(self._engine, self._slot, _resampler_factory, _HOLD_BACK)
+
+    def end_job(self, job: Job, cause: Cause) -> None:
+        """End ``job`` with ``cause`` after everything received so far (no-op if it has
+        ended already); does not wait for its file."""
         with self._engine.lock:
-            job = self._recording_job()
-            if job is None:
-                return True
+            if job.ended:
+                return
             self._engine.process(np.array([self._slot]), partial=True)
             job.end(cause)
             self._cond.notify_all()
-        job.done.wait()                  # the file is published when stop() returns
-        return True
 
     def _wait_for(self, job: Job, seconds) -> bool:
         """Wait until ``job`` is done (file published) or ``seconds`` of media pass.  A
@@ -385,7 +376,7 @@ class CallChannel:
                 chunk = self._replay.read(n)
                 if chunk is None:
                     if self._replay.hangup_at_end:
-                        self.hangup()
+                        self._hang_up()          # its file is awaited by our caller
                         return True
                     chunk = np.zeros(n, np.int16)
                 self._engine.push(self._slot, chunk)

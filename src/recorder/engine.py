@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import atexit
 import logging
-import queue
 import threading
 import time
 import weakref
@@ -31,6 +30,7 @@ import numpy as np
 
 from ._codecs import engine as _core
 from .dsp import MultiDetector
+from .publish import DEFAULT_WORKERS, Publisher
 
 __all__ = ["Engine", "FRAME", "MEDIA_RATE"]
 
@@ -89,12 +89,15 @@ class _Merged:
 
 
 class Engine:
-    """Serves call channels: buffers their media and runs detection and recording."""
+    """Serves call channels: buffers their media and runs detection and recording.
+
+    ``tick``: seconds between the worker's rounds.  ``publishers``: threads that finish
+    recordings' files at once (see :mod:`recorder.publish`)."""
 
     _default = None
     _default_lock = threading.Lock()
 
-    def __init__(self, tick: float = 0.02):
+    def __init__(self, tick: float = 0.02, publishers: int = DEFAULT_WORKERS):
         self.lock = threading.RLock()
         self.tick = tick
         self.bank = _core.Bank(16)
@@ -108,8 +111,7 @@ class Engine:
         self._size = 0
         self._thread: threading.Thread | None = None
         self._stopping = threading.Event()
-        self._finishing: queue.SimpleQueue = queue.SimpleQueue()
-        self._finisher: threading.Thread | None = None
+        self.publisher = Publisher(publishers)
         _ENGINES.add(self)
 
     @classmethod
@@ -171,29 +173,12 @@ class Engine:
 
     def finish_later(self, work) -> None:
         """Run ``work`` (closing and publishing a finished recording's file) on the
-        finisher thread, away from the engine lock."""
-        self._finishing.put(work)
-        if self._finisher is None or not self._finisher.is_alive():
-            self._finisher = threading.Thread(target=self._finish_loop, name="callrecorder-finisher",
-                                              daemon=True)
-            self._finisher.start()
-
-    def _finish_loop(self) -> None:
-        while True:
-            work = self._finishing.get()
-            if work is None:
-                return
-            try:
-                work()
-            except Exception:           # pragma: no cover - work() records its own errors
-                log.exception("finishing a recording failed")
+        publisher's pool, away from the engine lock."""
+        self.publisher.submit(work)
 
     def drain(self) -> None:
         """Wait until every finished recording's file is published."""
-        t = self._finisher
-        if t is not None and t.is_alive() and t is not threading.current_thread():
-            self._finishing.put(None)
-            t.join()
+        self.publisher.drain()
 
     # -- media in -----------------------------------------------------------------------
 
