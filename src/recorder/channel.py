@@ -29,7 +29,7 @@ import numpy as np
 
 from . import files, wav
 from ._buffers import as_int16, as_uint8
-from .engine import FRAME, MEDIA_RATE, Engine
+from .engine import FRAME, MEDIA_RATE, PIECE, Engine
 from .filerecorder import Cause, Error, FileRecorder, Hangup, Job, seconds_to_samples
 
 __all__ = ["CallChannel", "CallState", "Hangup", "Error", "DTMF_DIGITS"]
@@ -197,23 +197,34 @@ class CallChannel:
         """Inbound media from the call: one frame of any size.  ``codec``: 'alaw' or
         'ulaw' (bytes, one per sample) or 's16' (int16 samples or native-order bytes);
         default the channel's.  Media pushed while the call is not ANSWERED is dropped
-        (there is no call audio before answer)."""
+        (there is no call audio before answer).  A large push (hours of audio at once)
+        is taken in pieces of at most :data:`recorder.engine.PIECE` samples with the
+        engine lock released between them, so other channels keep being served."""
         codec = self._codec if codec is None else self._check_codec(codec)
-        engine = self._engine
-        with engine.lock:
-            if self._state is not CallState.ANSWERED:
-                self._check_open()
+        if codec == "s16":
+            data = as_int16(payload, "payload").reshape(-1)
+        elif isinstance(payload, (bytes, bytearray)):
+            data = memoryview(payload)          # straight into the compiled ring
+        else:
+            data = as_uint8(payload, "payload").reshape(-1)
+        engine, n = self._engine, len(data)
+        pos = 0
+        while True:
+            with engine.lock:
+                if self._state is not CallState.ANSWERED:
+                    self._check_open()
+                    return                      # not answered (or hung up meanwhile)
+                piece = data[pos:pos + PIECE]
+                if codec == "s16":
+                    engine.push(self._slot, piece)
+                else:
+                    engine.push_g711(self._slot, piece, codec == "ulaw")
+                if not self._is_live():
+                    engine.process(np.array([self._slot]))
+            pos += PIECE
+            if pos >= n:
                 return
-            if codec == "s16":
-                engine.push(self._slot, as_int16(payload, "payload").reshape(-1))
-            else:
-                ulaw = codec == "ulaw"
-                try:                # bytes / uint8 arrays go straight into the compiled ring
-                    engine.push_g711(self._slot, payload, ulaw)
-                except (TypeError, ValueError, BufferError):   # any other buffer: converted
-                    engine.push_g711(self._slot, as_uint8(payload, "payload").reshape(-1), ulaw)
-            if not self._is_live():
-                engine.process(np.array([self._slot]))
+            engine.let_others_in()
 
     def push_dtmf(self, digit: str, duration_ms: float = 0) -> None:
         """An out-of-band DTMF event (RFC 4733) for ``digit`` that has lasted

@@ -32,13 +32,15 @@ from ._codecs import engine as _core
 from .dsp import MultiDetector
 from .publish import DEFAULT_WORKERS, Publisher
 
-__all__ = ["Engine", "FRAME", "MEDIA_RATE"]
+__all__ = ["Engine", "FRAME", "MEDIA_RATE", "PIECE"]
 
 log = logging.getLogger("recorder.engine")
 
 MEDIA_RATE = 8000
 FRAME = 160                 # 20 ms at 8000 Hz: the engine's processing unit
 BANK = 256                  # detector slots allocated at a time
+_YIELD = 0.0                # seconds let_others_in() gives up the CPU for
+PIECE = _core.CONSTANTS["RING_SIZE"]   # samples a large push takes per hold of the lock
 
 
 class DetectorBank:
@@ -179,6 +181,11 @@ class Engine:
     def drain(self) -> None:
         """Wait until every finished recording's file is published."""
         self.publisher.drain()
+
+    def let_others_in(self) -> None:
+        """Called between the pieces of long work done outside the lock: lets the
+        threads waiting for the lock (the worker, other channels) have their turn."""
+        time.sleep(_YIELD)
 
     # -- media in -----------------------------------------------------------------------
 
