@@ -30,8 +30,16 @@ Semantics, where the spec leaves room:
 * **barge_in**: any DTMF digit (in-band, or an out-of-band RFC 4733 event pushed to the
   channel) ends the job with ``BARGEIN``; the file is cut at the digit's start, so the tone
   is not in it.  ``last_digit()`` gives the digit and its start time afterwards.
-* **stop()** ends the job with ``ABORTED`` after everything received so far is written;
-  a hangup ends it with ``HANGUP`` the same way.
+* **stop()** ends the job with ``ABORTED`` after everything received so far is written,
+  and returns once the file is published (a second ``stop()`` while it is being
+  published waits for it too); it waits only for its own file, never for other calls'.
+* **After a hangup**, the last recording's outcome is final as soon as you hear of the
+  hangup: ``channel.hangup()`` ends the recording with ``HANGUP`` (everything received is
+  kept) and returns once its file is published, like ``stop()``; a ``record()`` or
+  ``wait_until_finished()`` in progress returns ``HANGUP``; and every FileRecorder call
+  that raises ``Hangup`` (the spec: the call is IDLE) raises it only once the last file
+  is published.  So after catching ``Hangup``, ``cause()`` (and ``result()``) tell how
+  the last recording ended.
 * **wait_until_finished(seconds_timeout)** that times out returns ``TIMEOUT`` and the job
   goes on (it is still RECORDING; ``cause()`` stays NONE).
 * An I/O error (disk full, folder removed, permission) ends the job with cause ``ERROR``
@@ -240,8 +248,10 @@ class Job:
 
     Life: running -> ended (``ended`` set: the cause is known, no more media; under the
     engine lock) -> done (``done`` set: the file is closed, fsynced, encrypted and under
-    its final name).  The slow file work between the two runs on the engine's finisher
-    thread, never under the engine lock, so a slow disk does not stall other calls.
+    its final name).  The slow file work between the two runs on the engine's publisher
+    pool (:mod:`recorder.publish`), never under the engine lock, so a slow disk does not
+    stall other calls.  Every file operation goes through the job's open
+    :class:`recorder.files.Folder` (no path is resolved twice).
     """
 
     def __init__(self, spec: JobSpec, root):
@@ -387,7 +397,7 @@ class Job:
 
     def finish(self, cause: Cause) -> None:
         """The job ends with ``cause`` (engine lock held): the last media goes to the
-        writer, the slot is freed, and the finisher closes and publishes the file."""
+        writer, the slot is freed, and the publisher closes and publishes the file."""
         if self.ended:
             return
         spec, bank = self.spec, self._engine.bank

@@ -157,7 +157,8 @@ def _open_child(parent: int, part: str, filename: str) -> int:
                                  f"under the media root must not be symbolic links (they "
                                  f"could lead outside it)") from None
             if not stat.S_ISDIR(st.st_mode):      # a file in the way: an I/O error
-                raise NotADirectoryError(errno.ENOTDIR, f"{part!r} of {filename!r} is not a folder") from None
+                raise NotADirectoryError(errno.ENOTDIR,
+                                         f"{part!r} of {filename!r} is not a folder") from None
             continue                              # a folder again meanwhile: look again
         try:
             os.mkdir(part, 0o777, dir_fd=parent)
