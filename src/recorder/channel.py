@@ -354,7 +354,7 @@ class CallChannel:
                 return False
         else:
             with self._cond:
-                self._engine._waited[self._slot] = self
+                self._engine.add_waiter(self._slot, self)
                 self._waiters += 1
                 try:
                     while not job.ended:
@@ -366,7 +366,7 @@ class CallChannel:
                 finally:
                     self._waiters -= 1
                     if not self._waiters:
-                        self._engine._waited.pop(self._slot, None)
+                        self._engine.remove_waiter(self._slot)
         if job.ended:
             job.done.wait()
         return job.done.is_set()

@@ -182,6 +182,13 @@ class Engine:
         """Wait until every finished recording's file is published."""
         self.publisher.drain()
 
+    def add_waiter(self, slot: int, channel) -> None:
+        """A thread waits on ``channel`` (lock held): the worker wakes it every tick."""
+        self._waited[slot] = channel
+
+    def remove_waiter(self, slot: int) -> None:
+        self._waited.pop(slot, None)
+
     def let_others_in(self) -> None:
         """Called between the pieces of long work done outside the lock: lets the
         threads waiting for the lock (the worker, other channels) have their turn."""
@@ -260,7 +267,7 @@ class Engine:
                 job.on_event(int(events[i]))
             except Exception as e:      # one job's failure must not touch the others
                 log.exception("record job on slot %d failed", int(rec[i]))
-                job._fail(e)
+                job.fail(e)
 
     # -- the worker ---------------------------------------------------------------------
 

@@ -341,7 +341,7 @@ class Job:
             if events & _C["EV_SYNC"]:
                 self.writer.sync()
         except Exception as e:          # an I/O error, or anything else: the job ends, nothing hangs
-            self._fail(e)
+            self.fail(e)
             return
         if events & _C["EV_DONE"]:
             self.finish(Cause[_CAUSE_OF[self._engine.bank.job(self._slot)[4]]])
@@ -377,7 +377,8 @@ class Job:
         """Media samples the job has seen."""
         return self._engine.bank.job(self._slot)[1] if not self.ended else self._n_final
 
-    def _fail(self, exc: BaseException) -> None:
+    def fail(self, exc: BaseException) -> None:
+        """End the job with ERROR because of ``exc`` (engine lock held)."""
         if self.error is None:
             self.error = f"{type(exc).__name__}: {exc}"
         self.finish(Cause.ERROR)
