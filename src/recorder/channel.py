@@ -203,28 +203,41 @@ class CallChannel:
         codec = self._codec if codec is None else self._check_codec(codec)
         if codec == "s16":
             data = as_int16(payload, "payload").reshape(-1)
-        elif isinstance(payload, (bytes, bytearray)):
-            data = memoryview(payload)          # straight into the compiled ring
+        elif isinstance(payload, (bytes, bytearray)) or (isinstance(payload, np.ndarray)
+                                                          and payload.ndim == 1):
+            data = payload                 # the compiled ring takes these as they are
         else:
             data = as_uint8(payload, "payload").reshape(-1)
-        engine, n = self._engine, len(data)
-        pos = 0
-        while True:
-            with engine.lock:
-                if self._state is not CallState.ANSWERED:
-                    self._check_open()
-                    return                      # not answered (or hung up meanwhile)
-                piece = data[pos:pos + PIECE]
-                if codec == "s16":
-                    engine.push(self._slot, piece)
-                else:
-                    engine.push_g711(self._slot, piece, codec == "ulaw")
-                if not self._is_live():
-                    engine.process(np.array([self._slot]))
-            pos += PIECE
-            if pos >= n:
-                return
-            engine.let_others_in()
+        n = len(data)
+        if n <= PIECE:                     # a frame: the common case, one hold of the lock
+            self._push_piece(data, codec)
+            return
+        if codec != "s16":
+            data = as_uint8(data, "payload")
+        for pos in range(0, n, PIECE):
+            if pos:
+                self._engine.let_others_in()
+            if not self._push_piece(data[pos:pos + PIECE], codec):
+                return                     # hung up meanwhile: the rest is dropped
+
+    def _push_piece(self, piece, codec: str) -> bool:
+        """Queue (and for a fast replay, process) one piece; False if not ANSWERED."""
+        engine = self._engine
+        with engine.lock:
+            if self._state is not CallState.ANSWERED:
+                self._check_open()
+                return False
+            if codec == "s16":
+                engine.push(self._slot, piece)
+            else:
+                ulaw = codec == "ulaw"
+                try:                # bytes / uint8 arrays go straight into the compiled ring
+                    engine.push_g711(self._slot, piece, ulaw)
+                except (TypeError, ValueError, BufferError):   # any other buffer: converted
+                    engine.push_g711(self._slot, as_uint8(piece, "payload").reshape(-1), ulaw)
+            if not self._is_live():
+                engine.process(np.array([self._slot]))
+        return True
 
     def push_dtmf(self, digit: str, duration_ms: float = 0) -> None:
         """An out-of-band DTMF event (RFC 4733) for ``digit`` that has lasted
