@@ -450,8 +450,11 @@ class Job:
                     size = self.folder.size(os.path.basename(final_path))
                 except OSError:
                     pass
-            self._file.close()
-            self.folder.close()
+            for release in (self._file.close, self.folder.close):
+                try:
+                    release()
+                except OSError:     # nothing may keep ``done`` from being set
+                    pass
             self.result = RecordResult(
                 cause=self.cause, path=final_path, format=spec.fmt, rate=spec.rate,
                 frames=self.frames_out, duration=self.frames_out / spec.rate, bytes=size,
