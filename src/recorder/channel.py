@@ -148,7 +148,7 @@ class CallChannel:
             self._state = CallState.ANSWERED
             self._answered_at = self._clock()
             self._engine.bank.reset_media(self._slot)
-        if self._is_live():
+        if self.is_live():
             self._engine.ensure_running()
         if self._replay is not None and self._replay.realtime:
             self._start_feeder()
@@ -235,7 +235,7 @@ class CallChannel:
                     engine.push_g711(self._slot, piece, ulaw)
                 except (TypeError, ValueError, BufferError):   # any other buffer: converted
                     engine.push_g711(self._slot, as_uint8(piece, "payload").reshape(-1), ulaw)
-            if not self._is_live():
+            if not self.is_live():
                 engine.process(np.array([self._slot]))
         return True
 
@@ -304,14 +304,18 @@ class CallChannel:
 
     # -- hooks for the engine and the recorder -------------------------------------------
 
-    def _is_live(self) -> bool:
+    def is_live(self) -> bool:
+        """True when media follows the clock (pushed, or a real-time replay); False for
+        a fast replay, which advances only while someone waits on the channel."""
         return self._replay is None or self._replay.realtime
 
     def _recording_job(self) -> Job | None:
         """The running job (not yet ended), if any."""
         return self._file_recorder.running_job()
 
-    def _watchdog(self) -> None:
+    def watchdog(self) -> None:
+        """Fill a gap of more than 60 ms in a live call's media with silence (engine
+        lock held; the engine's worker calls this for channels that got no media)."""
         if self._state is not CallState.ANSWERED or self._replay is not None:
             return
         expected = int((self._clock() - self._answered_at) * MEDIA_RATE)
@@ -323,11 +327,12 @@ class CallChannel:
         """Run the watchdog and process waiting media now (the engine does this every
         20 ms; useful with a hand-driven ``clock``)."""
         with self._engine.lock:
-            self._watchdog()
+            self.watchdog()
             self._engine.process(np.array([self._slot]))
             self._cond.notify_all()
 
-    def _notify(self) -> None:
+    def wake_waiters(self) -> None:
+        """Wake the threads blocked on this channel (engine lock held)."""
         self._cond.notify_all()
 
     def _check_call(self) -> None:
@@ -362,7 +367,7 @@ class CallChannel:
         """Wait until ``job`` is done (file published) or ``seconds`` of media pass.  A
         fast replay is driven from here; a live channel is served by the engine."""
         deadline = None if seconds is None else self._media_samples() + seconds_to_samples(seconds)
-        if not self._is_live():
+        if not self.is_live():
             if not self._drive(job, deadline):
                 return False
         else:

@@ -293,11 +293,11 @@ class Engine:
                     # the watchdog looks only at channels that got no media this tick
                     for slot in self.bank.idle():
                         ch = self._channels.get(int(slot))
-                        if ch is not None and ch._is_live():
-                            ch._watchdog()
+                        if ch is not None and ch.is_live():
+                            ch.watchdog()
                     self.process()
                     for ch in list(self._waited.values()):   # wake blocked record()/wait calls
-                        ch._notify()
+                        ch.wake_waiters()
                 except Exception:       # keep serving the other calls whatever happened
                     log.exception("engine tick failed")
                 ch = None                # no strong references to channels between ticks
