@@ -279,7 +279,7 @@ def _big_push(tmp_path, engine, seconds):
 
 
 def test_a_large_push_does_not_block_other_channels(tmp_path, engine):
-    _big_push(tmp_path, engine, 600)
+    _big_push(tmp_path, engine, 240)
 
 
 @pytest.mark.slow
