@@ -147,16 +147,39 @@ def test_stop_and_hangup_during_a_fast_replay_wait(tmp_path, call):
 
 # --- names and numbers --------------------------------------------------------------------
 
-def test_a_refused_name_creates_nothing_outside_the_root(tmp_path, call):
+@pytest.mark.parametrize("target", ["outside", "m/inside"])
+def test_a_symlinked_folder_is_refused_and_nothing_is_created(tmp_path, call, target):
+    """No folder under the root may be a symbolic link, wherever it points (files.py)."""
     root = tmp_path / "m"
     root.mkdir()
-    outside = tmp_path / "outside"
-    outside.mkdir()
-    os.symlink(outside, root / "link")
+    (tmp_path / target).mkdir()
+    os.symlink(tmp_path / target, root / "link")
     ch = CallChannel.replay(call(speechlike(0.2)), media_root=root)
-    with pytest.raises(ValueError, match="leaves the media root"):
+    with pytest.raises(ValueError, match="'link' is a symbolic link"):
         ch.FileRecorder.record("link/a/b/x.wav")
-    assert os.listdir(outside) == []
+    assert os.listdir(tmp_path / target) == []
+    assert ch.FileRecorder.state() is State.IDLE
+
+
+def test_the_media_root_itself_may_be_a_symlink(tmp_path, call):
+    (tmp_path / "real").mkdir()
+    os.symlink(tmp_path / "real", tmp_path / "root")
+    ch = CallChannel.replay(call(speechlike(0.2)), media_root=tmp_path / "root")
+    assert ch.FileRecorder.record("a/b.wav") is Cause.HANGUP
+    assert ch.FileRecorder.result().path == str(tmp_path / "root" / "a" / "b.wav")
+    assert wav.info(tmp_path / "real" / "a" / "b.wav").frames == 1600
+
+
+def test_a_final_name_that_is_a_symlink_is_replaced_not_followed(tmp_path, call):
+    root = tmp_path / "m"
+    root.mkdir()
+    victim = tmp_path / "victim.wav"
+    victim.write_bytes(b"keep me")
+    os.symlink(victim, root / "x.wav")
+    ch = CallChannel.replay(call(speechlike(0.2)), media_root=root)
+    assert ch.FileRecorder.record("x.wav") is Cause.HANGUP
+    assert victim.read_bytes() == b"keep me"
+    assert not (root / "x.wav").is_symlink() and wav.info(root / "x.wav").frames == 1600
 
 
 def test_long_and_unicode_names(tmp_path, call):

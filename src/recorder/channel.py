@@ -29,22 +29,14 @@ import numpy as np
 
 from . import files, wav
 from ._buffers import as_int16, as_uint8
-from .engine import FRAME, MEDIA_RATE, Engine
-from .filerecorder import Cause, FileRecorder, Job, seconds_to_samples
+from .engine import FRAME, MEDIA_RATE, PIECE, Engine
+from .filerecorder import Cause, Error, FileRecorder, Hangup, Job, seconds_to_samples
 
 __all__ = ["CallChannel", "CallState", "Hangup", "Error", "DTMF_DIGITS"]
 
 DTMF_DIGITS = "0123456789*#ABCD"
 GAP_SAMPLES = 480          # 60 ms without media counts as a gap
 _HOLD_BACK = 1600          # 200 ms of media held back from the file while barge-in is on
-
-
-class Hangup(Exception):
-    """The call is IDLE (not connected, or it has hung up)."""
-
-
-class Error(Exception):
-    """The call or the recorder is not in a state that allows this operation."""
 
 
 class CallState(enum.Enum):
@@ -156,23 +148,32 @@ class CallChannel:
             self._state = CallState.ANSWERED
             self._answered_at = self._clock()
             self._engine.bank.reset_media(self._slot)
-        if self._is_live():
+        if self.is_live():
             self._engine.ensure_running()
         if self._replay is not None and self._replay.realtime:
             self._start_feeder()
 
     def hangup(self) -> None:
         """End the call; a running recording ends with cause HANGUP, keeping
-        everything received up to now."""
+        everything received up to now.  Returns once that recording's file is
+        published (as ``FileRecorder.stop()`` does), so ``FileRecorder.cause()`` and
+        ``FileRecorder.result()`` tell how it ended as soon as this returns."""
+        job = self._hang_up()
+        if job is not None:
+            job.done.wait()
+
+    def _hang_up(self):
+        """End the call without waiting for the file; returns the job it ended."""
         with self._engine.lock:
             if self._state is CallState.IDLE:
-                return
+                return None
             self._engine.process(np.array([self._slot]), partial=True)
             job = self._recording_job()
             if job is not None:
                 job.end(Cause.HANGUP)
             self._state = CallState.IDLE
             self._cond.notify_all()
+            return job
 
     def close(self) -> None:
         """Hang up and release the channel's engine slot; the channel cannot be used
@@ -196,23 +197,47 @@ class CallChannel:
         """Inbound media from the call: one frame of any size.  ``codec``: 'alaw' or
         'ulaw' (bytes, one per sample) or 's16' (int16 samples or native-order bytes);
         default the channel's.  Media pushed while the call is not ANSWERED is dropped
-        (there is no call audio before answer)."""
+        (there is no call audio before answer).  A large push (hours of audio at once)
+        is taken in pieces of at most :data:`recorder.engine.PIECE` samples with the
+        engine lock released between them, so other channels keep being served."""
         codec = self._codec if codec is None else self._check_codec(codec)
+        if codec == "s16":
+            data = as_int16(payload, "payload").reshape(-1)
+        elif isinstance(payload, (bytes, bytearray)) or (isinstance(payload, np.ndarray)
+                                                          and payload.ndim == 1):
+            data = payload                 # the compiled ring takes these as they are
+        else:
+            data = as_uint8(payload, "payload").reshape(-1)
+        n = len(data)
+        if n <= PIECE:                     # a frame: the common case, one hold of the lock
+            self._push_piece(data, codec)
+            return
+        if codec != "s16":
+            data = as_uint8(data, "payload")
+        for pos in range(0, n, PIECE):
+            if pos:
+                self._engine.let_others_in()
+            if not self._push_piece(data[pos:pos + PIECE], codec):
+                return                     # hung up meanwhile: the rest is dropped
+
+    def _push_piece(self, piece, codec: str) -> bool:
+        """Queue (and for a fast replay, process) one piece; False if not ANSWERED."""
         engine = self._engine
         with engine.lock:
             if self._state is not CallState.ANSWERED:
                 self._check_open()
-                return
+                return False
             if codec == "s16":
-                engine.push(self._slot, as_int16(payload, "payload").reshape(-1))
+                engine.push(self._slot, piece)
             else:
                 ulaw = codec == "ulaw"
                 try:                # bytes / uint8 arrays go straight into the compiled ring
-                    engine.push_g711(self._slot, payload, ulaw)
+                    engine.push_g711(self._slot, piece, ulaw)
                 except (TypeError, ValueError, BufferError):   # any other buffer: converted
-                    engine.push_g711(self._slot, as_uint8(payload, "payload").reshape(-1), ulaw)
-            if not self._is_live():
+                    engine.push_g711(self._slot, as_uint8(piece, "payload").reshape(-1), ulaw)
+            if not self.is_live():
                 engine.process(np.array([self._slot]))
+        return True
 
     def push_dtmf(self, digit: str, duration_ms: float = 0) -> None:
         """An out-of-band DTMF event (RFC 4733) for ``digit`` that has lasted
@@ -279,15 +304,18 @@ class CallChannel:
 
     # -- hooks for the engine and the recorder -------------------------------------------
 
-    def _is_live(self) -> bool:
+    def is_live(self) -> bool:
+        """True when media follows the clock (pushed, or a real-time replay); False for
+        a fast replay, which advances only while someone waits on the channel."""
         return self._replay is None or self._replay.realtime
 
     def _recording_job(self) -> Job | None:
         """The running job (not yet ended), if any."""
-        job = self._file_recorder._job
-        return job if job is not None and not job.ended else None
+        return self._file_recorder.running_job()
 
-    def _watchdog(self) -> None:
+    def watchdog(self) -> None:
+        """Fill a gap of more than 60 ms in a live call's media with silence (engine
+        lock held; the engine's worker calls this for channels that got no media)."""
         if self._state is not CallState.ANSWERED or self._replay is not None:
             return
         expected = int((self._clock() - self._answered_at) * MEDIA_RATE)
@@ -299,11 +327,12 @@ class CallChannel:
         """Run the watchdog and process waiting media now (the engine does this every
         20 ms; useful with a hand-driven ``clock``)."""
         with self._engine.lock:
-            self._watchdog()
+            self.watchdog()
             self._engine.process(np.array([self._slot]))
             self._cond.notify_all()
 
-    def _notify(self) -> None:
+    def wake_waiters(self) -> None:
+        """Wake the threads blocked on this channel (engine lock held)."""
         self._cond.notify_all()
 
     def _check_call(self) -> None:
@@ -313,46 +342,37 @@ class CallChannel:
         if self._state is not CallState.ANSWERED:
             raise Error(f"the call is {self._state.name}, not ANSWERED")
 
-    def _start_job(self, recorder: FileRecorder, spec) -> Job | None:
-        with self._engine.lock:
-            self._check_call()
-            if self._recording_job() is not None:
-                raise Error("a recording is already in progress on this channel")
-            # media received before the job starts is not part of it
-            self._engine.process(np.array([self._slot]), partial=True)
-            if recorder._job is not None:
-                recorder._last = recorder._job
-            recorder._job = None
-            try:
-                files.resolve(spec.filename, self.media_root, create_dirs=True)
-                job = Job(spec, self._engine, self._slot, _resampler_factory, _HOLD_BACK)
-            except OSError as e:     # folder or file cannot be created: the job fails, ERROR
-                recorder._job = Job.failed(spec, e)
-                return None
-            recorder._job = job
-            return job
+    @property
+    def lock(self):
+        """The lock that guards this channel's and its recorder's state (its engine's)."""
+        return self._engine.lock
 
-    def _stop_job(self, recorder: FileRecorder, cause: Cause) -> bool:
+    def begin_job(self, job: Job) -> None:
+        """Start ``job`` on this channel's media (lock held by the caller): media
+        received before it is not part of it."""
+        self._engine.process(np.array([self._slot]), partial=True)
+        job.attach(self._engine, self._slot, _resampler_factory, _HOLD_BACK)
+
+    def end_job(self, job: Job, cause: Cause) -> None:
+        """End ``job`` with ``cause`` after everything received so far (no-op if it has
+        ended already); does not wait for its file."""
         with self._engine.lock:
-            job = self._recording_job()
-            if job is None:
-                return True
+            if job.ended:
+                return
             self._engine.process(np.array([self._slot]), partial=True)
             job.end(cause)
             self._cond.notify_all()
-        job.done.wait()                  # the file is published when stop() returns
-        return True
 
     def _wait_for(self, job: Job, seconds) -> bool:
         """Wait until ``job`` is done (file published) or ``seconds`` of media pass.  A
         fast replay is driven from here; a live channel is served by the engine."""
         deadline = None if seconds is None else self._media_samples() + seconds_to_samples(seconds)
-        if not self._is_live():
+        if not self.is_live():
             if not self._drive(job, deadline):
                 return False
         else:
             with self._cond:
-                self._engine._waited[self._slot] = self
+                self._engine.add_waiter(self._slot, self)
                 self._waiters += 1
                 try:
                     while not job.ended:
@@ -364,7 +384,7 @@ class CallChannel:
                 finally:
                     self._waiters -= 1
                     if not self._waiters:
-                        self._engine._waited.pop(self._slot, None)
+                        self._engine.remove_waiter(self._slot)
         if job.ended:
             job.done.wait()
         return job.done.is_set()
@@ -385,7 +405,7 @@ class CallChannel:
                 chunk = self._replay.read(n)
                 if chunk is None:
                     if self._replay.hangup_at_end:
-                        self.hangup()
+                        self._hang_up()          # its file is awaited by our caller
                         return True
                     chunk = np.zeros(n, np.int16)
                 self._engine.push(self._slot, chunk)

@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import atexit
 import logging
-import queue
 import threading
 import time
 import weakref
@@ -31,14 +30,17 @@ import numpy as np
 
 from ._codecs import engine as _core
 from .dsp import MultiDetector
+from .publish import DEFAULT_WORKERS, Publisher
 
-__all__ = ["Engine", "FRAME", "MEDIA_RATE"]
+__all__ = ["Engine", "FRAME", "MEDIA_RATE", "PIECE"]
 
 log = logging.getLogger("recorder.engine")
 
 MEDIA_RATE = 8000
 FRAME = 160                 # 20 ms at 8000 Hz: the engine's processing unit
 BANK = 256                  # detector slots allocated at a time
+_YIELD = 0.0                # seconds let_others_in() gives up the CPU for
+PIECE = _core.CONSTANTS["RING_SIZE"]   # samples a large push takes per hold of the lock
 
 
 class DetectorBank:
@@ -89,12 +91,15 @@ class _Merged:
 
 
 class Engine:
-    """Serves call channels: buffers their media and runs detection and recording."""
+    """Serves call channels: buffers their media and runs detection and recording.
+
+    ``tick``: seconds between the worker's rounds.  ``publishers``: threads that finish
+    recordings' files at once (see :mod:`recorder.publish`)."""
 
     _default = None
     _default_lock = threading.Lock()
 
-    def __init__(self, tick: float = 0.02):
+    def __init__(self, tick: float = 0.02, publishers: int = DEFAULT_WORKERS):
         self.lock = threading.RLock()
         self.tick = tick
         self.bank = _core.Bank(16)
@@ -108,8 +113,7 @@ class Engine:
         self._size = 0
         self._thread: threading.Thread | None = None
         self._stopping = threading.Event()
-        self._finishing: queue.SimpleQueue = queue.SimpleQueue()
-        self._finisher: threading.Thread | None = None
+        self.publisher = Publisher(publishers)
         _ENGINES.add(self)
 
     @classmethod
@@ -171,29 +175,24 @@ class Engine:
 
     def finish_later(self, work) -> None:
         """Run ``work`` (closing and publishing a finished recording's file) on the
-        finisher thread, away from the engine lock."""
-        self._finishing.put(work)
-        if self._finisher is None or not self._finisher.is_alive():
-            self._finisher = threading.Thread(target=self._finish_loop, name="callrecorder-finisher",
-                                              daemon=True)
-            self._finisher.start()
-
-    def _finish_loop(self) -> None:
-        while True:
-            work = self._finishing.get()
-            if work is None:
-                return
-            try:
-                work()
-            except Exception:           # pragma: no cover - work() records its own errors
-                log.exception("finishing a recording failed")
+        publisher's pool, away from the engine lock."""
+        self.publisher.submit(work)
 
     def drain(self) -> None:
         """Wait until every finished recording's file is published."""
-        t = self._finisher
-        if t is not None and t.is_alive() and t is not threading.current_thread():
-            self._finishing.put(None)
-            t.join()
+        self.publisher.drain()
+
+    def add_waiter(self, slot: int, channel) -> None:
+        """A thread waits on ``channel`` (lock held): the worker wakes it every tick."""
+        self._waited[slot] = channel
+
+    def remove_waiter(self, slot: int) -> None:
+        self._waited.pop(slot, None)
+
+    def let_others_in(self) -> None:
+        """Called between the pieces of long work done outside the lock: lets the
+        threads waiting for the lock (the worker, other channels) have their turn."""
+        time.sleep(_YIELD)
 
     # -- media in -----------------------------------------------------------------------
 
@@ -268,7 +267,7 @@ class Engine:
                 job.on_event(int(events[i]))
             except Exception as e:      # one job's failure must not touch the others
                 log.exception("record job on slot %d failed", int(rec[i]))
-                job._fail(e)
+                job.fail(e)
 
     # -- the worker ---------------------------------------------------------------------
 
@@ -294,11 +293,11 @@ class Engine:
                     # the watchdog looks only at channels that got no media this tick
                     for slot in self.bank.idle():
                         ch = self._channels.get(int(slot))
-                        if ch is not None and ch._is_live():
-                            ch._watchdog()
+                        if ch is not None and ch.is_live():
+                            ch.watchdog()
                     self.process()
                     for ch in list(self._waited.values()):   # wake blocked record()/wait calls
-                        ch._notify()
+                        ch.wake_waiters()
                 except Exception:       # keep serving the other calls whatever happened
                     log.exception("engine tick failed")
                 ch = None                # no strong references to channels between ticks

@@ -30,8 +30,16 @@ Semantics, where the spec leaves room:
 * **barge_in**: any DTMF digit (in-band, or an out-of-band RFC 4733 event pushed to the
   channel) ends the job with ``BARGEIN``; the file is cut at the digit's start, so the tone
   is not in it.  ``last_digit()`` gives the digit and its start time afterwards.
-* **stop()** ends the job with ``ABORTED`` after everything received so far is written;
-  a hangup ends it with ``HANGUP`` the same way.
+* **stop()** ends the job with ``ABORTED`` after everything received so far is written,
+  and returns once the file is published (a second ``stop()`` while it is being
+  published waits for it too); it waits only for its own file, never for other calls'.
+* **After a hangup**, the last recording's outcome is final as soon as you hear of the
+  hangup: ``channel.hangup()`` ends the recording with ``HANGUP`` (everything received is
+  kept) and returns once its file is published, like ``stop()``; a ``record()`` or
+  ``wait_until_finished()`` in progress returns ``HANGUP``; and every FileRecorder call
+  that raises ``Hangup`` (the spec: the call is IDLE) raises it only once the last file
+  is published.  So after catching ``Hangup``, ``cause()`` (and ``result()``) tell how
+  the last recording ended.
 * **wait_until_finished(seconds_timeout)** that times out returns ``TIMEOUT`` and the job
   goes on (it is still RECORDING; ``cause()`` stays NONE).
 * An I/O error (disk full, folder removed, permission) ends the job with cause ``ERROR``
@@ -61,6 +69,14 @@ MEDIA_RATE = 8000
 MIN_AUDIO = MEDIA_RATE * 20 // 1000    # samples: audio shorter than this is not audio
 RECORD_FORMATS = ("alaw", "ulaw", "oki", "ima", "s16bit", "u8bit")
 RECORD_RATES = (8000, 6000, 11000, 11025)
+
+
+class Hangup(Exception):
+    """The call is IDLE (not connected, or it has hung up)."""
+
+
+class Error(Exception):
+    """The call or the recorder is not in a state that allows this operation."""
 
 
 class State(enum.Enum):
@@ -165,7 +181,8 @@ class JobSpec:
             raise TypeError(f"barge_in must be True or False, not {type(barge_in).__name__}")
         if cipher is not None and not (hasattr(cipher, "encrypt_file") and hasattr(cipher, "decrypt")):
             raise TypeError("cipher must be a recorder.AesCbcCipher (or provide encrypt_file/decrypt)")
-        path = files.resolve(filename, root, create_dirs=False)
+        filename = files.check_name(filename, root)
+        path = os.path.join(os.path.abspath(root), *filename.split("/"))
         spec = cls(filename, path, file_format, int(rate), timeout, max_bytes, max_sil, init_sil,
                    bool(barge_in), cipher)
         if spec.max_frames() < 0:
@@ -231,11 +248,16 @@ class Job:
 
     Life: running -> ended (``ended`` set: the cause is known, no more media; under the
     engine lock) -> done (``done`` set: the file is closed, fsynced, encrypted and under
-    its final name).  The slow file work between the two runs on the engine's finisher
-    thread, never under the engine lock, so a slow disk does not stall other calls.
+    its final name).  The slow file work between the two runs on the engine's publisher
+    pool (:mod:`recorder.publish`), never under the engine lock, so a slow disk does not
+    stall other calls.  Every file operation goes through the job's open
+    :class:`recorder.files.Folder` (no path is resolved twice).
     """
 
-    def __init__(self, spec: JobSpec, engine, slot: int, resampler_factory, hold_back: int):
+    def __init__(self, spec: JobSpec, root):
+        """Open the job's folder under ``root`` and create its temporary file (no engine
+        lock: this is file-system work).  ValueError for a refused name, OSError when
+        the folder or file cannot be made.  :meth:`attach` then starts it."""
         self.spec = spec
         self.cause = Cause.NONE
         self.ended = False
@@ -247,29 +269,51 @@ class Job:
         self.digit = None
         self.digit_start = None
         self._n_final = 0
-        self._engine, self._slot = engine, slot
+        self._engine = self._slot = None
         self._max_frames = spec.max_frames()
+        self.folder = files.Folder(root, spec.filename)
+        try:
+            self._create_part()
+        except BaseException:
+            self.folder.close()
+            raise
+
+    def _create_part(self) -> None:
+        """The temporary file the recording is written to (the one place it is made)."""
+        self._part, self._file = self.folder.create_temp()
+        self.temp_path = self.folder.path_of(self._part)
+        try:
+            self.writer = wav.Writer(self._file, self.spec.fmt, self.spec.rate)
+            self.writer.sync()
+        except BaseException:
+            self._file.close()
+            self.folder.unlink(self._part, quiet=True)
+            raise
+
+    def attach(self, engine, slot: int, resampler_factory, hold_back: int) -> None:
+        """Start the job's state machine on the engine's ``slot`` (engine lock held)."""
+        spec = self.spec
         direct = spec.rate == MEDIA_RATE and spec.fmt in _FMT_CODE
         if spec.rate == MEDIA_RATE:
             size_at = self._max_frames
         else:   # the first 8 kHz sample count whose resampled frames reach the limit
             size_at = -(-self._max_frames * MEDIA_RATE // spec.rate)
         self._resampler = resampler_factory(MEDIA_RATE, spec.rate) if spec.rate != MEDIA_RATE else None
-        self.temp_path = files.temp_path_for(spec.path)
-        self.writer = wav.Writer(self.temp_path, spec.fmt, spec.rate, buffering=0)
-        try:
-            self.writer.sync()
-            engine.start_job(
-                slot, self,
-                fmt=_FMT_CODE[spec.fmt] if direct else _C["FMT_PCM_OUT"],
-                timeout_at=spec.timeout_samples or -1, size_at=size_at,
-                max_sil=spec.max_silence_ms * MEDIA_RATE // 1000,
-                init_sil=spec.initial_silence_ms * MEDIA_RATE // 1000,
-                barge=spec.barge_in, hold=hold_back)
-        except BaseException:
-            self.writer.close()
-            os.unlink(self.temp_path)
-            raise
+        engine.start_job(
+            slot, self,
+            fmt=_FMT_CODE[spec.fmt] if direct else _C["FMT_PCM_OUT"],
+            timeout_at=spec.timeout_samples or -1, size_at=size_at,
+            max_sil=spec.max_silence_ms * MEDIA_RATE // 1000,
+            init_sil=spec.initial_silence_ms * MEDIA_RATE // 1000,
+            barge=spec.barge_in, hold=hold_back)
+        self._engine, self._slot = engine, slot
+
+    def discard(self) -> None:
+        """Undo a job that was never attached: its temporary file goes."""
+        self.writer.close()
+        self._file.close()
+        self.folder.unlink(self._part, quiet=True)
+        self.folder.close()
 
     @classmethod
     def failed(cls, spec: JobSpec, exc: BaseException) -> "Job":
@@ -297,7 +341,7 @@ class Job:
             if events & _C["EV_SYNC"]:
                 self.writer.sync()
         except Exception as e:          # an I/O error, or anything else: the job ends, nothing hangs
-            self._fail(e)
+            self.fail(e)
             return
         if events & _C["EV_DONE"]:
             self.finish(Cause[_CAUSE_OF[self._engine.bank.job(self._slot)[4]]])
@@ -333,7 +377,8 @@ class Job:
         """Media samples the job has seen."""
         return self._engine.bank.job(self._slot)[1] if not self.ended else self._n_final
 
-    def _fail(self, exc: BaseException) -> None:
+    def fail(self, exc: BaseException) -> None:
+        """End the job with ERROR because of ``exc`` (engine lock held)."""
         if self.error is None:
             self.error = f"{type(exc).__name__}: {exc}"
         self.finish(Cause.ERROR)
@@ -353,7 +398,7 @@ class Job:
 
     def finish(self, cause: Cause) -> None:
         """The job ends with ``cause`` (engine lock held): the last media goes to the
-        writer, the slot is freed, and the finisher closes and publishes the file."""
+        writer, the slot is freed, and the publisher closes and publishes the file."""
         if self.ended:
             return
         spec, bank = self.spec, self._engine.bank
@@ -383,13 +428,14 @@ class Job:
             self._engine.finish_later(self._close_and_publish)
 
     def _close_and_publish(self) -> None:
-        """On the finisher thread: close, fsync, encrypt, rename; then ``done``."""
+        """On a publisher thread: close, fsync, encrypt, rename; then ``done``."""
         spec = self.spec
         final_path = None
         try:
-            self.writer.close(fsync=True)
+            self.writer.close()
+            os.fsync(self._file.fileno())
             if self.error:              # an earlier write failed: keep what reached the disk
-                wav.repair(self.temp_path)
+                wav.repair(files.open_file_path(self._file, self.temp_path))
             final_path = self._publish()
         except Exception as e:
             if not self.error:
@@ -398,10 +444,17 @@ class Job:
         finally:
             if self.error:
                 self.cause = Cause.ERROR
-            try:
-                size = os.path.getsize(final_path) if final_path else 0
-            except OSError:
-                size = 0
+            size = 0
+            if final_path:
+                try:
+                    size = self.folder.size(os.path.basename(final_path))
+                except OSError:
+                    pass
+            for release in (self._file.close, self.folder.close):
+                try:
+                    release()
+                except OSError:     # nothing may keep ``done`` from being set
+                    pass
             self.result = RecordResult(
                 cause=self.cause, path=final_path, format=spec.fmt, rate=spec.rate,
                 frames=self.frames_out, duration=self.frames_out / spec.rate, bytes=size,
@@ -412,24 +465,27 @@ class Job:
 
     def _publish(self) -> str:
         """Put the closed temporary file under its final name (encrypted if asked)."""
-        spec = self.spec
-        folder = os.path.dirname(spec.path)
-        if spec.cipher is not None:
-            enc_tmp = files.temp_path_for(spec.path)
-            try:
-                with open(self.temp_path, "rb") as src, open(enc_tmp, "wb") as dst:
-                    spec.cipher.encrypt_file(src, dst)
-                    dst.flush()
-                    os.fsync(dst.fileno())
-                os.replace(enc_tmp, spec.path)
-            except BaseException:
-                _unlink_quietly(enc_tmp)       # no partial ciphertext left behind
-                raise
-            os.unlink(self.temp_path)
+        if self.spec.cipher is not None:
+            self._encrypt_into_place()
         else:
-            os.replace(self.temp_path, spec.path)
-        files.fsync_dir(folder)
-        return spec.path
+            self.folder.replace(self._part, self.folder.base)
+        return self.spec.path
+
+    def _encrypt_into_place(self) -> None:
+        """Encrypt the closed temporary file to a second temporary file, rename that to
+        the final name, and remove the plaintext (the one encrypt-on-publish step)."""
+        folder = self.folder
+        enc_name, dst = folder.create_temp()
+        try:
+            with dst, folder.open(self._part) as src:
+                self.spec.cipher.encrypt_file(src, dst)
+                dst.flush()
+                os.fsync(dst.fileno())
+            folder.replace(enc_name, folder.base)
+        except BaseException:
+            folder.unlink(enc_name, quiet=True)    # no partial ciphertext left behind
+            raise
+        folder.unlink(self._part)
 
     def _salvage(self) -> str | None:
         """After an I/O error: keep what reached the disk in a valid WAV file.  Without a
@@ -442,9 +498,9 @@ class Job:
                     self.writer.close()
                 except OSError:
                     pass
-            if not os.path.exists(self.temp_path):
+            if not self.folder.exists(self._part):
                 return None
-            wav.repair(self.temp_path)
+            wav.repair(files.open_file_path(self._file, self.temp_path))
             if self.spec.cipher is None:
                 try:
                     return self._publish()
@@ -452,14 +508,7 @@ class Job:
                     pass
             return self.temp_path
         except (OSError, ValueError):
-            return self.temp_path if os.path.exists(self.temp_path) else None
-
-
-def _unlink_quietly(path: str) -> None:
-    try:
-        os.unlink(path)
-    except OSError:
-        pass
+            return self.temp_path if self.folder.exists(self._part) else None
 
 
 class FileRecorder:
@@ -474,8 +523,7 @@ class FileRecorder:
 
     def __init__(self, channel):
         self._channel = channel
-        self._job: Job | None = None
-        self._last: Job | None = None
+        self._job: Job | None = None      # the running or last job (replaced under the lock)
 
     # -- spec API -----------------------------------------------------------------------
 
@@ -504,19 +552,21 @@ class FileRecorder:
         return job is not None
 
     def stop(self) -> bool:
-        """Stop the recording (cause ABORTED) after writing everything received so far.
-        Returns True (also when nothing is recording)."""
-        self._channel._check_call()
-        return self._channel._stop_job(self, Cause.ABORTED)
-
-    def _current(self):
-        job = self._job                  # read once: another thread may replace it
-        return job if job is not None else self._last
+        """Stop the recording (cause ABORTED) after writing everything received so far;
+        returns True once its file is published (also when called again while the file
+        is still being published, and at once when nothing is recording)."""
+        self._check_call()
+        job = self._job
+        if job is None:
+            return True
+        self._channel.end_job(job, Cause.ABORTED)
+        job.done.wait()                  # only this recording's file, nobody else's
+        return True
 
     def state(self) -> State:
         """RECORDING while a job runs (until its file is published); ERROR if the last
         job failed; otherwise IDLE."""
-        job = self._current()
+        job = self._job
         if job is None:
             return State.IDLE
         if not job.done.is_set():
@@ -525,7 +575,7 @@ class FileRecorder:
 
     def cause(self) -> Cause:
         """Why the last job ended; NONE while a job runs or before any job."""
-        job = self._current()
+        job = self._job
         if job is None or not job.done.is_set():
             return Cause.NONE
         return job.cause
@@ -534,7 +584,7 @@ class FileRecorder:
         """Block until the recording ends (returns its cause) or ``seconds_timeout`` of
         media time passes (returns TIMEOUT; the recording goes on).  ``None`` waits
         forever.  With no recording running, returns :meth:`cause` at once."""
-        self._channel._check_call()
+        self._check_call()
         if seconds_timeout is not None:
             seconds_timeout = check_seconds(seconds_timeout, "seconds_timeout")
         job = self._job
@@ -546,7 +596,7 @@ class FileRecorder:
     def audio_detected_in_recording(self):
         """True if audio (not just silence) was heard during the last record job, False
         if not; None while a job runs or before any job."""
-        job = self._current()
+        job = self._job
         if job is None or not job.done.is_set():
             return None
         return job.audio_seen
@@ -555,7 +605,7 @@ class FileRecorder:
 
     def result(self) -> RecordResult | None:
         """Everything about the last finished job (file, size, duration, digit...)."""
-        job = self._current()
+        job = self._job
         return job.result if job is not None and job.done.is_set() else None
 
     def last_digit(self):
@@ -568,18 +618,58 @@ class FileRecorder:
         r = self.result()
         return r.error if r is not None else None
 
+    def running_job(self) -> "Job | None":
+        """The job still taking media (not yet ended), if any."""
+        job = self._job
+        return job if job is not None and not job.ended else None
+
     # -- internals ----------------------------------------------------------------------
+
+    def _settle(self) -> None:
+        """Wait until an ended job's file is published, so its outcome is final."""
+        job = self._job
+        if job is not None and job.ended:
+            job.done.wait()
+
+    def _check_call(self) -> None:
+        """The call must be ANSWERED.  A Hangup is raised only once the last recording's
+        file is published: after catching it, ``cause()`` and ``result()`` are final."""
+        try:
+            self._channel._check_call()
+        except Hangup:
+            self._settle()
+            raise
 
     def _begin(self, filename, file_format, rate, seconds_timeout, max_bytes, max_silence,
                initial_silence, barge_in, cipher):
         channel = self._channel
-        channel._check_call()
-        prev = self._job
-        if prev is not None and prev.ended:
-            prev.done.wait()             # the previous file is still being published
+        self._check_call()
+        self._settle()                   # the previous file is still being published
+        if self.running_job() is not None:
+            raise Error("a recording is already in progress on this channel")
         spec = JobSpec.build(channel.media_root, filename, file_format, rate, seconds_timeout,
                              max_bytes, max_silence, initial_silence, barge_in, cipher)
-        return channel._start_job(self, spec)
+        try:                             # file-system work, outside the engine lock
+            job = Job(spec, channel.media_root)
+        except OSError as e:             # folder or file cannot be created: ERROR
+            job = Job.failed(spec, e)
+            with channel.lock:
+                channel._check_call()
+                if self.running_job() is not None:
+                    raise Error("a recording is already in progress on this channel") from None
+                self._job = job
+            return None
+        try:
+            with channel.lock:
+                channel._check_call()
+                if self.running_job() is not None:
+                    raise Error("a recording is already in progress on this channel")
+                channel.begin_job(job)
+                self._job = job
+        except BaseException:
+            job.discard()
+            raise
+        return job
 
     def __repr__(self) -> str:
         return f"<FileRecorder state={self.state().name} cause={self.cause().name}>"

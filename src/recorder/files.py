@@ -10,8 +10,21 @@ A recording's ``filename`` is relative to the media root.  The root is, in order
 
 Names are taken as given (no extension is added).  Absolute paths, ``..`` or ``.``
 components, empty components, backslashes, NUL and other control characters raise
-ValueError; so does a name whose real path (after symlinks) leaves the root.
-Sub-folders are created as needed.
+ValueError; so do names longer than the file system allows (a component over
+``NAME_MAX`` bytes, usually 255, or the whole path over ``PATH_MAX``, usually 4096) and
+names more than :data:`MAX_DEPTH` folders deep.
+
+**Confinement is structural.**  The root is resolved once (it may itself be a symbolic
+link) and opened as a folder; every folder of the name is then opened *relative to the
+folder above it* with ``O_NOFOLLOW | O_DIRECTORY`` (created with ``mkdir`` relative to its
+parent when missing), and the recording's folder stays open for the job's life.  The
+temporary file is created and the finished file renamed relative to that open folder, so
+no path is ever resolved again: another process swapping a folder for a symbolic link
+cannot redirect a recording outside the root.  The rule that makes this possible is
+simple: **no folder under the media root may be a symbolic link** (not even one pointing
+inside the root); such a name raises ValueError naming the link.  The final name itself
+may be an existing symbolic link: publishing replaces the link, it never writes through
+it.  A final name that is a folder raises ValueError.
 
 While a recording runs it is written to ``.<name>.<random>.part`` in the same folder;
 when it completes the file is flushed, fsynced, (encrypted,) and renamed to its final
@@ -22,13 +35,25 @@ repair`` (or :func:`recorder.wav.repair`) makes it whole.
 
 from __future__ import annotations
 
+import errno
 import os
 import secrets
+import stat
 
-__all__ = ["media_root", "set_media_root", "resolve", "temp_path_for", "PART_SUFFIX"]
+__all__ = ["media_root", "set_media_root", "check_name", "Folder", "PART_SUFFIX", "MAX_DEPTH",
+           "open_file_path"]
 
 PART_SUFFIX = ".part"
+MAX_DEPTH = 64            # folders a name may go down (a recording tree needs a handful)
+_NAME_MAX = 255           # when the file system cannot tell (POSIX: NAME_MAX, PATH_MAX)
+_PATH_MAX = 4096
+_RETRIES = 16             # a folder that keeps appearing and vanishing while we walk
 _root_override: str | None = None
+
+_DIR_FLAGS = os.O_RDONLY | getattr(os, "O_DIRECTORY", 0) | getattr(os, "O_CLOEXEC", 0)
+_WALK_FLAGS = _DIR_FLAGS | getattr(os, "O_NOFOLLOW", 0)
+_TEMP_FLAGS = (os.O_RDWR | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW", 0)
+               | getattr(os, "O_CLOEXEC", 0))
 
 
 def _default_root() -> str:
@@ -51,8 +76,20 @@ def set_media_root(path) -> None:
     _root_override = None if path is None else os.fspath(path)
 
 
-def check_name(filename) -> str:
-    """Validate a recording file name (relative, no escapes); returns it as str."""
+def _limit(root: str | None, name: str, default: int) -> int:
+    probe = root
+    while probe:                          # the deepest existing folder can tell
+        try:
+            return os.pathconf(probe, name)
+        except (OSError, ValueError):
+            parent = os.path.dirname(probe)
+            probe = parent if parent != probe else None
+    return default
+
+
+def check_name(filename, root=None) -> str:
+    """Validate a recording file name (relative, no escapes, within the file system's
+    length limits under ``root``); returns it as str."""
     if isinstance(filename, os.PathLike):
         filename = os.fspath(filename)
     if not isinstance(filename, str):
@@ -65,60 +102,170 @@ def check_name(filename) -> str:
         raise ValueError(f"filename {filename!r} contains a backslash; use '/' between folders")
     if filename.startswith("/") or os.path.isabs(filename):
         raise ValueError(f"filename {filename!r} is absolute; it must be relative to the media root")
+    try:
+        encoded = filename.encode("utf-8")
+    except UnicodeEncodeError:
+        raise ValueError(f"filename {filename!r} is not valid Unicode (a lone surrogate)") from None
     parts = filename.split("/")
+    shown = filename if len(filename) <= 80 else filename[:60] + "..." + filename[-12:]
+    if len(parts) - 1 > MAX_DEPTH:
+        raise ValueError(f"filename {shown!r} is {len(parts) - 1} folders deep; at most "
+                         f"{MAX_DEPTH} are allowed")
     for part in parts:
         if part in ("", ".", ".."):
-            raise ValueError(f"filename {filename!r} has an empty, '.' or '..' component")
+            raise ValueError(f"filename {shown!r} has an empty, '.' or '..' component")
+    root = os.path.abspath(root) if root is not None else None
+    name_max = _limit(root, "PC_NAME_MAX", _NAME_MAX)
+    for part in parts:
+        if len(part.encode("utf-8")) > name_max:
+            raise ValueError(f"filename {shown!r} has a component of {len(part.encode('utf-8'))} "
+                             f"bytes; the file system allows at most NAME_MAX={name_max}")
+    path_max = _limit(root, "PC_PATH_MAX", _PATH_MAX)
+    total = len(encoded) + (len(os.fsencode(root)) + 1 if root else 0)
+    if total >= path_max:
+        raise ValueError(f"filename {shown!r} makes a path of {total} bytes under the media "
+                         f"root; the file system allows less than PATH_MAX={path_max}")
     if parts[-1].endswith(PART_SUFFIX) and parts[-1].startswith("."):
-        raise ValueError(f"filename {filename!r} looks like a temporary recording file")
+        raise ValueError(f"filename {shown!r} looks like a temporary recording file")
     return filename
 
 
-def _inside(path: str, root: str) -> bool:
-    return os.path.commonpath([root, path]) == root
-
-
-def resolve(filename, root: str | None = None, *, create_dirs: bool = True) -> str:
-    """Absolute path of ``filename`` under ``root`` (default :func:`media_root`).
-    Raises ValueError if it would leave the root (checked on the real paths before any
-    folder is created) or names a directory; creates the folders with ``create_dirs``
-    (an OSError from that is left to the caller)."""
-    name = check_name(filename)
-    root = os.path.abspath(root if root is not None else media_root())
-    path = os.path.join(root, *name.split("/"))
-    folder = os.path.dirname(path)
-    real_root = os.path.realpath(root)
-    probe = folder                      # the deepest folder that exists already
-    while probe != root and not os.path.lexists(probe):
-        probe = os.path.dirname(probe)
-    if not _inside(os.path.realpath(probe), real_root):
-        raise ValueError(f"filename {filename!r} leaves the media root through a symbolic link")
-    if create_dirs:
-        os.makedirs(folder, exist_ok=True)
-        if not _inside(os.path.realpath(folder), real_root):      # changed meanwhile
-            raise ValueError(f"filename {filename!r} leaves the media root through a symbolic link")
-    if os.path.isdir(path):
-        raise ValueError(f"filename {filename!r} names a directory")
-    return path
-
-
-def temp_path_for(path: str) -> str:
-    """A fresh temporary name next to ``path`` for the recording in progress (short
-    enough for any legal file name: long names are cut in the temporary one)."""
-    folder, base = os.path.split(path)
+def temp_name_for(base: str) -> str:
+    """A fresh temporary name for a recording in progress that will be called ``base``
+    (short enough for any legal name: long names are cut in the temporary one)."""
     short = base.encode("utf-8")[:96].decode("utf-8", "ignore")
-    return os.path.join(folder, f".{short}.{secrets.token_hex(4)}{PART_SUFFIX}")
+    return f".{short}.{secrets.token_hex(4)}{PART_SUFFIX}"
 
 
-def fsync_dir(folder: str) -> None:
-    """Make a rename in ``folder`` durable (best effort on filesystems without it)."""
-    try:
-        fd = os.open(folder, os.O_RDONLY | getattr(os, "O_DIRECTORY", 0))
-    except OSError:
-        return
-    try:
-        os.fsync(fd)
-    except OSError:
-        pass
-    finally:
-        os.close(fd)
+def _open_child(parent: int, part: str, filename: str) -> int:
+    """Open (creating if missing) the folder ``part`` inside the open folder ``parent``,
+    never following a symbolic link."""
+    for _ in range(_RETRIES):
+        try:
+            return os.open(part, _WALK_FLAGS, dir_fd=parent)
+        except FileNotFoundError:
+            pass
+        except OSError as e:
+            if e.errno not in (errno.ELOOP, errno.ENOTDIR, errno.EMLINK):
+                raise
+            try:
+                st = os.stat(part, dir_fd=parent, follow_symlinks=False)
+            except FileNotFoundError:
+                continue                          # gone meanwhile: look again
+            if stat.S_ISLNK(st.st_mode):
+                raise ValueError(f"filename {filename!r}: {part!r} is a symbolic link; folders "
+                                 f"under the media root must not be symbolic links (they "
+                                 f"could lead outside it)") from None
+            if not stat.S_ISDIR(st.st_mode):      # a file in the way: an I/O error
+                raise NotADirectoryError(errno.ENOTDIR,
+                                         f"{part!r} of {filename!r} is not a folder") from None
+            continue                              # a folder again meanwhile: look again
+        try:
+            os.mkdir(part, 0o777, dir_fd=parent)
+        except FileExistsError:
+            pass                                  # made by someone else meanwhile
+    raise ValueError(f"filename {filename!r}: folder {part!r} keeps changing while it is opened")
+
+
+def open_file_path(f, fallback: str) -> str:
+    """A path that reaches the open file ``f`` itself (``/proc/self/fd/N`` on Linux: no
+    folder or name is looked up again), for tools that take a path; ``fallback`` where
+    the system has no such path."""
+    path = f"/proc/self/fd/{f.fileno()}"
+    return path if os.path.exists(path) else fallback
+
+
+class Folder:
+    """The open folder of one recording under the media root, reached without
+    following any symbolic link (see the module documentation).  Every file operation
+    of the recording goes through it by name relative to the open folder.
+
+    ``Folder(root, filename)`` creates missing folders; raises ValueError for a name
+    that is refused (bad name, a symbolic link on the way, a final name that is a
+    folder) and OSError when the folders cannot be created or opened (a file in the
+    way, permissions, disk full)."""
+
+    def __init__(self, root, filename):
+        name = check_name(filename, root)
+        real_root = os.path.realpath(os.fspath(root))     # resolved once, trusted
+        *folders, self.base = name.split("/")
+        self.filename = name
+        self.dirname = os.path.join(os.path.abspath(os.fspath(root)), *folders)
+        self.path = os.path.join(self.dirname, self.base)  # for messages and results
+        os.makedirs(real_root, exist_ok=True)
+        fd = os.open(real_root, _DIR_FLAGS)
+        try:
+            for part in folders:                  # iterative: one open folder at a time
+                child = _open_child(fd, part, name)
+                os.close(fd)
+                fd = child
+            try:
+                st = os.stat(self.base, dir_fd=fd, follow_symlinks=False)
+            except FileNotFoundError:
+                pass
+            else:
+                if stat.S_ISDIR(st.st_mode):
+                    raise ValueError(f"filename {name!r} names a directory")
+        except BaseException:
+            os.close(fd)
+            raise
+        self.fd = fd
+
+    def path_of(self, name: str) -> str:
+        """The path of ``name`` in this folder (for messages and results only)."""
+        return os.path.join(self.dirname, name)
+
+    def create_temp(self):
+        """Create a fresh temporary file for the recording; returns ``(name, file)``
+        with ``file`` open for reading and writing, unbuffered."""
+        for _ in range(_RETRIES):
+            name = temp_name_for(self.base)
+            try:
+                fd = os.open(name, _TEMP_FLAGS, 0o666, dir_fd=self.fd)
+            except FileExistsError:
+                continue
+            return name, os.fdopen(fd, "w+b", buffering=0)
+        raise FileExistsError(errno.EEXIST, "no free temporary name", self.path)
+
+    def open(self, name: str, mode: str = "rb"):
+        """Open the existing file ``name`` of this folder (never through a link)."""
+        flags = {"rb": os.O_RDONLY, "r+b": os.O_RDWR}[mode]
+        fd = os.open(name, flags | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_CLOEXEC", 0),
+                     dir_fd=self.fd)
+        return os.fdopen(fd, mode)
+
+    def exists(self, name: str) -> bool:
+        try:
+            os.stat(name, dir_fd=self.fd, follow_symlinks=False)
+        except OSError:
+            return False
+        return True
+
+    def size(self, name: str) -> int:
+        return os.stat(name, dir_fd=self.fd, follow_symlinks=False).st_size
+
+    def replace(self, src: str, dst: str) -> None:
+        """Rename ``src`` to ``dst`` inside this folder and make it durable."""
+        os.replace(src, dst, src_dir_fd=self.fd, dst_dir_fd=self.fd)
+        try:
+            os.fsync(self.fd)
+        except OSError:           # best effort on file systems without it
+            pass
+
+    def unlink(self, name: str, *, quiet: bool = False) -> None:
+        try:
+            os.unlink(name, dir_fd=self.fd)
+        except OSError:
+            if not quiet:
+                raise
+
+    def close(self) -> None:
+        fd, self.fd = self.fd, -1
+        if fd >= 0:
+            os.close(fd)
+
+    def __del__(self):
+        try:
+            self.close()
+        except (AttributeError, OSError):
+            pass
