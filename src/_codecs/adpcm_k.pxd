@@ -63,6 +63,7 @@ cdef extern from "adpcm_search.h":
         int32_t idx           # step index (the same in both)
     int CR_AS_SSE2
     int cr_search_simd
+    int cr_search_max_level() noexcept nogil
     void cr_search_init() noexcept nogil
     Py_ssize_t cr_search(const cr_search_tables* Q, cr_search_state* S, const int16_t* x,
                          Py_ssize_t n, Py_ssize_t nfin, int shift, int* held,
