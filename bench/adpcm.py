@@ -79,10 +79,13 @@ def main(argv=None) -> int:
     ap.add_argument("--channels", type=int, default=1000)
     ap.add_argument("--frame", type=int, default=160)
     ap.add_argument("--only", default="", help="run only the cases whose name contains this")
+    ap.add_argument("--isa", choices=_adpcm.ISA_NAMES, default=None,
+                    help="the OKI search encoder's primitives (default: the best this CPU runs)")
     args = ap.parse_args(argv)
 
     audioop = import_audioop()
     sp = load_spandsp()
+    isa = _adpcm.select_isa(args.isa)
     rng = np.random.default_rng(0)
     n = args.samples
     # speech-like amplitudes (Laplacian, RMS about -20 dBm0), as bench/codecs.py
@@ -162,7 +165,8 @@ def main(argv=None) -> int:
             "ratio": ours_msps / peer_msps if peer_msps else None,
         })
     emit(rows_out, args.json,
-         f"adpcm: Msamples/s on {n:,} samples ({rows}x{frame} for the rows cases), median of {args.repeat}",
+         f"adpcm: Msamples/s on {n:,} samples ({rows}x{frame} for the rows cases), median of {args.repeat}, "
+         f"OKI search primitives {isa}",
          [("case", "case", "s"), ("ours_msps", "ours", ".0f"), ("peer", "peer", "s"),
           ("peer_msps", "peer Ms/s", ".0f"), ("ratio", "ours/peer", ".2f")])
     if sp is not None:

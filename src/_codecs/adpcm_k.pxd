@@ -21,7 +21,7 @@ load per two samples.  The reference IMA encoder runs from tables indexed by
 the code magnitude is a count of 7 independent comparisons instead of a chain of three
 compare-and-subtract steps.  Clamps are branches that real audio never takes.  The OKI
 encoder, and IMA in WAV files, use the search encoder (see the comment before _clamp below;
-the encoder itself is C, in adpcm_search.h, for its SSE2 parts).
+the encoder itself is C, in adpcm_search.h, for its SSE2 and AVX2 parts).
 
 Call ``init_adpcm_tables()`` once at module import.
 """

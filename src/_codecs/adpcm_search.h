@@ -23,13 +23,17 @@
  * - Otherwise d0's A path is scored, then the challengers' tails (both paths of one tail
  *   in one vector), in order, each skipped once its own cost reaches the best total so
  *   far.  When another magnitude wins, its tail's G path is the new greedy trajectory.
+ *   Where the CPU has AVX2 (OKI), all 8 magnitudes' G and A paths are scored at once
+ *   instead, without branches: 16 paths in 16-bit lanes, the steps after the second code
+ *   fetched by byte shuffles from per-index rows, the third code's decision levels
+ *   computed from those steps (cr_oki_scores_avx2; same totals, so the same codes).
  *
- * (Measured alternatives, and why this stays at about a quarter of the greedy IMA
- * encoder's speed: bench/RESULTS.md, ADPCM.)
+ * (Measured alternatives, and why this stays well below a greedy coder's speed:
+ * bench/RESULTS.md, ADPCM.)
  *
  * The SSE2 primitives are for the OKI tables (12-bit values, so 16-bit lanes and 32-bit
  * costs are exact); IMA in WAV (16-bit predictors) and OKI on other CPUs run the same steps
- * with the portable scalar primitives (64-bit costs).  The two give the same codes
+ * with the portable scalar primitives (64-bit costs).  All give the same codes
  * (tests/test_adpcm.py checks it through select_isa() in adpcm.pyx).
  */
 #ifndef CALLRECORDER_ADPCM_SEARCH_H
