@@ -13,6 +13,7 @@ import argparse
 import os
 import statistics
 import sys
+import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 sys.path = [p for p in sys.path if os.path.abspath(p) != os.path.dirname(os.path.dirname(os.path.abspath(__file__)))]
@@ -57,17 +58,28 @@ def oki_quality(sp, signals):
     return out
 
 
-def paired_median(ours, peer, repeat):
+def cpu_time(fn):
+    """Seconds of this thread's CPU time fn takes (every kernel here runs in the calling
+    thread): other processes on a shared machine then count only through the caches."""
+    t0 = time.thread_time()
+    fn()
+    return time.thread_time() - t0
+
+
+def paired_median(ours, peer, repeat, clock="wall"):
     """Median times of ours and the peer, timed alternately (ours, peer, ours, ...) after
-    a warm-up of each: on a shared machine whose speed drifts, both see the same drift."""
+    a warm-up of each: on a shared machine whose speed drifts, both see the same drift.
+    clock: "wall" (elapsed time) or "cpu" (this thread's CPU time)."""
+    one = (lambda fn: median_time(fn, 1, warmup=0)) if clock == "wall" else cpu_time
     if peer is None:
-        return median_time(ours, repeat), None
+        ours()
+        return statistics.median(one(ours) for _ in range(repeat)), None
     t_ours, t_peer = [], []
     ours()
     peer()
     for _ in range(repeat):
-        t_ours.append(median_time(ours, 1, warmup=0))
-        t_peer.append(median_time(peer, 1, warmup=0))
+        t_ours.append(one(ours))
+        t_peer.append(one(peer))
     return statistics.median(t_ours), statistics.median(t_peer)
 
 
@@ -79,6 +91,8 @@ def main(argv=None) -> int:
     ap.add_argument("--channels", type=int, default=1000)
     ap.add_argument("--frame", type=int, default=160)
     ap.add_argument("--only", default="", help="run only the cases whose name contains this")
+    ap.add_argument("--clock", choices=("wall", "cpu"), default="wall",
+                    help="time by elapsed time or by this thread's CPU time (steadier on a busy machine)")
     ap.add_argument("--isa", choices=_adpcm.ISA_NAMES, default=None,
                     help="the OKI search encoder's primitives (default: the best this CPU runs)")
     args = ap.parse_args(argv)
@@ -156,7 +170,7 @@ def main(argv=None) -> int:
     for name, count, ours, peer_name, peer_count, peer in cases:
         if args.only not in name:
             continue
-        t_ours, t_peer = paired_median(ours, peer, args.repeat)
+        t_ours, t_peer = paired_median(ours, peer, args.repeat, args.clock)
         ours_msps = count / t_ours / 1e6
         peer_msps = peer_count / t_peer / 1e6 if t_peer else None
         rows_out.append({
@@ -165,8 +179,8 @@ def main(argv=None) -> int:
             "ratio": ours_msps / peer_msps if peer_msps else None,
         })
     emit(rows_out, args.json,
-         f"adpcm: Msamples/s on {n:,} samples ({rows}x{frame} for the rows cases), median of {args.repeat}, "
-         f"OKI search primitives {isa}",
+         f"adpcm: Msamples/s on {n:,} samples ({rows}x{frame} for the rows cases), median of {args.repeat} "
+         f"({args.clock} clock), OKI search primitives {isa}",
          [("case", "case", "s"), ("ours_msps", "ours", ".0f"), ("peer", "peer", "s"),
           ("peer_msps", "peer Ms/s", ".0f"), ("ratio", "ours/peer", ".2f")])
     if sp is not None:
