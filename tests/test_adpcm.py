@@ -144,9 +144,9 @@ def test_oki_encode_matches_reference(name):
 
 
 def test_search_isa_variants_give_the_same_codes():
-    """The search encoder's SSE2 primitives (OKI on x86-64) and its portable ones (other
-    CPUs; IMA in WAV files) choose the same codes, on speech, noise loud enough to clip and
-    streams chunked as a recorder does."""
+    """The search encoder's AVX2 and SSE2 primitives (OKI on x86-64) and its portable ones
+    (other CPUs; IMA in WAV files) choose the same codes, on speech, noise loud enough to
+    clip and streams chunked as a recorder does."""
     loud = (RNG.standard_normal(4000) * 30000).clip(-32768, 32767).astype(np.int16)
     x = np.concatenate([speechlike(5, 1.0), NOISE, EXTREMES, loud])
     rows = x[: 8 * 1000].reshape(8, 1000)
@@ -161,6 +161,30 @@ def test_search_isa_variants_give_the_same_codes():
         _k.select_isa(None)
     for r in results[1:]:
         assert r == results[0]
+
+
+def test_every_isa_this_cpu_runs_codes_as_the_reference():
+    """Each variant of the OKI search encoder the CPU runs (portable, SSE2, SSE2 with the
+    AVX2 scorer of all 8 first codes) writes the reference's codes, in one stream and in
+    rows: on speech (challengers win often), noise loud enough to clip (predictor clamps
+    inside the lookahead) and a ramp through every step size."""
+    loud = (RNG.standard_normal(1500) * 30000).clip(-32768, 32767).astype(np.int16)
+    x = np.concatenate([speechlike(7, 0.2), loud, EXTREMES[:300], RAMP[::4][:300]])
+    codes, _ = ref.oki_encode_codes(x.tolist())
+    want = ref.pack_high_first(codes)
+    rows = x[: 4 * 400].reshape(4, 400)
+    want_rows = [ref.pack_high_first(ref.oki_encode_codes(r.tolist())[0]) for r in rows]
+    used = set()
+    try:
+        for isa in _k.ISA_NAMES:
+            name = _k.select_isa(isa)
+            used.add(name)
+            assert adpcm.oki_encode(x).tobytes() == want, name
+            got = adpcm.oki_encode_rows(rows, adpcm.row_states(4))
+            assert [r.tobytes() for r in got] == want_rows, name
+    finally:
+        _k.select_isa(None)
+    assert "c" in used
 
 
 def test_oki_24_successive_idle_bytes_reset_the_step_index():

@@ -11,22 +11,25 @@ from adpcm_k cimport (
     cr_adpcm_tables, cr_lane, cr_ima, cr_oki, init_adpcm_tables, lane_set, lane_index,
     enc1, dec1, encode_pairs_k, pair_decode_k, encode_rows_k, decode_rows_k,
     cr_search_state, cr_oki_search, cr_ima_search, cr_search, search_rows_k, _clamp,
-    ima_wav_encode_block_k, ima_wav_decode_k, oki_decode_stereo_k, CR_AS_SSE2, cr_search_simd,
+    ima_wav_encode_block_k, ima_wav_decode_k, oki_decode_stereo_k, cr_search_simd,
+    cr_search_max_level,
 )
 
 init_adpcm_tables()
 
-ISA_NAMES = ("c", "sse2")
+ISA_NAMES = ("c", "sse2", "avx2")
 
 
 def select_isa(isa=None):
     """Pick the search encoder's primitives (OKI; IMA in WAV files always runs the
     portable ones): None = the best this CPU runs (the default at import), or 'c' /
-    'sse2' (capped to what the CPU runs).  Both give the same codes; tests use this to
-    check that.  Returns the name in use."""
+    'sse2' / 'avx2' (SSE2 plus the AVX2 scorer of all 8 first codes; capped to what the
+    CPU runs).  All give the same codes; tests use this to check that.  Returns the name
+    in use."""
     global cr_search_simd
     cdef int i = len(ISA_NAMES) - 1 if isa is None else ISA_NAMES.index(isa)
-    cr_search_simd = 1 if (i >= 1 and CR_AS_SSE2) else 0
+    cdef int best = cr_search_max_level()
+    cr_search_simd = i if i < best else best
     return ISA_NAMES[cr_search_simd]
 
 

@@ -21,7 +21,7 @@ load per two samples.  The reference IMA encoder runs from tables indexed by
 the code magnitude is a count of 7 independent comparisons instead of a chain of three
 compare-and-subtract steps.  Clamps are branches that real audio never takes.  The OKI
 encoder, and IMA in WAV files, use the search encoder (see the comment before _clamp below;
-the encoder itself is C, in adpcm_search.h, for its SSE2 parts).
+the encoder itself is C, in adpcm_search.h, for its SSE2 and AVX2 parts).
 
 Call ``init_adpcm_tables()`` once at module import.
 """
@@ -63,6 +63,7 @@ cdef extern from "adpcm_search.h":
         int32_t idx           # step index (the same in both)
     int CR_AS_SSE2
     int cr_search_simd
+    int cr_search_max_level() noexcept nogil
     void cr_search_init() noexcept nogil
     Py_ssize_t cr_search(const cr_search_tables* Q, cr_search_state* S, const int16_t* x,
                          Py_ssize_t n, Py_ssize_t nfin, int shift, int* held,

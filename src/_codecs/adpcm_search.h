@@ -23,13 +23,17 @@
  * - Otherwise d0's A path is scored, then the challengers' tails (both paths of one tail
  *   in one vector), in order, each skipped once its own cost reaches the best total so
  *   far.  When another magnitude wins, its tail's G path is the new greedy trajectory.
+ *   Where the CPU has AVX2 (OKI), all 8 magnitudes' G and A paths are scored at once
+ *   instead, without branches: 16 paths in 16-bit lanes, the steps after the second code
+ *   fetched by byte shuffles from per-index rows, the third code's decision levels
+ *   computed from those steps (cr_oki_scores_avx2; same totals, so the same codes).
  *
- * (Measured alternatives, and why this stays at about a quarter of the greedy IMA
- * encoder's speed: bench/RESULTS.md, ADPCM.)
+ * (Measured alternatives, and why this stays well below a greedy coder's speed:
+ * bench/RESULTS.md, ADPCM.)
  *
  * The SSE2 primitives are for the OKI tables (12-bit values, so 16-bit lanes and 32-bit
  * costs are exact); IMA in WAV (16-bit predictors) and OKI on other CPUs run the same steps
- * with the portable scalar primitives (64-bit costs).  The two give the same codes
+ * with the portable scalar primitives (64-bit costs).  All give the same codes
  * (tests/test_adpcm.py checks it through select_isa() in adpcm.pyx).
  */
 #ifndef CALLRECORDER_ADPCM_SEARCH_H
@@ -44,6 +48,14 @@
 #include <emmintrin.h>
 #else
 #define CR_AS_SSE2 0
+#endif
+
+/* The AVX2 challenger scorer (chosen at run time) needs GCC / clang target attributes. */
+#if CR_AS_SSE2 && (defined(__GNUC__) || defined(__clang__))
+#define CR_AS_AVX2 1
+#include <immintrin.h>
+#else
+#define CR_AS_AVX2 0
 #endif
 
 #if defined(_MSC_VER) && !defined(__clang__)
@@ -77,11 +89,29 @@ static int16_t cr_oki_rm16[CR_OKI_STEPS * 8];
 static int16_t cr_oki_rs16[CR_OKI_STEPS * 8];
 static int32_t cr_oki_rms[CR_OKI_STEPS * 8];
 
-/* 1: use the SSE2 primitives for OKI where the CPU has them (x86-64: always). */
+/* For the AVX2 challenger scorer, per step index i and first magnitude d (child index
+ * c = the index after (i, d)): s1[8i + d] the child's step, th1[56i + 8(k-1) + d] its
+ * decision levels minus one (k = 1..7), s2[64i + 8d + c2] the step after the child codes
+ * magnitude c2. */
+static int16_t cr_oki_s1[CR_OKI_STEPS * 8];
+static int16_t cr_oki_th1[CR_OKI_STEPS * 56];
+static int16_t cr_oki_s2[CR_OKI_STEPS * 64];
+
+/* Primitives in use for OKI: 0 portable, 1 SSE2, 2 SSE2 + the AVX2 challenger scorer. */
 static int cr_search_simd = CR_AS_SSE2;
 
+/* The best level this CPU runs. */
+static int cr_search_max_level(void) {
+#if CR_AS_AVX2
+    __builtin_cpu_init();
+    if (__builtin_cpu_supports("avx2"))
+        return 2;
+#endif
+    return CR_AS_SSE2;
+}
+
 static void cr_search_init(void) {
-    int i;
+    int i, d, k, c;
     for (i = 0; i < CR_OKI_STEPS * 8; i++) {
         cr_oki_th16[i] = (int16_t)((i & 7) ? cr_oki_search.athr[i] - 1 : 32767);
         cr_oki_rm16[i] = (int16_t)cr_oki_search.rm[i];
@@ -89,6 +119,17 @@ static void cr_search_init(void) {
         cr_oki_rms[i] = (int32_t)((uint32_t)(uint16_t)cr_oki_search.rm[i]
                                   | ((uint32_t)(uint16_t)cr_oki_search.rs[i] << 16));
     }
+    for (i = 0; i < CR_OKI_STEPS; i++) {
+        for (d = 0; d < 8; d++) {
+            int32_t cb = cr_oki_search.nbase[8 * i + d];          /* 8 * child index */
+            cr_oki_s1[8 * i + d] = (int16_t)cr_ima_step[8 + (cb >> 3)];
+            for (k = 1; k < 8; k++)
+                cr_oki_th1[56 * i + 8 * (k - 1) + d] = (int16_t)(cr_oki_search.athr[cb + k] - 1);
+            for (c = 0; c < 8; c++)
+                cr_oki_s2[64 * i + 8 * d + c] = (int16_t)cr_ima_step[8 + (cr_oki_search.nbase[cb + c] >> 3)];
+        }
+    }
+    cr_search_simd = cr_search_max_level();
 }
 
 static inline int32_t cr_as_clamp(int32_t v, int32_t lo, int32_t hi) {
@@ -229,6 +270,158 @@ CR_AS_INLINE unsigned cr_oki_own(const cr_sq* P, int32_t t, int32_t base, int32_
 }
 #endif
 
+
+/* --- AVX2: all 8 first magnitudes' tails at once (OKI) ---------------------------------- */
+#if CR_AS_AVX2
+
+/* A winning challenger: its child R, the G step of its tail G (cost g2c, entry k2, sign
+ * mask m2). */
+typedef struct { cr_sq R, G; int32_t g2c, k2, m2; } cr_win;
+
+#define CR_AVX2 __attribute__((target("avx2")))
+
+CR_AVX2 static inline __m256i cr_b128(const int16_t* p) {
+    return _mm256_broadcastsi128_si256(_mm_loadu_si128((const __m128i*)p));
+}
+
+CR_AVX2 static inline __m256i cr_neg_if(__m256i v, __m256i m) {
+    return _mm256_sub_epi16(_mm256_xor_si256(v, m), m);
+}
+
+CR_AVX2 static inline __m256i cr_clamp12(__m256i v) {
+    return _mm256_min_epi16(_mm256_max_epi16(v, _mm256_set1_epi16(-2048)), _mm256_set1_epi16(2047));
+}
+
+/* Both roundings' predictor changes of magnitudes c (0..7) at steps s (16-bit lanes):
+ * ((2c+1) s) >> 3, and s>>3 + (c&4 ? s) + (c&2 ? s>>1) + (c&1 ? s>>2). */
+CR_AVX2 static inline void cr_r16(__m256i s, __m256i c, __m256i* rm, __m256i* rs) {
+    __m256i c21 = _mm256_add_epi16(_mm256_add_epi16(c, c), _mm256_set1_epi16(1));
+    __m256i b2 = _mm256_srai_epi16(_mm256_slli_epi16(c, 13), 15);
+    __m256i b1 = _mm256_srai_epi16(_mm256_slli_epi16(c, 14), 15);
+    __m256i b0 = _mm256_srai_epi16(_mm256_slli_epi16(c, 15), 15);
+    *rm = _mm256_srli_epi16(_mm256_mullo_epi16(s, c21), 3);
+    *rs = _mm256_add_epi16(_mm256_add_epi16(_mm256_srli_epi16(s, 3), _mm256_and_si256(b2, s)),
+                           _mm256_add_epi16(_mm256_and_si256(b1, _mm256_srli_epi16(s, 1)),
+                                            _mm256_and_si256(b0, _mm256_srli_epi16(s, 2))));
+}
+
+/* The number of true masks among g[1..7] (a tree, not a chain). */
+CR_AVX2 static inline __m256i cr_count7(const __m256i* g) {
+    __m256i a = _mm256_add_epi16(_mm256_add_epi16(g[1], g[2]), _mm256_add_epi16(g[3], g[4]));
+    __m256i b = _mm256_add_epi16(_mm256_add_epi16(g[5], g[6]), g[7]);
+    return _mm256_sub_epi16(_mm256_setzero_si256(), _mm256_add_epi16(a, b));
+}
+
+/* Magnitude nearest to |u| at steps s: the count of k = 1..7 with |u| > (sum(k-1) + sum(k))
+ * >> 1, sum(d) = rm(d) + rs(d) (the decision levels of the tables, from the steps). */
+CR_AVX2 static inline __m256i cr_near16(__m256i au, __m256i s) {
+    __m256i a = _mm256_srli_epi16(s, 3), q = _mm256_srli_epi16(s, 2), h = _mm256_srli_epi16(s, 1);
+    __m256i rs4 = _mm256_add_epi16(a, s), rs6 = _mm256_add_epi16(rs4, h);
+    __m256i rs[8], sum[8], g[8];
+    int d;
+    rs[0] = a; rs[1] = _mm256_add_epi16(a, q); rs[2] = _mm256_add_epi16(a, h);
+    rs[3] = _mm256_add_epi16(rs[2], q); rs[4] = rs4; rs[5] = _mm256_add_epi16(rs4, q);
+    rs[6] = rs6; rs[7] = _mm256_add_epi16(rs6, q);
+    for (d = 0; d < 8; d++)
+        sum[d] = _mm256_add_epi16(rs[d], _mm256_srli_epi16(_mm256_mullo_epi16(s, _mm256_set1_epi16((short)(2 * d + 1))), 3));
+    for (d = 1; d < 8; d++)
+        g[d] = _mm256_cmpgt_epi16(au, _mm256_srli_epi16(_mm256_add_epi16(sum[d - 1], sum[d]), 1));
+    return cr_count7(g);
+}
+
+/* The 8 totals 8 * (own(d) + tail(child_d)) + d of the state P (o8: 8 * own(d) + d, as
+ * cr_oki_own leaves them), in 16-bit lanes: lane d (d = 0..7) the G path of magnitude d,
+ * lane 8 + d its A path.  Returns the smallest total; *W the winner's child and G step. */
+CR_AVX2 static int32_t cr_oki_scores_avx2(const cr_sq* P, int32_t t1, int32_t t2, int32_t t3,
+                                          int32_t m1, const int32_t* o8, cr_win* W) {
+    const int32_t b = P->b;
+    const int16_t* th = cr_oki_th1 + 7 * b;
+    const int16_t* r2 = cr_oki_s2 + 8 * b;
+    __m256i vm1 = _mm256_set1_epi16((short)m1);
+    __m256i pm = cr_clamp12(_mm256_add_epi16(_mm256_set1_epi16((short)P->pm), cr_neg_if(cr_b128(cr_oki_rm16 + b), vm1)));
+    __m256i ps = cr_clamp12(_mm256_add_epi16(_mm256_set1_epi16((short)P->ps), cr_neg_if(cr_b128(cr_oki_rs16 + b), vm1)));
+    __m256i u, m2, au, cnt, c2, rm, rs, pm2, ps2, bi, s2, m3, c3, pm3, ps3, e2m, e2s, e3m, e3s;
+    __m256i c2lo, c2hi, lo, hi, tail, tot, mn;
+    int32_t best, d, cb;
+    int16_t pm2a[16], ps2a[16], c2a[16], m2a[16];
+    int32_t c2la[8], c2ha[8];
+    (void)t1;
+    /* the nearest magnitude at t2 from each child; the A path's lanes take one more */
+    u = _mm256_sub_epi16(_mm256_set1_epi16((short)(2 * t2)), _mm256_add_epi16(pm, ps));
+    m2 = _mm256_srai_epi16(u, 15);
+    au = _mm256_abs_epi16(u);
+    {
+        __m256i g[8];
+        int k;
+        for (k = 1; k < 8; k++)
+            g[k] = _mm256_cmpgt_epi16(au, cr_b128(th + 8 * (k - 1)));
+        cnt = cr_count7(g);
+    }
+    c2 = _mm256_add_epi16(cnt, _mm256_and_si256(_mm256_cmpgt_epi16(_mm256_set1_epi16(7), cnt),
+                                                _mm256_setr_epi16(0, 0, 0, 0, 0, 0, 0, 0, 1, 1, 1, 1, 1, 1, 1, 1)));
+    cr_r16(cr_b128(cr_oki_s1 + b), c2, &rm, &rs);
+    pm2 = cr_clamp12(_mm256_add_epi16(pm, cr_neg_if(rm, m2)));
+    ps2 = cr_clamp12(_mm256_add_epi16(ps, cr_neg_if(rs, m2)));
+    e2m = _mm256_sub_epi16(_mm256_set1_epi16((short)t2), pm2);
+    e2s = _mm256_sub_epi16(_mm256_set1_epi16((short)t2), ps2);
+    /* the step after (child d, magnitude c2): row d of r2, entry c2, by byte shuffles */
+    bi = _mm256_add_epi16(_mm256_mullo_epi16(c2, _mm256_set1_epi16(0x0202)), _mm256_set1_epi16(0x0100));
+    {   /* a tree of blends: rows 0-7 into lanes 0-7 (and 8-15) */
+        __m256i x0 = _mm256_blend_epi16(_mm256_shuffle_epi8(cr_b128(r2), bi), _mm256_shuffle_epi8(cr_b128(r2 + 8), bi), 0x02);
+        __m256i x1 = _mm256_blend_epi16(_mm256_shuffle_epi8(cr_b128(r2 + 16), bi), _mm256_shuffle_epi8(cr_b128(r2 + 24), bi), 0x08);
+        __m256i x2 = _mm256_blend_epi16(_mm256_shuffle_epi8(cr_b128(r2 + 32), bi), _mm256_shuffle_epi8(cr_b128(r2 + 40), bi), 0x20);
+        __m256i x3 = _mm256_blend_epi16(_mm256_shuffle_epi8(cr_b128(r2 + 48), bi), _mm256_shuffle_epi8(cr_b128(r2 + 56), bi), 0x80);
+        s2 = _mm256_blend_epi16(_mm256_blend_epi16(x0, x1, 0x0C), _mm256_blend_epi16(x2, x3, 0xC0), 0xF0);
+    }
+    /* the nearest magnitude at t3, and its move */
+    u = _mm256_sub_epi16(_mm256_set1_epi16((short)(2 * t3)), _mm256_add_epi16(pm2, ps2));
+    m3 = _mm256_srai_epi16(u, 15);
+    c3 = cr_near16(_mm256_abs_epi16(u), s2);
+    cr_r16(s2, c3, &rm, &rs);
+    pm3 = cr_clamp12(_mm256_add_epi16(pm2, cr_neg_if(rm, m3)));
+    ps3 = cr_clamp12(_mm256_add_epi16(ps2, cr_neg_if(rs, m3)));
+    e3m = _mm256_sub_epi16(_mm256_set1_epi16((short)t3), pm3);
+    e3s = _mm256_sub_epi16(_mm256_set1_epi16((short)t3), ps3);
+    /* path costs in 32-bit lanes: lo = (G d0-3 | A d0-3), hi = (G d4-7 | A d4-7) */
+    c2lo = _mm256_madd_epi16(_mm256_unpacklo_epi16(e2m, e2s), _mm256_unpacklo_epi16(e2m, e2s));
+    c2hi = _mm256_madd_epi16(_mm256_unpackhi_epi16(e2m, e2s), _mm256_unpackhi_epi16(e2m, e2s));
+    lo = _mm256_add_epi32(c2lo, _mm256_madd_epi16(_mm256_unpacklo_epi16(e3m, e3s), _mm256_unpacklo_epi16(e3m, e3s)));
+    hi = _mm256_add_epi32(c2hi, _mm256_madd_epi16(_mm256_unpackhi_epi16(e3m, e3s), _mm256_unpackhi_epi16(e3m, e3s)));
+    lo = _mm256_min_epi32(lo, _mm256_permute2x128_si256(lo, lo, 0x01));
+    hi = _mm256_min_epi32(hi, _mm256_permute2x128_si256(hi, hi, 0x01));
+    tail = _mm256_permute2x128_si256(lo, hi, 0x20);                       /* d = 0..7 */
+    tot = _mm256_add_epi32(_mm256_loadu_si256((const __m256i*)o8), _mm256_slli_epi32(tail, 3));
+    mn = _mm256_min_epi32(tot, _mm256_permute2x128_si256(tot, tot, 0x01));
+    mn = _mm256_min_epi32(mn, _mm256_shuffle_epi32(mn, 0x4E));
+    mn = _mm256_min_epi32(mn, _mm256_shuffle_epi32(mn, 0xB1));
+    best = _mm256_cvtsi256_si32(mn);
+    d = best & 7;
+    _mm256_storeu_si256((__m256i*)pm2a, pm2);
+    _mm256_storeu_si256((__m256i*)ps2a, ps2);
+    _mm256_storeu_si256((__m256i*)c2a, c2);
+    _mm256_storeu_si256((__m256i*)m2a, m2);
+    _mm256_storeu_si256((__m256i*)c2la, c2lo);
+    _mm256_storeu_si256((__m256i*)c2ha, c2hi);
+    {
+        int16_t pma[16], psa[16];
+        _mm256_storeu_si256((__m256i*)pma, pm);
+        _mm256_storeu_si256((__m256i*)psa, ps);
+        cb = cr_oki_search.nbase[b + d];
+        W->R.pm = pma[d];
+        W->R.ps = psa[d];
+        W->R.b = cb;
+    }
+    W->G.pm = pm2a[d];
+    W->G.ps = ps2a[d];
+    W->k2 = cb + c2a[d];
+    W->G.b = cr_oki_search.nbase[W->k2];
+    W->m2 = m2a[d];
+    W->g2c = d < 4 ? c2la[d] : c2ha[d - 4];
+    return best;
+}
+#undef CR_AVX2
+#endif
+
 /* --- the encoder ------------------------------------------------------------------------ */
 
 /* Code x[0..nfin) (targets x >> shift; nfin <= n) looking ahead within x[0..n), the last
@@ -278,6 +471,17 @@ CR_AS_INLINE ptrdiff_t cr_search_body(const cr_search_tables* Q, const int simd,
 #endif
             mask = cr_own(Q, &Q0, t1, base, m1, J, o8);
         mask &= ~(1u << d0);
+#if CR_AS_AVX2
+        if (mask && simd == 2) {
+            /* every magnitude's total at once (the same numbers as below) */
+            cr_win W;
+            best = cr_oki_scores_avx2(&Q0, t1, t2, t3, m1, o8s, &W);
+            d = (int32_t)(best & 7);
+            if (d != d0) {
+                WR = W.R; WG = W.G; wg2 = W.g2c; wk2 = W.k2; wm2 = W.m2;
+            }
+        } else
+#endif
         if (mask) {
             /* d0's A path (its G path is e2 + e3), then each challenger's tail, skipped once
              * its own cost reaches the best total */
@@ -356,10 +560,21 @@ static ptrdiff_t cr_search_oki_sse2(cr_search_state* S, const int16_t* x, ptrdif
     return cr_search_body(&cr_oki_search, 1, S, x, n, nfin, 4, held, dst);
 }
 #endif
+#if CR_AS_AVX2
+__attribute__((target("avx2")))
+static ptrdiff_t cr_search_oki_avx2(cr_search_state* S, const int16_t* x, ptrdiff_t n, ptrdiff_t nfin,
+                                    int* held, uint8_t* dst) {
+    return cr_search_body(&cr_oki_search, 2, S, x, n, nfin, 4, held, dst);
+}
+#endif
 
 /* The search encoder over the tables Q (cr_oki_search or cr_ima_search). */
 static ptrdiff_t cr_search(const cr_search_tables* Q, cr_search_state* S, const int16_t* x,
                            ptrdiff_t n, ptrdiff_t nfin, int shift, int* held, uint8_t* dst) {
+#if CR_AS_AVX2
+    if (cr_search_simd == 2 && Q == &cr_oki_search && shift == 4)
+        return cr_search_oki_avx2(S, x, n, nfin, held, dst);
+#endif
 #if CR_AS_SSE2
     if (cr_search_simd && Q == &cr_oki_search && shift == 4)
         return cr_search_oki_sse2(S, x, n, nfin, held, dst);
