@@ -14,6 +14,7 @@ import pytest
 import recorder
 from recorder import AesCbcCipher, CallChannel, Error, FileRecorder, wav
 from recorder.filerecorder import RECORD_FORMATS, RECORD_RATES
+from recorder.cipher import SealedPart, is_sealed_part
 
 from signals import dtmf, join, silence, speechlike
 
@@ -251,13 +252,18 @@ def test_encryption_failure_leaves_no_ciphertext_debris_and_no_plaintext_under_t
     x = speechlike(2.5)
     ch = CallChannel.replay(call(x), media_root=full_disk)
     fr = ch.FileRecorder
-    assert fr.record("secret.wav", file_format="s16bit",
-                     cipher=AesCbcCipher(bytes(16), bytes(16))) is Cause.ERROR
+    key = AesCbcCipher(bytes(16), bytes(16))
+    assert fr.record("secret.wav", file_format="s16bit", cipher=key) is Cause.ERROR
     assert not (full_disk / "secret.wav").exists()             # never published unencrypted
     left = os.listdir(full_disk)
-    assert len(left) == 1 and left[0].endswith(".part")  # the plaintext, kept, and said so
+    assert len(left) == 1 and left[0].endswith(".part")  # the recording, kept, and said so
     assert fr.result().path == str(full_disk / left[0])
-    y, _ = wav.read(fr.result().path)
+    assert is_sealed_part(fr.result().path)              # encrypted: no plaintext on disk
+    with pytest.raises(wav.WavError):
+        wav.read(fr.result().path)
+    with SealedPart.open(fr.result().path, key) as part:
+        y, _ = wav.read(part)
+    assert y.size > 0
     np.testing.assert_array_equal(y, x[: y.size])
 
 

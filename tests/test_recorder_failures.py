@@ -13,7 +13,7 @@ import textwrap
 import numpy as np
 import pytest
 
-from recorder import CallChannel, FileRecorder, wav
+from recorder import CallChannel, FileRecorder, codecs, wav
 
 from signals import speechlike
 
@@ -158,3 +158,82 @@ def test_a_recording_running_at_exit_is_finished_and_published(tmp_path):
     y, info = wav.read(root / "at-exit.wav")
     assert info.frames == 8000
     assert not [p for p in os.listdir(root) if p.endswith(".part")]
+
+
+KILLED_ENCRYPTED = """
+import sys, os
+import numpy as np
+from recorder import AesCbcCipher, AesGcmCipher, CallChannel
+root, fmt, mode = sys.argv[1:4]
+key = bytes(range(32))
+cipher = AesGcmCipher(key) if mode == "gcm" else AesCbcCipher(key, bytes(16))
+clock = [0.0]
+ch = CallChannel(media_root=root, codec="s16", clock=lambda: clock[0])
+ch.ring(); ch.answer()
+ch.FileRecorder.start("secret.wav", file_format=fmt, milliseconds_max_silence=0, max_bytes=0,
+                      cipher=cipher)
+# a recognisable signal: a run of its bytes on disk would be plaintext audio
+x = np.tile(np.array([1234, -1234, 4321, -4321], np.int16), 6000)
+for i in range(0, x.size, 160):
+    ch.push(x[i:i + 160])
+    clock[0] += 0.02
+ch.poll()
+print("ready", flush=True)
+sys.stdin.read()          # wait to be killed
+"""
+
+
+@pytest.mark.parametrize("fmt,mode", [("s16bit", "cbc"), ("alaw", "gcm"), ("ima", "cbc")])
+def test_an_encrypted_recording_never_puts_plaintext_on_disk_and_survives_kill_9(tmp_path, fmt, mode):
+    from recorder import AesCbcCipher, AesGcmCipher
+    root = tmp_path / "media"
+    root.mkdir()
+    proc = subprocess.Popen([sys.executable, "-c", KILLED_ENCRYPTED, str(root), fmt, mode],
+                            stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            text=True)
+    try:
+        assert proc.stdout.readline().strip() == "ready", proc.stderr.read()
+        parts = [p for p in os.listdir(root) if p.endswith(".part")]
+        assert len(parts) == 1
+        on_disk = (root / parts[0]).read_bytes()       # while the recording runs
+    finally:
+        proc.send_signal(signal.SIGKILL)
+        proc.wait(timeout=10)
+    assert len(on_disk) > 10000                       # the audio is there, encrypted
+    x = np.tile(np.array([1234, -1234, 4321, -4321], np.int16), 6000)
+    coded = {"s16bit": x.tobytes(), "alaw": codecs.alaw_encode(x).tobytes()}.get(fmt)
+    for marker in (b"RIFF", b"WAVE", b"fmt ", b"data"):
+        assert marker not in on_disk
+    if coded is not None:
+        assert coded[1000:1016] not in on_disk
+    part = root / parts[0]
+    with pytest.raises(wav.WavError):
+        wav.info(part)                                # not readable without the key
+    key = bytes(range(32)).hex()
+    args = ["--key", key, "--cipher", "aes-gcm"] if mode == "gcm" else ["--key", key, "--iv", "00" * 16]
+    rep = subprocess.run([sys.executable, "-m", "recorder", "repair", *args, str(part)],
+                         capture_output=True, text=True, timeout=120)
+    assert rep.returncode == 0, rep.stderr
+    cipher = AesGcmCipher(bytes(range(32))) if mode == "gcm" else AesCbcCipher(bytes(range(32)), bytes(16))
+    y, info = wav.read(part, cipher=cipher)
+    assert info.frames >= 2 * 8000                    # every whole frame that reached the disk
+    if fmt == "s16bit":
+        np.testing.assert_array_equal(y, x[: y.size])
+
+
+@pytest.mark.parametrize("fmt", ["alaw", "oki", "u8bit"])
+def test_an_encrypted_recording_is_published_encrypted(tmp_path, fmt):
+    from recorder import AesGcmCipher, CallChannel
+    cipher = AesGcmCipher(bytes(range(16)))
+    ch = CallChannel(media_root=tmp_path, codec="s16", clock=lambda: 0.0)
+    ch.ring(); ch.answer()
+    assert ch.FileRecorder.start("enc.wav", file_format=fmt, max_bytes=0, cipher=cipher)
+    x = (np.sin(np.arange(16000) * 0.3) * 8000).astype(np.int16)
+    ch.push(x)
+    ch.FileRecorder.stop()
+    assert ch.FileRecorder.cause() is ch.FileRecorder.Cause.ABORTED
+    raw = (tmp_path / "enc.wav").read_bytes()
+    assert b"RIFF" not in raw
+    y, info = wav.read(tmp_path / "enc.wav", cipher=cipher)
+    assert info.frames == 16000 and info.format == fmt
+    assert not [p for p in os.listdir(tmp_path) if p.endswith(".part")]

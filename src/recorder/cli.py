@@ -336,7 +336,7 @@ def _convert_jobs(args, in_c, out_c) -> list[tuple]:
     """Every input checked and every output named before any work starts."""
     import io
 
-    from .files import temp_path_for
+    from .files import temp_name_for
     from .resampling import ratio
 
     if args.format not in wav.WRITE_FORMATS:
@@ -360,7 +360,8 @@ def _convert_jobs(args, in_c, out_c) -> list[tuple]:
         seen.add(dst)
         if os.path.exists(dst) and not args.overwrite:
             raise CliError(f"{dst}: exists (use --overwrite)")
-        jobs.append((src, dst, temp_path_for(dst), args.format, args.rate, in_c, out_c))
+        tmp = os.path.join(args.output_dir, temp_name_for(os.path.basename(dst)))
+        jobs.append((src, dst, tmp, args.format, args.rate, in_c, out_c))
     _output_folder(args.output_dir, "output folder")
     for job in jobs:
         _output_name(job[1], job[1])

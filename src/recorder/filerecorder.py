@@ -44,7 +44,9 @@ Semantics, where the spec leaves room:
   goes on (it is still RECORDING; ``cause()`` stays NONE).
 * An I/O error (disk full, folder removed, permission) ends the job with cause ``ERROR``
   and state ``ERROR``; the audio written so far is kept in a valid WAV file where the disk
-  allows (under the final name, or the ``.part`` name if the rename failed);
+  allows (under the final name, or the ``.part`` name if the rename failed; with a
+  cipher, the sealed ``.part``, which ``recorder repair --key ...`` turns into the final
+  encrypted file: nothing is ever published or left unencrypted);
   ``last_error()`` says what went wrong.  ``record`` returns ``Cause.ERROR`` (it does not
   raise) and ``start`` returns False.
 """
@@ -61,7 +63,7 @@ import numpy as np
 
 from . import files, wav
 from ._codecs import engine as _core
-from .cipher import AesCbcCipher
+from .cipher import AesCbcCipher, SealedPart, check_cipher, publish_sealed
 
 __all__ = ["FileRecorder", "UASCallFileRecorder", "RecordResult", "RECORD_FORMATS", "RECORD_RATES"]
 
@@ -179,8 +181,8 @@ class JobSpec:
         init_sil = _check_int(milliseconds_initial_silence, "milliseconds_initial_silence", MAX_MS)
         if not isinstance(barge_in, (bool, np.bool_)):
             raise TypeError(f"barge_in must be True or False, not {type(barge_in).__name__}")
-        if cipher is not None and not (hasattr(cipher, "encrypt_file") and hasattr(cipher, "decrypt")):
-            raise TypeError("cipher must be a recorder.AesCbcCipher (or provide encrypt_file/decrypt)")
+        if cipher is not None:
+            check_cipher(cipher, ("encrypt_file", "decrypt", "max_plain_size"))
         filename = files.check_name(filename, root)
         path = os.path.join(os.path.abspath(root), *filename.split("/"))
         spec = cls(filename, path, file_format, int(rate), timeout, max_bytes, max_sil, init_sil,
@@ -279,16 +281,31 @@ class Job:
             raise
 
     def _create_part(self) -> None:
-        """The temporary file the recording is written to (the one place it is made)."""
-        self._part, self._file = self.folder.create_temp()
+        """The temporary file the recording is written to (the one place it is made).
+        With a cipher it is a :class:`recorder.cipher.SealedPart`: every byte on disk is
+        encrypted (under a key derived from the cipher's key and a random salt), so no
+        plaintext audio ever reaches the disk; ``recorder repair --key ...`` recovers it
+        after a crash."""
+        self._part, self._raw = self.folder.create_temp()
         self.temp_path = self.folder.path_of(self._part)
         try:
+            self._file = self._raw
+            if self.spec.cipher is not None:
+                self._file = SealedPart.create(self._raw, self.spec.cipher)
             self.writer = wav.Writer(self._file, self.spec.fmt, self.spec.rate)
             self.writer.sync()
         except BaseException:
-            self._file.close()
+            self._release_part()
             self.folder.unlink(self._part, quiet=True)
             raise
+
+    def _release_part(self) -> None:
+        """Close the temporary file (the sealed view first, then the OS file)."""
+        for f in {id(self._file): self._file, id(self._raw): self._raw}.values():
+            try:
+                f.close()
+            except OSError:     # nothing may keep the job from ending
+                pass
 
     def attach(self, engine, slot: int, resampler_factory, hold_back: int) -> None:
         """Start the job's state machine on the engine's ``slot`` (engine lock held)."""
@@ -311,7 +328,7 @@ class Job:
     def discard(self) -> None:
         """Undo a job that was never attached: its temporary file goes."""
         self.writer.close()
-        self._file.close()
+        self._release_part()
         self.folder.unlink(self._part, quiet=True)
         self.folder.close()
 
@@ -433,9 +450,10 @@ class Job:
         final_path = None
         try:
             self.writer.close()
-            os.fsync(self._file.fileno())
+            self._file.flush()
+            os.fsync(self._raw.fileno())
             if self.error:              # an earlier write failed: keep what reached the disk
-                wav.repair(files.open_file_path(self._file, self.temp_path))
+                wav.repair(self._file)
             final_path = self._publish()
         except Exception as e:
             if not self.error:
@@ -450,11 +468,11 @@ class Job:
                     size = self.folder.size(os.path.basename(final_path))
                 except OSError:
                     pass
-            for release in (self._file.close, self.folder.close):
-                try:
-                    release()
-                except OSError:     # nothing may keep ``done`` from being set
-                    pass
+            self._release_part()
+            try:
+                self.folder.close()
+            except OSError:         # nothing may keep ``done`` from being set
+                pass
             self.result = RecordResult(
                 cause=self.cause, path=final_path, format=spec.fmt, rate=spec.rate,
                 frames=self.frames_out, duration=self.frames_out / spec.rate, bytes=size,
@@ -477,8 +495,8 @@ class Job:
         folder = self.folder
         enc_name, dst = folder.create_temp()
         try:
-            with dst, folder.open(self._part) as src:
-                self.spec.cipher.encrypt_file(src, dst)
+            with dst:
+                publish_sealed(self._file, dst, self.spec.cipher)
                 dst.flush()
                 os.fsync(dst.fileno())
             folder.replace(enc_name, folder.base)
@@ -490,8 +508,9 @@ class Job:
     def _salvage(self) -> str | None:
         """After an I/O error: keep what reached the disk in a valid WAV file.  Without a
         cipher it goes under the final name when possible; with a cipher whose encryption
-        failed, the plaintext stays under its temporary ``.part`` name (it is never
-        published unencrypted), and ``result().path`` says where it is."""
+        failed, the recording stays in its sealed (encrypted) ``.part`` file, which
+        ``recorder repair --key ...`` turns into the final encrypted file, and
+        ``result().path`` says where it is."""
         try:
             if not self.writer.closed:
                 try:
@@ -500,7 +519,7 @@ class Job:
                     pass
             if not self.folder.exists(self._part):
                 return None
-            wav.repair(files.open_file_path(self._file, self.temp_path))
+            wav.repair(self._file)
             if self.spec.cipher is None:
                 try:
                     return self._publish()

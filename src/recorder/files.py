@@ -40,8 +40,7 @@ import os
 import secrets
 import stat
 
-__all__ = ["media_root", "set_media_root", "check_name", "Folder", "PART_SUFFIX", "MAX_DEPTH",
-           "open_file_path"]
+__all__ = ["media_root", "set_media_root", "check_name", "Folder", "PART_SUFFIX", "MAX_DEPTH"]
 
 PART_SUFFIX = ".part"
 MAX_DEPTH = 64            # folders a name may go down (a recording tree needs a handful)
@@ -165,14 +164,6 @@ def _open_child(parent: int, part: str, filename: str) -> int:
         except FileExistsError:
             pass                                  # made by someone else meanwhile
     raise ValueError(f"filename {filename!r}: folder {part!r} keeps changing while it is opened")
-
-
-def open_file_path(f, fallback: str) -> str:
-    """A path that reaches the open file ``f`` itself (``/proc/self/fd/N`` on Linux: no
-    folder or name is looked up again), for tools that take a path; ``fallback`` where
-    the system has no such path."""
-    path = f"/proc/self/fd/{f.fileno()}"
-    return path if os.path.exists(path) else fallback
 
 
 class Folder:
