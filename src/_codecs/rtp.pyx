@@ -137,6 +137,7 @@ ctypedef struct slot_t:
     int64_t unique                # distinct packets received
     uint64_t seqbits[16]             # SEQWIN bits
     int64_t out_pos               # media samples released
+    int64_t anchor                # media position of this source's first packet
     int64_t hi                    # end of the furthest media placed
     int64_t last_arrival          # ns, CLOCK_MONOTONIC
     int64_t added                 # ns
@@ -395,7 +396,8 @@ cdef class RtpCore:
             s.started = 1
             s.ssrc = ssrc
             s.ext_ts = ts
-            s.ts_off = (s.hi if s.hi > s.out_pos else s.out_pos) - <int64_t>ts
+            s.anchor = s.hi if s.hi > s.out_pos else s.out_pos
+            s.ts_off = s.anchor - <int64_t>ts
             s.max_seq = seq - 1
             memset(s.seqbits, 0, sizeof(s.seqbits))
             s.ev_ts = -1
@@ -413,6 +415,8 @@ cdef class RtpCore:
                 s.counters[C_DUPLICATE] += 1
                 return 0
         s.unique += 1
+        if ext_seq < s.seq_base:
+            s.seq_base = ext_seq
         if ext_seq > s.max_seq:
             d = ext_seq - s.max_seq
             if d >= SEQWIN:
@@ -444,7 +448,15 @@ cdef class RtpCore:
             if pos + d > s.hi and pos >= s.out_pos and pos + d <= cur + elapsed // 125000 + 8000:
                 s.hi = pos + d
             return 0
-        if pos < s.out_pos:
+        if pos < s.anchor and s.out_pos <= s.anchor:
+            # a packet from before the first one of this source (the first packets came
+            # reordered): while nothing of this source was released, move what was
+            # placed later so the stream starts with it
+            d = s.anchor - pos
+            if d <= self.window and s.hi + d - s.out_pos <= self.ring_n:
+                self._shift(s, d)
+                pos = s.anchor
+        if pos < s.out_pos or pos < s.anchor:
             s.counters[C_LATE] += 1
             return 0
         if pos + n > s.out_pos + self.ring_n:
@@ -454,6 +466,20 @@ cdef class RtpCore:
         if pos + n > s.hi:
             s.hi = pos + n
         return 0
+
+    cdef void _shift(self, slot_t *s, int64_t d) noexcept nogil:
+        cdef int64_t mask = self.ring_n - 1
+        cdef int64_t p = s.hi - 1
+        while p >= s.anchor:
+            s.ring[(p + d) & mask] = s.ring[p & mask]
+            p -= 1
+        p = s.anchor
+        while p < s.anchor + d:
+            s.ring[p & mask] = 0
+            p += 1
+        if s.hi > s.anchor:
+            s.hi += d
+        s.ts_off += d
 
     cdef void _place(self, slot_t *s, const uint8_t *src, int64_t pos, int64_t n) noexcept nogil:
         cdef int64_t mask = self.ring_n - 1
