@@ -430,3 +430,31 @@ def test_ffmpeg_rtp_sender(ffmpeg, tmp_path):
         assert c["packets"] == 50 and c["garbage"] == 0 and c["lost"] == 0
         out = rx.remove(0)
     assert np.array_equal(out, codecs.alaw_decode(alaw))
+
+
+def test_feed_replay_same_rules_as_socket():
+    """Packets handed over from memory (a capture replay) follow the same rules: loss,
+    reordering, duplicates; both input forms give the same result."""
+    pcm, frames = stream(30)
+    order = [1, 0, 2, 3, 3, 5, 4] + list(range(7, 30))       # 6 lost, 3 duplicated
+    pkts = [packet(i, 4000 + FRAME * i, payload=frames[i]) for i in order]
+    want = expected(pcm)
+    want[6 * FRAME:7 * FRAME] = 0
+    with rtp.RtpReceiver(2, buffer_ms=8000) as rx:
+        rx.add(0)
+        rx.add(1)
+        rx.feed(0, pkts)
+        rx.feed(1, b"".join(pkts), lengths=[len(p) for p in pkts])
+        rx.feed(1, [b"\x01\x02"])                              # garbage is counted
+        c = rx.counters()
+        assert c["duplicates"][0] == c["duplicates"][1] == 1
+        assert c["lost"][0] == 1 and c["garbage"][1] == 1
+        assert np.array_equal(rx.remove(0), want)
+        assert np.array_equal(rx.remove(1), want)
+        rx.add(0)
+        with pytest.raises(TypeError, match="sequence"):
+            rx.feed(0, b"\x80\x08")
+        with pytest.raises(ValueError, match="lengths"):
+            rx.feed(0, b"\x80\x08", lengths=[3])
+        with pytest.raises(ValueError, match="not in use"):
+            rx.feed(1, [b""])

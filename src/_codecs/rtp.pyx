@@ -280,6 +280,23 @@ cdef class RtpCore:
         PyThread_release_lock(self.lock)
         return out
 
+    def feed(self, int slot, const uint8_t[::1] data, const int64_t[::1] lengths,
+             int64_t now):
+        """Parse and place datagrams given in memory (concatenated in ``data``, sizes in
+        ``lengths``) as if they came from the slot's source: replay and benchmarks.
+        Checked by recorder.rtp (slot active, lengths >= 0 summing to len(data))."""
+        cdef slot_t *s = &self.slots[slot]
+        cdef Py_ssize_t i, off = 0
+        cdef Py_ssize_t k = lengths.shape[0]
+        cdef const uint8_t *base = &data[0] if data.shape[0] else NULL
+        PyThread_acquire_lock(self.lock, WAIT_LOCK)
+        with nogil:
+            for i in range(k):
+                self._packet(s, slot, base + off, lengths[i],
+                             MSG_TRUNC if lengths[i] > PKT else 0, now)
+                off += lengths[i]
+        PyThread_release_lock(self.lock)
+
     def active(self, int slot):
         return bool(self.slots[slot].active)
 
@@ -556,16 +573,20 @@ cdef class RtpCore:
         """Copy media [out_pos, out_pos + n) to dst (silence past what was placed) and
         clear it from the ring."""
         cdef int64_t mask = self.ring_n - 1
-        cdef int64_t i, p
+        cdef int64_t done = 0, p, run
         cdef int64_t have = s.hi - s.out_pos
         if have > n:
             have = n
-        for i in range(have if have > 0 else 0):
-            p = (s.out_pos + i) & mask
-            dst[i] = s.ring[p]
-            s.ring[p] = 0
-        for i in range(have if have > 0 else 0, n):
-            dst[i] = 0
+        while done < have:                            # at most two runs (ring wrap)
+            p = (s.out_pos + done) & mask
+            run = self.ring_n - p
+            if run > have - done:
+                run = have - done
+            memcpy(dst + done, s.ring + p, run * sizeof(int16_t))
+            memset(s.ring + p, 0, run * sizeof(int16_t))
+            done += run
+        if n > done:
+            memset(dst + done, 0, (n - done) * sizeof(int16_t))
         s.out_pos += n
 
     def take(self, int n, int64_t now, int max_rows):

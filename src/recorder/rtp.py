@@ -82,7 +82,7 @@ import sys
 
 import numpy as np
 
-from recorder._buffers import MAX_CHANNELS, integer
+from recorder._buffers import MAX_CHANNELS, as_uint8, integer
 from recorder._codecs import rtp as _rtp
 from recorder._codecs.detect import DIGIT_END, DIGIT_START, EVENT_DTYPE
 
@@ -235,6 +235,37 @@ class RtpReceiver:
         """Wait up to ``timeout_ms`` (0: no wait; -1: until something arrives) for packets
         on any call, then read every ready socket.  Returns the datagrams read."""
         return self._core.poll(integer(timeout_ms, "timeout_ms", -1, 3_600_000))
+
+    def feed(self, slot: int, datagrams, now: int | None = None, *, lengths=None) -> None:
+        """Parse and place ``datagrams`` (a sequence of bytes-like RTP packets, or with
+        ``lengths`` one buffer holding them back to back and their sizes) on call ``slot`` as
+        if they had arrived from its source at ``now`` (ns of :func:`monotonic_ns`; None =
+        the clock now): replaying a capture, benchmarks.  The same rules and counters as
+        packets from the socket (source filtering aside)."""
+        slot = integer(slot, "slot", 0, self.max_calls - 1)
+        if not self._core.active(slot):
+            raise ValueError(f"slot {slot} is not in use")
+        now = _rtp.monotonic_ns() if now is None else integer(now, "now", 0, (1 << 62))
+        if lengths is None:
+            if isinstance(datagrams, (bytes, bytearray, memoryview, str)):
+                raise TypeError("datagrams must be a sequence of bytes-like packets "
+                                "(or one buffer with lengths=)")
+            try:
+                parts = [memoryview(d).cast("B") for d in datagrams]
+            except TypeError:
+                raise TypeError("datagrams must be a sequence of bytes-like packets") from None
+            lengths = np.array([len(p) for p in parts], dtype=np.int64)
+            data = np.frombuffer(b"".join(parts), dtype=np.uint8)
+        else:
+            data = as_uint8(datagrams, "datagrams").reshape(-1)
+            lengths = np.asarray(lengths)
+            if lengths.ndim != 1 or lengths.dtype.kind not in "iu":
+                raise TypeError("lengths must be a 1-D integer array")
+            lengths = lengths.astype(np.int64)
+            if (lengths < 0).any() or int(lengths.sum()) != len(data):
+                raise ValueError(f"lengths must be >= 0 and add up to len(datagrams) = "
+                                 f"{len(data)}")
+        self._core.feed(slot, data, lengths, now)
 
     def take(self, n: int = 160, now: int | None = None, max_rows: int | None = None):
         """The next ``n`` samples of every call that has ``n`` samples released at ``now``
