@@ -21,7 +21,7 @@ import numpy as np
 
 from g711_k cimport init_g711_tables, cr_alaw_dec, cr_ulaw_dec
 
-cdef extern from "<time.h>" nogil:
+cdef extern from "rtp_sys.h" nogil:
     ctypedef long time_t
     struct timespec:
         time_t tv_sec
@@ -29,12 +29,12 @@ cdef extern from "<time.h>" nogil:
     int CLOCK_MONOTONIC
     int clock_gettime(int clk, timespec *ts)
 
-cdef extern from "<sys/uio.h>" nogil:
+cdef extern from "rtp_sys.h" nogil:
     struct iovec:
         void *iov_base
         size_t iov_len
 
-cdef extern from "<netinet/in.h>" nogil:
+cdef extern from "rtp_sys.h" nogil:
     ctypedef uint32_t in_addr_t
     struct in_addr:
         in_addr_t s_addr
@@ -44,7 +44,7 @@ cdef extern from "<netinet/in.h>" nogil:
         in_addr sin_addr
     int AF_INET
 
-cdef extern from "<sys/socket.h>" nogil:
+cdef extern from "rtp_sys.h" nogil:
     ctypedef unsigned int socklen_t
     struct msghdr:
         void *msg_name
@@ -61,7 +61,7 @@ cdef extern from "<sys/socket.h>" nogil:
     int MSG_DONTWAIT
     int MSG_TRUNC
 
-cdef extern from "<sys/epoll.h>" nogil:
+cdef extern from "rtp_sys.h" nogil:
     union epoll_data_t:
         void *ptr
         int fd
@@ -78,11 +78,15 @@ cdef extern from "<sys/epoll.h>" nogil:
     int EPOLLIN
     int EPOLL_CLOEXEC
 
-cdef extern from "<unistd.h>" nogil:
+cdef extern from "rtp_sys.h" nogil:
     int close(int fd)
 
-cdef extern from "<errno.h>" nogil:
+cdef extern from "rtp_sys.h" nogil:
     int errno
+    int CR_RTP_SUPPORTED
+
+#: whether this platform has the receiver (epoll + recvmmsg: Linux)
+SUPPORTED = bool(CR_RTP_SUPPORTED)
 
 # One packet's buffer: an RTP datagram bigger than this is garbage (MSG_TRUNC).
 cdef enum:

@@ -132,6 +132,8 @@ class RtpReceiver:
 
     def __init__(self, max_calls: int, *, window_ms: int = 80, hold_ms: int = 1000,
                  buffer_ms: int = 1000, max_events: int = 65536):
+        if not _rtp.SUPPORTED:
+            raise NotImplementedError("the RTP receiver needs Linux (epoll, recvmmsg)")
         self.max_calls = integer(max_calls, "max_calls", 1, MAX_CHANNELS)
         self.window_ms = _ms(window_ms, "window_ms", 10, 1000)
         self.hold_ms = _ms(hold_ms, "hold_ms", self.window_ms + 1, 3_600_000)
