@@ -480,3 +480,50 @@ def test_inband_dtmf_survives_the_receive_path(link):
     got = dsp.detect_dtmf(out)
     assert [d.digit for d in got] == ["5"]
     assert got == sent
+
+
+def test_ring_overrun_and_event_queue_overflow_are_counted():
+    lk = Link(buffer_ms=200, max_events=16)             # ring of 2048 samples
+    pcm, frames = stream(20)
+    lk.send(packet(i, FRAME * i, payload=f) for i, f in enumerate(frames))
+    lk.send(packet(20 + k, FRAME * (20 + k), payload=event_payload(k % 16, False, 10, 160),
+                   pt=101) for k in range(20))
+    out = whole(lk, lk.receive())
+    c = lk.rx.counters()[0]
+    kept = 2048 // FRAME                                 # whole frames that fit the ring
+    assert c["overrun"] == 20 - kept
+    assert np.array_equal(out[:kept * FRAME], expected(pcm[:kept * FRAME]))
+    assert len(lk.rx.events()) == 16 and lk.rx.lost_events > 0
+    lk.close()
+
+
+def test_poll_in_a_thread_while_calls_come_and_go():
+    """A poller thread (as the engine would run) while another thread adds and removes
+    calls and sends to them: nothing crashes, every call gets exactly its packets."""
+    import threading
+    rx = rtp.RtpReceiver(8, buffer_ms=4000)
+    stop = threading.Event()
+
+    def poller():
+        while not stop.is_set():
+            rx.poll(5)
+
+    th = threading.Thread(target=poller)
+    th.start()
+    tx = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    tx.bind(("127.0.0.1", 0))
+    try:
+        for rnd in range(30):
+            slot = rnd % 8
+            port = rx.add(slot, source=tx.getsockname())
+            pcm, frames = stream(5, seed=rnd)
+            for i, f in enumerate(frames):
+                tx.sendto(packet(i, FRAME * i, payload=f), ("127.0.0.1", port))
+            while rx.counters()[slot]["packets"] < 5:
+                rx.poll(20)
+            assert np.array_equal(rx.remove(slot), expected(pcm))
+    finally:
+        stop.set()
+        th.join()
+        rx.close()
+        tx.close()
