@@ -162,6 +162,22 @@ def test_ssrc_change_continues_at_current_position(link):
     assert c["ssrc_changes"] == 1 and c["lost"] == 0 and c["reanchors"] == 0
 
 
+def test_ssrc_change_straggler_of_old_source_is_late(link):
+    """A packet of the old SSRC reordered behind the new one's first does not flip the
+    stream back: it is late, the new stream goes on undisturbed."""
+    pcm, frames = stream(60)
+    pkts = [packet(i, FRAME * i, 0xAAAA, frames[i]) for i in range(29)]
+    pkts += [packet(500, 70000, 0xBBBB, frames[30]), packet(29, 29 * FRAME, 0xAAAA, frames[29])]
+    pkts += [packet(500 + i - 30, 70000 + FRAME * (i - 30), 0xBBBB, frames[i])
+             for i in range(31, 60)]
+    link.send(pkts)
+    out = whole(link, link.receive())
+    keep = np.r_[0:29 * FRAME, 30 * FRAME:60 * FRAME]
+    assert np.array_equal(out, expected(pcm)[keep])
+    c = link.rx.counters()[0]
+    assert c["ssrc_changes"] == 1 and c["late"] == 1
+
+
 def test_padding_csrcs_extension_marker(link):
     pcm, frames = stream(24)
     pkts = []

@@ -133,6 +133,8 @@ ctypedef struct slot_t:
     int latch
     int started                   # a packet has anchored the stream
     uint32_t ssrc
+    uint32_t prev_ssrc            # the source before the last change
+    int64_t switched              # ns of the last change
     int64_t ext_ts                # highest extended timestamp seen
     int64_t ts_off                # media position = extended timestamp + ts_off
     int64_t max_seq               # highest extended sequence number
@@ -407,11 +409,18 @@ cdef class RtpCore:
         s.counters[C_PACKETS] += 1
 
         cdef int64_t elapsed = now - s.last_arrival
+        if s.counters[C_SSRC_CHANGES] and ssrc == s.prev_ssrc and ssrc != s.ssrc \
+                and now - s.switched < self.window_ns:
+            # a straggler of the previous source, reordered behind the change: too late
+            s.counters[C_LATE] += 1
+            return 0
         if not s.started or ssrc != s.ssrc:
             # first packet, or a new source: its first sample goes to the current media
             # position (nothing already placed is overwritten, nothing is skipped)
             if s.started:
                 s.counters[C_SSRC_CHANGES] += 1
+                s.prev_ssrc = s.ssrc
+                s.switched = now
                 s.expected_prev += s.max_seq - s.seq_base + 1
             s.seq_base = seq
             s.started = 1

@@ -22,7 +22,9 @@ Placement rules (media position = samples at 8000 Hz from the start of the call)
   ``duplicate`` and dropped.
 * SSRC change: the new stream's first packet continues at the current media position
   (the end of what was placed, or of what was released if that is further): no gap, no
-  overlap.  Counted in ``ssrc_changes``.
+  overlap.  Counted in ``ssrc_changes``.  Packets of the previous SSRC arriving within
+  ``window_ms`` after the change (stragglers reordered behind it) are dropped as ``late``;
+  later, that SSRC coming back is another change.
 * Timestamp discontinuity within one SSRC: when the newest packet (highest sequence
   number) has a timestamp before what was already released, or more than the time since
   the previous packet plus one second ahead of the current position, it re-anchors like an
