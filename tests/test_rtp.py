@@ -543,3 +543,51 @@ def test_poll_in_a_thread_while_calls_come_and_go():
         th.join()
         rx.close()
         tx.close()
+
+
+HUGE = (2**31, 2**63, 2**64 - 1, 2**70, -(2**70))
+
+
+def test_compiled_core_refuses_hostile_arguments():
+    """The compiled module is the last check before code without bounds checks: it is
+    safe on its own (ValueError/TypeError, never OverflowError or a crash)."""
+    from recorder._codecs import rtp as k
+    for bad in HUGE + (-1,):
+        with pytest.raises(ValueError):
+            k.RtpCore(bad, 4096, 640, 10**9, 64)
+    with pytest.raises(ValueError, match="power of two"):
+        k.RtpCore(2, 3000, 640, 10**9, 64)
+    with pytest.raises(TypeError):
+        k.RtpCore(2.5, 4096, 640, 10**9, 64)
+    core = k.RtpCore(2, 4096, 640, 10**9, 64)
+    s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    s.bind(("127.0.0.1", 0))
+    try:
+        for bad in HUGE + (-1, 2):
+            for call in (lambda: core.add(bad, s.fileno(), 0, 8, -1, 0, 0),
+                         lambda: core.remove(bad), lambda: core.state(bad),
+                         lambda: core.active(bad),
+                         lambda: core.feed(bad, np.zeros(0, np.uint8), np.zeros(0, np.int64), 0),
+                         lambda: core.take(bad if bad != 2 else 4096, 0, 1),
+                         lambda: core.take(160, 0, bad if bad != 2 else 3),
+                         lambda: core.poll(bad if bad not in (-1, 2) else -2)):
+                with pytest.raises(ValueError):
+                    call()
+        with pytest.raises(ValueError, match="codec"):
+            core.add(0, s.fileno(), 2, 8, -1, 0, 0)
+        with pytest.raises(ValueError, match="src_port"):
+            core.add(0, s.fileno(), 0, 8, -1, 0, 70000)
+        with pytest.raises(TypeError):
+            core.add("0", s.fileno(), 0, 8, -1, 0, 0)
+        core.add(0, s.fileno(), 0, 8, -1, 0, 0)
+        with pytest.raises(ValueError, match="lengths"):
+            core.feed(0, np.zeros(10, np.uint8), np.array([4, 7], np.int64), 0)
+        with pytest.raises(ValueError, match="lengths"):
+            core.feed(0, np.zeros(10, np.uint8), np.array([-1], np.int64), 0)
+        with pytest.raises(ValueError, match="now"):
+            core.idle(-1, 5)
+        core.feed(0, np.zeros(10, np.uint8), np.array([4, 6], np.int64), 0)
+        assert core.counters()[0, list(k.COUNTER_NAMES).index("garbage")] == 2
+        core.remove(0)
+    finally:
+        s.close()

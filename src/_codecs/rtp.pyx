@@ -17,6 +17,8 @@ from cpython.pythread cimport (PyThread_type_lock, PyThread_allocate_lock,
                                PyThread_free_lock, PyThread_acquire_lock,
                                PyThread_release_lock, WAIT_LOCK)
 
+import operator
+
 import numpy as np
 
 from g711_k cimport init_g711_tables, cr_alaw_dec, cr_ulaw_dec
@@ -167,6 +169,22 @@ def monotonic_ns():
     return mono_ns()
 
 
+def _int(value, str name, lo, hi):
+    """``value`` as an int in lo..hi: TypeError for a non-integer, ValueError out of range
+    (checked on the Python int: never OverflowError)."""
+    if isinstance(value, bool) or not hasattr(value, "__index__"):
+        raise TypeError(f"{name} must be an int, not {type(value).__name__}")
+    v = operator.index(value)
+    if not lo <= v <= hi:
+        raise ValueError(f"{name} must be in {lo}..{hi}, got {v}")
+    return v
+
+
+cdef inline int _check_slot(slot, int n) except -1:
+    _int(slot, "slot", 0, n - 1)
+    return 0
+
+
 cdef class RtpCore:
     cdef slot_t *slots
     cdef int nslots
@@ -183,10 +201,16 @@ cdef class RtpCore:
     cdef sockaddr_in addrs[BATCH]
     cdef uint8_t *bufs
 
-    def __cinit__(self, int max_calls, int ring_samples, int window_samples,
-                  int64_t hold_ns, int max_events):
+    def __cinit__(self, max_calls, ring_samples, window_samples, hold_ns, max_events):
         init_g711_tables()
         self.epfd = -1
+        max_calls = _int(max_calls, "max_calls", 1, 1_000_000)
+        ring_samples = _int(ring_samples, "ring_samples", 2048, 1 << 24)
+        if ring_samples & (ring_samples - 1):
+            raise ValueError("ring_samples must be a power of two from 2048 to 2**24")
+        window_samples = _int(window_samples, "window_samples", 1, ring_samples // 2)
+        hold_ns = _int(hold_ns, "hold_ns", 1, 1 << 62)
+        max_events = _int(max_events, "max_events", 1, 1 << 24)
         self.nslots = max_calls
         self.ring_n = ring_samples
         self.window = window_samples
@@ -227,10 +251,16 @@ cdef class RtpCore:
 
     # ------------------------------------------------------------ slots
 
-    def add(self, int slot, int fd, int codec, int pt, int ev_pt, uint32_t src_ip,
-            uint16_t src_port):
+    def add(self, slot_, fd_, codec_, pt_, ev_pt_, src_ip_, src_port_):
         """Register socket ``fd`` (non-blocking UDP, bound) as slot ``slot``.  ``src_ip``
         and ``src_port`` in network byte order, 0 = latch.  Checked by recorder.rtp."""
+        cdef int slot = _int(slot_, "slot", 0, self.nslots - 1)
+        cdef int fd = _int(fd_, "fd", 0, 2**31 - 1)
+        cdef int codec = _int(codec_, "codec", 0, 1)
+        cdef int pt = _int(pt_, "pt", 0, 127)
+        cdef int ev_pt = _int(ev_pt_, "ev_pt", -1, 127)
+        cdef uint32_t src_ip = _int(src_ip_, "src_ip", 0, 2**32 - 1)
+        cdef uint16_t src_port = _int(src_port_, "src_port", 0, 65535)
         cdef slot_t *s = &self.slots[slot]
         cdef epoll_event ev
         cdef int16_t *ring
@@ -269,9 +299,10 @@ cdef class RtpCore:
         s.active = 1
         PyThread_release_lock(self.lock)
 
-    def remove(self, int slot):
+    def remove(self, slot_):
         """Stop receiving on ``slot``; returns what was still buffered (int16, holes as
         silence) so the recording keeps every sample placed."""
+        cdef int slot = _int(slot_, "slot", 0, self.nslots - 1)
         cdef slot_t *s = &self.slots[slot]
         if not s.active:
             raise ValueError(f"slot {slot} is not in use")
@@ -286,14 +317,22 @@ cdef class RtpCore:
         PyThread_release_lock(self.lock)
         return out
 
-    def feed(self, int slot, const uint8_t[::1] data, const int64_t[::1] lengths,
-             int64_t now):
+    def feed(self, slot_, const uint8_t[::1] data, const int64_t[::1] lengths, now_):
         """Parse and place datagrams given in memory (concatenated in ``data``, sizes in
         ``lengths``) as if they came from the slot's source: replay and benchmarks.
-        Checked by recorder.rtp (slot active, lengths >= 0 summing to len(data))."""
+        """
+        cdef int slot = _int(slot_, "slot", 0, self.nslots - 1)
+        cdef int64_t now = _int(now_, "now", 0, 1 << 62)
         cdef slot_t *s = &self.slots[slot]
         cdef Py_ssize_t i, off = 0
         cdef Py_ssize_t k = lengths.shape[0]
+        if not s.active:
+            raise ValueError(f"slot {slot} is not in use")
+        for i in range(k):
+            if lengths[i] < 0 or lengths[i] > data.shape[0] - off:
+                raise ValueError("lengths must be >= 0 and add up to at most len(data)")
+            off += lengths[i]
+        off = 0
         cdef const uint8_t *base = &data[0] if data.shape[0] else NULL
         PyThread_acquire_lock(self.lock, WAIT_LOCK)
         with nogil:
@@ -303,14 +342,16 @@ cdef class RtpCore:
                 off += lengths[i]
         PyThread_release_lock(self.lock)
 
-    def active(self, int slot):
+    def active(self, slot):
+        _check_slot(slot, self.nslots)
         return bool(self.slots[slot].active)
 
     # ------------------------------------------------------------ receive
 
-    def poll(self, int timeout_ms):
+    def poll(self, timeout_ms_):
         """Wait up to ``timeout_ms`` (0: don't wait, -1: forever) for packets, then drain
         every ready socket.  Returns the number of datagrams read."""
+        cdef int timeout_ms = _int(timeout_ms_, "timeout_ms", -1, 3_600_000)
         cdef epoll_event evs[MAXEV]
         cdef int n, i, b, j, got, slot
         cdef int64_t total = 0, now
@@ -602,9 +643,12 @@ cdef class RtpCore:
             memset(dst + done, 0, (n - done) * sizeof(int16_t))
         s.out_pos += n
 
-    def take(self, int n, int64_t now, int max_rows):
+    def take(self, n_, now_, max_rows_):
         """The next ``n`` samples of every slot that has them released at ``now``:
         (block int16 (k, n), slots int64 (k,))."""
+        cdef int n = _int(n_, "n", 1, self.ring_n // 2)
+        cdef int64_t now = _int(now_, "now", 0, 1 << 62)
+        cdef int max_rows = _int(max_rows_, "max_rows", 1, self.nslots)
         cdef int i, k = 0
         cdef slot_t *s
         slots = np.empty(max_rows, dtype=np.int64)
@@ -658,13 +702,16 @@ cdef class RtpCore:
         PyThread_release_lock(self.lock)
         return out
 
-    def state(self, int slot):
+    def state(self, slot_):
         """(released media position, end of placed media, last arrival ns, started)."""
+        cdef int slot = _int(slot_, "slot", 0, self.nslots - 1)
         cdef slot_t *s = &self.slots[slot]
         return s.out_pos, s.hi, s.last_arrival, bool(s.started)
 
-    def idle(self, int64_t now, int64_t timeout_ns):
+    def idle(self, now_, timeout_ns_):
         """Active slots with no packet for ``timeout_ns`` (int64 array)."""
+        cdef int64_t now = _int(now_, "now", 0, 1 << 62)
+        cdef int64_t timeout_ns = _int(timeout_ns_, "timeout_ns", 1, 1 << 62)
         out = []
         cdef int i
         for i in range(self.nslots):
