@@ -12,6 +12,7 @@ class PortsExhausted(RuntimeError):
 class RtpPorts:
     """Even RTP ports ``first..last`` (RTCP would use port + 1), thread-safe.
 
+    >>> from recorder.sip import RtpPorts
     >>> ports = RtpPorts(40000, 40010)
     >>> p = ports.acquire(); ports.release(p)
     """
