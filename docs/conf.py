@@ -12,7 +12,7 @@ import recorder
 
 project = "callrecorder"
 author = "callrecorder developers"
-copyright = "callrecorder developers"  # noqa: A001 - the name Sphinx reads
+copyright = "callrecorder developers"
 release = recorder.__version__
 version = ".".join(release.split(".")[:2])
 

@@ -12,7 +12,6 @@ import sys
 from pathlib import Path
 
 import pytest
-
 from conftest import missing
 
 DOCS = Path(__file__).resolve().parent.parent / "docs"
@@ -27,9 +26,25 @@ def sphinx_build(builder: str, out: Path, *flags: str) -> subprocess.CompletedPr
         missing("sphinx (pip install '.[docs]')")
     env = dict(os.environ, CALLRECORDER_MEDIA_ROOT=str(out / "media"), HOME=str(out))
     return subprocess.run(
-        [sys.executable, "-m", "sphinx", "-q", *flags, "-b", builder, "-d", str(out / "doctrees"),
-         str(DOCS), str(out / builder)],
-        capture_output=True, text=True, timeout=600, env=env, cwd=out)
+        [
+            sys.executable,
+            "-m",
+            "sphinx",
+            "-q",
+            *flags,
+            "-b",
+            builder,
+            "-d",
+            str(out / "doctrees"),
+            str(DOCS),
+            str(out / builder),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=600,
+        env=env,
+        cwd=out,
+    )
 
 
 @pytest.mark.slow
@@ -37,7 +52,7 @@ def test_html_builds_without_warnings(tmp_path):
     proc = sphinx_build("html", tmp_path, "-W", "--keep-going")
     assert proc.returncode == 0, proc.stderr[-5000:]
     html = (tmp_path / "html" / "api" / "cipher.html").read_text(encoding="utf-8")
-    assert "AesGcmCipher" in html and "Parameters" in html     # autodoc + napoleon ran
+    assert "AesGcmCipher" in html and "Parameters" in html  # autodoc + napoleon ran
     assert (tmp_path / "html" / "design.html").is_file()
 
 
