@@ -5,7 +5,8 @@ array.array or a numpy array (C-contiguous or not: copied when needed).
 :class:`StreamEncoder` and :class:`StreamDecoder` are the interface every streaming codec
 object has (what :func:`recorder.codecs.get_encoder` and
 :func:`recorder.codecs.get_decoder` return): a function written against them takes any
-format.
+format.  :class:`FileCipher` is what a ``cipher=`` argument must provide
+(:class:`recorder.AesCbcCipher` and :class:`recorder.AesGcmCipher` do).
 
 This module imports nothing heavy (no numpy at run time), so annotating with it is free.
 
@@ -24,18 +25,23 @@ True
 from __future__ import annotations
 
 import array
-from typing import TYPE_CHECKING, Any, Protocol, Union, runtime_checkable
+import io
+from typing import IO, TYPE_CHECKING, Any, Protocol, Union, runtime_checkable
 
 if TYPE_CHECKING:  # pragma: no cover - numpy is only needed by the type checker
     import numpy as np
     import numpy.typing as npt
 
-__all__ = ["BufferLike", "StreamDecoder", "StreamEncoder"]
+__all__ = ["BinaryFile", "BufferLike", "FileCipher", "StreamDecoder", "StreamEncoder"]
 
 #: What audio parameters accept: any object with the buffer protocol.  Samples (``pcm``)
 #: are int16 (a numpy array must have an int16 dtype; other buffers hold int16 items or
 #: raw native-endian bytes); coded data (``data``) is bytes.
 BufferLike = Union[bytes, bytearray, memoryview, "array.array[Any]", "npt.NDArray[Any]"]
+
+#: A binary file object: what ``open(..., "rb")`` / ``"wb"`` returns, an
+#: ``io.BytesIO``, or a raw file such as :class:`recorder.cipher.SealedPart`.
+BinaryFile = Union[IO[bytes], io.RawIOBase]
 
 
 @runtime_checkable
@@ -106,4 +112,39 @@ class StreamDecoder(Protocol):
 
     def reset(self) -> None:
         """Forget the state: the next call starts a new stream."""
+        ...
+
+
+@runtime_checkable
+class FileCipher(Protocol):
+    """What a ``cipher=`` argument provides (:class:`recorder.AesCbcCipher`,
+    :class:`recorder.AesGcmCipher`).
+
+    Every failure to decrypt raises :class:`recorder.CipherError`.
+    """
+
+    key: bytes
+
+    def encrypt(self, data: BufferLike) -> bytes:
+        """The ciphertext of ``data`` (a whole file's bytes)."""
+        ...
+
+    def decrypt(self, data: BufferLike) -> bytes:
+        """The plaintext of ``data``, or :class:`recorder.CipherError`."""
+        ...
+
+    def encrypt_file(self, src: BinaryFile, dst: BinaryFile) -> int:
+        """Encrypt ``src`` from where it stands into ``dst``; the bytes written."""
+        ...
+
+    def decrypt_file(self, src: BinaryFile, dst: BinaryFile) -> int:
+        """Decrypt ``src`` into ``dst``; the plaintext bytes written."""
+        ...
+
+    def encrypted_size(self, plain_size: int) -> int:
+        """The size of the ciphertext of ``plain_size`` bytes."""
+        ...
+
+    def max_plain_size(self, limit: int) -> int:
+        """The largest plaintext whose ciphertext fits in ``limit`` bytes."""
         ...

@@ -240,7 +240,8 @@ def parse(data: bytes, *, stream: bool = False) -> Request | Response:
     raw_lines = text.split("\r\n")
     if len(raw_lines) > 4 * MAX_HEADERS:
         raise SipParseError("too many header lines")
-    start, lines = raw_lines[0], []
+    start = raw_lines[0]
+    lines: list[str] = []
     for line in raw_lines[1:]:
         if line[:1] in (" ", "\t"):  # folded continuation (RFC 3261 §7.3.1)
             if not lines:
@@ -335,7 +336,7 @@ class StreamFramer:
 
     def feed(self, data: bytes) -> list[bytes]:
         self._buf += data
-        out = []
+        out: list[bytes] = []
         while True:
             while self._buf[:2] == b"\r\n":  # keep-alive CRLFs (RFC 5626)
                 del self._buf[:2]

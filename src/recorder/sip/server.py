@@ -96,6 +96,8 @@ class SipServer:
         """Hand one received message to the UAS core; a bug there is logged, and the
         server goes on serving everyone else."""
         try:
+            if self.core is None:
+                raise RuntimeError("SIP message delivered before the server started")
             self.core.receive(data, peer)
         except Exception:
             log.exception("SIP message from %s:%s not handled", peer.host, peer.port)
@@ -105,7 +107,7 @@ class SipServer:
             if self._udp_transport is not None:
                 self._udp_transport.sendto(data, (peer.host, peer.port))
         else:
-            writer = self._conns.get(peer.conn)
+            writer = None if peer.conn is None else self._conns.get(peer.conn)
             if writer is not None and not writer.is_closing():
                 writer.write(data)
 

@@ -319,7 +319,7 @@ class UasCore:
         tx.retransmit = self._retransmit(data, tx.peer, lambda: self._invites.pop(tx.key, None))
 
     def _retransmit(self, data: bytes, peer: Peer,
-                    on_timeout: Callable[[], None]) -> Retransmitter:
+                    on_timeout: Callable[[], object]) -> Retransmitter:
         return Retransmitter(self.loop, self.config.timers, lambda: self.send(data, peer),
                              on_timeout)
 
