@@ -37,7 +37,6 @@ import hmac
 import io
 import os
 import tempfile
-
 from typing import cast
 
 from cryptography.exceptions import InvalidTag
