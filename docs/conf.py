@@ -20,7 +20,6 @@ extensions = [
     "sphinx.ext.autodoc",
     "sphinx.ext.napoleon",
     "sphinx.ext.doctest",
-    "sphinx.ext.intersphinx",
 ]
 
 # numpydoc-style sections (Parameters, Returns, Raises, Examples) through napoleon
@@ -37,9 +36,8 @@ autodoc_typehints = "description"
 autodoc_typehints_format = "short"
 autodoc_preserve_defaults = True
 
-# No network in the build: intersphinx mappings are left empty on purpose, so
-# references to numpy/python objects render as plain text instead of failing.
-intersphinx_mapping: dict[str, tuple[str, str | None]] = {}
+# No network in the build (no intersphinx): references to numpy or Python objects that
+# are not documented here render as plain text.
 nitpicky = False
 
 doctest_global_setup = """

@@ -41,7 +41,7 @@ BufferLike = Union[bytes, bytearray, memoryview, "array.array[Any]", "npt.NDArra
 
 #: A binary file object: what ``open(..., "rb")`` / ``"wb"`` returns, an
 #: ``io.BytesIO``, or a raw file such as :class:`recorder.cipher.SealedPart`.
-BinaryFile = Union[IO[bytes], io.RawIOBase]
+BinaryFile = IO[bytes] | io.RawIOBase
 
 
 @runtime_checkable
