@@ -5,6 +5,9 @@ under CI=true (``pip install ".[test]"`` installs it)."""
 
 from __future__ import annotations
 
+import importlib
+import inspect
+import io
 import os
 import re
 import subprocess
@@ -15,6 +18,20 @@ import pytest
 from conftest import missing
 
 DOCS = Path(__file__).resolve().parent.parent / "docs"
+
+# Modules whose public functions, classes and methods all have numpydoc docstrings; add a
+# module here once its docstrings are complete, so they stay complete.
+NUMPYDOC_COMPLETE = [
+    "recorder.cipher",
+    "recorder.types",
+    "recorder.sip.call",
+    "recorder.sip.message",
+    "recorder.sip.ports",
+    "recorder.sip.sdp",
+    "recorder.sip.server",
+    "recorder.sip.transaction",
+    "recorder.sip.uas",
+]
 
 
 def sphinx_build(builder: str, out: Path, *flags: str) -> subprocess.CompletedProcess:
@@ -65,3 +82,37 @@ def test_doctest_examples_run(tmp_path):
     # the examples are really there: the guide alone has dozens
     ran = re.search(r"^\s*(\d+) tests$", report, re.M)
     assert ran is not None and int(ran.group(1)) >= 80, report
+
+
+def public_api(module):
+    """(qualified name, function or class) for every public name a module defines, and
+    the public methods and properties of its classes (the io file interface aside)."""
+    for name, obj in vars(module).items():
+        if name.startswith("_") or getattr(obj, "__module__", None) != module.__name__:
+            continue
+        if not (inspect.isfunction(obj) or inspect.isclass(obj)):
+            continue
+        yield name, obj
+        if inspect.isclass(obj):
+            for attr, member in vars(obj).items():
+                if attr.startswith("_") or any(attr in vars(b) for b in (io.RawIOBase, io.IOBase)):
+                    continue
+                if isinstance(member, (staticmethod, classmethod)):
+                    member = member.__func__
+                if inspect.isfunction(member) or isinstance(member, property):
+                    yield f"{name}.{attr}", member
+
+
+@pytest.mark.parametrize("module_name", NUMPYDOC_COMPLETE)
+def test_public_api_has_numpydoc_sections(module_name):
+    module = importlib.import_module(module_name)
+    faults = []
+    for name, obj in public_api(module):
+        doc = inspect.getdoc(obj) or ""
+        if not doc.strip():
+            faults.append(f"{name}: no docstring")
+        elif inspect.isfunction(obj):
+            params = [p for p in inspect.signature(obj).parameters if p not in ("self", "cls")]
+            if params and not re.search(r"^Parameters\n-{10}$", doc, re.M):
+                faults.append(f"{name}: no Parameters section")
+    assert not faults, faults

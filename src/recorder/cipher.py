@@ -448,14 +448,34 @@ class AesGcmCipher:
 
     @classmethod
     def encrypted_size(cls, plain_size: int) -> int:
-        """The size of the encrypted file of ``plain_size`` bytes: ``plain_size +
-        overhead``."""
+        """The size of the encrypted file of ``plain_size`` bytes.
+
+        Parameters
+        ----------
+        plain_size : int
+            Plaintext bytes.
+
+        Returns
+        -------
+        int
+            ``plain_size + overhead``.
+        """
         return plain_size + cls.overhead
 
     @classmethod
     def max_plain_size(cls, limit: int) -> int:
-        """The largest plaintext whose encrypted file fits in ``limit`` bytes (0 at
-        least)."""
+        """The largest plaintext whose encrypted file fits in ``limit`` bytes.
+
+        Parameters
+        ----------
+        limit : int
+            Bytes available on disk.
+
+        Returns
+        -------
+        int
+            ``limit - overhead``, and 0 at least.
+        """
         return max(limit - cls.overhead, 0)
 
     @staticmethod
@@ -887,6 +907,7 @@ class SealedPart(io.RawIOBase):
 
     @property
     def name(self):
+        """The underlying file's ``name`` (a path, an fd), or None."""
         return getattr(self._raw, "name", None)
 
     def fileno(self) -> int:
@@ -897,6 +918,26 @@ class SealedPart(io.RawIOBase):
         return self._pos
 
     def seek(self, offset: int, whence: int = io.SEEK_SET) -> int:
+        """Move to a plaintext offset.
+
+        Parameters
+        ----------
+        offset : int
+            Bytes, from where ``whence`` says.
+        whence : {0, 1, 2}, optional
+            ``io.SEEK_SET``, ``io.SEEK_CUR`` or ``io.SEEK_END`` (of the plaintext).
+
+        Returns
+        -------
+        int
+            The new offset (it may lie past the end: a write there fills the gap with
+            zeros).
+
+        Raises
+        ------
+        ValueError
+            A bad ``whence``, a negative position, or a closed part.
+        """
         self._check()
         base = {io.SEEK_SET: 0, io.SEEK_CUR: self._pos, io.SEEK_END: self._size}.get(whence)
         if base is None:
@@ -908,6 +949,23 @@ class SealedPart(io.RawIOBase):
         return pos
 
     def readinto(self, buffer) -> int:
+        """Read plaintext into ``buffer`` (a writable buffer) from the current offset.
+
+        Parameters
+        ----------
+        buffer : writable buffer
+            Filled from its start.
+
+        Returns
+        -------
+        int
+            The bytes read: 0 at the end of the part.
+
+        Raises
+        ------
+        CipherError
+            A page does not authenticate (the part was changed).
+        """
         self._check()
         out = memoryview(buffer).cast("B")
         done = 0
@@ -921,6 +979,26 @@ class SealedPart(io.RawIOBase):
         return done
 
     def write(self, data) -> int:
+        """Write plaintext at the current offset (each page reaches the disk encrypted,
+        under a fresh nonce, when it fills or on :meth:`flush`).
+
+        Parameters
+        ----------
+        data : BufferLike
+            The bytes to write.
+
+        Returns
+        -------
+        int
+            ``len(data)``: everything is taken.
+
+        Raises
+        ------
+        io.UnsupportedOperation
+            The part was opened read-only.
+        CipherError
+            A page to be rewritten does not authenticate.
+        """
         self._check(writing=True)
         view = memoryview(data).cast("B")
         if self._pos > self._size:          # writing past the end: zeros in between
@@ -959,6 +1037,25 @@ class SealedPart(io.RawIOBase):
             self._raw.flush()
 
     def truncate(self, size: int | None = None) -> int:
+        """Cut (or extend with zeros) the plaintext to ``size`` bytes.
+
+        Parameters
+        ----------
+        size : int or None, optional
+            The new size; the current offset when None.
+
+        Returns
+        -------
+        int
+            The new size.
+
+        Raises
+        ------
+        ValueError
+            A negative size.
+        io.UnsupportedOperation
+            The part was opened read-only.
+        """
         self._check(writing=True)
         size = self._pos if size is None else int(size)
         if size < 0:

@@ -126,25 +126,105 @@ class FileCipher(Protocol):
     key: bytes
 
     def encrypt(self, data: BufferLike) -> bytes:
-        """The ciphertext of ``data`` (a whole file's bytes)."""
+        """Encrypt a whole file's bytes in memory.
+
+        Parameters
+        ----------
+        data : BufferLike
+            The plaintext.
+
+        Returns
+        -------
+        bytes
+            The ciphertext.
+        """
         ...
 
     def decrypt(self, data: BufferLike) -> bytes:
-        """The plaintext of ``data``, or :class:`recorder.CipherError`."""
+        """Decrypt a whole file's bytes in memory.
+
+        Parameters
+        ----------
+        data : BufferLike
+            The ciphertext.
+
+        Returns
+        -------
+        bytes
+            The plaintext.
+
+        Raises
+        ------
+        recorder.CipherError
+            It does not decrypt.
+        """
         ...
 
     def encrypt_file(self, src: BinaryFile, dst: BinaryFile) -> int:
-        """Encrypt ``src`` from where it stands into ``dst``; the bytes written."""
+        """Encrypt a file.
+
+        Parameters
+        ----------
+        src : BinaryFile
+            Read from where it stands to its end.
+        dst : BinaryFile
+            Receives the ciphertext.
+
+        Returns
+        -------
+        int
+            The bytes written.
+        """
         ...
 
     def decrypt_file(self, src: BinaryFile, dst: BinaryFile) -> int:
-        """Decrypt ``src`` into ``dst``; the plaintext bytes written."""
+        """Decrypt a file.
+
+        Parameters
+        ----------
+        src : BinaryFile
+            The ciphertext.
+        dst : BinaryFile
+            Receives the plaintext.
+
+        Returns
+        -------
+        int
+            The plaintext bytes written.
+
+        Raises
+        ------
+        recorder.CipherError
+            It does not decrypt.
+        """
         ...
 
     def encrypted_size(self, plain_size: int) -> int:
-        """The size of the ciphertext of ``plain_size`` bytes."""
+        """The size of the ciphertext of a plaintext.
+
+        Parameters
+        ----------
+        plain_size : int
+            Plaintext bytes.
+
+        Returns
+        -------
+        int
+            Ciphertext bytes.
+        """
         ...
 
     def max_plain_size(self, limit: int) -> int:
-        """The largest plaintext whose ciphertext fits in ``limit`` bytes."""
+        """The largest plaintext whose ciphertext fits in a limit.
+
+        Parameters
+        ----------
+        limit : int
+            Bytes available.
+
+        Returns
+        -------
+        int
+            Plaintext bytes.
+        """
         ...
