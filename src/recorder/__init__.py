@@ -9,11 +9,27 @@
 * :func:`recorder.resample`, :class:`recorder.Resampler`, :class:`recorder.MultiResampler` -
   polyphase resampling 8000 <-> 6000 / 11000 / 11025 Hz (any p/q <= 1000), streaming.
 * :mod:`recorder.dsp` - DTMF and silence detection, streaming, one channel or thousands.
-* :class:`recorder.CallChannel` - a call whose ``FileRecorder`` records it (the spec's API).
+* :class:`recorder.CallChannel` - a call whose ``FileRecorder`` records it (the spec's API);
+  :mod:`recorder.files` - where recordings go (the media root).
+* :class:`recorder.AesGcmCipher`, :class:`recorder.AesCbcCipher` - encryption of
+  recordings (:mod:`recorder.cipher`).
+* :mod:`recorder.sip` - SIP signalling for the recording server (UAS over UDP and TCP).
+* :mod:`recorder.types` - ``BufferLike`` and the streaming codec protocols, for
+  annotations.
 
 ``import recorder`` itself is cheap: each submodule (and what it needs: the compiled
 kernels, ``cryptography``, the engine) is imported the first time one of its names is
 used.
+
+Examples
+--------
+>>> import numpy as np
+>>> import recorder
+>>> pcm = np.zeros(160, np.int16)
+>>> recorder.codecs.alaw_encode(pcm)[:4]
+array([213, 213, 213, 213], dtype=uint8)
+>>> len(recorder.resample(pcm, 8000, 6000))
+120
 """
 
 from __future__ import annotations

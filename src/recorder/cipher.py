@@ -1,8 +1,7 @@
 """Encryption of recordings.
 
-Two ciphers for finished files, with the same duck-typed interface the recorder uses
-(``key``, ``encrypt_file(src, dst)``, ``encrypt(data)``, ``decrypt(data)``,
-``decrypt_file(src, dst)``, ``encrypted_size(n)``, ``max_plain_size(limit)``):
+Two ciphers for finished files, both following :class:`recorder.types.FileCipher` (what
+every ``cipher=`` argument of the package takes):
 
 * :class:`AesCbcCipher` - AES-CBC with PKCS#7 padding, the format
   ``openssl enc -aes-N-cbc -K <key hex> -iv <iv hex>`` reads and writes (no salt header),
@@ -23,7 +22,8 @@ Every failure to decrypt - wrong key or IV, bad padding, bad tag, a changed or c
 decrypted bytes that are not a WAV file - raises :class:`CipherError` (a ``ValueError``)
 with the one message :data:`DECRYPT_FAILED`, which says nothing about the plaintext.
 
-The cryptography package does the cipher work; nothing here is hand-written crypto.
+The cryptography package does the cipher work; nothing here is hand-written crypto.  How
+sealed parts are laid out, and why, is on the design page of the documentation.
 
 Never reuse an IV with the same key in CBC: a repeated (key, IV) pair leaks whether two
 recordings start with the same bytes, and every WAV header of the same format and rate
@@ -37,12 +37,15 @@ import hmac
 import io
 import os
 import tempfile
+from typing import cast
 
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives import hashes, padding
 from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
+
+from .types import BinaryFile, BufferLike, FileCipher
 
 __all__ = ["AesCbcCipher", "AesGcmCipher", "CipherError", "DECRYPT_FAILED", "SealedPart",
            "is_sealed_part", "publish_sealed", "recover", "check_cipher"]
@@ -54,22 +57,68 @@ DECRYPT_FAILED = ("cannot decrypt: wrong key, IV or cipher mode, "
 
 
 class CipherError(ValueError):
-    """Decryption failed (always with the message :data:`DECRYPT_FAILED`): wrong key, IV
-    or mode, or the data is not an intact encrypted recording.  Deliberately says no more."""
+    """Decryption failed: wrong key, IV or mode, or the data is not an intact encrypted
+    recording.
+
+    Always carries the one message :data:`DECRYPT_FAILED` and deliberately says no more,
+    so an error tells nothing about the plaintext.
+
+    Parameters
+    ----------
+    message : str, optional
+        Kept for subclassing; the package always uses the default.
+
+    Examples
+    --------
+    >>> from recorder import AesGcmCipher, CipherError
+    >>> try:
+    ...     AesGcmCipher(bytes(32)).decrypt(b"not a ciphertext")
+    ... except CipherError as e:
+    ...     print(e)
+    cannot decrypt: wrong key, IV or cipher mode, or not an intact encrypted recording
+    """
 
     def __init__(self, message: str = DECRYPT_FAILED):
         super().__init__(message)
 
 
-def check_cipher(cipher, needs: tuple[str, ...] = ("decrypt",)):
-    """``cipher`` itself if it has the methods in ``needs`` and a bytes ``key``, else a
-    TypeError naming what is allowed."""
+def check_cipher(cipher: object, needs: tuple[str, ...] = ("decrypt",)) -> FileCipher:
+    """Check that ``cipher`` can be used as a cipher.
+
+    Parameters
+    ----------
+    cipher : object
+        The object given as ``cipher=``.
+    needs : tuple of str, optional
+        The method names it must have (besides a bytes ``key``).
+
+    Returns
+    -------
+    FileCipher
+        ``cipher`` itself.
+
+    Raises
+    ------
+    TypeError
+        ``cipher`` lacks a bytes ``key`` or one of the methods, naming what is allowed.
+
+    Examples
+    --------
+    >>> from recorder.cipher import AesGcmCipher, check_cipher
+    >>> c = AesGcmCipher(bytes(32))
+    >>> check_cipher(c) is c
+    True
+    >>> check_cipher("secret")
+    Traceback (most recent call last):
+    ...
+    TypeError: cipher must be a recorder.AesCbcCipher or recorder.AesGcmCipher (an object with a bytes key, decrypt()), not str
+    """
     if not (all(callable(getattr(cipher, n, None)) for n in needs)
             and isinstance(getattr(cipher, "key", None), bytes)):
         has = "".join(f", {n}()" for n in needs)
         raise TypeError("cipher must be a recorder.AesCbcCipher or recorder.AesGcmCipher "
                         f"(an object with a bytes key{has}), not {type(cipher).__name__}")
-    return cipher
+    return cipher  # type: ignore[return-value]
 
 
 def _as_key_bytes(value, name: str, sizes: tuple[int, ...]) -> bytes:
@@ -113,25 +162,55 @@ def _write_all(f, data) -> None:
 class AesCbcCipher:
     """AES-CBC with PKCS#7 padding, as ``openssl enc -aes-N-cbc -K ... -iv ...``.
 
-    ``key``: 16, 24 or 32 bytes (AES-128/192/256); ``iv``: 16 bytes.  Either may be given
-    as bytes or as a hex string (as ``openssl enc -K/-iv`` take them).
-
     Confidentiality only: CBC has no integrity check, so a changed file decrypts to
     changed audio (or fails) without telling which.  Use :class:`AesGcmCipher` unless
-    you need ``openssl enc`` compatibility.
+    you need ``openssl enc`` compatibility.  Never reuse an IV with the same key.
+
+    Parameters
+    ----------
+    key : bytes or str
+        16, 24 or 32 bytes (AES-128/192/256), as bytes or as a hex string (as
+        ``openssl enc -K`` takes it).
+    iv : bytes or str
+        16 bytes, as bytes or hex: a fresh :meth:`random_iv` per recording.
+
+    Raises
+    ------
+    TypeError
+        ``key`` or ``iv`` is neither bytes nor a string.
+    ValueError
+        A length other than those allowed, or a string that is not hex.
+
+    Examples
+    --------
+    >>> from recorder import AesCbcCipher
+    >>> c = AesCbcCipher("00" * 16, AesCbcCipher.random_iv())
+    >>> c.bits
+    128
+    >>> c.decrypt(c.encrypt(b"RIFF...."))
+    b'RIFF....'
+    >>> len(c.encrypt(bytes(16))) == c.encrypted_size(16) == 32
+    True
     """
 
-    def __init__(self, key, iv):
+    def __init__(self, key: bytes | str, iv: bytes | str) -> None:
         self.key = _as_key_bytes(key, "key", (16, 24, 32))
         self.iv = _as_key_bytes(iv, "iv", (16,))
 
     @staticmethod
     def random_iv() -> bytes:
-        """16 random bytes from the OS, for a new recording."""
+        """A new IV: 16 random bytes from the OS, for a new recording.
+
+        Returns
+        -------
+        bytes
+            16 bytes; store them next to the file (an IV is not secret).
+        """
         return os.urandom(16)
 
     @property
     def bits(self) -> int:
+        """The key size in bits: 128, 192 or 256."""
         return len(self.key) * 8
 
     def _cipher(self) -> Cipher:
@@ -139,29 +218,100 @@ class AesCbcCipher:
 
     @staticmethod
     def encrypted_size(plain_size: int) -> int:
-        """Size of the ciphertext of ``plain_size`` bytes (PKCS#7 always adds 1-16 bytes)."""
+        """The size of the ciphertext of ``plain_size`` bytes.
+
+        Parameters
+        ----------
+        plain_size : int
+            Plaintext bytes.
+
+        Returns
+        -------
+        int
+            The next multiple of 16 above ``plain_size`` (PKCS#7 always adds 1 to 16
+            bytes).
+        """
         return (plain_size // 16 + 1) * 16
 
     @staticmethod
     def max_plain_size(limit: int) -> int:
-        """The largest plaintext whose ciphertext fits in ``limit`` bytes."""
+        """The largest plaintext whose ciphertext fits in ``limit`` bytes.
+
+        Parameters
+        ----------
+        limit : int
+            Bytes available on disk.
+
+        Returns
+        -------
+        int
+            The plaintext size (-1 when ``limit`` is below 16: nothing fits).
+        """
         return (limit // 16) * 16 - 1
 
-    def encrypt(self, data: bytes) -> bytes:
+    def encrypt(self, data: BufferLike) -> bytes:
+        """Encrypt a whole file's bytes in memory.
+
+        Parameters
+        ----------
+        data : BufferLike
+            The plaintext.
+
+        Returns
+        -------
+        bytes
+            The ciphertext, :meth:`encrypted_size` bytes long.
+        """
         padder = padding.PKCS7(128).padder()
         enc = self._cipher().encryptor()
         return enc.update(padder.update(bytes(data)) + padder.finalize()) + enc.finalize()
 
-    def decrypt(self, data: bytes) -> bytes:
-        """The plaintext, or :class:`CipherError`."""
+    def decrypt(self, data: BufferLike) -> bytes:
+        """Decrypt a whole file's bytes in memory.
+
+        Parameters
+        ----------
+        data : BufferLike
+            The ciphertext.
+
+        Returns
+        -------
+        bytes
+            The plaintext.
+
+        Raises
+        ------
+        CipherError
+            The padding is wrong (a wrong key or IV, or a changed or cut file; a change
+            that keeps the padding valid is not detected: CBC has no integrity).
+        """
         out = io.BytesIO()
         self.decrypt_file(io.BytesIO(bytes(data)), out)
         return out.getvalue()
 
-    def encrypt_file(self, src, dst) -> int:
-        """Encrypt the binary file object ``src`` (from where it stands) into ``dst`` in
-        1 MiB pieces (constant memory whatever the recording's size).  Returns the bytes
-        written."""
+    def encrypt_file(self, src: BinaryFile, dst: BinaryFile) -> int:
+        """Encrypt a file in 1 MiB pieces (constant memory whatever the recording's size).
+
+        Parameters
+        ----------
+        src : binary file object
+            Read from where it stands to its end.
+        dst : binary file object
+            Receives the ciphertext.
+
+        Returns
+        -------
+        int
+            The bytes written to ``dst``.
+
+        Examples
+        --------
+        >>> import io
+        >>> from recorder import AesCbcCipher
+        >>> c = AesCbcCipher(bytes(16), bytes(16))
+        >>> c.encrypt_file(io.BytesIO(b"x" * 100), io.BytesIO())
+        112
+        """
         padder = padding.PKCS7(128).padder()
         enc = self._cipher().encryptor()
         written = 0
@@ -176,10 +326,27 @@ class AesCbcCipher:
         _write_all(dst, out)
         return written + len(out)
 
-    def decrypt_file(self, src, dst) -> int:
-        """Decrypt ``src`` into ``dst`` in pieces; :class:`CipherError` at the end if the
-        padding is wrong (then ``dst`` holds garbage: give a temporary, sealed one).
-        Returns the plaintext bytes written."""
+    def decrypt_file(self, src: BinaryFile, dst: BinaryFile) -> int:
+        """Decrypt a file in 1 MiB pieces.
+
+        Parameters
+        ----------
+        src : binary file object
+            The ciphertext, read from where it stands to its end.
+        dst : binary file object
+            Receives the plaintext.  On :class:`CipherError` it holds garbage: give a
+            temporary, sealed one (:class:`SealedPart`) and discard it.
+
+        Returns
+        -------
+        int
+            The plaintext bytes written.
+
+        Raises
+        ------
+        CipherError
+            The padding is wrong (found at the end).
+        """
         dec = self._cipher().decryptor()
         unpadder = padding.PKCS7(128).unpadder()
         written = 0
@@ -214,50 +381,141 @@ _GCM_TAG = 16
 class AesGcmCipher:
     """AES-GCM, authenticated: a changed, cut or extended file is refused.
 
-    ``key``: 32 bytes for AES-256 (16 or 24 are accepted too), bytes or hex.  Each file
-    gets a fresh random 96-bit nonce from the OS, chosen inside :meth:`encrypt_file` /
-    :meth:`encrypt` (a caller cannot pass one, so cannot reuse one); keep well below
-    2**32 files per key.
+    Each file gets a fresh random 96-bit nonce from the OS, chosen inside
+    :meth:`encrypt_file` / :meth:`encrypt` (a caller cannot pass one, so cannot reuse
+    one); keep well below 2**32 files per key.
 
     File layout: ``b"CRGCM"``, a version byte (1), the 12-byte nonce, the ciphertext
     (as long as the plaintext), the 16-byte tag.  The 18-byte header is authenticated too.
+
+    Parameters
+    ----------
+    key : bytes or str
+        32 bytes for AES-256 (16 or 24 are accepted too), as bytes or a hex string;
+        :meth:`random_key` makes one.
+
+    Raises
+    ------
+    TypeError
+        ``key`` is neither bytes nor a string.
+    ValueError
+        A length other than 16, 24 or 32 bytes, or a string that is not hex.
+
+    Examples
+    --------
+    >>> from recorder import AesGcmCipher
+    >>> c = AesGcmCipher(AesGcmCipher.random_key())
+    >>> blob = c.encrypt(b"RIFF....")
+    >>> len(blob) == 8 + c.overhead
+    True
+    >>> c.decrypt(blob)
+    b'RIFF....'
     """
 
+    #: Bytes a file gains: the 18-byte header and the 16-byte tag.
     overhead = _GCM_HEAD + _GCM_TAG
 
-    def __init__(self, key):
+    def __init__(self, key: bytes | str) -> None:
         self.key = _as_key_bytes(key, "key", (16, 24, 32))
 
     @staticmethod
     def random_key(bits: int = 256) -> bytes:
-        """A new random key from the OS (256 bits unless told)."""
+        """A new random key from the OS.
+
+        Parameters
+        ----------
+        bits : {256, 192, 128}, optional
+            The key size.
+
+        Returns
+        -------
+        bytes
+            ``bits // 8`` random bytes.
+
+        Raises
+        ------
+        ValueError
+            ``bits`` is not 128, 192 or 256.
+        """
         if bits not in (128, 192, 256):
             raise ValueError(f"bits must be 128, 192 or 256, got {bits!r}")
         return os.urandom(bits // 8)
 
     @property
     def bits(self) -> int:
+        """The key size in bits: 128, 192 or 256."""
         return len(self.key) * 8
 
     @classmethod
     def encrypted_size(cls, plain_size: int) -> int:
+        """The size of the encrypted file of ``plain_size`` bytes.
+
+        Parameters
+        ----------
+        plain_size : int
+            Plaintext bytes.
+
+        Returns
+        -------
+        int
+            ``plain_size + overhead``.
+        """
         return plain_size + cls.overhead
 
     @classmethod
     def max_plain_size(cls, limit: int) -> int:
+        """The largest plaintext whose encrypted file fits in ``limit`` bytes.
+
+        Parameters
+        ----------
+        limit : int
+            Bytes available on disk.
+
+        Returns
+        -------
+        int
+            ``limit - overhead``, and 0 at least.
+        """
         return max(limit - cls.overhead, 0)
 
     @staticmethod
     def _header() -> bytes:
         return _GCM_MAGIC + bytes([_GCM_VERSION]) + os.urandom(12)
 
-    def encrypt(self, data) -> bytes:
+    def encrypt(self, data: BufferLike) -> bytes:
+        """Encrypt a whole file's bytes in memory, under a fresh nonce.
+
+        Parameters
+        ----------
+        data : BufferLike
+            The plaintext.
+
+        Returns
+        -------
+        bytes
+            Header, ciphertext and tag: :meth:`encrypted_size` bytes.
+        """
         head = self._header()
         return head + AESGCM(self.key).encrypt(head[-12:], bytes(data), head)
 
-    def decrypt(self, data) -> bytes:
-        """The plaintext, or :class:`CipherError` (nothing is returned unless the tag
-        checks)."""
+    def decrypt(self, data: BufferLike) -> bytes:
+        """Decrypt and authenticate a whole file's bytes in memory.
+
+        Parameters
+        ----------
+        data : BufferLike
+            An encrypted file's bytes.
+
+        Returns
+        -------
+        bytes
+            The plaintext (nothing is returned unless the tag checks).
+
+        Raises
+        ------
+        CipherError
+            A wrong key, or a changed, cut or extended file.
+        """
         data = bytes(data)
         if len(data) < self.overhead or not data.startswith(_GCM_MAGIC + bytes([_GCM_VERSION])):
             raise CipherError()
@@ -268,9 +526,21 @@ class AesGcmCipher:
             pass
         raise CipherError()
 
-    def encrypt_file(self, src, dst) -> int:
-        """Encrypt ``src`` (from where it stands) into ``dst`` in 1 MiB pieces, under a
-        fresh nonce.  Returns the bytes written."""
+    def encrypt_file(self, src: BinaryFile, dst: BinaryFile) -> int:
+        """Encrypt a file in 1 MiB pieces, under a fresh nonce.
+
+        Parameters
+        ----------
+        src : binary file object
+            Read from where it stands to its end.
+        dst : binary file object
+            Receives header, ciphertext and tag.
+
+        Returns
+        -------
+        int
+            The bytes written to ``dst``.
+        """
         head = self._header()
         enc = Cipher(algorithms.AES(self.key), modes.GCM(head[-12:])).encryptor()
         enc.authenticate_additional_data(head)
@@ -287,10 +557,27 @@ class AesGcmCipher:
         _write_all(dst, out)
         return written + len(out)
 
-    def decrypt_file(self, src, dst) -> int:
-        """Decrypt the seekable ``src`` into ``dst`` in pieces.  The tag is checked at the
-        end: on :class:`CipherError` ``dst`` holds unauthenticated bytes, so give a
-        temporary, sealed one and discard it.  Returns the plaintext bytes written."""
+    def decrypt_file(self, src: BinaryFile, dst: BinaryFile) -> int:
+        """Decrypt a file in 1 MiB pieces; the tag is checked at the end.
+
+        Parameters
+        ----------
+        src : seekable binary file object
+            The whole encrypted file (read from its start).
+        dst : binary file object
+            Receives the plaintext.  On :class:`CipherError` it holds unauthenticated
+            bytes: give a temporary, sealed one (:class:`SealedPart`) and discard it.
+
+        Returns
+        -------
+        int
+            The plaintext bytes written.
+
+        Raises
+        ------
+        CipherError
+            A wrong key, or a changed, cut or extended file.
+        """
         src.seek(0, io.SEEK_END)
         size = src.tell()
         src.seek(0)
@@ -367,16 +654,37 @@ def _check_fd_flags(fd: int) -> None:
         raise ValueError("a sealed part needs a file descriptor opened O_RDWR, without O_APPEND")
 
 
-def is_sealed_part(path_or_file) -> bool:
-    """True when the file (a path or a seekable binary file object, left where it was)
-    starts like a :class:`SealedPart`."""
+def is_sealed_part(path_or_file: str | os.PathLike[str] | BinaryFile) -> bool:
+    """Whether a file starts like a :class:`SealedPart`.
+
+    Parameters
+    ----------
+    path_or_file : path or seekable binary file object
+        A file object is left where it was.
+
+    Returns
+    -------
+    bool
+        True for a sealed part's header; False otherwise, including for a path that
+        cannot be read.
+
+    Examples
+    --------
+    >>> import io
+    >>> from recorder.cipher import AesGcmCipher, SealedPart, is_sealed_part
+    >>> f = io.BytesIO()
+    >>> _ = SealedPart.create(f, AesGcmCipher(bytes(32)))
+    >>> is_sealed_part(f), is_sealed_part(io.BytesIO(b"RIFF"))
+    (True, False)
+    """
     if hasattr(path_or_file, "read"):
-        pos = path_or_file.tell()
+        f = cast(BinaryFile, path_or_file)
+        pos = f.tell()
         try:
-            path_or_file.seek(0)
-            head = _read_exactly(path_or_file, len(_PART_PREFIX))
+            f.seek(0)
+            head = _read_exactly(f, len(_PART_PREFIX))
         finally:
-            path_or_file.seek(pos)
+            f.seek(pos)
     else:
         try:
             with open(path_or_file, "rb") as f:
@@ -388,37 +696,40 @@ def is_sealed_part(path_or_file) -> bool:
 
 class SealedPart(io.RawIOBase):
     """A binary file whose bytes on disk are all encrypted: the temporary file of a
-    recording in progress under a cipher.  It reads, writes, seeks and truncates like a
-    normal file (what :class:`recorder.wav.Writer`, :func:`recorder.wav.read` and
-    :func:`recorder.wav.repair` need); no plaintext byte is ever written to the disk.
+    recording in progress under a cipher.
 
-    Make one with :meth:`create` (a new, empty file the caller opened read-write) or
-    :meth:`open` (an existing part, such as one left by a crash).  Given a path or an
-    fd, the object owns the file from then on (``close()`` closes it); given a file
-    object, ``close()`` flushes it and leaves it open.  ``flush()`` puts everything
-    written so far on the disk (encrypted); ``os.fsync(part.fileno())`` makes it durable.
+    It reads, writes, seeks and truncates like a normal file (what
+    :class:`recorder.wav.Writer`, :func:`recorder.wav.read` and :func:`recorder.wav.repair`
+    need); no plaintext byte is ever written to the disk.  Make one with :meth:`create` (a
+    new, empty file) or :meth:`open` (an existing part, such as one left by a crash);
+    the constructor is not public.  Given a path or an fd, the object owns the file from
+    then on (``close()`` closes it); given a file object, ``close()`` flushes it and
+    leaves it open.  ``flush()`` puts everything written so far on the disk (encrypted);
+    ``os.fsync(part.fileno())`` makes it durable.
 
-    On disk: a 40-byte header ``b"CRPART"``, version 1, a reserved byte, a random 16-byte
-    salt and a 16-byte key check value; then the plaintext in pages of 4096 bytes, each
-    stored as ``nonce (12) | AES-256-GCM ciphertext | tag (16)``, the last page possibly
-    shorter.  The page key and the key check come from the user's ``cipher.key`` and the
-    salt through HKDF-SHA256, so every part has its own key, and a wrong key is told
-    (:class:`CipherError`) before anything is read.
+    On disk: a 40-byte header (``b"CRPART"``, version 1, a reserved byte, a random
+    16-byte salt, a 16-byte key check), then the plaintext in 4096-byte pages, each
+    stored as ``nonce (12) | AES-256-GCM ciphertext | tag (16)``.  The page key comes from
+    ``cipher.key`` and the salt through HKDF-SHA256, so a wrong key is told
+    (:class:`CipherError`) before anything is read, and a changed page raises
+    :class:`CipherError` on reading.  Whole pages cut off the end, or a last page that does
+    not authenticate, are taken for what a crash leaves: the part ends before them.  Why
+    pages under fresh nonces: see the design page of the documentation.  Memory: the
+    partial last page is kept until it fills or ``flush()``.
 
-    Why pages with their own nonce rather than one CTR stream: a WAV writer rewrites the
-    header at offset 0 every second, and ``wav.repair`` rewrites bytes inside the data, so
-    the same plaintext offset is encrypted many times with different content.  A CTR
-    keystream tied to the offset would then be reused (two ciphertexts at one place XOR to
-    the two plaintexts).  Here every time a page reaches the disk it is encrypted under a
-    fresh random nonce, so no keystream is ever used twice, whatever the write pattern;
-    and GCM authenticates each page (its index is the associated data, so pages cannot be
-    swapped) - a changed part raises :class:`CipherError` on reading.  Cutting whole pages
-    off the end is not detected: that is what a crash does, and recovery keeps what is
-    there; likewise a last page that does not authenticate is taken for a write torn by a
-    crash and left out.  Random 96-bit nonces under a key of the part's own stay safe far
-    beyond any call's page writes (a day-long call with a refresh a second makes about
-    300,000).  The cost: 28 bytes per 4 KiB page, and re-encrypting one page per header
-    refresh.  Memory: the partial last page is kept until it fills or ``flush()``.
+    Examples
+    --------
+    >>> import io
+    >>> from recorder import AesGcmCipher
+    >>> from recorder.cipher import SealedPart
+    >>> cipher = AesGcmCipher(AesGcmCipher.random_key())
+    >>> disk = io.BytesIO()
+    >>> with SealedPart.create(disk, cipher) as part:
+    ...     _ = part.write(b"RIFF" + bytes(100))
+    >>> b"RIFF" in disk.getvalue()          # only ciphertext reached the "disk"
+    False
+    >>> SealedPart.open(disk, cipher).read(4)
+    b'RIFF'
     """
 
     def __init__(self, raw, owned: bool, key: bytes, size: int, writable: bool):
@@ -435,10 +746,34 @@ class SealedPart(io.RawIOBase):
 
     # construction
     @classmethod
-    def create(cls, fd_or_file, cipher) -> SealedPart:
-        """Start a new part in ``fd_or_file``: an fd opened ``O_RDWR`` (such as from
-        ``os.open(name, O_RDWR | O_CREAT | O_EXCL, 0o600, dir_fd=...)``), a path (created,
-        must not exist), or an empty binary file object open for reading and writing."""
+    def create(cls, fd_or_file: int | str | os.PathLike[str] | BinaryFile,
+               cipher: FileCipher) -> SealedPart:
+        """Start a new, empty part.
+
+        Parameters
+        ----------
+        fd_or_file : int, path or binary file object
+            An fd opened ``O_RDWR`` without ``O_APPEND`` (such as from ``os.open(name,
+            O_RDWR | O_CREAT | O_EXCL, 0o600, dir_fd=...)``), a path (created; it must not
+            exist), or an empty binary file object open for reading and writing.
+        cipher : FileCipher
+            The recording's cipher; only its ``key`` is used (through HKDF, with a salt
+            of the part's own).
+
+        Returns
+        -------
+        SealedPart
+            Open for reading and writing, at offset 0.
+
+        Raises
+        ------
+        TypeError
+            ``cipher`` is not a cipher, or ``fd_or_file`` is none of the above.
+        ValueError
+            The file is not empty, or the fd is not ``O_RDWR`` or has ``O_APPEND``.
+        FileExistsError
+            The path exists.
+        """
         key = check_cipher(cipher, ()).key
         if isinstance(fd_or_file, (str, bytes, os.PathLike)):
             raw, owned = open(fd_or_file, "x+b", buffering=0), True
@@ -460,10 +795,33 @@ class SealedPart(io.RawIOBase):
         return cls(raw, owned, page_key, 0, True)
 
     @classmethod
-    def open(cls, path_or_file, cipher, writable: bool = False) -> SealedPart:
-        """Open an existing part (a path, an fd, or a binary file object, taken over) for
-        reading, or reading and writing (``writable=True``, as ``wav.repair`` needs).
-        :class:`CipherError` if it is not a part or the key is wrong."""
+    def open(cls, path_or_file: int | str | os.PathLike[str] | BinaryFile, cipher: FileCipher,
+             writable: bool = False) -> SealedPart:
+        """Open an existing part, such as one left by a crash.
+
+        Parameters
+        ----------
+        path_or_file : int, path or binary file object
+            The part (an fd or a path is taken over: ``close()`` closes it).
+        cipher : FileCipher
+            The cipher the part was created with (its ``key``).
+        writable : bool, optional
+            Open for reading and writing (as :func:`recorder.wav.repair` needs) rather
+            than reading only.
+
+        Returns
+        -------
+        SealedPart
+            At offset 0.  A last page torn by a crash is left out (and, when writable,
+            cut off the file).
+
+        Raises
+        ------
+        CipherError
+            The file is not a sealed part, or the key is wrong.
+        TypeError
+            ``cipher`` is not a cipher.
+        """
         key = check_cipher(cipher, ()).key
         raw, owned = _raw_file(path_or_file, "r+b" if writable else "rb")
         try:
@@ -524,7 +882,7 @@ class SealedPart(io.RawIOBase):
         self._cached = (index, plain)
         return plain
 
-    def _store(self, index: int, plain: bytes) -> None:
+    def _store(self, index: int, plain: bytes | bytearray) -> None:
         nonce = os.urandom(_NONCE)
         blob = nonce + self._aead.encrypt(nonce, bytes(plain), index.to_bytes(8, "big"))
         self._raw.seek(self._disk_offset(index))
@@ -549,6 +907,7 @@ class SealedPart(io.RawIOBase):
 
     @property
     def name(self):
+        """The underlying file's ``name`` (a path, an fd), or None."""
         return getattr(self._raw, "name", None)
 
     def fileno(self) -> int:
@@ -559,6 +918,26 @@ class SealedPart(io.RawIOBase):
         return self._pos
 
     def seek(self, offset: int, whence: int = io.SEEK_SET) -> int:
+        """Move to a plaintext offset.
+
+        Parameters
+        ----------
+        offset : int
+            Bytes, from where ``whence`` says.
+        whence : {0, 1, 2}, optional
+            ``io.SEEK_SET``, ``io.SEEK_CUR`` or ``io.SEEK_END`` (of the plaintext).
+
+        Returns
+        -------
+        int
+            The new offset (it may lie past the end: a write there fills the gap with
+            zeros).
+
+        Raises
+        ------
+        ValueError
+            A bad ``whence``, a negative position, or a closed part.
+        """
         self._check()
         base = {io.SEEK_SET: 0, io.SEEK_CUR: self._pos, io.SEEK_END: self._size}.get(whence)
         if base is None:
@@ -570,6 +949,23 @@ class SealedPart(io.RawIOBase):
         return pos
 
     def readinto(self, buffer) -> int:
+        """Read plaintext into ``buffer`` (a writable buffer) from the current offset.
+
+        Parameters
+        ----------
+        buffer : writable buffer
+            Filled from its start.
+
+        Returns
+        -------
+        int
+            The bytes read: 0 at the end of the part.
+
+        Raises
+        ------
+        CipherError
+            A page does not authenticate (the part was changed).
+        """
         self._check()
         out = memoryview(buffer).cast("B")
         done = 0
@@ -583,6 +979,26 @@ class SealedPart(io.RawIOBase):
         return done
 
     def write(self, data) -> int:
+        """Write plaintext at the current offset (each page reaches the disk encrypted,
+        under a fresh nonce, when it fills or on :meth:`flush`).
+
+        Parameters
+        ----------
+        data : BufferLike
+            The bytes to write.
+
+        Returns
+        -------
+        int
+            ``len(data)``: everything is taken.
+
+        Raises
+        ------
+        io.UnsupportedOperation
+            The part was opened read-only.
+        CipherError
+            A page to be rewritten does not authenticate.
+        """
         self._check(writing=True)
         view = memoryview(data).cast("B")
         if self._pos > self._size:          # writing past the end: zeros in between
@@ -621,6 +1037,25 @@ class SealedPart(io.RawIOBase):
             self._raw.flush()
 
     def truncate(self, size: int | None = None) -> int:
+        """Cut (or extend with zeros) the plaintext to ``size`` bytes.
+
+        Parameters
+        ----------
+        size : int or None, optional
+            The new size; the current offset when None.
+
+        Returns
+        -------
+        int
+            The new size.
+
+        Raises
+        ------
+        ValueError
+            A negative size.
+        io.UnsupportedOperation
+            The part was opened read-only.
+        """
         self._check(writing=True)
         size = self._pos if size is None else int(size)
         if size < 0:
@@ -654,25 +1089,72 @@ class SealedPart(io.RawIOBase):
         return f"<SealedPart {self.name!r} {state}>"
 
 
-def publish_sealed(part: SealedPart, dst, cipher) -> int:
-    """Encrypt the whole of ``part`` with the user's ``cipher`` (AES-CBC or AES-GCM) into
-    the open binary file ``dst``, in pieces (constant memory): the final file of a
-    recording.  Returns the bytes written; the caller flushes, fsyncs and renames ``dst``.
-    ``part`` is left at its end."""
+def publish_sealed(part: SealedPart, dst: BinaryFile, cipher: FileCipher) -> int:
+    """Encrypt a finished part into the final file of a recording.
+
+    The whole of ``part`` is encrypted with the user's ``cipher`` in pieces (constant
+    memory); no plaintext reaches ``dst``'s disk.
+
+    Parameters
+    ----------
+    part : SealedPart
+        The finished recording; flushed first, and left at its end.
+    dst : binary file object
+        The final file, open for writing; the caller flushes, fsyncs and renames it.
+    cipher : FileCipher
+        :class:`AesCbcCipher` or :class:`AesGcmCipher`.
+
+    Returns
+    -------
+    int
+        The bytes written to ``dst``.
+
+    Raises
+    ------
+    TypeError
+        ``cipher`` is not a cipher.
+    CipherError
+        A page of ``part`` does not authenticate (the part was changed).
+    """
     check_cipher(cipher, ("encrypt_file",))
     part.flush()
     part.seek(0)
     return cipher.encrypt_file(part, dst)
 
 
-def recover(path, cipher, dst=None):
+def recover(path: str | os.PathLike[str], cipher: FileCipher,
+            dst: str | os.PathLike[str] | None = None):
     """Repair an encrypted recording and write it encrypted with ``cipher``, with no
-    plaintext on the disk.  ``path`` is either a :class:`SealedPart` left by a crash
-    (opened with ``cipher.key``) or a final file encrypted with ``cipher``; the WAV header
-    is repaired (:func:`recorder.wav.repair`) in a sealed view, then the result replaces
-    ``dst`` (default: ``path`` itself) atomically.  Returns ``(before, after)``, the
-    :class:`recorder.wav.Info` before and after the repair; :class:`CipherError` for a
-    wrong key or a changed file (then nothing is written)."""
+    plaintext on the disk (what ``recorder repair --key ...`` does).
+
+    The WAV header is repaired (:func:`recorder.wav.repair`) in a sealed view, then the
+    result, encrypted with ``cipher``, replaces ``dst`` atomically.
+
+    Parameters
+    ----------
+    path : path
+        A :class:`SealedPart` left by a crash (opened with ``cipher.key``), or a final
+        file encrypted with ``cipher`` (for example one cut short).
+    cipher : FileCipher
+        :class:`AesCbcCipher` or :class:`AesGcmCipher`.
+    dst : path, optional
+        Where the recovered file goes; default: ``path`` itself.
+
+    Returns
+    -------
+    tuple of recorder.wav.Info
+        ``(before, after)``: the recording's info before and after the repair.
+
+    Raises
+    ------
+    CipherError
+        A wrong key, a changed file, or decrypted bytes that are not a WAV file (then
+        nothing is written).
+    TypeError
+        ``cipher`` is not a cipher.
+    OSError
+        ``path`` cannot be read, or ``dst``'s folder cannot be written.
+    """
     from . import wav
 
     check_cipher(cipher, ("encrypt_file", "decrypt_file"))

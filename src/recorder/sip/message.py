@@ -45,11 +45,34 @@ _URI = re.compile(r"([A-Za-z][A-Za-z0-9+.-]*):[^\s<>\"]+\Z")
 
 
 class SipParseError(ValueError):
-    """A SIP message (or one of its header values) is malformed."""
+    """A SIP message (or one of its header values) is malformed; the message names the
+    fault.  A ``ValueError``."""
 
 
 def split_commas(value: str) -> list[str]:
-    """Split a header value on commas that are outside quotes and angle brackets."""
+    """Split a header value on the commas outside quotes and angle brackets.
+
+    Parameters
+    ----------
+    value : str
+        A list header's value (Via, Contact, Route, ...).
+
+    Returns
+    -------
+    list of str
+        The elements, stripped.
+
+    Raises
+    ------
+    SipParseError
+        An unterminated quoted string, or an empty element.
+
+    Examples
+    --------
+    >>> from recorder.sip.message import split_commas
+    >>> split_commas('"A, B" <sip:a@x>, <sip:b@y;x=1,2>')
+    ['"A, B" <sip:a@x>', '<sip:b@y;x=1,2>']
+    """
     parts, start, quoted, angle, i = [], 0, False, False, 0
     while i < len(value):
         ch = value[i]
@@ -77,7 +100,29 @@ def split_commas(value: str) -> list[str]:
 
 
 def parse_params(text: str) -> dict[str, str]:
-    """Parse ``;name=value;flag`` into a dict (names lower-cased; a flag maps to "")."""
+    """Parse header parameters.
+
+    Parameters
+    ----------
+    text : str
+        ``;name=value;flag`` (the leading ``;`` is optional).
+
+    Returns
+    -------
+    dict of str to str
+        Names lower-cased; a flag maps to "".
+
+    Raises
+    ------
+    SipParseError
+        An empty parameter or a name that is not a token.
+
+    Examples
+    --------
+    >>> from recorder.sip.message import parse_params
+    >>> parse_params(";Branch=z9hG4bK1;rport")
+    {'branch': 'z9hG4bK1', 'rport': ''}
+    """
     params: dict[str, str] = {}
     if not text.strip():
         return params
@@ -95,7 +140,17 @@ def parse_params(text: str) -> dict[str, str]:
 
 @dataclass(frozen=True)
 class NameAddr:
-    """A From/To/Contact value: display name, URI and header parameters (``tag``...)."""
+    """A From/To/Contact value.
+
+    Parameters
+    ----------
+    display : str
+        The display name ("" when absent).
+    uri : str
+        The URI.
+    params : dict of str to str
+        The header parameters (``tag``, ...).
+    """
 
     display: str
     uri: str
@@ -103,11 +158,36 @@ class NameAddr:
 
     @property
     def tag(self) -> str | None:
+        """The ``tag`` parameter, or None when absent or empty."""
         return self.params.get("tag") or None
 
 
 def parse_name_addr(value: str) -> NameAddr:
-    """Parse ``"Name" <sip:u@h>;tag=x``, ``Name <sip:u@h>`` or ``sip:u@h;tag=x``."""
+    """Parse a From, To or Contact value.
+
+    Parameters
+    ----------
+    value : str
+        ``"Name" <sip:u@h>;tag=x``, ``Name <sip:u@h>`` or ``sip:u@h;tag=x``.
+
+    Returns
+    -------
+    NameAddr
+        Display name, URI and parameters.
+
+    Raises
+    ------
+    SipParseError
+        An unterminated or unquoted display name with separators, a missing ``>``,
+        junk after the URI, or a bad URI.
+
+    Examples
+    --------
+    >>> from recorder.sip.message import parse_name_addr
+    >>> a = parse_name_addr('"Alice" <sip:alice@example.com>;tag=1928')
+    >>> a.display, a.uri, a.tag
+    ('Alice', 'sip:alice@example.com', '1928')
+    """
     value = value.strip()
     display = ""
     if value.startswith('"'):
@@ -146,7 +226,19 @@ def parse_name_addr(value: str) -> NameAddr:
 
 @dataclass(frozen=True)
 class Via:
-    """One Via value: transport, sent-by host and port, parameters (``branch``...)."""
+    """One Via value.
+
+    Parameters
+    ----------
+    transport : str
+        "UDP", "TCP", ... (upper case).
+    host : str
+        The sent-by host (an IPv6 address keeps its brackets).
+    port : int or None
+        The sent-by port, None when absent.
+    params : dict of str to str
+        The parameters (``branch``, ``received``, ``rport``, ...).
+    """
 
     transport: str
     host: str
@@ -155,10 +247,35 @@ class Via:
 
     @property
     def branch(self) -> str:
+        """The ``branch`` parameter ("" when absent)."""
         return self.params.get("branch", "")
 
 
 def parse_via(value: str) -> Via:
+    """Parse one Via value.
+
+    Parameters
+    ----------
+    value : str
+        ``SIP/2.0/UDP host:port;branch=...`` (one element of the Via list).
+
+    Returns
+    -------
+    Via
+        Transport, sent-by and parameters.
+
+    Raises
+    ------
+    SipParseError
+        Not a Via value, or a port out of range.
+
+    Examples
+    --------
+    >>> from recorder.sip.message import parse_via
+    >>> v = parse_via("SIP/2.0/udp 192.0.2.1:5060;branch=z9hG4bK776")
+    >>> v.transport, v.host, v.port, v.branch
+    ('UDP', '192.0.2.1', 5060, 'z9hG4bK776')
+    """
     m = _VIA.match(value.strip())
     if not m:
         raise SipParseError(f"bad Via {value[:80]!r}")
@@ -170,13 +287,32 @@ def parse_via(value: str) -> Via:
 
 @dataclass
 class Message:
-    """A parsed request or response: ordered headers (canonical names) and body."""
+    """A parsed request or response.
+
+    Parameters
+    ----------
+    headers : list of (str, str), optional
+        The header fields in order, names in canonical form (compact forms expanded).
+    body : bytes, optional
+        The body.
+    """
 
     headers: list[tuple[str, str]] = field(default_factory=list)
     body: bytes = b""
 
     def get(self, name: str) -> str | None:
-        """First value of header ``name`` (case-insensitive), or None."""
+        """The first value of a header.
+
+        Parameters
+        ----------
+        name : str
+            The header name (case-insensitive).
+
+        Returns
+        -------
+        str or None
+            Its first value, or None when absent.
+        """
         key = name.lower()
         for n, v in self.headers:
             if n.lower() == key:
@@ -184,7 +320,24 @@ class Message:
         return None
 
     def get_all(self, name: str) -> list[str]:
-        """All values of ``name``; list headers are split on their commas."""
+        """Every value of a header.
+
+        Parameters
+        ----------
+        name : str
+            The header name (case-insensitive).
+
+        Returns
+        -------
+        list of str
+            The values in order; list headers (Via, Contact, Route, ...) are split on
+            their commas.
+
+        Raises
+        ------
+        SipParseError
+            A list header does not split cleanly.
+        """
         key = name.lower()
         out: list[str] = []
         for n, v in self.headers:
@@ -201,28 +354,59 @@ class Message:
 
 @dataclass
 class Request(Message):
+    """A SIP request: :class:`Message` plus ``method`` and ``uri`` (the Request-URI)."""
+
     method: str = ""
     uri: str = ""
 
     def to_bytes(self) -> bytes:
+        """The request on the wire (Content-Length set from the body)."""
         return self._head_bytes(f"{self.method} {self.uri} SIP/2.0")
 
 
 @dataclass
 class Response(Message):
+    """A SIP response: :class:`Message` plus ``status`` and ``reason``."""
+
     status: int = 0
     reason: str = ""
 
     def to_bytes(self) -> bytes:
+        """The response on the wire (Content-Length set from the body)."""
         return self._head_bytes(f"SIP/2.0 {self.status} {self.reason}")
 
 
 def parse(data: bytes, *, stream: bool = False) -> Request | Response:
-    """Parse one SIP message from ``data``.
+    r"""Parse one SIP message.
 
-    ``stream=False`` (UDP): the datagram is the message; a Content-Length larger than
-    the body is an error, a shorter one truncates the body.  ``stream=True`` (TCP): the
-    caller framed the message with :class:`StreamFramer`, so the body is exact.
+    Parameters
+    ----------
+    data : bytes
+        The message, at most :data:`MAX_MESSAGE` bytes.
+    stream : bool, optional
+        False (UDP): the datagram is the message; a Content-Length larger than the
+        body is an error, a shorter one truncates the body.  True (TCP): the caller
+        framed the message with :class:`StreamFramer`, so the body must be exact.
+
+    Returns
+    -------
+    Request or Response
+        The message.
+
+    Raises
+    ------
+    TypeError
+        ``data`` is not bytes.
+    SipParseError
+        The message is too large, has too many headers, or is malformed.
+
+    Examples
+    --------
+    >>> from recorder.sip.message import parse
+    >>> m = parse(b"OPTIONS sip:x@192.0.2.1 SIP/2.0\r\nv: SIP/2.0/UDP h;branch=z9hG4bK1\r\n"
+    ...           b"Content-Length: 0\r\n\r\n")
+    >>> m.method, m.get("via")
+    ('OPTIONS', 'SIP/2.0/UDP h;branch=z9hG4bK1')
     """
     if not isinstance(data, (bytes, bytearray, memoryview)):
         raise TypeError("SIP message must be bytes")
@@ -240,7 +424,8 @@ def parse(data: bytes, *, stream: bool = False) -> Request | Response:
     raw_lines = text.split("\r\n")
     if len(raw_lines) > 4 * MAX_HEADERS:
         raise SipParseError("too many header lines")
-    start, lines = raw_lines[0], []
+    start = raw_lines[0]
+    lines: list[str] = []
     for line in raw_lines[1:]:
         if line[:1] in (" ", "\t"):  # folded continuation (RFC 3261 §7.3.1)
             if not lines:
@@ -282,7 +467,22 @@ def parse(data: bytes, *, stream: bool = False) -> Request | Response:
 
 @dataclass(frozen=True)
 class RequestInfo:
-    """The mandatory fields of a request, checked (RFC 3261 §8.1.1)."""
+    """The mandatory fields of a request, checked (RFC 3261 §8.1.1); made by
+    :func:`check_request`.
+
+    Parameters
+    ----------
+    via : list of Via
+        The Via values, top first.
+    call_id : str
+        The Call-ID.
+    cseq : int
+        The CSeq number.
+    cseq_method : str
+        The CSeq method.
+    from_, to : NameAddr
+        The From and To values.
+    """
 
     via: list[Via]
     call_id: str
@@ -293,7 +493,24 @@ class RequestInfo:
 
 
 def check_request(req: Request) -> RequestInfo:
-    """Check the headers a UAS relies on; raise :class:`SipParseError` naming the fault."""
+    """Check the headers a UAS relies on.
+
+    Parameters
+    ----------
+    req : Request
+        A parsed request.
+
+    Returns
+    -------
+    RequestInfo
+        The mandatory fields, parsed.
+
+    Raises
+    ------
+    SipParseError
+        Naming the fault: a repeated single header, a list header that does not split,
+        no Via, a bad Call-ID, CSeq or Max-Forwards, or a missing From or To.
+    """
     for name in SINGLE_HEADERS:
         if len(req.get_all(name)) > 1:
             raise SipParseError(f"more than one {name} header")
@@ -321,11 +538,18 @@ def check_request(req: Request) -> RequestInfo:
 
 
 class StreamFramer:
-    """Split a TCP byte stream into SIP messages using Content-Length.
+    r"""Split a TCP byte stream into SIP messages using Content-Length.
 
-    :meth:`feed` returns the complete messages; it raises :class:`SipParseError` when
-    a header block or body would exceed :data:`MAX_MESSAGE` (the connection should then
-    be closed), so the buffer never grows without bound.
+    The buffer never grows past :data:`MAX_MESSAGE`.
+
+    Examples
+    --------
+    >>> from recorder.sip.message import StreamFramer
+    >>> framer = StreamFramer()
+    >>> framer.feed(b"\r\nOPTIONS sip:x@h SIP/2.0\r\nContent-Length: 2\r\n\r\nhi")
+    [b'OPTIONS sip:x@h SIP/2.0\r\nContent-Length: 2\r\n\r\nhi']
+    >>> framer.feed(b"BYE sip:x@h SIP/2.0\r\n")    # incomplete: kept for later
+    []
     """
 
     _CLEN = re.compile(rb"\r\n(?:content-length|l)[ \t]*:[ \t]*([0-9]+)", re.IGNORECASE)
@@ -334,8 +558,26 @@ class StreamFramer:
         self._buf = bytearray()
 
     def feed(self, data: bytes) -> list[bytes]:
+        """Add received bytes; take the messages they complete.
+
+        Parameters
+        ----------
+        data : bytes
+            The next bytes of the stream, split anywhere.
+
+        Returns
+        -------
+        list of bytes
+            The complete messages, in order (keep-alive CRLFs dropped).
+
+        Raises
+        ------
+        SipParseError
+            A header block or message would exceed :data:`MAX_MESSAGE`: close the
+            connection.
+        """
         self._buf += data
-        out = []
+        out: list[bytes] = []
         while True:
             while self._buf[:2] == b"\r\n":  # keep-alive CRLFs (RFC 5626)
                 del self._buf[:2]
@@ -358,8 +600,30 @@ class StreamFramer:
 def make_response(req: Request, status: int, *, reason: str | None = None,
                   to_tag: str | None = None, body: bytes = b"",
                   extra: list[tuple[str, str]] | tuple = (), server: str = "") -> Response:
-    """The response to ``req`` (RFC 3261 §8.2.6.2): its Via, From, Call-ID and CSeq, its
-    To with ``to_tag`` added when it has none; ``body`` is SDP."""
+    """The response to a request (RFC 3261 §8.2.6.2).
+
+    Parameters
+    ----------
+    req : Request
+        The request answered: its Via, From, Call-ID and CSeq are copied.
+    status : int
+        The status code.
+    reason : str or None, optional
+        The reason phrase ("Unknown" unless given).
+    to_tag : str or None, optional
+        Added to the request's To when it has no tag.
+    body : bytes, optional
+        An SDP body (sets Content-Type).
+    extra : list of (str, str), optional
+        More header fields, appended.
+    server : str, optional
+        The Server header ("" for none).
+
+    Returns
+    -------
+    Response
+        The response, ready for :meth:`Response.to_bytes`.
+    """
     headers = [(n, v) for n, v in req.headers if n.lower() in ("via", "from", "call-id",
                                                                    "cseq")]
     to = req.get("To") or ""
@@ -377,8 +641,19 @@ _RAW_HEADER = re.compile(rb"^(via|v|from|f|to|t|call-id|i|cseq)[ \t]*:[^\r\n]*",
 
 
 def salvage_request(data: bytes) -> Request | None:
-    """From a request :func:`parse` refused, the headers needed to answer it 400, or
-    None when there is nothing to answer (a response, an ACK, no usable Via)."""
+    """Recover enough of a refused request to answer it 400.
+
+    Parameters
+    ----------
+    data : bytes
+        A message :func:`parse` refused.
+
+    Returns
+    -------
+    Request or None
+        A request holding the headers a response copies, or None when there is nothing
+        to answer (a response, an ACK, no usable Via).
+    """
     head = bytes(data[:MAX_MESSAGE]).split(b"\r\n\r\n", 1)[0]
     first = head.split(b"\r\n", 1)[0]
     if not re.match(rb"[A-Za-z]+ \S+ SIP/2\.0$", first) or first.startswith(b"ACK "):
@@ -399,8 +674,20 @@ def salvage_request(data: bytes) -> Request | None:
 
 
 def stamp_via(req: Request, host: str, port: int) -> None:
-    """Add ``received`` (RFC 3261 §18.2.1) and fill an empty ``rport`` (RFC 3581) in the
-    top Via of ``req``, so responses show where the request really came from."""
+    """Mark where a request really came from, in its top Via (changed in place).
+
+    Adds ``received`` (RFC 3261 §18.2.1) when the sent-by host differs from ``host``,
+    and fills an empty ``rport`` (RFC 3581) with ``port``.
+
+    Parameters
+    ----------
+    req : Request
+        The received request.
+    host : str
+        The source address of the packet.
+    port : int
+        The source port of the packet.
+    """
     for i, (name, value) in enumerate(req.headers):
         if name.lower() != "via":
             continue

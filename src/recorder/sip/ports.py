@@ -6,14 +6,39 @@ import threading
 
 
 class PortsExhausted(RuntimeError):
-    """Every RTP port of the range is in use (answer the call with 503)."""
+    """Every RTP port of the range is in use (answer the call with 503).
+
+    Raised by :meth:`RtpPorts.acquire`.
+    """
 
 
 class RtpPorts:
-    """Even RTP ports ``first..last`` (RTCP would use port + 1), thread-safe.
+    """Even RTP ports ``first..last`` (RTCP would use port + 1), one per call,
+    thread-safe.
 
+    Parameters
+    ----------
+    first, last : int
+        The range, inclusive: ``1024 <= first <= last <= 65534``.
+
+    Raises
+    ------
+    ValueError
+        The bounds are not ints in that order and range, or the range holds no even
+        port.
+
+    Examples
+    --------
+    >>> from recorder.sip import RtpPorts
     >>> ports = RtpPorts(40000, 40010)
-    >>> p = ports.acquire(); ports.release(p)
+    >>> p = ports.acquire()
+    >>> p, ports.in_use
+    (40000, 1)
+    >>> ports.release(p)
+    >>> RtpPorts(40001, 40001)
+    Traceback (most recent call last):
+    ...
+    ValueError: RTP port range 40001..40001 holds no even port
     """
 
     def __init__(self, first: int, last: int) -> None:
@@ -28,7 +53,18 @@ class RtpPorts:
         self._lock = threading.Lock()
 
     def acquire(self) -> int:
-        """A free port; raises :class:`PortsExhausted` when none is left."""
+        """Take a free port.
+
+        Returns
+        -------
+        int
+            An even port of the range, the lowest free one.
+
+        Raises
+        ------
+        PortsExhausted
+            Every port is in use.
+        """
         with self._lock:
             if not self._free:
                 raise PortsExhausted(f"all {len(self._used)} RTP ports are in use")
@@ -37,7 +73,18 @@ class RtpPorts:
             return port
 
     def release(self, port: int) -> None:
-        """Give ``port`` back; ValueError if it was not acquired."""
+        """Give a port back.
+
+        Parameters
+        ----------
+        port : int
+            A port :meth:`acquire` returned.
+
+        Raises
+        ------
+        ValueError
+            ``port`` is not in use (never acquired, or already released).
+        """
         with self._lock:
             if port not in self._used:
                 raise ValueError(f"RTP port {port!r} is not in use")
@@ -46,4 +93,5 @@ class RtpPorts:
 
     @property
     def in_use(self) -> int:
+        """How many ports are acquired now."""
         return len(self._used)

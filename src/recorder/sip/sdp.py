@@ -21,7 +21,7 @@ ANSWER_DIRECTION = {"sendrecv": "recvonly", "sendonly": "recvonly",
 
 
 class SdpError(ValueError):
-    """The SDP body is malformed."""
+    """The SDP body is malformed (the message names the fault)."""
 
 
 class NoCommonCodec(SdpError):
@@ -30,7 +30,27 @@ class NoCommonCodec(SdpError):
 
 @dataclass
 class MediaLine:
-    """One ``m=`` section of a session description."""
+    """One ``m=`` section of a session description.
+
+    Parameters
+    ----------
+    media : str
+        The media type ("audio", "video", ...).
+    port : int
+        The port (0: a refused stream).
+    proto : str
+        The transport ("RTP/AVP", ...).
+    formats : list of str
+        The payload formats, in order of preference.
+    conn : str or None, optional
+        The section's own ``c=`` address.
+    rtpmap, fmtp : dict of int to str, optional
+        ``a=rtpmap`` and ``a=fmtp`` values by payload type.
+    ptime : int or None, optional
+        ``a=ptime`` in ms.
+    direction : str or None, optional
+        The section's own direction attribute.
+    """
 
     media: str
     port: int
@@ -45,7 +65,17 @@ class MediaLine:
 
 @dataclass
 class Session:
-    """A parsed session description (only what offer/answer needs)."""
+    """A parsed session description (only what offer/answer needs).
+
+    Parameters
+    ----------
+    conn : str or None
+        The session-level ``c=`` address.
+    media : list of MediaLine
+        The ``m=`` sections, in order.
+    direction : str, optional
+        The session-level direction attribute.
+    """
 
     conn: str | None
     media: list[MediaLine]
@@ -56,10 +86,24 @@ class Session:
 class Media:
     """What was negotiated for a call: the stream the recorder receives.
 
-    ``direction`` is the far end's ``a=`` direction; ``on_hold`` is true while the far
-    end sends nothing (it offered ``sendonly``/``inactive`` or the old ``c=0.0.0.0``;
-    or answered our late offer with ``inactive``): the recording goes on, the held
-    stretch is silence.
+    Parameters
+    ----------
+    codec : {"PCMU", "PCMA"}
+        The audio codec.
+    payload_type : int
+        Its RTP payload type.
+    telephone_event : int or None
+        The RFC 4733 payload type, or None when the far end offered none.
+    ptime : int
+        Packet duration in ms (20 unless the offer asked for another multiple of 10).
+    remote_rtp : tuple of (str, int)
+        The far end's RTP address and port.
+    direction : str
+        The far end's ``a=`` direction.
+    on_hold : bool, optional
+        True while the far end sends nothing (it offered ``sendonly``/``inactive`` or
+        the old ``c=0.0.0.0``, or answered our late offer with ``inactive``): the
+        recording goes on, the held stretch is silence.
     """
 
     codec: str
@@ -92,7 +136,30 @@ def _int(text: str, lo: int, hi: int, what: str) -> int:
 
 
 def parse(body: bytes) -> Session:
-    """Parse an SDP body."""
+    r"""Parse an SDP body.
+
+    Parameters
+    ----------
+    body : bytes
+        The body of an INVITE, a 200 or an ACK (at most :data:`MAX_SDP` bytes).
+
+    Returns
+    -------
+    Session
+        The connection address, the ``m=`` sections and the directions.
+
+    Raises
+    ------
+    SdpError
+        The body is too large, not UTF-8, or malformed.
+
+    Examples
+    --------
+    >>> from recorder.sip import sdp
+    >>> s = sdp.parse(b"v=0\r\nc=IN IP4 192.0.2.1\r\nm=audio 4000 RTP/AVP 8 0\r\n")
+    >>> s.conn, s.media[0].port, s.media[0].formats
+    ('192.0.2.1', 4000, ['8', '0'])
+    """
     if len(body) > MAX_SDP:
         raise SdpError(f"SDP larger than {MAX_SDP} bytes")
     try:
@@ -144,7 +211,36 @@ def _encoding(m: MediaLine, pt: int) -> str:
 
 
 def negotiate(offer: Session) -> tuple[int, Media]:
-    """Pick the stream we record: ``(index of the m= line, Media)``."""
+    r"""Pick the stream we record from an offer.
+
+    The first audio stream over RTP/AVP(F) with PCMU or PCMA (in the offer's order of
+    preference) is taken, with telephone-event when it is offered.
+
+    Parameters
+    ----------
+    offer : Session
+        The parsed offer.
+
+    Returns
+    -------
+    tuple of (int, Media)
+        The index of the chosen ``m=`` line and what was negotiated.
+
+    Raises
+    ------
+    NoCommonCodec
+        No audio stream with PCMU or PCMA.
+    SdpError
+        The chosen stream has no connection address.
+
+    Examples
+    --------
+    >>> from recorder.sip import sdp
+    >>> offer = sdp.parse(b"v=0\r\nc=IN IP4 192.0.2.1\r\nm=audio 4000 RTP/AVP 8 0\r\n")
+    >>> index, media = sdp.negotiate(offer)
+    >>> index, media.codec, media.remote_rtp
+    (0, 'PCMA', ('192.0.2.1', 4000))
+    """
     for index, m in enumerate(offer.media):
         if m.media != "audio" or m.port == 0 or m.proto not in ("RTP/AVP", "RTP/AVPF"):
             continue
@@ -167,7 +263,40 @@ def negotiate(offer: Session) -> tuple[int, Media]:
 
 def answer(offer: Session, local_ip: str, rtp_port: int, session_id: int,
            version: int) -> tuple[bytes, Media]:
-    """Build the answer to ``offer``: our stream on ``rtp_port``, other m= lines refused."""
+    r"""Build the answer to an offer: our stream on ``rtp_port``, other ``m=`` lines
+    refused (port 0).
+
+    Parameters
+    ----------
+    offer : Session
+        The parsed offer.
+    local_ip : str
+        Our address for ``o=`` and ``c=``.
+    rtp_port : int
+        Where we receive RTP.
+    session_id, version : int
+        The ``o=`` line's session id and version.
+
+    Returns
+    -------
+    tuple of (bytes, Media)
+        The SDP body and what was negotiated.
+
+    Raises
+    ------
+    NoCommonCodec
+        Nothing in the offer can be recorded (answer 488).
+    SdpError
+        The chosen stream has no connection address.
+
+    Examples
+    --------
+    >>> from recorder.sip import sdp
+    >>> offer = sdp.parse(b"v=0\r\nc=IN IP4 192.0.2.1\r\nm=audio 4000 RTP/AVP 0\r\n")
+    >>> body, media = sdp.answer(offer, "192.0.2.9", 40000, 1, 1)
+    >>> b"m=audio 40000 RTP/AVP 0" in body, b"a=recvonly" in body
+    (True, True)
+    """
     index, media = negotiate(offer)
     lines = _head(local_ip, session_id, version)
     for i, m in enumerate(offer.media):
@@ -189,7 +318,24 @@ def answer(offer: Session, local_ip: str, rtp_port: int, session_id: int,
 
 def offer(local_ip: str, rtp_port: int, session_id: int, version: int,
           ptime: int = 20) -> bytes:
-    """Our offer, for an INVITE without SDP (late offer: the answer comes in the ACK)."""
+    """Our offer, for an INVITE without SDP (late offer: the answer comes in the ACK).
+
+    Parameters
+    ----------
+    local_ip : str
+        Our address for ``o=`` and ``c=``.
+    rtp_port : int
+        Where we receive RTP.
+    session_id, version : int
+        The ``o=`` line's session id and version.
+    ptime : int, optional
+        The packet duration we ask for, in ms.
+
+    Returns
+    -------
+    bytes
+        An SDP body offering PCMU, PCMA and telephone-event, receive-only.
+    """
     lines = _head(local_ip, session_id, version) + [
         f"m=audio {rtp_port} RTP/AVP 0 8 101",
         "a=rtpmap:0 PCMU/8000", "a=rtpmap:8 PCMA/8000",
@@ -205,7 +351,25 @@ def _head(local_ip: str, session_id: int, version: int) -> list[str]:
 
 
 def accept_answer(answer_sdp: Session) -> Media:
-    """Read the far end's answer to our late offer (the SDP in the ACK)."""
+    """Read the far end's answer to our late offer (the SDP in the ACK).
+
+    Parameters
+    ----------
+    answer_sdp : Session
+        The parsed answer.
+
+    Returns
+    -------
+    Media
+        What was negotiated; ``on_hold`` when the far end will send nothing.
+
+    Raises
+    ------
+    NoCommonCodec
+        The answer has no usable stream (the call then ends with "bad-sdp").
+    SdpError
+        The answer's stream has no connection address.
+    """
     _, media = negotiate(answer_sdp)
     # "sendonly" is the normal answer to our "recvonly" offer.
     on_hold = media.direction in ("recvonly", "inactive") or media.remote_rtp[0] in (

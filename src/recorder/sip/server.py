@@ -37,12 +37,49 @@ class _Udp(asyncio.DatagramProtocol):
 
 
 class SipServer:
-    """A SIP UAS listening on UDP and/or TCP ``host:port`` (``port=0``: pick a free one,
-    the same number for both; read :attr:`port` after start).
+    """A SIP UAS listening on UDP and/or TCP ``host:port``.
 
-    ``max_calls``: more simultaneous calls get 503.  ``allow``: source networks
-    (CIDR strings) accepted, others get 403.  ``timers``: RFC 3261 T1/T2.
-    ``max_connections``/``idle_timeout``: TCP limits.
+    Serve on your own event loop (``await server.start()`` ... ``await server.stop()``)
+    or on a thread of its own (``with server.run_in_thread(): ...``).
+
+    Parameters
+    ----------
+    on_call : callable
+        ``on_call(call)`` for each new INVITE, with a :class:`~recorder.sip.call.Call`;
+        it runs on the server's loop thread and must return quickly.
+    host : str, optional
+        The address to bind (also advertised unless ``advertised_ip`` is given).
+    port : int, optional
+        The port, 0..65535; 0 picks a free one, the same for UDP and TCP (read
+        ``server.port`` after start).
+    udp, tcp : bool, optional
+        Which transports to serve (at least one).
+    max_calls : int, optional
+        More simultaneous calls get 503.
+    allow : tuple of str, optional
+        Source networks (CIDR strings) accepted; others get 403.
+    timers : Timers or None, optional
+        RFC 3261 T1/T2 (the RFC's values unless given).
+    advertised_ip : str or None, optional
+        The address put in Via, Contact and SDP, when it differs from ``host``.
+    max_connections : int, optional
+        TCP connections accepted at once; more are closed.
+    idle_timeout : float, optional
+        Seconds after which a silent TCP connection is closed.
+
+    Raises
+    ------
+    ValueError
+        Neither transport, a port out of range, ``max_calls`` below 1, or a bad
+        network in ``allow``.
+
+    Examples
+    --------
+    >>> from recorder.sip import SipServer
+    >>> server = SipServer(lambda call: call.reject(603), port=0)
+    >>> with server.run_in_thread():
+    ...     server.port > 0
+    True
     """
 
     def __init__(self, on_call: Callable[[Call], None], *, host: str = "127.0.0.1",
@@ -67,7 +104,13 @@ class SipServer:
         self._next_conn = 0
 
     async def start(self) -> None:
-        """Bind the sockets and start serving on the running loop."""
+        """Bind the sockets and start serving on the running loop.
+
+        Raises
+        ------
+        OSError
+            A socket cannot be bound (the port is taken, the address is not local).
+        """
         loop = asyncio.get_running_loop()
         self.core = UasCore(loop, self._send, self.on_call, self.config)
         if self.tcp:
@@ -81,7 +124,7 @@ class SipServer:
         self.config.local_port = self.port
 
     async def stop(self) -> None:
-        """Close the sockets and cancel every timer."""
+        """Close the sockets and cancel every timer; calls end with "shutdown"."""
         if self.core is not None:
             self.core.close()
         if self._udp_transport is not None:
@@ -93,9 +136,21 @@ class SipServer:
             await self._tcp_server.wait_closed()
 
     def deliver(self, data: bytes, peer: Peer) -> None:
-        """Hand one received message to the UAS core; a bug there is logged, and the
-        server goes on serving everyone else."""
+        """Hand one received message to the UAS core (the transports call this).
+
+        A failure in handling it is logged, never raised: the server goes on serving
+        everyone else.
+
+        Parameters
+        ----------
+        data : bytes
+            One SIP message.
+        peer : Peer
+            Where it came from.
+        """
         try:
+            if self.core is None:
+                raise RuntimeError("SIP message delivered before the server started")
             self.core.receive(data, peer)
         except Exception:
             log.exception("SIP message from %s:%s not handled", peer.host, peer.port)
@@ -105,7 +160,7 @@ class SipServer:
             if self._udp_transport is not None:
                 self._udp_transport.sendto(data, (peer.host, peer.port))
         else:
-            writer = self._conns.get(peer.conn)
+            writer = None if peer.conn is None else self._conns.get(peer.conn)
             if writer is not None and not writer.is_closing():
                 writer.write(data)
 
@@ -134,7 +189,18 @@ class SipServer:
 
     @contextlib.contextmanager
     def run_in_thread(self) -> Iterator[SipServer]:
-        """Serve on a new event-loop thread for the duration of the ``with`` block."""
+        """Serve on a new event-loop thread for the duration of the ``with`` block.
+
+        Yields
+        ------
+        SipServer
+            The server itself, started.
+
+        Raises
+        ------
+        OSError
+            The server could not start (raised in the calling thread).
+        """
         loop = asyncio.new_event_loop()
         started = threading.Event()
         failure: list[BaseException] = []
@@ -166,8 +232,26 @@ class SipServer:
             thread.join()
 
     def call_in_loop(self, fn: Callable[[], object]) -> object:
-        """Run ``fn`` on the server's loop thread and return its result (for inspection
-        from other threads, e.g. ``server.call_in_loop(lambda: server.core.active_calls)``)."""
+        """Run ``fn`` on the server's loop thread and return its result.
+
+        For inspection from other threads, e.g.
+        ``server.call_in_loop(lambda: server.core.active_calls)``.
+
+        Parameters
+        ----------
+        fn : callable
+            Called with no arguments on the loop thread.
+
+        Returns
+        -------
+        object
+            What ``fn`` returned (waits up to 10 s).
+
+        Raises
+        ------
+        RuntimeError
+            The server is not started.
+        """
         if self.core is None:
             raise RuntimeError("the server is not started")
         loop = self.core.loop

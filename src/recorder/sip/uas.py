@@ -36,8 +36,43 @@ ALLOW = "INVITE, ACK, BYE, CANCEL, OPTIONS"
 
 @dataclass
 class Config:
-    """UAS settings: ``local_ip`` goes in Via/Contact/SDP; ``local_port`` in Via/Contact;
-    ``allow`` lists the source networks accepted (others get 403)."""
+    """UAS settings.
+
+    Parameters
+    ----------
+    local_ip : str, optional
+        Our address in Via, Contact and SDP.
+    local_port : int, optional
+        Our port in Via and Contact.
+    max_calls : int, optional
+        Simultaneous calls; more get 503.
+    allow : tuple of str, optional
+        Source networks (CIDR strings) accepted; others get 403.
+    timers : Timers, optional
+        RFC 3261 T1/T2.
+    user_agent : str, optional
+        The Server header of our responses.
+    max_transactions : int, optional
+        Transactions kept at once; more get a stateless 503 (0: ``8 * max_calls + 64``).
+    ring_timeout : float, optional
+        Seconds a call may stay ringing before it gets 480.
+
+    Raises
+    ------
+    ValueError
+        ``max_calls`` below 1, a bad network in ``allow``, or ``ring_timeout`` not
+        above 0.
+
+    Examples
+    --------
+    >>> from recorder.sip import Config
+    >>> Config(max_calls=10).max_transactions
+    144
+    >>> Config(allow=("10.0.0.0/33",))
+    Traceback (most recent call last):
+    ...
+    ValueError: allow: bad network: '10.0.0.0/33' does not appear to be an IPv4 or IPv6 network
+    """
 
     local_ip: str = "127.0.0.1"
     local_port: int = 5060
@@ -97,7 +132,23 @@ def _tag() -> str:
 
 
 class UasCore:
-    """The SIP user-agent server.  ``on_call(call)`` runs for each new INVITE."""
+    """The SIP user-agent server, without transport: bytes in, bytes out.
+
+    :class:`~recorder.sip.server.SipServer` wraps it in UDP and TCP sockets; tests and
+    other transports can drive it directly.  All methods but the ``*_call`` actions run
+    on the loop's thread.
+
+    Parameters
+    ----------
+    loop : asyncio.AbstractEventLoop
+        The loop the timers run on; the core must be made on its thread.
+    send : callable
+        ``send(data, peer)`` sends one message.
+    on_call : callable
+        ``on_call(call)`` for each new INVITE, with a :class:`~recorder.sip.call.Call`.
+    config : Config or None, optional
+        Settings (defaults unless given).
+    """
 
     def __init__(self, loop: asyncio.AbstractEventLoop, send: Callable[[bytes, Peer], None],
                  on_call: Callable[[Call], None], config: Config | None = None) -> None:
@@ -116,16 +167,33 @@ class UasCore:
 
     @property
     def active_calls(self) -> int:
+        """How many dialogs (calls ringing or answered) exist now."""
         return len(self._dialogs)
 
     @property
     def transaction_count(self) -> int:
+        """How many transactions and cached responses are kept now (0 once every timer
+        has run out)."""
         return len(self._invites) + len(self._responses) + len(self._byes)
 
     # -- entry point ------------------------------------------------------------------
 
     def receive(self, data: bytes, peer: Peer) -> None:
-        """Handle one received message (never raises for bad input)."""
+        """Handle one received message.
+
+        Parameters
+        ----------
+        data : bytes
+            One SIP message (a datagram, or a message framed by
+            :class:`~recorder.sip.message.StreamFramer` over TCP).
+        peer : Peer
+            Where it came from.
+
+        Notes
+        -----
+        Never raises for bad input: a malformed request gets 400 when it can be
+        answered, and is dropped otherwise.
+        """
         self.stats["received"] += 1
         try:
             msg = sipmsg.parse(data, stream=peer.transport == "tcp")
@@ -319,7 +387,7 @@ class UasCore:
         tx.retransmit = self._retransmit(data, tx.peer, lambda: self._invites.pop(tx.key, None))
 
     def _retransmit(self, data: bytes, peer: Peer,
-                    on_timeout: Callable[[], None]) -> Retransmitter:
+                    on_timeout: Callable[[], object]) -> Retransmitter:
         return Retransmitter(self.loop, self.config.timers, lambda: self.send(data, peer),
                              on_timeout)
 
@@ -407,15 +475,37 @@ class UasCore:
             self.loop.call_soon_threadsafe(fn)
 
     def answer_call(self, call: Call, local_rtp_port: int) -> None:
-        """200 OK with our SDP for ``call`` (any thread)."""
+        """Answer ``call`` with 200 OK and our SDP on ``local_rtp_port`` (any thread).
+
+        Parameters
+        ----------
+        call : Call
+            A call this core handed to ``on_call``.
+        local_rtp_port : int
+            The port our RTP receiver listens on.
+        """
         self._in_loop(lambda: self._answer(call, local_rtp_port))
 
     def reject_call(self, call: Call, code: int) -> None:
-        """Final non-2xx response ``code`` for ``call`` (any thread)."""
+        """Refuse ``call`` with the final status ``code`` (any thread).
+
+        Parameters
+        ----------
+        call : Call
+            A ringing call this core handed to ``on_call``.
+        code : int
+            A status in 300..699.
+        """
         self._in_loop(lambda: self._reject(call, code, "rejected"))
 
     def hangup_call(self, call: Call) -> None:
-        """BYE (answered call) or 480 (ringing call) (any thread)."""
+        """End ``call`` (any thread): BYE once answered, 480 while ringing.
+
+        Parameters
+        ----------
+        call : Call
+            A call this core handed to ``on_call``.
+        """
         def run() -> None:
             if call.state == "ringing":
                 self._reject(call, 480, "hangup")
