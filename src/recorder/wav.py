@@ -689,6 +689,26 @@ def _trailing_chunks(f, start: int, size: int) -> int | None:
     return None
 
 
+_CUT_CHUNK_MAX = 1 << 20      # a metadata chunk cut by the end of the file is at most this big
+
+
+def _cut_trailing_chunk(f, start: int, size: int) -> int | None:
+    """Offset of a metadata chunk (one of ``_TRAILING_IDS``, at most 1 MiB) at or after
+    ``start`` whose body the end of the file cuts: a file cut inside a LIST after its
+    audio.  Only the last ``_CUT_CHUNK_MAX`` bytes are searched, so audio that happens to
+    spell an id and a size almost never looks like one.  None when there is none."""
+    pos = max(start, size - _CUT_CHUNK_MAX - 8)
+    f.seek(pos)
+    block = f.read(size - pos)
+    for at in _id_offsets(block, len(block)):
+        if pos + at + 8 > size:               # the id, then the end within its size field
+            return pos + at
+        head = _chunk_head(f, pos + at, size)
+        if head is not None and pos + at + 8 + head[1] > size and head[1] <= _CUT_CHUNK_MAX:
+            return pos + at
+    return None
+
+
 def _looks_like_a_chunk(f, pos: int, size: int) -> bytes | None:
     """The id of what looks like the start of a chunk at ``pos`` (a known id, even with
     its size cut off, or a printable id whose size fits in the file), else None."""
@@ -770,6 +790,11 @@ def _repair_plan(f, size: int):
         chunks_at = _trailing_chunks(f, data_at, size)
         if chunks_at is not None and chunks_at < runs_from:
             raise _CannotRepair(f"the data size ({_describe(declared)}) runs over a chunk at byte {chunks_at}")
+        if chunks_at is None:
+            cut = _cut_trailing_chunk(f, runs_from, size)
+            if cut is not None:
+                raise _CannotRepair(f"the chunk at byte {cut} after the audio is cut short by "
+                                    "the end of the file")
         last = chunks_at is None
         nbytes = (size if last else chunks_at) - data_at
     keep = codec.whole_bytes(nbytes, fmt)
