@@ -24,13 +24,14 @@ from __future__ import annotations
 import enum
 import threading
 import time
+from typing import Callable
 
 import numpy as np
 
 from . import files, wav
 from ._buffers import as_int16, as_uint8
 from .engine import FRAME, MEDIA_RATE, PIECE, Engine
-from .filerecorder import Cause, Error, FileRecorder, Hangup, Job, seconds_to_samples
+from .filerecorder import Cause, Error, FileRecorder, Hangup, Job
 
 __all__ = ["CallChannel", "CallState", "Hangup", "Error", "DTMF_DIGITS"]
 
@@ -147,7 +148,7 @@ class CallChannel:
                 return
             self._state = CallState.ANSWERED
             self._answered_at = self._clock()
-            self._engine.bank.reset_media(self._slot)
+            self._engine.reset_media(self._slot)
         if self.is_live():
             self._engine.ensure_running()
         if self._replay is not None and self._replay.realtime:
@@ -261,10 +262,11 @@ class CallChannel:
     @property
     def media_time(self) -> float:
         """Seconds of call media received since answer."""
-        return self._media_samples() / MEDIA_RATE
+        return self.media_samples() / MEDIA_RATE
 
-    def _media_samples(self) -> int:
-        return self._engine.bank.media(self._slot)
+    def media_samples(self) -> int:
+        """Samples of call media received (and processed) since answer."""
+        return self._engine.media_samples(self._slot)
 
     # -- replay -------------------------------------------------------------------------
 
@@ -319,7 +321,7 @@ class CallChannel:
         if self._state is not CallState.ANSWERED or self._replay is not None:
             return
         expected = int((self._clock() - self._answered_at) * MEDIA_RATE)
-        have = self._media_samples() + self._engine.pending(self._slot)
+        have = self.media_samples() + self._engine.pending(self._slot)
         if expected - have > GAP_SAMPLES:
             self._engine.push_silence(self._slot, expected - have)
 
@@ -335,7 +337,8 @@ class CallChannel:
         """Wake the threads blocked on this channel (engine lock held)."""
         self._cond.notify_all()
 
-    def _check_call(self) -> None:
+    def check_call(self) -> None:
+        """Raise Hangup if the call is IDLE, Error if it is closed or not ANSWERED."""
         self._check_open()
         if self._state is CallState.IDLE:
             raise Hangup("the call is IDLE")
@@ -363,49 +366,52 @@ class CallChannel:
             job.end(cause)
             self._cond.notify_all()
 
-    def _wait_for(self, job: Job, seconds) -> bool:
-        """Wait until ``job`` is done (file published) or ``seconds`` of media pass.  A
-        fast replay is driven from here; a live channel is served by the engine."""
-        deadline = None if seconds is None else self._media_samples() + seconds_to_samples(seconds)
-        if not self.is_live():
-            if not self._drive(job, deadline):
-                return False
-        else:
-            with self._cond:
-                self._engine.add_waiter(self._slot, self)
-                self._waiters += 1
-                try:
-                    while not job.ended:
-                        if deadline is not None and self._media_samples() >= deadline:
-                            return False
-                        if self._state is not CallState.ANSWERED:
-                            break
-                        self._cond.wait(0.25)
-                finally:
-                    self._waiters -= 1
-                    if not self._waiters:
-                        self._engine.remove_waiter(self._slot)
-        if job.ended:
-            job.done.wait()
-        return job.done.is_set()
+    def wait(self, until: Callable[[], bool], deadline: int | None) -> bool:
+        """Block until ``until()`` is true or the call is no longer ANSWERED (True), or
+        until the media clock reaches sample ``deadline`` (False; None: no deadline).
 
-    def _drive(self, job: Job, deadline) -> bool:
-        """Pull replay media through the engine until the job ends (True) or the
-        deadline passes (False)."""
+        A live channel is served by the engine's worker, which wakes this thread every
+        tick; a fast replay is pulled through the engine from here (one frame at a time,
+        so the result is the same every time).  ``until`` is called with the engine lock
+        held."""
+        if not self.is_live():
+            return self._pull_replay(until, deadline)
+        with self._cond:
+            self._engine.add_waiter(self._slot, self)
+            self._waiters += 1
+            try:
+                while not until():
+                    if deadline is not None and self.media_samples() >= deadline:
+                        return False
+                    if self._state is not CallState.ANSWERED:
+                        break
+                    self._cond.wait(0.25)
+            finally:
+                self._waiters -= 1
+                if not self._waiters:
+                    self._engine.remove_waiter(self._slot)
+        return True
+
+    def _pull_replay(self, until: Callable[[], bool], deadline: int | None) -> bool:
+        """Pull replay media through the engine until ``until()`` (True) or the deadline
+        passes (False).  At the end of the file the call hangs up (if asked) without
+        waiting for the recording's file: the caller does that."""
         slot = np.array([self._slot])
+        replay = self._replay
+        assert replay is not None
         while True:
             with self._engine.lock:
-                if job.ended or self._state is not CallState.ANSWERED:
+                if until() or self._state is not CallState.ANSWERED:
                     return True
                 n = FRAME
                 if deadline is not None:
-                    n = min(n, deadline - self._media_samples())
+                    n = min(n, deadline - self.media_samples())
                     if n <= 0:
                         return False
-                chunk = self._replay.read(n)
+                chunk = replay.read(n)
                 if chunk is None:
-                    if self._replay.hangup_at_end:
-                        self._hang_up()          # its file is awaited by our caller
+                    if replay.hangup_at_end:
+                        self._hang_up()
                         return True
                     chunk = np.zeros(n, np.int16)
                 self._engine.push(self._slot, chunk)

@@ -62,12 +62,12 @@ from dataclasses import dataclass
 import numpy as np
 
 from . import files, wav
-from ._codecs import engine as _core
 from .cipher import AesCbcCipher, SealedPart, check_cipher, publish_sealed
+from .engine import MEDIA_RATE, CoreFormat, EndCause, Engine, Event, JobParams
+from .publish import publish_file
 
 __all__ = ["FileRecorder", "UASCallFileRecorder", "RecordResult", "RECORD_FORMATS", "RECORD_RATES"]
 
-MEDIA_RATE = 8000
 MIN_AUDIO = MEDIA_RATE * 20 // 1000    # samples: audio shorter than this is not audio
 RECORD_FORMATS = ("alaw", "ulaw", "oki", "ima", "s16bit", "u8bit")
 RECORD_RATES = (8000, 6000, 11000, 11025)
@@ -229,17 +229,15 @@ _HEADERS: dict = {}
 def _header_of(fmt: str, rate: int) -> bytes:
     key = (fmt, rate)
     if key not in _HEADERS:
-        w = wav.Writer(io.BytesIO(), fmt, rate)
-        _HEADERS[key] = w._header()
+        buf = io.BytesIO()
+        wav.Writer(buf, fmt, rate).sync()
+        _HEADERS[key] = buf.getvalue()
     return _HEADERS[key]
 
 
-_C = _core.CONSTANTS
-_FMT_CODE = {"alaw": _C["FMT_ALAW"], "ulaw": _C["FMT_ULAW"], "s16bit": _C["FMT_S16"], "u8bit": _C["FMT_U8"]}
-_CAUSE_OF = {_C["CAUSE_TIMEOUT"]: "TIMEOUT", _C["CAUSE_SIZE"]: "SIZE", _C["CAUSE_SILENCE"]: "SILENCE",
-             _C["CAUSE_BARGEIN"]: "BARGEIN", _C["CAUSE_ABORTED"]: "ABORTED", _C["CAUSE_HANGUP"]: "HANGUP",
-             _C["CAUSE_ERROR"]: "ERROR"}
-_CODE_OF = {v: k for k, v in _CAUSE_OF.items()}
+#: the file formats the engine's core codes itself at MEDIA_RATE
+_CORE_FORMAT = {"alaw": CoreFormat.ALAW, "ulaw": CoreFormat.ULAW, "s16bit": CoreFormat.S16,
+                "u8bit": CoreFormat.U8}
 
 
 class Job:
@@ -307,22 +305,21 @@ class Job:
             except OSError:     # nothing may keep the job from ending
                 pass
 
-    def attach(self, engine, slot: int, resampler_factory, hold_back: int) -> None:
+    def attach(self, engine: Engine, slot: int, resampler_factory, hold_back: int) -> None:
         """Start the job's state machine on the engine's ``slot`` (engine lock held)."""
         spec = self.spec
-        direct = spec.rate == MEDIA_RATE and spec.fmt in _FMT_CODE
+        direct = spec.rate == MEDIA_RATE and spec.fmt in _CORE_FORMAT
         if spec.rate == MEDIA_RATE:
             size_at = self._max_frames
         else:   # the first 8 kHz sample count whose resampled frames reach the limit
             size_at = -(-self._max_frames * MEDIA_RATE // spec.rate)
         self._resampler = resampler_factory(MEDIA_RATE, spec.rate) if spec.rate != MEDIA_RATE else None
-        engine.start_job(
-            slot, self,
-            fmt=_FMT_CODE[spec.fmt] if direct else _C["FMT_PCM_OUT"],
+        engine.start_job(slot, self, JobParams(
+            fmt=_CORE_FORMAT[spec.fmt] if direct else CoreFormat.PCM_OUT,
             timeout_at=spec.timeout_samples or -1, size_at=size_at,
-            max_sil=spec.max_silence_ms * MEDIA_RATE // 1000,
-            init_sil=spec.initial_silence_ms * MEDIA_RATE // 1000,
-            barge=spec.barge_in, hold=hold_back)
+            max_silence=spec.max_silence_ms * MEDIA_RATE // 1000,
+            initial_silence=spec.initial_silence_ms * MEDIA_RATE // 1000,
+            barge=spec.barge_in, hold=hold_back))
         self._engine, self._slot = engine, slot
 
     def discard(self) -> None:
@@ -332,47 +329,32 @@ class Job:
         self.folder.unlink(self._part, quiet=True)
         self.folder.close()
 
-    @classmethod
-    def failed(cls, spec: JobSpec, exc: BaseException) -> "Job":
-        """A job that could not even start (its folder or file could not be created)."""
-        job = cls.__new__(cls)
-        job.spec, job.frames_out, job._n_final = spec, 0, 0
-        job.audio_seen, job.digit, job.digit_start = False, None, None
-        job.error = f"{type(exc).__name__}: {exc}"
-        job.cause = Cause.ERROR
-        job.ended = True
-        job.done = threading.Event()
-        job.result = RecordResult(Cause.ERROR, None, spec.fmt, spec.rate, 0, 0.0, 0, False,
-                                  error=job.error)
-        job.done.set()
-        return job
-
     # -- events from the engine core (engine lock held) --------------------------------
 
-    def on_event(self, events: int) -> None:
+    def on_event(self, events: Event) -> None:
         """React to what the core reported for this job's slot after a chunk."""
         if self.ended:
             return
         try:
             self._drain()
-            if events & _C["EV_SYNC"]:
+            if events & Event.SYNC:
                 self.writer.sync()
         except Exception as e:          # an I/O error, or anything else: the job ends, nothing hangs
             self.fail(e)
             return
-        if events & _C["EV_DONE"]:
-            self.finish(Cause[_CAUSE_OF[self._engine.bank.job(self._slot)[4]]])
+        if events & Event.DONE:
+            self.finish(Cause[EndCause(self._engine.job_state(self._slot).cause).name])
 
     def _drain(self) -> None:
-        bank = self._engine.bank
-        if self._resampler is not None or self.spec.fmt not in _FMT_CODE:
-            pcm = bank.take_pcm(self._slot)
+        engine = self._engine
+        if self._resampler is not None or self.spec.fmt not in _CORE_FORMAT:
+            pcm = engine.take_pcm(self._slot)
             if pcm.size:
                 if self._resampler is not None:
                     pcm = self._resampler.process(pcm)
                 self._write(pcm)
         else:
-            data = bank.take_out(self._slot)
+            data = engine.take_coded(self._slot)
             if data:
                 self.writer.write_coded(data)
                 self.frames_out = self.writer.frames
@@ -386,13 +368,13 @@ class Job:
     def out_of_band_digit(self, digit: str, start: int) -> None:
         """An RFC 4733 digit that started at job sample ``start``: barge-in cuts there (or
         as far back as the held-back media allows)."""
-        if not self.ended and self._engine.bank.barge(self._slot, ord(digit), start):
-            self.on_event(_C["EV_DONE"])
+        if not self.ended and self._engine.barge(self._slot, digit, start):
+            self.on_event(Event.DONE)
 
     @property
     def n(self) -> int:
         """Media samples the job has seen."""
-        return self._engine.bank.job(self._slot)[1] if not self.ended else self._n_final
+        return self._engine.job_state(self._slot).n if not self.ended else self._n_final
 
     def fail(self, exc: BaseException) -> None:
         """End the job with ERROR because of ``exc`` (engine lock held)."""
@@ -407,10 +389,11 @@ class Job:
         received is kept, held-back media included.  Engine lock held."""
         if self.ended:
             return
-        self._engine.bank.end_job(self._slot, _CODE_OF[cause.name], True)
+        self._engine.end_job(self._slot, EndCause[cause.name], True)
         self.finish(cause)
 
-    def end_aborted(self) -> None:
+    def abort(self) -> None:
+        """End the job with ABORTED (the engine stops or drops the channel)."""
         self.end(Cause.ABORTED)
 
     def finish(self, cause: Cause) -> None:
@@ -418,17 +401,16 @@ class Job:
         writer, the slot is freed, and the publisher closes and publishes the file."""
         if self.ended:
             return
-        spec, bank = self.spec, self._engine.bank
+        spec, engine = self.spec, self._engine
         try:
-            if bank.active(self._slot):
-                bank.end_job(self._slot, _CODE_OF["ERROR" if self.error else cause.name], False)
-            (_, self._n_final, committed, _, _, digit_start, digit,
-             first_audio) = bank.job(self._slot)
+            engine.end_job(self._slot, EndCause.ERROR if self.error else EndCause[cause.name], False)
+            st = engine.job_state(self._slot)
+            self._n_final, committed = st.n, st.committed
             # audio counts only if the file keeps at least 20 ms of it (the detector's
             # shortest audio): a barge-in tone cut from the end is not audio in the file
-            self.audio_seen = 0 <= first_audio and committed - first_audio >= MIN_AUDIO
+            self.audio_seen = 0 <= st.first_audio and committed - st.first_audio >= MIN_AUDIO
             if cause is Cause.BARGEIN:
-                self.digit, self.digit_start = digit, digit_start
+                self.digit, self.digit_start = st.digit, st.digit_start
             if not self.error:
                 self._drain()
                 if self._resampler is not None:
@@ -441,8 +423,8 @@ class Job:
         finally:
             self.ended = True
             self.cause = Cause.ERROR if self.error else cause
-            self._engine.job_ended(self._slot)
-            self._engine.finish_later(self._close_and_publish)
+            engine.job_ended(self._slot)
+            engine.finish_later(self._close_and_publish)
 
     def _close_and_publish(self) -> None:
         """On a publisher thread: close, fsync, encrypt, rename; then ``done``."""
@@ -492,18 +474,9 @@ class Job:
     def _encrypt_into_place(self) -> None:
         """Encrypt the closed temporary file to a second temporary file, rename that to
         the final name, and remove the plaintext (the one encrypt-on-publish step)."""
-        folder = self.folder
-        enc_name, dst = folder.create_temp()
-        try:
-            with dst:
-                publish_sealed(self._file, dst, self.spec.cipher)
-                dst.flush()
-                os.fsync(dst.fileno())
-            folder.replace(enc_name, folder.base)
-        except BaseException:
-            folder.unlink(enc_name, quiet=True)    # no partial ciphertext left behind
-            raise
-        folder.unlink(self._part)
+        cipher = self.spec.cipher
+        publish_file(self.folder, lambda dst: publish_sealed(self._file, dst, cipher))
+        self.folder.unlink(self._part)
 
     def _salvage(self) -> str | None:
         """After an I/O error: keep what reached the disk in a valid WAV file.  Without a
@@ -530,6 +503,32 @@ class Job:
             return self.temp_path if self.folder.exists(self._part) else None
 
 
+class FailedStart:
+    """The outcome of a record job that could not even start (its folder or file could
+    not be created): already ended and done, with cause ERROR.  It answers the same
+    questions as a finished :class:`Job` (``ended``, ``done``, ``cause``, ``audio_seen``,
+    ``result``).
+
+    Parameters
+    ----------
+    spec : JobSpec
+        The job's validated arguments.
+    exc : BaseException
+        Why it could not start.
+    """
+
+    ended = True
+    audio_seen = False
+    cause = Cause.ERROR
+
+    def __init__(self, spec: JobSpec, exc: BaseException) -> None:
+        self.error = f"{type(exc).__name__}: {exc}"
+        self.result = RecordResult(Cause.ERROR, None, spec.fmt, spec.rate, 0, 0.0, 0, False,
+                                   error=self.error)
+        self.done = threading.Event()
+        self.done.set()
+
+
 class FileRecorder:
     """Records the call's inbound audio to WAV files (the spec's ``FileRecorder``).
 
@@ -542,7 +541,7 @@ class FileRecorder:
 
     def __init__(self, channel):
         self._channel = channel
-        self._job: Job | None = None      # the running or last job (replaced under the lock)
+        self._job: Job | FailedStart | None = None   # the running or last job (replaced under the lock)
 
     # -- spec API -----------------------------------------------------------------------
 
@@ -557,7 +556,7 @@ class FileRecorder:
                           milliseconds_max_silence, milliseconds_initial_silence, barge_in, cipher)
         if job is None:
             return Cause.ERROR
-        self._channel._wait_for(job, None)
+        self._wait_for(job, None)
         return job.cause
 
     def start(self, filename, file_format="alaw", rate=8000, max_bytes=1920000,
@@ -609,7 +608,7 @@ class FileRecorder:
         job = self._job
         if job is None or job.done.is_set():
             return self.cause()
-        finished = self._channel._wait_for(job, seconds_timeout)
+        finished = self._wait_for(job, seconds_timeout)
         return job.cause if finished else Cause.TIMEOUT
 
     def audio_detected_in_recording(self):
@@ -644,6 +643,18 @@ class FileRecorder:
 
     # -- internals ----------------------------------------------------------------------
 
+    def _wait_for(self, job: Job, seconds: float | None) -> bool:
+        """Wait until ``job`` is done (file published; True) or ``seconds`` of media
+        pass (False).  The channel serves the waiting (a fast replay advances only
+        while someone waits)."""
+        channel = self._channel
+        deadline = None if seconds is None else channel.media_samples() + seconds_to_samples(seconds)
+        if not channel.wait(lambda: job.ended, deadline):
+            return False
+        if job.ended:
+            job.done.wait()
+        return job.done.is_set()
+
     def _settle(self) -> None:
         """Wait until an ended job's file is published, so its outcome is final."""
         job = self._job
@@ -654,7 +665,7 @@ class FileRecorder:
         """The call must be ANSWERED.  A Hangup is raised only once the last recording's
         file is published: after catching it, ``cause()`` and ``result()`` are final."""
         try:
-            self._channel._check_call()
+            self._channel.check_call()
         except Hangup:
             self._settle()
             raise
@@ -671,16 +682,15 @@ class FileRecorder:
         try:                             # file-system work, outside the engine lock
             job = Job(spec, channel.media_root)
         except OSError as e:             # folder or file cannot be created: ERROR
-            job = Job.failed(spec, e)
             with channel.lock:
-                channel._check_call()
+                channel.check_call()
                 if self.running_job() is not None:
                     raise Error("a recording is already in progress on this channel") from None
-                self._job = job
+                self._job = FailedStart(spec, e)
             return None
         try:
             with channel.lock:
-                channel._check_call()
+                channel.check_call()
                 if self.running_job() is not None:
                     raise Error("a recording is already in progress on this channel")
                 channel.begin_job(job)
