@@ -23,7 +23,8 @@ cdef extern from "g711_simd.h":
     int cr_ulaw_encode_simd(const int16_t* src, uint8_t* dst, Py_ssize_t n) noexcept nogil
 
 
-cdef inline void _g711_decode(const uint8_t* src, int16_t* dst, int64_t n, bint ulaw) noexcept nogil:
+cdef inline void _g711_decode(const uint8_t* src, int16_t* dst, int64_t n,
+                              bint ulaw) noexcept nogil:
     if ulaw:
         if not cr_ulaw_decode_simd(src, dst, n):
             ulaw_decode_k(src, dst, n)
@@ -196,9 +197,12 @@ cdef class Bank:
             free(self.slots)
 
     cdef void _free_job(self, slot_t* s) noexcept:
-        free(s.held); s.held = NULL
-        free(s.out); s.out = NULL
-        free(s.pcm); s.pcm = NULL
+        free(s.held)
+        s.held = NULL
+        free(s.out)
+        s.out = NULL
+        free(s.pcm)
+        s.pcm = NULL
         s.active = 0
 
     def _grow(self, need):
@@ -464,7 +468,8 @@ cdef class Bank:
             s.out_len += m
         s.committed += m
 
-    cdef void _commit_from(self, slot_t* s, const int16_t* x, int64_t m, int64_t upto) noexcept nogil:
+    cdef void _commit_from(self, slot_t* s, const int16_t* x, int64_t m,
+                           int64_t upto) noexcept nogil:
         """Commit job samples [committed, upto) from held ++ x."""
         cdef int64_t base = s.n - (s.held_n + m)          # job index of avail[0]
         cdef int64_t want = upto - base                    # avail samples to commit
@@ -532,7 +537,8 @@ cdef class Bank:
 
     def feed(self, const int64_t[::1] slots, const int16_t[:, ::1] block,
              const int64_t[::1] silence, const uint8_t[::1] seen,
-             const int64_t[::1] digit_start, const int32_t[::1] digit, const int64_t[::1] audio_start):
+             const int64_t[::1] digit_start, const int32_t[::1] digit,
+             const int64_t[::1] audio_start):
         """Apply one chunk (a row of ``block``) and the detectors' state at its end to
         each slot's job.  ``silence`` is the current run of silence in samples (the
         detectors' count: positions and runs are samples at MEDIA_RATE everywhere across
@@ -586,7 +592,8 @@ cdef class Bank:
         if not s.active or not s.barge:
             return False
         cdef int64_t true_start = _max64(_min64(st, s.n), 0)
-        cdef int64_t at = _max64(true_start, s.committed)     # the cut: no further back than held media
+        # the cut: no further back than held media
+        cdef int64_t at = _max64(true_start, s.committed)
         cdef int64_t base = s.n - s.held_n
         if at - base > 0:
             self._commit(s, s.held, _min64(at - base, s.held_n))

@@ -217,6 +217,7 @@ def cmd_demo(args) -> int:
     _output_folder(out, "--out")
     call = os.path.join(out, "call.wav")
     wav.write(call, _demo_call(), fmt="s16bit", rate=8000)
+    runs: list[tuple[str, int, dict[str, object]]]
     runs = [(fmt, rate, {"barge_in": True}) for fmt in RECORD_FORMATS for rate in RECORD_RATES]
     runs += [("alaw", 8000, {"milliseconds_max_silence": 1000}),
              ("ulaw", 8000, {"max_bytes": 12000}),

@@ -41,11 +41,12 @@ from typing import Callable, NamedTuple, Protocol
 import numpy as np
 
 from ._codecs import engine as _core
+from ._codecs.engine import JobState
 from .dsp import MultiDetector
 from .publish import DEFAULT_WORKERS, Publisher
 
 __all__ = ["Engine", "FRAME", "MEDIA_RATE", "PIECE", "CoreFormat", "EndCause", "Event",
-           "JobParams", "JobState", "Detections", "DetectorBank", "RecordJob"]
+           "JobParams", "JobState", "Detections", "DetectorBank", "RecordJob", "Source"]
 
 log = logging.getLogger("recorder.engine")
 
@@ -56,7 +57,6 @@ BANK = 256                  # detector slots allocated at a time
 _YIELD = 0.0                # seconds let_others_in() gives up the CPU for
 PIECE: int = _core.CONSTANTS["RING_SIZE"]   # samples a large push takes per hold of the lock
 
-JobState = _core.JobState
 
 
 class CoreFormat(enum.IntEnum):
@@ -103,6 +103,14 @@ class JobParams(NamedTuple):
     initial_silence: int    #: the limit before any audio (0: ``max_silence``)
     barge: bool             #: a DTMF digit ends the job, cut at its start
     hold: int               #: samples held back from the file while ``barge`` is on
+
+
+class Source(Protocol):
+    """What the engine needs from a channel attached to it (:meth:`Engine.attach`)."""
+
+    def is_live(self) -> bool: ...
+    def watchdog(self) -> None: ...
+    def wake_waiters(self) -> None: ...
 
 
 class RecordJob(Protocol):
@@ -209,8 +217,8 @@ class Engine:
         self.tick = tick
         self.bank = _core.Bank(16)
         self.detectors = DetectorBank()
-        self._channels = weakref.WeakValueDictionary()   # slot -> CallChannel
-        self._waited = weakref.WeakValueDictionary()     # slot -> channel a thread waits on
+        self._channels: weakref.WeakValueDictionary[int, Source] = weakref.WeakValueDictionary()
+        self._waited: weakref.WeakValueDictionary[int, Source] = weakref.WeakValueDictionary()
         self._jobs: dict[int, RecordJob] = {}           # slot -> running Job
         self._recording = np.zeros(0, bool)          # slot -> has a running job
         self._free: list[int] = []
@@ -231,7 +239,7 @@ class Engine:
 
     # -- slots --------------------------------------------------------------------------
 
-    def attach(self, channel) -> int:
+    def attach(self, channel: Source) -> int:
         """Give ``channel`` a slot and return it.  ``channel`` needs ``is_live()``,
         ``watchdog()`` and ``wake_waiters()``; it is held weakly, and dropping it without
         :meth:`detach` finishes its recording and frees the slot."""
@@ -319,7 +327,7 @@ class Engine:
         """Wait until every finished recording's file is published."""
         self.publisher.drain()
 
-    def add_waiter(self, slot: int, channel) -> None:
+    def add_waiter(self, slot: int, channel: Source) -> None:
         """A thread waits on ``channel`` (lock held): the worker wakes it every tick."""
         self._waited[slot] = channel
 

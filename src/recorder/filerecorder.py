@@ -58,6 +58,7 @@ import io
 import os
 import threading
 from dataclasses import dataclass
+from typing import TypeAlias
 
 import numpy as np
 
@@ -254,6 +255,9 @@ class Job:
     :class:`recorder.files.Folder` (no path is resolved twice).
     """
 
+    _engine: Engine     # set by attach()
+    _slot: int
+
     def __init__(self, spec: JobSpec, root):
         """Open the job's folder under ``root`` and create its temporary file (no engine
         lock: this is file-system work).  ValueError for a refused name, OSError when
@@ -269,7 +273,6 @@ class Job:
         self.digit = None
         self.digit_start = None
         self._n_final = 0
-        self._engine = self._slot = None
         self._max_frames = spec.max_frames()
         self.folder = files.Folder(root, spec.filename)
         try:
@@ -533,25 +536,76 @@ class FileRecorder:
     """Records the call's inbound audio to WAV files (the spec's ``FileRecorder``).
 
     Get it as ``channel.FileRecorder`` (or ``channel.file_recorder``).  See the module
-    documentation for the exact semantics of every argument.
+    documentation for the exact semantics of every argument.  It owns the record-job
+    lifecycle: it starts a :class:`Job` on its channel's media, waits for it (the
+    channel serves the waiting), and keeps the last job's outcome.
+
+    Parameters
+    ----------
+    channel : recorder.channel.CallChannel
+        The call whose inbound audio is recorded.
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> import numpy as np
+    >>> from recorder import CallChannel, wav
+    >>> folder = tempfile.mkdtemp()
+    >>> _ = wav.write(f"{folder}/call.wav", np.zeros(8000, np.int16), fmt="s16bit")
+    >>> ch = CallChannel.replay(f"{folder}/call.wav", media_root=folder)
+    >>> ch.FileRecorder.record("out.wav", milliseconds_max_silence=500).name
+    'SILENCE'
+    >>> ch.close()
     """
 
-    State = State
-    Cause = Cause
+    State: TypeAlias = State
+    Cause: TypeAlias = Cause
 
-    def __init__(self, channel):
+    def __init__(self, channel) -> None:
         self._channel = channel
         self._job: Job | FailedStart | None = None   # the running or last job (replaced under the lock)
 
     # -- spec API -----------------------------------------------------------------------
 
-    def record(self, filename, file_format="alaw", rate=8000, seconds_timeout=120,
-               max_bytes=1920000, milliseconds_max_silence=10000, milliseconds_initial_silence=0,
-               barge_in=False, cipher=None) -> Cause:
-        """Record to ``filename`` and block until the recording ends; returns the cause.
+    def record(self, filename: str | os.PathLike[str], file_format: str = "alaw",
+               rate: int = 8000, seconds_timeout: float | None = 120, max_bytes: int = 1920000,
+               milliseconds_max_silence: int = 10000, milliseconds_initial_silence: int = 0,
+               barge_in: bool = False, cipher: AesCbcCipher | None = None) -> Cause:
+        """Record to ``filename`` and block until the recording ends.
 
-        Raises Hangup if the call is IDLE, Error if it is not ANSWERED or a recording is
-        already running, ValueError/TypeError for bad arguments."""
+        Parameters
+        ----------
+        filename : str or path-like
+            Relative to the channel's media root; folders are created.
+        file_format : str
+            One of :data:`RECORD_FORMATS`.
+        rate : int
+            One of :data:`RECORD_RATES` (Hz).
+        seconds_timeout : float or None
+            Media time after which the recording ends with TIMEOUT (0 or None: none).
+        max_bytes : int
+            Size limit of the file on disk (0: only the WAV format's own 4 GiB).
+        milliseconds_max_silence, milliseconds_initial_silence : int
+            Silence that ends the recording (0: off); see the module documentation.
+        barge_in : bool
+            A DTMF digit ends the recording, cut at the digit's start.
+        cipher : AesCbcCipher or AesGcmCipher, optional
+            Encrypt the file (nothing unencrypted ever reaches the disk).
+
+        Returns
+        -------
+        Cause
+            Why the recording ended (ERROR if the file could not be made or written).
+
+        Raises
+        ------
+        Hangup
+            The call is IDLE.
+        Error
+            The call is not ANSWERED, or a recording is already running.
+        ValueError, TypeError
+            A bad argument (named in the message).
+        """
         job = self._begin(filename, file_format, rate, seconds_timeout, max_bytes,
                           milliseconds_max_silence, milliseconds_initial_silence, barge_in, cipher)
         if job is None:
@@ -559,20 +613,49 @@ class FileRecorder:
         self._wait_for(job, None)
         return job.cause
 
-    def start(self, filename, file_format="alaw", rate=8000, max_bytes=1920000,
-              milliseconds_max_silence=10000, milliseconds_initial_silence=0, barge_in=False,
-              cipher=None) -> bool:
-        """Begin recording to ``filename``; returns True once the recording has started
-        (False if the file could not be created: ``state()`` is then ERROR).  Same errors
-        as :meth:`record`."""
+    def start(self, filename: str | os.PathLike[str], file_format: str = "alaw",
+              rate: int = 8000, max_bytes: int = 1920000, milliseconds_max_silence: int = 10000,
+              milliseconds_initial_silence: int = 0, barge_in: bool = False,
+              cipher: AesCbcCipher | None = None) -> bool:
+        """Begin recording to ``filename`` and return at once.
+
+        Parameters
+        ----------
+        filename, file_format, rate, max_bytes, milliseconds_max_silence, \
+milliseconds_initial_silence, barge_in, cipher
+            As in :meth:`record`.
+
+        Returns
+        -------
+        bool
+            True once the recording has started; False if its file could not be
+            created (:meth:`state` is then ERROR, :meth:`last_error` says why).
+
+        Raises
+        ------
+        Hangup, Error, ValueError, TypeError
+            As :meth:`record`.
+        """
         job = self._begin(filename, file_format, rate, None, max_bytes, milliseconds_max_silence,
                           milliseconds_initial_silence, barge_in, cipher)
         return job is not None
 
     def stop(self) -> bool:
-        """Stop the recording (cause ABORTED) after writing everything received so far;
-        returns True once its file is published (also when called again while the file
-        is still being published, and at once when nothing is recording)."""
+        """Stop the recording (cause ABORTED) after writing everything received so far.
+
+        Returns
+        -------
+        bool
+            True once its file is published (also when called again while the file is
+            still being published, and at once when nothing is recording).
+
+        Raises
+        ------
+        Hangup
+            The call is IDLE (raised once the last file is published).
+        Error
+            The call is not ANSWERED.
+        """
         self._check_call()
         job = self._job
         if job is None:
@@ -598,10 +681,27 @@ class FileRecorder:
             return Cause.NONE
         return job.cause
 
-    def wait_until_finished(self, seconds_timeout=120) -> Cause:
-        """Block until the recording ends (returns its cause) or ``seconds_timeout`` of
-        media time passes (returns TIMEOUT; the recording goes on).  ``None`` waits
-        forever.  With no recording running, returns :meth:`cause` at once."""
+    def wait_until_finished(self, seconds_timeout: float | None = 120) -> Cause:
+        """Block until the recording ends or ``seconds_timeout`` of media time passes.
+
+        Parameters
+        ----------
+        seconds_timeout : float or None
+            Media seconds to wait at most; None waits forever.
+
+        Returns
+        -------
+        Cause
+            The recording's cause; TIMEOUT if the time passed first (the recording goes
+            on); with no recording running, :meth:`cause` at once.
+
+        Raises
+        ------
+        Hangup, Error
+            As :meth:`stop`.
+        ValueError, TypeError
+            ``seconds_timeout`` is not a number of seconds from 0 to 1e9.
+        """
         self._check_call()
         if seconds_timeout is not None:
             seconds_timeout = check_seconds(seconds_timeout, "seconds_timeout")
@@ -611,7 +711,7 @@ class FileRecorder:
         finished = self._wait_for(job, seconds_timeout)
         return job.cause if finished else Cause.TIMEOUT
 
-    def audio_detected_in_recording(self):
+    def audio_detected_in_recording(self) -> bool | None:
         """True if audio (not just silence) was heard during the last record job, False
         if not; None while a job runs or before any job."""
         job = self._job
@@ -626,7 +726,7 @@ class FileRecorder:
         job = self._job
         return job.result if job is not None and job.done.is_set() else None
 
-    def last_digit(self):
+    def last_digit(self) -> tuple[str, float | None] | None:
         """``(digit, seconds from the start of the job)`` of the barge-in, or None."""
         r = self.result()
         return (r.digit, r.digit_time) if r is not None and r.digit is not None else None
@@ -639,11 +739,11 @@ class FileRecorder:
     def running_job(self) -> "Job | None":
         """The job still taking media (not yet ended), if any."""
         job = self._job
-        return job if job is not None and not job.ended else None
+        return job if isinstance(job, Job) and not job.ended else None
 
     # -- internals ----------------------------------------------------------------------
 
-    def _wait_for(self, job: Job, seconds: float | None) -> bool:
+    def _wait_for(self, job: Job | FailedStart, seconds: float | None) -> bool:
         """Wait until ``job`` is done (file published; True) or ``seconds`` of media
         pass (False).  The channel serves the waiting (a fast replay advances only
         while someone waits)."""
