@@ -214,3 +214,25 @@ def test_convert_publishes_through_the_one_step(tmp_path):
     assert main(["convert", "--format", "alaw", "--overwrite", "-o", str(out), src, "-q"]) == 0
     assert os.listdir(out) == ["in.wav"]
     assert wav.info(out / "in.wav").format == "alaw"
+
+
+# --- the recording's file has its own home ----------------------------------------------------
+
+def test_recording_file_publishes_whole_or_salvages(tmp_path):
+    spec = filerecorder.JobSpec.build(str(tmp_path), "f/r.wav", "s16bit", 8000, None, 0, 0, 0,
+                                      False, None)
+    f = filerecorder.RecordingFile(spec, str(tmp_path))
+    f.writer.write(speechlike(0.5))
+    path, error, size = f.finish(None)
+    assert (path, error) == (str(tmp_path / "f" / "r.wav"), None)
+    assert size == os.path.getsize(path) and wav.info(path).frames == 4000
+    assert os.listdir(tmp_path / "f") == ["r.wav"]
+
+    g = filerecorder.RecordingFile(spec, str(tmp_path))
+    g.writer.write(speechlike(0.25))
+    path, error, size = g.finish("OSError: an earlier write failed")     # kept, repaired
+    assert error == "OSError: an earlier write failed" and wav.info(path).frames == 2000
+
+    h = filerecorder.RecordingFile(spec, str(tmp_path))
+    h.discard()
+    assert os.listdir(tmp_path / "f") == ["r.wav"]

@@ -241,39 +241,31 @@ _CORE_FORMAT = {"alaw": CoreFormat.ALAW, "ulaw": CoreFormat.ULAW, "s16bit": Core
                 "u8bit": CoreFormat.U8}
 
 
-class Job:
-    """One record job.  Its decisions (when and why it ends, at the exact sample) and the
-    G.711/PCM coding at 8000 Hz run in the engine's compiled core (one slot per channel);
-    this object owns the file: it writes what the core coded, resamples and codes the
-    other formats, refreshes the header, and publishes the finished file.
-
-    Life: running -> ended (``ended`` set: the cause is known, no more media; under the
-    engine lock) -> done (``done`` set: the file is closed, fsynced, encrypted and under
-    its final name).  The slow file work between the two runs on the engine's publisher
-    pool (:mod:`recorder.publish`), never under the engine lock, so a slow disk does not
-    stall other calls.  Every file operation goes through the job's open
+class RecordingFile:
+    """The file of one recording: created as a temporary ``.part`` in its folder,
+    written while the recording runs (:attr:`writer`, a :class:`recorder.wav.Writer`),
+    and finished by :meth:`finish`: closed, fsynced and published under its final name
+    (encrypted, with a cipher, by :func:`recorder.publish.publish_file`), or after an I/O
+    error salvaged as a valid WAV file.  Every file operation goes through its open
     :class:`recorder.files.Folder` (no path is resolved twice).
+
+    Parameters
+    ----------
+    spec : JobSpec
+        The recording's validated arguments (name, format, rate, cipher).
+    root : str
+        The media root ``spec.filename`` is relative to.
+
+    Raises
+    ------
+    ValueError
+        A refused name (a symbolic link on the way, a folder under the final name).
+    OSError
+        The folder or the file cannot be made.
     """
 
-    _engine: Engine     # set by attach()
-    _slot: int
-
-    def __init__(self, spec: JobSpec, root):
-        """Open the job's folder under ``root`` and create its temporary file (no engine
-        lock: this is file-system work).  ValueError for a refused name, OSError when
-        the folder or file cannot be made.  :meth:`attach` then starts it."""
+    def __init__(self, spec: JobSpec, root) -> None:
         self.spec = spec
-        self.cause = Cause.NONE
-        self.ended = False
-        self.done = threading.Event()
-        self.result: RecordResult | None = None
-        self.error: str | None = None
-        self.frames_out = 0
-        self.audio_seen = False
-        self.digit = None
-        self.digit_start = None
-        self._n_final = 0
-        self._max_frames = spec.max_frames()
         self.folder = files.Folder(root, spec.filename)
         try:
             self._create_part()
@@ -308,6 +300,125 @@ class Job:
             except OSError:     # nothing may keep the job from ending
                 pass
 
+    def discard(self) -> None:
+        """Remove the file (the recording never started)."""
+        self.writer.close()
+        self._release_part()
+        self.folder.unlink(self._part, quiet=True)
+        self.folder.close()
+
+    def finish(self, error: str | None) -> tuple[str | None, str | None, int]:
+        """Close, fsync and publish the file; with ``error`` (an earlier write failed),
+        or when this fails, keep what reached the disk (:meth:`_salvage`).  Never raises
+        for an I/O error.  Returns ``(path, error, size)``: where the file is (None if
+        nothing could be kept), the error if any, and its size on disk."""
+        final_path = None
+        try:
+            self.writer.close()
+            self._file.flush()
+            os.fsync(self._raw.fileno())
+            if error:                   # an earlier write failed: keep what reached the disk
+                wav.repair(self._file)
+            final_path = self._publish()
+        except Exception as e:
+            if not error:
+                error = f"{type(e).__name__}: {e}"
+            final_path = self._salvage()
+        finally:
+            size = 0
+            if final_path:
+                try:
+                    size = self.folder.size(os.path.basename(final_path))
+                except OSError:
+                    pass
+            self._release_part()
+            try:
+                self.folder.close()
+            except OSError:         # nothing may keep the job from being done
+                pass
+        return final_path, error, size
+
+    def _publish(self) -> str:
+        """Put the closed temporary file under its final name (encrypted if asked)."""
+        if self.spec.cipher is not None:
+            self._encrypt_into_place()
+        else:
+            self.folder.replace(self._part, self.folder.base)
+        return self.spec.path
+
+    def _encrypt_into_place(self) -> None:
+        """Encrypt the closed temporary file to a second temporary file, rename that to
+        the final name, and remove the plaintext (the one encrypt-on-publish step)."""
+        cipher = self.spec.cipher
+        publish_file(self.folder, lambda dst: publish_sealed(self._file, dst, cipher))
+        self.folder.unlink(self._part)
+
+    def _salvage(self) -> str | None:
+        """After an I/O error: keep what reached the disk in a valid WAV file.  Without a
+        cipher it goes under the final name when possible; with a cipher whose encryption
+        failed, the recording stays in its sealed (encrypted) ``.part`` file, which
+        ``recorder repair --key ...`` turns into the final encrypted file, and
+        ``result().path`` says where it is."""
+        try:
+            if not self.writer.closed:
+                try:
+                    self.writer.close()
+                except OSError:
+                    pass
+            if not self.folder.exists(self._part):
+                return None
+            wav.repair(self._file)
+            if self.spec.cipher is None:
+                try:
+                    return self._publish()
+                except OSError:
+                    pass
+            return self.temp_path
+        except (OSError, ValueError):
+            return self.temp_path if self.folder.exists(self._part) else None
+
+
+class Job:
+    """One record job.  Its decisions (when and why it ends, at the exact sample) and the
+    G.711/PCM coding at 8000 Hz run in the engine's compiled core (one slot per channel);
+    this object takes the core's events: it writes what the core coded to its
+    :class:`RecordingFile`, resamples and codes the other formats, refreshes the header,
+    and has the finished file published.
+
+    Life: running -> ended (``ended`` set: the cause is known, no more media; under the
+    engine lock) -> done (``done`` set: the file is closed, fsynced, encrypted and under
+    its final name).  The slow file work between the two runs on the engine's publisher
+    pool (:mod:`recorder.publish`), never under the engine lock, so a slow disk does not
+    stall other calls.
+    """
+
+    _engine: Engine     # set by attach()
+    _slot: int
+
+    def __init__(self, spec: JobSpec, root):
+        """Open the job's folder under ``root`` and create its temporary file (no engine
+        lock: this is file-system work).  ValueError for a refused name, OSError when
+        the folder or file cannot be made.  :meth:`attach` then starts it."""
+        self.spec = spec
+        self.cause = Cause.NONE
+        self.ended = False
+        self.done = threading.Event()
+        self.result: RecordResult | None = None
+        self.error: str | None = None
+        self.frames_out = 0
+        self.audio_seen = False
+        self.digit = None
+        self.digit_start = None
+        self._n_final = 0
+        self._max_frames = spec.max_frames()
+        self.file = RecordingFile(spec, root)
+        self.writer = self.file.writer
+
+    def discard(self) -> None:
+        """Undo a job that was never attached: its temporary file goes."""
+        self.file.discard()
+
+
     def attach(self, engine: Engine, slot: int, resampler_factory, hold_back: int) -> None:
         """Start the job's state machine on the engine's ``slot`` (engine lock held)."""
         spec = self.spec
@@ -324,13 +435,6 @@ class Job:
             initial_silence=spec.initial_silence_ms * MEDIA_RATE // 1000,
             barge=spec.barge_in, hold=hold_back))
         self._engine, self._slot = engine, slot
-
-    def discard(self) -> None:
-        """Undo a job that was never attached: its temporary file goes."""
-        self.writer.close()
-        self._release_part()
-        self.folder.unlink(self._part, quiet=True)
-        self.folder.close()
 
     # -- events from the engine core (engine lock held) --------------------------------
 
@@ -430,34 +534,15 @@ class Job:
             engine.finish_later(self._close_and_publish)
 
     def _close_and_publish(self) -> None:
-        """On a publisher thread: close, fsync, encrypt, rename; then ``done``."""
+        """On a publisher thread: the file is finished (:meth:`RecordingFile.finish`);
+        then the result, and ``done``."""
         spec = self.spec
-        final_path = None
+        final_path, size = None, 0
         try:
-            self.writer.close()
-            self._file.flush()
-            os.fsync(self._raw.fileno())
-            if self.error:              # an earlier write failed: keep what reached the disk
-                wav.repair(self._file)
-            final_path = self._publish()
-        except Exception as e:
-            if not self.error:
-                self.error = f"{type(e).__name__}: {e}"
-            final_path = self._salvage()
+            final_path, self.error, size = self.file.finish(self.error)
         finally:
             if self.error:
                 self.cause = Cause.ERROR
-            size = 0
-            if final_path:
-                try:
-                    size = self.folder.size(os.path.basename(final_path))
-                except OSError:
-                    pass
-            self._release_part()
-            try:
-                self.folder.close()
-            except OSError:         # nothing may keep ``done`` from being set
-                pass
             self.result = RecordResult(
                 cause=self.cause, path=final_path, format=spec.fmt, rate=spec.rate,
                 frames=self.frames_out, duration=self.frames_out / spec.rate, bytes=size,
@@ -465,46 +550,6 @@ class Job:
                 digit_time=None if self.digit_start is None else self.digit_start / MEDIA_RATE,
                 error=self.error)
             self.done.set()
-
-    def _publish(self) -> str:
-        """Put the closed temporary file under its final name (encrypted if asked)."""
-        if self.spec.cipher is not None:
-            self._encrypt_into_place()
-        else:
-            self.folder.replace(self._part, self.folder.base)
-        return self.spec.path
-
-    def _encrypt_into_place(self) -> None:
-        """Encrypt the closed temporary file to a second temporary file, rename that to
-        the final name, and remove the plaintext (the one encrypt-on-publish step)."""
-        cipher = self.spec.cipher
-        publish_file(self.folder, lambda dst: publish_sealed(self._file, dst, cipher))
-        self.folder.unlink(self._part)
-
-    def _salvage(self) -> str | None:
-        """After an I/O error: keep what reached the disk in a valid WAV file.  Without a
-        cipher it goes under the final name when possible; with a cipher whose encryption
-        failed, the recording stays in its sealed (encrypted) ``.part`` file, which
-        ``recorder repair --key ...`` turns into the final encrypted file, and
-        ``result().path`` says where it is."""
-        try:
-            if not self.writer.closed:
-                try:
-                    self.writer.close()
-                except OSError:
-                    pass
-            if not self.folder.exists(self._part):
-                return None
-            wav.repair(self._file)
-            if self.spec.cipher is None:
-                try:
-                    return self._publish()
-                except OSError:
-                    pass
-            return self.temp_path
-        except (OSError, ValueError):
-            return self.temp_path if self.folder.exists(self._part) else None
-
 
 class FailedStart:
     """The outcome of a record job that could not even start (its folder or file could
