@@ -45,8 +45,8 @@ from .filerecorder import Cause, Error, FileRecorder, Hangup, Job
 __all__ = ["CallChannel", "CallState", "Hangup", "Error", "DTMF_DIGITS"]
 
 DTMF_DIGITS = "0123456789*#ABCD"
-GAP_SAMPLES = 480          # 60 ms without media counts as a gap
-_HOLD_BACK = 1600          # 200 ms of media held back from the file while barge-in is on
+GAP_SAMPLES = MEDIA_RATE * 60 // 1000    # 60 ms without media counts as a gap
+_HOLD_BACK = MEDIA_RATE // 5    # 200 ms of media held back from the file while barge-in is on
 
 
 class CallState(enum.Enum):
