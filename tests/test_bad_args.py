@@ -42,7 +42,7 @@ def _job_bank(barge=False):
 
 
 def _feed_args(slot):
-    return (np.array([slot], np.int64), np.zeros((1, 160), np.int16), np.zeros(1),
+    return (np.array([slot], np.int64), np.zeros((1, 160), np.int16), np.zeros(1, np.int64),
             np.zeros(1, np.uint8), np.full(1, -1, np.int64), np.zeros(1, np.int32),
             np.full(1, -1, np.int64))
 
@@ -570,7 +570,7 @@ T += [
     ("engine.ready", lambda: job_bank().ready, (160, np.array([0], np.int64)), {}),
     ("engine.take", lambda: job_bank().take, (np.array([0], np.int64), 160), {}),
     ("engine.start_job", lambda: job_bank().start_job, (0, 0, -1, -1, 0, 0, True, 16), {}),
-    ("engine.feed", lambda: job_bank().feed, (np.array([0], np.int64), BLOCK[:1], np.zeros(1), np.zeros(1, np.uint8), np.full(1, -1, np.int64), np.zeros(1, np.int32), np.full(1, -1, np.int64)), {}),
+    ("engine.feed", lambda: job_bank().feed, (np.array([0], np.int64), BLOCK[:1], np.zeros(1, np.int64), np.zeros(1, np.uint8), np.full(1, -1, np.int64), np.zeros(1, np.int32), np.full(1, -1, np.int64)), {}),
     ("engine.end_job", lambda: job_bank().end_job, (0, 1, True), {}),
     ("engine.barge", lambda: job_bank().barge, (0, 49, 0), {}),
     ("engine.take_out", lambda: job_bank().take_out, (0,), {}),

@@ -68,7 +68,7 @@ def live(root, engine=None, codec="s16"):
 
 def test_the_4_gib_wav_limit_ends_a_recording_with_size(tmp_path, call, monkeypatch):
     ch = CallChannel.replay(call(speechlike(4)), media_root=tmp_path)
-    monkeypatch.setattr(wav, "_U32", 30000)        # stand-in for 4 GiB
+    monkeypatch.setattr(wav, "max_file_bytes", lambda: 30000 - 1)    # stand-in for 4 GiB
     assert ch.FileRecorder.record("big.wav", file_format="s16bit", max_bytes=0) is Cause.SIZE
     assert os.path.getsize(tmp_path / "big.wav") <= 30000
     assert ch.FileRecorder.state() is State.IDLE
@@ -78,13 +78,14 @@ def test_any_writer_exception_ends_the_job_with_error_and_spares_the_engine(tmp_
     engine = recorder.Engine()
     a, clock = live(tmp_path, engine)
     b, _ = live(tmp_path, engine)
-    a.FileRecorder.start("a.wav", file_format="s16bit", milliseconds_max_silence=0)
+    # a's samples reach its file through Writer.write (resampled to 11025 Hz), b's through
+    # Writer.write_coded (coded by the engine's core): a bug in the one breaks only a
+    a.FileRecorder.start("a.wav", file_format="s16bit", rate=11025, milliseconds_max_silence=0)
     b.FileRecorder.start("b.wav", file_format="s16bit", milliseconds_max_silence=0)
-    broken = a.FileRecorder._job.writer
 
-    def boom(data):
+    def boom(self, data):
         raise RuntimeError("simulated bug in the writer")
-    monkeypatch.setattr(broken, "write_coded", boom)
+    monkeypatch.setattr(wav.Writer, "write", boom)
     x = speechlike(2)
     for i in range(0, x.size, 160):
         a.push(x[i:i + 160])
@@ -235,8 +236,10 @@ def test_size_fills_max_bytes_to_the_last_frame(tmp_path, call, fmt, rate):
 @pytest.mark.parametrize("fmt, rate", [("oki", 8000), ("alaw", 11025), ("ima", 8000), ("alaw", 8000)])
 def test_every_format_writes_in_buffered_pieces(tmp_path, fmt, rate, monkeypatch):
     calls = []
-    orig = wav.Writer._append
-    monkeypatch.setattr(wav.Writer, "_append", lambda self, c: (calls.append(len(c)), orig(self, c))[1])
+    for method in ("write", "write_coded"):          # every piece the recorder hands its file
+        orig = getattr(wav.Writer, method)
+        monkeypatch.setattr(wav.Writer, method,
+                            lambda self, c, orig=orig: (calls.append(len(c)), orig(self, c))[1])
     ch, clock = live(tmp_path)
     ch.FileRecorder.start("w.wav", file_format=fmt, rate=rate, milliseconds_max_silence=0)
     x = speechlike(5)

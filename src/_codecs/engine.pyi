@@ -4,6 +4,16 @@ import numpy.typing as npt
 
 CONSTANTS: dict[str, int]
 
+class JobState:
+    active: bool
+    n: int
+    committed: int
+    audio_seen: bool
+    cause: int
+    digit_start: int
+    digit: str | None
+    first_audio: int
+
 class Bank:
     capacity: int
     flush_bytes: int
@@ -25,12 +35,12 @@ class Bank:
     def start_job(self, slot: int, fmt: int, timeout_at: int, size_at: int, max_sil: int,
                   init_sil: int, barge: bool, hold: int) -> None: ...
     def feed(self, slots: npt.NDArray[np.int64], block: npt.NDArray[np.int16],
-             silence_ms: npt.NDArray[np.float64], seen: npt.NDArray[np.uint8],
+             silence: npt.NDArray[np.int64], seen: npt.NDArray[np.uint8],
              digit_start: npt.NDArray[np.int64], digit: npt.NDArray[np.int32],
              audio_start: npt.NDArray[np.int64]) -> npt.NDArray[np.int32]: ...
     def end_job(self, slot: int, cause: int, commit_held: bool) -> None: ...
     def barge(self, slot: int, digit: int, start: int) -> bool: ...
     def take_out(self, slot: int) -> bytes: ...
     def take_pcm(self, slot: int) -> npt.NDArray[np.int16]: ...
-    def job(self, slot: int) -> tuple[bool, int, int, bool, int, int, str | None, int]: ...
+    def job(self, slot: int) -> JobState: ...
     def active(self, slot: int) -> bool: ...

@@ -12,7 +12,6 @@ sync, job finished, PCM to resample/encode in Python for formats not coded here)
 from libc.stdint cimport int16_t, uint8_t, int64_t, int32_t
 from libc.stdlib cimport malloc, realloc, free, calloc
 from libc.string cimport memcpy, memset, memmove
-from libc.math cimport llround
 
 from g711_k cimport init_g711_tables, alaw_encode_k, ulaw_encode_k, alaw_decode_k, ulaw_decode_k
 from pcm_k cimport u8_encode_k, s16_encode_k
@@ -24,7 +23,8 @@ cdef extern from "g711_simd.h":
     int cr_ulaw_encode_simd(const int16_t* src, uint8_t* dst, Py_ssize_t n) noexcept nogil
 
 
-cdef inline void _g711_decode(const uint8_t* src, int16_t* dst, int64_t n, bint ulaw) noexcept nogil:
+cdef inline void _g711_decode(const uint8_t* src, int16_t* dst, int64_t n,
+                              bint ulaw) noexcept nogil:
     if ulaw:
         if not cr_ulaw_decode_simd(src, dst, n):
             ulaw_decode_k(src, dst, n)
@@ -40,6 +40,10 @@ from recorder._buffers import MAX_CHANNELS
 init_g711_tables()
 
 DEF RING = 8192
+
+# samples per second of all media in the engine (recorder.engine.MEDIA_RATE)
+cdef enum:
+    MEDIA_RATE = 8000
 
 # output formats coded here; FMT_PCM_OUT hands the committed 8 kHz samples to Python
 cdef enum:
@@ -67,8 +71,9 @@ cdef enum:
     EV_DONE = 4       # the job finished (cause set, everything up to the cut committed)
     EV_PCM = 8        # PCM waiting for Python (FMT_PCM_OUT jobs)
 
-#: the constants above, for Python
+#: the constants above, for Python (recorder.engine types them as IntEnums)
 CONSTANTS = dict(
+    MEDIA_RATE=MEDIA_RATE,
     FMT_ALAW=FMT_ALAW, FMT_ULAW=FMT_ULAW, FMT_S16=FMT_S16, FMT_U8=FMT_U8, FMT_PCM_OUT=FMT_PCM_OUT,
     CAUSE_NONE=CAUSE_NONE, CAUSE_TIMEOUT=CAUSE_TIMEOUT, CAUSE_SIZE=CAUSE_SIZE,
     CAUSE_SILENCE=CAUSE_SILENCE, CAUSE_BARGEIN=CAUSE_BARGEIN, CAUSE_ABORTED=CAUSE_ABORTED,
@@ -137,6 +142,26 @@ cdef int64_t _min64(int64_t a, int64_t b) noexcept nogil:
     return a if a < b else b
 
 
+cdef class JobState:
+    """A snapshot of one slot's record job (``Bank.job``); counts in samples at MEDIA_RATE
+    from the start of the job."""
+
+    cdef readonly bint active           # still taking media
+    cdef readonly int64_t n             # media samples the job has seen
+    cdef readonly int64_t committed     # samples committed to the file
+    cdef readonly bint audio_seen       # the detectors heard audio
+    cdef readonly int cause             # CAUSE_* (recorder.engine.EndCause)
+    cdef readonly int64_t digit_start   # start of the barge-in digit (-1: none)
+    cdef readonly object digit          # the barge-in digit, or None
+    cdef readonly int64_t first_audio   # first audio onset (-1: none)
+
+    def __repr__(self):
+        return (f"JobState(active={self.active}, n={self.n}, committed={self.committed}, "
+                f"audio_seen={self.audio_seen}, cause={self.cause}, "
+                f"digit_start={self.digit_start}, digit={self.digit!r}, "
+                f"first_audio={self.first_audio})")
+
+
 cdef class Bank:
     """Media rings and record-job states for ``capacity`` slots (grows on demand)."""
 
@@ -146,7 +171,7 @@ cdef class Bank:
     cdef public int64_t flush_samples
     cdef public int64_t sync_every
 
-    def __cinit__(self, capacity=16, flush_bytes=4096, flush_samples=4000, sync_every=8000):
+    def __cinit__(self, capacity=16, flush_bytes=4096, flush_samples=4000, sync_every=MEDIA_RATE):
         self.slots = NULL
         self.capacity = 0
         self.flush_bytes = _i64(flush_bytes, "flush_bytes")
@@ -172,9 +197,12 @@ cdef class Bank:
             free(self.slots)
 
     cdef void _free_job(self, slot_t* s) noexcept:
-        free(s.held); s.held = NULL
-        free(s.out); s.out = NULL
-        free(s.pcm); s.pcm = NULL
+        free(s.held)
+        s.held = NULL
+        free(s.out)
+        s.out = NULL
+        free(s.pcm)
+        s.pcm = NULL
         s.active = 0
 
     def _grow(self, need):
@@ -354,7 +382,7 @@ cdef class Bank:
 
     def start_job(self, slot, fmt, timeout_at, size_at, max_sil, init_sil, bint barge, hold):
         """Begin a record job on ``slot`` (see recorder.filerecorder for the semantics;
-        times in samples at 8000 Hz, -1 / 0 = none)."""
+        times in samples at MEDIA_RATE, -1 / 0 = none)."""
         cdef slot_t* s = self._slot(slot)
         cdef int64_t f = _i64(fmt, "fmt"), h = _i64(hold, "hold")
         cdef int64_t t_at = _i64(timeout_at, "timeout_at"), z_at = _i64(size_at, "size_at")
@@ -440,7 +468,8 @@ cdef class Bank:
             s.out_len += m
         s.committed += m
 
-    cdef void _commit_from(self, slot_t* s, const int16_t* x, int64_t m, int64_t upto) noexcept nogil:
+    cdef void _commit_from(self, slot_t* s, const int16_t* x, int64_t m,
+                           int64_t upto) noexcept nogil:
         """Commit job samples [committed, upto) from held ++ x."""
         cdef int64_t base = s.n - (s.held_n + m)          # job index of avail[0]
         cdef int64_t want = upto - base                    # avail samples to commit
@@ -450,9 +479,9 @@ cdef class Bank:
         if want > s.held_n:
             self._commit(s, x, _min64(want - s.held_n, m))
 
-    cdef int _feed_one(self, slot_t* s, const int16_t* x, int64_t m, double silence_ms, int seen,
+    cdef int _feed_one(self, slot_t* s, const int16_t* x, int64_t m, int64_t run, int seen,
                        int64_t digit_start, int digit, int64_t audio_start) noexcept nogil:
-        cdef int64_t start = s.n, end = s.n + m, cut = -1, run, limit, at, keep, total
+        cdef int64_t start = s.n, end = s.n + m, cut = -1, limit, at, keep, total
         cdef int cause = CAUSE_NONE, was_seen = s.audio_seen, ev = 0
         s.n = end
         if seen:
@@ -463,7 +492,6 @@ cdef class Bank:
             cut, cause = s.timeout_at, CAUSE_TIMEOUT
         if s.size_at >= 0 and end >= s.size_at and (cut < 0 or s.size_at < cut):
             cut, cause = s.size_at, CAUSE_SIZE
-        run = llround(silence_ms * 8.0)
         if s.audio_seen and s.max_sil > 0 and run >= s.max_sil:
             at = _max64(end - (run - s.max_sil), start if was_seen else 0)
             if cut < 0 or at < cut:
@@ -508,16 +536,19 @@ cdef class Bank:
         return ev
 
     def feed(self, const int64_t[::1] slots, const int16_t[:, ::1] block,
-             const double[::1] silence_ms, const uint8_t[::1] seen,
-             const int64_t[::1] digit_start, const int32_t[::1] digit, const int64_t[::1] audio_start):
+             const int64_t[::1] silence, const uint8_t[::1] seen,
+             const int64_t[::1] digit_start, const int32_t[::1] digit,
+             const int64_t[::1] audio_start):
         """Apply one chunk (a row of ``block``) and the detectors' state at its end to
-        each slot's job.  ``digit_start`` is the job sample where a digit confirmed in
+        each slot's job.  ``silence`` is the current run of silence in samples (the
+        detectors' count: positions and runs are samples at MEDIA_RATE everywhere across
+        this boundary).  ``digit_start`` is the job sample where a digit confirmed in
         this chunk started (-1: none), ``digit`` its character code, ``audio_start`` the
         job sample where audio began in this chunk (-1: none).  Returns the event bits per
         row (int32)."""
         cdef Py_ssize_t k = slots.shape[0], r
         cdef int64_t m = block.shape[1]
-        if block.shape[0] != k or silence_ms.shape[0] != k or seen.shape[0] != k \
+        if block.shape[0] != k or silence.shape[0] != k or seen.shape[0] != k \
                 or digit_start.shape[0] != k or digit.shape[0] != k or audio_start.shape[0] != k:
             raise ValueError("feed: every argument needs one entry per slot")
         self._check_sizes()
@@ -529,11 +560,11 @@ cdef class Bank:
         if m:
             with nogil:
                 for r in range(k):
-                    ev[r] = self._feed_one(self.slots[slots[r]], &block[r, 0], m, silence_ms[r],
+                    ev[r] = self._feed_one(self.slots[slots[r]], &block[r, 0], m, silence[r],
                                            seen[r], digit_start[r], digit[r], audio_start[r])
         else:
             for r in range(k):
-                ev[r] = self._feed_one(self.slots[slots[r]], NULL, 0, silence_ms[r], seen[r],
+                ev[r] = self._feed_one(self.slots[slots[r]], NULL, 0, silence[r], seen[r],
                                        digit_start[r], digit[r], audio_start[r])
         return events
 
@@ -561,7 +592,8 @@ cdef class Bank:
         if not s.active or not s.barge:
             return False
         cdef int64_t true_start = _max64(_min64(st, s.n), 0)
-        cdef int64_t at = _max64(true_start, s.committed)     # the cut: no further back than held media
+        # the cut: no further back than held media
+        cdef int64_t at = _max64(true_start, s.committed)
         cdef int64_t base = s.n - s.held_n
         if at - base > 0:
             self._commit(s, s.held, _min64(at - base, s.held_n))
@@ -592,10 +624,18 @@ cdef class Bank:
         return out
 
     def job(self, slot):
-        """(active, n, committed, audio_seen, cause, digit_start, digit, first_audio)."""
+        """A :class:`JobState` snapshot of ``slot``'s current or last record job."""
         cdef slot_t* s = self._slot(slot)
-        return (bool(s.active), s.n, s.committed, bool(s.audio_seen), s.cause, s.digit_start,
-                chr(s.digit) if s.digit else None, s.first_audio)
+        cdef JobState st = JobState.__new__(JobState)
+        st.active = s.active
+        st.n = s.n
+        st.committed = s.committed
+        st.audio_seen = s.audio_seen
+        st.cause = s.cause
+        st.digit_start = s.digit_start
+        st.digit = chr(s.digit) if s.digit else None
+        st.first_audio = s.first_audio
+        return st
 
     def active(self, slot):
         cdef int64_t i = _i64(slot, "slot")

@@ -14,6 +14,14 @@ Media reaches a channel in one of two ways:
   ``wait_until_finished``), so a two-minute call records in milliseconds, the same way
   every time.
 
+Who owns what: the channel owns the call (its state and its engine slot) and serves
+waiting on it (:meth:`CallChannel.wait`); the media comes from a source that uses the
+channel's public methods (:meth:`CallChannel.push` for a live stack, ``_Replay.play``
+for a real-time replay, which is just such a live source) or, for a fast replay, is
+pulled from the file by the waiting thread; the engine (:class:`recorder.engine.Engine`)
+processes it; :class:`recorder.filerecorder.FileRecorder` owns the record jobs; and
+:mod:`recorder.publish` puts finished files in place.
+
 Call states: IDLE (no call) -> RINGING (an inbound call offered, :meth:`ring`) or CALLING
 (an outbound call being set up, :meth:`dial`) -> ANSWERED (:meth:`answer`) -> IDLE
 (:meth:`hangup`, also ending a recording with cause HANGUP).
@@ -22,21 +30,23 @@ Call states: IDLE (no call) -> RINGING (an inbound call offered, :meth:`ring`) o
 from __future__ import annotations
 
 import enum
+import os
 import threading
 import time
+from typing import Any, Callable
 
 import numpy as np
 
 from . import files, wav
 from ._buffers import as_int16, as_uint8
 from .engine import FRAME, MEDIA_RATE, PIECE, Engine
-from .filerecorder import Cause, Error, FileRecorder, Hangup, Job, seconds_to_samples
+from .filerecorder import Cause, Error, FileRecorder, Hangup, Job
 
 __all__ = ["CallChannel", "CallState", "Hangup", "Error", "DTMF_DIGITS"]
 
 DTMF_DIGITS = "0123456789*#ABCD"
-GAP_SAMPLES = 480          # 60 ms without media counts as a gap
-_HOLD_BACK = 1600          # 200 ms of media held back from the file while barge-in is on
+GAP_SAMPLES = MEDIA_RATE * 60 // 1000    # 60 ms without media counts as a gap
+_HOLD_BACK = MEDIA_RATE // 5    # 200 ms of media held back from the file while barge-in is on
 
 
 class CallState(enum.Enum):
@@ -62,7 +72,7 @@ class _Replay:
         self.hangup_at_end = hangup_at_end
         self.info = meta
 
-    def read(self, n: int):
+    def read(self, n: int) -> np.ndarray | None:
         """Up to ``n`` samples, or None at the end."""
         if self.pos >= self.pcm.size:
             return None
@@ -70,33 +80,84 @@ class _Replay:
         self.pos += out.size
         return out
 
+    def play(self, channel: "CallChannel", clock: Callable[[], float]) -> threading.Thread:
+        """Play the file into ``channel`` at the pace of ``clock`` on a thread of its own,
+        as a live source does: 20 ms frames through :meth:`CallChannel.push`, then a
+        hangup at the end (or silence, if the call is to stay up).  Returns the thread;
+        it ends when the call is no longer ANSWERED."""
+        def feed() -> None:
+            start = clock()
+            sent = 0
+            while channel.state() is CallState.ANSWERED:
+                with channel.lock:
+                    chunk = self.read(FRAME)
+                if chunk is None:
+                    if self.hangup_at_end:
+                        channel.hangup()
+                        return
+                    chunk = np.zeros(FRAME, np.int16)   # the call stays up, silent
+                channel.push(chunk, "s16")
+                sent += chunk.size
+                delay = start + sent / MEDIA_RATE - clock()
+                if delay > 0:
+                    time.sleep(delay)
+        thread = threading.Thread(target=feed, name="callrecorder-replay", daemon=True)
+        thread.start()
+        return thread
+
 
 class CallChannel:
     """One call and its recorder.  Create it, :meth:`ring` (or :meth:`dial`),
     :meth:`answer`, feed it media (:meth:`push`) or use :meth:`replay`, and record
     with ``channel.FileRecorder``.
 
-    ``media_root``: folder that recording file names are relative to (see
-    :mod:`recorder.files`).  ``codec``: default payload of :meth:`push` ('alaw', 'ulaw' or
-    's16').  ``clock``: a function returning seconds (default ``time.monotonic``) that the
-    live watchdog measures gaps with.  ``engine``: the :class:`recorder.Engine` to use
-    (default: the process-wide one).
+    Parameters
+    ----------
+    media_root : str or path-like, optional
+        Folder that recording file names are relative to (default
+        :func:`recorder.files.media_root`).
+    codec : str
+        Default payload of :meth:`push`: 'alaw', 'ulaw' or 's16'.
+    clock : callable, optional
+        Returns seconds (default ``time.monotonic``); the live watchdog measures gaps
+        with it.
+    engine : Engine, optional
+        The :class:`recorder.Engine` to use (default: the process-wide one).
+    name : str, optional
+        Shown in ``repr``.
+
+    Raises
+    ------
+    ValueError
+        An unknown ``codec``.
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> from recorder import CallChannel
+    >>> ch = CallChannel(media_root=tempfile.mkdtemp(), codec="ulaw")
+    >>> ch.ring(); ch.answer()
+    >>> ch.push(b"\\xff" * 160)         # 20 ms of mu-law silence
+    >>> ch.state().name
+    'ANSWERED'
+    >>> ch.close()
     """
 
     State = CallState
 
-    def __init__(self, media_root=None, *, codec: str = "alaw", clock=None, engine=None,
-                 name: str | None = None):
+    def __init__(self, media_root: str | os.PathLike[str] | None = None, *, codec: str = "alaw",
+                 clock: Callable[[], float] | None = None, engine: Engine | None = None,
+                 name: str | None = None) -> None:
         self.media_root = files.media_root() if media_root is None else str(media_root)
         self.name = name
         self._codec = self._check_codec(codec)
-        self._clock = clock or time.monotonic
+        self._clock: Callable[[], float] = clock or time.monotonic
         self._engine = engine or Engine.default()
         self._state = CallState.IDLE
         self._replay: _Replay | None = None
         self._feeder: threading.Thread | None = None
         self._cond = threading.Condition(self._engine.lock)
-        self._answered_at = None
+        self._answered_at = 0.0           # clock() at answer
         self._file_recorder = FileRecorder(self)
         self._closed = False
         self._waiters = 0
@@ -147,11 +208,11 @@ class CallChannel:
                 return
             self._state = CallState.ANSWERED
             self._answered_at = self._clock()
-            self._engine.bank.reset_media(self._slot)
+            self._engine.reset_media(self._slot)
         if self.is_live():
             self._engine.ensure_running()
         if self._replay is not None and self._replay.realtime:
-            self._start_feeder()
+            self._feeder = self._replay.play(self, self._clock)
 
     def hangup(self) -> None:
         """End the call; a running recording ends with cause HANGUP, keeping
@@ -193,7 +254,8 @@ class CallChannel:
             raise ValueError(f"codec must be 'alaw', 'ulaw' or 's16', got {codec!r}")
         return codec
 
-    def push(self, payload, codec: str | None = None) -> None:
+    def push(self, payload: bytes | bytearray | memoryview | np.ndarray,
+             codec: str | None = None) -> None:
         """Inbound media from the call: one frame of any size.  ``codec``: 'alaw' or
         'ulaw' (bytes, one per sample) or 's16' (int16 samples or native-order bytes);
         default the channel's.  Media pushed while the call is not ANSWERED is dropped
@@ -201,6 +263,7 @@ class CallChannel:
         is taken in pieces of at most :data:`recorder.engine.PIECE` samples with the
         engine lock released between them, so other channels keep being served."""
         codec = self._codec if codec is None else self._check_codec(codec)
+        data: bytes | bytearray | np.ndarray
         if codec == "s16":
             data = as_int16(payload, "payload").reshape(-1)
         elif isinstance(payload, (bytes, bytearray)) or (isinstance(payload, np.ndarray)
@@ -261,16 +324,18 @@ class CallChannel:
     @property
     def media_time(self) -> float:
         """Seconds of call media received since answer."""
-        return self._media_samples() / MEDIA_RATE
+        return self.media_samples() / MEDIA_RATE
 
-    def _media_samples(self) -> int:
-        return self._engine.bank.media(self._slot)
+    def media_samples(self) -> int:
+        """Samples of call media received (and processed) since answer."""
+        return self._engine.media_samples(self._slot)
 
     # -- replay -------------------------------------------------------------------------
 
     @classmethod
-    def replay(cls, path, *, realtime: bool = False, hangup_at_end: bool = True, cipher=None,
-               answer: bool = True, **kwargs) -> "CallChannel":
+    def replay(cls, path: str | os.PathLike[str], *, realtime: bool = False,
+               hangup_at_end: bool = True, cipher: object = None, answer: bool = True,
+               **kwargs: Any) -> "CallChannel":
         """A channel whose inbound audio is the WAV file ``path``: ringing, then answered
         (unless ``answer=False``).  ``realtime``: play at the pace of the clock (a feeder
         thread pushes 20 ms frames); otherwise as fast as someone waits on the channel.
@@ -281,26 +346,6 @@ class CallChannel:
         if answer:
             ch.answer()
         return ch
-
-    def _start_feeder(self) -> None:
-        def feed():
-            start = self._clock()
-            sent = 0
-            while self._state is CallState.ANSWERED:
-                with self._engine.lock:
-                    chunk = self._replay.read(FRAME)
-                if chunk is None:
-                    if self._replay.hangup_at_end:
-                        self.hangup()
-                        return
-                    chunk = np.zeros(FRAME, np.int16)   # the call stays up, silent
-                self.push(chunk, "s16")
-                sent += chunk.size
-                delay = start + sent / MEDIA_RATE - self._clock()
-                if delay > 0:
-                    time.sleep(delay)
-        self._feeder = threading.Thread(target=feed, name="callrecorder-replay", daemon=True)
-        self._feeder.start()
 
     # -- hooks for the engine and the recorder -------------------------------------------
 
@@ -319,7 +364,7 @@ class CallChannel:
         if self._state is not CallState.ANSWERED or self._replay is not None:
             return
         expected = int((self._clock() - self._answered_at) * MEDIA_RATE)
-        have = self._media_samples() + self._engine.pending(self._slot)
+        have = self.media_samples() + self._engine.pending(self._slot)
         if expected - have > GAP_SAMPLES:
             self._engine.push_silence(self._slot, expected - have)
 
@@ -335,7 +380,8 @@ class CallChannel:
         """Wake the threads blocked on this channel (engine lock held)."""
         self._cond.notify_all()
 
-    def _check_call(self) -> None:
+    def check_call(self) -> None:
+        """Raise Hangup if the call is IDLE, Error if it is closed or not ANSWERED."""
         self._check_open()
         if self._state is CallState.IDLE:
             raise Hangup("the call is IDLE")
@@ -343,7 +389,7 @@ class CallChannel:
             raise Error(f"the call is {self._state.name}, not ANSWERED")
 
     @property
-    def lock(self):
+    def lock(self) -> threading.RLock:
         """The lock that guards this channel's and its recorder's state (its engine's)."""
         return self._engine.lock
 
@@ -363,49 +409,52 @@ class CallChannel:
             job.end(cause)
             self._cond.notify_all()
 
-    def _wait_for(self, job: Job, seconds) -> bool:
-        """Wait until ``job`` is done (file published) or ``seconds`` of media pass.  A
-        fast replay is driven from here; a live channel is served by the engine."""
-        deadline = None if seconds is None else self._media_samples() + seconds_to_samples(seconds)
-        if not self.is_live():
-            if not self._drive(job, deadline):
-                return False
-        else:
-            with self._cond:
-                self._engine.add_waiter(self._slot, self)
-                self._waiters += 1
-                try:
-                    while not job.ended:
-                        if deadline is not None and self._media_samples() >= deadline:
-                            return False
-                        if self._state is not CallState.ANSWERED:
-                            break
-                        self._cond.wait(0.25)
-                finally:
-                    self._waiters -= 1
-                    if not self._waiters:
-                        self._engine.remove_waiter(self._slot)
-        if job.ended:
-            job.done.wait()
-        return job.done.is_set()
+    def wait(self, until: Callable[[], bool], deadline: int | None) -> bool:
+        """Block until ``until()`` is true or the call is no longer ANSWERED (True), or
+        until the media clock reaches sample ``deadline`` (False; None: no deadline).
 
-    def _drive(self, job: Job, deadline) -> bool:
-        """Pull replay media through the engine until the job ends (True) or the
-        deadline passes (False)."""
+        A live channel is served by the engine's worker, which wakes this thread every
+        tick; a fast replay is pulled through the engine from here (one frame at a time,
+        so the result is the same every time).  ``until`` is called with the engine lock
+        held."""
+        if not self.is_live():
+            return self._pull_replay(until, deadline)
+        with self._cond:
+            self._engine.add_waiter(self._slot, self)
+            self._waiters += 1
+            try:
+                while not until():
+                    if deadline is not None and self.media_samples() >= deadline:
+                        return False
+                    if self._state is not CallState.ANSWERED:
+                        break
+                    self._cond.wait(0.25)
+            finally:
+                self._waiters -= 1
+                if not self._waiters:
+                    self._engine.remove_waiter(self._slot)
+        return True
+
+    def _pull_replay(self, until: Callable[[], bool], deadline: int | None) -> bool:
+        """Pull replay media through the engine until ``until()`` (True) or the deadline
+        passes (False).  At the end of the file the call hangs up (if asked) without
+        waiting for the recording's file: the caller does that."""
         slot = np.array([self._slot])
+        replay = self._replay
+        assert replay is not None
         while True:
             with self._engine.lock:
-                if job.ended or self._state is not CallState.ANSWERED:
+                if until() or self._state is not CallState.ANSWERED:
                     return True
                 n = FRAME
                 if deadline is not None:
-                    n = min(n, deadline - self._media_samples())
+                    n = min(n, deadline - self.media_samples())
                     if n <= 0:
                         return False
-                chunk = self._replay.read(n)
+                chunk = replay.read(n)
                 if chunk is None:
-                    if self._replay.hangup_at_end:
-                        self._hang_up()          # its file is awaited by our caller
+                    if replay.hangup_at_end:
+                        self._hang_up()
                         return True
                     chunk = np.zeros(n, np.int16)
                 self._engine.push(self._slot, chunk)

@@ -217,6 +217,7 @@ def cmd_demo(args) -> int:
     _output_folder(out, "--out")
     call = os.path.join(out, "call.wav")
     wav.write(call, _demo_call(), fmt="s16bit", rate=8000)
+    runs: list[tuple[str, int, dict[str, object]]]
     runs = [(fmt, rate, {"barge_in": True}) for fmt in RECORD_FORMATS for rate in RECORD_RATES]
     runs += [("alaw", 8000, {"milliseconds_max_silence": 1000}),
              ("ulaw", 8000, {"max_bytes": 12000}),
@@ -315,20 +316,23 @@ def _convert_one(job):
         pcm = resample(pcm, meta.rate, out_rate) if channels == 1 else np.stack(
             [resample(np.ascontiguousarray(pcm[:, c]), meta.rate, out_rate) for c in range(channels)],
             axis=1)
-    try:
+    from .files import Folder
+    from .publish import publish_file
+
+    def write(f) -> None:
         if out_c is None:
-            wav.write(tmp, pcm, fmt=fmt, rate=out_rate)
+            wav.write(f, pcm, fmt=fmt, rate=out_rate)
         else:
             import io
             buf = io.BytesIO()
-            with wav.Writer(buf, fmt, out_rate, channels) as w:
-                w.write(pcm)
-            with open(tmp, "wb") as f:
-                f.write(out_c.encrypt(buf.getvalue()))
-        os.replace(tmp, dst)
+            wav.write(buf, pcm, fmt=fmt, rate=out_rate)
+            f.write(out_c.encrypt(buf.getvalue()))
+
+    folder = Folder(os.path.dirname(dst), os.path.basename(dst))
+    try:
+        publish_file(folder, write, temp=os.path.basename(tmp))
     finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
+        folder.close()
     return dst, pcm.shape[0] / out_rate
 
 

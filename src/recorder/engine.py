@@ -2,8 +2,12 @@
 channel attached to it.
 
 * Each channel owns a slot of the compiled core (``_codecs.engine.Bank``).  Inbound media
-  (8000 Hz int16) waits in the slot's ring (``push`` decodes a frame straight in; nothing
-  else happens on the caller's thread).
+  (8000 Hz int16) waits in the slot's ring: :meth:`Engine.push` (and ``push_g711``,
+  ``push_silence``) copies or decodes it straight in.  Normally that is all that happens
+  on the caller's thread; but when the slot's ring is full (the worker is behind, or a
+  push larger than the ring), the push processes that slot's waiting media on the
+  caller's thread (detection, the record job's decisions and coding, and the job's file
+  writes) until the rest fits.
 * A worker thread wakes every ``tick`` (20 ms), runs the live channels' watchdogs (a gap
   in the media is filled with silence so timers and files stay true to real time), and
   processes the waiting media of all slots together, 20 ms (160 samples) at a time: the
@@ -15,98 +19,207 @@ channel attached to it.
   (a blocking ``record`` or ``wait_until_finished``) pulls the media through the same
   processing, so replays run as fast as the CPU allows and deterministically.
 
+The protocol with the compiled core is typed here, once: :class:`CoreFormat`,
+:class:`EndCause` and :class:`Event` are the core's integer codes (a test checks they
+agree with ``_codecs.engine.CONSTANTS``), :class:`JobParams` is what starts a record job
+and ``Bank.job`` returns a :class:`JobState` view.  Every count crossing the boundary is
+in media samples at :data:`MEDIA_RATE`.
+
 All channel and job state of an engine is guarded by ``engine.lock``.
 """
 
 from __future__ import annotations
 
 import atexit
+import enum
 import logging
 import threading
 import time
 import weakref
+from typing import Callable, NamedTuple, Protocol
 
 import numpy as np
 
 from ._codecs import engine as _core
+from ._codecs.engine import JobState
 from .dsp import MultiDetector
 from .publish import DEFAULT_WORKERS, Publisher
 
-__all__ = ["Engine", "FRAME", "MEDIA_RATE", "PIECE"]
+__all__ = ["Engine", "FRAME", "MEDIA_RATE", "PIECE", "CoreFormat", "EndCause", "Event",
+           "JobParams", "JobState", "Detections", "DetectorBank", "RecordJob", "Source"]
 
 log = logging.getLogger("recorder.engine")
 
-MEDIA_RATE = 8000
-FRAME = 160                 # 20 ms at 8000 Hz: the engine's processing unit
+#: Samples per second of all call media inside the engine (the core's own constant).
+MEDIA_RATE: int = _core.CONSTANTS["MEDIA_RATE"]
+FRAME = MEDIA_RATE // 50    # 20 ms: the engine's processing unit
 BANK = 256                  # detector slots allocated at a time
 _YIELD = 0.0                # seconds let_others_in() gives up the CPU for
-PIECE = _core.CONSTANTS["RING_SIZE"]   # samples a large push takes per hold of the lock
+PIECE: int = _core.CONSTANTS["RING_SIZE"]   # samples a large push takes per hold of the lock
+
+
+
+class CoreFormat(enum.IntEnum):
+    """Output coding of a record job in the compiled core (``FMT_*`` there)."""
+
+    ALAW = 0
+    ULAW = 1
+    S16 = 2
+    U8 = 3
+    PCM_OUT = 4     #: the core hands the committed 8 kHz samples to Python
+
+
+class EndCause(enum.IntEnum):
+    """Why a record job ended, as the compiled core reports it (``CAUSE_*`` there);
+    the names are those of :class:`recorder.filerecorder.Cause`."""
+
+    NONE = 0
+    TIMEOUT = 1
+    SIZE = 2
+    SILENCE = 3
+    BARGEIN = 4
+    ABORTED = 5
+    HANGUP = 6
+    ERROR = 7
+
+
+class Event(enum.IntFlag):
+    """Event bits ``Bank.feed`` reports for a job (``EV_*`` there)."""
+
+    FLUSH = 1       #: the output buffer holds at least the flush threshold
+    SYNC = 2        #: a second of media committed since the last header sync
+    DONE = 4        #: the job ended (cause set, everything up to the cut committed)
+    PCM = 8         #: PCM waiting for Python (PCM_OUT jobs)
+
+
+class JobParams(NamedTuple):
+    """What starts a record job in the core.  Every count is in media samples (at
+    :data:`MEDIA_RATE`) from the start of the job; -1 or 0 means no limit."""
+
+    fmt: CoreFormat
+    timeout_at: int         #: end with TIMEOUT here (-1: never)
+    size_at: int            #: end with SIZE here (-1: never)
+    max_silence: int        #: this much silence ends the job (0: off)
+    initial_silence: int    #: the limit before any audio (0: ``max_silence``)
+    barge: bool             #: a DTMF digit ends the job, cut at its start
+    hold: int               #: samples held back from the file while ``barge`` is on
+
+
+class Source(Protocol):
+    """What the engine needs from a channel attached to it (:meth:`Engine.attach`)."""
+
+    def is_live(self) -> bool: ...
+    def watchdog(self) -> None: ...
+    def wake_waiters(self) -> None: ...
+
+
+class RecordJob(Protocol):
+    """What the engine needs from a record job registered with :meth:`Engine.start_job`."""
+
+    def on_event(self, events: Event) -> None: ...
+    def fail(self, exc: BaseException) -> None: ...
+    def abort(self) -> None: ...
+
+
+class Detections(NamedTuple):
+    """The detectors' findings for the rows of one block, in the form ``Bank.feed``
+    takes them (one entry per row; positions are media samples since the row's slot
+    started its job, see :meth:`DetectorBank.reset`)."""
+
+    silence: np.ndarray         #: int64: the current run of silence, in samples
+    audio_seen: np.ndarray      #: uint8: audio heard since the job started
+    digit_start: np.ndarray     #: int64: start of the earliest digit confirmed (-1: none)
+    digit: np.ndarray           #: int32: its character code
+    audio_start: np.ndarray     #: int64: the first audio onset in this block (-1: none)
+
+
+_NO_ONSET = np.iinfo(np.int64).max
 
 
 class DetectorBank:
-    """Silence + DTMF detector states for any number of slots (grown in banks)."""
+    """Silence + DTMF detector states for any number of slots (grown in banks of
+    ``BANK``)."""
 
-    def __init__(self):
+    def __init__(self) -> None:
         self._banks: list[MultiDetector] = []
 
     def ensure(self, slots: int) -> None:
+        """Make room for slots ``0 .. slots - 1``."""
         while len(self._banks) * BANK < slots:
             self._banks.append(MultiDetector(BANK, rate=MEDIA_RATE))
 
     def reset(self, slot: int) -> None:
+        """Start ``slot``'s detectors afresh.  Detectors count positions from their last
+        reset and the core counts job samples from ``start_job``: :meth:`Engine.start_job`
+        does both together, so a detector position *is* a job sample."""
         self._banks[slot // BANK].reset(np.array([slot % BANK]))
 
-    def process(self, block: np.ndarray, slots: np.ndarray):
-        """Run the detectors on ``block`` (k, n) for ``slots`` (k,); returns a
-        ``dsp.MultiResult`` whose ``row`` fields index ``block``."""
+    def process(self, block: np.ndarray, slots: np.ndarray) -> Detections:
+        """Run the detectors on ``block`` (k, n) for ``slots`` (k,)."""
+        k = len(slots)
+        silence = np.empty(k, np.int64)
+        seen = np.empty(k, np.uint8)
+        digit_start = np.full(k, -1, np.int64)
+        digit = np.zeros(k, np.int32)
+        first = np.full(k, _NO_ONSET, np.int64)
         bank_of = slots // BANK
         banks = np.unique(bank_of)
-        if banks.size == 1:
-            return self._banks[int(banks[0])].process(block, rows=slots % BANK)
-        parts, rows = [], []
         for b in banks:
-            idx = np.flatnonzero(bank_of == b)
-            parts.append(self._banks[int(b)].process(block[idx], rows=slots[idx] % BANK))
-            rows.append(idx)
-        k = len(slots)
-        out = {}
-        for name in ("silence_ms", "audio_seen"):
-            arr = np.empty(k, parts[0]._asdict()[name].dtype)
-            for part, idx in zip(parts, rows):
-                arr[idx] = getattr(part, name)
-            out[name] = arr
-        for name in ("digits", "audio_starts"):
-            recs = []
-            for part, idx in zip(parts, rows):
-                r = getattr(part, name).copy()
-                r["row"] = idx[r["row"]] if len(r) else r["row"]
-                recs.append(r)
-            out[name] = np.concatenate(recs)
-        return _Merged(**out)
-
-
-class _Merged:
-    def __init__(self, **fields):
-        self.__dict__.update(fields)
+            rows = np.flatnonzero(bank_of == b) if banks.size > 1 else np.arange(k)
+            sub = block[rows] if banks.size > 1 else block
+            res = self._banks[int(b)].process(sub, rows=slots[rows] % BANK)
+            silence[rows] = res.silence_samples
+            seen[rows] = res.audio_seen
+            for ev in res.digits:               # the earliest digit of each row counts
+                r, at = int(rows[int(ev["row"])]), int(ev["start"])
+                if digit_start[r] < 0 or at < digit_start[r]:
+                    digit_start[r], digit[r] = at, ord(str(ev["digit"]))
+            starts = res.audio_starts
+            if len(starts):                      # the first audio onset of each row
+                np.minimum.at(first, rows[starts["row"].astype(np.int64)],
+                              starts["start"].astype(np.int64))
+        audio_start = np.where(first == _NO_ONSET, -1, first)
+        return Detections(silence, seen, digit_start, digit, audio_start)
 
 
 class Engine:
     """Serves call channels: buffers their media and runs detection and recording.
 
-    ``tick``: seconds between the worker's rounds.  ``publishers``: threads that finish
-    recordings' files at once (see :mod:`recorder.publish`)."""
+    Parameters
+    ----------
+    tick : float
+        Seconds between the worker's rounds (default 20 ms).
+    publishers : int
+        Threads that finish recordings' files at once (see :mod:`recorder.publish`).
+
+    Notes
+    -----
+    A media source (a pushing call, a replay, an RTP stream) uses the slot it got from
+    :meth:`attach` with :meth:`push`, :meth:`push_g711`, :meth:`push_silence`,
+    :meth:`process`, :meth:`pending`, :meth:`media_samples` and :meth:`reset_media`; a
+    record job uses :meth:`start_job`, :meth:`job_state`, :meth:`take_coded`,
+    :meth:`take_pcm`, :meth:`end_job`, :meth:`barge`, :meth:`job_ended` and
+    :meth:`finish_later`.  All of them but :meth:`attach`, :meth:`detach`,
+    :meth:`finish_later` and :meth:`drain` expect ``engine.lock`` held.
+
+    Examples
+    --------
+    >>> from recorder import Engine
+    >>> engine = Engine()
+    >>> engine.stop()
+    """
 
     _default = None
     _default_lock = threading.Lock()
 
-    def __init__(self, tick: float = 0.02, publishers: int = DEFAULT_WORKERS):
+    def __init__(self, tick: float = 0.02, publishers: int = DEFAULT_WORKERS) -> None:
         self.lock = threading.RLock()
         self.tick = tick
         self.bank = _core.Bank(16)
         self.detectors = DetectorBank()
-        self._channels = weakref.WeakValueDictionary()   # slot -> CallChannel
-        self._waited = weakref.WeakValueDictionary()     # slot -> channel a thread waits on
-        self._jobs: dict[int, object] = {}           # slot -> running Job
+        self._channels: weakref.WeakValueDictionary[int, Source] = weakref.WeakValueDictionary()
+        self._waited: weakref.WeakValueDictionary[int, Source] = weakref.WeakValueDictionary()
+        self._jobs: dict[int, RecordJob] = {}           # slot -> running Job
         self._recording = np.zeros(0, bool)          # slot -> has a running job
         self._free: list[int] = []
         self._open: dict[int, weakref.finalize] = {}    # slot -> finaliser of its channel
@@ -118,6 +231,7 @@ class Engine:
 
     @classmethod
     def default(cls) -> "Engine":
+        """The process-wide engine (made on first use)."""
         with cls._default_lock:
             if cls._default is None:
                 cls._default = cls()
@@ -125,7 +239,10 @@ class Engine:
 
     # -- slots --------------------------------------------------------------------------
 
-    def attach(self, channel) -> int:
+    def attach(self, channel: Source) -> int:
+        """Give ``channel`` a slot and return it.  ``channel`` needs ``is_live()``,
+        ``watchdog()`` and ``wake_waiters()``; it is held weakly, and dropping it without
+        :meth:`detach` finishes its recording and frees the slot."""
         with self.lock:
             if not self._free:
                 self._grow()
@@ -146,7 +263,7 @@ class Engine:
             job = self._jobs.get(slot)
             if job is not None:
                 self.process(np.array([slot], np.int64), partial=True)
-                job.end_aborted()
+                job.abort()
             self._channels.pop(slot, None)
             self._jobs.pop(slot, None)
             self._recording[slot] = False
@@ -162,18 +279,46 @@ class Engine:
 
     # -- record jobs --------------------------------------------------------------------
 
-    def start_job(self, slot: int, job, **params) -> None:
-        """Register ``job`` on ``slot`` and start its state machine (lock held)."""
-        self.bank.start_job(slot, **params)
+    def start_job(self, slot: int, job: RecordJob, params: JobParams) -> None:
+        """Register ``job`` on ``slot`` and start its state machine (lock held).
+
+        The core's job clock and the slot's detectors both start here, together: that
+        is what makes the detectors' positions job samples (see :class:`Detections`)."""
+        self.bank.start_job(slot, int(params.fmt), params.timeout_at, params.size_at,
+                            params.max_silence, params.initial_silence, params.barge,
+                            params.hold)
         self.detectors.reset(slot)
         self._jobs[slot] = job
         self._recording[slot] = True
 
+    def job_state(self, slot: int) -> JobState:
+        """The core's view of ``slot``'s current or last job (lock held)."""
+        return self.bank.job(slot)
+
+    def take_coded(self, slot: int) -> bytes:
+        """The bytes the core has coded for ``slot``'s job since the last call."""
+        return self.bank.take_out(slot)
+
+    def take_pcm(self, slot: int) -> np.ndarray:
+        """The committed samples of a PCM_OUT job since the last call (int16)."""
+        return self.bank.take_pcm(slot)
+
+    def end_job(self, slot: int, cause: EndCause, commit_held: bool) -> None:
+        """End ``slot``'s job in the core now (no-op if it has ended); ``commit_held``:
+        the media held back for barge-in goes to the file too."""
+        self.bank.end_job(slot, int(cause), commit_held)
+
+    def barge(self, slot: int, digit: str, start: int) -> bool:
+        """An out-of-band digit that started at job sample ``start``; True if it ended
+        the job (barge-in on)."""
+        return self.bank.barge(slot, ord(digit), start)
+
     def job_ended(self, slot: int) -> None:
+        """The job on ``slot`` has ended: it gets no more events (lock held)."""
         self._jobs.pop(slot, None)
         self._recording[slot] = False
 
-    def finish_later(self, work) -> None:
+    def finish_later(self, work: Callable[[], None]) -> None:
         """Run ``work`` (closing and publishing a finished recording's file) on the
         publisher's pool, away from the engine lock."""
         self.publisher.submit(work)
@@ -182,11 +327,12 @@ class Engine:
         """Wait until every finished recording's file is published."""
         self.publisher.drain()
 
-    def add_waiter(self, slot: int, channel) -> None:
+    def add_waiter(self, slot: int, channel: Source) -> None:
         """A thread waits on ``channel`` (lock held): the worker wakes it every tick."""
         self._waited[slot] = channel
 
     def remove_waiter(self, slot: int) -> None:
+        """No thread waits on ``slot``'s channel any more (lock held)."""
         self._waited.pop(slot, None)
 
     def let_others_in(self) -> None:
@@ -197,10 +343,21 @@ class Engine:
     # -- media in -----------------------------------------------------------------------
 
     def pending(self, slot: int) -> int:
+        """Samples waiting in ``slot``'s ring."""
         return self.bank.pending(slot)
 
+    def media_samples(self, slot: int) -> int:
+        """Samples of media ``slot`` has processed since :meth:`reset_media`."""
+        return self.bank.media(slot)
+
+    def reset_media(self, slot: int) -> None:
+        """Start ``slot``'s media clock at 0 (a call answered)."""
+        self.bank.reset_media(slot)
+
     def push(self, slot: int, pcm: np.ndarray) -> None:
-        """Queue int16 media for ``slot`` (lock held by the caller)."""
+        """Queue int16 media for ``slot`` (lock held by the caller).  When the ring is
+        full, the slot's waiting media is processed here, on the caller's thread, until
+        the rest fits (see the module documentation)."""
         pos = 0
         while pos < pcm.size:
             n = self.bank.push_s16(slot, pcm[pos:])
@@ -210,7 +367,7 @@ class Engine:
 
     def push_g711(self, slot: int, codes, ulaw: bool) -> None:
         """Queue A-law / mu-law coded media (any byte buffer; decoded straight into the
-        ring).  Lock held by the caller."""
+        ring).  Lock held by the caller; a full ring is processed here, as in :meth:`push`."""
         n = len(codes)
         pos = self.bank.push_g711(slot, codes, ulaw)
         while pos < n:
@@ -218,6 +375,7 @@ class Engine:
             pos += self.bank.push_g711(slot, memoryview(codes)[pos:], ulaw)
 
     def push_silence(self, slot: int, n: int) -> None:
+        """Queue ``n`` samples of silence (a gap in the media); as :meth:`push`."""
         while n > 0:
             n -= self.bank.push_zeros(slot, n)
             if n > 0:
@@ -244,27 +402,15 @@ class Engine:
             return
         rec = slots[rows]
         sub = block[rows] if rows.size != slots.size else block
-        res = self.detectors.process(sub, rec)
-        start = np.full(rec.size, -1, np.int64)
-        char = np.zeros(rec.size, np.int32)
-        for ev in res.digits:                        # the earliest digit of each row counts
-            r, at = int(ev["row"]), int(ev["start"])
-            if start[r] < 0 or at < start[r]:
-                start[r], char[r] = at, ord(str(ev["digit"]))
-        audio = np.full(rec.size, -1, np.int64)
-        starts = res.audio_starts
-        if len(starts):                              # the first audio onset of each row
-            first = np.full(rec.size, np.iinfo(np.int64).max, np.int64)
-            np.minimum.at(first, starts["row"].astype(np.int64), starts["start"].astype(np.int64))
-            audio = np.where(first == np.iinfo(np.int64).max, -1, first)
-        events = self.bank.feed(rec, sub, res.silence_ms, res.audio_seen.view(np.uint8), start, char,
-                                audio)
+        det = self.detectors.process(sub, rec)
+        events = self.bank.feed(rec, sub, det.silence, det.audio_seen, det.digit_start,
+                                det.digit, det.audio_start)
         for i in np.flatnonzero(events):
             job = self._jobs.get(int(rec[i]))
             if job is None:
                 continue
             try:
-                job.on_event(int(events[i]))
+                job.on_event(Event(int(events[i])))
             except Exception as e:      # one job's failure must not touch the others
                 log.exception("record job on slot %d failed", int(rec[i]))
                 job.fail(e)
@@ -272,6 +418,7 @@ class Engine:
     # -- the worker ---------------------------------------------------------------------
 
     def ensure_running(self) -> None:
+        """Start the worker thread if it is not running."""
         with self.lock:
             if self._thread is None or not self._thread.is_alive():
                 self._stopping.clear()
@@ -310,7 +457,7 @@ class Engine:
                 if self._jobs:            # what is already in the rings belongs in the files
                     self.process(np.array(list(self._jobs), np.int64), partial=True)
                 for job in list(self._jobs.values()):
-                    job.end_aborted()
+                    job.abort()
         self._stopping.set()
         if self._thread is not None and self._thread is not threading.current_thread():
             self._thread.join(timeout=5)

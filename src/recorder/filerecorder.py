@@ -58,16 +58,17 @@ import io
 import os
 import threading
 from dataclasses import dataclass
+from typing import TypeAlias
 
 import numpy as np
 
 from . import files, wav
-from ._codecs import engine as _core
 from .cipher import AesCbcCipher, SealedPart, check_cipher, publish_sealed
+from .engine import MEDIA_RATE, CoreFormat, EndCause, Engine, Event, JobParams
+from .publish import publish_file
 
 __all__ = ["FileRecorder", "UASCallFileRecorder", "RecordResult", "RECORD_FORMATS", "RECORD_RATES"]
 
-MEDIA_RATE = 8000
 MIN_AUDIO = MEDIA_RATE * 20 // 1000    # samples: audio shorter than this is not audio
 RECORD_FORMATS = ("alaw", "ulaw", "oki", "ima", "s16bit", "u8bit")
 RECORD_RATES = (8000, 6000, 11000, 11025)
@@ -229,50 +230,42 @@ _HEADERS: dict = {}
 def _header_of(fmt: str, rate: int) -> bytes:
     key = (fmt, rate)
     if key not in _HEADERS:
-        w = wav.Writer(io.BytesIO(), fmt, rate)
-        _HEADERS[key] = w._header()
+        buf = io.BytesIO()
+        wav.Writer(buf, fmt, rate).sync()
+        _HEADERS[key] = buf.getvalue()
     return _HEADERS[key]
 
 
-_C = _core.CONSTANTS
-_FMT_CODE = {"alaw": _C["FMT_ALAW"], "ulaw": _C["FMT_ULAW"], "s16bit": _C["FMT_S16"], "u8bit": _C["FMT_U8"]}
-_CAUSE_OF = {_C["CAUSE_TIMEOUT"]: "TIMEOUT", _C["CAUSE_SIZE"]: "SIZE", _C["CAUSE_SILENCE"]: "SILENCE",
-             _C["CAUSE_BARGEIN"]: "BARGEIN", _C["CAUSE_ABORTED"]: "ABORTED", _C["CAUSE_HANGUP"]: "HANGUP",
-             _C["CAUSE_ERROR"]: "ERROR"}
-_CODE_OF = {v: k for k, v in _CAUSE_OF.items()}
+#: the file formats the engine's core codes itself at MEDIA_RATE
+_CORE_FORMAT = {"alaw": CoreFormat.ALAW, "ulaw": CoreFormat.ULAW, "s16bit": CoreFormat.S16,
+                "u8bit": CoreFormat.U8}
 
 
-class Job:
-    """One record job.  Its decisions (when and why it ends, at the exact sample) and the
-    G.711/PCM coding at 8000 Hz run in the engine's compiled core (one slot per channel);
-    this object owns the file: it writes what the core coded, resamples and codes the
-    other formats, refreshes the header, and publishes the finished file.
-
-    Life: running -> ended (``ended`` set: the cause is known, no more media; under the
-    engine lock) -> done (``done`` set: the file is closed, fsynced, encrypted and under
-    its final name).  The slow file work between the two runs on the engine's publisher
-    pool (:mod:`recorder.publish`), never under the engine lock, so a slow disk does not
-    stall other calls.  Every file operation goes through the job's open
+class RecordingFile:
+    """The file of one recording: created as a temporary ``.part`` in its folder,
+    written while the recording runs (:attr:`writer`, a :class:`recorder.wav.Writer`),
+    and finished by :meth:`finish`: closed, fsynced and published under its final name
+    (encrypted, with a cipher, by :func:`recorder.publish.publish_file`), or after an I/O
+    error salvaged as a valid WAV file.  Every file operation goes through its open
     :class:`recorder.files.Folder` (no path is resolved twice).
+
+    Parameters
+    ----------
+    spec : JobSpec
+        The recording's validated arguments (name, format, rate, cipher).
+    root : str
+        The media root ``spec.filename`` is relative to.
+
+    Raises
+    ------
+    ValueError
+        A refused name (a symbolic link on the way, a folder under the final name).
+    OSError
+        The folder or the file cannot be made.
     """
 
-    def __init__(self, spec: JobSpec, root):
-        """Open the job's folder under ``root`` and create its temporary file (no engine
-        lock: this is file-system work).  ValueError for a refused name, OSError when
-        the folder or file cannot be made.  :meth:`attach` then starts it."""
+    def __init__(self, spec: JobSpec, root) -> None:
         self.spec = spec
-        self.cause = Cause.NONE
-        self.ended = False
-        self.done = threading.Event()
-        self.result: RecordResult | None = None
-        self.error: str | None = None
-        self.frames_out = 0
-        self.audio_seen = False
-        self.digit = None
-        self.digit_start = None
-        self._n_final = 0
-        self._engine = self._slot = None
-        self._max_frames = spec.max_frames()
         self.folder = files.Folder(root, spec.filename)
         try:
             self._create_part()
@@ -307,161 +300,31 @@ class Job:
             except OSError:     # nothing may keep the job from ending
                 pass
 
-    def attach(self, engine, slot: int, resampler_factory, hold_back: int) -> None:
-        """Start the job's state machine on the engine's ``slot`` (engine lock held)."""
-        spec = self.spec
-        direct = spec.rate == MEDIA_RATE and spec.fmt in _FMT_CODE
-        if spec.rate == MEDIA_RATE:
-            size_at = self._max_frames
-        else:   # the first 8 kHz sample count whose resampled frames reach the limit
-            size_at = -(-self._max_frames * MEDIA_RATE // spec.rate)
-        self._resampler = resampler_factory(MEDIA_RATE, spec.rate) if spec.rate != MEDIA_RATE else None
-        engine.start_job(
-            slot, self,
-            fmt=_FMT_CODE[spec.fmt] if direct else _C["FMT_PCM_OUT"],
-            timeout_at=spec.timeout_samples or -1, size_at=size_at,
-            max_sil=spec.max_silence_ms * MEDIA_RATE // 1000,
-            init_sil=spec.initial_silence_ms * MEDIA_RATE // 1000,
-            barge=spec.barge_in, hold=hold_back)
-        self._engine, self._slot = engine, slot
-
     def discard(self) -> None:
-        """Undo a job that was never attached: its temporary file goes."""
+        """Remove the file (the recording never started)."""
         self.writer.close()
         self._release_part()
         self.folder.unlink(self._part, quiet=True)
         self.folder.close()
 
-    @classmethod
-    def failed(cls, spec: JobSpec, exc: BaseException) -> "Job":
-        """A job that could not even start (its folder or file could not be created)."""
-        job = cls.__new__(cls)
-        job.spec, job.frames_out, job._n_final = spec, 0, 0
-        job.audio_seen, job.digit, job.digit_start = False, None, None
-        job.error = f"{type(exc).__name__}: {exc}"
-        job.cause = Cause.ERROR
-        job.ended = True
-        job.done = threading.Event()
-        job.result = RecordResult(Cause.ERROR, None, spec.fmt, spec.rate, 0, 0.0, 0, False,
-                                  error=job.error)
-        job.done.set()
-        return job
-
-    # -- events from the engine core (engine lock held) --------------------------------
-
-    def on_event(self, events: int) -> None:
-        """React to what the core reported for this job's slot after a chunk."""
-        if self.ended:
-            return
-        try:
-            self._drain()
-            if events & _C["EV_SYNC"]:
-                self.writer.sync()
-        except Exception as e:          # an I/O error, or anything else: the job ends, nothing hangs
-            self.fail(e)
-            return
-        if events & _C["EV_DONE"]:
-            self.finish(Cause[_CAUSE_OF[self._engine.bank.job(self._slot)[4]]])
-
-    def _drain(self) -> None:
-        bank = self._engine.bank
-        if self._resampler is not None or self.spec.fmt not in _FMT_CODE:
-            pcm = bank.take_pcm(self._slot)
-            if pcm.size:
-                if self._resampler is not None:
-                    pcm = self._resampler.process(pcm)
-                self._write(pcm)
-        else:
-            data = bank.take_out(self._slot)
-            if data:
-                self.writer.write_coded(data)
-                self.frames_out = self.writer.frames
-
-    def _write(self, pcm: np.ndarray) -> None:
-        pcm = pcm[: max(0, self._max_frames - self.frames_out)]
-        if pcm.size:
-            self.writer.write(pcm)
-            self.frames_out += pcm.size
-
-    def out_of_band_digit(self, digit: str, start: int) -> None:
-        """An RFC 4733 digit that started at job sample ``start``: barge-in cuts there (or
-        as far back as the held-back media allows)."""
-        if not self.ended and self._engine.bank.barge(self._slot, ord(digit), start):
-            self.on_event(_C["EV_DONE"])
-
-    @property
-    def n(self) -> int:
-        """Media samples the job has seen."""
-        return self._engine.bank.job(self._slot)[1] if not self.ended else self._n_final
-
-    def fail(self, exc: BaseException) -> None:
-        """End the job with ERROR because of ``exc`` (engine lock held)."""
-        if self.error is None:
-            self.error = f"{type(exc).__name__}: {exc}"
-        self.finish(Cause.ERROR)
-
-    # -- ending -------------------------------------------------------------------------
-
-    def end(self, cause: Cause) -> None:
-        """End the job from outside (stop -> ABORTED, hangup -> HANGUP): everything
-        received is kept, held-back media included.  Engine lock held."""
-        if self.ended:
-            return
-        self._engine.bank.end_job(self._slot, _CODE_OF[cause.name], True)
-        self.finish(cause)
-
-    def end_aborted(self) -> None:
-        self.end(Cause.ABORTED)
-
-    def finish(self, cause: Cause) -> None:
-        """The job ends with ``cause`` (engine lock held): the last media goes to the
-        writer, the slot is freed, and the publisher closes and publishes the file."""
-        if self.ended:
-            return
-        spec, bank = self.spec, self._engine.bank
-        try:
-            if bank.active(self._slot):
-                bank.end_job(self._slot, _CODE_OF["ERROR" if self.error else cause.name], False)
-            (_, self._n_final, committed, _, _, digit_start, digit,
-             first_audio) = bank.job(self._slot)
-            # audio counts only if the file keeps at least 20 ms of it (the detector's
-            # shortest audio): a barge-in tone cut from the end is not audio in the file
-            self.audio_seen = 0 <= first_audio and committed - first_audio >= MIN_AUDIO
-            if cause is Cause.BARGEIN:
-                self.digit, self.digit_start = digit, digit_start
-            if not self.error:
-                self._drain()
-                if self._resampler is not None:
-                    want = round(committed * spec.rate / MEDIA_RATE)
-                    tail = self._resampler.process(np.empty(0, np.int16), last=True)
-                    self._write(tail[: max(0, want - self.frames_out)])
-        except Exception as e:
-            if self.error is None:
-                self.error = f"{type(e).__name__}: {e}"
-        finally:
-            self.ended = True
-            self.cause = Cause.ERROR if self.error else cause
-            self._engine.job_ended(self._slot)
-            self._engine.finish_later(self._close_and_publish)
-
-    def _close_and_publish(self) -> None:
-        """On a publisher thread: close, fsync, encrypt, rename; then ``done``."""
-        spec = self.spec
+    def finish(self, error: str | None) -> tuple[str | None, str | None, int]:
+        """Close, fsync and publish the file; with ``error`` (an earlier write failed),
+        or when this fails, keep what reached the disk (:meth:`_salvage`).  Never raises
+        for an I/O error.  Returns ``(path, error, size)``: where the file is (None if
+        nothing could be kept), the error if any, and its size on disk."""
         final_path = None
         try:
             self.writer.close()
             self._file.flush()
             os.fsync(self._raw.fileno())
-            if self.error:              # an earlier write failed: keep what reached the disk
+            if error:                   # an earlier write failed: keep what reached the disk
                 wav.repair(self._file)
             final_path = self._publish()
         except Exception as e:
-            if not self.error:
-                self.error = f"{type(e).__name__}: {e}"
+            if not error:
+                error = f"{type(e).__name__}: {e}"
             final_path = self._salvage()
         finally:
-            if self.error:
-                self.cause = Cause.ERROR
             size = 0
             if final_path:
                 try:
@@ -471,15 +334,9 @@ class Job:
             self._release_part()
             try:
                 self.folder.close()
-            except OSError:         # nothing may keep ``done`` from being set
+            except OSError:         # nothing may keep the job from being done
                 pass
-            self.result = RecordResult(
-                cause=self.cause, path=final_path, format=spec.fmt, rate=spec.rate,
-                frames=self.frames_out, duration=self.frames_out / spec.rate, bytes=size,
-                audio_detected=self.audio_seen, digit=self.digit,
-                digit_time=None if self.digit_start is None else self.digit_start / MEDIA_RATE,
-                error=self.error)
-            self.done.set()
+        return final_path, error, size
 
     def _publish(self) -> str:
         """Put the closed temporary file under its final name (encrypted if asked)."""
@@ -492,18 +349,9 @@ class Job:
     def _encrypt_into_place(self) -> None:
         """Encrypt the closed temporary file to a second temporary file, rename that to
         the final name, and remove the plaintext (the one encrypt-on-publish step)."""
-        folder = self.folder
-        enc_name, dst = folder.create_temp()
-        try:
-            with dst:
-                publish_sealed(self._file, dst, self.spec.cipher)
-                dst.flush()
-                os.fsync(dst.fileno())
-            folder.replace(enc_name, folder.base)
-        except BaseException:
-            folder.unlink(enc_name, quiet=True)    # no partial ciphertext left behind
-            raise
-        folder.unlink(self._part)
+        cipher = self.spec.cipher
+        publish_file(self.folder, lambda dst: publish_sealed(self._file, dst, cipher))
+        self.folder.unlink(self._part)
 
     def _salvage(self) -> str | None:
         """After an I/O error: keep what reached the disk in a valid WAV file.  Without a
@@ -530,50 +378,329 @@ class Job:
             return self.temp_path if self.folder.exists(self._part) else None
 
 
+class Job:
+    """One record job.  Its decisions (when and why it ends, at the exact sample) and the
+    G.711/PCM coding at 8000 Hz run in the engine's compiled core (one slot per channel);
+    this object takes the core's events: it writes what the core coded to its
+    :class:`RecordingFile`, resamples and codes the other formats, refreshes the header,
+    and has the finished file published.
+
+    Life: running -> ended (``ended`` set: the cause is known, no more media; under the
+    engine lock) -> done (``done`` set: the file is closed, fsynced, encrypted and under
+    its final name).  The slow file work between the two runs on the engine's publisher
+    pool (:mod:`recorder.publish`), never under the engine lock, so a slow disk does not
+    stall other calls.
+    """
+
+    _engine: Engine     # set by attach()
+    _slot: int
+
+    def __init__(self, spec: JobSpec, root):
+        """Open the job's folder under ``root`` and create its temporary file (no engine
+        lock: this is file-system work).  ValueError for a refused name, OSError when
+        the folder or file cannot be made.  :meth:`attach` then starts it."""
+        self.spec = spec
+        self.cause = Cause.NONE
+        self.ended = False
+        self.done = threading.Event()
+        self.result: RecordResult | None = None
+        self.error: str | None = None
+        self.frames_out = 0
+        self.audio_seen = False
+        self.digit = None
+        self.digit_start = None
+        self._n_final = 0
+        self._max_frames = spec.max_frames()
+        self.file = RecordingFile(spec, root)
+        self.writer = self.file.writer
+
+    def discard(self) -> None:
+        """Undo a job that was never attached: its temporary file goes."""
+        self.file.discard()
+
+
+    def attach(self, engine: Engine, slot: int, resampler_factory, hold_back: int) -> None:
+        """Start the job's state machine on the engine's ``slot`` (engine lock held)."""
+        spec = self.spec
+        direct = spec.rate == MEDIA_RATE and spec.fmt in _CORE_FORMAT
+        if spec.rate == MEDIA_RATE:
+            size_at = self._max_frames
+        else:   # the first 8 kHz sample count whose resampled frames reach the limit
+            size_at = -(-self._max_frames * MEDIA_RATE // spec.rate)
+        self._resampler = resampler_factory(MEDIA_RATE, spec.rate) if spec.rate != MEDIA_RATE else None
+        engine.start_job(slot, self, JobParams(
+            fmt=_CORE_FORMAT[spec.fmt] if direct else CoreFormat.PCM_OUT,
+            timeout_at=spec.timeout_samples or -1, size_at=size_at,
+            max_silence=spec.max_silence_ms * MEDIA_RATE // 1000,
+            initial_silence=spec.initial_silence_ms * MEDIA_RATE // 1000,
+            barge=spec.barge_in, hold=hold_back))
+        self._engine, self._slot = engine, slot
+
+    # -- events from the engine core (engine lock held) --------------------------------
+
+    def on_event(self, events: Event) -> None:
+        """React to what the core reported for this job's slot after a chunk."""
+        if self.ended:
+            return
+        try:
+            self._drain()
+            if events & Event.SYNC:
+                self.writer.sync()
+        except Exception as e:          # an I/O error, or anything else: the job ends, nothing hangs
+            self.fail(e)
+            return
+        if events & Event.DONE:
+            self.finish(Cause[EndCause(self._engine.job_state(self._slot).cause).name])
+
+    def _drain(self) -> None:
+        engine = self._engine
+        if self._resampler is not None or self.spec.fmt not in _CORE_FORMAT:
+            pcm = engine.take_pcm(self._slot)
+            if pcm.size:
+                if self._resampler is not None:
+                    pcm = self._resampler.process(pcm)
+                self._write(pcm)
+        else:
+            data = engine.take_coded(self._slot)
+            if data:
+                self.writer.write_coded(data)
+                self.frames_out = self.writer.frames
+
+    def _write(self, pcm: np.ndarray) -> None:
+        pcm = pcm[: max(0, self._max_frames - self.frames_out)]
+        if pcm.size:
+            self.writer.write(pcm)
+            self.frames_out += pcm.size
+
+    def out_of_band_digit(self, digit: str, start: int) -> None:
+        """An RFC 4733 digit that started at job sample ``start``: barge-in cuts there (or
+        as far back as the held-back media allows)."""
+        if not self.ended and self._engine.barge(self._slot, digit, start):
+            self.on_event(Event.DONE)
+
+    @property
+    def n(self) -> int:
+        """Media samples the job has seen."""
+        return self._engine.job_state(self._slot).n if not self.ended else self._n_final
+
+    def fail(self, exc: BaseException) -> None:
+        """End the job with ERROR because of ``exc`` (engine lock held)."""
+        if self.error is None:
+            self.error = f"{type(exc).__name__}: {exc}"
+        self.finish(Cause.ERROR)
+
+    # -- ending -------------------------------------------------------------------------
+
+    def end(self, cause: Cause) -> None:
+        """End the job from outside (stop -> ABORTED, hangup -> HANGUP): everything
+        received is kept, held-back media included.  Engine lock held."""
+        if self.ended:
+            return
+        self._engine.end_job(self._slot, EndCause[cause.name], True)
+        self.finish(cause)
+
+    def abort(self) -> None:
+        """End the job with ABORTED (the engine stops or drops the channel)."""
+        self.end(Cause.ABORTED)
+
+    def finish(self, cause: Cause) -> None:
+        """The job ends with ``cause`` (engine lock held): the last media goes to the
+        writer, the slot is freed, and the publisher closes and publishes the file."""
+        if self.ended:
+            return
+        spec, engine = self.spec, self._engine
+        try:
+            engine.end_job(self._slot, EndCause.ERROR if self.error else EndCause[cause.name], False)
+            st = engine.job_state(self._slot)
+            self._n_final, committed = st.n, st.committed
+            # audio counts only if the file keeps at least 20 ms of it (the detector's
+            # shortest audio): a barge-in tone cut from the end is not audio in the file
+            self.audio_seen = 0 <= st.first_audio and committed - st.first_audio >= MIN_AUDIO
+            if cause is Cause.BARGEIN:
+                self.digit, self.digit_start = st.digit, st.digit_start
+            if not self.error:
+                self._drain()
+                if self._resampler is not None:
+                    want = round(committed * spec.rate / MEDIA_RATE)
+                    tail = self._resampler.process(np.empty(0, np.int16), last=True)
+                    self._write(tail[: max(0, want - self.frames_out)])
+        except Exception as e:
+            if self.error is None:
+                self.error = f"{type(e).__name__}: {e}"
+        finally:
+            self.ended = True
+            self.cause = Cause.ERROR if self.error else cause
+            engine.job_ended(self._slot)
+            engine.finish_later(self._close_and_publish)
+
+    def _close_and_publish(self) -> None:
+        """On a publisher thread: the file is finished (:meth:`RecordingFile.finish`);
+        then the result, and ``done``."""
+        spec = self.spec
+        final_path, size = None, 0
+        try:
+            final_path, self.error, size = self.file.finish(self.error)
+        finally:
+            if self.error:
+                self.cause = Cause.ERROR
+            self.result = RecordResult(
+                cause=self.cause, path=final_path, format=spec.fmt, rate=spec.rate,
+                frames=self.frames_out, duration=self.frames_out / spec.rate, bytes=size,
+                audio_detected=self.audio_seen, digit=self.digit,
+                digit_time=None if self.digit_start is None else self.digit_start / MEDIA_RATE,
+                error=self.error)
+            self.done.set()
+
+class FailedStart:
+    """The outcome of a record job that could not even start (its folder or file could
+    not be created): already ended and done, with cause ERROR.  It answers the same
+    questions as a finished :class:`Job` (``ended``, ``done``, ``cause``, ``audio_seen``,
+    ``result``).
+
+    Parameters
+    ----------
+    spec : JobSpec
+        The job's validated arguments.
+    exc : BaseException
+        Why it could not start.
+    """
+
+    ended = True
+    audio_seen = False
+    cause = Cause.ERROR
+
+    def __init__(self, spec: JobSpec, exc: BaseException) -> None:
+        self.error = f"{type(exc).__name__}: {exc}"
+        self.result = RecordResult(Cause.ERROR, None, spec.fmt, spec.rate, 0, 0.0, 0, False,
+                                   error=self.error)
+        self.done = threading.Event()
+        self.done.set()
+
+
 class FileRecorder:
     """Records the call's inbound audio to WAV files (the spec's ``FileRecorder``).
 
     Get it as ``channel.FileRecorder`` (or ``channel.file_recorder``).  See the module
-    documentation for the exact semantics of every argument.
+    documentation for the exact semantics of every argument.  It owns the record-job
+    lifecycle: it starts a :class:`Job` on its channel's media, waits for it (the
+    channel serves the waiting), and keeps the last job's outcome.
+
+    Parameters
+    ----------
+    channel : recorder.channel.CallChannel
+        The call whose inbound audio is recorded.
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> import numpy as np
+    >>> from recorder import CallChannel, wav
+    >>> folder = tempfile.mkdtemp()
+    >>> _ = wav.write(f"{folder}/call.wav", np.zeros(8000, np.int16), fmt="s16bit")
+    >>> ch = CallChannel.replay(f"{folder}/call.wav", media_root=folder)
+    >>> ch.FileRecorder.record("out.wav", milliseconds_max_silence=500).name
+    'SILENCE'
+    >>> ch.close()
     """
 
-    State = State
-    Cause = Cause
+    State: TypeAlias = State
+    Cause: TypeAlias = Cause
 
-    def __init__(self, channel):
+    def __init__(self, channel) -> None:
         self._channel = channel
-        self._job: Job | None = None      # the running or last job (replaced under the lock)
+        self._job: Job | FailedStart | None = None   # the running or last job (replaced under the lock)
 
     # -- spec API -----------------------------------------------------------------------
 
-    def record(self, filename, file_format="alaw", rate=8000, seconds_timeout=120,
-               max_bytes=1920000, milliseconds_max_silence=10000, milliseconds_initial_silence=0,
-               barge_in=False, cipher=None) -> Cause:
-        """Record to ``filename`` and block until the recording ends; returns the cause.
+    def record(self, filename: str | os.PathLike[str], file_format: str = "alaw",
+               rate: int = 8000, seconds_timeout: float | None = 120, max_bytes: int = 1920000,
+               milliseconds_max_silence: int = 10000, milliseconds_initial_silence: int = 0,
+               barge_in: bool = False, cipher: AesCbcCipher | None = None) -> Cause:
+        """Record to ``filename`` and block until the recording ends.
 
-        Raises Hangup if the call is IDLE, Error if it is not ANSWERED or a recording is
-        already running, ValueError/TypeError for bad arguments."""
+        Parameters
+        ----------
+        filename : str or path-like
+            Relative to the channel's media root; folders are created.
+        file_format : str
+            One of :data:`RECORD_FORMATS`.
+        rate : int
+            One of :data:`RECORD_RATES` (Hz).
+        seconds_timeout : float or None
+            Media time after which the recording ends with TIMEOUT (0 or None: none).
+        max_bytes : int
+            Size limit of the file on disk (0: only the WAV format's own 4 GiB).
+        milliseconds_max_silence, milliseconds_initial_silence : int
+            Silence that ends the recording (0: off); see the module documentation.
+        barge_in : bool
+            A DTMF digit ends the recording, cut at the digit's start.
+        cipher : AesCbcCipher or AesGcmCipher, optional
+            Encrypt the file (nothing unencrypted ever reaches the disk).
+
+        Returns
+        -------
+        Cause
+            Why the recording ended (ERROR if the file could not be made or written).
+
+        Raises
+        ------
+        Hangup
+            The call is IDLE.
+        Error
+            The call is not ANSWERED, or a recording is already running.
+        ValueError, TypeError
+            A bad argument (named in the message).
+        """
         job = self._begin(filename, file_format, rate, seconds_timeout, max_bytes,
                           milliseconds_max_silence, milliseconds_initial_silence, barge_in, cipher)
         if job is None:
             return Cause.ERROR
-        self._channel._wait_for(job, None)
+        self._wait_for(job, None)
         return job.cause
 
-    def start(self, filename, file_format="alaw", rate=8000, max_bytes=1920000,
-              milliseconds_max_silence=10000, milliseconds_initial_silence=0, barge_in=False,
-              cipher=None) -> bool:
-        """Begin recording to ``filename``; returns True once the recording has started
-        (False if the file could not be created: ``state()`` is then ERROR).  Same errors
-        as :meth:`record`."""
+    def start(self, filename: str | os.PathLike[str], file_format: str = "alaw",
+              rate: int = 8000, max_bytes: int = 1920000, milliseconds_max_silence: int = 10000,
+              milliseconds_initial_silence: int = 0, barge_in: bool = False,
+              cipher: AesCbcCipher | None = None) -> bool:
+        """Begin recording to ``filename`` and return at once.
+
+        Parameters
+        ----------
+        filename, file_format, rate, max_bytes, milliseconds_max_silence, \
+milliseconds_initial_silence, barge_in, cipher
+            As in :meth:`record`.
+
+        Returns
+        -------
+        bool
+            True once the recording has started; False if its file could not be
+            created (:meth:`state` is then ERROR, :meth:`last_error` says why).
+
+        Raises
+        ------
+        Hangup, Error, ValueError, TypeError
+            As :meth:`record`.
+        """
         job = self._begin(filename, file_format, rate, None, max_bytes, milliseconds_max_silence,
                           milliseconds_initial_silence, barge_in, cipher)
         return job is not None
 
     def stop(self) -> bool:
-        """Stop the recording (cause ABORTED) after writing everything received so far;
-        returns True once its file is published (also when called again while the file
-        is still being published, and at once when nothing is recording)."""
+        """Stop the recording (cause ABORTED) after writing everything received so far.
+
+        Returns
+        -------
+        bool
+            True once its file is published (also when called again while the file is
+            still being published, and at once when nothing is recording).
+
+        Raises
+        ------
+        Hangup
+            The call is IDLE (raised once the last file is published).
+        Error
+            The call is not ANSWERED.
+        """
         self._check_call()
         job = self._job
         if job is None:
@@ -599,20 +726,37 @@ class FileRecorder:
             return Cause.NONE
         return job.cause
 
-    def wait_until_finished(self, seconds_timeout=120) -> Cause:
-        """Block until the recording ends (returns its cause) or ``seconds_timeout`` of
-        media time passes (returns TIMEOUT; the recording goes on).  ``None`` waits
-        forever.  With no recording running, returns :meth:`cause` at once."""
+    def wait_until_finished(self, seconds_timeout: float | None = 120) -> Cause:
+        """Block until the recording ends or ``seconds_timeout`` of media time passes.
+
+        Parameters
+        ----------
+        seconds_timeout : float or None
+            Media seconds to wait at most; None waits forever.
+
+        Returns
+        -------
+        Cause
+            The recording's cause; TIMEOUT if the time passed first (the recording goes
+            on); with no recording running, :meth:`cause` at once.
+
+        Raises
+        ------
+        Hangup, Error
+            As :meth:`stop`.
+        ValueError, TypeError
+            ``seconds_timeout`` is not a number of seconds from 0 to 1e9.
+        """
         self._check_call()
         if seconds_timeout is not None:
             seconds_timeout = check_seconds(seconds_timeout, "seconds_timeout")
         job = self._job
         if job is None or job.done.is_set():
             return self.cause()
-        finished = self._channel._wait_for(job, seconds_timeout)
+        finished = self._wait_for(job, seconds_timeout)
         return job.cause if finished else Cause.TIMEOUT
 
-    def audio_detected_in_recording(self):
+    def audio_detected_in_recording(self) -> bool | None:
         """True if audio (not just silence) was heard during the last record job, False
         if not; None while a job runs or before any job."""
         job = self._job
@@ -627,7 +771,7 @@ class FileRecorder:
         job = self._job
         return job.result if job is not None and job.done.is_set() else None
 
-    def last_digit(self):
+    def last_digit(self) -> tuple[str, float | None] | None:
         """``(digit, seconds from the start of the job)`` of the barge-in, or None."""
         r = self.result()
         return (r.digit, r.digit_time) if r is not None and r.digit is not None else None
@@ -640,9 +784,21 @@ class FileRecorder:
     def running_job(self) -> "Job | None":
         """The job still taking media (not yet ended), if any."""
         job = self._job
-        return job if job is not None and not job.ended else None
+        return job if isinstance(job, Job) and not job.ended else None
 
     # -- internals ----------------------------------------------------------------------
+
+    def _wait_for(self, job: Job | FailedStart, seconds: float | None) -> bool:
+        """Wait until ``job`` is done (file published; True) or ``seconds`` of media
+        pass (False).  The channel serves the waiting (a fast replay advances only
+        while someone waits)."""
+        channel = self._channel
+        deadline = None if seconds is None else channel.media_samples() + seconds_to_samples(seconds)
+        if not channel.wait(lambda: job.ended, deadline):
+            return False
+        if job.ended:
+            job.done.wait()
+        return job.done.is_set()
 
     def _settle(self) -> None:
         """Wait until an ended job's file is published, so its outcome is final."""
@@ -654,7 +810,7 @@ class FileRecorder:
         """The call must be ANSWERED.  A Hangup is raised only once the last recording's
         file is published: after catching it, ``cause()`` and ``result()`` are final."""
         try:
-            self._channel._check_call()
+            self._channel.check_call()
         except Hangup:
             self._settle()
             raise
@@ -671,16 +827,15 @@ class FileRecorder:
         try:                             # file-system work, outside the engine lock
             job = Job(spec, channel.media_root)
         except OSError as e:             # folder or file cannot be created: ERROR
-            job = Job.failed(spec, e)
             with channel.lock:
-                channel._check_call()
+                channel.check_call()
                 if self.running_job() is not None:
                     raise Error("a recording is already in progress on this channel") from None
-                self._job = job
+                self._job = FailedStart(spec, e)
             return None
         try:
             with channel.lock:
-                channel._check_call()
+                channel.check_call()
                 if self.running_job() is not None:
                     raise Error("a recording is already in progress on this channel")
                 channel.begin_job(job)

@@ -206,9 +206,14 @@ class Folder:
         """The path of ``name`` in this folder (for messages and results only)."""
         return os.path.join(self.dirname, name)
 
-    def create_temp(self):
+    def create_temp(self, name: str | None = None):
         """Create a fresh temporary file for the recording; returns ``(name, file)``
-        with ``file`` open for reading and writing, unbuffered."""
+        with ``file`` open for reading and writing, unbuffered.  ``name``: the
+        temporary name to use (FileExistsError if it exists); default a fresh
+        :func:`temp_name_for` the final name."""
+        if name is not None:
+            fd = os.open(name, _TEMP_FLAGS, 0o666, dir_fd=self.fd)
+            return name, os.fdopen(fd, "w+b", buffering=0)
         for _ in range(_RETRIES):
             name = temp_name_for(self.base)
             try:

@@ -1,5 +1,7 @@
-"""The publisher: a small bounded pool of threads that finish recordings (close, fsync,
-encrypt, rename) away from the engine lock.
+"""Publishing files: :func:`publish_file`, the one atomic write-fsync-rename step every
+finished file goes through (recordings encrypted on publish, ``recorder convert``'s
+outputs), and the publisher: a small bounded pool of threads that finish recordings
+(close, fsync, encrypt, rename) away from the engine lock.
 
 Each finished recording is one piece of work; up to ``workers`` of them run at once, so
 one slow file (a slow disk, a slow cipher) holds up only its own worker: the others keep
@@ -11,15 +13,75 @@ from __future__ import annotations
 
 import collections
 import logging
+import os
 import threading
+from typing import IO, Callable, Protocol
 
-__all__ = ["Publisher", "DEFAULT_WORKERS"]
+__all__ = ["Publisher", "DEFAULT_WORKERS", "PublishFolder", "publish_file"]
 
 log = logging.getLogger("recorder.publish")
 
 DEFAULT_WORKERS = 4
 MAX_WORKERS = 256
 _IDLE_SECONDS = 60.0
+
+
+class PublishFolder(Protocol):
+    """The folder a file is published in (:class:`recorder.files.Folder` is one): names
+    are relative to it, and ``base`` is the final name."""
+
+    base: str
+
+    def create_temp(self, name: str | None = None) -> tuple[str, IO[bytes]]: ...
+    def replace(self, src: str, dst: str) -> None: ...
+    def unlink(self, name: str, *, quiet: bool = False) -> None: ...
+
+
+def publish_file(folder: PublishFolder, write: Callable[[IO[bytes]], object], *,
+                 temp: str | None = None) -> None:
+    """Write a file and put it under its final name atomically.
+
+    ``write(f)`` writes the whole content into a fresh temporary file of ``folder``;
+    the file is then flushed, fsynced and renamed over ``folder.base`` (replacing any
+    file of that name), and the folder is synced.  A reader sees the old file or the
+    whole new one, never a part, even after a crash.
+
+    Parameters
+    ----------
+    folder : PublishFolder
+        Where the file goes; ``folder.base`` is its final name.
+    write : callable
+        Called once with the temporary file, open for binary writing.
+    temp : str, optional
+        The temporary file's name (it must not exist); default: a fresh one.
+
+    Raises
+    ------
+    OSError
+        The file could not be written, synced or renamed (or whatever ``write``
+        raises).  Nothing is left behind: the temporary file is removed.
+
+    Examples
+    --------
+    >>> import tempfile, os
+    >>> from recorder import files
+    >>> d = tempfile.mkdtemp()
+    >>> folder = files.Folder(d, "hello.txt")
+    >>> publish_file(folder, lambda f: f.write(b"hi"))
+    >>> folder.close()
+    >>> open(os.path.join(d, "hello.txt"), "rb").read()
+    b'hi'
+    """
+    name, f = folder.create_temp(temp)
+    try:
+        with f:
+            write(f)
+            f.flush()
+            os.fsync(f.fileno())
+        folder.replace(name, folder.base)
+    except BaseException:
+        folder.unlink(name, quiet=True)     # no partial file left behind
+        raise
 
 
 class Publisher:
