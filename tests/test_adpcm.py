@@ -14,6 +14,7 @@ from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 
 import adpcm_ref as ref
+import recorder
 from recorder import adpcm, codecs, wav
 from recorder._codecs import adpcm as _k
 
@@ -152,13 +153,13 @@ def test_search_isa_variants_give_the_same_codes():
     rows = x[: 8 * 1000].reshape(8, 1000)
     results = []
     try:
-        for isa in _k.ISA_NAMES:
-            assert _k.select_isa(isa) in _k.ISA_NAMES
+        for level in recorder.simd.LEVELS:
+            assert recorder.set_simd_level(level) in recorder.simd.LEVELS
             results.append((adpcm.oki_encode(x).tobytes(),
                             stream(adpcm.OkiEncoder, x, [160] * 20).tobytes(),
                             adpcm.oki_encode_rows(rows, adpcm.row_states(8)).tobytes()))
     finally:
-        _k.select_isa(None)
+        recorder.set_simd_level(None)
     for r in results[1:]:
         assert r == results[0]
 
@@ -176,14 +177,14 @@ def test_every_isa_this_cpu_runs_codes_as_the_reference():
     want_rows = [ref.pack_high_first(ref.oki_encode_codes(r.tolist())[0]) for r in rows]
     used = set()
     try:
-        for isa in _k.ISA_NAMES:
-            name = _k.select_isa(isa)
+        for level in recorder.simd.LEVELS:
+            name = recorder.set_simd_level(level)
             used.add(name)
             assert adpcm.oki_encode(x).tobytes() == want, name
             got = adpcm.oki_encode_rows(rows, adpcm.row_states(4))
             assert [r.tobytes() for r in got] == want_rows, name
     finally:
-        _k.select_isa(None)
+        recorder.set_simd_level(None)
     assert "c" in used
 
 

@@ -15,7 +15,6 @@ import resample_measure as rm
 import scipy.signal as ss
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from recorder._codecs import resample as _rs
 
 import recorder
 from recorder import resampling
@@ -25,7 +24,7 @@ RATES = [(8000, 6000), (6000, 8000), (8000, 11000), (11000, 8000), (8000, 11025)
 # Other ratios (p, q <= 1000) that must work as well.
 OTHER = [(8000, 16000), (16000, 8000), (44100, 48000), (48000, 44100), (1000, 999),
          (1000, 3), (3, 1000), (8000, 8000)]
-ISAS = ("c", "sse2", "avx2")
+ISAS = ("c", "sse2", "avx2")      # the levels where the resampler changes loops
 
 
 def noise16(n, seed=0, scale=6000.0):
@@ -341,13 +340,13 @@ def test_isa_variants_are_bit_identical():
         for fi, fo in RATES + [(44100, 48000), (7, 5)]:
             results = []
             for isa in ISAS:
-                _rs.select_isa(isa)
+                recorder.set_simd_level(isa)
                 results.append(stream(fi, fo, x, range(160, len(x), 160)))
                 results.append(recorder.resample(x, fi, fo))
             for r in results[1:]:
                 np.testing.assert_array_equal(r, results[0])
     finally:
-        _rs.select_isa(None)
+        recorder.set_simd_level(None)
 
 
 def test_streaming_counts_and_state():

@@ -16,8 +16,8 @@ from libc.string cimport memset
 from resample_k cimport (
     rs_filter, rs_state, rs_sample_t, rs_reset, rs_total, rs_count, rs_process, rs_append,
     rs_window, rs_advance, rs_emit, rs_compact, cr_rs_run4, cr_rs_to_int16, cr_rs_select,
-    cr_rs_isa,
 )
+from cpu_isa cimport cr_isa, cr_isa_set
 
 import numpy as np
 
@@ -46,23 +46,22 @@ cdef inline int _kind(const Py_buffer* v) noexcept:
 # History beyond the filter window: input is taken in blocks of this many samples.
 DEF_BLOCK = 1024
 
-ISA_NAMES = ("c", "sse2", "avx2")
-
-
-def select_isa(isa=None):
-    """Pick the inner-loop variant: None = the best this CPU runs (the default at
-    import), or 'c' / 'sse2' / 'avx2' (capped to what the CPU runs).  All variants give
-    bit-identical results; tests use this to check that.  Returns the name in use."""
-    cdef int i = -1 if isa is None else ISA_NAMES.index(isa)
-    return ISA_NAMES[cr_rs_select(i)]
-
 
 def isa():
-    """Name of the inner-loop variant in use."""
-    return ISA_NAMES[cr_rs_isa]
+    """The SIMD level in use here (cpu_isa.h); public switch: recorder.simd."""
+    return cr_isa()
 
 
-select_isa()
+def set_isa(int level):
+    """Use at most ``level`` (< 0: the CPU's best) for the inner loops (portable C, SSE2
+    or AVX2; all give bit-identical results); returns the level in use.  Called by
+    recorder.simd.set_simd_level for every kernel module at once."""
+    cr_isa_set(level)
+    cr_rs_select()
+    return cr_isa()
+
+
+cr_rs_select()
 
 
 def as_samples(obj, str name="x"):
@@ -381,7 +380,7 @@ cdef class Bank:
     cdef object _rows(self, rows, Py_ssize_t k):
         """rows as an intp array of k distinct slot indices (None: all slots)."""
         cdef const Py_ssize_t[::1] rv
-        cdef Py_ssize_t i, r
+        cdef Py_ssize_t i
         cdef bint dup = False
         if rows is None:
             if k != self.channels:
