@@ -502,3 +502,35 @@ def test_results_are_the_same_from_many_threads():
     with ThreadPoolExecutor(4) as pool:
         for fmt, got in pool.map(job, range(16)):
             assert got == want[fmt]
+
+
+@pytest.mark.parametrize("cls", [adpcm.ImaEncoder, adpcm.ImaDecoder, adpcm.OkiEncoder,
+                                 adpcm.OkiDecoder])
+def test_public_coders_hold_the_compiled_coder_and_expose_none_of_its_methods(cls):
+    """Composition, not inheritance: the compiled state holder's raw entry points (which
+    trust their caller on sizes) are not part of the public classes."""
+    obj = cls()
+    assert not isinstance(obj, (_k.Coder, _k.ImaCoder, _k.OkiCoder))
+    public = {n for n in dir(obj) if not n.startswith("_")}
+    for raw in ("encode_into", "decode_into", "encode_codes_into", "flush_bytes", "oki"):
+        assert raw not in public, raw
+    assert not {n for n in dir(obj) if n.startswith("_") and not n.startswith("__")} - {
+        "_coder", "_coder_type"}
+    # what stays public works through the held coder
+    assert obj.state == (0, 0) and obj.predictor == 0 and obj.index == 0
+    obj.set_state(5, 3)
+    assert obj.state == (5, 3)
+    obj.reset()
+    assert obj.state == (0, 0)
+
+
+def test_oki_encode_codes_is_encode_unpacked():
+    x = np.concatenate([speechlike(3, 0.2), NOISE[:777]])
+    want = adpcm.oki_encode(x)
+    enc = adpcm.OkiEncoder()
+    codes = np.concatenate([enc.encode_codes(x[:500]), enc.encode_codes(x[500:]),
+                            enc.flush_codes()])
+    assert codes.size == x.size and codes.max() <= 15
+    if codes.size % 2:
+        codes = np.append(codes, 0)
+    np.testing.assert_array_equal((codes[0::2] << 4) | codes[1::2], want)

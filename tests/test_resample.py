@@ -610,3 +610,20 @@ def test_extreme_ratios(fi, fo):
     _, hs = ss.freqz(h, worN=1 << 18, fs=d.fine_rate)
     f = np.linspace(0, d.fine_rate / 2, 1 << 18, endpoint=False)
     assert 20 * np.log10(np.max(np.abs(hs[f >= d.stopband]))) <= -90
+
+
+@pytest.mark.parametrize("make", [lambda: recorder.Resampler(8000, 11025),
+                                  lambda: recorder.MultiResampler(3, 8000, 6000)])
+def test_resamplers_hold_the_compiled_state_and_expose_none_of_its_methods(make):
+    """Composition, as python-soxr does: the compiled Stream/Bank is held, not
+    inherited, so its set-up entry points are not public."""
+    from recorder._codecs import resample as k
+    r = make()
+    assert not isinstance(r, (k.Stream, k.Bank))
+    names = set(dir(r))
+    assert not names & {"_setup", "filter", "_field"}
+    assert not {n for n in names if n.startswith("_") and not n.startswith("__")} - {
+        "_stream", "_bank"}
+    y = r.process(np.zeros((r.channels, 800) if hasattr(r, "channels") else 800, np.int16))
+    assert np.count_nonzero(y[0] if isinstance(y, tuple) else y) == 0
+    assert np.all(np.asarray(r.n_in) == 800) and np.all(np.asarray(r.clipped) == 0)

@@ -123,7 +123,8 @@ cdef class Coder:
         lane_set(self._tables(), &self.lane, cp, ci)
         self.shadow = cp
 
-    def _reset(self):
+    def reset(self):
+        """Back to the state (0, 0), dropping anything held back."""
         self.set_state(0, 0)
         self.held = -1
         self.npend = 0

@@ -135,14 +135,10 @@ cdef class Stream:
     cdef float* scratch
     cdef bint busy
 
-    def __cinit__(self, *args, **kwargs):
+    def __cinit__(self, Filter filter not None):
+        """Attach the filter and allocate the state."""
         self.s.buf = NULL
         self.scratch = NULL
-
-    def _setup(self, Filter filter not None):
-        """Attach the filter and allocate the state (subclasses call this from __init__)."""
-        if self.s.buf != NULL:
-            raise RuntimeError("already set up")
         self.s.buf = <float*>PyMem_Malloc(filter.f.cap * sizeof(float))
         self.scratch = <float*>PyMem_Malloc(filter.scratch_size() * sizeof(float))
         if self.s.buf == NULL or self.scratch == NULL:
@@ -166,8 +162,6 @@ cdef class Stream:
         cdef Py_ssize_t n, cnt
         cdef int kind
         cdef const rs_filter* f
-        if self.filter is None:
-            raise RuntimeError("resampler not set up")
         f = &self.filter.f
         kind = 0
         if type(chunk) is np.ndarray:       # the fast path: C-contiguous 1-D int16/float32
@@ -209,13 +203,9 @@ cdef class Stream:
 
     def count(self, n, bint last=False):
         """How many samples process() returns for n (0..2**48) more input samples."""
-        if self.filter is None:
-            raise RuntimeError("resampler not set up")
         return rs_count(&self.s, &self.filter.f, integer(n, "n", 0, MAX_SAMPLES), last)
 
     def reset(self):
-        if self.filter is None:
-            raise RuntimeError("resampler not set up")
         if self.busy:
             raise RuntimeError("this resampler is in use by another thread")
         rs_reset(&self.s, &self.filter.f)
@@ -235,8 +225,6 @@ cdef class Stream:
 
     @property
     def pending(self):
-        if self.filter is None:
-            return 0
         return rs_total(&self.filter.f, self.s.n_in) - self.s.n_out
 
 
@@ -329,19 +317,15 @@ cdef class Bank:
     cdef uint8_t* mark
     cdef bint busy
 
-    def __cinit__(self, *args, **kwargs):
+    def __cinit__(self, Filter filter not None, Py_ssize_t channels):
+        """Attach the filter and allocate the states of ``channels`` streams."""
+        cdef Py_ssize_t i
         self.st = NULL
         self.bufs = NULL
         self.scratch = NULL
         self.order = NULL
         self.pos = NULL
         self.mark = NULL
-
-    def _setup(self, Filter filter not None, Py_ssize_t channels):
-        """Attach the filter and allocate the states (subclasses call this from __init__)."""
-        cdef Py_ssize_t i
-        if self.st != NULL:
-            raise RuntimeError("already set up")
         if not 1 <= channels <= MAX_CHANNELS:
             raise ValueError(f"channels must be from 1 to {MAX_CHANNELS:,}, got {channels}")
         self.filter = filter
