@@ -465,26 +465,146 @@ def _decode_once(cls, data, state, out):
     return cls(state).decode(data, out=out)
 
 
-def ima_encode(pcm, /, *, state=None, out=None) -> np.ndarray:
-    """IMA ADPCM bytes of int16 samples (a whole stream: encode + flush), from ``state``
-    (default (0, 0)).  An odd count ends with a byte whose low nibble is a zero pad code
-    (``audioop.lin2adpcm`` drops that last sample instead)."""
+def ima_encode(pcm: BufferLike, /, *, state: tuple[int, int] | None = None,
+               out: BufferLike | None = None) -> np.ndarray:
+    """IMA ADPCM bytes of int16 samples: a whole stream (encode + flush).
+
+    An odd count ends with a byte whose low nibble is a zero pad code
+    (``audioop.lin2adpcm`` drops that last sample instead).
+
+    Parameters
+    ----------
+    pcm : BufferLike
+        1-D int16 samples.
+    state : (int, int), optional
+        ``(predictor, step_index)`` to start from (default (0, 0)).
+    out : writable buffer, optional
+        Exactly ``(len(pcm) + 1) // 2`` bytes; may overlap ``pcm``.
+
+    Returns
+    -------
+    numpy.ndarray
+        ``(len(pcm) + 1) // 2`` bytes (uint8), high nibble first; ``out`` when given.
+
+    Raises
+    ------
+    TypeError
+        If ``pcm`` is not a buffer of int16 samples, or ``state`` not a pair of ints.
+    ValueError
+        If ``pcm`` is not 1-D, ``state`` is out of range or ``out`` has the wrong size.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from recorder import adpcm
+    >>> adpcm.ima_encode(np.zeros(5, np.int16)).size
+    3
+    """
     return _encode_once(ImaEncoder, pcm, state, out)
 
 
-def ima_decode(data, /, *, state=None, out=None) -> np.ndarray:
-    """int16 samples of IMA ADPCM bytes (two per byte, high nibble first)."""
+def ima_decode(data: BufferLike, /, *, state: tuple[int, int] | None = None,
+               out: BufferLike | None = None) -> np.ndarray:
+    """int16 samples of IMA ADPCM bytes (two per byte, high nibble first).
+
+    Parameters
+    ----------
+    data : BufferLike
+        1-D bytes, two codes each, high nibble first.
+    state : (int, int), optional
+        ``(predictor, step_index)`` to start from (default (0, 0)).
+    out : writable buffer, optional
+        Exactly ``2 * len(data)`` int16 samples; may overlap ``data``.
+
+    Returns
+    -------
+    numpy.ndarray
+        ``2 * len(data)`` int16 samples; ``out`` when given.
+
+    Raises
+    ------
+    TypeError
+        If ``data`` is not a buffer, or ``state`` not a pair of ints.
+    ValueError
+        If ``data`` is not 1-D, ``state`` is out of range or ``out`` has the wrong size.
+
+    Examples
+    --------
+    >>> from recorder import adpcm
+    >>> adpcm.ima_decode(bytes(3)).size
+    6
+    """
     return _decode_once(ImaDecoder, data, state, out)
 
 
-def oki_encode(pcm, /, *, state=None, out=None) -> np.ndarray:
-    """OKI ADPCM bytes of int16 samples (a whole stream: encode + flush; an odd count
-    ends with a zero pad nibble)."""
+def oki_encode(pcm: BufferLike, /, *, state: tuple[int, int] | None = None,
+               out: BufferLike | None = None) -> np.ndarray:
+    """OKI ADPCM bytes of int16 samples: a whole stream (encode + flush).
+
+    An odd count ends with a zero pad nibble.
+
+    Parameters
+    ----------
+    pcm : BufferLike
+        1-D int16 samples.
+    state : (int, int), optional
+        ``(predictor, step_index)`` to start from (default (0, 0)), the predictor in 12-bit units.
+    out : writable buffer, optional
+        Exactly ``(len(pcm) + 1) // 2`` bytes; may overlap ``pcm``.
+
+    Returns
+    -------
+    numpy.ndarray
+        ``(len(pcm) + 1) // 2`` bytes (uint8), high nibble first; ``out`` when given.
+
+    Raises
+    ------
+    TypeError
+        If ``pcm`` is not a buffer of int16 samples, or ``state`` not a pair of ints.
+    ValueError
+        If ``pcm`` is not 1-D, ``state`` is out of range or ``out`` has the wrong size.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from recorder import adpcm
+    >>> adpcm.oki_encode(np.zeros(5, np.int16)).size
+    3
+    """
     return _encode_once(OkiEncoder, pcm, state, out)
 
 
-def oki_decode(data, /, *, state=None, out=None) -> np.ndarray:
-    """int16 samples of OKI ADPCM bytes (two per byte, high nibble first)."""
+def oki_decode(data: BufferLike, /, *, state: tuple[int, int] | None = None,
+               out: BufferLike | None = None) -> np.ndarray:
+    """int16 samples of OKI ADPCM bytes (two per byte, high nibble first).
+
+    Parameters
+    ----------
+    data : BufferLike
+        1-D bytes, two codes each, high nibble first.
+    state : (int, int), optional
+        ``(predictor, step_index)`` to start from (default (0, 0)), the predictor in 12-bit units.
+    out : writable buffer, optional
+        Exactly ``2 * len(data)`` int16 samples; may overlap ``data``.
+
+    Returns
+    -------
+    numpy.ndarray
+        ``2 * len(data)`` int16 samples; ``out`` when given.
+
+    Raises
+    ------
+    TypeError
+        If ``data`` is not a buffer, or ``state`` not a pair of ints.
+    ValueError
+        If ``data`` is not 1-D, ``state`` is out of range or ``out`` has the wrong size.
+
+    Examples
+    --------
+    >>> from recorder import adpcm
+    >>> adpcm.oki_decode(bytes(3)).size
+    6
+    """
     return _decode_once(OkiDecoder, data, state, out)
 
 
@@ -492,12 +612,34 @@ def oki_decode(data, /, *, state=None, out=None) -> np.ndarray:
 
 
 def row_states(rows: int) -> np.ndarray:
-    """Initial states for ``rows`` independent streams: an int32 array of shape
-    ``(rows, 3)``, each row ``(predictor, step_index, shadow)`` = (0, 0, 0); ``shadow``
-    is the OKI encoder's copy of a shift-sum decoder's predictor (see
-    :class:`OkiEncoder`), unused otherwise.  One array serves one direction of one
-    codec (a decoder's states are not an encoder's).  ``rows``: an int from 0 to
-    1,000,000."""
+    """Initial states for ``rows`` independent streams (the ``*_rows`` functions).
+
+    Each row is ``(predictor, step_index, shadow)`` = (0, 0, 0); ``shadow`` is the OKI
+    encoder's copy of a shift-sum decoder's predictor (see :class:`OkiEncoder`), unused
+    otherwise.  One array serves one direction of one codec (a decoder's states are not
+    an encoder's).
+
+    Parameters
+    ----------
+    rows : int
+        0 to 1,000,000.
+
+    Returns
+    -------
+    numpy.ndarray
+        int32 zeros of shape ``(rows, 3)``.
+
+    Raises
+    ------
+    TypeError, ValueError
+        If ``rows`` is not an int in range.
+
+    Examples
+    --------
+    >>> from recorder import adpcm
+    >>> adpcm.row_states(2).tolist()
+    [[0, 0, 0], [0, 0, 0]]
+    """
     return np.zeros((integer(rows, "rows", 0, MAX_CHANNELS), 3), dtype=np.int32)
 
 
@@ -543,31 +685,159 @@ def _decode_rows(oki: bool, data, state, out):
     return dst
 
 
-def ima_encode_rows(pcm, state, /, *, out=None) -> np.ndarray:
-    """Encode many independent IMA streams in one call: ``pcm`` is ``(channels, n)`` int16
-    (n even), ``state`` the ``(channels, 3)`` int32 array from :func:`row_states`, updated
-    in place.  Returns ``(channels, n // 2)`` uint8; row r is exactly what an
-    :class:`ImaEncoder` in state ``state[r]`` returns.  The kernel runs four channels in
-    lockstep (independent dependency chains), which is what makes a server with
-    thousands of calls cheap per channel."""
+def ima_encode_rows(pcm: BufferLike, state: np.ndarray, /, *,
+                    out: BufferLike | None = None) -> np.ndarray:
+    """Encode many independent IMA streams in one call.
+
+    Row r of the result is exactly what an :class:`ImaEncoder` in state ``state[r]``
+    returns.  The kernel runs four channels in lockstep (independent dependency chains),
+    which is what makes a server with thousands of calls cheap per channel.
+
+    Parameters
+    ----------
+    pcm : BufferLike
+        int16, shape ``(channels, n)``, ``n`` even.
+    state : numpy.ndarray
+        int32, shape ``(channels, 3)`` (see :func:`row_states`), updated in place.
+    out : writable buffer, optional
+        ``(channels, n // 2)`` bytes.
+
+    Returns
+    -------
+    numpy.ndarray
+        uint8, shape ``(channels, n // 2)``; ``out`` when given.
+
+    Raises
+    ------
+    TypeError
+        If an input is not a buffer of the right type, or ``state`` not a writable
+        C-contiguous int32 array.
+    ValueError
+        If shapes do not match, a state is out of range, or ``state`` shares memory
+        with the input or ``out``.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from recorder import adpcm
+    >>> st = adpcm.row_states(3)
+    >>> adpcm.ima_encode_rows(np.zeros((3, 160), np.int16), st).shape
+    (3, 80)
+    """
     return _encode_rows(False, pcm, state, out)
 
 
-def ima_decode_rows(data, state, /, *, out=None) -> np.ndarray:
-    """Decode ``(channels, nbytes)`` IMA bytes to ``(channels, 2 * nbytes)`` int16,
-    ``state`` ``(channels, 3)`` int32 (see :func:`row_states`) updated in place."""
+def ima_decode_rows(data: BufferLike, state: np.ndarray, /, *,
+                    out: BufferLike | None = None) -> np.ndarray:
+    """Decode many independent IMA streams in one call.
+
+    Parameters
+    ----------
+    data : BufferLike
+        Bytes, shape ``(channels, nbytes)``.
+    state : numpy.ndarray
+        int32, shape ``(channels, 3)`` (see :func:`row_states`), updated in place.
+    out : writable buffer, optional
+        ``(channels, 2 * nbytes)`` int16 samples.
+
+    Returns
+    -------
+    numpy.ndarray
+        int16, shape ``(channels, 2 * nbytes)``; ``out`` when given.
+
+    Raises
+    ------
+    TypeError
+        If an input is not a buffer of the right type, or ``state`` not a writable
+        C-contiguous int32 array.
+    ValueError
+        If shapes do not match, a state is out of range, or ``state`` shares memory
+        with the input or ``out``.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from recorder import adpcm
+    >>> adpcm.ima_decode_rows(np.zeros((3, 80), np.uint8), adpcm.row_states(3)).shape
+    (3, 160)
+    """
     return _decode_rows(False, data, state, out)
 
 
-def oki_encode_rows(pcm, state, /, *, out=None) -> np.ndarray:
-    """As :func:`ima_encode_rows`, for OKI (predictors in 12-bit units).  Each call codes
-    its block completely: the last two samples of a row are decided without the next
-    block's samples (as at the end of a stream), so unlike :class:`OkiEncoder` the bytes
-    depend on the block size (every decoder still reads them alike); this keeps exactly
-    ``n // 2`` bytes per row and call."""
+def oki_encode_rows(pcm: BufferLike, state: np.ndarray, /, *,
+                    out: BufferLike | None = None) -> np.ndarray:
+    """As :func:`ima_encode_rows`, for OKI (predictors in 12-bit units).
+
+    Each call codes its block completely: the last two samples of a row are decided
+    without the next block's samples (as at the end of a stream), so unlike
+    :class:`OkiEncoder` the bytes depend on the block size (every decoder still reads
+    them alike); this keeps exactly ``n // 2`` bytes per row and call.
+
+    Parameters
+    ----------
+    pcm : BufferLike
+        int16, shape ``(channels, n)``, ``n`` even.
+    state : numpy.ndarray
+        int32, shape ``(channels, 3)`` (see :func:`row_states`), updated in place.
+    out : writable buffer, optional
+        ``(channels, n // 2)`` bytes.
+
+    Returns
+    -------
+    numpy.ndarray
+        uint8, shape ``(channels, n // 2)``; ``out`` when given.
+
+    Raises
+    ------
+    TypeError
+        If an input is not a buffer of the right type, or ``state`` not a writable
+        C-contiguous int32 array.
+    ValueError
+        If shapes do not match, a state is out of range, or ``state`` shares memory
+        with the input or ``out``.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from recorder import adpcm
+    >>> adpcm.oki_encode_rows(np.zeros((2, 160), np.int16), adpcm.row_states(2)).shape
+    (2, 80)
+    """
     return _encode_rows(True, pcm, state, out)
 
 
-def oki_decode_rows(data, state, /, *, out=None) -> np.ndarray:
-    """As :func:`ima_decode_rows`, for OKI."""
+def oki_decode_rows(data: BufferLike, state: np.ndarray, /, *,
+                    out: BufferLike | None = None) -> np.ndarray:
+    """As :func:`ima_decode_rows`, for OKI.
+
+    Parameters
+    ----------
+    data : BufferLike
+        Bytes, shape ``(channels, nbytes)``.
+    state : numpy.ndarray
+        int32, shape ``(channels, 3)`` (see :func:`row_states`), updated in place.
+    out : writable buffer, optional
+        ``(channels, 2 * nbytes)`` int16 samples.
+
+    Returns
+    -------
+    numpy.ndarray
+        int16, shape ``(channels, 2 * nbytes)``; ``out`` when given.
+
+    Raises
+    ------
+    TypeError
+        If an input is not a buffer of the right type, or ``state`` not a writable
+        C-contiguous int32 array.
+    ValueError
+        If shapes do not match, a state is out of range, or ``state`` shares memory
+        with the input or ``out``.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from recorder import adpcm
+    >>> adpcm.oki_decode_rows(np.zeros((2, 80), np.uint8), adpcm.row_states(2)).shape
+    (2, 160)
+    """
     return _decode_rows(True, data, state, out)

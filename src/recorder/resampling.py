@@ -440,16 +440,44 @@ class MultiResampler:
                 f"[{self.design.p}/{self.design.q}, {self.design.taps} taps/phase]")
 
 
-def resample(x, in_rate, out_rate, *, return_clipped: bool = False):
+def resample(x: BufferLike, in_rate: int, out_rate: int, *,
+             return_clipped: bool = False) -> np.ndarray | tuple[np.ndarray, int]:
     """Convert a whole signal from ``in_rate`` to ``out_rate`` Hz.
 
-    ``x``: int16 or float32 (numpy array, or any C-contiguous buffer read as int16);
-    1-D, or N-D with time on the last axis (each row converted on its own).  Returns the
-    same dtype with ``round(n * p / q)`` samples on the last axis (``p / q`` =
-    ``out_rate / in_rate`` in lowest terms), identical to feeding :class:`Resampler` any
-    chunking of ``x`` and ending with ``last=True``.  int16 output is rounded and
-    saturated; with ``return_clipped=True`` the result is ``(y, clipped)`` where
-    ``clipped`` counts the saturated samples.
+    The result is identical to feeding :class:`Resampler` any chunking of ``x`` and
+    ending with ``last=True``.
+
+    Parameters
+    ----------
+    x : BufferLike
+        int16 or float32 (a numpy array; any other C-contiguous buffer is read as
+        int16); 1-D, or N-D with time on the last axis (each row converted on its own).
+    in_rate, out_rate : int
+        Sample rates in Hz; ``out_rate / in_rate = p / q`` with ``p, q <= 1000`` in
+        lowest terms.
+    return_clipped : bool, default False
+        Also return how many int16 outputs were saturated.
+
+    Returns
+    -------
+    y : numpy.ndarray
+        Same dtype, ``round(n * p / q)`` samples on the last axis (halves up); int16
+        output is rounded (ties to even) and saturated.
+    clipped : int
+        Only with ``return_clipped=True``: the saturated samples.
+
+    Raises
+    ------
+    TypeError
+        If ``x`` is not a buffer of samples, or a rate is not a number.
+    ValueError
+        If a rate is not a positive whole number of Hz, or the ratio is out of reach.
+
+    Examples
+    --------
+    >>> import numpy as np, recorder
+    >>> recorder.resample(np.zeros(160, np.int16), 8000, 11025).shape
+    (221,)
     """
     arr = _rs.as_samples(x, "x")
     shape = arr.shape
