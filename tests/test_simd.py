@@ -53,3 +53,28 @@ def test_every_public_kernel_gives_the_same_bits_at_every_level():
             assert run() == want, level
     finally:
         recorder.set_simd_level(None)
+
+
+@pytest.mark.parametrize("fmt", ["alaw", "ulaw"])
+def test_the_engine_follows_the_switch(tmp_path, fmt):
+    """The recorder engine codes G.711 in its own compiled module: a call recorded at each
+    level gives the same file, whose codes are the codec library's."""
+    from recorder import CallChannel, wav
+    rng = np.random.default_rng(9)
+    x = np.clip(rng.laplace(0, 2500, 12_345), -32768, 32767).astype(np.int16)
+    call = tmp_path / "call.wav"
+    wav.write(call, x, fmt=fmt, rate=8000)           # replayed as G.711 codes
+    heard, _ = wav.read(call)
+    files = []
+    try:
+        for level in simd.LEVELS:
+            recorder.set_simd_level(level)
+            ch = CallChannel.replay(call, media_root=tmp_path / "media")
+            ch.FileRecorder.record(f"{level}.wav", file_format=fmt)
+            files.append((tmp_path / "media" / f"{level}.wav").read_bytes())
+    finally:
+        recorder.set_simd_level(None)
+    assert all(f == files[0] for f in files)
+    got, info = wav.read(tmp_path / "media" / "c.wav")
+    assert info.format == fmt
+    np.testing.assert_array_equal(got, heard)
