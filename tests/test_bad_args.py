@@ -511,7 +511,7 @@ for cls in (codecs.ImaDecoder, codecs.OkiDecoder):
     T += [(cls.__name__, lambda cls=cls: lambda p, i: cls(state=(p, i)), (0, 0), {}),
           (cls.__name__ + ".decode", lambda cls=cls: cls().decode, (CODES,), {"out": None})]
 T += [
-    ("OkiEncoder.encode_codes", lambda: codecs.OkiEncoder().encode_codes, (PCM,), {}),
+    ("OkiEncoder.encode_codes_into", lambda: codecs.OkiEncoder().encode_codes_into, (PCM, np.zeros(318, np.uint8)), {}),
     ("DtmfDetector", lambda: dsp.DtmfDetector, (8000,), {"min_level_dbm0": -42.0}),
     ("DtmfDetector.process", lambda: dsp.DtmfDetector().process, (PCM,), {}),
     ("SilenceDetector", lambda: dsp.SilenceDetector, (8000,), {"threshold_dbm0": -40.0, "min_audio_ms": 20.0}),

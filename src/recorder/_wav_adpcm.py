@@ -169,14 +169,21 @@ class OkiStereoEncoder:
         self._left = adpcm.OkiEncoder()
         self._right = adpcm.OkiEncoder()
 
+    def _codes(self, enc, x: np.ndarray) -> np.ndarray:
+        out = np.empty(max(0, len(enc.lookahead) + x.size - 2), np.uint8)
+        enc.encode_codes_into(x, out)
+        return out
+
     def encode(self, pcm) -> np.ndarray:
         x = _interleaved(pcm, 2).reshape(-1, 2)
-        left = self._left.encode_codes(np.ascontiguousarray(x[:, 0]))
-        right = self._right.encode_codes(np.ascontiguousarray(x[:, 1]))
+        left = self._codes(self._left, np.ascontiguousarray(x[:, 0]))
+        right = self._codes(self._right, np.ascontiguousarray(x[:, 1]))
         return (left << 4) | right
 
     def flush(self) -> np.ndarray:
-        return (self._left.flush_codes() << 4) | self._right.flush_codes()
+        left = np.frombuffer(self._left.flush_codes(), np.uint8)
+        right = np.frombuffer(self._right.flush_codes(), np.uint8)
+        return (left << 4) | right
 
     def reset(self) -> None:
         self._left.reset()

@@ -383,38 +383,44 @@ class OkiEncoder(_Encoder):
         """The predictor a shift-sum decoder (spandsp) has reached, in 12-bit units."""
         return self._coder.shadow
 
-    def encode_codes(self, pcm: BufferLike, /) -> np.ndarray:
+    def encode_codes_into(self, pcm: BufferLike, out: BufferLike, /) -> None:
         """As :meth:`encode`, one code per byte (0..15) rather than two per byte.
 
         For interleaving streams (stereo OKI in WAV files): the codes of every sample
-        but the lookahead are returned, none are held back as half a byte.  Don't mix
+        but the lookahead are written, none are held back as half a byte.  Don't mix
         with :meth:`encode` in one stream.
 
         Parameters
         ----------
         pcm : BufferLike
             1-D int16 samples, any length.
-
-        Returns
-        -------
-        numpy.ndarray
-            The codes (uint8, 0..15) of the samples coded now.
+        out : writable buffer
+            Exactly ``max(0, len(self.lookahead) + len(pcm) - 2)`` bytes, for the codes
+            of the samples coded now; it may overlap ``pcm``.
 
         Raises
         ------
         TypeError
-            If ``pcm`` is not a buffer of int16 samples.
+            If ``pcm`` is not a buffer of int16 samples, or ``out`` not a writable buffer.
         ValueError
-            If ``pcm`` is not 1-D.
+            If ``pcm`` is not 1-D, or ``out`` has the wrong size.
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> from recorder import adpcm
+        >>> enc, codes = adpcm.OkiEncoder(), np.empty(3, np.uint8)
+        >>> enc.encode_codes_into(np.zeros(5, np.int16), codes)
+        >>> codes.tolist(), enc.flush_codes().tolist()
+        ([0, 8, 0], [8, 0])
         """
         x = _one_d(as_int16(pcm, "pcm"), "pcm")
         coder = self._coder
-        dst = np.empty(max(0, len(coder.lookahead) + x.size - 2), np.uint8)
-        coder.encode_codes_into(x, dst)
-        return dst
+        dst = out_array(out, (max(0, len(coder.lookahead) + x.size - 2),), np.uint8)
+        coder.encode_codes_into(unaliased(x, dst), dst)
 
     def flush_codes(self) -> np.ndarray:
-        """End of a stream coded by :meth:`encode_codes`: the codes of the lookahead
+        """End of a stream coded by :meth:`encode_codes_into`: the codes of the lookahead
         samples (uint8, one per byte, 0 to 2 of them)."""
         return np.frombuffer(self._coder.flush_codes(), np.uint8).copy()
 

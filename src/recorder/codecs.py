@@ -21,8 +21,6 @@ Sun's reference ``g711.c``), not decode-then-encode.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
 import numpy as np
 
 from ._buffers import as_int16, as_uint8, out_array, unaliased
@@ -31,7 +29,7 @@ from .adpcm import (
     ImaDecoder, ImaEncoder, OkiDecoder, OkiEncoder, ima_decode, ima_decode_rows, ima_encode,
     ima_encode_rows, oki_decode, oki_decode_rows, oki_encode, oki_encode_rows, row_states,
 )
-
+from typing import TYPE_CHECKING
 if TYPE_CHECKING:
     from .types import BufferLike
 

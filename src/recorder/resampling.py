@@ -27,13 +27,12 @@ from __future__ import annotations
 import functools
 import math
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
 
 import numpy as np
 
 from ._buffers import MAX_CHANNELS, integer
 from ._codecs import resample as _rs
-
+from typing import TYPE_CHECKING
 if TYPE_CHECKING:
     from .types import BufferLike
 
