@@ -32,7 +32,7 @@ import numpy as np
 
 from ._buffers import MAX_CHANNELS, integer
 from ._codecs import resample as _rs
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Literal, overload
 if TYPE_CHECKING:
     from .types import BufferLike
 
@@ -439,6 +439,12 @@ class MultiResampler:
                 f"[{self.design.p}/{self.design.q}, {self.design.taps} taps/phase]")
 
 
+@overload
+def resample(x: BufferLike, in_rate: int, out_rate: int, *,
+             return_clipped: Literal[False] = ...) -> np.ndarray: ...
+@overload
+def resample(x: BufferLike, in_rate: int, out_rate: int, *,
+             return_clipped: Literal[True]) -> tuple[np.ndarray, int]: ...
 def resample(x: BufferLike, in_rate: int, out_rate: int, *,
              return_clipped: bool = False) -> np.ndarray | tuple[np.ndarray, int]:
     """Convert a whole signal from ``in_rate`` to ``out_rate`` Hz.
