@@ -23,7 +23,7 @@ sys.path.append(os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__f
 import numpy as np  # noqa: E402
 
 from _common import emit, import_audioop, median_time  # noqa: E402
-from recorder import adpcm  # noqa: E402
+from recorder import adpcm, simd  # noqa: E402
 from recorder._codecs import adpcm as _adpcm  # noqa: E402
 from recorder._wav_adpcm import IMA, ImaWavEncoder  # noqa: E402
 
@@ -93,13 +93,13 @@ def main(argv=None) -> int:
     ap.add_argument("--only", default="", help="run only the cases whose name contains this")
     ap.add_argument("--clock", choices=("wall", "cpu"), default="wall",
                     help="time by elapsed time or by this thread's CPU time (steadier on a busy machine)")
-    ap.add_argument("--isa", choices=_adpcm.ISA_NAMES, default=None,
-                    help="the OKI search encoder's primitives (default: the best this CPU runs)")
+    ap.add_argument("--isa", choices=simd.LEVELS, default=None,
+                    help="cap every kernel's SIMD level (default: the best this CPU runs)")
     args = ap.parse_args(argv)
 
     audioop = import_audioop()
     sp = load_spandsp()
-    isa = _adpcm.select_isa(args.isa)
+    isa = simd.set_simd_level(args.isa)
     rng = np.random.default_rng(0)
     n = args.samples
     # speech-like amplitudes (Laplacian, RMS about -20 dBm0), as bench/codecs.py
@@ -193,7 +193,7 @@ def main(argv=None) -> int:
         })
     emit(rows_out, args.json,
          f"adpcm: Msamples/s on {n:,} samples ({rows}x{frame} for the rows cases), median of {args.repeat} "
-         f"({args.clock} clock), OKI search primitives {isa}",
+         f"({args.clock} clock), SIMD level {isa}",
          [("case", "case", "s"), ("ours_msps", "ours", ".0f"), ("peer", "peer", "s"),
           ("peer_msps", "peer Ms/s", ".0f"), ("ratio", "ours/peer", ".2f")])
     if sp is not None:

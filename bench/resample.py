@@ -37,7 +37,6 @@ import resample_measure as rm
 import scipy.signal as ss
 import soxr
 from _common import emit, machine, median_time
-from recorder._codecs import resample as _rs
 
 import recorder
 from recorder import resampling
@@ -84,10 +83,10 @@ def main(argv=None) -> int:
     ap.add_argument("--repeat", type=int, default=5)
     ap.add_argument("--channels", type=int, default=1000)
     ap.add_argument("--samples", type=int, default=8_000_000)
-    ap.add_argument("--isa", choices=_rs.ISA_NAMES, help="force an inner loop (default: best)")
+    ap.add_argument("--isa", choices=recorder.simd.LEVELS,
+                    help="cap every kernel's SIMD level (default: the best this CPU runs)")
     args = ap.parse_args(argv)
-    if args.isa:
-        _rs.select_isa(args.isa)
+    recorder.set_simd_level(args.isa)
     if args.quick:
         args.samples = min(args.samples, 1_000_000)
 
@@ -169,11 +168,11 @@ def main(argv=None) -> int:
 
     if args.json:
         import json
-        print(json.dumps({"benchmark": "resample", "machine": machine(), "isa": _rs.isa(),
+        print(json.dumps({"benchmark": "resample", "machine": machine(), "isa": recorder.simd_level(),
                           "stream": stream_rows, "multi": multi_rows, "oneshot": one_rows},
                          indent=1))
         return 0
-    print(f"inner loop: {_rs.isa()}; median of {args.repeat}; quality measured with float32 sines")
+    print(f"SIMD level: {recorder.simd_level()}; median of {args.repeat}; quality measured with float32 sines")
     emit(stream_rows, False, "stream: one channel, 20 ms int16 chunks, us per chunk",
          [("case", "case", "s"), ("ours_us", "ours", ".2f"), ("soxr_us", "soxr MQ", ".2f"),
           ("speedup", "ours/soxr", ".2f"), ("ripple_db", "ripple", ".4f"),

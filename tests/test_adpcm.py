@@ -14,6 +14,7 @@ from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 
 import adpcm_ref as ref
+import recorder
 from recorder import adpcm, codecs, wav
 from recorder._codecs import adpcm as _k
 
@@ -152,13 +153,13 @@ def test_search_isa_variants_give_the_same_codes():
     rows = x[: 8 * 1000].reshape(8, 1000)
     results = []
     try:
-        for isa in _k.ISA_NAMES:
-            assert _k.select_isa(isa) in _k.ISA_NAMES
+        for level in recorder.simd.LEVELS:
+            assert recorder.set_simd_level(level) in recorder.simd.LEVELS
             results.append((adpcm.oki_encode(x).tobytes(),
                             stream(adpcm.OkiEncoder, x, [160] * 20).tobytes(),
                             adpcm.oki_encode_rows(rows, adpcm.row_states(8)).tobytes()))
     finally:
-        _k.select_isa(None)
+        recorder.set_simd_level(None)
     for r in results[1:]:
         assert r == results[0]
 
@@ -176,14 +177,14 @@ def test_every_isa_this_cpu_runs_codes_as_the_reference():
     want_rows = [ref.pack_high_first(ref.oki_encode_codes(r.tolist())[0]) for r in rows]
     used = set()
     try:
-        for isa in _k.ISA_NAMES:
-            name = _k.select_isa(isa)
+        for level in recorder.simd.LEVELS:
+            name = recorder.set_simd_level(level)
             used.add(name)
             assert adpcm.oki_encode(x).tobytes() == want, name
             got = adpcm.oki_encode_rows(rows, adpcm.row_states(4))
             assert [r.tobytes() for r in got] == want_rows, name
     finally:
-        _k.select_isa(None)
+        recorder.set_simd_level(None)
     assert "c" in used
 
 
@@ -501,3 +502,42 @@ def test_results_are_the_same_from_many_threads():
     with ThreadPoolExecutor(4) as pool:
         for fmt, got in pool.map(job, range(16)):
             assert got == want[fmt]
+
+
+@pytest.mark.parametrize("cls", [adpcm.ImaEncoder, adpcm.ImaDecoder, adpcm.OkiEncoder,
+                                 adpcm.OkiDecoder])
+def test_public_coders_hold_the_compiled_coder_and_expose_none_of_its_methods(cls):
+    """Composition, not inheritance: the compiled state holder's raw entry points (which
+    trust their caller on sizes) are not part of the public classes."""
+    obj = cls()
+    assert not isinstance(obj, (_k.Coder, _k.ImaCoder, _k.OkiCoder))
+    public = {n for n in dir(obj) if not n.startswith("_")}
+    for raw in ("encode_into", "decode_into", "flush_bytes", "oki"):
+        assert raw not in public, raw
+    assert not {n for n in dir(obj) if n.startswith("_") and not n.startswith("__")} - {
+        "_coder", "_coder_type"}
+    # what stays public works through the held coder
+    assert obj.state == (0, 0) and obj.predictor == 0 and obj.index == 0
+    obj.set_state(5, 3)
+    assert obj.state == (5, 3)
+    obj.reset()
+    assert obj.state == (0, 0)
+
+
+def _codes(enc, x):
+    out = np.empty(max(0, len(enc.lookahead) + len(x) - 2), np.uint8)
+    enc.encode_codes_into(x, out)
+    return out
+
+
+def test_oki_encode_codes_is_encode_unpacked():
+    x = np.concatenate([speechlike(3, 0.2), NOISE[:777]])
+    want = adpcm.oki_encode(x)
+    enc = adpcm.OkiEncoder()
+    codes = np.concatenate([_codes(enc, x[:500]), _codes(enc, x[500:]), enc.flush_codes()])
+    assert codes.size == x.size and codes.max() <= 15
+    with pytest.raises(ValueError, match="out"):
+        enc.encode_codes_into(x[:10], np.empty(3, np.uint8))
+    if codes.size % 2:
+        codes = np.append(codes, 0)
+    np.testing.assert_array_equal((codes[0::2] << 4) | codes[1::2], want)

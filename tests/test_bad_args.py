@@ -506,13 +506,10 @@ for cls in (codecs.ImaEncoder, codecs.OkiEncoder):
           (cls.__name__ + ".encode", lambda cls=cls: cls().encode, (PCM,), {"out": None}),
           (cls.__name__ + ".nbytes", lambda cls=cls: cls().nbytes, (10,), {}),
           (cls.__name__ + ".set_state", lambda cls=cls: cls().set_state, (0, 0), {}),
-          (cls.__name__ + ".held", lambda cls=cls: lambda v: setattr(cls(), "held", v), (3,), {}),
-          (cls.__name__ + ".encode_into", lambda cls=cls: cls().encode_into,
-           (PCM, np.zeros(cls().nbytes(len(PCM)), np.uint8)), {})]
+          (cls.__name__ + ".held", lambda cls=cls: lambda v: setattr(cls(), "held", v), (3,), {})]
 for cls in (codecs.ImaDecoder, codecs.OkiDecoder):
     T += [(cls.__name__, lambda cls=cls: lambda p, i: cls(state=(p, i)), (0, 0), {}),
-          (cls.__name__ + ".decode", lambda cls=cls: cls().decode, (CODES,), {"out": None}),
-          (cls.__name__ + ".decode_into", lambda cls=cls: cls().decode_into, (CODES, np.zeros(640, np.int16)), {})]
+          (cls.__name__ + ".decode", lambda cls=cls: cls().decode, (CODES,), {"out": None})]
 T += [
     ("OkiEncoder.encode_codes_into", lambda: codecs.OkiEncoder().encode_codes_into, (PCM, np.zeros(318, np.uint8)), {}),
     ("DtmfDetector", lambda: dsp.DtmfDetector, (8000,), {"min_level_dbm0": -42.0}),
@@ -547,6 +544,9 @@ T += [
     ("adpcm.ima_wav_check_headers", lambda: ka.ima_wav_check_headers, (np.zeros(512, np.uint8), 1, 256), {}),
     ("adpcm.ima_wav_decode", lambda: ka.ima_wav_decode, (np.zeros(512, np.uint8), 1, 256, np.zeros(1010, np.int16)), {}),
     ("adpcm.ima_wav_encode", lambda: ka.ima_wav_encode, (np.zeros(505, np.int16), 1, 256, np.zeros(1, np.int32), np.zeros(256, np.uint8)), {}),
+    ("adpcm.ImaCoder.encode_into", lambda: ka.ImaCoder().encode_into, (PCM, np.zeros(160, np.uint8)), {}),
+    ("adpcm.OkiCoder.decode_into", lambda: ka.OkiCoder().decode_into, (CODES, np.zeros(640, np.int16)), {}),
+    ("adpcm.OkiCoder.encode_codes_into", lambda: ka.OkiCoder().encode_codes_into, (PCM, np.zeros(318, np.uint8)), {}),
     ("adpcm.oki_decode_stereo", lambda: ka.oki_decode_stereo, (CODES, np.zeros(4, np.int32), np.zeros(640, np.int16)), {}),
     ("detect.DtmfConfig", lambda: kd.DtmfConfig, (8000, -42, 10, 6, 6, 0.02, 0.8, 0.3), {}),
     ("detect.SilenceConfig", lambda: kd.SilenceConfig, (8000, -42, 20), {}),

@@ -7,6 +7,7 @@ import numpy as np
 import pytest
 
 import dsp_signals as S
+import recorder
 from recorder import dsp
 
 
@@ -182,12 +183,11 @@ def test_threads_give_same_results():
 def test_avx_and_generic_builds_agree():
     """The Goertzel loop has an AVX build chosen at run time; it must give the same bits
     as the generic build (no fused multiply-add, same operation order)."""
-    from recorder._codecs import detect as k
     sigs = np.stack([_channel_signal(s, 8000 * 4) for s in range(6)])
     results = []
     try:
-        for simd in (True, False):
-            k.set_simd(simd)
+        for level in ("avx", "sse2"):
+            recorder.set_simd_level(level)
             m = dsp.MultiDetector(6)
             out = []
             for i in range(0, sigs.shape[1], 160):
@@ -196,7 +196,7 @@ def test_avx_and_generic_builds_agree():
             single = [dsp.detect_dtmf(s) for s in sigs]
             results.append((out, single))
     finally:
-        k.set_simd(True)
+        recorder.set_simd_level(None)
     (a, sa), (b, sb) = results
     assert sa == sb
     assert len(a) == len(b)

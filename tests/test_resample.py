@@ -15,7 +15,6 @@ import resample_measure as rm
 import scipy.signal as ss
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from recorder._codecs import resample as _rs
 
 import recorder
 from recorder import resampling
@@ -25,7 +24,7 @@ RATES = [(8000, 6000), (6000, 8000), (8000, 11000), (11000, 8000), (8000, 11025)
 # Other ratios (p, q <= 1000) that must work as well.
 OTHER = [(8000, 16000), (16000, 8000), (44100, 48000), (48000, 44100), (1000, 999),
          (1000, 3), (3, 1000), (8000, 8000)]
-ISAS = ("c", "sse2", "avx2")
+ISAS = ("c", "sse2", "avx2")      # the levels where the resampler changes loops
 
 
 def noise16(n, seed=0, scale=6000.0):
@@ -341,13 +340,13 @@ def test_isa_variants_are_bit_identical():
         for fi, fo in RATES + [(44100, 48000), (7, 5)]:
             results = []
             for isa in ISAS:
-                _rs.select_isa(isa)
+                recorder.set_simd_level(isa)
                 results.append(stream(fi, fo, x, range(160, len(x), 160)))
                 results.append(recorder.resample(x, fi, fo))
             for r in results[1:]:
                 np.testing.assert_array_equal(r, results[0])
     finally:
-        _rs.select_isa(None)
+        recorder.set_simd_level(None)
 
 
 def test_streaming_counts_and_state():
@@ -611,3 +610,20 @@ def test_extreme_ratios(fi, fo):
     _, hs = ss.freqz(h, worN=1 << 18, fs=d.fine_rate)
     f = np.linspace(0, d.fine_rate / 2, 1 << 18, endpoint=False)
     assert 20 * np.log10(np.max(np.abs(hs[f >= d.stopband]))) <= -90
+
+
+@pytest.mark.parametrize("make", [lambda: recorder.Resampler(8000, 11025),
+                                  lambda: recorder.MultiResampler(3, 8000, 6000)])
+def test_resamplers_hold_the_compiled_state_and_expose_none_of_its_methods(make):
+    """Composition, as python-soxr does: the compiled Stream/Bank is held, not
+    inherited, so its set-up entry points are not public."""
+    from recorder._codecs import resample as k
+    r = make()
+    assert not isinstance(r, (k.Stream, k.Bank))
+    names = set(dir(r))
+    assert not names & {"_setup", "filter", "_field"}
+    assert not {n for n in names if n.startswith("_") and not n.startswith("__")} - {
+        "_stream", "_bank"}
+    y = r.process(np.zeros((r.channels, 800) if hasattr(r, "channels") else 800, np.int16))
+    assert np.count_nonzero(y[0] if isinstance(y, tuple) else y) == 0
+    assert np.all(np.asarray(r.n_in) == 800) and np.all(np.asarray(r.clipped) == 0)

@@ -1,41 +1,34 @@
 # cython: language_level=3, boundscheck=False, wraparound=False, cdivision=True
 """Python-facing IMA / OKI ADPCM kernels.  Arguments are validated by recorder.adpcm;
 here only sizes and states are checked, then the loops run with the GIL released."""
-from libc.stdint cimport int16_t, uint8_t, uint16_t, int32_t, uint32_t
+from libc.stdint cimport int16_t, uint8_t, int32_t, uint32_t
 
 import operator
 
 from recorder._buffers import MAX_SAMPLES, integer
 
+from cpu_isa cimport cr_isa, cr_isa_set
 from adpcm_k cimport (
     cr_adpcm_tables, cr_lane, cr_ima, cr_oki, init_adpcm_tables, lane_set, lane_index,
     enc1, dec1, encode_pairs_k, pair_decode_k, encode_rows_k, decode_rows_k,
-    cr_search_state, cr_oki_search, cr_ima_search, cr_search, search_rows_k, _clamp,
-    ima_wav_encode_block_k, ima_wav_decode_k, oki_decode_stereo_k, cr_search_simd,
-    cr_search_max_level,
+    cr_search_state, cr_oki_search, cr_search, search_rows_k, cr_as_clamp,
+    ima_wav_encode_block_k, ima_wav_decode_k, oki_decode_stereo_k,
 )
 
 init_adpcm_tables()
 
-ISA_NAMES = ("c", "sse2", "avx2")
-
-
-def select_isa(isa=None):
-    """Pick the search encoder's primitives (OKI; IMA in WAV files always runs the
-    portable ones): None = the best this CPU runs (the default at import), or 'c' /
-    'sse2' / 'avx2' (SSE2 plus the AVX2 scorer of all 8 first codes; capped to what the
-    CPU runs).  All give the same codes; tests use this to check that.  Returns the name
-    in use."""
-    global cr_search_simd
-    cdef int i = len(ISA_NAMES) - 1 if isa is None else ISA_NAMES.index(isa)
-    cdef int best = cr_search_max_level()
-    cr_search_simd = i if i < best else best
-    return ISA_NAMES[cr_search_simd]
-
 
 def isa():
-    """Name of the search encoder's primitives in use."""
-    return ISA_NAMES[cr_search_simd]
+    """The SIMD level in use here (cpu_isa.h); public switch: recorder.simd."""
+    return cr_isa()
+
+
+def set_isa(int level):
+    """Use at most ``level`` (< 0: the CPU's best) for the search encoder's primitives
+    (OKI; IMA in WAV files always runs the portable ones); returns the level in use.
+    Called by recorder.simd.set_simd_level for every kernel module at once."""
+    return cr_isa_set(level)
+
 
 IMA_STEPS = 89
 OKI_STEPS = 49
@@ -130,7 +123,8 @@ cdef class Coder:
         lane_set(self._tables(), &self.lane, cp, ci)
         self.shadow = cp
 
-    def _reset(self):
+    def reset(self):
+        """Back to the state (0, 0), dropping anything held back."""
         self.set_state(0, 0)
         self.held = -1
         self.npend = 0
@@ -254,7 +248,8 @@ cdef class Coder:
             out.append(self.held << 4)
             self.held = -1
             if self.oki:
-                self.shadow = _clamp(self.shadow + cr_oki_search.rs[8 * lane_index(&self.lane)], -2048, 2047)
+                self.shadow = cr_as_clamp(
+                    self.shadow + cr_oki_search.rs[8 * lane_index(&self.lane)], -2048, 2047)
                 dec1(&cr_oki, &self.lane, 0, -2048, 2047)
             else:
                 dec1(&cr_ima, &self.lane, 0, -32768, 32767)
@@ -284,7 +279,8 @@ cdef class OkiCoder(Coder):
 cdef void _check_rows(bint oki, const int32_t[:, ::1] state, Py_ssize_t rows) except *:
     cdef Py_ssize_t r
     if state.shape[0] != rows or state.shape[1] != 3:
-        raise ValueError(f"state must have shape ({rows}, 3), got ({state.shape[0]}, {state.shape[1]})")
+        raise ValueError(
+            f"state must have shape ({rows}, 3), got ({state.shape[0]}, {state.shape[1]})")
     for r in range(rows):
         if not _state_ok(oki, state[r, 0], state[r, 1]):
             _check_state(oki, state[r, 0], state[r, 1], f"state row {r}: ")

@@ -20,7 +20,7 @@ load per two samples.  The reference IMA encoder runs from tables indexed by
 ``16 * index + code`` (predictor change, next state, the next state's decision levels):
 the code magnitude is a count of 7 independent comparisons instead of a chain of three
 compare-and-subtract steps.  Clamps are branches that real audio never takes.  The OKI
-encoder, and IMA in WAV files, use the search encoder (see the comment before _clamp below;
+encoder, and IMA in WAV files, use the search encoder (see the comment on the search encoder below;
 the encoder itself is C, in adpcm_search.h, for its SSE2 and AVX2 parts).
 
 Call ``init_adpcm_tables()`` once at module import.
@@ -61,9 +61,7 @@ cdef extern from "adpcm_search.h":
         int32_t pm            # predictor of a multiply-rounding decoder
         int32_t ps            # predictor of a shift-sum decoder
         int32_t idx           # step index (the same in both)
-    int CR_AS_SSE2
-    int cr_search_simd
-    int cr_search_max_level() noexcept nogil
+    int32_t cr_as_clamp(int32_t v, int32_t lo, int32_t hi) noexcept nogil
     void cr_search_init() noexcept nogil
     Py_ssize_t cr_search(const cr_search_tables* Q, cr_search_state* S, const int16_t* x,
                          Py_ssize_t n, Py_ssize_t nfin, int shift, int* held,
@@ -75,10 +73,6 @@ ctypedef struct cr_lane:
     int32_t p                 # predictor (16-bit IMA, 12-bit OKI)
     uint32_t b                # 16 * step index
     const uint16_t* t         # the IMA encoder's thresholds of that index
-
-
-cdef inline int32_t _clampi(int32_t v, int32_t lo, int32_t hi) noexcept nogil:
-    return lo if v < lo else (hi if v > hi else v)
 
 
 cdef inline int32_t shift_sum(int32_t d, int32_t s) noexcept nogil:
@@ -108,7 +102,7 @@ cdef inline void _fill(const cr_adpcm_tables* T, bint oki) noexcept nogil:
             d = c & 7
             v = multiply(d, s) if oki else shift_sum(d, s)
             T.delta[16 * i + c] = -v if c & 8 else v
-            T.next[16 * i + c] = <uint16_t>(16 * _clampi(i + cr_adpcm_adjust[d], 0, n - 1))
+            T.next[16 * i + c] = <uint16_t>(16 * cr_as_clamp(i + cr_adpcm_adjust[d], 0, n - 1))
         if T.thr != NULL:
             # the reference quantizer compares with step, step>>1, (step>>1)>>1 in turn;
             # its decision levels are these sums (strictly increasing)
@@ -129,7 +123,7 @@ cdef inline void _fill_search(const cr_adpcm_tables* T, const cr_search_tables* 
         for d in range(8):
             Q.rm[8 * i + d] = multiply(d, s)
             Q.rs[8 * i + d] = shift_sum(d, s)
-            Q.nbase[8 * i + d] = 8 * _clampi(i + cr_adpcm_adjust[d], 0, n - 1)
+            Q.nbase[8 * i + d] = 8 * cr_as_clamp(i + cr_adpcm_adjust[d], 0, n - 1)
         Q.athr[8 * i] = 0
         for k in range(1, 8):
             # |u| >= level: magnitude k is strictly nearer than k-1 to u = 2t - pm - ps,
@@ -149,8 +143,9 @@ cdef inline void _fill_pairs() noexcept nogil:
     for i in range(89):
         for c in range(256):
             a = cr_ima.next[16 * i + (c >> 4)]
-            cr_ima_pair[256 * i + c] = (<uint32_t>_clampi(cr_ima.delta[16 * i + ((c >> 4) & 7)], 0, 65535)
-                                        | (<uint32_t>_clampi(cr_ima.delta[a + (c & 7)], 0, 65535) << 16))
+            cr_ima_pair[256 * i + c] = (
+                <uint32_t>cr_as_clamp(cr_ima.delta[16 * i + ((c >> 4) & 7)], 0, 65535)
+                | (<uint32_t>cr_as_clamp(cr_ima.delta[a + (c & 7)], 0, 65535) << 16))
             cr_ima_row2[256 * i + c] = <uint16_t>(16 * cr_ima.next[a + (c & 15)])
 
 
@@ -169,7 +164,8 @@ cdef inline void init_adpcm_tables() noexcept nogil:
 
 # --- one lane -------------------------------------------------------------------------------
 
-cdef inline void lane_set(const cr_adpcm_tables* T, cr_lane* L, int32_t p, int32_t index) noexcept nogil:
+cdef inline void lane_set(const cr_adpcm_tables* T, cr_lane* L, int32_t p,
+                          int32_t index) noexcept nogil:
     L.p = p
     L.b = <uint32_t>(16 * index)
     L.t = T.thr + 8 * index if T.thr != NULL else NULL
@@ -318,7 +314,8 @@ cdef inline void _pair_rows4(const uint32_t* pairs, const uint16_t* rows_t, int3
         _pair_byte(pairs, rows_t, lo, hi, &r1, &p1, src[nb + i], dst + 2 * nb + 2 * i, 1)
         _pair_byte(pairs, rows_t, lo, hi, &r2, &p2, src[2 * nb + i], dst + 4 * nb + 2 * i, 1)
         _pair_byte(pairs, rows_t, lo, hi, &r3, &p3, src[3 * nb + i], dst + 6 * nb + 2 * i, 1)
-    state[0], state[sw], state[2 * sw], state[3 * sw] = p0 // unit, p1 // unit, p2 // unit, p3 // unit
+    state[0], state[sw] = p0 // unit, p1 // unit
+    state[2 * sw], state[3 * sw] = p2 // unit, p3 // unit
     state[1], state[sw + 1] = <int32_t>(r0 // 256), <int32_t>(r1 // 256)
     state[2 * sw + 1], state[3 * sw + 1] = <int32_t>(r2 // 256), <int32_t>(r3 // 256)
 
@@ -365,11 +362,6 @@ cdef inline void decode_rows_k(bint oki, const uint8_t* src, Py_ssize_t rows, Py
 # same from looking ahead; raw IMA keeps the reference coder, bit-exact with audioop.
 # The encoder, cr_search(), is C (adpcm_search.h): SSE2 scores the 8 magnitudes at once.
 
-cdef inline int32_t _clamp(int32_t v, int32_t lo, int32_t hi) noexcept nogil:
-    v = v if v > lo else lo
-    return v if v < hi else hi
-
-
 # --- WAV IMA ADPCM blocks ---------------------------------------------------------------------
 # A block of ch channels: ch 4-byte headers (int16 LE first sample, uint8 index, 0), then
 # groups of 4 bytes per channel in turn, each byte two samples, low nibble first.
@@ -402,7 +394,8 @@ cdef inline void ima_wav_encode_block_k(const int16_t* src, int ch, Py_ssize_t n
         o = dst + 4 * ch + 4 * c
         for g in range(ngroups):
             for j in range(4):
-                o[4 * ch * g + j] = <uint8_t>(codes[8 * g + 2 * j] | (codes[8 * g + 2 * j + 1] << 4))
+                o[4 * ch * g + j] = <uint8_t>(codes[8 * g + 2 * j]
+                                              | (codes[8 * g + 2 * j + 1] << 4))
         index[c] = S.idx
 
 
@@ -437,7 +430,8 @@ cdef inline void ima_wav_decode_k(const uint8_t* src, Py_ssize_t nstreams, int c
         out[0] = <int16_t>p
         for g in range(ngroups):
             for j in range(4):
-                _ima_pair_byte(&row, &p, swap[data[4 * ch * g + j]], out + (8 * g + 2 * j + 1) * ch, ch)
+                _ima_pair_byte(&row, &p, swap[data[4 * ch * g + j]],
+                               out + (8 * g + 2 * j + 1) * ch, ch)
 
 
 # --- OKI stereo in WAV: one byte per frame, left channel in the high nibble -------------------
@@ -453,7 +447,8 @@ cdef inline void oki_decode_stereo_k(const uint8_t* src, Py_ssize_t frames, cr_l
 
 
 cdef inline void search_rows_k(const cr_search_tables* Q, const int16_t* src, Py_ssize_t rows,
-                               Py_ssize_t n, int32_t* state, int shift, uint8_t* dst) noexcept nogil:
+                               Py_ssize_t n, int32_t* state, int shift,
+                               uint8_t* dst) noexcept nogil:
     """Each row of a (rows, n) array (n even) coded as a whole stream (lookahead within
     the row, the last sample repeated past it) from state row r = (pm, index, ps), which
     is updated.  (Running four rows in lockstep, as the IMA kernel does, gains nothing

@@ -34,7 +34,7 @@
  * The SSE2 primitives are for the OKI tables (12-bit values, so 16-bit lanes and 32-bit
  * costs are exact); IMA in WAV (16-bit predictors) and OKI on other CPUs run the same steps
  * with the portable scalar primitives (64-bit costs).  All give the same codes
- * (tests/test_adpcm.py checks it through select_isa() in adpcm.pyx).
+ * (tests/test_adpcm.py checks it through recorder.set_simd_level; levels: cpu_isa.h).
  */
 #ifndef CALLRECORDER_ADPCM_SEARCH_H
 #define CALLRECORDER_ADPCM_SEARCH_H
@@ -42,6 +42,7 @@
 #include <stddef.h>
 #include <stdint.h>
 #include "adpcm_tables.h"
+#include "cpu_isa.h"
 
 #if defined(__x86_64__) || defined(_M_X64)
 #define CR_AS_SSE2 1
@@ -97,19 +98,6 @@ static int16_t cr_oki_s1[CR_OKI_STEPS * 8];
 static int16_t cr_oki_th1[CR_OKI_STEPS * 56];
 static int16_t cr_oki_s2[CR_OKI_STEPS * 64];
 
-/* Primitives in use for OKI: 0 portable, 1 SSE2, 2 SSE2 + the AVX2 challenger scorer. */
-static int cr_search_simd = CR_AS_SSE2;
-
-/* The best level this CPU runs. */
-static int cr_search_max_level(void) {
-#if CR_AS_AVX2
-    __builtin_cpu_init();
-    if (__builtin_cpu_supports("avx2"))
-        return 2;
-#endif
-    return CR_AS_SSE2;
-}
-
 static void cr_search_init(void) {
     int i, d, k, c;
     for (i = 0; i < CR_OKI_STEPS * 8; i++) {
@@ -129,7 +117,6 @@ static void cr_search_init(void) {
                 cr_oki_s2[64 * i + 8 * d + c] = (int16_t)cr_ima_step[8 + (cr_oki_search.nbase[cb + c] >> 3)];
         }
     }
-    cr_search_simd = cr_search_max_level();
 }
 
 static inline int32_t cr_as_clamp(int32_t v, int32_t lo, int32_t hi) {
@@ -571,13 +558,16 @@ static ptrdiff_t cr_search_oki_avx2(cr_search_state* S, const int16_t* x, ptrdif
 /* The search encoder over the tables Q (cr_oki_search or cr_ima_search). */
 static ptrdiff_t cr_search(const cr_search_tables* Q, cr_search_state* S, const int16_t* x,
                            ptrdiff_t n, ptrdiff_t nfin, int shift, int* held, uint8_t* dst) {
-#if CR_AS_AVX2
-    if (cr_search_simd == 2 && Q == &cr_oki_search && shift == 4)
-        return cr_search_oki_avx2(S, x, n, nfin, held, dst);
-#endif
 #if CR_AS_SSE2
-    if (cr_search_simd && Q == &cr_oki_search && shift == 4)
-        return cr_search_oki_sse2(S, x, n, nfin, held, dst);
+    if (Q == &cr_oki_search && shift == 4) {
+        int level = cr_isa();
+#if CR_AS_AVX2
+        if (level >= CR_ISA_AVX2)
+            return cr_search_oki_avx2(S, x, n, nfin, held, dst);
+#endif
+        if (level >= CR_ISA_SSE2)
+            return cr_search_oki_sse2(S, x, n, nfin, held, dst);
+    }
 #endif
     return cr_search_portable(Q, S, x, n, nfin, shift, held, dst);
 }

@@ -10,9 +10,9 @@ DIGIT_START: int
 DIGIT_END: int
 AUDIO_START: int
 SILENCE_START: int
-AVX: bool
 
-def set_simd(on: bool) -> bool: ...
+def isa() -> int: ...
+def set_isa(level: int) -> int: ...
 
 class DtmfConfig:
     params: dict[str, Any]

@@ -10,10 +10,11 @@ import numpy as np
 
 from recorder._buffers import MAX_CHANNELS, integer
 
+from cpu_isa cimport cr_isa, cr_isa_set
 from detect_k cimport (
     cr_event, CR_EV_DIGIT_START, CR_EV_DIGIT_END, CR_EV_AUDIO_START, CR_EV_SILENCE_START,
     dt_config, dt_chan, dt_config_init, dt_chan_reset, dt_process1, dt_run_group, dt_finish,
-    dt_max_events, dt_simd,
+    dt_max_events,
     sd_config, sd_chan, sd_frame, sd_config_init, sd_chan_reset, sd_process,
     sd_silence_samples, sd_max_frames,
 )
@@ -41,16 +42,16 @@ cdef inline int _check_slot(Py_ssize_t slot, Py_ssize_t channels) except -1:
     return 0
 
 
-#: whether the Goertzel bank runs the AVX build of its loop (x86-64 with AVX)
-AVX = bool(dt_simd(1))
+def isa():
+    """The SIMD level in use here (cpu_isa.h); public switch: recorder.simd."""
+    return cr_isa()
 
 
-def set_simd(bint on):
-    """Use the AVX build when the CPU has it (on) or the generic one (off); returns
-    whether AVX is now in use.  Both give identical results; for tests."""
-    global AVX
-    AVX = bool(dt_simd(on))
-    return AVX
+def set_isa(int level):
+    """Use at most ``level`` (< 0: the CPU's best); the Goertzel bank runs its AVX build
+    from level 3 (AVX) up, else the generic one (identical results).  Returns the level
+    in use.  Called by recorder.simd.set_simd_level for every kernel module at once."""
+    return cr_isa_set(level)
 
 
 DIGIT_START = CR_EV_DIGIT_START
@@ -277,7 +278,7 @@ cdef class MultiState:
         """Run block[i] on slot rows[i].  Fills silence[i] (samples of silence so far),
         flags[i] (bit 0 in audio, bit 1 audio seen, bit 2 digit in progress) and level[i]
         (dBm0 of the last 10 ms) and writes the events into ev; returns how many."""
-        cdef Py_ssize_t k = block.shape[0], n = block.shape[1], i, j
+        cdef Py_ssize_t k = block.shape[0], n = block.shape[1], i
         cdef int nev = 0
         cdef uint8_t[::1] raw
         cdef cr_event *pev

@@ -45,6 +45,8 @@
 #include <string.h>
 #include <math.h>
 
+#include "cpu_isa.h"
+
 #if defined(__GNUC__) && !defined(__clang__)
 /* Results must not depend on how the compiler fuses multiply-adds in one place and not
  * in another (single-channel and multi-channel paths must agree bit for bit). */
@@ -383,7 +385,8 @@ CR_DT_INLINE void dt_goertzel(dt_chan **ch, const int16_t **x, int n, const dt_c
 #endif
 
 /* Out-of-line copies for nch = 1 and 2, and on x86-64 with GCC/Clang the same code built
- * for AVX (3-operand forms, 8-wide vectors), chosen at run time. */
+ * for AVX (3-operand forms, 8-wide vectors), run when the SIMD level in use (cpu_isa.h)
+ * allows AVX. */
 #if (defined(__GNUC__) || defined(__clang__)) && defined(__x86_64__)
 #define CR_DT_DISPATCH 1
 __attribute__((noinline, target("avx"))) static void
@@ -395,15 +398,6 @@ __attribute__((noinline, target("avx"))) static void
 dt_goertzel_avx2(dt_chan **ch, const int16_t **x, int n, const dt_config *c)
 {
     dt_goertzel(ch, x, n, c, 2);
-}
-static int cr_dt_avx = -1;
-static inline int dt_have_avx(void)
-{
-    if (cr_dt_avx < 0) {
-        __builtin_cpu_init();
-        cr_dt_avx = __builtin_cpu_supports("avx") ? 1 : 0;
-    }
-    return cr_dt_avx;
 }
 #endif
 __attribute__((noinline)) static void
@@ -417,24 +411,11 @@ dt_goertzel_gen2(dt_chan **ch, const int16_t **x, int n, const dt_config *c)
     dt_goertzel(ch, x, n, c, 2);
 }
 
-/* Choose the instruction set once (call at import); on = 0 forces the generic code. */
-static int dt_simd(int on)
-{
-#ifdef CR_DT_DISPATCH
-    cr_dt_avx = -1;
-    if (on)
-        return dt_have_avx();
-    cr_dt_avx = 0;
-#endif
-    (void)on;
-    return 0;
-}
-
 static inline void dt_goertzel_run(dt_chan **ch, const int16_t **x, int n, const dt_config *c,
                                    int nch)
 {
 #ifdef CR_DT_DISPATCH
-    if (cr_dt_avx > 0) {
+    if (cr_isa() >= CR_ISA_AVX) {
         if (nch == 2)
             dt_goertzel_avx2(ch, x, n, c);
         else

@@ -39,7 +39,6 @@ cdef extern from "detect_k.h" nogil:
                       const int32_t *rows, int n, cr_event *ev, int *nev, const int nch)
     void dt_finish(const dt_config *c, dt_chan *s, int32_t row, cr_event *ev, int *nev)
     int64_t dt_max_events(const dt_config *c, int64_t n)
-    int dt_simd(int on)
 
     ctypedef struct sd_config:
         int32_t rate

@@ -13,14 +13,12 @@ from libc.stdint cimport int16_t, uint8_t, int64_t, int32_t
 from libc.stdlib cimport malloc, realloc, free, calloc
 from libc.string cimport memcpy, memset, memmove
 
-from g711_k cimport init_g711_tables, alaw_encode_k, ulaw_encode_k, alaw_decode_k, ulaw_decode_k
+from cpu_isa cimport cr_isa_set
+from g711_k cimport (
+    init_g711_tables, alaw_encode_k, ulaw_encode_k, alaw_decode_k, ulaw_decode_k,
+    cr_alaw_decode_simd, cr_ulaw_decode_simd, cr_alaw_encode_simd, cr_ulaw_encode_simd,
+)
 from pcm_k cimport u8_encode_k, s16_encode_k
-
-cdef extern from "g711_simd.h":
-    int cr_alaw_decode_simd(const uint8_t* src, int16_t* dst, Py_ssize_t n) noexcept nogil
-    int cr_ulaw_decode_simd(const uint8_t* src, int16_t* dst, Py_ssize_t n) noexcept nogil
-    int cr_alaw_encode_simd(const int16_t* src, uint8_t* dst, Py_ssize_t n) noexcept nogil
-    int cr_ulaw_encode_simd(const int16_t* src, uint8_t* dst, Py_ssize_t n) noexcept nogil
 
 
 cdef inline void _g711_decode(const uint8_t* src, int16_t* dst, int64_t n,
@@ -38,6 +36,13 @@ import numpy as np
 from recorder._buffers import MAX_CHANNELS
 
 init_g711_tables()
+
+
+def set_isa(int level):
+    """Use at most SIMD ``level`` for the G.711 coding here (cpu_isa.h); returns the
+    level in use.  Called by recorder.simd.set_simd_level with every kernel module."""
+    return cr_isa_set(level)
+
 
 DEF RING = 8192
 

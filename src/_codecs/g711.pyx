@@ -4,20 +4,14 @@ here only the lengths are checked, then the loop runs with the GIL released."""
 from libc.stdint cimport int16_t, uint8_t, uint16_t, uint32_t, uint64_t
 from libc.string cimport memcpy
 
+from cpu_isa cimport cr_isa, cr_isa_set
 from g711_k cimport (
     init_g711_tables, alaw_encode_k, ulaw_encode_k, alaw_decode_k, ulaw_decode_k,
     map_bytes_k, cr_alaw_to_ulaw, cr_ulaw_to_alaw, cr_alaw_enc, cr_ulaw_enc,
-    cr_alaw_dec, cr_ulaw_dec,
+    cr_alaw_dec, cr_ulaw_dec, cr_alaw_decode_simd, cr_ulaw_decode_simd,
+    cr_alaw_encode_simd, cr_ulaw_encode_simd,
 )
 from pcm_k cimport u8_encode_k, u8_decode_k, s16_encode_k, s16_decode_k
-
-cdef extern from "g711_simd.h":
-    int cr_g711_simd_level() noexcept nogil
-    int cr_g711_set_level(int level) noexcept nogil
-    int cr_alaw_decode_simd(const uint8_t* src, int16_t* dst, Py_ssize_t n) noexcept nogil
-    int cr_ulaw_decode_simd(const uint8_t* src, int16_t* dst, Py_ssize_t n) noexcept nogil
-    int cr_alaw_encode_simd(const int16_t* src, uint8_t* dst, Py_ssize_t n) noexcept nogil
-    int cr_ulaw_encode_simd(const int16_t* src, uint8_t* dst, Py_ssize_t n) noexcept nogil
 
 init_g711_tables()
 
@@ -35,8 +29,10 @@ cdef uint32_t ulaw_pairs[65536]
 cdef void _init_pairs() noexcept nogil:
     cdef uint32_t i
     for i in range(65536):
-        alaw_pairs[i] = <uint16_t>cr_alaw_dec[i & 0xFF] | (<uint32_t><uint16_t>cr_alaw_dec[i >> 8] << 16)
-        ulaw_pairs[i] = <uint16_t>cr_ulaw_dec[i & 0xFF] | (<uint32_t><uint16_t>cr_ulaw_dec[i >> 8] << 16)
+        alaw_pairs[i] = (<uint16_t>cr_alaw_dec[i & 0xFF]
+                         | (<uint32_t><uint16_t>cr_alaw_dec[i >> 8] << 16))
+        ulaw_pairs[i] = (<uint16_t>cr_ulaw_dec[i & 0xFF]
+                         | (<uint32_t><uint16_t>cr_ulaw_dec[i >> 8] << 16))
 
 
 _init_pairs()
@@ -155,14 +151,15 @@ def s16_decode(const uint8_t[::1] src, int16_t[::1] dst):
             s16_decode_k(&src[0], &dst[0], n)
 
 
-def simd_level():
-    """Which coder runs: 2 = AVX2, 1 = SSSE3, 0 = the table loops."""
-    return cr_g711_simd_level()
+def isa():
+    """The SIMD level in use here (cpu_isa.h); public switch: recorder.simd."""
+    return cr_isa()
 
 
-def set_simd_level(int level):
-    """Use at most ``level`` (tests compare every variant); returns the level in use."""
-    return cr_g711_set_level(level)
+def set_isa(int level):
+    """Use at most ``level`` (< 0: the CPU's best); returns the level in use.  Called by
+    recorder.simd.set_simd_level for every kernel module at once."""
+    return cr_isa_set(level)
 
 
 def tables():

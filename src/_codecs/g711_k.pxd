@@ -20,6 +20,14 @@ cdef extern from "g711_tables.h":
     const uint8_t cr_a2u_mag[128]
     const uint8_t cr_u2a_mag[128]
 
+# The SIMD coders (g711_simd.h): each returns 1 when it did the work, 0 when the level in
+# use (cpu_isa.h) has no variant and the caller must run its table loop.
+cdef extern from "g711_simd.h":
+    int cr_alaw_decode_simd(const uint8_t* src, int16_t* dst, Py_ssize_t n) noexcept nogil
+    int cr_ulaw_decode_simd(const uint8_t* src, int16_t* dst, Py_ssize_t n) noexcept nogil
+    int cr_alaw_encode_simd(const int16_t* src, uint8_t* dst, Py_ssize_t n) noexcept nogil
+    int cr_ulaw_encode_simd(const int16_t* src, uint8_t* dst, Py_ssize_t n) noexcept nogil
+
 
 cdef inline uint8_t alaw_from_linear(int32_t x) noexcept nogil:
     """A-law code of one 16-bit sample, computed (no table)."""
@@ -88,14 +96,6 @@ cdef inline void init_g711_tables() noexcept nogil:
         m = cr_u2a_mag[(~i) & 0x7F]
         cr_ulaw_to_alaw[i] = <uint8_t>(((i & 0x80) | m) ^ 0x55)
     cr_g711_ready = 1
-
-
-cdef inline uint8_t alaw_enc1(int16_t x) noexcept nogil:
-    return cr_alaw_enc[(<uint16_t>x) >> 4]
-
-
-cdef inline uint8_t ulaw_enc1(int16_t x) noexcept nogil:
-    return cr_ulaw_enc[(<uint16_t>x) >> 2]
 
 
 cdef inline void alaw_encode_k(const int16_t* src, uint8_t* dst, Py_ssize_t n) noexcept nogil:

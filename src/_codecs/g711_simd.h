@@ -8,51 +8,22 @@
  *           |x| = ((33 + 2 mant) << (e + 2)) - 132,                        negative if !(c & 0x80)
  * The per-lane power of two comes from a 16-entry byte shuffle (SSSE3/AVX2 pshufb) and
  * is applied with a 16-bit multiply.  The results equal the G.191 tables bit for bit (the
- * tests compare every code).  cr_g711_simd_level() says which variant runs:
- * 2 = AVX2, 1 = SSSE3, 0 = none (the caller then uses its table loop).
- * No -march flags are needed: the variants carry target attributes. */
+ * tests compare every code).  The level in use (cpu_isa.h) picks the variant: AVX2,
+ * SSSE3, or none (the cr_*_simd functions return 0 and the caller runs its table loop).
+ * The tails use the tables of g711_tables.h (filled by g711_k.init_g711_tables() at
+ * module import).  No -march flags are needed: the variants carry target attributes.
+ * Declared for Cython in g711_k.pxd. */
 #ifndef CALLRECORDER_G711_SIMD_H
 #define CALLRECORDER_G711_SIMD_H
 
 #include <stdint.h>
 #include <stddef.h>
 
-#if (defined(__x86_64__) || defined(__i386__)) && (defined(__GNUC__) || defined(__clang__))
-#define CR_G711_X86 1
+#include "cpu_isa.h"
+#include "g711_tables.h"
+
+#if CR_ISA_X86
 #include <immintrin.h>
-#else
-#define CR_G711_X86 0
-#endif
-
-#if CR_G711_X86
-
-/* One code by the same rules, for the tails. */
-static inline int16_t cr_alaw_dec1(uint8_t c) {
-    int v = c ^ 0x55, seg = (v >> 4) & 7, mag = ((v & 15) << 4) + 8;
-    if (seg) mag = (mag + 256) << (seg - 1);
-    return (int16_t)((c & 0x80) ? mag : -mag);
-}
-
-static inline int16_t cr_ulaw_dec1(uint8_t c) {
-    int inv = (~c) & 0xFF, e = (inv >> 4) & 7;
-    int mag = ((33 + 2 * (inv & 15)) << (e + 2)) - 132;
-    return (int16_t)((c & 0x80) ? mag : -mag);
-}
-
-static inline uint8_t cr_alaw_enc1(int16_t x) {
-    int m = (x >= 0 ? x : ~x) >> 4, seg = 0, t = m >> 4;
-    while (t) { seg++; t >>= 1; }
-    int code = (seg << 4) | (seg ? (m >> (seg - 1)) & 15 : m & 15);
-    return (uint8_t)((x >= 0 ? code | 0x80 : code) ^ 0x55);
-}
-
-static inline uint8_t cr_ulaw_enc1(int16_t x) {
-    int mag = ((x >= 0 ? x : ~x) >> 2) + 33, seg = 1, t;
-    if (mag > 0x1FFF) mag = 0x1FFF;
-    for (t = mag >> 6; t; t >>= 1) seg++;
-    int code = ((8 - seg) << 4) | (15 - ((mag >> seg) & 15));
-    return (uint8_t)(x >= 0 ? code | 0x80 : code);
-}
 
 /* Shuffle tables: A-law pow2 by segment {1,1,2,4,8,16,32,64}; mu-law 1 << e. */
 
@@ -79,7 +50,7 @@ cr_alaw_decode_avx2(const uint8_t* src, int16_t* dst, ptrdiff_t n) {
         __m256i x = _mm256_sub_epi16(_mm256_xor_si256(mag, neg), neg);
         _mm256_storeu_si256((__m256i*)(dst + i), x);
     }
-    for (; i < n; i++) dst[i] = cr_alaw_dec1(src[i]);     /* the tail, scalar, same rule */
+    for (; i < n; i++) dst[i] = cr_alaw_dec[src[i]];     /* the tail, by table */
 }
 
 __attribute__((target("avx2"))) static void
@@ -103,7 +74,7 @@ cr_ulaw_decode_avx2(const uint8_t* src, int16_t* dst, ptrdiff_t n) {
         __m256i x = _mm256_sub_epi16(_mm256_xor_si256(mag, neg), neg);
         _mm256_storeu_si256((__m256i*)(dst + i), x);
     }
-    for (; i < n; i++) dst[i] = cr_ulaw_dec1(src[i]);
+    for (; i < n; i++) dst[i] = cr_ulaw_dec[src[i]];
 }
 
 __attribute__((target("ssse3"))) static void
@@ -128,7 +99,7 @@ cr_alaw_decode_ssse3(const uint8_t* src, int16_t* dst, ptrdiff_t n) {
                              _mm_sub_epi16(_mm_xor_si128(mag, neg), neg));
         }
     }
-    for (; i < n; i++) dst[i] = cr_alaw_dec1(src[i]);
+    for (; i < n; i++) dst[i] = cr_alaw_dec[src[i]];
 }
 
 __attribute__((target("ssse3"))) static void
@@ -154,7 +125,7 @@ cr_ulaw_decode_ssse3(const uint8_t* src, int16_t* dst, ptrdiff_t n) {
                              _mm_sub_epi16(_mm_xor_si128(mag, neg), neg));
         }
     }
-    for (; i < n; i++) dst[i] = cr_ulaw_dec1(src[i]);
+    for (; i < n; i++) dst[i] = cr_ulaw_dec[src[i]];
 }
 
 
@@ -206,7 +177,7 @@ cr_alaw_encode_avx2(const int16_t* src, uint8_t* dst, ptrdiff_t n) {
         packed = _mm256_permute4x64_epi64(packed, 0x08);
         _mm_storeu_si128((__m128i*)(dst + i), _mm256_castsi256_si128(packed));
     }
-    for (; i < n; i++) dst[i] = cr_alaw_enc1(src[i]);
+    for (; i < n; i++) dst[i] = cr_alaw_enc[(uint16_t)src[i] >> 4];
 }
 
 __attribute__((target("avx2"))) static void
@@ -234,7 +205,7 @@ cr_ulaw_encode_avx2(const int16_t* src, uint8_t* dst, ptrdiff_t n) {
         __m256i packed = _mm256_permute4x64_epi64(_mm256_packus_epi16(code, code), 0x08);
         _mm_storeu_si128((__m128i*)(dst + i), _mm256_castsi256_si128(packed));
     }
-    for (; i < n; i++) dst[i] = cr_ulaw_enc1(src[i]);
+    for (; i < n; i++) dst[i] = cr_ulaw_enc[(uint16_t)src[i] >> 2];
 }
 
 __attribute__((target("ssse3"))) static inline __m128i
@@ -273,7 +244,7 @@ cr_alaw_encode_ssse3(const int16_t* src, uint8_t* dst, ptrdiff_t n) {
         }
         _mm_storeu_si128((__m128i*)(dst + i), _mm_packus_epi16(out[0], out[1]));
     }
-    for (; i < n; i++) dst[i] = cr_alaw_enc1(src[i]);
+    for (; i < n; i++) dst[i] = cr_alaw_enc[(uint16_t)src[i] >> 4];
 }
 
 __attribute__((target("ssse3"))) static void
@@ -299,33 +270,16 @@ cr_ulaw_encode_ssse3(const int16_t* src, uint8_t* dst, ptrdiff_t n) {
         }
         _mm_storeu_si128((__m128i*)(dst + i), _mm_packus_epi16(out[0], out[1]));
     }
-    for (; i < n; i++) dst[i] = cr_ulaw_enc1(src[i]);
-}
-
-static int cr_g711_level = -1;
-
-static int cr_g711_simd_level(void) {
-    if (cr_g711_level < 0) {
-        __builtin_cpu_init();
-        cr_g711_level = __builtin_cpu_supports("avx2") ? 2 : __builtin_cpu_supports("ssse3") ? 1 : 0;
-    }
-    return cr_g711_level;
-}
-
-/* Force a level (tests compare every variant); returns the level now in use. */
-static int cr_g711_set_level(int level) {
-    int best = (cr_g711_level = -1, cr_g711_simd_level());
-    cr_g711_level = level < best ? (level < 0 ? 0 : level) : best;
-    return cr_g711_level;
+    for (; i < n; i++) dst[i] = cr_ulaw_enc[(uint16_t)src[i] >> 2];
 }
 
 /* cr_<law>_<decode|encode>_simd(src, dst, n): 1 when a SIMD variant did the work, 0 when
  * the caller must (no SSSE3). */
 #define CR_G711_DISPATCH(name, in_t, out_t)                                   \
     static int name##_simd(const in_t* src, out_t* dst, ptrdiff_t n) {        \
-        int level = cr_g711_simd_level();                                     \
-        if (level == 2) { name##_avx2(src, dst, n); return 1; }               \
-        if (level == 1) { name##_ssse3(src, dst, n); return 1; }              \
+        int level = cr_isa();                                                 \
+        if (level >= CR_ISA_AVX2) { name##_avx2(src, dst, n); return 1; }     \
+        if (level >= CR_ISA_SSSE3) { name##_ssse3(src, dst, n); return 1; }   \
         return 0;                                                             \
     }
 CR_G711_DISPATCH(cr_alaw_decode, uint8_t, int16_t)
@@ -335,8 +289,6 @@ CR_G711_DISPATCH(cr_ulaw_encode, int16_t, uint8_t)
 
 #else  /* not x86 with GCC/clang: the table loops do the work */
 
-static int cr_g711_simd_level(void) { return 0; }
-static int cr_g711_set_level(int level) { (void)level; return 0; }
 static int cr_alaw_decode_simd(const uint8_t* s, int16_t* d, ptrdiff_t n) { (void)s; (void)d; (void)n; return 0; }
 static int cr_ulaw_decode_simd(const uint8_t* s, int16_t* d, ptrdiff_t n) { (void)s; (void)d; (void)n; return 0; }
 static int cr_alaw_encode_simd(const int16_t* s, uint8_t* d, ptrdiff_t n) { (void)s; (void)d; (void)n; return 0; }

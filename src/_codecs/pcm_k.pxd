@@ -3,15 +3,8 @@
 from libc.stdint cimport int16_t, uint8_t, int32_t
 
 
-cdef inline uint8_t u8_from_linear(int16_t x) noexcept nogil:
-    # Round half up to the nearest multiple of 256, saturating at +127.
-    cdef int32_t v = (<int32_t>x + 128) >> 8
-    if v > 127:
-        v = 127
-    return <uint8_t>(v + 128)
-
-
 cdef inline void u8_encode_k(const int16_t* src, uint8_t* dst, Py_ssize_t n) noexcept nogil:
+    # Round half up to the nearest multiple of 256, saturating at +127.
     cdef Py_ssize_t i
     cdef int32_t v
     for i in range(n):

@@ -16,8 +16,8 @@ from libc.string cimport memset
 from resample_k cimport (
     rs_filter, rs_state, rs_sample_t, rs_reset, rs_total, rs_count, rs_process, rs_append,
     rs_window, rs_advance, rs_emit, rs_compact, cr_rs_run4, cr_rs_to_int16, cr_rs_select,
-    cr_rs_isa,
 )
+from cpu_isa cimport cr_isa, cr_isa_set
 
 import numpy as np
 
@@ -46,23 +46,22 @@ cdef inline int _kind(const Py_buffer* v) noexcept:
 # History beyond the filter window: input is taken in blocks of this many samples.
 DEF_BLOCK = 1024
 
-ISA_NAMES = ("c", "sse2", "avx2")
-
-
-def select_isa(isa=None):
-    """Pick the inner-loop variant: None = the best this CPU runs (the default at
-    import), or 'c' / 'sse2' / 'avx2' (capped to what the CPU runs).  All variants give
-    bit-identical results; tests use this to check that.  Returns the name in use."""
-    cdef int i = -1 if isa is None else ISA_NAMES.index(isa)
-    return ISA_NAMES[cr_rs_select(i)]
-
 
 def isa():
-    """Name of the inner-loop variant in use."""
-    return ISA_NAMES[cr_rs_isa]
+    """The SIMD level in use here (cpu_isa.h); public switch: recorder.simd."""
+    return cr_isa()
 
 
-select_isa()
+def set_isa(int level):
+    """Use at most ``level`` (< 0: the CPU's best) for the inner loops (portable C, SSE2
+    or AVX2; all give bit-identical results); returns the level in use.  Called by
+    recorder.simd.set_simd_level for every kernel module at once."""
+    cr_isa_set(level)
+    cr_rs_select()
+    return cr_isa()
+
+
+cr_rs_select()
 
 
 def as_samples(obj, str name="x"):
@@ -136,14 +135,10 @@ cdef class Stream:
     cdef float* scratch
     cdef bint busy
 
-    def __cinit__(self, *args, **kwargs):
+    def __cinit__(self, Filter filter not None):
+        """Attach the filter and allocate the state."""
         self.s.buf = NULL
         self.scratch = NULL
-
-    def _setup(self, Filter filter not None):
-        """Attach the filter and allocate the state (subclasses call this from __init__)."""
-        if self.s.buf != NULL:
-            raise RuntimeError("already set up")
         self.s.buf = <float*>PyMem_Malloc(filter.f.cap * sizeof(float))
         self.scratch = <float*>PyMem_Malloc(filter.scratch_size() * sizeof(float))
         if self.s.buf == NULL or self.scratch == NULL:
@@ -167,8 +162,6 @@ cdef class Stream:
         cdef Py_ssize_t n, cnt
         cdef int kind
         cdef const rs_filter* f
-        if self.filter is None:
-            raise RuntimeError("resampler not set up")
         f = &self.filter.f
         kind = 0
         if type(chunk) is np.ndarray:       # the fast path: C-contiguous 1-D int16/float32
@@ -210,13 +203,9 @@ cdef class Stream:
 
     def count(self, n, bint last=False):
         """How many samples process() returns for n (0..2**48) more input samples."""
-        if self.filter is None:
-            raise RuntimeError("resampler not set up")
         return rs_count(&self.s, &self.filter.f, integer(n, "n", 0, MAX_SAMPLES), last)
 
     def reset(self):
-        if self.filter is None:
-            raise RuntimeError("resampler not set up")
         if self.busy:
             raise RuntimeError("this resampler is in use by another thread")
         rs_reset(&self.s, &self.filter.f)
@@ -236,8 +225,6 @@ cdef class Stream:
 
     @property
     def pending(self):
-        if self.filter is None:
-            return 0
         return rs_total(&self.filter.f, self.s.n_in) - self.s.n_out
 
 
@@ -330,19 +317,15 @@ cdef class Bank:
     cdef uint8_t* mark
     cdef bint busy
 
-    def __cinit__(self, *args, **kwargs):
+    def __cinit__(self, Filter filter not None, Py_ssize_t channels):
+        """Attach the filter and allocate the states of ``channels`` streams."""
+        cdef Py_ssize_t i
         self.st = NULL
         self.bufs = NULL
         self.scratch = NULL
         self.order = NULL
         self.pos = NULL
         self.mark = NULL
-
-    def _setup(self, Filter filter not None, Py_ssize_t channels):
-        """Attach the filter and allocate the states (subclasses call this from __init__)."""
-        cdef Py_ssize_t i
-        if self.st != NULL:
-            raise RuntimeError("already set up")
         if not 1 <= channels <= MAX_CHANNELS:
             raise ValueError(f"channels must be from 1 to {MAX_CHANNELS:,}, got {channels}")
         self.filter = filter
@@ -381,7 +364,7 @@ cdef class Bank:
     cdef object _rows(self, rows, Py_ssize_t k):
         """rows as an intp array of k distinct slot indices (None: all slots)."""
         cdef const Py_ssize_t[::1] rv
-        cdef Py_ssize_t i, r
+        cdef Py_ssize_t i
         cdef bint dup = False
         if rows is None:
             if k != self.channels:

@@ -22,8 +22,7 @@ from libc.stdint cimport int16_t, int32_t, int64_t
 from libc.string cimport memmove, memset
 
 cdef extern from "resample_simd.h":
-    int cr_rs_select(int isa) nogil
-    int cr_rs_isa
+    int cr_rs_select() noexcept nogil
     void cr_rs_run(const float* coef, int T, const int32_t* next_phase, const int32_t* advance,
                    int p, int q, int phase, const float* x, Py_ssize_t nout, float* y) nogil
     void cr_rs_run4(const float* coef, int T, const int32_t* next_phase, const int32_t* advance,
@@ -112,7 +111,8 @@ cdef inline void rs_advance(rs_state* s, const rs_filter* f, Py_ssize_t nout) no
     s.phase = <int32_t>((s.n_out * f.q) % f.p)
 
 
-cdef inline Py_ssize_t rs_emit(rs_state* s, const rs_filter* f, Py_ssize_t nout, float* y) noexcept nogil:
+cdef inline Py_ssize_t rs_emit(rs_state* s, const rs_filter* f, Py_ssize_t nout,
+                               float* y) noexcept nogil:
     """Compute the next nout outputs (their windows are in buf) into y."""
     if nout <= 0:
         return 0

@@ -24,6 +24,8 @@
 #include <stdint.h>
 #include <math.h>
 
+#include "cpu_isa.h"
+
 #if defined(__x86_64__) || defined(_M_X64)
 #define CR_RS_X86 1
 #include <immintrin.h>
@@ -211,26 +213,22 @@ CR_RS_KERNELS(avx2, CR_AVX2, __m256, cr_v8avx_zero, CR_V8AVX_STEP, cr_v8avx_hsum
 
 /* ---- dispatch ------------------------------------------------------------------------ */
 
-/* 0 = portable C, 1 = SSE2, 2 = AVX2.  Chosen once at module import. */
-static int cr_rs_isa = 0;
+/* The loops for the SIMD level in use (cpu_isa.h): 0 = portable C, 1 = SSE2, 2 = AVX2.
+ * cr_rs_select() picks them again after that level changes (and once at import). */
 static cr_rs_run_fn cr_rs_run_ptr = cr_rs_run_c;
 static cr_rs_run4_fn cr_rs_run4_ptr = cr_rs_run4_c;
 
-static int cr_rs_select(int isa)
+static int cr_rs_select(void)
 {
-    /* isa < 0: the best this CPU has; else force a variant (tests compare them). */
-    int best = 0;
+    int level = cr_isa(), isa = 0;
 #if CR_RS_X86
-    best = 1;
+    if (level >= CR_ISA_SSE2)
+        isa = 1;
+#endif
 #if CR_RS_HAVE_AVX2_VARIANT
-    __builtin_cpu_init();
-    if (__builtin_cpu_supports("avx2"))
-        best = 2;
+    if (level >= CR_ISA_AVX2)
+        isa = 2;
 #endif
-#endif
-    if (isa < 0 || isa > best)
-        isa = best;
-    cr_rs_isa = isa;
     cr_rs_run_ptr = cr_rs_run_c;
     cr_rs_run4_ptr = cr_rs_run4_c;
 #if CR_RS_X86

@@ -47,6 +47,7 @@ _LAZY = {
     "Engine": "engine",
     "FileRecorder": "filerecorder", "RecordResult": "filerecorder",
     "MultiResampler": "resampling", "Resampler": "resampling", "resample": "resampling",
+    "simd": None, "set_simd_level": "simd", "simd_level": "simd",
 }
 
 __all__ = [*_LAZY, "__version__"]

@@ -29,6 +29,9 @@ from .adpcm import (
     ImaDecoder, ImaEncoder, OkiDecoder, OkiEncoder, ima_decode, ima_decode_rows, ima_encode,
     ima_encode_rows, oki_decode, oki_decode_rows, oki_encode, oki_encode_rows, row_states,
 )
+from typing import TYPE_CHECKING
+if TYPE_CHECKING:
+    from .types import BufferLike
 
 __all__ = [
     "FORMATS",
@@ -74,49 +77,289 @@ def _decode(kernel, data, out, per_sample: int):
     return dst
 
 
-def alaw_encode(pcm, /, *, out=None) -> np.ndarray:
-    """Encode int16 samples to G.711 A-law codes (uint8), bit-exact with ITU-T G.191."""
+def alaw_encode(pcm: BufferLike, /, *, out: BufferLike | None = None) -> np.ndarray:
+    """Encode int16 samples to G.711 A-law codes, bit-exact with ITU-T G.191.
+
+    Parameters
+    ----------
+    pcm : BufferLike
+        int16 samples, any shape (numpy keeps it; the last axis is time).
+    out : writable buffer, optional
+        As many bytes as ``pcm`` has samples; may overlap ``pcm``.
+
+    Returns
+    -------
+    numpy.ndarray
+        uint8, the shape of ``pcm``; ``out`` when given.
+
+    Raises
+    ------
+    TypeError
+        If ``pcm`` is not a buffer of int16 samples, or ``out`` not a writable buffer.
+    ValueError
+        If ``out`` has the wrong size.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from recorder import codecs
+    >>> codecs.alaw_encode(np.array([0, 1000, -1000], np.int16)).tolist()
+    [213, 250, 122]
+    """
     return _encode(_g711.alaw_encode, pcm, out, 1)
 
 
-def alaw_decode(data, /, *, out=None) -> np.ndarray:
-    """Decode G.711 A-law codes to int16 samples (every byte value is a valid code)."""
+def alaw_decode(data: BufferLike, /, *, out: BufferLike | None = None) -> np.ndarray:
+    """Decode G.711 A-law codes to int16 samples (every byte value is a valid code).
+
+    Parameters
+    ----------
+    data : BufferLike
+        A-law codes (bytes), any shape (numpy keeps it).
+    out : writable buffer, optional
+        As many int16 samples as ``data`` has bytes; may overlap ``data``.
+
+    Returns
+    -------
+    numpy.ndarray
+        int16 samples, the shape of ``data``; ``out`` when given.
+
+    Raises
+    ------
+    TypeError
+        If ``data`` is not a buffer, or ``out`` not a writable buffer.
+    ValueError
+        If ``out`` has the wrong size.
+
+    Examples
+    --------
+    >>> from recorder import codecs
+    >>> codecs.alaw_decode(b"\\xd5\\x55").tolist()
+    [8, -8]
+    """
     return _decode(_g711.alaw_decode, data, out, 1)
 
 
-def ulaw_encode(pcm, /, *, out=None) -> np.ndarray:
-    """Encode int16 samples to G.711 mu-law codes (uint8), bit-exact with ITU-T G.191."""
+def ulaw_encode(pcm: BufferLike, /, *, out: BufferLike | None = None) -> np.ndarray:
+    """Encode int16 samples to G.711 mu-law codes, bit-exact with ITU-T G.191.
+
+    Parameters
+    ----------
+    pcm : BufferLike
+        int16 samples, any shape (numpy keeps it; the last axis is time).
+    out : writable buffer, optional
+        As many bytes as ``pcm`` has samples; may overlap ``pcm``.
+
+    Returns
+    -------
+    numpy.ndarray
+        uint8, the shape of ``pcm``; ``out`` when given.
+
+    Raises
+    ------
+    TypeError
+        If ``pcm`` is not a buffer of int16 samples, or ``out`` not a writable buffer.
+    ValueError
+        If ``out`` has the wrong size.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from recorder import codecs
+    >>> codecs.ulaw_encode(np.array([0, 1000, -1000], np.int16)).tolist()
+    [255, 206, 78]
+    """
     return _encode(_g711.ulaw_encode, pcm, out, 1)
 
 
-def ulaw_decode(data, /, *, out=None) -> np.ndarray:
-    """Decode G.711 mu-law codes to int16 samples (every byte value is a valid code)."""
+def ulaw_decode(data: BufferLike, /, *, out: BufferLike | None = None) -> np.ndarray:
+    """Decode G.711 mu-law codes to int16 samples (every byte value is a valid code).
+
+    Parameters
+    ----------
+    data : BufferLike
+        mu-law codes (bytes), any shape (numpy keeps it).
+    out : writable buffer, optional
+        As many int16 samples as ``data`` has bytes; may overlap ``data``.
+
+    Returns
+    -------
+    numpy.ndarray
+        int16 samples, the shape of ``data``; ``out`` when given.
+
+    Raises
+    ------
+    TypeError
+        If ``data`` is not a buffer, or ``out`` not a writable buffer.
+    ValueError
+        If ``out`` has the wrong size.
+
+    Examples
+    --------
+    >>> from recorder import codecs
+    >>> codecs.ulaw_decode(b"\\xff\\x7f").tolist()
+    [0, 0]
+    """
     return _decode(_g711.ulaw_decode, data, out, 1)
 
 
-def s16_encode(pcm, /, *, out=None) -> np.ndarray:
-    """Signed 16-bit little-endian bytes (uint8, two per sample) of int16 samples."""
+def s16_encode(pcm: BufferLike, /, *, out: BufferLike | None = None) -> np.ndarray:
+    """Signed 16-bit little-endian bytes of int16 samples (two per sample).
+
+    Parameters
+    ----------
+    pcm : BufferLike
+        int16 samples, any shape (numpy keeps it; the last axis is time).
+    out : writable buffer, optional
+        Two bytes per sample of ``pcm``; may overlap ``pcm``.
+
+    Returns
+    -------
+    numpy.ndarray
+        uint8, the last axis twice as long as ``pcm``'s; ``out`` when given.
+
+    Raises
+    ------
+    TypeError
+        If ``pcm`` is not a buffer of int16 samples, or ``out`` not a writable buffer.
+    ValueError
+        If ``out`` has the wrong size.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from recorder import codecs
+    >>> codecs.s16_encode(np.array([0, 1000, -1000], np.int16)).tolist()
+    [0, 0, 232, 3, 24, 252]
+    """
     return _encode(_g711.s16_encode, pcm, out, 2)
 
 
-def s16_decode(data, /, *, out=None) -> np.ndarray:
-    """int16 samples from signed 16-bit little-endian bytes (an even number of them)."""
+def s16_decode(data: BufferLike, /, *, out: BufferLike | None = None) -> np.ndarray:
+    """int16 samples from signed 16-bit little-endian bytes.
+
+    Parameters
+    ----------
+    data : BufferLike
+        An even number of bytes on the last axis, any shape (numpy keeps it).
+    out : writable buffer, optional
+        Half as many int16 samples as ``data`` has bytes; may overlap ``data``.
+
+    Returns
+    -------
+    numpy.ndarray
+        int16 samples, the last axis half as long as ``data``'s; ``out`` when given.
+
+    Raises
+    ------
+    TypeError
+        If ``data`` is not a buffer, or ``out`` not a writable buffer.
+    ValueError
+        If ``out`` has the wrong size, or ``data`` has an odd number of bytes.
+
+    Examples
+    --------
+    >>> from recorder import codecs
+    >>> codecs.s16_decode(b"\\x01\\x00\\xff\\xff").tolist()
+    [1, -1]
+    """
     return _decode(_g711.s16_decode, data, out, 2)
 
 
-def u8_encode(pcm, /, *, out=None) -> np.ndarray:
-    """WAV unsigned 8-bit samples (128 = zero): int16 rounded half up to a multiple of 256,
-    saturating at 255 (so 32640..32767 all give 255)."""
+def u8_encode(pcm: BufferLike, /, *, out: BufferLike | None = None) -> np.ndarray:
+    """WAV unsigned 8-bit samples (128 = zero) of int16 samples.
+
+    Each sample is rounded half up to a multiple of 256, saturating at 255 (so
+    32640..32767 all give 255).
+
+    Parameters
+    ----------
+    pcm : BufferLike
+        int16 samples, any shape (numpy keeps it; the last axis is time).
+    out : writable buffer, optional
+        As many bytes as ``pcm`` has samples; may overlap ``pcm``.
+
+    Returns
+    -------
+    numpy.ndarray
+        uint8, the shape of ``pcm``; ``out`` when given.
+
+    Raises
+    ------
+    TypeError
+        If ``pcm`` is not a buffer of int16 samples, or ``out`` not a writable buffer.
+    ValueError
+        If ``out`` has the wrong size.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from recorder import codecs
+    >>> codecs.u8_encode(np.array([0, 1000, -1000], np.int16)).tolist()
+    [128, 132, 124]
+    """
     return _encode(_g711.u8_encode, pcm, out, 1)
 
 
-def u8_decode(data, /, *, out=None) -> np.ndarray:
-    """int16 samples from WAV unsigned 8-bit samples: ``(u - 128) << 8``."""
+def u8_decode(data: BufferLike, /, *, out: BufferLike | None = None) -> np.ndarray:
+    """int16 samples from WAV unsigned 8-bit samples: ``(u - 128) << 8``.
+
+    Parameters
+    ----------
+    data : BufferLike
+        Unsigned 8-bit samples (bytes), any shape (numpy keeps it).
+    out : writable buffer, optional
+        As many int16 samples as ``data`` has bytes; may overlap ``data``.
+
+    Returns
+    -------
+    numpy.ndarray
+        int16 samples, the shape of ``data``; ``out`` when given.
+
+    Raises
+    ------
+    TypeError
+        If ``data`` is not a buffer, or ``out`` not a writable buffer.
+    ValueError
+        If ``out`` has the wrong size.
+
+    Examples
+    --------
+    >>> from recorder import codecs
+    >>> codecs.u8_decode(b"\\x80\\xff").tolist()
+    [0, 32512]
+    """
     return _decode(_g711.u8_decode, data, out, 1)
 
 
-def alaw_to_ulaw(data, /, *, out=None) -> np.ndarray:
-    """Transcode A-law codes to mu-law codes by G.711 Table 4."""
+def alaw_to_ulaw(data: BufferLike, /, *, out: BufferLike | None = None) -> np.ndarray:
+    """Transcode A-law codes to mu-law codes by G.711 Table 4 (not decode-then-encode).
+
+    Parameters
+    ----------
+    data : BufferLike
+        A-law codes (bytes), any shape (numpy keeps it).
+    out : writable buffer, optional
+        As many bytes as ``data``; may be ``data`` itself (in-place transcoding).
+
+    Returns
+    -------
+    numpy.ndarray
+        mu-law codes (uint8), the shape of ``data``; ``out`` when given.
+
+    Raises
+    ------
+    TypeError
+        If ``data`` is not a buffer, or ``out`` not a writable buffer.
+    ValueError
+        If ``out`` has the wrong size.
+
+    Examples
+    --------
+    >>> from recorder import codecs
+    >>> codecs.alaw_to_ulaw(b"\\xd5\\x55").tolist()
+    [254, 126]
+    """
     src = as_uint8(data, "data")
     dst = out_array(out, src.shape, np.uint8)
     if out is not None:
@@ -125,8 +368,34 @@ def alaw_to_ulaw(data, /, *, out=None) -> np.ndarray:
     return dst
 
 
-def ulaw_to_alaw(data, /, *, out=None) -> np.ndarray:
-    """Transcode mu-law codes to A-law codes by G.711 Table 3."""
+def ulaw_to_alaw(data: BufferLike, /, *, out: BufferLike | None = None) -> np.ndarray:
+    """Transcode mu-law codes to A-law codes by G.711 Table 3 (not decode-then-encode).
+
+    Parameters
+    ----------
+    data : BufferLike
+        mu-law codes (bytes), any shape (numpy keeps it).
+    out : writable buffer, optional
+        As many bytes as ``data``; may be ``data`` itself (in-place transcoding).
+
+    Returns
+    -------
+    numpy.ndarray
+        A-law codes (uint8), the shape of ``data``; ``out`` when given.
+
+    Raises
+    ------
+    TypeError
+        If ``data`` is not a buffer, or ``out`` not a writable buffer.
+    ValueError
+        If ``out`` has the wrong size.
+
+    Examples
+    --------
+    >>> from recorder import codecs
+    >>> codecs.ulaw_to_alaw(b"\\xff\\x7f").tolist()
+    [213, 85]
+    """
     src = as_uint8(data, "data")
     dst = out_array(out, src.shape, np.uint8)
     if out is not None:
@@ -147,11 +416,33 @@ _SAMPLE_CODECS = {
 
 
 class SampleEncoder:
-    """Streaming encoder for a sample-by-sample format (alaw, ulaw, s16bit, u8bit).
+    """Streaming encoder for a sample-by-sample format.
 
-    Same interface as the ADPCM encoders: ``encode(pcm)`` returns the bytes (uint8 array)
-    for those samples, ``flush()`` what is left at the end (always empty here),
-    ``reset()`` forgets the state (there is none).
+    Follows :class:`recorder.types.StreamEncoder`, as the ADPCM encoders do; nothing is
+    ever held back, so :meth:`flush` is always empty.
+
+    Parameters
+    ----------
+    fmt : str
+        ``'alaw'``, ``'ulaw'``, ``'s16bit'`` or ``'u8bit'``.
+
+    Attributes
+    ----------
+    format : str
+        ``fmt``.
+    bytes_per_sample : int
+        2 for ``'s16bit'``, else 1.
+
+    Raises
+    ------
+    ValueError
+        If ``fmt`` is not one of those names.
+
+    Examples
+    --------
+    >>> from recorder import codecs
+    >>> codecs.SampleEncoder("alaw").encode(bytes(4)).tolist()
+    [213, 213]
     """
 
     def __init__(self, fmt: str):
@@ -160,22 +451,52 @@ class SampleEncoder:
         self.format = fmt
         self._encode, _, self.bytes_per_sample = _SAMPLE_CODECS[fmt]
 
-    def encode(self, pcm) -> np.ndarray:
+    def encode(self, pcm: BufferLike, /) -> np.ndarray:
+        """The bytes (uint8) of int16 samples ``pcm``, as the format's one-shot encoder
+        gives them (any shape; TypeError for a buffer that is not int16 samples)."""
         return self._encode(pcm)
 
     def flush(self) -> np.ndarray:
+        """End of stream: nothing is held back, an empty uint8 array."""
         return np.empty(0, dtype=np.uint8)
 
     def reset(self) -> None:
-        pass
+        """Nothing to forget: there is no state."""
 
     def __repr__(self) -> str:
         return f"SampleEncoder({self.format!r})"
 
 
 class SampleDecoder:
-    """Streaming decoder for a sample-by-sample format; 16-bit input may be split
-    anywhere (an odd trailing byte is kept for the next call)."""
+    """Streaming decoder for a sample-by-sample format.
+
+    Follows :class:`recorder.types.StreamDecoder`.  16-bit input may be split anywhere:
+    an odd trailing byte is kept for the next call.
+
+    Parameters
+    ----------
+    fmt : str
+        ``'alaw'``, ``'ulaw'``, ``'s16bit'`` or ``'u8bit'``.
+
+    Attributes
+    ----------
+    format : str
+        ``fmt``.
+    bytes_per_sample : int
+        2 for ``'s16bit'``, else 1.
+
+    Raises
+    ------
+    ValueError
+        If ``fmt`` is not one of those names.
+
+    Examples
+    --------
+    >>> from recorder import codecs
+    >>> dec = codecs.SampleDecoder("s16bit")
+    >>> dec.decode(b"\\x01\\x00\\x02").tolist(), dec.decode(b"\\x00").tolist()
+    ([1], [2])
+    """
 
     def __init__(self, fmt: str):
         if not isinstance(fmt, str) or fmt not in _SAMPLE_CODECS:
@@ -184,7 +505,9 @@ class SampleDecoder:
         _, self._decode, self.bytes_per_sample = _SAMPLE_CODECS[fmt]
         self._carry = b""
 
-    def decode(self, data) -> np.ndarray:
+    def decode(self, data: BufferLike, /) -> np.ndarray:
+        """The int16 samples of the bytes ``data`` (flattened) and of any byte kept
+        from the last call (TypeError for something that is not a buffer)."""
         src = as_uint8(data, "data").reshape(-1)
         if self.bytes_per_sample == 1:
             return self._decode(src)
@@ -195,10 +518,12 @@ class SampleDecoder:
         return self._decode(src[:whole])
 
     def flush(self) -> np.ndarray:
+        """End of stream: an empty int16 array (a kept odd byte is dropped)."""
         self._carry = b""
         return np.empty(0, dtype=np.int16)
 
     def reset(self) -> None:
+        """Drop a kept odd byte: the next call starts a new stream."""
         self._carry = b""
 
     def __repr__(self) -> str:

@@ -38,12 +38,15 @@ Many channels (:class:`MultiDetector`)
 
 from __future__ import annotations
 
-from typing import NamedTuple
+from typing import TYPE_CHECKING, NamedTuple
 
 import numpy as np
 
 from ._buffers import MAX_CHANNELS, as_int16, integer, slot_array
 from ._codecs import detect as _k
+
+if TYPE_CHECKING:
+    from .types import BufferLike
 
 __all__ = [
     "Digit", "DtmfDetector", "detect_dtmf", "SilenceDetector", "audio_segments",
@@ -142,12 +145,45 @@ class DtmfDetector:
     what a recorder needs to stop and cut at the digit's start.  ``finish()`` ends the
     stream (a digit still sounding ends at the last sample).
 
-    Options: ``min_level_dbm0`` (per tone, default -42), ``normal_twist_db`` (high tone
-    weaker, default 10), ``reverse_twist_db`` (low tone weaker, default 6),
-    ``freq_tolerance`` (relative, default 0.02).
+    Parameters
+    ----------
+    rate : int, default 8000
+        Sample rate in Hz: a multiple of 200 from 8000 to 48000.
+    min_level_dbm0 : float, default -42
+        Lowest level of each tone, -80..0.
+    normal_twist_db : float, default 10
+        How much weaker the high tone may be, 0..20 dB.
+    reverse_twist_db : float, default 6
+        How much weaker the low tone may be, 0..20 dB.
+    freq_tolerance : float, default 0.02
+        Relative frequency tolerance, 0.001..0.1.
+
+    Attributes
+    ----------
+    rate : int
+        The sample rate.
+    started : list of Digit
+        Digits confirmed during the last :meth:`process` call (``end`` None).
+
+    Raises
+    ------
+    TypeError
+        For an unknown option, or a rate or option that is not a number.
+    ValueError
+        For a rate or option out of range.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from recorder import dsp
+    >>> t = np.arange(800) / 8000
+    >>> tone = (6000 * (np.sin(2 * np.pi * 697 * t) + np.sin(2 * np.pi * 1209 * t))).astype(np.int16)
+    >>> det = dsp.DtmfDetector()
+    >>> det.process(np.concatenate([tone, np.zeros(800, np.int16)]))[0].digit
+    '1'
     """
 
-    def __init__(self, rate: int = 8000, **options):
+    def __init__(self, rate: int = 8000, **options: float):
         unknown = set(options) - set(_DTMF_DEFAULTS)
         if unknown:
             raise TypeError(f"unknown option(s) {sorted(unknown)}; allowed: {sorted(_DTMF_DEFAULTS)}")
@@ -162,8 +198,26 @@ class DtmfDetector:
                         for d, s, lv in zip(starts["digit"], starts["start"], starts["level"])]
         return _digits(ev[ev["kind"] == _k.DIGIT_END])
 
-    def process(self, pcm) -> list[Digit]:
-        """Feed the next chunk; returns the digits that ended in it."""
+    def process(self, pcm: BufferLike) -> list[Digit]:
+        """Feed the next chunk.
+
+        Parameters
+        ----------
+        pcm : BufferLike
+            1-D int16 samples, any length.
+
+        Returns
+        -------
+        list of Digit
+            The digits that ended in this chunk, with sample-exact ``start`` and ``end``.
+
+        Raises
+        ------
+        TypeError
+            If ``pcm`` is not a buffer of int16 samples.
+        ValueError
+            If ``pcm`` is not 1-D.
+        """
         return self._run(self._st.process(_pcm1(pcm)))
 
     def finish(self) -> list[Digit]:
@@ -189,9 +243,35 @@ class DtmfDetector:
         return int(self._st.samples)
 
 
-def detect_dtmf(pcm, rate: int = 8000, **options) -> list[Digit]:
-    """All DTMF digits in a signal (one channel of int16 samples), with their start and end
-    sample and level.  Same options as :class:`DtmfDetector`."""
+def detect_dtmf(pcm: BufferLike, rate: int = 8000, **options: float) -> list[Digit]:
+    """All DTMF digits in a signal, with their start and end sample and level.
+
+    Parameters
+    ----------
+    pcm : BufferLike
+        One channel of int16 samples (1-D).
+    rate : int, default 8000
+        Sample rate in Hz: a multiple of 200 from 8000 to 48000.
+    **options
+        Those of :class:`DtmfDetector`.
+
+    Returns
+    -------
+    list of Digit
+        In order; a digit still sounding at the end ends at the last sample.
+
+    Raises
+    ------
+    TypeError, ValueError
+        As :class:`DtmfDetector` and its ``process``.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from recorder import dsp
+    >>> dsp.detect_dtmf(np.zeros(8000, np.int16))
+    []
+    """
     det = DtmfDetector(rate, **options)
     return det.process(pcm) + det.finish()
 
@@ -226,9 +306,34 @@ class SilenceDetector:
     * :attr:`in_audio`, :attr:`audio_start`, :attr:`level_dbm0` (last window).
     * :attr:`changes` - audio/silence changes in the last call: ``(kind, sample)`` with
       kind ``"audio"`` or ``"silence"``.
+
+    Parameters
+    ----------
+    rate : int, default 8000
+        Sample rate in Hz: a multiple of 200 from 8000 to 48000.
+    threshold_dbm0 : float, default -42
+        Level from which a window is active, -90..3 dBm0.
+    min_audio_ms : float, default 20
+        Activity needed before it counts as audio, 0..1000 ms.
+
+    Raises
+    ------
+    TypeError
+        For an unknown option, or a rate or option that is not a number.
+    ValueError
+        For a rate or option out of range.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from recorder import dsp
+    >>> det = dsp.SilenceDetector()
+    >>> windows = det.process(np.zeros(8000, np.int16))
+    >>> det.silence_ms, det.audio_detected
+    (1000.0, False)
     """
 
-    def __init__(self, rate: int = 8000, **options):
+    def __init__(self, rate: int = 8000, **options: float):
         opts = _silence_options(options)
         self.rate = _check_rate(rate, "silence detector")
         self.threshold_dbm0 = float(opts["threshold_dbm0"])
@@ -237,8 +342,27 @@ class SilenceDetector:
         self._st = _k.SilenceState(self._conf)
         self.changes: list[tuple[str, int]] = []
 
-    def process(self, pcm) -> np.ndarray:
-        """Feed the next chunk; returns its completed 10 ms windows (start, level, active)."""
+    def process(self, pcm: BufferLike) -> np.ndarray:
+        """Feed the next chunk.
+
+        Parameters
+        ----------
+        pcm : BufferLike
+            1-D int16 samples, any length.
+
+        Returns
+        -------
+        numpy.ndarray
+            The 10 ms windows completed in this chunk, a structured array with fields
+            ``start`` (int64 sample), ``level`` (float32 dBm0) and ``active`` (bool).
+
+        Raises
+        ------
+        TypeError
+            If ``pcm`` is not a buffer of int16 samples.
+        ValueError
+            If ``pcm`` is not 1-D.
+        """
         frames, ev = self._st.process(_pcm1(pcm))
         self.changes = [("audio" if k == _k.AUDIO_START else "silence", int(s))
                         for k, s in zip(ev["kind"], ev["start"])]
@@ -249,15 +373,18 @@ class SilenceDetector:
         return out
 
     def reset(self) -> None:
+        """Forget everything; sample positions count from zero again."""
         self._st.reset()
         self.changes = []
 
     @property
     def silence_ms(self) -> float:
+        """The current run of silence in ms (0 while in audio)."""
         return self._st.silence_samples * 1000.0 / self.rate
 
     @property
     def silence_samples(self) -> int:
+        """The current run of silence in samples (0 while in audio)."""
         return int(self._st.silence_samples)
 
     @property
@@ -267,28 +394,59 @@ class SilenceDetector:
 
     @property
     def audio_detected(self) -> bool:
+        """Whether any audio was seen since the start (or the last reset)."""
         return self._st.audio_seen
 
     @property
     def in_audio(self) -> bool:
+        """Whether the signal is in audio now."""
         return self._st.in_audio
 
     @property
     def audio_start(self) -> int | None:
+        """First sample of the current run of audio (None while in silence)."""
         return None if not self._st.in_audio else int(self._st.audio_start)
 
     @property
     def level_dbm0(self) -> float:
+        """Level of the last 10 ms window, dBm0."""
         return float(self._st.level)
 
     @property
     def samples(self) -> int:
+        """Samples processed since the start (or the last reset)."""
         return int(self._st.samples)
 
 
-def audio_segments(pcm, rate: int = 8000, **options) -> np.ndarray:
-    """The runs of audio in a signal as an (n, 2) int64 array of [start, end) samples,
-    with the same decisions as :class:`SilenceDetector` (same options)."""
+def audio_segments(pcm: BufferLike, rate: int = 8000, **options: float) -> np.ndarray:
+    """The runs of audio in a signal, with the decisions of :class:`SilenceDetector`.
+
+    Parameters
+    ----------
+    pcm : BufferLike
+        One channel of int16 samples (1-D).
+    rate : int, default 8000
+        Sample rate in Hz: a multiple of 200 from 8000 to 48000.
+    **options
+        Those of :class:`SilenceDetector`.
+
+    Returns
+    -------
+    numpy.ndarray
+        int64, shape ``(n, 2)``: ``[start, end)`` samples of each run of audio.
+
+    Raises
+    ------
+    TypeError, ValueError
+        As :class:`SilenceDetector` and its ``process``.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from recorder import dsp
+    >>> dsp.audio_segments(np.zeros(8000, np.int16)).shape
+    (0, 2)
+    """
     det = SilenceDetector(rate, **options)
     x = _pcm1(pcm)
     det.process(x)
@@ -367,10 +525,37 @@ class MultiDetector:
     The per-row results are exactly those of a :class:`DtmfDetector` and a
     :class:`SilenceDetector` fed the same samples.
 
-    DTMF options go in ``dtmf_options`` (a dict, same names as :class:`DtmfDetector`);
-    ``silence_options`` are those of :class:`SilenceDetector`.  Detection latency: see the
-    module docstring (a digit is reported 28..38 ms after its start, with its start
-    sample).
+    Detection latency: see the module docstring (a digit is reported 28..38 ms after
+    its start, with its start sample).
+
+    Parameters
+    ----------
+    channels : int
+        Slots, 1 to 1,000,000.
+    rate : int, default 8000
+        Sample rate in Hz: a multiple of 200 from 8000 to 48000.
+    dtmf, silence : bool, default True
+        Which detectors run (at least one).
+    dtmf_options : dict, optional
+        Options of :class:`DtmfDetector`.
+    **silence_options
+        Options of :class:`SilenceDetector`.
+
+    Raises
+    ------
+    TypeError
+        For an unknown option, or an argument that is not a number.
+    ValueError
+        For an argument out of range, or neither detector enabled.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from recorder import dsp
+    >>> m = dsp.MultiDetector(100)
+    >>> r = m.process(np.zeros((2, 160), np.int16), rows=[7, 42])
+    >>> r.silence_ms.tolist(), len(r.digits)
+    ([20.0, 20.0], 0)
     """
 
     def __init__(self, channels: int, rate: int = 8000, dtmf: bool = True,
@@ -404,8 +589,29 @@ class MultiDetector:
             raise ValueError(f"rows has {len(r)} entries for a block of {k} rows")
         return r
 
-    def process(self, block, rows=None) -> MultiResult:
-        """Run the next chunk of each listed slot; returns a :class:`MultiResult`."""
+    def process(self, block: BufferLike, rows=None) -> MultiResult:
+        """Run the next chunk of each listed slot.
+
+        Parameters
+        ----------
+        block : BufferLike
+            int16, shape ``(k, n)``: row ``i`` continues the stream of slot ``rows[i]``.
+        rows : sequence of int, optional
+            ``k`` distinct slot numbers; None: all slots (``k == channels``).
+
+        Returns
+        -------
+        MultiResult
+            numpy arrays, row by row of ``block``.
+
+        Raises
+        ------
+        TypeError
+            If ``block`` is not a buffer of int16 samples.
+        ValueError
+            If ``block`` is not 2-D, or the slots are out of range, repeated or not one
+            per row.
+        """
         x = as_int16(block, "block")
         if x.ndim != 2:
             raise ValueError(f"block must be 2-D (channels, samples), got shape {x.shape}")

@@ -32,6 +32,9 @@ import numpy as np
 
 from ._buffers import MAX_CHANNELS, integer
 from ._codecs import resample as _rs
+from typing import TYPE_CHECKING, Literal, overload
+if TYPE_CHECKING:
+    from .types import BufferLike
 
 __all__ = ["MAX_PQ", "FilterDesign", "MultiResampler", "Resampler", "design", "resample"]
 
@@ -171,37 +174,133 @@ def _rs_total(d: FilterDesign, n: int) -> int:
     return (2 * n * d.p + d.q) // (2 * d.q)
 
 
-class Resampler(_rs.Stream):
+class Resampler:
     """Streaming sample-rate converter for one signal.
 
-    ``process(chunk, last=False)`` takes the next samples (any length, 0 included; int16
-    or float32, any C-contiguous buffer: other buffers are read as int16) and returns
-    the output samples that are complete (numpy, same dtype).  The output lags the input
-    by :attr:`delay` input samples; ``last=True`` ends the stream and returns the rest,
-    so the whole stream holds ``round(n * p / q)`` samples, exactly those
-    :func:`resample` returns for the same input.  After ``last=True`` the object is
-    ready for a new stream.
+    ``process(chunk, last=False)`` takes the next samples and returns the output
+    samples that are complete.  The output lags the input by :attr:`delay` input
+    samples; ``last=True`` ends the stream and returns the rest, so the whole stream
+    holds ``round(n * p / q)`` samples, exactly those :func:`resample` returns for the
+    same input.  After ``last=True`` the object is ready for a new stream.  One object
+    must not be used by two threads at once (RuntimeError); different objects run in
+    parallel, the GIL released.
 
-    Attributes: ``n_in`` / ``n_out`` (samples of the current stream), ``pending``
-    (samples ``last=True`` would still add), ``clipped`` (int16 outputs saturated since
-    construction or :meth:`reset`), ``delay``, ``in_rate``, ``out_rate``, ``design``.
-    ``count(n, last=False)`` tells how many samples the next ``process`` gives.
-    One object must not be used by two threads at once (RuntimeError); different
-    objects run in parallel, the GIL released.
+    Parameters
+    ----------
+    in_rate, out_rate : int
+        Sample rates in Hz; ``out_rate / in_rate = p / q`` with ``p, q <= 1000`` in
+        lowest terms.
+
+    Attributes
+    ----------
+    in_rate, out_rate : int
+        The rates.
+    design : FilterDesign
+        The filter.
+
+    Raises
+    ------
+    TypeError
+        If a rate is not a number.
+    ValueError
+        If a rate is not a positive whole number of Hz, or the ratio is out of reach.
+
+    Examples
+    --------
+    >>> import numpy as np, recorder
+    >>> r = recorder.Resampler(8000, 6000)
+    >>> first = r.process(np.zeros(160, np.int16))
+    >>> rest = r.process(np.zeros(0, np.int16), last=True)
+    >>> first.size + rest.size
+    120
     """
 
-    def __init__(self, in_rate, out_rate):
+    def __init__(self, in_rate: int, out_rate: int):
         self.design = design(in_rate, out_rate)
         self.in_rate, self.out_rate = self.design.in_rate, self.design.out_rate
-        self._setup(_filter(self.in_rate, self.out_rate))
+        self._stream = _rs.Stream(_filter(self.in_rate, self.out_rate))
 
-    @property
-    def delay(self) -> int:
-        return self.design.delay
+    def process(self, chunk: BufferLike, last: bool = False) -> np.ndarray:
+        """Feed the next samples; return the output samples that are now complete.
+
+        Parameters
+        ----------
+        chunk : BufferLike
+            1-D int16 or float32 samples (a numpy array; any other C-contiguous buffer is
+            read as int16), any length including 0.
+        last : bool, default False
+            End the stream: the rest of the output comes back and the object is ready
+            for a new stream.
+
+        Returns
+        -------
+        numpy.ndarray
+            The samples, same dtype as ``chunk`` (int16 rounded and saturated).
+
+        Raises
+        ------
+        TypeError
+            If ``chunk`` is not a buffer of samples.
+        ValueError
+            If ``chunk`` is not 1-D.
+        RuntimeError
+            If another thread is using this object.
+        """
+        return self._stream.process(chunk, last)
+
+    def count(self, n: int, last: bool = False) -> int:
+        """How many samples :meth:`process` returns for ``n`` more input samples.
+
+        Parameters
+        ----------
+        n : int
+            0 to 2**48.
+        last : bool, default False
+            As for :meth:`process`.
+
+        Returns
+        -------
+        int
+
+        Raises
+        ------
+        TypeError, ValueError
+            If ``n`` is not an int in range.
+        """
+        return self._stream.count(n, last)
+
+    def reset(self) -> None:
+        """Start a new stream (forgets the input held back and the ``clipped`` count)."""
+        self._stream.reset()
 
     def flush(self) -> np.ndarray:
         """End the stream: ``process(empty, last=True)`` (int16)."""
-        return self.process(np.empty(0, np.int16), True)
+        return self._stream.process(np.empty(0, np.int16), True)
+
+    @property
+    def n_in(self) -> int:
+        """Input samples of the current stream."""
+        return self._stream.n_in
+
+    @property
+    def n_out(self) -> int:
+        """Output samples of the current stream."""
+        return self._stream.n_out
+
+    @property
+    def pending(self) -> int:
+        """Samples ``last=True`` would still add."""
+        return self._stream.pending
+
+    @property
+    def clipped(self) -> int:
+        """int16 outputs saturated since construction or :meth:`reset`."""
+        return self._stream.clipped
+
+    @property
+    def delay(self) -> int:
+        """Input samples the output lags behind."""
+        return self.design.delay
 
     def __repr__(self) -> str:
         return (f"Resampler({self.in_rate}, {self.out_rate}) "
@@ -209,57 +308,181 @@ class Resampler(_rs.Stream):
                 f"in {self.n_in}, out {self.n_out}]")
 
 
-class MultiResampler(_rs.Bank):
-    """A bank of ``channels`` independent streaming converters sharing one filter,
-    for servers converting many calls at once (each may start at any time).
+class MultiResampler:
+    """A bank of independent streaming converters sharing one filter, for servers
+    converting many calls at once (each may start at any time).
 
-    ``process(block, rows=None, last=False) -> (out, counts)``: ``block`` is int16 or
-    float32 of shape ``(k, n)``; row ``i`` continues the stream in slot ``rows[i]``
-    (``rows=None``: all slots, ``k == channels``; a slot may appear once per call).
-    ``out`` (same dtype) has shape ``(k, max(counts))``; row ``i`` holds ``counts[i]``
-    valid samples, then zeros (slots may be at different phases, so counts differ by
-    one).  ``last=True`` ends the streams of all the given rows (their slots are then
-    ready for new streams).  Each slot gives exactly what a :class:`Resampler` fed the
-    same samples gives.  The whole call runs with the GIL released.
+    Each slot gives exactly what a :class:`Resampler` fed the same samples gives.  Every
+    call runs with the GIL released.  Per-slot int64 arrays: :attr:`n_in`,
+    :attr:`n_out`, :attr:`pending` (samples a flush would still give), :attr:`clipped`.
 
-    ``channels``: 1 to 1,000,000 (a slot takes a few kB); slot numbers out of range raise
-    ValueError.  ``reset(rows=None)`` starts the given slots afresh (a new call on that slot).
-    ``flush(rows=None)`` ends streams without more input. ``counts(n, rows=None,
-    last=False)`` tells what a call with ``n`` samples per row would return.  Per-slot
-    int64 arrays: ``n_in``, ``n_out``, ``pending`` (samples a flush would still give),
-    ``clipped``.  ``delay``: input samples held back by every stream.
+    Parameters
+    ----------
+    channels : int
+        Slots, 1 to 1,000,000 (a slot takes a few kB).
+    in_rate, out_rate : int
+        As for :class:`Resampler`.
+
+    Raises
+    ------
+    TypeError, ValueError
+        If ``channels`` or a rate is not valid (as for :class:`Resampler`).
+
+    Examples
+    --------
+    >>> import numpy as np, recorder
+    >>> bank = recorder.MultiResampler(4, 8000, 11025)
+    >>> out, counts = bank.process(np.zeros((2, 160), np.int16), rows=[0, 3])
+    >>> out.shape[0], counts.shape
+    (2, (2,))
     """
 
-    def __init__(self, channels, in_rate, out_rate):
+    def __init__(self, channels: int, in_rate: int, out_rate: int):
         channels = integer(channels, "channels", 1, MAX_CHANNELS)
         self.design = design(in_rate, out_rate)
         self.in_rate, self.out_rate = self.design.in_rate, self.design.out_rate
-        self._setup(_filter(self.in_rate, self.out_rate), int(channels))
+        self._bank = _rs.Bank(_filter(self.in_rate, self.out_rate), int(channels))
+
+    @property
+    def channels(self) -> int:
+        """The number of slots."""
+        return self._bank.channels
+
+    def process(self, block: BufferLike, rows=None,
+                last: bool = False) -> tuple[np.ndarray, np.ndarray]:
+        """Feed the next samples of some streams.
+
+        Parameters
+        ----------
+        block : BufferLike
+            int16 or float32, shape ``(k, n)``: row ``i`` continues the stream in slot
+            ``rows[i]``.
+        rows : sequence of int, optional
+            ``k`` distinct slot numbers; None: all slots (``k == channels``).
+        last : bool, default False
+            End the streams of all the given rows (their slots are then ready for new
+            streams).
+
+        Returns
+        -------
+        out : numpy.ndarray
+            Same dtype, shape ``(k, max(counts))``; row ``i`` holds ``counts[i]`` valid
+            samples, then zeros (slots may be at different phases, so counts differ by
+            one).
+        counts : numpy.ndarray
+            int64, shape ``(k,)``.
+
+        Raises
+        ------
+        TypeError
+            If ``block`` is not a buffer of samples.
+        ValueError
+            If shapes or slot numbers are wrong (out of range, repeated).
+        RuntimeError
+            If another thread is using this object.
+        """
+        return self._bank.process(block, rows, last)
+
+    def counts(self, n: int, rows=None, last: bool = False) -> np.ndarray:
+        """What a :meth:`process` call with ``n`` samples per row would return.
+
+        Parameters
+        ----------
+        n : int
+            0 to 2**48.
+        rows, last
+            As for :meth:`process`.
+
+        Returns
+        -------
+        numpy.ndarray
+            int64 counts, one per row.
+        """
+        return self._bank.counts(n, rows, last)
+
+    def reset(self, rows=None) -> None:
+        """Start the given slots (None: all) afresh, e.g. for a new call on that slot."""
+        self._bank.reset(rows)
+
+    def flush(self, rows=None) -> tuple[np.ndarray, np.ndarray]:
+        """End the streams of ``rows`` (None: all slots): ``(out, counts)`` int16."""
+        k = self.channels if rows is None else np.asarray(rows).reshape(-1).shape[0]
+        return self._bank.process(np.empty((k, 0), np.int16), rows, True)
+
+    @property
+    def n_in(self) -> np.ndarray:
+        """Input samples of each slot's current stream (int64)."""
+        return self._bank.n_in
+
+    @property
+    def n_out(self) -> np.ndarray:
+        """Output samples of each slot's current stream (int64)."""
+        return self._bank.n_out
+
+    @property
+    def pending(self) -> np.ndarray:
+        """Samples a flush would still give, per slot (int64)."""
+        return self._bank.pending
+
+    @property
+    def clipped(self) -> np.ndarray:
+        """int16 outputs saturated per slot since construction or reset (int64)."""
+        return self._bank.clipped
 
     @property
     def delay(self) -> int:
+        """Input samples held back by every stream."""
         return self.design.delay
-
-    def flush(self, rows=None):
-        """End the streams of ``rows`` (None: all slots): ``(out, counts)`` int16."""
-        k = self.channels if rows is None else np.asarray(rows).reshape(-1).shape[0]
-        return self.process(np.empty((k, 0), np.int16), rows, True)
 
     def __repr__(self) -> str:
         return (f"MultiResampler({self.channels}, {self.in_rate}, {self.out_rate}) "
                 f"[{self.design.p}/{self.design.q}, {self.design.taps} taps/phase]")
 
 
-def resample(x, in_rate, out_rate, *, return_clipped: bool = False):
+@overload
+def resample(x: BufferLike, in_rate: int, out_rate: int, *,
+             return_clipped: Literal[False] = ...) -> np.ndarray: ...
+@overload
+def resample(x: BufferLike, in_rate: int, out_rate: int, *,
+             return_clipped: Literal[True]) -> tuple[np.ndarray, int]: ...
+def resample(x: BufferLike, in_rate: int, out_rate: int, *,
+             return_clipped: bool = False) -> np.ndarray | tuple[np.ndarray, int]:
     """Convert a whole signal from ``in_rate`` to ``out_rate`` Hz.
 
-    ``x``: int16 or float32 (numpy array, or any C-contiguous buffer read as int16);
-    1-D, or N-D with time on the last axis (each row converted on its own).  Returns the
-    same dtype with ``round(n * p / q)`` samples on the last axis (``p / q`` =
-    ``out_rate / in_rate`` in lowest terms), identical to feeding :class:`Resampler` any
-    chunking of ``x`` and ending with ``last=True``.  int16 output is rounded and
-    saturated; with ``return_clipped=True`` the result is ``(y, clipped)`` where
-    ``clipped`` counts the saturated samples.
+    The result is identical to feeding :class:`Resampler` any chunking of ``x`` and
+    ending with ``last=True``.
+
+    Parameters
+    ----------
+    x : BufferLike
+        int16 or float32 (a numpy array; any other C-contiguous buffer is read as
+        int16); 1-D, or N-D with time on the last axis (each row converted on its own).
+    in_rate, out_rate : int
+        Sample rates in Hz; ``out_rate / in_rate = p / q`` with ``p, q <= 1000`` in
+        lowest terms.
+    return_clipped : bool, default False
+        Also return how many int16 outputs were saturated.
+
+    Returns
+    -------
+    y : numpy.ndarray
+        Same dtype, ``round(n * p / q)`` samples on the last axis (halves up); int16
+        output is rounded (ties to even) and saturated.
+    clipped : int
+        Only with ``return_clipped=True``: the saturated samples.
+
+    Raises
+    ------
+    TypeError
+        If ``x`` is not a buffer of samples, or a rate is not a number.
+    ValueError
+        If a rate is not a positive whole number of Hz, or the ratio is out of reach.
+
+    Examples
+    --------
+    >>> import numpy as np, recorder
+    >>> recorder.resample(np.zeros(160, np.int16), 8000, 11025).shape
+    (221,)
     """
     arr = _rs.as_samples(x, "x")
     shape = arr.shape
