@@ -1,7 +1,7 @@
 """IMA ADPCM (tag 0x0011) and OKI ADPCM (tags 0x0010 / 0x0017) in WAV files.
 
-Imported by :mod:`recorder.wav`, which then writes ``fmt='ima'`` and ``fmt='oki'`` and
-reads all three tags.
+The format registry (:data:`recorder.codecs.REGISTRY`) holds :data:`IMA` and :data:`OKI`,
+so :mod:`recorder.wav` writes ``fmt='ima'`` and ``fmt='oki'`` and reads all three tags.
 
 **IMA ADPCM** (as Microsoft / IMA define it, and as ffmpeg, sox and libsndfile read and
 write it): the data is a sequence of blocks of ``block_align`` bytes.  A block starts
@@ -38,7 +38,7 @@ import numpy as np
 from . import adpcm
 from ._buffers import as_int16
 from ._codecs import adpcm as _adpcm
-from .wav import Fmt, WavCodec, WavError, register
+from ._wavcodec import Fmt, WavCodec, WavError
 
 
 def _interleaved(pcm, channels: int) -> np.ndarray:
@@ -194,7 +194,7 @@ class OkiWav(WavCodec):
     """OKI / Dialogic ADPCM in WAV (write 0x0010; read 0x0010 and 0x0017)."""
 
     def __init__(self):
-        super().__init__("oki", 0x0010, 4, 0, has_fact=True, fmt_extra=b"")
+        super().__init__("oki", 0x0010, 4, 0, has_fact=True, fmt_extra=b"", tags=(0x0010, 0x0017))
 
     def block_align(self, channels: int, rate: int = 8000) -> int:
         return 1
@@ -233,7 +233,6 @@ class OkiWav(WavCodec):
         return out
 
 
+#: The ADPCM WAV codecs (the registry in :mod:`recorder.codecs` lists them).
 IMA = ImaWav()
 OKI = OkiWav()
-register(IMA)
-register(OKI, tags=(0x0010, 0x0017))

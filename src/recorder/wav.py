@@ -1,8 +1,8 @@
 """WAV files: read, write, inspect and repair.
 
-Writes every recorder format: ``alaw`` (tag 6), ``ulaw`` (tag 7), ``s16bit`` and ``u8bit``
-(tag 1), and the ADPCM formats once their codecs are registered (``ima``, tag 0x11;
-``oki``, tag 0x10).  Non-PCM files carry a ``fact`` chunk with the true sample count.
+Writes every format of the registry (:data:`recorder.codecs.REGISTRY`): ``alaw`` (tag 6),
+``ulaw`` (tag 7), ``s16bit`` and ``u8bit`` (tag 1), ``ima`` (tag 0x11) and ``oki`` (tag
+0x10).  Non-PCM files carry a ``fact`` chunk with the true sample count.
 
 Reads what real files contain: chunks in any order, LIST/INFO and unknown chunks
 skipped, odd-sized chunks padded, WAVE_FORMAT_EXTENSIBLE, RF64, PCM of 8/16/24/32 bits
@@ -21,13 +21,17 @@ import io
 import os
 import struct
 from dataclasses import dataclass
+from types import MappingProxyType
+from typing import Mapping
 
 import numpy as np
 
 from . import codecs
-from ._buffers import as_int16
+from ._buffers import as_int16, integer, open_binary, sample_rate
+from ._wavcodec import READ_ONLY, Fmt, WavCodec, WavError
 
-__all__ = ["WavError", "Info", "Repaired", "read", "write", "info", "Writer", "repair", "WRITE_FORMATS"]
+__all__ = ["WavError", "Info", "Repaired", "read", "write", "info", "Writer", "repair", "WRITE_FORMATS",
+           "Fmt", "WavCodec"]
 
 MAX_CHANNELS = 64
 _U32 = 0xFFFFFFFF
@@ -40,10 +44,6 @@ _KSDATAFORMAT_TAIL = bytes.fromhex("000000001000800000aa00389b71")
 def max_file_bytes() -> int:
     """The largest WAV file :class:`Writer` writes (RIFF sizes are 32-bit)."""
     return _U32 - 1
-
-
-class WavError(ValueError):
-    """A WAV file that is malformed, truncated or in a format this package cannot read."""
 
 
 @dataclass(frozen=True)
@@ -62,151 +62,15 @@ class Info:
     data_bytes: int = 0
 
 
-@dataclass(frozen=True)
-class Fmt:
-    """The parsed ``fmt `` chunk (``tag`` resolved through WAVE_FORMAT_EXTENSIBLE)."""
+#: format name -> its WAV codec, for writing: a read-only view of the format registry
+#: (:data:`recorder.codecs.REGISTRY`, where aliases such as ``'s16'`` are listed too).
+WRITE_FORMATS: Mapping[str, WavCodec] = MappingProxyType({n: f.wav for n, f in codecs.REGISTRY.items()})
 
-    tag: int
-    channels: int
-    rate: int
-    byte_rate: int
-    block_align: int
-    bits: int
-    extra: bytes = b""
-
-
-# --- codecs as they sit in a WAV file ------------------------------------------------------
-
-
-class WavCodec:
-    """How a format is laid out in a WAV file.  Sample codecs (one code per sample and
-    channel) use this class as is; block codecs (ADPCM) subclass it."""
-
-    name = ""
-    tag = 0
-    bits = 8
-    bytes_per_sample = 1
-    has_fact = True          # non-PCM formats carry a fact chunk
-    validates_data = False   # True: check_data can reject coded bytes
-    fmt_extra: bytes | None = b""   # None: 16-byte PCM fmt; b"": WAVEFORMATEX with cbSize 0
-
-    def __init__(self, name, tag, bits, bytes_per_sample, *, has_fact=True, fmt_extra=b""):
-        self.name, self.tag, self.bits = name, tag, bits
-        self.bytes_per_sample = bytes_per_sample
-        self.has_fact, self.fmt_extra = has_fact, fmt_extra
-
-    # layout (``rate`` matters only to formats whose block size depends on it: IMA ADPCM)
-    def block_align(self, channels: int, rate: int = 8000) -> int:
-        return self.bytes_per_sample * channels
-
-    def samples_per_block(self, channels: int, rate: int = 8000) -> int:
-        return 1
-
-    def extra_for(self, channels: int, rate: int = 8000) -> bytes | None:
-        return self.fmt_extra
-
-    def data_bytes(self, frames: int, channels: int, rate: int = 8000) -> int:
-        """Size of the data chunk holding ``frames`` frames (blocks rounded up), exactly
-        what :class:`Writer` writes for them."""
-        spb = self.samples_per_block(channels, rate)
-        return -(-frames // spb) * self.block_align(channels, rate)
-
-    def max_frames(self, nbytes: int, channels: int, rate: int = 8000) -> int:
-        """The most frames whose data chunk fits in ``nbytes`` (whole blocks only)."""
-        spb = self.samples_per_block(channels, rate)
-        return max(nbytes, 0) // self.block_align(channels, rate) * spb
-
-    # writing
-    def encoder(self, channels: int, rate: int):
-        """Streaming encoder of interleaved int16 samples: ``encode(pcm)`` and
-        ``flush()`` return uint8 arrays of whole blocks."""
-        return codecs.get_encoder(self.name)
-
-    # reading
-    def check(self, fmt: Fmt) -> None:
-        want = self.block_align(fmt.channels)
-        if fmt.block_align != want:
-            raise WavError(
-                f"{self.name}: block_align is {fmt.block_align}, expected {want} "
-                f"for {fmt.channels} channel(s)"
-            )
-
-    # The frame rule, used by the reader and by repair alike: ``whole_bytes`` is the part
-    # of a data chunk made of whole frames (blocks), ``frames`` how many frames it holds.
-    def whole_bytes(self, nbytes: int, fmt: Fmt) -> int:
-        """The longest prefix of ``nbytes`` data bytes that holds whole frames only: what
-        the reader decodes and what :func:`repair` keeps of a file cut short."""
-        return nbytes - nbytes % fmt.block_align
-
-    def frames(self, nbytes: int, fmt: Fmt) -> int:
-        """Frames in the whole frames of ``nbytes`` data bytes (before a fact chunk trims
-        the padding of a last block)."""
-        return nbytes // fmt.block_align
-
-    def frames_per_block(self, fmt: Fmt) -> int:
-        """Frames in one block of this file (1 for sample codecs)."""
-        return 1
-
-    def check_data(self, data: np.ndarray, fmt: Fmt) -> None:
-        """Raise :class:`WavError` for coded bytes this codec cannot decode (sample codecs
-        decode any byte)."""
-
-    def decode(self, data: np.ndarray, fmt: Fmt) -> np.ndarray:
-        """Interleaved int16 samples of ``data`` (whole frames only)."""
-        whole = data[: self.whole_bytes(data.size, fmt)]
-        return codecs.get_decoder(self.name).decode(whole)
-
-
-class _WidePcm(WavCodec):
-    """24/32-bit integer PCM: read only, top 16 bits kept."""
-
-    def decode(self, data, fmt):
-        n = self.frames(data.size, fmt) * fmt.channels
-        width = self.bytes_per_sample
-        samples = data[: n * width].reshape(n, width)
-        return (samples[:, width - 2].astype(np.uint16) | (samples[:, width - 1].astype(np.uint16) << 8)).view(np.int16)
-
-
-class _Float(WavCodec):
-    """IEEE float: read only, scaled by 32768, rounded and clipped to int16."""
-
-    def decode(self, data, fmt):
-        n = self.frames(data.size, fmt) * fmt.channels
-        x = np.frombuffer(data[: n * self.bytes_per_sample].tobytes(), dtype=f"<f{self.bytes_per_sample}")
-        with np.errstate(invalid="ignore"):
-            y = np.rint(np.nan_to_num(x.astype(np.float64)) * 32768.0)
-        return np.clip(y, -32768, 32767).astype(np.int16)
-
-
-_ALAW = WavCodec("alaw", 6, 8, 1)
-_ULAW = WavCodec("ulaw", 7, 8, 1)
-_S16 = WavCodec("s16bit", 1, 16, 2, has_fact=False, fmt_extra=None)
-_U8 = WavCodec("u8bit", 1, 8, 1, has_fact=False, fmt_extra=None)
-_PCM24 = _WidePcm("pcm24", 1, 24, 3, has_fact=False, fmt_extra=None)
-_PCM32 = _WidePcm("pcm32", 1, 32, 4, has_fact=False, fmt_extra=None)
-_F32 = _Float("float32", 3, 32, 4)
-_F64 = _Float("float64", 3, 64, 8)
-
-#: format name -> codec, for writing (the ADPCM modules add 'ima' and 'oki').
-WRITE_FORMATS: dict[str, WavCodec] = {"alaw": _ALAW, "ulaw": _ULAW, "s16bit": _S16, "u8bit": _U8}
-
-# tag -> function(Fmt) -> codec, for reading.
-_READERS: dict[int, object] = {
-    6: lambda f: _ALAW,
-    7: lambda f: _ULAW,
-    1: lambda f: {8: _U8, 16: _S16, 24: _PCM24, 32: _PCM32}.get(f.bits),
-    3: lambda f: {32: _F32, 64: _F64}.get(f.bits),
-}
+# the codecs that read files, tried in order: every registered format, then the PCM and
+# float layouts this package reads but does not write
+_READ_CODECS: tuple[WavCodec, ...] = (*WRITE_FORMATS.values(), *READ_ONLY)
 _TAG_NAMES = {0x0002: "MS ADPCM", 0x0011: "IMA ADPCM", 0x0010: "OKI ADPCM", 0x0017: "Dialogic OKI ADPCM",
               0x0031: "GSM 6.10", 0x0055: "MP3", 0x0064: "G.726", 0x0161: "WMA"}
-
-
-def register(codec: WavCodec, *, tags=(), write=True) -> None:
-    """Make a codec readable (by format tag) and, with ``write``, writable by name."""
-    if write:
-        WRITE_FORMATS[codec.name] = codec
-    for tag in tags or (codec.tag,):
-        _READERS[tag] = lambda f, c=codec: c
 
 
 # --- parsing -------------------------------------------------------------------------------
@@ -314,8 +178,7 @@ def _parse(f, size: int) -> _Layout:
 
 def _codec_for(fmt: Fmt) -> WavCodec:
     """The codec that reads ``fmt``, checked against it; WavError when there is none."""
-    reader = _READERS.get(fmt.tag)
-    codec = reader(fmt) if reader else None
+    codec = next((c for c in _READ_CODECS if c.reads(fmt)), None)
     if codec is None:
         name = _TAG_NAMES.get(fmt.tag, "unknown")
         raise WavError(
@@ -333,15 +196,9 @@ class _Source:
         if cipher is not None:
             from .cipher import SealedPart, check_cipher, is_sealed_part  # cryptography: when used
             check_cipher(cipher)
-        if isinstance(src, (bytes, bytearray, memoryview)):
-            raise TypeError("pass a path or a binary file object, not bytes (wrap them in io.BytesIO)")
-        if hasattr(src, "read"):
-            f = src
-        else:
-            try:
-                f = self._own = open(os.fspath(src), "rb")
-            except IsADirectoryError:
-                raise WavError(f"{src}: is a directory") from None
+        f, owned = open_binary(src, "rb", WavError)
+        if owned:
+            self._own = f
         if cipher is not None:
             try:
                 seekable = getattr(f, "seekable", lambda: True)()
@@ -448,20 +305,6 @@ def _read(path, cipher) -> tuple[np.ndarray, Info]:
 # --- writing -------------------------------------------------------------------------------
 
 
-def _check_rate(rate) -> int:
-    if isinstance(rate, bool) or not isinstance(rate, (int, np.integer)):
-        raise TypeError(f"rate must be an int, not {type(rate).__name__}")
-    if not 1 <= rate <= 1_000_000:
-        raise ValueError(f"rate must be between 1 and 1000000 Hz, got {rate}")
-    return int(rate)
-
-
-def _codec_for_writing(fmt) -> WavCodec:
-    if not isinstance(fmt, str) or fmt not in WRITE_FORMATS:
-        raise ValueError(f"unknown format {fmt!r}; expected one of {', '.join(WRITE_FORMATS)}")
-    return WRITE_FORMATS[fmt]
-
-
 class Writer:
     """Streaming WAV writer: ``write(pcm)`` appends int16 samples, ``close()`` finishes the
     header.  A context manager.
@@ -474,18 +317,14 @@ class Writer:
 
     def __init__(self, path, fmt: str = "alaw", rate: int = 8000, channels: int = 1,
                  *, buffering: int = 64 * 1024):
-        self.codec = _codec_for_writing(fmt)
-        self.format = fmt
-        self.rate = _check_rate(rate)
-        if not isinstance(channels, int) or not 1 <= channels <= MAX_CHANNELS:
-            raise ValueError(f"channels must be an int from 1 to {MAX_CHANNELS}, got {channels!r}")
-        self.channels = channels
-        self._encoder = self.codec.encoder(channels, self.rate)
-        if hasattr(path, "write"):
-            self._f, self._own, self.path = path, False, getattr(path, "name", None)
-        else:
-            self.path = os.fspath(path)
-            self._f, self._own = open(self.path, "w+b", buffering=buffering), True
+        entry = codecs.lookup(fmt)
+        self.codec = entry.wav
+        self.format = entry.name
+        self.rate = sample_rate(rate, "rate")
+        self.channels = integer(channels, "channels", 1, MAX_CHANNELS)
+        self._encoder = self.codec.encoder(self.channels, self.rate)
+        self._f, self._own = open_binary(path, "w+b", WavError, buffering)
+        self.path = os.fspath(path) if self._own else getattr(path, "name", None)
         self.frames = 0          # frames handed to write()
         self.data_bytes = 0      # bytes of coded audio in the data chunk
         self.closed = False
@@ -585,7 +424,17 @@ class Writer:
 
     @property
     def duration(self) -> float:
+        """Seconds of audio handed to :meth:`write`."""
         return self.frames / self.rate
+
+    def info(self) -> Info:
+        """The :class:`Info` of what is in the file now (after :meth:`close`: what
+        :func:`info` reads back from it)."""
+        c, frames = self.codec, self.frames_written
+        return Info(format=self.format, rate=self.rate, channels=self.channels, frames=frames,
+                    duration=frames / self.rate, format_tag=c.tag, bits_per_sample=c.bits,
+                    block_align=c.block_align(self.channels, self.rate),
+                    data_offset=self._header_len, data_bytes=self.data_bytes)
 
     def __enter__(self):
         return self
@@ -607,7 +456,7 @@ def write(path, pcm, fmt: str = "alaw", rate: int = 8000) -> Info:
     channels = x.shape[1] if x.ndim == 2 else 1
     with Writer(path, fmt, rate, channels) as w:
         w.write(x)
-    return info(path) if not hasattr(path, "write") else None
+    return w.info()
 
 
 # --- repair --------------------------------------------------------------------------------
@@ -808,10 +657,8 @@ def _repair_plan(f, size: int):
 def _open_for_repair(path_or_file):
     """``(file, owned)``: a binary file object that can be read, written, seeked and
     truncated (used as is), or a path opened ``r+b``."""
-    if isinstance(path_or_file, (bytes, bytearray, memoryview)):
-        raise TypeError("pass a path or a binary file object, not bytes (wrap them in io.BytesIO)")
-    if hasattr(path_or_file, "read"):
-        f = path_or_file
+    f, owned = open_binary(path_or_file, "r+b", WavError)
+    if not owned:
         for what in ("write", "seek", "tell", "truncate"):
             if not callable(getattr(f, what, None)):
                 raise TypeError(f"repair needs a file object that can {what}, got {type(f).__name__}")
@@ -819,13 +666,7 @@ def _open_for_repair(path_or_file):
             check = getattr(f, what, None)
             if check is not None and not check():
                 raise ValueError(f"repair needs a {what} file object ({type(f).__name__} is not {what})")
-        if isinstance(f, io.TextIOBase):
-            raise TypeError("repair needs a binary file object, not a text file")
-        return f, False
-    try:
-        return open(os.fspath(path_or_file), "r+b"), True
-    except IsADirectoryError:
-        raise WavError(f"{path_or_file}: is a directory") from None
+    return f, owned
 
 
 def repair(path_or_file) -> Repaired:
@@ -888,6 +729,3 @@ def _repaired(after: Info, changed: bool, note: str, before: Info | None) -> Rep
     fields = {k: getattr(after, k) for k in Info.__dataclass_fields__}
     return Repaired(**fields, changed=changed, note=note, before=before)
 
-
-# The ADPCM formats ('ima', tag 0x11; 'oki', tags 0x10 and 0x17) register themselves.
-from . import _wav_adpcm  # noqa: E402,F401
