@@ -156,25 +156,28 @@ def disjoint(a: np.ndarray, b: np.ndarray, what: str) -> None:
 MAX_RATE = 1_000_000
 
 
-def sample_rate(value: Any, name: str = "rate", lo: int = 1, hi: int = MAX_RATE, *,
+def sample_rate(value: Any, name: str = "rate", lo: int = 1, hi: int | None = MAX_RATE, *,
                 multiple: int = 1, whole_floats: bool = False) -> int:
     """``value`` as a sample rate in Hz: a Python int in ``lo..hi`` (and a multiple of
-    ``multiple``).  The one rate check of the package (wav, dsp, resampling).
+    ``multiple``; ``hi`` None: no upper bound).  The one rate check of the package (wav, dsp, resampling).
 
     TypeError for anything but an integer (bool, str, None...; floats too unless
     ``whole_floats``, which takes a float holding a whole number), ValueError naming
     ``name`` and the allowed range otherwise: never OverflowError.
     """
-    floats = (float, np.floating) if whole_floats else ()
-    if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, np.integer, *floats)):
+    if whole_floats and isinstance(value, (float, np.floating)):
+        if not (math.isfinite(value) and value == int(value)):
+            raise ValueError(f"{name} must be a whole number of Hz, got {value!r}")
+        rate = int(value)
+    elif isinstance(value, (int, np.integer)) and not isinstance(value, (bool, np.bool_)):
+        rate = int(value)
+    else:
         kind = "a whole number of Hz" if whole_floats else "an int (Hz)"
         raise TypeError(f"{name} must be {kind}, not {type(value).__name__}")
-    if isinstance(value, (float, np.floating)) and not (math.isfinite(value) and value == int(value)):
-        raise ValueError(f"{name} must be a whole number of Hz, got {value!r}")
-    rate = int(value)
-    if not lo <= rate <= hi or rate % multiple:
+    if rate < lo or (hi is not None and rate > hi) or rate % multiple:
         step = f"a multiple of {multiple} Hz " if multiple > 1 else ""
-        raise ValueError(f"{name} must be {step}from {lo} to {hi} Hz, got {rate}")
+        span = f"between {lo} and {hi} Hz" if hi is not None else f"at least {lo} Hz"
+        raise ValueError(f"{name} must be {step}{span}, got {rate}")
     return rate
 
 

@@ -318,11 +318,10 @@ def lookup(fmt: str, *, need: str | None = None) -> Format:
     """
     allowed = names(need)
     entry = REGISTRY.get(ALIASES.get(fmt, fmt)) if isinstance(fmt, str) else None
-    if entry is None:
-        raise ValueError(f"unknown format {fmt!r}; expected one of {', '.join(allowed)}")
-    if entry.name not in allowed:
-        raise ValueError(f"format {fmt!r} cannot be {_USES[str(need)]}; "
-                         f"expected one of {', '.join(allowed)}")
+    if entry is None or entry.name not in allowed:
+        listed = ", ".join(map(repr, allowed[:-1])) + f" or {allowed[-1]!r}"
+        what = f"unknown format {fmt!r}" if entry is None else f"format {fmt!r} cannot be {_USES[str(need)]}"
+        raise ValueError(f"{what}; expected {'' if len(allowed) == 2 else 'one of '}{listed}")
     return entry
 
 

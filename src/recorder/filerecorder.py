@@ -61,7 +61,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from . import files, wav
+from . import codecs, files, wav
 from ._codecs import engine as _core
 from .cipher import AesCbcCipher, SealedPart, check_cipher, publish_sealed
 
@@ -69,8 +69,8 @@ __all__ = ["FileRecorder", "UASCallFileRecorder", "RecordResult", "RECORD_FORMAT
 
 MEDIA_RATE = 8000
 MIN_AUDIO = MEDIA_RATE * 20 // 1000    # samples: audio shorter than this is not audio
-RECORD_FORMATS = ("alaw", "ulaw", "oki", "ima", "s16bit", "u8bit")
-RECORD_RATES = (8000, 6000, 11000, 11025)
+RECORD_FORMATS = codecs.names("record")      # views of the format registry
+RECORD_RATES = codecs.RECORD_RATES
 
 
 class Hangup(Exception):
@@ -165,6 +165,7 @@ class JobSpec:
     @classmethod
     def build(cls, root, filename, file_format, rate, seconds_timeout, max_bytes,
               milliseconds_max_silence, milliseconds_initial_silence, barge_in, cipher):
+        file_format = codecs.ALIASES.get(file_format, file_format) if isinstance(file_format, str) else file_format
         if not isinstance(file_format, str) or file_format not in RECORD_FORMATS:
             raise ValueError(f"file_format must be one of {', '.join(RECORD_FORMATS)}; got {file_format!r}")
         if file_format not in wav.WRITE_FORMATS:

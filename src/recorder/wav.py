@@ -600,7 +600,7 @@ def _repair_plan(f, size: int):
 
     declared, data_at = csize, body
     end = data_at + declared
-    runs_from = data_at                          # where the audio may run on from
+    runs_from: int | None = data_at              # where the audio may run on from
     if declared not in _STREAMING_SIZES and declared <= size - data_at:
         # one byte after odd-sized data at the end of the file: the pad byte when the
         # RIFF size counts it; else audio written after the last header refresh
@@ -620,7 +620,7 @@ def _repair_plan(f, size: int):
         if chunks_at is not None and chunks_at < runs_from:
             raise _CannotRepair(f"the data size ({_describe(declared)}) runs over a chunk at byte {chunks_at}")
         last = chunks_at is None
-        nbytes = (size if last else chunks_at) - data_at
+        nbytes = (size if chunks_at is None else chunks_at) - data_at
     keep = codec.whole_bytes(nbytes, fmt)
     if keep != nbytes and not last:
         raise _CannotRepair(
