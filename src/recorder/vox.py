@@ -18,7 +18,6 @@ For WAV files in these codecs use :mod:`recorder.wav` with ``fmt='oki'`` / ``'im
 
 from __future__ import annotations
 
-import os
 from types import MappingProxyType
 from typing import Any, Callable, Mapping
 
@@ -113,19 +112,64 @@ class Writer:
     """Streaming raw ADPCM writer: ``write(pcm)`` appends samples (held-back samples,
     see :class:`recorder.adpcm.OkiEncoder`, are written by the next call or by
     ``close()``), ``close()`` flushes.  A context manager.  The bytes never depend on
-    how the samples are split between calls."""
+    how the samples are split between calls.
+
+    Parameters
+    ----------
+    path : str, os.PathLike or binary file object
+        Where to write: a path is created (or truncated) and closed by :meth:`close`; a
+        file object is written from where it stands and left open.
+    fmt : {'oki', 'ima'}
+        The codec.
+
+    Raises
+    ------
+    ValueError
+        For a format that is not a raw format, or a directory.
+    TypeError
+        For bytes or a text file.
+
+    Examples
+    --------
+    >>> import io, numpy as np
+    >>> from recorder import vox
+    >>> buf = io.BytesIO()
+    >>> with vox.Writer(buf, "ima") as w:
+    ...     _ = w.write(np.zeros(160, np.int16))
+    >>> w.frames, w.bytes_written
+    (160, 80)
+    """
 
     def __init__(self, path: Any, fmt: str = "oki") -> None:
         entry = codecs.lookup(fmt, need="raw")
         self.format = entry.name
         self._enc = entry.encoder()
         self._f, self._own = open_binary(path, "wb")
-        self.path = os.fspath(path) if self._own else getattr(path, "name", None)
+        self.path = getattr(self._f, "name", None)     # the path, or the file object's name
         self.frames = 0
         self.bytes_written = 0
         self.closed = False
 
-    def write(self, pcm) -> int:
+    def write(self, pcm: Any) -> int:
+        """Append samples.
+
+        Parameters
+        ----------
+        pcm : buffer
+            int16 samples, one channel (1-D).
+
+        Returns
+        -------
+        int
+            The number of samples taken.
+
+        Raises
+        ------
+        ValueError
+            After :meth:`close`, or for ``pcm`` that is not 1-D.
+        TypeError
+            For samples that are not int16.
+        """
         if self.closed:
             raise ValueError("write to a closed raw ADPCM writer")
         x = as_int16(pcm, "pcm")
@@ -138,6 +182,8 @@ class Writer:
         return x.size
 
     def close(self) -> None:
+        """Write the held-back samples and flush; closes the file if it was opened from a
+        path.  A second call does nothing."""
         if self.closed:
             return
         try:
@@ -150,8 +196,8 @@ class Writer:
             if self._own:
                 self._f.close()
 
-    def __enter__(self):
+    def __enter__(self) -> Writer:
         return self
 
-    def __exit__(self, *exc):
+    def __exit__(self, *exc: object) -> None:
         self.close()

@@ -22,7 +22,7 @@ import os
 import struct
 from dataclasses import dataclass
 from types import MappingProxyType
-from typing import Mapping
+from typing import IO, Any, Mapping, Union
 
 import numpy as np
 
@@ -34,6 +34,8 @@ __all__ = ["WavError", "Info", "Repaired", "read", "write", "info", "Writer", "r
            "Fmt", "WavCodec"]
 
 MAX_CHANNELS = 64
+#: What the functions that take a file take: a path or a binary file object.
+PathOrFile = Union[str, "os.PathLike[str]", IO[bytes]]
 _U32 = 0xFFFFFFFF
 # data sizes that writers streaming to a pipe put in the header (they cannot seek back):
 # 0xFFFFFFFF (sox, ffmpeg to a pipe), 0x7FFFF000 (espeak-ng --stdout), 0x7FFFFFFF.
@@ -42,13 +44,44 @@ _KSDATAFORMAT_TAIL = bytes.fromhex("000000001000800000aa00389b71")
 
 
 def max_file_bytes() -> int:
-    """The largest WAV file :class:`Writer` writes (RIFF sizes are 32-bit)."""
+    """The largest WAV file :class:`Writer` writes (RIFF sizes are 32-bit).
+
+    Returns
+    -------
+    int
+        ``2**32 - 2`` bytes.
+
+    Examples
+    --------
+    >>> from recorder import wav
+    >>> wav.max_file_bytes()
+    4294967294
+    """
     return _U32 - 1
 
 
 @dataclass(frozen=True)
 class Info:
-    """What a WAV file holds.  ``frames`` is samples per channel."""
+    """What a WAV file holds.
+
+    Attributes
+    ----------
+    format : str
+        The format name (a :data:`recorder.codecs.FORMATS` name, or ``'pcm24'``,
+        ``'pcm32'``, ``'float32'``, ``'float64'`` for files this package only reads).
+    rate : int
+        Sample rate in Hz.
+    channels : int
+        Interleaved channels.
+    frames : int
+        Samples per channel.
+    duration : float
+        ``frames / rate`` seconds.
+    format_tag, bits_per_sample, block_align : int
+        The ``fmt`` chunk's fields.
+    data_offset, data_bytes : int
+        Where the audio starts in the file, and its size in bytes.
+    """
 
     format: str
     rate: int
@@ -262,9 +295,36 @@ def _opaque(cipher, fn, *args):
     raise CipherError()                 # outside the except: no chained original
 
 
-def info(path, *, cipher=None) -> Info:
+def info(path: PathOrFile, *, cipher: Any = None) -> Info:
     """Format, rate, channels, frames and duration of a WAV file, without decoding it.
-    ``cipher`` as for :func:`read`."""
+
+    Parameters
+    ----------
+    path : str, os.PathLike or binary file object
+        The file (a file object is left open).
+    cipher : AesCbcCipher or AesGcmCipher, optional
+        As for :func:`read`.
+
+    Returns
+    -------
+    Info
+
+    Raises
+    ------
+    WavError
+        For a malformed or unsupported file (without a cipher).
+    recorder.cipher.CipherError
+        With a cipher, for anything that goes wrong.
+
+    Examples
+    --------
+    >>> import io, numpy as np
+    >>> from recorder import wav
+    >>> buf = io.BytesIO()
+    >>> _ = wav.write(buf, np.zeros(8000, np.int16), fmt="ulaw")
+    >>> wav.info(buf).duration
+    1.0
+    """
     return _opaque(cipher, _info_of, path, cipher)
 
 
@@ -273,17 +333,47 @@ def _info_of(path, cipher) -> Info:
         return _info(_parse(src.f, src.size))
 
 
-def read(path, *, cipher=None) -> tuple[np.ndarray, Info]:
+def read(path: PathOrFile, *, cipher: Any = None) -> tuple[np.ndarray, Info]:
     """Decode a WAV file to int16 samples.
 
-    Returns ``(samples, info)``: a 1-D array for mono, ``(frames, channels)`` otherwise.
-    ``path`` is a path or a binary file object.  ``cipher`` (a
-    :class:`recorder.AesCbcCipher` or :class:`recorder.AesGcmCipher`) decrypts an
-    encrypted recording first, or reads a :class:`recorder.cipher.SealedPart` (a
-    recording in progress) made with the same key.  With a cipher, anything that goes
-    wrong in decrypting or parsing raises :class:`recorder.cipher.CipherError` (a
-    ``ValueError``, not a :class:`WavError`) with one fixed message; a cipher argument
-    that is not a cipher raises TypeError.
+    Parameters
+    ----------
+    path : str, os.PathLike or binary file object
+        The file (a file object is left open).
+    cipher : AesCbcCipher or AesGcmCipher, optional
+        Decrypts an encrypted recording first, or reads a
+        :class:`recorder.cipher.SealedPart` (a recording in progress) made with the
+        same key.
+
+    Returns
+    -------
+    samples : numpy.ndarray
+        int16: 1-D for mono, ``(frames, channels)`` otherwise.
+    info : Info
+        What the file holds.
+
+    Raises
+    ------
+    WavError
+        For a malformed, truncated or unsupported file (without a cipher).
+    recorder.cipher.CipherError
+        With a cipher, for anything that goes wrong in decrypting or parsing: one fixed
+        message (a ``ValueError``, not a :class:`WavError`).
+    TypeError
+        For bytes (wrap them in ``io.BytesIO``), a text file, or a cipher argument that
+        is not a cipher.
+    FileNotFoundError
+        For a path that does not exist.
+
+    Examples
+    --------
+    >>> import io, numpy as np
+    >>> from recorder import wav
+    >>> buf = io.BytesIO()
+    >>> _ = wav.write(buf, np.array([0, 1000, -1000], np.int16), fmt="s16bit")
+    >>> pcm, meta = wav.read(buf)
+    >>> pcm.tolist(), meta.format
+    ([0, 1000, -1000], 's16bit')
     """
     return _opaque(cipher, _read, path, cipher)
 
@@ -313,10 +403,45 @@ class Writer:
     process killed afterwards leaves a playable file (call it about once a second while
     recording; ``fsync=True`` also forces it to disk).  Block formats (ADPCM) hold back a
     partial block until the next ``write`` or ``close``.
+
+    Parameters
+    ----------
+    path : str, os.PathLike or binary file object
+        Where to write: a path is created (or truncated) and closed by :meth:`close`; a
+        file object (readable, writable, seekable) is written from where it stands and
+        left open.
+    fmt : str
+        A format name or alias of :data:`recorder.codecs.REGISTRY`; ``format`` holds the
+        canonical name.
+    rate : int
+        Sample rate in Hz, 1 to 1,000,000.
+    channels : int
+        Interleaved channels, 1 to 64 (OKI: 1 or 2).
+    buffering : int
+        Buffer size for a file opened from a path.
+
+    Raises
+    ------
+    ValueError
+        For an unknown format, a rate or channel count out of range, or a directory
+        (:class:`WavError`).
+    TypeError
+        For a rate or channel count that is not an int, bytes or a text file.
+
+    Examples
+    --------
+    >>> import io, numpy as np
+    >>> from recorder import wav
+    >>> buf = io.BytesIO()
+    >>> with wav.Writer(buf, "ima", 8000) as w:
+    ...     for _ in range(5):
+    ...         _ = w.write(np.zeros(160, np.int16))
+    >>> w.info().frames
+    800
     """
 
-    def __init__(self, path, fmt: str = "alaw", rate: int = 8000, channels: int = 1,
-                 *, buffering: int = 64 * 1024):
+    def __init__(self, path: PathOrFile, fmt: str = "alaw", rate: int = 8000, channels: int = 1,
+                 *, buffering: int = 64 * 1024) -> None:
         entry = codecs.lookup(fmt)
         self.codec = entry.wav
         self.format = entry.name
@@ -324,7 +449,7 @@ class Writer:
         self.channels = integer(channels, "channels", 1, MAX_CHANNELS)
         self._encoder = self.codec.encoder(self.channels, self.rate)
         self._f, self._own = open_binary(path, "w+b", WavError, buffering)
-        self.path = os.fspath(path) if self._own else getattr(path, "name", None)
+        self.path = getattr(self._f, "name", None)     # the path, or the file object's name
         self.frames = 0          # frames handed to write()
         self.data_bytes = 0      # bytes of coded audio in the data chunk
         self.closed = False
@@ -378,9 +503,28 @@ class Writer:
             self.data_bytes += k
             view = view[k:]
 
-    def write(self, pcm) -> int:
-        """Append samples (1-D for mono; ``(frames, channels)`` or interleaved 1-D
-        otherwise).  Returns the number of frames taken."""
+    def write(self, pcm: Any) -> int:
+        """Append samples.
+
+        Parameters
+        ----------
+        pcm : buffer
+            int16 samples: 1-D for mono; ``(frames, channels)`` or interleaved 1-D
+            otherwise.
+
+        Returns
+        -------
+        int
+            The number of frames taken.
+
+        Raises
+        ------
+        ValueError
+            After :meth:`close`, for a partial frame, or when the file would pass 4 GiB
+            (:class:`WavError`).
+        TypeError
+            For samples that are not int16.
+        """
         if self.closed:
             raise ValueError("write to a closed WAV writer")
         x = as_int16(pcm, "pcm").reshape(-1)
@@ -390,22 +534,46 @@ class Writer:
         self.frames += x.size // self.channels
         return x.size // self.channels
 
-    def write_coded(self, coded) -> None:
-        """Append bytes already coded in this writer's format (whole samples/blocks)."""
+    def write_coded(self, coded: Any) -> None:
+        """Append bytes already coded in this writer's format (whole samples or blocks).
+
+        Parameters
+        ----------
+        coded : buffer
+            Coded bytes, e.g. from the format's encoder.
+
+        Raises
+        ------
+        ValueError
+            After :meth:`close`, or when the file would pass 4 GiB (:class:`WavError`).
+        """
         if self.closed:
             raise ValueError("write to a closed WAV writer")
         self._append(coded)
         self.frames = self.frames_written
 
     def sync(self, fsync: bool = False) -> None:
-        """Make the file on disk a valid WAV of everything written so far."""
+        """Make the file on disk a valid WAV of everything written so far.
+
+        Parameters
+        ----------
+        fsync : bool
+            Also force it to disk (a file opened from a path only).
+        """
         self._write_header()
         self._f.flush()
         if fsync and self._own:
             os.fsync(self._f.fileno())
 
     def close(self, fsync: bool = False) -> None:
-        """Flush the last block, finish the header; closes the file if we opened it."""
+        """Flush the last block and finish the header; closes the file if it was opened
+        from a path.  A second call does nothing.
+
+        Parameters
+        ----------
+        fsync : bool
+            Force the file to disk before closing it (a file opened from a path only).
+        """
         if self.closed:
             return
         try:
@@ -447,9 +615,37 @@ class Writer:
                 f"channels={self.channels}, frames={self.frames})")
 
 
-def write(path, pcm, fmt: str = "alaw", rate: int = 8000) -> Info:
-    """Write int16 samples to a WAV file in one of the recorder formats.  ``pcm`` is 1-D
-    (mono) or ``(frames, channels)``.  Returns the file's :class:`Info`."""
+def write(path: PathOrFile, pcm: Any, fmt: str = "alaw", rate: int = 8000) -> Info:
+    """Write int16 samples to a WAV file in one of the registry's formats.
+
+    Parameters
+    ----------
+    path : str, os.PathLike or binary file object
+        As for :class:`Writer`.
+    pcm : buffer
+        int16 samples: 1-D (mono) or ``(frames, channels)``.
+    fmt : str
+        A format name or alias (:data:`recorder.codecs.REGISTRY`).
+    rate : int
+        Sample rate in Hz.
+
+    Returns
+    -------
+    Info
+        What the file holds: what :func:`info` reads back from it.
+
+    Raises
+    ------
+    ValueError, TypeError
+        As for :class:`Writer`, and for ``pcm`` of more than two dimensions.
+
+    Examples
+    --------
+    >>> import io, numpy as np
+    >>> from recorder import wav
+    >>> wav.write(io.BytesIO(), np.zeros((400, 2), np.int16), fmt="alaw").channels
+    2
+    """
     x = as_int16(pcm, "pcm")
     if x.ndim > 2:
         raise ValueError(f"pcm must be 1-D or (frames, channels), got {x.ndim} dimensions")
@@ -490,9 +686,17 @@ def _id_offsets(block: bytes, limit: int) -> list[int]:
 
 @dataclass(frozen=True)
 class Repaired(Info):
-    """What :func:`repair` did: the file's :class:`Info` after it, plus ``changed`` (False:
-    the file was left byte-identical), ``note`` (what was done, or why nothing was) and
-    ``before`` (the :class:`Info` :func:`info` gave before; None when it was unreadable)."""
+    """What :func:`repair` did: the file's :class:`Info` after it, plus three fields.
+
+    Attributes
+    ----------
+    changed : bool
+        False: the file was left byte-identical.
+    note : str
+        What was done, or why nothing was.
+    before : Info or None
+        What :func:`info` gave before (None when the file was unreadable).
+    """
 
     changed: bool = False
     note: str = ""
@@ -669,7 +873,7 @@ def _open_for_repair(path_or_file):
     return f, owned
 
 
-def repair(path_or_file) -> Repaired:
+def repair(path_or_file: PathOrFile) -> Repaired:
     """Make whole, in place, a WAV file that a crash cut short or left with a stale header.
 
     The data chunk is set to every whole frame (or ADPCM block, or the whole 4-byte groups
@@ -680,11 +884,41 @@ def repair(path_or_file) -> Repaired:
     cannot improve is left byte-identical.  ``read`` of the result gives the same audio
     as before the repair, or more of it.
 
-    ``path_or_file`` is a path or a binary file object with ``read``, ``write``,
-    ``seek``, ``tell`` and ``truncate`` (``io.BytesIO``, a file opened ``r+b``; ``flush``
-    is called when it has one); a file object is left open.  Returns a :class:`Repaired` (an :class:`Info` of the file after, plus
-    ``changed``, ``note`` and ``before``).  Raises :class:`WavError` naming the problem
-    when the file is unreadable and repair cannot make it readable.
+    Parameters
+    ----------
+    path_or_file : str, os.PathLike or binary file object
+        A path, or a file object with ``read``, ``write``, ``seek``, ``tell`` and
+        ``truncate`` (``io.BytesIO``, a file opened ``r+b``; ``flush`` is called when it
+        has one), left open.
+
+    Returns
+    -------
+    Repaired
+        An :class:`Info` of the file after, plus ``changed``, ``note`` and ``before``.
+
+    Raises
+    ------
+    WavError
+        Naming the problem, when the file is unreadable and repair cannot make it
+        readable (the file is then left byte-identical).
+    TypeError, ValueError
+        For bytes, a text file, or a file object that cannot be read, written, seeked
+        and truncated.
+
+    Examples
+    --------
+    >>> import io, numpy as np
+    >>> from recorder import wav
+    >>> buf = io.BytesIO()
+    >>> w = wav.Writer(buf, "s16bit")
+    >>> _ = w.write(np.ones(1000, np.int16))
+    >>> w.sync()                    # a header for 1000 frames ...
+    >>> _ = w.write(np.ones(500, np.int16))
+    >>> wav.info(buf).frames        # ... then a crash after 500 more: a stale header
+    1000
+    >>> r = wav.repair(buf)
+    >>> r.changed, r.frames
+    (True, 1500)
     """
     f, owned = _open_for_repair(path_or_file)
     with f if owned else contextlib.nullcontext(f):
