@@ -86,6 +86,21 @@ def test_s16_and_s16bit_push_and_record_alike(tmp_path):
             ch.push(b"\0\0", bad)
 
 
+def test_the_cli_takes_aliases_too(tmp_path):
+    src = tmp_path / "call.wav"
+    wav.write(src, X, fmt="alaw")
+    run = lambda *a: subprocess.run([sys.executable, "-m", "recorder", *map(str, a)],  # noqa: E731
+                                    capture_output=True, text=True, timeout=300)
+    assert run("convert", src, "-o", tmp_path / "conv", "--format", "s16", "-q").returncode == 0
+    assert wav.info(tmp_path / "conv" / "call.wav").format == "s16bit"
+    assert run("record", src, tmp_path / "rec.wav", "--format", "s16").returncode == 0
+    y, info = wav.read(tmp_path / "rec.wav")
+    assert info.format == "s16bit"
+    np.testing.assert_array_equal(y, wav.read(src)[0])
+    bad = run("convert", src, "-o", tmp_path / "c2", "--format", "mp3")
+    assert bad.returncode == 2 and "unknown format 'mp3'; expected one of 'alaw'" in bad.stderr
+
+
 def test_unknown_names_are_value_errors_listing_the_names():
     for bad in ("mp3", "S16", "", 16, None, b"alaw"):
         with pytest.raises(ValueError, match="expected one of 'alaw', 'ulaw', 'oki', 'ima', 's16bit' or 'u8bit'"):
@@ -133,7 +148,7 @@ def test_rate_checks_are_one_rule():
         "multi": lambda r: dsp.MultiDetector(2, rate=r),
         "resampling": lambda r: resampling.Resampler(r, 8000),
     }
-    for where, make in makers.items():
+    for make in makers.values():
         for bad in ("8000", None, True, np.bool_(True), [8000]):
             with pytest.raises(TypeError, match="rate must be"):
                 make(bad)

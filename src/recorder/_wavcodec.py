@@ -10,12 +10,13 @@ and writes files with it.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Callable
+from typing import Any
 
 import numpy as np
 
-__all__ = ["Fmt", "WavCodec", "WavError", "READ_ONLY"]
+__all__ = ["READ_ONLY", "Fmt", "WavCodec", "WavError"]
 
 
 class WavError(ValueError):

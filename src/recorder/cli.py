@@ -20,7 +20,7 @@ import tempfile
 
 import numpy as np
 
-from . import wav
+from . import codecs, wav
 from ._version import __version__
 from .cipher import AesCbcCipher, AesGcmCipher, CipherError, is_sealed_part, recover
 from .wav import WavError
@@ -336,8 +336,10 @@ def _convert_jobs(args, in_c, out_c) -> list[tuple]:
     from .files import temp_name_for
     from .resampling import ratio
 
-    if args.format not in wav.WRITE_FORMATS:
-        raise CliError(f"unknown format {args.format!r}; expected one of {', '.join(wav.WRITE_FORMATS)}")
+    try:
+        args.format = codecs.lookup(args.format).name      # aliases ('s16') too
+    except ValueError as e:
+        raise CliError(str(e)) from None
     if args.rate is not None:
         try:
             wav.Writer(io.BytesIO(), args.format, args.rate).close()
@@ -585,7 +587,7 @@ def build_parser() -> argparse.ArgumentParser:
                                    "possible.  Defaults are the FileRecorder's.")
     r.add_argument("input", metavar="INPUT")
     r.add_argument("output", metavar="OUTPUT", type=_path)
-    r.add_argument("--format", default="alaw", choices=RECORD_FORMATS)
+    r.add_argument("--format", default="alaw", choices=RECORD_FORMATS + tuple(codecs.ALIASES))
     r.add_argument("--rate", type=int, default=8000, choices=RECORD_RATES)
     r.add_argument("--max-bytes", type=int, default=1920000, metavar="N", help="0 = no limit")
     r.add_argument("--max-silence-ms", type=int, default=10000, metavar="MS", help="0 = off")

@@ -18,8 +18,9 @@ For WAV files in these codecs use :mod:`recorder.wav` with ``fmt='oki'`` / ``'im
 
 from __future__ import annotations
 
+from collections.abc import Callable, Mapping
 from types import MappingProxyType
-from typing import Any, Callable, Mapping
+from typing import Any
 
 import numpy as np
 

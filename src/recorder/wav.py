@@ -20,9 +20,10 @@ import contextlib
 import io
 import os
 import struct
+from collections.abc import Mapping
 from dataclasses import dataclass
 from types import MappingProxyType
-from typing import IO, Any, Mapping, Union
+from typing import IO, Any, Union
 
 import numpy as np
 
