@@ -743,6 +743,31 @@ def _trailing_chunks(f, start: int, size: int) -> int | None:
     return None
 
 
+# a trailing chunk cut by the end of the file claims at most this many bytes past it (a
+# larger size after a trailing id is taken for audio that happens to hold those bytes)
+_CUT_SLACK = 1 << 24
+
+
+def _cut_chunk(f, start: int, size: int) -> tuple[int, bytes] | None:
+    """``(offset, id)`` of the first trailing chunk (see ``_TRAILING_IDS``) at or after
+    ``start`` that the end of the file cuts short: its header, or a body ending at most
+    ``_CUT_SLACK`` bytes past the end.  None when there is none."""
+    pos = start
+    while pos < size:
+        f.seek(pos)
+        block = f.read(_SCAN + 3)
+        for at in _id_offsets(block, _SCAN):
+            where = pos + at
+            if where + 8 > size:
+                return where, block[at:at + 4]
+            f.seek(where + 4)
+            end = where + 8 + struct.unpack("<I", f.read(4))[0]
+            if size < end <= size + _CUT_SLACK:
+                return where, block[at:at + 4]
+        pos += _SCAN
+    return None
+
+
 def _looks_like_a_chunk(f, pos: int, size: int) -> bytes | None:
     """The id of what looks like the start of a chunk at ``pos`` (a known id, even with
     its size cut off, or a printable id whose size fits in the file), else None."""
@@ -824,6 +849,9 @@ def _repair_plan(f, size: int):
         chunks_at = _trailing_chunks(f, data_at, size)
         if chunks_at is not None and chunks_at < runs_from:
             raise _CannotRepair(f"the data size ({_describe(declared)}) runs over a chunk at byte {chunks_at}")
+        cut = _cut_chunk(f, runs_from, size) if chunks_at is None else None
+        if cut is not None:
+            raise _CannotRepair(f"the {cut[1]!r} chunk at byte {cut[0]} after the audio is cut short")
         last = chunks_at is None
         nbytes = (size if chunks_at is None else chunks_at) - data_at
     keep = codec.whole_bytes(nbytes, fmt)
