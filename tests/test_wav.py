@@ -218,6 +218,26 @@ def test_lying_header_allocates_nothing_big():
         wav.read(io.BytesIO(blob))
 
 
+@pytest.mark.parametrize("cut", [1, 2, 20, 30])
+def test_repair_never_swallows_a_cut_trailing_chunk(cut):
+    # a stale data size (the audio runs on) and a LIST chunk after the audio that the end
+    # of the file cuts short: the LIST bytes must not become audio (found by hypothesis
+    # in test_repair.py::test_random_damage_anywhere)
+    buf = io.BytesIO()
+    wav.write(buf, PCM[:1234], fmt="alaw")
+    listing = b"LIST" + struct.pack("<I", 21) + b"INFOISFT" + struct.pack("<I", 9) + b"recorder\0\0"
+    blob = bytearray(buf.getvalue() + listing)
+    meta = wav.info(io.BytesIO(bytes(blob)))
+    struct.pack_into("<I", blob, meta.data_offset - 4, 1024)        # stale: 210 bytes more follow
+    blob = bytes(blob[: len(blob) - cut])
+    f = io.BytesIO(blob)
+    result = wav.repair(f)
+    at = f.getvalue().index(b"LIST") if b"LIST" in f.getvalue() else len(blob)
+    assert result.data_offset + result.data_bytes <= at, result
+    if not result.changed:
+        assert f.getvalue() == blob and "cut short" in result.note
+
+
 @pytest.mark.parametrize("fmt", SAMPLE_FORMATS)
 def test_sync_keeps_file_valid_and_repair_recovers_whole_frames(tmp_path, fmt):
     path = tmp_path / "live.wav"

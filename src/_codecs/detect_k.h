@@ -94,6 +94,8 @@ static inline cr_v4 cr_v4_mul(cr_v4 a, cr_v4 b) { int i; for (i = 0; i < 4; i++)
 #define CR_EV_AUDIO_START 3
 #define CR_EV_SILENCE_START 4
 
+/* The same string as recorder.dsp.DTMF_KEYS, the one definition (tests/test_formats.py
+ * checks that the two agree). */
 static const char cr_dtmf_keys[17] = "123A456B789C*0#D";
 static const double cr_dtmf_freqs[10] = {697.0, 770.0, 852.0, 941.0, 1209.0, 1336.0,
                                           1477.0, 1633.0, 350.0, 440.0};

@@ -4,7 +4,11 @@ allowed.  Every public function of the package goes through these helpers."""
 
 from __future__ import annotations
 
+import io
+import math
+import os
 import sys
+from typing import IO, Any
 
 import numpy as np
 
@@ -146,3 +150,60 @@ def disjoint(a: np.ndarray, b: np.ndarray, what: str) -> None:
     is read as state) may share memory."""
     if np.may_share_memory(a, b):
         raise ValueError(f"{what} must not share memory")
+
+
+#: Highest sample rate any rate check takes by default (Hz).
+MAX_RATE = 1_000_000
+
+
+def sample_rate(value: Any, name: str = "rate", lo: int = 1, hi: int | None = MAX_RATE, *,
+                multiple: int = 1, whole_floats: bool = False) -> int:
+    """``value`` as a sample rate in Hz: a Python int in ``lo..hi`` (and a multiple of
+    ``multiple``; ``hi`` None: no upper bound).  The one rate check of the package (wav, dsp, resampling).
+
+    TypeError for anything but an integer (bool, str, None...; floats too unless
+    ``whole_floats``, which takes a float holding a whole number), ValueError naming
+    ``name`` and the allowed range otherwise: never OverflowError.
+    """
+    if whole_floats and isinstance(value, (float, np.floating)):
+        if not (math.isfinite(value) and value == int(value)):
+            raise ValueError(f"{name} must be a whole number of Hz, got {value!r}")
+        rate = int(value)
+    elif isinstance(value, (int, np.integer)) and not isinstance(value, (bool, np.bool_)):
+        rate = int(value)
+    else:
+        kind = "a whole number of Hz" if whole_floats else "an int (Hz)"
+        raise TypeError(f"{name} must be {kind}, not {type(value).__name__}")
+    if rate < lo or (hi is not None and rate > hi) or rate % multiple:
+        step = f"a multiple of {multiple} Hz " if multiple > 1 else ""
+        span = f"between {lo} and {hi} Hz" if hi is not None else f"at least {lo} Hz"
+        raise ValueError(f"{name} must be {step}{span}, got {rate}")
+    return rate
+
+
+def open_binary(target: Any, mode: str, error: type[Exception] = ValueError,
+                buffering: int = -1) -> tuple[IO[bytes], bool]:
+    """``(file, owned)``: ``target`` itself when it is a binary file object (``owned``
+    False: the caller leaves it open), else the path ``target`` opened in ``mode``
+    (``'rb'``, ``'wb'``, ``'w+b'``, ``'r+b'``; ``owned`` True).  The one path-or-file
+    opening of the package (wav, vox).
+
+    A file object is one with ``read`` (modes with ``r``) or ``write`` (the others).
+    TypeError for bytes (pass ``io.BytesIO``), a text file or anything else that is not
+    a path; ``error`` (a ValueError subclass, e.g. WavError) for a directory.  A missing
+    file raises FileNotFoundError as ``open`` does.
+    """
+    if isinstance(target, (bytes, bytearray, memoryview)):
+        raise TypeError("pass a path or a binary file object, not bytes (wrap them in io.BytesIO)")
+    if hasattr(target, "read" if "r" in mode else "write"):
+        if isinstance(target, io.TextIOBase):
+            raise TypeError("pass a binary file object, not a text file (open it with 'b' in the mode)")
+        return target, False
+    try:
+        path = os.fspath(target)
+    except TypeError:
+        raise TypeError(f"pass a path or a binary file object, not {type(target).__name__}") from None
+    try:
+        return open(path, mode, buffering=buffering), True
+    except IsADirectoryError:
+        raise error(f"{os.fsdecode(path)}: is a directory") from None

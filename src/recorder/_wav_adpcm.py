@@ -1,7 +1,7 @@
 """IMA ADPCM (tag 0x0011) and OKI ADPCM (tags 0x0010 / 0x0017) in WAV files.
 
-Imported by :mod:`recorder.wav`, which then writes ``fmt='ima'`` and ``fmt='oki'`` and
-reads all three tags.
+The format registry (:data:`recorder.codecs.REGISTRY`) holds :data:`IMA` and :data:`OKI`,
+so :mod:`recorder.wav` writes ``fmt='ima'`` and ``fmt='oki'`` and reads all three tags.
 
 **IMA ADPCM** (as Microsoft / IMA define it, and as ffmpeg, sox and libsndfile read and
 write it): the data is a sequence of blocks of ``block_align`` bytes.  A block starts
@@ -32,16 +32,17 @@ tools use the raw ``.vox`` container (:mod:`recorder.vox`).
 from __future__ import annotations
 
 import struct
+from typing import Any
 
 import numpy as np
 
 from . import adpcm
 from ._buffers import as_int16
 from ._codecs import adpcm as _adpcm
-from .wav import Fmt, WavCodec, WavError, register
+from ._wavcodec import Fmt, WavCodec, WavError
 
 
-def _interleaved(pcm, channels: int) -> np.ndarray:
+def _interleaved(pcm: Any, channels: int) -> np.ndarray:
     x = as_int16(pcm, "pcm").reshape(-1)
     if x.size % channels:
         raise ValueError(f"{x.size} samples is not a whole number of {channels}-channel frames")
@@ -51,16 +52,33 @@ def _interleaved(pcm, channels: int) -> np.ndarray:
 class ImaWavEncoder:
     """Streaming WAV IMA ADPCM block encoder: ``encode(pcm)`` returns the whole blocks
     completed so far (a partial block is held back), ``flush()`` the last block padded
-    with copies of the last frame.  The bytes never depend on how the input is chunked."""
+    with copies of the last frame.  The bytes never depend on how the input is chunked.
 
-    def __init__(self, channels: int, block_align: int):
+    Parameters
+    ----------
+    channels : int
+        Interleaved channels.
+    block_align : int
+        Bytes per block (a 4-byte header per channel, then whole 4-byte groups).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from recorder._wav_adpcm import ImaWavEncoder
+    >>> enc = ImaWavEncoder(1, 256)            # 505 frames per block
+    >>> enc.encode(np.zeros(600, np.int16)).size, enc.flush().size
+    (256, 256)
+    """
+
+    def __init__(self, channels: int, block_align: int) -> None:
         self.channels = channels
         self.block_align = block_align
         self.samples_per_block = _adpcm.ima_wav_samples_per_block(block_align, channels)
         self._index = np.zeros(channels, np.int32)
         self._held = np.empty(0, np.int16)
 
-    def encode(self, pcm) -> np.ndarray:
+    def encode(self, pcm: Any) -> np.ndarray:
+        """The whole blocks completed by these interleaved int16 samples (uint8)."""
         x = _interleaved(pcm, self.channels)
         if self._held.size:
             x = np.concatenate([self._held, x])
@@ -74,6 +92,7 @@ class ImaWavEncoder:
         return out
 
     def flush(self) -> np.ndarray:
+        """The last, partial block padded with its last frame (empty if none)."""
         if not self._held.size:
             return np.empty(0, np.uint8)
         frames = self._held.reshape(-1, self.channels)
@@ -82,6 +101,7 @@ class ImaWavEncoder:
         return self.encode(np.concatenate([frames, pad]).reshape(-1))
 
     def reset(self) -> None:
+        """Forget the held-back samples and the step indexes."""
         self._index[:] = 0
         self._held = np.empty(0, np.int16)
 
@@ -104,7 +124,7 @@ class ImaWav(WavCodec):
     def extra_for(self, channels: int, rate: int = 8000) -> bytes:
         return struct.pack("<H", self.samples_per_block(channels, rate))
 
-    def encoder(self, channels: int, rate: int):
+    def encoder(self, channels: int, rate: int) -> ImaWavEncoder:
         return ImaWavEncoder(channels, self.block_align(channels, rate))
 
     def check(self, fmt: Fmt) -> None:
@@ -163,29 +183,41 @@ class ImaWav(WavCodec):
 class OkiStereoEncoder:
     """Two OKI streams, one byte per frame (left channel in the high nibble); like
     :class:`recorder.adpcm.OkiEncoder` it holds back two frames of lookahead until the
-    next call or ``flush()``."""
+    next call or ``flush()``.
 
-    def __init__(self):
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from recorder._wav_adpcm import OkiStereoEncoder
+    >>> enc = OkiStereoEncoder()
+    >>> enc.encode(np.zeros((10, 2), np.int16)).size + enc.flush().size
+    10
+    """
+
+    def __init__(self) -> None:
         self._left = adpcm.OkiEncoder()
         self._right = adpcm.OkiEncoder()
 
-    def _codes(self, enc, x: np.ndarray) -> np.ndarray:
+    def _codes(self, enc: Any, x: np.ndarray) -> np.ndarray:
         out = np.empty(max(0, len(enc.lookahead) + x.size - 2), np.uint8)
         enc.encode_codes_into(x, out)
         return out
 
-    def encode(self, pcm) -> np.ndarray:
+    def encode(self, pcm: Any) -> np.ndarray:
+        """One byte per frame of these stereo samples, but the two held back."""
         x = _interleaved(pcm, 2).reshape(-1, 2)
         left = self._codes(self._left, np.ascontiguousarray(x[:, 0]))
         right = self._codes(self._right, np.ascontiguousarray(x[:, 1]))
         return (left << 4) | right
 
     def flush(self) -> np.ndarray:
+        """The frames held back."""
         left = np.frombuffer(self._left.flush_codes(), np.uint8)
         right = np.frombuffer(self._right.flush_codes(), np.uint8)
         return (left << 4) | right
 
     def reset(self) -> None:
+        """Start both streams afresh."""
         self._left.reset()
         self._right.reset()
 
@@ -194,7 +226,7 @@ class OkiWav(WavCodec):
     """OKI / Dialogic ADPCM in WAV (write 0x0010; read 0x0010 and 0x0017)."""
 
     def __init__(self):
-        super().__init__("oki", 0x0010, 4, 0, has_fact=True, fmt_extra=b"")
+        super().__init__("oki", 0x0010, 4, 0, has_fact=True, fmt_extra=b"", tags=(0x0010, 0x0017))
 
     def block_align(self, channels: int, rate: int = 8000) -> int:
         return 1
@@ -202,7 +234,7 @@ class OkiWav(WavCodec):
     def samples_per_block(self, channels: int, rate: int = 8000) -> int:
         return 2 if channels == 1 else 1
 
-    def encoder(self, channels: int, rate: int):
+    def encoder(self, channels: int, rate: int) -> Any:
         if channels == 1:
             return adpcm.OkiEncoder()
         if channels == 2:
@@ -233,7 +265,6 @@ class OkiWav(WavCodec):
         return out
 
 
+#: The ADPCM WAV codecs (the registry in :mod:`recorder.codecs` lists them).
 IMA = ImaWav()
 OKI = OkiWav()
-register(IMA)
-register(OKI, tags=(0x0010, 0x0017))

@@ -37,14 +37,16 @@ from typing import Any, Callable
 
 import numpy as np
 
-from . import files, wav
+from . import codecs, files, wav
 from ._buffers import as_int16, as_uint8
+from .dsp import DTMF_KEYS
 from .engine import FRAME, MEDIA_RATE, PIECE, Engine
 from .filerecorder import Cause, Error, FileRecorder, Hangup, Job
+from .resampling import Resampler, to_mono
 
 __all__ = ["CallChannel", "CallState", "Hangup", "Error", "DTMF_DIGITS"]
 
-DTMF_DIGITS = "0123456789*#ABCD"
+DTMF_DIGITS = "".join(sorted(DTMF_KEYS))   # the 16 keys of dsp.DTMF_KEYS (the one definition), sorted
 GAP_SAMPLES = MEDIA_RATE * 60 // 1000    # 60 ms without media counts as a gap
 _HOLD_BACK = MEDIA_RATE // 5    # 200 ms of media held back from the file while barge-in is on
 
@@ -61,12 +63,7 @@ class _Replay:
 
     def __init__(self, path, realtime: bool, hangup_at_end: bool, cipher=None):
         pcm, meta = wav.read(path, cipher=cipher)
-        if pcm.ndim == 2:
-            pcm = np.rint(pcm.astype(np.float64).mean(axis=1)).astype(np.int16)
-        if meta.rate != MEDIA_RATE:
-            from . import resample
-            pcm = resample(pcm, meta.rate, MEDIA_RATE)
-        self.pcm = np.ascontiguousarray(pcm, np.int16)
+        self.pcm = to_mono(pcm, meta.rate, MEDIA_RATE)
         self.pos = 0
         self.realtime = realtime
         self.hangup_at_end = hangup_at_end
@@ -250,14 +247,13 @@ class CallChannel:
 
     @staticmethod
     def _check_codec(codec):
-        if codec not in ("alaw", "ulaw", "s16"):
-            raise ValueError(f"codec must be 'alaw', 'ulaw' or 's16', got {codec!r}")
-        return codec
+        name = codecs.lookup(codec, need="push").name      # 's16' and 's16bit' alike
+        return "s16" if name == "s16bit" else name
 
     def push(self, payload: bytes | bytearray | memoryview | np.ndarray,
              codec: str | None = None) -> None:
         """Inbound media from the call: one frame of any size.  ``codec``: 'alaw' or
-        'ulaw' (bytes, one per sample) or 's16' (int16 samples or native-order bytes);
+        'ulaw' (bytes, one per sample) or 's16' = 's16bit' (int16 samples or native-order bytes);
         default the channel's.  Media pushed while the call is not ANSWERED is dropped
         (there is no call audio before answer).  A large push (hours of audio at once)
         is taken in pieces of at most :data:`recorder.engine.PIECE` samples with the
@@ -466,5 +462,4 @@ class CallChannel:
 
 
 def _resampler_factory(in_rate: int, out_rate: int):
-    from . import Resampler
     return Resampler(in_rate, out_rate)

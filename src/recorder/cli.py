@@ -20,7 +20,8 @@ import tempfile
 
 import numpy as np
 
-from . import __version__, wav
+from . import codecs, wav
+from ._version import __version__
 from .cipher import AesCbcCipher, AesGcmCipher, CipherError, is_sealed_part, recover
 from .wav import WavError
 
@@ -100,15 +101,11 @@ def _looks_encrypted(path) -> bool:
 
 def _mono8k(pcm: np.ndarray, rate: int, path) -> np.ndarray:
     """Mono 8000 Hz int16, for the detectors."""
-    if pcm.ndim == 2:
-        pcm = np.rint(pcm.astype(np.float64).mean(axis=1)).astype(np.int16)
-    if rate != 8000:
-        from . import resample
-        try:
-            pcm = resample(pcm, rate, 8000)
-        except ValueError as e:
-            raise CliError(f"{path}: the detectors need 8000 Hz; {e}") from None
-    return pcm
+    from .resampling import to_mono
+    try:
+        return to_mono(pcm, rate, 8000)
+    except ValueError as e:
+        raise CliError(f"{path}: the detectors need 8000 Hz; {e}") from None
 
 
 _KINDS = ((stat.S_ISFIFO, "a named pipe (FIFO)"), (stat.S_ISSOCK, "a socket"),
@@ -210,7 +207,7 @@ def _demo_call() -> np.ndarray:
 
 
 def cmd_demo(args) -> int:
-    from . import CallChannel
+    from .channel import CallChannel
     from .filerecorder import RECORD_FORMATS, RECORD_RATES
 
     out = os.path.abspath(args.out or tempfile.mkdtemp(prefix="recorder-demo-"))
@@ -250,7 +247,7 @@ def cmd_demo(args) -> int:
 
 
 def cmd_record(args) -> int:
-    from . import CallChannel
+    from .channel import CallChannel
 
     in_cipher = _cipher(args, "in_", "input")
     out_cipher = _cipher(args, "", "output")
@@ -308,7 +305,7 @@ def _convert_one(job):
     """One file, in a worker process: written under ``tmp``, renamed to ``dst`` when
     whole (``cmd_convert`` removes ``tmp`` if the worker dies before it can)."""
     src, dst, tmp, fmt, rate, in_c, out_c = job
-    from . import resample
+    from .resampling import resample
     pcm, meta = wav.read(src, cipher=in_c)
     channels = 1 if pcm.ndim == 1 else pcm.shape[1]
     out_rate = meta.rate if rate is None else rate
@@ -343,8 +340,10 @@ def _convert_jobs(args, in_c, out_c) -> list[tuple]:
     from .files import temp_name_for
     from .resampling import ratio
 
-    if args.format not in wav.WRITE_FORMATS:
-        raise CliError(f"unknown format {args.format!r}; expected one of {', '.join(wav.WRITE_FORMATS)}")
+    try:
+        args.format = codecs.lookup(args.format).name      # aliases ('s16') too
+    except ValueError as e:
+        raise CliError(str(e)) from None
     if args.rate is not None:
         try:
             wav.Writer(io.BytesIO(), args.format, args.rate).close()
@@ -592,7 +591,7 @@ def build_parser() -> argparse.ArgumentParser:
                                    "possible.  Defaults are the FileRecorder's.")
     r.add_argument("input", metavar="INPUT")
     r.add_argument("output", metavar="OUTPUT", type=_path)
-    r.add_argument("--format", default="alaw", choices=RECORD_FORMATS)
+    r.add_argument("--format", default="alaw", choices=RECORD_FORMATS + tuple(codecs.ALIASES))
     r.add_argument("--rate", type=int, default=8000, choices=RECORD_RATES)
     r.add_argument("--max-bytes", type=int, default=1920000, metavar="N", help="0 = no limit")
     r.add_argument("--max-silence-ms", type=int, default=10000, metavar="MS", help="0 = off")

@@ -21,10 +21,18 @@ Sun's reference ``g711.c``), not decode-then-encode.
 
 from __future__ import annotations
 
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from functools import partial
+from types import MappingProxyType
+from typing import Any
+
 import numpy as np
 
+from . import _wav_adpcm
 from ._buffers import as_int16, as_uint8, out_array, unaliased
 from ._codecs import g711 as _g711
+from ._wavcodec import WavCodec
 from .adpcm import (
     ImaDecoder, ImaEncoder, OkiDecoder, OkiEncoder, ima_decode, ima_decode_rows, ima_encode,
     ima_encode_rows, oki_decode, oki_decode_rows, oki_encode, oki_encode_rows, row_states,
@@ -34,7 +42,7 @@ if TYPE_CHECKING:
     from .types import BufferLike
 
 __all__ = [
-    "FORMATS",
+    "FORMATS", "REGISTRY", "ALIASES", "RECORD_RATES", "Format", "lookup", "names",
     "alaw_encode", "alaw_decode", "ulaw_encode", "ulaw_decode",
     "s16_encode", "s16_decode", "u8_encode", "u8_decode",
     "alaw_to_ulaw", "ulaw_to_alaw",
@@ -44,8 +52,6 @@ __all__ = [
     "ima_encode_rows", "ima_decode_rows", "oki_encode_rows", "oki_decode_rows", "row_states",
 ]
 
-#: The recorder's format names (the spec's ``file_format`` values).
-FORMATS = ("alaw", "ulaw", "oki", "ima", "s16bit", "u8bit")
 
 
 # out= overlapping the input (the same buffer, or a shifted view of it) is handled, not
@@ -530,34 +536,194 @@ class SampleDecoder:
         return f"SampleDecoder({self.format!r})"
 
 
-# name -> (encoder factory, decoder factory); the ADPCM codecs register themselves here.
-_STREAMING: dict[str, tuple] = {
-    name: (lambda n=name: SampleEncoder(n), lambda n=name: SampleDecoder(n))
-    for name in _SAMPLE_CODECS
-}
-_STREAMING["ima"] = (ImaEncoder, ImaDecoder)
-_STREAMING["oki"] = (OkiEncoder, OkiDecoder)
+# --- the format registry ------------------------------------------------------------------
 
 
-def _check_format(fmt) -> str:
-    if not isinstance(fmt, str) or fmt not in _STREAMING:
-        raise ValueError(f"unknown format {fmt!r}; expected one of {', '.join(available_formats())}")
-    return fmt
+@dataclass(frozen=True)
+class Format:
+    """One audio format of the package: everything the codec library, the WAV and raw
+    containers and the recorder need to know about it, in one record.
+
+    Attributes
+    ----------
+    name : str
+        The canonical name (the spec's ``file_format`` value), e.g. ``'s16bit'``.
+    aliases : tuple of str
+        Other names accepted for it everywhere a format name is taken (``'s16'``).
+    description : str
+        What it is, in a few words.
+    encoder, decoder : callable
+        ``encoder()`` / ``decoder()`` return a fresh streaming object (``encode`` or
+        ``decode``, ``flush``, ``reset``): what :func:`get_encoder` and
+        :func:`get_decoder` return.
+    wav : WavCodec
+        How it sits in a WAV file (tag, bits, blocks): what :mod:`recorder.wav` writes.
+    record : bool
+        :class:`recorder.FileRecorder` records it (``file_format``).
+    raw : bool
+        :mod:`recorder.vox` writes it as a headerless file.
+    push : bool
+        :meth:`recorder.CallChannel.push` takes media coded in it.
+    """
+
+    name: str
+    aliases: tuple[str, ...]
+    description: str
+    encoder: Callable[[], Any]
+    decoder: Callable[[], Any]
+    wav: WavCodec
+    record: bool = True
+    raw: bool = False
+    push: bool = False
+
+
+def _sample(name: str, aliases: tuple[str, ...], description: str, tag: int, bits: int,
+            push: bool) -> Format:
+    _, decode, width = _SAMPLE_CODECS[name]
+    pcm = tag == 1
+    wav = WavCodec(name, tag, bits, width, has_fact=not pcm, fmt_extra=None if pcm else b"",
+                   by_bits=pcm, stream=partial(SampleEncoder, name), decode=decode)
+    return Format(name, aliases, description, partial(SampleEncoder, name),
+                  partial(SampleDecoder, name), wav, push=push)
+
+
+#: Every format name -> its :class:`Format`, in the spec's order.  The one place that
+#: says which formats exist and what each supports; ``FORMATS``, ``wav.WRITE_FORMATS``,
+#: ``vox.FORMATS`` and ``filerecorder.RECORD_FORMATS`` are views of it.
+REGISTRY: Mapping[str, Format] = MappingProxyType({f.name: f for f in (
+    _sample("alaw", (), "G.711 A-law", 6, 8, push=True),
+    _sample("ulaw", (), "G.711 mu-law", 7, 8, push=True),
+    Format("oki", (), "OKI / Dialogic ADPCM (VOX)", OkiEncoder, OkiDecoder, _wav_adpcm.OKI, raw=True),
+    Format("ima", (), "IMA ADPCM", ImaEncoder, ImaDecoder, _wav_adpcm.IMA, raw=True),
+    _sample("s16bit", ("s16",), "signed 16-bit little-endian PCM", 1, 16, push=True),
+    _sample("u8bit", ("u8",), "unsigned 8-bit PCM", 1, 8, push=False),
+)})
+
+#: Alias -> canonical name (``'s16'`` is :meth:`recorder.CallChannel.push`'s name for
+#: ``'s16bit'``; both are accepted everywhere).
+ALIASES: Mapping[str, str] = MappingProxyType({a: f.name for f in REGISTRY.values() for a in f.aliases})
+
+#: The recorder's format names (the spec's ``file_format`` values).
+FORMATS: tuple[str, ...] = tuple(REGISTRY)
+
+#: The rates (Hz) :class:`recorder.FileRecorder` records at (media arrives at 8000 Hz).
+RECORD_RATES: tuple[int, ...] = (8000, 6000, 11000, 11025)
+
+_USES = {"record": "recorded", "raw": "written as raw files", "push": "pushed as call media"}
+
+
+def lookup(fmt: str, *, need: str | None = None) -> Format:
+    """The :class:`Format` of a format name or alias.
+
+    Parameters
+    ----------
+    fmt : str
+        A canonical name (``'alaw'``, ``'ulaw'``, ``'oki'``, ``'ima'``, ``'s16bit'``,
+        ``'u8bit'``) or an alias (``'s16'``, ``'u8'``).
+    need : {None, 'record', 'raw', 'push'}
+        Accept only formats with this :class:`Format` flag set.
+
+    Returns
+    -------
+    Format
+        The registry entry (its ``name`` is the canonical name).
+
+    Raises
+    ------
+    ValueError
+        For an unknown name, or a format without the ``need`` flag; the message lists
+        the names allowed.
+
+    Examples
+    --------
+    >>> from recorder import codecs
+    >>> codecs.lookup("s16").name
+    's16bit'
+    >>> codecs.lookup("ima", need="raw").wav.tag
+    17
+    """
+    allowed = names(need)
+    entry = REGISTRY.get(ALIASES.get(fmt, fmt)) if isinstance(fmt, str) else None
+    if entry is None or entry.name not in allowed:
+        listed = ", ".join(map(repr, allowed[:-1])) + f" or {allowed[-1]!r}"
+        what = f"unknown format {fmt!r}" if entry is None else f"format {fmt!r} cannot be {_USES[str(need)]}"
+        raise ValueError(f"{what}; expected {'' if len(allowed) == 2 else 'one of '}{listed}")
+    return entry
+
+
+def names(need: str | None = None) -> tuple[str, ...]:
+    """The canonical format names, in the spec's order; with ``need`` ('record', 'raw'
+    or 'push') only those with that :class:`Format` flag.
+
+    Examples
+    --------
+    >>> from recorder import codecs
+    >>> codecs.names("raw")
+    ('oki', 'ima')
+    """
+    if need is not None and need not in _USES:
+        raise ValueError(f"need must be None or one of {', '.join(_USES)}, got {need!r}")
+    return tuple(f.name for f in REGISTRY.values() if need is None or getattr(f, need))
 
 
 def available_formats() -> tuple[str, ...]:
-    """The format names :func:`get_encoder` and :func:`get_decoder` accept."""
-    return tuple(f for f in FORMATS if f in _STREAMING) + tuple(
-        f for f in _STREAMING if f not in FORMATS
-    )
+    """The format names :func:`get_encoder` and :func:`get_decoder` accept (aliases
+    aside): the canonical names of :data:`REGISTRY`."""
+    return FORMATS
 
 
-def get_encoder(fmt: str):
-    """A fresh streaming encoder for one of the spec's format names
-    ('alaw', 'ulaw', 'oki', 'ima', 's16bit', 'u8bit')."""
-    return _STREAMING[_check_format(fmt)][0]()
+def get_encoder(fmt: str) -> Any:
+    """A fresh streaming encoder for a format.
+
+    Parameters
+    ----------
+    fmt : str
+        A format name or alias (see :func:`lookup`).
+
+    Returns
+    -------
+    encoder
+        ``encode(pcm)`` returns the bytes (uint8 array) for the samples, ``flush()`` what
+        is held back at the end, ``reset()`` starts afresh.
+
+    Raises
+    ------
+    ValueError
+        For an unknown format name.
+
+    Examples
+    --------
+    >>> from recorder import codecs
+    >>> enc = codecs.get_encoder("alaw")
+    >>> enc.encode(bytes(4)).tolist()
+    [213, 213]
+    """
+    return lookup(fmt).encoder()
 
 
-def get_decoder(fmt: str):
-    """A fresh streaming decoder for one of the spec's format names."""
-    return _STREAMING[_check_format(fmt)][1]()
+def get_decoder(fmt: str) -> Any:
+    """A fresh streaming decoder for a format.
+
+    Parameters
+    ----------
+    fmt : str
+        A format name or alias (see :func:`lookup`).
+
+    Returns
+    -------
+    decoder
+        ``decode(data)`` returns the int16 samples of the bytes, ``flush()`` what is held
+        back at the end, ``reset()`` starts afresh.
+
+    Raises
+    ------
+    ValueError
+        For an unknown format name.
+
+    Examples
+    --------
+    >>> from recorder import codecs
+    >>> codecs.get_decoder("s16").decode(b"\\x01\\x00\\xff\\xff").tolist()
+    [1, -1]
+    """
+    return lookup(fmt).decoder()

@@ -42,7 +42,7 @@ from typing import TYPE_CHECKING, NamedTuple
 
 import numpy as np
 
-from ._buffers import MAX_CHANNELS, as_int16, integer, slot_array
+from ._buffers import MAX_CHANNELS, as_int16, integer, sample_rate, slot_array
 from ._codecs import detect as _k
 
 if TYPE_CHECKING:
@@ -54,6 +54,9 @@ __all__ = [
 ]
 
 #: The 16 DTMF digits, by row (697, 770, 852, 941 Hz) and column (1209, 1336, 1477, 1633 Hz).
+#: The one definition: ``recorder.channel.DTMF_DIGITS`` is made from it, and the compiled
+#: detector's table (``cr_dtmf_keys`` in src/_codecs/detect_k.h) is checked against it by
+#: the tests.
 DTMF_KEYS = "123A456B789C*0#D"
 
 #: Default silence threshold (dBm0, level of a 10 ms window).  Chosen by measurement
@@ -86,12 +89,7 @@ class Digit(NamedTuple):
 
 
 def _check_rate(rate, what):
-    if isinstance(rate, bool) or not isinstance(rate, (int, np.integer)):
-        raise TypeError(f"rate must be an int, not {type(rate).__name__}")
-    rate = int(rate)
-    if not (8000 <= rate <= 48000 and rate % 200 == 0):
-        raise ValueError(f"{what} rate must be a multiple of 200 Hz from 8000 to 48000, got {rate}")
-    return rate
+    return sample_rate(rate, f"{what} rate", 8000, 48000, multiple=200)
 
 
 def _number(value, name, lo, hi):

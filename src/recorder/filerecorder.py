@@ -62,7 +62,7 @@ from typing import TypeAlias
 
 import numpy as np
 
-from . import files, wav
+from . import codecs, files, wav
 from .cipher import AesCbcCipher, SealedPart, check_cipher, publish_sealed
 from .engine import MEDIA_RATE, CoreFormat, EndCause, Engine, Event, JobParams
 from .publish import publish_file
@@ -70,8 +70,8 @@ from .publish import publish_file
 __all__ = ["FileRecorder", "UASCallFileRecorder", "RecordResult", "RECORD_FORMATS", "RECORD_RATES"]
 
 MIN_AUDIO = MEDIA_RATE * 20 // 1000    # samples: audio shorter than this is not audio
-RECORD_FORMATS = ("alaw", "ulaw", "oki", "ima", "s16bit", "u8bit")
-RECORD_RATES = (8000, 6000, 11000, 11025)
+RECORD_FORMATS = codecs.names("record")      # views of the format registry
+RECORD_RATES = codecs.RECORD_RATES
 
 
 class Hangup(Exception):
@@ -166,6 +166,7 @@ class JobSpec:
     @classmethod
     def build(cls, root, filename, file_format, rate, seconds_timeout, max_bytes,
               milliseconds_max_silence, milliseconds_initial_silence, barge_in, cipher):
+        file_format = codecs.ALIASES.get(file_format, file_format) if isinstance(file_format, str) else file_format
         if not isinstance(file_format, str) or file_format not in RECORD_FORMATS:
             raise ValueError(f"file_format must be one of {', '.join(RECORD_FORMATS)}; got {file_format!r}")
         if file_format not in wav.WRITE_FORMATS:

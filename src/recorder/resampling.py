@@ -27,16 +27,17 @@ from __future__ import annotations
 import functools
 import math
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
-from ._buffers import MAX_CHANNELS, integer
+from ._buffers import MAX_CHANNELS, as_int16, integer, sample_rate
 from ._codecs import resample as _rs
 from typing import TYPE_CHECKING, Literal, overload
 if TYPE_CHECKING:
     from .types import BufferLike
 
-__all__ = ["MAX_PQ", "FilterDesign", "MultiResampler", "Resampler", "design", "resample"]
+__all__ = ["MAX_PQ", "FilterDesign", "MultiResampler", "Resampler", "design", "resample", "to_mono"]
 
 #: Largest numerator / denominator of out_rate / in_rate in lowest terms.
 MAX_PQ = 1000
@@ -78,11 +79,8 @@ class FilterDesign:
 
 
 def _rate(value, name: str) -> int:
-    if isinstance(value, bool) or not isinstance(value, (int, float, np.integer, np.floating)):
-        raise TypeError(f"{name} must be a positive whole number of Hz, not {type(value).__name__}")
-    if not math.isfinite(value) or value <= 0 or value != int(value):
-        raise ValueError(f"{name} must be a positive whole number of Hz, got {value!r}")
-    return int(value)
+    # no upper bound here: ratio() limits what a resampler takes (p, q <= MAX_PQ)
+    return sample_rate(value, name, 1, None, whole_floats=True)
 
 
 def ratio(in_rate, out_rate) -> tuple[int, int]:
@@ -123,17 +121,46 @@ def kaiser_lowpass(numtaps: int, cutoff: float, beta: float, fs: float) -> np.nd
     return h / h.sum()
 
 
-@functools.lru_cache(maxsize=64)
-def design(in_rate, out_rate) -> FilterDesign:
+def design(in_rate: Any, out_rate: Any) -> FilterDesign:
     """The filter used for ``in_rate -> out_rate`` (cached).
 
     Passband ``0 .. passband_edge()``, stopband from the lower Nyquist frequency on (no
     aliasing and no imaging), Kaiser window sized by Kaiser's formula for
     :data:`ATTENUATION_DB`, taps per phase rounded up to a multiple of 8, the spare
     length spent on more attenuation.  Same rate: a pass-through (one tap of 1).
+
+    Parameters
+    ----------
+    in_rate, out_rate : int
+        Sample rates in Hz (whole floats are taken); ``out_rate / in_rate`` in lowest
+        terms must have numerator and denominator <= :data:`MAX_PQ`.
+
+    Returns
+    -------
+    FilterDesign
+        The filter (read-only arrays; the same object for the same rates).
+
+    Raises
+    ------
+    TypeError
+        For a rate that is not a number of Hz.
+    ValueError
+        For a rate that is not a positive whole number, or a ratio beyond :data:`MAX_PQ`.
+
+    Examples
+    --------
+    >>> from recorder import resampling
+    >>> d = resampling.design(8000, 6000)
+    >>> (d.p, d.q, d.passband)
+    (3, 4, 2700.0)
     """
-    p, q = ratio(in_rate, out_rate)
-    fi, fo = int(in_rate), int(out_rate)
+    # checked before the cache: its key must be a plain int (no unhashable or 8000.0 keys)
+    return _design(_rate(in_rate, "in_rate"), _rate(out_rate, "out_rate"))
+
+
+@functools.lru_cache(maxsize=64)
+def _design(fi: int, fo: int) -> FilterDesign:
+    p, q = ratio(fi, fo)
     fine = p * fi
     if p == q:
         coef = np.zeros((1, 8), np.float32)
@@ -502,3 +529,47 @@ def resample(x: BufferLike, in_rate: int, out_rate: int, *,
         clipped = int(bank.clipped.sum())
     y = y.reshape(*shape[:-1], y.shape[-1])
     return (y, clipped) if return_clipped else y
+
+
+def to_mono(pcm: Any, in_rate: Any, out_rate: Any) -> np.ndarray:
+    """One channel of int16 at ``out_rate``: what the detectors and a call's media take.
+
+    The one mono conversion of the package (a replayed call, ``recorder dtmf``/``info``).
+
+    Parameters
+    ----------
+    pcm : numpy.ndarray
+        int16 samples: 1-D (mono) or ``(frames, channels)`` as :func:`recorder.wav.read`
+        returns them.
+    in_rate, out_rate : int
+        Sample rates in Hz (see :func:`resample`).
+
+    Returns
+    -------
+    numpy.ndarray
+        1-D int16: the mean of the channels (rounded to nearest, ties to even), resampled
+        when the rates differ.
+
+    Raises
+    ------
+    ValueError
+        For more than two dimensions, or rates :func:`resample` does not take.
+    TypeError
+        For samples that are not int16.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from recorder import resampling
+    >>> stereo = np.array([[100, 300], [-1, -2]], np.int16)
+    >>> resampling.to_mono(stereo, 8000, 8000).tolist()
+    [200, -2]
+    """
+    x = as_int16(pcm, "pcm")
+    if x.ndim > 2:
+        raise ValueError(f"pcm must be 1-D or (frames, channels), got {x.ndim} dimensions")
+    if x.ndim == 2:
+        x = np.rint(x.astype(np.float64).mean(axis=1)).astype(np.int16)
+    if _rate(in_rate, "in_rate") != _rate(out_rate, "out_rate"):
+        x = resample(x, in_rate, out_rate)
+    return np.ascontiguousarray(x, np.int16)

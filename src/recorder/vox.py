@@ -18,38 +18,89 @@ For WAV files in these codecs use :mod:`recorder.wav` with ``fmt='oki'`` / ``'im
 
 from __future__ import annotations
 
-import os
+from collections.abc import Callable, Mapping
+from types import MappingProxyType
+from typing import Any
 
 import numpy as np
 
-from . import adpcm
-from ._buffers import as_int16
+from . import codecs
+from ._buffers import as_int16, open_binary
 
 __all__ = ["read", "write", "Writer", "FORMATS"]
 
-#: The raw formats: name -> (encoder class, decoder class).
-FORMATS = {"oki": (adpcm.OkiEncoder, adpcm.OkiDecoder), "ima": (adpcm.ImaEncoder, adpcm.ImaDecoder)}
+#: The raw formats: name -> (encoder factory, decoder factory), a read-only view of the
+#: registry's formats with ``raw`` set (:data:`recorder.codecs.REGISTRY`).
+FORMATS: Mapping[str, tuple[Callable[[], Any], Callable[[], Any]]] = MappingProxyType(
+    {name: (codecs.REGISTRY[name].encoder, codecs.REGISTRY[name].decoder) for name in codecs.names("raw")})
 
 
-def _codec(fmt):
-    if not isinstance(fmt, str) or fmt not in FORMATS:
-        raise ValueError(f"unknown raw ADPCM format {fmt!r}; expected 'oki' or 'ima'")
-    return FORMATS[fmt]
+def read(path: Any, fmt: str = "oki") -> np.ndarray:
+    """Decode a raw ADPCM file to int16 samples.
 
+    Parameters
+    ----------
+    path : str, os.PathLike or binary file object
+        The file (a file object is read from where it stands, and left open).
+    fmt : {'oki', 'ima'}
+        The codec (the file cannot say).
 
-def read(path, fmt: str = "oki") -> np.ndarray:
-    """Decode a raw ADPCM file (a path or a binary file object) to int16 samples."""
-    dec = _codec(fmt)[1]()
-    if hasattr(path, "read"):
-        data = path.read()
-    else:
-        with open(os.fspath(path), "rb") as f:
-            data = f.read()
+    Returns
+    -------
+    numpy.ndarray
+        int16 samples (an odd-length stream ends with the pad nibble's sample).
+
+    Raises
+    ------
+    ValueError
+        For a format that is not a raw format, or a directory.
+    TypeError
+        For bytes (wrap them in ``io.BytesIO``) or a text file.
+
+    Examples
+    --------
+    >>> import io, numpy as np
+    >>> from recorder import vox
+    >>> buf = io.BytesIO()
+    >>> vox.write(buf, np.zeros(160, np.int16))
+    80
+    >>> vox.read(io.BytesIO(buf.getvalue())).size
+    160
+    """
+    dec = codecs.lookup(fmt, need="raw").decoder()
+    f, owned = open_binary(path, "rb")
+    try:
+        data = f.read()
+    finally:
+        if owned:
+            f.close()
     return dec.decode(data)
 
 
-def write(path, pcm, fmt: str = "oki") -> int:
-    """Encode int16 samples (1-D, mono) to a raw ADPCM file; returns the bytes written."""
+def write(path: Any, pcm: Any, fmt: str = "oki") -> int:
+    """Encode int16 samples (1-D, mono) to a raw ADPCM file.
+
+    Parameters
+    ----------
+    path : str, os.PathLike or binary file object
+        Where to write (a file object is written from where it stands, and left open).
+    pcm : buffer
+        int16 samples, one channel.
+    fmt : {'oki', 'ima'}
+        The codec.
+
+    Returns
+    -------
+    int
+        The bytes written.
+
+    Raises
+    ------
+    ValueError
+        For a format that is not a raw format, or ``pcm`` that is not 1-D.
+    TypeError
+        For samples that are not int16.
+    """
     x = as_int16(pcm, "pcm")
     if x.ndim != 1:
         raise ValueError("raw ADPCM files are mono: pcm must be 1-D")
@@ -62,21 +113,64 @@ class Writer:
     """Streaming raw ADPCM writer: ``write(pcm)`` appends samples (held-back samples,
     see :class:`recorder.adpcm.OkiEncoder`, are written by the next call or by
     ``close()``), ``close()`` flushes.  A context manager.  The bytes never depend on
-    how the samples are split between calls."""
+    how the samples are split between calls.
 
-    def __init__(self, path, fmt: str = "oki"):
-        self.format = fmt
-        self._enc = _codec(fmt)[0]()
-        if hasattr(path, "write"):
-            self._f, self._own, self.path = path, False, getattr(path, "name", None)
-        else:
-            self.path = os.fspath(path)
-            self._f, self._own = open(self.path, "wb"), True
+    Parameters
+    ----------
+    path : str, os.PathLike or binary file object
+        Where to write: a path is created (or truncated) and closed by :meth:`close`; a
+        file object is written from where it stands and left open.
+    fmt : {'oki', 'ima'}
+        The codec.
+
+    Raises
+    ------
+    ValueError
+        For a format that is not a raw format, or a directory.
+    TypeError
+        For bytes or a text file.
+
+    Examples
+    --------
+    >>> import io, numpy as np
+    >>> from recorder import vox
+    >>> buf = io.BytesIO()
+    >>> with vox.Writer(buf, "ima") as w:
+    ...     _ = w.write(np.zeros(160, np.int16))
+    >>> w.frames, w.bytes_written
+    (160, 80)
+    """
+
+    def __init__(self, path: Any, fmt: str = "oki") -> None:
+        entry = codecs.lookup(fmt, need="raw")
+        self.format = entry.name
+        self._enc = entry.encoder()
+        self._f, self._own = open_binary(path, "wb")
+        self.path = getattr(self._f, "name", None)     # the path, or the file object's name
         self.frames = 0
         self.bytes_written = 0
         self.closed = False
 
-    def write(self, pcm) -> int:
+    def write(self, pcm: Any) -> int:
+        """Append samples.
+
+        Parameters
+        ----------
+        pcm : buffer
+            int16 samples, one channel (1-D).
+
+        Returns
+        -------
+        int
+            The number of samples taken.
+
+        Raises
+        ------
+        ValueError
+            After :meth:`close`, or for ``pcm`` that is not 1-D.
+        TypeError
+            For samples that are not int16.
+        """
         if self.closed:
             raise ValueError("write to a closed raw ADPCM writer")
         x = as_int16(pcm, "pcm")
@@ -89,6 +183,8 @@ class Writer:
         return x.size
 
     def close(self) -> None:
+        """Write the held-back samples and flush; closes the file if it was opened from a
+        path.  A second call does nothing."""
         if self.closed:
             return
         try:
@@ -101,8 +197,8 @@ class Writer:
             if self._own:
                 self._f.close()
 
-    def __enter__(self):
+    def __enter__(self) -> Writer:
         return self
 
-    def __exit__(self, *exc):
+    def __exit__(self, *exc: object) -> None:
         self.close()

@@ -1,8 +1,8 @@
 """WAV files: read, write, inspect and repair.
 
-Writes every recorder format: ``alaw`` (tag 6), ``ulaw`` (tag 7), ``s16bit`` and ``u8bit``
-(tag 1), and the ADPCM formats once their codecs are registered (``ima``, tag 0x11;
-``oki``, tag 0x10).  Non-PCM files carry a ``fact`` chunk with the true sample count.
+Writes every format of the registry (:data:`recorder.codecs.REGISTRY`): ``alaw`` (tag 6),
+``ulaw`` (tag 7), ``s16bit`` and ``u8bit`` (tag 1), ``ima`` (tag 0x11) and ``oki`` (tag
+0x10).  Non-PCM files carry a ``fact`` chunk with the true sample count.
 
 Reads what real files contain: chunks in any order, LIST/INFO and unknown chunks
 skipped, odd-sized chunks padded, WAVE_FORMAT_EXTENSIBLE, RF64, PCM of 8/16/24/32 bits
@@ -20,16 +20,23 @@ import contextlib
 import io
 import os
 import struct
+from collections.abc import Mapping
 from dataclasses import dataclass
+from types import MappingProxyType
+from typing import IO, Any, Union
 
 import numpy as np
 
 from . import codecs
-from ._buffers import as_int16
+from ._buffers import as_int16, integer, open_binary, sample_rate
+from ._wavcodec import READ_ONLY, Fmt, WavCodec, WavError
 
-__all__ = ["WavError", "Info", "Repaired", "read", "write", "info", "Writer", "repair", "WRITE_FORMATS"]
+__all__ = ["WavError", "Info", "Repaired", "read", "write", "info", "Writer", "repair", "WRITE_FORMATS",
+           "Fmt", "WavCodec"]
 
 MAX_CHANNELS = 64
+#: What the functions that take a file take: a path or a binary file object.
+PathOrFile = Union[str, "os.PathLike[str]", IO[bytes]]
 _U32 = 0xFFFFFFFF
 # data sizes that writers streaming to a pipe put in the header (they cannot seek back):
 # 0xFFFFFFFF (sox, ffmpeg to a pipe), 0x7FFFF000 (espeak-ng --stdout), 0x7FFFFFFF.
@@ -38,17 +45,44 @@ _KSDATAFORMAT_TAIL = bytes.fromhex("000000001000800000aa00389b71")
 
 
 def max_file_bytes() -> int:
-    """The largest WAV file :class:`Writer` writes (RIFF sizes are 32-bit)."""
+    """The largest WAV file :class:`Writer` writes (RIFF sizes are 32-bit).
+
+    Returns
+    -------
+    int
+        ``2**32 - 2`` bytes.
+
+    Examples
+    --------
+    >>> from recorder import wav
+    >>> wav.max_file_bytes()
+    4294967294
+    """
     return _U32 - 1
-
-
-class WavError(ValueError):
-    """A WAV file that is malformed, truncated or in a format this package cannot read."""
 
 
 @dataclass(frozen=True)
 class Info:
-    """What a WAV file holds.  ``frames`` is samples per channel."""
+    """What a WAV file holds.
+
+    Attributes
+    ----------
+    format : str
+        The format name (a :data:`recorder.codecs.FORMATS` name, or ``'pcm24'``,
+        ``'pcm32'``, ``'float32'``, ``'float64'`` for files this package only reads).
+    rate : int
+        Sample rate in Hz.
+    channels : int
+        Interleaved channels.
+    frames : int
+        Samples per channel.
+    duration : float
+        ``frames / rate`` seconds.
+    format_tag, bits_per_sample, block_align : int
+        The ``fmt`` chunk's fields.
+    data_offset, data_bytes : int
+        Where the audio starts in the file, and its size in bytes.
+    """
 
     format: str
     rate: int
@@ -62,151 +96,15 @@ class Info:
     data_bytes: int = 0
 
 
-@dataclass(frozen=True)
-class Fmt:
-    """The parsed ``fmt `` chunk (``tag`` resolved through WAVE_FORMAT_EXTENSIBLE)."""
+#: format name -> its WAV codec, for writing: a read-only view of the format registry
+#: (:data:`recorder.codecs.REGISTRY`, where aliases such as ``'s16'`` are listed too).
+WRITE_FORMATS: Mapping[str, WavCodec] = MappingProxyType({n: f.wav for n, f in codecs.REGISTRY.items()})
 
-    tag: int
-    channels: int
-    rate: int
-    byte_rate: int
-    block_align: int
-    bits: int
-    extra: bytes = b""
-
-
-# --- codecs as they sit in a WAV file ------------------------------------------------------
-
-
-class WavCodec:
-    """How a format is laid out in a WAV file.  Sample codecs (one code per sample and
-    channel) use this class as is; block codecs (ADPCM) subclass it."""
-
-    name = ""
-    tag = 0
-    bits = 8
-    bytes_per_sample = 1
-    has_fact = True          # non-PCM formats carry a fact chunk
-    validates_data = False   # True: check_data can reject coded bytes
-    fmt_extra: bytes | None = b""   # None: 16-byte PCM fmt; b"": WAVEFORMATEX with cbSize 0
-
-    def __init__(self, name, tag, bits, bytes_per_sample, *, has_fact=True, fmt_extra=b""):
-        self.name, self.tag, self.bits = name, tag, bits
-        self.bytes_per_sample = bytes_per_sample
-        self.has_fact, self.fmt_extra = has_fact, fmt_extra
-
-    # layout (``rate`` matters only to formats whose block size depends on it: IMA ADPCM)
-    def block_align(self, channels: int, rate: int = 8000) -> int:
-        return self.bytes_per_sample * channels
-
-    def samples_per_block(self, channels: int, rate: int = 8000) -> int:
-        return 1
-
-    def extra_for(self, channels: int, rate: int = 8000) -> bytes | None:
-        return self.fmt_extra
-
-    def data_bytes(self, frames: int, channels: int, rate: int = 8000) -> int:
-        """Size of the data chunk holding ``frames`` frames (blocks rounded up), exactly
-        what :class:`Writer` writes for them."""
-        spb = self.samples_per_block(channels, rate)
-        return -(-frames // spb) * self.block_align(channels, rate)
-
-    def max_frames(self, nbytes: int, channels: int, rate: int = 8000) -> int:
-        """The most frames whose data chunk fits in ``nbytes`` (whole blocks only)."""
-        spb = self.samples_per_block(channels, rate)
-        return max(nbytes, 0) // self.block_align(channels, rate) * spb
-
-    # writing
-    def encoder(self, channels: int, rate: int):
-        """Streaming encoder of interleaved int16 samples: ``encode(pcm)`` and
-        ``flush()`` return uint8 arrays of whole blocks."""
-        return codecs.get_encoder(self.name)
-
-    # reading
-    def check(self, fmt: Fmt) -> None:
-        want = self.block_align(fmt.channels)
-        if fmt.block_align != want:
-            raise WavError(
-                f"{self.name}: block_align is {fmt.block_align}, expected {want} "
-                f"for {fmt.channels} channel(s)"
-            )
-
-    # The frame rule, used by the reader and by repair alike: ``whole_bytes`` is the part
-    # of a data chunk made of whole frames (blocks), ``frames`` how many frames it holds.
-    def whole_bytes(self, nbytes: int, fmt: Fmt) -> int:
-        """The longest prefix of ``nbytes`` data bytes that holds whole frames only: what
-        the reader decodes and what :func:`repair` keeps of a file cut short."""
-        return nbytes - nbytes % fmt.block_align
-
-    def frames(self, nbytes: int, fmt: Fmt) -> int:
-        """Frames in the whole frames of ``nbytes`` data bytes (before a fact chunk trims
-        the padding of a last block)."""
-        return nbytes // fmt.block_align
-
-    def frames_per_block(self, fmt: Fmt) -> int:
-        """Frames in one block of this file (1 for sample codecs)."""
-        return 1
-
-    def check_data(self, data: np.ndarray, fmt: Fmt) -> None:
-        """Raise :class:`WavError` for coded bytes this codec cannot decode (sample codecs
-        decode any byte)."""
-
-    def decode(self, data: np.ndarray, fmt: Fmt) -> np.ndarray:
-        """Interleaved int16 samples of ``data`` (whole frames only)."""
-        whole = data[: self.whole_bytes(data.size, fmt)]
-        return codecs.get_decoder(self.name).decode(whole)
-
-
-class _WidePcm(WavCodec):
-    """24/32-bit integer PCM: read only, top 16 bits kept."""
-
-    def decode(self, data, fmt):
-        n = self.frames(data.size, fmt) * fmt.channels
-        width = self.bytes_per_sample
-        samples = data[: n * width].reshape(n, width)
-        return (samples[:, width - 2].astype(np.uint16) | (samples[:, width - 1].astype(np.uint16) << 8)).view(np.int16)
-
-
-class _Float(WavCodec):
-    """IEEE float: read only, scaled by 32768, rounded and clipped to int16."""
-
-    def decode(self, data, fmt):
-        n = self.frames(data.size, fmt) * fmt.channels
-        x = np.frombuffer(data[: n * self.bytes_per_sample].tobytes(), dtype=f"<f{self.bytes_per_sample}")
-        with np.errstate(invalid="ignore"):
-            y = np.rint(np.nan_to_num(x.astype(np.float64)) * 32768.0)
-        return np.clip(y, -32768, 32767).astype(np.int16)
-
-
-_ALAW = WavCodec("alaw", 6, 8, 1)
-_ULAW = WavCodec("ulaw", 7, 8, 1)
-_S16 = WavCodec("s16bit", 1, 16, 2, has_fact=False, fmt_extra=None)
-_U8 = WavCodec("u8bit", 1, 8, 1, has_fact=False, fmt_extra=None)
-_PCM24 = _WidePcm("pcm24", 1, 24, 3, has_fact=False, fmt_extra=None)
-_PCM32 = _WidePcm("pcm32", 1, 32, 4, has_fact=False, fmt_extra=None)
-_F32 = _Float("float32", 3, 32, 4)
-_F64 = _Float("float64", 3, 64, 8)
-
-#: format name -> codec, for writing (the ADPCM modules add 'ima' and 'oki').
-WRITE_FORMATS: dict[str, WavCodec] = {"alaw": _ALAW, "ulaw": _ULAW, "s16bit": _S16, "u8bit": _U8}
-
-# tag -> function(Fmt) -> codec, for reading.
-_READERS: dict[int, object] = {
-    6: lambda f: _ALAW,
-    7: lambda f: _ULAW,
-    1: lambda f: {8: _U8, 16: _S16, 24: _PCM24, 32: _PCM32}.get(f.bits),
-    3: lambda f: {32: _F32, 64: _F64}.get(f.bits),
-}
+# the codecs that read files, tried in order: every registered format, then the PCM and
+# float layouts this package reads but does not write
+_READ_CODECS: tuple[WavCodec, ...] = (*WRITE_FORMATS.values(), *READ_ONLY)
 _TAG_NAMES = {0x0002: "MS ADPCM", 0x0011: "IMA ADPCM", 0x0010: "OKI ADPCM", 0x0017: "Dialogic OKI ADPCM",
               0x0031: "GSM 6.10", 0x0055: "MP3", 0x0064: "G.726", 0x0161: "WMA"}
-
-
-def register(codec: WavCodec, *, tags=(), write=True) -> None:
-    """Make a codec readable (by format tag) and, with ``write``, writable by name."""
-    if write:
-        WRITE_FORMATS[codec.name] = codec
-    for tag in tags or (codec.tag,):
-        _READERS[tag] = lambda f, c=codec: c
 
 
 # --- parsing -------------------------------------------------------------------------------
@@ -314,8 +212,7 @@ def _parse(f, size: int) -> _Layout:
 
 def _codec_for(fmt: Fmt) -> WavCodec:
     """The codec that reads ``fmt``, checked against it; WavError when there is none."""
-    reader = _READERS.get(fmt.tag)
-    codec = reader(fmt) if reader else None
+    codec = next((c for c in _READ_CODECS if c.reads(fmt)), None)
     if codec is None:
         name = _TAG_NAMES.get(fmt.tag, "unknown")
         raise WavError(
@@ -333,15 +230,9 @@ class _Source:
         if cipher is not None:
             from .cipher import SealedPart, check_cipher, is_sealed_part  # cryptography: when used
             check_cipher(cipher)
-        if isinstance(src, (bytes, bytearray, memoryview)):
-            raise TypeError("pass a path or a binary file object, not bytes (wrap them in io.BytesIO)")
-        if hasattr(src, "read"):
-            f = src
-        else:
-            try:
-                f = self._own = open(os.fspath(src), "rb")
-            except IsADirectoryError:
-                raise WavError(f"{src}: is a directory") from None
+        f, owned = open_binary(src, "rb", WavError)
+        if owned:
+            self._own = f
         if cipher is not None:
             try:
                 seekable = getattr(f, "seekable", lambda: True)()
@@ -405,9 +296,36 @@ def _opaque(cipher, fn, *args):
     raise CipherError()                 # outside the except: no chained original
 
 
-def info(path, *, cipher=None) -> Info:
+def info(path: PathOrFile, *, cipher: Any = None) -> Info:
     """Format, rate, channels, frames and duration of a WAV file, without decoding it.
-    ``cipher`` as for :func:`read`."""
+
+    Parameters
+    ----------
+    path : str, os.PathLike or binary file object
+        The file (a file object is left open).
+    cipher : AesCbcCipher or AesGcmCipher, optional
+        As for :func:`read`.
+
+    Returns
+    -------
+    Info
+
+    Raises
+    ------
+    WavError
+        For a malformed or unsupported file (without a cipher).
+    recorder.cipher.CipherError
+        With a cipher, for anything that goes wrong.
+
+    Examples
+    --------
+    >>> import io, numpy as np
+    >>> from recorder import wav
+    >>> buf = io.BytesIO()
+    >>> _ = wav.write(buf, np.zeros(8000, np.int16), fmt="ulaw")
+    >>> wav.info(buf).duration
+    1.0
+    """
     return _opaque(cipher, _info_of, path, cipher)
 
 
@@ -416,17 +334,47 @@ def _info_of(path, cipher) -> Info:
         return _info(_parse(src.f, src.size))
 
 
-def read(path, *, cipher=None) -> tuple[np.ndarray, Info]:
+def read(path: PathOrFile, *, cipher: Any = None) -> tuple[np.ndarray, Info]:
     """Decode a WAV file to int16 samples.
 
-    Returns ``(samples, info)``: a 1-D array for mono, ``(frames, channels)`` otherwise.
-    ``path`` is a path or a binary file object.  ``cipher`` (a
-    :class:`recorder.AesCbcCipher` or :class:`recorder.AesGcmCipher`) decrypts an
-    encrypted recording first, or reads a :class:`recorder.cipher.SealedPart` (a
-    recording in progress) made with the same key.  With a cipher, anything that goes
-    wrong in decrypting or parsing raises :class:`recorder.cipher.CipherError` (a
-    ``ValueError``, not a :class:`WavError`) with one fixed message; a cipher argument
-    that is not a cipher raises TypeError.
+    Parameters
+    ----------
+    path : str, os.PathLike or binary file object
+        The file (a file object is left open).
+    cipher : AesCbcCipher or AesGcmCipher, optional
+        Decrypts an encrypted recording first, or reads a
+        :class:`recorder.cipher.SealedPart` (a recording in progress) made with the
+        same key.
+
+    Returns
+    -------
+    samples : numpy.ndarray
+        int16: 1-D for mono, ``(frames, channels)`` otherwise.
+    info : Info
+        What the file holds.
+
+    Raises
+    ------
+    WavError
+        For a malformed, truncated or unsupported file (without a cipher).
+    recorder.cipher.CipherError
+        With a cipher, for anything that goes wrong in decrypting or parsing: one fixed
+        message (a ``ValueError``, not a :class:`WavError`).
+    TypeError
+        For bytes (wrap them in ``io.BytesIO``), a text file, or a cipher argument that
+        is not a cipher.
+    FileNotFoundError
+        For a path that does not exist.
+
+    Examples
+    --------
+    >>> import io, numpy as np
+    >>> from recorder import wav
+    >>> buf = io.BytesIO()
+    >>> _ = wav.write(buf, np.array([0, 1000, -1000], np.int16), fmt="s16bit")
+    >>> pcm, meta = wav.read(buf)
+    >>> pcm.tolist(), meta.format
+    ([0, 1000, -1000], 's16bit')
     """
     return _opaque(cipher, _read, path, cipher)
 
@@ -448,20 +396,6 @@ def _read(path, cipher) -> tuple[np.ndarray, Info]:
 # --- writing -------------------------------------------------------------------------------
 
 
-def _check_rate(rate) -> int:
-    if isinstance(rate, bool) or not isinstance(rate, (int, np.integer)):
-        raise TypeError(f"rate must be an int, not {type(rate).__name__}")
-    if not 1 <= rate <= 1_000_000:
-        raise ValueError(f"rate must be between 1 and 1000000 Hz, got {rate}")
-    return int(rate)
-
-
-def _codec_for_writing(fmt) -> WavCodec:
-    if not isinstance(fmt, str) or fmt not in WRITE_FORMATS:
-        raise ValueError(f"unknown format {fmt!r}; expected one of {', '.join(WRITE_FORMATS)}")
-    return WRITE_FORMATS[fmt]
-
-
 class Writer:
     """Streaming WAV writer: ``write(pcm)`` appends int16 samples, ``close()`` finishes the
     header.  A context manager.
@@ -470,22 +404,53 @@ class Writer:
     process killed afterwards leaves a playable file (call it about once a second while
     recording; ``fsync=True`` also forces it to disk).  Block formats (ADPCM) hold back a
     partial block until the next ``write`` or ``close``.
+
+    Parameters
+    ----------
+    path : str, os.PathLike or binary file object
+        Where to write: a path is created (or truncated) and closed by :meth:`close`; a
+        file object (readable, writable, seekable) is written from where it stands and
+        left open.
+    fmt : str
+        A format name or alias of :data:`recorder.codecs.REGISTRY`; ``format`` holds the
+        canonical name.
+    rate : int
+        Sample rate in Hz, 1 to 1,000,000.
+    channels : int
+        Interleaved channels, 1 to 64 (OKI: 1 or 2).
+    buffering : int
+        Buffer size for a file opened from a path.
+
+    Raises
+    ------
+    ValueError
+        For an unknown format, a rate or channel count out of range, or a directory
+        (:class:`WavError`).
+    TypeError
+        For a rate or channel count that is not an int, bytes or a text file.
+
+    Examples
+    --------
+    >>> import io, numpy as np
+    >>> from recorder import wav
+    >>> buf = io.BytesIO()
+    >>> with wav.Writer(buf, "ima", 8000) as w:
+    ...     for _ in range(5):
+    ...         _ = w.write(np.zeros(160, np.int16))
+    >>> w.info().frames
+    800
     """
 
-    def __init__(self, path, fmt: str = "alaw", rate: int = 8000, channels: int = 1,
-                 *, buffering: int = 64 * 1024):
-        self.codec = _codec_for_writing(fmt)
-        self.format = fmt
-        self.rate = _check_rate(rate)
-        if not isinstance(channels, int) or not 1 <= channels <= MAX_CHANNELS:
-            raise ValueError(f"channels must be an int from 1 to {MAX_CHANNELS}, got {channels!r}")
-        self.channels = channels
-        self._encoder = self.codec.encoder(channels, self.rate)
-        if hasattr(path, "write"):
-            self._f, self._own, self.path = path, False, getattr(path, "name", None)
-        else:
-            self.path = os.fspath(path)
-            self._f, self._own = open(self.path, "w+b", buffering=buffering), True
+    def __init__(self, path: PathOrFile, fmt: str = "alaw", rate: int = 8000, channels: int = 1,
+                 *, buffering: int = 64 * 1024) -> None:
+        entry = codecs.lookup(fmt)
+        self.codec = entry.wav
+        self.format = entry.name
+        self.rate = sample_rate(rate, "rate")
+        self.channels = integer(channels, "channels", 1, MAX_CHANNELS)
+        self._encoder = self.codec.encoder(self.channels, self.rate)
+        self._f, self._own = open_binary(path, "w+b", WavError, buffering)
+        self.path = getattr(self._f, "name", None)     # the path, or the file object's name
         self.frames = 0          # frames handed to write()
         self.data_bytes = 0      # bytes of coded audio in the data chunk
         self.closed = False
@@ -539,9 +504,28 @@ class Writer:
             self.data_bytes += k
             view = view[k:]
 
-    def write(self, pcm) -> int:
-        """Append samples (1-D for mono; ``(frames, channels)`` or interleaved 1-D
-        otherwise).  Returns the number of frames taken."""
+    def write(self, pcm: Any) -> int:
+        """Append samples.
+
+        Parameters
+        ----------
+        pcm : buffer
+            int16 samples: 1-D for mono; ``(frames, channels)`` or interleaved 1-D
+            otherwise.
+
+        Returns
+        -------
+        int
+            The number of frames taken.
+
+        Raises
+        ------
+        ValueError
+            After :meth:`close`, for a partial frame, or when the file would pass 4 GiB
+            (:class:`WavError`).
+        TypeError
+            For samples that are not int16.
+        """
         if self.closed:
             raise ValueError("write to a closed WAV writer")
         x = as_int16(pcm, "pcm").reshape(-1)
@@ -551,22 +535,46 @@ class Writer:
         self.frames += x.size // self.channels
         return x.size // self.channels
 
-    def write_coded(self, coded) -> None:
-        """Append bytes already coded in this writer's format (whole samples/blocks)."""
+    def write_coded(self, coded: Any) -> None:
+        """Append bytes already coded in this writer's format (whole samples or blocks).
+
+        Parameters
+        ----------
+        coded : buffer
+            Coded bytes, e.g. from the format's encoder.
+
+        Raises
+        ------
+        ValueError
+            After :meth:`close`, or when the file would pass 4 GiB (:class:`WavError`).
+        """
         if self.closed:
             raise ValueError("write to a closed WAV writer")
         self._append(coded)
         self.frames = self.frames_written
 
     def sync(self, fsync: bool = False) -> None:
-        """Make the file on disk a valid WAV of everything written so far."""
+        """Make the file on disk a valid WAV of everything written so far.
+
+        Parameters
+        ----------
+        fsync : bool
+            Also force it to disk (a file opened from a path only).
+        """
         self._write_header()
         self._f.flush()
         if fsync and self._own:
             os.fsync(self._f.fileno())
 
     def close(self, fsync: bool = False) -> None:
-        """Flush the last block, finish the header; closes the file if we opened it."""
+        """Flush the last block and finish the header; closes the file if it was opened
+        from a path.  A second call does nothing.
+
+        Parameters
+        ----------
+        fsync : bool
+            Force the file to disk before closing it (a file opened from a path only).
+        """
         if self.closed:
             return
         try:
@@ -585,7 +593,17 @@ class Writer:
 
     @property
     def duration(self) -> float:
+        """Seconds of audio handed to :meth:`write`."""
         return self.frames / self.rate
+
+    def info(self) -> Info:
+        """The :class:`Info` of what is in the file now (after :meth:`close`: what
+        :func:`info` reads back from it)."""
+        c, frames = self.codec, self.frames_written
+        return Info(format=self.format, rate=self.rate, channels=self.channels, frames=frames,
+                    duration=frames / self.rate, format_tag=c.tag, bits_per_sample=c.bits,
+                    block_align=c.block_align(self.channels, self.rate),
+                    data_offset=self._header_len, data_bytes=self.data_bytes)
 
     def __enter__(self):
         return self
@@ -598,16 +616,44 @@ class Writer:
                 f"channels={self.channels}, frames={self.frames})")
 
 
-def write(path, pcm, fmt: str = "alaw", rate: int = 8000) -> Info:
-    """Write int16 samples to a WAV file in one of the recorder formats.  ``pcm`` is 1-D
-    (mono) or ``(frames, channels)``.  Returns the file's :class:`Info`."""
+def write(path: PathOrFile, pcm: Any, fmt: str = "alaw", rate: int = 8000) -> Info:
+    """Write int16 samples to a WAV file in one of the registry's formats.
+
+    Parameters
+    ----------
+    path : str, os.PathLike or binary file object
+        As for :class:`Writer`.
+    pcm : buffer
+        int16 samples: 1-D (mono) or ``(frames, channels)``.
+    fmt : str
+        A format name or alias (:data:`recorder.codecs.REGISTRY`).
+    rate : int
+        Sample rate in Hz.
+
+    Returns
+    -------
+    Info
+        What the file holds: what :func:`info` reads back from it.
+
+    Raises
+    ------
+    ValueError, TypeError
+        As for :class:`Writer`, and for ``pcm`` of more than two dimensions.
+
+    Examples
+    --------
+    >>> import io, numpy as np
+    >>> from recorder import wav
+    >>> wav.write(io.BytesIO(), np.zeros((400, 2), np.int16), fmt="alaw").channels
+    2
+    """
     x = as_int16(pcm, "pcm")
     if x.ndim > 2:
         raise ValueError(f"pcm must be 1-D or (frames, channels), got {x.ndim} dimensions")
     channels = x.shape[1] if x.ndim == 2 else 1
     with Writer(path, fmt, rate, channels) as w:
         w.write(x)
-    return info(path) if not hasattr(path, "write") else None
+    return w.info()
 
 
 # --- repair --------------------------------------------------------------------------------
@@ -641,9 +687,17 @@ def _id_offsets(block: bytes, limit: int) -> list[int]:
 
 @dataclass(frozen=True)
 class Repaired(Info):
-    """What :func:`repair` did: the file's :class:`Info` after it, plus ``changed`` (False:
-    the file was left byte-identical), ``note`` (what was done, or why nothing was) and
-    ``before`` (the :class:`Info` :func:`info` gave before; None when it was unreadable)."""
+    """What :func:`repair` did: the file's :class:`Info` after it, plus three fields.
+
+    Attributes
+    ----------
+    changed : bool
+        False: the file was left byte-identical.
+    note : str
+        What was done, or why nothing was.
+    before : Info or None
+        What :func:`info` gave before (None when the file was unreadable).
+    """
 
     changed: bool = False
     note: str = ""
@@ -771,7 +825,7 @@ def _repair_plan(f, size: int):
 
     declared, data_at = csize, body
     end = data_at + declared
-    runs_from = data_at                          # where the audio may run on from
+    runs_from: int | None = data_at              # where the audio may run on from
     if declared not in _STREAMING_SIZES and declared <= size - data_at:
         # one byte after odd-sized data at the end of the file: the pad byte when the
         # RIFF size counts it; else audio written after the last header refresh
@@ -796,7 +850,7 @@ def _repair_plan(f, size: int):
                 raise _CannotRepair(f"the chunk at byte {cut} after the audio is cut short by "
                                     "the end of the file")
         last = chunks_at is None
-        nbytes = (size if last else chunks_at) - data_at
+        nbytes = (size if chunks_at is None else chunks_at) - data_at
     keep = codec.whole_bytes(nbytes, fmt)
     if keep != nbytes and not last:
         raise _CannotRepair(
@@ -833,10 +887,8 @@ def _repair_plan(f, size: int):
 def _open_for_repair(path_or_file):
     """``(file, owned)``: a binary file object that can be read, written, seeked and
     truncated (used as is), or a path opened ``r+b``."""
-    if isinstance(path_or_file, (bytes, bytearray, memoryview)):
-        raise TypeError("pass a path or a binary file object, not bytes (wrap them in io.BytesIO)")
-    if hasattr(path_or_file, "read"):
-        f = path_or_file
+    f, owned = open_binary(path_or_file, "r+b", WavError)
+    if not owned:
         for what in ("write", "seek", "tell", "truncate"):
             if not callable(getattr(f, what, None)):
                 raise TypeError(f"repair needs a file object that can {what}, got {type(f).__name__}")
@@ -844,16 +896,10 @@ def _open_for_repair(path_or_file):
             check = getattr(f, what, None)
             if check is not None and not check():
                 raise ValueError(f"repair needs a {what} file object ({type(f).__name__} is not {what})")
-        if isinstance(f, io.TextIOBase):
-            raise TypeError("repair needs a binary file object, not a text file")
-        return f, False
-    try:
-        return open(os.fspath(path_or_file), "r+b"), True
-    except IsADirectoryError:
-        raise WavError(f"{path_or_file}: is a directory") from None
+    return f, owned
 
 
-def repair(path_or_file) -> Repaired:
+def repair(path_or_file: PathOrFile) -> Repaired:
     """Make whole, in place, a WAV file that a crash cut short or left with a stale header.
 
     The data chunk is set to every whole frame (or ADPCM block, or the whole 4-byte groups
@@ -864,11 +910,41 @@ def repair(path_or_file) -> Repaired:
     cannot improve is left byte-identical.  ``read`` of the result gives the same audio
     as before the repair, or more of it.
 
-    ``path_or_file`` is a path or a binary file object with ``read``, ``write``,
-    ``seek``, ``tell`` and ``truncate`` (``io.BytesIO``, a file opened ``r+b``; ``flush``
-    is called when it has one); a file object is left open.  Returns a :class:`Repaired` (an :class:`Info` of the file after, plus
-    ``changed``, ``note`` and ``before``).  Raises :class:`WavError` naming the problem
-    when the file is unreadable and repair cannot make it readable.
+    Parameters
+    ----------
+    path_or_file : str, os.PathLike or binary file object
+        A path, or a file object with ``read``, ``write``, ``seek``, ``tell`` and
+        ``truncate`` (``io.BytesIO``, a file opened ``r+b``; ``flush`` is called when it
+        has one), left open.
+
+    Returns
+    -------
+    Repaired
+        An :class:`Info` of the file after, plus ``changed``, ``note`` and ``before``.
+
+    Raises
+    ------
+    WavError
+        Naming the problem, when the file is unreadable and repair cannot make it
+        readable (the file is then left byte-identical).
+    TypeError, ValueError
+        For bytes, a text file, or a file object that cannot be read, written, seeked
+        and truncated.
+
+    Examples
+    --------
+    >>> import io, numpy as np
+    >>> from recorder import wav
+    >>> buf = io.BytesIO()
+    >>> w = wav.Writer(buf, "s16bit")
+    >>> _ = w.write(np.ones(1000, np.int16))
+    >>> w.sync()                    # a header for 1000 frames ...
+    >>> _ = w.write(np.ones(500, np.int16))
+    >>> wav.info(buf).frames        # ... then a crash after 500 more: a stale header
+    1000
+    >>> r = wav.repair(buf)
+    >>> r.changed, r.frames
+    (True, 1500)
     """
     f, owned = _open_for_repair(path_or_file)
     with f if owned else contextlib.nullcontext(f):
@@ -913,6 +989,3 @@ def _repaired(after: Info, changed: bool, note: str, before: Info | None) -> Rep
     fields = {k: getattr(after, k) for k in Info.__dataclass_fields__}
     return Repaired(**fields, changed=changed, note=note, before=before)
 
-
-# The ADPCM formats ('ima', tag 0x11; 'oki', tags 0x10 and 0x17) register themselves.
-from . import _wav_adpcm  # noqa: E402,F401
