@@ -143,8 +143,10 @@ class SipChannel(CallChannel):
         """Answer the call: start receiving RTP on :attr:`rtp_port` and send 200 OK.
         Raises :class:`recorder.Hangup` if the caller has gone (CANCEL)."""
         with self._sip_guard:
-            if self._sip_gone is not None:
-                raise Hangup(f"cannot answer: the caller hung up ({self._sip_gone})")
+            gone = self._sip_gone or (self._sip_call.end_reason
+                                      if self._sip_call.ended.is_set() else None)
+            if gone is not None:
+                raise Hangup(f"cannot answer: the call has ended ({gone})")
             if self.state() is CallState.ANSWERED:
                 return
             self._sip_clock.restart()
