@@ -22,6 +22,7 @@ import subprocess
 import sys
 import threading
 import time
+import urllib.request
 from pathlib import Path
 
 import numpy as np
@@ -47,7 +48,7 @@ def free_udp_port(even: bool = False) -> int:
         with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
             s.bind(("127.0.0.1", 0))
             port = s.getsockname()[1]
-        if not even or port % 2 == 0 and port < 65000:
+        if not even or (port % 2 == 0 and port < 65000):
             return port
     raise RuntimeError("no free port")
 
@@ -346,6 +347,26 @@ def test_example_voicemail_app_stops_after_3_s_of_silence(sipp, serve, tmp_path)
     assert end["cause"] == "SILENCE" and end["end"] == "hangup"
     got = audio_bytes(end["file"])
     assert got == audio[:len(got)] and len(got) >= talk.size
+
+
+def test_metrics_in_prometheus_text_format(sipp, serve, tmp_path):
+    pytest.importorskip("prometheus_client")
+    audio = alaw_file(tmp_path, speechlike(1.0, dbm0=-15, seed=15))
+    port = free_udp_port()
+    srv = serve("--metrics", f"127.0.0.1:{port}")
+    run_sipp(sipp_cmd(sipp, tmp_path, srv.port, pause_ms=1400), tmp_path)
+    srv.wait_for(lambda e: e.get("msg") == "call end")
+    with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=10) as r:
+        text = r.read().decode()
+    assert srv.terminate() == 0
+    values = dict(line.rsplit(" ", 1) for line in text.splitlines()
+                  if line and not line.startswith("#"))
+    assert float(values["recorder_calls_total"]) == 1
+    assert float(values["recorder_calls_active"]) == 0
+    assert float(values['recorder_recordings_total{cause="HANGUP"}']) == 1
+    assert float(values["recorder_rtp_packets_total"]) == len(audio) // 160
+    assert float(values["recorder_rtp_lost_total"]) == 0
+    assert float(values["recorder_recorded_seconds_total"]) >= len(audio) / 8000
 
 
 def test_systemd_unit_runs_a_valid_serve_command():

@@ -71,8 +71,17 @@ from .filerecorder import Hangup
 
 log = logging.getLogger("recorder.serve")
 
-__all__ = ["CallInfo", "SipChannel", "Server", "load_app", "record_app", "setup_logging",
-           "WATCHDOG_SLACK"]
+__all__ = [
+    "WATCHDOG_SLACK",
+    "CallInfo",
+    "MediaPump",
+    "Metrics",
+    "Server",
+    "SipChannel",
+    "load_app",
+    "record_app",
+    "setup_logging",
+]
 
 #: seconds the channel's gap watchdog stays behind the wall clock (the receiver releases
 #: silence by wall time after its ``hold_ms``, 1 s; media waits one jitter window)
@@ -296,7 +305,7 @@ class MediaPump:
                         block, slots = rx.take(FRAME)
                         if not len(slots):
                             break
-                        for row, slot in zip(block, slots.tolist()):
+                        for row, slot in zip(block, slots.tolist(), strict=True):
                             ch = self._slots.get(slot)
                             if ch is not None:
                                 self._push(slot, ch, row)
@@ -513,9 +522,9 @@ class Server:
                   **channel.rtp_stats, "end": channel.end_reason}
         if error:
             fields["error"] = error
-        log.info("call end", extra={"fields": fields})
         if self.metrics is not None:
             self.metrics.call_ended(fields)
+        log.info("call end", extra={"fields": fields})
         try:
             channel.close()
         finally:
