@@ -369,6 +369,63 @@ def test_metrics_in_prometheus_text_format(sipp, serve, tmp_path):
     assert float(values["recorder_recorded_seconds_total"]) >= len(audio) / 8000
 
 
+def rtp(pt: int, seq: int, ts: int, payload: bytes, marker: bool = False) -> bytes:
+    return bytes([0x80, pt | (0x80 if marker else 0)]) + seq.to_bytes(2, "big") + \
+        ts.to_bytes(4, "big") + (0x1234ABCD).to_bytes(4, "big") + payload
+
+
+def test_rfc4733_digit_barges_in_at_its_timestamp(sipp, serve, tmp_path):
+    """Our own RTP sender (audio PT 8, telephone-event PT 101 for '7' at media position
+    3200, as a burst: placement is by timestamp, not arrival): the recording is cut at the
+    digit's timestamp, byte for byte."""
+    app = tmp_path / "bargein.py"
+    app.write_text(
+        "import logging\n"
+        "log = logging.getLogger('test-app')\n"
+        "def app(channel):\n"
+        "    channel.answer()\n"
+        "    channel.FileRecorder.start(channel.call.id + '.wav', barge_in=True)\n"
+        "    log.info('recording', extra={'fields': {'rtp_port': channel.rtp_port}})\n"
+        "    channel.FileRecorder.wait_until_finished(60)\n"
+        "    r = channel.FileRecorder.result()\n"
+        "    log.info('result', extra={'fields': {'digit': r.digit, 'at': r.digit_time}})\n")
+    audio = codecs.alaw_encode(speechlike(0.8, dbm0=-15, seed=17)).tobytes()
+    srv = serve(f"{app}:app")
+    text = (SIPP_DATA / "uac_no_media.xml").read_text().replace("{PAUSE_MS}", "20000")
+    (tmp_path / "uac.xml").write_text(text)
+    caller = subprocess.Popen(sipp_cmd(sipp, tmp_path, srv.port, pause_ms=0,
+                                       scenario=str(tmp_path / "uac.xml")), cwd=tmp_path,
+                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        port = srv.wait_for(lambda e: e.get("msg") == "recording")["rtp_port"]
+        packets = []
+        seq = 1000
+        for ts in range(0, len(audio), 160):
+            packets.append(rtp(8, seq, 50000 + ts, audio[ts:ts + 160], marker=ts == 0))
+            seq += 1
+            if ts >= 3200 and ts < 3200 + 6 * 160:     # '7' lasting 6 packets, 3 ends
+                n = (ts - 3200) // 160 + 1
+                end = n == 6
+                for _ in range(3 if end else 1):
+                    body = bytes([7, (0x80 if end else 0) | 10]) + (n * 160).to_bytes(2, "big")
+                    packets.append(rtp(101, seq, 50000 + 3200, body, marker=n == 1))
+                    seq += 1
+        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+            for p in packets:
+                s.sendto(p, ("127.0.0.1", port))
+        result = srv.wait_for(lambda e: e.get("msg") == "result")
+        end = srv.wait_for(lambda e: e.get("msg") == "call end")
+        assert srv.terminate() == 0
+    finally:
+        if caller.poll() is None:
+            os.kill(caller.pid, signal.SIGKILL)
+        caller.wait(10)
+    assert result["digit"] == "7" and result["at"] == 3200 / 8000
+    assert end["cause"] == "BARGEIN" and end["end"] == "hangup"
+    got = audio_bytes(end["file"])
+    assert (len(got), got) == (3200, audio[:3200])
+
+
 def test_systemd_unit_runs_a_valid_serve_command():
     from recorder.cli import build_parser
     unit = (EXAMPLES / "recorder-serve.service").read_text()

@@ -301,6 +301,7 @@ class MediaPump:
                         slot = int(ev["row"])
                         if int(ev["kind"]) == self._digit_start and slot in self._digits:
                             self._digits[slot].append((int(ev["start"]), chr(int(ev["digit"]))))
+                            self._deliver_digits(slot, self._slots[slot])   # if already due
                     while True:
                         block, slots = rx.take(FRAME)
                         if not len(slots):
@@ -309,9 +310,8 @@ class MediaPump:
                             ch = self._slots.get(slot)
                             if ch is not None:
                                 self._push(slot, ch, row)
-                    for slot, ch in self._slots.items():
-                        if self._digits[slot]:
-                            self._deliver_digits(slot, ch)
+                                if self._digits[slot]:    # at its start, not a batch later
+                                    self._deliver_digits(slot, ch)
             except Exception:                   # never let the media of every call die
                 log.exception("media thread error")
                 time.sleep(_TICK_MS / 1000)
