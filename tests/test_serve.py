@@ -78,8 +78,10 @@ class Serve:
     def __init__(self, tmp_path: Path, *args: str) -> None:
         self.media = tmp_path / "media"
         lo, hi = free_rtp_range()
+        if "--transport" not in args:
+            args = (*args, "--transport", "udp")
         cmd = [sys.executable, "-m", "recorder", "serve", *args, "--sip", "127.0.0.1:0",
-               "--transport", "udp", "--media-root", str(self.media),
+               "--media-root", str(self.media),
                "--rtp-ports", f"{lo}-{hi}", "--log-format", "json"]
         self.proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
                                      text=True, cwd=tmp_path)
@@ -161,7 +163,7 @@ def alaw_file(tmp_path: Path, pcm: np.ndarray, name: str = "caller.al") -> bytes
 
 
 def sipp_cmd(sipp: str, tmp_path: Path, port: int, *, pause_ms: int, audio: str = "caller.al",
-             calls: int = 1, scenario: str | None = None) -> list[str]:
+             calls: int = 1, scenario: str | None = None, tcp: bool = False) -> list[str]:
     if scenario is None:
         text = (SIPP_DATA / "uac_rtp.xml").read_text()
         text = text.replace("{AUDIO}", audio).replace("{PAUSE_MS}", str(pause_ms))
@@ -169,7 +171,8 @@ def sipp_cmd(sipp: str, tmp_path: Path, port: int, *, pause_ms: int, audio: str 
         Path(scenario).write_text(text)
     return [sipp, "-sf", scenario, f"127.0.0.1:{port}", "-i", "127.0.0.1",
             "-p", str(free_udp_port()), "-mp", str(free_udp_port(even=True)),
-            "-m", str(calls), "-l", "1", "-r", "1", "-timeout", "60s", "-nostdin", "-t", "u1"]
+            "-m", str(calls), "-l", "1", "-r", "1", "-timeout", "60s", "-nostdin",
+            "-t", "t1" if tcp else "u1"]
 
 
 def run_sipp(cmd: list[str], tmp_path: Path) -> subprocess.CompletedProcess:
@@ -199,16 +202,18 @@ def published(media: Path) -> list[Path]:
     return files
 
 
-def test_recording_equals_the_callers_rtp_audio(sipp, serve, tmp_path):
+@pytest.mark.parametrize("transport", ["udp", "tcp"])
+def test_recording_equals_the_callers_rtp_audio(sipp, serve, tmp_path, transport):
     audio = alaw_file(tmp_path, speechlike(2.0, dbm0=-15))
-    srv = serve()
-    p = run_sipp(sipp_cmd(sipp, tmp_path, srv.port, pause_ms=2600), tmp_path)
+    srv = serve("--transport", transport)
+    p = run_sipp(sipp_cmd(sipp, tmp_path, srv.port, pause_ms=2600, tcp=transport == "tcp"),
+                 tmp_path)
     assert p.returncode == 0, p.stdout[-2000:] + p.stderr[-2000:]
     end = srv.wait_for(lambda e: e.get("msg") == "call end")
     assert srv.terminate() == 0
     start = next(e for e in srv.lines if e.get("msg") == "call start")
     assert start["call_id"] == end["call_id"] and start["codec"] == "PCMA"
-    assert start["from"].startswith("sip:caller@127.0.0.1")
+    assert start["from"].startswith("sip:caller@127.0.0.1") and start["transport"] == transport
     assert end["cause"] == "HANGUP" and end["end"] == "bye"
     assert (end["packets"], end["lost"], end["late"]) == (len(audio) // 160, 0, 0)
     files = published(srv.media)
@@ -424,6 +429,38 @@ def test_rfc4733_digit_barges_in_at_its_timestamp(sipp, serve, tmp_path):
     assert end["cause"] == "BARGEIN" and end["end"] == "hangup"
     got = audio_bytes(end["file"])
     assert (len(got), got) == (3200, audio[:3200])
+
+
+def test_an_app_returning_with_the_call_up_is_hung_up(sipp, serve, tmp_path):
+    app = tmp_path / "brief.py"
+    app.write_text("def app(channel):\n    channel.answer()\n")
+    srv = serve(f"{app}:app")
+    text = (SIPP_DATA / "uac_no_media.xml").read_text().replace("{PAUSE_MS}", "20000")
+    (tmp_path / "uac.xml").write_text(text)
+    caller = subprocess.Popen(sipp_cmd(sipp, tmp_path, srv.port, pause_ms=0,
+                                       scenario=str(tmp_path / "uac.xml")), cwd=tmp_path,
+                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        end = srv.wait_for(lambda e: e.get("msg") == "call end")
+    finally:
+        if caller.poll() is None:
+            os.kill(caller.pid, signal.SIGKILL)
+        caller.wait(10)
+    assert srv.terminate() == 0
+    assert end["end"] == "hangup" and end["cause"] == "NONE" and "error" not in end
+
+
+def test_calls_from_outside_allow_get_403(serve, tmp_path):
+    from sip_helpers import offer, request
+    srv = serve("--allow", "10.0.0.0/8")
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+        s.bind(("127.0.0.1", 0))
+        s.settimeout(10)
+        s.sendto(request("INVITE", body=offer()), ("127.0.0.1", srv.port))
+        reply = s.recv(65536).decode()
+    assert srv.terminate() == 0
+    assert reply.startswith("SIP/2.0 403")
+    assert srv.ends() == []
 
 
 def test_systemd_unit_runs_a_valid_serve_command():

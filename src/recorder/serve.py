@@ -430,8 +430,6 @@ class Server:
                              max_calls=max_calls, allow=tuple(allow))
         self.media = MediaPump(max_calls, "0.0.0.0" if ":" in sip_host else sip_host)
         self.metrics = metrics
-        self._workers = concurrent.futures.ThreadPoolExecutor(
-            max_workers=max_calls, thread_name_prefix="serve-app")
         self._enders = concurrent.futures.ThreadPoolExecutor(
             max_workers=4, thread_name_prefix="serve-end")
         self._lock = threading.Lock()
@@ -486,7 +484,9 @@ class Server:
             self._active[channel.call.id] = channel
         if self.metrics is not None:
             self.metrics.call_started()
-        self._workers.submit(self._run_app, channel)
+        # one daemon thread per call: an app that never returns cannot block the exit
+        threading.Thread(target=self._run_app, args=(channel,), daemon=True,
+                         name=f"serve-app-{channel.call.id[:8]}").start()
 
     def _run_app(self, channel: SipChannel) -> None:
         info = channel.call
@@ -562,7 +562,6 @@ class Server:
         if self._sip_ctx is not None:
             self._sip_ctx.__exit__(None, None, None)
             self._sip_ctx = None
-        self._workers.shutdown(wait=False)
         self._enders.shutdown(wait=True)
         self.media.close()
         log.info("stopped")
