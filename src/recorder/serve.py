@@ -237,6 +237,8 @@ class MediaPump:
     def start(self, channel: SipChannel, media) -> None:
         """Receive ``media`` (negotiated :class:`recorder.sip.Media`) for ``channel``."""
         with self._lock:
+            if not self._free:       # more answered calls than max_calls (apps still running)
+                raise ValueError(f"all {self.receiver.max_calls} RTP receiver slots are in use")
             slot = self._free.pop()
             try:
                 # latch to the first packet's source: the SDP's address may be a NAT's
