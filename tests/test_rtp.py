@@ -162,6 +162,22 @@ def test_ssrc_change_continues_at_current_position(link):
     assert c["ssrc_changes"] == 1 and c["lost"] == 0 and c["reanchors"] == 0
 
 
+def test_ssrc_change_straggler_of_old_source_is_late(link):
+    """A packet of the old SSRC reordered behind the new one's first does not flip the
+    stream back: it is late, the new stream goes on undisturbed."""
+    pcm, frames = stream(60)
+    pkts = [packet(i, FRAME * i, 0xAAAA, frames[i]) for i in range(29)]
+    pkts += [packet(500, 70000, 0xBBBB, frames[30]), packet(29, 29 * FRAME, 0xAAAA, frames[29])]
+    pkts += [packet(500 + i - 30, 70000 + FRAME * (i - 30), 0xBBBB, frames[i])
+             for i in range(31, 60)]
+    link.send(pkts)
+    out = whole(link, link.receive())
+    keep = np.r_[0:29 * FRAME, 30 * FRAME:60 * FRAME]
+    assert np.array_equal(out, expected(pcm)[keep])
+    c = link.rx.counters()[0]
+    assert c["ssrc_changes"] == 1 and c["late"] == 1
+
+
 def test_padding_csrcs_extension_marker(link):
     pcm, frames = stream(24)
     pkts = []
@@ -458,3 +474,120 @@ def test_feed_replay_same_rules_as_socket():
             rx.feed(0, b"\x80\x08", lengths=[3])
         with pytest.raises(ValueError, match="not in use"):
             rx.feed(1, [b""])
+
+
+def test_inband_dtmf_survives_the_receive_path(link):
+    """In-band digits still work: the received audio, with a lost packet and reordering
+    around the digit, gives the same digit at the same sample as the audio sent."""
+    from recorder import dsp
+    n = 40 * FRAME
+    t = np.arange(n)
+    amp = 16139 * np.sqrt(2) * 10 ** (-10 / 20)            # -10 dBm0 per tone
+    pcm = np.zeros(n, np.int16)
+    tone = slice(12 * FRAME + 37, 24 * FRAME + 37)          # '5', 96 ms, not frame aligned
+    pcm[tone] = (amp * (np.sin(2 * np.pi * 770 * t[tone] / 8000)
+                        + np.sin(2 * np.pi * 1336 * t[tone] / 8000))).astype(np.int16)
+    frames = alaw_frames(pcm)
+    order = [i for i in range(40) if i != 30]
+    order[14], order[15] = order[15], order[14]
+    link.send(packet(i, FRAME * i, payload=frames[i]) for i in order)
+    out = whole(link, link.receive())
+    sent = dsp.detect_dtmf(expected(pcm))
+    got = dsp.detect_dtmf(out)
+    assert [d.digit for d in got] == ["5"]
+    assert got == sent
+
+
+def test_ring_overrun_and_event_queue_overflow_are_counted():
+    lk = Link(buffer_ms=200, max_events=16)             # ring of 2048 samples
+    pcm, frames = stream(20)
+    lk.send(packet(i, FRAME * i, payload=f) for i, f in enumerate(frames))
+    lk.send(packet(20 + k, FRAME * (20 + k), payload=event_payload(k % 16, False, 10, 160),
+                   pt=101) for k in range(20))
+    out = whole(lk, lk.receive())
+    c = lk.rx.counters()[0]
+    kept = 2048 // FRAME                                 # whole frames that fit the ring
+    assert c["overrun"] == 20 - kept
+    assert np.array_equal(out[:kept * FRAME], expected(pcm[:kept * FRAME]))
+    assert len(lk.rx.events()) == 16 and lk.rx.lost_events > 0
+    lk.close()
+
+
+def test_poll_in_a_thread_while_calls_come_and_go():
+    """A poller thread (as the engine would run) while another thread adds and removes
+    calls and sends to them: nothing crashes, every call gets exactly its packets."""
+    import threading
+    rx = rtp.RtpReceiver(8, buffer_ms=4000)
+    stop = threading.Event()
+
+    def poller():
+        while not stop.is_set():
+            rx.poll(5)
+
+    th = threading.Thread(target=poller)
+    th.start()
+    tx = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    tx.bind(("127.0.0.1", 0))
+    try:
+        for rnd in range(30):
+            slot = rnd % 8
+            port = rx.add(slot, source=tx.getsockname())
+            pcm, frames = stream(5, seed=rnd)
+            for i, f in enumerate(frames):
+                tx.sendto(packet(i, FRAME * i, payload=f), ("127.0.0.1", port))
+            while rx.counters()[slot]["packets"] < 5:
+                rx.poll(20)
+            assert np.array_equal(rx.remove(slot), expected(pcm))
+    finally:
+        stop.set()
+        th.join()
+        rx.close()
+        tx.close()
+
+
+HUGE = (2**31, 2**63, 2**64 - 1, 2**70, -(2**70))
+
+
+def test_compiled_core_refuses_hostile_arguments():
+    """The compiled module is the last check before code without bounds checks: it is
+    safe on its own (ValueError/TypeError, never OverflowError or a crash)."""
+    from recorder._codecs import rtp as k
+    for bad in HUGE + (-1,):
+        with pytest.raises(ValueError):
+            k.RtpCore(bad, 4096, 640, 10**9, 64)
+    with pytest.raises(ValueError, match="power of two"):
+        k.RtpCore(2, 3000, 640, 10**9, 64)
+    with pytest.raises(TypeError):
+        k.RtpCore(2.5, 4096, 640, 10**9, 64)
+    core = k.RtpCore(2, 4096, 640, 10**9, 64)
+    s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    s.bind(("127.0.0.1", 0))
+    try:
+        for bad in HUGE + (-1, 2):
+            for call in (lambda: core.add(bad, s.fileno(), 0, 8, -1, 0, 0),
+                         lambda: core.remove(bad), lambda: core.state(bad),
+                         lambda: core.active(bad),
+                         lambda: core.feed(bad, np.zeros(0, np.uint8), np.zeros(0, np.int64), 0),
+                         lambda: core.take(bad if bad != 2 else 4096, 0, 1),
+                         lambda: core.take(160, 0, bad if bad != 2 else 3),
+                         lambda: core.poll(bad if bad not in (-1, 2) else -2)):
+                with pytest.raises(ValueError):
+                    call()
+        with pytest.raises(ValueError, match="codec"):
+            core.add(0, s.fileno(), 2, 8, -1, 0, 0)
+        with pytest.raises(ValueError, match="src_port"):
+            core.add(0, s.fileno(), 0, 8, -1, 0, 70000)
+        with pytest.raises(TypeError):
+            core.add("0", s.fileno(), 0, 8, -1, 0, 0)
+        core.add(0, s.fileno(), 0, 8, -1, 0, 0)
+        with pytest.raises(ValueError, match="lengths"):
+            core.feed(0, np.zeros(10, np.uint8), np.array([4, 7], np.int64), 0)
+        with pytest.raises(ValueError, match="lengths"):
+            core.feed(0, np.zeros(10, np.uint8), np.array([-1], np.int64), 0)
+        with pytest.raises(ValueError, match="now"):
+            core.idle(-1, 5)
+        core.feed(0, np.zeros(10, np.uint8), np.array([4, 6], np.int64), 0)
+        assert core.counters()[0, list(k.COUNTER_NAMES).index("garbage")] == 2
+        core.remove(0)
+    finally:
+        s.close()

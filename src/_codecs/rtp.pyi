@@ -3,6 +3,7 @@ import numpy as np
 import numpy.typing as npt
 
 COUNTER_NAMES: tuple[str, ...]
+SUPPORTED: bool
 
 def monotonic_ns() -> int: ...
 

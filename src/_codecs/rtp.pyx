@@ -17,11 +17,13 @@ from cpython.pythread cimport (PyThread_type_lock, PyThread_allocate_lock,
                                PyThread_free_lock, PyThread_acquire_lock,
                                PyThread_release_lock, WAIT_LOCK)
 
+import operator
+
 import numpy as np
 
 from g711_k cimport init_g711_tables, cr_alaw_dec, cr_ulaw_dec
 
-cdef extern from "<time.h>" nogil:
+cdef extern from "rtp_sys.h" nogil:
     ctypedef long time_t
     struct timespec:
         time_t tv_sec
@@ -29,12 +31,12 @@ cdef extern from "<time.h>" nogil:
     int CLOCK_MONOTONIC
     int clock_gettime(int clk, timespec *ts)
 
-cdef extern from "<sys/uio.h>" nogil:
+cdef extern from "rtp_sys.h" nogil:
     struct iovec:
         void *iov_base
         size_t iov_len
 
-cdef extern from "<netinet/in.h>" nogil:
+cdef extern from "rtp_sys.h" nogil:
     ctypedef uint32_t in_addr_t
     struct in_addr:
         in_addr_t s_addr
@@ -44,7 +46,7 @@ cdef extern from "<netinet/in.h>" nogil:
         in_addr sin_addr
     int AF_INET
 
-cdef extern from "<sys/socket.h>" nogil:
+cdef extern from "rtp_sys.h" nogil:
     ctypedef unsigned int socklen_t
     struct msghdr:
         void *msg_name
@@ -61,7 +63,7 @@ cdef extern from "<sys/socket.h>" nogil:
     int MSG_DONTWAIT
     int MSG_TRUNC
 
-cdef extern from "<sys/epoll.h>" nogil:
+cdef extern from "rtp_sys.h" nogil:
     union epoll_data_t:
         void *ptr
         int fd
@@ -78,11 +80,15 @@ cdef extern from "<sys/epoll.h>" nogil:
     int EPOLLIN
     int EPOLL_CLOEXEC
 
-cdef extern from "<unistd.h>" nogil:
+cdef extern from "rtp_sys.h" nogil:
     int close(int fd)
 
-cdef extern from "<errno.h>" nogil:
+cdef extern from "rtp_sys.h" nogil:
     int errno
+    int CR_RTP_SUPPORTED
+
+#: whether this platform has the receiver (epoll + recvmmsg: Linux)
+SUPPORTED = bool(CR_RTP_SUPPORTED)
 
 # One packet's buffer: an RTP datagram bigger than this is garbage (MSG_TRUNC).
 cdef enum:
@@ -129,6 +135,8 @@ ctypedef struct slot_t:
     int latch
     int started                   # a packet has anchored the stream
     uint32_t ssrc
+    uint32_t prev_ssrc            # the source before the last change
+    int64_t switched              # ns of the last change
     int64_t ext_ts                # highest extended timestamp seen
     int64_t ts_off                # media position = extended timestamp + ts_off
     int64_t max_seq               # highest extended sequence number
@@ -161,6 +169,22 @@ def monotonic_ns():
     return mono_ns()
 
 
+def _int(value, str name, lo, hi):
+    """``value`` as an int in lo..hi: TypeError for a non-integer, ValueError out of range
+    (checked on the Python int: never OverflowError)."""
+    if isinstance(value, bool) or not hasattr(value, "__index__"):
+        raise TypeError(f"{name} must be an int, not {type(value).__name__}")
+    v = operator.index(value)
+    if not lo <= v <= hi:
+        raise ValueError(f"{name} must be in {lo}..{hi}, got {v}")
+    return v
+
+
+cdef inline int _check_slot(slot, int n) except -1:
+    _int(slot, "slot", 0, n - 1)
+    return 0
+
+
 cdef class RtpCore:
     cdef slot_t *slots
     cdef int nslots
@@ -177,10 +201,16 @@ cdef class RtpCore:
     cdef sockaddr_in addrs[BATCH]
     cdef uint8_t *bufs
 
-    def __cinit__(self, int max_calls, int ring_samples, int window_samples,
-                  int64_t hold_ns, int max_events):
+    def __cinit__(self, max_calls, ring_samples, window_samples, hold_ns, max_events):
         init_g711_tables()
         self.epfd = -1
+        max_calls = _int(max_calls, "max_calls", 1, 1_000_000)
+        ring_samples = _int(ring_samples, "ring_samples", 2048, 1 << 24)
+        if ring_samples & (ring_samples - 1):
+            raise ValueError("ring_samples must be a power of two from 2048 to 2**24")
+        window_samples = _int(window_samples, "window_samples", 1, ring_samples // 2)
+        hold_ns = _int(hold_ns, "hold_ns", 1, 1 << 62)
+        max_events = _int(max_events, "max_events", 1, 1 << 24)
         self.nslots = max_calls
         self.ring_n = ring_samples
         self.window = window_samples
@@ -221,10 +251,16 @@ cdef class RtpCore:
 
     # ------------------------------------------------------------ slots
 
-    def add(self, int slot, int fd, int codec, int pt, int ev_pt, uint32_t src_ip,
-            uint16_t src_port):
+    def add(self, slot_, fd_, codec_, pt_, ev_pt_, src_ip_, src_port_):
         """Register socket ``fd`` (non-blocking UDP, bound) as slot ``slot``.  ``src_ip``
         and ``src_port`` in network byte order, 0 = latch.  Checked by recorder.rtp."""
+        cdef int slot = _int(slot_, "slot", 0, self.nslots - 1)
+        cdef int fd = _int(fd_, "fd", 0, 2**31 - 1)
+        cdef int codec = _int(codec_, "codec", 0, 1)
+        cdef int pt = _int(pt_, "pt", 0, 127)
+        cdef int ev_pt = _int(ev_pt_, "ev_pt", -1, 127)
+        cdef uint32_t src_ip = _int(src_ip_, "src_ip", 0, 2**32 - 1)
+        cdef uint16_t src_port = _int(src_port_, "src_port", 0, 65535)
         cdef slot_t *s = &self.slots[slot]
         cdef epoll_event ev
         cdef int16_t *ring
@@ -263,9 +299,10 @@ cdef class RtpCore:
         s.active = 1
         PyThread_release_lock(self.lock)
 
-    def remove(self, int slot):
+    def remove(self, slot_):
         """Stop receiving on ``slot``; returns what was still buffered (int16, holes as
         silence) so the recording keeps every sample placed."""
+        cdef int slot = _int(slot_, "slot", 0, self.nslots - 1)
         cdef slot_t *s = &self.slots[slot]
         if not s.active:
             raise ValueError(f"slot {slot} is not in use")
@@ -280,14 +317,22 @@ cdef class RtpCore:
         PyThread_release_lock(self.lock)
         return out
 
-    def feed(self, int slot, const uint8_t[::1] data, const int64_t[::1] lengths,
-             int64_t now):
+    def feed(self, slot_, const uint8_t[::1] data, const int64_t[::1] lengths, now_):
         """Parse and place datagrams given in memory (concatenated in ``data``, sizes in
         ``lengths``) as if they came from the slot's source: replay and benchmarks.
-        Checked by recorder.rtp (slot active, lengths >= 0 summing to len(data))."""
+        """
+        cdef int slot = _int(slot_, "slot", 0, self.nslots - 1)
+        cdef int64_t now = _int(now_, "now", 0, 1 << 62)
         cdef slot_t *s = &self.slots[slot]
         cdef Py_ssize_t i, off = 0
         cdef Py_ssize_t k = lengths.shape[0]
+        if not s.active:
+            raise ValueError(f"slot {slot} is not in use")
+        for i in range(k):
+            if lengths[i] < 0 or lengths[i] > data.shape[0] - off:
+                raise ValueError("lengths must be >= 0 and add up to at most len(data)")
+            off += lengths[i]
+        off = 0
         cdef const uint8_t *base = &data[0] if data.shape[0] else NULL
         PyThread_acquire_lock(self.lock, WAIT_LOCK)
         with nogil:
@@ -297,14 +342,16 @@ cdef class RtpCore:
                 off += lengths[i]
         PyThread_release_lock(self.lock)
 
-    def active(self, int slot):
+    def active(self, slot):
+        _check_slot(slot, self.nslots)
         return bool(self.slots[slot].active)
 
     # ------------------------------------------------------------ receive
 
-    def poll(self, int timeout_ms):
+    def poll(self, timeout_ms_):
         """Wait up to ``timeout_ms`` (0: don't wait, -1: forever) for packets, then drain
         every ready socket.  Returns the number of datagrams read."""
+        cdef int timeout_ms = _int(timeout_ms_, "timeout_ms", -1, 3_600_000)
         cdef epoll_event evs[MAXEV]
         cdef int n, i, b, j, got, slot
         cdef int64_t total = 0, now
@@ -403,11 +450,18 @@ cdef class RtpCore:
         s.counters[C_PACKETS] += 1
 
         cdef int64_t elapsed = now - s.last_arrival
+        if s.counters[C_SSRC_CHANGES] and ssrc == s.prev_ssrc and ssrc != s.ssrc \
+                and now - s.switched < self.window_ns:
+            # a straggler of the previous source, reordered behind the change: too late
+            s.counters[C_LATE] += 1
+            return 0
         if not s.started or ssrc != s.ssrc:
             # first packet, or a new source: its first sample goes to the current media
             # position (nothing already placed is overwritten, nothing is skipped)
             if s.started:
                 s.counters[C_SSRC_CHANGES] += 1
+                s.prev_ssrc = s.ssrc
+                s.switched = now
                 s.expected_prev += s.max_seq - s.seq_base + 1
             s.seq_base = seq
             s.started = 1
@@ -589,9 +643,12 @@ cdef class RtpCore:
             memset(dst + done, 0, (n - done) * sizeof(int16_t))
         s.out_pos += n
 
-    def take(self, int n, int64_t now, int max_rows):
+    def take(self, n_, now_, max_rows_):
         """The next ``n`` samples of every slot that has them released at ``now``:
         (block int16 (k, n), slots int64 (k,))."""
+        cdef int n = _int(n_, "n", 1, self.ring_n // 2)
+        cdef int64_t now = _int(now_, "now", 0, 1 << 62)
+        cdef int max_rows = _int(max_rows_, "max_rows", 1, self.nslots)
         cdef int i, k = 0
         cdef slot_t *s
         slots = np.empty(max_rows, dtype=np.int64)
@@ -645,13 +702,16 @@ cdef class RtpCore:
         PyThread_release_lock(self.lock)
         return out
 
-    def state(self, int slot):
+    def state(self, slot_):
         """(released media position, end of placed media, last arrival ns, started)."""
+        cdef int slot = _int(slot_, "slot", 0, self.nslots - 1)
         cdef slot_t *s = &self.slots[slot]
         return s.out_pos, s.hi, s.last_arrival, bool(s.started)
 
-    def idle(self, int64_t now, int64_t timeout_ns):
+    def idle(self, now_, timeout_ns_):
         """Active slots with no packet for ``timeout_ns`` (int64 array)."""
+        cdef int64_t now = _int(now_, "now", 0, 1 << 62)
+        cdef int64_t timeout_ns = _int(timeout_ns_, "timeout_ns", 1, 1 << 62)
         out = []
         cdef int i
         for i in range(self.nslots):

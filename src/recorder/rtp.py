@@ -22,7 +22,9 @@ Placement rules (media position = samples at 8000 Hz from the start of the call)
   ``duplicate`` and dropped.
 * SSRC change: the new stream's first packet continues at the current media position
   (the end of what was placed, or of what was released if that is further): no gap, no
-  overlap.  Counted in ``ssrc_changes``.
+  overlap.  Counted in ``ssrc_changes``.  Packets of the previous SSRC arriving within
+  ``window_ms`` after the change (stragglers reordered behind it) are dropped as ``late``;
+  later, that SSRC coming back is another change.
 * Timestamp discontinuity within one SSRC: when the newest packet (highest sequence
   number) has a timestamp before what was already released, or more than the time since
   the previous packet plus one second ahead of the current position, it re-anchors like an
@@ -132,6 +134,8 @@ class RtpReceiver:
 
     def __init__(self, max_calls: int, *, window_ms: int = 80, hold_ms: int = 1000,
                  buffer_ms: int = 1000, max_events: int = 65536):
+        if not _rtp.SUPPORTED:
+            raise NotImplementedError("the RTP receiver needs Linux (epoll, recvmmsg)")
         self.max_calls = integer(max_calls, "max_calls", 1, MAX_CHANNELS)
         self.window_ms = _ms(window_ms, "window_ms", 10, 1000)
         self.hold_ms = _ms(hold_ms, "hold_ms", self.window_ms + 1, 3_600_000)
