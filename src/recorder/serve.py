@@ -237,7 +237,7 @@ class MediaPump:
     def start(self, channel: SipChannel, media) -> None:
         """Receive ``media`` (negotiated :class:`recorder.sip.Media`) for ``channel``."""
         with self._lock:
-            if not self._free:       # more answered calls than max_calls (apps still running)
+            if not self._free:       # a new call answered before an ended one's slot is freed
                 raise ValueError(f"all {self.receiver.max_calls} RTP receiver slots are in use")
             slot = self._free.pop()
             try:
