@@ -170,7 +170,10 @@ class SipChannel(CallChannel):
         except ValueError as e:                # e.g. the port is taken by another process
             log.error("call %s: cannot receive RTP on port %s: %s", self.call.call_id,
                       self.rtp_port, e)
-            self._sip_call.reject(503)
+            if self._sip_call.state == "ringing":
+                self._sip_call.reject(503)
+            else:                              # a late offer's media: the call is up
+                self._sip_call.hangup()
             CallChannel.hangup(self)
             raise Hangup(f"cannot answer: {e}") from None
         self._sip_receiving = True
