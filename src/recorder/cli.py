@@ -298,6 +298,60 @@ def cmd_record(args) -> int:
     return 0
 
 
+# --- serve ---------------------------------------------------------------------------------
+
+
+def _hostport(text: str) -> tuple[str, int]:
+    """An argparse type: HOST:PORT (port 0..65535)."""
+    host, sep, port = text.rpartition(":")
+    if not sep or not host or not port.isdigit() or int(port) > 65535:
+        raise argparse.ArgumentTypeError(f"expected HOST:PORT, got {text!r}")
+    return host.strip("[]"), int(port)
+
+
+def _port_range(text: str) -> tuple[int, int]:
+    """An argparse type: LO-HI, two ports."""
+    lo, sep, hi = text.partition("-")
+    if not sep or not lo.isdigit() or not hi.isdigit():
+        raise argparse.ArgumentTypeError(f"expected LO-HI (e.g. 40000-49999), got {text!r}")
+    return int(lo), int(hi)
+
+
+def cmd_serve(args) -> int:
+    import signal
+    import threading
+
+    from . import serve
+
+    transports = {t.strip() for t in args.transport.split(",")}
+    if not transports or not transports <= {"udp", "tcp"}:
+        raise CliError(f"--transport must be udp, tcp or udp,tcp, got {args.transport!r}")
+    options = {"file_format": args.format, "rate": args.rate, "seconds_timeout": args.timeout,
+               "max_bytes": args.max_bytes, "milliseconds_max_silence": args.max_silence_ms,
+               "milliseconds_initial_silence": args.initial_silence_ms,
+               "barge_in": args.barge_in, "cipher": _cipher(args, "", "recordings")}
+    app = serve.load_app(args.app) if args.app else serve.record_app(**options)
+    os.makedirs(args.media_root, exist_ok=True)
+    serve.setup_logging(args.log_format)
+    metrics = serve.Metrics(*args.metrics) if args.metrics else None
+    server = serve.Server(app, media_root=args.media_root, sip_host=args.sip[0],
+                          sip_port=args.sip[1], udp="udp" in transports,
+                          tcp="tcp" in transports, rtp_ports=args.rtp_ports,
+                          allow=tuple(args.allow) or ("0.0.0.0/0", "::/0"),
+                          max_calls=args.max_calls, drain_seconds=args.drain_seconds,
+                          metrics=metrics)
+    stop = threading.Event()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(sig, lambda *_: stop.set())
+    server.start()
+    while not stop.wait(1.0):
+        pass
+    server.shutdown()
+    if metrics is not None:
+        metrics.close()
+    return 0
+
+
 # --- convert -------------------------------------------------------------------------------
 
 
@@ -648,6 +702,38 @@ def build_parser() -> argparse.ArgumentParser:
     f.add_argument("files", nargs="+", metavar="FILE")
     _add_key(f, what="files (decrypted, repaired and encrypted again)")
     f.set_defaults(func=cmd_repair)
+
+    v = sub.add_parser("serve", help="a SIP recording server: record inbound calls",
+                       description="Answer SIP calls (UDP/TCP) and record them.  With APP "
+                                   "(FILE.py:FUNCTION or MODULE:FUNCTION) each call is handed to "
+                                   "FUNCTION(channel) on a worker thread; without, every call is "
+                                   "answered and recorded to <date>/<call id>.wav under --media-root "
+                                   "with the record options below.  SIGTERM/SIGINT drains: new calls "
+                                   "get 503, running recordings end with their calls or, after "
+                                   "--drain-seconds, with ABORTED; every file is published.")
+    v.add_argument("app", nargs="?", metavar="APP")
+    v.add_argument("--sip", required=True, type=_hostport, metavar="HOST:PORT")
+    v.add_argument("--transport", default="udp,tcp", help="udp, tcp or udp,tcp (default)")
+    v.add_argument("--media-root", required=True, type=_path, metavar="DIR")
+    v.add_argument("--rtp-ports", type=_port_range, default=(40000, 49999), metavar="LO-HI",
+                   help="RTP port range (default 40000-49999)")
+    v.add_argument("--allow", action="append", default=[], metavar="CIDR",
+                   help="accept SIP from this network only (repeatable; default: any)")
+    v.add_argument("--max-calls", type=_whole(1, 100000), default=100, metavar="N")
+    v.add_argument("--drain-seconds", type=float, default=30.0, metavar="S",
+                   help="on SIGTERM, how long running calls may go on (default 30)")
+    v.add_argument("--format", default="alaw", choices=RECORD_FORMATS)
+    v.add_argument("--rate", type=int, default=8000, choices=RECORD_RATES)
+    v.add_argument("--max-bytes", type=int, default=1920000, metavar="N", help="0 = no limit")
+    v.add_argument("--max-silence-ms", type=int, default=10000, metavar="MS", help="0 = off")
+    v.add_argument("--initial-silence-ms", type=int, default=0, metavar="MS", help="0 = no limit")
+    v.add_argument("--timeout", type=float, default=120, metavar="S", help="0 = no limit")
+    v.add_argument("--barge-in", action="store_true", help="stop at the first DTMF digit")
+    v.add_argument("--metrics", type=_hostport, metavar="HOST:PORT",
+                   help="serve Prometheus metrics over HTTP here")
+    v.add_argument("--log-format", choices=("text", "json"), default="text")
+    _add_key(v, what="recordings")
+    v.set_defaults(func=cmd_serve)
     return p
 
 

@@ -1,0 +1,616 @@
+"""``recorder serve``: a SIP recording server.
+
+Each inbound call (SIP INVITE over UDP/TCP, :mod:`recorder.sip`) becomes a
+:class:`SipChannel` in state RINGING, handed to the application ``app(channel)`` on a
+worker thread, the way an Aculab UAS inbound application is run::
+
+    def app(channel):                       # examples/voicemail.py is a complete one
+        channel.answer()                    # 200 OK with our SDP
+        channel.FileRecorder.record(f"{channel.call.id}.wav", milliseconds_max_silence=3000,
+                                    barge_in=True)
+        channel.hangup()                    # BYE
+
+* ``channel.answer()`` opens the call's RTP port (one even port of ``--rtp-ports``),
+  starts receiving and sends the 200 OK; ``channel.hangup()`` sends BYE (480 before
+  answer).  A BYE or CANCEL from the caller hangs the channel up: the call becomes IDLE
+  and a running recording ends with cause HANGUP, keeping everything received.
+* When the application returns with the call still up, the server hangs up.  An
+  application that raises is logged with its traceback, its call is hung up, and the
+  server goes on with the next call.
+* ``channel.call`` (a :class:`CallInfo`) carries the call's details: ``id`` (unique),
+  ``call_id``, ``from_uri``, ``from_name``, ``to_uri``, ``to_name``, ``remote`` (host,
+  port), ``transport``, ``headers`` and the negotiated ``codec``.
+
+Media path: one compiled :class:`recorder.rtp.RtpReceiver` receives every call's RTP (epoll
++ recvmmsg, audio placed by RTP timestamp, RFC 4733 events); one media thread takes 20 ms
+frames of all calls from it every tick and pushes them into the channels, and hands the
+telephone events to :meth:`CallChannel.push_dtmf` at their true start.  The receiver
+follows the caller's media clock (a lost packet is silence of its duration; a caller that
+goes silent without BYE becomes silence by wall time after one second), so the channel's
+own gap watchdog is set back by :data:`WATCHDOG_SLACK` seconds: it only fills silence if
+the media thread itself stalls.
+
+Alignment of a recording with the caller's audio: a recording started before the call's
+first RTP packet is released (released = one jitter window, 80 ms, after it arrives; so
+``record`` right after ``answer`` always is) starts exactly with the first packet's first
+sample; it ends with the last packet placed before the BYE (what is still in the jitter
+window when the BYE comes is written too).  In between, the file holds the caller's
+audio sample for sample (A-law to an A-law file: byte for byte), with silence only where
+packets were lost or the caller sent nothing for more than a second.
+
+Shutdown (:meth:`Server.shutdown`, SIGTERM/SIGINT in ``recorder serve``): new calls get
+503; running calls go on until they end (their recordings end with HANGUP) or until
+``drain_seconds`` pass; then every recording still running is stopped (ABORTED, its file
+published) and its call hung up with BYE.  Nothing recorded is lost on a clean shutdown.
+
+Logs: one line per call start and end (logger ``recorder.serve``), with the Call-ID, and
+at the end the recording's cause, file, duration, and the RTP packets, lost and late
+packets; ``--log-format json`` gives one JSON object per line.
+"""
+
+from __future__ import annotations
+
+import concurrent.futures
+import datetime
+import importlib
+import importlib.util
+import json
+import logging
+import os
+import sys
+import threading
+import time
+import traceback
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import numpy as np
+
+from .channel import CallChannel, CallState
+from .filerecorder import Hangup
+
+log = logging.getLogger("recorder.serve")
+
+__all__ = [
+    "WATCHDOG_SLACK",
+    "CallInfo",
+    "MediaPump",
+    "Metrics",
+    "Server",
+    "SipChannel",
+    "load_app",
+    "record_app",
+    "setup_logging",
+]
+
+#: seconds the channel's gap watchdog stays behind the wall clock (the receiver releases
+#: silence by wall time after its ``hold_ms``, 1 s; media waits one jitter window)
+WATCHDOG_SLACK = 1.5
+FRAME = 160                       # 20 ms at 8000 Hz
+_TICK_MS = 20
+
+
+@dataclass(frozen=True)
+class CallInfo:
+    """Who called whom: the details of a call's INVITE."""
+
+    id: str                       # unique id of this call (hex), also in the logs
+    call_id: str                  # SIP Call-ID
+    from_uri: str
+    from_name: str
+    to_uri: str
+    to_name: str
+    remote: tuple[str, int]       # where the INVITE came from (host, port)
+    transport: str                # "udp" or "tcp"
+    headers: tuple[tuple[str, str], ...]
+    codec: str | None             # negotiated audio codec ("PCMA", "PCMU"), None if not yet
+
+
+class _WatchdogClock:
+    """The clock a :class:`SipChannel` gives its watchdog: wall time
+    :data:`WATCHDOG_SLACK` seconds late, never before the moment of answer."""
+
+    def __init__(self) -> None:
+        self.start = time.monotonic()
+
+    def restart(self) -> None:
+        self.start = time.monotonic()
+
+    def __call__(self) -> float:
+        return max(self.start, time.monotonic() - WATCHDOG_SLACK)
+
+
+class SipChannel(CallChannel):
+    """A :class:`~recorder.CallChannel` bound to one SIP call of a :class:`Server`:
+    :meth:`answer` sends 200 OK, :meth:`hangup` sends BYE, the caller's BYE/CANCEL hangs
+    it up.  Created by the server in state RINGING; ``call`` is its :class:`CallInfo`."""
+
+    def __init__(self, server: Server, sip_call, rtp_port: int, media_root) -> None:
+        self._sip_clock = _WatchdogClock()
+        super().__init__(media_root=media_root, codec="s16", clock=self._sip_clock,
+                         name=sip_call.call_id)
+        self._sip_server = server
+        self._sip_call = sip_call
+        self.rtp_port = rtp_port
+        self.call = _info(sip_call)
+        self._sip_guard = threading.Lock()
+        self._sip_gone: str | None = None     # "bye", "cancel", ... once the caller left
+        self._sip_receiving = False
+        self.rtp_stats = {"packets": 0, "lost": 0, "late": 0}
+        self.ring()
+
+    @property
+    def end_reason(self) -> str | None:
+        """Why the SIP call ended ("bye", "cancel", "hangup", "timeout", ...), or None."""
+        return self._sip_call.end_reason
+
+    def wait_for_hangup(self, timeout: float | None = None) -> bool:
+        """Block until the SIP call has ended (either side); False if ``timeout`` passed."""
+        return self._sip_call.ended.wait(timeout)
+
+    def answer(self) -> None:
+        """Answer the call: start receiving RTP on :attr:`rtp_port` and send 200 OK.
+        Raises :class:`recorder.Hangup` if the caller has gone (CANCEL)."""
+        with self._sip_guard:
+            gone = self._sip_gone or (self._sip_call.end_reason
+                                      if self._sip_call.ended.is_set() else None)
+            if gone is not None:
+                raise Hangup(f"cannot answer: the call has ended ({gone})")
+            if self.state() is CallState.ANSWERED:
+                return
+            self._sip_clock.restart()
+            super().answer()
+            if self._sip_call.media is not None:     # a late offer is answered in the ACK
+                self._start_media()
+        self._sip_call.answer(self.rtp_port)
+
+    def _start_media(self) -> None:
+        try:
+            self._sip_server.media.start(self, self._sip_call.media)
+        except ValueError as e:                # e.g. the port is taken by another process
+            log.error("call %s: cannot receive RTP on port %s: %s", self.call.call_id,
+                      self.rtp_port, e)
+            if self._sip_call.state == "ringing":
+                self._sip_call.reject(503)
+            else:                              # a late offer's media: the call is up
+                self._sip_call.hangup()
+            CallChannel.hangup(self)
+            raise Hangup(f"cannot answer: {e}") from None
+        self._sip_receiving = True
+
+    def media_changed(self) -> None:
+        """The SIP call's media changed (late offer answered in the ACK, re-INVITE)."""
+        with self._sip_guard:
+            if not self._sip_receiving and self._sip_call.media is not None \
+                    and self.state() is CallState.ANSWERED:
+                try:
+                    self._start_media()
+                except Hangup:
+                    pass
+
+    def hangup(self) -> None:
+        """Hang up: what the receiver still holds is written, BYE is sent (480 before
+        answer), a running recording ends with HANGUP; returns once its file is
+        published."""
+        self._stop_media()
+        self._sip_call.hangup()
+        super().hangup()
+
+    def _stop_media(self) -> None:
+        with self._sip_guard:
+            if self._sip_receiving:
+                self._sip_receiving = False
+                self.rtp_stats = self._sip_server.media.stop(self)
+
+    def remote_hangup(self, reason: str) -> None:
+        """The caller ended the call (BYE, CANCEL, timeout): hang the channel up."""
+        with self._sip_guard:
+            self._sip_gone = reason
+        self._stop_media()
+        super().hangup()
+
+
+def _info(call) -> CallInfo:
+    return CallInfo(id=call.id, call_id=call.call_id, from_uri=call.from_uri,
+                    from_name=call.from_name, to_uri=call.to_uri, to_name=call.to_name,
+                    remote=(call.remote.host, call.remote.port),
+                    transport=call.remote.transport, headers=tuple(call.headers),
+                    codec=None if call.media is None else call.media.codec)
+
+
+class MediaPump:
+    """RTP of every answered call: one :class:`recorder.rtp.RtpReceiver`, one thread that
+    moves 20 ms frames (and RFC 4733 digits) from it into the channels."""
+
+    def __init__(self, max_calls: int, host: str) -> None:
+        from .rtp import DIGIT_START, RtpReceiver
+        self._digit_start = DIGIT_START
+        self.receiver = RtpReceiver(max_calls)
+        self.host = host
+        self._lock = threading.Lock()
+        self._free = list(range(max_calls - 1, -1, -1))
+        self._slots: dict[int, SipChannel] = {}
+        self._slot_of: dict[int, int] = {}        # id(channel) -> slot
+        self._pushed: dict[int, int] = {}         # slot -> samples pushed
+        self._digits: dict[int, list[tuple[int, str]]] = {}
+        self._stopping = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="serve-media", daemon=True)
+        self._thread.start()
+
+    def start(self, channel: SipChannel, media) -> None:
+        """Receive ``media`` (negotiated :class:`recorder.sip.Media`) for ``channel``."""
+        with self._lock:
+            if not self._free:       # a new call answered before an ended one's slot is freed
+                raise ValueError(f"all {self.receiver.max_calls} RTP receiver slots are in use")
+            slot = self._free.pop()
+            try:
+                # latch to the first packet's source: the SDP's address may be a NAT's
+                self.receiver.add_media(slot, media, host=self.host, port=channel.rtp_port,
+                                        latch=True)
+            except BaseException:
+                self._free.append(slot)
+                raise
+            self._slots[slot] = channel
+            self._slot_of[id(channel)] = slot
+            self._pushed[slot] = 0
+            self._digits[slot] = []
+
+    def stop(self, channel: SipChannel) -> dict:
+        """Stop receiving for ``channel``; what the receiver still holds is pushed into
+        it.  Returns its RTP counters (packets, lost, late)."""
+        with self._lock:
+            slot = self._slot_of.pop(id(channel), None)
+            if slot is None:
+                return {"packets": 0, "lost": 0, "late": 0}
+            rest = self.receiver.remove(slot)
+            c = self.receiver.counters()[slot]
+            if rest.size:
+                self._push(slot, channel, rest)
+            self._deliver_digits(slot, channel, final=True)
+            del self._slots[slot], self._pushed[slot], self._digits[slot]
+            self._free.append(slot)
+            return {"packets": int(c["packets"]), "lost": max(0, int(c["lost"])),
+                    "late": int(c["late"])}
+
+    def close(self) -> None:
+        self._stopping.set()
+        self._thread.join(5)
+        self.receiver.close()
+
+    def _push(self, slot: int, channel: SipChannel, pcm: np.ndarray) -> None:
+        try:
+            channel.push(pcm, "s16")
+        except Exception:                       # a closed channel: nothing to keep
+            log.debug("push to %r failed", channel, exc_info=True)
+        self._pushed[slot] += pcm.size
+
+    def _deliver_digits(self, slot: int, channel: SipChannel, final: bool = False) -> None:
+        """Hand out the digits whose start has been pushed (all of them when ``final``),
+        ``duration_ms`` placing each at its true start."""
+        pending = self._digits[slot]
+        while pending and (final or pending[0][0] <= self._pushed[slot]):
+            start, digit = pending.pop(0)
+            ago = max(0, self._pushed[slot] - start) / 8.0
+            try:
+                channel.push_dtmf(digit, ago)
+            except Exception:
+                log.debug("push_dtmf to %r failed", channel, exc_info=True)
+
+    def _run(self) -> None:
+        rx = self.receiver
+        while not self._stopping.is_set():
+            try:
+                rx.poll(_TICK_MS)
+                with self._lock:
+                    for ev in rx.events():
+                        slot = int(ev["row"])
+                        if int(ev["kind"]) == self._digit_start and slot in self._digits:
+                            self._digits[slot].append((int(ev["start"]), chr(int(ev["digit"]))))
+                            self._deliver_digits(slot, self._slots[slot])   # if already due
+                    while True:
+                        block, slots = rx.take(FRAME)
+                        if not len(slots):
+                            break
+                        for row, slot in zip(block, slots.tolist(), strict=True):
+                            ch = self._slots.get(slot)
+                            if ch is not None:
+                                self._push(slot, ch, row)
+                                if self._digits[slot]:    # at its start, not a batch later
+                                    self._deliver_digits(slot, ch)
+            except Exception:                   # never let the media of every call die
+                log.exception("media thread error")
+                time.sleep(_TICK_MS / 1000)
+
+
+# -- applications ---------------------------------------------------------------------------
+
+
+def record_app(**options) -> Callable[[SipChannel], None]:
+    """The built-in application: answer, record to ``<date>/<call id>.wav`` under the media
+    root with ``options`` (``FileRecorder.record`` keywords), hang up when it ends."""
+    def app(channel: SipChannel) -> None:
+        channel.answer()
+        day = datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d")
+        channel.FileRecorder.record(f"{day}/{channel.call.id}.wav", **options)
+        channel.hangup()
+    return app
+
+
+def load_app(spec: str) -> Callable[[SipChannel], None]:
+    """``path/to/file.py:function`` or ``package.module:function`` → the function.
+    Raises ValueError naming what is wrong."""
+    if not isinstance(spec, str) or ":" not in spec:
+        raise ValueError(f"APP must be FILE.py:FUNCTION or MODULE:FUNCTION, got {spec!r}")
+    where, _, name = spec.rpartition(":")
+    if not where or not name.isidentifier():
+        raise ValueError(f"APP must be FILE.py:FUNCTION or MODULE:FUNCTION, got {spec!r}")
+    try:
+        if where.endswith(".py") or os.sep in where:
+            if not os.path.isfile(where):
+                raise ValueError(f"APP {spec!r}: no such file {where!r}")
+            mod_name = "recorder_app_" + os.path.splitext(os.path.basename(where))[0]
+            loader = importlib.util.spec_from_file_location(mod_name, where)
+            module = importlib.util.module_from_spec(loader)
+            loader.loader.exec_module(module)
+        else:
+            module = importlib.import_module(where)
+    except ValueError:
+        raise
+    except Exception as e:
+        raise ValueError(f"APP {spec!r} cannot be loaded: {type(e).__name__}: {e}") from None
+    fn = getattr(module, name, None)
+    if not callable(fn):
+        raise ValueError(f"APP {spec!r}: {where} has no function {name!r}")
+    return fn
+
+
+# -- logging --------------------------------------------------------------------------------
+
+
+class _TextFormatter(logging.Formatter):
+    def format(self, record: logging.LogRecord) -> str:
+        fields = getattr(record, "fields", None)
+        line = f"{self.formatTime(record)} {record.levelname} {record.getMessage()}"
+        if fields:
+            line += " " + " ".join(f"{k}={_text(v)}" for k, v in fields.items())
+        if record.exc_info:
+            line += "\n" + "".join(traceback.format_exception(*record.exc_info)).rstrip()
+        return line
+
+
+def _text(v) -> str:
+    s = str(v)
+    return json.dumps(s) if (not s or any(c in s for c in ' "=\n')) else s
+
+
+class _JsonFormatter(logging.Formatter):
+    def format(self, record: logging.LogRecord) -> str:
+        out = {"time": datetime.datetime.fromtimestamp(record.created, datetime.timezone.utc)
+               .isoformat(timespec="milliseconds"), "level": record.levelname,
+               "msg": record.getMessage()}
+        out.update(getattr(record, "fields", None) or {})
+        if record.exc_info:
+            out["traceback"] = "".join(traceback.format_exception(*record.exc_info))
+        return json.dumps(out, default=str)
+
+
+def setup_logging(fmt: str = "text", stream=None) -> None:
+    """Log to ``stream`` (stderr) in ``fmt`` 'text' (key=value) or 'json' (one object
+    per line)."""
+    if fmt not in ("text", "json"):
+        raise ValueError(f"log format must be 'text' or 'json', got {fmt!r}")
+    handler = logging.StreamHandler(stream or sys.stderr)
+    handler.setFormatter(_JsonFormatter() if fmt == "json" else _TextFormatter())
+    root = logging.getLogger()
+    for h in list(root.handlers):
+        root.removeHandler(h)
+    root.addHandler(handler)
+    root.setLevel(logging.INFO)
+
+
+# -- the server -----------------------------------------------------------------------------
+
+
+class Server:
+    """A SIP recording server: ``app(channel)`` for every inbound call (see the module
+    docstring).  ``sip_host``/``sip_port``: where SIP listens (port 0: any free port, read
+    :attr:`port` after :meth:`start`); RTP is received on ``sip_host`` too, one even port
+    of ``rtp_ports`` (first, last) per call."""
+
+    def __init__(self, app: Callable[[SipChannel], None], *, media_root, sip_host="127.0.0.1",
+                 sip_port=5060, udp=True, tcp=True, rtp_ports=(40000, 49999),
+                 allow=("0.0.0.0/0", "::/0"), max_calls=100, drain_seconds=30.0,
+                 metrics=None) -> None:
+        from .sip import RtpPorts, SipServer
+        if not callable(app):
+            raise TypeError("app must be a callable taking a channel")
+        if isinstance(drain_seconds, bool) or not isinstance(drain_seconds, (int, float)) \
+                or not 0 <= drain_seconds <= 86400:
+            raise ValueError(f"drain_seconds must be from 0 to 86400, got {drain_seconds!r}")
+        self.app = app
+        self.media_root = os.fspath(media_root)
+        self.drain_seconds = float(drain_seconds)
+        self.ports = RtpPorts(*rtp_ports)
+        self.sip = SipServer(self._on_call, host=sip_host, port=sip_port, udp=udp, tcp=tcp,
+                             max_calls=max_calls, allow=tuple(allow))
+        self.media = MediaPump(max_calls, "0.0.0.0" if ":" in sip_host else sip_host)
+        self.metrics = metrics
+        self._enders = concurrent.futures.ThreadPoolExecutor(
+            max_workers=4, thread_name_prefix="serve-end")
+        self._lock = threading.Lock()
+        self._active: dict[str, SipChannel] = {}
+        self._idle = threading.Condition(self._lock)
+        self._draining = False
+        self._sip_ctx = None
+
+    @property
+    def port(self) -> int:
+        return self.sip.port
+
+    @property
+    def active_calls(self) -> int:
+        with self._lock:
+            return len(self._active)
+
+    def start(self) -> None:
+        """Start serving (SIP on its own event-loop thread)."""
+        self._sip_ctx = self.sip.run_in_thread()
+        self._sip_ctx.__enter__()
+        log.info("listening", extra={"fields": {
+            "sip": f"{self.sip.host}:{self.sip.port}",
+            "transport": ",".join(t for t, on in (("udp", self.sip.udp), ("tcp", self.sip.tcp))
+                                  if on),
+            "media_root": self.media_root}})
+
+    # -- calls (on_call runs on the SIP loop thread: no blocking) --------------------
+
+    def _on_call(self, call) -> None:
+        from .sip import PortsExhausted
+        with self._lock:
+            draining = self._draining
+        if draining:
+            call.reject(503)
+            return
+        try:
+            port = self.ports.acquire()
+        except PortsExhausted:
+            log.warning("no free RTP port: call refused", extra={"fields": {
+                "call_id": call.call_id}})
+            call.reject(503)
+            return
+        try:
+            channel = SipChannel(self, call, port, self.media_root)
+        except Exception:
+            self.ports.release(port)
+            raise
+        call.on_end = lambda c, reason: self._enders.submit(channel.remote_hangup, reason)
+        call.on_update = lambda c: self._enders.submit(channel.media_changed)
+        with self._lock:
+            self._active[channel.call.id] = channel
+        if self.metrics is not None:
+            self.metrics.call_started()
+        # one daemon thread per call: an app that never returns cannot block the exit
+        threading.Thread(target=self._run_app, args=(channel,), daemon=True,
+                         name=f"serve-app-{channel.call.id[:8]}").start()
+
+    def _run_app(self, channel: SipChannel) -> None:
+        info = channel.call
+        log.info("call start", extra={"fields": {
+            "call_id": info.call_id, "id": info.id, "from": info.from_uri,
+            "to": info.to_uri, "remote": f"{info.remote[0]}:{info.remote[1]}",
+            "transport": info.transport, "codec": info.codec}})
+        error = None
+        try:
+            self.app(channel)
+        except Hangup as e:              # the caller went while the app was at work
+            log.info("call hung up during the app: %s", e,
+                     extra={"fields": {"call_id": info.call_id}})
+        except Exception as e:
+            error = f"{type(e).__name__}: {e}"
+            log.exception("app failed", extra={"fields": {"call_id": info.call_id}})
+        finally:
+            self._end_call(channel, error)
+
+    def _end_call(self, channel: SipChannel, error: str | None) -> None:
+        info = channel.call
+        try:
+            channel.hangup()
+        except Exception:
+            log.exception("hangup failed", extra={"fields": {"call_id": info.call_id}})
+        fr = channel.FileRecorder
+        result = fr.result()
+        cause = fr.cause().name if result is not None else "NONE"
+        channel.wait_for_hangup(5)           # our BYE/480 has been sent (or theirs came)
+        fields = {"call_id": info.call_id, "id": info.id, "cause": cause,
+                  "file": result.path if result is not None else None,
+                  "duration": round(result.duration, 3) if result is not None else 0.0,
+                  **channel.rtp_stats, "end": channel.end_reason}
+        if error:
+            fields["error"] = error
+        if self.metrics is not None:
+            self.metrics.call_ended(fields)
+        log.info("call end", extra={"fields": fields})
+        try:
+            channel.close()
+        finally:
+            self.ports.release(channel.rtp_port)
+            with self._lock:
+                self._active.pop(info.id, None)
+                self._idle.notify_all()
+
+    # -- shutdown -------------------------------------------------------------------
+
+    def shutdown(self) -> None:
+        """Drain and stop: new calls get 503; running calls may end by themselves for
+        ``drain_seconds``; then their recordings are stopped (ABORTED, published) and
+        the calls hung up.  Returns when every call is finished and SIP is closed."""
+        with self._lock:
+            self._draining = True
+            n = len(self._active)
+        log.info("draining", extra={"fields": {"active_calls": n,
+                                               "drain_seconds": self.drain_seconds}})
+        deadline = time.monotonic() + self.drain_seconds
+        with self._lock:
+            while self._active and time.monotonic() < deadline:
+                self._idle.wait(min(0.5, max(0.0, deadline - time.monotonic())))
+            left = list(self._active.values())
+        for channel in left:
+            try:
+                channel.FileRecorder.stop()  # ABORTED, file published
+            except Exception:                # not answered / already ended: nothing to stop
+                pass
+            self._enders.submit(channel.hangup)
+        with self._lock:
+            end = time.monotonic() + 30
+            while self._active and time.monotonic() < end:
+                self._idle.wait(0.5)
+        if self._sip_ctx is not None:
+            self._sip_ctx.__exit__(None, None, None)
+            self._sip_ctx = None
+        self._enders.shutdown(wait=True)
+        self.media.close()
+        log.info("stopped")
+
+
+class Metrics:
+    """Prometheus metrics (``prometheus_client``) served over HTTP on ``host:port``:
+    ``recorder_calls_total``, ``recorder_calls_active``, ``recorder_recordings_total{cause}``,
+    ``recorder_recorded_seconds_total``, ``recorder_rtp_packets_total``,
+    ``recorder_rtp_lost_total``, ``recorder_rtp_late_total``."""
+
+    def __init__(self, host: str, port: int) -> None:
+        try:
+            import prometheus_client as pc
+        except ImportError:
+            raise ValueError("--metrics needs the prometheus_client package "
+                             "(pip install prometheus_client)") from None
+        self.registry = pc.CollectorRegistry()
+        r = self.registry
+        self.calls = pc.Counter("recorder_calls", "Calls offered to the application", registry=r)
+        self.active = pc.Gauge("recorder_calls_active", "Calls in progress", registry=r)
+        self.recordings = pc.Counter("recorder_recordings", "Calls ended, by recording cause",
+                                     ["cause"], registry=r)
+        self.seconds = pc.Counter("recorder_recorded_seconds", "Seconds of audio recorded",
+                                  registry=r)
+        self.rtp = {k: pc.Counter(f"recorder_rtp_{k}", f"RTP packets {k}", registry=r)
+                    for k in ("packets", "lost", "late")}
+        try:
+            self._http = pc.start_http_server(port, addr=host, registry=r)
+        except OSError as e:
+            raise ValueError(f"--metrics {host}:{port}: {e}") from None
+
+    def call_started(self) -> None:
+        self.calls.inc()
+        self.active.inc()
+
+    def call_ended(self, fields: dict) -> None:
+        self.active.dec()
+        self.recordings.labels(cause=fields["cause"]).inc()
+        self.seconds.inc(fields["duration"])
+        for k, counter in self.rtp.items():
+            counter.inc(fields.get(k, 0))
+
+    def close(self) -> None:
+        server = self._http[0] if isinstance(self._http, tuple) else None
+        if server is not None:
+            server.shutdown()
