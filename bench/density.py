@@ -133,7 +133,7 @@ def realtime(n: int, seconds: float, root: str) -> dict:
     cpu = time.process_time() - cpu0
     wall = time.monotonic() - t0
     with engine.lock:
-        backlog = int(sum(engine.pending(ch._slot) for ch in chans))
+        backlog = int(sum(ch.pending_samples() for ch in chans))
     for ch in chans:
         ch.FileRecorder.stop()
     engine.stop()

@@ -326,6 +326,11 @@ class CallChannel:
         """Samples of call media received (and processed) since answer."""
         return self._engine.media_samples(self._slot)
 
+    def pending_samples(self) -> int:
+        """Samples of call media received but not processed yet (waiting for the engine's
+        next tick): the channel's backlog."""
+        return self._engine.pending(self._slot)
+
     # -- replay -------------------------------------------------------------------------
 
     @classmethod
