@@ -65,6 +65,7 @@ def publish_file(folder: PublishFolder, write: Callable[[IO[bytes]], object], *,
     --------
     >>> import tempfile, os
     >>> from recorder import files
+    >>> from recorder.publish import publish_file
     >>> d = tempfile.mkdtemp()
     >>> folder = files.Folder(d, "hello.txt")
     >>> publish_file(folder, lambda f: f.write(b"hi"))
