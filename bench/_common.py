@@ -31,8 +31,12 @@ def machine() -> dict:
                     break
     except OSError:
         pass
-    return {"cpu": cpu, "cores": os.cpu_count(), "python": platform.python_version(),
-            "machine": platform.machine()}
+    return {
+        "cpu": cpu,
+        "cores": os.cpu_count(),
+        "python": platform.python_version(),
+        "machine": platform.machine(),
+    }
 
 
 def import_audioop():
@@ -53,7 +57,12 @@ def emit(rows: list[dict], as_json: bool, title: str, columns: list[tuple[str, s
     m = machine()
     print(f"{title}  ({m['cpu']}, {m['cores']} cores, Python {m['python']})")
     widths = [max(len(h), 10) for _, h, _ in columns]
-    print("  ".join(h.rjust(w) if i else h.ljust(w + 14) for i, ((_, h, _), w) in enumerate(zip(columns, widths))))
+    print(
+        "  ".join(
+            h.rjust(w) if i else h.ljust(w + 14)
+            for i, ((_, h, _), w) in enumerate(zip(columns, widths))
+        )
+    )
     for r in rows:
         cells = []
         for i, ((key, _, fmt), w) in enumerate(zip(columns, widths)):
