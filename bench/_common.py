@@ -60,12 +60,12 @@ def emit(rows: list[dict], as_json: bool, title: str, columns: list[tuple[str, s
     print(
         "  ".join(
             h.rjust(w) if i else h.ljust(w + 14)
-            for i, ((_, h, _), w) in enumerate(zip(columns, widths))
+            for i, ((_, h, _), w) in enumerate(zip(columns, widths, strict=True))
         )
     )
     for r in rows:
         cells = []
-        for i, ((key, _, fmt), w) in enumerate(zip(columns, widths)):
+        for i, ((key, _, fmt), w) in enumerate(zip(columns, widths, strict=True)):
             v = r.get(key)
             s = "-" if v is None else format(v, fmt)
             cells.append(s.rjust(w) if i else s.ljust(w + 14))

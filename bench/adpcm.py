@@ -25,8 +25,8 @@ sys.path = [
 sys.path.append(os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "tests"))
 
 import numpy as np  # noqa: E402
-
 from _common import emit, import_audioop, median_time  # noqa: E402
+
 from recorder import adpcm, simd  # noqa: E402
 from recorder._codecs import adpcm as _adpcm  # noqa: E402
 from recorder._wav_adpcm import IMA, ImaWavEncoder  # noqa: E402
@@ -36,6 +36,7 @@ def load_spandsp():
     """tests/spandsp_adpcm.Spandsp over libspandsp, or None when it is missing."""
     import ctypes
     import ctypes.util
+
     from spandsp_adpcm import Spandsp
 
     for name in filter(None, (ctypes.util.find_library("spandsp"), "libspandsp.so.2")):
@@ -61,7 +62,7 @@ def oki_quality(sp, signals):
             ("multiply (FFmpeg)", adpcm.oki_decode),
             ("shift-sum (spandsp)", sp.oki_decode),
         ):
-            y = np.concatenate([dec(c)[: s.size] for c, s in zip(coded, signals)])
+            y = np.concatenate([dec(c)[: s.size] for c, s in zip(coded, signals, strict=True)])
             g, r = quality(x, y)
             out.append(
                 {
@@ -178,8 +179,13 @@ def main(argv=None) -> int:
             audioop.lin2adpcm(r, 2, None)
 
     m = reps * rows * frame
-    ima_enc = lambda: adpcm.ima_encode(pcm, out=out8)
-    ima_dec = lambda: adpcm.ima_decode(ima, out=out16)
+
+    def ima_enc():
+        return adpcm.ima_encode(pcm, out=out8)
+
+    def ima_dec():
+        return adpcm.ima_decode(ima, out=out16)
+
     lin2adpcm = audioop and (lambda: audioop.lin2adpcm(raw, 2, None))
     adpcm2lin = audioop and (lambda: audioop.adpcm2lin(ima_bytes, 2, None))
     sp_oki_enc = sp and (lambda: sp.oki_encode(pcm))

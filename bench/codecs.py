@@ -18,8 +18,8 @@ sys.path = [
 ]
 
 import numpy as np  # noqa: E402
-
 from _common import emit, import_audioop, median_time  # noqa: E402
+
 from recorder import codecs  # noqa: E402
 from recorder._codecs import g711 as _g711  # noqa: E402
 

@@ -30,8 +30,8 @@ sys.path.insert(0, HERE)
 sys.path = [p for p in sys.path if os.path.abspath(p) != os.path.dirname(HERE)]
 
 import numpy as np  # noqa: E402
-
 from _common import emit  # noqa: E402
+
 from recorder import CallChannel, Engine, codecs  # noqa: E402
 
 FRAME = 160

@@ -19,10 +19,10 @@ sys.path.insert(0, HERE)
 sys.path.insert(0, os.path.join(os.path.dirname(HERE), "tests"))
 sys.path = [p for p in sys.path if os.path.abspath(p) != os.path.dirname(HERE)]
 
-import numpy as np  # noqa: E402
-
 import dsp_signals as S  # noqa: E402
+import numpy as np  # noqa: E402
 from _common import emit, machine, median_time  # noqa: E402
+
 from recorder import dsp  # noqa: E402
 
 KEYS = S.KEYS
@@ -68,8 +68,8 @@ def conformance(rx: Receivers, codec, quick: bool):
     o, t = run(S.digit_train(want, 50, 50, low_dbm0=lvl, high_dbm0=lvl))
     add(
         "decode 16x10",
-        f"{sum(a == b for a, b in zip(o, want))}/160 ({len(o)} events)",
-        f"{sum(a == b for a, b in zip(t, want))}/160 ({len(t)} events)",
+        f"{sum(a == b for a, b in zip(o, want, strict=False))}/160 ({len(o)} events)",
+        f"{sum(a == b for a, b in zip(t, want, strict=False))}/160 ({len(t)} events)",
         "160/160",
         o == want,
         t == want,

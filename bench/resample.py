@@ -32,26 +32,29 @@ sys.path.insert(0, HERE)
 sys.path.insert(1, os.path.join(os.path.dirname(HERE), "tests"))
 sys.path = [p for p in sys.path if os.path.abspath(p) != os.path.dirname(HERE)]
 
-import numpy as np
-import resample_measure as rm
-import scipy.signal as ss
-import soxr
-from _common import emit, machine, median_time
+# the imports below need the sys.path set up above (bench/ and tests/ helpers)
+import numpy as np  # noqa: E402
+import resample_measure as rm  # noqa: E402
+import scipy.signal as ss  # noqa: E402
+import soxr  # noqa: E402
+from _common import emit, machine, median_time  # noqa: E402
 
-import recorder
-from recorder import resampling
+import recorder  # noqa: E402
+from recorder import resampling  # noqa: E402
 
 TARGETS = (6000, 11000, 11025)
 
 
 def quality_of(engine: str, fi: int, fo: int, quick: bool) -> dict:
     p, q = resampling.ratio(fi, fo)
-    if engine == "ours":
-        fn = lambda x: recorder.resample(x, fi, fo)
-    elif engine == "soxr":
-        fn = lambda x: soxr.resample(x, fi, fo, quality="MQ")
-    else:
-        fn = lambda x: ss.resample_poly(x.astype(np.float64), p, q)
+
+    def fn(x):
+        if engine == "ours":
+            return recorder.resample(x, fi, fo)
+        if engine == "soxr":
+            return soxr.resample(x, fi, fo, quality="MQ")
+        return ss.resample_poly(x.astype(np.float64), p, q)
+
     n = (8, 12) if quick else (24, 40)
     return rm.quality(fn, fi, fo, resampling.passband_edge(fi, fo), n_pass=n[0], n_stop=n[1])
 
@@ -144,7 +147,7 @@ def main(argv=None) -> int:
         rows = list(block)
 
         def soxr_streams(streams=streams, rows=rows):
-            for s, r in zip(streams, rows):
+            for s, r in zip(streams, rows, strict=True):
                 s.resample_chunk(r)
 
         t_ours, t_soxr = paired(lambda bank=bank: bank.process(block), soxr_streams, args.repeat)

@@ -22,11 +22,11 @@ sys.path.insert(0, HERE)
 sys.path.insert(0, os.path.join(os.path.dirname(HERE), "tests"))
 sys.path = [p for p in sys.path if os.path.abspath(p) != os.path.dirname(HERE)]
 
-import numpy as np  # noqa: E402
-
 import dsp_signals as S  # noqa: E402
-from dsp_signals import boundary_errors, silences  # noqa: E402
+import numpy as np  # noqa: E402
 from _common import emit, median_time  # noqa: E402
+from dsp_signals import boundary_errors, silences  # noqa: E402
+
 from recorder import dsp  # noqa: E402
 
 MS = 8

@@ -227,7 +227,7 @@ def ima_decode_codes(codes, state=(0, 0), rounding="shift"):
 
 def pack_high_first(codes) -> bytes:
     if len(codes) % 2:
-        codes = list(codes) + [0]
+        codes = [*codes, 0]
     return bytes((codes[i] << 4) | codes[i + 1] for i in range(0, len(codes), 2))
 
 
@@ -291,8 +291,8 @@ def ima_wav_decode(data: bytes, channels: int, block_align: int, rounding="shift
                 for byte in block[4 * channels + 4 * channels * g + 4 * c :][:4]:
                     codes += [byte & 15, byte >> 4]
             samples, _ = ima_decode_codes(codes, (pred, index), rounding)
-            chans.append([pred] + samples)
-        frames += list(zip(*chans))
+            chans.append([pred, *samples])
+        frames += list(zip(*chans, strict=True))
     return frames
 
 

@@ -113,7 +113,7 @@ class Link:
             block, slots = self.rx.take(FRAME, now=now)
             if not len(slots):
                 break
-            for row, s in zip(block, slots):
+            for row, s in zip(block, slots, strict=True):
                 if s == slot:
                     out.append(row.copy())
         return np.concatenate(out) if out else np.zeros(0, np.int16)

@@ -63,7 +63,7 @@ def speechlike(
     seg = int(0.2 * rate)
     for s in range(0, n, seg):
         x = src[s : s + seg]
-        for f, bw in zip(vowels[rng.integers(len(vowels))], (80, 100, 150)):
+        for f, bw in zip(vowels[rng.integers(len(vowels))], (80, 100, 150), strict=True):
             r = np.exp(-np.pi * bw / rate)
             x = sg.lfilter([1 - r], [1, -2 * r * np.cos(2 * np.pi * f / rate), r * r], x)
         y[s : s + seg] = x

@@ -7,18 +7,17 @@ from __future__ import annotations
 import array
 import io
 
+import adpcm_ref as ref
 import numpy as np
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
+from speech import espeak, prompts, quality, speechlike
 
-import adpcm_ref as ref
 import recorder
 from recorder import adpcm, codecs, wav
 from recorder._codecs import adpcm as _k
-
-from speech import espeak, prompts, quality, speechlike
 
 RNG = np.random.default_rng(2024)
 NOISE = (RNG.standard_normal(6000) * 4000).clip(-32768, 32767).astype(np.int16)

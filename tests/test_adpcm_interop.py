@@ -15,15 +15,14 @@ from __future__ import annotations
 
 import struct
 
+import adpcm_ref as ref
 import numpy as np
 import pytest
-
-import adpcm_ref as ref
-from recorder import adpcm, vox, wav
-
 from spandsp_adpcm import Spandsp
 from speech import espeak, quality, speechlike
 from tools import ffmpeg_decode, ffmpeg_encode, run, sox_decode, sox_encode
+
+from recorder import adpcm, vox, wav
 
 OKI_LIMITS = (0.01, 0.01)
 IMA_LIMITS = (0.05, 0.03)

@@ -6,17 +6,16 @@ from __future__ import annotations
 import io
 import struct
 
+import adpcm_ref as ref
 import numpy as np
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-
-import adpcm_ref as ref
-from recorder import adpcm, vox, wav
-from recorder.wav import WavError
-
 from speech import speechlike
 from wavmaker import chunk, fmt_body, riff
+
+from recorder import adpcm, vox, wav
+from recorder.wav import WavError
 
 X = speechlike(5, 1.5)
 NOISE = (np.random.default_rng(3).standard_normal(5000) * 5000).astype(np.int16)
@@ -45,17 +44,17 @@ def fields(blob):
     fact = struct.unpack_from("<I", blob, fact_at + 8)[0] if fact_at >= 0 else None
     data_at = blob.find(b"data")
     data_size = struct.unpack_from("<I", blob, data_at + 4)[0]
-    return dict(
-        tag=tag,
-        ch=ch,
-        rate=rate,
-        byte_rate=byte_rate,
-        block_align=block_align,
-        bits=bits,
-        extra=extra,
-        fact=fact,
-        data=blob[data_at + 8 : data_at + 8 + data_size],
-    )
+    return {
+        "tag": tag,
+        "ch": ch,
+        "rate": rate,
+        "byte_rate": byte_rate,
+        "block_align": block_align,
+        "bits": bits,
+        "extra": extra,
+        "fact": fact,
+        "data": blob[data_at + 8 : data_at + 8 + data_size],
+    }
 
 
 # --- IMA ADPCM ------------------------------------------------------------------------------

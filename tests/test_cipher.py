@@ -14,13 +14,12 @@ import textwrap
 
 import numpy as np
 import pytest
+from conftest import need_exe
 from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
+from signals import join, silence, speechlike
 
 from recorder import AesCbcCipher, AesGcmCipher, CipherError, wav
 from recorder.cipher import DECRYPT_FAILED, SealedPart, is_sealed_part, publish_sealed, recover
-
-from signals import join, silence, speechlike
-from conftest import need_exe
 
 KEY = bytes(range(16))
 IV = bytes(range(0xF0, 0xE0, -1))
@@ -241,7 +240,7 @@ def test_header_rewrites_are_encrypted_afresh(tmp_path):
     w.sync()
     after = path.read_bytes()
     head = 4096
-    changed = sum(a != b for a, b in zip(before[:head], after[:head]))
+    changed = sum(a != b for a, b in zip(before[:head], after[:head], strict=False))
     assert changed > head * 0.9, changed
     w.close()
     part.close()
@@ -255,7 +254,7 @@ def test_sealed_part_behaves_like_a_file(tmp_path):
     path = tmp_path / "f.part"
     part = new_part(path, c)
     model = open(tmp_path / "model", "w+b", buffering=0)
-    for step in range(400):
+    for _step in range(400):
         op = rng.random()
         if op < 0.45:
             pos = rng.randrange(0, model.seek(0, 2) + 9000)

@@ -13,11 +13,10 @@ import time
 
 import numpy as np
 import pytest
+from signals import dtmf, join, silence, speechlike
 
 from recorder import AesCbcCipher, wav
 from recorder.filerecorder import RECORD_FORMATS, RECORD_RATES
-
-from signals import dtmf, join, silence, speechlike
 
 KEY = "000102030405060708090a0b0c0d0e0f"
 IV = "f0e0d0c0b0a090807060504030201000"
@@ -333,7 +332,7 @@ def _pool_worker_of(pid: int, deadline: float) -> int:
                     cmd = f.read()
             except OSError:
                 continue
-            helper = b"resource_tracker" in cmd or parent == pid and b"forkserver" in cmd
+            helper = b"resource_tracker" in cmd or (parent == pid and b"forkserver" in cmd)
             if not helper and p not in tree.values():
                 return p
         time.sleep(0.001)

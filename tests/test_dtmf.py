@@ -11,11 +11,12 @@ source too, and its receiver as the peer in bench/dtmf.py.
 
 from __future__ import annotations
 
+import dsp_signals as S
 import numpy as np
 import pytest
-from hypothesis import given, settings, strategies as st
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
-import dsp_signals as S
 from recorder import dsp
 
 ALL = S.KEYS
@@ -172,7 +173,10 @@ def test_twist_codec(codec, sp):
 # ----------------------------------------------------- Mitel test 5: dynamic range
 
 
-def _range_counts(codec=None, sp=None, levels=range(3, -37, -1), digits=ALL):
+_LEVELS = range(3, -37, -1)  # dBm0, 1 dB steps
+
+
+def _range_counts(codec=None, sp=None, levels=_LEVELS, digits=ALL):
     x = np.concatenate(
         [S.digit_train(d, 50, 50, low_dbm0=lv, high_dbm0=lv) for lv in levels for d in digits]
     )
@@ -461,7 +465,7 @@ TALKOFF_CEILING_PER_HOUR = 0.0
 
 def _talkoff(x, sp):
     hours = len(x) / 8000 / 3600
-    ours = [d for d in dsp.detect_dtmf(x)]
+    ours = list(dsp.detect_dtmf(x))
     theirs = sp.dtmf_rx(x) if sp is not None else ""
     return len(ours) / hours, len(theirs) / hours, ours
 

@@ -13,13 +13,12 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from signals import dtmf, speechlike
 
 import recorder
 from recorder import CallChannel, codecs, dsp, resampling, vox, wav
 from recorder.channel import DTMF_DIGITS
 from recorder.filerecorder import RECORD_FORMATS, RECORD_RATES
-
-from signals import dtmf, speechlike
 
 PKG = Path(recorder.__file__).resolve().parent
 X = speechlike(0.4)
@@ -95,12 +94,15 @@ def test_s16_and_s16bit_push_and_record_alike(tmp_path):
 def test_the_cli_takes_aliases_too(tmp_path):
     src = tmp_path / "call.wav"
     wav.write(src, X, fmt="alaw")
-    run = lambda *a: subprocess.run(
-        [sys.executable, "-m", "recorder", *map(str, a)],  # noqa: E731
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
+
+    def run(*a):
+        return subprocess.run(
+            [sys.executable, "-m", "recorder", *map(str, a)],
+            capture_output=True,
+            text=True,
+            timeout=300,
+        )
+
     assert run("convert", src, "-o", tmp_path / "conv", "--format", "s16", "-q").returncode == 0
     assert wav.info(tmp_path / "conv" / "call.wav").format == "s16bit"
     assert run("record", src, tmp_path / "rec.wav", "--format", "s16").returncode == 0

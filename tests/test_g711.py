@@ -7,6 +7,7 @@ import array
 import ctypes
 import threading
 
+import g191_ref
 import numpy as np
 import pytest
 from hypothesis import given, settings
@@ -14,8 +15,6 @@ from hypothesis import strategies as st
 
 import recorder
 from recorder import codecs
-
-import g191_ref
 
 ALL_INPUTS = np.arange(-32768, 32768, dtype=np.int16)
 ALL_CODES = np.arange(256, dtype=np.uint8)
@@ -202,7 +201,7 @@ def test_any_chunking_gives_the_same_result(data, name, draw):
     cuts = sorted(draw.draw(st.lists(st.integers(0, len(data)), max_size=6)))
     step = 2 if name == "s16_decode" else 1
     cuts = [c // step * step for c in cuts]
-    pieces = [data[a:b] for a, b in zip([0] + cuts, cuts + [len(data)])]
+    pieces = [data[a:b] for a, b in zip([0, *cuts], [*cuts, len(data)], strict=True)]
     got = np.concatenate([fn(p) for p in pieces]) if pieces else fn(b"")
     np.testing.assert_array_equal(got, ref)
     for buf in (bytearray(data), memoryview(data), np.frombuffer(data, np.uint8)):

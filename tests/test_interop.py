@@ -5,10 +5,9 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from tools import ffmpeg_decode, ffmpeg_encode, sox_decode, sox_encode
 
 from recorder import wav
-
-from tools import ffmpeg_decode, ffmpeg_encode, sox_decode, sox_encode
 
 FORMATS = ["alaw", "ulaw", "s16bit", "u8bit"]
 RNG = np.random.default_rng(7)

@@ -3,10 +3,10 @@ give on the same samples, whatever the slots, start times and chunk lengths."""
 
 from __future__ import annotations
 
+import dsp_signals as S
 import numpy as np
 import pytest
 
-import dsp_signals as S
 import recorder
 from recorder import dsp
 
@@ -192,7 +192,7 @@ def test_threads_give_same_results():
     with ThreadPoolExecutor(4) as ex:
         for res in ex.map(run, range(4)):
             assert len(res) == len(serial)
-            for (a, da), (b, db) in zip(res, serial):
+            for (a, da), (b, db) in zip(res, serial, strict=True):
                 assert np.array_equal(a, b) and da == db
 
 
@@ -216,6 +216,6 @@ def test_avx_and_generic_builds_agree():
     (a, sa), (b, sb) = results
     assert sa == sb
     assert len(a) == len(b)
-    for (x1, d1, e1), (x2, d2, e2) in zip(a, b):
+    for (x1, d1, e1), (x2, d2, e2) in zip(a, b, strict=True):
         assert np.array_equal(x1, x2) and d1 == d2 and e1 == e2
     assert sum(len(s) for s in sa) > 0

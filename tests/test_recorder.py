@@ -11,12 +11,11 @@ import threading
 
 import numpy as np
 import pytest
+from signals import dtmf, join, silence, speechlike, tone
 
 import recorder
 from recorder import AesCbcCipher, CallChannel, CallState, Error, FileRecorder, Hangup, wav
 from recorder.filerecorder import RECORD_FORMATS, RECORD_RATES
-
-from signals import dtmf, join, silence, speechlike, tone
 
 Cause, State = FileRecorder.Cause, FileRecorder.State
 
@@ -368,8 +367,8 @@ def test_every_format_and_rate(root, call_file, ffmpeg, sox, soundfile, fmt, rat
     else:
         np.testing.assert_array_equal(ref[: info.frames], y)
     if fmt != "oki":  # sox and libsndfile read every other format in WAV, exactly
-        from tools import sox_decode
         import soundfile
+        from tools import sox_decode
 
         for got in (
             sox_decode(root / "r.wav"),

@@ -10,13 +10,12 @@ import threading
 
 import numpy as np
 import pytest
+from signals import dtmf, join, silence, speechlike
 
 import recorder
 from recorder import AesCbcCipher, CallChannel, Error, FileRecorder, wav
-from recorder.filerecorder import RECORD_FORMATS, RECORD_RATES
 from recorder.cipher import SealedPart, is_sealed_part
-
-from signals import dtmf, join, silence, speechlike
+from recorder.filerecorder import RECORD_FORMATS, RECORD_RATES
 
 Cause, State = FileRecorder.Cause, FileRecorder.State
 
@@ -35,7 +34,7 @@ def in_thread(fn, guard=30.0):
     def run():
         try:
             out["value"] = fn()
-        except BaseException as e:  # noqa: BLE001 - re-raised below
+        except BaseException as e:  # re-raised below
             out["error"] = e
 
     t = threading.Thread(target=run, daemon=True)

@@ -12,10 +12,9 @@ import textwrap
 
 import numpy as np
 import pytest
+from signals import speechlike
 
 from recorder import CallChannel, FileRecorder, codecs, wav
-
-from signals import speechlike
 
 Cause, State = FileRecorder.Cause, FileRecorder.State
 

@@ -14,11 +14,10 @@ import threading
 
 import numpy as np
 import pytest
+from signals import speechlike
 
 import recorder
 from recorder import AesCbcCipher, CallChannel, FileRecorder, Hangup, wav
-
-from signals import speechlike
 
 Cause, State = FileRecorder.Cause, FileRecorder.State
 GUARD = 60.0
@@ -53,7 +52,7 @@ def in_thread(fn):
     def run():
         try:
             out["value"] = fn()
-        except BaseException as e:  # noqa: BLE001 - inspected by the test
+        except BaseException as e:  # inspected by the test
             out["error"] = e
 
     t = threading.Thread(target=run, daemon=True)

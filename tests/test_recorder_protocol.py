@@ -8,6 +8,7 @@ import os
 
 import numpy as np
 import pytest
+from signals import dtmf, join, silence, speechlike
 
 import recorder
 from recorder import CallChannel, channel, engine, filerecorder, files, wav
@@ -23,8 +24,6 @@ from recorder.engine import (
 )
 from recorder.filerecorder import Cause, FailedStart, State
 from recorder.publish import publish_file
-
-from signals import dtmf, join, silence, speechlike
 
 
 class ManualClock:

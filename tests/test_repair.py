@@ -18,11 +18,11 @@ import numpy as np
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from tools import ffmpeg_decode, sox_decode
+from wavmaker import chunk, fmt_body, riff
 
 from recorder import wav
 from recorder.wav import WavError
-from tools import ffmpeg_decode, sox_decode
-from wavmaker import chunk, fmt_body, riff
 
 FORMATS = ["alaw", "ulaw", "s16bit", "u8bit", "ima", "oki"]
 PCM = (

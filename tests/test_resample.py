@@ -76,7 +76,7 @@ def test_design_polyphase_split(fi, fo):
     d = resampling.design(fi, fo)
     centre = (len(d.prototype) - 1) // 2
     rng = np.random.default_rng(1)
-    for ph, j in zip(rng.integers(0, d.p, 200), rng.integers(0, d.taps, 200)):
+    for ph, j in zip(rng.integers(0, d.p, 200), rng.integers(0, d.taps, 200), strict=True):
         t = (d.taps // 2 - 1 - j) * d.p + ph
         want = d.prototype[t + centre] if abs(t) <= centre else 0.0
         assert d.coef[ph, j] == np.float32(want)
@@ -104,10 +104,8 @@ def test_design_response_with_freqz(fi, fo):
     _, edge = ss.freqz(h32, worN=[d.stopband], fs=d.fine_rate)
     assert stop <= -90, stop
     assert 20 * np.log10(abs(edge[0])) <= -90
-    assert (
-        d.passband == {6000: 2700, 8000: 3400, 11000: 3400, 11025: 3400}[min(fi, fo)]
-        or min(fi, fo) == 6000
-        and d.passband == pytest.approx(2700)
+    assert d.passband == {6000: 2700, 8000: 3400, 11000: 3400, 11025: 3400}[min(fi, fo)] or (
+        min(fi, fo) == 6000 and d.passband == pytest.approx(2700)
     )
 
 
@@ -122,7 +120,7 @@ def test_passband_edge_rule():
 # --- the output against an independent oracle ----------------------------------------------
 
 
-@pytest.mark.parametrize("fi,fo", RATES + [(8000, 16000), (44100, 48000), (3, 1000)])
+@pytest.mark.parametrize("fi,fo", [*RATES, (8000, 16000), (44100, 48000), (3, 1000)])
 def test_matches_scipy_upfirdn_oracle(fi, fo):
     """y[k] = sum_n x[n] h(k*q - n*p) with h the centred prototype: upsample by p and
     filter with scipy, then pick fine-rate sample k*q + centre."""
@@ -292,7 +290,7 @@ def test_round_trip_keeps_the_telephone_band():
 
 @st.composite
 def chunked_signal(draw):
-    fi, fo = draw(st.sampled_from(RATES + [(8000, 16000), (48000, 44100), (7, 5), (1, 1)]))
+    fi, fo = draw(st.sampled_from([*RATES, (8000, 16000), (48000, 44100), (7, 5), (1, 1)]))
     n = draw(st.integers(0, 2500))
     seed = draw(st.integers(0, 2**32 - 1))
     loud = draw(st.booleans())
@@ -351,7 +349,7 @@ def test_every_chunk_size_on_a_long_signal(fi, fo):
 def test_isa_variants_are_bit_identical():
     x = noise16(20000, seed=11, scale=20000)
     try:
-        for fi, fo in RATES + [(44100, 48000), (7, 5)]:
+        for fi, fo in [*RATES, (44100, 48000), (7, 5)]:
             results = []
             for isa in ISAS:
                 recorder.set_simd_level(isa)
@@ -474,7 +472,7 @@ def test_bank_float32_equals_single():
 
 
 @settings(max_examples=25, deadline=None)
-@given(st.sampled_from(RATES + [(44100, 48000)]), st.integers(1, 40), st.integers(0, 2**31))
+@given(st.sampled_from([*RATES, (44100, 48000)]), st.integers(1, 40), st.integers(0, 2**31))
 def test_bank_equals_single_hypothesis(rates, channels, seed):
     _bank_vs_single(*rates, channels, 12, seed)
 

@@ -15,9 +15,9 @@ import numpy as np
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from rtp_helpers import FRAME, Link, alaw_frames, event_payload, packet, speechlike
 
 from recorder import codecs, rtp
-from rtp_helpers import FRAME, Link, alaw_frames, event_payload, packet, speechlike
 
 MS = 1_000_000
 
@@ -106,7 +106,7 @@ def test_stall_then_burst_adds_no_silence(link):
     first = [link.take_all(t1 + k * 20 * MS) for k in range(1, 11)]
     link.send(packet(i, FRAME * i, payload=frames[i]) for i in range(75, 150))  # the burst
     t2 = link.receive()
-    out = np.concatenate(first + [whole(link, t2)])
+    out = np.concatenate([*first, whole(link, t2)])
     assert len(out) == 3 * 8000
     assert np.array_equal(out, expected(pcm))
 
@@ -363,7 +363,7 @@ def test_many_calls_one_block():
             break
         assert block.shape == (len(slots), FRAME) and block.dtype == np.int16
         assert len(set(slots.tolist())) == len(slots) == 3
-        for row, s in zip(block, slots):
+        for row, s in zip(block, slots, strict=True):
             got[int(s)].append(row)
     for slot in (0, 2, 3):
         out = np.concatenate(got[slot] + [lk.rx.remove(slot)])
@@ -495,7 +495,7 @@ def test_feed_replay_same_rules_as_socket():
     """Packets handed over from memory (a capture replay) follow the same rules: loss,
     reordering, duplicates; both input forms give the same result."""
     pcm, frames = stream(30)
-    order = [1, 0, 2, 3, 3, 5, 4] + list(range(7, 30))  # 6 lost, 3 duplicated
+    order = [1, 0, 2, 3, 3, 5, 4, *range(7, 30)]  # 6 lost, 3 duplicated
     pkts = [packet(i, 4000 + FRAME * i, payload=frames[i]) for i in order]
     want = expected(pcm)
     want[6 * FRAME : 7 * FRAME] = 0
@@ -601,7 +601,7 @@ def test_compiled_core_refuses_hostile_arguments():
     safe on its own (ValueError/TypeError, never OverflowError or a crash)."""
     from recorder._codecs import rtp as k
 
-    for bad in HUGE + (-1,):
+    for bad in (*HUGE, -1):
         with pytest.raises(ValueError):
             k.RtpCore(bad, 4096, 640, 10**9, 64)
     with pytest.raises(ValueError, match="power of two"):
@@ -612,16 +612,16 @@ def test_compiled_core_refuses_hostile_arguments():
     s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
     s.bind(("127.0.0.1", 0))
     try:
-        for bad in HUGE + (-1, 2):
+        for bad in (*HUGE, -1, 2):
             for call in (
-                lambda: core.add(bad, s.fileno(), 0, 8, -1, 0, 0),
-                lambda: core.remove(bad),
-                lambda: core.state(bad),
-                lambda: core.active(bad),
-                lambda: core.feed(bad, np.zeros(0, np.uint8), np.zeros(0, np.int64), 0),
-                lambda: core.take(bad if bad != 2 else 4096, 0, 1),
-                lambda: core.take(160, 0, bad if bad != 2 else 3),
-                lambda: core.poll(bad if bad not in (-1, 2) else -2),
+                lambda bad=bad: core.add(bad, s.fileno(), 0, 8, -1, 0, 0),
+                lambda bad=bad: core.remove(bad),
+                lambda bad=bad: core.state(bad),
+                lambda bad=bad: core.active(bad),
+                lambda bad=bad: core.feed(bad, np.zeros(0, np.uint8), np.zeros(0, np.int64), 0),
+                lambda bad=bad: core.take(bad if bad != 2 else 4096, 0, 1),
+                lambda bad=bad: core.take(160, 0, bad if bad != 2 else 3),
+                lambda bad=bad: core.poll(bad if bad not in (-1, 2) else -2),
             ):
                 with pytest.raises(ValueError):
                     call()

@@ -10,12 +10,13 @@ from __future__ import annotations
 
 import shutil
 
+import dsp_signals as S
 import numpy as np
 import pytest
-from hypothesis import given, settings, strategies as st
-
-import dsp_signals as S
 from dsp_signals import boundary_errors, silences
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
 from recorder import codecs, dsp
 
 T = dsp.DEFAULT_SILENCE_THRESHOLD_DBM0
@@ -53,7 +54,7 @@ def oracle_segments(x, threshold_dbm0=T, min_audio_ms=20.0):
     active = e >= (S.DBM0_RMS**2) * 10 ** (threshold_dbm0 / 10)
     edges = np.flatnonzero(np.diff(np.concatenate([[0], active.astype(np.int8), [0]])))
     merged = []
-    for a, b in zip(edges[::2], edges[1::2]):
+    for a, b in zip(edges[::2], edges[1::2], strict=True):
         if merged and a - merged[-1][1] < 5 * MS:
             merged[-1][1] = b
         else:

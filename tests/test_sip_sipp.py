@@ -206,6 +206,7 @@ def test_sipp_invite_flood_beyond_max_calls_gets_503(sipp, tmp_path):
                         rate=200,
                         limit=12,
                     ),
+                    strict=False,
                 )
             )
         )

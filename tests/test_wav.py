@@ -12,11 +12,10 @@ import numpy as np
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from wavmaker import chunk, extensible, fmt_body, riff
 
 from recorder import codecs, wav
 from recorder.wav import WavError
-
-from wavmaker import chunk, extensible, fmt_body, riff
 
 SAMPLE_FORMATS = ["alaw", "ulaw", "s16bit", "u8bit"]
 RNG = np.random.default_rng(42)

@@ -55,18 +55,18 @@ if TYPE_CHECKING:
     from .types import BufferLike
 
 __all__ = [
-    "ImaEncoder",
     "ImaDecoder",
-    "OkiEncoder",
+    "ImaEncoder",
     "OkiDecoder",
-    "ima_encode",
+    "OkiEncoder",
     "ima_decode",
-    "oki_encode",
-    "oki_decode",
-    "ima_encode_rows",
     "ima_decode_rows",
-    "oki_encode_rows",
+    "ima_encode",
+    "ima_encode_rows",
+    "oki_decode",
     "oki_decode_rows",
+    "oki_encode",
+    "oki_encode_rows",
     "row_states",
 ]
 

@@ -33,7 +33,8 @@ import enum
 import os
 import threading
 import time
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 import numpy as np
 
@@ -44,7 +45,7 @@ from .engine import FRAME, MEDIA_RATE, PIECE, Engine
 from .filerecorder import Cause, Error, FileRecorder, Hangup, Job
 from .resampling import Resampler, to_mono
 
-__all__ = ["CallChannel", "CallState", "Hangup", "Error", "DTMF_DIGITS"]
+__all__ = ["DTMF_DIGITS", "CallChannel", "CallState", "Error", "Hangup"]
 
 DTMF_DIGITS = "".join(
     sorted(DTMF_KEYS)
@@ -79,7 +80,7 @@ class _Replay:
         self.pos += out.size
         return out
 
-    def play(self, channel: "CallChannel", clock: Callable[[], float]) -> threading.Thread:
+    def play(self, channel: CallChannel, clock: Callable[[], float]) -> threading.Thread:
         """Play the file into ``channel`` at the pace of ``clock`` on a thread of its own,
         as a live source does: 20 ms frames through :meth:`CallChannel.push`, then a
         hangup at the end (or silence, if the call is to stay up).  Returns the thread;
@@ -173,7 +174,7 @@ class CallChannel:
     # -- spec property ------------------------------------------------------------------
 
     @property
-    def FileRecorder(self) -> FileRecorder:  # noqa: N802 - the spec's name
+    def FileRecorder(self) -> FileRecorder:  # the spec's name
         """The channel's :class:`recorder.filerecorder.FileRecorder`."""
         return self._file_recorder
 
@@ -355,7 +356,7 @@ class CallChannel:
         cipher: object = None,
         answer: bool = True,
         **kwargs: Any,
-    ) -> "CallChannel":
+    ) -> CallChannel:
         """A channel whose inbound audio is the WAV file ``path``: ringing, then answered
         (unless ``answer=False``).  ``realtime``: play at the pace of the clock (a feeder
         thread pushes 20 ms frames); otherwise as fast as someone waits on the channel.

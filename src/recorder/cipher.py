@@ -48,15 +48,15 @@ from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 from .types import BinaryFile, BufferLike, FileCipher
 
 __all__ = [
+    "DECRYPT_FAILED",
     "AesCbcCipher",
     "AesGcmCipher",
     "CipherError",
-    "DECRYPT_FAILED",
     "SealedPart",
+    "check_cipher",
     "is_sealed_part",
     "publish_sealed",
     "recover",
-    "check_cipher",
 ]
 
 _CHUNK = 1 << 20

@@ -102,9 +102,7 @@ def _looks_encrypted(path) -> bool:
         return (
             is_sealed_part(path)
             or head == b"CRGCM"
-            or head[:4] != b"RIFF"
-            and size % 16 == 0
-            and size > 0
+            or (head[:4] != b"RIFF" and size % 16 == 0 and size > 0)
         )
     except OSError:
         return False
@@ -195,7 +193,9 @@ def _table(rows: list[dict], columns: list[tuple[str, str]]) -> str:
         ["-" if r.get(k) is None else str(r[k]) for k, _ in columns] for r in rows
     ]
     widths = [max(len(c[i]) for c in cells) for i in range(len(columns))]
-    return "\n".join("  ".join(c.ljust(w) for c, w in zip(line, widths)).rstrip() for line in cells)
+    return "\n".join(
+        "  ".join(c.ljust(w) for c, w in zip(line, widths, strict=True)).rstrip() for line in cells
+    )
 
 
 # --- demo ----------------------------------------------------------------------------------
@@ -254,7 +254,7 @@ def cmd_demo(args) -> int:
         ("alaw", 8000, {"milliseconds_max_silence": 0}),
     ]
     rows = []
-    for i, (fmt, rate, opts) in enumerate(runs):
+    for fmt, rate, opts in runs:
         ch = CallChannel.replay(call, media_root=out)
         name = (
             f"{fmt}-{rate}"
@@ -546,7 +546,7 @@ def cmd_convert(args) -> int:
     workers = min(args.jobs or os.cpu_count() or 1, len(jobs))
     results = {}
     progress = None
-    if len(jobs) > 1 and not args.quiet and sys.stderr.isatty() or args.progress:
+    if (len(jobs) > 1 and not args.quiet and sys.stderr.isatty()) or args.progress:
         from tqdm import tqdm
 
         progress = tqdm(total=len(jobs), unit="file", file=sys.stderr)
@@ -745,7 +745,7 @@ def _whole(low: int, high: int | None = None):
             value = int(text)
         except ValueError:
             raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
-        if value < low or high is not None and value > high:
+        if value < low or (high is not None and value > high):
             span = f"at least {low}" if high is None else f"from {low} to {high}"
             raise argparse.ArgumentTypeError(f"must be {span}, got {value}")
         return value

@@ -25,7 +25,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from functools import partial
 from types import MappingProxyType
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -48,46 +48,45 @@ from .adpcm import (
     oki_encode_rows,
     row_states,
 )
-from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
     from .types import BufferLike
 
 __all__ = [
-    "FORMATS",
-    "REGISTRY",
     "ALIASES",
+    "FORMATS",
     "RECORD_RATES",
+    "REGISTRY",
     "Format",
+    "ImaDecoder",
+    "ImaEncoder",
+    "OkiDecoder",
+    "OkiEncoder",
+    "SampleDecoder",
+    "SampleEncoder",
+    "alaw_decode",
+    "alaw_encode",
+    "alaw_to_ulaw",
+    "get_decoder",
+    "get_encoder",
+    "ima_decode",
+    "ima_decode_rows",
+    "ima_encode",
+    "ima_encode_rows",
     "lookup",
     "names",
-    "alaw_encode",
-    "alaw_decode",
-    "ulaw_encode",
-    "ulaw_decode",
-    "s16_encode",
-    "s16_decode",
-    "u8_encode",
-    "u8_decode",
-    "alaw_to_ulaw",
-    "ulaw_to_alaw",
-    "SampleEncoder",
-    "SampleDecoder",
-    "get_encoder",
-    "get_decoder",
-    "ImaEncoder",
-    "ImaDecoder",
-    "OkiEncoder",
-    "OkiDecoder",
-    "ima_encode",
-    "ima_decode",
-    "oki_encode",
     "oki_decode",
-    "ima_encode_rows",
-    "ima_decode_rows",
-    "oki_encode_rows",
     "oki_decode_rows",
+    "oki_encode",
+    "oki_encode_rows",
     "row_states",
+    "s16_decode",
+    "s16_encode",
+    "u8_decode",
+    "u8_encode",
+    "ulaw_decode",
+    "ulaw_encode",
+    "ulaw_to_alaw",
 ]
 
 

@@ -49,15 +49,15 @@ if TYPE_CHECKING:
     from .types import BufferLike
 
 __all__ = [
+    "DEFAULT_SILENCE_THRESHOLD_DBM0",
+    "DTMF_KEYS",
     "Digit",
     "DtmfDetector",
-    "detect_dtmf",
-    "SilenceDetector",
-    "audio_segments",
     "MultiDetector",
     "MultiResult",
-    "DTMF_KEYS",
-    "DEFAULT_SILENCE_THRESHOLD_DBM0",
+    "SilenceDetector",
+    "audio_segments",
+    "detect_dtmf",
 ]
 
 #: The 16 DTMF digits, by row (697, 770, 852, 941 Hz) and column (1209, 1336, 1477, 1633 Hz).
@@ -76,9 +76,12 @@ DTMF_KEYS = "123A456B789C*0#D"
 #: within 20 ms (tests/test_silence.py).
 DEFAULT_SILENCE_THRESHOLD_DBM0 = -42.0
 
-_DTMF_DEFAULTS = dict(
-    min_level_dbm0=-42.0, normal_twist_db=10.0, reverse_twist_db=6.0, freq_tolerance=0.02
-)
+_DTMF_DEFAULTS = {
+    "min_level_dbm0": -42.0,
+    "normal_twist_db": 10.0,
+    "reverse_twist_db": 6.0,
+    "freq_tolerance": 0.02,
+}
 # internal tuning, not public options
 _REL_PEAK_DB = 6.0
 _FRAC_HIT = 0.8
@@ -142,7 +145,7 @@ def _pcm1(pcm):
 def _digits(ev) -> list[Digit]:
     return [
         Digit(chr(d), int(s), int(e), round(float(lv), 2))
-        for d, s, e, lv in zip(ev["digit"], ev["start"], ev["end"], ev["level"])
+        for d, s, e, lv in zip(ev["digit"], ev["start"], ev["end"], ev["level"], strict=True)
     ]
 
 
@@ -210,7 +213,7 @@ class DtmfDetector:
         starts = ev[ev["kind"] == _k.DIGIT_START]
         self.started = [
             Digit(chr(d), int(s), None, round(float(lv), 2))
-            for d, s, lv in zip(starts["digit"], starts["start"], starts["level"])
+            for d, s, lv in zip(starts["digit"], starts["start"], starts["level"], strict=True)
         ]
         return _digits(ev[ev["kind"] == _k.DIGIT_END])
 
@@ -292,7 +295,7 @@ def detect_dtmf(pcm: BufferLike, rate: int = 8000, **options: float) -> list[Dig
     return det.process(pcm) + det.finish()
 
 
-_SILENCE_DEFAULTS = dict(threshold_dbm0=DEFAULT_SILENCE_THRESHOLD_DBM0, min_audio_ms=20.0)
+_SILENCE_DEFAULTS = {"threshold_dbm0": DEFAULT_SILENCE_THRESHOLD_DBM0, "min_audio_ms": 20.0}
 
 
 def _silence_options(options):
@@ -384,7 +387,7 @@ class SilenceDetector:
         frames, ev = self._st.process(_pcm1(pcm))
         self.changes = [
             ("audio" if k == _k.AUDIO_START else "silence", int(s))
-            for k, s in zip(ev["kind"], ev["start"])
+            for k, s in zip(ev["kind"], ev["start"], strict=True)
         ]
         out = np.empty(len(frames), dtype=[("start", "i8"), ("level", "f4"), ("active", "?")])
         out["start"] = frames["start"]

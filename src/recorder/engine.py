@@ -36,7 +36,8 @@ import logging
 import threading
 import time
 import weakref
-from typing import Callable, NamedTuple, Protocol
+from collections.abc import Callable
+from typing import NamedTuple, Protocol
 
 import numpy as np
 
@@ -46,17 +47,17 @@ from .dsp import MultiDetector
 from .publish import DEFAULT_WORKERS, Publisher
 
 __all__ = [
-    "Engine",
     "FRAME",
     "MEDIA_RATE",
     "PIECE",
     "CoreFormat",
+    "Detections",
+    "DetectorBank",
     "EndCause",
+    "Engine",
     "Event",
     "JobParams",
     "JobState",
-    "Detections",
-    "DetectorBank",
     "RecordJob",
     "Source",
 ]
@@ -243,7 +244,7 @@ class Engine:
         _ENGINES.add(self)
 
     @classmethod
-    def default(cls) -> "Engine":
+    def default(cls) -> Engine:
         """The process-wide engine (made on first use)."""
         with cls._default_lock:
             if cls._default is None:
@@ -487,7 +488,7 @@ class Engine:
             self.drain()
 
 
-_ENGINES: "weakref.WeakSet[Engine]" = weakref.WeakSet()
+_ENGINES: weakref.WeakSet[Engine] = weakref.WeakSet()
 
 
 @atexit.register

@@ -67,7 +67,7 @@ from .cipher import AesCbcCipher, SealedPart, check_cipher, publish_sealed
 from .engine import MEDIA_RATE, CoreFormat, EndCause, Engine, Event, JobParams
 from .publish import publish_file
 
-__all__ = ["FileRecorder", "UASCallFileRecorder", "RecordResult", "RECORD_FORMATS", "RECORD_RATES"]
+__all__ = ["RECORD_FORMATS", "RECORD_RATES", "FileRecorder", "RecordResult", "UASCallFileRecorder"]
 
 MIN_AUDIO = MEDIA_RATE * 20 // 1000  # samples: audio shorter than this is not audio
 RECORD_FORMATS = codecs.names("record")  # views of the format registry
@@ -871,7 +871,7 @@ milliseconds_initial_silence, barge_in, cipher
         r = self.result()
         return r.error if r is not None else None
 
-    def running_job(self) -> "Job | None":
+    def running_job(self) -> Job | None:
         """The job still taking media (not yet ended), if any."""
         job = self._job
         return job if isinstance(job, Job) and not job.ended else None

@@ -40,7 +40,7 @@ import os
 import secrets
 import stat
 
-__all__ = ["media_root", "set_media_root", "check_name", "Folder", "PART_SUFFIX", "MAX_DEPTH"]
+__all__ = ["MAX_DEPTH", "PART_SUFFIX", "Folder", "check_name", "media_root", "set_media_root"]
 
 PART_SUFFIX = ".part"
 MAX_DEPTH = 64  # folders a name may go down (a recording tree needs a handful)

@@ -15,9 +15,10 @@ import collections
 import logging
 import os
 import threading
-from typing import IO, Callable, Protocol
+from collections.abc import Callable
+from typing import IO, Protocol
 
-__all__ = ["Publisher", "DEFAULT_WORKERS", "PublishFolder", "publish_file"]
+__all__ = ["DEFAULT_WORKERS", "PublishFolder", "Publisher", "publish_file"]
 
 log = logging.getLogger("recorder.publish")
 

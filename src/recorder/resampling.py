@@ -27,13 +27,12 @@ from __future__ import annotations
 import functools
 import math
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any, Literal, overload
 
 import numpy as np
 
 from ._buffers import MAX_CHANNELS, as_int16, integer, sample_rate
 from ._codecs import resample as _rs
-from typing import TYPE_CHECKING, Literal, overload
 
 if TYPE_CHECKING:
     from .types import BufferLike

@@ -89,13 +89,13 @@ from recorder._codecs import rtp as _rtp
 from recorder._codecs.detect import DIGIT_END, DIGIT_START, EVENT_DTYPE
 
 __all__ = [
-    "RtpReceiver",
+    "CODECS",
     "COUNTERS",
     "COUNTER_DTYPE",
-    "EVENT_DTYPE",
-    "DIGIT_START",
     "DIGIT_END",
-    "CODECS",
+    "DIGIT_START",
+    "EVENT_DTYPE",
+    "RtpReceiver",
     "monotonic_ns",
 ]
 

@@ -27,7 +27,7 @@ import numpy as np
 from . import codecs
 from ._buffers import as_int16, open_binary
 
-__all__ = ["read", "write", "Writer", "FORMATS"]
+__all__ = ["FORMATS", "Writer", "read", "write"]
 
 #: The raw formats: name -> (encoder factory, decoder factory), a read-only view of the
 #: registry's formats with ``raw`` set (:data:`recorder.codecs.REGISTRY`).

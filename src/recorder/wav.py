@@ -32,17 +32,17 @@ from ._buffers import as_int16, integer, open_binary, sample_rate
 from ._wavcodec import READ_ONLY, Fmt, WavCodec, WavError
 
 __all__ = [
-    "WavError",
-    "Info",
-    "Repaired",
-    "read",
-    "write",
-    "info",
-    "Writer",
-    "repair",
     "WRITE_FORMATS",
     "Fmt",
+    "Info",
+    "Repaired",
     "WavCodec",
+    "WavError",
+    "Writer",
+    "info",
+    "read",
+    "repair",
+    "write",
 ]
 
 MAX_CHANNELS = 64

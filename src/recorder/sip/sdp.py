@@ -342,7 +342,8 @@ def offer(local_ip: str, rtp_port: int, session_id: int, version: int, ptime: in
     bytes
         An SDP body offering PCMU, PCMA and telephone-event, receive-only.
     """
-    lines = _head(local_ip, session_id, version) + [
+    lines = [
+        *_head(local_ip, session_id, version),
         f"m=audio {rtp_port} RTP/AVP 0 8 101",
         "a=rtpmap:0 PCMU/8000",
         "a=rtpmap:8 PCMA/8000",

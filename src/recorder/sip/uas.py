@@ -342,7 +342,7 @@ class UasCore:
         if extra is None:
             extra = (
                 [("Allow", ALLOW), ("Accept", "application/sdp")]
-                if status in (200, 405) and req.method == "OPTIONS" or status == 405
+                if (status in (200, 405) and req.method == "OPTIONS") or status == 405
                 else []
             )
         if not info.to.tag:
@@ -696,7 +696,7 @@ class UasCore:
 
     def close(self) -> None:
         """Cancel every timer and end every call with reason "shutdown"."""
-        for tx, dialog in list(self._by_call.values()):
+        for _tx, dialog in list(self._by_call.values()):
             self._drop_dialog(dialog.call)
             dialog.call.finish("shutdown")
         for tx in self._invites.values():
