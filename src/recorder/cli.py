@@ -17,6 +17,7 @@ import os
 import stat
 import sys
 import tempfile
+from typing import Any
 
 import numpy as np
 
@@ -245,7 +246,7 @@ def cmd_demo(args) -> int:
     _output_folder(out, "--out")
     call = os.path.join(out, "call.wav")
     wav.write(call, _demo_call(), fmt="s16bit", rate=8000)
-    runs: list[tuple[str, int, dict[str, object]]]
+    runs: list[tuple[str, int, dict[str, Any]]]
     runs = [(fmt, rate, {"barge_in": True}) for fmt in RECORD_FORMATS for rate in RECORD_RATES]
     runs += [
         ("alaw", 8000, {"milliseconds_max_silence": 1000}),
@@ -263,6 +264,7 @@ def cmd_demo(args) -> int:
         )
         cause = ch.FileRecorder.record(name, file_format=fmt, rate=rate, **opts)
         r = ch.FileRecorder.result()
+        assert r is not None, "record() has returned"
         rows.append(
             {
                 "format": fmt,
@@ -345,6 +347,7 @@ def cmd_record(args) -> int:
         ch.close()
         raise CliError(str(e)) from None
     r = ch.FileRecorder.result()
+    assert r is not None, "record() has returned"
     ch.close()
     info = {
         "cause": cause.name,
@@ -591,15 +594,18 @@ def cmd_convert(args) -> int:
 def _digits(mono: np.ndarray) -> list[dict]:
     from . import dsp
 
-    return [
-        {
-            "digit": d.digit,
-            "start": round(d.start / 8000, 3),
-            "end": round(d.end / 8000, 3),
-            "level_dbm0": round(float(d.level_dbm0), 1),
-        }
-        for d in dsp.detect_dtmf(mono)
-    ]
+    out = []
+    for d in dsp.detect_dtmf(mono):
+        assert d.end is not None, "detect_dtmf returns ended digits only"
+        out.append(
+            {
+                "digit": d.digit,
+                "start": round(d.start / 8000, 3),
+                "end": round(d.end / 8000, 3),
+                "level_dbm0": round(float(d.level_dbm0), 1),
+            }
+        )
+    return out
 
 
 def _analyse(path, cipher, want_digits=True) -> dict:

@@ -386,6 +386,7 @@ class RecordingFile:
         """Encrypt the closed temporary file to a second temporary file, rename that to
         the final name, and remove the plaintext (the one encrypt-on-publish step)."""
         cipher = self.spec.cipher
+        assert cipher is not None, "only called when the spec has a cipher"
         publish_file(self.folder, lambda dst: publish_sealed(self._file, dst, cipher))
         self.folder.unlink(self._part)
 

@@ -51,6 +51,7 @@ packets; ``--log-format json`` gives one JSON object per line.
 from __future__ import annotations
 
 import concurrent.futures
+import contextlib
 import datetime
 import importlib
 import importlib.util
@@ -370,6 +371,8 @@ def load_app(spec: str) -> Callable[[SipChannel], None]:
                 raise ValueError(f"APP {spec!r}: no such file {where!r}")
             mod_name = "recorder_app_" + os.path.splitext(os.path.basename(where))[0]
             loader = importlib.util.spec_from_file_location(mod_name, where)
+            if loader is None or loader.loader is None:
+                raise ValueError(f"APP {spec!r}: {where!r} cannot be loaded as a module")
             module = importlib.util.module_from_spec(loader)
             loader.loader.exec_module(module)
         else:
@@ -488,7 +491,7 @@ class Server:
         self._active: dict[str, SipChannel] = {}
         self._idle = threading.Condition(self._lock)
         self._draining = False
-        self._sip_ctx = None
+        self._sip_ctx: contextlib.AbstractContextManager[SipServer] | None = None
 
     @property
     def port(self) -> int:
@@ -501,8 +504,8 @@ class Server:
 
     def start(self) -> None:
         """Start serving (SIP on its own event-loop thread)."""
-        self._sip_ctx = self.sip.run_in_thread()
-        self._sip_ctx.__enter__()
+        self._sip_ctx = ctx = self.sip.run_in_thread()
+        ctx.__enter__()
         log.info(
             "listening",
             extra={

@@ -46,8 +46,9 @@ __all__ = [
 ]
 
 MAX_CHANNELS = 64
-#: What the functions that take a file take: a path or a binary file object.
-PathOrFile = Union[str, "os.PathLike[str]", IO[bytes]]
+#: What the functions that take a file take: a path or a binary file object (a raw one
+#: such as cipher.SealedPart too).
+PathOrFile = Union[str, "os.PathLike[str]", IO[bytes], io.RawIOBase]
 _U32 = 0xFFFFFFFF
 # data sizes that writers streaming to a pipe put in the header (they cannot seek back):
 # 0xFFFFFFFF (sox, ffmpeg to a pipe), 0x7FFFF000 (espeak-ng --stdout), 0x7FFFFFFF.
