@@ -574,3 +574,29 @@ def test_bad_serve_arguments_are_one_line_errors(tmp_path, argv, message):
     )
     assert p.returncode == 2
     assert message in p.stderr and p.stderr.count("\n") == 1, p.stderr
+
+
+def test_an_app_file_python_cannot_import_is_named_as_such(tmp_path):
+    """A FILE:FUNCTION whose file has no importable suffix is a clear error naming the file,
+    not an internal AttributeError."""
+    (tmp_path / "app.txt").write_text("def app(ch):\n    pass\n")
+    p = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "recorder",
+            "serve",
+            "--sip",
+            "127.0.0.1:0",
+            "./app.txt:app",
+            "--media-root",
+            str(tmp_path / "m"),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        cwd=tmp_path,
+    )
+    assert p.returncode == 2
+    assert "'./app.txt' cannot be loaded as a module" in p.stderr, p.stderr
+    assert "AttributeError" not in p.stderr and p.stderr.count("\n") == 1, p.stderr
