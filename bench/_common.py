@@ -31,8 +31,12 @@ def machine() -> dict:
                     break
     except OSError:
         pass
-    return {"cpu": cpu, "cores": os.cpu_count(), "python": platform.python_version(),
-            "machine": platform.machine()}
+    return {
+        "cpu": cpu,
+        "cores": os.cpu_count(),
+        "python": platform.python_version(),
+        "machine": platform.machine(),
+    }
 
 
 def import_audioop():
@@ -53,10 +57,15 @@ def emit(rows: list[dict], as_json: bool, title: str, columns: list[tuple[str, s
     m = machine()
     print(f"{title}  ({m['cpu']}, {m['cores']} cores, Python {m['python']})")
     widths = [max(len(h), 10) for _, h, _ in columns]
-    print("  ".join(h.rjust(w) if i else h.ljust(w + 14) for i, ((_, h, _), w) in enumerate(zip(columns, widths))))
+    print(
+        "  ".join(
+            h.rjust(w) if i else h.ljust(w + 14)
+            for i, ((_, h, _), w) in enumerate(zip(columns, widths, strict=True))
+        )
+    )
     for r in rows:
         cells = []
-        for i, ((key, _, fmt), w) in enumerate(zip(columns, widths)):
+        for i, ((key, _, fmt), w) in enumerate(zip(columns, widths, strict=True)):
             v = r.get(key)
             s = "-" if v is None else format(v, fmt)
             cells.append(s.rjust(w) if i else s.ljust(w + 14))

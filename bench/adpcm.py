@@ -16,13 +16,17 @@ import sys
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-sys.path = [p for p in sys.path if os.path.abspath(p) != os.path.dirname(os.path.dirname(os.path.abspath(__file__)))]
+sys.path = [
+    p
+    for p in sys.path
+    if os.path.abspath(p) != os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+]
 # the tests' ctypes binding of libspandsp, their quality measure and speech-like signal
 sys.path.append(os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "tests"))
 
 import numpy as np  # noqa: E402
-
 from _common import emit, import_audioop, median_time  # noqa: E402
+
 from recorder import adpcm, simd  # noqa: E402
 from recorder._codecs import adpcm as _adpcm  # noqa: E402
 from recorder._wav_adpcm import IMA, ImaWavEncoder  # noqa: E402
@@ -32,7 +36,9 @@ def load_spandsp():
     """tests/spandsp_adpcm.Spandsp over libspandsp, or None when it is missing."""
     import ctypes
     import ctypes.util
+
     from spandsp_adpcm import Spandsp
+
     for name in filter(None, (ctypes.util.find_library("spandsp"), "libspandsp.so.2")):
         try:
             return Spandsp(ctypes.CDLL(name))
@@ -46,15 +52,26 @@ def oki_quality(sp, signals):
     each decoded by a multiply-rounding decoder (ours = FFmpeg, sox, libsndfile) and by
     spandsp's shift-sum decoder, over the signals concatenated (each coded alone)."""
     from speech import quality
+
     x = np.concatenate(signals)
     coders = {"ours": adpcm.oki_encode, "spandsp": sp.oki_encode}
     out = []
     for coder, enc in coders.items():
         coded = [enc(s) for s in signals]
-        for dec_name, dec in (("multiply (FFmpeg)", adpcm.oki_decode), ("shift-sum (spandsp)", sp.oki_decode)):
-            y = np.concatenate([dec(c)[: s.size] for c, s in zip(coded, signals)])
+        for dec_name, dec in (
+            ("multiply (FFmpeg)", adpcm.oki_decode),
+            ("shift-sum (spandsp)", sp.oki_decode),
+        ):
+            y = np.concatenate([dec(c)[: s.size] for c, s in zip(coded, signals, strict=True)])
             g, r = quality(x, y)
-            out.append({"encoder": coder, "decoder": dec_name, "gain_pct": 100 * g, "residual_pct": 100 * r})
+            out.append(
+                {
+                    "encoder": coder,
+                    "decoder": dec_name,
+                    "gain_pct": 100 * g,
+                    "residual_pct": 100 * r,
+                }
+            )
     return out
 
 
@@ -91,10 +108,18 @@ def main(argv=None) -> int:
     ap.add_argument("--channels", type=int, default=1000)
     ap.add_argument("--frame", type=int, default=160)
     ap.add_argument("--only", default="", help="run only the cases whose name contains this")
-    ap.add_argument("--clock", choices=("wall", "cpu"), default="wall",
-                    help="time by elapsed time or by this thread's CPU time (steadier on a busy machine)")
-    ap.add_argument("--isa", choices=simd.LEVELS, default=None,
-                    help="cap every kernel's SIMD level (default: the best this CPU runs)")
+    ap.add_argument(
+        "--clock",
+        choices=("wall", "cpu"),
+        default="wall",
+        help="time by elapsed time or by this thread's CPU time (steadier on a busy machine)",
+    )
+    ap.add_argument(
+        "--isa",
+        choices=simd.LEVELS,
+        default=None,
+        help="cap every kernel's SIMD level (default: the best this CPU runs)",
+    )
     args = ap.parse_args(argv)
 
     audioop = import_audioop()
@@ -134,6 +159,7 @@ def main(argv=None) -> int:
         def run():
             for _ in range(reps):
                 fn()
+
         return run
 
     # successive frames of the same calls (each row continues its stream), as a recorder
@@ -153,8 +179,13 @@ def main(argv=None) -> int:
             audioop.lin2adpcm(r, 2, None)
 
     m = reps * rows * frame
-    ima_enc = (lambda: adpcm.ima_encode(pcm, out=out8))
-    ima_dec = (lambda: adpcm.ima_decode(ima, out=out16))
+
+    def ima_enc():
+        return adpcm.ima_encode(pcm, out=out8)
+
+    def ima_dec():
+        return adpcm.ima_decode(ima, out=out16)
+
     lin2adpcm = audioop and (lambda: audioop.lin2adpcm(raw, 2, None))
     adpcm2lin = audioop and (lambda: audioop.adpcm2lin(ima_bytes, 2, None))
     sp_oki_enc = sp and (lambda: sp.oki_encode(pcm))
@@ -162,22 +193,79 @@ def main(argv=None) -> int:
         # name, samples, ours, peer name, peer samples, peer
         ("IMA encode", n, ima_enc, "audioop.lin2adpcm", n, lin2adpcm),
         ("IMA decode", n, ima_dec, "audioop.adpcm2lin", n, adpcm2lin),
-        ("OKI encode", n, lambda: adpcm.oki_encode(pcm, out=out8), "spandsp oki_adpcm_encode", n, sp_oki_enc),
+        (
+            "OKI encode",
+            n,
+            lambda: adpcm.oki_encode(pcm, out=out8),
+            "spandsp oki_adpcm_encode",
+            n,
+            sp_oki_enc,
+        ),
         ("OKI decode", n, lambda: adpcm.oki_decode(oki, out=out16), "our IMA decode", n, ima_dec),
-        ("WAV IMA encode", whole, lambda: ImaWavEncoder(1, ba).encode(pcm[:whole]), "our IMA encode", n, ima_enc),
-        ("WAV IMA decode", whole, lambda: _adpcm.ima_wav_decode(wav_blocks, 1, ba, wav_out),
-         "our IMA decode", n, ima_dec),
-        (f"IMA enc {rows}x{frame}", m, loop(lambda: adpcm.ima_encode_rows(multi, st_ima, out=mout8)),
-         "audioop.lin2adpcm", n, lin2adpcm),
-        (f"IMA enc {rows}x{frame}", m, loop(lambda: adpcm.ima_encode_rows(multi, st_ima, out=mout8)),
-         "audioop per channel", m, audioop and loop(audioop_per_channel)),
-        (f"IMA dec {rows}x{frame}", m, loop(lambda: adpcm.ima_decode_rows(mima, st_dima, out=mout16)),
-         "audioop.adpcm2lin", n, adpcm2lin),
-        (f"OKI enc {rows}x{frame}", m, loop(lambda: adpcm.oki_encode_rows(multi, st_oki, out=mout8)),
-         "spandsp oki_adpcm_encode", n, sp_oki_enc),
-        (f"OKI enc {rows}x{frame} succ.", m, oki_successive, "spandsp oki_adpcm_encode", n, sp_oki_enc),
-        (f"OKI dec {rows}x{frame}", m, loop(lambda: adpcm.oki_decode_rows(moki, st_doki, out=mout16)),
-         "audioop.adpcm2lin", n, adpcm2lin),
+        (
+            "WAV IMA encode",
+            whole,
+            lambda: ImaWavEncoder(1, ba).encode(pcm[:whole]),
+            "our IMA encode",
+            n,
+            ima_enc,
+        ),
+        (
+            "WAV IMA decode",
+            whole,
+            lambda: _adpcm.ima_wav_decode(wav_blocks, 1, ba, wav_out),
+            "our IMA decode",
+            n,
+            ima_dec,
+        ),
+        (
+            f"IMA enc {rows}x{frame}",
+            m,
+            loop(lambda: adpcm.ima_encode_rows(multi, st_ima, out=mout8)),
+            "audioop.lin2adpcm",
+            n,
+            lin2adpcm,
+        ),
+        (
+            f"IMA enc {rows}x{frame}",
+            m,
+            loop(lambda: adpcm.ima_encode_rows(multi, st_ima, out=mout8)),
+            "audioop per channel",
+            m,
+            audioop and loop(audioop_per_channel),
+        ),
+        (
+            f"IMA dec {rows}x{frame}",
+            m,
+            loop(lambda: adpcm.ima_decode_rows(mima, st_dima, out=mout16)),
+            "audioop.adpcm2lin",
+            n,
+            adpcm2lin,
+        ),
+        (
+            f"OKI enc {rows}x{frame}",
+            m,
+            loop(lambda: adpcm.oki_encode_rows(multi, st_oki, out=mout8)),
+            "spandsp oki_adpcm_encode",
+            n,
+            sp_oki_enc,
+        ),
+        (
+            f"OKI enc {rows}x{frame} succ.",
+            m,
+            oki_successive,
+            "spandsp oki_adpcm_encode",
+            n,
+            sp_oki_enc,
+        ),
+        (
+            f"OKI dec {rows}x{frame}",
+            m,
+            loop(lambda: adpcm.oki_decode_rows(moki, st_doki, out=mout16)),
+            "audioop.adpcm2lin",
+            n,
+            adpcm2lin,
+        ),
     ]
     rows_out = []
     for name, count, ours, peer_name, peer_count, peer in cases:
@@ -186,22 +274,45 @@ def main(argv=None) -> int:
         t_ours, t_peer = paired_median(ours, peer, args.repeat, args.clock)
         ours_msps = count / t_ours / 1e6
         peer_msps = peer_count / t_peer / 1e6 if t_peer else None
-        rows_out.append({
-            "case": name, "peer": peer_name,
-            "ours_msps": ours_msps, "peer_msps": peer_msps,
-            "ratio": ours_msps / peer_msps if peer_msps else None,
-        })
-    emit(rows_out, args.json,
-         f"adpcm: Msamples/s on {n:,} samples ({rows}x{frame} for the rows cases), median of {args.repeat} "
-         f"({args.clock} clock), SIMD level {isa}",
-         [("case", "case", "s"), ("ours_msps", "ours", ".0f"), ("peer", "peer", "s"),
-          ("peer_msps", "peer Ms/s", ".0f"), ("ratio", "ours/peer", ".2f")])
+        rows_out.append(
+            {
+                "case": name,
+                "peer": peer_name,
+                "ours_msps": ours_msps,
+                "peer_msps": peer_msps,
+                "ratio": ours_msps / peer_msps if peer_msps else None,
+            }
+        )
+    emit(
+        rows_out,
+        args.json,
+        f"adpcm: Msamples/s on {n:,} samples ({rows}x{frame} for the rows cases), median of {args.repeat} "
+        f"({args.clock} clock), SIMD level {isa}",
+        [
+            ("case", "case", "s"),
+            ("ours_msps", "ours", ".0f"),
+            ("peer", "peer", "s"),
+            ("peer_msps", "peer Ms/s", ".0f"),
+            ("ratio", "ours/peer", ".2f"),
+        ],
+    )
     if sp is not None:
         from speech import speechlike
-        for what, signals in (("speech-like signals (tests/speech.py, seeds 0-2)", [speechlike(k) for k in range(3)]),):
-            emit(oki_quality(sp, signals), args.json, f"OKI quality on {what}, %",
-                 [("encoder", "encoder", "s"), ("decoder", "decoder", "s"),
-                  ("gain_pct", "gain err", "+.2f"), ("residual_pct", "residual", ".2f")])
+
+        for what, signals in (
+            ("speech-like signals (tests/speech.py, seeds 0-2)", [speechlike(k) for k in range(3)]),
+        ):
+            emit(
+                oki_quality(sp, signals),
+                args.json,
+                f"OKI quality on {what}, %",
+                [
+                    ("encoder", "encoder", "s"),
+                    ("decoder", "decoder", "s"),
+                    ("gain_pct", "gain err", "+.2f"),
+                    ("residual_pct", "residual", ".2f"),
+                ],
+            )
     return 0
 
 

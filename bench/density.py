@@ -30,8 +30,8 @@ sys.path.insert(0, HERE)
 sys.path = [p for p in sys.path if os.path.abspath(p) != os.path.dirname(HERE)]
 
 import numpy as np  # noqa: E402
-
 from _common import emit  # noqa: E402
+
 from recorder import CallChannel, Engine, codecs  # noqa: E402
 
 FRAME = 160
@@ -75,8 +75,14 @@ def start_channels(n: int, root: str, engine: Engine, clock=None):
         ch = CallChannel(media_root=root, engine=engine, clock=clock)
         ch.ring()
         ch.answer()
-        ok = ch.FileRecorder.start(f"c{i:05d}.wav", file_format=FORMAT, rate=RATE, barge_in=True,
-                                   milliseconds_max_silence=0, max_bytes=0)
+        ok = ch.FileRecorder.start(
+            f"c{i:05d}.wav",
+            file_format=FORMAT,
+            rate=RATE,
+            barge_in=True,
+            milliseconds_max_silence=0,
+            max_bytes=0,
+        )
         assert ok
         chans.append(ch)
     return chans
@@ -94,7 +100,7 @@ def throughput(n: int, seconds: float, root: str) -> dict:
     for s in range(steps):
         lo = s * FRAME
         for i, ch in enumerate(chans):
-            ch.push(audio[i % len(audio)][lo:lo + FRAME])
+            ch.push(audio[i % len(audio)][lo : lo + FRAME])
         clock.t += 0.02
         with engine.lock:
             engine.process()
@@ -106,9 +112,16 @@ def throughput(n: int, seconds: float, root: str) -> dict:
     causes = {ch.FileRecorder.cause().name for ch in chans}
     for ch in chans:
         ch.close()
-    return {"channels": n, "media_seconds": seconds, "cpu_seconds": cpu, "wall_seconds": wall,
-            "channels_per_core": n * seconds / cpu, "cpu_us_per_channel_second": cpu / (n * seconds) * 1e6,
-            "kib_per_recording": (rss1 - rss0) / n, "causes": sorted(causes)}
+    return {
+        "channels": n,
+        "media_seconds": seconds,
+        "cpu_seconds": cpu,
+        "wall_seconds": wall,
+        "channels_per_core": n * seconds / cpu,
+        "cpu_us_per_channel_second": cpu / (n * seconds) * 1e6,
+        "kib_per_recording": (rss1 - rss0) / n,
+        "causes": sorted(causes),
+    }
 
 
 def realtime(n: int, seconds: float, root: str) -> dict:
@@ -123,7 +136,7 @@ def realtime(n: int, seconds: float, root: str) -> dict:
     for s in range(steps):
         lo = s * FRAME
         for i, ch in enumerate(chans):
-            ch.push(audio[i % len(audio)][lo:lo + FRAME])
+            ch.push(audio[i % len(audio)][lo : lo + FRAME])
         delay = t0 + (s + 1) * 0.02 - time.monotonic()
         if delay > 0:
             time.sleep(delay)
@@ -139,8 +152,14 @@ def realtime(n: int, seconds: float, root: str) -> dict:
     engine.stop()
     for ch in chans:
         ch.close()
-    return {"channels": n, "seconds": seconds, "cpu_share": cpu / wall, "late_steps": late,
-            "backlog_samples": backlog, "kept_up": backlog < 2 * FRAME * n and late < steps // 10}
+    return {
+        "channels": n,
+        "seconds": seconds,
+        "cpu_share": cpu / wall,
+        "late_steps": late,
+        "backlog_samples": backlog,
+        "kept_up": backlog < 2 * FRAME * n and late < steps // 10,
+    }
 
 
 def main(argv=None) -> int:
@@ -165,10 +184,19 @@ def main(argv=None) -> int:
         if args.realtime_seconds:
             rt = realtime(args.channels, args.realtime_seconds, root)
             rows.append({"case": f"real time {args.channels} ch", **rt})
-    emit(rows, args.json, f"density: {FORMAT} {RATE} Hz recordings with silence + DTMF detection, 20 ms push frames",
-         [("case", "case", "s"), ("channels_per_core", "ch/core", ".0f"),
-          ("cpu_us_per_channel_second", "us CPU/ch-s", ".1f"), ("kib_per_recording", "KiB/rec", ".0f"),
-          ("cpu_share", "CPU share", ".2f"), ("kept_up", "kept up", "")])
+    emit(
+        rows,
+        args.json,
+        f"density: {FORMAT} {RATE} Hz recordings with silence + DTMF detection, 20 ms push frames",
+        [
+            ("case", "case", "s"),
+            ("channels_per_core", "ch/core", ".0f"),
+            ("cpu_us_per_channel_second", "us CPU/ch-s", ".1f"),
+            ("kib_per_recording", "KiB/rec", ".0f"),
+            ("cpu_share", "CPU share", ".2f"),
+            ("kept_up", "kept up", ""),
+        ],
+    )
     return 0
 
 

@@ -44,8 +44,10 @@ FRAME = 160
 def build_packets(p: int) -> list[bytes]:
     pcm = (6000 * np.sin(np.arange(p * FRAME) * 0.05)).astype(np.int16)
     al = codecs.alaw_encode(pcm).tobytes()
-    return [struct.pack("!BBHII", 0x80, 8, i, i * FRAME, 0x1234) + al[i * FRAME:(i + 1) * FRAME]
-            for i in range(p)]
+    return [
+        struct.pack("!BBHII", 0x80, 8, i, i * FRAME, 0x1234) + al[i * FRAME : (i + 1) * FRAME]
+        for i in range(p)
+    ]
 
 
 def presend(tx: socket.socket, ports: list[int], pkts: list[bytes]) -> int:
@@ -78,8 +80,13 @@ def run_ours(calls: int, pkts: list[bytes], tx: socket.socket) -> dict:
     t1, c1 = time.perf_counter(), time.process_time()
     placed = int(rx.counters()["packets"].sum())
     rx.close()
-    return {"packets": got, "placed": placed, "released_samples": released,
-            "wall_s": t1 - t0, "cpu_s": c1 - c0}
+    return {
+        "packets": got,
+        "placed": placed,
+        "released_samples": released,
+        "wall_s": t1 - t0,
+        "cpu_s": c1 - c0,
+    }
 
 
 def run_python(calls: int, pkts: list[bytes], tx: socket.socket) -> dict:
@@ -118,7 +125,7 @@ def run_python(calls: int, pkts: list[bytes], tx: socket.socket) -> dict:
                 first[i] = ts
             pos = (ts - first[i]) & 0xFFFFFFFF
             payload = np.frombuffer(view[12:n], np.uint8)
-            out[pos:pos + len(payload)] = table[payload]
+            out[pos : pos + len(payload)] = table[payload]
     t1, c1 = time.perf_counter(), time.process_time()
     for s in socks:
         s.close()
@@ -159,7 +166,7 @@ def run_python_parse(calls: int, pkts: list[bytes]) -> dict:
                 first = ts
             pos = (ts - first) & 0xFFFFFFFF
             payload = np.frombuffer(pkt, np.uint8, len(pkt) - 12, 12)
-            out[pos:pos + len(payload)] = table[payload]
+            out[pos : pos + len(payload)] = table[payload]
     t1, c1 = time.perf_counter(), time.process_time()
     return {"packets": calls * len(pkts), "wall_s": t1 - t0, "cpu_s": c1 - c0}
 
@@ -187,21 +194,41 @@ def main() -> None:
     f = min(feed, key=lambda r: r["cpu_s"])
     pp = min(pyparse, key=lambda r: r["cpu_s"])
     if o["packets"] != a.calls * a.packets:
-        print(f"warning: the receiver read {o['packets']} of {a.calls * a.packets} packets "
-              "(kernel drops: lower --packets)", file=sys.stderr)
+        print(
+            f"warning: the receiver read {o['packets']} of {a.calls * a.packets} packets "
+            "(kernel drops: lower --packets)",
+            file=sys.stderr,
+        )
     rows = []
-    for name, r in (("recorder.rtp (compiled)", o), ("python recv_into loop", p),
-                    ("  parse+place only: ours", f), ("  parse+place only: python", pp)):
-        rows.append({"name": name, "packets": r["packets"],
-                     "ns_per_packet_cpu": 1e9 * r["cpu_s"] / r["packets"],
-                     "ns_per_packet_wall": 1e9 * r["wall_s"] / r["packets"]})
+    for name, r in (
+        ("recorder.rtp (compiled)", o),
+        ("python recv_into loop", p),
+        ("  parse+place only: ours", f),
+        ("  parse+place only: python", pp),
+    ):
+        rows.append(
+            {
+                "name": name,
+                "packets": r["packets"],
+                "ns_per_packet_cpu": 1e9 * r["cpu_s"] / r["packets"],
+                "ns_per_packet_wall": 1e9 * r["wall_s"] / r["packets"],
+            }
+        )
     for i in (0, 2):
         rows[i]["ratio"] = rows[i + 1]["ns_per_packet_cpu"] / rows[i]["ns_per_packet_cpu"]
         rows[i + 1]["ratio"] = 1.0
-    emit(rows, a.json, f"RTP receive+parse+place, {a.calls} calls x {a.packets} packets",
-         [("name", "receiver", "s"), ("packets", "packets", "d"),
-          ("ns_per_packet_cpu", "ns/pkt CPU", ".0f"), ("ns_per_packet_wall", "ns/pkt wall", ".0f"),
-          ("ratio", "speed-up", ".1f")])
+    emit(
+        rows,
+        a.json,
+        f"RTP receive+parse+place, {a.calls} calls x {a.packets} packets",
+        [
+            ("name", "receiver", "s"),
+            ("packets", "packets", "d"),
+            ("ns_per_packet_cpu", "ns/pkt CPU", ".0f"),
+            ("ns_per_packet_wall", "ns/pkt wall", ".0f"),
+            ("ratio", "speed-up", ".1f"),
+        ],
+    )
 
 
 if __name__ == "__main__":

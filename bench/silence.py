@@ -22,11 +22,11 @@ sys.path.insert(0, HERE)
 sys.path.insert(0, os.path.join(os.path.dirname(HERE), "tests"))
 sys.path = [p for p in sys.path if os.path.abspath(p) != os.path.dirname(HERE)]
 
-import numpy as np  # noqa: E402
-
 import dsp_signals as S  # noqa: E402
-from dsp_signals import boundary_errors, silences  # noqa: E402
+import numpy as np  # noqa: E402
 from _common import emit, median_time  # noqa: E402
+from dsp_signals import boundary_errors, silences  # noqa: E402
+
 from recorder import dsp  # noqa: E402
 
 MS = 8
@@ -40,8 +40,11 @@ def main(argv=None) -> int:
 
     rng = np.random.default_rng(11)
     n = 8000 * 60
-    noises = {"white 300-3400": S.band_noise(n, -50, rng), "white 0-4000": S.band_noise(n, -50, rng, 0, 4000),
-              "pink": S.pink_noise(n, -50, rng)}
+    noises = {
+        "white 300-3400": S.band_noise(n, -50, rng),
+        "white 0-4000": S.band_noise(n, -50, rng, 0, 4000),
+        "pink": S.pink_noise(n, -50, rng),
+    }
     noise_max = {}
     for name, x in noises.items():
         fr = dsp.SilenceDetector(threshold_dbm0=0).process(S.to_int16(x))
@@ -49,9 +52,11 @@ def main(argv=None) -> int:
     # the loudest window over ten more 60 s runs of each noise
     for seed in range(10):
         r2 = np.random.default_rng(100 + seed)
-        for name, x in (("white 300-3400", S.band_noise(n, -50, r2)),
-                        ("white 0-4000", S.band_noise(n, -50, r2, 0, 4000)),
-                        ("pink", S.pink_noise(n, -50, r2))):
+        for name, x in (
+            ("white 300-3400", S.band_noise(n, -50, r2)),
+            ("white 0-4000", S.band_noise(n, -50, r2, 0, 4000)),
+            ("pink", S.pink_noise(n, -50, r2)),
+        ):
             fr = dsp.SilenceDetector(threshold_dbm0=0).process(S.to_int16(x))
             noise_max[name] = max(noise_max[name], float(fr["level"].max()))
 
@@ -77,20 +82,36 @@ def main(argv=None) -> int:
         heard = sum(1 for y in soft if len(dsp.audio_segments(y, threshold_dbm0=t)) > 0)
         row["soft_speech_heard"] = f"{heard}/{len(soft)}"
         ref = S.ffmpeg_silences(speech, t - 6.15 + 3.0, 100)
-        ours = silences(dsp.audio_segments(speech, threshold_dbm0=t).tolist(), len(speech), 100 * MS)
-        e = np.abs(np.array([v for v in boundary_errors(ref, ours, len(speech)) if v is not None])) / MS
+        ours = silences(
+            dsp.audio_segments(speech, threshold_dbm0=t).tolist(), len(speech), 100 * MS
+        )
+        e = (
+            np.abs(np.array([v for v in boundary_errors(ref, ours, len(speech)) if v is not None]))
+            / MS
+        )
         row["ffmpeg_within_20ms"] = 100.0 * float(np.mean(e <= 20))
         row["ffmpeg_median_ms"] = float(np.median(e))
         row["ffmpeg_p95_ms"] = float(np.percentile(e, 95))
         rows.append(row)
 
-    print("loudest 10 ms window in 11 x 60 s of -50 dBm0 noise: "
-          + ", ".join(f"{k} {v:.1f} dBm0" for k, v in noise_max.items()))
-    emit(rows, args.json, "silence threshold (dBm0): noise, soft speech, pause boundaries vs ffmpeg",
-         [("threshold", "threshold", "d"), ("noise_margin_db", "noise margin dB", ".1f"),
-          ("noise_pink", "pink -50", ""), ("soft_speech_heard", "-35 in -55 heard", ""),
-          ("ffmpeg_within_20ms", "% within 20 ms", ".1f"), ("ffmpeg_median_ms", "median ms", ".1f"),
-          ("ffmpeg_p95_ms", "p95 ms", ".1f")])
+    print(
+        "loudest 10 ms window in 11 x 60 s of -50 dBm0 noise: "
+        + ", ".join(f"{k} {v:.1f} dBm0" for k, v in noise_max.items())
+    )
+    emit(
+        rows,
+        args.json,
+        "silence threshold (dBm0): noise, soft speech, pause boundaries vs ffmpeg",
+        [
+            ("threshold", "threshold", "d"),
+            ("noise_margin_db", "noise margin dB", ".1f"),
+            ("noise_pink", "pink -50", ""),
+            ("soft_speech_heard", "-35 in -55 heard", ""),
+            ("ffmpeg_within_20ms", "% within 20 ms", ".1f"),
+            ("ffmpeg_median_ms", "median ms", ".1f"),
+            ("ffmpeg_p95_ms", "p95 ms", ".1f"),
+        ],
+    )
 
     # speed: one channel, one buffer
     x = np.ascontiguousarray(np.resize(speech, 8_000_000))

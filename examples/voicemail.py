@@ -21,7 +21,10 @@ def mailbox(to_uri: str) -> str:
 
 def voicemail(channel):
     channel.answer()
-    channel.FileRecorder.record(f"{mailbox(channel.call.to_uri)}/{channel.call.id}.wav",
-                                milliseconds_max_silence=3000, barge_in=True,
-                                seconds_timeout=120)
+    channel.FileRecorder.record(
+        f"{mailbox(channel.call.to_uri)}/{channel.call.id}.wav",
+        milliseconds_max_silence=3000,
+        barge_in=True,
+        seconds_timeout=120,
+    )
     channel.hangup()

@@ -11,18 +11,147 @@ import struct
 
 # IMA step sizes (the standard's table).
 IMA_STEPS = [
-    7, 8, 9, 10, 11, 12, 13, 14, 16, 17, 19, 21, 23, 25, 28, 31, 34, 37, 41, 45,
-    50, 55, 60, 66, 73, 80, 88, 97, 107, 118, 130, 143, 157, 173, 190, 209, 230, 253, 279,
-    307, 337, 371, 408, 449, 494, 544, 598, 658, 724, 796, 876, 963, 1060, 1166, 1282, 1411,
-    1552, 1707, 1878, 2066, 2272, 2499, 2749, 3024, 3327, 3660, 4026, 4428, 4871, 5358,
-    5894, 6484, 7132, 7845, 8630, 9493, 10442, 11487, 12635, 13899, 15289, 16818, 18500,
-    20350, 22385, 24623, 27086, 29794, 32767,
+    7,
+    8,
+    9,
+    10,
+    11,
+    12,
+    13,
+    14,
+    16,
+    17,
+    19,
+    21,
+    23,
+    25,
+    28,
+    31,
+    34,
+    37,
+    41,
+    45,
+    50,
+    55,
+    60,
+    66,
+    73,
+    80,
+    88,
+    97,
+    107,
+    118,
+    130,
+    143,
+    157,
+    173,
+    190,
+    209,
+    230,
+    253,
+    279,
+    307,
+    337,
+    371,
+    408,
+    449,
+    494,
+    544,
+    598,
+    658,
+    724,
+    796,
+    876,
+    963,
+    1060,
+    1166,
+    1282,
+    1411,
+    1552,
+    1707,
+    1878,
+    2066,
+    2272,
+    2499,
+    2749,
+    3024,
+    3327,
+    3660,
+    4026,
+    4428,
+    4871,
+    5358,
+    5894,
+    6484,
+    7132,
+    7845,
+    8630,
+    9493,
+    10442,
+    11487,
+    12635,
+    13899,
+    15289,
+    16818,
+    18500,
+    20350,
+    22385,
+    24623,
+    27086,
+    29794,
+    32767,
 ]
 # Dialogic / OKI: 49 steps, 16 * 1.1^n rounded down as the application note lists them.
 OKI_STEPS = [
-    16, 17, 19, 21, 23, 25, 28, 31, 34, 37, 41, 45, 50, 55, 60, 66, 73, 80, 88, 97, 107,
-    118, 130, 143, 157, 173, 190, 209, 230, 253, 279, 307, 337, 371, 408, 449, 494, 544,
-    598, 658, 724, 796, 876, 963, 1060, 1166, 1282, 1411, 1552,
+    16,
+    17,
+    19,
+    21,
+    23,
+    25,
+    28,
+    31,
+    34,
+    37,
+    41,
+    45,
+    50,
+    55,
+    60,
+    66,
+    73,
+    80,
+    88,
+    97,
+    107,
+    118,
+    130,
+    143,
+    157,
+    173,
+    190,
+    209,
+    230,
+    253,
+    279,
+    307,
+    337,
+    371,
+    408,
+    449,
+    494,
+    544,
+    598,
+    658,
+    724,
+    796,
+    876,
+    963,
+    1060,
+    1166,
+    1282,
+    1411,
+    1552,
 ]
 ADJUST = [-1, -1, -1, -1, 2, 4, 6, 8]
 
@@ -98,7 +227,7 @@ def ima_decode_codes(codes, state=(0, 0), rounding="shift"):
 
 def pack_high_first(codes) -> bytes:
     if len(codes) % 2:
-        codes = list(codes) + [0]
+        codes = [*codes, 0]
     return bytes((codes[i] << 4) | codes[i + 1] for i in range(0, len(codes), 2))
 
 
@@ -128,15 +257,17 @@ def ima_wav_encode(frames, channels: int, block_align: int) -> bytes:
     index = [0] * channels
     out = bytearray()
     for b in range(0, len(frames), spb):
-        block = frames[b:b + spb]
+        block = frames[b : b + spb]
         heads = bytearray()
         groups = [[] for _ in range(channels)]
         for c in range(channels):
             first = block[0][c]
             heads += struct.pack("<hBB", first, index[c], 0)
-            codes, (_, _, index[c]) = IMA_SEARCH.codes([f[c] for f in block[1:]], (first, first, index[c]))
+            codes, (_, _, index[c]) = IMA_SEARCH.codes(
+                [f[c] for f in block[1:]], (first, first, index[c])
+            )
             for g in range(0, len(codes), 8):
-                eight = codes[g:g + 8]
+                eight = codes[g : g + 8]
                 groups[c].append(bytes(eight[i] | (eight[i + 1] << 4) for i in range(0, 8, 2)))
         out += heads
         for g in range(len(groups[0])):
@@ -149,7 +280,7 @@ def ima_wav_decode(data: bytes, channels: int, block_align: int, rounding="shift
     """Frames of WAV IMA ADPCM data (whole blocks, or a last block of whole groups)."""
     frames = []
     for b in range(0, len(data), block_align):
-        block = data[b:b + block_align]
+        block = data[b : b + block_align]
         chans = []
         ngroups = (len(block) - 4 * channels) // (4 * channels)
         for c in range(channels):
@@ -157,11 +288,11 @@ def ima_wav_decode(data: bytes, channels: int, block_align: int, rounding="shift
             assert index <= 88 and reserved == 0
             codes = []
             for g in range(ngroups):
-                for byte in block[4 * channels + 4 * channels * g + 4 * c:][:4]:
+                for byte in block[4 * channels + 4 * channels * g + 4 * c :][:4]:
                     codes += [byte & 15, byte >> 4]
             samples, _ = ima_decode_codes(codes, (pred, index), rounding)
-            chans.append([pred] + samples)
-        frames += list(zip(*chans))
+            chans.append([pred, *samples])
+        frames += list(zip(*chans, strict=True))
     return frames
 
 
@@ -201,9 +332,11 @@ class _Search:
         s = self.steps[index]
         d = code & 7
         sign = -1 if code & 8 else 1
-        return (clamp(pm + sign * multiply(d, s), self.lo, self.hi),
-                clamp(ps + sign * shift_sum(d, s), self.lo, self.hi),
-                clamp(index + ADJUST[d], 0, len(self.steps) - 1))
+        return (
+            clamp(pm + sign * multiply(d, s), self.lo, self.hi),
+            clamp(ps + sign * shift_sum(d, s), self.lo, self.hi),
+            clamp(index + ADJUST[d], 0, len(self.steps) - 1),
+        )
 
     @staticmethod
     def err(state, t):
@@ -227,7 +360,7 @@ class _Search:
                 s1 = self.step(state, d | sign)
                 g = self.nearest(s1, t2)
                 tails = []
-                for c2 in ([g] if (g & 7) == 7 else [g, g + 1]):
+                for c2 in [g] if (g & 7) == 7 else [g, g + 1]:
                     s2 = self.step(s1, c2)
                     s3 = self.step(s2, self.nearest(s2, t3))
                     tails.append(self.err(s2, t2) + self.err(s3, t3))

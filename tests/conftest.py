@@ -93,10 +93,15 @@ def full_disk(tmp_path):
     """A real 64 KiB filesystem (tmpfs) that fills up: needs root and mount rights; skips
     where the machine does not allow mounting (an environment limit, not a missing tool)."""
     import subprocess
+
     mnt = tmp_path / "small"
     mnt.mkdir()
-    if subprocess.run(["mount", "-t", "tmpfs", "-o", "size=64k", "tmpfs", str(mnt)],
-                      capture_output=True).returncode != 0:
+    if (
+        subprocess.run(
+            ["mount", "-t", "tmpfs", "-o", "size=64k", "tmpfs", str(mnt)], capture_output=True
+        ).returncode
+        != 0
+    ):
         pytest.skip("cannot mount a small tmpfs here (needs root and mount rights)")
     try:
         yield mnt

@@ -37,15 +37,23 @@ def samples(ms: float, rate: int = RATE) -> int:
     return int(round(ms * rate / 1000.0))
 
 
-def tone_pair(digit: str, ms: float, low_dbm0: float = -4.0, high_dbm0: float = -4.0,
-              low_dev: float = 0.0, high_dev: float = 0.0, rate: int = RATE,
-              phases=(0.0, 0.0)) -> np.ndarray:
+def tone_pair(
+    digit: str,
+    ms: float,
+    low_dbm0: float = -4.0,
+    high_dbm0: float = -4.0,
+    low_dev: float = 0.0,
+    high_dev: float = 0.0,
+    rate: int = RATE,
+    phases=(0.0, 0.0),
+) -> np.ndarray:
     """One DTMF digit (float64 samples): row tone at low_dbm0, column tone at high_dbm0,
     each frequency offset by a relative deviation."""
     r, c = divmod(KEYS.index(digit), 4)
     t = np.arange(samples(ms, rate)) / rate
-    return (amplitude(low_dbm0) * np.sin(2 * np.pi * ROWS[r] * (1 + low_dev) * t + phases[0])
-            + amplitude(high_dbm0) * np.sin(2 * np.pi * COLS[c] * (1 + high_dev) * t + phases[1]))
+    return amplitude(low_dbm0) * np.sin(
+        2 * np.pi * ROWS[r] * (1 + low_dev) * t + phases[0]
+    ) + amplitude(high_dbm0) * np.sin(2 * np.pi * COLS[c] * (1 + high_dev) * t + phases[1])
 
 
 def silence(ms: float, rate: int = RATE) -> np.ndarray:
@@ -56,8 +64,9 @@ def to_int16(x) -> np.ndarray:
     return np.clip(np.round(x), -32768, 32767).astype(np.int16)
 
 
-def digit_train(digits: str, on_ms: float = 50, off_ms: float = 50, lead_ms: float = 13,
-                **tone) -> np.ndarray:
+def digit_train(
+    digits: str, on_ms: float = 50, off_ms: float = 50, lead_ms: float = 13, **tone
+) -> np.ndarray:
     """lead silence, then each digit for on_ms followed by off_ms of silence (float64)."""
     parts = [silence(lead_ms)]
     for d in digits:
@@ -65,15 +74,16 @@ def digit_train(digits: str, on_ms: float = 50, off_ms: float = 50, lead_ms: flo
     return np.concatenate(parts)
 
 
-def band_noise(n: int, dbm0: float, rng, lo: float = 300.0, hi: float = 3400.0,
-               rate: int = RATE) -> np.ndarray:
+def band_noise(
+    n: int, dbm0: float, rng, lo: float = 300.0, hi: float = 3400.0, rate: int = RATE
+) -> np.ndarray:
     """Gaussian white noise limited to lo..hi Hz (FFT brick wall), RMS at dbm0."""
     w = rng.standard_normal(n)
     spec = np.fft.rfft(w)
     f = np.fft.rfftfreq(n, 1.0 / rate)
     spec[(f < lo) | (f > hi)] = 0
     y = np.fft.irfft(spec, n)
-    return y * (DBM0_RMS * 10.0 ** (dbm0 / 20.0) / np.sqrt(np.mean(y ** 2)))
+    return y * (DBM0_RMS * 10.0 ** (dbm0 / 20.0) / np.sqrt(np.mean(y**2)))
 
 
 def pink_noise(n: int, dbm0: float, rng, lo: float = 20.0, rate: int = RATE) -> np.ndarray:
@@ -83,7 +93,7 @@ def pink_noise(n: int, dbm0: float, rng, lo: float = 20.0, rate: int = RATE) -> 
     gain = np.zeros_like(f)
     gain[f >= lo] = 1.0 / np.sqrt(f[f >= lo])
     y = np.fft.irfft(spec * gain, n)
-    return y * (DBM0_RMS * 10.0 ** (dbm0 / 20.0) / np.sqrt(np.mean(y ** 2)))
+    return y * (DBM0_RMS * 10.0 ** (dbm0 / 20.0) / np.sqrt(np.mean(y**2)))
 
 
 def dial_tone(n: int, dbm0: float, rate: int = RATE) -> np.ndarray:
@@ -93,6 +103,7 @@ def dial_tone(n: int, dbm0: float, rate: int = RATE) -> np.ndarray:
 
 
 # ------------------------------------------------------------------ spandsp --------
+
 
 class Spandsp:
     """ctypes bindings to the parts of libspandsp used as reference."""
@@ -119,7 +130,12 @@ class Spandsp:
             getattr(lib, name).restype = vp
         lib.ima_adpcm_init.argtypes = [vp, i, i]
         lib.oki_adpcm_init.argtypes = [vp, i]
-        for name in ("ima_adpcm_encode", "oki_adpcm_encode", "ima_adpcm_decode", "oki_adpcm_decode"):
+        for name in (
+            "ima_adpcm_encode",
+            "oki_adpcm_encode",
+            "ima_adpcm_decode",
+            "oki_adpcm_decode",
+        ):
             getattr(lib, name).argtypes = [vp, vp, vp, i]
             getattr(lib, name).restype = i
         lib.ima_adpcm_free.argtypes = [vp]
@@ -133,7 +149,7 @@ class Spandsp:
         out = []
         try:
             for i in range(0, len(x), chunk):
-                seg = x[i:i + chunk]
+                seg = x[i : i + chunk]
                 self.lib.dtmf_rx(s, seg.ctypes.data, len(seg))
                 n = self.lib.dtmf_rx_get(s, buf, 128)
                 out.append(buf.raw[:n].decode())
@@ -144,8 +160,14 @@ class Spandsp:
     def dtmf_rx_state(self):
         return self.lib.dtmf_rx_init(None, None, None)
 
-    def dtmf_tx(self, digits: str, level_dbm0: int = -10, twist_db: int = 0,
-                on_ms: int = 50, off_ms: int = 55) -> np.ndarray:
+    def dtmf_tx(
+        self,
+        digits: str,
+        level_dbm0: int = -10,
+        twist_db: int = 0,
+        on_ms: int = 50,
+        off_ms: int = 55,
+    ) -> np.ndarray:
         """spandsp's own DTMF generator (low tone at level_dbm0, high tone twist_db
         lower) for an independent check of our receiver."""
         s = self.lib.dtmf_tx_init(None)
@@ -163,11 +185,19 @@ class Spandsp:
         """Encode then decode with spandsp's IMA (DVI4 variant) or OKI (32 kbit/s) codec."""
         lib = self.lib
         if kind == "ima":
-            init, enc, dec, free = (lambda: lib.ima_adpcm_init(None, 1, 0), lib.ima_adpcm_encode,
-                                    lib.ima_adpcm_decode, lib.ima_adpcm_free)
+            init, enc, dec, free = (
+                lambda: lib.ima_adpcm_init(None, 1, 0),
+                lib.ima_adpcm_encode,
+                lib.ima_adpcm_decode,
+                lib.ima_adpcm_free,
+            )
         elif kind == "oki":
-            init, enc, dec, free = (lambda: lib.oki_adpcm_init(None, 32000), lib.oki_adpcm_encode,
-                                    lib.oki_adpcm_decode, lib.oki_adpcm_free)
+            init, enc, dec, free = (
+                lambda: lib.oki_adpcm_init(None, 32000),
+                lib.oki_adpcm_encode,
+                lib.oki_adpcm_decode,
+                lib.oki_adpcm_free,
+            )
         else:
             raise ValueError(kind)
         x = np.ascontiguousarray(x, np.int16)
@@ -208,9 +238,11 @@ def codec_pass(x, codec: str, spandsp: Spandsp | None = None) -> np.ndarray:
     except (ValueError, KeyError, AttributeError, NotImplementedError):
         enc = dec = None
     if enc is not None:
-        data = np.concatenate([np.asarray(enc.encode(x), np.uint8), np.asarray(enc.flush(), np.uint8)])
+        data = np.concatenate(
+            [np.asarray(enc.encode(x), np.uint8), np.asarray(enc.flush(), np.uint8)]
+        )
         y = np.asarray(dec.decode(data), np.int16)
-        return y[:len(x)]
+        return y[: len(x)]
     if spandsp is None:
         raise RuntimeError(f"no {codec} codec: neither recorder.codecs nor spandsp has one")
     return spandsp.adpcm_pass(x, codec)
@@ -224,8 +256,11 @@ MOH = "/usr/share/asterisk/moh"
 #: The folder (under SOUNDS) each Debian ``asterisk-core-sounds-<lang>-wav`` package
 #: installs its prompts in, newest layout first.  Corpora are selected by these folders,
 #: never by a piece of a path ("/fr" is also in "en_US_f_Allison/from-unknown-caller.wav").
-SPEECH_FOLDERS = {"fr": ("fr_CA_f_June", "fr"), "es": ("es_MX_f_Allison", "es"),
-                  "en": ("en_US_f_Allison", "en")}
+SPEECH_FOLDERS = {
+    "fr": ("fr_CA_f_June", "fr"),
+    "es": ("es_MX_f_Allison", "es"),
+    "en": ("en_US_f_Allison", "en"),
+}
 #: The packages the test setup installs (README, .ci/run): missing, they fail the run in
 #: CI; the others are used when installed, skipped when not.
 REQUIRED_SPEECH = ("fr", "es")
@@ -262,8 +297,10 @@ def speech_files_or_skip(lang: str) -> list[str]:
         package = f"asterisk-core-sounds-{lang}-wav"
         if lang in REQUIRED_SPEECH:
             from conftest import missing
+
             missing(package)
         import pytest
+
         pytest.skip(f"{package} (optional) is not installed")
     return files
 
@@ -300,10 +337,18 @@ def espeak(text: str, voice: str = "en", speed: int = 150, pitch: int = 50) -> n
     with tempfile.TemporaryDirectory() as tmp:
         raw = os.path.join(tmp, "s.wav")
         out = os.path.join(tmp, "s8.wav")
-        subprocess.run(["espeak-ng", "-v", voice, "-s", str(speed), "-p", str(pitch), "-w", raw, text],
-                       check=True, capture_output=True, timeout=60)
-        subprocess.run(["sox", "-V1", raw, "-r", "8000", "-c", "1", "-b", "16", out],
-                       check=True, capture_output=True, timeout=60)
+        subprocess.run(
+            ["espeak-ng", "-v", voice, "-s", str(speed), "-p", str(pitch), "-w", raw, text],
+            check=True,
+            capture_output=True,
+            timeout=60,
+        )
+        subprocess.run(
+            ["sox", "-V1", raw, "-r", "8000", "-c", "1", "-b", "16", out],
+            check=True,
+            capture_output=True,
+            timeout=60,
+        )
         x, _ = wav.read(out)
     return x
 
@@ -312,11 +357,11 @@ def active_level_dbm0(x, floor_dbm0: float = -50.0) -> float:
     """Level of the 10 ms windows above floor_dbm0 (a simple 'active speech level')."""
     x = np.asarray(x, np.float64)
     n = len(x) // 80
-    w = x[:n * 80].reshape(n, 80)
+    w = x[: n * 80].reshape(n, 80)
     p = np.mean((w - w.mean(1, keepdims=True)) ** 2, axis=1)
-    lv = 10 * np.log10(np.maximum(p, 1e-9) / DBM0_RMS ** 2)
+    lv = 10 * np.log10(np.maximum(p, 1e-9) / DBM0_RMS**2)
     act = p[lv > floor_dbm0]
-    return float(10 * np.log10(np.mean(act) / DBM0_RMS ** 2)) if len(act) else -200.0
+    return float(10 * np.log10(np.mean(act) / DBM0_RMS**2)) if len(act) else -200.0
 
 
 def ffmpeg_silences(x, threshold_dbfs: float, min_ms: float = 100, rate: int = RATE):
@@ -331,9 +376,23 @@ def ffmpeg_silences(x, threshold_dbfs: float, min_ms: float = 100, rate: int = R
         path = os.path.join(tmp, "x.wav")
         wav.write(path, np.asarray(x, np.int16), fmt="s16bit", rate=rate)
         proc = subprocess.run(
-            ["ffmpeg", "-v", "info", "-nostdin", "-i", path, "-af",
-             f"silencedetect=noise={threshold_dbfs}dB:d={min_ms / 1000.0}", "-f", "null", "-"],
-            capture_output=True, text=True, timeout=120)
+            [
+                "ffmpeg",
+                "-v",
+                "info",
+                "-nostdin",
+                "-i",
+                path,
+                "-af",
+                f"silencedetect=noise={threshold_dbfs}dB:d={min_ms / 1000.0}",
+                "-f",
+                "null",
+                "-",
+            ],
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
     runs, start = [], None
     for m in re.finditer(r"silence_(start|end): (-?[0-9.]+)", proc.stderr):
         t = int(round(float(m.group(2)) * rate))
@@ -348,6 +407,7 @@ def ffmpeg_silences(x, threshold_dbfs: float, min_ms: float = 100, rate: int = R
 
 
 # ------------------------------------------------- comparing pause boundaries ------
+
 
 def silences(segs, n: int, min_len: int):
     """The silence runs (start, end) of at least min_len samples between audio segments

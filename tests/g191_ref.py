@@ -4,7 +4,7 @@ exactly as the reference C code computes them.  Used only by the tests."""
 
 
 def alaw_compress(x: int) -> int:
-    ix = (~x) >> 4 if x < 0 else x >> 4          # one's complement for negative values
+    ix = (~x) >> 4 if x < 0 else x >> 4  # one's complement for negative values
     if ix > 15:
         iexp = 1
         while ix > 16 + 15:

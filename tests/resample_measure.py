@@ -29,7 +29,7 @@ def amplitude(y: np.ndarray, freq: float, rate: float) -> float:
 def middle(y: np.ndarray, frac: float = 0.15) -> np.ndarray:
     """y without its first and last ``frac`` (start-up and end effects)."""
     cut = int(len(y) * frac)
-    return y[cut: len(y) - cut]
+    return y[cut : len(y) - cut]
 
 
 def fold(freq: float, rate: float) -> float:
@@ -52,13 +52,20 @@ def unwanted(freq: float, in_rate: float, out_rate: float) -> list[float]:
             g = fold(f, out_rate)
             if 0 < g < out_rate / 2 and abs(g - freq) >= 20.0:
                 found.add(round(g, 6))
-    if freq > out_rate / 2:             # the input sine itself cannot be represented
+    if freq > out_rate / 2:  # the input sine itself cannot be represented
         found.add(round(fold(freq, out_rate), 6))
     return sorted(found)
 
 
-def gain_db(fn, freq: float, in_rate: int, out_rate: int, n_out: int = 32768,
-            amp: float = 0.5, dtype=np.float32) -> float:
+def gain_db(
+    fn,
+    freq: float,
+    in_rate: int,
+    out_rate: int,
+    n_out: int = 32768,
+    amp: float = 0.5,
+    dtype=np.float32,
+) -> float:
     """Gain (dB) of ``fn(x) -> y`` for a sine at ``freq`` (in the passband)."""
     n_in = int(n_out * in_rate / out_rate)
     x = tone(n_in, freq, in_rate, amp)
@@ -67,8 +74,15 @@ def gain_db(fn, freq: float, in_rate: int, out_rate: int, n_out: int = 32768,
     return 20 * np.log10(amplitude(y, freq, out_rate) / amp)
 
 
-def leak_db(fn, freq: float, in_rate: int, out_rate: int, n_out: int = 32768,
-            amp: float = 0.5, dtype=np.float32) -> float:
+def leak_db(
+    fn,
+    freq: float,
+    in_rate: int,
+    out_rate: int,
+    n_out: int = 32768,
+    amp: float = 0.5,
+    dtype=np.float32,
+) -> float:
     """Strongest alias / image (dB relative to the input sine) of ``fn`` for a sine at
     ``freq``; -inf if it has none inside the output band."""
     spots = unwanted(freq, in_rate, out_rate)
@@ -94,11 +108,19 @@ def stopband_freqs(in_rate: int, out_rate: int, count: int, guard: float = 10.0)
     return np.linspace(lo, hi, count)
 
 
-def quality(fn, in_rate: int, out_rate: int, passband: float, n_pass: int = 24,
-            n_stop: int = 40, n_out: int = 32768) -> dict:
+def quality(
+    fn,
+    in_rate: int,
+    out_rate: int,
+    passband: float,
+    n_pass: int = 24,
+    n_stop: int = 40,
+    n_out: int = 32768,
+) -> dict:
     """Passband ripple (largest |gain| in dB from 50 Hz to ``passband``) and rejection
     (weakest attenuation of aliases / images, dB, positive) of ``fn`` (float32 in)."""
     gains = [gain_db(fn, f, in_rate, out_rate, n_out) for f in np.linspace(50, passband, n_pass)]
-    leaks = [leak_db(fn, f, in_rate, out_rate, n_out)
-             for f in stopband_freqs(in_rate, out_rate, n_stop)]
+    leaks = [
+        leak_db(fn, f, in_rate, out_rate, n_out) for f in stopband_freqs(in_rate, out_rate, n_stop)
+    ]
     return {"ripple_db": float(np.max(np.abs(gains))), "rejection_db": float(-np.max(leaks))}

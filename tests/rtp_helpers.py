@@ -14,13 +14,24 @@ from recorder import codecs, rtp
 FRAME = 160
 
 
-def packet(seq: int, ts: int, ssrc: int = 0x1234, payload: bytes = b"", *, pt: int = 8,
-           marker: bool = False, padding: int = 0, csrcs=(), ext: bytes | None = None) -> bytes:
+def packet(
+    seq: int,
+    ts: int,
+    ssrc: int = 0x1234,
+    payload: bytes = b"",
+    *,
+    pt: int = 8,
+    marker: bool = False,
+    padding: int = 0,
+    csrcs=(),
+    ext: bytes | None = None,
+) -> bytes:
     """One RTP packet (RFC 3550 5.1): V=2, P, X, CC, M, PT, seq, ts, SSRC, CSRCs,
     extension (profile 0xBEDE + ``ext`` padded to 32-bit words), payload, padding."""
     b0 = 0x80 | (0x20 if padding else 0) | (0x10 if ext is not None else 0) | len(csrcs)
-    head = struct.pack("!BBHII", b0, (0x80 if marker else 0) | pt, seq & 0xFFFF,
-                       ts & 0xFFFFFFFF, ssrc)
+    head = struct.pack(
+        "!BBHII", b0, (0x80 if marker else 0) | pt, seq & 0xFFFF, ts & 0xFFFFFFFF, ssrc
+    )
     head += b"".join(struct.pack("!I", c) for c in csrcs)
     if ext is not None:
         ext = ext + b"\0" * (-len(ext) % 4)
@@ -48,14 +59,22 @@ def speechlike(n: int, seed: int = 1) -> np.ndarray:
 
 def alaw_frames(pcm: np.ndarray) -> list[bytes]:
     data = codecs.alaw_encode(pcm).tobytes()
-    return [data[i:i + FRAME] for i in range(0, len(data), FRAME)]
+    return [data[i : i + FRAME] for i in range(0, len(data), FRAME)]
 
 
 class Link:
     """A receiver with one call per requested slot and a sender socket for it."""
 
-    def __init__(self, slots=(0,), *, max_calls: int = 4, source_from_sender: bool = True,
-                 codec: str = "PCMA", event_pt: int | None = 101, **options):
+    def __init__(
+        self,
+        slots=(0,),
+        *,
+        max_calls: int = 4,
+        source_from_sender: bool = True,
+        codec: str = "PCMA",
+        event_pt: int | None = 101,
+        **options,
+    ):
         # the tests send a whole call before reading it: a ring big enough to hold it
         options.setdefault("buffer_ms", 8000)
         self.rx = rtp.RtpReceiver(max_calls, **options)
@@ -64,8 +83,9 @@ class Link:
         self.ports = {}
         for slot in slots:
             source = self.tx.getsockname() if source_from_sender else None
-            self.ports[slot] = self.rx.add(slot, codec=codec, event_payload_type=event_pt,
-                                           source=source)
+            self.ports[slot] = self.rx.add(
+                slot, codec=codec, event_payload_type=event_pt, source=source
+            )
         self.sent = 0
 
     def send(self, datagrams, slot: int = 0, sender: socket.socket | None = None) -> None:
@@ -93,7 +113,7 @@ class Link:
             block, slots = self.rx.take(FRAME, now=now)
             if not len(slots):
                 break
-            for row, s in zip(block, slots):
+            for row, s in zip(block, slots, strict=True):
                 if s == slot:
                     out.append(row.copy())
         return np.concatenate(out) if out else np.zeros(0, np.int16)

@@ -6,10 +6,42 @@ import numpy as np
 
 RATE = 8000
 DBM0_RMS = 16139.0
-DTMF_LOW = {"1": 697, "2": 697, "3": 697, "A": 697, "4": 770, "5": 770, "6": 770, "B": 770,
-            "7": 852, "8": 852, "9": 852, "C": 852, "*": 941, "0": 941, "#": 941, "D": 941}
-DTMF_HIGH = {"1": 1209, "4": 1209, "7": 1209, "*": 1209, "2": 1336, "5": 1336, "8": 1336, "0": 1336,
-             "3": 1477, "6": 1477, "9": 1477, "#": 1477, "A": 1633, "B": 1633, "C": 1633, "D": 1633}
+DTMF_LOW = {
+    "1": 697,
+    "2": 697,
+    "3": 697,
+    "A": 697,
+    "4": 770,
+    "5": 770,
+    "6": 770,
+    "B": 770,
+    "7": 852,
+    "8": 852,
+    "9": 852,
+    "C": 852,
+    "*": 941,
+    "0": 941,
+    "#": 941,
+    "D": 941,
+}
+DTMF_HIGH = {
+    "1": 1209,
+    "4": 1209,
+    "7": 1209,
+    "*": 1209,
+    "2": 1336,
+    "5": 1336,
+    "8": 1336,
+    "0": 1336,
+    "3": 1477,
+    "6": 1477,
+    "9": 1477,
+    "#": 1477,
+    "A": 1633,
+    "B": 1633,
+    "C": 1633,
+    "D": 1633,
+}
 
 
 def amp(dbm0: float) -> float:
@@ -33,7 +65,9 @@ def tone(freq: float, seconds: float, dbm0: float = -10.0, phase: float = 0.0) -
 def dtmf(digit: str, seconds: float = 0.1, dbm0: float = -10.0) -> np.ndarray:
     t = np.arange(int(round(seconds * RATE))) / RATE
     a = amp(dbm0)
-    return to_int16(a * np.sin(2 * np.pi * DTMF_LOW[digit] * t) + a * np.sin(2 * np.pi * DTMF_HIGH[digit] * t))
+    return to_int16(
+        a * np.sin(2 * np.pi * DTMF_LOW[digit] * t) + a * np.sin(2 * np.pi * DTMF_HIGH[digit] * t)
+    )
 
 
 def speechlike(seconds: float, dbm0: float = -20.0, seed: int = 1) -> np.ndarray:
@@ -46,7 +80,7 @@ def speechlike(seconds: float, dbm0: float = -20.0, seed: int = 1) -> np.ndarray
     voiced = sum(np.sin(k * phase) / k for k in range(1, 20))
     env = 0.35 + 0.65 * np.abs(np.sin(2 * np.pi * 2.0 * t))
     x = voiced * env + 0.05 * rng.standard_normal(t.size)
-    x *= DBM0_RMS * 10 ** (dbm0 / 20) / np.sqrt(np.mean(x ** 2))
+    x *= DBM0_RMS * 10 ** (dbm0 / 20) / np.sqrt(np.mean(x**2))
     return to_int16(x)
 
 

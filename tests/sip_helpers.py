@@ -26,31 +26,39 @@ def offer(direction: str = "sendrecv") -> bytes:
     return OFFER.format(dir=f"a={direction}\r\n").encode()
 
 
-def request(method: str, *, call_id: str = "c1", branch: str | None = None,
-            from_tag: str = "ft1", to_tag: str | None = None, cseq: int = 1,
-            body: bytes = b"", cseq_method: str | None = None,
-            extra: str = "") -> bytes:
+def request(
+    method: str,
+    *,
+    call_id: str = "c1",
+    branch: str | None = None,
+    from_tag: str = "ft1",
+    to_tag: str | None = None,
+    cseq: int = 1,
+    body: bytes = b"",
+    cseq_method: str | None = None,
+    extra: str = "",
+) -> bytes:
     branch = branch or f"z9hG4bK-{next(_ids)}"
     to = "<sip:rec@127.0.0.1>" + (f";tag={to_tag}" if to_tag else "")
     ctype = "Content-Type: application/sdp\r\n" if body else ""
-    head = (f"{method} sip:rec@127.0.0.1 SIP/2.0\r\n"
-            f"Via: SIP/2.0/UDP 127.0.0.1:5099;branch={branch}\r\n"
-            f"Max-Forwards: 70\r\n"
-            f'From: "Alice A" <sip:alice@127.0.0.1>;tag={from_tag}\r\n'
-            f"To: {to}\r\nCall-ID: {call_id}\r\nCSeq: {cseq} {cseq_method or method}\r\n"
-            f"Contact: <sip:alice@127.0.0.1:5099>\r\n{extra}{ctype}"
-            f"Content-Length: {len(body)}\r\n\r\n")
+    head = (
+        f"{method} sip:rec@127.0.0.1 SIP/2.0\r\n"
+        f"Via: SIP/2.0/UDP 127.0.0.1:5099;branch={branch}\r\n"
+        f"Max-Forwards: 70\r\n"
+        f'From: "Alice A" <sip:alice@127.0.0.1>;tag={from_tag}\r\n'
+        f"To: {to}\r\nCall-ID: {call_id}\r\nCSeq: {cseq} {cseq_method or method}\r\n"
+        f"Contact: <sip:alice@127.0.0.1:5099>\r\n{extra}{ctype}"
+        f"Content-Length: {len(body)}\r\n\r\n"
+    )
     return head.encode() + body
 
 
 def load(name: str) -> bytes:
     """A test message from tests/data/sip: LF line ends become CRLF; ``{CL}`` becomes
     the body's length."""
-    text = (DATA / name).read_text(encoding="utf-8").replace("\r\n", "\n").replace(
-        "\n", "\r\n")
+    text = (DATA / name).read_text(encoding="utf-8").replace("\r\n", "\n").replace("\n", "\r\n")
     head, _, body = text.partition("\r\n\r\n")
-    return (head.replace("{CL}", str(len(body.encode()))) + "\r\n\r\n").encode() + \
-        body.encode()
+    return (head.replace("{CL}", str(len(body.encode()))) + "\r\n\r\n").encode() + body.encode()
 
 
 class Harness:

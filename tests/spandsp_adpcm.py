@@ -8,7 +8,7 @@ import ctypes
 
 import numpy as np
 
-IMA_ADPCM_DVI4 = 1      # enum in ima_adpcm.h: IMA4 = 0, DVI4 = 1, VDVI = 2
+IMA_ADPCM_DVI4 = 1  # enum in ima_adpcm.h: IMA4 = 0, DVI4 = 1, VDVI = 2
 
 
 class Spandsp:

@@ -7,18 +7,17 @@ from __future__ import annotations
 import array
 import io
 
+import adpcm_ref as ref
 import numpy as np
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
+from speech import espeak, prompts, quality, speechlike
 
-import adpcm_ref as ref
 import recorder
 from recorder import adpcm, codecs, wav
 from recorder._codecs import adpcm as _k
-
-from speech import espeak, prompts, quality, speechlike
 
 RNG = np.random.default_rng(2024)
 NOISE = (RNG.standard_normal(6000) * 4000).clip(-32768, 32767).astype(np.int16)
@@ -32,7 +31,7 @@ def stream(enc_cls, x, chunks=None, state=None):
     enc = enc_cls(state)
     parts, pos = [], 0
     for n in chunks or []:
-        parts.append(enc.encode(x[pos:pos + n]))
+        parts.append(enc.encode(x[pos : pos + n]))
         pos += n
     parts.append(enc.encode(x[pos:]))
     parts.append(enc.flush())
@@ -46,8 +45,10 @@ def test_tables_match_the_standards():
     t = _k.tables()
     assert t["ima"]["step"] == ref.IMA_STEPS
     assert t["oki"]["step"] == ref.OKI_STEPS
-    for name, steps, recon, top in (("ima", ref.IMA_STEPS, ref.shift_sum, 88),
-                                    ("oki", ref.OKI_STEPS, ref.multiply, 48)):
+    for name, steps, recon, top in (
+        ("ima", ref.IMA_STEPS, ref.shift_sum, 88),
+        ("oki", ref.OKI_STEPS, ref.multiply, 48),
+    ):
         for i, s in enumerate(steps):
             for c in range(16):
                 v = recon(c & 7, s)
@@ -75,15 +76,22 @@ def test_ima_encode_with_state_and_odd_lengths_is_audioop(audioop):
         want, want_state = audioop.lin2adpcm(x.tobytes(), 2, state)
         enc = adpcm.ImaEncoder(state)
         got = enc.encode(x)
-        assert got.tobytes() == want            # an odd last sample: audioop drops its
-        assert enc.state == want_state          # nibble, we hold it; the state agrees
+        assert got.tobytes() == want  # an odd last sample: audioop drops its
+        assert enc.state == want_state  # nibble, we hold it; the state agrees
 
 
 def test_ima_decode_is_audioop(audioop):
-    data = np.concatenate([np.arange(256, dtype=np.uint8), RNG.integers(0, 256, 5000).astype(np.uint8),
-                           adpcm.ima_encode(NOISE)])
+    data = np.concatenate(
+        [
+            np.arange(256, dtype=np.uint8),
+            RNG.integers(0, 256, 5000).astype(np.uint8),
+            adpcm.ima_encode(NOISE),
+        ]
+    )
     rng = np.random.default_rng(2)
-    for state in [None] + [(int(rng.integers(-32768, 32768)), int(rng.integers(0, 89))) for _ in range(20)]:
+    for state in [None] + [
+        (int(rng.integers(-32768, 32768)), int(rng.integers(0, 89))) for _ in range(20)
+    ]:
         want, want_state = audioop.adpcm2lin(data.tobytes(), 2, state)
         dec = adpcm.ImaDecoder(state)
         np.testing.assert_array_equal(dec.decode(data), np.frombuffer(want, np.int16))
@@ -155,9 +163,13 @@ def test_search_isa_variants_give_the_same_codes():
     try:
         for level in recorder.simd.LEVELS:
             assert recorder.set_simd_level(level) in recorder.simd.LEVELS
-            results.append((adpcm.oki_encode(x).tobytes(),
-                            stream(adpcm.OkiEncoder, x, [160] * 20).tobytes(),
-                            adpcm.oki_encode_rows(rows, adpcm.row_states(8)).tobytes()))
+            results.append(
+                (
+                    adpcm.oki_encode(x).tobytes(),
+                    stream(adpcm.OkiEncoder, x, [160] * 20).tobytes(),
+                    adpcm.oki_encode_rows(rows, adpcm.row_states(8)).tobytes(),
+                )
+            )
     finally:
         recorder.set_simd_level(None)
     for r in results[1:]:
@@ -214,7 +226,7 @@ def test_chunked_encoding_equals_one_shot(coders, chunks, n):
     dec = dec_cls()
     parts, pos = [], 0
     for k in chunks:
-        parts.append(dec.decode(one[pos:pos + k]))
+        parts.append(dec.decode(one[pos : pos + k]))
         pos += k
     parts.append(dec.decode(one[pos:]))
     assert np.concatenate(parts).tobytes() == dec_cls().decode(one).tobytes()
@@ -230,8 +242,14 @@ def test_recorder_chunks_of_20_ms():
 def test_any_buffer_type_gives_the_same_bytes(enc_cls):
     x = NOISE[:1000]
     want = stream(enc_cls, x).tobytes()
-    for buf in (x, x.tobytes(), bytearray(x.tobytes()), memoryview(x), array.array("h", x.tolist()),
-                x.astype(">i2")):
+    for buf in (
+        x,
+        x.tobytes(),
+        bytearray(x.tobytes()),
+        memoryview(x),
+        array.array("h", x.tolist()),
+        x.astype(">i2"),
+    ):
         assert stream(enc_cls, buf).tobytes() == want
 
 
@@ -254,12 +272,12 @@ def test_flush_pads_an_odd_sample_and_keeps_encoder_and_decoder_in_step():
     for enc_cls, dec_cls in CODERS:
         enc = enc_cls()
         data = np.concatenate([enc.encode(x), enc.flush()])
-        assert data.size == 51 and data[-1] & 15 == 0        # a zero pad code
+        assert data.size == 51 and data[-1] & 15 == 0  # a zero pad code
         assert enc.flush().size == 0
         dec = dec_cls()
         dec.decode(data)
         assert dec.state == enc.state
-        more = enc.encode(x[:50])                               # continuing stays in step
+        more = enc.encode(x[:50])  # continuing stays in step
         more = np.concatenate([more, enc.flush()])
         y = dec.decode(more)
         assert dec.state == enc.state and y.size == 50
@@ -287,7 +305,9 @@ def test_get_encoder_and_get_decoder():
 def test_out_buffers():
     x = NOISE[:1000]
     out = np.zeros(500, np.uint8)
-    assert adpcm.ima_encode(x, out=out) is not None and out.tobytes() == adpcm.ima_encode(x).tobytes()
+    assert (
+        adpcm.ima_encode(x, out=out) is not None and out.tobytes() == adpcm.ima_encode(x).tobytes()
+    )
     y = bytearray(2000)
     adpcm.oki_decode(adpcm.oki_encode(x), out=y)
     assert bytes(y) == adpcm.oki_decode(adpcm.oki_encode(x)).tobytes()
@@ -307,7 +327,7 @@ def test_ima_rows_equal_independent_streams(rows):
     state[:, 0] = np.arange(rows) * 100
     state[:, 1] = np.arange(rows) * 7 % 89
     want = [adpcm.ImaEncoder((int(s[0]), int(s[1]))) for s in state]
-    got = [adpcm.ima_encode_rows(x[:, k:k + 160], state) for k in range(0, 960, 160)]
+    got = [adpcm.ima_encode_rows(x[:, k : k + 160], state) for k in range(0, 960, 160)]
     for r in range(rows):
         assert np.concatenate([g[r] for g in got]).tobytes() == want[r].encode(x[r]).tobytes()
         assert tuple(state[r, :2]) == want[r].state
@@ -361,9 +381,9 @@ def test_silence_in_silence_out():
     zeros = np.zeros(8000, np.int16)
     assert not adpcm.ima_decode(adpcm.ima_encode(zeros)).any()
     coded = adpcm.oki_encode(zeros)
-    assert set(coded.tolist()) == {0x08}                       # the Dialogic idle pattern
+    assert set(coded.tolist()) == {0x08}  # the Dialogic idle pattern
     y = adpcm.oki_decode(coded)
-    assert set(y.tolist()) <= {0, 32}                          # +-2 in 12 bits: -60 dBm0
+    assert set(y.tolist()) <= {0, 32}  # +-2 in 12 bits: -60 dBm0
 
 
 @pytest.mark.parametrize("enc_cls, dec_cls", CODERS)
@@ -371,12 +391,12 @@ def test_silence_after_speech_returns_to_idle(enc_cls, dec_cls):
     x = np.concatenate([speechlike(4, 1.0, rms=8000), np.zeros(800, np.int16)])
     coded = stream(enc_cls, x)
     y = dec_cls().decode(coded)[: x.size]
-    tail = y[8000 + 200:]                                      # 25 ms after the speech ends
+    tail = y[8000 + 200 :]  # 25 ms after the speech ends
     assert np.abs(tail.astype(np.int32)).max() <= 32
     dec = dec_cls()
     dec.decode(coded[: (8000 + 200) // 2])
     if enc_cls is adpcm.OkiEncoder:
-        assert set(coded[(8000 + 200) // 2:-1].tolist()) <= {0x08, 0x80}
+        assert set(coded[(8000 + 200) // 2 : -1].tolist()) <= {0x08, 0x80}
         assert dec.index == 0
 
 
@@ -390,15 +410,18 @@ IMA_LIMITS = (0.05, 0.03)
 
 def assert_quality(x, y, limits, what):
     gain, residual = quality(x, y)
-    assert abs(gain) <= limits[0] and residual <= limits[1], \
-        f"{what}: gain error {gain:+.4f}, residual {residual:.4f} (limits {limits})"
+    assert (
+        abs(gain) <= limits[0] and residual <= limits[1]
+    ), f"{what}: gain error {gain:+.4f}, residual {residual:.4f} (limits {limits})"
 
 
 @pytest.mark.parametrize("seed", [0, 1, 2])
 def test_quality_on_speechlike_signals(seed):
     x = speechlike(seed)
     assert_quality(x, adpcm.oki_decode(adpcm.oki_encode(x)), OKI_LIMITS, "OKI")
-    shifted = ref.oki_decode_codes(ref.unpack_high_first(adpcm.oki_encode(x).tobytes()), rounding="shift")[0]
+    shifted = ref.oki_decode_codes(
+        ref.unpack_high_first(adpcm.oki_encode(x).tobytes()), rounding="shift"
+    )[0]
     assert_quality(x, np.array(shifted), OKI_LIMITS, "OKI, shift-rounding decoder")
     assert_quality(x, adpcm.ima_decode(adpcm.ima_encode(x)), IMA_LIMITS, "IMA")
     assert_quality(x, ima_wav_roundtrip(x), IMA_LIMITS, "WAV IMA")
@@ -409,9 +432,14 @@ def test_quality_on_espeak_speech(lang):
     x = espeak(lang)
     if x is None:
         from conftest import missing
+
         missing("espeak-ng")
-    assert_quality(x, adpcm.oki_decode(adpcm.oki_encode(x))[: x.size], OKI_LIMITS, f"OKI espeak-{lang}")
-    assert_quality(x, adpcm.ima_decode(adpcm.ima_encode(x))[: x.size], IMA_LIMITS, f"IMA espeak-{lang}")
+    assert_quality(
+        x, adpcm.oki_decode(adpcm.oki_encode(x))[: x.size], OKI_LIMITS, f"OKI espeak-{lang}"
+    )
+    assert_quality(
+        x, adpcm.ima_decode(adpcm.ima_encode(x))[: x.size], IMA_LIMITS, f"IMA espeak-{lang}"
+    )
     assert_quality(x, ima_wav_roundtrip(x), IMA_LIMITS, f"WAV IMA espeak-{lang}")
 
 
@@ -433,13 +461,16 @@ def test_quality_on_recorded_telephone_prompts():
     clips = prompts()
     if len(clips) < 600:
         from conftest import missing
+
         missing("asterisk-core-sounds-fr-wav and -es-wav")
     outs = {"oki": [], "ima": [], "ima-wav": []}
     ok = {"oki": 0, "ima": 0}
     for name, x in clips.items():
-        y = {"oki": adpcm.oki_decode(adpcm.oki_encode(x))[: x.size],
-             "ima": adpcm.ima_decode(adpcm.ima_encode(x))[: x.size],
-             "ima-wav": ima_wav_roundtrip(x)}
+        y = {
+            "oki": adpcm.oki_decode(adpcm.oki_encode(x))[: x.size],
+            "ima": adpcm.ima_decode(adpcm.ima_encode(x))[: x.size],
+            "ima-wav": ima_wav_roundtrip(x),
+        }
         for k in outs:
             outs[k].append(y[k])
         assert_quality(x, y["ima-wav"], IMA_LIMITS, f"WAV IMA {name}")
@@ -490,13 +521,16 @@ def test_decoders_accept_every_byte(data):
 
 def test_results_are_the_same_from_many_threads():
     from concurrent.futures import ThreadPoolExecutor
+
     x = speechlike(6, 1.0)
     want = {"ima": adpcm.ima_encode(x).tobytes(), "oki": adpcm.oki_encode(x).tobytes()}
 
     def job(k):
         fmt = "ima" if k % 2 else "oki"
         enc = codecs.get_encoder(fmt)
-        got = np.concatenate([enc.encode(x[i:i + 160]) for i in range(0, x.size, 160)] + [enc.flush()])
+        got = np.concatenate(
+            [enc.encode(x[i : i + 160]) for i in range(0, x.size, 160)] + [enc.flush()]
+        )
         return fmt, got.tobytes()
 
     with ThreadPoolExecutor(4) as pool:
@@ -504,8 +538,9 @@ def test_results_are_the_same_from_many_threads():
             assert got == want[fmt]
 
 
-@pytest.mark.parametrize("cls", [adpcm.ImaEncoder, adpcm.ImaDecoder, adpcm.OkiEncoder,
-                                 adpcm.OkiDecoder])
+@pytest.mark.parametrize(
+    "cls", [adpcm.ImaEncoder, adpcm.ImaDecoder, adpcm.OkiEncoder, adpcm.OkiDecoder]
+)
 def test_public_coders_hold_the_compiled_coder_and_expose_none_of_its_methods(cls):
     """Composition, not inheritance: the compiled state holder's raw entry points (which
     trust their caller on sizes) are not part of the public classes."""
@@ -515,7 +550,9 @@ def test_public_coders_hold_the_compiled_coder_and_expose_none_of_its_methods(cl
     for raw in ("encode_into", "decode_into", "flush_bytes", "oki"):
         assert raw not in public, raw
     assert not {n for n in dir(obj) if n.startswith("_") and not n.startswith("__")} - {
-        "_coder", "_coder_type"}
+        "_coder",
+        "_coder_type",
+    }
     # what stays public works through the held coder
     assert obj.state == (0, 0) and obj.predictor == 0 and obj.index == 0
     obj.set_state(5, 3)

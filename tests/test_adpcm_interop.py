@@ -15,15 +15,14 @@ from __future__ import annotations
 
 import struct
 
+import adpcm_ref as ref
 import numpy as np
 import pytest
-
-import adpcm_ref as ref
-from recorder import adpcm, vox, wav
-
 from spandsp_adpcm import Spandsp
 from speech import espeak, quality, speechlike
 from tools import ffmpeg_decode, ffmpeg_encode, run, sox_decode, sox_encode
+
+from recorder import adpcm, vox, wav
 
 OKI_LIMITS = (0.01, 0.01)
 IMA_LIMITS = (0.05, 0.03)
@@ -46,8 +45,9 @@ def data_chunk(path):
 
 def within(x, y, limits, what):
     gain, residual = quality(x, y)
-    assert abs(gain) <= limits[0] and residual <= limits[1], \
-        f"{what}: gain error {gain:+.4f}, residual {residual:.4f}"
+    assert (
+        abs(gain) <= limits[0] and residual <= limits[1]
+    ), f"{what}: gain error {gain:+.4f}, residual {residual:.4f}"
 
 
 # --- IMA ADPCM in WAV -----------------------------------------------------------------------
@@ -58,7 +58,7 @@ IMA_CASES = [(1, 8000), (2, 8000), (1, 11025), (1, 16000), (2, 22050)]
 @pytest.fixture(params=IMA_CASES, ids=[f"{c}ch-{r}" for c, r in IMA_CASES])
 def our_ima(request, tmp_path):
     channels, rate = request.param
-    x = frames_of(np.concatenate([X, NOISE]), channels)[:-3]          # a padded last block
+    x = frames_of(np.concatenate([X, NOISE]), channels)[:-3]  # a padded last block
     path = tmp_path / f"ours-{channels}-{rate}.wav"
     wav.write(path, x, "ima", rate)
     y, meta = wav.read(path)
@@ -69,7 +69,7 @@ def test_sox_decodes_our_ima_exactly(sox, our_ima):
     path, channels, x, y, meta = our_ima
     got = sox_decode(path, channels)
     np.testing.assert_array_equal(got[: meta.frames], y)
-    assert meta.frames <= len(got) < meta.frames + 2041          # sox keeps the padding
+    assert meta.frames <= len(got) < meta.frames + 2041  # sox keeps the padding
 
 
 def test_soundfile_decodes_our_ima_exactly(soundfile, our_ima):
@@ -91,7 +91,9 @@ def test_ffmpeg_decodes_our_ima_with_its_own_rounding(ffmpeg, our_ima):
     diff = np.abs(got[: meta.frames].astype(np.int32) - y.astype(np.int32))
     assert diff.max() <= 64
     speech = X.size // channels
-    within(frames_of(X, channels)[:speech].reshape(-1), got[:speech].reshape(-1), IMA_LIMITS, "ffmpeg")
+    within(
+        frames_of(X, channels)[:speech].reshape(-1), got[:speech].reshape(-1), IMA_LIMITS, "ffmpeg"
+    )
 
 
 @pytest.mark.parametrize("channels", [1, 2])
@@ -113,8 +115,10 @@ def test_we_read_ima_files_others_write(request, tmp_path, tool, channels):
     np.testing.assert_array_equal(y, sox_decode(path, channels)[: meta.frames])
     np.testing.assert_array_equal(y, sf.read(str(path), dtype="int16")[0][: meta.frames])
     data, _ = data_chunk(path)
-    np.testing.assert_array_equal(y.reshape(-1, channels),
-                                  np.array(ref.ima_wav_decode(data, channels, meta.block_align))[: meta.frames])
+    np.testing.assert_array_equal(
+        y.reshape(-1, channels),
+        np.array(ref.ima_wav_decode(data, channels, meta.block_align))[: meta.frames],
+    )
 
 
 def test_ffmpeg_reads_ima_files_ffmpeg_writes_with_its_rounding(ffmpeg, tmp_path):
@@ -155,24 +159,68 @@ def test_ffmpeg_decodes_our_oki_wav_exactly(ffmpeg, tmp_path, channels, tag):
     if tag != 0x10:
         blob = bytearray(path.read_bytes())
         at = blob.find(b"fmt ") + 8
-        blob[at:at + 2] = struct.pack("<H", tag)
+        blob[at : at + 2] = struct.pack("<H", tag)
         path.write_bytes(bytes(blob))
     y, meta = wav.read(path)
     got = ffmpeg_decode(path, channels)
     np.testing.assert_array_equal(got[: meta.frames], y)
-    assert meta.frames <= len(got) <= meta.frames + 1          # ffmpeg keeps the pad nibble
+    assert meta.frames <= len(got) <= meta.frames + 1  # ffmpeg keeps the pad nibble
 
 
 def test_ffmpeg_decodes_raw_oki_exactly(ffmpeg, tmp_path):
     coded = adpcm.oki_encode(OKI_SIGNAL)
-    got = np.frombuffer(run(["ffmpeg", "-v", "error", "-nostdin", "-f", "u8", "-ar", "8000", "-ac", "1",
-                             "-c:a", "adpcm_ima_oki", "-i", "-", "-f", "s16le", "-"], input=coded.tobytes()),
-                        "<i2")
+    got = np.frombuffer(
+        run(
+            [
+                "ffmpeg",
+                "-v",
+                "error",
+                "-nostdin",
+                "-f",
+                "u8",
+                "-ar",
+                "8000",
+                "-ac",
+                "1",
+                "-c:a",
+                "adpcm_ima_oki",
+                "-i",
+                "-",
+                "-f",
+                "s16le",
+                "-",
+            ],
+            input=coded.tobytes(),
+        ),
+        "<i2",
+    )
     np.testing.assert_array_equal(got, adpcm.oki_decode(coded))
     junk = RNG.integers(0, 256, 3000).astype(np.uint8)
-    got = np.frombuffer(run(["ffmpeg", "-v", "error", "-nostdin", "-f", "u8", "-ar", "8000", "-ac", "1",
-                             "-c:a", "adpcm_ima_oki", "-i", "-", "-f", "s16le", "-"], input=junk.tobytes()),
-                        "<i2")
+    got = np.frombuffer(
+        run(
+            [
+                "ffmpeg",
+                "-v",
+                "error",
+                "-nostdin",
+                "-f",
+                "u8",
+                "-ar",
+                "8000",
+                "-ac",
+                "1",
+                "-c:a",
+                "adpcm_ima_oki",
+                "-i",
+                "-",
+                "-f",
+                "s16le",
+                "-",
+            ],
+            input=junk.tobytes(),
+        ),
+        "<i2",
+    )
     np.testing.assert_array_equal(got, adpcm.oki_decode(junk))
 
 
@@ -185,8 +233,9 @@ def test_sox_decodes_our_vox_exactly(sox, tmp_path):
 def test_soundfile_decodes_our_vox_exactly(soundfile, tmp_path):
     path = tmp_path / "ours.vox"
     vox.write(path, OKI_SIGNAL)
-    got, _ = soundfile.read(str(path), dtype="int16", format="RAW", subtype="VOX_ADPCM",
-                            samplerate=8000, channels=1)
+    got, _ = soundfile.read(
+        str(path), dtype="int16", format="RAW", subtype="VOX_ADPCM", samplerate=8000, channels=1
+    )
     np.testing.assert_array_equal(got, vox.read(path))
 
 
@@ -196,16 +245,22 @@ def test_we_decode_vox_files_sox_and_soundfile_write(sox, soundfile, tmp_path):
     np.testing.assert_array_equal(vox.read(path), sox_decode(path, 1, "-r", "8000"))
     path = tmp_path / "sf.vox"
     soundfile.write(str(path), OKI_SIGNAL, 8000, format="RAW", subtype="VOX_ADPCM")
-    np.testing.assert_array_equal(vox.read(path), soundfile.read(str(path), dtype="int16", format="RAW",
-                                                                  subtype="VOX_ADPCM", samplerate=8000,
-                                                                  channels=1)[0])
+    np.testing.assert_array_equal(
+        vox.read(path),
+        soundfile.read(
+            str(path), dtype="int16", format="RAW", subtype="VOX_ADPCM", samplerate=8000, channels=1
+        )[0],
+    )
 
 
 def test_spandsp_decodes_with_its_own_rounding(spandsp):
     """spandsp shifts where FFmpeg multiplies: its output is exactly the reference
     decoder with shift rounding, on our streams and on any bytes."""
     sp = Spandsp(spandsp)
-    for data in (adpcm.oki_encode(OKI_SIGNAL).tobytes(), RNG.integers(0, 256, 3000).astype(np.uint8).tobytes()):
+    for data in (
+        adpcm.oki_encode(OKI_SIGNAL).tobytes(),
+        RNG.integers(0, 256, 3000).astype(np.uint8).tobytes(),
+    ):
         want, _ = ref.oki_decode_codes(ref.unpack_high_first(data), rounding="shift")
         np.testing.assert_array_equal(sp.oki_decode(data), want)
 
@@ -261,4 +316,9 @@ def test_ima_quality_in_ffmpeg_sox_soundfile(ffmpeg, sox, soundfile, tmp_path):
         wav.write(path, x, "ima")
         within(x, ffmpeg_decode(path)[: x.size], IMA_LIMITS, f"ffmpeg {name}")
         within(x, sox_decode(path)[: x.size], IMA_LIMITS, f"sox {name}")
-        within(x, soundfile.read(str(path), dtype="int16")[0][: x.size], IMA_LIMITS, f"soundfile {name}")
+        within(
+            x,
+            soundfile.read(str(path), dtype="int16")[0][: x.size],
+            IMA_LIMITS,
+            f"soundfile {name}",
+        )

@@ -25,7 +25,7 @@ from recorder._codecs import engine as k_engine
 from recorder._codecs import resample as k_resample
 
 HUGE = (2**31, 2**63, 2**64 - 1, 2**70, -(2**70))
-PCM = np.arange(-800, 800, 10, dtype=np.int16)          # 160 samples
+PCM = np.arange(-800, 800, 10, dtype=np.int16)  # 160 samples
 BLOCK = np.zeros((4, 160), np.int16)
 
 
@@ -42,15 +42,24 @@ def _job_bank(barge=False):
 
 
 def _feed_args(slot):
-    return (np.array([slot], np.int64), np.zeros((1, 160), np.int16), np.zeros(1, np.int64),
-            np.zeros(1, np.uint8), np.full(1, -1, np.int64), np.zeros(1, np.int32),
-            np.full(1, -1, np.int64))
+    return (
+        np.array([slot], np.int64),
+        np.zeros((1, 160), np.int16),
+        np.zeros(1, np.int64),
+        np.zeros(1, np.uint8),
+        np.full(1, -1, np.int64),
+        np.zeros(1, np.int32),
+        np.full(1, -1, np.int64),
+    )
 
 
 def _multistate(channels=4):
     m = dsp.MultiDetector(channels)
-    return k_detect.MultiState(channels, k_detect.DtmfConfig(8000, -42, 10, 6, 6, 0.02, 0.8, 0.3),
-                               k_detect.SilenceConfig(8000, -42, 20)), m
+    return k_detect.MultiState(
+        channels,
+        k_detect.DtmfConfig(8000, -42, 10, 6, 6, 0.02, 0.8, 0.3),
+        k_detect.SilenceConfig(8000, -42, 20),
+    ), m
 
 
 def _state_call(slot_values, *, silence_len=1, ev=None):
@@ -58,8 +67,14 @@ def _state_call(slot_values, *, silence_len=1, ev=None):
     rows = np.asarray(slot_values, np.int64)
     k = len(rows)
     ev = np.empty(ms.max_events(k, 160), k_detect.EVENT_DTYPE) if ev is None else ev
-    return ms.process(np.zeros((k, 160), np.int16), rows, ev, np.empty(silence_len, np.int64),
-                      np.empty(k, np.uint8), np.empty(k, np.float32))
+    return ms.process(
+        np.zeros((k, 160), np.int16),
+        rows,
+        ev,
+        np.empty(silence_len, np.int64),
+        np.empty(k, np.uint8),
+        np.empty(k, np.float32),
+    )
 
 
 def _set_held(value):
@@ -73,40 +88,101 @@ CASES = [
     ("current_digit 10**7", lambda: dsp.MultiDetector(4).current_digit(10**7), ValueError, "slot"),
     ("current_digit -1", lambda: dsp.MultiDetector(4).current_digit(-1), ValueError, "slot"),
     ("current_digit 4", lambda: dsp.MultiDetector(4).current_digit(4), ValueError, "0..3"),
-    *[(f"current_digit {v}", lambda v=v: dsp.MultiDetector(4).current_digit(v), ValueError, "slot")
-      for v in HUGE],
+    *[
+        (
+            f"current_digit {v}",
+            lambda v=v: dsp.MultiDetector(4).current_digit(v),
+            ValueError,
+            "slot",
+        )
+        for v in HUGE
+    ],
     ("current_digit 1.5", lambda: dsp.MultiDetector(4).current_digit(1.5), TypeError, "int"),
     ("current_digit True", lambda: dsp.MultiDetector(4).current_digit(True), TypeError, "int"),
     ("current_digit None", lambda: dsp.MultiDetector(4).current_digit(None), TypeError, "int"),
-    ("detector rows 4", lambda: dsp.MultiDetector(4).process(BLOCK[:1], rows=[4]), ValueError,
-     "out of range"),
-    ("detector rows -1", lambda: dsp.MultiDetector(4).process(BLOCK[:1], rows=[-1]), ValueError,
-     "out of range"),
-    *[(f"detector rows {v}", lambda v=v: dsp.MultiDetector(4).process(BLOCK[:1], rows=[v]),
-       ValueError, "out of range") for v in HUGE],
-    ("detector rows uint64 max", lambda: dsp.MultiDetector(4).process(
-        BLOCK[:1], rows=np.array([2**64 - 1], np.uint64)), ValueError, "18446744073709551615"),
-    ("detector rows float", lambda: dsp.MultiDetector(4).process(BLOCK[:1], rows=[1.0]), TypeError,
-     "integer"),
-    ("detector rows str", lambda: dsp.MultiDetector(4).process(BLOCK[:1], rows=["1"]), TypeError,
-     "integer"),
-    ("detector rows repeated", lambda: dsp.MultiDetector(4).process(BLOCK[:2], rows=[1, 1]),
-     ValueError, "twice"),
-    ("detector rows count", lambda: dsp.MultiDetector(4).process(BLOCK[:2], rows=[1]), ValueError,
-     "entries"),
-    ("detector reset 2**70", lambda: dsp.MultiDetector(4).reset([2**70]), ValueError, "out of range"),
+    (
+        "detector rows 4",
+        lambda: dsp.MultiDetector(4).process(BLOCK[:1], rows=[4]),
+        ValueError,
+        "out of range",
+    ),
+    (
+        "detector rows -1",
+        lambda: dsp.MultiDetector(4).process(BLOCK[:1], rows=[-1]),
+        ValueError,
+        "out of range",
+    ),
+    *[
+        (
+            f"detector rows {v}",
+            lambda v=v: dsp.MultiDetector(4).process(BLOCK[:1], rows=[v]),
+            ValueError,
+            "out of range",
+        )
+        for v in HUGE
+    ],
+    (
+        "detector rows uint64 max",
+        lambda: dsp.MultiDetector(4).process(BLOCK[:1], rows=np.array([2**64 - 1], np.uint64)),
+        ValueError,
+        "18446744073709551615",
+    ),
+    (
+        "detector rows float",
+        lambda: dsp.MultiDetector(4).process(BLOCK[:1], rows=[1.0]),
+        TypeError,
+        "integer",
+    ),
+    (
+        "detector rows str",
+        lambda: dsp.MultiDetector(4).process(BLOCK[:1], rows=["1"]),
+        TypeError,
+        "integer",
+    ),
+    (
+        "detector rows repeated",
+        lambda: dsp.MultiDetector(4).process(BLOCK[:2], rows=[1, 1]),
+        ValueError,
+        "twice",
+    ),
+    (
+        "detector rows count",
+        lambda: dsp.MultiDetector(4).process(BLOCK[:2], rows=[1]),
+        ValueError,
+        "entries",
+    ),
+    (
+        "detector reset 2**70",
+        lambda: dsp.MultiDetector(4).reset([2**70]),
+        ValueError,
+        "out of range",
+    ),
     ("detector reset 4", lambda: dsp.MultiDetector(4).reset([4]), ValueError, "out of range"),
     ("detector reset 1.5", lambda: dsp.MultiDetector(4).reset([1.5]), TypeError, "integer"),
     ("detector finish 4", lambda: dsp.MultiDetector(4).finish([4]), ValueError, "out of range"),
-    ("detector finish -2**70", lambda: dsp.MultiDetector(4).finish([-(2**70)]), ValueError,
-     "out of range"),
+    (
+        "detector finish -2**70",
+        lambda: dsp.MultiDetector(4).finish([-(2**70)]),
+        ValueError,
+        "out of range",
+    ),
     ("detector block 1-D", lambda: dsp.MultiDetector(4).process(PCM), ValueError, "2-D"),
-    ("detector block 3-D", lambda: dsp.MultiDetector(4).process(np.zeros((4, 2, 2), np.int16)),
-     ValueError, "2-D"),
-    ("detector block float", lambda: dsp.MultiDetector(4).process(np.zeros((4, 160))), TypeError,
-     "int16"),
-    *[(f"detector channels {v}", lambda v=v: dsp.MultiDetector(v), ValueError, "channels")
-      for v in (0, -1, 10**7, *HUGE)],
+    (
+        "detector block 3-D",
+        lambda: dsp.MultiDetector(4).process(np.zeros((4, 2, 2), np.int16)),
+        ValueError,
+        "2-D",
+    ),
+    (
+        "detector block float",
+        lambda: dsp.MultiDetector(4).process(np.zeros((4, 160))),
+        TypeError,
+        "int16",
+    ),
+    *[
+        (f"detector channels {v}", lambda v=v: dsp.MultiDetector(v), ValueError, "channels")
+        for v in (0, -1, 10**7, *HUGE)
+    ],
     ("detector channels 1.5", lambda: dsp.MultiDetector(1.5), TypeError, "channels"),
     ("detector channels inf", lambda: dsp.MultiDetector(math.inf), TypeError, "channels"),
     ("detector rate inf", lambda: dsp.MultiDetector(4, rate=math.inf), TypeError, "rate"),
@@ -115,17 +191,27 @@ CASES = [
     ("dtmf level nan", lambda: dsp.DtmfDetector(min_level_dbm0=math.nan), ValueError, "min_level"),
     ("dtmf 2-D", lambda: dsp.DtmfDetector().process(BLOCK), ValueError, "1-D"),
     ("silence rate 2**63", lambda: dsp.SilenceDetector(rate=2**63), ValueError, "rate"),
-    ("silence min_audio inf", lambda: dsp.SilenceDetector(min_audio_ms=math.inf), ValueError,
-     "min_audio_ms"),
+    (
+        "silence min_audio inf",
+        lambda: dsp.SilenceDetector(min_audio_ms=math.inf),
+        ValueError,
+        "min_audio_ms",
+    ),
     ("detect_dtmf rate -1", lambda: dsp.detect_dtmf(PCM, rate=-1), ValueError, "rate"),
     ("audio_segments odd bytes", lambda: dsp.audio_segments(b"abc"), ValueError, "even"),
     # --- ADPCM states and counts -----------------------------------------------------
-    *[(f"IMA predictor {v}", lambda v=v: codecs.ImaEncoder(state=(v, 0)), ValueError, "predictor")
-      for v in HUGE],
-    *[(f"IMA index {v}", lambda v=v: codecs.ImaDecoder(state=(0, v)), ValueError, "step index")
-      for v in HUGE],
-    *[(f"OKI predictor {v}", lambda v=v: codecs.OkiEncoder(state=(v, 0)), ValueError, "predictor")
-      for v in (2048, -2049, *HUGE)],
+    *[
+        (f"IMA predictor {v}", lambda v=v: codecs.ImaEncoder(state=(v, 0)), ValueError, "predictor")
+        for v in HUGE
+    ],
+    *[
+        (f"IMA index {v}", lambda v=v: codecs.ImaDecoder(state=(0, v)), ValueError, "step index")
+        for v in HUGE
+    ],
+    *[
+        (f"OKI predictor {v}", lambda v=v: codecs.OkiEncoder(state=(v, 0)), ValueError, "predictor")
+        for v in (2048, -2049, *HUGE)
+    ],
     ("OKI index 49", lambda: codecs.OkiDecoder(state=(0, 49)), ValueError, "0..48"),
     ("IMA predictor inf", lambda: codecs.ImaEncoder(state=(math.inf, 0)), TypeError, "int"),
     ("IMA predictor nan", lambda: codecs.ImaEncoder(state=(math.nan, 0)), TypeError, "int"),
@@ -133,44 +219,95 @@ CASES = [
     ("IMA index True", lambda: codecs.ImaEncoder(state=(0, True)), TypeError, "int"),
     ("IMA state scalar", lambda: codecs.ImaEncoder(state=5), TypeError, "pair"),
     ("IMA state triple", lambda: codecs.ImaEncoder(state=(1, 2, 3)), TypeError, "pair"),
-    ("ima_decode state 2**70", lambda: adpcm.ima_decode(b"ab", state=(2**70, 0)), ValueError,
-     "predictor"),
-    ("oki_encode state 2**70", lambda: adpcm.oki_encode(PCM, state=(0, 2**70)), ValueError,
-     "step index"),
-    *[(f"nbytes {v}", lambda v=v: codecs.ImaEncoder().nbytes(v), ValueError, "nsamples")
-      for v in (-1, 2**63, 2**70)],
+    (
+        "ima_decode state 2**70",
+        lambda: adpcm.ima_decode(b"ab", state=(2**70, 0)),
+        ValueError,
+        "predictor",
+    ),
+    (
+        "oki_encode state 2**70",
+        lambda: adpcm.oki_encode(PCM, state=(0, 2**70)),
+        ValueError,
+        "step index",
+    ),
+    *[
+        (f"nbytes {v}", lambda v=v: codecs.ImaEncoder().nbytes(v), ValueError, "nsamples")
+        for v in (-1, 2**63, 2**70)
+    ],
     ("OKI nbytes 2**63-1", lambda: codecs.OkiEncoder().nbytes(2**63 - 1), ValueError, "nsamples"),
     ("nbytes inf", lambda: codecs.ImaEncoder().nbytes(math.inf), TypeError, "nsamples"),
     ("held 16", lambda: _set_held(16), ValueError, "held"),
     ("held 2**70", lambda: _set_held(2**70), ValueError, "held"),
     ("held 1.5", lambda: _set_held(1.5), TypeError, "held"),
     ("held str", lambda: _set_held("x"), TypeError, "held"),
-    *[(f"row_states {v}", lambda v=v: codecs.row_states(v), ValueError, "rows")
-      for v in (-1, 10**7, *HUGE)],
+    *[
+        (f"row_states {v}", lambda v=v: codecs.row_states(v), ValueError, "rows")
+        for v in (-1, 10**7, *HUGE)
+    ],
     ("row_states inf", lambda: codecs.row_states(math.inf), TypeError, "rows"),
     ("row_states 1.5", lambda: codecs.row_states(1.5), TypeError, "rows"),
-    ("rows state predictor", lambda: codecs.ima_encode_rows(
-        BLOCK, np.full((4, 3), 2**30, np.int32)), ValueError, "state row 0"),
-    ("rows state index", lambda: codecs.oki_decode_rows(
-        np.zeros((4, 2), np.uint8), np.array([[0, 0, 0]] * 3 + [[0, 2**31 - 1, 0]], np.int32)),
-     ValueError, "state row 3"),
-    ("rows state shadow", lambda: codecs.oki_encode_rows(
-        BLOCK, np.array([[0, 0, 0]] * 3 + [[0, 0, -5000]], np.int32)), ValueError, "shadow"),
-    ("rows state shape", lambda: codecs.ima_encode_rows(BLOCK, codecs.row_states(3)), ValueError,
-     "shape"),
-    ("rows state dtype", lambda: codecs.ima_encode_rows(BLOCK, np.zeros((4, 3), np.int64)),
-     TypeError, "int32"),
-    ("rows odd", lambda: codecs.ima_encode_rows(np.zeros((2, 3), np.int16), codecs.row_states(2)),
-     ValueError, "even"),
+    (
+        "rows state predictor",
+        lambda: codecs.ima_encode_rows(BLOCK, np.full((4, 3), 2**30, np.int32)),
+        ValueError,
+        "state row 0",
+    ),
+    (
+        "rows state index",
+        lambda: codecs.oki_decode_rows(
+            np.zeros((4, 2), np.uint8), np.array([[0, 0, 0]] * 3 + [[0, 2**31 - 1, 0]], np.int32)
+        ),
+        ValueError,
+        "state row 3",
+    ),
+    (
+        "rows state shadow",
+        lambda: codecs.oki_encode_rows(
+            BLOCK, np.array([[0, 0, 0]] * 3 + [[0, 0, -5000]], np.int32)
+        ),
+        ValueError,
+        "shadow",
+    ),
+    (
+        "rows state shape",
+        lambda: codecs.ima_encode_rows(BLOCK, codecs.row_states(3)),
+        ValueError,
+        "shape",
+    ),
+    (
+        "rows state dtype",
+        lambda: codecs.ima_encode_rows(BLOCK, np.zeros((4, 3), np.int64)),
+        TypeError,
+        "int32",
+    ),
+    (
+        "rows odd",
+        lambda: codecs.ima_encode_rows(np.zeros((2, 3), np.int16), codecs.row_states(2)),
+        ValueError,
+        "even",
+    ),
     ("rows 1-D", lambda: codecs.ima_decode_rows(b"ab", codecs.row_states(1)), ValueError, "2-D"),
     # --- sample codecs: buffers ------------------------------------------------------
-    ("alaw out short", lambda: codecs.alaw_encode(PCM, out=np.zeros(159, np.uint8)), ValueError,
-     "159"),
-    ("alaw out strided", lambda: codecs.alaw_encode(PCM, out=np.zeros(320, np.uint8)[::2]),
-     ValueError, "contiguous"),
+    (
+        "alaw out short",
+        lambda: codecs.alaw_encode(PCM, out=np.zeros(159, np.uint8)),
+        ValueError,
+        "159",
+    ),
+    (
+        "alaw out strided",
+        lambda: codecs.alaw_encode(PCM, out=np.zeros(320, np.uint8)[::2]),
+        ValueError,
+        "contiguous",
+    ),
     ("alaw out read-only", lambda: codecs.alaw_encode(PCM, out=bytes(160)), ValueError, "writable"),
-    ("alaw out dtype", lambda: codecs.alaw_encode(PCM, out=np.zeros(160, np.int16)), TypeError,
-     "uint8"),
+    (
+        "alaw out dtype",
+        lambda: codecs.alaw_encode(PCM, out=np.zeros(160, np.int16)),
+        TypeError,
+        "uint8",
+    ),
     ("alaw float", lambda: codecs.alaw_encode(np.zeros(4, np.float32)), TypeError, "int16"),
     ("alaw int", lambda: codecs.alaw_encode(5), TypeError, "buffer"),
     ("alaw str", lambda: codecs.alaw_encode("abc"), TypeError, "buffer"),
@@ -181,39 +318,92 @@ CASES = [
     ("get_decoder list", lambda: codecs.get_decoder(["alaw"]), ValueError, "format"),
     ("SampleEncoder list", lambda: codecs.SampleEncoder(["alaw"]), ValueError, "sample codec"),
     ("SampleDecoder None", lambda: codecs.SampleDecoder(None), ValueError, "sample codec"),
-    ("ima out short", lambda: adpcm.ima_encode(PCM[:5], out=np.zeros(2, np.uint8)), ValueError,
-     "3"),
-    ("decoder 2-D", lambda: codecs.OkiDecoder().decode(np.zeros((2, 2), np.uint8)), ValueError,
-     "1-D"),
+    (
+        "ima out short",
+        lambda: adpcm.ima_encode(PCM[:5], out=np.zeros(2, np.uint8)),
+        ValueError,
+        "3",
+    ),
+    (
+        "decoder 2-D",
+        lambda: codecs.OkiDecoder().decode(np.zeros((2, 2), np.uint8)),
+        ValueError,
+        "1-D",
+    ),
     # --- resampling ------------------------------------------------------------------
-    *[(f"rate {v!r}", lambda v=v: recorder.Resampler(8000, v), ValueError, "out_rate")
-      for v in (math.inf, -math.inf, math.nan, 0, -1, 8000.5)],
+    *[
+        (f"rate {v!r}", lambda v=v: recorder.Resampler(8000, v), ValueError, "out_rate")
+        for v in (math.inf, -math.inf, math.nan, 0, -1, 8000.5)
+    ],
     ("in_rate inf", lambda: recorder.Resampler(math.inf, 8000), ValueError, "in_rate"),
     ("resample inf", lambda: recorder.resample(PCM, 8000, math.inf), ValueError, "out_rate"),
     ("ratio inf", lambda: resampling.ratio(8000, math.inf), ValueError, "out_rate"),
     ("rate 2**70", lambda: recorder.Resampler(8000, 2**70), ValueError, "1000"),
     ("rate str", lambda: recorder.Resampler(8000, "6000"), TypeError, "out_rate"),
-    *[(f"bank channels {v}", lambda v=v: recorder.MultiResampler(v, 8000, 6000), ValueError,
-       "channels") for v in (0, -1, 2**40, *HUGE)],
+    *[
+        (
+            f"bank channels {v}",
+            lambda v=v: recorder.MultiResampler(v, 8000, 6000),
+            ValueError,
+            "channels",
+        )
+        for v in (0, -1, 2**40, *HUGE)
+    ],
     ("bank channels 1.5", lambda: recorder.MultiResampler(1.5, 8000, 6000), TypeError, "channels"),
-    ("bank rows 4", lambda: recorder.MultiResampler(4, 8000, 6000).process(BLOCK[:1], [4]),
-     ValueError, "out of range"),
-    *[(f"bank rows {v}", lambda v=v: recorder.MultiResampler(4, 8000, 6000).process(BLOCK[:1], [v]),
-       ValueError, "out of range") for v in HUGE],
-    ("bank reset 9", lambda: recorder.MultiResampler(4, 8000, 6000).reset([9]), ValueError,
-     "out of range"),
-    ("bank flush 2**70", lambda: recorder.MultiResampler(4, 8000, 6000).flush([2**70]), ValueError,
-     "out of range"),
-    *[(f"bank counts {v}", lambda v=v: recorder.MultiResampler(4, 8000, 6000).counts(v), ValueError,
-       "n must") for v in (-1, 2**62, 2**63, 2**70)],
-    *[(f"count {v}", lambda v=v: recorder.Resampler(8000, 6000).count(v), ValueError, "n must")
-      for v in (-1, 2**62, 2**63, 2**70)],
+    (
+        "bank rows 4",
+        lambda: recorder.MultiResampler(4, 8000, 6000).process(BLOCK[:1], [4]),
+        ValueError,
+        "out of range",
+    ),
+    *[
+        (
+            f"bank rows {v}",
+            lambda v=v: recorder.MultiResampler(4, 8000, 6000).process(BLOCK[:1], [v]),
+            ValueError,
+            "out of range",
+        )
+        for v in HUGE
+    ],
+    (
+        "bank reset 9",
+        lambda: recorder.MultiResampler(4, 8000, 6000).reset([9]),
+        ValueError,
+        "out of range",
+    ),
+    (
+        "bank flush 2**70",
+        lambda: recorder.MultiResampler(4, 8000, 6000).flush([2**70]),
+        ValueError,
+        "out of range",
+    ),
+    *[
+        (
+            f"bank counts {v}",
+            lambda v=v: recorder.MultiResampler(4, 8000, 6000).counts(v),
+            ValueError,
+            "n must",
+        )
+        for v in (-1, 2**62, 2**63, 2**70)
+    ],
+    *[
+        (f"count {v}", lambda v=v: recorder.Resampler(8000, 6000).count(v), ValueError, "n must")
+        for v in (-1, 2**62, 2**63, 2**70)
+    ],
     ("count 1.5", lambda: recorder.Resampler(8000, 6000).count(1.5), TypeError, "n must"),
     ("resampler 2-D", lambda: recorder.Resampler(8000, 6000).process(BLOCK), ValueError, "1-D"),
-    ("resampler float64", lambda: recorder.Resampler(8000, 6000).process(np.zeros(4)), TypeError,
-     "float32"),
-    ("bank block 1-D", lambda: recorder.MultiResampler(4, 8000, 6000).process(PCM), ValueError,
-     "2-D"),
+    (
+        "resampler float64",
+        lambda: recorder.Resampler(8000, 6000).process(np.zeros(4)),
+        TypeError,
+        "float32",
+    ),
+    (
+        "bank block 1-D",
+        lambda: recorder.MultiResampler(4, 8000, 6000).process(PCM),
+        ValueError,
+        "2-D",
+    ),
     # --- compiled modules: their own checks ------------------------------------------
     ("engine open -1", lambda: _bank().open(-1), ValueError, "slot"),
     *[(f"engine slot {v}", lambda v=v: _bank().pending(v), ValueError, "slot") for v in HUGE],
@@ -223,67 +413,148 @@ CASES = [
     ("engine push_zeros 2**70", lambda: _bank().push_zeros(0, 2**70), ValueError, "n "),
     ("engine ready 2**70", lambda: _bank().ready(2**70), ValueError, "n "),
     ("engine take n 2**70", lambda: _bank().take(np.array([0], np.int64), 2**70), ValueError, "n "),
-    ("engine timeout 2**70", lambda: _bank().start_job(0, 0, 2**70, -1, 0, 0, False, 0), ValueError,
-     "timeout_at"),
+    (
+        "engine timeout 2**70",
+        lambda: _bank().start_job(0, 0, 2**70, -1, 0, 0, False, 0),
+        ValueError,
+        "timeout_at",
+    ),
     ("engine cause 99", lambda: _job_bank().end_job(0, 99, True), ValueError, "cause"),
     ("engine barge start 2**70", lambda: _job_bank(True).barge(0, 49, 2**70), ValueError, "start"),
     ("engine capacity 2**70", lambda: k_engine.Bank(2**70), ValueError, "capacity"),
     ("engine open 2**31-1", lambda: _bank().open(2**31 - 1), ValueError, "slot"),
     ("engine capacity -5", lambda: k_engine.Bank(-5), ValueError, "capacity"),
     ("engine sync_every 0", lambda: k_engine.Bank(4, sync_every=0), ValueError, "sync_every"),
-    ("engine flush_bytes 2**62", lambda: k_engine.Bank(4, flush_bytes=2**62), ValueError,
-     "flush_bytes"),
+    (
+        "engine flush_bytes 2**62",
+        lambda: k_engine.Bank(4, flush_bytes=2**62),
+        ValueError,
+        "flush_bytes",
+    ),
     ("engine push_zeros -5", lambda: _bank().push_zeros(0, -5), ValueError, "n must"),
     ("engine push closed", lambda: _bank().push_s16(1, PCM), ValueError, "not open"),
-    ("engine take 2**32", lambda: _bank().take(np.array([2**32], np.int64), 1), ValueError,
-     "not open"),
+    (
+        "engine take 2**32",
+        lambda: _bank().take(np.array([2**32], np.int64), 1),
+        ValueError,
+        "not open",
+    ),
     ("engine take -1", lambda: _bank().take(np.array([0], np.int64), -1), ValueError, "n must"),
-    ("engine take 2**40", lambda: _bank().take(np.array([0], np.int64), 2**40), ValueError,
-     "n must"),
+    (
+        "engine take 2**40",
+        lambda: _bank().take(np.array([0], np.int64), 2**40),
+        ValueError,
+        "n must",
+    ),
     ("engine feed 2**32", lambda: _job_bank().feed(*_feed_args(2**32)), ValueError, "not open"),
     ("engine fmt 9", lambda: _bank().start_job(0, 9, -1, -1, 0, 0, False, 0), ValueError, "fmt"),
-    ("engine hold -10", lambda: _bank().start_job(0, 0, -1, -1, 0, 0, True, -10), ValueError,
-     "hold"),
-    ("engine hold 2**31-1", lambda: _bank().start_job(0, 0, -1, -1, 0, 0, True, 2**31 - 1),
-     ValueError, "hold"),
+    (
+        "engine hold -10",
+        lambda: _bank().start_job(0, 0, -1, -1, 0, 0, True, -10),
+        ValueError,
+        "hold",
+    ),
+    (
+        "engine hold 2**31-1",
+        lambda: _bank().start_job(0, 0, -1, -1, 0, 0, True, 2**31 - 1),
+        ValueError,
+        "hold",
+    ),
     ("engine barge digit", lambda: _job_bank(True).barge(0, -5, 0), ValueError, "digit"),
     ("engine job -1", lambda: _bank().job(-1), ValueError, "not open"),
     ("detect current 10**7", lambda: _multistate()[0].current(10**7), ValueError, "slot"),
     ("detect silence_state -1", lambda: _multistate()[0].silence_state(-1), ValueError, "slot"),
     ("detect reset 4", lambda: _multistate()[0].reset(np.array([4], np.int64)), ValueError, "slot"),
-    ("detect finish -1", lambda: _multistate()[0].finish(np.array([-1], np.int64)), ValueError,
-     "slot"),
+    (
+        "detect finish -1",
+        lambda: _multistate()[0].finish(np.array([-1], np.int64)),
+        ValueError,
+        "slot",
+    ),
     ("detect process slot", lambda: _state_call([7]), ValueError, "slot"),
-    ("detect process short outputs", lambda: _state_call([0, 1], silence_len=1), ValueError,
-     "entries"),
-    ("detect process ev dtype", lambda: _state_call([0], ev=np.zeros(100, np.float64)), TypeError,
-     "EVENT_DTYPE"),
+    (
+        "detect process short outputs",
+        lambda: _state_call([0, 1], silence_len=1),
+        ValueError,
+        "entries",
+    ),
+    (
+        "detect process ev dtype",
+        lambda: _state_call([0], ev=np.zeros(100, np.float64)),
+        TypeError,
+        "EVENT_DTYPE",
+    ),
     ("detect process ev list", lambda: _state_call([0], ev=[]), TypeError, "EVENT_DTYPE"),
-    ("detect channels 0", lambda: k_detect.MultiState(0, None, k_detect.SilenceConfig(8000, -42, 20)),
-     ValueError, "channels"),
-    ("detect channels 10**8", lambda: k_detect.MultiState(10**8, None, None), ValueError,
-     "channels"),
+    (
+        "detect channels 0",
+        lambda: k_detect.MultiState(0, None, k_detect.SilenceConfig(8000, -42, 20)),
+        ValueError,
+        "channels",
+    ),
+    (
+        "detect channels 10**8",
+        lambda: k_detect.MultiState(10**8, None, None),
+        ValueError,
+        "channels",
+    ),
     ("detect rate 0", lambda: k_detect.SilenceConfig(0, -42, 20), ValueError, "rate"),
-    ("detect rate 100", lambda: k_detect.DtmfConfig(100, -42, 10, 6, 6, 0.02, 0.8, 0.3), ValueError,
-     "rate"),
-    ("adpcm spb channels 0", lambda: k_adpcm.ima_wav_samples_per_block(256, 0), ValueError,
-     "channels"),
-    ("adpcm frames block_align 0", lambda: k_adpcm.ima_wav_frames(100, 1, 0), ValueError,
-     "block_align"),
+    (
+        "detect rate 100",
+        lambda: k_detect.DtmfConfig(100, -42, 10, 6, 6, 0.02, 0.8, 0.3),
+        ValueError,
+        "rate",
+    ),
+    (
+        "adpcm spb channels 0",
+        lambda: k_adpcm.ima_wav_samples_per_block(256, 0),
+        ValueError,
+        "channels",
+    ),
+    (
+        "adpcm frames block_align 0",
+        lambda: k_adpcm.ima_wav_frames(100, 1, 0),
+        ValueError,
+        "block_align",
+    ),
     ("adpcm frames negative", lambda: k_adpcm.ima_wav_frames(-100, 1, 256), ValueError, "nbytes"),
-    ("adpcm headers block_align 0", lambda: k_adpcm.ima_wav_check_headers(
-        np.zeros(8, np.uint8), 1, 0), ValueError, "block_align"),
-    ("adpcm headers channels -1", lambda: k_adpcm.ima_wav_check_headers(
-        np.zeros(8, np.uint8), -1, 256), ValueError, "channels"),
-    ("adpcm decode block_align 3", lambda: k_adpcm.ima_wav_decode(
-        np.zeros(8, np.uint8), 1, 3, np.zeros(8, np.int16)), ValueError, "block_align"),
-    ("adpcm encode index", lambda: k_adpcm.ima_wav_encode(
-        np.zeros(505, np.int16), 1, 256, np.array([99], np.int32), np.zeros(256, np.uint8)),
-     ValueError, "step index"),
-    ("resample filter block", lambda: k_resample.Filter(np.zeros((1, 8), np.float32), 1, 1, 2**40),
-     ValueError, "block"),
-    ("resample filter p", lambda: k_resample.Filter(np.zeros((0, 8), np.float32), 0, 1), ValueError,
-     "p must"),
+    (
+        "adpcm headers block_align 0",
+        lambda: k_adpcm.ima_wav_check_headers(np.zeros(8, np.uint8), 1, 0),
+        ValueError,
+        "block_align",
+    ),
+    (
+        "adpcm headers channels -1",
+        lambda: k_adpcm.ima_wav_check_headers(np.zeros(8, np.uint8), -1, 256),
+        ValueError,
+        "channels",
+    ),
+    (
+        "adpcm decode block_align 3",
+        lambda: k_adpcm.ima_wav_decode(np.zeros(8, np.uint8), 1, 3, np.zeros(8, np.int16)),
+        ValueError,
+        "block_align",
+    ),
+    (
+        "adpcm encode index",
+        lambda: k_adpcm.ima_wav_encode(
+            np.zeros(505, np.int16), 1, 256, np.array([99], np.int32), np.zeros(256, np.uint8)
+        ),
+        ValueError,
+        "step index",
+    ),
+    (
+        "resample filter block",
+        lambda: k_resample.Filter(np.zeros((1, 8), np.float32), 1, 1, 2**40),
+        ValueError,
+        "block",
+    ),
+    (
+        "resample filter p",
+        lambda: k_resample.Filter(np.zeros((0, 8), np.float32), 0, 1),
+        ValueError,
+        "p must",
+    ),
 ]
 
 
@@ -333,8 +604,9 @@ def _signal(dtype, n, seed=1):
     return rng.integers(-32768, 32768, n).astype(np.int16)
 
 
-@pytest.mark.parametrize("name,func,in_dtype,out_dtype", SAMPLE_CODECS,
-                         ids=[c[0] for c in SAMPLE_CODECS])
+@pytest.mark.parametrize(
+    "name,func,in_dtype,out_dtype", SAMPLE_CODECS, ids=[c[0] for c in SAMPLE_CODECS]
+)
 @pytest.mark.parametrize("shift", [0, 1, 7, 64, -1, -8, -100])
 def test_out_overlapping_input(name, func, in_dtype, out_dtype, shift):
     """out= at every offset around the input (shift in bytes; 0 = the same start): the
@@ -346,10 +618,10 @@ def test_out_overlapping_input(name, func, in_dtype, out_dtype, shift):
     out_bytes = n * np.dtype(out_dtype).itemsize
     pad = 256
     arena = np.zeros(pad + max(in_bytes, out_bytes) + 2 * pad, np.uint8)
-    src = arena[pad: pad + in_bytes].view(in_dtype)
+    src = arena[pad : pad + in_bytes].view(in_dtype)
     src[:] = x
     o = pad + shift * np.dtype(out_dtype).itemsize
-    dst = arena[o: o + out_bytes].view(out_dtype)
+    dst = arena[o : o + out_bytes].view(out_dtype)
     assert np.shares_memory(src, dst)
     got = func(src, out=dst)
     assert np.shares_memory(got, dst)
@@ -363,9 +635,11 @@ def test_out_overlapping_memoryview(shift):
     want = codecs.alaw_to_ulaw(codes)
     ba = bytearray(4100)
     ba[50:4050] = codes
-    got = codecs.alaw_to_ulaw(memoryview(ba)[50:4050], out=memoryview(ba)[50 + shift:4050 + shift])
+    got = codecs.alaw_to_ulaw(
+        memoryview(ba)[50:4050], out=memoryview(ba)[50 + shift : 4050 + shift]
+    )
     np.testing.assert_array_equal(got, want)
-    assert bytes(ba[50 + shift:4050 + shift]) == want.tobytes()
+    assert bytes(ba[50 + shift : 4050 + shift]) == want.tobytes()
 
 
 def test_s16_in_place():
@@ -374,8 +648,8 @@ def test_s16_in_place():
     buf = x.copy()
     got = codecs.s16_encode(buf, out=buf.view(np.uint8))
     np.testing.assert_array_equal(got, codecs.s16_encode(x))
-    back = codecs.s16_decode(buf.view(np.uint8)[1:1 + 1996], out=buf[1:])
-    np.testing.assert_array_equal(back, codecs.s16_decode(x.view(np.uint8)[1:1 + 1996].copy()))
+    back = codecs.s16_decode(buf.view(np.uint8)[1 : 1 + 1996], out=buf[1:])
+    np.testing.assert_array_equal(back, codecs.s16_decode(x.view(np.uint8)[1 : 1 + 1996].copy()))
 
 
 @pytest.mark.parametrize("cls", [codecs.ImaEncoder, codecs.OkiEncoder])
@@ -384,17 +658,17 @@ def test_adpcm_encode_overlap(cls, shift):
     x = _signal(np.int16, 2001, seed=3) // 4
     want = cls().encode(x)
     arena = np.zeros(2 * 2001 + 64, np.uint8)
-    src = arena[32:32 + 2 * 2001].view(np.int16)
+    src = arena[32 : 32 + 2 * 2001].view(np.int16)
     src[:] = x
     enc = cls()
-    dst = arena[32 + shift: 32 + shift + enc.nbytes(len(x))]
+    dst = arena[32 + shift : 32 + shift + enc.nbytes(len(x))]
     got = enc.encode(src, out=dst)
     np.testing.assert_array_equal(got, want)
     one = np.zeros(4002 + 64, np.uint8)
-    s1 = one[32:32 + 4002].view(np.int16)
+    s1 = one[32 : 32 + 4002].view(np.int16)
     s1[:] = x
     func = adpcm.ima_encode if cls is codecs.ImaEncoder else adpcm.oki_encode
-    got1 = func(s1, out=one[32 + shift: 32 + shift + 1001])
+    got1 = func(s1, out=one[32 + shift : 32 + shift + 1001])
     np.testing.assert_array_equal(got1, func(x))
 
 
@@ -408,7 +682,7 @@ def test_adpcm_decode_overlap(cls, offset):
     arena = np.zeros(6000, np.uint8)
     src = arena[2000:3000]
     src[:] = data
-    dst = arena[offset:offset + 4000].view(np.int16)
+    dst = arena[offset : offset + 4000].view(np.int16)
     assert np.shares_memory(src, dst)
     np.testing.assert_array_equal(cls().decode(src, out=dst), want)
     arena[2000:3000] = data
@@ -450,7 +724,7 @@ def test_rows_overlap(oki):
 
 # --- hammering every public callable in a child process -----------------------------------
 
-HAMMER = r'''
+HAMMER = r"""
 import math, sys
 import numpy as np
 import recorder
@@ -612,15 +886,14 @@ for name, factory, args, kwargs in T:
                 print("UNEXPECTED", name, i if key is None else key, repr(h).replace("\n", "")[:40],
                       type(e).__name__, str(e)[:100], flush=True)
 print("DONE", calls, "calls", unexpected, "unexpected", flush=True)
-'''
+"""
 
 
 def test_hammer_in_subprocess():
     """Every public callable (and every Python-visible entry point of the compiled
     modules), each argument in turn replaced by hostile values, in a child process: a
     segfault fails this test (with the call that crashed) instead of killing pytest."""
-    r = subprocess.run([sys.executable, "-c", HAMMER], capture_output=True, text=True,
-                       timeout=600)
+    r = subprocess.run([sys.executable, "-c", HAMMER], capture_output=True, text=True, timeout=600)
     lines = r.stdout.splitlines()
     tail = "\n".join(lines[-3:]) + "\n" + r.stderr[-2000:]
     assert r.returncode == 0, f"child died with {r.returncode} after:\n{tail}"

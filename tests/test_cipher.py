@@ -14,13 +14,12 @@ import textwrap
 
 import numpy as np
 import pytest
+from conftest import need_exe
 from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
+from signals import join, silence, speechlike
 
 from recorder import AesCbcCipher, AesGcmCipher, CipherError, wav
 from recorder.cipher import DECRYPT_FAILED, SealedPart, is_sealed_part, publish_sealed, recover
-
-from signals import join, silence, speechlike
-from conftest import need_exe
 
 KEY = bytes(range(16))
 IV = bytes(range(0xF0, 0xE0, -1))
@@ -30,8 +29,12 @@ MARKERS = (b"RIFF", b"WAVE", b"fmt ", b"data", b"fact")
 
 
 def cli(*args):
-    return subprocess.run([sys.executable, "-m", "recorder", *map(str, args)], capture_output=True,
-                          text=True, timeout=300)
+    return subprocess.run(
+        [sys.executable, "-m", "recorder", *map(str, args)],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
 
 
 def pattern(seconds=1.5):
@@ -54,7 +57,7 @@ def assert_opaque(fn, *args, **kw):
     with pytest.raises(CipherError) as e:
         fn(*args, **kw)
     assert type(e.value) is CipherError and str(e.value) == DECRYPT_FAILED
-    assert e.value.__context__ is None and e.value.__cause__ is None   # nothing chained
+    assert e.value.__context__ is None and e.value.__cause__ is None  # nothing chained
     return e.value
 
 
@@ -62,8 +65,8 @@ def assert_no_plaintext(raw: bytes, plain: bytes):
     for marker in MARKERS:
         assert marker not in raw, marker
     audio = plain[64:]
-    for i in range(0, len(audio) - 16, 997):      # no 16-byte run of the audio
-        assert audio[i:i + 16] not in raw
+    for i in range(0, len(audio) - 16, 997):  # no 16-byte run of the audio
+        assert audio[i : i + 16] not in raw
 
 
 # --- AES-CBC: the spec's, openssl-compatible ------------------------------------------------
@@ -78,8 +81,22 @@ def test_cbc_output_is_what_openssl_decrypts(tmp_path, bits):
     enc = tmp_path / "enc.wav"
     with enc.open("wb") as f:
         assert c.encrypt_file(io.BytesIO(plain), f) == c.encrypted_size(len(plain))
-    out = subprocess.run(["openssl", "enc", "-d", f"-aes-{bits}-cbc", "-K", key.hex(), "-iv",
-                          c.iv.hex(), "-in", enc], capture_output=True, check=True).stdout
+    out = subprocess.run(
+        [
+            "openssl",
+            "enc",
+            "-d",
+            f"-aes-{bits}-cbc",
+            "-K",
+            key.hex(),
+            "-iv",
+            c.iv.hex(),
+            "-in",
+            enc,
+        ],
+        capture_output=True,
+        check=True,
+    ).stdout
     assert out == plain
     assert c.encrypt(plain) == enc.read_bytes()
     assert "no integrity" in AesCbcCipher.__doc__.lower()
@@ -90,7 +107,9 @@ def test_padding_oracle_closed_one_error_for_every_failure(tmp_path):
     same exception type and the same message, with nothing of the plaintext in it."""
     c = AesCbcCipher(KEY, IV)
     raw_cbc = Cipher(algorithms.AES(KEY), modes.CBC(IV)).encryptor()
-    bad_padding = raw_cbc.update(b"RIFF\x24\x00\x00\x00WAVE" + bytes(19) + b"\x00") + raw_cbc.finalize()
+    bad_padding = (
+        raw_cbc.update(b"RIFF\x24\x00\x00\x00WAVE" + bytes(19) + b"\x00") + raw_cbc.finalize()
+    )
     garbage = c.encrypt(b"GARBAGE!" * 10)
     header_only = c.encrypt(plain_wav(pattern(0.2))[:30])
     not_blocks = c.encrypt(plain_wav(pattern(0.2)))[:-5]
@@ -179,9 +198,9 @@ def test_sealed_part_with_wav_writer_holds_no_plaintext(tmp_path, fmt):
     ref = io.BytesIO()
     w, wr = wav.Writer(part, fmt, 8000), wav.Writer(ref, fmt, 8000)
     for i in range(0, len(x), 160):
-        w.write(x[i:i + 160])
-        wr.write(x[i:i + 160])
-        if i % 4000 == 0:                     # header refreshes, as the recorder does
+        w.write(x[i : i + 160])
+        wr.write(x[i : i + 160])
+        if i % 4000 == 0:  # header refreshes, as the recorder does
             w.sync()
             wr.sync()
             os.fsync(part.fileno())
@@ -194,7 +213,7 @@ def test_sealed_part_with_wav_writer_holds_no_plaintext(tmp_path, fmt):
     assert is_sealed_part(path) and not is_sealed_part(io.BytesIO(plain))
     assert_no_plaintext(raw, plain)
     view = SealedPart.open(path, c)
-    assert view.read() == plain                               # byte for byte the plain file
+    assert view.read() == plain  # byte for byte the plain file
     view.close()
     y, meta = wav.read(path, cipher=c)
     np.testing.assert_array_equal(y, wav.read(io.BytesIO(plain))[0])
@@ -221,7 +240,7 @@ def test_header_rewrites_are_encrypted_afresh(tmp_path):
     w.sync()
     after = path.read_bytes()
     head = 4096
-    changed = sum(a != b for a, b in zip(before[:head], after[:head]))
+    changed = sum(a != b for a, b in zip(before[:head], after[:head], strict=False))
     assert changed > head * 0.9, changed
     w.close()
     part.close()
@@ -235,7 +254,7 @@ def test_sealed_part_behaves_like_a_file(tmp_path):
     path = tmp_path / "f.part"
     part = new_part(path, c)
     model = open(tmp_path / "model", "w+b", buffering=0)
-    for step in range(400):
+    for _step in range(400):
         op = rng.random()
         if op < 0.45:
             pos = rng.randrange(0, model.seek(0, 2) + 9000)
@@ -289,7 +308,7 @@ def test_sealed_part_refuses_a_wrong_key_and_a_changed_page(tmp_path):
         SealedPart.create(io.BytesIO(b"x"), c)
     ro = os.open(tmp_path / "ro", os.O_WRONLY | os.O_CREAT, 0o600)
     with pytest.raises(ValueError, match="O_RDWR"):
-        SealedPart.create(ro, c)              # the part took the fd over, and closed it
+        SealedPart.create(ro, c)  # the part took the fd over, and closed it
     appending = os.open(tmp_path / "ap", os.O_RDWR | os.O_APPEND | os.O_CREAT, 0o600)
     with pytest.raises(ValueError, match="without O_APPEND"):
         SealedPart.create(appending, c)
@@ -303,17 +322,17 @@ def test_a_torn_last_page_is_cut_like_a_crash_and_other_pages_must_authenticate(
     part.write(data)
     part.close()
     raw = bytearray(path.read_bytes())
-    raw[-1] ^= 0x80                                   # the last write, torn
+    raw[-1] ^= 0x80  # the last write, torn
     path.write_bytes(bytes(raw))
     with SealedPart.open(path, c) as view:
-        assert view.read() == data[:8192]             # the part ends before the torn page
+        assert view.read() == data[:8192]  # the part ends before the torn page
     with SealedPart.open(path, c, writable=True) as view:
         view.seek(0, io.SEEK_END)
         view.write(b"more")
     with SealedPart.open(path, c) as view:
         assert view.read() == data[:8192] + b"more"
     raw = bytearray(path.read_bytes())
-    raw[100] ^= 0x80                                  # a page before the last: refused
+    raw[100] ^= 0x80  # a page before the last: refused
     path.write_bytes(bytes(raw))
     with SealedPart.open(path, c) as view:
         assert_opaque(view.read)
@@ -339,13 +358,18 @@ CRASH = textwrap.dedent("""
 """)
 
 
-@pytest.mark.parametrize("fmt,mode", [("alaw", "aes-cbc"), ("ima", "aes-gcm"), ("s16bit", "aes-gcm")])
+@pytest.mark.parametrize(
+    "fmt,mode", [("alaw", "aes-cbc"), ("ima", "aes-gcm"), ("s16bit", "aes-gcm")]
+)
 def test_crashed_sealed_part_is_recovered_by_the_cli(tmp_path, fmt, mode):
     x = pattern(3.0)
     np.save(tmp_path / "x.npy", x)
     part = tmp_path / ".call.wav.abcd.part"
-    proc = subprocess.run([sys.executable, "-c", CRASH, part, KEY.hex(), "100", "37",
-                           tmp_path / "x.npy", fmt], capture_output=True, timeout=120)
+    proc = subprocess.run(
+        [sys.executable, "-c", CRASH, part, KEY.hex(), "100", "37", tmp_path / "x.npy", fmt],
+        capture_output=True,
+        timeout=120,
+    )
     assert proc.returncode == -signal.SIGKILL, proc.stderr
     raw = part.read_bytes()
     for marker in MARKERS:
@@ -370,15 +394,15 @@ def test_crashed_sealed_part_is_recovered_by_the_cli(tmp_path, fmt, mode):
     plain = io.BytesIO()
     w = wav.Writer(plain, fmt, 8000)
     for i in range(100):
-        w.write(x[i * 160:(i + 1) * 160])
+        w.write(x[i * 160 : (i + 1) * 160])
         if i % 50 == 49:
             w.sync()
     w.sync()
     synced = len(plain.getvalue())
     for i in range(100, 137):
-        w.write(x[i * 160:(i + 1) * 160])
+        w.write(x[i * 160 : (i + 1) * 160])
     written = plain.getvalue()
-    on_disk = io.BytesIO(written[:max(synced, len(written) // 4096 * 4096)])
+    on_disk = io.BytesIO(written[: max(synced, len(written) // 4096 * 4096)])
     assert wav.repair(on_disk).frames == meta.frames > 100 * 160 - 505
     np.testing.assert_array_equal(y, wav.read(on_disk)[0])
     # repairing the final file again works and changes nothing
@@ -391,20 +415,20 @@ def test_recover_a_cut_final_file_in_python(tmp_path):
         plain = plain_wav(pattern(1.0), "ulaw")
         cut = bytearray(plain[:5000])
         at = plain.index(b"data") + 4
-        cut[at:at + 4] = (0xFFFFFFFF).to_bytes(4, "little")      # a header never finished
+        cut[at : at + 4] = (0xFFFFFFFF).to_bytes(4, "little")  # a header never finished
         src = tmp_path / "cut.wav"
         src.write_bytes(final.encrypt(bytes(cut)))
         dst = tmp_path / "fixed.wav"
         before, after = recover(src, final, dst)
         assert after.frames == 5000 - 58 and after.frames <= before.frames
         y, _ = wav.read(dst, cipher=final)
-        np.testing.assert_array_equal(y, wav.read(io.BytesIO(plain))[0][:after.frames])
+        np.testing.assert_array_equal(y, wav.read(io.BytesIO(plain))[0][: after.frames])
         assert sorted(p.name for p in tmp_path.iterdir()) == ["cut.wav", "fixed.wav"]
         assert_opaque(recover, src, AesGcmCipher(os.urandom(32)), dst)
         changed = bytearray(src.read_bytes())
         changed[len(changed) // 2] ^= 0x10
         src.write_bytes(bytes(changed))
-        if isinstance(final, AesGcmCipher):       # authenticated: a changed file is refused
+        if isinstance(final, AesGcmCipher):  # authenticated: a changed file is refused
             assert_opaque(recover, src, final, dst)
             assert sorted(p.name for p in tmp_path.iterdir()) == ["cut.wav", "fixed.wav"]
         dst.unlink()
@@ -429,11 +453,27 @@ def test_cli_gcm_everywhere(tmp_path):
     assert r.returncode == 0 and json.loads(r.stdout)["cause"] == "HANGUP", r.stderr
     assert cli("dtmf", rec, "--cipher", "aes-gcm", "--key", k).returncode == 0
     out = tmp_path / "out"
-    r = cli("convert", rec, "-o", out, "--in-cipher", "aes-gcm", "--in-key", k,
-            "--key", KEY.hex(), "--iv", IV.hex(), "--format", "s16bit")
+    r = cli(
+        "convert",
+        rec,
+        "-o",
+        out,
+        "--in-cipher",
+        "aes-gcm",
+        "--in-key",
+        k,
+        "--key",
+        KEY.hex(),
+        "--iv",
+        IV.hex(),
+        "--format",
+        "s16bit",
+    )
     assert r.returncode == 0, r.stderr
-    np.testing.assert_array_equal(wav.read(out / "rec.wav", cipher=AesCbcCipher(KEY, IV))[0],
-                                  wav.read(rec, cipher=AesGcmCipher(GKEY))[0])
+    np.testing.assert_array_equal(
+        wav.read(out / "rec.wav", cipher=AesCbcCipher(KEY, IV))[0],
+        wav.read(rec, cipher=AesGcmCipher(GKEY))[0],
+    )
     # a changed GCM file is refused with the one message
     data = bytearray(rec.read_bytes())
     data[100] ^= 4
@@ -442,8 +482,10 @@ def test_cli_gcm_everywhere(tmp_path):
     assert r.returncode == 2 and DECRYPT_FAILED in r.stderr
     r = cli("info", rec)
     assert r.returncode == 2 and "encrypted?" in r.stderr
-    for args, words in ((["--cipher", "aes-gcm", "--key", k, "--iv", IV.hex()], "not used with aes-gcm"),
-                        (["--cipher", "aes-gcm"], "needs --key"),
-                        (["--key", k], "give both --key and --iv")):
+    for args, words in (
+        (["--cipher", "aes-gcm", "--key", k, "--iv", IV.hex()], "not used with aes-gcm"),
+        (["--cipher", "aes-gcm"], "needs --key"),
+        (["--key", k], "give both --key and --iv"),
+    ):
         r = cli("info", src, *args)
         assert r.returncode == 2 and words in r.stderr, r.stderr

@@ -13,19 +13,23 @@ import time
 
 import numpy as np
 import pytest
+from signals import dtmf, join, silence, speechlike
 
 from recorder import AesCbcCipher, wav
 from recorder.filerecorder import RECORD_FORMATS, RECORD_RATES
-
-from signals import dtmf, join, silence, speechlike
 
 KEY = "000102030405060708090a0b0c0d0e0f"
 IV = "f0e0d0c0b0a090807060504030201000"
 
 
 def cli(*args, check=True, cwd=None, timeout=300):
-    proc = subprocess.run([sys.executable, "-m", "recorder", *map(str, args)], capture_output=True,
-                          text=True, timeout=timeout, cwd=cwd)
+    proc = subprocess.run(
+        [sys.executable, "-m", "recorder", *map(str, args)],
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        cwd=cwd,
+    )
     if check and proc.returncode != 0:
         raise AssertionError(f"recorder {args} failed ({proc.returncode}): {proc.stderr}")
     return proc
@@ -35,7 +39,7 @@ def fails(*args, match: str, timeout=300):
     proc = cli(*args, check=False, timeout=timeout)
     assert proc.returncode == 2, (proc.returncode, proc.stdout, proc.stderr)
     lines = proc.stderr.strip().splitlines()
-    assert len(lines) == 1, proc.stderr                 # one line, no traceback
+    assert len(lines) == 1, proc.stderr  # one line, no traceback
     assert lines[0].startswith("recorder: error:") and match in lines[0], lines[0]
     return lines[0]
 
@@ -43,8 +47,15 @@ def fails(*args, match: str, timeout=300):
 @pytest.fixture
 def call(tmp_path):
     path = tmp_path / "call.wav"
-    x = join(speechlike(1.2), silence(0.8), speechlike(0.8), silence(0.1), dtmf("7", 0.15, -8),
-             silence(0.2), speechlike(0.5))
+    x = join(
+        speechlike(1.2),
+        silence(0.8),
+        speechlike(0.8),
+        silence(0.1),
+        dtmf("7", 0.15, -8),
+        silence(0.2),
+        speechlike(0.5),
+    )
     wav.write(path, x, fmt="s16bit")
     return path
 
@@ -83,7 +94,11 @@ def test_demo(tmp_path):
 
 def test_record(tmp_path, call):
     out = tmp_path / "out" / "rec.wav"
-    r = json.loads(cli("record", call, out, "--format", "ulaw", "--rate", "11025", "--barge-in", "--json").stdout)
+    r = json.loads(
+        cli(
+            "record", call, out, "--format", "ulaw", "--rate", "11025", "--barge-in", "--json"
+        ).stdout
+    )
     assert r["cause"] == "BARGEIN" and r["digit"] == "7"
     assert abs(r["digit_time"] - 2.9) < 0.02
     info = wav.info(out)
@@ -106,7 +121,9 @@ def test_record_encrypted_both_ways(tmp_path, call):
     r = json.loads(cli("record", enc, again, "--in-key", KEY, "--in-iv", IV, "--json").stdout)
     assert r["cause"] == "HANGUP"
     fails("record", enc, tmp_path / "x.wav", match="encrypted? give --key and --iv")
-    fails("record", enc, tmp_path / "x.wav", "--in-key", "00" * 16, "--in-iv", IV, match="wrong key")
+    fails(
+        "record", enc, tmp_path / "x.wav", "--in-key", "00" * 16, "--in-iv", IV, match="wrong key"
+    )
     fails("record", call, tmp_path / "x.wav", "--key", KEY, match="give both --key and --iv")
     fails("record", call, tmp_path / "x.wav", "--key", "abc", "--iv", IV, match="key")
 
@@ -138,7 +155,7 @@ def test_convert(tmp_path, call):
     fails("convert", call, "-o", out, "--format", "mp3", match="unknown format 'mp3'")
     fails("convert", tmp_path / "nope.wav", "-o", out, match="no such file")
     bar = cli("convert", call, second, "-o", tmp_path / "bar", "--progress")
-    assert "2/2" in bar.stderr and "file" in bar.stderr          # tqdm's progress bar
+    assert "2/2" in bar.stderr and "file" in bar.stderr  # tqdm's progress bar
     cli("convert", call, "-o", tmp_path / "enc", "--key", KEY, "--iv", IV)
     y, _ = wav.read(tmp_path / "enc" / "call.wav", cipher=AesCbcCipher(KEY, IV))
     np.testing.assert_array_equal(y, wav.read(call)[0])
@@ -149,7 +166,7 @@ def test_info_and_dtmf(tmp_path, call):
     assert (r["format"], r["rate"], r["channels"]) == ("s16bit", 8000, 1)
     assert r["duration"] == pytest.approx(wav.info(call).duration)
     assert -25 < r["level_dbm0"] < -15
-    assert 0.2 < r["silence_share"] < 0.45            # 1.1 s of 3.75 s is silence
+    assert 0.2 < r["silence_share"] < 0.45  # 1.1 s of 3.75 s is silence
     assert [d["digit"] for d in r["dtmf"]] == ["7"]
     assert abs(r["dtmf"][0]["start"] - 2.9) < 0.01
     text = cli("info", call).stdout
@@ -174,7 +191,7 @@ def test_repair(tmp_path):
     w.write(x[:8000])
     w.sync()
     w.write(x[8000:])
-    w._f.flush()                     # killed before the next header refresh
+    w._f.flush()  # killed before the next header refresh
     assert wav.info(p).frames == 8000
     out = cli("repair", p).stdout
     assert "8000 -> 16000 frames" in out
@@ -195,11 +212,23 @@ def test_fifo_and_devices_are_refused_not_read(tmp_path, call):
     failure instead of a hang."""
     fifo = tmp_path / "pipe.wav"
     os.mkfifo(fifo)
-    for args in (("info", fifo), ("info", call, fifo), ("dtmf", fifo), ("dtmf", call, fifo),
-                 ("repair", fifo), ("record", fifo, tmp_path / "r.wav"),
-                 ("convert", fifo, "-o", tmp_path / "c"), ("convert", call, fifo, "-o", tmp_path / "c", "-j", "2")):
+    for args in (
+        ("info", fifo),
+        ("info", call, fifo),
+        ("dtmf", fifo),
+        ("dtmf", call, fifo),
+        ("repair", fifo),
+        ("record", fifo, tmp_path / "r.wav"),
+        ("convert", fifo, "-o", tmp_path / "c"),
+        ("convert", call, fifo, "-o", tmp_path / "c", "-j", "2"),
+    ):
         fails(*args, match="pipe.wav: is a named pipe (FIFO), not a regular file", timeout=60)
-    fails("info", "/dev/zero", match="/dev/zero: is a character device, not a regular file", timeout=60)
+    fails(
+        "info",
+        "/dev/zero",
+        match="/dev/zero: is a character device, not a regular file",
+        timeout=60,
+    )
     fails("repair", "/dev/null", match="is a character device", timeout=60)
     assert not (tmp_path / "r.wav").exists()
 
@@ -226,34 +255,45 @@ def test_record_bad_output_locations_are_usage_errors(tmp_path, call):
     a_file.write_bytes(b"x")
     fails("record", call, a_file / "x.wav", match=f"{a_file} is not a directory")
     fails("record", call, a_file / "sub" / "x.wav", match=f"{a_file} is not a directory")
-    fails("record", call, tmp_path / ("n" * 300 + ".wav"), match="the file name is too long (304 bytes")
+    fails(
+        "record",
+        call,
+        tmp_path / ("n" * 300 + ".wav"),
+        match="the file name is too long (304 bytes",
+    )
     fails("record", call, tmp_path / ("d" * 300) / "x.wav", match="File name too long")
-    fails("record", call, os.path.join(_unwritable_folder(tmp_path), "x.wav"), match="cannot write in")
+    fails(
+        "record", call, os.path.join(_unwritable_folder(tmp_path), "x.wav"), match="cannot write in"
+    )
     assert sorted(p.name for p in tmp_path.iterdir()) == ["a-file", "call.wav", "ro"]
     fails("record", call, "", match="argument OUTPUT: expected a path, got an empty string")
     fails("demo", "--out", a_file, match=f"--out: {a_file} is not a directory")
     r = json.loads(cli("record", call, tmp_path / "new" / "deeper" / "ok.wav", "--json").stdout)
-    assert r["cause"] == "HANGUP" and wav.info(r["file"]).duration == pytest.approx(wav.info(call).duration)
+    assert r["cause"] == "HANGUP" and wav.info(r["file"]).duration == pytest.approx(
+        wav.info(call).duration
+    )
 
 
 def test_convert_numbers_and_output_folder_checked(tmp_path, call):
     out = tmp_path / "out"
-    for bad, match in ((("--rate", "0"), "argument --rate: must be at least 1, got 0"),
-                       (("--rate", "-8000"), "argument --rate: must be at least 1, got -8000"),
-                       (("--rate", "8k"), "argument --rate: expected a whole number, got '8k'"),
-                       (("--rate", str(10 ** 12)), "rate must be between 1 and 1000000 Hz"),
-                       (("--rate", "7999"), "cannot convert 8000 Hz to 7999 Hz"),
-                       (("-j", "0"), "argument -j/--jobs: must be from 1 to 256, got 0"),
-                       (("-j", "-1"), "argument -j/--jobs: must be from 1 to 256, got -1"),
-                       (("-j", str(10 ** 6)), "argument -j/--jobs: must be from 1 to 256")):
+    for bad, match in (
+        (("--rate", "0"), "argument --rate: must be at least 1, got 0"),
+        (("--rate", "-8000"), "argument --rate: must be at least 1, got -8000"),
+        (("--rate", "8k"), "argument --rate: expected a whole number, got '8k'"),
+        (("--rate", str(10**12)), "rate must be between 1 and 1000000 Hz"),
+        (("--rate", "7999"), "cannot convert 8000 Hz to 7999 Hz"),
+        (("-j", "0"), "argument -j/--jobs: must be from 1 to 256, got 0"),
+        (("-j", "-1"), "argument -j/--jobs: must be from 1 to 256, got -1"),
+        (("-j", str(10**6)), "argument -j/--jobs: must be from 1 to 256"),
+    ):
         fails("convert", call, "-o", out, *bad, match=match)
-    assert not out.exists()                              # nothing done before the checks
+    assert not out.exists()  # nothing done before the checks
     a_file = tmp_path / "a-file"
     a_file.write_bytes(b"x")
     fails("convert", call, "-o", a_file / "sub", match=f"{a_file} is not a directory")
     fails("convert", call, "-o", "", match="argument -o/--output-dir: expected a path")
     fails("convert", call, "-o", _unwritable_folder(tmp_path), match="cannot write in")
-    long_in = tmp_path / ("n" * 251 + ".wav")            # a legal name; + ".part" would not be
+    long_in = tmp_path / ("n" * 251 + ".wav")  # a legal name; + ".part" would not be
     shutil.copy(call, long_in)
     res = cli("convert", long_in, call, "-o", out, "-j", "2", "--rate", "11025", "--format", "ulaw")
     assert len(res.stdout.splitlines()) == 2
@@ -292,7 +332,7 @@ def _pool_worker_of(pid: int, deadline: float) -> int:
                     cmd = f.read()
             except OSError:
                 continue
-            helper = b"resource_tracker" in cmd or parent == pid and b"forkserver" in cmd
+            helper = b"resource_tracker" in cmd or (parent == pid and b"forkserver" in cmd)
             if not helper and p not in tree.values():
                 return p
         time.sleep(0.001)
@@ -310,9 +350,26 @@ def test_convert_worker_killed(tmp_path):
         wav.write(p, (rng.standard_normal(8000 * 240) * 3000).astype(np.int16), fmt="s16bit")
         inputs.append(p)
     out = tmp_path / "out"
-    proc = subprocess.Popen([sys.executable, "-m", "recorder", "convert", *map(str, inputs), "-o", str(out),
-                             "-j", "2", "--rate", "11025", "--format", "ima"],
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "recorder",
+            "convert",
+            *map(str, inputs),
+            "-o",
+            str(out),
+            "-j",
+            "2",
+            "--rate",
+            "11025",
+            "--format",
+            "ima",
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     try:
         os.kill(_pool_worker_of(proc.pid, time.monotonic() + 120), signal.SIGKILL)
         stdout, stderr = proc.communicate(timeout=300)
@@ -326,8 +383,8 @@ def test_convert_worker_killed(tmp_path):
     assert lines[0].startswith("recorder: error: a worker process ended abruptly"), lines[0]
     assert stdout == ""
     left = os.listdir(out)
-    assert set(left) <= {p.name for p in inputs}, left           # no *.tmp / *.part
-    for name in left:                                            # what was converted is whole
+    assert set(left) <= {p.name for p in inputs}, left  # no *.tmp / *.part
+    for name in left:  # what was converted is whole
         assert wav.info(out / name).duration == pytest.approx(240, abs=0.01)
 
 
@@ -336,11 +393,17 @@ def test_dtmf_many_files(tmp_path, call):
     JSON; one file keeps its own format."""
     speech = _speech(tmp_path)
     second = tmp_path / "two.wav"
-    wav.write(second, join(silence(0.3), dtmf("1", 0.1, -10), silence(0.2), dtmf("#", 0.1, -10),
-                           silence(0.3)), fmt="ulaw")
+    wav.write(
+        second,
+        join(silence(0.3), dtmf("1", 0.1, -10), silence(0.2), dtmf("#", 0.1, -10), silence(0.3)),
+        fmt="ulaw",
+    )
     text = cli("dtmf", call, speech, second).stdout.splitlines()
-    assert text == [f"{call}: 7 at 2.900 s", f"{speech}: no DTMF digits",
-                    f"{second}: 1 at 0.300 s, # at 0.600 s"]
+    assert text == [
+        f"{call}: 7 at 2.900 s",
+        f"{speech}: no DTMF digits",
+        f"{second}: 1 at 0.300 s, # at 0.600 s",
+    ]
     got = json.loads(cli("dtmf", call, speech, second, "--json").stdout)
     assert [g["file"] for g in got] == [str(call), str(speech), str(second)]
     assert [[d["digit"] for d in g["dtmf"]] for g in got] == [["7"], [], ["1", "#"]]
@@ -356,7 +419,11 @@ def test_inputs_at_rates_the_detectors_cannot_take(tmp_path):
     """A valid WAV at 7999 Hz (no resampling ratio to 8000 Hz): one line naming the file."""
     odd = tmp_path / "odd.wav"
     wav.write(odd, speechlike(0.5), fmt="s16bit", rate=7999)
-    for args in (("info", odd), ("dtmf", odd), ("record", odd, tmp_path / "r.wav"),
-                 ("convert", odd, "-o", tmp_path / "c", "--rate", "8000")):
+    for args in (
+        ("info", odd),
+        ("dtmf", odd),
+        ("record", odd, tmp_path / "r.wav"),
+        ("convert", odd, "-o", tmp_path / "c", "--rate", "8000"),
+    ):
         fails(*args, match=f"{odd}: ")
     assert "7999 Hz" in cli("info", odd, check=False).stderr

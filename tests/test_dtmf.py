@@ -11,11 +11,12 @@ source too, and its receiver as the peer in bench/dtmf.py.
 
 from __future__ import annotations
 
+import dsp_signals as S
 import numpy as np
 import pytest
-from hypothesis import given, settings, strategies as st
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
-import dsp_signals as S
 from recorder import dsp
 
 ALL = S.KEYS
@@ -39,6 +40,7 @@ def through(x, codec, sp=None):
 
 # ------------------------------------------------------------ Mitel test 2: decode
 
+
 def test_decode_all_digits_exact_events():
     """Each digit x10 at -4 dBm0 per tone, 50 ms on / 50 ms off: exactly one event per
     burst, with start and end within 1 ms of the truth and the right level."""
@@ -55,8 +57,11 @@ def test_decode_all_digits_exact_events():
 @pytest.mark.parametrize("codec", CODECS)
 def test_decode_through_codec(codec, sp):
     level = -4 if codec in ("alaw", "ulaw") else -15
-    x = through(S.digit_train("".join(d * 10 for d in ALL), 50, 50, low_dbm0=level, high_dbm0=level),
-                codec, sp)
+    x = through(
+        S.digit_train("".join(d * 10 for d in ALL), 50, 50, low_dbm0=level, high_dbm0=level),
+        codec,
+        sp,
+    )
     assert found(x) == "".join(d * 10 for d in ALL)
 
 
@@ -72,8 +77,13 @@ def test_start_end_accuracy_every_alignment(phase_lo, phase_hi):
     """A digit starting at any sample of the 10 ms block grid: start and end within 2 ms
     (measured over all digits, phases and alignments: 99 % within 10 samples, max 16)."""
     for off in range(0, 160, 7):
-        x = np.concatenate([S.silence(off / 8), S.tone_pair("7", 60, -10, -12, phases=(phase_lo, phase_hi)),
-                            S.silence(80)])
+        x = np.concatenate(
+            [
+                S.silence(off / 8),
+                S.tone_pair("7", 60, -10, -12, phases=(phase_lo, phase_hi)),
+                S.silence(80),
+            ]
+        )
         (d,) = dsp.detect_dtmf(S.to_int16(x))
         assert d.digit == "7"
         assert abs(d.start - off) <= 16, (off, d)
@@ -81,13 +91,16 @@ def test_start_end_accuracy_every_alignment(phase_lo, phase_hi):
 
 
 def test_level_report():
-    for lv in (-3, -6, -10, -20, -30, -36):     # two tones above -3 dBm0 each would clip
-        (d,) = dsp.detect_dtmf(S.to_int16(np.concatenate([S.tone_pair("5", 80, lv, lv - 2), S.silence(60)])))
+    for lv in (-3, -6, -10, -20, -30, -36):  # two tones above -3 dBm0 each would clip
+        (d,) = dsp.detect_dtmf(
+            S.to_int16(np.concatenate([S.tone_pair("5", 80, lv, lv - 2), S.silence(60)]))
+        )
         total = 10 * np.log10(10 ** (lv / 10) + 10 ** ((lv - 2) / 10))
         assert abs(d.level_dbm0 - total) < 0.5, (lv, d)
 
 
 # ------------------------------------------ Mitel test 3: recognition bandwidth
+
 
 def _offset_count(digit, dev, low, codec=None, sp=None, level=-17):
     lo, hi = (dev, 0.0) if low else (0.0, dev)
@@ -135,6 +148,7 @@ def test_mitel_bandwidth_sweep():
 
 # ------------------------------------------------------------ Mitel test 4: twist
 
+
 def _twist_count(digit, normal_db, reverse_db, codec=None, sp=None, level=-4):
     x = S.digit_train(digit * 10, 50, 50, low_dbm0=level - reverse_db, high_dbm0=level - normal_db)
     return len(found(through(x, codec, sp)))
@@ -142,8 +156,8 @@ def _twist_count(digit, normal_db, reverse_db, codec=None, sp=None, level=-4):
 
 @pytest.mark.parametrize("digit", ALL)
 def test_twist(digit):
-    assert _twist_count(digit, 8, 0) == 10      # high tone 8 dB below the low one
-    assert _twist_count(digit, 0, 4) == 10      # low tone 4 dB below the high one
+    assert _twist_count(digit, 8, 0) == 10  # high tone 8 dB below the low one
+    assert _twist_count(digit, 0, 4) == 10  # low tone 4 dB below the high one
     assert _twist_count(digit, 12, 0) == 0
     assert _twist_count(digit, 0, 8) == 0
 
@@ -158,8 +172,14 @@ def test_twist_codec(codec, sp):
 
 # ----------------------------------------------------- Mitel test 5: dynamic range
 
-def _range_counts(codec=None, sp=None, levels=range(3, -37, -1), digits=ALL):
-    x = np.concatenate([S.digit_train(d, 50, 50, low_dbm0=lv, high_dbm0=lv) for lv in levels for d in digits])
+
+_LEVELS = range(3, -37, -1)  # dBm0, 1 dB steps
+
+
+def _range_counts(codec=None, sp=None, levels=_LEVELS, digits=ALL):
+    x = np.concatenate(
+        [S.digit_train(d, 50, 50, low_dbm0=lv, high_dbm0=lv) for lv in levels for d in digits]
+    )
     got = dsp.detect_dtmf(through(x, codec, sp))
     return "".join(d.digit for d in got), "".join(digits) * len(levels)
 
@@ -186,12 +206,16 @@ def test_dynamic_range_codec(codec, sp):
 
 # ---------------------------------------------------------- Mitel test 6: timing
 
+
 def _bursts(on_ms, off_ms, n, offsets, digit="1", level=-4):
     """n bursts, each after off_ms of silence, the k-th shifted by offsets[k % len] samples
     to hit every alignment with the 10 ms block grid."""
     parts = []
     for k in range(n):
-        parts += [S.silence(off_ms + offsets[k % len(offsets)] / 8), S.tone_pair(digit, on_ms, level, level)]
+        parts += [
+            S.silence(off_ms + offsets[k % len(offsets)] / 8),
+            S.tone_pair(digit, on_ms, level, level),
+        ]
     parts.append(S.silence(100))
     return np.concatenate(parts)
 
@@ -219,16 +243,30 @@ def test_pause_and_dropout(codec, request):
     for off in range(0, 80, 5):
         lead = S.silence(13 + off / 8)
         # two identical digits separated by a 40 ms pause: two events
-        x = np.concatenate([lead, S.tone_pair("5", 50, level, level), S.silence(40),
-                            S.tone_pair("5", 50, level, level), S.silence(100)])
+        x = np.concatenate(
+            [
+                lead,
+                S.tone_pair("5", 50, level, level),
+                S.silence(40),
+                S.tone_pair("5", 50, level, level),
+                S.silence(100),
+            ]
+        )
         assert found(through(x, codec, sp)) == "55", off
         # a dropout of 10 ms or less inside a digit: one event, spanning both parts
         for gap in (2, 5, 10):
-            x = np.concatenate([lead, S.tone_pair("5", 50, level, level), S.silence(gap),
-                                S.tone_pair("5", 50, level, level), S.silence(100)])
+            x = np.concatenate(
+                [
+                    lead,
+                    S.tone_pair("5", 50, level, level),
+                    S.silence(gap),
+                    S.tone_pair("5", 50, level, level),
+                    S.silence(100),
+                ]
+            )
             got = dsp.detect_dtmf(through(x, codec, sp))
             assert [d.digit for d in got] == ["5"], (off, gap, got)
-            tol = 24 if codec in (None, "alaw", "ulaw") else 32    # ADPCM re-adapts after the gap
+            tol = 24 if codec in (None, "alaw", "ulaw") else 32  # ADPCM re-adapts after the gap
             assert abs(got[0].end - got[0].start - S.samples(100 + gap)) <= tol, (off, gap, got)
 
 
@@ -244,6 +282,7 @@ def test_mitel_guard_time_sweep():
 
 
 # ------------------------------------------------------------ Mitel test 7: noise
+
 
 def _noise_run(snr_db, n=1000, codec=None, sp=None, seed=1234567):
     """n digits '1' at -4 dBm0 per tone, 50/50 ms, in white noise limited to 300-3400 Hz at
@@ -268,23 +307,27 @@ def test_noise_15db_codec(codec, sp):
 def test_noise_failing_snr(sp):
     """Lower the S/N by 1 dB until a run of 1000 misses one: that S/N (reported by
     bench/dtmf.py) must be well below the 15 dB floor, and below spandsp's."""
+
     def failing(fn):
         for snr in range(15, -10, -1):
             if fn(snr) != 1000:
                 return snr
         return -10
+
     ours = failing(lambda snr: len(_noise_run(snr)))
 
     def spandsp_count(snr):
         rng = np.random.default_rng(1234567)
         sig = S.digit_train("1" * 1000, 50, 50, lead_ms=0)
         return len(sp.dtmf_rx(S.to_int16(sig + S.band_noise(len(sig), -4 - snr, rng))))
+
     theirs = failing(spandsp_count)
     assert ours <= 10, ours
     assert ours <= theirs, (ours, theirs)
 
 
 # ----------------------------------------------------------------- dial tone
+
 
 @pytest.mark.parametrize("codec", [None, *CODECS])
 def test_dial_tone_under_digits(codec, request):
@@ -298,6 +341,7 @@ def test_dial_tone_under_digits(codec, request):
 
 
 # ----------------------------------------------------------------- streaming
+
 
 def _mixed_signal():
     rng = np.random.default_rng(3)
@@ -316,7 +360,7 @@ def test_stream_chunk_sizes_identical():
         det = dsp.DtmfDetector()
         got = []
         for i in range(0, len(x), size):
-            got += det.process(x[i:i + size])
+            got += det.process(x[i : i + size])
         got += det.finish()
         assert got == ref, size
 
@@ -330,7 +374,7 @@ def test_stream_random_chunks(cuts):
     got, started, pos, k = [], [], 0, 0
     while pos < len(x):
         n = cuts[k % len(cuts)]
-        got += det.process(x[pos:pos + n])
+        got += det.process(x[pos : pos + n])
         started += det.started
         cur = det.current
         if cur is not None:
@@ -340,18 +384,24 @@ def test_stream_random_chunks(cuts):
         k += 1
     got += det.finish()
     assert got == ref
-    assert [(d.digit, d.start, d.level_dbm0) for d in started] == [(d.digit, d.start, d.level_dbm0) for d in ref]
+    assert [(d.digit, d.start, d.level_dbm0) for d in started] == [
+        (d.digit, d.start, d.level_dbm0) for d in ref
+    ]
 
 
 def test_confirmation_latency():
     """Reported 28..38 ms after the true start (plus the chunk), with the true start."""
     for off in range(0, 80, 4):
-        x = S.to_int16(np.concatenate([S.silence(20 + off / 8), S.tone_pair("9", 100, -10, -10), S.silence(60)]))
+        x = S.to_int16(
+            np.concatenate(
+                [S.silence(20 + off / 8), S.tone_pair("9", 100, -10, -10), S.silence(60)]
+            )
+        )
         start = 160 + off
         det = dsp.DtmfDetector()
         seen_at = None
         for i in range(0, len(x), 8):
-            det.process(x[i:i + 8])
+            det.process(x[i : i + 8])
             if det.started:
                 seen_at = i + 8
                 assert abs(det.started[0].start - start) <= 8
@@ -361,8 +411,12 @@ def test_confirmation_latency():
 
 
 def test_rate_16000():
-    x = np.concatenate([np.concatenate([S.tone_pair(d, 60, -10, -10, rate=16000), S.silence(60, 16000)])
-                        for d in ALL])
+    x = np.concatenate(
+        [
+            np.concatenate([S.tone_pair(d, 60, -10, -10, rate=16000), S.silence(60, 16000)])
+            for d in ALL
+        ]
+    )
     got = dsp.detect_dtmf(S.to_int16(x), rate=16000)
     assert "".join(d.digit for d in got) == ALL
     assert abs(got[0].start) <= 16 and abs(got[0].end - 960) <= 16
@@ -411,7 +465,7 @@ TALKOFF_CEILING_PER_HOUR = 0.0
 
 def _talkoff(x, sp):
     hours = len(x) / 8000 / 3600
-    ours = [d for d in dsp.detect_dtmf(x)]
+    ours = list(dsp.detect_dtmf(x))
     theirs = sp.dtmf_rx(x) if sp is not None else ""
     return len(ours) / hours, len(theirs) / hours, ours
 
@@ -419,6 +473,7 @@ def _talkoff(x, sp):
 def _corpus_or_skip(paths, what):
     if not paths:
         from conftest import missing
+
         missing(what)
     return S.corpus(paths)
 
@@ -436,6 +491,7 @@ def test_talkoff_all_speech_and_music(sp, gain_db):
     x = _corpus_or_skip(S.speech_files() + S.music_files(), "asterisk sound packages")
     if not S.music_files():
         from conftest import missing
+
         missing("asterisk-moh-opsound-wav (music on hold)")
     x = S.to_int16(x.astype(np.float64) * 10 ** (gain_db / 20))
     ours, theirs, got = _talkoff(x, sp)
@@ -446,14 +502,26 @@ def test_talkoff_all_speech_and_music(sp, gain_db):
 @pytest.mark.slow
 def test_talkoff_espeak(sp):
     import shutil
+
     if not shutil.which("espeak-ng"):
         from conftest import missing
+
         missing("espeak-ng")
-    text = ("The quick brown fox jumps over the lazy dog. Please hold the line, your call is "
-            "important to us. One two three four five six seven eight nine zero. "
-            "Press one for sales, two for support, star to return to the main menu.")
-    parts = [S.espeak(text, v, speed=s, pitch=p) for v, s, p in
-             (("en", 150, 50), ("en+f3", 170, 80), ("fr", 140, 40), ("de", 160, 99), ("es", 150, 20))]
+    text = (
+        "The quick brown fox jumps over the lazy dog. Please hold the line, your call is "
+        "important to us. One two three four five six seven eight nine zero. "
+        "Press one for sales, two for support, star to return to the main menu."
+    )
+    parts = [
+        S.espeak(text, v, speed=s, pitch=p)
+        for v, s, p in (
+            ("en", 150, 50),
+            ("en+f3", 170, 80),
+            ("fr", 140, 40),
+            ("de", 160, 99),
+            ("es", 150, 20),
+        )
+    ]
     x = np.concatenate(parts)
     ours, theirs, got = _talkoff(x, sp)
     assert ours <= TALKOFF_CEILING_PER_HOUR, got
@@ -467,5 +535,5 @@ def test_speech_does_not_hide_digits(sp, lang):
     speech = S.corpus(S.speech_files_or_skip(lang)[:30]).astype(np.float64)
     speech *= 10 ** ((-25 - S.active_level_dbm0(speech)) / 20)
     digits = S.digit_train(ALL * 4, 60, 240, lead_ms=500, low_dbm0=-10, high_dbm0=-10)
-    x = S.to_int16(digits + np.resize(speech, len(digits)))     # speech all along, however short
+    x = S.to_int16(digits + np.resize(speech, len(digits)))  # speech all along, however short
     assert found(x) == ALL * 4

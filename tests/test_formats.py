@@ -13,13 +13,12 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from signals import dtmf, speechlike
 
 import recorder
 from recorder import CallChannel, codecs, dsp, resampling, vox, wav
 from recorder.channel import DTMF_DIGITS
 from recorder.filerecorder import RECORD_FORMATS, RECORD_RATES
-
-from signals import dtmf, speechlike
 
 PKG = Path(recorder.__file__).resolve().parent
 X = speechlike(0.4)
@@ -29,7 +28,11 @@ X = speechlike(0.4)
 
 
 def test_every_view_of_the_registry_agrees():
-    assert codecs.FORMATS == tuple(codecs.REGISTRY) == ("alaw", "ulaw", "oki", "ima", "s16bit", "u8bit")
+    assert (
+        codecs.FORMATS
+        == tuple(codecs.REGISTRY)
+        == ("alaw", "ulaw", "oki", "ima", "s16bit", "u8bit")
+    )
     assert codecs.available_formats() == codecs.FORMATS
     assert tuple(wav.WRITE_FORMATS) == codecs.FORMATS
     assert RECORD_FORMATS == codecs.names("record") == codecs.FORMATS
@@ -56,7 +59,9 @@ def test_aliases_are_the_same_format_everywhere(tmp_path, alias, name):
     assert codecs.lookup(alias) is codecs.REGISTRY[name]
     a, b = codecs.get_encoder(alias), codecs.get_encoder(name)
     np.testing.assert_array_equal(a.encode(X), b.encode(X))
-    np.testing.assert_array_equal(codecs.get_decoder(alias).decode(b.encode(X)), codecs.get_decoder(name).decode(b.encode(X)))
+    np.testing.assert_array_equal(
+        codecs.get_decoder(alias).decode(b.encode(X)), codecs.get_decoder(name).decode(b.encode(X))
+    )
     info = wav.write(tmp_path / "alias.wav", X, fmt=alias)
     wav.write(tmp_path / "name.wav", X, fmt=name)
     assert info.format == name
@@ -72,7 +77,7 @@ def test_s16_and_s16bit_push_and_record_alike(tmp_path):
         ch = CallChannel(media_root=root, codec=codec)
         ch.ring()
         ch.answer()
-        ch.FileRecorder.start(f"{codec}.wav", file_format=codec)     # alias as file format too
+        ch.FileRecorder.start(f"{codec}.wav", file_format=codec)  # alias as file format too
         ch.push(x[:1000])
         ch.push(x[1000:], "s16bit" if codec == "s16" else "s16")
         ch.FileRecorder.stop()
@@ -89,8 +94,15 @@ def test_s16_and_s16bit_push_and_record_alike(tmp_path):
 def test_the_cli_takes_aliases_too(tmp_path):
     src = tmp_path / "call.wav"
     wav.write(src, X, fmt="alaw")
-    run = lambda *a: subprocess.run([sys.executable, "-m", "recorder", *map(str, a)],  # noqa: E731
-                                    capture_output=True, text=True, timeout=300)
+
+    def run(*a):
+        return subprocess.run(
+            [sys.executable, "-m", "recorder", *map(str, a)],
+            capture_output=True,
+            text=True,
+            timeout=300,
+        )
+
     assert run("convert", src, "-o", tmp_path / "conv", "--format", "s16", "-q").returncode == 0
     assert wav.info(tmp_path / "conv" / "call.wav").format == "s16bit"
     assert run("record", src, tmp_path / "rec.wav", "--format", "s16").returncode == 0
@@ -103,7 +115,9 @@ def test_the_cli_takes_aliases_too(tmp_path):
 
 def test_unknown_names_are_value_errors_listing_the_names():
     for bad in ("mp3", "S16", "", 16, None, b"alaw"):
-        with pytest.raises(ValueError, match="expected one of 'alaw', 'ulaw', 'oki', 'ima', 's16bit' or 'u8bit'"):
+        with pytest.raises(
+            ValueError, match="expected one of 'alaw', 'ulaw', 'oki', 'ima', 's16bit' or 'u8bit'"
+        ):
             codecs.get_encoder(bad)
         with pytest.raises(ValueError, match="unknown format"):
             wav.Writer(io.BytesIO(), bad)
@@ -122,18 +136,18 @@ def test_every_recorder_format_writes_and_reads_back(tmp_path, fmt, channels, ta
     written = wav.write(dst, x, fmt=fmt, rate=8000)
     src = dst if target == "path" else io.BytesIO(dst.getvalue())
     y, info = wav.read(src)
-    assert isinstance(written, wav.Info)                   # what the annotation says
+    assert isinstance(written, wav.Info)  # what the annotation says
     assert written == info == wav.info(src)
     assert (info.format, info.rate, info.channels, info.frames) == (fmt, 8000, channels, X.size)
     assert y.shape == x.shape
     entry = codecs.lookup(fmt)
-    if entry.wav.bytes_per_sample:                         # sample codecs: exact round trip
+    if entry.wav.bytes_per_sample:  # sample codecs: exact round trip
         enc = entry.encoder()
         coded = np.concatenate([enc.encode(x.reshape(-1)), enc.flush()])
         np.testing.assert_array_equal(y.reshape(-1), entry.decoder().decode(coded))
-    else:                                                  # ADPCM: the same signal, coded
+    else:  # ADPCM: the same signal, coded
         err = y.astype(float) - x
-        snr = 10 * np.log10(np.sum(x.astype(float) ** 2) / np.sum(err ** 2))
+        snr = 10 * np.log10(np.sum(x.astype(float) ** 2) / np.sum(err**2))
         assert snr > 15, snr
 
 
@@ -160,13 +174,15 @@ def test_rate_checks_are_one_rule():
         dsp.SilenceDetector(rate=8100)
     with pytest.raises(TypeError, match="rate must be an int"):
         wav.write(io.BytesIO(), X, rate=8000.0)
-    assert resampling.Resampler(8000.0, 6000).in_rate == 8000       # whole floats: resampling only
+    assert resampling.Resampler(8000.0, 6000).in_rate == 8000  # whole floats: resampling only
 
 
 def test_channel_counts_are_one_rule():
-    for make in (lambda c: wav.Writer(io.BytesIO(), "alaw", 8000, c),
-                 lambda c: dsp.MultiDetector(c),
-                 lambda c: resampling.MultiResampler(c, 8000, 6000)):
+    for make in (
+        lambda c: wav.Writer(io.BytesIO(), "alaw", 8000, c),
+        lambda c: dsp.MultiDetector(c),
+        lambda c: resampling.MultiResampler(c, 8000, 6000),
+    ):
         for bad in (2.0, "2", None, True):
             with pytest.raises(TypeError, match="channels must be an int"):
                 make(bad)
@@ -181,12 +197,14 @@ def test_path_or_file_opening_is_one_rule(tmp_path, module):
     read = wav.read if module == "wav" else vox.read
     write = (lambda t: wav.write(t, X)) if module == "wav" else (lambda t: vox.write(t, X))
     for f in (read, write):
-        with pytest.raises(ValueError, match="is a directory"):     # was a raw IsADirectoryError in vox
+        with pytest.raises(
+            ValueError, match="is a directory"
+        ):  # was a raw IsADirectoryError in vox
             f(tmp_path)
         with pytest.raises(TypeError, match="BytesIO"):
             f(b"RIFF")
         with pytest.raises(TypeError, match="not int"):
-            f(3)                                                     # never a file descriptor
+            f(3)  # never a file descriptor
     text = tmp_path / "t.txt"
     text.write_text("RIFF")
     with open(text) as t, pytest.raises(TypeError, match="text file"):
@@ -195,7 +213,7 @@ def test_path_or_file_opening_is_one_rule(tmp_path, module):
         write(t)
     buf = io.BytesIO()
     write(buf)
-    assert not buf.closed                                    # a file object is left open
+    assert not buf.closed  # a file object is left open
     with pytest.raises(FileNotFoundError):
         read(tmp_path / "missing")
 
@@ -205,21 +223,29 @@ def test_mono_8k_conversion_is_one_function(tmp_path):
     mono = resampling.to_mono(stereo, 8000, 8000)
     np.testing.assert_array_equal(mono, np.rint((X.astype(float) + X // 3) / 2).astype(np.int16))
     at_11k = resampling.resample(np.ascontiguousarray(stereo[:, 0]), 8000, 11025)
-    np.testing.assert_array_equal(resampling.to_mono(at_11k, 11025, 8000),
-                                  resampling.resample(at_11k, 11025, 8000))
+    np.testing.assert_array_equal(
+        resampling.to_mono(at_11k, 11025, 8000), resampling.resample(at_11k, 11025, 8000)
+    )
     with pytest.raises(ValueError, match="dimensions"):
         resampling.to_mono(np.zeros((2, 2, 2), np.int16), 8000, 8000)
     # the replayed call and the CLI's detectors hear what to_mono gives
     path = tmp_path / "stereo11k.wav"
     tone = np.stack([dtmf("5", 0.2), dtmf("5", 0.2)], axis=1)
-    tone11 = np.stack([resampling.resample(np.ascontiguousarray(tone[:, c]), 8000, 11025) for c in (0, 1)], axis=1)
+    tone11 = np.stack(
+        [resampling.resample(np.ascontiguousarray(tone[:, c]), 8000, 11025) for c in (0, 1)], axis=1
+    )
     wav.write(path, tone11, fmt="s16bit", rate=11025)
     ch = CallChannel.replay(path, media_root=tmp_path / "media")
     ch.FileRecorder.record("r.wav", file_format="s16bit")
     y, _ = wav.read(tmp_path / "media" / "r.wav")
     np.testing.assert_array_equal(y, resampling.to_mono(tone11, 11025, 8000))
-    out = subprocess.run([sys.executable, "-m", "recorder", "dtmf", str(path)], capture_output=True,
-                         text=True, timeout=120, check=True).stdout
+    out = subprocess.run(
+        [sys.executable, "-m", "recorder", "dtmf", str(path)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=True,
+    ).stdout
     assert out.split()[2] == "5"
 
 
@@ -229,11 +255,13 @@ def test_dtmf_keys_have_one_definition():
     low, high = (697, 770, 852, 941), (1209, 1336, 1477, 1633)
     t = np.arange(800) / 8000
     for i, key in enumerate(dsp.DTMF_KEYS):
-        x = (6000 * (np.sin(2 * np.pi * low[i // 4] * t) + np.sin(2 * np.pi * high[i % 4] * t))).astype(np.int16)
+        x = (
+            6000 * (np.sin(2 * np.pi * low[i // 4] * t) + np.sin(2 * np.pi * high[i % 4] * t))
+        ).astype(np.int16)
         assert [d.digit for d in dsp.detect_dtmf(x)] == [key]
     assert sorted(DTMF_DIGITS) == sorted(dsp.DTMF_KEYS) and len(set(DTMF_DIGITS)) == 16
-    header = (PKG.parent / "_codecs" / "detect_k.h")
-    if header.exists():                    # a source checkout: the C table is the same string
+    header = PKG.parent / "_codecs" / "detect_k.h"
+    if header.exists():  # a source checkout: the C table is the same string
         assert f'"{dsp.DTMF_KEYS}"' in header.read_text()
 
 
@@ -253,6 +281,7 @@ def _modules() -> dict[str, Path]:
 def _runtime_imports(tree: ast.AST):
     """Every import statement, at module level or inside functions, except those under
     ``if TYPE_CHECKING:`` (they never run)."""
+
     def walk(node):
         for child in ast.iter_child_nodes(node):
             if isinstance(child, ast.If) and "TYPE_CHECKING" in ast.unparse(child.test):
@@ -260,6 +289,7 @@ def _runtime_imports(tree: ast.AST):
                 continue
             yield child
             yield from walk(child)
+
     return [n for n in walk(tree) if isinstance(n, (ast.Import, ast.ImportFrom))]
 
 
@@ -290,7 +320,9 @@ def _import_graph() -> dict[str, set[str]]:
 def test_no_module_imports_from_the_package_root():
     graph = _import_graph()
     assert len(graph) > 20 and "recorder.wav" in graph and "recorder.sip.uas" in graph
-    offenders = sorted(m for m, deps in graph.items() if "recorder" in deps and m != "recorder.__main__")
+    offenders = sorted(
+        m for m, deps in graph.items() if "recorder" in deps and m != "recorder.__main__"
+    )
     assert offenders == [], f"import from the submodule, not from the package root: {offenders}"
 
 
@@ -333,7 +365,7 @@ KNOWN_CYCLES = [["recorder.cipher", "recorder.wav"]]
 
 def test_the_import_graph_is_acyclic():
     graph = _import_graph()
-    graph.pop("recorder")            # the lazy package root: covered by the test above
+    graph.pop("recorder")  # the lazy package root: covered by the test above
     for deps in graph.values():
         deps.discard("recorder")
     assert _cycles(graph) == KNOWN_CYCLES

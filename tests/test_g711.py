@@ -7,6 +7,7 @@ import array
 import ctypes
 import threading
 
+import g191_ref
 import numpy as np
 import pytest
 from hypothesis import given, settings
@@ -14,8 +15,6 @@ from hypothesis import strategies as st
 
 import recorder
 from recorder import codecs
-
-import g191_ref
 
 ALL_INPUTS = np.arange(-32768, 32768, dtype=np.int16)
 ALL_CODES = np.arange(256, dtype=np.uint8)
@@ -66,18 +65,23 @@ def test_audioop_ulaw_encoder_differs_on_exactly_508_negative_inputs(audioop):
     assert differ.size == 508
     assert (differ < 0).all()
     # Where they differ, the two codes are neighbours (one quantisation step apart).
-    d = np.abs(codecs.ulaw_decode(ours[ours != theirs]).astype(int)
-               - codecs.ulaw_decode(theirs[ours != theirs]).astype(int))
+    d = np.abs(
+        codecs.ulaw_decode(ours[ours != theirs]).astype(int)
+        - codecs.ulaw_decode(theirs[ours != theirs]).astype(int)
+    )
     assert d.max() <= 1024
 
 
-@pytest.mark.parametrize("law, codes", [
-    ("alaw", "34 21 21 34 B4 A1 A1 B4"),
-    ("ulaw", "1E 0B 0B 1E 9E 8B 8B 9E"),
-])
+@pytest.mark.parametrize(
+    "law, codes",
+    [
+        ("alaw", "34 21 21 34 B4 A1 A1 B4"),
+        ("ulaw", "1E 0B 0B 1E 9E 8B 8B 9E"),
+    ],
+)
 def test_digital_milliwatt_is_0_dbm0(law, codes):
     pcm = getattr(codecs, f"{law}_decode")(bytes.fromhex(codes)).astype(np.float64)
-    level = 20 * np.log10(np.sqrt(np.mean(pcm ** 2)) / 16139.0)
+    level = 20 * np.log10(np.sqrt(np.mean(pcm**2)) / 16139.0)
     assert abs(level) <= 0.1, level
 
 
@@ -109,8 +113,8 @@ def _spandsp_table(lib, fn):
 
 # Where spandsp's transcoding tables and G.711 Tables 3/4 (as Sun's g711.c, sox and
 # pjsip carry them) disagree: spandsp maps these to the nearest level of the other law.
-SPANDSP_A2U_DIFFERS = [0x1A, 0x9A]   # A-law magnitude 79 -> mu magnitude 79 (G.711) / 80 (spandsp)
-SPANDSP_U2A_DIFFERS = [0x2F, 0xAF]   # mu-law magnitude 80 -> A magnitude 80 (G.711) / 79 (spandsp)
+SPANDSP_A2U_DIFFERS = [0x1A, 0x9A]  # A-law magnitude 79 -> mu magnitude 79 (G.711) / 80 (spandsp)
+SPANDSP_U2A_DIFFERS = [0x2F, 0xAF]  # mu-law magnitude 80 -> A magnitude 80 (G.711) / 79 (spandsp)
 
 
 def test_transcoding_matches_spandsp_except_documented_codes(spandsp):
@@ -148,8 +152,17 @@ def test_u8_and_s16():
     expect = np.clip((x.astype(int) + 128) >> 8, -128, 127) + 128
     np.testing.assert_array_equal(u8, expect)
     assert codecs.u8_encode(np.int16([0, 127, 128, -128, -129, 32767, -32768])).tolist() == [
-        128, 128, 129, 128, 127, 255, 0]
-    np.testing.assert_array_equal(codecs.u8_decode(ALL_CODES), (ALL_CODES.astype(np.int16) - 128) << 8)
+        128,
+        128,
+        129,
+        128,
+        127,
+        255,
+        0,
+    ]
+    np.testing.assert_array_equal(
+        codecs.u8_decode(ALL_CODES), (ALL_CODES.astype(np.int16) - 128) << 8
+    )
     s16 = codecs.s16_encode(x)
     assert s16.dtype == np.uint8 and s16.tobytes() == x.astype("<i2").tobytes()
     np.testing.assert_array_equal(codecs.s16_decode(s16), x)
@@ -166,10 +179,16 @@ def test_every_buffer_type_gives_the_same_encoding(values, name):
     fn = getattr(codecs, name)
     x = np.array(values, np.int16)
     ref = fn(x)
-    for buf in (x.tobytes(), bytearray(x.tobytes()), memoryview(x.tobytes()),
-                array.array("h", values), memoryview(x), x[::-1].copy()[::-1]):
+    for buf in (
+        x.tobytes(),
+        bytearray(x.tobytes()),
+        memoryview(x.tobytes()),
+        array.array("h", values),
+        memoryview(x),
+        x[::-1].copy()[::-1],
+    ):
         np.testing.assert_array_equal(fn(buf), ref)
-    np.testing.assert_array_equal(fn(x.astype(">i2")), ref)   # byte-swapped numpy
+    np.testing.assert_array_equal(fn(x.astype(">i2")), ref)  # byte-swapped numpy
 
 
 @settings(max_examples=60, deadline=None)
@@ -182,7 +201,7 @@ def test_any_chunking_gives_the_same_result(data, name, draw):
     cuts = sorted(draw.draw(st.lists(st.integers(0, len(data)), max_size=6)))
     step = 2 if name == "s16_decode" else 1
     cuts = [c // step * step for c in cuts]
-    pieces = [data[a:b] for a, b in zip([0] + cuts, cuts + [len(data)])]
+    pieces = [data[a:b] for a, b in zip([0, *cuts], [*cuts, len(data)], strict=True)]
     got = np.concatenate([fn(p) for p in pieces]) if pieces else fn(b"")
     np.testing.assert_array_equal(got, ref)
     for buf in (bytearray(data), memoryview(data), np.frombuffer(data, np.uint8)):
@@ -196,7 +215,7 @@ def test_shapes_are_kept():
     assert codecs.alaw_decode(a).shape == (3, 400)
     assert codecs.s16_encode(x).shape == (3, 800)
     assert codecs.s16_decode(codecs.s16_encode(x)).shape == (3, 400)
-    np.testing.assert_array_equal(codecs.alaw_encode(x[:, ::2]), a[:, ::2])   # non-contiguous
+    np.testing.assert_array_equal(codecs.alaw_encode(x[:, ::2]), a[:, ::2])  # non-contiguous
     assert codecs.alaw_encode(np.int16(5)).shape == (1,)
 
 
@@ -284,13 +303,14 @@ def test_every_coder_variant_is_exact(g191):
                 ref = g191[f"{law}_dec"][codes]
                 for n in (0, 1, 15, 16, 17, 31, 33, 4999):
                     for off in (0, 1, 3):
-                        np.testing.assert_array_equal(dec(codes[off:off + n]), ref[off:off + n])
+                        np.testing.assert_array_equal(dec(codes[off : off + n]), ref[off : off + n])
                 enc = getattr(codecs, f"{law}_encode")
                 np.testing.assert_array_equal(enc(ALL_INPUTS), g191[f"{law}_enc"])
                 for n in (0, 1, 15, 16, 17, 33, 4999):
                     for off in (0, 1, 3):
-                        part = ALL_INPUTS[7919 * off: 7919 * off + n]
+                        part = ALL_INPUTS[7919 * off : 7919 * off + n]
                         np.testing.assert_array_equal(
-                            enc(part), g191[f"{law}_enc"][7919 * off: 7919 * off + n])
+                            enc(part), g191[f"{law}_enc"][7919 * off : 7919 * off + n]
+                        )
     finally:
         assert recorder.set_simd_level(None) == best

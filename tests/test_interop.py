@@ -5,22 +5,21 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from tools import ffmpeg_decode, ffmpeg_encode, sox_decode, sox_encode
 
 from recorder import wav
-
-from tools import ffmpeg_decode, ffmpeg_encode, sox_decode, sox_encode
 
 FORMATS = ["alaw", "ulaw", "s16bit", "u8bit"]
 RNG = np.random.default_rng(7)
 NOISE = (RNG.standard_normal(12000) * 7000).clip(-32768, 32767).astype(np.int16)
-FULL = np.arange(-32768, 32768, 3, dtype=np.int16)          # every region of both laws
+FULL = np.arange(-32768, 32768, 3, dtype=np.int16)  # every region of both laws
 SIGNAL = np.concatenate([NOISE, FULL])
 
 
 @pytest.fixture(params=FORMATS)
 def our_file(request, tmp_path):
     path = tmp_path / f"ours-{request.param}.wav"
-    wav.write(path, SIGNAL[:-1], fmt=request.param, rate=8000)   # odd length: padded chunk
+    wav.write(path, SIGNAL[:-1], fmt=request.param, rate=8000)  # odd length: padded chunk
     return path, request.param, wav.read(path)[0]
 
 
@@ -51,8 +50,15 @@ def test_stereo_files_agree_with_ffmpeg(ffmpeg, tmp_path):
         np.testing.assert_array_equal(ffmpeg_decode(path, 2), ours)
 
 
-FFMPEG_CODECS = {"alaw": "pcm_alaw", "ulaw": "pcm_mulaw", "s16bit": "pcm_s16le", "u8bit": "pcm_u8",
-                 "pcm24": "pcm_s24le", "pcm32": "pcm_s32le", "float32": "pcm_f32le"}
+FFMPEG_CODECS = {
+    "alaw": "pcm_alaw",
+    "ulaw": "pcm_mulaw",
+    "s16bit": "pcm_s16le",
+    "u8bit": "pcm_u8",
+    "pcm24": "pcm_s24le",
+    "pcm32": "pcm_s32le",
+    "float32": "pcm_f32le",
+}
 
 
 @pytest.mark.parametrize("fmt", sorted(FFMPEG_CODECS))
@@ -65,8 +71,12 @@ def test_we_read_files_ffmpeg_writes(ffmpeg, tmp_path, fmt, channels):
     np.testing.assert_array_equal(ours, ffmpeg_decode(path, channels))
 
 
-SOX_ENCODINGS = {"alaw": ["-e", "a-law", "-b", "8"], "ulaw": ["-e", "u-law", "-b", "8"],
-                 "s16bit": ["-e", "signed", "-b", "16"], "u8bit": ["-e", "unsigned", "-b", "8"]}
+SOX_ENCODINGS = {
+    "alaw": ["-e", "a-law", "-b", "8"],
+    "ulaw": ["-e", "u-law", "-b", "8"],
+    "s16bit": ["-e", "signed", "-b", "16"],
+    "u8bit": ["-e", "unsigned", "-b", "8"],
+}
 
 
 @pytest.mark.parametrize("fmt", FORMATS)

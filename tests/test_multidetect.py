@@ -3,10 +3,10 @@ give on the same samples, whatever the slots, start times and chunk lengths."""
 
 from __future__ import annotations
 
+import dsp_signals as S
 import numpy as np
 import pytest
 
-import dsp_signals as S
 import recorder
 from recorder import dsp
 
@@ -23,8 +23,12 @@ def _channel_signal(seed: int, n: int) -> np.ndarray:
         elif kind == 1:
             p = S.band_noise(S.samples(ms), float(rng.uniform(-50, -20)), rng)
         else:
-            p = S.tone_pair(S.KEYS[rng.integers(0, 16)], ms, float(rng.uniform(-30, -5)),
-                            float(rng.uniform(-30, -5)))
+            p = S.tone_pair(
+                S.KEYS[rng.integers(0, 16)],
+                ms,
+                float(rng.uniform(-30, -5)),
+                float(rng.uniform(-30, -5)),
+            )
         parts.append(p)
         total += len(p)
     x = np.concatenate(parts)[:n]
@@ -59,12 +63,19 @@ def test_equal_to_single_channel_detectors():
         rng.shuffle(sel)
         n = int(rng.choice([1, 37, 80, 160, 160, 160, 241, 800]))
         n = min(n, min(n_total - pos[c] for c in sel))
-        block = np.stack([signals[c][pos[c]:pos[c] + n] for c in sel])
+        block = np.stack([signals[c][pos[c] : pos[c] + n] for c in sel])
         res = multi.process(block, rows=np.array(sel))
         for i, c in enumerate(sel):
             pos[c] += n
-            states[c].append((int(pos[c]), int(res.silence_samples[i]), bool(res.in_audio[i]),
-                              bool(res.audio_seen[i]), bool(res.digit_active[i])))
+            states[c].append(
+                (
+                    int(pos[c]),
+                    int(res.silence_samples[i]),
+                    bool(res.in_audio[i]),
+                    bool(res.audio_seen[i]),
+                    bool(res.digit_active[i]),
+                )
+            )
         for r in res.ended:
             assert sel[r["row"]] == r["slot"]
             got_ended[int(r["slot"])].append(r)
@@ -77,8 +88,9 @@ def test_equal_to_single_channel_detectors():
         sil.process(signals[c])
         assert _digits_of(got_ended[c]) == [(d.digit, d.start, d.end, d.level_dbm0) for d in ref], c
         pending = [det.current] if det.current is not None else []
-        assert ([(r["digit"], int(r["start"])) for r in got_started[c]]
-                == [(d.digit, d.start) for d in ref + pending])
+        assert [(r["digit"], int(r["start"])) for r in got_started[c]] == [
+            (d.digit, d.start) for d in ref + pending
+        ]
         # the silence state after each chunk equals the single detector's at that point
         det2, sil2, p = dsp.DtmfDetector(), dsp.SilenceDetector(), 0
         for end, silence_samples, in_audio, seen, digit_active in states[c]:
@@ -102,7 +114,7 @@ def test_started_event_carries_start_and_end_when_known():
     m.reset()
     started, ended = [], []
     for i in range(0, len(x) - 159, 160):
-        r = m.process(np.stack([x[i:i + 160], x[i:i + 160]]))
+        r = m.process(np.stack([x[i : i + 160], x[i : i + 160]]))
         started += list(r.digits)
         ended += list(r.ended)
     assert len(started) == 2 and all(s["end"] == -1 for s in started)
@@ -120,7 +132,9 @@ def test_dtmf_only_and_silence_only():
 def test_options_reach_the_kernels():
     x = S.to_int16(S.digit_train("1", 60, 100, low_dbm0=-38, high_dbm0=-38))
     assert len(dsp.MultiDetector(1).process(x[None]).ended) == 1
-    assert len(dsp.MultiDetector(1, dtmf_options={"min_level_dbm0": -30}).process(x[None]).ended) == 0
+    assert (
+        len(dsp.MultiDetector(1, dtmf_options={"min_level_dbm0": -30}).process(x[None]).ended) == 0
+    )
     assert dsp.MultiDetector(1, threshold_dbm0=-30).process(x[None]).audio_seen[0] == False  # noqa: E712
     assert dsp.MultiDetector(1, threshold_dbm0=-45).process(x[None]).audio_seen[0] == True  # noqa: E712
 
@@ -163,20 +177,22 @@ def test_threads_give_same_results():
     """The kernels release the GIL: separate banks in parallel threads give the results
     of a serial run."""
     from concurrent.futures import ThreadPoolExecutor
+
     sigs = np.stack([_channel_signal(s, 8000 * 3) for s in range(8)])
 
     def run(_):
         m = dsp.MultiDetector(8)
         out = []
         for i in range(0, sigs.shape[1], 160):
-            r = m.process(sigs[:, i:i + 160])
+            r = m.process(sigs[:, i : i + 160])
             out.append((r.silence_samples.copy(), _digits_of(r.ended)))
         return out
+
     serial = run(0)
     with ThreadPoolExecutor(4) as ex:
         for res in ex.map(run, range(4)):
             assert len(res) == len(serial)
-            for (a, da), (b, db) in zip(res, serial):
+            for (a, da), (b, db) in zip(res, serial, strict=True):
                 assert np.array_equal(a, b) and da == db
 
 
@@ -191,7 +207,7 @@ def test_avx_and_generic_builds_agree():
             m = dsp.MultiDetector(6)
             out = []
             for i in range(0, sigs.shape[1], 160):
-                r = m.process(sigs[:, i:i + 160])
+                r = m.process(sigs[:, i : i + 160])
                 out.append((r.silence_samples.copy(), _digits_of(r.digits), _digits_of(r.ended)))
             single = [dsp.detect_dtmf(s) for s in sigs]
             results.append((out, single))
@@ -200,6 +216,6 @@ def test_avx_and_generic_builds_agree():
     (a, sa), (b, sb) = results
     assert sa == sb
     assert len(a) == len(b)
-    for (x1, d1, e1), (x2, d2, e2) in zip(a, b):
+    for (x1, d1, e1), (x2, d2, e2) in zip(a, b, strict=True):
         assert np.array_equal(x1, x2) and d1 == d2 and e1 == e2
     assert sum(len(s) for s in sa) > 0

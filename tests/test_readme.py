@@ -24,8 +24,14 @@ def test_readme_python_blocks_run_in_order(tmp_path):
     script = "\n\n".join(python_blocks())
     (tmp_path / "tour.py").write_text(script, encoding="utf-8")
     env = dict(os.environ, CALLRECORDER_MEDIA_ROOT=str(tmp_path / "media"), HOME=str(tmp_path))
-    proc = subprocess.run([sys.executable, "tour.py"], cwd=tmp_path, env=env,
-                          capture_output=True, text=True, timeout=300)
+    proc = subprocess.run(
+        [sys.executable, "tour.py"],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert proc.returncode == 0, proc.stderr[-3000:]
     # the tour wrote what it says it writes, and nothing outside the temporary folder
     assert (tmp_path / "call.wav").is_file()

@@ -11,12 +11,11 @@ import threading
 
 import numpy as np
 import pytest
+from signals import dtmf, join, silence, speechlike, tone
 
 import recorder
 from recorder import AesCbcCipher, CallChannel, CallState, Error, FileRecorder, Hangup, wav
 from recorder.filerecorder import RECORD_FORMATS, RECORD_RATES
-
-from signals import dtmf, join, silence, speechlike, tone
 
 Cause, State = FileRecorder.Cause, FileRecorder.State
 
@@ -29,10 +28,12 @@ def root(tmp_path):
 @pytest.fixture
 def call_file(tmp_path):
     """Write a call's audio to a WAV file and return its path."""
+
     def make(*parts, fmt="s16bit", rate=8000, name="call.wav"):
         path = tmp_path / name
         wav.write(path, join(*parts), fmt=fmt, rate=rate)
         return path
+
     return make
 
 
@@ -42,10 +43,19 @@ def replay(path, root, **kw):
 
 # --- the spec's surface -------------------------------------------------------------------
 
+
 def test_states_and_causes_are_the_specs():
     assert {s.name for s in State} == {"RECORDING", "IDLE", "ERROR"}
-    assert {c.name for c in Cause} == {"ERROR", "BARGEIN", "SILENCE", "SIZE", "ABORTED", "HANGUP",
-                                       "TIMEOUT", "NONE"}
+    assert {c.name for c in Cause} == {
+        "ERROR",
+        "BARGEIN",
+        "SILENCE",
+        "SIZE",
+        "ABORTED",
+        "HANGUP",
+        "TIMEOUT",
+        "NONE",
+    }
     ch = CallChannel()
     assert ch.FileRecorder.State is State and ch.FileRecorder.Cause is Cause
     assert ch.file_recorder is ch.FileRecorder
@@ -54,14 +64,29 @@ def test_states_and_causes_are_the_specs():
 def test_defaults_are_the_specs():
     rec = inspect.signature(FileRecorder.record).parameters
     assert {k: v.default for k, v in rec.items() if k not in ("self", "filename")} == {
-        "file_format": "alaw", "rate": 8000, "seconds_timeout": 120, "max_bytes": 1920000,
-        "milliseconds_max_silence": 10000, "milliseconds_initial_silence": 0, "barge_in": False,
-        "cipher": None}
+        "file_format": "alaw",
+        "rate": 8000,
+        "seconds_timeout": 120,
+        "max_bytes": 1920000,
+        "milliseconds_max_silence": 10000,
+        "milliseconds_initial_silence": 0,
+        "barge_in": False,
+        "cipher": None,
+    }
     start = inspect.signature(FileRecorder.start).parameters
     assert {k: v.default for k, v in start.items() if k not in ("self", "filename")} == {
-        "file_format": "alaw", "rate": 8000, "max_bytes": 1920000, "milliseconds_max_silence": 10000,
-        "milliseconds_initial_silence": 0, "barge_in": False, "cipher": None}
-    assert inspect.signature(FileRecorder.wait_until_finished).parameters["seconds_timeout"].default == 120
+        "file_format": "alaw",
+        "rate": 8000,
+        "max_bytes": 1920000,
+        "milliseconds_max_silence": 10000,
+        "milliseconds_initial_silence": 0,
+        "barge_in": False,
+        "cipher": None,
+    }
+    assert (
+        inspect.signature(FileRecorder.wait_until_finished).parameters["seconds_timeout"].default
+        == 120
+    )
 
 
 def test_before_any_job(root):
@@ -74,14 +99,22 @@ def test_before_any_job(root):
 def test_call_state_errors(root):
     ch = CallChannel(media_root=root)
     assert ch.state() is CallState.IDLE
-    for call in (lambda: ch.FileRecorder.record("a.wav"), lambda: ch.FileRecorder.start("a.wav"),
-                 ch.FileRecorder.stop, ch.FileRecorder.wait_until_finished):
+    for call in (
+        lambda: ch.FileRecorder.record("a.wav"),
+        lambda: ch.FileRecorder.start("a.wav"),
+        ch.FileRecorder.stop,
+        ch.FileRecorder.wait_until_finished,
+    ):
         with pytest.raises(Hangup):
             call()
     ch.ring()
     assert ch.state() is CallState.RINGING
-    for call in (lambda: ch.FileRecorder.record("a.wav"), lambda: ch.FileRecorder.start("a.wav"),
-                 ch.FileRecorder.stop, ch.FileRecorder.wait_until_finished):
+    for call in (
+        lambda: ch.FileRecorder.record("a.wav"),
+        lambda: ch.FileRecorder.start("a.wav"),
+        ch.FileRecorder.stop,
+        ch.FileRecorder.wait_until_finished,
+    ):
         with pytest.raises(Error):
             call()
     ch.hangup()
@@ -91,7 +124,7 @@ def test_call_state_errors(root):
         ch.FileRecorder.record("a.wav")
     ch.answer()
     assert ch.state() is CallState.ANSWERED
-    assert ch.FileRecorder.stop() is True          # not recording: simply True
+    assert ch.FileRecorder.stop() is True  # not recording: simply True
     assert not os.path.exists(root / "a.wav")
 
 
@@ -134,6 +167,7 @@ def test_bad_arguments_name_what_is_allowed(root, call_file):
 
 # --- terminations -------------------------------------------------------------------------
 
+
 def test_timeout_is_exact(root, call_file):
     ch = replay(call_file(speechlike(5)), root)
     assert ch.FileRecorder.record("t.wav", seconds_timeout=1.5) is Cause.TIMEOUT
@@ -149,7 +183,7 @@ def test_hangup_keeps_everything(root, call_file):
     ch = replay(call_file(x), root)
     assert ch.FileRecorder.record("h.wav", file_format="s16bit") is Cause.HANGUP
     y, info = wav.read(root / "h.wav")
-    np.testing.assert_array_equal(y, x)         # every sample, bit-exact
+    np.testing.assert_array_equal(y, x)  # every sample, bit-exact
     assert ch.state() is CallState.IDLE
     with pytest.raises(Hangup):
         ch.FileRecorder.wait_until_finished()
@@ -159,7 +193,7 @@ def test_max_silence_ends_at_the_silence_timer(root, call_file):
     ch = replay(call_file(speechlike(1.0), silence(5.0), speechlike(1.0)), root)
     assert ch.FileRecorder.record("s.wav", milliseconds_max_silence=2000) is Cause.SILENCE
     info = wav.info(root / "s.wav")
-    assert abs(info.duration - 3.0) <= 0.02       # 1 s of audio + the 2 s silence timer
+    assert abs(info.duration - 3.0) <= 0.02  # 1 s of audio + the 2 s silence timer
     assert ch.FileRecorder.audio_detected_in_recording() is True
 
 
@@ -181,16 +215,22 @@ def test_max_silence_counts_from_the_start_without_an_initial_limit(root, call_f
 def test_initial_limit_replaces_max_silence_until_audio(root, call_file):
     # 3 s to start speaking are allowed; after speech, 1 s of silence ends the recording
     ch = replay(call_file(silence(3.0), speechlike(1.0), silence(2.0)), root)
-    assert ch.FileRecorder.record("l.wav", milliseconds_max_silence=1000,
-                                  milliseconds_initial_silence=5000) is Cause.SILENCE
+    assert (
+        ch.FileRecorder.record(
+            "l.wav", milliseconds_max_silence=1000, milliseconds_initial_silence=5000
+        )
+        is Cause.SILENCE
+    )
     assert abs(wav.info(root / "l.wav").duration - 5.0) <= 0.02
     assert ch.FileRecorder.audio_detected_in_recording() is True
 
 
 def test_zero_turns_limits_off(root, call_file):
     ch = replay(call_file(speechlike(0.5), silence(12.0)), root)
-    assert ch.FileRecorder.record("z.wav", milliseconds_max_silence=0, max_bytes=0,
-                                  seconds_timeout=0) is Cause.HANGUP
+    assert (
+        ch.FileRecorder.record("z.wav", milliseconds_max_silence=0, max_bytes=0, seconds_timeout=0)
+        is Cause.HANGUP
+    )
     assert wav.info(root / "z.wav").frames == 12.5 * 8000
 
 
@@ -222,12 +262,12 @@ def test_start_wait_stop(root, call_file):
     ch = replay(call_file(speechlike(10)), root)
     fr = ch.FileRecorder
     assert fr.start("w.wav", milliseconds_max_silence=0) is True
-    assert fr.wait_until_finished(1.25) is Cause.TIMEOUT      # the job goes on
+    assert fr.wait_until_finished(1.25) is Cause.TIMEOUT  # the job goes on
     assert fr.state() is State.RECORDING and fr.cause() is Cause.NONE
     assert fr.stop() is True
     assert fr.state() is State.IDLE and fr.cause() is Cause.ABORTED
     assert wav.info(root / "w.wav").frames == 10000
-    assert fr.wait_until_finished() is Cause.ABORTED           # nothing running: the cause
+    assert fr.wait_until_finished() is Cause.ABORTED  # nothing running: the cause
 
 
 def test_wait_forever(root, call_file):
@@ -249,7 +289,7 @@ def test_out_of_band_dtmf_barge_in_cuts_at_the_digit_start(root, call_file):
     fr = ch.FileRecorder
     assert fr.start("b.wav", barge_in=True, milliseconds_max_silence=0)
     assert fr.wait_until_finished(2.0) is Cause.TIMEOUT
-    ch.push_dtmf("7", duration_ms=50)          # an RFC 4733 event, 50 ms old
+    ch.push_dtmf("7", duration_ms=50)  # an RFC 4733 event, 50 ms old
     assert fr.wait_until_finished() is Cause.BARGEIN
     digit, at = fr.last_digit()
     assert digit == "7" and at == pytest.approx(1.95)
@@ -273,10 +313,10 @@ def test_in_band_dtmf_barge_in(root, call_file):
     assert digit == "5"
     assert abs(at - 1.6) <= 0.02
     info = wav.info(root / "d.wav")
-    assert abs(info.duration - 1.6) <= 0.02          # the tone is cut from the end
+    assert abs(info.duration - 1.6) <= 0.02  # the tone is cut from the end
     y, _ = wav.read(root / "d.wav")
     tail = y[-400:].astype(float)
-    assert np.sqrt(np.mean(tail ** 2)) < 300          # no tone energy at the end of the file
+    assert np.sqrt(np.mean(tail**2)) < 300  # no tone energy at the end of the file
 
 
 def test_in_band_digit_without_barge_in_is_recorded(root, call_file):
@@ -306,10 +346,12 @@ def test_replays_are_deterministic(root, call_file):
 
 # --- formats and rates --------------------------------------------------------------------
 
+
 @pytest.mark.parametrize("fmt", RECORD_FORMATS)
 @pytest.mark.parametrize("rate", RECORD_RATES)
 def test_every_format_and_rate(root, call_file, ffmpeg, sox, soundfile, fmt, rate):
     from tools import ffmpeg_decode
+
     x = join(speechlike(1.0), tone(1000, 0.5, -12))
     ch = replay(call_file(x), root)
     assert ch.FileRecorder.record("r.wav", file_format=fmt, rate=rate) is Cause.HANGUP
@@ -318,25 +360,30 @@ def test_every_format_and_rate(root, call_file, ffmpeg, sox, soundfile, fmt, rat
     assert info.frames == round(x.size * rate / 8000)
     ref = ffmpeg_decode(root / "r.wav")
     assert ref.size >= info.frames
-    if fmt == "ima":       # FFmpeg rounds IMA differently (see tests/test_adpcm_interop.py)
+    if fmt == "ima":  # FFmpeg rounds IMA differently (see tests/test_adpcm_interop.py)
         diff = ref[: info.frames].astype(float) - y
         assert np.abs(diff).max() <= 128
-        assert np.sum(diff ** 2) < 0.005 * np.sum(y.astype(float) ** 2)     # < 0.5 % residual
+        assert np.sum(diff**2) < 0.005 * np.sum(y.astype(float) ** 2)  # < 0.5 % residual
     else:
         np.testing.assert_array_equal(ref[: info.frames], y)
-    if fmt != "oki":       # sox and libsndfile read every other format in WAV, exactly
-        from tools import sox_decode
+    if fmt != "oki":  # sox and libsndfile read every other format in WAV, exactly
         import soundfile
-        for got in (sox_decode(root / "r.wav"), soundfile.read(str(root / "r.wav"), dtype="int16")[0]):
-            assert info.frames <= got.size < info.frames + 1024   # sox ignores the fact chunk
+        from tools import sox_decode
+
+        for got in (
+            sox_decode(root / "r.wav"),
+            soundfile.read(str(root / "r.wav"), dtype="int16")[0],
+        ):
+            assert info.frames <= got.size < info.frames + 1024  # sox ignores the fact chunk
             np.testing.assert_array_equal(got[: info.frames], y)
     # the 1 kHz tone survives at its level in every format and rate
-    seg = y[int(1.1 * rate): int(1.45 * rate)].astype(float)
-    level = 20 * np.log10(np.sqrt(np.mean(seg ** 2)) / 16139)
+    seg = y[int(1.1 * rate) : int(1.45 * rate)].astype(float)
+    level = 20 * np.log10(np.sqrt(np.mean(seg**2)) / 16139)
     assert abs(level - -12) < 1.0
 
 
 # --- files --------------------------------------------------------------------------------
+
 
 def test_subfolders_and_no_partial_file_under_the_final_name(root, call_file):
     ch = replay(call_file(speechlike(4)), root)
@@ -344,11 +391,11 @@ def test_subfolders_and_no_partial_file_under_the_final_name(root, call_file):
     fr.start("a/b/c.wav", milliseconds_max_silence=0)
     fr.wait_until_finished(2.5)
     final = root / "a" / "b" / "c.wav"
-    assert not final.exists()                      # not there until complete
+    assert not final.exists()  # not there until complete
     parts = [p for p in os.listdir(final.parent) if p.endswith(".part")]
     assert len(parts) == 1
     part = final.parent / parts[0]
-    assert wav.info(part).frames >= 16000          # header refreshed at least once a second
+    assert wav.info(part).frames >= 16000  # header refreshed at least once a second
     fr.stop()
     assert final.exists() and not part.exists()
     assert wav.info(final).frames == 20000
@@ -361,7 +408,7 @@ def test_a_file_in_the_way_is_an_io_error(root, call_file):
     assert ch.FileRecorder.record("blocker/x.wav") is Cause.ERROR
     assert ch.FileRecorder.state() is State.ERROR
     assert "blocker" in ch.FileRecorder.last_error()
-    assert ch.FileRecorder.start("ok.wav") is True         # the channel goes on
+    assert ch.FileRecorder.start("ok.wav") is True  # the channel goes on
     assert ch.FileRecorder.state() is State.RECORDING
 
 
@@ -374,8 +421,23 @@ def test_cipher_with_openssl(root, call_file, tmp_path):
     blob = (root / "enc.wav").read_bytes()
     assert not blob.startswith(b"RIFF") and len(blob) % 16 == 0
     out = tmp_path / "dec.wav"
-    subprocess.run(["openssl", "enc", "-d", "-aes-128-cbc", "-K", key.hex(), "-iv", iv.hex(),
-                    "-in", str(root / "enc.wav"), "-out", str(out)], check=True)
+    subprocess.run(
+        [
+            "openssl",
+            "enc",
+            "-d",
+            "-aes-128-cbc",
+            "-K",
+            key.hex(),
+            "-iv",
+            iv.hex(),
+            "-in",
+            str(root / "enc.wav"),
+            "-out",
+            str(out),
+        ],
+        check=True,
+    )
     y, info = wav.read(out)
     np.testing.assert_array_equal(y, x)
     y2, _ = wav.read(root / "enc.wav", cipher=cipher)
@@ -388,11 +450,28 @@ def test_cipher_with_openssl(root, call_file, tmp_path):
 def test_cipher_key_sizes_and_max_bytes(root, call_file, tmp_path, bits):
     key, iv = os.urandom(bits // 8), AesCbcCipher.random_iv()
     ch = replay(call_file(speechlike(3)), root)
-    assert ch.FileRecorder.record("k.wav", max_bytes=9000, cipher=AesCbcCipher(key, iv)) is Cause.SIZE
+    assert (
+        ch.FileRecorder.record("k.wav", max_bytes=9000, cipher=AesCbcCipher(key, iv)) is Cause.SIZE
+    )
     assert 9000 - 32 < os.path.getsize(root / "k.wav") <= 9000
     out = tmp_path / "k.dec"
-    subprocess.run(["openssl", "enc", "-d", f"-aes-{bits}-cbc", "-K", key.hex(), "-iv", iv.hex(),
-                    "-in", str(root / "k.wav"), "-out", str(out)], check=True)
+    subprocess.run(
+        [
+            "openssl",
+            "enc",
+            "-d",
+            f"-aes-{bits}-cbc",
+            "-K",
+            key.hex(),
+            "-iv",
+            iv.hex(),
+            "-in",
+            str(root / "k.wav"),
+            "-out",
+            str(out),
+        ],
+        check=True,
+    )
     assert wav.info(out).format == "alaw"
 
 
@@ -417,14 +496,18 @@ class ManualClock:
 
 # --- many channels, threads ---------------------------------------------------------------
 
+
 def test_200_concurrent_channels(root, call_file):
     path = call_file(speechlike(1.0), silence(1.5), speechlike(0.5))
     results = {}
 
     def one(i):
         ch = replay(path, root)
-        cause = ch.FileRecorder.record(f"many/{i}.wav", file_format=("alaw", "ulaw", "s16bit")[i % 3],
-                                       milliseconds_max_silence=1000)
+        cause = ch.FileRecorder.record(
+            f"many/{i}.wav",
+            file_format=("alaw", "ulaw", "s16bit")[i % 3],
+            milliseconds_max_silence=1000,
+        )
         results[i] = (cause, ch.FileRecorder.result().frames)
         ch.close()
 
@@ -436,13 +519,13 @@ def test_200_concurrent_channels(root, call_file):
     assert len(results) == 200
     assert {c for c, _ in results.values()} == {Cause.SILENCE}
     frames = {f for _, f in results.values()}
-    assert len(frames) == 1                                 # every channel the same
-    assert abs(frames.pop() - 16000) <= 80                  # 1 s audio + 1 s timer, +-10 ms
+    assert len(frames) == 1  # every channel the same
+    assert abs(frames.pop() - 16000) <= 80  # 1 s audio + 1 s timer, +-10 ms
     assert len(os.listdir(root / "many")) == 200
 
 
 def test_state_and_stop_from_many_threads(root):
-    ch = CallChannel(media_root=root, codec="s16", clock=ManualClock())   # no gaps: time stands
+    ch = CallChannel(media_root=root, codec="s16", clock=ManualClock())  # no gaps: time stands
     ch.ring()
     ch.answer()
     assert ch.FileRecorder.start("live.wav", milliseconds_max_silence=0)
@@ -475,6 +558,7 @@ def test_state_and_stop_from_many_threads(root):
 
 # --- live push ----------------------------------------------------------------------------
 
+
 def test_push_payload_codecs(root):
     ch = CallChannel(media_root=root)
     ch.ring()
@@ -482,7 +566,8 @@ def test_push_payload_codecs(root):
     x = speechlike(0.5)
     ch.FileRecorder.start("p.wav", file_format="s16bit")
     from recorder import codecs
-    ch.push(codecs.alaw_encode(x[:2000]))                 # default codec: alaw
+
+    ch.push(codecs.alaw_encode(x[:2000]))  # default codec: alaw
     ch.push(codecs.ulaw_encode(x[2000:3000]), "ulaw")
     ch.push(x[3000:], "s16")
     ch.FileRecorder.stop()
@@ -501,20 +586,21 @@ def test_live_gap_is_filled_with_silence(root):
     ch.answer()
     ch.FileRecorder.start("gap.wav", milliseconds_max_silence=1500)
     x = speechlike(1.0)
-    for i in range(50):                  # 1 s of media, in time
-        ch.push(x[i * 160:(i + 1) * 160])
+    for i in range(50):  # 1 s of media, in time
+        ch.push(x[i * 160 : (i + 1) * 160])
         clock.t += 0.02
     ch.poll()
-    clock.t += 3.0                       # then the stream stops for 3 s
+    clock.t += 3.0  # then the stream stops for 3 s
     ch.poll()
     assert ch.FileRecorder.wait_until_finished(0) is Cause.SILENCE
     info = wav.info(root / "gap.wav")
-    assert abs(info.duration - 2.5) <= 0.03        # 1 s audio + 1.5 s of filled silence
+    assert abs(info.duration - 2.5) <= 0.03  # 1 s audio + 1.5 s of filled silence
     ch.close()
 
 
 def test_a_dropped_channel_finishes_its_recording(root):
     import gc
+
     engine = recorder.Engine()
     ch = CallChannel(media_root=root, codec="s16", clock=ManualClock(), engine=engine)
     ch.ring()
@@ -522,11 +608,11 @@ def test_a_dropped_channel_finishes_its_recording(root):
     ch.FileRecorder.start("dropped.wav", file_format="s16bit")
     x = speechlike(0.5)
     ch.push(x)
-    engine.stop(abort_jobs=False)      # its worker holds no channel while we let go of it
+    engine.stop(abort_jobs=False)  # its worker holds no channel while we let go of it
     del ch
     gc.collect()
-    engine.drain()                                     # the file is published
-    y, info = wav.read(root / "dropped.wav")          # finished (ABORTED), nothing lost
+    engine.drain()  # the file is published
+    y, info = wav.read(root / "dropped.wav")  # finished (ABORTED), nothing lost
     np.testing.assert_array_equal(y, x)
 
 
@@ -536,17 +622,21 @@ def test_live_record_in_a_thread_with_rfc4733_barge_in(root):
     ch.ring()
     ch.answer()
     result = {}
-    t = threading.Thread(target=lambda: result.setdefault(
-        "cause", ch.FileRecorder.record("live.wav", file_format="s16bit", barge_in=True)))
+    t = threading.Thread(
+        target=lambda: result.setdefault(
+            "cause", ch.FileRecorder.record("live.wav", file_format="s16bit", barge_in=True)
+        )
+    )
     t.start()
-    while ch.FileRecorder.state() is not State.RECORDING:     # the job is set up synchronously
+    while ch.FileRecorder.state() is not State.RECORDING:  # the job is set up synchronously
         t.join(0.001)
     from recorder import codecs
+
     x = speechlike(1.0)
     for i in range(0, x.size, 160):
-        ch.push(codecs.ulaw_encode(x[i:i + 160]))
+        ch.push(codecs.ulaw_encode(x[i : i + 160]))
         clock.t += 0.02
-    ch.push_dtmf("#", duration_ms=100)                       # began 100 ms ago
+    ch.push_dtmf("#", duration_ms=100)  # began 100 ms ago
     t.join(10)
     assert result["cause"] is Cause.BARGEIN
     assert ch.FileRecorder.last_digit() == ("#", pytest.approx(0.9))
@@ -556,11 +646,11 @@ def test_live_record_in_a_thread_with_rfc4733_barge_in(root):
 
 def test_realtime_replay(root, call_file):
     x = speechlike(0.4)
-    ch = replay(call_file(x), root, realtime=True)        # plays at the pace of the clock
+    ch = replay(call_file(x), root, realtime=True)  # plays at the pace of the clock
     assert ch.FileRecorder.record("rt.wav", file_format="s16bit") is Cause.HANGUP
     y, _ = wav.read(root / "rt.wav")
-    assert x.size // 2 <= y.size <= x.size    # the call runs from answer; the job starts just after
-    np.testing.assert_array_equal(y, x[x.size - y.size:])
+    assert x.size // 2 <= y.size <= x.size  # the call runs from answer; the job starts just after
+    np.testing.assert_array_equal(y, x[x.size - y.size :])
 
 
 def test_media_before_answer_is_dropped(root):

@@ -10,13 +10,12 @@ import threading
 
 import numpy as np
 import pytest
+from signals import dtmf, join, silence, speechlike
 
 import recorder
 from recorder import AesCbcCipher, CallChannel, Error, FileRecorder, wav
-from recorder.filerecorder import RECORD_FORMATS, RECORD_RATES
 from recorder.cipher import SealedPart, is_sealed_part
-
-from signals import dtmf, join, silence, speechlike
+from recorder.filerecorder import RECORD_FORMATS, RECORD_RATES
 
 Cause, State = FileRecorder.Cause, FileRecorder.State
 
@@ -35,7 +34,7 @@ def in_thread(fn, guard=30.0):
     def run():
         try:
             out["value"] = fn()
-        except BaseException as e:          # noqa: BLE001 - re-raised below
+        except BaseException as e:  # re-raised below
             out["error"] = e
 
     t = threading.Thread(target=run, daemon=True)
@@ -53,6 +52,7 @@ def call(tmp_path):
         p = tmp_path / "call.wav"
         wav.write(p, join(*parts), fmt="s16bit")
         return p
+
     return make
 
 
@@ -66,15 +66,18 @@ def live(root, engine=None, codec="s16"):
 
 # --- failures never wedge anything --------------------------------------------------------
 
+
 def test_the_4_gib_wav_limit_ends_a_recording_with_size(tmp_path, call, monkeypatch):
     ch = CallChannel.replay(call(speechlike(4)), media_root=tmp_path)
-    monkeypatch.setattr(wav, "max_file_bytes", lambda: 30000 - 1)    # stand-in for 4 GiB
+    monkeypatch.setattr(wav, "max_file_bytes", lambda: 30000 - 1)  # stand-in for 4 GiB
     assert ch.FileRecorder.record("big.wav", file_format="s16bit", max_bytes=0) is Cause.SIZE
     assert os.path.getsize(tmp_path / "big.wav") <= 30000
     assert ch.FileRecorder.state() is State.IDLE
 
 
-def test_any_writer_exception_ends_the_job_with_error_and_spares_the_engine(tmp_path, call, monkeypatch):
+def test_any_writer_exception_ends_the_job_with_error_and_spares_the_engine(
+    tmp_path, call, monkeypatch
+):
     engine = recorder.Engine()
     a, clock = live(tmp_path, engine)
     b, _ = live(tmp_path, engine)
@@ -85,21 +88,22 @@ def test_any_writer_exception_ends_the_job_with_error_and_spares_the_engine(tmp_
 
     def boom(self, data):
         raise RuntimeError("simulated bug in the writer")
+
     monkeypatch.setattr(wav.Writer, "write", boom)
     x = speechlike(2)
     for i in range(0, x.size, 160):
-        a.push(x[i:i + 160])
-        b.push(x[i:i + 160])
+        a.push(x[i : i + 160])
+        b.push(x[i : i + 160])
         clock.t += 0.02
     engine.ensure_running()
     assert in_thread(lambda: a.FileRecorder.wait_until_finished(5)) is Cause.ERROR
     assert a.FileRecorder.state() is State.ERROR
     assert "simulated bug" in a.FileRecorder.last_error()
-    assert b.FileRecorder.state() is State.RECORDING           # the other call goes on
+    assert b.FileRecorder.state() is State.RECORDING  # the other call goes on
     b.push(x[:160])
     assert in_thread(b.FileRecorder.stop) is True
     assert wav.info(tmp_path / "b.wav").frames == x.size + 160
-    assert a.FileRecorder.start("again.wav") is True           # and the failed channel too
+    assert a.FileRecorder.start("again.wav") is True  # and the failed channel too
     a.close()
     b.close()
     engine.stop()
@@ -111,8 +115,14 @@ def test_a_closed_channel_cannot_touch_another_call(tmp_path):
     old.close()
     new, _ = live(tmp_path, engine)
     new.FileRecorder.start("victim.wav", file_format="s16bit")
-    for action in (old.ring, old.answer, old.dial, lambda: old.push(np.full(800, 12345, np.int16)),
-                   lambda: old.FileRecorder.start("x.wav"), lambda: old.push_dtmf("1")):
+    for action in (
+        old.ring,
+        old.answer,
+        old.dial,
+        lambda: old.push(np.full(800, 12345, np.int16)),
+        lambda: old.FileRecorder.start("x.wav"),
+        lambda: old.push_dtmf("1"),
+    ):
         with pytest.raises(Error, match="closed"):
             action()
     new.push(speechlike(0.1))
@@ -124,8 +134,9 @@ def test_a_closed_channel_cannot_touch_another_call(tmp_path):
 
 
 def test_realtime_replay_without_hangup_keeps_time_running(tmp_path, call):
-    ch = CallChannel.replay(call(speechlike(0.3)), media_root=tmp_path, realtime=True,
-                            hangup_at_end=False)
+    ch = CallChannel.replay(
+        call(speechlike(0.3)), media_root=tmp_path, realtime=True, hangup_at_end=False
+    )
     ch.FileRecorder.start("rt.wav", milliseconds_max_silence=200)
     assert in_thread(lambda: ch.FileRecorder.wait_until_finished(2.0)) is Cause.SILENCE
     ch.close()
@@ -133,7 +144,7 @@ def test_realtime_replay_without_hangup_keeps_time_running(tmp_path, call):
 
 def test_stop_and_hangup_during_a_fast_replay_wait(tmp_path, call):
     for end in ("stop", "hangup"):
-        hour = np.tile(speechlike(10), 360)                                 # an hour
+        hour = np.tile(speechlike(10), 360)  # an hour
         ch = CallChannel.replay(call(hour), media_root=tmp_path)
         ch.FileRecorder.start(f"{end}.wav", milliseconds_max_silence=0, max_bytes=0)
         waiter = threading.Thread(target=ch.FileRecorder.wait_until_finished, args=(None,))
@@ -149,6 +160,7 @@ def test_stop_and_hangup_during_a_fast_replay_wait(tmp_path, call):
 
 
 # --- names and numbers --------------------------------------------------------------------
+
 
 @pytest.mark.parametrize("target", ["outside", "m/inside"])
 def test_a_symlinked_folder_is_refused_and_nothing_is_created(tmp_path, call, target):
@@ -192,14 +204,17 @@ def test_long_and_unicode_names(tmp_path, call):
         assert wav.info(tmp_path / name).frames == 1600
 
 
-@pytest.mark.parametrize("kwargs, match", [
-    ({"seconds_timeout": float("inf")}, "seconds_timeout"),
-    ({"seconds_timeout": float("nan")}, "seconds_timeout"),
-    ({"seconds_timeout": 1e300}, "seconds_timeout"),
-    ({"max_bytes": 10 ** 30}, "max_bytes"),
-    ({"milliseconds_max_silence": 10 ** 20}, "milliseconds_max_silence"),
-    ({"milliseconds_initial_silence": -1}, "milliseconds_initial_silence"),
-])
+@pytest.mark.parametrize(
+    "kwargs, match",
+    [
+        ({"seconds_timeout": float("inf")}, "seconds_timeout"),
+        ({"seconds_timeout": float("nan")}, "seconds_timeout"),
+        ({"seconds_timeout": 1e300}, "seconds_timeout"),
+        ({"max_bytes": 10**30}, "max_bytes"),
+        ({"milliseconds_max_silence": 10**20}, "milliseconds_max_silence"),
+        ({"milliseconds_initial_silence": -1}, "milliseconds_initial_silence"),
+    ],
+)
 def test_numbers_out_of_range_are_value_errors(tmp_path, call, kwargs, match):
     ch = CallChannel.replay(call(speechlike(0.2)), media_root=tmp_path)
     with pytest.raises(ValueError, match=match):
@@ -223,46 +238,55 @@ def test_size_fills_max_bytes_to_the_last_frame(tmp_path, call, fmt, rate):
     codec = wav.WRITE_FORMATS[fmt]
     for limit in (5000, 7777):
         ch = CallChannel.replay(x, media_root=tmp_path)
-        assert ch.FileRecorder.record("s.wav", file_format=fmt, rate=rate, max_bytes=limit) is Cause.SIZE
+        assert (
+            ch.FileRecorder.record("s.wav", file_format=fmt, rate=rate, max_bytes=limit)
+            is Cause.SIZE
+        )
         size = os.path.getsize(tmp_path / "s.wav")
         info = wav.info(tmp_path / "s.wav")
         assert size <= limit
         more = codec.data_bytes(info.frames + codec.samples_per_block(1, rate), 1, rate)
-        assert info.data_offset + more + (more & 1) > limit      # one more frame/block would not fit
+        assert info.data_offset + more + (more & 1) > limit  # one more frame/block would not fit
 
 
 # --- buffering, encryption failures -------------------------------------------------------
 
-@pytest.mark.parametrize("fmt, rate", [("oki", 8000), ("alaw", 11025), ("ima", 8000), ("alaw", 8000)])
+
+@pytest.mark.parametrize(
+    "fmt, rate", [("oki", 8000), ("alaw", 11025), ("ima", 8000), ("alaw", 8000)]
+)
 def test_every_format_writes_in_buffered_pieces(tmp_path, fmt, rate, monkeypatch):
     calls = []
-    for method in ("write", "write_coded"):          # every piece the recorder hands its file
+    for method in ("write", "write_coded"):  # every piece the recorder hands its file
         orig = getattr(wav.Writer, method)
-        monkeypatch.setattr(wav.Writer, method,
-                            lambda self, c, orig=orig: (calls.append(len(c)), orig(self, c))[1])
+        monkeypatch.setattr(
+            wav.Writer, method, lambda self, c, orig=orig: (calls.append(len(c)), orig(self, c))[1]
+        )
     ch, clock = live(tmp_path)
     ch.FileRecorder.start("w.wav", file_format=fmt, rate=rate, milliseconds_max_silence=0)
     x = speechlike(5)
     for i in range(0, x.size, 160):
-        ch.push(x[i:i + 160])
+        ch.push(x[i : i + 160])
         clock.t += 0.02
         ch.poll()
     ch.FileRecorder.stop()
-    assert len([n for n in calls if n]) <= 5 * 3            # about 2 writes per second
+    assert len([n for n in calls if n]) <= 5 * 3  # about 2 writes per second
     ch.close()
 
 
-def test_encryption_failure_leaves_no_ciphertext_debris_and_no_plaintext_under_the_name(tmp_path, call, full_disk):
+def test_encryption_failure_leaves_no_ciphertext_debris_and_no_plaintext_under_the_name(
+    tmp_path, call, full_disk
+):
     x = speechlike(2.5)
     ch = CallChannel.replay(call(x), media_root=full_disk)
     fr = ch.FileRecorder
     key = AesCbcCipher(bytes(16), bytes(16))
     assert fr.record("secret.wav", file_format="s16bit", cipher=key) is Cause.ERROR
-    assert not (full_disk / "secret.wav").exists()             # never published unencrypted
+    assert not (full_disk / "secret.wav").exists()  # never published unencrypted
     left = os.listdir(full_disk)
     assert len(left) == 1 and left[0].endswith(".part")  # the recording, kept, and said so
     assert fr.result().path == str(full_disk / left[0])
-    assert is_sealed_part(fr.result().path)              # encrypted: no plaintext on disk
+    assert is_sealed_part(fr.result().path)  # encrypted: no plaintext on disk
     with pytest.raises(wav.WavError):
         wav.read(fr.result().path)
     with SealedPart.open(fr.result().path, key) as part:
@@ -273,16 +297,17 @@ def test_encryption_failure_leaves_no_ciphertext_debris_and_no_plaintext_under_t
 
 # --- digits and audio at the cut ----------------------------------------------------------
 
+
 def test_late_out_of_band_digit_reports_its_true_start(tmp_path, call):
     ch = CallChannel.replay(call(speechlike(5)), media_root=tmp_path)
     fr = ch.FileRecorder
     fr.start("b.wav", barge_in=True, milliseconds_max_silence=0)
     fr.wait_until_finished(2.0)
-    ch.push_dtmf("9", duration_ms=400)          # started 400 ms ago: more than is held back
+    ch.push_dtmf("9", duration_ms=400)  # started 400 ms ago: more than is held back
     assert fr.wait_until_finished() is Cause.BARGEIN
     digit, at = fr.last_digit()
     assert digit == "9" and at == pytest.approx(1.6)
-    assert wav.info(tmp_path / "b.wav").frames == 1.8 * 8000   # cut as far back as possible
+    assert wav.info(tmp_path / "b.wav").frames == 1.8 * 8000  # cut as far back as possible
 
 
 def test_a_cut_digit_is_not_audio(tmp_path, call):

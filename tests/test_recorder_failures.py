@@ -12,24 +12,28 @@ import textwrap
 
 import numpy as np
 import pytest
+from signals import speechlike
 
 from recorder import CallChannel, FileRecorder, codecs, wav
-
-from signals import speechlike
 
 Cause, State = FileRecorder.Cause, FileRecorder.State
 
 
 def run_script(code: str, *args, timeout=60) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-c", textwrap.dedent(code), *map(str, args)],
-                          capture_output=True, text=True, timeout=timeout)
+    return subprocess.run(
+        [sys.executable, "-c", textwrap.dedent(code), *map(str, args)],
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
 
 
 def test_file_size_limit_is_an_error_with_a_valid_partial_file(tmp_path):
     src = tmp_path / "call.wav"
     x = speechlike(10)
     wav.write(src, x, fmt="s16bit")
-    proc = run_script("""
+    proc = run_script(
+        """
         import resource, signal, sys
         from recorder import CallChannel
         signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
@@ -39,12 +43,15 @@ def test_file_size_limit_is_an_error_with_a_valid_partial_file(tmp_path):
         cause = fr.record("full.wav", file_format="s16bit", max_bytes=0)
         r = fr.result()
         print(cause.name, fr.state().name, r.path, r.error, sep="|")
-    """, src, tmp_path / "media")
+    """,
+        src,
+        tmp_path / "media",
+    )
     assert proc.returncode == 0, proc.stderr
     cause, state, path, error = proc.stdout.strip().split("|")
     assert (cause, state) == ("ERROR", "ERROR")
     assert "File too large" in error or "EFBIG" in error or "27" in error
-    y, info = wav.read(path)                   # a valid WAV of what the disk took
+    y, info = wav.read(path)  # a valid WAV of what the disk took
     assert 0 < info.frames and os.path.getsize(path) <= 60000
     np.testing.assert_array_equal(y, x[: info.frames])
 
@@ -88,7 +95,7 @@ def test_unwritable_target_fails_start(tmp_path):
     wav.write(src, speechlike(1), fmt="s16bit")
     root = tmp_path / "media"
     root.mkdir()
-    (root / "x.wav").mkdir()                    # a directory where the file should go
+    (root / "x.wav").mkdir()  # a directory where the file should go
     ch = CallChannel.replay(src, media_root=root)
     with pytest.raises(ValueError, match="directory"):
         ch.FileRecorder.start("x.wav")
@@ -119,8 +126,13 @@ sys.stdin.read()          # wait to be killed
 def test_kill_9_mid_recording_then_repair(tmp_path, fmt):
     root = tmp_path / "media"
     root.mkdir()
-    proc = subprocess.Popen([sys.executable, "-c", KILLED, str(root), fmt], stdin=subprocess.PIPE,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    proc = subprocess.Popen(
+        [sys.executable, "-c", KILLED, str(root), fmt],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     try:
         assert proc.stdout.readline().strip() == "ready", proc.stderr.read()
     finally:
@@ -130,7 +142,7 @@ def test_kill_9_mid_recording_then_repair(tmp_path, fmt):
     parts = [p for p in os.listdir(root) if p.endswith(".part")]
     assert len(parts) == 1
     part = root / parts[0]
-    before = wav.info(part)                     # playable as it is: the last header sync
+    before = wav.info(part)  # playable as it is: the last header sync
     assert before.frames >= 3 * 8000
     fixed = wav.repair(part)
     assert fixed.frames >= before.frames
@@ -144,7 +156,8 @@ def test_kill_9_mid_recording_then_repair(tmp_path, fmt):
 
 def test_a_recording_running_at_exit_is_finished_and_published(tmp_path):
     root = tmp_path / "media"
-    proc = run_script("""
+    proc = run_script(
+        """
         import sys
         import numpy as np
         from recorder import CallChannel
@@ -153,7 +166,9 @@ def test_a_recording_running_at_exit_is_finished_and_published(tmp_path):
         ch.FileRecorder.start("at-exit.wav", file_format="ulaw", max_bytes=0)
         ch.push(np.arange(-4000, 4000, dtype=np.int16))
         # the interpreter exits with the recording running
-    """, root)
+    """,
+        root,
+    )
     assert proc.returncode == 0, proc.stderr
     y, info = wav.read(root / "at-exit.wav")
     assert info.frames == 8000
@@ -184,22 +199,29 @@ sys.stdin.read()          # wait to be killed
 
 
 @pytest.mark.parametrize("fmt,mode", [("s16bit", "cbc"), ("alaw", "gcm"), ("ima", "cbc")])
-def test_an_encrypted_recording_never_puts_plaintext_on_disk_and_survives_kill_9(tmp_path, fmt, mode):
+def test_an_encrypted_recording_never_puts_plaintext_on_disk_and_survives_kill_9(
+    tmp_path, fmt, mode
+):
     from recorder import AesCbcCipher, AesGcmCipher
+
     root = tmp_path / "media"
     root.mkdir()
-    proc = subprocess.Popen([sys.executable, "-c", KILLED_ENCRYPTED, str(root), fmt, mode],
-                            stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                            text=True)
+    proc = subprocess.Popen(
+        [sys.executable, "-c", KILLED_ENCRYPTED, str(root), fmt, mode],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     try:
         assert proc.stdout.readline().strip() == "ready", proc.stderr.read()
         parts = [p for p in os.listdir(root) if p.endswith(".part")]
         assert len(parts) == 1
-        on_disk = (root / parts[0]).read_bytes()       # while the recording runs
+        on_disk = (root / parts[0]).read_bytes()  # while the recording runs
     finally:
         proc.send_signal(signal.SIGKILL)
         proc.wait(timeout=10)
-    assert len(on_disk) > 10000                       # the audio is there, encrypted
+    assert len(on_disk) > 10000  # the audio is there, encrypted
     x = np.tile(np.array([1234, -1234, 4321, -4321], np.int16), 6000)
     coded = {"s16bit": x.tobytes(), "alaw": codecs.alaw_encode(x).tobytes()}.get(fmt)
     for marker in (b"RIFF", b"WAVE", b"fmt ", b"data"):
@@ -208,15 +230,27 @@ def test_an_encrypted_recording_never_puts_plaintext_on_disk_and_survives_kill_9
         assert coded[1000:1016] not in on_disk
     part = root / parts[0]
     with pytest.raises(wav.WavError):
-        wav.info(part)                                # not readable without the key
+        wav.info(part)  # not readable without the key
     key = bytes(range(32)).hex()
-    args = ["--key", key, "--cipher", "aes-gcm"] if mode == "gcm" else ["--key", key, "--iv", "00" * 16]
-    rep = subprocess.run([sys.executable, "-m", "recorder", "repair", *args, str(part)],
-                         capture_output=True, text=True, timeout=120)
+    args = (
+        ["--key", key, "--cipher", "aes-gcm"]
+        if mode == "gcm"
+        else ["--key", key, "--iv", "00" * 16]
+    )
+    rep = subprocess.run(
+        [sys.executable, "-m", "recorder", "repair", *args, str(part)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert rep.returncode == 0, rep.stderr
-    cipher = AesGcmCipher(bytes(range(32))) if mode == "gcm" else AesCbcCipher(bytes(range(32)), bytes(16))
+    cipher = (
+        AesGcmCipher(bytes(range(32)))
+        if mode == "gcm"
+        else AesCbcCipher(bytes(range(32)), bytes(16))
+    )
     y, info = wav.read(part, cipher=cipher)
-    assert info.frames >= 2 * 8000                    # every whole frame that reached the disk
+    assert info.frames >= 2 * 8000  # every whole frame that reached the disk
     if fmt == "s16bit":
         np.testing.assert_array_equal(y, x[: y.size])
 
@@ -224,9 +258,11 @@ def test_an_encrypted_recording_never_puts_plaintext_on_disk_and_survives_kill_9
 @pytest.mark.parametrize("fmt", ["alaw", "oki", "u8bit"])
 def test_an_encrypted_recording_is_published_encrypted(tmp_path, fmt):
     from recorder import AesGcmCipher, CallChannel
+
     cipher = AesGcmCipher(bytes(range(16)))
     ch = CallChannel(media_root=tmp_path, codec="s16", clock=lambda: 0.0)
-    ch.ring(); ch.answer()
+    ch.ring()
+    ch.answer()
     assert ch.FileRecorder.start("enc.wav", file_format=fmt, max_bytes=0, cipher=cipher)
     x = (np.sin(np.arange(16000) * 0.3) * 8000).astype(np.int16)
     ch.push(x)

@@ -14,11 +14,10 @@ import threading
 
 import numpy as np
 import pytest
+from signals import speechlike
 
 import recorder
 from recorder import AesCbcCipher, CallChannel, FileRecorder, Hangup, wav
-
-from signals import speechlike
 
 Cause, State = FileRecorder.Cause, FileRecorder.State
 GUARD = 60.0
@@ -53,7 +52,7 @@ def in_thread(fn):
     def run():
         try:
             out["value"] = fn()
-        except BaseException as e:          # noqa: BLE001 - inspected by the test
+        except BaseException as e:  # inspected by the test
             out["error"] = e
 
     t = threading.Thread(target=run, daemon=True)
@@ -87,8 +86,9 @@ def _race(tmp_path, engine, attempts):
     root, outside = tmp_path / "root", tmp_path / "outside"
     (root / "sub").mkdir(parents=True)
     outside.mkdir()
-    attacker = subprocess.Popen([sys.executable, "-c", ATTACKER, str(root), str(outside)],
-                                stdout=subprocess.PIPE, text=True)
+    attacker = subprocess.Popen(
+        [sys.executable, "-c", ATTACKER, str(root), str(outside)], stdout=subprocess.PIPE, text=True
+    )
     outcomes = {"recorded": 0, "refused": 0, "error": 0}
     try:
         assert attacker.stdout.readline().strip() == "ready"
@@ -99,7 +99,7 @@ def _race(tmp_path, engine, attempts):
             name = f"sub/d{i % 7}/r{i}.wav" if i % 2 else f"sub/r{i}.wav"
             try:
                 started = fr.start(name, file_format="s16bit")
-            except ValueError as e:           # a symbolic link on the way: refused
+            except ValueError as e:  # a symbolic link on the way: refused
                 assert "symbolic link" in str(e) or "keeps changing" in str(e), e
                 outcomes["refused"] += 1
                 continue
@@ -123,7 +123,7 @@ def _race(tmp_path, engine, attempts):
     escaped = [os.path.join(d, f) for d, _, fs in os.walk(outside) for f in fs]
     assert escaped == [], f"{len(escaped)} files written outside the media root: {escaped[:5]}"
     assert sum(outcomes.values()) == attempts
-    assert outcomes["recorded"] > 0, outcomes         # the attacker did not stop everything
+    assert outcomes["recorded"] > 0, outcomes  # the attacker did not stop everything
     return outcomes
 
 
@@ -137,6 +137,7 @@ def test_a_symlink_swapping_attacker_long_run(tmp_path, engine):
 
 
 # --- one slow publication stalls nobody else -----------------------------------------------
+
 
 class GatedCipher(AesCbcCipher):
     """A real AES cipher whose encryption waits until the test opens the gate."""
@@ -164,12 +165,13 @@ def test_a_slow_publication_does_not_hold_up_another_calls_stop(tmp_path, engine
     slow.push(x)
     fast.push(x)
     first, _ = in_thread(slow.FileRecorder.stop)
-    assert cipher.entered.wait(GUARD)              # the slow file occupies a publisher
-    second, second_out = in_thread(lambda: (slow.FileRecorder.stop(),
-                                            os.path.exists(tmp_path / "slow.wav")))
+    assert cipher.entered.wait(GUARD)  # the slow file occupies a publisher
+    second, second_out = in_thread(
+        lambda: (slow.FileRecorder.stop(), os.path.exists(tmp_path / "slow.wav"))
+    )
     try:
         done, _ = in_thread(fast.FileRecorder.stop)
-        joined(done)                                # returns while the slow one still waits
+        joined(done)  # returns while the slow one still waits
         assert fast.FileRecorder.cause() is Cause.ABORTED
         np.testing.assert_array_equal(wav.read(tmp_path / "fast.wav")[0], x)
         assert not cipher.gate.is_set() and slow.FileRecorder.state() is State.RECORDING
@@ -194,16 +196,18 @@ def test_publisher_pool_size_is_checked():
 
 # --- how a recording ended, after a hangup --------------------------------------------------
 
+
 def test_hangup_returns_once_the_file_is_published(tmp_path, engine):
     ch = live(tmp_path, engine)
     cipher = GatedCipher()
     assert ch.FileRecorder.start("h.wav", file_format="s16bit", cipher=cipher)
     ch.push(speechlike(1))
-    opener = threading.Thread(target=lambda: cipher.entered.wait(GUARD) and cipher.gate.set(),
-                              daemon=True)
+    opener = threading.Thread(
+        target=lambda: cipher.entered.wait(GUARD) and cipher.gate.set(), daemon=True
+    )
     opener.start()
     ch.hangup()
-    assert cipher.finished.is_set()                 # published before hangup() returned
+    assert cipher.finished.is_set()  # published before hangup() returned
     assert ch.FileRecorder.cause() is Cause.HANGUP
     assert ch.FileRecorder.state() is State.IDLE
     assert ch.FileRecorder.result().path == str(tmp_path / "h.wav")
@@ -218,7 +222,7 @@ def test_after_a_hangup_the_hangup_exception_comes_with_the_final_cause(tmp_path
     cipher = GatedCipher()
     assert ch.FileRecorder.start("far.wav", file_format="s16bit", cipher=cipher)
     ch.push(speechlike(1))
-    hanger, _ = in_thread(ch.hangup)                # the far end hangs up
+    hanger, _ = in_thread(ch.hangup)  # the far end hangs up
     assert cipher.entered.wait(GUARD)
     seen = {}
 
@@ -243,17 +247,19 @@ def test_after_a_hangup_the_hangup_exception_comes_with_the_final_cause(tmp_path
 
 # --- a large push leaves room for the other channels ----------------------------------------
 
+
 def _big_push(tmp_path, engine, seconds):
     big = live(tmp_path, engine, codec="alaw")
     other = live(tmp_path, engine)
     assert big.FileRecorder.start("big.wav", max_bytes=0, milliseconds_max_silence=0)
-    assert other.FileRecorder.start("other.wav", file_format="s16bit", max_bytes=0,
-                                    milliseconds_max_silence=0)
+    assert other.FileRecorder.start(
+        "other.wav", file_format="s16bit", max_bytes=0, milliseconds_max_silence=0
+    )
     pushed = [0]
     running, stop = threading.Event(), threading.Event()
     frame = speechlike(0.02)
 
-    def other_call():                               # a real second call, 20 ms frames
+    def other_call():  # a real second call, 20 ms frames
         while not stop.is_set():
             other.push(frame)
             pushed[0] += 1
@@ -289,12 +295,17 @@ def test_an_hour_long_push_does_not_block_other_channels(tmp_path, engine):
 
 # --- names beyond the file system's limits --------------------------------------------------
 
-@pytest.mark.parametrize("name, match", [
-    ("a" * 252 + ".wav", "NAME_MAX=255"),
-    ("sub/" + "é" * 128 + "/x.wav", "NAME_MAX=255"),
-    ("/".join(["d" * 200] * 21) + "/x.wav", "PATH_MAX=4096"),
-    ("a/" * 2000 + "x.wav", "2000 folders deep"),
-], ids=["component", "utf8-component", "path", "depth"])
+
+@pytest.mark.parametrize(
+    "name, match",
+    [
+        ("a" * 252 + ".wav", "NAME_MAX=255"),
+        ("sub/" + "é" * 128 + "/x.wav", "NAME_MAX=255"),
+        ("/".join(["d" * 200] * 21) + "/x.wav", "PATH_MAX=4096"),
+        ("a/" * 2000 + "x.wav", "2000 folders deep"),
+    ],
+    ids=["component", "utf8-component", "path", "depth"],
+)
 def test_names_beyond_the_file_system_limits_are_refused_up_front(tmp_path, engine, name, match):
     ch = live(tmp_path / "m", engine)
     with pytest.raises(ValueError, match=match):
@@ -305,6 +316,7 @@ def test_names_beyond_the_file_system_limits_are_refused_up_front(tmp_path, engi
 
 def test_the_deepest_allowed_name_records(tmp_path, engine):
     from recorder.files import MAX_DEPTH
+
     ch = live(tmp_path, engine)
     name = "a/" * MAX_DEPTH + "x.wav"
     assert ch.FileRecorder.start(name)

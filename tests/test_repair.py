@@ -18,15 +18,16 @@ import numpy as np
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-
-from recorder import wav
-from recorder.wav import WavError
 from tools import ffmpeg_decode, sox_decode
 from wavmaker import chunk, fmt_body, riff
 
+from recorder import wav
+from recorder.wav import WavError
+
 FORMATS = ["alaw", "ulaw", "s16bit", "u8bit", "ima", "oki"]
-PCM = (np.sin(np.arange(40000) * 0.05) * 8000
-       + np.random.default_rng(1).standard_normal(40000) * 1500).astype(np.int16)
+PCM = (
+    np.sin(np.arange(40000) * 0.05) * 8000 + np.random.default_rng(1).standard_normal(40000) * 1500
+).astype(np.int16)
 LIST = chunk(b"LIST", b"INFOISFT" + struct.pack("<I", 9) + b"recorder\0", pad=True)
 
 
@@ -62,7 +63,7 @@ def split(blob: bytes) -> list[tuple[bytes, bytes]]:
     out, pos = [], 12
     while pos + 8 <= len(blob):
         cid, size = struct.unpack_from("<4sI", blob, pos)
-        out.append((cid, blob[pos + 8: pos + 8 + size]))
+        out.append((cid, blob[pos + 8 : pos + 8 + size]))
         pos += 8 + size + (size & 1)
     return out
 
@@ -72,7 +73,7 @@ def join(*chunks: bytes, riff_size=None) -> bytes:
 
 
 def set_u32(blob: bytes, at: int, value: int) -> bytes:
-    return blob[:at] + struct.pack("<I", value) + blob[at + 4:]
+    return blob[:at] + struct.pack("<I", value) + blob[at + 4 :]
 
 
 def data_size_at(blob: bytes) -> int:
@@ -100,7 +101,11 @@ def corpus(bases, *, every=37, mutations=6, seed=0):
         fact_c = chunk(b"fact", parts[b"fact"]) if b"fact" in parts else b""
         data = parts[b"data"]
         data_c = chunk(b"data", data)
-        odd = data[: len(data) - 1 + len(data) % 2] if fmt in ("alaw", "ulaw", "u8bit", "oki") else data
+        odd = (
+            data[: len(data) - 1 + len(data) % 2]
+            if fmt in ("alaw", "ulaw", "u8bit", "oki")
+            else data
+        )
         variants = {
             "whole": whole,
             "crash": crash,
@@ -120,9 +125,18 @@ def corpus(bases, *, every=37, mutations=6, seed=0):
         for name, blob in variants.items():
             yield f"{tag}/{name}", blob
         # truncations: the crash case, and files with other chunks around the data
-        for name in ("crash", "whole", "list-after", "list-before", "data-first", "placeholder-ffffffff"):
+        for name in (
+            "crash",
+            "whole",
+            "list-after",
+            "list-before",
+            "data-first",
+            "placeholder-ffffffff",
+        ):
             blob = variants[name]
-            head = blob.index(b"data") + 8 if name != "data-first" else len(blob) - len(fmt_c + fact_c)
+            head = (
+                blob.index(b"data") + 8 if name != "data-first" else len(blob) - len(fmt_c + fact_c)
+            )
             for cut in sample_cuts(len(blob), head, every):
                 yield f"{tag}/{name}/cut{cut}", blob[:cut]
         # mutated size fields: RIFF, fmt, fact, data, LIST
@@ -185,24 +199,31 @@ def check_repair(name: str, blob: bytes) -> str:
     assert after is not None, f"{name}: unreadable after repair: {why_after} (before: {why})"
     assert result.frames * result.channels == after.size, name
     if before is not None:
-        assert after.size >= before.size, f"{name}: repair lost audio ({before.size} -> {after.size})"
+        assert (
+            after.size >= before.size
+        ), f"{name}: repair lost audio ({before.size} -> {after.size})"
         np.testing.assert_array_equal(after[: before.size], before, err_msg=name)
-        assert result.before is not None and result.before.frames * result.channels == before.size, name
+        assert (
+            result.before is not None and result.before.frames * result.channels == before.size
+        ), name
     # nothing but size fields changed; only a partial frame cut or a pad byte added
     common = min(len(out), len(blob))
-    diff = np.flatnonzero(np.frombuffer(out[:common], np.uint8) != np.frombuffer(blob[:common], np.uint8))
+    diff = np.flatnonzero(
+        np.frombuffer(out[:common], np.uint8) != np.frombuffer(blob[:common], np.uint8)
+    )
     allowed = size_fields(out, wav.info(io.BytesIO(out)))
     assert set(diff.tolist()) <= allowed, f"{name}: repair changed bytes outside the size fields"
     if len(out) > len(blob):
         assert len(out) == len(blob) + 1 and out[-1] == 0, f"{name}: grew by more than a pad byte"
     elif len(out) < len(blob):
         meta = wav.info(io.BytesIO(out))
-        assert len(out) == meta.data_offset + meta.data_bytes + (meta.data_bytes & 1), \
-            f"{name}: cut somewhere else than after the data"
-    for cid in (b"LIST", b"fmt ", b"fact"):   # every chunk kept, none swallowed as audio
-        if cid in blob[: common]:
-            assert out.count(cid) >= blob[: common].count(cid), f"{name}: {cid!r} lost"
-    if result.changed and b"LIST" in out:     # audio to the reader after only if it was before
+        assert len(out) == meta.data_offset + meta.data_bytes + (
+            meta.data_bytes & 1
+        ), f"{name}: cut somewhere else than after the data"
+    for cid in (b"LIST", b"fmt ", b"fact"):  # every chunk kept, none swallowed as audio
+        if cid in blob[:common]:
+            assert out.count(cid) >= blob[:common].count(cid), f"{name}: {cid!r} lost"
+    if result.changed and b"LIST" in out:  # audio to the reader after only if it was before
         at = out.index(b"LIST")
         inside = lambda m: m is not None and m.data_offset <= at < m.data_offset + m.data_bytes  # noqa: E731
         assert not inside(result) or inside(result.before), f"{name}: LIST swallowed into the data"
@@ -215,9 +236,18 @@ def check_repair(name: str, blob: bytes) -> str:
 
 
 SMALL = [(fmt, 8000, 1, 1234) for fmt in FORMATS] + [
-    ("alaw", 11025, 2, 700), ("s16bit", 6000, 2, 333), ("ima", 8000, 2, 800), ("oki", 8000, 2, 501)]
-LARGE = [(fmt, rate, ch, n) for fmt in FORMATS for rate in (6000, 8000, 16000)
-         for ch in (1, 2) for n in (0, 1, 505, 506, 1017)]
+    ("alaw", 11025, 2, 700),
+    ("s16bit", 6000, 2, 333),
+    ("ima", 8000, 2, 800),
+    ("oki", 8000, 2, 501),
+]
+LARGE = [
+    (fmt, rate, ch, n)
+    for fmt in FORMATS
+    for rate in (6000, 8000, 16000)
+    for ch in (1, 2)
+    for n in (0, 1, 505, 506, 1017)
+]
 
 
 def test_fuzz_corpus_read_after_repair_never_loses_audio():
@@ -229,8 +259,12 @@ def test_fuzz_corpus_read_after_repair_never_loses_audio():
 
 
 @settings(max_examples=400, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(st.sampled_from(SMALL), st.sampled_from(["whole", "crash", "list"]),
-       st.lists(st.tuples(st.integers(0, 120), st.integers(0, 255)), max_size=6), st.integers(0, 700))
+@given(
+    st.sampled_from(SMALL),
+    st.sampled_from(["whole", "crash", "list"]),
+    st.lists(st.tuples(st.integers(0, 120), st.integers(0, 255)), max_size=6),
+    st.integers(0, 700),
+)
 def test_random_damage_anywhere(base, kind, edits, cut):
     """Random bytes changed anywhere in the first 120 bytes, then the end cut off."""
     fmt, rate, channels, frames = base
@@ -291,6 +325,7 @@ def test_every_truncation_of_a_crashed_recording_keeps_every_whole_frame(fmt, ch
 def test_os_truncate_then_repair(tmp_path):
     """The issue's example: a finished file cut with os.truncate is repaired."""
     import os
+
     p = tmp_path / "c.wav"
     wav.write(p, PCM[:16000], fmt="alaw")
     os.truncate(p, 4000)
@@ -309,12 +344,16 @@ def test_os_truncate_then_repair(tmp_path):
 @pytest.mark.parametrize("fmt", ["alaw", "ima"])
 def test_data_before_fmt_is_left_byte_identical(fmt):
     parts = dict(split(closed(fmt, 8000, 1, 1000)))
-    blob = join(chunk(b"data", parts[b"data"]), chunk(b"fmt ", parts[b"fmt "]), chunk(b"fact", parts[b"fact"]))
+    blob = join(
+        chunk(b"data", parts[b"data"]),
+        chunk(b"fmt ", parts[b"fmt "]),
+        chunk(b"fact", parts[b"fact"]),
+    )
     y, _ = wav.read(io.BytesIO(blob))
     f = io.BytesIO(blob)
     result = wav.repair(f)
     assert not result.changed and "fmt" in result.note and f.getvalue() == blob
-    stale = set_u32(blob, 16, 10)               # a stale size: the fmt chunk is not audio
+    stale = set_u32(blob, 16, 10)  # a stale size: the fmt chunk is not audio
     f = io.BytesIO(stale)
     with pytest.raises(WavError, match="before the fmt chunk"):
         wav.repair(f)
@@ -325,7 +364,7 @@ def test_data_before_fmt_is_left_byte_identical(fmt):
 
 
 def test_odd_data_without_pad_then_list_is_left_alone():
-    x = bytes(range(1, 102))                     # 101 A-law bytes
+    x = bytes(range(1, 102))  # 101 A-law bytes
     blob = riff(chunk(b"fmt ", fmt_body(6, 1, 8000, 8)), chunk(b"data", x, pad=False), LIST)
     y, _ = wav.read(io.BytesIO(blob))
     assert y.size == 101
@@ -335,23 +374,31 @@ def test_odd_data_without_pad_then_list_is_left_alone():
 
 def test_stale_size_before_a_list_chunk_stops_at_the_list():
     parts = dict(split(closed("alaw", 8000, 1, 3000)))
-    blob = join(chunk(b"fmt ", parts[b"fmt "]), chunk(b"fact", parts[b"fact"]),
-                chunk(b"data", parts[b"data"]), LIST)
+    blob = join(
+        chunk(b"fmt ", parts[b"fmt "]),
+        chunk(b"fact", parts[b"fact"]),
+        chunk(b"data", parts[b"data"]),
+        LIST,
+    )
     stale = set_u32(blob, data_size_at(blob), 1000)
     f = io.BytesIO(stale)
     result = wav.repair(f)
     assert result.changed and result.before.frames == 1000 and result.frames == 3000
-    assert f.getvalue() == blob                  # exactly the file before the damage
+    assert f.getvalue() == blob  # exactly the file before the damage
 
 
 def test_oki_repair_ignores_block_align():
     """Dialogic files may say block_align 256; OKI has no blocks and the reader ignores it."""
     data = bytes(wav.read(io.BytesIO(closed("oki", 8000, 1, 1000)))[0].size // 2 * [0x17])
     blob = riff(chunk(b"fmt ", fmt_body(0x17, 1, 8000, 4, 256)), chunk(b"data", data))
-    stale = set_u32(blob, data_size_at(blob), len(data) - 3)   # a crash: the header says less
+    stale = set_u32(blob, data_size_at(blob), len(data) - 3)  # a crash: the header says less
     f = io.BytesIO(stale)
     result = wav.repair(f)
-    assert result.changed and result.before.frames == 2 * (len(data) - 3) and result.frames == 2 * len(data)
+    assert (
+        result.changed
+        and result.before.frames == 2 * (len(data) - 3)
+        and result.frames == 2 * len(data)
+    )
 
 
 def test_ima_header_never_finished_keeps_the_short_block():
@@ -359,13 +406,13 @@ def test_ima_header_never_finished_keeps_the_short_block():
     cut block, as many frames as the reader gets from a short last block."""
     blob = crashed("ima", 8000, 1, 1500, 100)
     at = data_size_at(blob)
-    short = at + 4 + 256 + 4 + 49 * 4            # one block, then a short one of 49 groups
-    f = io.BytesIO(set_u32(blob[:short], at, 0xFFFFFFFF))   # the streaming placeholder
+    short = at + 4 + 256 + 4 + 49 * 4  # one block, then a short one of 49 groups
+    f = io.BytesIO(set_u32(blob[:short], at, 0xFFFFFFFF))  # the streaming placeholder
     assert wav.read(io.BytesIO(f.getvalue()))[1].frames == 505 + 1 + 49 * 8 == 898
     result = wav.repair(f)
     assert result.changed and result.frames == 898
     assert wav.read(io.BytesIO(f.getvalue()))[1].frames == 898
-    f = io.BytesIO(set_u32(blob[:short + 2], at, 2 * 256))  # says more; half a group more
+    f = io.BytesIO(set_u32(blob[: short + 2], at, 2 * 256))  # says more; half a group more
     result = wav.repair(f)
     assert result.changed and result.before is None and result.frames == 898
     assert wav.read(io.BytesIO(f.getvalue()))[1].frames == 898
@@ -381,13 +428,17 @@ def test_ima_data_ending_inside_a_group_is_readable_after_repair():
     result = wav.repair(f)
     assert result.changed
     y, meta = wav.read(io.BytesIO(f.getvalue()))
-    assert meta.frames == result.frames == 505 + 1 + 62 * 8   # 2 blocks less 3 bytes
+    assert meta.frames == result.frames == 505 + 1 + 62 * 8  # 2 blocks less 3 bytes
 
 
 def test_ima_cut_inside_a_group_with_chunks_after_is_refused():
     parts = dict(split(closed("ima", 8000, 1, 1000)))
-    blob = join(chunk(b"fmt ", parts[b"fmt "]), chunk(b"fact", parts[b"fact"]),
-                chunk(b"data", parts[b"data"][:-2]), LIST)
+    blob = join(
+        chunk(b"fmt ", parts[b"fmt "]),
+        chunk(b"fact", parts[b"fact"]),
+        chunk(b"data", parts[b"data"][:-2]),
+        LIST,
+    )
     f = io.BytesIO(blob)
     with pytest.raises(WavError, match="would have to move"):
         wav.repair(f)
@@ -408,7 +459,7 @@ def test_unrepairable_files_raise_a_clear_error(tmp_path):
     p.write_bytes(b"not a wav at all, not even close")
     with pytest.raises(WavError, match="not a WAV file"):
         wav.repair(p)
-    p.write_bytes(closed("alaw", 8000, 1, 100)[:30])     # cut inside the fmt chunk
+    p.write_bytes(closed("alaw", 8000, 1, 100)[:30])  # cut inside the fmt chunk
     with pytest.raises(WavError, match="truncated"):
         wav.repair(p)
 
@@ -453,7 +504,7 @@ def test_repaired_files_decode_the_same_in_ffmpeg_and_sox(tmp_path, ffmpeg, sox,
     assert meta.frames > 4000
     theirs = ffmpeg_decode(p)
     assert theirs.size == ours.size
-    if fmt == "ima":        # ffmpeg's IMA decoder rounds its own way (see test_adpcm_interop)
+    if fmt == "ima":  # ffmpeg's IMA decoder rounds its own way (see test_adpcm_interop)
         assert np.abs(theirs.astype(np.int32) - ours).max() <= 64
     else:
         np.testing.assert_array_equal(theirs, ours)
@@ -499,5 +550,5 @@ def test_a_stale_size_then_a_list_cut_by_the_end_keeps_the_list_out_of_the_audio
     LIST bytes must never become audio."""
     for cut in range(1, len(LIST)):
         blob = bytearray(closed(fmt, 8000, 1, 1234) + LIST)
-        blob[54] = 0                          # the data size of an earlier refresh
+        blob[54] = 0  # the data size of an earlier refresh
         check_repair(f"{fmt} cut {cut}", bytes(blob[:-cut]))

@@ -22,9 +22,17 @@ from recorder import resampling
 # The recorder's conversions (calls are 8000 Hz; recordings 6000 / 11000 / 11025 Hz).
 RATES = [(8000, 6000), (6000, 8000), (8000, 11000), (11000, 8000), (8000, 11025), (11025, 8000)]
 # Other ratios (p, q <= 1000) that must work as well.
-OTHER = [(8000, 16000), (16000, 8000), (44100, 48000), (48000, 44100), (1000, 999),
-         (1000, 3), (3, 1000), (8000, 8000)]
-ISAS = ("c", "sse2", "avx2")      # the levels where the resampler changes loops
+OTHER = [
+    (8000, 16000),
+    (16000, 8000),
+    (44100, 48000),
+    (48000, 44100),
+    (1000, 999),
+    (1000, 3),
+    (3, 1000),
+    (8000, 8000),
+]
+ISAS = ("c", "sse2", "avx2")  # the levels where the resampler changes loops
 
 
 def noise16(n, seed=0, scale=6000.0):
@@ -68,7 +76,7 @@ def test_design_polyphase_split(fi, fo):
     d = resampling.design(fi, fo)
     centre = (len(d.prototype) - 1) // 2
     rng = np.random.default_rng(1)
-    for ph, j in zip(rng.integers(0, d.p, 200), rng.integers(0, d.taps, 200)):
+    for ph, j in zip(rng.integers(0, d.p, 200), rng.integers(0, d.taps, 200), strict=True):
         t = (d.taps // 2 - 1 - j) * d.p + ph
         want = d.prototype[t + centre] if abs(t) <= centre else 0.0
         assert d.coef[ph, j] == np.float32(want)
@@ -89,15 +97,16 @@ def test_design_response_with_freqz(fi, fo):
     _, hp = ss.freqz(h32, worN=fpass, fs=d.fine_rate)
     ripple = np.max(np.abs(20 * np.log10(np.abs(hp))))
     assert ripple <= 0.05, ripple
-    assert ripple <= 0.001            # what the design gives in fact
+    assert ripple <= 0.001  # what the design gives in fact
     _, hs = ss.freqz(h32, worN=1 << 18, fs=d.fine_rate)
     f = np.linspace(0, d.fine_rate / 2, 1 << 18, endpoint=False)
     stop = 20 * np.log10(np.max(np.abs(hs[f >= d.stopband])))
     _, edge = ss.freqz(h32, worN=[d.stopband], fs=d.fine_rate)
     assert stop <= -90, stop
     assert 20 * np.log10(abs(edge[0])) <= -90
-    assert d.passband == {6000: 2700, 8000: 3400, 11000: 3400, 11025: 3400}[min(fi, fo)] or \
+    assert d.passband == {6000: 2700, 8000: 3400, 11000: 3400, 11025: 3400}[min(fi, fo)] or (
         min(fi, fo) == 6000 and d.passband == pytest.approx(2700)
+    )
 
 
 def test_passband_edge_rule():
@@ -111,7 +120,7 @@ def test_passband_edge_rule():
 # --- the output against an independent oracle ----------------------------------------------
 
 
-@pytest.mark.parametrize("fi,fo", RATES + [(8000, 16000), (44100, 48000), (3, 1000)])
+@pytest.mark.parametrize("fi,fo", [*RATES, (8000, 16000), (44100, 48000), (3, 1000)])
 def test_matches_scipy_upfirdn_oracle(fi, fo):
     """y[k] = sum_n x[n] h(k*q - n*p) with h the centred prototype: upsample by p and
     filter with scipy, then pick fine-rate sample k*q + centre."""
@@ -139,6 +148,7 @@ def test_frozen_outputs():
     filters were designed) from lcg16(1600).  A change of design or kernel shows here;
     +-1 is allowed where another libm rounds a float32 tap the other way."""
     import os
+
     data = np.load(os.path.join(os.path.dirname(__file__), "data", "resample_frozen.npz"))
     x = lcg16(1600)
     np.testing.assert_array_equal(data["x"], x)
@@ -172,7 +182,7 @@ def test_impulse_is_centred_on_its_time(fi, fo, dtype):
     y = recorder.resample(x, fi, fo).astype(np.float64)
     k0 = m * d.p // d.q
     span = min(k0, d.taps * max(d.p, d.q) // d.q)
-    np.testing.assert_array_equal(y[k0 - span: k0], y[k0 + span: k0: -1])
+    np.testing.assert_array_equal(y[k0 - span : k0], y[k0 + span : k0 : -1])
     assert np.argmax(np.abs(y)) == k0
 
 
@@ -205,8 +215,9 @@ def test_passband_ripple_with_sines(fi, fo):
     gains = [rm.gain_db(fn, f, fi, fo) for f in np.linspace(20, d.passband, 25)]
     assert np.max(np.abs(gains)) <= 0.05
     # int16 path at -6 dBFS too
-    gains16 = [rm.gain_db(fn, f, fi, fo, amp=16000.0, dtype=np.int16)
-               for f in (100.0, 1000.0, d.passband)]
+    gains16 = [
+        rm.gain_db(fn, f, fi, fo, amp=16000.0, dtype=np.int16) for f in (100.0, 1000.0, d.passband)
+    ]
     assert np.max(np.abs(gains16)) <= 0.05
 
 
@@ -251,10 +262,10 @@ def test_alias_rejection_with_stopband_noise(fi, fo):
     rng = np.random.default_rng(4)
     spec[band] = np.exp(2j * np.pi * rng.random(band.sum()))
     x = np.fft.irfft(spec, n)
-    x = np.tile(x / np.abs(x).max(), 3).astype(np.float32)      # periodic: no edges inside
+    x = np.tile(x / np.abs(x).max(), 3).astype(np.float32)  # periodic: no edges inside
     y = recorder.resample(x, fi, fo).astype(np.float64)
-    y = y[len(y) // 3: 2 * len(y) // 3]
-    ratio = np.sqrt(np.mean(y ** 2)) / np.sqrt(np.mean(x.astype(np.float64) ** 2))
+    y = y[len(y) // 3 : 2 * len(y) // 3]
+    ratio = np.sqrt(np.mean(y**2)) / np.sqrt(np.mean(x.astype(np.float64) ** 2))
     assert 20 * np.log10(ratio) <= -90
 
 
@@ -270,8 +281,8 @@ def test_round_trip_keeps_the_telephone_band():
     for mid in (11025, 11000):
         back = recorder.resample(recorder.resample(x, 8000, mid), mid, 8000)
         assert len(back) == len(x)
-        err = (back - x)[n: 2 * n].astype(np.float64)
-        assert 20 * np.log10(np.sqrt(np.mean(err ** 2)) / np.sqrt(np.mean(x[n:2 * n] ** 2))) < -80
+        err = (back - x)[n : 2 * n].astype(np.float64)
+        assert 20 * np.log10(np.sqrt(np.mean(err**2)) / np.sqrt(np.mean(x[n : 2 * n] ** 2))) < -80
 
 
 # --- exact streaming ---------------------------------------------------------------------
@@ -279,7 +290,7 @@ def test_round_trip_keeps_the_telephone_band():
 
 @st.composite
 def chunked_signal(draw):
-    fi, fo = draw(st.sampled_from(RATES + [(8000, 16000), (48000, 44100), (7, 5), (1, 1)]))
+    fi, fo = draw(st.sampled_from([*RATES, (8000, 16000), (48000, 44100), (7, 5), (1, 1)]))
     n = draw(st.integers(0, 2500))
     seed = draw(st.integers(0, 2**32 - 1))
     loud = draw(st.booleans())
@@ -312,8 +323,9 @@ def test_chunked_equals_one_shot_float32(case):
     assert one.dtype == np.float32
     r = recorder.Resampler(fi, fo)
     bounds = [0, *sorted(cuts), len(x)]
-    got = np.concatenate([r.process(xf[a:b]) for a, b in itertools.pairwise(bounds)]
-                         + [r.process(xf[:0], last=True)])
+    got = np.concatenate(
+        [r.process(xf[a:b]) for a, b in itertools.pairwise(bounds)] + [r.process(xf[:0], last=True)]
+    )
     np.testing.assert_array_equal(got, one)
 
 
@@ -337,7 +349,7 @@ def test_every_chunk_size_on_a_long_signal(fi, fo):
 def test_isa_variants_are_bit_identical():
     x = noise16(20000, seed=11, scale=20000)
     try:
-        for fi, fo in RATES + [(44100, 48000), (7, 5)]:
+        for fi, fo in [*RATES, (44100, 48000), (7, 5)]:
             results = []
             for isa in ISAS:
                 recorder.set_simd_level(isa)
@@ -356,8 +368,8 @@ def test_streaming_counts_and_state():
     got = 0
     x = noise16(1000)
     for i in range(0, 1000, 160):
-        c = r.count(len(x[i:i + 160]))
-        y = r.process(x[i:i + 160])
+        c = r.count(len(x[i : i + 160]))
+        y = r.process(x[i : i + 160])
         assert len(y) == c
         got += c
     assert r.n_in == 1000 and r.n_out == got
@@ -403,7 +415,7 @@ def test_int16_is_rounded_and_saturated_float(fi, fo):
     assert clipped == np.count_nonzero((r > 32767) | (r < -32768)) > 0
     s = recorder.Resampler(fi, fo)
     for i in range(0, len(x), 160):
-        s.process(x[i:i + 160])
+        s.process(x[i : i + 160])
     s.flush()
     assert s.clipped == clipped
     s.reset()
@@ -443,7 +455,7 @@ def _bank_vs_single(fi, fo, channels, steps, seed, dtype=np.int16):
             want = refs[r].process(block[i], last=last)
             assert counts[i] == len(want)
             np.testing.assert_array_equal(out[i, : counts[i]], want)
-            assert not out[i, counts[i]:].any()
+            assert not out[i, counts[i] :].any()
     np.testing.assert_array_equal(bank.n_in, [r.n_in for r in refs])
     np.testing.assert_array_equal(bank.n_out, [r.n_out for r in refs])
     np.testing.assert_array_equal(bank.pending, [r.pending for r in refs])
@@ -460,7 +472,7 @@ def test_bank_float32_equals_single():
 
 
 @settings(max_examples=25, deadline=None)
-@given(st.sampled_from(RATES + [(44100, 48000)]), st.integers(1, 40), st.integers(0, 2**31))
+@given(st.sampled_from([*RATES, (44100, 48000)]), st.integers(1, 40), st.integers(0, 2**31))
 def test_bank_equals_single_hypothesis(rates, channels, seed):
     _bank_vs_single(*rates, channels, 12, seed)
 
@@ -479,12 +491,16 @@ def test_bank_calls_starting_at_different_times():
         for c in rows:
             if t == starts[c]:
                 bank.reset([c])
-        block = np.stack([signals[c][(t - starts[c]) * 160:(t - starts[c] + 1) * 160] for c in rows])
+        block = np.stack(
+            [signals[c][(t - starts[c]) * 160 : (t - starts[c] + 1) * 160] for c in rows]
+        )
         out, counts = bank.process(block, rows, last=(t == ticks - 1))
         for i, c in enumerate(rows):
             outs[c].append(out[i, : counts[i]])
     for c in range(channels):
-        np.testing.assert_array_equal(np.concatenate(outs[c]), recorder.resample(signals[c], fi, fo))
+        np.testing.assert_array_equal(
+            np.concatenate(outs[c]), recorder.resample(signals[c], fi, fo)
+        )
 
 
 def test_bank_flush_and_pending():
@@ -495,7 +511,7 @@ def test_bank_flush_and_pending():
     _, counts = bank.flush([2, 0])
     np.testing.assert_array_equal(counts, pending[[2, 0]])
     assert bank.n_in.tolist() == [0, 500, 0]
-    assert bank.counts(160).tolist() == [60, 120, 60]   # fresh: (160 - 80) * 3/4
+    assert bank.counts(160).tolist() == [60, 120, 60]  # fresh: (160 - 80) * 3/4
 
 
 def test_bank_argument_errors():
@@ -550,8 +566,14 @@ def test_same_rate_is_a_pass_through():
 def test_buffer_types_and_shapes():
     x = noise16(800, seed=3)
     ref = recorder.resample(x, 8000, 11025)
-    for buf in (x.tobytes(), bytearray(x.tobytes()), memoryview(x), array.array("h", x.tobytes()),
-                x.astype(">i2"), np.stack([x, x])[:, ::1][0]):
+    for buf in (
+        x.tobytes(),
+        bytearray(x.tobytes()),
+        memoryview(x),
+        array.array("h", x.tobytes()),
+        x.astype(">i2"),
+        np.stack([x, x])[:, ::1][0],
+    ):
         np.testing.assert_array_equal(recorder.resample(buf, 8000, 11025), ref)
         r = recorder.Resampler(8000, 11025)
         np.testing.assert_array_equal(np.concatenate([r.process(buf), r.flush()]), ref)
@@ -612,18 +634,23 @@ def test_extreme_ratios(fi, fo):
     assert 20 * np.log10(np.max(np.abs(hs[f >= d.stopband]))) <= -90
 
 
-@pytest.mark.parametrize("make", [lambda: recorder.Resampler(8000, 11025),
-                                  lambda: recorder.MultiResampler(3, 8000, 6000)])
+@pytest.mark.parametrize(
+    "make",
+    [lambda: recorder.Resampler(8000, 11025), lambda: recorder.MultiResampler(3, 8000, 6000)],
+)
 def test_resamplers_hold_the_compiled_state_and_expose_none_of_its_methods(make):
     """Composition, as python-soxr does: the compiled Stream/Bank is held, not
     inherited, so its set-up entry points are not public."""
     from recorder._codecs import resample as k
+
     r = make()
     assert not isinstance(r, (k.Stream, k.Bank))
     names = set(dir(r))
     assert not names & {"_setup", "filter", "_field"}
     assert not {n for n in names if n.startswith("_") and not n.startswith("__")} - {
-        "_stream", "_bank"}
+        "_stream",
+        "_bank",
+    }
     y = r.process(np.zeros((r.channels, 800) if hasattr(r, "channels") else 800, np.int16))
     assert np.count_nonzero(y[0] if isinstance(y, tuple) else y) == 0
     assert np.all(np.asarray(r.n_in) == 800) and np.all(np.asarray(r.clipped) == 0)

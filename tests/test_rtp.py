@@ -15,9 +15,9 @@ import numpy as np
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from rtp_helpers import FRAME, Link, alaw_frames, event_payload, packet, speechlike
 
 from recorder import codecs, rtp
-from rtp_helpers import FRAME, Link, alaw_frames, event_payload, packet, speechlike
 
 MS = 1_000_000
 
@@ -60,7 +60,7 @@ def test_lost_packets_are_exact_silence(link):
     out = whole(link, link.receive())
     want = expected(pcm)
     for i in lost:
-        want[i * FRAME:(i + 1) * FRAME] = 0
+        want[i * FRAME : (i + 1) * FRAME] = 0
     assert len(out) == len(pcm)
     assert np.array_equal(out, want)
     assert link.rx.counters()[0]["lost"] == len(lost)
@@ -69,7 +69,7 @@ def test_lost_packets_are_exact_silence(link):
 def test_reordered_and_duplicated_packets(link):
     pcm, frames = stream(60)
     order = list(range(60))
-    for i in range(0, 58, 3):                       # swap neighbours, 20..40 ms late
+    for i in range(0, 58, 3):  # swap neighbours, 20..40 ms late
         order[i], order[i + 2] = order[i + 2], order[i]
     dups = [5, 6, 6, 40]
     link.send(packet(i, FRAME * i, payload=frames[i]) for i in order + dups)
@@ -80,19 +80,19 @@ def test_reordered_and_duplicated_packets(link):
 
 
 def test_packet_later_than_window_is_dropped_as_late():
-    lk = Link(window_ms=20)                         # 160 samples
+    lk = Link(window_ms=20)  # 160 samples
     pcm, frames = stream(30)
     lk.send(packet(i, FRAME * i, payload=frames[i]) for i in range(30) if i != 2)
     t = lk.receive()
-    first = lk.take_all(t)                          # all but the last window released
+    first = lk.take_all(t)  # all but the last window released
     assert len(first) == 29 * FRAME
-    lk.send([packet(2, 2 * FRAME, payload=frames[2])])   # packet 2 comes 27 frames late
+    lk.send([packet(2, 2 * FRAME, payload=frames[2])])  # packet 2 comes 27 frames late
     out = np.concatenate([first, whole(lk, lk.receive())])
     want = expected(pcm)
-    want[2 * FRAME:3 * FRAME] = 0
+    want[2 * FRAME : 3 * FRAME] = 0
     assert np.array_equal(out, want)
     c = lk.rx.counters()[0]
-    assert c["late"] == 1 and c["lost"] == 0        # it arrived: not lost, but too late
+    assert c["late"] == 1 and c["lost"] == 0  # it arrived: not lost, but too late
     lk.close()
 
 
@@ -104,9 +104,9 @@ def test_stall_then_burst_adds_no_silence(link):
     t1 = link.receive()
     # the engine keeps taking during the stall, 200 ms after the last packet
     first = [link.take_all(t1 + k * 20 * MS) for k in range(1, 11)]
-    link.send(packet(i, FRAME * i, payload=frames[i]) for i in range(75, 150))   # the burst
+    link.send(packet(i, FRAME * i, payload=frames[i]) for i in range(75, 150))  # the burst
     t2 = link.receive()
-    out = np.concatenate(first + [whole(link, t2)])
+    out = np.concatenate([*first, whole(link, t2)])
     assert len(out) == 3 * 8000
     assert np.array_equal(out, expected(pcm))
 
@@ -118,8 +118,8 @@ def test_media_stops_clock_runs_on_as_silence(clock_ran_on):
     lk.send(packet(i, FRAME * i, payload=frames[i]) for i in range(50))
     lk.receive()
     last = lk.rx.position(0)["last_arrival"]
-    held = lk.take_all(last + 3000 * MS)             # 3 s without packets
-    assert len(held) == 8000 + 3 * 8000              # media + 3 s of silence
+    held = lk.take_all(last + 3000 * MS)  # 3 s without packets
+    assert len(held) == 8000 + 3 * 8000  # media + 3 s of silence
     assert np.array_equal(held[:8000], expected(pcm[:8000]))
     assert not held[8000:].any()
     # the far end comes back: with its clock run on (3.1 s later) or stopped
@@ -128,10 +128,10 @@ def test_media_stops_clock_runs_on_as_silence(clock_ran_on):
     t = lk.receive()
     rest = whole(lk, t)
     tail = expected(pcm[8000:])
-    if clock_ran_on:                                 # placed at its own timestamp
+    if clock_ran_on:  # placed at its own timestamp
         assert len(rest) == 800 + len(tail)
         assert not rest[:800].any() and np.array_equal(rest[800:], tail)
-    else:                                            # continues where the silence ended
+    else:  # continues where the silence ended
         assert np.array_equal(rest, tail)
         assert lk.rx.counters()[0]["reanchors"] == 1
     lk.close()
@@ -141,13 +141,12 @@ def test_sequence_and_timestamp_wraparound(link):
     pcm, frames = stream(80)
     seq0, ts0 = 65500, 2**32 - 30 * FRAME
     order = list(range(80))
-    order[35], order[37] = order[37], order[35]      # reordered right after the seq wrap
-    lost = {32}                                      # lost just before the ts wrap
-    link.send(packet(seq0 + i, ts0 + FRAME * i, payload=frames[i]) for i in order
-              if i not in lost)
+    order[35], order[37] = order[37], order[35]  # reordered right after the seq wrap
+    lost = {32}  # lost just before the ts wrap
+    link.send(packet(seq0 + i, ts0 + FRAME * i, payload=frames[i]) for i in order if i not in lost)
     out = whole(link, link.receive())
     want = expected(pcm)
-    want[32 * FRAME:33 * FRAME] = 0
+    want[32 * FRAME : 33 * FRAME] = 0
     assert np.array_equal(out, want)
     assert link.rx.counters()[0]["lost"] == 1
 
@@ -168,11 +167,12 @@ def test_ssrc_change_straggler_of_old_source_is_late(link):
     pcm, frames = stream(60)
     pkts = [packet(i, FRAME * i, 0xAAAA, frames[i]) for i in range(29)]
     pkts += [packet(500, 70000, 0xBBBB, frames[30]), packet(29, 29 * FRAME, 0xAAAA, frames[29])]
-    pkts += [packet(500 + i - 30, 70000 + FRAME * (i - 30), 0xBBBB, frames[i])
-             for i in range(31, 60)]
+    pkts += [
+        packet(500 + i - 30, 70000 + FRAME * (i - 30), 0xBBBB, frames[i]) for i in range(31, 60)
+    ]
     link.send(pkts)
     out = whole(link, link.receive())
-    keep = np.r_[0:29 * FRAME, 30 * FRAME:60 * FRAME]
+    keep = np.r_[0 : 29 * FRAME, 30 * FRAME : 60 * FRAME]
     assert np.array_equal(out, expected(pcm)[keep])
     c = link.rx.counters()[0]
     assert c["ssrc_changes"] == 1 and c["late"] == 1
@@ -203,9 +203,10 @@ def test_ulaw_and_dynamic_payload_type():
     lk.ports[0] = port
     pcm = speechlike(20 * FRAME)
     data = codecs.ulaw_encode(pcm).tobytes()
-    lk.send(packet(i, FRAME * i, payload=data[i * FRAME:(i + 1) * FRAME], pt=96)
-            for i in range(20))
-    lk.send([packet(20, 20 * FRAME, payload=b"\x55" * FRAME, pt=0)])   # not this call's PT
+    lk.send(
+        packet(i, FRAME * i, payload=data[i * FRAME : (i + 1) * FRAME], pt=96) for i in range(20)
+    )
+    lk.send([packet(20, 20 * FRAME, payload=b"\x55" * FRAME, pt=0)])  # not this call's PT
     out = whole(lk, lk.receive())
     assert np.array_equal(out, codecs.ulaw_decode(codecs.ulaw_encode(pcm)))
     assert lk.rx.counters()[0]["other_pt"] == 1
@@ -231,7 +232,7 @@ def test_latches_to_first_source():
     pcm, frames = stream(20)
     other = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
     other.bind(("127.0.0.1", 0))
-    lk.send([b"\x00garbage"], sender=other)          # garbage does not latch
+    lk.send([b"\x00garbage"], sender=other)  # garbage does not latch
     lk.send(packet(i, FRAME * i, payload=f) for i, f in enumerate(frames))
     lk.send([packet(20, 20 * FRAME, payload=b"\x00" * FRAME)], sender=other)
     out = whole(lk, lk.receive())
@@ -246,16 +247,19 @@ def test_malformed_datagrams_counted_audio_intact(link):
     pcm, frames = stream(20)
     good = packet(0, 0, payload=b"\x55" * 4)
     bad = [
-        b"", b"\x80", good[:11],                                 # too short
-        bytes([0x40]) + good[1:],                                # version 1
-        good[:-1] + bytes([200]) if False else
-        bytes([good[0] | 0x20]) + good[1:-1] + bytes([200]),     # padding longer than packet
-        bytes([good[0] | 0x20]) + good[1:-1] + bytes([0]),       # padding count 0
-        bytes([0x8F]) + good[1:],                                # 15 CSRCs, none there
+        b"",
+        b"\x80",
+        good[:11],  # too short
+        bytes([0x40]) + good[1:],  # version 1
+        good[:-1] + bytes([200])
+        if False
+        else bytes([good[0] | 0x20]) + good[1:-1] + bytes([200]),  # padding longer than packet
+        bytes([good[0] | 0x20]) + good[1:-1] + bytes([0]),  # padding count 0
+        bytes([0x8F]) + good[1:],  # 15 CSRCs, none there
         bytes([0x90]) + good[1:12] + b"\xbe\xde\xff\xff" + b"\x55" * 4,  # extension too long
-        packet(0, 0, payload=b""),                               # no payload
+        packet(0, 0, payload=b""),  # no payload
         packet(0, 0, payload=event_payload(1, False, 10, 0)[:3], pt=101),  # short event
-        b"\x80\x08" + os.urandom(2000),                          # larger than any RTP here
+        b"\x80\x08" + os.urandom(2000),  # larger than any RTP here
     ]
     for i, f in enumerate(frames):
         link.send([packet(i, FRAME * i, payload=f)])
@@ -269,8 +273,12 @@ def test_malformed_datagrams_counted_audio_intact(link):
 header_byte = st.sampled_from([0x80, 0x90, 0xA0, 0xB0, 0x8F, 0x81, 0x40, 0x00, 0xFF])
 fuzz_datagram = st.one_of(
     st.binary(max_size=400),
-    st.builds(lambda b0, pt, rest: bytes([b0, pt]) + rest, header_byte,
-              st.sampled_from([8, 0x88, 101, 0xE5, 0, 72, 200]), st.binary(max_size=300)),
+    st.builds(
+        lambda b0, pt, rest: bytes([b0, pt]) + rest,
+        header_byte,
+        st.sampled_from([8, 0x88, 101, 0xE5, 0, 72, 200]),
+        st.binary(max_size=300),
+    ),
 )
 
 
@@ -281,15 +289,14 @@ def test_fuzz_garbage_never_crashes_counters_add_up(junk):
     try:
         pcm, frames = stream(10)
         lk.send([packet(i, FRAME * i, payload=f) for i, f in enumerate(frames)] + junk)
-        t = lk.receive()                             # every datagram read, none stalls it
+        t = lk.receive()  # every datagram read, none stalls it
         c = lk.rx.counters()[0]
-        assert sum(int(c[k]) for k in ("packets", "wrong_source", "garbage", "other_pt")) \
-            == lk.sent
+        assert sum(int(c[k]) for k in ("packets", "wrong_source", "garbage", "other_pt")) == lk.sent
         out = whole(lk, t + 5000 * MS)
         assert out.dtype == np.int16
         # audio sent before the junk is in place unless junk passed as this call's RTP
         if c["packets"] == 10:
-            assert np.array_equal(out[:len(pcm)], expected(pcm))
+            assert np.array_equal(out[: len(pcm)], expected(pcm))
     finally:
         lk.close()
 
@@ -301,16 +308,18 @@ def test_rfc4733_one_digit_true_start_redundant_ends(link):
     seq = 10
     for k, dur in enumerate((160, 320, 480, 640)):
         if k == 0:
-            seq += 1                                  # the first event packet is lost
+            seq += 1  # the first event packet is lost
             continue
-        pkts.append(packet(seq, ts_ev, payload=event_payload(5, False, 12, dur), pt=101,
-                           marker=(k == 0)))
+        pkts.append(
+            packet(seq, ts_ev, payload=event_payload(5, False, 12, dur), pt=101, marker=(k == 0))
+        )
         seq += 1
-    ends = [packet(seq + j, ts_ev, payload=event_payload(5, True, 12, 800), pt=101)
-            for j in range(3)]
-    pkts += [ends[1], ends[0], ends[2], ends[2]]      # reordered and duplicated ends
+    ends = [
+        packet(seq + j, ts_ev, payload=event_payload(5, True, 12, 800), pt=101) for j in range(3)
+    ]
+    pkts += [ends[1], ends[0], ends[2], ends[2]]  # reordered and duplicated ends
     seq += 3
-    for i in range(15, 30):                           # audio resumes after the digit
+    for i in range(15, 30):  # audio resumes after the digit
         pkts.append(packet(seq + i - 15, FRAME * i, payload=frames[i]))
     # a second digit '#', then its end
     pkts.append(packet(seq + 15, 30 * FRAME, payload=event_payload(11, False, 7, 160), pt=101))
@@ -319,17 +328,22 @@ def test_rfc4733_one_digit_true_start_redundant_ends(link):
     out = whole(link, link.receive())
     ev = link.rx.events()
     assert ev.dtype == rtp.EVENT_DTYPE
-    got = [(int(e["kind"]), chr(e["digit"]), int(e["row"]), int(e["start"]), int(e["end"]))
-           for e in ev]
-    assert got == [(rtp.DIGIT_START, "5", 0, 1600, -1), (rtp.DIGIT_END, "5", 0, 1600, 2400),
-                   (rtp.DIGIT_START, "#", 0, 4800, -1), (rtp.DIGIT_END, "#", 0, 4800, 5120)]
+    got = [
+        (int(e["kind"]), chr(e["digit"]), int(e["row"]), int(e["start"]), int(e["end"])) for e in ev
+    ]
+    assert got == [
+        (rtp.DIGIT_START, "5", 0, 1600, -1),
+        (rtp.DIGIT_END, "5", 0, 1600, 2400),
+        (rtp.DIGIT_START, "#", 0, 4800, -1),
+        (rtp.DIGIT_END, "#", 0, 4800, 5120),
+    ]
     assert ev["level"][0] == -12
     want = expected(pcm)
-    want[10 * FRAME:15 * FRAME] = 0                   # the digit's time is silence
-    assert np.array_equal(out[:len(want)], want)
-    assert not out[len(want):].any()
+    want[10 * FRAME : 15 * FRAME] = 0  # the digit's time is silence
+    assert np.array_equal(out[: len(want)], want)
+    assert not out[len(want) :].any()
     assert link.rx.counters()[0]["events"] == 2
-    assert len(link.rx.events()) == 0                 # drained
+    assert len(link.rx.events()) == 0  # drained
 
 
 def test_many_calls_one_block():
@@ -338,8 +352,9 @@ def test_many_calls_one_block():
     for slot in (0, 2, 3):
         pcm, frames = stream(12, seed=slot + 5)
         sent[slot] = expected(pcm)
-        lk.send((packet(i, 777 * slot + FRAME * i, payload=f) for i, f in enumerate(frames)),
-                slot=slot)
+        lk.send(
+            (packet(i, 777 * slot + FRAME * i, payload=f) for i, f in enumerate(frames)), slot=slot
+        )
     t = lk.receive()
     got = {0: [], 2: [], 3: []}
     while True:
@@ -348,7 +363,7 @@ def test_many_calls_one_block():
             break
         assert block.shape == (len(slots), FRAME) and block.dtype == np.int16
         assert len(set(slots.tolist())) == len(slots) == 3
-        for row, s in zip(block, slots):
+        for row, s in zip(block, slots, strict=True):
             got[int(s)].append(row)
     for slot in (0, 2, 3):
         out = np.concatenate(got[slot] + [lk.rx.remove(slot)])
@@ -360,8 +375,8 @@ def test_rtp_timeout_and_silence_before_first_packet(link):
     added = link.rx.position(0)["last_arrival"]
     assert list(link.rx.timed_out(60, now=added + 59_000 * MS)) == []
     assert list(link.rx.timed_out(60, now=added + 61_000 * MS)) == [0]
-    assert len(link.take_all(added + 500 * MS)) == 0          # waiting for the first packet
-    silent = link.take_all(added + 2000 * MS)                  # nothing came: clock runs
+    assert len(link.take_all(added + 500 * MS)) == 0  # waiting for the first packet
+    silent = link.take_all(added + 2000 * MS)  # nothing came: clock runs
     assert len(silent) == 16000 and not silent.any()
 
 
@@ -400,17 +415,26 @@ def test_bad_arguments():
 
 def test_add_media_from_sdp():
     from recorder.sip.sdp import Media
+
     tx = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
     tx.bind(("127.0.0.1", 0))
-    media = Media(codec="PCMU", payload_type=0, telephone_event=101, ptime=20,
-                  remote_rtp=tx.getsockname(), direction="sendrecv")
+    media = Media(
+        codec="PCMU",
+        payload_type=0,
+        telephone_event=101,
+        ptime=20,
+        remote_rtp=tx.getsockname(),
+        direction="sendrecv",
+    )
     with rtp.RtpReceiver(1) as rx:
         port = rx.add_media(0, media)
         pcm = speechlike(FRAME * 5)
         data = codecs.ulaw_encode(pcm).tobytes()
         for i in range(5):
-            tx.sendto(packet(i, FRAME * i, payload=data[i * FRAME:(i + 1) * FRAME], pt=0),
-                      ("127.0.0.1", port))
+            tx.sendto(
+                packet(i, FRAME * i, payload=data[i * FRAME : (i + 1) * FRAME], pt=0),
+                ("127.0.0.1", port),
+            )
         while rx.counters()[0]["packets"] < 5:
             rx.poll(50)
         assert np.array_equal(rx.remove(0), codecs.ulaw_decode(codecs.ulaw_encode(pcm)))
@@ -421,18 +445,37 @@ def test_ffmpeg_rtp_sender(ffmpeg, tmp_path):
     """A real sender: ffmpeg paced at 20 ms frames, A-law RTP; the recording equals the
     A-law decode of the file from the first packet on."""
     from recorder import wav
-    pcm = speechlike(8000)                                    # 1 s
+
+    pcm = speechlike(8000)  # 1 s
     src = tmp_path / "in.wav"
     wav.write(src, pcm, fmt="s16bit")
-    alaw = subprocess.run([ffmpeg, "-nostdin", "-loglevel", "error", "-i", str(src), "-f", "alaw",
-                           "-"], capture_output=True, check=True).stdout
+    alaw = subprocess.run(
+        [ffmpeg, "-nostdin", "-loglevel", "error", "-i", str(src), "-f", "alaw", "-"],
+        capture_output=True,
+        check=True,
+    ).stdout
     with rtp.RtpReceiver(1, buffer_ms=4000) as rx:
-        port = rx.add(0, codec="PCMA")                        # latch: ffmpeg's port is random
+        port = rx.add(0, codec="PCMA")  # latch: ffmpeg's port is random
         proc = subprocess.Popen(
-            [ffmpeg, "-nostdin", "-loglevel", "error", "-re", "-f", "lavfi", "-i",
-             f"amovie={src},asetnsamples=n=160", "-c:a", "pcm_alaw", "-f", "rtp",
-             f"rtp://127.0.0.1:{port}"],
-            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+            [
+                ffmpeg,
+                "-nostdin",
+                "-loglevel",
+                "error",
+                "-re",
+                "-f",
+                "lavfi",
+                "-i",
+                f"amovie={src},asetnsamples=n=160",
+                "-c:a",
+                "pcm_alaw",
+                "-f",
+                "rtp",
+                f"rtp://127.0.0.1:{port}",
+            ],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+        )
         try:
             _, err = proc.communicate(timeout=60)
         finally:
@@ -452,16 +495,16 @@ def test_feed_replay_same_rules_as_socket():
     """Packets handed over from memory (a capture replay) follow the same rules: loss,
     reordering, duplicates; both input forms give the same result."""
     pcm, frames = stream(30)
-    order = [1, 0, 2, 3, 3, 5, 4] + list(range(7, 30))       # 6 lost, 3 duplicated
+    order = [1, 0, 2, 3, 3, 5, 4, *range(7, 30)]  # 6 lost, 3 duplicated
     pkts = [packet(i, 4000 + FRAME * i, payload=frames[i]) for i in order]
     want = expected(pcm)
-    want[6 * FRAME:7 * FRAME] = 0
+    want[6 * FRAME : 7 * FRAME] = 0
     with rtp.RtpReceiver(2, buffer_ms=8000) as rx:
         rx.add(0)
         rx.add(1)
         rx.feed(0, pkts)
         rx.feed(1, b"".join(pkts), lengths=[len(p) for p in pkts])
-        rx.feed(1, [b"\x01\x02"])                              # garbage is counted
+        rx.feed(1, [b"\x01\x02"])  # garbage is counted
         c = rx.counters()
         assert c["duplicates"][0] == c["duplicates"][1] == 1
         assert c["lost"][0] == 1 and c["garbage"][1] == 1
@@ -480,13 +523,15 @@ def test_inband_dtmf_survives_the_receive_path(link):
     """In-band digits still work: the received audio, with a lost packet and reordering
     around the digit, gives the same digit at the same sample as the audio sent."""
     from recorder import dsp
+
     n = 40 * FRAME
     t = np.arange(n)
-    amp = 16139 * np.sqrt(2) * 10 ** (-10 / 20)            # -10 dBm0 per tone
+    amp = 16139 * np.sqrt(2) * 10 ** (-10 / 20)  # -10 dBm0 per tone
     pcm = np.zeros(n, np.int16)
-    tone = slice(12 * FRAME + 37, 24 * FRAME + 37)          # '5', 96 ms, not frame aligned
-    pcm[tone] = (amp * (np.sin(2 * np.pi * 770 * t[tone] / 8000)
-                        + np.sin(2 * np.pi * 1336 * t[tone] / 8000))).astype(np.int16)
+    tone = slice(12 * FRAME + 37, 24 * FRAME + 37)  # '5', 96 ms, not frame aligned
+    pcm[tone] = (
+        amp * (np.sin(2 * np.pi * 770 * t[tone] / 8000) + np.sin(2 * np.pi * 1336 * t[tone] / 8000))
+    ).astype(np.int16)
     frames = alaw_frames(pcm)
     order = [i for i in range(40) if i != 30]
     order[14], order[15] = order[15], order[14]
@@ -499,16 +544,18 @@ def test_inband_dtmf_survives_the_receive_path(link):
 
 
 def test_ring_overrun_and_event_queue_overflow_are_counted():
-    lk = Link(buffer_ms=200, max_events=16)             # ring of 2048 samples
+    lk = Link(buffer_ms=200, max_events=16)  # ring of 2048 samples
     pcm, frames = stream(20)
     lk.send(packet(i, FRAME * i, payload=f) for i, f in enumerate(frames))
-    lk.send(packet(20 + k, FRAME * (20 + k), payload=event_payload(k % 16, False, 10, 160),
-                   pt=101) for k in range(20))
+    lk.send(
+        packet(20 + k, FRAME * (20 + k), payload=event_payload(k % 16, False, 10, 160), pt=101)
+        for k in range(20)
+    )
     out = whole(lk, lk.receive())
     c = lk.rx.counters()[0]
-    kept = 2048 // FRAME                                 # whole frames that fit the ring
+    kept = 2048 // FRAME  # whole frames that fit the ring
     assert c["overrun"] == 20 - kept
-    assert np.array_equal(out[:kept * FRAME], expected(pcm[:kept * FRAME]))
+    assert np.array_equal(out[: kept * FRAME], expected(pcm[: kept * FRAME]))
     assert len(lk.rx.events()) == 16 and lk.rx.lost_events > 0
     lk.close()
 
@@ -517,6 +564,7 @@ def test_poll_in_a_thread_while_calls_come_and_go():
     """A poller thread (as the engine would run) while another thread adds and removes
     calls and sends to them: nothing crashes, every call gets exactly its packets."""
     import threading
+
     rx = rtp.RtpReceiver(8, buffer_ms=4000)
     stop = threading.Event()
 
@@ -552,7 +600,8 @@ def test_compiled_core_refuses_hostile_arguments():
     """The compiled module is the last check before code without bounds checks: it is
     safe on its own (ValueError/TypeError, never OverflowError or a crash)."""
     from recorder._codecs import rtp as k
-    for bad in HUGE + (-1,):
+
+    for bad in (*HUGE, -1):
         with pytest.raises(ValueError):
             k.RtpCore(bad, 4096, 640, 10**9, 64)
     with pytest.raises(ValueError, match="power of two"):
@@ -563,14 +612,17 @@ def test_compiled_core_refuses_hostile_arguments():
     s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
     s.bind(("127.0.0.1", 0))
     try:
-        for bad in HUGE + (-1, 2):
-            for call in (lambda: core.add(bad, s.fileno(), 0, 8, -1, 0, 0),
-                         lambda: core.remove(bad), lambda: core.state(bad),
-                         lambda: core.active(bad),
-                         lambda: core.feed(bad, np.zeros(0, np.uint8), np.zeros(0, np.int64), 0),
-                         lambda: core.take(bad if bad != 2 else 4096, 0, 1),
-                         lambda: core.take(160, 0, bad if bad != 2 else 3),
-                         lambda: core.poll(bad if bad not in (-1, 2) else -2)):
+        for bad in (*HUGE, -1, 2):
+            for call in (
+                lambda bad=bad: core.add(bad, s.fileno(), 0, 8, -1, 0, 0),
+                lambda bad=bad: core.remove(bad),
+                lambda bad=bad: core.state(bad),
+                lambda bad=bad: core.active(bad),
+                lambda bad=bad: core.feed(bad, np.zeros(0, np.uint8), np.zeros(0, np.int64), 0),
+                lambda bad=bad: core.take(bad if bad != 2 else 4096, 0, 1),
+                lambda bad=bad: core.take(160, 0, bad if bad != 2 else 3),
+                lambda bad=bad: core.poll(bad if bad not in (-1, 2) else -2),
+            ):
                 with pytest.raises(ValueError):
                     call()
         with pytest.raises(ValueError, match="codec"):

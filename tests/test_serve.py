@@ -40,6 +40,7 @@ EXAMPLES = HERE.parent / "examples"
 @pytest.fixture(scope="module")
 def sipp():
     from conftest import need_exe
+
     return need_exe("sipp")
 
 
@@ -80,11 +81,24 @@ class Serve:
         lo, hi = free_rtp_range()
         if "--transport" not in args:
             args = (*args, "--transport", "udp")
-        cmd = [sys.executable, "-m", "recorder", "serve", *args, "--sip", "127.0.0.1:0",
-               "--media-root", str(self.media),
-               "--rtp-ports", f"{lo}-{hi}", "--log-format", "json"]
-        self.proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                                     text=True, cwd=tmp_path)
+        cmd = [
+            sys.executable,
+            "-m",
+            "recorder",
+            "serve",
+            *args,
+            "--sip",
+            "127.0.0.1:0",
+            "--media-root",
+            str(self.media),
+            "--rtp-ports",
+            f"{lo}-{hi}",
+            "--log-format",
+            "json",
+        ]
+        self.proc = subprocess.Popen(
+            cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, cwd=tmp_path
+        )
         self.lines: list[dict] = []
         self.raw: list[str] = []
         self._q: queue.Queue = queue.Queue()
@@ -149,6 +163,7 @@ def serve(tmp_path):
         s = Serve(tmp_path, *args)
         started.append(s)
         return s
+
     yield start
     for s in started:
         s.kill()
@@ -162,22 +177,51 @@ def alaw_file(tmp_path: Path, pcm: np.ndarray, name: str = "caller.al") -> bytes
     return data
 
 
-def sipp_cmd(sipp: str, tmp_path: Path, port: int, *, pause_ms: int, audio: str = "caller.al",
-             calls: int = 1, scenario: str | None = None, tcp: bool = False) -> list[str]:
+def sipp_cmd(
+    sipp: str,
+    tmp_path: Path,
+    port: int,
+    *,
+    pause_ms: int,
+    audio: str = "caller.al",
+    calls: int = 1,
+    scenario: str | None = None,
+    tcp: bool = False,
+) -> list[str]:
     if scenario is None:
         text = (SIPP_DATA / "uac_rtp.xml").read_text()
         text = text.replace("{AUDIO}", audio).replace("{PAUSE_MS}", str(pause_ms))
         scenario = str(tmp_path / "uac_rtp.xml")
         Path(scenario).write_text(text)
-    return [sipp, "-sf", scenario, f"127.0.0.1:{port}", "-i", "127.0.0.1",
-            "-p", str(free_udp_port()), "-mp", str(free_udp_port(even=True)),
-            "-m", str(calls), "-l", "1", "-r", "1", "-timeout", "60s", "-nostdin",
-            "-t", "t1" if tcp else "u1"]
+    return [
+        sipp,
+        "-sf",
+        scenario,
+        f"127.0.0.1:{port}",
+        "-i",
+        "127.0.0.1",
+        "-p",
+        str(free_udp_port()),
+        "-mp",
+        str(free_udp_port(even=True)),
+        "-m",
+        str(calls),
+        "-l",
+        "1",
+        "-r",
+        "1",
+        "-timeout",
+        "60s",
+        "-nostdin",
+        "-t",
+        "t1" if tcp else "u1",
+    ]
 
 
 def run_sipp(cmd: list[str], tmp_path: Path) -> subprocess.CompletedProcess:
-    return subprocess.run(cmd, cwd=tmp_path, capture_output=True, text=True, timeout=120,
-                          check=False)
+    return subprocess.run(
+        cmd, cwd=tmp_path, capture_output=True, text=True, timeout=120, check=False
+    )
 
 
 def audio_bytes(path: str) -> bytes:
@@ -192,8 +236,8 @@ def assert_whole_call(got: bytes, audio: bytes) -> None:
     """The recording is the streamed audio byte for byte, then at most silence: a caller
     that sends nothing for over a second (here: after the file ends, before its BYE) is
     recorded as silence by wall time."""
-    assert got[:len(audio)] == audio
-    assert set(got[len(audio):]) <= {0xD5}            # A-law of 0
+    assert got[: len(audio)] == audio
+    assert set(got[len(audio) :]) <= {0xD5}  # A-law of 0
 
 
 def published(media: Path) -> list[Path]:
@@ -206,8 +250,9 @@ def published(media: Path) -> list[Path]:
 def test_recording_equals_the_callers_rtp_audio(sipp, serve, tmp_path, transport):
     audio = alaw_file(tmp_path, speechlike(2.0, dbm0=-15))
     srv = serve("--transport", transport)
-    p = run_sipp(sipp_cmd(sipp, tmp_path, srv.port, pause_ms=2600, tcp=transport == "tcp"),
-                 tmp_path)
+    p = run_sipp(
+        sipp_cmd(sipp, tmp_path, srv.port, pause_ms=2600, tcp=transport == "tcp"), tmp_path
+    )
     assert p.returncode == 0, p.stdout[-2000:] + p.stderr[-2000:]
     end = srv.wait_for(lambda e: e.get("msg") == "call end")
     assert srv.terminate() == 0
@@ -219,7 +264,7 @@ def test_recording_equals_the_callers_rtp_audio(sipp, serve, tmp_path, transport
     files = published(srv.media)
     assert [str(f) for f in files] == [end["file"]]
     assert Path(end["file"]).name == f"{start['id']}.wav"
-    assert_whole_call(audio_bytes(end["file"]), audio)     # bit-exact, start to end
+    assert_whole_call(audio_bytes(end["file"]), audio)  # bit-exact, start to end
 
 
 def test_bye_mid_recording_keeps_the_audio(sipp, serve, tmp_path):
@@ -232,18 +277,22 @@ def test_bye_mid_recording_keeps_the_audio(sipp, serve, tmp_path):
     assert end["cause"] == "HANGUP" and end["end"] == "bye"
     got = audio_bytes(end["file"])
     assert 0 < len(got) < len(audio)
-    assert got == audio[:len(got)]                    # what came before the BYE, exactly
+    assert got == audio[: len(got)]  # what came before the BYE, exactly
     assert end["packets"] * 160 >= len(got)
 
 
 def test_cancel_before_answer_records_nothing(sipp, serve, tmp_path):
     app = tmp_path / "waiting.py"
-    app.write_text("def app(channel):\n"
-                   "    channel.wait_for_hangup(60)\n"
-                   "    channel.answer()   # the caller has gone: raises recorder.Hangup\n")
+    app.write_text(
+        "def app(channel):\n"
+        "    channel.wait_for_hangup(60)\n"
+        "    channel.answer()   # the caller has gone: raises recorder.Hangup\n"
+    )
     srv = serve(f"{app}:app")
-    p = run_sipp(sipp_cmd(sipp, tmp_path, srv.port, pause_ms=0,
-                          scenario=str(SIP_DATA / "sipp_cancel.xml")), tmp_path)
+    p = run_sipp(
+        sipp_cmd(sipp, tmp_path, srv.port, pause_ms=0, scenario=str(SIP_DATA / "sipp_cancel.xml")),
+        tmp_path,
+    )
     assert p.returncode == 0, p.stdout[-2000:] + p.stderr[-2000:]
     end = srv.wait_for(lambda e: e.get("msg") == "call end")
     assert srv.terminate() == 0
@@ -256,11 +305,15 @@ def test_cancel_before_answer_records_nothing(sipp, serve, tmp_path):
 def test_sigterm_drains_a_running_recording_as_aborted(sipp, serve, tmp_path):
     audio = alaw_file(tmp_path, speechlike(20.0, dbm0=-15, seed=5))
     srv = serve("--drain-seconds", "0.2")
-    caller = subprocess.Popen(sipp_cmd(sipp, tmp_path, srv.port, pause_ms=30000), cwd=tmp_path,
-                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    caller = subprocess.Popen(
+        sipp_cmd(sipp, tmp_path, srv.port, pause_ms=30000),
+        cwd=tmp_path,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     try:
         srv.wait_for(lambda e: e.get("msg") == "call start")
-        deadline = time.monotonic() + 30          # the recording has begun: its .part exists
+        deadline = time.monotonic() + 30  # the recording has begun: its .part exists
         while not any(p.name.endswith(".part") for p in srv.media.rglob("*")):
             assert time.monotonic() < deadline, "the recording never started"
             time.sleep(0.05)
@@ -271,25 +324,34 @@ def test_sigterm_drains_a_running_recording_as_aborted(sipp, serve, tmp_path):
         caller.wait(10)
     ends = srv.ends()
     assert len(ends) == 1 and ends[0]["cause"] == "ABORTED", srv.raw[-20:]
-    assert ends[0]["end"] == "hangup"                 # we sent BYE
+    assert ends[0]["end"] == "hangup"  # we sent BYE
     assert [str(f) for f in published(srv.media)] == [ends[0]["file"]]
     got = audio_bytes(ends[0]["file"])
-    assert got == audio[:len(got)]                    # everything received, exactly
+    assert got == audio[: len(got)]  # everything received, exactly
     assert any(e.get("msg") == "draining" for e in srv.lines)
 
 
 def test_sigterm_lets_a_running_call_finish_and_refuses_new_ones(sipp, serve, tmp_path):
     audio = alaw_file(tmp_path, speechlike(1.0, dbm0=-15, seed=7))
     srv = serve("--drain-seconds", "60")
-    caller = subprocess.Popen(sipp_cmd(sipp, tmp_path, srv.port, pause_ms=3000), cwd=tmp_path,
-                              stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    caller = subprocess.Popen(
+        sipp_cmd(sipp, tmp_path, srv.port, pause_ms=3000),
+        cwd=tmp_path,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
     try:
         srv.wait_for(lambda e: e.get("msg") == "call start")
         os.kill(srv.proc.pid, signal.SIGTERM)
         srv.wait_for(lambda e: e.get("msg") == "draining")
         # a new call while draining: 503 (sipp_busy.xml takes 503 or 486)
-        busy = run_sipp(sipp_cmd(sipp, tmp_path, srv.port, pause_ms=0,
-                                 scenario=str(SIP_DATA / "sipp_busy.xml")), tmp_path)
+        busy = run_sipp(
+            sipp_cmd(
+                sipp, tmp_path, srv.port, pause_ms=0, scenario=str(SIP_DATA / "sipp_busy.xml")
+            ),
+            tmp_path,
+        )
         assert busy.returncode == 0, busy.stdout[-2000:]
         out, _ = caller.communicate(timeout=60)
         assert caller.returncode == 0, out[-2000:]
@@ -313,14 +375,15 @@ def test_an_app_that_raises_is_logged_and_the_next_call_works(sipp, serve, tmp_p
         "    channel.answer()\n"
         "    if len(calls) == 1:\n"
         "        raise RuntimeError('boom in the first call')\n"
-        "    channel.FileRecorder.record(channel.call.id + '.wav')\n")
+        "    channel.FileRecorder.record(channel.call.id + '.wav')\n"
+    )
     srv = serve(f"{app}:app")
     run_sipp(sipp_cmd(sipp, tmp_path, srv.port, pause_ms=1600, calls=2), tmp_path)
     srv.wait_for(lambda e: e.get("msg") == "call end" and e.get("file"))
     assert srv.terminate() == 0
     first, second = srv.ends()
     assert first["error"] == "RuntimeError: boom in the first call"
-    assert first["end"] == "hangup" and first["file"] is None    # hung up with BYE
+    assert first["end"] == "hangup" and first["file"] is None  # hung up with BYE
     failed = next(e for e in srv.lines if e.get("msg") == "app failed")
     assert failed["call_id"] == first["call_id"] and "Traceback" in failed["traceback"]
     assert "boom in the first call" in failed["traceback"]
@@ -335,11 +398,11 @@ def test_example_voicemail_app_stops_at_a_dtmf_key(sipp, serve, tmp_path):
     run_sipp(sipp_cmd(sipp, tmp_path, srv.port, pause_ms=4000), tmp_path)
     end = srv.wait_for(lambda e: e.get("msg") == "call end")
     assert srv.terminate() == 0
-    assert end["cause"] == "BARGEIN" and end["end"] == "hangup"     # the app hung up
-    assert Path(end["file"]).parent.name == "service"               # the To user's mailbox
+    assert end["cause"] == "BARGEIN" and end["end"] == "hangup"  # the app hung up
+    assert Path(end["file"]).parent.name == "service"  # the To user's mailbox
     got = audio_bytes(end["file"])
-    assert len(got) == talk.size                      # cut at the digit's start
-    assert got == audio[:len(got)]
+    assert len(got) == talk.size  # cut at the digit's start
+    assert got == audio[: len(got)]
 
 
 def test_example_voicemail_app_stops_after_3_s_of_silence(sipp, serve, tmp_path):
@@ -351,7 +414,7 @@ def test_example_voicemail_app_stops_after_3_s_of_silence(sipp, serve, tmp_path)
     assert srv.terminate() == 0
     assert end["cause"] == "SILENCE" and end["end"] == "hangup"
     got = audio_bytes(end["file"])
-    assert got == audio[:len(got)] and len(got) >= talk.size
+    assert got == audio[: len(got)] and len(got) >= talk.size
 
 
 def test_metrics_in_prometheus_text_format(sipp, serve, tmp_path):
@@ -364,8 +427,9 @@ def test_metrics_in_prometheus_text_format(sipp, serve, tmp_path):
     with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=10) as r:
         text = r.read().decode()
     assert srv.terminate() == 0
-    values = dict(line.rsplit(" ", 1) for line in text.splitlines()
-                  if line and not line.startswith("#"))
+    values = dict(
+        line.rsplit(" ", 1) for line in text.splitlines() if line and not line.startswith("#")
+    )
     assert float(values["recorder_calls_total"]) == 1
     assert float(values["recorder_calls_active"]) == 0
     assert float(values['recorder_recordings_total{cause="HANGUP"}']) == 1
@@ -375,8 +439,13 @@ def test_metrics_in_prometheus_text_format(sipp, serve, tmp_path):
 
 
 def rtp(pt: int, seq: int, ts: int, payload: bytes, marker: bool = False) -> bytes:
-    return bytes([0x80, pt | (0x80 if marker else 0)]) + seq.to_bytes(2, "big") + \
-        ts.to_bytes(4, "big") + (0x1234ABCD).to_bytes(4, "big") + payload
+    return (
+        bytes([0x80, pt | (0x80 if marker else 0)])
+        + seq.to_bytes(2, "big")
+        + ts.to_bytes(4, "big")
+        + (0x1234ABCD).to_bytes(4, "big")
+        + payload
+    )
 
 
 def test_rfc4733_digit_barges_in_at_its_timestamp(sipp, serve, tmp_path):
@@ -393,22 +462,26 @@ def test_rfc4733_digit_barges_in_at_its_timestamp(sipp, serve, tmp_path):
         "    log.info('recording', extra={'fields': {'rtp_port': channel.rtp_port}})\n"
         "    channel.FileRecorder.wait_until_finished(60)\n"
         "    r = channel.FileRecorder.result()\n"
-        "    log.info('result', extra={'fields': {'digit': r.digit, 'at': r.digit_time}})\n")
+        "    log.info('result', extra={'fields': {'digit': r.digit, 'at': r.digit_time}})\n"
+    )
     audio = codecs.alaw_encode(speechlike(0.8, dbm0=-15, seed=17)).tobytes()
     srv = serve(f"{app}:app")
     text = (SIPP_DATA / "uac_no_media.xml").read_text().replace("{PAUSE_MS}", "20000")
     (tmp_path / "uac.xml").write_text(text)
-    caller = subprocess.Popen(sipp_cmd(sipp, tmp_path, srv.port, pause_ms=0,
-                                       scenario=str(tmp_path / "uac.xml")), cwd=tmp_path,
-                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    caller = subprocess.Popen(
+        sipp_cmd(sipp, tmp_path, srv.port, pause_ms=0, scenario=str(tmp_path / "uac.xml")),
+        cwd=tmp_path,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     try:
         port = srv.wait_for(lambda e: e.get("msg") == "recording")["rtp_port"]
         packets = []
         seq = 1000
         for ts in range(0, len(audio), 160):
-            packets.append(rtp(8, seq, 50000 + ts, audio[ts:ts + 160], marker=ts == 0))
+            packets.append(rtp(8, seq, 50000 + ts, audio[ts : ts + 160], marker=ts == 0))
             seq += 1
-            if ts >= 3200 and ts < 3200 + 6 * 160:     # '7' lasting 6 packets, 3 ends
+            if ts >= 3200 and ts < 3200 + 6 * 160:  # '7' lasting 6 packets, 3 ends
                 n = (ts - 3200) // 160 + 1
                 end = n == 6
                 for _ in range(3 if end else 1):
@@ -437,9 +510,12 @@ def test_an_app_returning_with_the_call_up_is_hung_up(sipp, serve, tmp_path):
     srv = serve(f"{app}:app")
     text = (SIPP_DATA / "uac_no_media.xml").read_text().replace("{PAUSE_MS}", "20000")
     (tmp_path / "uac.xml").write_text(text)
-    caller = subprocess.Popen(sipp_cmd(sipp, tmp_path, srv.port, pause_ms=0,
-                                       scenario=str(tmp_path / "uac.xml")), cwd=tmp_path,
-                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    caller = subprocess.Popen(
+        sipp_cmd(sipp, tmp_path, srv.port, pause_ms=0, scenario=str(tmp_path / "uac.xml")),
+        cwd=tmp_path,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     try:
         end = srv.wait_for(lambda e: e.get("msg") == "call end")
     finally:
@@ -452,6 +528,7 @@ def test_an_app_returning_with_the_call_up_is_hung_up(sipp, serve, tmp_path):
 
 def test_calls_from_outside_allow_get_403(serve, tmp_path):
     from sip_helpers import offer, request
+
     srv = serve("--allow", "10.0.0.0/8")
     with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
         s.bind(("127.0.0.1", 0))
@@ -465,6 +542,7 @@ def test_calls_from_outside_allow_get_403(serve, tmp_path):
 
 def test_systemd_unit_runs_a_valid_serve_command():
     from recorder.cli import build_parser
+
     unit = (EXAMPLES / "recorder-serve.service").read_text()
     exec_start = next(line for line in unit.splitlines() if line.startswith("ExecStart="))
     argv = exec_start.split("=", 1)[1].split()
@@ -474,18 +552,51 @@ def test_systemd_unit_runs_a_valid_serve_command():
     assert args.log_format == "json" and args.drain_seconds == 30
 
 
-@pytest.mark.parametrize("argv, message", [
-    (["--sip", "nonsense"], "expected HOST:PORT"),
-    (["--sip", "127.0.0.1:0", "--rtp-ports", "5"], "expected LO-HI"),
-    (["--sip", "127.0.0.1:0", "--transport", "sctp"], "--transport"),
-    (["--sip", "127.0.0.1:0", "no_such_module_xyz:app"], "cannot be loaded"),
-    (["--sip", "127.0.0.1:0", "missing/app.py:app"], "no such file"),
-    (["--sip", "127.0.0.1:0", "os:no_such_function"], "no function"),
-    (["--sip", "127.0.0.1:0", "--rtp-ports", "50001-50001"], "holds no even port"),
-])
+@pytest.mark.parametrize(
+    "argv, message",
+    [
+        (["--sip", "nonsense"], "expected HOST:PORT"),
+        (["--sip", "127.0.0.1:0", "--rtp-ports", "5"], "expected LO-HI"),
+        (["--sip", "127.0.0.1:0", "--transport", "sctp"], "--transport"),
+        (["--sip", "127.0.0.1:0", "no_such_module_xyz:app"], "cannot be loaded"),
+        (["--sip", "127.0.0.1:0", "missing/app.py:app"], "no such file"),
+        (["--sip", "127.0.0.1:0", "os:no_such_function"], "no function"),
+        (["--sip", "127.0.0.1:0", "--rtp-ports", "50001-50001"], "holds no even port"),
+    ],
+)
 def test_bad_serve_arguments_are_one_line_errors(tmp_path, argv, message):
-    p = subprocess.run([sys.executable, "-m", "recorder", "serve", *argv, "--media-root",
-                        str(tmp_path / "m")], capture_output=True, text=True, timeout=60,
-                       cwd=tmp_path)
+    p = subprocess.run(
+        [sys.executable, "-m", "recorder", "serve", *argv, "--media-root", str(tmp_path / "m")],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        cwd=tmp_path,
+    )
     assert p.returncode == 2
     assert message in p.stderr and p.stderr.count("\n") == 1, p.stderr
+
+
+def test_an_app_file_python_cannot_import_is_named_as_such(tmp_path):
+    """A FILE:FUNCTION whose file has no importable suffix is a clear error naming the file,
+    not an internal AttributeError."""
+    (tmp_path / "app.txt").write_text("def app(ch):\n    pass\n")
+    p = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "recorder",
+            "serve",
+            "--sip",
+            "127.0.0.1:0",
+            "./app.txt:app",
+            "--media-root",
+            str(tmp_path / "m"),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        cwd=tmp_path,
+    )
+    assert p.returncode == 2
+    assert "'./app.txt' cannot be loaded as a module" in p.stderr, p.stderr
+    assert "AttributeError" not in p.stderr and p.stderr.count("\n") == 1, p.stderr

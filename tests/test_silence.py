@@ -10,12 +10,13 @@ from __future__ import annotations
 
 import shutil
 
+import dsp_signals as S
 import numpy as np
 import pytest
-from hypothesis import given, settings, strategies as st
-
-import dsp_signals as S
 from dsp_signals import boundary_errors, silences
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
 from recorder import codecs, dsp
 
 T = dsp.DEFAULT_SILENCE_THRESHOLD_DBM0
@@ -33,6 +34,7 @@ def segments(x, **opts):
 
 # --------------------------------------------------------- oracle (independent)
 
+
 def oracle_segments(x, threshold_dbm0=T, min_audio_ms=20.0):
     """Audio runs by definition, computed sample by sample with numpy: the DC-free level of
     the 10 ms window centred on each sample is at or above the threshold; dips shorter
@@ -48,11 +50,11 @@ def oracle_segments(x, threshold_dbm0=T, min_audio_ms=20.0):
     m = hi - lo
     s1 = c1[hi] - c1[lo]
     s2 = c2[hi] - c2[lo]
-    e = (s2 - s1 * s1 / m) / 80.0           # mean power over a full 10 ms window
-    active = e >= (S.DBM0_RMS ** 2) * 10 ** (threshold_dbm0 / 10)
+    e = (s2 - s1 * s1 / m) / 80.0  # mean power over a full 10 ms window
+    active = e >= (S.DBM0_RMS**2) * 10 ** (threshold_dbm0 / 10)
     edges = np.flatnonzero(np.diff(np.concatenate([[0], active.astype(np.int8), [0]])))
     merged = []
-    for a, b in zip(edges[::2], edges[1::2]):
+    for a, b in zip(edges[::2], edges[1::2], strict=True):
         if merged and a - merged[-1][1] < 5 * MS:
             merged[-1][1] = b
         else:
@@ -72,12 +74,13 @@ def speech(request):
 
 # ---------------------------------------------------------- threshold, tones
 
+
 def test_tone_bursts_around_threshold():
     for dbm0 in (T + 1.0, T + 3, T + 20, -10, 0):
         x = np.concatenate([S.silence(300), tone(500, dbm0), S.silence(300)])
         segs = segments(x)
         assert len(segs) == 1, (dbm0, segs)
-        (a, b), = segs
+        ((a, b),) = segs
         assert abs(a - 300 * MS) <= 10 * MS and abs(b - 800 * MS) <= 10 * MS, (dbm0, segs)
     for dbm0 in (T - 1.0, T - 3, -60):
         x = np.concatenate([S.silence(300), tone(500, dbm0), S.silence(300)])
@@ -102,18 +105,21 @@ def test_frames_report_level():
 
 # ------------------------------------------------------------------- noise
 
+
 @pytest.mark.parametrize("kind", ["white-band", "white", "pink"])
 def test_line_noise_minus_50_is_silence(kind):
     rng = np.random.default_rng(11)
     n = 8000 * 60
-    x = {"white-band": lambda: S.band_noise(n, -50, rng),
-         "white": lambda: S.band_noise(n, -50, rng, 0, 4000),
-         "pink": lambda: S.pink_noise(n, -50, rng)}[kind]()
+    x = {
+        "white-band": lambda: S.band_noise(n, -50, rng),
+        "white": lambda: S.band_noise(n, -50, rng, 0, 4000),
+        "pink": lambda: S.pink_noise(n, -50, rng),
+    }[kind]()
     det = dsp.SilenceDetector()
     fr = det.process(S.to_int16(x))
     assert not det.audio_detected
     assert abs(det.silence_ms - 60000) <= 10
-    assert fr["level"].max() < T - 1.0      # margin measured in bench/silence.py
+    assert fr["level"].max() < T - 1.0  # margin measured in bench/silence.py
 
 
 def test_noise_above_threshold_is_audio():
@@ -124,8 +130,15 @@ def test_noise_above_threshold_is_audio():
     assert det.audio_detected and det.in_audio
 
 
-@pytest.mark.parametrize("code,decode", [(0xD5, codecs.alaw_decode), (0x55, codecs.alaw_decode),
-                                         (0xFF, codecs.ulaw_decode), (0x7F, codecs.ulaw_decode)])
+@pytest.mark.parametrize(
+    "code,decode",
+    [
+        (0xD5, codecs.alaw_decode),
+        (0x55, codecs.alaw_decode),
+        (0xFF, codecs.ulaw_decode),
+        (0x7F, codecs.ulaw_decode),
+    ],
+)
 def test_g711_idle_codes_are_silence(code, decode):
     x = decode(np.full(8000 * 5, code, np.uint8))
     det = dsp.SilenceDetector()
@@ -147,13 +160,14 @@ def test_dc_offset_removed():
 
 # ------------------------------------------------------------------ clicks
 
+
 @pytest.mark.parametrize("ms", [0.125, 1, 5, 10, 15, 19])
 def test_clicks_and_short_bursts_are_not_audio(ms):
     for off in range(0, 40, 5):
         for level in (-20, 0):
             x = np.concatenate([S.silence(200 + off / 8), tone(ms, level, 700), S.silence(300)])
             if ms < 1:
-                x[S.samples(200) + off] = 32767          # a single full-scale spike
+                x[S.samples(200) + off] = 32767  # a single full-scale spike
             det = dsp.SilenceDetector()
             det.process(S.to_int16(x))
             assert not det.audio_detected, (ms, off, level)
@@ -173,16 +187,21 @@ def test_bursts_of_30ms_and_more_are_audio(ms):
 
 # ------------------------------------------------------------ real speech
 
+
 def _clear(x, ref, n, min_len=150 * MS, tol=10 * MS):
     """Which boundaries of ref (same order as boundary_errors) are well defined: the
     oracle with the threshold 2 dB lower or higher, or with the shortest audio 5 ms
     shorter or longer, puts them within 10 ms too.  Where the level hovers at the
     threshold for tens of ms, or a burst lasts just about the shortest audio, a detector
     deciding every 5 ms and the oracle deciding every sample may legitimately differ."""
+
     def edges(runs):
         return np.array(sorted({a for a, b in runs} | {b for a, b in runs}))
-    alts = [edges(silences(oracle_segments(x, t, m), n, 100 * MS))
-            for t, m in ((T - 2, 20.0), (T + 2, 20.0), (T, 15.0), (T, 25.0))]
+
+    alts = [
+        edges(silences(oracle_segments(x, t, m), n, 100 * MS))
+        for t, m in ((T - 2, 20.0), (T + 2, 20.0), (T, 15.0), (T, 25.0))
+    ]
     out = []
     for rs, re_ in ref:
         if re_ - rs < min_len:
@@ -236,10 +255,15 @@ def test_speech_pauses_against_ffmpeg(speech, ffmpeg):
 def test_espeak_pauses_against_oracle():
     if not shutil.which("espeak-ng"):
         from conftest import missing
+
         missing("espeak-ng")
     parts = []
-    for v, text in (("en", "Please leave a message after the tone."), ("fr", "Bonjour, merci de patienter."),
-                    ("es", "Gracias por llamar."), ("de", "Auf Wiedersehen.")):
+    for v, text in (
+        ("en", "Please leave a message after the tone."),
+        ("fr", "Bonjour, merci de patienter."),
+        ("es", "Gracias por llamar."),
+        ("de", "Auf Wiedersehen."),
+    ):
         parts += [S.espeak(text, v).astype(np.float64), S.silence(400)]
     x = np.concatenate(parts)
     ours = silences(dsp.audio_segments(S.to_int16(x)).tolist(), len(x), 100 * MS)
@@ -271,9 +295,12 @@ def test_soft_speech_in_noise_is_audio(lang):
 
 # ---------------------------------------------------- recorder semantics
 
+
 def _speech_then_silence():
     rng = np.random.default_rng(5)
-    return np.concatenate([S.silence(700), tone(600, -20, 500), S.band_noise(S.samples(1500), -60, rng)])
+    return np.concatenate(
+        [S.silence(700), tone(600, -20, 500), S.band_noise(S.samples(1500), -60, rng)]
+    )
 
 
 @pytest.mark.parametrize("chunk", [1, 7, 40, 160, 333, 8000])
@@ -284,12 +311,12 @@ def test_silence_ms_timeline_any_chunking(chunk):
     det = dsp.SilenceDetector()
     on, off = 700 * MS, 1300 * MS
     for i in range(0, len(x), chunk):
-        det.process(x[i:i + chunk])
+        det.process(x[i : i + chunk])
         now = min(i + chunk, len(x))
         if now <= on:
             truth, seen = now, False
         elif now < off:
-            truth, seen = 0, None     # in audio (confirmed 30 ms after the onset)
+            truth, seen = 0, None  # in audio (confirmed 30 ms after the onset)
         else:
             truth, seen = now - off, True
         if seen is None:
@@ -310,10 +337,10 @@ def test_silence_ms_frozen_while_onset_pending():
     det = dsp.SilenceDetector()
     det.process(x[: S.samples(1504)])
     assert not det.audio_detected and abs(det.silence_ms - 1504) <= 10
-    det.process(x[S.samples(1504): S.samples(1520)])        # 12 ms into the tone: pending
+    det.process(x[S.samples(1504) : S.samples(1520)])  # 12 ms into the tone: pending
     assert not det.audio_detected
     assert abs(det.silence_ms - 1508) <= 10
-    det.process(x[S.samples(1520):])
+    det.process(x[S.samples(1520) :])
     assert det.audio_detected and det.in_audio and det.silence_ms == 0
     assert abs(det.audio_start - S.samples(1508)) <= 10 * MS
 
@@ -329,7 +356,7 @@ def test_chunking_gives_identical_decisions(cuts):
     frames, changes, pos, k = [], [], 0, 0
     while pos < len(x):
         n = cuts[k % len(cuts)]
-        frames.append(det.process(x[pos:pos + n]))
+        frames.append(det.process(x[pos : pos + n]))
         changes += det.changes
         pos += n
         k += 1

@@ -18,7 +18,7 @@ def test_levels_are_ordered_and_capped_to_the_cpu():
             assert got == recorder.simd_level()
             # a cap: the level asked for, or the CPU's best when that is lower
             assert simd.LEVELS.index(got) == min(simd.LEVELS.index(level), simd.LEVELS.index(best))
-        assert recorder.set_simd_level("c") == "c"      # portable code runs everywhere
+        assert recorder.set_simd_level("c") == "c"  # portable code runs everywhere
     finally:
         assert recorder.set_simd_level(None) == best
 
@@ -36,14 +36,20 @@ def test_every_public_kernel_gives_the_same_bits_at_every_level():
     level equal those at the CPU's best."""
     rng = np.random.default_rng(5)
     pcm = np.clip(rng.laplace(0, 3000, 8003), -32768, 32767).astype(np.int16)
-    tone = (8000 * np.sin(2 * np.pi * 697 * np.arange(1600) / 8000)
-            + 8000 * np.sin(2 * np.pi * 1209 * np.arange(1600) / 8000)).astype(np.int16)
+    tone = (
+        8000 * np.sin(2 * np.pi * 697 * np.arange(1600) / 8000)
+        + 8000 * np.sin(2 * np.pi * 1209 * np.arange(1600) / 8000)
+    ).astype(np.int16)
     sig = np.concatenate([np.zeros(800, np.int16), tone, np.zeros(800, np.int16)])
 
     def run():
-        return (codecs.alaw_encode(pcm).tobytes(), codecs.ulaw_decode(pcm.view(np.uint8)).tobytes(),
-                codecs.oki_encode(pcm).tobytes(), recorder.resample(pcm, 8000, 11025).tobytes(),
-                [tuple(d) for d in dsp.detect_dtmf(sig)])
+        return (
+            codecs.alaw_encode(pcm).tobytes(),
+            codecs.ulaw_decode(pcm.view(np.uint8)).tobytes(),
+            codecs.oki_encode(pcm).tobytes(),
+            recorder.resample(pcm, 8000, 11025).tobytes(),
+            [tuple(d) for d in dsp.detect_dtmf(sig)],
+        )
 
     want = run()
     assert want[-1] and want[-1][0][0] == "1"
@@ -60,10 +66,11 @@ def test_the_engine_follows_the_switch(tmp_path, fmt):
     """The recorder engine codes G.711 in its own compiled module: a call recorded at each
     level gives the same file, whose codes are the codec library's."""
     from recorder import CallChannel, wav
+
     rng = np.random.default_rng(9)
     x = np.clip(rng.laplace(0, 2500, 12_345), -32768, 32767).astype(np.int16)
     call = tmp_path / "call.wav"
-    wav.write(call, x, fmt=fmt, rate=8000)           # replayed as G.711 codes
+    wav.write(call, x, fmt=fmt, rate=8000)  # replayed as G.711 codes
     heard, _ = wav.read(call)
     files = []
     try:

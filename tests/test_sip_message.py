@@ -82,8 +82,9 @@ def test_name_addr_forms():
 def test_size_caps():
     with pytest.raises(SipParseError, match="larger than"):
         parse(request("OPTIONS") + b"x" * MAX_MESSAGE)
-    many = request("OPTIONS").replace(b"Content-Length", b"X: 1\r\n" * (MAX_HEADERS + 1) +
-                                      b"Content-Length")
+    many = request("OPTIONS").replace(
+        b"Content-Length", b"X: 1\r\n" * (MAX_HEADERS + 1) + b"Content-Length"
+    )
     with pytest.raises(SipParseError, match="header"):
         parse(many)
     with pytest.raises(TypeError):
@@ -96,7 +97,7 @@ def test_stream_framer_splits_and_caps():
     stream = b"\r\n\r\n" + a + b
     out = []
     for i in range(0, len(stream), 7):  # byte dribbles
-        out += f.feed(stream[i:i + 7])
+        out += f.feed(stream[i : i + 7])
     assert out == [a, b]
     with pytest.raises(SipParseError):
         StreamFramer().feed(b"OPTIONS sip:a@b SIP/2.0\r\n" + b"X: y\r\n" * 20000)
@@ -124,11 +125,13 @@ def _mutations():
     lines = base.split(b"\r\n")
     return st.one_of(
         # a line dropped, duplicated or garbled
-        st.integers(0, len(lines) - 1).map(lambda i: b"\r\n".join(lines[:i] + lines[i + 1:])),
+        st.integers(0, len(lines) - 1).map(lambda i: b"\r\n".join(lines[:i] + lines[i + 1 :])),
         st.tuples(st.integers(0, len(lines) - 1), st.binary(max_size=40)).map(
-            lambda t: b"\r\n".join(lines[:t[0]] + [t[1]] + lines[t[0] + 1:])),
+            lambda t: b"\r\n".join(lines[: t[0]] + [t[1]] + lines[t[0] + 1 :])
+        ),
         st.tuples(st.integers(0, len(base)), st.binary(min_size=1, max_size=8)).map(
-            lambda t: base[:t[0]] + t[1] + base[t[0]:]),
+            lambda t: base[: t[0]] + t[1] + base[t[0] :]
+        ),
         st.integers(0, len(base)).map(lambda i: base[:i]),
         st.binary(max_size=500),
     )
@@ -147,21 +150,25 @@ def test_fuzz_core_answers_400_or_drops_and_stays_bounded(datas):
         assert h.core.active_calls <= 3
         assert h.core.transaction_count <= h.core.config.max_transactions
         # Every entry has a timer: once the timers ran out, nothing is left.
-        assert h.run_until(lambda: h.core.transaction_count == h.core.active_calls == 0,
-                           timeout=10)
+        assert h.run_until(lambda: h.core.transaction_count == h.core.active_calls == 0, timeout=10)
     finally:
         h.close()
 
 
 @settings(max_examples=200, deadline=None)
-@given(st.lists(st.sampled_from([request("OPTIONS"), request("INVITE", body=offer()),
-                                 b"\r\n\r\n"]), min_size=1, max_size=6),
-       st.lists(st.integers(1, 300), min_size=1, max_size=50))
+@given(
+    st.lists(
+        st.sampled_from([request("OPTIONS"), request("INVITE", body=offer()), b"\r\n\r\n"]),
+        min_size=1,
+        max_size=6,
+    ),
+    st.lists(st.integers(1, 300), min_size=1, max_size=50),
+)
 def test_fuzz_stream_framer_any_chunking(messages, cuts):
     stream = b"".join(messages)
     framer, out, pos, i = StreamFramer(), [], 0, 0
     while pos < len(stream):
         n = cuts[i % len(cuts)]
-        out += framer.feed(stream[pos:pos + n])
+        out += framer.feed(stream[pos : pos + n])
         pos, i = pos + n, i + 1
     assert out == [m for m in messages if m != b"\r\n\r\n"]

@@ -21,29 +21,43 @@ def test_answer_picks_first_g711_echoes_telephone_event_and_ptime():
 
 
 def test_pcmu_static_without_rtpmap_and_no_telephone_event():
-    o = (b"v=0\r\no=- 1 1 IN IP4 192.0.2.1\r\ns=-\r\nt=0 0\r\n"
-         b"m=audio 5004 RTP/AVP 0\r\nc=IN IP4 192.0.2.9\r\n")
+    o = (
+        b"v=0\r\no=- 1 1 IN IP4 192.0.2.1\r\ns=-\r\nt=0 0\r\n"
+        b"m=audio 5004 RTP/AVP 0\r\nc=IN IP4 192.0.2.9\r\n"
+    )
     body, media = sdp.answer(sdp.parse(o), "127.0.0.1", 40000, 1, 1)
     assert (media.codec, media.payload_type, media.telephone_event, media.ptime) == (
-        "PCMU", 0, None, 20)
+        "PCMU",
+        0,
+        None,
+        20,
+    )
     assert media.remote_rtp == ("192.0.2.9", 5004)
     assert b"telephone-event" not in body and b"a=ptime:20" in body
 
 
 def test_dynamic_pcma_and_refused_streams_keep_m_line_count():
-    o = (b"v=0\r\no=- 1 1 IN IP4 192.0.2.1\r\ns=-\r\nc=IN IP4 192.0.2.1\r\nt=0 0\r\n"
-         b"m=video 5006 RTP/AVP 96\r\na=rtpmap:96 H264/90000\r\n"
-         b"m=audio 5004 RTP/AVP 97 96\r\na=rtpmap:97 pcma/8000\r\n"
-         b"a=rtpmap:96 telephone-event/8000\r\n")
+    o = (
+        b"v=0\r\no=- 1 1 IN IP4 192.0.2.1\r\ns=-\r\nc=IN IP4 192.0.2.1\r\nt=0 0\r\n"
+        b"m=video 5006 RTP/AVP 96\r\na=rtpmap:96 H264/90000\r\n"
+        b"m=audio 5004 RTP/AVP 97 96\r\na=rtpmap:97 pcma/8000\r\n"
+        b"a=rtpmap:96 telephone-event/8000\r\n"
+    )
     body, media = sdp.answer(sdp.parse(o), "127.0.0.1", 40000, 1, 1)
     ans = sdp.parse(body)
     assert [(m.media, m.port) for m in ans.media] == [("video", 0), ("audio", 40000)]
     assert (media.codec, media.payload_type, media.telephone_event) == ("PCMA", 97, 96)
 
 
-@pytest.mark.parametrize("direction,answered,held", [
-    ("sendrecv", "recvonly", False), ("sendonly", "recvonly", True),
-    ("recvonly", "inactive", False), ("inactive", "inactive", True)])
+@pytest.mark.parametrize(
+    "direction,answered,held",
+    [
+        ("sendrecv", "recvonly", False),
+        ("sendonly", "recvonly", True),
+        ("recvonly", "inactive", False),
+        ("inactive", "inactive", True),
+    ],
+)
 def test_hold_directions(direction, answered, held):
     body, media = sdp.answer(sdp.parse(offer(direction)), "127.0.0.1", 40000, 1, 1)
     assert sdp.parse(body).media[0].direction == answered and media.on_hold is held
@@ -54,8 +68,15 @@ def test_errors():
         sdp.negotiate(sdp.parse(b"v=0\r\nc=IN IP4 1.2.3.4\r\nm=audio 5 RTP/AVP 18\r\n"))
     with pytest.raises(sdp.NoCommonCodec):  # SRTP profile: not ours
         sdp.negotiate(sdp.parse(b"v=0\r\nc=IN IP4 1.2.3.4\r\nm=audio 5 RTP/SAVP 0\r\n"))
-    for bad in (b"", b"v=1\r\n", b"v=0\r\nc=IN IP4 nope\r\n", b"v=0\r\nm=audio x RTP/AVP 0",
-                b"v=0\r\nbroken\r\n", b"v=0\r\n" + b"a=x\r\n" * 5000, b"\xff\xfe"):
+    for bad in (
+        b"",
+        b"v=1\r\n",
+        b"v=0\r\nc=IN IP4 nope\r\n",
+        b"v=0\r\nm=audio x RTP/AVP 0",
+        b"v=0\r\nbroken\r\n",
+        b"v=0\r\n" + b"a=x\r\n" * 5000,
+        b"\xff\xfe",
+    ):
         with pytest.raises(sdp.SdpError):
             sdp.parse(bad)
     with pytest.raises(sdp.SdpError, match="c="):

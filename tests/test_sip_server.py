@@ -40,8 +40,7 @@ def tcp_exchange(port: int, data: bytes, n: int) -> list[Response]:
 
 def test_tcp_two_messages_in_one_segment_and_a_bad_one(server):
     bad = request("OPTIONS", cseq_method="BYE")
-    out = tcp_exchange(server.port, request("OPTIONS") + request("INVITE", body=offer()) + bad,
-                       4)
+    out = tcp_exchange(server.port, request("OPTIONS") + request("INVITE", body=offer()) + bad, 4)
     assert [m.status for m in out] == [200, 100, 200, 400]
     assert server.calls[0].remote.transport == "tcp"
 
@@ -71,8 +70,14 @@ def test_tcp_connection_limit(server):
 def test_udp_garbage_is_survived(server):
     with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
         s.settimeout(5)
-        for junk in (b"", b"\x00" * 1000, b"INVITE", b"\r\n\r\n", b"x" * (MAX_MESSAGE - 100),
-                     request("INVITE", body=offer())[:-5]):
+        for junk in (
+            b"",
+            b"\x00" * 1000,
+            b"INVITE",
+            b"\r\n\r\n",
+            b"x" * (MAX_MESSAGE - 100),
+            request("INVITE", body=offer())[:-5],
+        ):
             s.sendto(junk, ("127.0.0.1", server.port))
         s.sendto(request("OPTIONS"), ("127.0.0.1", server.port))
         replies = []

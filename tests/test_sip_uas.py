@@ -22,10 +22,8 @@ def test_invite_answered_ack_bye(h):
     out = h.feed(request("INVITE", body=offer()))
     assert h.statuses(out) == [100, 200]
     call = h.calls[0]
-    assert (call.call_id, call.from_uri, call.from_name) == ("c1", "sip:alice@127.0.0.1",
-                                                             "Alice A")
-    assert call.to_uri == "sip:rec@127.0.0.1" and call.remote == Peer("udp", "127.0.0.1",
-                                                                         5099)
+    assert (call.call_id, call.from_uri, call.from_name) == ("c1", "sip:alice@127.0.0.1", "Alice A")
+    assert call.to_uri == "sip:rec@127.0.0.1" and call.remote == Peer("udp", "127.0.0.1", 5099)
     assert ("Call-ID", "c1") in call.headers and len(call.id) == 32
     assert call.media == sdp.Media("PCMA", 8, 101, 30, ("127.0.0.1", 6000), "sendrecv", False)
     ok = out[1]
@@ -60,8 +58,11 @@ def test_ringing_until_the_app_answers_then_200_retransmitted_until_ack():
         n = sum(1 for m, _ in h.sent if isinstance(m, Response) and m.status == 200)
         assert n == 1
         # Timer G: the 200 goes out again (at T1, 2T1, ...) while no ACK comes.
-        h.wait_sent(lambda m: isinstance(m, Response) and m.status == 200 and sum(
-            1 for x, _ in h.sent if isinstance(x, Response) and x.status == 200) >= 3)
+        h.wait_sent(
+            lambda m: isinstance(m, Response)
+            and m.status == 200
+            and sum(1 for x, _ in h.sent if isinstance(x, Response) and x.status == 200) >= 3
+        )
     finally:
         h.close()
 
@@ -89,8 +90,10 @@ def test_cancel_before_answer_gives_200_and_487():
         assert call.end_reason == "cancel" and h.core.active_calls == 0
         call.answer(40000)  # too late: nothing more is sent
         h.loop.run_until_complete(asyncio.sleep(0))
-        assert not any(isinstance(m, Response) and m.status == 200 and
-                       "INVITE" in m.get("CSeq") for m, _ in h.sent)
+        assert not any(
+            isinstance(m, Response) and m.status == 200 and "INVITE" in m.get("CSeq")
+            for m, _ in h.sent
+        )
         # The ACK for the 487 stops its retransmission.
         h.feed(request("ACK", branch="z9hG4bKc1", to_tag=out[1].get("To").split("tag=")[1]))
         # CANCEL for no transaction: 481.
@@ -106,10 +109,12 @@ def test_reinvite_hold_and_resume(h):
     call = h.calls[0]
     updates = []
     call.on_update = lambda c: updates.append(c.media.direction)
-    for direction, answered in (("sendonly", "recvonly"), ("inactive", "inactive"),
-                                ("sendrecv", "recvonly")):
-        out = h.feed(request("INVITE", to_tag=tag, cseq=len(updates) + 2,
-                             body=offer(direction)))
+    for direction, answered in (
+        ("sendonly", "recvonly"),
+        ("inactive", "inactive"),
+        ("sendrecv", "recvonly"),
+    ):
+        out = h.feed(request("INVITE", to_tag=tag, cseq=len(updates) + 2, body=offer(direction)))
         assert h.statuses(out) == [200]
         assert sdp.parse(out[0].body).media[0].direction == answered
         assert sdp.parse(out[0].body).media[0].port == 40000
@@ -132,8 +137,12 @@ def test_late_offer_answer_in_ack(h):
 
 
 def test_no_common_codec_488_and_bad_sdp_400(h):
-    g729 = offer().replace(b"8 0 101", b"18").replace(b"a=rtpmap:8", b"a=x:8").replace(
-        b"a=rtpmap:0", b"a=x:0")
+    g729 = (
+        offer()
+        .replace(b"8 0 101", b"18")
+        .replace(b"a=rtpmap:8", b"a=x:8")
+        .replace(b"a=rtpmap:0", b"a=x:0")
+    )
     assert h.statuses(h.feed(request("INVITE", body=g729, call_id="x1"))) == [488]
     assert h.statuses(h.feed(request("INVITE", body=b"v=1\r\n", call_id="x2"))) == [400]
     assert h.calls == [] and h.core.active_calls == 0
@@ -187,9 +196,11 @@ def test_app_hangup_and_reject(h):
     bye = [m for m, _ in h.sent if isinstance(m, Request) and m.method == "BYE"]
     assert len(bye) == 1 and call.end_reason == "hangup"
     via = bye[0].get("Via")
-    resp = (f"SIP/2.0 200 OK\r\nVia: {via}\r\nFrom: {bye[0].get('From')}\r\n"
-            f"To: {bye[0].get('To')}\r\nCall-ID: c1\r\nCSeq: 1 BYE\r\n"
-            "Content-Length: 0\r\n\r\n").encode()
+    resp = (
+        f"SIP/2.0 200 OK\r\nVia: {via}\r\nFrom: {bye[0].get('From')}\r\n"
+        f"To: {bye[0].get('To')}\r\nCall-ID: c1\r\nCSeq: 1 BYE\r\n"
+        "Content-Length: 0\r\n\r\n"
+    ).encode()
     before = h.core.transaction_count
     h.feed(resp)
     assert h.core.transaction_count == before - 1  # the BYE client transaction is gone
@@ -295,8 +306,7 @@ def test_failing_callbacks_and_shutdown_end_calls():
 def test_require_content_type_and_cseq_order(h):
     out = h.feed(request("INVITE", body=offer(), extra="Require: 100rel, timer\r\n"))
     assert h.statuses(out) == [420] and out[0].get("Unsupported") == "100rel, timer"
-    text = request("INVITE", body=b"hello", call_id="ct").replace(
-        b"application/sdp", b"text/plain")
+    text = request("INVITE", body=b"hello", call_id="ct").replace(b"application/sdp", b"text/plain")
     out = h.feed(text)
     assert h.statuses(out) == [415] and out[0].get("Accept") == "application/sdp"
     assert h.calls == []
@@ -331,8 +341,12 @@ def test_reinvite_without_sdp_and_with_no_common_codec(h):
     tag = out[-1].get("To").split("tag=")[1]
     h.feed(request("ACK", to_tag=tag))
     call = h.calls[0]
-    g729 = offer().replace(b"8 0 101", b"18").replace(b"a=rtpmap:8", b"a=x:8").replace(
-        b"a=rtpmap:0", b"a=x:0")
+    g729 = (
+        offer()
+        .replace(b"8 0 101", b"18")
+        .replace(b"a=rtpmap:8", b"a=x:8")
+        .replace(b"a=rtpmap:0", b"a=x:0")
+    )
     out = h.feed(request("INVITE", to_tag=tag, cseq=2, body=g729))
     assert h.statuses(out) == [488] and call.state == "confirmed"
     h.feed(request("ACK", to_tag=tag, cseq=2, branch=out[0].get("Via").split("branch=")[1]))
@@ -354,8 +368,9 @@ def test_late_offer_without_answer_in_ack_ends_with_bye(h):
 
 
 def test_responses_show_received_and_rport(h):
-    raw = request("OPTIONS").replace(b"Via: SIP/2.0/UDP 127.0.0.1:5099;",
-                                     b"Via: SIP/2.0/UDP 192.0.2.9:5099;rport;")
+    raw = request("OPTIONS").replace(
+        b"Via: SIP/2.0/UDP 127.0.0.1:5099;", b"Via: SIP/2.0/UDP 192.0.2.9:5099;rport;"
+    )
     out = h.feed(raw, Peer("udp", "127.0.0.1", 6123))
     via = out[0].get("Via")
     assert via.startswith("SIP/2.0/UDP 192.0.2.9:5099;rport=6123;branch=")

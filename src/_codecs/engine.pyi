@@ -19,8 +19,13 @@ class Bank:
     flush_bytes: int
     sync_every: int
     flush_samples: int
-    def __init__(self, capacity: int = ..., flush_bytes: int = ..., flush_samples: int = ...,
-                 sync_every: int = ...) -> None: ...
+    def __init__(
+        self,
+        capacity: int = ...,
+        flush_bytes: int = ...,
+        flush_samples: int = ...,
+        sync_every: int = ...,
+    ) -> None: ...
     def open(self, slot: int) -> None: ...
     def close(self, slot: int) -> None: ...
     def pending(self, slot: int) -> int: ...
@@ -32,12 +37,27 @@ class Bank:
     def idle(self) -> npt.NDArray[np.int64]: ...
     def ready(self, n: int, among: npt.NDArray[np.int64] | None = ...) -> npt.NDArray[np.int64]: ...
     def take(self, slots: npt.NDArray[np.int64], n: int) -> npt.NDArray[np.int16]: ...
-    def start_job(self, slot: int, fmt: int, timeout_at: int, size_at: int, max_sil: int,
-                  init_sil: int, barge: bool, hold: int) -> None: ...
-    def feed(self, slots: npt.NDArray[np.int64], block: npt.NDArray[np.int16],
-             silence: npt.NDArray[np.int64], seen: npt.NDArray[np.uint8],
-             digit_start: npt.NDArray[np.int64], digit: npt.NDArray[np.int32],
-             audio_start: npt.NDArray[np.int64]) -> npt.NDArray[np.int32]: ...
+    def start_job(
+        self,
+        slot: int,
+        fmt: int,
+        timeout_at: int,
+        size_at: int,
+        max_sil: int,
+        init_sil: int,
+        barge: bool,
+        hold: int,
+    ) -> None: ...
+    def feed(
+        self,
+        slots: npt.NDArray[np.int64],
+        block: npt.NDArray[np.int16],
+        silence: npt.NDArray[np.int64],
+        seen: npt.NDArray[np.uint8],
+        digit_start: npt.NDArray[np.int64],
+        digit: npt.NDArray[np.int32],
+        audio_start: npt.NDArray[np.int64],
+    ) -> npt.NDArray[np.int32]: ...
     def end_job(self, slot: int, cause: int, commit_held: bool) -> None: ...
     def barge(self, slot: int, digit: int, start: int) -> bool: ...
     def take_out(self, slot: int) -> bytes: ...

@@ -353,7 +353,7 @@ cdef class RtpCore:
         every ready socket.  Returns the number of datagrams read."""
         cdef int timeout_ms = _int(timeout_ms_, "timeout_ms", -1, 3_600_000)
         cdef epoll_event evs[MAXEV]
-        cdef int n, i, b, j, got, slot
+        cdef int n, i, _batch_no, j, got, slot
         cdef int64_t total = 0, now
         cdef uint32_t gen
         cdef slot_t *s
@@ -369,7 +369,7 @@ cdef class RtpCore:
                     s = &self.slots[slot]
                     if not s.active or s.gen != gen:
                         continue
-                    for b in range(MAX_BATCHES):
+                    for _batch_no in range(MAX_BATCHES):
                         for j in range(BATCH):
                             self.msgs[j].msg_hdr.msg_namelen = sizeof(sockaddr_in)
                         got = recvmmsg(s.fd, self.msgs, BATCH, MSG_DONTWAIT, NULL)
@@ -408,7 +408,7 @@ cdef class RtpCore:
         """Parse and place one datagram.  Returns 0 when it was a valid RTP packet of this
         call (audio or event, placed or counted late/duplicate), 1 when garbage/other PT."""
         cdef int64_t off, end, cc, pad, xlen, n, pos, ext_seq, ext_ts, d, i
-        cdef int pt, marker
+        cdef int pt
         cdef uint32_t ts, ssrc
         cdef uint16_t seq
         if (flags & MSG_TRUNC) or length < 12 or (p[0] >> 6) != 2:
@@ -433,7 +433,6 @@ cdef class RtpCore:
             s.counters[C_GARBAGE] += 1
             return 1
         pt = p[1] & 0x7F
-        marker = p[1] >> 7
         if pt != s.pt and pt != s.ev_pt:
             s.counters[C_OTHER_PT] += 1
             return 1

@@ -40,14 +40,29 @@ from ._version import __version__
 
 # public name -> the submodule that defines it (None: the name is the submodule itself)
 _LAZY = {
-    "adpcm": None, "codecs": None, "dsp": None, "files": None, "resampling": None,
-    "vox": None, "wav": None,
-    "CallChannel": "channel", "CallState": "channel", "Error": "channel", "Hangup": "channel",
-    "AesCbcCipher": "cipher", "AesGcmCipher": "cipher", "CipherError": "cipher",
+    "adpcm": None,
+    "codecs": None,
+    "dsp": None,
+    "files": None,
+    "resampling": None,
+    "vox": None,
+    "wav": None,
+    "CallChannel": "channel",
+    "CallState": "channel",
+    "Error": "channel",
+    "Hangup": "channel",
+    "AesCbcCipher": "cipher",
+    "AesGcmCipher": "cipher",
+    "CipherError": "cipher",
     "Engine": "engine",
-    "FileRecorder": "filerecorder", "RecordResult": "filerecorder",
-    "MultiResampler": "resampling", "Resampler": "resampling", "resample": "resampling",
-    "simd": None, "set_simd_level": "simd", "simd_level": "simd",
+    "FileRecorder": "filerecorder",
+    "RecordResult": "filerecorder",
+    "MultiResampler": "resampling",
+    "Resampler": "resampling",
+    "resample": "resampling",
+    "simd": None,
+    "set_simd_level": "simd",
+    "simd_level": "simd",
 }
 
 __all__ = [*_LAZY, "__version__"]
@@ -62,7 +77,7 @@ def __getattr__(name: str):
         value = importlib.import_module(f".{name}", __name__)
     else:
         value = getattr(importlib.import_module(f".{home}", __name__), name)
-    globals()[name] = value          # later look-ups skip this function
+    globals()[name] = value  # later look-ups skip this function
     return value
 
 

@@ -89,7 +89,9 @@ def out_array(out, shape, dtype, name: str = "out") -> np.ndarray:
             raise TypeError(f"{name} must have dtype {dtype}, got {arr.dtype}")
     want = int(np.prod(shape, dtype=np.int64))
     if arr.size != want:
-        raise ValueError(f"{name} has room for {arr.size} items of {dtype}, expected exactly {want}")
+        raise ValueError(
+            f"{name} has room for {arr.size} items of {dtype}, expected exactly {want}"
+        )
     return arr.reshape(shape)
 
 
@@ -121,7 +123,7 @@ def slot_array(rows, channels: int, name: str = "rows") -> np.ndarray:
     r = np.asarray(rows)
     if r.size == 0:
         return np.zeros(0, np.int64)
-    if r.dtype.kind == "O":                     # Python ints beyond int64
+    if r.dtype.kind == "O":  # Python ints beyond int64
         items = r.reshape(-1).tolist()
         for v in items:
             if isinstance(v, bool) or not isinstance(v, (int, np.integer)):
@@ -156,8 +158,15 @@ def disjoint(a: np.ndarray, b: np.ndarray, what: str) -> None:
 MAX_RATE = 1_000_000
 
 
-def sample_rate(value: Any, name: str = "rate", lo: int = 1, hi: int | None = MAX_RATE, *,
-                multiple: int = 1, whole_floats: bool = False) -> int:
+def sample_rate(
+    value: Any,
+    name: str = "rate",
+    lo: int = 1,
+    hi: int | None = MAX_RATE,
+    *,
+    multiple: int = 1,
+    whole_floats: bool = False,
+) -> int:
     """``value`` as a sample rate in Hz: a Python int in ``lo..hi`` (and a multiple of
     ``multiple``; ``hi`` None: no upper bound).  The one rate check of the package (wav, dsp, resampling).
 
@@ -181,8 +190,9 @@ def sample_rate(value: Any, name: str = "rate", lo: int = 1, hi: int | None = MA
     return rate
 
 
-def open_binary(target: Any, mode: str, error: type[Exception] = ValueError,
-                buffering: int = -1) -> tuple[IO[bytes], bool]:
+def open_binary(
+    target: Any, mode: str, error: type[Exception] = ValueError, buffering: int = -1
+) -> tuple[IO[bytes], bool]:
     """``(file, owned)``: ``target`` itself when it is a binary file object (``owned``
     False: the caller leaves it open), else the path ``target`` opened in ``mode``
     (``'rb'``, ``'wb'``, ``'w+b'``, ``'r+b'``; ``owned`` True).  The one path-or-file
@@ -197,12 +207,16 @@ def open_binary(target: Any, mode: str, error: type[Exception] = ValueError,
         raise TypeError("pass a path or a binary file object, not bytes (wrap them in io.BytesIO)")
     if hasattr(target, "read" if "r" in mode else "write"):
         if isinstance(target, io.TextIOBase):
-            raise TypeError("pass a binary file object, not a text file (open it with 'b' in the mode)")
+            raise TypeError(
+                "pass a binary file object, not a text file (open it with 'b' in the mode)"
+            )
         return target, False
     try:
         path = os.fspath(target)
     except TypeError:
-        raise TypeError(f"pass a path or a binary file object, not {type(target).__name__}") from None
+        raise TypeError(
+            f"pass a path or a binary file object, not {type(target).__name__}"
+        ) from None
     try:
         return open(path, mode, buffering=buffering), True
     except IsADirectoryError:

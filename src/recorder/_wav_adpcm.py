@@ -86,9 +86,10 @@ class ImaWavEncoder:
         nblocks = x.size // per_block
         out = np.empty(nblocks * self.block_align, np.uint8)
         if nblocks:
-            _adpcm.ima_wav_encode(x[: nblocks * per_block], self.channels, self.block_align,
-                                  self._index, out)
-        self._held = x[nblocks * per_block:].copy()
+            _adpcm.ima_wav_encode(
+                x[: nblocks * per_block], self.channels, self.block_align, self._index, out
+            )
+        self._held = x[nblocks * per_block :].copy()
         return out
 
     def flush(self) -> np.ndarray:
@@ -134,14 +135,16 @@ class ImaWav(WavCodec):
         if ba < 4 * ch or (ba - 4 * ch) % (4 * ch):
             raise WavError(
                 f"IMA ADPCM block_align {ba} does not hold {ch} 4-byte header(s) and whole "
-                f"4-byte groups per channel")
+                f"4-byte groups per channel"
+            )
         spb = _adpcm.ima_wav_samples_per_block(ba, ch)
         if len(fmt.extra) >= 2:
             declared = struct.unpack_from("<H", fmt.extra)[0]
             if declared != spb:
                 raise WavError(
                     f"IMA ADPCM block_align {ba} disagrees with samples per block {declared} "
-                    f"(a block of {ba} bytes holds {spb} frames of {ch} channel(s))")
+                    f"(a block of {ba} bytes holds {spb} frames of {ch} channel(s))"
+                )
 
     def frames_per_block(self, fmt: Fmt) -> int:
         return _adpcm.ima_wav_samples_per_block(fmt.block_align, fmt.channels)
@@ -149,13 +152,15 @@ class ImaWav(WavCodec):
     def whole_bytes(self, nbytes: int, fmt: Fmt) -> int:
         """Whole blocks, then of a short last block its header(s) and whole groups (a
         last block cut inside its header is dropped)."""
-        head = 4 * fmt.channels                  # also the size of one group per channel
+        head = 4 * fmt.channels  # also the size of one group per channel
         rest = nbytes % fmt.block_align
         short = 0 if rest < head else rest - (rest - head) % head
         return nbytes - rest + short
 
     def frames(self, nbytes: int, fmt: Fmt) -> int:
-        return _adpcm.ima_wav_frames(self.whole_bytes(nbytes, fmt), fmt.channels, fmt.block_align)[0]
+        return _adpcm.ima_wav_frames(self.whole_bytes(nbytes, fmt), fmt.channels, fmt.block_align)[
+            0
+        ]
 
     validates_data = True
 
@@ -245,7 +250,9 @@ class OkiWav(WavCodec):
         if fmt.bits != 4:
             raise WavError(f"OKI ADPCM with {fmt.bits} bits per sample is not supported (only 4)")
         if fmt.channels > 2:
-            raise WavError(f"OKI ADPCM with {fmt.channels} channels is not supported (mono or stereo)")
+            raise WavError(
+                f"OKI ADPCM with {fmt.channels} channels is not supported (mono or stereo)"
+            )
 
     def whole_bytes(self, nbytes: int, fmt: Fmt) -> int:
         """Every byte: one mono frame pair or one stereo frame (block_align is ignored)."""

@@ -84,15 +84,24 @@ class WavCodec:
     tag = 0
     bits = 8
     bytes_per_sample = 1
-    has_fact = True          # non-PCM formats carry a fact chunk
-    validates_data = False   # True: check_data can reject coded bytes
-    fmt_extra: bytes | None = b""   # None: 16-byte PCM fmt; b"": WAVEFORMATEX with cbSize 0
+    has_fact = True  # non-PCM formats carry a fact chunk
+    validates_data = False  # True: check_data can reject coded bytes
+    fmt_extra: bytes | None = b""  # None: 16-byte PCM fmt; b"": WAVEFORMATEX with cbSize 0
 
-    def __init__(self, name: str, tag: int, bits: int, bytes_per_sample: int, *,
-                 has_fact: bool = True, fmt_extra: bytes | None = b"",
-                 tags: tuple[int, ...] | None = None, by_bits: bool = False,
-                 stream: Callable[[], Any] | None = None,
-                 decode: Callable[[np.ndarray], np.ndarray] | None = None) -> None:
+    def __init__(
+        self,
+        name: str,
+        tag: int,
+        bits: int,
+        bytes_per_sample: int,
+        *,
+        has_fact: bool = True,
+        fmt_extra: bytes | None = b"",
+        tags: tuple[int, ...] | None = None,
+        by_bits: bool = False,
+        stream: Callable[[], Any] | None = None,
+        decode: Callable[[np.ndarray], np.ndarray] | None = None,
+    ) -> None:
         self.name, self.tag, self.bits = name, tag, bits
         self.bytes_per_sample = bytes_per_sample
         self.has_fact, self.fmt_extra = has_fact, fmt_extra
@@ -185,8 +194,9 @@ class _WidePcm(WavCodec):
         n = self.frames(data.size, fmt) * fmt.channels
         width = self.bytes_per_sample
         samples = data[: n * width].reshape(n, width)
-        return (samples[:, width - 2].astype(np.uint16)
-                | (samples[:, width - 1].astype(np.uint16) << 8)).view(np.int16)
+        return (
+            samples[:, width - 2].astype(np.uint16) | (samples[:, width - 1].astype(np.uint16) << 8)
+        ).view(np.int16)
 
 
 class _Float(WavCodec):
@@ -194,7 +204,9 @@ class _Float(WavCodec):
 
     def decode(self, data: np.ndarray, fmt: Fmt) -> np.ndarray:
         n = self.frames(data.size, fmt) * fmt.channels
-        x = np.frombuffer(data[: n * self.bytes_per_sample].tobytes(), dtype=f"<f{self.bytes_per_sample}")
+        x = np.frombuffer(
+            data[: n * self.bytes_per_sample].tobytes(), dtype=f"<f{self.bytes_per_sample}"
+        )
         with np.errstate(invalid="ignore"):
             y = np.rint(np.nan_to_num(x.astype(np.float64)) * 32768.0)
         return np.clip(y, -32768, 32767).astype(np.int16)

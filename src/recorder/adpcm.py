@@ -55,9 +55,19 @@ if TYPE_CHECKING:
     from .types import BufferLike
 
 __all__ = [
-    "ImaEncoder", "ImaDecoder", "OkiEncoder", "OkiDecoder",
-    "ima_encode", "ima_decode", "oki_encode", "oki_decode",
-    "ima_encode_rows", "ima_decode_rows", "oki_encode_rows", "oki_decode_rows", "row_states",
+    "ImaDecoder",
+    "ImaEncoder",
+    "OkiDecoder",
+    "OkiEncoder",
+    "ima_decode",
+    "ima_decode_rows",
+    "ima_encode",
+    "ima_encode_rows",
+    "oki_decode",
+    "oki_decode_rows",
+    "oki_encode",
+    "oki_encode_rows",
+    "row_states",
 ]
 
 
@@ -67,14 +77,17 @@ def _state_tuple(state, name: str = "state") -> tuple:
     try:
         p, index = state
     except (TypeError, ValueError):
-        raise TypeError(f"{name} must be a (predictor, step_index) pair or None, got {state!r}") from None
+        raise TypeError(
+            f"{name} must be a (predictor, step_index) pair or None, got {state!r}"
+        ) from None
     return p, index
 
 
 def _one_d(x: np.ndarray, name: str) -> np.ndarray:
     if x.ndim != 1:
         raise ValueError(
-            f"{name} must be 1-D (one stream); for many channels at once use the *_rows functions")
+            f"{name} must be 1-D (one stream); for many channels at once use the *_rows functions"
+        )
     return x
 
 
@@ -471,8 +484,9 @@ def _decode_once(cls, data, state, out):
     return cls(state).decode(data, out=out)
 
 
-def ima_encode(pcm: BufferLike, /, *, state: tuple[int, int] | None = None,
-               out: BufferLike | None = None) -> np.ndarray:
+def ima_encode(
+    pcm: BufferLike, /, *, state: tuple[int, int] | None = None, out: BufferLike | None = None
+) -> np.ndarray:
     """IMA ADPCM bytes of int16 samples: a whole stream (encode + flush).
 
     An odd count ends with a byte whose low nibble is a zero pad code
@@ -509,8 +523,9 @@ def ima_encode(pcm: BufferLike, /, *, state: tuple[int, int] | None = None,
     return _encode_once(ImaEncoder, pcm, state, out)
 
 
-def ima_decode(data: BufferLike, /, *, state: tuple[int, int] | None = None,
-               out: BufferLike | None = None) -> np.ndarray:
+def ima_decode(
+    data: BufferLike, /, *, state: tuple[int, int] | None = None, out: BufferLike | None = None
+) -> np.ndarray:
     """int16 samples of IMA ADPCM bytes (two per byte, high nibble first).
 
     Parameters
@@ -543,8 +558,9 @@ def ima_decode(data: BufferLike, /, *, state: tuple[int, int] | None = None,
     return _decode_once(ImaDecoder, data, state, out)
 
 
-def oki_encode(pcm: BufferLike, /, *, state: tuple[int, int] | None = None,
-               out: BufferLike | None = None) -> np.ndarray:
+def oki_encode(
+    pcm: BufferLike, /, *, state: tuple[int, int] | None = None, out: BufferLike | None = None
+) -> np.ndarray:
     """OKI ADPCM bytes of int16 samples: a whole stream (encode + flush).
 
     An odd count ends with a zero pad nibble.
@@ -580,8 +596,9 @@ def oki_encode(pcm: BufferLike, /, *, state: tuple[int, int] | None = None,
     return _encode_once(OkiEncoder, pcm, state, out)
 
 
-def oki_decode(data: BufferLike, /, *, state: tuple[int, int] | None = None,
-               out: BufferLike | None = None) -> np.ndarray:
+def oki_decode(
+    data: BufferLike, /, *, state: tuple[int, int] | None = None, out: BufferLike | None = None
+) -> np.ndarray:
     """int16 samples of OKI ADPCM bytes (two per byte, high nibble first).
 
     Parameters
@@ -650,12 +667,20 @@ def row_states(rows: int) -> np.ndarray:
 
 
 def _check_state_array(state, rows: int) -> np.ndarray:
-    if not isinstance(state, np.ndarray) or state.dtype != np.int32 or not state.flags.c_contiguous \
-            or not state.flags.writeable:
-        raise TypeError("state must be a writable C-contiguous int32 numpy array of shape (rows, 3) "
-                        "(see row_states)")
+    if (
+        not isinstance(state, np.ndarray)
+        or state.dtype != np.int32
+        or not state.flags.c_contiguous
+        or not state.flags.writeable
+    ):
+        raise TypeError(
+            "state must be a writable C-contiguous int32 numpy array of shape (rows, 3) "
+            "(see row_states)"
+        )
     if state.shape != (rows, 3):
-        raise ValueError(f"state has shape {state.shape}, expected ({rows}, 3): one row per channel")
+        raise ValueError(
+            f"state has shape {state.shape}, expected ({rows}, 3): one row per channel"
+        )
     return state
 
 
@@ -669,7 +694,9 @@ def _encode_rows(oki: bool, pcm, state, out):
     x = _rows(as_int16(pcm, "pcm"), "pcm")
     st = _check_state_array(state, x.shape[0])
     if x.shape[1] % 2:
-        raise ValueError(f"rows of {x.shape[1]} samples: an even number is needed (two samples per byte)")
+        raise ValueError(
+            f"rows of {x.shape[1]} samples: an even number is needed (two samples per byte)"
+        )
     dst = out_array(out, (x.shape[0], x.shape[1] // 2), np.uint8)
     disjoint(st, dst, "state and out")
     disjoint(st, x, "state and pcm")
@@ -691,8 +718,9 @@ def _decode_rows(oki: bool, data, state, out):
     return dst
 
 
-def ima_encode_rows(pcm: BufferLike, state: np.ndarray, /, *,
-                    out: BufferLike | None = None) -> np.ndarray:
+def ima_encode_rows(
+    pcm: BufferLike, state: np.ndarray, /, *, out: BufferLike | None = None
+) -> np.ndarray:
     """Encode many independent IMA streams in one call.
 
     Row r of the result is exactly what an :class:`ImaEncoder` in state ``state[r]``
@@ -733,8 +761,9 @@ def ima_encode_rows(pcm: BufferLike, state: np.ndarray, /, *,
     return _encode_rows(False, pcm, state, out)
 
 
-def ima_decode_rows(data: BufferLike, state: np.ndarray, /, *,
-                    out: BufferLike | None = None) -> np.ndarray:
+def ima_decode_rows(
+    data: BufferLike, state: np.ndarray, /, *, out: BufferLike | None = None
+) -> np.ndarray:
     """Decode many independent IMA streams in one call.
 
     Parameters
@@ -770,8 +799,9 @@ def ima_decode_rows(data: BufferLike, state: np.ndarray, /, *,
     return _decode_rows(False, data, state, out)
 
 
-def oki_encode_rows(pcm: BufferLike, state: np.ndarray, /, *,
-                    out: BufferLike | None = None) -> np.ndarray:
+def oki_encode_rows(
+    pcm: BufferLike, state: np.ndarray, /, *, out: BufferLike | None = None
+) -> np.ndarray:
     """As :func:`ima_encode_rows`, for OKI (predictors in 12-bit units).
 
     Each call codes its block completely: the last two samples of a row are decided
@@ -812,8 +842,9 @@ def oki_encode_rows(pcm: BufferLike, state: np.ndarray, /, *,
     return _encode_rows(True, pcm, state, out)
 
 
-def oki_decode_rows(data: BufferLike, state: np.ndarray, /, *,
-                    out: BufferLike | None = None) -> np.ndarray:
+def oki_decode_rows(
+    data: BufferLike, state: np.ndarray, /, *, out: BufferLike | None = None
+) -> np.ndarray:
     """As :func:`ima_decode_rows`, for OKI.
 
     Parameters

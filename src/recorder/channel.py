@@ -33,7 +33,8 @@ import enum
 import os
 import threading
 import time
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 import numpy as np
 
@@ -44,11 +45,13 @@ from .engine import FRAME, MEDIA_RATE, PIECE, Engine
 from .filerecorder import Cause, Error, FileRecorder, Hangup, Job
 from .resampling import Resampler, to_mono
 
-__all__ = ["CallChannel", "CallState", "Hangup", "Error", "DTMF_DIGITS"]
+__all__ = ["DTMF_DIGITS", "CallChannel", "CallState", "Error", "Hangup"]
 
-DTMF_DIGITS = "".join(sorted(DTMF_KEYS))   # the 16 keys of dsp.DTMF_KEYS (the one definition), sorted
-GAP_SAMPLES = MEDIA_RATE * 60 // 1000    # 60 ms without media counts as a gap
-_HOLD_BACK = MEDIA_RATE // 5    # 200 ms of media held back from the file while barge-in is on
+DTMF_DIGITS = "".join(
+    sorted(DTMF_KEYS)
+)  # the 16 keys of dsp.DTMF_KEYS (the one definition), sorted
+GAP_SAMPLES = MEDIA_RATE * 60 // 1000  # 60 ms without media counts as a gap
+_HOLD_BACK = MEDIA_RATE // 5  # 200 ms of media held back from the file while barge-in is on
 
 
 class CallState(enum.Enum):
@@ -73,15 +76,16 @@ class _Replay:
         """Up to ``n`` samples, or None at the end."""
         if self.pos >= self.pcm.size:
             return None
-        out = self.pcm[self.pos:self.pos + n]
+        out = self.pcm[self.pos : self.pos + n]
         self.pos += out.size
         return out
 
-    def play(self, channel: "CallChannel", clock: Callable[[], float]) -> threading.Thread:
+    def play(self, channel: CallChannel, clock: Callable[[], float]) -> threading.Thread:
         """Play the file into ``channel`` at the pace of ``clock`` on a thread of its own,
         as a live source does: 20 ms frames through :meth:`CallChannel.push`, then a
         hangup at the end (or silence, if the call is to stay up).  Returns the thread;
         it ends when the call is no longer ANSWERED."""
+
         def feed() -> None:
             start = clock()
             sent = 0
@@ -92,12 +96,13 @@ class _Replay:
                     if self.hangup_at_end:
                         channel.hangup()
                         return
-                    chunk = np.zeros(FRAME, np.int16)   # the call stays up, silent
+                    chunk = np.zeros(FRAME, np.int16)  # the call stays up, silent
                 channel.push(chunk, "s16")
                 sent += chunk.size
                 delay = start + sent / MEDIA_RATE - clock()
                 if delay > 0:
                     time.sleep(delay)
+
         thread = threading.Thread(target=feed, name="callrecorder-replay", daemon=True)
         thread.start()
         return thread
@@ -142,9 +147,15 @@ class CallChannel:
 
     State = CallState
 
-    def __init__(self, media_root: str | os.PathLike[str] | None = None, *, codec: str = "alaw",
-                 clock: Callable[[], float] | None = None, engine: Engine | None = None,
-                 name: str | None = None) -> None:
+    def __init__(
+        self,
+        media_root: str | os.PathLike[str] | None = None,
+        *,
+        codec: str = "alaw",
+        clock: Callable[[], float] | None = None,
+        engine: Engine | None = None,
+        name: str | None = None,
+    ) -> None:
         self.media_root = files.media_root() if media_root is None else str(media_root)
         self.name = name
         self._codec = self._check_codec(codec)
@@ -154,7 +165,7 @@ class CallChannel:
         self._replay: _Replay | None = None
         self._feeder: threading.Thread | None = None
         self._cond = threading.Condition(self._engine.lock)
-        self._answered_at = 0.0           # clock() at answer
+        self._answered_at = 0.0  # clock() at answer
         self._file_recorder = FileRecorder(self)
         self._closed = False
         self._waiters = 0
@@ -163,7 +174,7 @@ class CallChannel:
     # -- spec property ------------------------------------------------------------------
 
     @property
-    def FileRecorder(self) -> FileRecorder:  # noqa: N802 - the spec's name
+    def FileRecorder(self) -> FileRecorder:  # the spec's name
         """The channel's :class:`recorder.filerecorder.FileRecorder`."""
         return self._file_recorder
 
@@ -247,11 +258,12 @@ class CallChannel:
 
     @staticmethod
     def _check_codec(codec):
-        name = codecs.lookup(codec, need="push").name      # 's16' and 's16bit' alike
+        name = codecs.lookup(codec, need="push").name  # 's16' and 's16bit' alike
         return "s16" if name == "s16bit" else name
 
-    def push(self, payload: bytes | bytearray | memoryview | np.ndarray,
-             codec: str | None = None) -> None:
+    def push(
+        self, payload: bytes | bytearray | memoryview | np.ndarray, codec: str | None = None
+    ) -> None:
         """Inbound media from the call: one frame of any size.  ``codec``: 'alaw' or
         'ulaw' (bytes, one per sample) or 's16' = 's16bit' (int16 samples or native-order bytes);
         default the channel's.  Media pushed while the call is not ANSWERED is dropped
@@ -262,13 +274,14 @@ class CallChannel:
         data: bytes | bytearray | np.ndarray
         if codec == "s16":
             data = as_int16(payload, "payload").reshape(-1)
-        elif isinstance(payload, (bytes, bytearray)) or (isinstance(payload, np.ndarray)
-                                                          and payload.ndim == 1):
-            data = payload                 # the compiled ring takes these as they are
+        elif isinstance(payload, (bytes, bytearray)) or (
+            isinstance(payload, np.ndarray) and payload.ndim == 1
+        ):
+            data = payload  # the compiled ring takes these as they are
         else:
             data = as_uint8(payload, "payload").reshape(-1)
         n = len(data)
-        if n <= PIECE:                     # a frame: the common case, one hold of the lock
+        if n <= PIECE:  # a frame: the common case, one hold of the lock
             self._push_piece(data, codec)
             return
         if codec != "s16":
@@ -276,8 +289,8 @@ class CallChannel:
         for pos in range(0, n, PIECE):
             if pos:
                 self._engine.let_others_in()
-            if not self._push_piece(data[pos:pos + PIECE], codec):
-                return                     # hung up meanwhile: the rest is dropped
+            if not self._push_piece(data[pos : pos + PIECE], codec):
+                return  # hung up meanwhile: the rest is dropped
 
     def _push_piece(self, piece, codec: str) -> bool:
         """Queue (and for a fast replay, process) one piece; False if not ANSWERED."""
@@ -290,9 +303,9 @@ class CallChannel:
                 engine.push(self._slot, piece)
             else:
                 ulaw = codec == "ulaw"
-                try:                # bytes / uint8 arrays go straight into the compiled ring
+                try:  # bytes / uint8 arrays go straight into the compiled ring
                     engine.push_g711(self._slot, piece, ulaw)
-                except (TypeError, ValueError, BufferError):   # any other buffer: converted
+                except (TypeError, ValueError, BufferError):  # any other buffer: converted
                     engine.push_g711(self._slot, as_uint8(piece, "payload").reshape(-1), ulaw)
             if not self.is_live():
                 engine.process(np.array([self._slot]))
@@ -304,8 +317,11 @@ class CallChannel:
         that has barge-in on, cut at the digit's start."""
         if not isinstance(digit, str) or len(digit) != 1 or digit.upper() not in DTMF_DIGITS:
             raise ValueError(f"digit must be one of {DTMF_DIGITS}, got {digit!r}")
-        if isinstance(duration_ms, bool) or not isinstance(duration_ms, (int, float)) \
-                or not 0 <= duration_ms <= 1e9:
+        if (
+            isinstance(duration_ms, bool)
+            or not isinstance(duration_ms, (int, float))
+            or not 0 <= duration_ms <= 1e9
+        ):
             raise ValueError(f"duration_ms must be a number from 0 to 1e9, got {duration_ms!r}")
         with self._engine.lock:
             if self._state is not CallState.ANSWERED:
@@ -314,7 +330,9 @@ class CallChannel:
             self._engine.process(np.array([self._slot]), partial=True)
             job = self._recording_job()
             if job is not None:
-                job.out_of_band_digit(digit.upper(), job.n - int(round(duration_ms * MEDIA_RATE / 1000)))
+                job.out_of_band_digit(
+                    digit.upper(), job.n - int(round(duration_ms * MEDIA_RATE / 1000))
+                )
                 self._cond.notify_all()
 
     @property
@@ -334,9 +352,16 @@ class CallChannel:
     # -- replay -------------------------------------------------------------------------
 
     @classmethod
-    def replay(cls, path: str | os.PathLike[str], *, realtime: bool = False,
-               hangup_at_end: bool = True, cipher: object = None, answer: bool = True,
-               **kwargs: Any) -> "CallChannel":
+    def replay(
+        cls,
+        path: str | os.PathLike[str],
+        *,
+        realtime: bool = False,
+        hangup_at_end: bool = True,
+        cipher: object = None,
+        answer: bool = True,
+        **kwargs: Any,
+    ) -> CallChannel:
         """A channel whose inbound audio is the WAV file ``path``: ringing, then answered
         (unless ``answer=False``).  ``realtime``: play at the pace of the clock (a feeder
         thread pushes 20 ms frames); otherwise as fast as someone waits on the channel.

@@ -47,13 +47,23 @@ from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 
 from .types import BinaryFile, BufferLike, FileCipher
 
-__all__ = ["AesCbcCipher", "AesGcmCipher", "CipherError", "DECRYPT_FAILED", "SealedPart",
-           "is_sealed_part", "publish_sealed", "recover", "check_cipher"]
+__all__ = [
+    "DECRYPT_FAILED",
+    "AesCbcCipher",
+    "AesGcmCipher",
+    "CipherError",
+    "SealedPart",
+    "check_cipher",
+    "is_sealed_part",
+    "publish_sealed",
+    "recover",
+]
 
 _CHUNK = 1 << 20
 
-DECRYPT_FAILED = ("cannot decrypt: wrong key, IV or cipher mode, "
-                  "or not an intact encrypted recording")
+DECRYPT_FAILED = (
+    "cannot decrypt: wrong key, IV or cipher mode, " "or not an intact encrypted recording"
+)
 
 
 class CipherError(ValueError):
@@ -113,11 +123,15 @@ def check_cipher(cipher: object, needs: tuple[str, ...] = ("decrypt",)) -> FileC
     ...
     TypeError: cipher must be a recorder.AesCbcCipher or recorder.AesGcmCipher (an object with a bytes key, decrypt()), not str
     """
-    if not (all(callable(getattr(cipher, n, None)) for n in needs)
-            and isinstance(getattr(cipher, "key", None), bytes)):
+    if not (
+        all(callable(getattr(cipher, n, None)) for n in needs)
+        and isinstance(getattr(cipher, "key", None), bytes)
+    ):
         has = "".join(f", {n}()" for n in needs)
-        raise TypeError("cipher must be a recorder.AesCbcCipher or recorder.AesGcmCipher "
-                        f"(an object with a bytes key{has}), not {type(cipher).__name__}")
+        raise TypeError(
+            "cipher must be a recorder.AesCbcCipher or recorder.AesGcmCipher "
+            f"(an object with a bytes key{has}), not {type(cipher).__name__}"
+        )
     return cipher  # type: ignore[return-value]
 
 
@@ -372,7 +386,7 @@ class AesCbcCipher:
         return f"AesCbcCipher(AES-{self.bits}, iv={self.iv.hex()})"
 
 
-_GCM_MAGIC = b"CRGCM"      # + version byte + 12-byte nonce; the 16-byte tag ends the file
+_GCM_MAGIC = b"CRGCM"  # + version byte + 12-byte nonce; the 16-byte tag ends the file
 _GCM_VERSION = 1
 _GCM_HEAD = len(_GCM_MAGIC) + 1 + 12
 _GCM_TAG = 16
@@ -612,21 +626,25 @@ class AesGcmCipher:
 
 # --- recordings in progress ----------------------------------------------------------------
 
-_PART_MAGIC = b"CRPART"    # + version byte + reserved byte, salt, key check
+_PART_MAGIC = b"CRPART"  # + version byte + reserved byte, salt, key check
 _PART_VERSION = 1
 _PART_PREFIX = _PART_MAGIC + bytes([_PART_VERSION, 0])
 _SALT = 16
 _CHECK = 16
-_PART_HEAD = len(_PART_PREFIX) + _SALT + _CHECK         # 40 bytes, written once
-_PAGE = 4096                                            # plaintext bytes per page
+_PART_HEAD = len(_PART_PREFIX) + _SALT + _CHECK  # 40 bytes, written once
+_PAGE = 4096  # plaintext bytes per page
 _NONCE = 12
-_PAGE_OVERHEAD = _NONCE + 16                            # nonce before, tag after
+_PAGE_OVERHEAD = _NONCE + 16  # nonce before, tag after
 _DISK_PAGE = _PAGE + _PAGE_OVERHEAD
 
 
 def _derive(key: bytes, salt: bytes) -> tuple[bytes, bytes]:
-    out = HKDF(algorithm=hashes.SHA256(), length=32 + _CHECK, salt=salt,
-               info=b"callrecorder sealed part v1").derive(key)
+    out = HKDF(
+        algorithm=hashes.SHA256(),
+        length=32 + _CHECK,
+        salt=salt,
+        info=b"callrecorder sealed part v1",
+    ).derive(key)
     return out[:32], out[32:]
 
 
@@ -639,15 +657,17 @@ def _raw_file(fd_or_file, mode: str):
         return open(fd_or_file, mode, buffering=0), True
     if all(hasattr(fd_or_file, m) for m in ("read", "seek", "tell")):
         return fd_or_file, False
-    raise TypeError("expected a file descriptor, a path or a binary file object, "
-                    f"not {type(fd_or_file).__name__}")
+    raise TypeError(
+        "expected a file descriptor, a path or a binary file object, "
+        f"not {type(fd_or_file).__name__}"
+    )
 
 
 def _check_fd_flags(fd: int) -> None:
     """Pages are read back and rewritten in place: O_RDWR, and no O_APPEND."""
     try:
         import fcntl
-    except ImportError:          # pragma: no cover - not POSIX: open() finds out
+    except ImportError:  # pragma: no cover - not POSIX: open() finds out
         return
     flags = fcntl.fcntl(fd, fcntl.F_GETFL)
     if flags & os.O_ACCMODE != os.O_RDWR or flags & os.O_APPEND:
@@ -738,16 +758,17 @@ class SealedPart(io.RawIOBase):
         self._raw = raw
         self._owned = owned
         self._aead = AESGCM(key)
-        self._size = size              # plaintext bytes, including the pending page
+        self._size = size  # plaintext bytes, including the pending page
         self._pos = 0
         self._writable = writable
-        self._pending: dict[int, bytearray] = {}   # pages changed but not yet on disk
+        self._pending: dict[int, bytearray] = {}  # pages changed but not yet on disk
         self._cached: tuple[int, bytes] | None = None
 
     # construction
     @classmethod
-    def create(cls, fd_or_file: int | str | os.PathLike[str] | BinaryFile,
-               cipher: FileCipher) -> SealedPart:
+    def create(
+        cls, fd_or_file: int | str | os.PathLike[str] | BinaryFile, cipher: FileCipher
+    ) -> SealedPart:
         """Start a new, empty part.
 
         Parameters
@@ -795,8 +816,12 @@ class SealedPart(io.RawIOBase):
         return cls(raw, owned, page_key, 0, True)
 
     @classmethod
-    def open(cls, path_or_file: int | str | os.PathLike[str] | BinaryFile, cipher: FileCipher,
-             writable: bool = False) -> SealedPart:
+    def open(
+        cls,
+        path_or_file: int | str | os.PathLike[str] | BinaryFile,
+        cipher: FileCipher,
+        writable: bool = False,
+    ) -> SealedPart:
         """Open an existing part, such as one left by a crash.
 
         Parameters
@@ -829,7 +854,7 @@ class SealedPart(io.RawIOBase):
             head = _read_exactly(raw, _PART_HEAD)
             if len(head) < _PART_HEAD or not head.startswith(_PART_PREFIX):
                 raise CipherError()
-            page_key, check = _derive(key, head[len(_PART_PREFIX):len(_PART_PREFIX) + _SALT])
+            page_key, check = _derive(key, head[len(_PART_PREFIX) : len(_PART_PREFIX) + _SALT])
             if not hmac.compare_digest(check, head[-_CHECK:]):
                 raise CipherError()
             raw.seek(0, io.SEEK_END)
@@ -973,7 +998,7 @@ class SealedPart(io.RawIOBase):
             index, start = divmod(self._pos, _PAGE)
             page = self._load(index)
             n = min(len(page) - start, out.nbytes - done)
-            out[done:done + n] = page[start:start + n]
+            out[done : done + n] = page[start : start + n]
             done += n
             self._pos += n
         return done
@@ -1001,7 +1026,7 @@ class SealedPart(io.RawIOBase):
         """
         self._check(writing=True)
         view = memoryview(data).cast("B")
-        if self._pos > self._size:          # writing past the end: zeros in between
+        if self._pos > self._size:  # writing past the end: zeros in between
             gap, self._pos = self._pos, self._size
             self._write_zeros(gap - self._size)
         total = view.nbytes
@@ -1011,14 +1036,14 @@ class SealedPart(io.RawIOBase):
             if page is None:
                 page = bytearray(self._load(index))
             n = min(_PAGE - start, view.nbytes)
-            page[start:start + n] = view[:n]
+            page[start : start + n] = view[:n]
             self._pos += n
             self._size = max(self._size, self._pos)
             view = view[n:]
-            if len(page) == _PAGE:          # a whole page goes to the disk at once
+            if len(page) == _PAGE:  # a whole page goes to the disk at once
                 self._pending.pop(index, None)
                 self._store(index, page)
-            else:                           # the last page waits for more or flush()
+            else:  # the last page waits for more or flush()
                 self._pending[index] = page
                 if self._cached is not None and self._cached[0] == index:
                     self._cached = None
@@ -1079,7 +1104,7 @@ class SealedPart(io.RawIOBase):
         if self.closed:
             return
         try:
-            super().close()                 # flushes
+            super().close()  # flushes
         finally:
             if self._owned:
                 self._raw.close()
@@ -1122,8 +1147,9 @@ def publish_sealed(part: SealedPart, dst: BinaryFile, cipher: FileCipher) -> int
     return cipher.encrypt_file(part, dst)
 
 
-def recover(path: str | os.PathLike[str], cipher: FileCipher,
-            dst: str | os.PathLike[str] | None = None):
+def recover(
+    path: str | os.PathLike[str], cipher: FileCipher, dst: str | os.PathLike[str] | None = None
+):
     """Repair an encrypted recording and write it encrypted with ``cipher``, with no
     plaintext on the disk (what ``recorder repair --key ...`` does).
 
@@ -1165,7 +1191,7 @@ def recover(path: str | os.PathLike[str], cipher: FileCipher,
     try:
         if is_sealed_part(path):
             view = SealedPart.open(path, cipher, writable=True)
-        else:               # decrypted into a sealed scratch part, never into plaintext
+        else:  # decrypted into a sealed scratch part, never into plaintext
             fd, scratch = tempfile.mkstemp(prefix=f".{name}.", suffix=".repair.part", dir=folder)
             view = SealedPart.create(fd, cipher)
         with view:

@@ -17,6 +17,7 @@ import os
 import stat
 import sys
 import tempfile
+from typing import Any
 
 import numpy as np
 
@@ -33,7 +34,7 @@ class CliError(Exception):
 
 
 class _Parser(argparse.ArgumentParser):
-    def error(self, message):            # one line, not usage + message
+    def error(self, message):  # one line, not usage + message
         self.exit(2, f"recorder: error: {message}\n")
 
 
@@ -56,8 +57,10 @@ def _cipher(args, prefix: str, what: str):
     elif key is None and iv is None:
         return None
     elif key is None or iv is None:
-        raise CliError(f"{what}: give both {opt}key and {opt}iv (hex), or neither "
-                       f"(or {opt}cipher aes-gcm with {opt}key alone)")
+        raise CliError(
+            f"{what}: give both {opt}key and {opt}iv (hex), or neither "
+            f"(or {opt}cipher aes-gcm with {opt}key alone)"
+        )
     try:
         return AesGcmCipher(key) if mode == "aes-gcm" else AesCbcCipher(key, iv)
     except (ValueError, TypeError) as e:
@@ -69,7 +72,7 @@ def _read(path, cipher=None):
     _check_input(path, cipher)
     try:
         return wav.read(path, cipher=cipher)
-    except (WavError, CipherError) as e:        # pragma: no cover - info() passed
+    except (WavError, CipherError) as e:  # pragma: no cover - info() passed
         raise CliError(f"{path}: {e}") from None
 
 
@@ -78,10 +81,14 @@ def _check_input(path, cipher=None) -> wav.Info:
     _regular_file(path)
     try:
         return wav.info(path, cipher=cipher)
-    except CipherError as e:            # one message whatever failed: nothing to learn from it
+    except CipherError as e:  # one message whatever failed: nothing to learn from it
         raise CliError(f"{path}: {e}") from None
     except WavError as e:
-        hint = " (encrypted? give --key and --iv, or --cipher aes-gcm --key)" if _looks_encrypted(path) else ""
+        hint = (
+            " (encrypted? give --key and --iv, or --cipher aes-gcm --key)"
+            if _looks_encrypted(path)
+            else ""
+        )
         raise CliError(f"{path}: not a readable WAV file: {e}{hint}") from None
     except OSError as e:
         raise CliError(f"{path}: {e.strerror or e}") from None
@@ -93,8 +100,11 @@ def _looks_encrypted(path) -> bool:
         size = os.path.getsize(path)
         with open(path, "rb") as f:
             head = f.read(5)
-        return (is_sealed_part(path) or head == b"CRGCM"
-                or head[:4] != b"RIFF" and size % 16 == 0 and size > 0)
+        return (
+            is_sealed_part(path)
+            or head == b"CRGCM"
+            or (head[:4] != b"RIFF" and size % 16 == 0 and size > 0)
+        )
     except OSError:
         return False
 
@@ -102,14 +112,19 @@ def _looks_encrypted(path) -> bool:
 def _mono8k(pcm: np.ndarray, rate: int, path) -> np.ndarray:
     """Mono 8000 Hz int16, for the detectors."""
     from .resampling import to_mono
+
     try:
         return to_mono(pcm, rate, 8000)
     except ValueError as e:
         raise CliError(f"{path}: the detectors need 8000 Hz; {e}") from None
 
 
-_KINDS = ((stat.S_ISFIFO, "a named pipe (FIFO)"), (stat.S_ISSOCK, "a socket"),
-          (stat.S_ISCHR, "a character device"), (stat.S_ISBLK, "a block device"))
+_KINDS = (
+    (stat.S_ISFIFO, "a named pipe (FIFO)"),
+    (stat.S_ISSOCK, "a socket"),
+    (stat.S_ISCHR, "a character device"),
+    (stat.S_ISBLK, "a block device"),
+)
 
 
 def _regular_file(path) -> None:
@@ -151,15 +166,19 @@ def _output_name(path: str, what) -> None:
     """The file name and the whole path within the limits of the folder's file system
     (ENAMETOOLONG would otherwise come only when the file is created or renamed)."""
     folder, name = os.path.split(path)
-    for conf, length, part in (("PC_NAME_MAX", len(os.fsencode(name)), "file name"),
-                               ("PC_PATH_MAX", len(os.fsencode(path)) + 1, "path")):
+    for conf, length, part in (
+        ("PC_NAME_MAX", len(os.fsencode(name)), "file name"),
+        ("PC_PATH_MAX", len(os.fsencode(path)) + 1, "path"),
+    ):
         try:
             limit = os.pathconf(folder, conf)
         except (OSError, ValueError):
             continue
         if limit > 0 and length > limit:
-            raise CliError(f"{what}: the {part} is too long ({length} bytes; this file system "
-                           f"allows {limit})")
+            raise CliError(
+                f"{what}: the {part} is too long ({length} bytes; this file system "
+                f"allows {limit})"
+            )
 
 
 def _level_dbm0(pcm: np.ndarray) -> float | None:
@@ -171,10 +190,13 @@ def _level_dbm0(pcm: np.ndarray) -> float | None:
 
 
 def _table(rows: list[dict], columns: list[tuple[str, str]]) -> str:
-    cells = [[h for _, h in columns]] + [["-" if r.get(k) is None else str(r[k]) for k, _ in columns]
-                                         for r in rows]
+    cells = [[h for _, h in columns]] + [
+        ["-" if r.get(k) is None else str(r[k]) for k, _ in columns] for r in rows
+    ]
     widths = [max(len(c[i]) for c in cells) for i in range(len(columns))]
-    return "\n".join("  ".join(c.ljust(w) for c, w in zip(line, widths)).rstrip() for line in cells)
+    return "\n".join(
+        "  ".join(c.ljust(w) for c, w in zip(line, widths, strict=True)).rstrip() for line in cells
+    )
 
 
 # --- demo ----------------------------------------------------------------------------------
@@ -193,16 +215,26 @@ def _demo_call() -> np.ndarray:
         voiced = sum(np.sin(k * phase) / k * (1 + 0.3 * np.sin(seed + k)) for k in range(1, 20))
         env = 0.4 + 0.6 * np.abs(np.sin(2 * np.pi * 2.2 * t + seed))
         x = voiced * env + 0.04 * rng.standard_normal(t.size)
-        return x * (DBM0_RMS * 10 ** (-18 / 20) / np.sqrt(np.mean(x ** 2)))
+        return x * (DBM0_RMS * 10 ** (-18 / 20) / np.sqrt(np.mean(x**2)))
 
     def tone(seconds, dbm0=-8.0):
         t = np.arange(int(rate * seconds)) / rate
         a = DBM0_RMS * np.sqrt(2) * 10 ** (dbm0 / 20)
         return a * (np.sin(2 * np.pi * 770 * t) + np.sin(2 * np.pi * 1336 * t))
 
-    quiet = lambda s: 12 * rng.standard_normal(int(rate * s))   # noqa: E731 - line noise ~ -62 dBm0
-    x = np.concatenate([talk(1.6, 0.1), quiet(1.2), talk(1.4, 1.3), quiet(0.15), tone(0.12),
-                        quiet(0.3), talk(1.0, 2.2), quiet(0.6)])
+    quiet = lambda s: 12 * rng.standard_normal(int(rate * s))  # noqa: E731 - line noise ~ -62 dBm0
+    x = np.concatenate(
+        [
+            talk(1.6, 0.1),
+            quiet(1.2),
+            talk(1.4, 1.3),
+            quiet(0.15),
+            tone(0.12),
+            quiet(0.3),
+            talk(1.0, 2.2),
+            quiet(0.6),
+        ]
+    )
     return np.clip(np.rint(x), -32768, 32767).astype(np.int16)
 
 
@@ -214,31 +246,61 @@ def cmd_demo(args) -> int:
     _output_folder(out, "--out")
     call = os.path.join(out, "call.wav")
     wav.write(call, _demo_call(), fmt="s16bit", rate=8000)
-    runs: list[tuple[str, int, dict[str, object]]]
+    runs: list[tuple[str, int, dict[str, Any]]]
     runs = [(fmt, rate, {"barge_in": True}) for fmt in RECORD_FORMATS for rate in RECORD_RATES]
-    runs += [("alaw", 8000, {"milliseconds_max_silence": 1000}),
-             ("ulaw", 8000, {"max_bytes": 12000}),
-             ("s16bit", 8000, {"seconds_timeout": 2}),
-             ("alaw", 8000, {"milliseconds_max_silence": 0})]
+    runs += [
+        ("alaw", 8000, {"milliseconds_max_silence": 1000}),
+        ("ulaw", 8000, {"max_bytes": 12000}),
+        ("s16bit", 8000, {"seconds_timeout": 2}),
+        ("alaw", 8000, {"milliseconds_max_silence": 0}),
+    ]
     rows = []
-    for i, (fmt, rate, opts) in enumerate(runs):
+    for fmt, rate, opts in runs:
         ch = CallChannel.replay(call, media_root=out)
-        name = f"{fmt}-{rate}" + ("" if list(opts) == ["barge_in"] else f"-{next(iter(opts))}") + ".wav"
+        name = (
+            f"{fmt}-{rate}"
+            + ("" if list(opts) == ["barge_in"] else f"-{next(iter(opts))}")
+            + ".wav"
+        )
         cause = ch.FileRecorder.record(name, file_format=fmt, rate=rate, **opts)
         r = ch.FileRecorder.result()
-        rows.append({"format": fmt, "rate": rate, "cause": cause.name, "bytes": r.bytes,
-                     "seconds": round(r.duration, 3), "audio": r.audio_detected,
-                     "digit": r.digit, "options": ",".join(f"{k}={v}" for k, v in opts.items()),
-                     "file": r.path})
+        assert r is not None, "record() has returned"
+        rows.append(
+            {
+                "format": fmt,
+                "rate": rate,
+                "cause": cause.name,
+                "bytes": r.bytes,
+                "seconds": round(r.duration, 3),
+                "audio": r.audio_detected,
+                "digit": r.digit,
+                "options": ",".join(f"{k}={v}" for k, v in opts.items()),
+                "file": r.path,
+            }
+        )
         ch.close()
     if args.json:
         print(json.dumps({"call": call, "recordings": rows}, indent=1))
         return 0
-    print(f"A {wav.info(call).duration:.2f} s synthetic call ({call}): talk, a pause, talk, "
-          f"the digit 5, talk.\nRecorded in every format and rate through FileRecorder:\n")
-    print(_table(rows, [("format", "format"), ("rate", "rate"), ("cause", "cause"), ("bytes", "bytes"),
-                        ("seconds", "seconds"), ("audio", "audio"), ("digit", "digit"),
-                        ("options", "options")]))
+    print(
+        f"A {wav.info(call).duration:.2f} s synthetic call ({call}): talk, a pause, talk, "
+        f"the digit 5, talk.\nRecorded in every format and rate through FileRecorder:\n"
+    )
+    print(
+        _table(
+            rows,
+            [
+                ("format", "format"),
+                ("rate", "rate"),
+                ("cause", "cause"),
+                ("bytes", "bytes"),
+                ("seconds", "seconds"),
+                ("audio", "audio"),
+                ("digit", "digit"),
+                ("options", "options"),
+            ],
+        )
+    )
     print(f"\n{len(rows)} recordings in {out}")
     return 0
 
@@ -251,7 +313,7 @@ def cmd_record(args) -> int:
 
     in_cipher = _cipher(args, "in_", "input")
     out_cipher = _cipher(args, "", "output")
-    _check_input(args.input, in_cipher)     # fail early, with a clear message
+    _check_input(args.input, in_cipher)  # fail early, with a clear message
     out = os.path.abspath(args.output)
     if os.path.isdir(out):
         raise CliError(f"{args.output}: is a directory")
@@ -259,18 +321,25 @@ def cmd_record(args) -> int:
         raise CliError(f"{args.output}: exists (use --overwrite)")
     folder, name = os.path.split(out)
     try:
-        ch = CallChannel.replay(args.input, media_root=folder, cipher=in_cipher,
-                                hangup_at_end=not args.no_hangup)
+        ch = CallChannel.replay(
+            args.input, media_root=folder, cipher=in_cipher, hangup_at_end=not args.no_hangup
+        )
     except ValueError as e:
         raise CliError(f"{args.input}: {e}") from None
     try:
         _output_folder(folder, args.output)
         _output_name(out, args.output)
         cause = ch.FileRecorder.record(
-            name, file_format=args.format, rate=args.rate, seconds_timeout=args.timeout,
-            max_bytes=args.max_bytes, milliseconds_max_silence=args.max_silence_ms,
-            milliseconds_initial_silence=args.initial_silence_ms, barge_in=args.barge_in,
-            cipher=out_cipher)
+            name,
+            file_format=args.format,
+            rate=args.rate,
+            seconds_timeout=args.timeout,
+            max_bytes=args.max_bytes,
+            milliseconds_max_silence=args.max_silence_ms,
+            milliseconds_initial_silence=args.initial_silence_ms,
+            barge_in=args.barge_in,
+            cipher=out_cipher,
+        )
     except CliError:
         ch.close()
         raise
@@ -278,17 +347,28 @@ def cmd_record(args) -> int:
         ch.close()
         raise CliError(str(e)) from None
     r = ch.FileRecorder.result()
+    assert r is not None, "record() has returned"
     ch.close()
-    info = {"cause": cause.name, "file": r.path, "format": r.format, "rate": r.rate,
-            "duration": round(r.duration, 3), "bytes": r.bytes, "audio_detected": r.audio_detected,
-            "digit": r.digit, "digit_time": None if r.digit_time is None else round(r.digit_time, 3),
-            "error": r.error}
+    info = {
+        "cause": cause.name,
+        "file": r.path,
+        "format": r.format,
+        "rate": r.rate,
+        "duration": round(r.duration, 3),
+        "bytes": r.bytes,
+        "audio_detected": r.audio_detected,
+        "digit": r.digit,
+        "digit_time": None if r.digit_time is None else round(r.digit_time, 3),
+        "error": r.error,
+    }
     if args.json:
         print(json.dumps(info))
     else:
-        print(f"cause: {info['cause']}\nfile: {info['file']}\nformat: {r.format} {r.rate} Hz\n"
-              f"duration: {info['duration']:.3f} s\nbytes: {r.bytes}\n"
-              f"audio detected: {'yes' if r.audio_detected else 'no'}")
+        print(
+            f"cause: {info['cause']}\nfile: {info['file']}\nformat: {r.format} {r.rate} Hz\n"
+            f"duration: {info['duration']:.3f} s\nbytes: {r.bytes}\n"
+            f"audio detected: {'yes' if r.audio_detected else 'no'}"
+        )
         if r.digit:
             print(f"barge-in digit: {r.digit} at {r.digit_time:.3f} s")
     if r.error:
@@ -326,20 +406,33 @@ def cmd_serve(args) -> int:
     transports = {t.strip() for t in args.transport.split(",")}
     if not transports or not transports <= {"udp", "tcp"}:
         raise CliError(f"--transport must be udp, tcp or udp,tcp, got {args.transport!r}")
-    options = {"file_format": args.format, "rate": args.rate, "seconds_timeout": args.timeout,
-               "max_bytes": args.max_bytes, "milliseconds_max_silence": args.max_silence_ms,
-               "milliseconds_initial_silence": args.initial_silence_ms,
-               "barge_in": args.barge_in, "cipher": _cipher(args, "", "recordings")}
+    options = {
+        "file_format": args.format,
+        "rate": args.rate,
+        "seconds_timeout": args.timeout,
+        "max_bytes": args.max_bytes,
+        "milliseconds_max_silence": args.max_silence_ms,
+        "milliseconds_initial_silence": args.initial_silence_ms,
+        "barge_in": args.barge_in,
+        "cipher": _cipher(args, "", "recordings"),
+    }
     app = serve.load_app(args.app) if args.app else serve.record_app(**options)
     os.makedirs(args.media_root, exist_ok=True)
     serve.setup_logging(args.log_format)
     metrics = serve.Metrics(*args.metrics) if args.metrics else None
-    server = serve.Server(app, media_root=args.media_root, sip_host=args.sip[0],
-                          sip_port=args.sip[1], udp="udp" in transports,
-                          tcp="tcp" in transports, rtp_ports=args.rtp_ports,
-                          allow=tuple(args.allow) or ("0.0.0.0/0", "::/0"),
-                          max_calls=args.max_calls, drain_seconds=args.drain_seconds,
-                          metrics=metrics)
+    server = serve.Server(
+        app,
+        media_root=args.media_root,
+        sip_host=args.sip[0],
+        sip_port=args.sip[1],
+        udp="udp" in transports,
+        tcp="tcp" in transports,
+        rtp_ports=args.rtp_ports,
+        allow=tuple(args.allow) or ("0.0.0.0/0", "::/0"),
+        max_calls=args.max_calls,
+        drain_seconds=args.drain_seconds,
+        metrics=metrics,
+    )
     stop = threading.Event()
     for sig in (signal.SIGTERM, signal.SIGINT):
         signal.signal(sig, lambda *_: stop.set())
@@ -360,13 +453,22 @@ def _convert_one(job):
     whole (``cmd_convert`` removes ``tmp`` if the worker dies before it can)."""
     src, dst, tmp, fmt, rate, in_c, out_c = job
     from .resampling import resample
+
     pcm, meta = wav.read(src, cipher=in_c)
     channels = 1 if pcm.ndim == 1 else pcm.shape[1]
     out_rate = meta.rate if rate is None else rate
     if out_rate != meta.rate:
-        pcm = resample(pcm, meta.rate, out_rate) if channels == 1 else np.stack(
-            [resample(np.ascontiguousarray(pcm[:, c]), meta.rate, out_rate) for c in range(channels)],
-            axis=1)
+        pcm = (
+            resample(pcm, meta.rate, out_rate)
+            if channels == 1
+            else np.stack(
+                [
+                    resample(np.ascontiguousarray(pcm[:, c]), meta.rate, out_rate)
+                    for c in range(channels)
+                ],
+                axis=1,
+            )
+        )
     from .files import Folder
     from .publish import publish_file
 
@@ -375,6 +477,7 @@ def _convert_one(job):
             wav.write(f, pcm, fmt=fmt, rate=out_rate)
         else:
             import io
+
             buf = io.BytesIO()
             wav.write(buf, pcm, fmt=fmt, rate=out_rate)
             f.write(out_c.encrypt(buf.getvalue()))
@@ -395,7 +498,7 @@ def _convert_jobs(args, in_c, out_c) -> list[tuple]:
     from .resampling import ratio
 
     try:
-        args.format = codecs.lookup(args.format).name      # aliases ('s16') too
+        args.format = codecs.lookup(args.format).name  # aliases ('s16') too
     except ValueError as e:
         raise CliError(str(e)) from None
     if args.rate is not None:
@@ -410,7 +513,9 @@ def _convert_jobs(args, in_c, out_c) -> list[tuple]:
             try:
                 ratio(meta.rate, args.rate)
             except ValueError as e:
-                raise CliError(f"{src}: cannot convert {meta.rate} Hz to {args.rate} Hz: {e}") from None
+                raise CliError(
+                    f"{src}: cannot convert {meta.rate} Hz to {args.rate} Hz: {e}"
+                ) from None
         dst = os.path.join(args.output_dir, os.path.splitext(os.path.basename(src))[0] + ".wav")
         if dst in seen:
             raise CliError(f"{src}: two inputs would both be written to {dst}")
@@ -444,8 +549,9 @@ def cmd_convert(args) -> int:
     workers = min(args.jobs or os.cpu_count() or 1, len(jobs))
     results = {}
     progress = None
-    if len(jobs) > 1 and not args.quiet and sys.stderr.isatty() or args.progress:
+    if (len(jobs) > 1 and not args.quiet and sys.stderr.isatty()) or args.progress:
         from tqdm import tqdm
+
         progress = tqdm(total=len(jobs), unit="file", file=sys.stderr)
     try:
         if workers == 1:
@@ -460,15 +566,17 @@ def cmd_convert(args) -> int:
                         results[futures[f]] = _job_result(jobs[futures[f]], f.result)
                         progress and progress.update(1)
                 except BaseException:
-                    pool.shutdown(wait=True, cancel_futures=True)    # no job starts after a failure
+                    pool.shutdown(wait=True, cancel_futures=True)  # no job starts after a failure
                     raise
     except BrokenProcessPool:
-        raise CliError("a worker process ended abruptly (killed?); the files converted before "
-                       "are complete, no partial file is left") from None
+        raise CliError(
+            "a worker process ended abruptly (killed?); the files converted before "
+            "are complete, no partial file is left"
+        ) from None
     finally:
         if progress is not None:
             progress.close()
-        for job in jobs:            # what a dead worker could not remove; every worker has ended
+        for job in jobs:  # what a dead worker could not remove; every worker has ended
             try:
                 os.unlink(job[2])
             except OSError:
@@ -486,8 +594,18 @@ def cmd_convert(args) -> int:
 def _digits(mono: np.ndarray) -> list[dict]:
     from . import dsp
 
-    return [{"digit": d.digit, "start": round(d.start / 8000, 3), "end": round(d.end / 8000, 3),
-             "level_dbm0": round(float(d.level_dbm0), 1)} for d in dsp.detect_dtmf(mono)]
+    out = []
+    for d in dsp.detect_dtmf(mono):
+        assert d.end is not None, "detect_dtmf returns ended digits only"
+        out.append(
+            {
+                "digit": d.digit,
+                "start": round(d.start / 8000, 3),
+                "end": round(d.end / 8000, 3),
+                "level_dbm0": round(float(d.level_dbm0), 1),
+            }
+        )
+    return out
 
 
 def _analyse(path, cipher, want_digits=True) -> dict:
@@ -495,9 +613,15 @@ def _analyse(path, cipher, want_digits=True) -> dict:
 
     pcm, meta = _read(path, cipher)
     mono = _mono8k(pcm, meta.rate, path)
-    out = {"file": path, "format": meta.format, "rate": meta.rate, "channels": meta.channels,
-           "frames": meta.frames, "duration": round(meta.duration, 6),
-           "level_dbm0": _level_dbm0(mono)}
+    out = {
+        "file": path,
+        "format": meta.format,
+        "rate": meta.rate,
+        "channels": meta.channels,
+        "frames": meta.frames,
+        "duration": round(meta.duration, 6),
+        "level_dbm0": _level_dbm0(mono),
+    }
     if mono.size:
         audio = dsp.audio_segments(mono)
         heard = int((audio[:, 1] - audio[:, 0]).sum()) if audio.size else 0
@@ -511,7 +635,7 @@ def _analyse(path, cipher, want_digits=True) -> dict:
 
 def cmd_info(args) -> int:
     cipher = _cipher(args, "", "input")
-    for p in args.files:                # every file checked before any is decoded
+    for p in args.files:  # every file checked before any is decoded
         _check_input(p, cipher)
     results = [_analyse(p, cipher) for p in args.files]
     if args.json:
@@ -521,27 +645,31 @@ def cmd_info(args) -> int:
         digits = "".join(d["digit"] for d in r["dtmf"]) or "-"
         level = "-" if r["level_dbm0"] is None else f"{r['level_dbm0']:.1f} dBm0"
         share = "-" if r["silence_share"] is None else f"{100 * r['silence_share']:.0f}%"
-        print(f"{r['file']}: {r['format']}, {r['rate']} Hz, {r['channels']} ch, {r['duration']:.3f} s, "
-              f"level {level}, silence {share}, DTMF {digits}")
+        print(
+            f"{r['file']}: {r['format']}, {r['rate']} Hz, {r['channels']} ch, {r['duration']:.3f} s, "
+            f"level {level}, silence {share}, DTMF {digits}"
+        )
     return 0
 
 
 def cmd_dtmf(args) -> int:
     cipher = _cipher(args, "", "input")
-    for p in args.files:                # every file checked before any is decoded
+    for p in args.files:  # every file checked before any is decoded
         _check_input(p, cipher)
     found = []
     for p in args.files:
         pcm, meta = _read(p, cipher)
         found.append({"file": p, "dtmf": _digits(_mono8k(pcm, meta.rate, p))})
-    if len(found) == 1:                 # one file: the rows alone, as ever
+    if len(found) == 1:  # one file: the rows alone, as ever
         rows = found[0]["dtmf"]
         if args.json:
             print(json.dumps(rows))
         else:
             for r in rows:
-                print(f"{r['start']:9.3f} s  {r['digit']}  ({r['end'] - r['start']:.3f} s, "
-                      f"{r['level_dbm0']} dBm0)")
+                print(
+                    f"{r['start']:9.3f} s  {r['digit']}  ({r['end'] - r['start']:.3f} s, "
+                    f"{r['level_dbm0']} dBm0)"
+                )
             if not rows:
                 print("no DTMF digits")
         return 0
@@ -549,7 +677,9 @@ def cmd_dtmf(args) -> int:
         print(json.dumps(found))
         return 0
     for f in found:
-        digits = ", ".join(f"{r['digit']} at {r['start']:.3f} s" for r in f["dtmf"]) or "no DTMF digits"
+        digits = (
+            ", ".join(f"{r['digit']} at {r['start']:.3f} s" for r in f["dtmf"]) or "no DTMF digits"
+        )
         print(f"{f['file']}: {digits}")
     return 0
 
@@ -569,8 +699,10 @@ def cmd_repair(args) -> int:
     for path in args.files:
         _regular_file(path)
         if cipher is None and is_sealed_part(path):
-            raise CliError(f"{path}: an encrypted recording in progress: give the recording's "
-                           "--key (and --iv, or --cipher aes-gcm, for the final file)")
+            raise CliError(
+                f"{path}: an encrypted recording in progress: give the recording's "
+                "--key (and --iv, or --cipher aes-gcm, for the final file)"
+            )
         try:
             if cipher is not None:
                 before, after = _repair_encrypted(path, cipher)
@@ -581,8 +713,11 @@ def cmd_repair(args) -> int:
             raise CliError(f"{path}: cannot repair: {e}") from None
         except OSError as e:
             raise CliError(f"{path}: {e.strerror or e}") from None
-        change = "already whole" if after.frames == before.frames else \
-            f"{before.frames} -> {after.frames} frames"
+        change = (
+            "already whole"
+            if after.frames == before.frames
+            else f"{before.frames} -> {after.frames} frames"
+        )
         print(f"{path}: {after.format} {after.rate} Hz, {after.duration:.3f} s ({change})")
     return 0
 
@@ -591,12 +726,18 @@ def cmd_repair(args) -> int:
 
 
 def _add_key(p, prefix="", what="output"):
-    p.add_argument(f"--{prefix}key", metavar="HEX", help=f"AES key (16, 24 or 32 bytes, hex) of the {what}")
+    p.add_argument(
+        f"--{prefix}key", metavar="HEX", help=f"AES key (16, 24 or 32 bytes, hex) of the {what}"
+    )
     p.add_argument(f"--{prefix}iv", metavar="HEX", help=f"AES-CBC IV (16 bytes, hex) of the {what}")
-    p.add_argument(f"--{prefix}cipher", choices=CIPHERS, default="aes-cbc",
-                   help=f"encryption of the {what}: aes-cbc (default; openssl enc compatible, needs "
-                        f"--{prefix}key and --{prefix}iv, no integrity check) or aes-gcm (authenticated, "
-                        f"a changed file is refused; --{prefix}key only, the nonce is in the file)")
+    p.add_argument(
+        f"--{prefix}cipher",
+        choices=CIPHERS,
+        default="aes-cbc",
+        help=f"encryption of the {what}: aes-cbc (default; openssl enc compatible, needs "
+        f"--{prefix}key and --{prefix}iv, no integrity check) or aes-gcm (authenticated, "
+        f"a changed file is refused; --{prefix}key only, the nonce is in the file)",
+    )
 
 
 MAX_JOBS = 256
@@ -604,15 +745,17 @@ MAX_JOBS = 256
 
 def _whole(low: int, high: int | None = None):
     """An argparse type: a whole number from ``low`` to ``high``."""
+
     def parse(text: str) -> int:
         try:
             value = int(text)
         except ValueError:
             raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
-        if value < low or high is not None and value > high:
+        if value < low or (high is not None and value > high):
             span = f"at least {low}" if high is None else f"from {low} to {high}"
             raise argparse.ArgumentTypeError(f"must be {span}, got {value}")
         return value
+
     return parse
 
 
@@ -631,18 +774,29 @@ def build_parser() -> argparse.ArgumentParser:
     sub = p.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
     sub.required = True
 
-    d = sub.add_parser("demo", help="record a synthetic call in every format and rate, show the results",
-                       description="Synthesise a short call (talk, a pause, the DTMF digit 5) and record it "
-                                   "through FileRecorder in every format and rate, with the recorder's "
-                                   "terminations at work; print a table and where the files are.")
-    d.add_argument("--out", metavar="DIR", type=_path, help="where to write (default: a new temporary directory)")
+    d = sub.add_parser(
+        "demo",
+        help="record a synthetic call in every format and rate, show the results",
+        description="Synthesise a short call (talk, a pause, the DTMF digit 5) and record it "
+        "through FileRecorder in every format and rate, with the recorder's "
+        "terminations at work; print a table and where the files are.",
+    )
+    d.add_argument(
+        "--out",
+        metavar="DIR",
+        type=_path,
+        help="where to write (default: a new temporary directory)",
+    )
     d.add_argument("--json", action="store_true", help="print JSON instead of a table")
     d.set_defaults(func=cmd_demo)
 
-    r = sub.add_parser("record", help="play a WAV file as a call's audio and record it",
-                       description="Play INPUT (any WAV this package reads) as a call's inbound audio and "
-                                   "record it through FileRecorder exactly as a call would, as fast as "
-                                   "possible.  Defaults are the FileRecorder's.")
+    r = sub.add_parser(
+        "record",
+        help="play a WAV file as a call's audio and record it",
+        description="Play INPUT (any WAV this package reads) as a call's inbound audio and "
+        "record it through FileRecorder exactly as a call would, as fast as "
+        "possible.  Defaults are the FileRecorder's.",
+    )
     r.add_argument("input", metavar="INPUT")
     r.add_argument("output", metavar="OUTPUT", type=_path)
     r.add_argument("--format", default="alaw", choices=RECORD_FORMATS + tuple(codecs.ALIASES))
@@ -659,69 +813,107 @@ def build_parser() -> argparse.ArgumentParser:
     _add_key(r, "in-", "input")
     r.set_defaults(func=cmd_record)
 
-    c = sub.add_parser("convert", help="transcode WAV files (any format and rate to any)",
-                       description="Transcode many files in parallel over the cores.  Never overwrites "
-                                   "unless --overwrite is given.")
+    c = sub.add_parser(
+        "convert",
+        help="transcode WAV files (any format and rate to any)",
+        description="Transcode many files in parallel over the cores.  Never overwrites "
+        "unless --overwrite is given.",
+    )
     c.add_argument("inputs", nargs="+", metavar="IN")
     c.add_argument("-o", "--output-dir", required=True, metavar="DIR", type=_path)
     c.add_argument("--format", default="s16bit", help="output format (default s16bit)")
     c.add_argument("--rate", type=_whole(1), default=None, help="output rate in Hz (default: keep)")
     c.add_argument("--overwrite", action="store_true")
-    c.add_argument("-j", "--jobs", type=_whole(1, MAX_JOBS), default=None,
-                   help=f"worker processes, 1 to {MAX_JOBS} (default: one per core)")
+    c.add_argument(
+        "-j",
+        "--jobs",
+        type=_whole(1, MAX_JOBS),
+        default=None,
+        help=f"worker processes, 1 to {MAX_JOBS} (default: one per core)",
+    )
     c.add_argument("--progress", action="store_true", help="always show the progress bar")
     c.add_argument("-q", "--quiet", action="store_true")
     _add_key(c)
     _add_key(c, "in-", "inputs")
     c.set_defaults(func=cmd_convert)
 
-    i = sub.add_parser("info", help="format, rate, duration, level, silence share, DTMF digits",
-                       description="Describe WAV files: format, rate, channels, duration, level (dBm0), "
-                                   "share of silence, DTMF digits.")
+    i = sub.add_parser(
+        "info",
+        help="format, rate, duration, level, silence share, DTMF digits",
+        description="Describe WAV files: format, rate, channels, duration, level (dBm0), "
+        "share of silence, DTMF digits.",
+    )
     i.add_argument("files", nargs="+", metavar="FILE")
     i.add_argument("--json", action="store_true", help="an object for one FILE, a list for several")
     _add_key(i, what="files")
     i.set_defaults(func=cmd_info)
 
-    t = sub.add_parser("dtmf", help="DTMF digits in WAV files, with start times",
-                       description="List the DTMF digits in each FILE with their start and end times "
-                                   "(one process for many files).  For one FILE: a line per digit; "
-                                   "for several: a line per file.")
+    t = sub.add_parser(
+        "dtmf",
+        help="DTMF digits in WAV files, with start times",
+        description="List the DTMF digits in each FILE with their start and end times "
+        "(one process for many files).  For one FILE: a line per digit; "
+        "for several: a line per file.",
+    )
     t.add_argument("files", nargs="+", metavar="FILE")
-    t.add_argument("--json", action="store_true",
-                   help="for one FILE a list of digits; for several a list of {file, dtmf}")
+    t.add_argument(
+        "--json",
+        action="store_true",
+        help="for one FILE a list of digits; for several a list of {file, dtmf}",
+    )
     _add_key(t, what="file")
     t.set_defaults(func=cmd_dtmf)
 
-    f = sub.add_parser("repair", help="fix a recording cut short by a crash",
-                       description="Fix the header of WAV files cut short by a crash (such as a .part "
-                                   "file left by a killed recorder), in place, keeping every whole frame.  "
-                                   "With a key: an encrypted file, or the sealed .part of an encrypted "
-                                   "recording, becomes the final file encrypted with --key/--iv/--cipher; "
-                                   "no plaintext is written to the disk.")
+    f = sub.add_parser(
+        "repair",
+        help="fix a recording cut short by a crash",
+        description="Fix the header of WAV files cut short by a crash (such as a .part "
+        "file left by a killed recorder), in place, keeping every whole frame.  "
+        "With a key: an encrypted file, or the sealed .part of an encrypted "
+        "recording, becomes the final file encrypted with --key/--iv/--cipher; "
+        "no plaintext is written to the disk.",
+    )
     f.add_argument("files", nargs="+", metavar="FILE")
     _add_key(f, what="files (decrypted, repaired and encrypted again)")
     f.set_defaults(func=cmd_repair)
 
-    v = sub.add_parser("serve", help="a SIP recording server: record inbound calls",
-                       description="Answer SIP calls (UDP/TCP) and record them.  With APP "
-                                   "(FILE.py:FUNCTION or MODULE:FUNCTION) each call is handed to "
-                                   "FUNCTION(channel) on a worker thread; without, every call is "
-                                   "answered and recorded to <date>/<call id>.wav under --media-root "
-                                   "with the record options below.  SIGTERM/SIGINT drains: new calls "
-                                   "get 503, running recordings end with their calls or, after "
-                                   "--drain-seconds, with ABORTED; every file is published.")
+    v = sub.add_parser(
+        "serve",
+        help="a SIP recording server: record inbound calls",
+        description="Answer SIP calls (UDP/TCP) and record them.  With APP "
+        "(FILE.py:FUNCTION or MODULE:FUNCTION) each call is handed to "
+        "FUNCTION(channel) on a worker thread; without, every call is "
+        "answered and recorded to <date>/<call id>.wav under --media-root "
+        "with the record options below.  SIGTERM/SIGINT drains: new calls "
+        "get 503, running recordings end with their calls or, after "
+        "--drain-seconds, with ABORTED; every file is published.",
+    )
     v.add_argument("app", nargs="?", metavar="APP")
     v.add_argument("--sip", required=True, type=_hostport, metavar="HOST:PORT")
     v.add_argument("--transport", default="udp,tcp", help="udp, tcp or udp,tcp (default)")
     v.add_argument("--media-root", required=True, type=_path, metavar="DIR")
-    v.add_argument("--rtp-ports", type=_port_range, default=(40000, 49999), metavar="LO-HI",
-                   help="RTP port range (default 40000-49999)")
-    v.add_argument("--allow", action="append", default=[], metavar="CIDR",
-                   help="accept SIP from this network only (repeatable; default: any)")
+    v.add_argument(
+        "--rtp-ports",
+        type=_port_range,
+        default=(40000, 49999),
+        metavar="LO-HI",
+        help="RTP port range (default 40000-49999)",
+    )
+    v.add_argument(
+        "--allow",
+        action="append",
+        default=[],
+        metavar="CIDR",
+        help="accept SIP from this network only (repeatable; default: any)",
+    )
     v.add_argument("--max-calls", type=_whole(1, 100000), default=100, metavar="N")
-    v.add_argument("--drain-seconds", type=float, default=30.0, metavar="S",
-                   help="on SIGTERM, how long running calls may go on (default 30)")
+    v.add_argument(
+        "--drain-seconds",
+        type=float,
+        default=30.0,
+        metavar="S",
+        help="on SIGTERM, how long running calls may go on (default 30)",
+    )
     v.add_argument("--format", default="alaw", choices=RECORD_FORMATS)
     v.add_argument("--rate", type=int, default=8000, choices=RECORD_RATES)
     v.add_argument("--max-bytes", type=int, default=1920000, metavar="N", help="0 = no limit")
@@ -729,8 +921,12 @@ def build_parser() -> argparse.ArgumentParser:
     v.add_argument("--initial-silence-ms", type=int, default=0, metavar="MS", help="0 = no limit")
     v.add_argument("--timeout", type=float, default=120, metavar="S", help="0 = no limit")
     v.add_argument("--barge-in", action="store_true", help="stop at the first DTMF digit")
-    v.add_argument("--metrics", type=_hostport, metavar="HOST:PORT",
-                   help="serve Prometheus metrics over HTTP here")
+    v.add_argument(
+        "--metrics",
+        type=_hostport,
+        metavar="HOST:PORT",
+        help="serve Prometheus metrics over HTTP here",
+    )
     v.add_argument("--log-format", choices=("text", "json"), default="text")
     _add_key(v, what="recordings")
     v.set_defaults(func=cmd_serve)
@@ -750,7 +946,7 @@ def main(argv=None) -> int:
     except KeyboardInterrupt:
         print("recorder: interrupted", file=sys.stderr)
         return 130
-    except Exception as e:          # a bug: still one line for the user, never a traceback
+    except Exception as e:  # a bug: still one line for the user, never a traceback
         print(f"recorder: error: unexpected {type(e).__name__}: {e}", file=sys.stderr)
         return 2
 

@@ -25,7 +25,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from functools import partial
 from types import MappingProxyType
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -34,29 +34,66 @@ from ._buffers import as_int16, as_uint8, out_array, unaliased
 from ._codecs import g711 as _g711
 from ._wavcodec import WavCodec
 from .adpcm import (
-    ImaDecoder, ImaEncoder, OkiDecoder, OkiEncoder, ima_decode, ima_decode_rows, ima_encode,
-    ima_encode_rows, oki_decode, oki_decode_rows, oki_encode, oki_encode_rows, row_states,
+    ImaDecoder,
+    ImaEncoder,
+    OkiDecoder,
+    OkiEncoder,
+    ima_decode,
+    ima_decode_rows,
+    ima_encode,
+    ima_encode_rows,
+    oki_decode,
+    oki_decode_rows,
+    oki_encode,
+    oki_encode_rows,
+    row_states,
 )
-from typing import TYPE_CHECKING
+
 if TYPE_CHECKING:
     from .types import BufferLike
 
 __all__ = [
-    "FORMATS", "REGISTRY", "ALIASES", "RECORD_RATES", "Format", "lookup", "names",
-    "alaw_encode", "alaw_decode", "ulaw_encode", "ulaw_decode",
-    "s16_encode", "s16_decode", "u8_encode", "u8_decode",
-    "alaw_to_ulaw", "ulaw_to_alaw",
-    "SampleEncoder", "SampleDecoder", "get_encoder", "get_decoder",
-    "ImaEncoder", "ImaDecoder", "OkiEncoder", "OkiDecoder",
-    "ima_encode", "ima_decode", "oki_encode", "oki_decode",
-    "ima_encode_rows", "ima_decode_rows", "oki_encode_rows", "oki_decode_rows", "row_states",
+    "ALIASES",
+    "FORMATS",
+    "RECORD_RATES",
+    "REGISTRY",
+    "Format",
+    "ImaDecoder",
+    "ImaEncoder",
+    "OkiDecoder",
+    "OkiEncoder",
+    "SampleDecoder",
+    "SampleEncoder",
+    "alaw_decode",
+    "alaw_encode",
+    "alaw_to_ulaw",
+    "get_decoder",
+    "get_encoder",
+    "ima_decode",
+    "ima_decode_rows",
+    "ima_encode",
+    "ima_encode_rows",
+    "lookup",
+    "names",
+    "oki_decode",
+    "oki_decode_rows",
+    "oki_encode",
+    "oki_encode_rows",
+    "row_states",
+    "s16_decode",
+    "s16_encode",
+    "u8_decode",
+    "u8_encode",
+    "ulaw_decode",
+    "ulaw_encode",
+    "ulaw_to_alaw",
 ]
-
 
 
 # out= overlapping the input (the same buffer, or a shifted view of it) is handled, not
 # refused: the input is copied first (_buffers.unaliased), so in-place calls give the
 # same result as with a separate buffer.
+
 
 def _encode(kernel, pcm, out, per_sample: int):
     src = as_int16(pcm, "pcm")
@@ -453,7 +490,9 @@ class SampleEncoder:
 
     def __init__(self, fmt: str):
         if not isinstance(fmt, str) or fmt not in _SAMPLE_CODECS:
-            raise ValueError(f"not a sample codec: {fmt!r}; expected one of {sorted(_SAMPLE_CODECS)}")
+            raise ValueError(
+                f"not a sample codec: {fmt!r}; expected one of {sorted(_SAMPLE_CODECS)}"
+            )
         self.format = fmt
         self._encode, _, self.bytes_per_sample = _SAMPLE_CODECS[fmt]
 
@@ -506,7 +545,9 @@ class SampleDecoder:
 
     def __init__(self, fmt: str):
         if not isinstance(fmt, str) or fmt not in _SAMPLE_CODECS:
-            raise ValueError(f"not a sample codec: {fmt!r}; expected one of {sorted(_SAMPLE_CODECS)}")
+            raise ValueError(
+                f"not a sample codec: {fmt!r}; expected one of {sorted(_SAMPLE_CODECS)}"
+            )
         self.format = fmt
         _, self._decode, self.bytes_per_sample = _SAMPLE_CODECS[fmt]
         self._carry = b""
@@ -577,31 +618,63 @@ class Format:
     push: bool = False
 
 
-def _sample(name: str, aliases: tuple[str, ...], description: str, tag: int, bits: int,
-            push: bool) -> Format:
+def _sample(
+    name: str, aliases: tuple[str, ...], description: str, tag: int, bits: int, push: bool
+) -> Format:
     _, decode, width = _SAMPLE_CODECS[name]
     pcm = tag == 1
-    wav = WavCodec(name, tag, bits, width, has_fact=not pcm, fmt_extra=None if pcm else b"",
-                   by_bits=pcm, stream=partial(SampleEncoder, name), decode=decode)
-    return Format(name, aliases, description, partial(SampleEncoder, name),
-                  partial(SampleDecoder, name), wav, push=push)
+    wav = WavCodec(
+        name,
+        tag,
+        bits,
+        width,
+        has_fact=not pcm,
+        fmt_extra=None if pcm else b"",
+        by_bits=pcm,
+        stream=partial(SampleEncoder, name),
+        decode=decode,
+    )
+    return Format(
+        name,
+        aliases,
+        description,
+        partial(SampleEncoder, name),
+        partial(SampleDecoder, name),
+        wav,
+        push=push,
+    )
 
 
 #: Every format name -> its :class:`Format`, in the spec's order.  The one place that
 #: says which formats exist and what each supports; ``FORMATS``, ``wav.WRITE_FORMATS``,
 #: ``vox.FORMATS`` and ``filerecorder.RECORD_FORMATS`` are views of it.
-REGISTRY: Mapping[str, Format] = MappingProxyType({f.name: f for f in (
-    _sample("alaw", (), "G.711 A-law", 6, 8, push=True),
-    _sample("ulaw", (), "G.711 mu-law", 7, 8, push=True),
-    Format("oki", (), "OKI / Dialogic ADPCM (VOX)", OkiEncoder, OkiDecoder, _wav_adpcm.OKI, raw=True),
-    Format("ima", (), "IMA ADPCM", ImaEncoder, ImaDecoder, _wav_adpcm.IMA, raw=True),
-    _sample("s16bit", ("s16",), "signed 16-bit little-endian PCM", 1, 16, push=True),
-    _sample("u8bit", ("u8",), "unsigned 8-bit PCM", 1, 8, push=False),
-)})
+REGISTRY: Mapping[str, Format] = MappingProxyType(
+    {
+        f.name: f
+        for f in (
+            _sample("alaw", (), "G.711 A-law", 6, 8, push=True),
+            _sample("ulaw", (), "G.711 mu-law", 7, 8, push=True),
+            Format(
+                "oki",
+                (),
+                "OKI / Dialogic ADPCM (VOX)",
+                OkiEncoder,
+                OkiDecoder,
+                _wav_adpcm.OKI,
+                raw=True,
+            ),
+            Format("ima", (), "IMA ADPCM", ImaEncoder, ImaDecoder, _wav_adpcm.IMA, raw=True),
+            _sample("s16bit", ("s16",), "signed 16-bit little-endian PCM", 1, 16, push=True),
+            _sample("u8bit", ("u8",), "unsigned 8-bit PCM", 1, 8, push=False),
+        )
+    }
+)
 
 #: Alias -> canonical name (``'s16'`` is :meth:`recorder.CallChannel.push`'s name for
 #: ``'s16bit'``; both are accepted everywhere).
-ALIASES: Mapping[str, str] = MappingProxyType({a: f.name for f in REGISTRY.values() for a in f.aliases})
+ALIASES: Mapping[str, str] = MappingProxyType(
+    {a: f.name for f in REGISTRY.values() for a in f.aliases}
+)
 
 #: The recorder's format names (the spec's ``file_format`` values).
 FORMATS: tuple[str, ...] = tuple(REGISTRY)
@@ -646,7 +719,11 @@ def lookup(fmt: str, *, need: str | None = None) -> Format:
     entry = REGISTRY.get(ALIASES.get(fmt, fmt)) if isinstance(fmt, str) else None
     if entry is None or entry.name not in allowed:
         listed = ", ".join(map(repr, allowed[:-1])) + f" or {allowed[-1]!r}"
-        what = f"unknown format {fmt!r}" if entry is None else f"format {fmt!r} cannot be {_USES[str(need)]}"
+        what = (
+            f"unknown format {fmt!r}"
+            if entry is None
+            else f"format {fmt!r} cannot be {_USES[str(need)]}"
+        )
         raise ValueError(f"{what}; expected {'' if len(allowed) == 2 else 'one of '}{listed}")
     return entry
 

@@ -49,8 +49,15 @@ if TYPE_CHECKING:
     from .types import BufferLike
 
 __all__ = [
-    "Digit", "DtmfDetector", "detect_dtmf", "SilenceDetector", "audio_segments",
-    "MultiDetector", "MultiResult", "DTMF_KEYS", "DEFAULT_SILENCE_THRESHOLD_DBM0",
+    "DEFAULT_SILENCE_THRESHOLD_DBM0",
+    "DTMF_KEYS",
+    "Digit",
+    "DtmfDetector",
+    "MultiDetector",
+    "MultiResult",
+    "SilenceDetector",
+    "audio_segments",
+    "detect_dtmf",
 ]
 
 #: The 16 DTMF digits, by row (697, 770, 852, 941 Hz) and column (1209, 1336, 1477, 1633 Hz).
@@ -69,8 +76,12 @@ DTMF_KEYS = "123A456B789C*0#D"
 #: within 20 ms (tests/test_silence.py).
 DEFAULT_SILENCE_THRESHOLD_DBM0 = -42.0
 
-_DTMF_DEFAULTS = dict(min_level_dbm0=-42.0, normal_twist_db=10.0, reverse_twist_db=6.0,
-                      freq_tolerance=0.02)
+_DTMF_DEFAULTS = {
+    "min_level_dbm0": -42.0,
+    "normal_twist_db": 10.0,
+    "reverse_twist_db": 6.0,
+    "freq_tolerance": 0.02,
+}
 # internal tuning, not public options
 _REL_PEAK_DB = 6.0
 _FRAC_HIT = 0.8
@@ -110,14 +121,18 @@ def _dtmf_config(rate, min_level_dbm0, normal_twist_db, reverse_twist_db, freq_t
         _number(reverse_twist_db, "reverse_twist_db", 0.0, 20.0),
         _REL_PEAK_DB,
         _number(freq_tolerance, "freq_tolerance", 0.001, 0.1),
-        _FRAC_HIT, _FRAC_PRESENT,
+        _FRAC_HIT,
+        _FRAC_PRESENT,
     )
 
 
 def _silence_config(rate, threshold_dbm0, min_audio_ms):
     rate = _check_rate(rate, "silence detector")
-    return _k.SilenceConfig(rate, _number(threshold_dbm0, "threshold_dbm0", -90.0, 3.0),
-                            _number(min_audio_ms, "min_audio_ms", 0.0, 1000.0))
+    return _k.SilenceConfig(
+        rate,
+        _number(threshold_dbm0, "threshold_dbm0", -90.0, 3.0),
+        _number(min_audio_ms, "min_audio_ms", 0.0, 1000.0),
+    )
 
 
 def _pcm1(pcm):
@@ -128,8 +143,10 @@ def _pcm1(pcm):
 
 
 def _digits(ev) -> list[Digit]:
-    return [Digit(chr(d), int(s), int(e), round(float(lv), 2))
-            for d, s, e, lv in zip(ev["digit"], ev["start"], ev["end"], ev["level"])]
+    return [
+        Digit(chr(d), int(s), int(e), round(float(lv), 2))
+        for d, s, e, lv in zip(ev["digit"], ev["start"], ev["end"], ev["level"], strict=True)
+    ]
 
 
 class DtmfDetector:
@@ -184,7 +201,9 @@ class DtmfDetector:
     def __init__(self, rate: int = 8000, **options: float):
         unknown = set(options) - set(_DTMF_DEFAULTS)
         if unknown:
-            raise TypeError(f"unknown option(s) {sorted(unknown)}; allowed: {sorted(_DTMF_DEFAULTS)}")
+            raise TypeError(
+                f"unknown option(s) {sorted(unknown)}; allowed: {sorted(_DTMF_DEFAULTS)}"
+            )
         self._conf = _dtmf_config(rate, **{**_DTMF_DEFAULTS, **options})
         self.rate = int(rate)
         self._st = _k.DtmfState(self._conf)
@@ -192,8 +211,10 @@ class DtmfDetector:
 
     def _run(self, ev) -> list[Digit]:
         starts = ev[ev["kind"] == _k.DIGIT_START]
-        self.started = [Digit(chr(d), int(s), None, round(float(lv), 2))
-                        for d, s, lv in zip(starts["digit"], starts["start"], starts["level"])]
+        self.started = [
+            Digit(chr(d), int(s), None, round(float(lv), 2))
+            for d, s, lv in zip(starts["digit"], starts["start"], starts["level"], strict=True)
+        ]
         return _digits(ev[ev["kind"] == _k.DIGIT_END])
 
     def process(self, pcm: BufferLike) -> list[Digit]:
@@ -274,13 +295,15 @@ def detect_dtmf(pcm: BufferLike, rate: int = 8000, **options: float) -> list[Dig
     return det.process(pcm) + det.finish()
 
 
-_SILENCE_DEFAULTS = dict(threshold_dbm0=DEFAULT_SILENCE_THRESHOLD_DBM0, min_audio_ms=20.0)
+_SILENCE_DEFAULTS = {"threshold_dbm0": DEFAULT_SILENCE_THRESHOLD_DBM0, "min_audio_ms": 20.0}
 
 
 def _silence_options(options):
     unknown = set(options) - set(_SILENCE_DEFAULTS)
     if unknown:
-        raise TypeError(f"unknown option(s) {sorted(unknown)}; allowed: {sorted(_SILENCE_DEFAULTS)}")
+        raise TypeError(
+            f"unknown option(s) {sorted(unknown)}; allowed: {sorted(_SILENCE_DEFAULTS)}"
+        )
     return {**_SILENCE_DEFAULTS, **options}
 
 
@@ -362,8 +385,10 @@ class SilenceDetector:
             If ``pcm`` is not 1-D.
         """
         frames, ev = self._st.process(_pcm1(pcm))
-        self.changes = [("audio" if k == _k.AUDIO_START else "silence", int(s))
-                        for k, s in zip(ev["kind"], ev["start"])]
+        self.changes = [
+            ("audio" if k == _k.AUDIO_START else "silence", int(s))
+            for k, s in zip(ev["kind"], ev["start"], strict=True)
+        ]
         out = np.empty(len(frames), dtype=[("start", "i8"), ("level", "f4"), ("active", "?")])
         out["start"] = frames["start"]
         out["level"] = frames["level"]
@@ -462,8 +487,16 @@ def audio_segments(pcm: BufferLike, rate: int = 8000, **options: float) -> np.nd
 
 # ---------------------------------------------------------------- many channels ----
 
-DIGIT_DTYPE = np.dtype([("row", "i4"), ("slot", "i8"), ("digit", "U1"), ("start", "i8"),
-                        ("end", "i8"), ("level", "f4")])
+DIGIT_DTYPE = np.dtype(
+    [
+        ("row", "i4"),
+        ("slot", "i8"),
+        ("digit", "U1"),
+        ("start", "i8"),
+        ("end", "i8"),
+        ("level", "f4"),
+    ]
+)
 CHANGE_DTYPE = np.dtype([("row", "i4"), ("slot", "i8"), ("start", "i8")])
 
 
@@ -556,9 +589,16 @@ class MultiDetector:
     ([20.0, 20.0], 0)
     """
 
-    def __init__(self, channels: int, rate: int = 8000, dtmf: bool = True,
-                 silence: bool = True, *, dtmf_options: dict | None = None,
-                 **silence_options):
+    def __init__(
+        self,
+        channels: int,
+        rate: int = 8000,
+        dtmf: bool = True,
+        silence: bool = True,
+        *,
+        dtmf_options: dict | None = None,
+        **silence_options,
+    ):
         channels = integer(channels, "channels", 1, MAX_CHANNELS)
         if not (dtmf or silence):
             raise ValueError("at least one of dtmf and silence must be enabled")
@@ -567,10 +607,16 @@ class MultiDetector:
         dopts = dict(dtmf_options or {})
         unknown = set(dopts) - set(_DTMF_DEFAULTS)
         if unknown:
-            raise TypeError(f"unknown DTMF option(s) {sorted(unknown)}; allowed: {sorted(_DTMF_DEFAULTS)}")
+            raise TypeError(
+                f"unknown DTMF option(s) {sorted(unknown)}; allowed: {sorted(_DTMF_DEFAULTS)}"
+            )
         dconf = _dtmf_config(rate, **{**_DTMF_DEFAULTS, **dopts}) if dtmf else None
         sopts = _silence_options(silence_options)
-        sconf = _silence_config(rate, sopts["threshold_dbm0"], sopts["min_audio_ms"]) if silence else None
+        sconf = (
+            _silence_config(rate, sopts["threshold_dbm0"], sopts["min_audio_ms"])
+            if silence
+            else None
+        )
         self.dtmf = bool(dtmf)
         self.silence = bool(silence)
         self._m = _k.MultiState(self.channels, dconf, sconf)
@@ -580,7 +626,9 @@ class MultiDetector:
     def _rows(self, rows, k):
         if rows is None:
             if k != self.channels:
-                raise ValueError(f"block has {k} rows: without rows= it must have one per channel ({self.channels})")
+                raise ValueError(
+                    f"block has {k} rows: without rows= it must have one per channel ({self.channels})"
+                )
             return self._all
         r = slot_array(rows, self.channels)
         if len(r) != k:

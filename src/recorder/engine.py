@@ -36,7 +36,8 @@ import logging
 import threading
 import time
 import weakref
-from typing import Callable, NamedTuple, Protocol
+from collections.abc import Callable
+from typing import NamedTuple, Protocol
 
 import numpy as np
 
@@ -45,18 +46,30 @@ from ._codecs.engine import JobState
 from .dsp import MultiDetector
 from .publish import DEFAULT_WORKERS, Publisher
 
-__all__ = ["Engine", "FRAME", "MEDIA_RATE", "PIECE", "CoreFormat", "EndCause", "Event",
-           "JobParams", "JobState", "Detections", "DetectorBank", "RecordJob", "Source"]
+__all__ = [
+    "FRAME",
+    "MEDIA_RATE",
+    "PIECE",
+    "CoreFormat",
+    "Detections",
+    "DetectorBank",
+    "EndCause",
+    "Engine",
+    "Event",
+    "JobParams",
+    "JobState",
+    "RecordJob",
+    "Source",
+]
 
 log = logging.getLogger("recorder.engine")
 
 #: Samples per second of all call media inside the engine (the core's own constant).
 MEDIA_RATE: int = _core.CONSTANTS["MEDIA_RATE"]
-FRAME = MEDIA_RATE // 50    # 20 ms: the engine's processing unit
-BANK = 256                  # detector slots allocated at a time
-_YIELD = 0.0                # seconds let_others_in() gives up the CPU for
-PIECE: int = _core.CONSTANTS["RING_SIZE"]   # samples a large push takes per hold of the lock
-
+FRAME = MEDIA_RATE // 50  # 20 ms: the engine's processing unit
+BANK = 256  # detector slots allocated at a time
+_YIELD = 0.0  # seconds let_others_in() gives up the CPU for
+PIECE: int = _core.CONSTANTS["RING_SIZE"]  # samples a large push takes per hold of the lock
 
 
 class CoreFormat(enum.IntEnum):
@@ -66,7 +79,7 @@ class CoreFormat(enum.IntEnum):
     ULAW = 1
     S16 = 2
     U8 = 3
-    PCM_OUT = 4     #: the core hands the committed 8 kHz samples to Python
+    PCM_OUT = 4  #: the core hands the committed 8 kHz samples to Python
 
 
 class EndCause(enum.IntEnum):
@@ -86,10 +99,10 @@ class EndCause(enum.IntEnum):
 class Event(enum.IntFlag):
     """Event bits ``Bank.feed`` reports for a job (``EV_*`` there)."""
 
-    FLUSH = 1       #: the output buffer holds at least the flush threshold
-    SYNC = 2        #: a second of media committed since the last header sync
-    DONE = 4        #: the job ended (cause set, everything up to the cut committed)
-    PCM = 8         #: PCM waiting for Python (PCM_OUT jobs)
+    FLUSH = 1  #: the output buffer holds at least the flush threshold
+    SYNC = 2  #: a second of media committed since the last header sync
+    DONE = 4  #: the job ended (cause set, everything up to the cut committed)
+    PCM = 8  #: PCM waiting for Python (PCM_OUT jobs)
 
 
 class JobParams(NamedTuple):
@@ -97,12 +110,12 @@ class JobParams(NamedTuple):
     :data:`MEDIA_RATE`) from the start of the job; -1 or 0 means no limit."""
 
     fmt: CoreFormat
-    timeout_at: int         #: end with TIMEOUT here (-1: never)
-    size_at: int            #: end with SIZE here (-1: never)
-    max_silence: int        #: this much silence ends the job (0: off)
-    initial_silence: int    #: the limit before any audio (0: ``max_silence``)
-    barge: bool             #: a DTMF digit ends the job, cut at its start
-    hold: int               #: samples held back from the file while ``barge`` is on
+    timeout_at: int  #: end with TIMEOUT here (-1: never)
+    size_at: int  #: end with SIZE here (-1: never)
+    max_silence: int  #: this much silence ends the job (0: off)
+    initial_silence: int  #: the limit before any audio (0: ``max_silence``)
+    barge: bool  #: a DTMF digit ends the job, cut at its start
+    hold: int  #: samples held back from the file while ``barge`` is on
 
 
 class Source(Protocol):
@@ -126,11 +139,11 @@ class Detections(NamedTuple):
     takes them (one entry per row; positions are media samples since the row's slot
     started its job, see :meth:`DetectorBank.reset`)."""
 
-    silence: np.ndarray         #: int64: the current run of silence, in samples
-    audio_seen: np.ndarray      #: uint8: audio heard since the job started
-    digit_start: np.ndarray     #: int64: start of the earliest digit confirmed (-1: none)
-    digit: np.ndarray           #: int32: its character code
-    audio_start: np.ndarray     #: int64: the first audio onset in this block (-1: none)
+    silence: np.ndarray  #: int64: the current run of silence, in samples
+    audio_seen: np.ndarray  #: uint8: audio heard since the job started
+    digit_start: np.ndarray  #: int64: start of the earliest digit confirmed (-1: none)
+    digit: np.ndarray  #: int32: its character code
+    audio_start: np.ndarray  #: int64: the first audio onset in this block (-1: none)
 
 
 _NO_ONSET = np.iinfo(np.int64).max
@@ -170,14 +183,15 @@ class DetectorBank:
             res = self._banks[int(b)].process(sub, rows=slots[rows] % BANK)
             silence[rows] = res.silence_samples
             seen[rows] = res.audio_seen
-            for ev in res.digits:               # the earliest digit of each row counts
+            for ev in res.digits:  # the earliest digit of each row counts
                 r, at = int(rows[int(ev["row"])]), int(ev["start"])
                 if digit_start[r] < 0 or at < digit_start[r]:
                     digit_start[r], digit[r] = at, ord(str(ev["digit"]))
             starts = res.audio_starts
-            if len(starts):                      # the first audio onset of each row
-                np.minimum.at(first, rows[starts["row"].astype(np.int64)],
-                              starts["start"].astype(np.int64))
+            if len(starts):  # the first audio onset of each row
+                np.minimum.at(
+                    first, rows[starts["row"].astype(np.int64)], starts["start"].astype(np.int64)
+                )
         audio_start = np.where(first == _NO_ONSET, -1, first)
         return Detections(silence, seen, digit_start, digit, audio_start)
 
@@ -219,10 +233,10 @@ class Engine:
         self.detectors = DetectorBank()
         self._channels: weakref.WeakValueDictionary[int, Source] = weakref.WeakValueDictionary()
         self._waited: weakref.WeakValueDictionary[int, Source] = weakref.WeakValueDictionary()
-        self._jobs: dict[int, RecordJob] = {}           # slot -> running Job
-        self._recording = np.zeros(0, bool)          # slot -> has a running job
+        self._jobs: dict[int, RecordJob] = {}  # slot -> running Job
+        self._recording = np.zeros(0, bool)  # slot -> has a running job
         self._free: list[int] = []
-        self._open: dict[int, weakref.finalize] = {}    # slot -> finaliser of its channel
+        self._open: dict[int, weakref.finalize] = {}  # slot -> finaliser of its channel
         self._size = 0
         self._thread: threading.Thread | None = None
         self._stopping = threading.Event()
@@ -230,7 +244,7 @@ class Engine:
         _ENGINES.add(self)
 
     @classmethod
-    def default(cls) -> "Engine":
+    def default(cls) -> Engine:
         """The process-wide engine (made on first use)."""
         with cls._default_lock:
             if cls._default is None:
@@ -284,9 +298,16 @@ class Engine:
 
         The core's job clock and the slot's detectors both start here, together: that
         is what makes the detectors' positions job samples (see :class:`Detections`)."""
-        self.bank.start_job(slot, int(params.fmt), params.timeout_at, params.size_at,
-                            params.max_silence, params.initial_silence, params.barge,
-                            params.hold)
+        self.bank.start_job(
+            slot,
+            int(params.fmt),
+            params.timeout_at,
+            params.size_at,
+            params.max_silence,
+            params.initial_silence,
+            params.barge,
+            params.hold,
+        )
         self.detectors.reset(slot)
         self._jobs[slot] = job
         self._recording[slot] = True
@@ -362,7 +383,7 @@ class Engine:
         while pos < pcm.size:
             n = self.bank.push_s16(slot, pcm[pos:])
             pos += n
-            if pos < pcm.size:                      # ring full: the worker is behind, catch up here
+            if pos < pcm.size:  # ring full: the worker is behind, catch up here
                 self.process(np.array([slot], np.int64))
 
     def push_g711(self, slot: int, codes, ulaw: bool) -> None:
@@ -403,15 +424,16 @@ class Engine:
         rec = slots[rows]
         sub = block[rows] if rows.size != slots.size else block
         det = self.detectors.process(sub, rec)
-        events = self.bank.feed(rec, sub, det.silence, det.audio_seen, det.digit_start,
-                                det.digit, det.audio_start)
+        events = self.bank.feed(
+            rec, sub, det.silence, det.audio_seen, det.digit_start, det.digit, det.audio_start
+        )
         for i in np.flatnonzero(events):
             job = self._jobs.get(int(rec[i]))
             if job is None:
                 continue
             try:
                 job.on_event(Event(int(events[i])))
-            except Exception as e:      # one job's failure must not touch the others
+            except Exception as e:  # one job's failure must not touch the others
                 log.exception("record job on slot %d failed", int(rec[i]))
                 job.fail(e)
 
@@ -422,8 +444,9 @@ class Engine:
         with self.lock:
             if self._thread is None or not self._thread.is_alive():
                 self._stopping.clear()
-                self._thread = threading.Thread(target=self._run, name="callrecorder-engine",
-                                                daemon=True)
+                self._thread = threading.Thread(
+                    target=self._run, name="callrecorder-engine", daemon=True
+                )
                 self._thread.start()
 
     def _run(self) -> None:
@@ -434,7 +457,7 @@ class Engine:
             if delay > 0:
                 self._stopping.wait(delay)
             else:
-                next_tick = time.monotonic()       # fell behind: don't try to catch up in bursts
+                next_tick = time.monotonic()  # fell behind: don't try to catch up in bursts
             with self.lock:
                 try:
                     # the watchdog looks only at channels that got no media this tick
@@ -443,18 +466,18 @@ class Engine:
                         if ch is not None and ch.is_live():
                             ch.watchdog()
                     self.process()
-                    for ch in list(self._waited.values()):   # wake blocked record()/wait calls
+                    for ch in list(self._waited.values()):  # wake blocked record()/wait calls
                         ch.wake_waiters()
-                except Exception:       # keep serving the other calls whatever happened
+                except Exception:  # keep serving the other calls whatever happened
                     log.exception("engine tick failed")
-                ch = None                # no strong references to channels between ticks
+                ch = None  # no strong references to channels between ticks
 
     def stop(self, abort_jobs: bool = True) -> None:
         """Stop the worker; with ``abort_jobs`` finish every running recording first
         (cause ABORTED), so no recording is left unfinished."""
         if abort_jobs:
             with self.lock:
-                if self._jobs:            # what is already in the rings belongs in the files
+                if self._jobs:  # what is already in the rings belongs in the files
                     self.process(np.array(list(self._jobs), np.int64), partial=True)
                 for job in list(self._jobs.values()):
                     job.abort()
@@ -465,13 +488,13 @@ class Engine:
             self.drain()
 
 
-_ENGINES: "weakref.WeakSet[Engine]" = weakref.WeakSet()
+_ENGINES: weakref.WeakSet[Engine] = weakref.WeakSet()
 
 
 @atexit.register
 def _finish_recordings_at_exit() -> None:
     for engine in list(_ENGINES):
         try:
-            engine.stop(abort_jobs=True)      # every running recording ends and is published
-        except Exception:   # pragma: no cover - best effort at interpreter exit
+            engine.stop(abort_jobs=True)  # every running recording ends and is published
+        except Exception:  # pragma: no cover - best effort at interpreter exit
             pass

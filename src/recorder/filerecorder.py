@@ -67,10 +67,10 @@ from .cipher import AesCbcCipher, SealedPart, check_cipher, publish_sealed
 from .engine import MEDIA_RATE, CoreFormat, EndCause, Engine, Event, JobParams
 from .publish import publish_file
 
-__all__ = ["FileRecorder", "UASCallFileRecorder", "RecordResult", "RECORD_FORMATS", "RECORD_RATES"]
+__all__ = ["RECORD_FORMATS", "RECORD_RATES", "FileRecorder", "RecordResult", "UASCallFileRecorder"]
 
-MIN_AUDIO = MEDIA_RATE * 20 // 1000    # samples: audio shorter than this is not audio
-RECORD_FORMATS = codecs.names("record")      # views of the format registry
+MIN_AUDIO = MEDIA_RATE * 20 // 1000  # samples: audio shorter than this is not audio
+RECORD_FORMATS = codecs.names("record")  # views of the format registry
 RECORD_RATES = codecs.RECORD_RATES
 
 
@@ -108,15 +108,15 @@ class RecordResult:
     """What a finished record job produced."""
 
     cause: Cause
-    path: str | None            # the file (None if nothing could be kept)
+    path: str | None  # the file (None if nothing could be kept)
     format: str
     rate: int
-    frames: int                 # samples at the recording rate
-    duration: float             # seconds of audio in the file
-    bytes: int                  # size of the file on disk (after encryption)
+    frames: int  # samples at the recording rate
+    duration: float  # seconds of audio in the file
+    bytes: int  # size of the file on disk (after encryption)
     audio_detected: bool
-    digit: str | None = None    # barge-in digit
-    digit_time: float | None = None   # its start, seconds from the start of the job
+    digit: str | None = None  # barge-in digit
+    digit_time: float | None = None  # its start, seconds from the start of the job
     error: str | None = None
 
 
@@ -135,7 +135,7 @@ def check_seconds(value, name: str, maximum: float = 1e9) -> float:
     """A finite number of seconds from 0 to ``maximum`` (about 31 years)."""
     if isinstance(value, bool) or not isinstance(value, (int, float, np.integer, np.floating)):
         raise TypeError(f"{name} must be a number or None, not {type(value).__name__}")
-    if not (0 <= value <= maximum):           # also refuses nan
+    if not (0 <= value <= maximum):  # also refuses nan
         raise ValueError(f"{name} must be from 0 to {maximum:g} seconds, got {value}")
     return float(value)
 
@@ -145,7 +145,7 @@ def seconds_to_samples(seconds: float) -> int:
     return max(1, round(seconds * MEDIA_RATE)) if seconds > 0 else 0
 
 
-MAX_MS = 10 ** 12         # milliseconds accepted for the silence limits (about 31 years)
+MAX_MS = 10**12  # milliseconds accepted for the silence limits (about 31 years)
 
 
 @dataclass(frozen=True)
@@ -164,15 +164,34 @@ class JobSpec:
     cipher: AesCbcCipher | None
 
     @classmethod
-    def build(cls, root, filename, file_format, rate, seconds_timeout, max_bytes,
-              milliseconds_max_silence, milliseconds_initial_silence, barge_in, cipher):
-        file_format = codecs.ALIASES.get(file_format, file_format) if isinstance(file_format, str) else file_format
+    def build(
+        cls,
+        root,
+        filename,
+        file_format,
+        rate,
+        seconds_timeout,
+        max_bytes,
+        milliseconds_max_silence,
+        milliseconds_initial_silence,
+        barge_in,
+        cipher,
+    ):
+        file_format = (
+            codecs.ALIASES.get(file_format, file_format)
+            if isinstance(file_format, str)
+            else file_format
+        )
         if not isinstance(file_format, str) or file_format not in RECORD_FORMATS:
-            raise ValueError(f"file_format must be one of {', '.join(RECORD_FORMATS)}; got {file_format!r}")
+            raise ValueError(
+                f"file_format must be one of {', '.join(RECORD_FORMATS)}; got {file_format!r}"
+            )
         if file_format not in wav.WRITE_FORMATS:
             raise ValueError(f"file_format {file_format!r} is not available in this build")
         if isinstance(rate, bool) or rate not in RECORD_RATES:
-            raise ValueError(f"rate must be one of {', '.join(map(str, RECORD_RATES))}; got {rate!r}")
+            raise ValueError(
+                f"rate must be one of {', '.join(map(str, RECORD_RATES))}; got {rate!r}"
+            )
         if seconds_timeout is None:
             timeout = None
         else:
@@ -187,11 +206,23 @@ class JobSpec:
             check_cipher(cipher, ("encrypt_file", "decrypt", "max_plain_size"))
         filename = files.check_name(filename, root)
         path = os.path.join(os.path.abspath(root), *filename.split("/"))
-        spec = cls(filename, path, file_format, int(rate), timeout, max_bytes, max_sil, init_sil,
-                   bool(barge_in), cipher)
+        spec = cls(
+            filename,
+            path,
+            file_format,
+            int(rate),
+            timeout,
+            max_bytes,
+            max_sil,
+            init_sil,
+            bool(barge_in),
+            cipher,
+        )
         if spec.max_frames() < 0:
-            raise ValueError(f"max_bytes={max_bytes} is smaller than the WAV header "
-                             f"({spec.header_bytes()} bytes) of a {file_format} file")
+            raise ValueError(
+                f"max_bytes={max_bytes} is smaller than the WAV header "
+                f"({spec.header_bytes()} bytes) of a {file_format} file"
+            )
         return spec
 
     def header_bytes(self) -> int:
@@ -216,7 +247,7 @@ class JobSpec:
             return -1
         frames = codec.max_frames(avail, 1, self.rate)
         while frames > 0 and _data_on_disk(codec, frames, self.rate) > avail:
-            frames -= 1                    # an odd-sized data chunk takes a pad byte
+            frames -= 1  # an odd-sized data chunk takes a pad byte
         return frames
 
 
@@ -238,8 +269,12 @@ def _header_of(fmt: str, rate: int) -> bytes:
 
 
 #: the file formats the engine's core codes itself at MEDIA_RATE
-_CORE_FORMAT = {"alaw": CoreFormat.ALAW, "ulaw": CoreFormat.ULAW, "s16bit": CoreFormat.S16,
-                "u8bit": CoreFormat.U8}
+_CORE_FORMAT = {
+    "alaw": CoreFormat.ALAW,
+    "ulaw": CoreFormat.ULAW,
+    "s16bit": CoreFormat.S16,
+    "u8bit": CoreFormat.U8,
+}
 
 
 class RecordingFile:
@@ -298,7 +333,7 @@ class RecordingFile:
         for f in {id(self._file): self._file, id(self._raw): self._raw}.values():
             try:
                 f.close()
-            except OSError:     # nothing may keep the job from ending
+            except OSError:  # nothing may keep the job from ending
                 pass
 
     def discard(self) -> None:
@@ -318,7 +353,7 @@ class RecordingFile:
             self.writer.close()
             self._file.flush()
             os.fsync(self._raw.fileno())
-            if error:                   # an earlier write failed: keep what reached the disk
+            if error:  # an earlier write failed: keep what reached the disk
                 wav.repair(self._file)
             final_path = self._publish()
         except Exception as e:
@@ -335,7 +370,7 @@ class RecordingFile:
             self._release_part()
             try:
                 self.folder.close()
-            except OSError:         # nothing may keep the job from being done
+            except OSError:  # nothing may keep the job from being done
                 pass
         return final_path, error, size
 
@@ -351,6 +386,7 @@ class RecordingFile:
         """Encrypt the closed temporary file to a second temporary file, rename that to
         the final name, and remove the plaintext (the one encrypt-on-publish step)."""
         cipher = self.spec.cipher
+        assert cipher is not None, "only called when the spec has a cipher"
         publish_file(self.folder, lambda dst: publish_sealed(self._file, dst, cipher))
         self.folder.unlink(self._part)
 
@@ -393,7 +429,7 @@ class Job:
     stall other calls.
     """
 
-    _engine: Engine     # set by attach()
+    _engine: Engine  # set by attach()
     _slot: int
 
     def __init__(self, spec: JobSpec, root):
@@ -419,22 +455,30 @@ class Job:
         """Undo a job that was never attached: its temporary file goes."""
         self.file.discard()
 
-
     def attach(self, engine: Engine, slot: int, resampler_factory, hold_back: int) -> None:
         """Start the job's state machine on the engine's ``slot`` (engine lock held)."""
         spec = self.spec
         direct = spec.rate == MEDIA_RATE and spec.fmt in _CORE_FORMAT
         if spec.rate == MEDIA_RATE:
             size_at = self._max_frames
-        else:   # the first 8 kHz sample count whose resampled frames reach the limit
+        else:  # the first 8 kHz sample count whose resampled frames reach the limit
             size_at = -(-self._max_frames * MEDIA_RATE // spec.rate)
-        self._resampler = resampler_factory(MEDIA_RATE, spec.rate) if spec.rate != MEDIA_RATE else None
-        engine.start_job(slot, self, JobParams(
-            fmt=_CORE_FORMAT[spec.fmt] if direct else CoreFormat.PCM_OUT,
-            timeout_at=spec.timeout_samples or -1, size_at=size_at,
-            max_silence=spec.max_silence_ms * MEDIA_RATE // 1000,
-            initial_silence=spec.initial_silence_ms * MEDIA_RATE // 1000,
-            barge=spec.barge_in, hold=hold_back))
+        self._resampler = (
+            resampler_factory(MEDIA_RATE, spec.rate) if spec.rate != MEDIA_RATE else None
+        )
+        engine.start_job(
+            slot,
+            self,
+            JobParams(
+                fmt=_CORE_FORMAT[spec.fmt] if direct else CoreFormat.PCM_OUT,
+                timeout_at=spec.timeout_samples or -1,
+                size_at=size_at,
+                max_silence=spec.max_silence_ms * MEDIA_RATE // 1000,
+                initial_silence=spec.initial_silence_ms * MEDIA_RATE // 1000,
+                barge=spec.barge_in,
+                hold=hold_back,
+            ),
+        )
         self._engine, self._slot = engine, slot
 
     # -- events from the engine core (engine lock held) --------------------------------
@@ -447,7 +491,7 @@ class Job:
             self._drain()
             if events & Event.SYNC:
                 self.writer.sync()
-        except Exception as e:          # an I/O error, or anything else: the job ends, nothing hangs
+        except Exception as e:  # an I/O error, or anything else: the job ends, nothing hangs
             self.fail(e)
             return
         if events & Event.DONE:
@@ -511,7 +555,9 @@ class Job:
             return
         spec, engine = self.spec, self._engine
         try:
-            engine.end_job(self._slot, EndCause.ERROR if self.error else EndCause[cause.name], False)
+            engine.end_job(
+                self._slot, EndCause.ERROR if self.error else EndCause[cause.name], False
+            )
             st = engine.job_state(self._slot)
             self._n_final, committed = st.n, st.committed
             # audio counts only if the file keeps at least 20 ms of it (the detector's
@@ -545,12 +591,20 @@ class Job:
             if self.error:
                 self.cause = Cause.ERROR
             self.result = RecordResult(
-                cause=self.cause, path=final_path, format=spec.fmt, rate=spec.rate,
-                frames=self.frames_out, duration=self.frames_out / spec.rate, bytes=size,
-                audio_detected=self.audio_seen, digit=self.digit,
+                cause=self.cause,
+                path=final_path,
+                format=spec.fmt,
+                rate=spec.rate,
+                frames=self.frames_out,
+                duration=self.frames_out / spec.rate,
+                bytes=size,
+                audio_detected=self.audio_seen,
+                digit=self.digit,
                 digit_time=None if self.digit_start is None else self.digit_start / MEDIA_RATE,
-                error=self.error)
+                error=self.error,
+            )
             self.done.set()
+
 
 class FailedStart:
     """The outcome of a record job that could not even start (its folder or file could
@@ -572,8 +626,9 @@ class FailedStart:
 
     def __init__(self, spec: JobSpec, exc: BaseException) -> None:
         self.error = f"{type(exc).__name__}: {exc}"
-        self.result = RecordResult(Cause.ERROR, None, spec.fmt, spec.rate, 0, 0.0, 0, False,
-                                   error=self.error)
+        self.result = RecordResult(
+            Cause.ERROR, None, spec.fmt, spec.rate, 0, 0.0, 0, False, error=self.error
+        )
         self.done = threading.Event()
         self.done.set()
 
@@ -609,14 +664,24 @@ class FileRecorder:
 
     def __init__(self, channel) -> None:
         self._channel = channel
-        self._job: Job | FailedStart | None = None   # the running or last job (replaced under the lock)
+        self._job: Job | FailedStart | None = (
+            None  # the running or last job (replaced under the lock)
+        )
 
     # -- spec API -----------------------------------------------------------------------
 
-    def record(self, filename: str | os.PathLike[str], file_format: str = "alaw",
-               rate: int = 8000, seconds_timeout: float | None = 120, max_bytes: int = 1920000,
-               milliseconds_max_silence: int = 10000, milliseconds_initial_silence: int = 0,
-               barge_in: bool = False, cipher: AesCbcCipher | None = None) -> Cause:
+    def record(
+        self,
+        filename: str | os.PathLike[str],
+        file_format: str = "alaw",
+        rate: int = 8000,
+        seconds_timeout: float | None = 120,
+        max_bytes: int = 1920000,
+        milliseconds_max_silence: int = 10000,
+        milliseconds_initial_silence: int = 0,
+        barge_in: bool = False,
+        cipher: AesCbcCipher | None = None,
+    ) -> Cause:
         """Record to ``filename`` and block until the recording ends.
 
         Parameters
@@ -652,17 +717,33 @@ class FileRecorder:
         ValueError, TypeError
             A bad argument (named in the message).
         """
-        job = self._begin(filename, file_format, rate, seconds_timeout, max_bytes,
-                          milliseconds_max_silence, milliseconds_initial_silence, barge_in, cipher)
+        job = self._begin(
+            filename,
+            file_format,
+            rate,
+            seconds_timeout,
+            max_bytes,
+            milliseconds_max_silence,
+            milliseconds_initial_silence,
+            barge_in,
+            cipher,
+        )
         if job is None:
             return Cause.ERROR
         self._wait_for(job, None)
         return job.cause
 
-    def start(self, filename: str | os.PathLike[str], file_format: str = "alaw",
-              rate: int = 8000, max_bytes: int = 1920000, milliseconds_max_silence: int = 10000,
-              milliseconds_initial_silence: int = 0, barge_in: bool = False,
-              cipher: AesCbcCipher | None = None) -> bool:
+    def start(
+        self,
+        filename: str | os.PathLike[str],
+        file_format: str = "alaw",
+        rate: int = 8000,
+        max_bytes: int = 1920000,
+        milliseconds_max_silence: int = 10000,
+        milliseconds_initial_silence: int = 0,
+        barge_in: bool = False,
+        cipher: AesCbcCipher | None = None,
+    ) -> bool:
         """Begin recording to ``filename`` and return at once.
 
         Parameters
@@ -682,8 +763,17 @@ milliseconds_initial_silence, barge_in, cipher
         Hangup, Error, ValueError, TypeError
             As :meth:`record`.
         """
-        job = self._begin(filename, file_format, rate, None, max_bytes, milliseconds_max_silence,
-                          milliseconds_initial_silence, barge_in, cipher)
+        job = self._begin(
+            filename,
+            file_format,
+            rate,
+            None,
+            max_bytes,
+            milliseconds_max_silence,
+            milliseconds_initial_silence,
+            barge_in,
+            cipher,
+        )
         return job is not None
 
     def stop(self) -> bool:
@@ -707,7 +797,7 @@ milliseconds_initial_silence, barge_in, cipher
         if job is None:
             return True
         self._channel.end_job(job, Cause.ABORTED)
-        job.done.wait()                  # only this recording's file, nobody else's
+        job.done.wait()  # only this recording's file, nobody else's
         return True
 
     def state(self) -> State:
@@ -782,7 +872,7 @@ milliseconds_initial_silence, barge_in, cipher
         r = self.result()
         return r.error if r is not None else None
 
-    def running_job(self) -> "Job | None":
+    def running_job(self) -> Job | None:
         """The job still taking media (not yet ended), if any."""
         job = self._job
         return job if isinstance(job, Job) and not job.ended else None
@@ -794,7 +884,9 @@ milliseconds_initial_silence, barge_in, cipher
         pass (False).  The channel serves the waiting (a fast replay advances only
         while someone waits)."""
         channel = self._channel
-        deadline = None if seconds is None else channel.media_samples() + seconds_to_samples(seconds)
+        deadline = (
+            None if seconds is None else channel.media_samples() + seconds_to_samples(seconds)
+        )
         if not channel.wait(lambda: job.ended, deadline):
             return False
         if job.ended:
@@ -816,18 +908,38 @@ milliseconds_initial_silence, barge_in, cipher
             self._settle()
             raise
 
-    def _begin(self, filename, file_format, rate, seconds_timeout, max_bytes, max_silence,
-               initial_silence, barge_in, cipher):
+    def _begin(
+        self,
+        filename,
+        file_format,
+        rate,
+        seconds_timeout,
+        max_bytes,
+        max_silence,
+        initial_silence,
+        barge_in,
+        cipher,
+    ):
         channel = self._channel
         self._check_call()
-        self._settle()                   # the previous file is still being published
+        self._settle()  # the previous file is still being published
         if self.running_job() is not None:
             raise Error("a recording is already in progress on this channel")
-        spec = JobSpec.build(channel.media_root, filename, file_format, rate, seconds_timeout,
-                             max_bytes, max_silence, initial_silence, barge_in, cipher)
-        try:                             # file-system work, outside the engine lock
+        spec = JobSpec.build(
+            channel.media_root,
+            filename,
+            file_format,
+            rate,
+            seconds_timeout,
+            max_bytes,
+            max_silence,
+            initial_silence,
+            barge_in,
+            cipher,
+        )
+        try:  # file-system work, outside the engine lock
             job = Job(spec, channel.media_root)
-        except OSError as e:             # folder or file cannot be created: ERROR
+        except OSError as e:  # folder or file cannot be created: ERROR
             with channel.lock:
                 channel.check_call()
                 if self.running_job() is not None:

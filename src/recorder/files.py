@@ -40,26 +40,29 @@ import os
 import secrets
 import stat
 
-__all__ = ["media_root", "set_media_root", "check_name", "Folder", "PART_SUFFIX", "MAX_DEPTH"]
+__all__ = ["MAX_DEPTH", "PART_SUFFIX", "Folder", "check_name", "media_root", "set_media_root"]
 
 PART_SUFFIX = ".part"
-MAX_DEPTH = 64            # folders a name may go down (a recording tree needs a handful)
-_NAME_MAX = 255           # when the file system cannot tell (POSIX: NAME_MAX, PATH_MAX)
+MAX_DEPTH = 64  # folders a name may go down (a recording tree needs a handful)
+_NAME_MAX = 255  # when the file system cannot tell (POSIX: NAME_MAX, PATH_MAX)
 _PATH_MAX = 4096
-_RETRIES = 16             # a folder that keeps appearing and vanishing while we walk
+_RETRIES = 16  # a folder that keeps appearing and vanishing while we walk
 _root_override: str | None = None
 
 _DIR_FLAGS = os.O_RDONLY | getattr(os, "O_DIRECTORY", 0) | getattr(os, "O_CLOEXEC", 0)
 _WALK_FLAGS = _DIR_FLAGS | getattr(os, "O_NOFOLLOW", 0)
-_TEMP_FLAGS = (os.O_RDWR | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW", 0)
-               | getattr(os, "O_CLOEXEC", 0))
+_TEMP_FLAGS = (
+    os.O_RDWR | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_CLOEXEC", 0)
+)
 
 
 def _default_root() -> str:
     env = os.environ.get("CALLRECORDER_MEDIA_ROOT")
     if env:
         return env
-    data = os.environ.get("XDG_DATA_HOME") or os.path.join(os.path.expanduser("~"), ".local", "share")
+    data = os.environ.get("XDG_DATA_HOME") or os.path.join(
+        os.path.expanduser("~"), ".local", "share"
+    )
     return os.path.join(data, "callrecorder", "media")
 
 
@@ -77,7 +80,7 @@ def set_media_root(path) -> None:
 
 def _limit(root: str | None, name: str, default: int) -> int:
     probe = root
-    while probe:                          # the deepest existing folder can tell
+    while probe:  # the deepest existing folder can tell
         try:
             return os.pathconf(probe, name)
         except (OSError, ValueError):
@@ -100,7 +103,9 @@ def check_name(filename, root=None) -> str:
     if "\\" in filename:
         raise ValueError(f"filename {filename!r} contains a backslash; use '/' between folders")
     if filename.startswith("/") or os.path.isabs(filename):
-        raise ValueError(f"filename {filename!r} is absolute; it must be relative to the media root")
+        raise ValueError(
+            f"filename {filename!r} is absolute; it must be relative to the media root"
+        )
     try:
         encoded = filename.encode("utf-8")
     except UnicodeEncodeError:
@@ -108,8 +113,10 @@ def check_name(filename, root=None) -> str:
     parts = filename.split("/")
     shown = filename if len(filename) <= 80 else filename[:60] + "..." + filename[-12:]
     if len(parts) - 1 > MAX_DEPTH:
-        raise ValueError(f"filename {shown!r} is {len(parts) - 1} folders deep; at most "
-                         f"{MAX_DEPTH} are allowed")
+        raise ValueError(
+            f"filename {shown!r} is {len(parts) - 1} folders deep; at most "
+            f"{MAX_DEPTH} are allowed"
+        )
     for part in parts:
         if part in ("", ".", ".."):
             raise ValueError(f"filename {shown!r} has an empty, '.' or '..' component")
@@ -117,13 +124,17 @@ def check_name(filename, root=None) -> str:
     name_max = _limit(root, "PC_NAME_MAX", _NAME_MAX)
     for part in parts:
         if len(part.encode("utf-8")) > name_max:
-            raise ValueError(f"filename {shown!r} has a component of {len(part.encode('utf-8'))} "
-                             f"bytes; the file system allows at most NAME_MAX={name_max}")
+            raise ValueError(
+                f"filename {shown!r} has a component of {len(part.encode('utf-8'))} "
+                f"bytes; the file system allows at most NAME_MAX={name_max}"
+            )
     path_max = _limit(root, "PC_PATH_MAX", _PATH_MAX)
     total = len(encoded) + (len(os.fsencode(root)) + 1 if root else 0)
     if total >= path_max:
-        raise ValueError(f"filename {shown!r} makes a path of {total} bytes under the media "
-                         f"root; the file system allows less than PATH_MAX={path_max}")
+        raise ValueError(
+            f"filename {shown!r} makes a path of {total} bytes under the media "
+            f"root; the file system allows less than PATH_MAX={path_max}"
+        )
     if parts[-1].endswith(PART_SUFFIX) and parts[-1].startswith("."):
         raise ValueError(f"filename {shown!r} looks like a temporary recording file")
     return filename
@@ -150,19 +161,22 @@ def _open_child(parent: int, part: str, filename: str) -> int:
             try:
                 st = os.stat(part, dir_fd=parent, follow_symlinks=False)
             except FileNotFoundError:
-                continue                          # gone meanwhile: look again
+                continue  # gone meanwhile: look again
             if stat.S_ISLNK(st.st_mode):
-                raise ValueError(f"filename {filename!r}: {part!r} is a symbolic link; folders "
-                                 f"under the media root must not be symbolic links (they "
-                                 f"could lead outside it)") from None
-            if not stat.S_ISDIR(st.st_mode):      # a file in the way: an I/O error
-                raise NotADirectoryError(errno.ENOTDIR,
-                                         f"{part!r} of {filename!r} is not a folder") from None
-            continue                              # a folder again meanwhile: look again
+                raise ValueError(
+                    f"filename {filename!r}: {part!r} is a symbolic link; folders "
+                    f"under the media root must not be symbolic links (they "
+                    f"could lead outside it)"
+                ) from None
+            if not stat.S_ISDIR(st.st_mode):  # a file in the way: an I/O error
+                raise NotADirectoryError(
+                    errno.ENOTDIR, f"{part!r} of {filename!r} is not a folder"
+                ) from None
+            continue  # a folder again meanwhile: look again
         try:
             os.mkdir(part, 0o777, dir_fd=parent)
         except FileExistsError:
-            pass                                  # made by someone else meanwhile
+            pass  # made by someone else meanwhile
     raise ValueError(f"filename {filename!r}: folder {part!r} keeps changing while it is opened")
 
 
@@ -178,7 +192,7 @@ class Folder:
 
     def __init__(self, root, filename):
         name = check_name(filename, root)
-        real_root = os.path.realpath(os.fspath(root))     # resolved once, trusted
+        real_root = os.path.realpath(os.fspath(root))  # resolved once, trusted
         *folders, self.base = name.split("/")
         self.filename = name
         self.dirname = os.path.join(os.path.abspath(os.fspath(root)), *folders)
@@ -186,7 +200,7 @@ class Folder:
         os.makedirs(real_root, exist_ok=True)
         fd = os.open(real_root, _DIR_FLAGS)
         try:
-            for part in folders:                  # iterative: one open folder at a time
+            for part in folders:  # iterative: one open folder at a time
                 child = _open_child(fd, part, name)
                 os.close(fd)
                 fd = child
@@ -226,8 +240,9 @@ class Folder:
     def open(self, name: str, mode: str = "rb"):
         """Open the existing file ``name`` of this folder (never through a link)."""
         flags = {"rb": os.O_RDONLY, "r+b": os.O_RDWR}[mode]
-        fd = os.open(name, flags | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_CLOEXEC", 0),
-                     dir_fd=self.fd)
+        fd = os.open(
+            name, flags | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_CLOEXEC", 0), dir_fd=self.fd
+        )
         return os.fdopen(fd, mode)
 
     def exists(self, name: str) -> bool:
@@ -245,7 +260,7 @@ class Folder:
         os.replace(src, dst, src_dir_fd=self.fd, dst_dir_fd=self.fd)
         try:
             os.fsync(self.fd)
-        except OSError:           # best effort on file systems without it
+        except OSError:  # best effort on file systems without it
             pass
 
     def unlink(self, name: str, *, quiet: bool = False) -> None:

@@ -15,9 +15,10 @@ import collections
 import logging
 import os
 import threading
-from typing import IO, Callable, Protocol
+from collections.abc import Callable
+from typing import IO, Protocol
 
-__all__ = ["Publisher", "DEFAULT_WORKERS", "PublishFolder", "publish_file"]
+__all__ = ["DEFAULT_WORKERS", "PublishFolder", "Publisher", "publish_file"]
 
 log = logging.getLogger("recorder.publish")
 
@@ -37,8 +38,9 @@ class PublishFolder(Protocol):
     def unlink(self, name: str, *, quiet: bool = False) -> None: ...
 
 
-def publish_file(folder: PublishFolder, write: Callable[[IO[bytes]], object], *,
-                 temp: str | None = None) -> None:
+def publish_file(
+    folder: PublishFolder, write: Callable[[IO[bytes]], object], *, temp: str | None = None
+) -> None:
     """Write a file and put it under its final name atomically.
 
     ``write(f)`` writes the whole content into a fresh temporary file of ``folder``;
@@ -81,7 +83,7 @@ def publish_file(folder: PublishFolder, write: Callable[[IO[bytes]], object], *,
             os.fsync(f.fileno())
         folder.replace(name, folder.base)
     except BaseException:
-        folder.unlink(name, quiet=True)     # no partial file left behind
+        folder.unlink(name, quiet=True)  # no partial file left behind
         raise
 
 
@@ -128,7 +130,7 @@ class Publisher:
                 self._busy += 1
             try:
                 work()
-            except Exception:           # pragma: no cover - work records its own errors
+            except Exception:  # pragma: no cover - work records its own errors
                 log.exception("publishing a recording failed")
             finally:
                 with self._cond:

@@ -27,13 +27,13 @@ from __future__ import annotations
 import functools
 import math
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any, Literal, overload
 
 import numpy as np
 
 from ._buffers import MAX_CHANNELS, as_int16, integer, sample_rate
 from ._codecs import resample as _rs
-from typing import TYPE_CHECKING, Literal, overload
+
 if TYPE_CHECKING:
     from .types import BufferLike
 
@@ -91,7 +91,8 @@ def ratio(in_rate, out_rate) -> tuple[int, int]:
     if p > MAX_PQ or q > MAX_PQ:
         raise ValueError(
             f"{fi} Hz -> {fo} Hz is the ratio {p}/{q}; numerator and denominator must be "
-            f"<= {MAX_PQ} in lowest terms (e.g. 8000 <-> 6000, 11000, 11025, 16000, 44100)")
+            f"<= {MAX_PQ} in lowest terms (e.g. 8000 <-> 6000, 11000, 11025, 16000, 44100)"
+        )
     return p, q
 
 
@@ -115,7 +116,7 @@ def kaiser_lowpass(numtaps: int, cutoff: float, beta: float, fs: float) -> np.nd
     """Windowed-sinc low-pass (odd ``numtaps``, ``cutoff`` Hz at sample rate ``fs``),
     normalised to unit DC gain and made exactly symmetric."""
     n = np.arange(numtaps) - (numtaps - 1) / 2
-    fc = 2.0 * cutoff / fs                      # cutoff as a fraction of Nyquist
+    fc = 2.0 * cutoff / fs  # cutoff as a fraction of Nyquist
     h = fc * np.sinc(fc * n) * np.kaiser(numtaps, beta)
     h = 0.5 * (h + h[::-1])
     return h / h.sum()
@@ -167,15 +168,14 @@ def _design(fi: int, fo: int) -> FilterDesign:
         coef[0, 3] = 1.0
         proto = np.zeros(7)
         proto[3] = 1.0
-        return FilterDesign(fi, fo, 1, 1, 8, fi / 2, fi / 2, fi / 2, 0.0, math.inf, fi,
-                            proto, coef)
+        return FilterDesign(fi, fo, 1, 1, 8, fi / 2, fi / 2, fi / 2, 0.0, math.inf, fi, proto, coef)
     f_pass = passband_edge(fi, fo)
     f_stop = min(fi, fo) / 2
-    dw = 2 * math.pi * (f_stop - f_pass) / fine       # transition width, rad/sample
+    dw = 2 * math.pi * (f_stop - f_pass) / fine  # transition width, rad/sample
     numtaps = math.ceil((ATTENUATION_DB - 7.95) / (2.285 * dw)) + 1
     taps = -(-numtaps // p)
     taps += -taps % 8
-    m = taps * p - 1                                   # prototype length (odd)
+    m = taps * p - 1  # prototype length (odd)
     atten = 7.95 + 2.285 * (m - 1) * dw
     beta = kaiser_beta(atten)
     cutoff = (f_pass + f_stop) / 2
@@ -186,8 +186,7 @@ def _design(fi: int, fo: int) -> FilterDesign:
     coef = np.ascontiguousarray(padded.reshape(taps, p)[::-1].T, dtype=np.float32)
     proto.setflags(write=False)
     coef.setflags(write=False)
-    return FilterDesign(fi, fo, p, q, taps, f_pass, f_stop, cutoff, beta, atten, fine,
-                        proto, coef)
+    return FilterDesign(fi, fo, p, q, taps, f_pass, f_stop, cutoff, beta, atten, fine, proto, coef)
 
 
 @functools.lru_cache(maxsize=64)
@@ -330,9 +329,11 @@ class Resampler:
         return self.design.delay
 
     def __repr__(self) -> str:
-        return (f"Resampler({self.in_rate}, {self.out_rate}) "
-                f"[{self.design.p}/{self.design.q}, {self.design.taps} taps/phase, "
-                f"in {self.n_in}, out {self.n_out}]")
+        return (
+            f"Resampler({self.in_rate}, {self.out_rate}) "
+            f"[{self.design.p}/{self.design.q}, {self.design.taps} taps/phase, "
+            f"in {self.n_in}, out {self.n_out}]"
+        )
 
 
 class MultiResampler:
@@ -375,8 +376,9 @@ class MultiResampler:
         """The number of slots."""
         return self._bank.channels
 
-    def process(self, block: BufferLike, rows=None,
-                last: bool = False) -> tuple[np.ndarray, np.ndarray]:
+    def process(
+        self, block: BufferLike, rows=None, last: bool = False
+    ) -> tuple[np.ndarray, np.ndarray]:
         """Feed the next samples of some streams.
 
         Parameters
@@ -462,18 +464,23 @@ class MultiResampler:
         return self.design.delay
 
     def __repr__(self) -> str:
-        return (f"MultiResampler({self.channels}, {self.in_rate}, {self.out_rate}) "
-                f"[{self.design.p}/{self.design.q}, {self.design.taps} taps/phase]")
+        return (
+            f"MultiResampler({self.channels}, {self.in_rate}, {self.out_rate}) "
+            f"[{self.design.p}/{self.design.q}, {self.design.taps} taps/phase]"
+        )
 
 
 @overload
-def resample(x: BufferLike, in_rate: int, out_rate: int, *,
-             return_clipped: Literal[False] = ...) -> np.ndarray: ...
+def resample(
+    x: BufferLike, in_rate: int, out_rate: int, *, return_clipped: Literal[False] = ...
+) -> np.ndarray: ...
 @overload
-def resample(x: BufferLike, in_rate: int, out_rate: int, *,
-             return_clipped: Literal[True]) -> tuple[np.ndarray, int]: ...
-def resample(x: BufferLike, in_rate: int, out_rate: int, *,
-             return_clipped: bool = False) -> np.ndarray | tuple[np.ndarray, int]:
+def resample(
+    x: BufferLike, in_rate: int, out_rate: int, *, return_clipped: Literal[True]
+) -> tuple[np.ndarray, int]: ...
+def resample(
+    x: BufferLike, in_rate: int, out_rate: int, *, return_clipped: bool = False
+) -> np.ndarray | tuple[np.ndarray, int]:
     """Convert a whole signal from ``in_rate`` to ``out_rate`` Hz.
 
     The result is identical to feeding :class:`Resampler` any chunking of ``x`` and

@@ -88,8 +88,16 @@ from recorder._buffers import MAX_CHANNELS, as_uint8, integer
 from recorder._codecs import rtp as _rtp
 from recorder._codecs.detect import DIGIT_END, DIGIT_START, EVENT_DTYPE
 
-__all__ = ["RtpReceiver", "COUNTERS", "COUNTER_DTYPE", "EVENT_DTYPE", "DIGIT_START",
-           "DIGIT_END", "CODECS", "monotonic_ns"]
+__all__ = [
+    "CODECS",
+    "COUNTERS",
+    "COUNTER_DTYPE",
+    "DIGIT_END",
+    "DIGIT_START",
+    "EVENT_DTYPE",
+    "RtpReceiver",
+    "monotonic_ns",
+]
 
 #: names of the per-slot counters, in :attr:`COUNTER_DTYPE` order
 COUNTERS: tuple[str, ...] = tuple(_rtp.COUNTER_NAMES)
@@ -116,7 +124,7 @@ def _ipv4(host, name: str) -> int:
         raise ValueError(f"{name} host must be an IPv4 address, got {host!r}") from None
     if host.count(".") != 3:
         raise ValueError(f"{name} host must be a dotted IPv4 address, got {host!r}")
-    return int.from_bytes(packed, sys.byteorder)   # s_addr as the C struct holds it
+    return int.from_bytes(packed, sys.byteorder)  # s_addr as the C struct holds it
 
 
 class RtpReceiver:
@@ -132,8 +140,15 @@ class RtpReceiver:
     See the module docstring for the placement and release rules.
     """
 
-    def __init__(self, max_calls: int, *, window_ms: int = 80, hold_ms: int = 1000,
-                 buffer_ms: int = 1000, max_events: int = 65536):
+    def __init__(
+        self,
+        max_calls: int,
+        *,
+        window_ms: int = 80,
+        hold_ms: int = 1000,
+        buffer_ms: int = 1000,
+        max_events: int = 65536,
+    ):
         if not _rtp.SUPPORTED:
             raise NotImplementedError("the RTP receiver needs Linux (epoll, recvmmsg)")
         self.max_calls = integer(max_calls, "max_calls", 1, MAX_CHANNELS)
@@ -143,15 +158,29 @@ class RtpReceiver:
         ring = 1 << max(11, (buffer_ms * RATE // 1000 - 1).bit_length())
         self.ring_samples = ring
         max_events = integer(max_events, "max_events", 16, 1 << 24)
-        self._core = _rtp.RtpCore(self.max_calls, ring, self.window_ms * RATE // 1000,
-                                  self.hold_ms * 1_000_000, max_events)
+        self._core = _rtp.RtpCore(
+            self.max_calls,
+            ring,
+            self.window_ms * RATE // 1000,
+            self.hold_ms * 1_000_000,
+            max_events,
+        )
         self._socks: dict[int, socket.socket] = {}
 
     # ---------------------------------------------------------------- calls
 
-    def add(self, slot: int, *, codec: str = "PCMA", payload_type: int | None = None,
-            event_payload_type: int | None = None, source: tuple[str, int] | None = None,
-            host: str = "127.0.0.1", port: int = 0, sock: socket.socket | None = None) -> int:
+    def add(
+        self,
+        slot: int,
+        *,
+        codec: str = "PCMA",
+        payload_type: int | None = None,
+        event_payload_type: int | None = None,
+        source: tuple[str, int] | None = None,
+        host: str = "127.0.0.1",
+        port: int = 0,
+        sock: socket.socket | None = None,
+    ) -> int:
         """Start receiving call ``slot``; returns the local UDP port.
 
         ``codec``: 'PCMA' or 'PCMU'; ``payload_type`` defaults to the static one (8, 0);
@@ -164,10 +193,16 @@ class RtpReceiver:
         slot = integer(slot, "slot", 0, self.max_calls - 1)
         if codec not in CODECS:
             raise ValueError(f"codec must be one of {sorted(CODECS)}, got {codec!r}")
-        pt = integer(8 if codec == "PCMA" else 0, "payload_type", 0, 127) \
-            if payload_type is None else integer(payload_type, "payload_type", 0, 127)
-        ev = -1 if event_payload_type is None else integer(event_payload_type,
-                                                             "event_payload_type", 0, 127)
+        pt = (
+            integer(8 if codec == "PCMA" else 0, "payload_type", 0, 127)
+            if payload_type is None
+            else integer(payload_type, "payload_type", 0, 127)
+        )
+        ev = (
+            -1
+            if event_payload_type is None
+            else integer(event_payload_type, "event_payload_type", 0, 127)
+        )
         if ev == pt:
             raise ValueError("event_payload_type must differ from payload_type")
         if source is None:
@@ -190,27 +225,38 @@ class RtpReceiver:
             except OSError as e:
                 sock.close()
                 raise ValueError(f"cannot bind RTP socket to {host}:{port}: {e}") from None
-        elif not isinstance(sock, socket.socket) or sock.family != socket.AF_INET \
-                or sock.type != socket.SOCK_DGRAM:
+        elif (
+            not isinstance(sock, socket.socket)
+            or sock.family != socket.AF_INET
+            or sock.type != socket.SOCK_DGRAM
+        ):
             raise TypeError("sock must be an IPv4 UDP socket.socket")
         sock.setblocking(False)
         try:
             sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 1 << 18)
-            self._core.add(slot, sock.fileno(), CODECS[codec], pt, ev, src_ip,
-                           socket.htons(src_port))
+            self._core.add(
+                slot, sock.fileno(), CODECS[codec], pt, ev, src_ip, socket.htons(src_port)
+            )
         except BaseException:
             sock.close()
             raise
         self._socks[slot] = sock
         return sock.getsockname()[1]
 
-    def add_media(self, slot: int, media, *, host: str = "127.0.0.1", port: int = 0,
-                  latch: bool = False) -> int:
+    def add_media(
+        self, slot: int, media, *, host: str = "127.0.0.1", port: int = 0, latch: bool = False
+    ) -> int:
         """:meth:`add` from a negotiated :class:`recorder.sip.sdp.Media` (codec, payload
         types, and ``remote_rtp`` as the expected source unless ``latch``)."""
-        return self.add(slot, codec=media.codec, payload_type=media.payload_type,
-                        event_payload_type=media.telephone_event,
-                        source=None if latch else tuple(media.remote_rtp), host=host, port=port)
+        return self.add(
+            slot,
+            codec=media.codec,
+            payload_type=media.payload_type,
+            event_payload_type=media.telephone_event,
+            source=None if latch else tuple(media.remote_rtp),
+            host=host,
+            port=port,
+        )
 
     def remove(self, slot: int) -> np.ndarray:
         """Stop call ``slot`` and close its socket; returns the media still buffered
@@ -252,8 +298,10 @@ class RtpReceiver:
         now = _rtp.monotonic_ns() if now is None else integer(now, "now", 0, (1 << 62))
         if lengths is None:
             if isinstance(datagrams, (bytes, bytearray, memoryview, str)):
-                raise TypeError("datagrams must be a sequence of bytes-like packets "
-                                "(or one buffer with lengths=)")
+                raise TypeError(
+                    "datagrams must be a sequence of bytes-like packets "
+                    "(or one buffer with lengths=)"
+                )
             try:
                 parts = [memoryview(d).cast("B") for d in datagrams]
             except TypeError:
@@ -267,8 +315,9 @@ class RtpReceiver:
                 raise TypeError("lengths must be a 1-D integer array")
             lengths = lengths.astype(np.int64)
             if (lengths < 0).any() or int(lengths.sum()) != len(data):
-                raise ValueError(f"lengths must be >= 0 and add up to len(datagrams) = "
-                                 f"{len(data)}")
+                raise ValueError(
+                    f"lengths must be >= 0 and add up to len(datagrams) = " f"{len(data)}"
+                )
         self._core.feed(slot, data, lengths, now)
 
     def take(self, n: int = 160, now: int | None = None, max_rows: int | None = None):
@@ -278,8 +327,9 @@ class RtpReceiver:
         Call again until ``k == 0`` to catch up."""
         n = integer(n, "n", 1, self.ring_samples // 2)
         now = _rtp.monotonic_ns() if now is None else integer(now, "now", 0, (1 << 62))
-        max_rows = self.max_calls if max_rows is None else integer(max_rows, "max_rows", 1,
-                                                                   self.max_calls)
+        max_rows = (
+            self.max_calls if max_rows is None else integer(max_rows, "max_rows", 1, self.max_calls)
+        )
         return self._core.take(n, now, max_rows)
 
     def events(self) -> np.ndarray:
@@ -304,15 +354,18 @@ class RtpReceiver:
         ``started`` (a packet arrived) of call ``slot``."""
         slot = integer(slot, "slot", 0, self.max_calls - 1)
         released, hi, last, started = self._core.state(slot)
-        return {"released": released, "placed_end": hi, "last_arrival": last,
-                "started": started}
+        return {"released": released, "placed_end": hi, "last_arrival": last, "started": started}
 
     def timed_out(self, timeout_s: float = 60.0, now: int | None = None) -> np.ndarray:
         """Calls with no RTP for ``timeout_s`` seconds (``--rtp-timeout``, default 60):
         the caller ends them.  A call that never received a packet counts from its add."""
-        if isinstance(timeout_s, bool) or not isinstance(timeout_s, (int, float)) \
-                or not 0 < timeout_s <= 86400:
-            raise ValueError(f"timeout_s must be a number of seconds in (0, 86400], "
-                             f"got {timeout_s!r}")
+        if (
+            isinstance(timeout_s, bool)
+            or not isinstance(timeout_s, (int, float))
+            or not 0 < timeout_s <= 86400
+        ):
+            raise ValueError(
+                f"timeout_s must be a number of seconds in (0, 86400], " f"got {timeout_s!r}"
+            )
         now = _rtp.monotonic_ns() if now is None else integer(now, "now", 0, (1 << 62))
         return self._core.idle(now, int(timeout_s * 1e9))

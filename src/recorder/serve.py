@@ -51,6 +51,7 @@ packets; ``--log-format json`` gives one JSON object per line.
 from __future__ import annotations
 
 import concurrent.futures
+import contextlib
 import datetime
 import importlib
 import importlib.util
@@ -86,7 +87,7 @@ __all__ = [
 #: seconds the channel's gap watchdog stays behind the wall clock (the receiver releases
 #: silence by wall time after its ``hold_ms``, 1 s; media waits one jitter window)
 WATCHDOG_SLACK = 1.5
-FRAME = 160                       # 20 ms at 8000 Hz
+FRAME = 160  # 20 ms at 8000 Hz
 _TICK_MS = 20
 
 
@@ -94,16 +95,16 @@ _TICK_MS = 20
 class CallInfo:
     """Who called whom: the details of a call's INVITE."""
 
-    id: str                       # unique id of this call (hex), also in the logs
-    call_id: str                  # SIP Call-ID
+    id: str  # unique id of this call (hex), also in the logs
+    call_id: str  # SIP Call-ID
     from_uri: str
     from_name: str
     to_uri: str
     to_name: str
-    remote: tuple[str, int]       # where the INVITE came from (host, port)
-    transport: str                # "udp" or "tcp"
+    remote: tuple[str, int]  # where the INVITE came from (host, port)
+    transport: str  # "udp" or "tcp"
     headers: tuple[tuple[str, str], ...]
-    codec: str | None             # negotiated audio codec ("PCMA", "PCMU"), None if not yet
+    codec: str | None  # negotiated audio codec ("PCMA", "PCMU"), None if not yet
 
 
 class _WatchdogClock:
@@ -127,14 +128,15 @@ class SipChannel(CallChannel):
 
     def __init__(self, server: Server, sip_call, rtp_port: int, media_root) -> None:
         self._sip_clock = _WatchdogClock()
-        super().__init__(media_root=media_root, codec="s16", clock=self._sip_clock,
-                         name=sip_call.call_id)
+        super().__init__(
+            media_root=media_root, codec="s16", clock=self._sip_clock, name=sip_call.call_id
+        )
         self._sip_server = server
         self._sip_call = sip_call
         self.rtp_port = rtp_port
         self.call = _info(sip_call)
         self._sip_guard = threading.Lock()
-        self._sip_gone: str | None = None     # "bye", "cancel", ... once the caller left
+        self._sip_gone: str | None = None  # "bye", "cancel", ... once the caller left
         self._sip_receiving = False
         self.rtp_stats = {"packets": 0, "lost": 0, "late": 0}
         self.ring()
@@ -152,27 +154,29 @@ class SipChannel(CallChannel):
         """Answer the call: start receiving RTP on :attr:`rtp_port` and send 200 OK.
         Raises :class:`recorder.Hangup` if the caller has gone (CANCEL)."""
         with self._sip_guard:
-            gone = self._sip_gone or (self._sip_call.end_reason
-                                      if self._sip_call.ended.is_set() else None)
+            gone = self._sip_gone or (
+                self._sip_call.end_reason if self._sip_call.ended.is_set() else None
+            )
             if gone is not None:
                 raise Hangup(f"cannot answer: the call has ended ({gone})")
             if self.state() is CallState.ANSWERED:
                 return
             self._sip_clock.restart()
             super().answer()
-            if self._sip_call.media is not None:     # a late offer is answered in the ACK
+            if self._sip_call.media is not None:  # a late offer is answered in the ACK
                 self._start_media()
         self._sip_call.answer(self.rtp_port)
 
     def _start_media(self) -> None:
         try:
             self._sip_server.media.start(self, self._sip_call.media)
-        except ValueError as e:                # e.g. the port is taken by another process
-            log.error("call %s: cannot receive RTP on port %s: %s", self.call.call_id,
-                      self.rtp_port, e)
+        except ValueError as e:  # e.g. the port is taken by another process
+            log.error(
+                "call %s: cannot receive RTP on port %s: %s", self.call.call_id, self.rtp_port, e
+            )
             if self._sip_call.state == "ringing":
                 self._sip_call.reject(503)
-            else:                              # a late offer's media: the call is up
+            else:  # a late offer's media: the call is up
                 self._sip_call.hangup()
             CallChannel.hangup(self)
             raise Hangup(f"cannot answer: {e}") from None
@@ -181,8 +185,11 @@ class SipChannel(CallChannel):
     def media_changed(self) -> None:
         """The SIP call's media changed (late offer answered in the ACK, re-INVITE)."""
         with self._sip_guard:
-            if not self._sip_receiving and self._sip_call.media is not None \
-                    and self.state() is CallState.ANSWERED:
+            if (
+                not self._sip_receiving
+                and self._sip_call.media is not None
+                and self.state() is CallState.ANSWERED
+            ):
                 try:
                     self._start_media()
                 except Hangup:
@@ -211,11 +218,18 @@ class SipChannel(CallChannel):
 
 
 def _info(call) -> CallInfo:
-    return CallInfo(id=call.id, call_id=call.call_id, from_uri=call.from_uri,
-                    from_name=call.from_name, to_uri=call.to_uri, to_name=call.to_name,
-                    remote=(call.remote.host, call.remote.port),
-                    transport=call.remote.transport, headers=tuple(call.headers),
-                    codec=None if call.media is None else call.media.codec)
+    return CallInfo(
+        id=call.id,
+        call_id=call.call_id,
+        from_uri=call.from_uri,
+        from_name=call.from_name,
+        to_uri=call.to_uri,
+        to_name=call.to_name,
+        remote=(call.remote.host, call.remote.port),
+        transport=call.remote.transport,
+        headers=tuple(call.headers),
+        codec=None if call.media is None else call.media.codec,
+    )
 
 
 class MediaPump:
@@ -224,14 +238,15 @@ class MediaPump:
 
     def __init__(self, max_calls: int, host: str) -> None:
         from .rtp import DIGIT_START, RtpReceiver
+
         self._digit_start = DIGIT_START
         self.receiver = RtpReceiver(max_calls)
         self.host = host
         self._lock = threading.Lock()
         self._free = list(range(max_calls - 1, -1, -1))
         self._slots: dict[int, SipChannel] = {}
-        self._slot_of: dict[int, int] = {}        # id(channel) -> slot
-        self._pushed: dict[int, int] = {}         # slot -> samples pushed
+        self._slot_of: dict[int, int] = {}  # id(channel) -> slot
+        self._pushed: dict[int, int] = {}  # slot -> samples pushed
         self._digits: dict[int, list[tuple[int, str]]] = {}
         self._stopping = threading.Event()
         self._thread = threading.Thread(target=self._run, name="serve-media", daemon=True)
@@ -240,13 +255,14 @@ class MediaPump:
     def start(self, channel: SipChannel, media) -> None:
         """Receive ``media`` (negotiated :class:`recorder.sip.Media`) for ``channel``."""
         with self._lock:
-            if not self._free:       # a new call answered before an ended one's slot is freed
+            if not self._free:  # a new call answered before an ended one's slot is freed
                 raise ValueError(f"all {self.receiver.max_calls} RTP receiver slots are in use")
             slot = self._free.pop()
             try:
                 # latch to the first packet's source: the SDP's address may be a NAT's
-                self.receiver.add_media(slot, media, host=self.host, port=channel.rtp_port,
-                                        latch=True)
+                self.receiver.add_media(
+                    slot, media, host=self.host, port=channel.rtp_port, latch=True
+                )
             except BaseException:
                 self._free.append(slot)
                 raise
@@ -269,8 +285,11 @@ class MediaPump:
             self._deliver_digits(slot, channel, final=True)
             del self._slots[slot], self._pushed[slot], self._digits[slot]
             self._free.append(slot)
-            return {"packets": int(c["packets"]), "lost": max(0, int(c["lost"])),
-                    "late": int(c["late"])}
+            return {
+                "packets": int(c["packets"]),
+                "lost": max(0, int(c["lost"])),
+                "late": int(c["late"]),
+            }
 
     def close(self) -> None:
         self._stopping.set()
@@ -280,7 +299,7 @@ class MediaPump:
     def _push(self, slot: int, channel: SipChannel, pcm: np.ndarray) -> None:
         try:
             channel.push(pcm, "s16")
-        except Exception:                       # a closed channel: nothing to keep
+        except Exception:  # a closed channel: nothing to keep
             log.debug("push to %r failed", channel, exc_info=True)
         self._pushed[slot] += pcm.size
 
@@ -306,7 +325,7 @@ class MediaPump:
                         slot = int(ev["row"])
                         if int(ev["kind"]) == self._digit_start and slot in self._digits:
                             self._digits[slot].append((int(ev["start"]), chr(int(ev["digit"]))))
-                            self._deliver_digits(slot, self._slots[slot])   # if already due
+                            self._deliver_digits(slot, self._slots[slot])  # if already due
                     while True:
                         block, slots = rx.take(FRAME)
                         if not len(slots):
@@ -315,9 +334,9 @@ class MediaPump:
                             ch = self._slots.get(slot)
                             if ch is not None:
                                 self._push(slot, ch, row)
-                                if self._digits[slot]:    # at its start, not a batch later
+                                if self._digits[slot]:  # at its start, not a batch later
                                     self._deliver_digits(slot, ch)
-            except Exception:                   # never let the media of every call die
+            except Exception:  # never let the media of every call die
                 log.exception("media thread error")
                 time.sleep(_TICK_MS / 1000)
 
@@ -328,11 +347,13 @@ class MediaPump:
 def record_app(**options) -> Callable[[SipChannel], None]:
     """The built-in application: answer, record to ``<date>/<call id>.wav`` under the media
     root with ``options`` (``FileRecorder.record`` keywords), hang up when it ends."""
+
     def app(channel: SipChannel) -> None:
         channel.answer()
         day = datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d")
         channel.FileRecorder.record(f"{day}/{channel.call.id}.wav", **options)
         channel.hangup()
+
     return app
 
 
@@ -350,6 +371,8 @@ def load_app(spec: str) -> Callable[[SipChannel], None]:
                 raise ValueError(f"APP {spec!r}: no such file {where!r}")
             mod_name = "recorder_app_" + os.path.splitext(os.path.basename(where))[0]
             loader = importlib.util.spec_from_file_location(mod_name, where)
+            if loader is None or loader.loader is None:
+                raise ValueError(f"APP {spec!r}: {where!r} cannot be loaded as a module")
             module = importlib.util.module_from_spec(loader)
             loader.loader.exec_module(module)
         else:
@@ -385,9 +408,13 @@ def _text(v) -> str:
 
 class _JsonFormatter(logging.Formatter):
     def format(self, record: logging.LogRecord) -> str:
-        out = {"time": datetime.datetime.fromtimestamp(record.created, datetime.timezone.utc)
-               .isoformat(timespec="milliseconds"), "level": record.levelname,
-               "msg": record.getMessage()}
+        out = {
+            "time": datetime.datetime.fromtimestamp(
+                record.created, datetime.timezone.utc
+            ).isoformat(timespec="milliseconds"),
+            "level": record.levelname,
+            "msg": record.getMessage(),
+        }
         out.update(getattr(record, "fields", None) or {})
         if record.exc_info:
             out["traceback"] = "".join(traceback.format_exception(*record.exc_info))
@@ -417,31 +444,54 @@ class Server:
     :attr:`port` after :meth:`start`); RTP is received on ``sip_host`` too, one even port
     of ``rtp_ports`` (first, last) per call."""
 
-    def __init__(self, app: Callable[[SipChannel], None], *, media_root, sip_host="127.0.0.1",
-                 sip_port=5060, udp=True, tcp=True, rtp_ports=(40000, 49999),
-                 allow=("0.0.0.0/0", "::/0"), max_calls=100, drain_seconds=30.0,
-                 metrics=None) -> None:
+    def __init__(
+        self,
+        app: Callable[[SipChannel], None],
+        *,
+        media_root,
+        sip_host="127.0.0.1",
+        sip_port=5060,
+        udp=True,
+        tcp=True,
+        rtp_ports=(40000, 49999),
+        allow=("0.0.0.0/0", "::/0"),
+        max_calls=100,
+        drain_seconds=30.0,
+        metrics=None,
+    ) -> None:
         from .sip import RtpPorts, SipServer
+
         if not callable(app):
             raise TypeError("app must be a callable taking a channel")
-        if isinstance(drain_seconds, bool) or not isinstance(drain_seconds, (int, float)) \
-                or not 0 <= drain_seconds <= 86400:
+        if (
+            isinstance(drain_seconds, bool)
+            or not isinstance(drain_seconds, (int, float))
+            or not 0 <= drain_seconds <= 86400
+        ):
             raise ValueError(f"drain_seconds must be from 0 to 86400, got {drain_seconds!r}")
         self.app = app
         self.media_root = os.fspath(media_root)
         self.drain_seconds = float(drain_seconds)
         self.ports = RtpPorts(*rtp_ports)
-        self.sip = SipServer(self._on_call, host=sip_host, port=sip_port, udp=udp, tcp=tcp,
-                             max_calls=max_calls, allow=tuple(allow))
+        self.sip = SipServer(
+            self._on_call,
+            host=sip_host,
+            port=sip_port,
+            udp=udp,
+            tcp=tcp,
+            max_calls=max_calls,
+            allow=tuple(allow),
+        )
         self.media = MediaPump(max_calls, "0.0.0.0" if ":" in sip_host else sip_host)
         self.metrics = metrics
         self._enders = concurrent.futures.ThreadPoolExecutor(
-            max_workers=4, thread_name_prefix="serve-end")
+            max_workers=4, thread_name_prefix="serve-end"
+        )
         self._lock = threading.Lock()
         self._active: dict[str, SipChannel] = {}
         self._idle = threading.Condition(self._lock)
         self._draining = False
-        self._sip_ctx = None
+        self._sip_ctx: contextlib.AbstractContextManager[SipServer] | None = None
 
     @property
     def port(self) -> int:
@@ -454,18 +504,26 @@ class Server:
 
     def start(self) -> None:
         """Start serving (SIP on its own event-loop thread)."""
-        self._sip_ctx = self.sip.run_in_thread()
-        self._sip_ctx.__enter__()
-        log.info("listening", extra={"fields": {
-            "sip": f"{self.sip.host}:{self.sip.port}",
-            "transport": ",".join(t for t, on in (("udp", self.sip.udp), ("tcp", self.sip.tcp))
-                                  if on),
-            "media_root": self.media_root}})
+        self._sip_ctx = ctx = self.sip.run_in_thread()
+        ctx.__enter__()
+        log.info(
+            "listening",
+            extra={
+                "fields": {
+                    "sip": f"{self.sip.host}:{self.sip.port}",
+                    "transport": ",".join(
+                        t for t, on in (("udp", self.sip.udp), ("tcp", self.sip.tcp)) if on
+                    ),
+                    "media_root": self.media_root,
+                }
+            },
+        )
 
     # -- calls (on_call runs on the SIP loop thread: no blocking) --------------------
 
     def _on_call(self, call) -> None:
         from .sip import PortsExhausted
+
         with self._lock:
             draining = self._draining
         if draining:
@@ -474,8 +532,9 @@ class Server:
         try:
             port = self.ports.acquire()
         except PortsExhausted:
-            log.warning("no free RTP port: call refused", extra={"fields": {
-                "call_id": call.call_id}})
+            log.warning(
+                "no free RTP port: call refused", extra={"fields": {"call_id": call.call_id}}
+            )
             call.reject(503)
             return
         try:
@@ -490,21 +549,36 @@ class Server:
         if self.metrics is not None:
             self.metrics.call_started()
         # one daemon thread per call: an app that never returns cannot block the exit
-        threading.Thread(target=self._run_app, args=(channel,), daemon=True,
-                         name=f"serve-app-{channel.call.id[:8]}").start()
+        threading.Thread(
+            target=self._run_app,
+            args=(channel,),
+            daemon=True,
+            name=f"serve-app-{channel.call.id[:8]}",
+        ).start()
 
     def _run_app(self, channel: SipChannel) -> None:
         info = channel.call
-        log.info("call start", extra={"fields": {
-            "call_id": info.call_id, "id": info.id, "from": info.from_uri,
-            "to": info.to_uri, "remote": f"{info.remote[0]}:{info.remote[1]}",
-            "transport": info.transport, "codec": info.codec}})
+        log.info(
+            "call start",
+            extra={
+                "fields": {
+                    "call_id": info.call_id,
+                    "id": info.id,
+                    "from": info.from_uri,
+                    "to": info.to_uri,
+                    "remote": f"{info.remote[0]}:{info.remote[1]}",
+                    "transport": info.transport,
+                    "codec": info.codec,
+                }
+            },
+        )
         error = None
         try:
             self.app(channel)
-        except Hangup as e:              # the caller went while the app was at work
-            log.info("call hung up during the app: %s", e,
-                     extra={"fields": {"call_id": info.call_id}})
+        except Hangup as e:  # the caller went while the app was at work
+            log.info(
+                "call hung up during the app: %s", e, extra={"fields": {"call_id": info.call_id}}
+            )
         except Exception as e:
             error = f"{type(e).__name__}: {e}"
             log.exception("app failed", extra={"fields": {"call_id": info.call_id}})
@@ -520,11 +594,16 @@ class Server:
         fr = channel.FileRecorder
         result = fr.result()
         cause = fr.cause().name if result is not None else "NONE"
-        channel.wait_for_hangup(5)           # our BYE/480 has been sent (or theirs came)
-        fields = {"call_id": info.call_id, "id": info.id, "cause": cause,
-                  "file": result.path if result is not None else None,
-                  "duration": round(result.duration, 3) if result is not None else 0.0,
-                  **channel.rtp_stats, "end": channel.end_reason}
+        channel.wait_for_hangup(5)  # our BYE/480 has been sent (or theirs came)
+        fields = {
+            "call_id": info.call_id,
+            "id": info.id,
+            "cause": cause,
+            "file": result.path if result is not None else None,
+            "duration": round(result.duration, 3) if result is not None else 0.0,
+            **channel.rtp_stats,
+            "end": channel.end_reason,
+        }
         if error:
             fields["error"] = error
         if self.metrics is not None:
@@ -547,8 +626,9 @@ class Server:
         with self._lock:
             self._draining = True
             n = len(self._active)
-        log.info("draining", extra={"fields": {"active_calls": n,
-                                               "drain_seconds": self.drain_seconds}})
+        log.info(
+            "draining", extra={"fields": {"active_calls": n, "drain_seconds": self.drain_seconds}}
+        )
         deadline = time.monotonic() + self.drain_seconds
         with self._lock:
             while self._active and time.monotonic() < deadline:
@@ -557,7 +637,7 @@ class Server:
         for channel in left:
             try:
                 channel.FileRecorder.stop()  # ABORTED, file published
-            except Exception:                # not answered / already ended: nothing to stop
+            except Exception:  # not answered / already ended: nothing to stop
                 pass
             self._enders.submit(channel.hangup)
         with self._lock:
@@ -582,18 +662,23 @@ class Metrics:
         try:
             import prometheus_client as pc
         except ImportError:
-            raise ValueError("--metrics needs the prometheus_client package "
-                             "(pip install prometheus_client)") from None
+            raise ValueError(
+                "--metrics needs the prometheus_client package " "(pip install prometheus_client)"
+            ) from None
         self.registry = pc.CollectorRegistry()
         r = self.registry
         self.calls = pc.Counter("recorder_calls", "Calls offered to the application", registry=r)
         self.active = pc.Gauge("recorder_calls_active", "Calls in progress", registry=r)
-        self.recordings = pc.Counter("recorder_recordings", "Calls ended, by recording cause",
-                                     ["cause"], registry=r)
-        self.seconds = pc.Counter("recorder_recorded_seconds", "Seconds of audio recorded",
-                                  registry=r)
-        self.rtp = {k: pc.Counter(f"recorder_rtp_{k}", f"RTP packets {k}", registry=r)
-                    for k in ("packets", "lost", "late")}
+        self.recordings = pc.Counter(
+            "recorder_recordings", "Calls ended, by recording cause", ["cause"], registry=r
+        )
+        self.seconds = pc.Counter(
+            "recorder_recorded_seconds", "Seconds of audio recorded", registry=r
+        )
+        self.rtp = {
+            k: pc.Counter(f"recorder_rtp_{k}", f"RTP packets {k}", registry=r)
+            for k in ("packets", "lost", "late")
+        }
         try:
             self._http = pc.start_http_server(port, addr=host, registry=r)
         except OSError as e:

@@ -86,8 +86,10 @@ def set_simd_level(level: str | None) -> str:
     elif isinstance(level, str) and level in LEVELS:
         number = LEVELS.index(level)
     else:
-        raise ValueError(f"unknown SIMD level {level!r}; expected one of {', '.join(LEVELS)} "
-                         "or None (the best this CPU runs)")
+        raise ValueError(
+            f"unknown SIMD level {level!r}; expected one of {', '.join(LEVELS)} "
+            "or None (the best this CPU runs)"
+        )
     used = {_kernel(name).set_isa(number) for name in _KERNELS}
-    assert len(used) == 1, used      # every module reads the same CPU
+    assert len(used) == 1, used  # every module reads the same CPU
     return LEVELS[used.pop()]

@@ -27,12 +27,16 @@ import numpy as np
 from . import codecs
 from ._buffers import as_int16, open_binary
 
-__all__ = ["read", "write", "Writer", "FORMATS"]
+__all__ = ["FORMATS", "Writer", "read", "write"]
 
 #: The raw formats: name -> (encoder factory, decoder factory), a read-only view of the
 #: registry's formats with ``raw`` set (:data:`recorder.codecs.REGISTRY`).
 FORMATS: Mapping[str, tuple[Callable[[], Any], Callable[[], Any]]] = MappingProxyType(
-    {name: (codecs.REGISTRY[name].encoder, codecs.REGISTRY[name].decoder) for name in codecs.names("raw")})
+    {
+        name: (codecs.REGISTRY[name].encoder, codecs.REGISTRY[name].decoder)
+        for name in codecs.names("raw")
+    }
+)
 
 
 def read(path: Any, fmt: str = "oki") -> np.ndarray:
@@ -146,7 +150,7 @@ class Writer:
         self.format = entry.name
         self._enc = entry.encoder()
         self._f, self._own = open_binary(path, "wb")
-        self.path = getattr(self._f, "name", None)     # the path, or the file object's name
+        self.path = getattr(self._f, "name", None)  # the path, or the file object's name
         self.frames = 0
         self.bytes_written = 0
         self.closed = False

@@ -31,12 +31,24 @@ from . import codecs
 from ._buffers import as_int16, integer, open_binary, sample_rate
 from ._wavcodec import READ_ONLY, Fmt, WavCodec, WavError
 
-__all__ = ["WavError", "Info", "Repaired", "read", "write", "info", "Writer", "repair", "WRITE_FORMATS",
-           "Fmt", "WavCodec"]
+__all__ = [
+    "WRITE_FORMATS",
+    "Fmt",
+    "Info",
+    "Repaired",
+    "WavCodec",
+    "WavError",
+    "Writer",
+    "info",
+    "read",
+    "repair",
+    "write",
+]
 
 MAX_CHANNELS = 64
-#: What the functions that take a file take: a path or a binary file object.
-PathOrFile = Union[str, "os.PathLike[str]", IO[bytes]]
+#: What the functions that take a file take: a path or a binary file object (a raw one
+#: such as cipher.SealedPart too).
+PathOrFile = Union[str, "os.PathLike[str]", IO[bytes], io.RawIOBase]
 _U32 = 0xFFFFFFFF
 # data sizes that writers streaming to a pipe put in the header (they cannot seek back):
 # 0xFFFFFFFF (sox, ffmpeg to a pipe), 0x7FFFF000 (espeak-ng --stdout), 0x7FFFFFFF.
@@ -98,13 +110,23 @@ class Info:
 
 #: format name -> its WAV codec, for writing: a read-only view of the format registry
 #: (:data:`recorder.codecs.REGISTRY`, where aliases such as ``'s16'`` are listed too).
-WRITE_FORMATS: Mapping[str, WavCodec] = MappingProxyType({n: f.wav for n, f in codecs.REGISTRY.items()})
+WRITE_FORMATS: Mapping[str, WavCodec] = MappingProxyType(
+    {n: f.wav for n, f in codecs.REGISTRY.items()}
+)
 
 # the codecs that read files, tried in order: every registered format, then the PCM and
 # float layouts this package reads but does not write
 _READ_CODECS: tuple[WavCodec, ...] = (*WRITE_FORMATS.values(), *READ_ONLY)
-_TAG_NAMES = {0x0002: "MS ADPCM", 0x0011: "IMA ADPCM", 0x0010: "OKI ADPCM", 0x0017: "Dialogic OKI ADPCM",
-              0x0031: "GSM 6.10", 0x0055: "MP3", 0x0064: "G.726", 0x0161: "WMA"}
+_TAG_NAMES = {
+    0x0002: "MS ADPCM",
+    0x0011: "IMA ADPCM",
+    0x0010: "OKI ADPCM",
+    0x0017: "Dialogic OKI ADPCM",
+    0x0031: "GSM 6.10",
+    0x0055: "MP3",
+    0x0064: "G.726",
+    0x0161: "WMA",
+}
 
 
 # --- parsing -------------------------------------------------------------------------------
@@ -177,7 +199,8 @@ def _parse(f, size: int) -> _Layout:
             if rf64 and csize == _U32 and ds64_data is not None:
                 csize = ds64_data
             if csize in _STREAMING_SIZES or (
-                    csize == 0 and remaining > 0 and not _looks_like_chunk(f.read(8), remaining)):
+                csize == 0 and remaining > 0 and not _looks_like_chunk(f.read(8), remaining)
+            ):
                 # the audio runs on to the end of the file, or to chunks that follow it
                 after = _trailing_chunks(f, body, size)
                 csize, unbounded = (size if after is None else after) - body, True
@@ -190,8 +213,10 @@ def _parse(f, size: int) -> _Layout:
                 break
         elif csize > remaining:
             if data is not None and fmt is not None:
-                break          # trailing junk after the audio: ignore it
-            raise WavError(f"{cid!r} chunk truncated: header says {csize} bytes, the file holds {remaining}")
+                break  # trailing junk after the audio: ignore it
+            raise WavError(
+                f"{cid!r} chunk truncated: header says {csize} bytes, the file holds {remaining}"
+            )
         elif cid == b"fmt ":
             if fmt is not None:
                 raise WavError("file has two fmt chunks")
@@ -229,6 +254,7 @@ class _Source:
         self._own = self._view = None
         if cipher is not None:
             from .cipher import SealedPart, check_cipher, is_sealed_part  # cryptography: when used
+
             check_cipher(cipher)
         f, owned = open_binary(src, "rb", WavError)
         if owned:
@@ -236,7 +262,7 @@ class _Source:
         if cipher is not None:
             try:
                 seekable = getattr(f, "seekable", lambda: True)()
-                if seekable and is_sealed_part(f):   # a recording in progress (or crashed)
+                if seekable and is_sealed_part(f):  # a recording in progress (or crashed)
                     f = self._view = SealedPart.open(f, cipher)
                 else:
                     f = io.BytesIO(cipher.decrypt(f.read()))
@@ -276,9 +302,16 @@ def _info(layout: _Layout) -> Info:
     fmt = layout.fmt
     frames = _frames(layout)
     return Info(
-        format=layout.codec.name, rate=fmt.rate, channels=fmt.channels, frames=frames,
-        duration=frames / fmt.rate, format_tag=fmt.tag, bits_per_sample=fmt.bits,
-        block_align=fmt.block_align, data_offset=layout.data_offset, data_bytes=layout.data_bytes,
+        format=layout.codec.name,
+        rate=fmt.rate,
+        channels=fmt.channels,
+        frames=frames,
+        duration=frames / fmt.rate,
+        format_tag=fmt.tag,
+        bits_per_sample=fmt.bits,
+        block_align=fmt.block_align,
+        data_offset=layout.data_offset,
+        data_bytes=layout.data_bytes,
     )
 
 
@@ -289,11 +322,12 @@ def _opaque(cipher, fn, *args):
     plaintext."""
     try:
         return fn(*args)
-    except ValueError:                  # WavError, CipherError, a codec's complaint
+    except ValueError:  # WavError, CipherError, a codec's complaint
         if cipher is None:
             raise
     from .cipher import CipherError
-    raise CipherError()                 # outside the except: no chained original
+
+    raise CipherError()  # outside the except: no chained original
 
 
 def info(path: PathOrFile, *, cipher: Any = None) -> Info:
@@ -441,8 +475,15 @@ class Writer:
     800
     """
 
-    def __init__(self, path: PathOrFile, fmt: str = "alaw", rate: int = 8000, channels: int = 1,
-                 *, buffering: int = 64 * 1024) -> None:
+    def __init__(
+        self,
+        path: PathOrFile,
+        fmt: str = "alaw",
+        rate: int = 8000,
+        channels: int = 1,
+        *,
+        buffering: int = 64 * 1024,
+    ) -> None:
         entry = codecs.lookup(fmt)
         self.codec = entry.wav
         self.format = entry.name
@@ -450,9 +491,9 @@ class Writer:
         self.channels = integer(channels, "channels", 1, MAX_CHANNELS)
         self._encoder = self.codec.encoder(self.channels, self.rate)
         self._f, self._own = open_binary(path, "w+b", WavError, buffering)
-        self.path = getattr(self._f, "name", None)     # the path, or the file object's name
-        self.frames = 0          # frames handed to write()
-        self.data_bytes = 0      # bytes of coded audio in the data chunk
+        self.path = getattr(self._f, "name", None)  # the path, or the file object's name
+        self.frames = 0  # frames handed to write()
+        self.data_bytes = 0  # bytes of coded audio in the data chunk
         self.closed = False
         self._start = self._f.tell()
         self._write_header()
@@ -472,8 +513,14 @@ class Writer:
             chunks += b"fact" + struct.pack("<II", 4, min(self.frames_written, _U32))
         pad = self.data_bytes & 1 if self.closed else 0
         riff_size = 4 + len(chunks) + 8 + self.data_bytes + pad
-        return (b"RIFF" + struct.pack("<I", min(riff_size, _U32)) + b"WAVE" + chunks
-                + b"data" + struct.pack("<I", min(self.data_bytes, _U32)))
+        return (
+            b"RIFF"
+            + struct.pack("<I", min(riff_size, _U32))
+            + b"WAVE"
+            + chunks
+            + b"data"
+            + struct.pack("<I", min(self.data_bytes, _U32))
+        )
 
     @property
     def frames_written(self) -> int:
@@ -498,7 +545,7 @@ class Writer:
         if self._header_len + self.data_bytes + n + 1 > _U32:
             raise WavError("WAV file would exceed 4 GiB; start a new file")
         view = memoryview(coded).cast("B")
-        while view.nbytes:                    # an unbuffered file may take part of it
+        while view.nbytes:  # an unbuffered file may take part of it
             k = self._f.write(view)
             k = view.nbytes if k is None else k
             self.data_bytes += k
@@ -530,7 +577,9 @@ class Writer:
             raise ValueError("write to a closed WAV writer")
         x = as_int16(pcm, "pcm").reshape(-1)
         if x.size % self.channels:
-            raise ValueError(f"{x.size} samples is not a whole number of {self.channels}-channel frames")
+            raise ValueError(
+                f"{x.size} samples is not a whole number of {self.channels}-channel frames"
+            )
         self._append(self._encoder.encode(x))
         self.frames += x.size // self.channels
         return x.size // self.channels
@@ -600,10 +649,18 @@ class Writer:
         """The :class:`Info` of what is in the file now (after :meth:`close`: what
         :func:`info` reads back from it)."""
         c, frames = self.codec, self.frames_written
-        return Info(format=self.format, rate=self.rate, channels=self.channels, frames=frames,
-                    duration=frames / self.rate, format_tag=c.tag, bits_per_sample=c.bits,
-                    block_align=c.block_align(self.channels, self.rate),
-                    data_offset=self._header_len, data_bytes=self.data_bytes)
+        return Info(
+            format=self.format,
+            rate=self.rate,
+            channels=self.channels,
+            frames=frames,
+            duration=frames / self.rate,
+            format_tag=c.tag,
+            bits_per_sample=c.bits,
+            block_align=c.block_align(self.channels, self.rate),
+            data_offset=self._header_len,
+            data_bytes=self.data_bytes,
+        )
 
     def __enter__(self):
         return self
@@ -612,8 +669,10 @@ class Writer:
         self.close()
 
     def __repr__(self) -> str:
-        return (f"Writer({self.path!r}, fmt={self.format!r}, rate={self.rate}, "
-                f"channels={self.channels}, frames={self.frames})")
+        return (
+            f"Writer({self.path!r}, fmt={self.format!r}, rate={self.rate}, "
+            f"channels={self.channels}, frames={self.frames})"
+        )
 
 
 def write(path: PathOrFile, pcm: Any, fmt: str = "alaw", rate: int = 8000) -> Info:
@@ -661,13 +720,39 @@ def write(path: PathOrFile, pcm: Any, fmt: str = "alaw", rate: int = 8000) -> In
 # Chunks that real files put after the audio.  After a stale data size, the first run of
 # well-formed chunks that starts with one of these and fills the rest of the file marks
 # where the audio ends; such a run never holds a header chunk.
-_TRAILING_IDS = (b"LIST", b"id3 ", b"ID3 ", b"bext", b"cue ", b"smpl", b"inst", b"acid", b"JUNK",
-                 b"junk", b"PAD ", b"iXML", b"_PMX", b"DISP", b"cart", b"afsp", b"umid", b"plst",
-                 b"labl", b"note", b"ltxt", b"fact", b"slnt", b"minf", b"elm1", b"regn", b"ovwf")
+_TRAILING_IDS = (
+    b"LIST",
+    b"id3 ",
+    b"ID3 ",
+    b"bext",
+    b"cue ",
+    b"smpl",
+    b"inst",
+    b"acid",
+    b"JUNK",
+    b"junk",
+    b"PAD ",
+    b"iXML",
+    b"_PMX",
+    b"DISP",
+    b"cart",
+    b"afsp",
+    b"umid",
+    b"plst",
+    b"labl",
+    b"note",
+    b"ltxt",
+    b"fact",
+    b"slnt",
+    b"minf",
+    b"elm1",
+    b"regn",
+    b"ovwf",
+)
 _HEADER_IDS = frozenset((b"fmt ", b"data", b"ds64"))
 _SCAN = 1 << 20
 _TRAILING_WORDS = np.frombuffer(b"".join(_TRAILING_IDS), "<u4")
-_FIRST_TWO = np.zeros((2, 256), bool)            # bytes that start the ids, second bytes
+_FIRST_TWO = np.zeros((2, 256), bool)  # bytes that start the ids, second bytes
 _FIRST_TWO[0, [cid[0] for cid in _TRAILING_IDS]] = True
 _FIRST_TWO[1, [cid[1] for cid in _TRAILING_IDS]] = True
 
@@ -679,9 +764,13 @@ def _id_offsets(block: bytes, limit: int) -> list[int]:
     n = min(limit, a.size - 3)
     if n <= 0:
         return []
-    at = np.flatnonzero(_FIRST_TWO[0, a[:n]] & _FIRST_TWO[1, a[1:n + 1]])
-    words = (a[at].astype(np.uint32) | a[at + 1].astype(np.uint32) << 8
-             | a[at + 2].astype(np.uint32) << 16 | a[at + 3].astype(np.uint32) << 24)
+    at = np.flatnonzero(_FIRST_TWO[0, a[:n]] & _FIRST_TWO[1, a[1 : n + 1]])
+    words = (
+        a[at].astype(np.uint32)
+        | a[at + 1].astype(np.uint32) << 8
+        | a[at + 2].astype(np.uint32) << 16
+        | a[at + 3].astype(np.uint32) << 24
+    )
     return at[np.isin(words, _TRAILING_WORDS)].tolist()
 
 
@@ -743,7 +832,7 @@ def _trailing_chunks(f, start: int, size: int) -> int | None:
     return None
 
 
-_CUT_CHUNK_MAX = 1 << 20      # a metadata chunk cut by the end of the file is at most this big
+_CUT_CHUNK_MAX = 1 << 20  # a metadata chunk cut by the end of the file is at most this big
 
 
 def _cut_trailing_chunk(f, start: int, size: int) -> int | None:
@@ -755,7 +844,7 @@ def _cut_trailing_chunk(f, start: int, size: int) -> int | None:
     f.seek(pos)
     block = f.read(size - pos)
     for at in _id_offsets(block, len(block)):
-        if pos + at + 8 > size:               # the id, then the end within its size field
+        if pos + at + 8 > size:  # the id, then the end within its size field
             return pos + at
         head = _chunk_head(f, pos + at, size)
         if head is not None and pos + at + 8 + head[1] > size and head[1] <= _CUT_CHUNK_MAX:
@@ -793,17 +882,20 @@ def _repair_plan(f, size: int):
         raise _CannotRepair(f"not a WAV file (starts with {head[:4]!r}, type {head[8:12]!r})")
     fmt = fact = fact_at = None
     pos = 12
-    while True:                                  # the chunks before the data
+    while True:  # the chunks before the data
         head = _chunk_head(f, pos, size)
         if head is None:
-            raise _CannotRepair("no data chunk" if pos + 8 > size else
-                                f"unreadable chunk header at byte {pos}")
+            raise _CannotRepair(
+                "no data chunk" if pos + 8 > size else f"unreadable chunk header at byte {pos}"
+            )
         cid, csize = head
         body = pos + 8
         if cid == b"data":
             break
         if body + csize > size:
-            raise _CannotRepair(f"{cid!r} chunk at byte {pos} is truncated and no data chunk precedes it")
+            raise _CannotRepair(
+                f"{cid!r} chunk at byte {pos} is truncated and no data chunk precedes it"
+            )
         if cid == b"fmt ":
             if fmt is not None:
                 raise _CannotRepair("file has two fmt chunks")
@@ -825,37 +917,44 @@ def _repair_plan(f, size: int):
 
     declared, data_at = csize, body
     end = data_at + declared
-    runs_from: int | None = data_at              # where the audio may run on from
+    runs_from: int | None = data_at  # where the audio may run on from
     if declared not in _STREAMING_SIZES and declared <= size - data_at:
         # one byte after odd-sized data at the end of the file: the pad byte when the
         # RIFF size counts it; else audio written after the last header refresh
         stale_pad = declared & 1 and end + 1 == size and riff_size + 8 < size
-        if not stale_pad and (_chunks_fill(f, end + (declared & 1), size)
-                              or (declared & 1 and _chunks_fill(f, end, size))):
-            runs_from = None                     # a whole data chunk, last or followed by chunks
+        if not stale_pad and (
+            _chunks_fill(f, end + (declared & 1), size)
+            or (declared & 1 and _chunks_fill(f, end, size))
+        ):
+            runs_from = None  # a whole data chunk, last or followed by chunks
         else:
             cid = _looks_like_a_chunk(f, end + (declared & 1), size)
             if cid is not None:
                 raise _CannotRepair(f"the {cid!r} chunk after the data is malformed or truncated")
-            runs_from = end                      # a stale size: more audio follows
+            runs_from = end  # a stale size: more audio follows
     if runs_from is None:
         nbytes, last = declared, end + (declared & 1) >= size
     else:
         chunks_at = _trailing_chunks(f, data_at, size)
         if chunks_at is not None and chunks_at < runs_from:
-            raise _CannotRepair(f"the data size ({_describe(declared)}) runs over a chunk at byte {chunks_at}")
+            raise _CannotRepair(
+                f"the data size ({_describe(declared)}) runs over a chunk at byte {chunks_at}"
+            )
         if chunks_at is None:
             cut = _cut_trailing_chunk(f, runs_from, size)
             if cut is not None:
-                raise _CannotRepair(f"the chunk at byte {cut} after the audio is cut short by "
-                                    "the end of the file")
+                raise _CannotRepair(
+                    f"the chunk at byte {cut} after the audio is cut short by "
+                    "the end of the file"
+                )
         last = chunks_at is None
         nbytes = (size if chunks_at is None else chunks_at) - data_at
     keep = codec.whole_bytes(nbytes, fmt)
     if keep != nbytes and not last:
         raise _CannotRepair(
             f"the data chunk ({nbytes} bytes) ends inside a frame or block and other chunks "
-            "follow it: they would have to move")
+            "follow it: they would have to move"
+        )
     new_size = data_at + keep + (keep & 1) if last else size
     writes, notes = [], []
     if keep != declared:
@@ -891,11 +990,15 @@ def _open_for_repair(path_or_file):
     if not owned:
         for what in ("write", "seek", "tell", "truncate"):
             if not callable(getattr(f, what, None)):
-                raise TypeError(f"repair needs a file object that can {what}, got {type(f).__name__}")
+                raise TypeError(
+                    f"repair needs a file object that can {what}, got {type(f).__name__}"
+                )
         for what in ("readable", "writable", "seekable"):
             check = getattr(f, what, None)
             if check is not None and not check():
-                raise ValueError(f"repair needs a {what} file object ({type(f).__name__} is not {what})")
+                raise ValueError(
+                    f"repair needs a {what} file object ({type(f).__name__} is not {what})"
+                )
     return f, owned
 
 
@@ -958,7 +1061,9 @@ def repair(path_or_file: PathOrFile) -> Repaired:
             writes, new_size, note = _repair_plan(f, size)
         except _CannotRepair as e:
             if before is None:
-                raise WavError(f"{error}; cannot repair: {e}" if str(error) != str(e) else str(e)) from None
+                raise WavError(
+                    f"{error}; cannot repair: {e}" if str(error) != str(e) else str(e)
+                ) from None
             return _repaired(before, False, f"nothing to repair ({e})", before)
         if not writes and new_size == size:
             if before is None:
@@ -988,4 +1093,3 @@ def _check_readable(f, layout: _Layout) -> _Layout:
 def _repaired(after: Info, changed: bool, note: str, before: Info | None) -> Repaired:
     fields = {k: getattr(after, k) for k in Info.__dataclass_fields__}
     return Repaired(**fields, changed=changed, note=note, before=before)
-

@@ -37,6 +37,16 @@ from .transaction import Timers
 from .uas import Config, UasCore
 
 __all__ = [
-    "Call", "Config", "Media", "NoCommonCodec", "Peer", "PortsExhausted", "RtpPorts",
-    "SdpError", "SipParseError", "SipServer", "Timers", "UasCore",
+    "Call",
+    "Config",
+    "Media",
+    "NoCommonCodec",
+    "Peer",
+    "PortsExhausted",
+    "RtpPorts",
+    "SdpError",
+    "SipParseError",
+    "SipServer",
+    "Timers",
+    "UasCore",
 ]

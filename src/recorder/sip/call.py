@@ -93,9 +93,19 @@ class Call:
         ``on_update(call)``.
     """
 
-    def __init__(self, core: UasCore, *, call_id: str, from_uri: str, from_name: str,
-                 to_uri: str, to_name: str, remote: Peer,
-                 headers: list[tuple[str, str]], media: Media | None) -> None:
+    def __init__(
+        self,
+        core: UasCore,
+        *,
+        call_id: str,
+        from_uri: str,
+        from_name: str,
+        to_uri: str,
+        to_name: str,
+        remote: Peer,
+        headers: list[tuple[str, str]],
+        media: Media | None,
+    ) -> None:
         self.id = uuid.uuid4().hex
         self.call_id = call_id
         self.from_uri, self.from_name = from_uri, from_name
@@ -125,8 +135,9 @@ class Call:
             ``local_rtp_port`` is not an int in 1..65535.
         """
         if not isinstance(local_rtp_port, int) or not 0 < local_rtp_port < 65536:
-            raise ValueError(f"local_rtp_port must be an int in 1..65535, "
-                             f"got {local_rtp_port!r}")
+            raise ValueError(
+                f"local_rtp_port must be an int in 1..65535, " f"got {local_rtp_port!r}"
+            )
         self._core.answer_call(self, local_rtp_port)
 
     def reject(self, code: int = 486) -> None:
@@ -188,5 +199,7 @@ class Call:
             _safely(self.on_end, self, reason)
 
     def __repr__(self) -> str:
-        return (f"<Call {self.id[:8]} {self.from_uri} -> {self.to_uri} {self.state}"
-                f"{' ' + self.end_reason if self.end_reason else ''}>")
+        return (
+            f"<Call {self.id[:8]} {self.from_uri} -> {self.to_uri} {self.state}"
+            f"{' ' + self.end_reason if self.end_reason else ''}>"
+        )

@@ -19,14 +19,43 @@ MAX_MESSAGE = 65535
 MAX_HEADERS = 128
 
 COMPACT = {
-    "i": "Call-ID", "m": "Contact", "e": "Content-Encoding", "l": "Content-Length",
-    "c": "Content-Type", "f": "From", "s": "Subject", "k": "Supported", "t": "To",
+    "i": "Call-ID",
+    "m": "Contact",
+    "e": "Content-Encoding",
+    "l": "Content-Length",
+    "c": "Content-Type",
+    "f": "From",
+    "s": "Subject",
+    "k": "Supported",
+    "t": "To",
     "v": "Via",
 }
-CANONICAL = {n.lower(): n for n in (
-    "Call-ID", "Contact", "Content-Encoding", "Content-Length", "Content-Type", "From",
-    "Subject", "Supported", "To", "Via", "CSeq", "Max-Forwards", "Route", "Record-Route",
-    "Allow", "Accept", "Require", "Server", "User-Agent", "Retry-After", "Unsupported")}
+CANONICAL = {
+    n.lower(): n
+    for n in (
+        "Call-ID",
+        "Contact",
+        "Content-Encoding",
+        "Content-Length",
+        "Content-Type",
+        "From",
+        "Subject",
+        "Supported",
+        "To",
+        "Via",
+        "CSeq",
+        "Max-Forwards",
+        "Route",
+        "Record-Route",
+        "Allow",
+        "Accept",
+        "Require",
+        "Server",
+        "User-Agent",
+        "Retry-After",
+        "Unsupported",
+    )
+}
 # Headers whose value is a comma-separated list (RFC 3261 §7.3.1).
 LIST_HEADERS = {"via", "contact", "route", "record-route", "allow", "supported", "require"}
 # Headers that must appear at most once in a request (RFC 4475 §3.1.2.19 style).
@@ -199,7 +228,7 @@ def parse_name_addr(value: str) -> NameAddr:
             i += 1
         if i >= len(value):
             raise SipParseError("unterminated display name")
-        display, rest = "".join(out), value[i + 1:].lstrip()
+        display, rest = "".join(out), value[i + 1 :].lstrip()
         if not rest.startswith("<"):
             raise SipParseError("quoted display name not followed by <URI>")
     elif "<" in value:
@@ -533,8 +562,7 @@ def check_request(req: Request) -> RequestInfo:
     f, t = req.get("From"), req.get("To")
     if f is None or t is None:
         raise SipParseError("missing From or To")
-    return RequestInfo(vias, call_id, int(cseq[0]), cseq[1], parse_name_addr(f),
-                       parse_name_addr(t))
+    return RequestInfo(vias, call_id, int(cseq[0]), cseq[1], parse_name_addr(f), parse_name_addr(t))
 
 
 class StreamFramer:
@@ -597,9 +625,16 @@ class StreamFramer:
             del self._buf[:total]
 
 
-def make_response(req: Request, status: int, *, reason: str | None = None,
-                  to_tag: str | None = None, body: bytes = b"",
-                  extra: list[tuple[str, str]] | tuple = (), server: str = "") -> Response:
+def make_response(
+    req: Request,
+    status: int,
+    *,
+    reason: str | None = None,
+    to_tag: str | None = None,
+    body: bytes = b"",
+    extra: list[tuple[str, str]] | tuple = (),
+    server: str = "",
+) -> Response:
     """The response to a request (RFC 3261 §8.2.6.2).
 
     Parameters
@@ -624,8 +659,7 @@ def make_response(req: Request, status: int, *, reason: str | None = None,
     Response
         The response, ready for :meth:`Response.to_bytes`.
     """
-    headers = [(n, v) for n, v in req.headers if n.lower() in ("via", "from", "call-id",
-                                                                   "cseq")]
+    headers = [(n, v) for n, v in req.headers if n.lower() in ("via", "from", "call-id", "cseq")]
     to = req.get("To") or ""
     if to_tag and ";tag=" not in to.replace(" ", "").lower():
         to += f";tag={to_tag}"
@@ -636,8 +670,9 @@ def make_response(req: Request, status: int, *, reason: str | None = None,
     return Response(headers=headers, body=body, status=status, reason=reason or "Unknown")
 
 
-_RAW_HEADER = re.compile(rb"^(via|v|from|f|to|t|call-id|i|cseq)[ \t]*:[^\r\n]*",
-                         re.IGNORECASE | re.MULTILINE)
+_RAW_HEADER = re.compile(
+    rb"^(via|v|from|f|to|t|call-id|i|cseq)[ \t]*:[^\r\n]*", re.IGNORECASE | re.MULTILINE
+)
 
 
 def salvage_request(data: bytes) -> Request | None:

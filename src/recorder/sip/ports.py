@@ -43,9 +43,12 @@ class RtpPorts:
 
     def __init__(self, first: int, last: int) -> None:
         if not all(isinstance(v, int) for v in (first, last)) or not (
-                1024 <= first <= last <= 65534):
-            raise ValueError(f"RTP port range must be ints with 1024 <= first <= last <= "
-                             f"65534, got {first!r}..{last!r}")
+            1024 <= first <= last <= 65534
+        ):
+            raise ValueError(
+                f"RTP port range must be ints with 1024 <= first <= last <= "
+                f"65534, got {first!r}..{last!r}"
+            )
         self._free = list(range(last - last % 2, first - 1, -2))
         if not self._free:
             raise ValueError(f"RTP port range {first}..{last} holds no even port")

@@ -16,8 +16,12 @@ MAX_SDP = 16384
 STATIC = {0: "PCMU", 8: "PCMA"}
 DIRECTIONS = ("sendrecv", "sendonly", "recvonly", "inactive")
 # What we answer for each offered direction (we never send media).
-ANSWER_DIRECTION = {"sendrecv": "recvonly", "sendonly": "recvonly",
-                    "recvonly": "inactive", "inactive": "inactive"}
+ANSWER_DIRECTION = {
+    "sendrecv": "recvonly",
+    "sendonly": "recvonly",
+    "recvonly": "inactive",
+    "inactive": "inactive",
+}
 
 
 class SdpError(ValueError):
@@ -245,8 +249,7 @@ def negotiate(offer: Session) -> tuple[int, Media]:
         if m.media != "audio" or m.port == 0 or m.proto not in ("RTP/AVP", "RTP/AVPF"):
             continue
         pts = [int(f) for f in m.formats if f.isdigit() and int(f) < 128]
-        codec = next((pt for pt in pts if _encoding(m, pt) in ("PCMU/8000", "PCMA/8000")),
-                     None)
+        codec = next((pt for pt in pts if _encoding(m, pt) in ("PCMU/8000", "PCMA/8000")), None)
         if codec is None:
             continue
         te = next((pt for pt in pts if _encoding(m, pt) == "TELEPHONE-EVENT/8000"), None)
@@ -256,13 +259,15 @@ def negotiate(offer: Session) -> tuple[int, Media]:
         ptime = m.ptime if m.ptime and 10 <= m.ptime <= 200 and m.ptime % 10 == 0 else 20
         direction = m.direction or offer.direction
         on_hold = direction in ("sendonly", "inactive") or addr in ("0.0.0.0", "::")
-        return index, Media(_encoding(m, codec).split("/")[0], codec, te, ptime,
-                            (addr, m.port), direction, on_hold)
+        return index, Media(
+            _encoding(m, codec).split("/")[0], codec, te, ptime, (addr, m.port), direction, on_hold
+        )
     raise NoCommonCodec("no audio stream with PCMU or PCMA in the offer")
 
 
-def answer(offer: Session, local_ip: str, rtp_port: int, session_id: int,
-           version: int) -> tuple[bytes, Media]:
+def answer(
+    offer: Session, local_ip: str, rtp_port: int, session_id: int, version: int
+) -> tuple[bytes, Media]:
     r"""Build the answer to an offer: our stream on ``rtp_port``, other ``m=`` lines
     refused (port 0).
 
@@ -303,21 +308,22 @@ def answer(offer: Session, local_ip: str, rtp_port: int, session_id: int,
         if i != index:
             lines.append(f"m={m.media} 0 {m.proto} {m.formats[0]}")
             continue
-        pts = [media.payload_type] + ([media.telephone_event]
-                                      if media.telephone_event is not None else [])
+        pts = [media.payload_type] + (
+            [media.telephone_event] if media.telephone_event is not None else []
+        )
         lines.append(f"m=audio {rtp_port} {m.proto} {' '.join(map(str, pts))}")
         lines.append(f"a=rtpmap:{media.payload_type} {media.codec}/8000")
         if media.telephone_event is not None:
             lines.append(f"a=rtpmap:{media.telephone_event} telephone-event/8000")
-            lines.append(f"a=fmtp:{media.telephone_event} "
-                         f"{m.fmtp.get(media.telephone_event, '0-16')}")
+            lines.append(
+                f"a=fmtp:{media.telephone_event} " f"{m.fmtp.get(media.telephone_event, '0-16')}"
+            )
         lines.append(f"a=ptime:{media.ptime}")
         lines.append(f"a={ANSWER_DIRECTION.get(media.direction, 'recvonly')}")
     return ("\r\n".join(lines) + "\r\n").encode(), media
 
 
-def offer(local_ip: str, rtp_port: int, session_id: int, version: int,
-          ptime: int = 20) -> bytes:
+def offer(local_ip: str, rtp_port: int, session_id: int, version: int, ptime: int = 20) -> bytes:
     """Our offer, for an INVITE without SDP (late offer: the answer comes in the ACK).
 
     Parameters
@@ -336,18 +342,28 @@ def offer(local_ip: str, rtp_port: int, session_id: int, version: int,
     bytes
         An SDP body offering PCMU, PCMA and telephone-event, receive-only.
     """
-    lines = _head(local_ip, session_id, version) + [
+    lines = [
+        *_head(local_ip, session_id, version),
         f"m=audio {rtp_port} RTP/AVP 0 8 101",
-        "a=rtpmap:0 PCMU/8000", "a=rtpmap:8 PCMA/8000",
-        "a=rtpmap:101 telephone-event/8000", "a=fmtp:101 0-16",
-        f"a=ptime:{ptime}", "a=recvonly"]
+        "a=rtpmap:0 PCMU/8000",
+        "a=rtpmap:8 PCMA/8000",
+        "a=rtpmap:101 telephone-event/8000",
+        "a=fmtp:101 0-16",
+        f"a=ptime:{ptime}",
+        "a=recvonly",
+    ]
     return ("\r\n".join(lines) + "\r\n").encode()
 
 
 def _head(local_ip: str, session_id: int, version: int) -> list[str]:
     fam = "IP6" if ":" in local_ip else "IP4"
-    return ["v=0", f"o=- {session_id} {version} IN {fam} {local_ip}", "s=-",
-            f"c=IN {fam} {local_ip}", "t=0 0"]
+    return [
+        "v=0",
+        f"o=- {session_id} {version} IN {fam} {local_ip}",
+        "s=-",
+        f"c=IN {fam} {local_ip}",
+        "t=0 0",
+    ]
 
 
 def accept_answer(answer_sdp: Session) -> Media:
@@ -373,5 +389,7 @@ def accept_answer(answer_sdp: Session) -> Media:
     _, media = negotiate(answer_sdp)
     # "sendonly" is the normal answer to our "recvonly" offer.
     on_hold = media.direction in ("recvonly", "inactive") or media.remote_rtp[0] in (
-        "0.0.0.0", "::")
+        "0.0.0.0",
+        "::",
+    )
     return dataclasses.replace(media, on_hold=on_hold)

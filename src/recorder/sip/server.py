@@ -82,20 +82,34 @@ class SipServer:
     True
     """
 
-    def __init__(self, on_call: Callable[[Call], None], *, host: str = "127.0.0.1",
-                 port: int = 5060, udp: bool = True, tcp: bool = True, max_calls: int = 100,
-                 allow: tuple[str, ...] = ("0.0.0.0/0", "::/0"), timers: Timers | None = None,
-                 advertised_ip: str | None = None, max_connections: int = 1024,
-                 idle_timeout: float = 300.0) -> None:
+    def __init__(
+        self,
+        on_call: Callable[[Call], None],
+        *,
+        host: str = "127.0.0.1",
+        port: int = 5060,
+        udp: bool = True,
+        tcp: bool = True,
+        max_calls: int = 100,
+        allow: tuple[str, ...] = ("0.0.0.0/0", "::/0"),
+        timers: Timers | None = None,
+        advertised_ip: str | None = None,
+        max_connections: int = 1024,
+        idle_timeout: float = 300.0,
+    ) -> None:
         if not (udp or tcp):
             raise ValueError("enable at least one of udp and tcp")
         if not isinstance(port, int) or not 0 <= port < 65536:
             raise ValueError(f"port must be an int in 0..65535, got {port!r}")
         self.on_call, self.host, self.port = on_call, host, port
         self.udp, self.tcp = udp, tcp
-        self.config = Config(local_ip=advertised_ip or host, local_port=port,
-                             max_calls=max_calls, allow=tuple(allow),
-                             timers=timers or Timers())
+        self.config = Config(
+            local_ip=advertised_ip or host,
+            local_port=port,
+            max_calls=max_calls,
+            allow=tuple(allow),
+            timers=timers or Timers(),
+        )
         self.max_connections, self.idle_timeout = max_connections, idle_timeout
         self.core: UasCore | None = None
         self._udp_transport: asyncio.DatagramTransport | None = None
@@ -114,12 +128,14 @@ class SipServer:
         loop = asyncio.get_running_loop()
         self.core = UasCore(loop, self._send, self.on_call, self.config)
         if self.tcp:
-            self._tcp_server = await asyncio.start_server(self._serve_tcp, self.host,
-                                                          self.port, limit=MAX_MESSAGE)
+            self._tcp_server = await asyncio.start_server(
+                self._serve_tcp, self.host, self.port, limit=MAX_MESSAGE
+            )
             self.port = self._tcp_server.sockets[0].getsockname()[1]
         if self.udp:
             self._udp_transport, _ = await loop.create_datagram_endpoint(
-                lambda: _Udp(self), local_addr=(self.host, self.port))
+                lambda: _Udp(self), local_addr=(self.host, self.port)
+            )
             self.port = self._udp_transport.get_extra_info("sockname")[1]
         self.config.local_port = self.port
 
@@ -164,8 +180,7 @@ class SipServer:
             if writer is not None and not writer.is_closing():
                 writer.write(data)
 
-    async def _serve_tcp(self, reader: asyncio.StreamReader,
-                         writer: asyncio.StreamWriter) -> None:
+    async def _serve_tcp(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         if len(self._conns) >= self.max_connections:
             writer.close()
             return
@@ -209,7 +224,7 @@ class SipServer:
             asyncio.set_event_loop(loop)
             try:
                 loop.run_until_complete(self.start())
-            except BaseException as e:  # noqa: BLE001 - re-raised in the caller's thread
+            except BaseException as e:  # re-raised in the caller's thread
                 failure.append(e)
                 started.set()
                 return

@@ -58,8 +58,13 @@ class Retransmitter:
         Called once if :meth:`stop` was not called within Timer H.
     """
 
-    def __init__(self, loop: asyncio.AbstractEventLoop, timers: Timers,
-                 send: Callable[[], None], on_timeout: Callable[[], object] | None) -> None:
+    def __init__(
+        self,
+        loop: asyncio.AbstractEventLoop,
+        timers: Timers,
+        send: Callable[[], None],
+        on_timeout: Callable[[], object] | None,
+    ) -> None:
         self.loop, self.timers, self.send, self.on_timeout = loop, timers, send, on_timeout
         self.interval = timers.t1
         self.handle = loop.call_later(self.interval, self._fire)

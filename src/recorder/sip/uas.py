@@ -25,12 +25,25 @@ from .transaction import Retransmitter, Timers
 
 log = logging.getLogger(__name__)
 
-REASONS = {100: "Trying", 180: "Ringing", 200: "OK", 400: "Bad Request", 403: "Forbidden",
-           405: "Method Not Allowed",
-           415: "Unsupported Media Type", 420: "Bad Extension", 480: "Temporarily Unavailable",
-           481: "Call/Transaction Does Not Exist", 486: "Busy Here",
-           487: "Request Terminated", 488: "Not Acceptable Here", 491: "Request Pending",
-           500: "Server Internal Error", 503: "Service Unavailable", 603: "Decline"}
+REASONS = {
+    100: "Trying",
+    180: "Ringing",
+    200: "OK",
+    400: "Bad Request",
+    403: "Forbidden",
+    405: "Method Not Allowed",
+    415: "Unsupported Media Type",
+    420: "Bad Extension",
+    480: "Temporarily Unavailable",
+    481: "Call/Transaction Does Not Exist",
+    486: "Busy Here",
+    487: "Request Terminated",
+    488: "Not Acceptable Here",
+    491: "Request Pending",
+    500: "Server Internal Error",
+    503: "Service Unavailable",
+    603: "Decline",
+}
 ALLOW = "INVITE, ACK, BYE, CANCEL, OPTIONS"
 
 
@@ -150,8 +163,13 @@ class UasCore:
         Settings (defaults unless given).
     """
 
-    def __init__(self, loop: asyncio.AbstractEventLoop, send: Callable[[bytes, Peer], None],
-                 on_call: Callable[[Call], None], config: Config | None = None) -> None:
+    def __init__(
+        self,
+        loop: asyncio.AbstractEventLoop,
+        send: Callable[[bytes, Peer], None],
+        on_call: Callable[[Call], None],
+        config: Config | None = None,
+    ) -> None:
         self.loop, self.send, self.on_call = loop, send, on_call
         self.config = config or Config()
         self.loop_thread = threading.get_ident()
@@ -160,8 +178,7 @@ class UasCore:
         self._dialogs: dict[tuple[str, str], _Dialog] = {}
         self._byes: dict[str, Retransmitter] = {}
         self._by_call: dict[str, tuple[_InviteTx, _Dialog]] = {}  # call.id -> its state
-        self.stats = {"received": 0, "malformed": 0, "forbidden": 0, "busy": 0,
-                      "calls": 0}
+        self.stats = {"received": 0, "malformed": 0, "forbidden": 0, "busy": 0, "calls": 0}
 
     # -- public views -----------------------------------------------------------------
 
@@ -259,13 +276,21 @@ class UasCore:
                 self._reply_nontx(req, info, peer, key, 481)
             return
         if method in ("INVITE", "BYE", "OPTIONS") and req.get("Require"):
-            self._reply_nontx(req, info, peer, key, 420, extra=[
-                ("Unsupported", ", ".join(req.get_all("Require")))])
+            self._reply_nontx(
+                req,
+                info,
+                peer,
+                key,
+                420,
+                extra=[("Unsupported", ", ".join(req.get_all("Require")))],
+            )
             return
-        if req.body and method == "INVITE" and (req.get("Content-Type") or "").split(
-                ";")[0].strip().lower() != "application/sdp":
-            self._reply_nontx(req, info, peer, key, 415,
-                              extra=[("Accept", "application/sdp")])
+        if (
+            req.body
+            and method == "INVITE"
+            and (req.get("Content-Type") or "").split(";")[0].strip().lower() != "application/sdp"
+        ):
+            self._reply_nontx(req, info, peer, key, 415, extra=[("Accept", "application/sdp")])
             return
         if dialog is not None:
             if info.cseq <= dialog.remote_cseq:  # out of order (RFC 3261 §12.2.2)
@@ -303,13 +328,23 @@ class UasCore:
         self.send(data, peer)
         return data
 
-    def _reply_nontx(self, req: Request, info: RequestInfo, peer: Peer, key: tuple,
-                     status: int, to_tag: str | None = None,
-                     extra: list[tuple[str, str]] | None = None) -> None:
+    def _reply_nontx(
+        self,
+        req: Request,
+        info: RequestInfo,
+        peer: Peer,
+        key: tuple,
+        status: int,
+        to_tag: str | None = None,
+        extra: list[tuple[str, str]] | None = None,
+    ) -> None:
         """A final response remembered for retransmissions of the request (Timer J)."""
         if extra is None:
-            extra = [("Allow", ALLOW), ("Accept", "application/sdp")] if status in (
-                200, 405) and req.method == "OPTIONS" or status == 405 else []
+            extra = (
+                [("Allow", ALLOW), ("Accept", "application/sdp")]
+                if (status in (200, 405) and req.method == "OPTIONS") or status == 405
+                else []
+            )
         if not info.to.tag:
             to_tag = to_tag or _tag()
         data = self._send_response(req, peer, status, to_tag=to_tag, extra=extra)
@@ -341,14 +376,24 @@ class UasCore:
             except sdp.SdpError as e:
                 self._final(tx, 400, reason=f"Bad Request ({e})"[:120])
                 return
-        call = Call(self, call_id=info.call_id, from_uri=info.from_.uri,
-                    from_name=info.from_.display, to_uri=info.to.uri, to_name=info.to.display,
-                    remote=peer, headers=req.headers, media=media)
+        call = Call(
+            self,
+            call_id=info.call_id,
+            from_uri=info.from_.uri,
+            from_name=info.from_.display,
+            to_uri=info.to.uri,
+            to_name=info.to.display,
+            remote=peer,
+            headers=req.headers,
+            media=media,
+        )
         route = req.get_all("Record-Route")
-        dialog = _Dialog(call, req, info, _tag(), secrets.randbits(31), route=route,
-                         remote_cseq=info.cseq)
+        dialog = _Dialog(
+            call, req, info, _tag(), secrets.randbits(31), route=route, remote_cseq=info.cseq
+        )
         dialog.ring_timer = self.loop.call_later(
-            self.config.ring_timeout, lambda: self._reject(call, 480, "timeout"))
+            self.config.ring_timeout, lambda: self._reject(call, 480, "timeout")
+        )
         self._dialogs[(info.call_id, dialog.local_tag)] = dialog
         self._by_call[call.id] = (tx, dialog)
         tx.call = call
@@ -365,8 +410,13 @@ class UasCore:
         if tx.final or tx.call is None or tx.call.state != "ringing":
             return
         dialog = self._dialog_of(tx.call)
-        tx.last = self._send_response(tx.request, tx.peer, 180, to_tag=dialog.local_tag,
-                                      extra=[("Contact", self._contact(tx.peer))])
+        tx.last = self._send_response(
+            tx.request,
+            tx.peer,
+            180,
+            to_tag=dialog.local_tag,
+            extra=[("Contact", self._contact(tx.peer))],
+        )
 
     def _hostport(self) -> str:
         ip = self.config.local_ip
@@ -381,15 +431,18 @@ class UasCore:
         entry = self._by_call.get(tx.call.id) if tx.call else None
         to_tag = entry[1].local_tag if entry else _tag()
         kw.setdefault("reason", REASONS.get(status))
-        data = sipmsg.make_response(tx.request, status, to_tag=to_tag,
-                                    server=self.config.user_agent, **kw).to_bytes()
+        data = sipmsg.make_response(
+            tx.request, status, to_tag=to_tag, server=self.config.user_agent, **kw
+        ).to_bytes()
         tx.last = data
         tx.retransmit = self._retransmit(data, tx.peer, lambda: self._invites.pop(tx.key, None))
 
-    def _retransmit(self, data: bytes, peer: Peer,
-                    on_timeout: Callable[[], object]) -> Retransmitter:
-        return Retransmitter(self.loop, self.config.timers, lambda: self.send(data, peer),
-                             on_timeout)
+    def _retransmit(
+        self, data: bytes, peer: Peer, on_timeout: Callable[[], object]
+    ) -> Retransmitter:
+        return Retransmitter(
+            self.loop, self.config.timers, lambda: self.send(data, peer), on_timeout
+        )
 
     def _dialog_of(self, call: Call) -> _Dialog:
         return self._by_call[call.id][1]
@@ -401,8 +454,7 @@ class UasCore:
         tx = self._invites.get(key)
         if tx is not None and tx.final and tx.retransmit is not None:  # ACK for non-2xx
             tx.retransmit.stop()
-            tx.expiry = self.loop.call_later(self.config.timers.t2, self._invites.pop,
-                                             key, None)
+            tx.expiry = self.loop.call_later(self.config.timers.t2, self._invites.pop, key, None)
             return
         dialog = self._dialogs.get((info.call_id, info.to.tag or ""))
         if dialog is None or dialog.ok is None:
@@ -440,8 +492,9 @@ class UasCore:
             self._drop_dialog(call)
             call.finish("cancel")
 
-    def _on_reinvite(self, req: Request, info: RequestInfo, peer: Peer, key: tuple,
-                     dialog: _Dialog) -> None:
+    def _on_reinvite(
+        self, req: Request, info: RequestInfo, peer: Peer, key: tuple, dialog: _Dialog
+    ) -> None:
         tx = _InviteTx(key, req, info, peer, call=dialog.call)
         self._invites[key] = tx
         tx.expiry = self.loop.call_later(self.config.timers.h, self._invites.pop, key, None)
@@ -450,9 +503,13 @@ class UasCore:
             return
         if req.body:
             try:
-                body, media = sdp.answer(sdp.parse(req.body), self.config.local_ip,
-                                         dialog.call.local_rtp_port, dialog.session_id,
-                                         dialog.sdp_version + 1)
+                body, media = sdp.answer(
+                    sdp.parse(req.body),
+                    self.config.local_ip,
+                    dialog.call.local_rtp_port,
+                    dialog.session_id,
+                    dialog.sdp_version + 1,
+                )
             except sdp.NoCommonCodec:
                 self._final(tx, 488)
                 return
@@ -460,8 +517,12 @@ class UasCore:
             dialog.call.set_state(dialog.call.state, media)
         else:
             dialog.sdp_version += 1
-            body = sdp.offer(self.config.local_ip, dialog.call.local_rtp_port,
-                             dialog.session_id, dialog.sdp_version)
+            body = sdp.offer(
+                self.config.local_ip,
+                dialog.call.local_rtp_port,
+                dialog.session_id,
+                dialog.sdp_version,
+            )
             dialog.offer_pending = True
         tx.final = True
         tx.last = self._send_ok(dialog, req, peer, body)
@@ -506,6 +567,7 @@ class UasCore:
         call : Call
             A call this core handed to ``on_call``.
         """
+
         def run() -> None:
             if call.state == "ringing":
                 self._reject(call, 480, "hangup")
@@ -516,6 +578,7 @@ class UasCore:
                         d.bye_pending = True  # BYE after the ACK (or Timer H)
                     else:
                         self._bye(d, "hangup")
+
         self._in_loop(run)
 
     def _answer(self, call: Call, port: int) -> None:
@@ -528,14 +591,21 @@ class UasCore:
         dialog.sdp_version += 1
         if dialog.invite.body:
             try:
-                body, media = sdp.answer(sdp.parse(dialog.invite.body), self.config.local_ip,
-                                         port, dialog.session_id, dialog.sdp_version)
+                body, media = sdp.answer(
+                    sdp.parse(dialog.invite.body),
+                    self.config.local_ip,
+                    port,
+                    dialog.session_id,
+                    dialog.sdp_version,
+                )
             except sdp.SdpError:  # checked when the INVITE came: cannot happen
                 self._reject(call, 488, "rejected")
                 return
         else:
-            body, media = sdp.offer(self.config.local_ip, port, dialog.session_id,
-                                    dialog.sdp_version), None
+            body, media = (
+                sdp.offer(self.config.local_ip, port, dialog.session_id, dialog.sdp_version),
+                None,
+            )
             dialog.offer_pending = True
         call.local_rtp_port = port
         call.set_state("answered", media)
@@ -548,8 +618,15 @@ class UasCore:
         """Send the 2xx, retransmitted until the ACK; return its bytes."""
         extra = [("Contact", self._contact(peer)), ("Allow", ALLOW)]
         extra += [("Record-Route", r) for r in dialog.route] if req is dialog.invite else []
-        data = sipmsg.make_response(req, 200, reason="OK", to_tag=dialog.local_tag, body=body,
-                                    extra=extra, server=self.config.user_agent).to_bytes()
+        data = sipmsg.make_response(
+            req,
+            200,
+            reason="OK",
+            to_tag=dialog.local_tag,
+            body=body,
+            extra=extra,
+            server=self.config.user_agent,
+        ).to_bytes()
         dialog.ok = self._retransmit(data, peer, lambda: self._ack_timeout(dialog))
         return data
 
@@ -594,10 +671,16 @@ class UasCore:
         to = dialog.invite.get("From") or ""
         frm = (dialog.invite.get("To") or "") + f";tag={dialog.local_tag}"
         via = f"SIP/2.0/{peer.transport.upper()} {self._hostport()};branch={branch};rport"
-        headers = [("Via", via), *[("Route", r) for r in dialog.route],
-                   ("Max-Forwards", "70"), ("From", frm), ("To", to),
-                   ("Call-ID", info.call_id), ("CSeq", f"{dialog.local_cseq} BYE"),
-                   ("User-Agent", c.user_agent)]
+        headers = [
+            ("Via", via),
+            *[("Route", r) for r in dialog.route],
+            ("Max-Forwards", "70"),
+            ("From", frm),
+            ("To", to),
+            ("Call-ID", info.call_id),
+            ("CSeq", f"{dialog.local_cseq} BYE"),
+            ("User-Agent", c.user_agent),
+        ]
         data = Request(headers=headers, method="BYE", uri=target).to_bytes()
         self._byes[branch] = self._retransmit(data, peer, lambda: self._byes.pop(branch, None))
         self._end_dialog(dialog, reason)
@@ -613,7 +696,7 @@ class UasCore:
 
     def close(self) -> None:
         """Cancel every timer and end every call with reason "shutdown"."""
-        for tx, dialog in list(self._by_call.values()):
+        for _tx, dialog in list(self._by_call.values()):
             self._drop_dialog(dialog.call)
             dialog.call.finish("shutdown")
         for tx in self._invites.values():
