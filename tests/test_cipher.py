@@ -19,7 +19,8 @@ from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
 from signals import join, silence, speechlike
 
 from recorder import AesCbcCipher, AesGcmCipher, CipherError, wav
-from recorder.cipher import DECRYPT_FAILED, SealedPart, is_sealed_part, publish_sealed, recover
+from recorder.cipher import DECRYPT_FAILED, SealedPart, is_sealed_part, publish_sealed
+from recorder.wav import recover
 
 KEY = bytes(range(16))
 IV = bytes(range(0xF0, 0xE0, -1))

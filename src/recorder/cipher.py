@@ -15,7 +15,7 @@ every ``cipher=`` argument of the package takes):
 
 :class:`SealedPart` is the temporary file of a recording in progress under a cipher: no
 plaintext audio ever reaches the disk, and a part left by a crash is recovered with
-:func:`recover` (``recorder repair --key ...``).  :func:`publish_sealed` turns a finished
+:func:`recorder.wav.recover` (``recorder repair --key ...``).  :func:`publish_sealed` turns a finished
 part into the final encrypted file.
 
 Every failure to decrypt - wrong key or IV, bad padding, bad tag, a changed or cut file,
@@ -36,7 +36,6 @@ from __future__ import annotations
 import hmac
 import io
 import os
-import tempfile
 from typing import cast
 
 from cryptography.exceptions import InvalidTag
@@ -56,7 +55,6 @@ __all__ = [
     "check_cipher",
     "is_sealed_part",
     "publish_sealed",
-    "recover",
 ]
 
 _CHUNK = 1 << 20
@@ -1145,79 +1143,3 @@ def publish_sealed(part: SealedPart, dst: BinaryFile, cipher: FileCipher) -> int
     part.flush()
     part.seek(0)
     return cipher.encrypt_file(part, dst)
-
-
-def recover(
-    path: str | os.PathLike[str], cipher: FileCipher, dst: str | os.PathLike[str] | None = None
-):
-    """Repair an encrypted recording and write it encrypted with ``cipher``, with no
-    plaintext on the disk (what ``recorder repair --key ...`` does).
-
-    The WAV header is repaired (:func:`recorder.wav.repair`) in a sealed view, then the
-    result, encrypted with ``cipher``, replaces ``dst`` atomically.
-
-    Parameters
-    ----------
-    path : path
-        A :class:`SealedPart` left by a crash (opened with ``cipher.key``), or a final
-        file encrypted with ``cipher`` (for example one cut short).
-    cipher : FileCipher
-        :class:`AesCbcCipher` or :class:`AesGcmCipher`.
-    dst : path, optional
-        Where the recovered file goes; default: ``path`` itself.
-
-    Returns
-    -------
-    tuple of recorder.wav.Info
-        ``(before, after)``: the recording's info before and after the repair.
-
-    Raises
-    ------
-    CipherError
-        A wrong key, a changed file, or decrypted bytes that are not a WAV file (then
-        nothing is written).
-    TypeError
-        ``cipher`` is not a cipher.
-    OSError
-        ``path`` cannot be read, or ``dst``'s folder cannot be written.
-    """
-    from . import wav
-
-    check_cipher(cipher, ("encrypt_file", "decrypt_file"))
-    path = os.fspath(path)
-    dst = path if dst is None else os.fspath(dst)
-    folder, name = os.path.split(os.path.abspath(dst))
-    scratch = None
-    try:
-        if is_sealed_part(path):
-            view = SealedPart.open(path, cipher, writable=True)
-        else:  # decrypted into a sealed scratch part, never into plaintext
-            fd, scratch = tempfile.mkstemp(prefix=f".{name}.", suffix=".repair.part", dir=folder)
-            view = SealedPart.create(fd, cipher)
-        with view:
-            if scratch is not None:
-                with open(path, "rb") as src:
-                    cipher.decrypt_file(src, view)
-            try:
-                before = wav.info(view)
-                after = wav.repair(view)
-            except wav.WavError:
-                failed = True
-            else:
-                failed = False
-            if failed:
-                raise CipherError()
-            fd, out = tempfile.mkstemp(prefix=f".{name}.", suffix=".tmp", dir=folder)
-            try:
-                with open(fd, "wb") as f:
-                    publish_sealed(view, f, cipher)
-                    f.flush()
-                    os.fsync(f.fileno())
-                os.replace(out, dst)
-            except BaseException:
-                os.unlink(out)
-                raise
-    finally:
-        if scratch is not None:
-            os.unlink(scratch)
-    return before, after

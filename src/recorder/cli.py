@@ -23,7 +23,7 @@ import numpy as np
 
 from . import codecs, wav
 from ._version import __version__
-from .cipher import AesCbcCipher, AesGcmCipher, CipherError, is_sealed_part, recover
+from .cipher import AesCbcCipher, AesGcmCipher, CipherError, is_sealed_part
 from .wav import WavError
 
 DBM0_RMS = 16139.0
@@ -689,7 +689,7 @@ def _repair_encrypted(path, cipher):
     sealed view (no plaintext on the disk) and replaced atomically by the final file
     encrypted with ``cipher``."""
     try:
-        return recover(path, cipher)
+        return wav.recover(path, cipher)
     except CipherError as e:
         raise CliError(f"{path}: {e}") from None
 

@@ -20,6 +20,7 @@ import contextlib
 import io
 import os
 import struct
+import tempfile
 from collections.abc import Mapping
 from dataclasses import dataclass
 from types import MappingProxyType
@@ -41,6 +42,7 @@ __all__ = [
     "Writer",
     "info",
     "read",
+    "recover",
     "repair",
     "write",
 ]
@@ -1080,6 +1082,80 @@ def repair(path_or_file: PathOrFile) -> Repaired:
         if callable(getattr(f, "flush", None)):
             f.flush()
         return _repaired(_info(_parse(f, new_size)), True, note, before)
+
+
+def recover(path: str | os.PathLike[str], cipher: Any, dst: str | os.PathLike[str] | None = None):
+    """Repair an encrypted recording and write it encrypted with ``cipher``, with no
+    plaintext on the disk (what ``recorder repair --key ...`` does).
+
+    The WAV header is repaired (:func:`repair`) in a sealed view, then the
+    result, encrypted with ``cipher``, replaces ``dst`` atomically.
+
+    Parameters
+    ----------
+    path : path
+        A :class:`recorder.cipher.SealedPart` left by a crash (opened with ``cipher.key``), or a final
+        file encrypted with ``cipher`` (for example one cut short).
+    cipher : recorder.types.FileCipher
+        :class:`recorder.AesCbcCipher` or :class:`recorder.AesGcmCipher`.
+    dst : path, optional
+        Where the recovered file goes; default: ``path`` itself.
+
+    Returns
+    -------
+    tuple of recorder.wav.Info
+        ``(before, after)``: the recording's info before and after the repair.
+
+    Raises
+    ------
+    CipherError
+        A wrong key, a changed file, or decrypted bytes that are not a WAV file (then
+        nothing is written).
+    TypeError
+        ``cipher`` is not a cipher.
+    OSError
+        ``path`` cannot be read, or ``dst``'s folder cannot be written.
+    """
+    from .cipher import CipherError, SealedPart, check_cipher, is_sealed_part, publish_sealed
+
+    check_cipher(cipher, ("encrypt_file", "decrypt_file"))
+    path = os.fspath(path)
+    dst = path if dst is None else os.fspath(dst)
+    folder, name = os.path.split(os.path.abspath(dst))
+    scratch = None
+    try:
+        if is_sealed_part(path):
+            view = SealedPart.open(path, cipher, writable=True)
+        else:  # decrypted into a sealed scratch part, never into plaintext
+            fd, scratch = tempfile.mkstemp(prefix=f".{name}.", suffix=".repair.part", dir=folder)
+            view = SealedPart.create(fd, cipher)
+        with view:
+            if scratch is not None:
+                with open(path, "rb") as src:
+                    cipher.decrypt_file(src, view)
+            try:
+                before = info(view)
+                after = repair(view)
+            except WavError:
+                failed = True
+            else:
+                failed = False
+            if failed:
+                raise CipherError()
+            fd, out = tempfile.mkstemp(prefix=f".{name}.", suffix=".tmp", dir=folder)
+            try:
+                with open(fd, "wb") as f:
+                    publish_sealed(view, f, cipher)
+                    f.flush()
+                    os.fsync(f.fileno())
+                os.replace(out, dst)
+            except BaseException:
+                os.unlink(out)
+                raise
+    finally:
+        if scratch is not None:
+            os.unlink(scratch)
+    return before, after
 
 
 def _check_readable(f, layout: _Layout) -> _Layout:
