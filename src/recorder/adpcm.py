@@ -92,8 +92,8 @@ def _one_d(x: np.ndarray, name: str) -> np.ndarray:
 
 
 class _Stream:
-    """What ImaEncoder/ImaDecoder/OkiEncoder/OkiDecoder share: the compiled coder they
-    hold (``_coder``) and its state."""
+    """Base of the ADPCM stream classes, which follow :class:`recorder.types.StreamEncoder`
+    / :class:`recorder.types.StreamDecoder`: holds the compiled coder and its state."""
 
     format = ""
     bits_per_sample = 4

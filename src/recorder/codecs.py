@@ -50,7 +50,7 @@ from .adpcm import (
 )
 
 if TYPE_CHECKING:
-    from .types import BufferLike
+    from .types import BufferLike, StreamDecoder, StreamEncoder
 
 __all__ = [
     "ALIASES",
@@ -749,7 +749,7 @@ def available_formats() -> tuple[str, ...]:
     return FORMATS
 
 
-def get_encoder(fmt: str) -> Any:
+def get_encoder(fmt: str) -> StreamEncoder:
     """A fresh streaming encoder for a format.
 
     Parameters
@@ -759,7 +759,7 @@ def get_encoder(fmt: str) -> Any:
 
     Returns
     -------
-    encoder
+    recorder.types.StreamEncoder
         ``encode(pcm)`` returns the bytes (uint8 array) for the samples, ``flush()`` what
         is held back at the end, ``reset()`` starts afresh.
 
@@ -778,7 +778,7 @@ def get_encoder(fmt: str) -> Any:
     return lookup(fmt).encoder()
 
 
-def get_decoder(fmt: str) -> Any:
+def get_decoder(fmt: str) -> StreamDecoder:
     """A fresh streaming decoder for a format.
 
     Parameters
@@ -788,7 +788,7 @@ def get_decoder(fmt: str) -> Any:
 
     Returns
     -------
-    decoder
+    recorder.types.StreamDecoder
         ``decode(data)`` returns the int16 samples of the bytes, ``flush()`` what is held
         back at the end, ``reset()`` starts afresh.
 
