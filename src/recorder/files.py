@@ -14,17 +14,10 @@ ValueError; so do names longer than the file system allows (a component over
 ``NAME_MAX`` bytes, usually 255, or the whole path over ``PATH_MAX``, usually 4096) and
 names more than :data:`MAX_DEPTH` folders deep.
 
-**Confinement is structural.**  The root is resolved once (it may itself be a symbolic
-link) and opened as a folder; every folder of the name is then opened *relative to the
-folder above it* with ``O_NOFOLLOW | O_DIRECTORY`` (created with ``mkdir`` relative to its
-parent when missing), and the recording's folder stays open for the job's life.  The
-temporary file is created and the finished file renamed relative to that open folder, so
-no path is ever resolved again: another process swapping a folder for a symbolic link
-cannot redirect a recording outside the root.  The rule that makes this possible is
-simple: **no folder under the media root may be a symbolic link** (not even one pointing
-inside the root); such a name raises ValueError naming the link.  The final name itself
-may be an existing symbolic link: publishing replaces the link, it never writes through
-it.  A final name that is a folder raises ValueError.
+A recording never leaves the media root, and **no folder under the media root may be a
+symbolic link** (the root itself may be one): such a name raises ValueError naming the
+link.  The final name itself may be an existing symbolic link: publishing replaces the
+link, it never writes through it.  A final name that is a folder raises ValueError.
 
 While a recording runs it is written to ``.<name>.<random>.part`` in the same folder;
 when it completes the file is flushed, fsynced, (encrypted,) and renamed to its final
