@@ -447,8 +447,8 @@ class Job:
         self.error: str | None = None
         self.frames_out = 0
         self.audio_seen = False
-        self.digit = None
-        self.digit_start = None
+        self.digit: str | None = None
+        self.digit_start: int | None = None
         self._n_final = 0
         self._max_frames = spec.max_frames()
         self.file = RecordingFile(spec, root)
