@@ -176,14 +176,53 @@ def _open_child(parent: int, part: str, filename: str) -> int:
 class Folder:
     """The open folder of one recording under the media root, reached without
     following any symbolic link (see the module documentation).  Every file operation
-    of the recording goes through it by name relative to the open folder.
+    of the recording goes through it by name relative to the open folder, so no path is
+    resolved twice.  Missing folders are created.  Close it with :meth:`close`.
 
-    ``Folder(root, filename)`` creates missing folders; raises ValueError for a name
-    that is refused (bad name, a symbolic link on the way, a final name that is a
-    folder) and OSError when the folders cannot be created or opened (a file in the
-    way, permissions, disk full)."""
+    Parameters
+    ----------
+    root : str or os.PathLike
+        The media root (it may itself be a symbolic link).
+    filename : str
+        The recording's name relative to ``root`` (see :func:`check_name`).
 
-    def __init__(self, root, filename):
+    Attributes
+    ----------
+    filename : str
+        The checked name.
+    base : str
+        Its last component: the final file's name in this folder.
+    path : str
+        The final file's path (for messages and results only).
+    fd : int
+        The open folder (-1 once closed).
+
+    Raises
+    ------
+    ValueError
+        The name is refused: a bad name, a symbolic link on the way, or a final name
+        that is a folder.
+    OSError
+        The folders cannot be created or opened (a file in the way, permissions, disk
+        full).
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> from recorder.files import Folder
+    >>> tmp = tempfile.TemporaryDirectory()
+    >>> folder = Folder(tmp.name, "calls/2026/a.wav")
+    >>> name, f = folder.create_temp()
+    >>> f.write(b"RIFF")
+    4
+    >>> f.close()
+    >>> folder.replace(name, folder.base)
+    >>> folder.base, folder.exists("a.wav"), folder.size("a.wav")
+    ('a.wav', True, 4)
+    >>> folder.close(); tmp.cleanup()
+    """
+
+    def __init__(self, root: str | os.PathLike[str], filename: str) -> None:
         name = check_name(filename, root)
         real_root = os.path.realpath(os.fspath(root))  # resolved once, trusted
         *folders, self.base = name.split("/")
@@ -210,14 +249,65 @@ class Folder:
         self.fd = fd
 
     def path_of(self, name: str) -> str:
-        """The path of ``name`` in this folder (for messages and results only)."""
+        """The path of a file of this folder, for messages and results only (file
+        operations go through the open folder, never through this path).
+
+        Parameters
+        ----------
+        name : str
+            A file name in this folder.
+
+        Returns
+        -------
+        str
+            The folder's path under the media root, joined with ``name``.
+
+        Examples
+        --------
+        >>> import tempfile
+        >>> from recorder.files import Folder
+        >>> tmp = tempfile.TemporaryDirectory()
+        >>> folder = Folder(tmp.name, "calls/a.wav")
+        >>> folder.path_of("a.wav") == folder.path
+        True
+        >>> folder.close(); tmp.cleanup()
+        """
         return os.path.join(self.dirname, name)
 
     def create_temp(self, name: str | None = None):
-        """Create a fresh temporary file for the recording; returns ``(name, file)``
-        with ``file`` open for reading and writing, unbuffered.  ``name``: the
-        temporary name to use (FileExistsError if it exists); default a fresh
-        :func:`temp_name_for` the final name."""
+        """Create a fresh temporary file for the recording.
+
+        Parameters
+        ----------
+        name : str, optional
+            The temporary name to use; default: a fresh :func:`temp_name_for` the final
+            name.
+
+        Returns
+        -------
+        tuple of (str, file)
+            The temporary file's name and the file, open for reading and writing,
+            unbuffered.
+
+        Raises
+        ------
+        FileExistsError
+            ``name`` exists already (or no fresh name was free).
+        OSError
+            The file cannot be created.
+
+        Examples
+        --------
+        >>> import tempfile
+        >>> from recorder.files import Folder
+        >>> tmp = tempfile.TemporaryDirectory()
+        >>> folder = Folder(tmp.name, "calls/a.wav")
+        >>> name, f = folder.create_temp()
+        >>> name.startswith(".a.wav."), name.endswith(".part")
+        (True, True)
+        >>> f.close()
+        >>> folder.close(); tmp.cleanup()
+        """
         if name is not None:
             fd = os.open(name, _TEMP_FLAGS, 0o666, dir_fd=self.fd)
             return name, os.fdopen(fd, "w+b", buffering=0)
@@ -231,7 +321,42 @@ class Folder:
         raise FileExistsError(errno.EEXIST, "no free temporary name", self.path)
 
     def open(self, name: str, mode: str = "rb"):
-        """Open the existing file ``name`` of this folder (never through a link)."""
+        """Open an existing file of this folder, never through a symbolic link.
+
+        Parameters
+        ----------
+        name : str
+            A file name in this folder.
+        mode : {'rb', 'r+b'}, optional
+            Read only (the default), or read and write.
+
+        Returns
+        -------
+        file
+            The open binary file.
+
+        Raises
+        ------
+        KeyError
+            ``mode`` is not one of those.
+        OSError
+            The file does not exist, is a symbolic link, or cannot be opened.
+
+        Examples
+        --------
+        >>> import tempfile
+        >>> from recorder.files import Folder
+        >>> tmp = tempfile.TemporaryDirectory()
+        >>> folder = Folder(tmp.name, "calls/a.wav")
+        >>> name, f = folder.create_temp()
+        >>> f.write(b"data")
+        4
+        >>> f.close()
+        >>> with folder.open(name) as g:
+        ...     g.read()
+        b'data'
+        >>> folder.close(); tmp.cleanup()
+        """
         flags = {"rb": os.O_RDONLY, "r+b": os.O_RDWR}[mode]
         fd = os.open(
             name, flags | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_CLOEXEC", 0), dir_fd=self.fd
@@ -239,6 +364,29 @@ class Folder:
         return os.fdopen(fd, mode)
 
     def exists(self, name: str) -> bool:
+        """Whether this folder has an entry ``name`` (a symbolic link counts, not
+        followed).
+
+        Parameters
+        ----------
+        name : str
+            A file name in this folder.
+
+        Returns
+        -------
+        bool
+            True if the entry exists.
+
+        Examples
+        --------
+        >>> import tempfile
+        >>> from recorder.files import Folder
+        >>> tmp = tempfile.TemporaryDirectory()
+        >>> folder = Folder(tmp.name, "calls/a.wav")
+        >>> folder.exists("a.wav")
+        False
+        >>> folder.close(); tmp.cleanup()
+        """
         try:
             os.stat(name, dir_fd=self.fd, follow_symlinks=False)
         except OSError:
@@ -246,10 +394,66 @@ class Folder:
         return True
 
     def size(self, name: str) -> int:
+        """The size in bytes of a file of this folder (a symbolic link is not followed).
+
+        Parameters
+        ----------
+        name : str
+            A file name in this folder.
+
+        Returns
+        -------
+        int
+            Its size in bytes.
+
+        Raises
+        ------
+        OSError
+            There is no such file.
+
+        Examples
+        --------
+        >>> import tempfile
+        >>> from recorder.files import Folder
+        >>> tmp = tempfile.TemporaryDirectory()
+        >>> folder = Folder(tmp.name, "calls/a.wav")
+        >>> name, f = folder.create_temp()
+        >>> f.close()
+        >>> folder.size(name)
+        0
+        >>> folder.close(); tmp.cleanup()
+        """
         return os.stat(name, dir_fd=self.fd, follow_symlinks=False).st_size
 
     def replace(self, src: str, dst: str) -> None:
-        """Rename ``src`` to ``dst`` inside this folder and make it durable."""
+        """Rename a file of this folder, replacing any file of the new name, and make
+        the rename durable (the folder is synced where the file system allows).
+
+        Parameters
+        ----------
+        src : str
+            The file to rename.
+        dst : str
+            Its new name in this folder.
+
+        Raises
+        ------
+        OSError
+            The rename failed (``src`` missing, ``dst`` a folder, ...).
+
+        Examples
+        --------
+        >>> import tempfile
+        >>> from recorder.files import Folder
+        >>> tmp = tempfile.TemporaryDirectory()
+        >>> folder = Folder(tmp.name, "calls/a.wav")
+        >>> name, f = folder.create_temp()
+        >>> f.close()
+        >>> folder.replace(name, folder.base)
+        >>> folder.exists(name), folder.exists(folder.base)
+        (False, True)
+        >>> folder.close(); tmp.cleanup()
+        """
         os.replace(src, dst, src_dir_fd=self.fd, dst_dir_fd=self.fd)
         try:
             os.fsync(self.fd)
@@ -257,6 +461,34 @@ class Folder:
             pass
 
     def unlink(self, name: str, *, quiet: bool = False) -> None:
+        """Remove a file of this folder.
+
+        Parameters
+        ----------
+        name : str
+            The file to remove.
+        quiet : bool, optional
+            Ignore a failure (the file is gone already, ...); default False.
+
+        Raises
+        ------
+        OSError
+            The file could not be removed, unless ``quiet``.
+
+        Examples
+        --------
+        >>> import tempfile
+        >>> from recorder.files import Folder
+        >>> tmp = tempfile.TemporaryDirectory()
+        >>> folder = Folder(tmp.name, "calls/a.wav")
+        >>> name, f = folder.create_temp()
+        >>> f.close()
+        >>> folder.unlink(name)
+        >>> folder.exists(name)
+        False
+        >>> folder.unlink(name, quiet=True)
+        >>> folder.close(); tmp.cleanup()
+        """
         try:
             os.unlink(name, dir_fd=self.fd)
         except OSError:
@@ -264,6 +496,19 @@ class Folder:
                 raise
 
     def close(self) -> None:
+        """Close the open folder; closing again does nothing.
+
+        Examples
+        --------
+        >>> import tempfile
+        >>> from recorder.files import Folder
+        >>> tmp = tempfile.TemporaryDirectory()
+        >>> folder = Folder(tmp.name, "calls/a.wav")
+        >>> folder.close()
+        >>> folder.fd
+        -1
+        >>> folder.close(); tmp.cleanup()
+        """
         fd, self.fd = self.fd, -1
         if fd >= 0:
             os.close(fd)
