@@ -24,6 +24,7 @@ DOCS = Path(__file__).resolve().parent.parent / "docs"
 NUMPYDOC_COMPLETE = [
     "recorder.cipher",
     "recorder.codecs",
+    "recorder.files",
     "recorder.types",
     "recorder.sip.call",
     "recorder.sip.message",

@@ -60,13 +60,42 @@ def _default_root() -> str:
 
 
 def media_root() -> str:
-    """The current default media root (absolute)."""
+    """The current default media root.
+
+    Returns
+    -------
+    str
+        The absolute path: the root set with :func:`set_media_root`, else
+        ``CALLRECORDER_MEDIA_ROOT``, else the XDG default.
+
+    Examples
+    --------
+    >>> import os
+    >>> from recorder import files
+    >>> os.path.isabs(files.media_root())
+    True
+    """
     return os.path.abspath(_root_override or _default_root())
 
 
-def set_media_root(path) -> None:
-    """Set the default media root for channels created without ``media_root=``
-    (``None`` goes back to the environment / XDG default)."""
+def set_media_root(path: str | os.PathLike[str] | None) -> None:
+    """Set the default media root for channels created without ``media_root=``.
+
+    Parameters
+    ----------
+    path : str, os.PathLike or None
+        The new root; None goes back to the environment / XDG default.
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> from recorder import files
+    >>> tmp = tempfile.TemporaryDirectory()
+    >>> files.set_media_root(tmp.name)
+    >>> files.media_root() == tmp.name
+    True
+    >>> files.set_media_root(None); tmp.cleanup()
+    """
     global _root_override
     _root_override = None if path is None else os.fspath(path)
 
@@ -82,9 +111,40 @@ def _limit(root: str | None, name: str, default: int) -> int:
     return default
 
 
-def check_name(filename, root=None) -> str:
-    """Validate a recording file name (relative, no escapes, within the file system's
-    length limits under ``root``); returns it as str."""
+def check_name(filename: str | os.PathLike[str], root: str | os.PathLike[str] | None = None) -> str:
+    """Validate a recording file name: relative, no escapes, within the file system's
+    length limits under ``root`` (see the module documentation for the rules).
+
+    Parameters
+    ----------
+    filename : str or os.PathLike
+        The name, relative to the media root, ``/`` between folders.
+    root : str or os.PathLike, optional
+        The media root whose file system sets the length limits; default: the usual
+        limits (255-byte components, 4096-byte paths).
+
+    Returns
+    -------
+    str
+        The name, as str.
+
+    Raises
+    ------
+    TypeError
+        ``filename`` is not a str or path.
+    ValueError
+        The name is refused; the message names the problem.
+
+    Examples
+    --------
+    >>> from recorder import files
+    >>> files.check_name("calls/a.wav")
+    'calls/a.wav'
+    >>> files.check_name("../a.wav")
+    Traceback (most recent call last):
+    ...
+    ValueError: filename '../a.wav' has an empty, '.' or '..' component
+    """
     if isinstance(filename, os.PathLike):
         filename = os.fspath(filename)
     if not isinstance(filename, str):
@@ -134,8 +194,26 @@ def check_name(filename, root=None) -> str:
 
 
 def temp_name_for(base: str) -> str:
-    """A fresh temporary name for a recording in progress that will be called ``base``
-    (short enough for any legal name: long names are cut in the temporary one)."""
+    """A fresh temporary name for a recording in progress.
+
+    Parameters
+    ----------
+    base : str
+        The final file name (one component).
+
+    Returns
+    -------
+    str
+        ``.<base>.<random>.part``, short enough for any legal name (a long ``base`` is
+        cut in it).
+
+    Examples
+    --------
+    >>> from recorder import files
+    >>> name = files.temp_name_for("a.wav")
+    >>> name.startswith(".a.wav."), name.endswith(".part")
+    (True, True)
+    """
     short = base.encode("utf-8")[:96].decode("utf-8", "ignore")
     return f".{short}.{secrets.token_hex(4)}{PART_SUFFIX}"
 
