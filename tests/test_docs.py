@@ -25,6 +25,7 @@ NUMPYDOC_COMPLETE = [
     "recorder.cipher",
     "recorder.codecs",
     "recorder.files",
+    "recorder.publish",
     "recorder.types",
     "recorder.sip.call",
     "recorder.sip.message",

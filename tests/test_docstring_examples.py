@@ -1,4 +1,4 @@
-"""The Examples sections of the codec, ADPCM, resampler, detector, SIMD and files modules run as
+"""The Examples sections of the codec, ADPCM, resampler, detector, SIMD, files and publish modules run as
 written (doctest), so the documentation cannot drift from the code."""
 
 from __future__ import annotations
@@ -9,7 +9,9 @@ import importlib
 import pytest
 
 
-@pytest.mark.parametrize("name", ["codecs", "adpcm", "resampling", "dsp", "simd", "files"])
+@pytest.mark.parametrize(
+    "name", ["codecs", "adpcm", "resampling", "dsp", "simd", "files", "publish"]
+)
 def test_examples_run(name):
     module = importlib.import_module(f"recorder.{name}")
     result = doctest.testmod(module, optionflags=doctest.ELLIPSIS, raise_on_error=False)
