@@ -1,5 +1,6 @@
-"""The Examples sections of the codec, ADPCM, resampler, detector, SIMD, files and publish modules run as
-written (doctest), so the documentation cannot drift from the code."""
+"""The Examples sections of the codec, ADPCM, resampler, detector, SIMD, files and
+publish modules run as written (doctest), so the documentation cannot drift from the
+code."""
 
 from __future__ import annotations
 
