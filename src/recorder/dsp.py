@@ -7,23 +7,24 @@ samples from the start of the stream (or from the last ``reset()``), whatever th
 chunking: feeding a signal in any chunks gives the same digits, times and decisions.
 
 DTMF (:class:`DtmfDetector`, :func:`detect_dtmf`)
-    All 16 digits.  Defaults: tones from ``min_level_dbm0`` (-42 dBm0) per
-    tone up; twist up to 10 dB with the high tone weaker, 6 dB with the low tone weaker
-    (ITU-T Q.24 asks for 8 and 4: the margin keeps digits that are also off-frequency
-    and noisy); tone frequencies within 2.0 % (Q.24: accept 1.5 %, reject 3.5 %; the
+    All 16 digits.  Defaults: tones from ``min_level_dbm0`` (-42 dBm0) per tone up;
+    twist up to 10 dB with the high tone weaker, 6 dB with the low tone weaker (ITU-T
+    Q.24 asks for 8 and 4: the margin keeps digits that are also off-frequency and
+    noisy); tone frequencies within 2.0 % (Q.24: accept 1.5 %, reject 3.5 %; the
     frequency is measured from the phase advance of each tone, so the limit is sharp);
-    tones of 40 ms or more are detected, tones shorter than ~26 ms never are; a pause of 20 ms or more separates two digits, a dropout of 10 ms or less does
-    not; dial tone (350 + 440 Hz) under the digit is tolerated at the digit's level.
+    tones of 40 ms or more are detected, tones shorter than ~26 ms never are; a pause of
+    20 ms or more separates two digits, a dropout of 10 ms or less does not; dial tone
+    (350 + 440 Hz) under the digit is tolerated at the digit's level.
 
     A digit is reported 28 to 38 ms after it starts, with its ``start`` dated back to
     the sample, so a recorder can cut the file at the digit's start.
 
 Silence (:class:`SilenceDetector`, :func:`audio_segments`)
     Every 5 ms, the DC-free level of the last 10 ms is compared with ``threshold_dbm0``
-    (default -42 dBm0).
-    Audio must last ``min_audio_ms`` (20 ms) to count, so clicks and spikes are silence;
-    it is then dated back to where it began.  The silence run ends where audio begins
-    and starts where the level falls below the threshold, to +-10 ms.
+    (default -42 dBm0).  Audio must last ``min_audio_ms`` (20 ms) to count, so clicks
+    and spikes are silence; it is then dated back to where it began.  The silence run
+    ends where audio begins and starts where the level falls below the threshold, to
+    +-10 ms.
 
 Many channels (:class:`MultiDetector`)
     A bank of independent channel states; one call runs a 2-D block (one row per
