@@ -23,6 +23,9 @@ DOCS = Path(__file__).resolve().parent.parent / "docs"
 # module here once its docstrings are complete, so they stay complete.
 NUMPYDOC_COMPLETE = [
     "recorder.cipher",
+    "recorder.codecs",
+    "recorder.files",
+    "recorder.publish",
     "recorder.types",
     "recorder.sip.call",
     "recorder.sip.message",

@@ -1,5 +1,6 @@
-"""The Examples sections of the codec, ADPCM, resampler, detector and SIMD modules run as
-written (doctest), so the documentation cannot drift from the code."""
+"""The Examples sections of the codec, ADPCM, resampler, detector, SIMD, files and
+publish modules run as written (doctest), so the documentation cannot drift from the
+code."""
 
 from __future__ import annotations
 
@@ -9,7 +10,9 @@ import importlib
 import pytest
 
 
-@pytest.mark.parametrize("name", ["codecs", "adpcm", "resampling", "dsp", "simd"])
+@pytest.mark.parametrize(
+    "name", ["codecs", "adpcm", "resampling", "dsp", "simd", "files", "publish"]
+)
 def test_examples_run(name):
     module = importlib.import_module(f"recorder.{name}")
     result = doctest.testmod(module, optionflags=doctest.ELLIPSIS, raise_on_error=False)

@@ -17,18 +17,11 @@ included: ``ImaEncoder(state=s).encode(pcm)`` gives the bytes of
 the decoder returns ``p << 4``), 49 step sizes 16 ... 1552, step index clamped to 0..48.
 The decoder adds ``((2d + 1) * step) >> 3`` and clamps to 12 bits: bit-exact with
 FFmpeg's ``adpcm_ima_oki``, and with sox (``-t vox``) and libsndfile, which round the same
-way.  spandsp rounds differently (``step>>3 + (d&1 ? step>>2) + ...``), and since an
-ADPCM decoder never re-synchronises, a stream coded for one rounding drifts in the other
-(by tens of percent of the signal for a plain coder).  So the encoder follows both
-predictors and scores every choice by the error of both; and it looks two samples ahead
-(a coder that takes the nearest code each time lags behind fast changes and loses 1.5 to
-2 % of speech energy).  The result stays within about 1 % in gain and residual for
-either kind of decoder, on real speech.  The price: the code of a sample depends on the
-next two samples, so :class:`OkiEncoder` holds the last two back until the next call
-(``encode`` output is chunking-independent all the same), and it runs at about a quarter
-of the IMA encoder's speed (some 40 million samples a second, 5000 times real time).
-32 kbit/s at 8000 Hz, 24 kbit/s at 6000 Hz (resample first: the codec itself does not
-care about the rate).
+way; the encoder's output also decodes well with spandsp, which rounds differently (see
+the design notes in the documentation).  The code of a sample depends on the next two
+samples, so :class:`OkiEncoder` holds the last two back until the next call (``encode``
+output is chunking-independent all the same).  32 kbit/s at 8000 Hz, 24 kbit/s at
+6000 Hz (resample first: the codec itself does not care about the rate).
 
 States are ``(predictor, step_index)`` tuples of ints: predictor in -32768..32767 for
 IMA, in 12-bit units (-2048..2047) for OKI (anything else: TypeError / ValueError).
@@ -92,8 +85,8 @@ def _one_d(x: np.ndarray, name: str) -> np.ndarray:
 
 
 class _Stream:
-    """What ImaEncoder/ImaDecoder/OkiEncoder/OkiDecoder share: the compiled coder they
-    hold (``_coder``) and its state."""
+    """Base of the ADPCM stream classes, which follow :class:`recorder.types.StreamEncoder`
+    / :class:`recorder.types.StreamDecoder`: holds the compiled coder and its state."""
 
     format = ""
     bits_per_sample = 4

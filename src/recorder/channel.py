@@ -34,7 +34,7 @@ import os
 import threading
 import time
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -44,6 +44,9 @@ from .dsp import DTMF_KEYS
 from .engine import FRAME, MEDIA_RATE, PIECE, Engine
 from .filerecorder import Cause, Error, FileRecorder, Hangup, Job
 from .resampling import Resampler, to_mono
+
+if TYPE_CHECKING:
+    from .types import FileCipher
 
 __all__ = ["DTMF_DIGITS", "CallChannel", "CallState", "Error", "Hangup"]
 
@@ -64,7 +67,7 @@ class CallState(enum.Enum):
 class _Replay:
     """Media of a WAV file, 8000 Hz mono int16, read out in pieces."""
 
-    def __init__(self, path, realtime: bool, hangup_at_end: bool, cipher=None):
+    def __init__(self, path, realtime: bool, hangup_at_end: bool, cipher: FileCipher | None = None):
         pcm, meta = wav.read(path, cipher=cipher)
         self.pcm = to_mono(pcm, meta.rate, MEDIA_RATE)
         self.pos = 0
@@ -358,7 +361,7 @@ class CallChannel:
         *,
         realtime: bool = False,
         hangup_at_end: bool = True,
-        cipher: object = None,
+        cipher: FileCipher | None = None,
         answer: bool = True,
         **kwargs: Any,
     ) -> CallChannel:

@@ -50,7 +50,7 @@ from .adpcm import (
 )
 
 if TYPE_CHECKING:
-    from .types import BufferLike
+    from .types import BufferLike, StreamDecoder, StreamEncoder
 
 __all__ = [
     "ALIASES",
@@ -497,8 +497,29 @@ class SampleEncoder:
         self._encode, _, self.bytes_per_sample = _SAMPLE_CODECS[fmt]
 
     def encode(self, pcm: BufferLike, /) -> np.ndarray:
-        """The bytes (uint8) of int16 samples ``pcm``, as the format's one-shot encoder
-        gives them (any shape; TypeError for a buffer that is not int16 samples)."""
+        """Code int16 samples, as the format's one-shot encoder does.
+
+        Parameters
+        ----------
+        pcm : BufferLike
+            int16 samples, any shape.
+
+        Returns
+        -------
+        numpy.ndarray
+            The bytes (uint8) of every sample: nothing is held back.
+
+        Raises
+        ------
+        TypeError
+            ``pcm`` is not a buffer of int16 samples.
+
+        Examples
+        --------
+        >>> from recorder import codecs
+        >>> codecs.SampleEncoder("ulaw").encode(bytes(4)).tolist()
+        [255, 255]
+        """
         return self._encode(pcm)
 
     def flush(self) -> np.ndarray:
@@ -553,8 +574,30 @@ class SampleDecoder:
         self._carry = b""
 
     def decode(self, data: BufferLike, /) -> np.ndarray:
-        """The int16 samples of the bytes ``data`` (flattened) and of any byte kept
-        from the last call (TypeError for something that is not a buffer)."""
+        """Decode bytes to int16 samples.
+
+        Parameters
+        ----------
+        data : BufferLike
+            Coded bytes, any length (flattened).  For ``'s16bit'`` an odd trailing byte
+            is kept for the next call.
+
+        Returns
+        -------
+        numpy.ndarray
+            The int16 samples of any byte kept from the last call and of ``data``.
+
+        Raises
+        ------
+        TypeError
+            ``data`` is not a buffer.
+
+        Examples
+        --------
+        >>> from recorder import codecs
+        >>> codecs.SampleDecoder("alaw").decode(bytes([213, 85])).tolist()
+        [8, -8]
+        """
         src = as_uint8(data, "data").reshape(-1)
         if self.bytes_per_sample == 1:
             return self._decode(src)
@@ -729,8 +772,22 @@ def lookup(fmt: str, *, need: str | None = None) -> Format:
 
 
 def names(need: str | None = None) -> tuple[str, ...]:
-    """The canonical format names, in the spec's order; with ``need`` ('record', 'raw'
-    or 'push') only those with that :class:`Format` flag.
+    """The canonical format names, in the spec's order.
+
+    Parameters
+    ----------
+    need : {None, 'record', 'raw', 'push'}, optional
+        Only the formats with that :class:`Format` flag; None (the default): all.
+
+    Returns
+    -------
+    tuple of str
+        The canonical names (aliases aside), in :data:`REGISTRY` order.
+
+    Raises
+    ------
+    ValueError
+        If ``need`` is not None or one of the flag names.
 
     Examples
     --------
@@ -749,7 +806,7 @@ def available_formats() -> tuple[str, ...]:
     return FORMATS
 
 
-def get_encoder(fmt: str) -> Any:
+def get_encoder(fmt: str) -> StreamEncoder:
     """A fresh streaming encoder for a format.
 
     Parameters
@@ -759,7 +816,7 @@ def get_encoder(fmt: str) -> Any:
 
     Returns
     -------
-    encoder
+    recorder.types.StreamEncoder
         ``encode(pcm)`` returns the bytes (uint8 array) for the samples, ``flush()`` what
         is held back at the end, ``reset()`` starts afresh.
 
@@ -778,7 +835,7 @@ def get_encoder(fmt: str) -> Any:
     return lookup(fmt).encoder()
 
 
-def get_decoder(fmt: str) -> Any:
+def get_decoder(fmt: str) -> StreamDecoder:
     """A fresh streaming decoder for a format.
 
     Parameters
@@ -788,7 +845,7 @@ def get_decoder(fmt: str) -> Any:
 
     Returns
     -------
-    decoder
+    recorder.types.StreamDecoder
         ``decode(data)`` returns the int16 samples of the bytes, ``flush()`` what is held
         back at the end, ``reset()`` starts afresh.
 

@@ -7,28 +7,24 @@ samples from the start of the stream (or from the last ``reset()``), whatever th
 chunking: feeding a signal in any chunks gives the same digits, times and decisions.
 
 DTMF (:class:`DtmfDetector`, :func:`detect_dtmf`)
-    All 16 digits.  Tested in tests/test_dtmf.py against the Mitel CM7291-style receiver
-    suite (as spandsp's ``dtmf_rx_tests.c`` runs it) and side by side with spandsp's
-    ``dtmf_rx`` in bench/dtmf.py.  Defaults: tones from ``min_level_dbm0`` (-42 dBm0) per
-    tone up; twist up to 10 dB with the high tone weaker, 6 dB with the low tone weaker
-    (ITU-T Q.24 asks for 8 and 4: the margin keeps digits that are also off-frequency
-    and noisy); tone frequencies within 2.0 % (Q.24: accept 1.5 %, reject 3.5 %; the
+    All 16 digits.  Defaults: tones from ``min_level_dbm0`` (-42 dBm0) per tone up;
+    twist up to 10 dB with the high tone weaker, 6 dB with the low tone weaker (ITU-T
+    Q.24 asks for 8 and 4: the margin keeps digits that are also off-frequency and
+    noisy); tone frequencies within 2.0 % (Q.24: accept 1.5 %, reject 3.5 %; the
     frequency is measured from the phase advance of each tone, so the limit is sharp);
-    tones of 40 ms or more are detected, tones shorter than ~26 ms never are; a pause of 20 ms or more separates two digits, a dropout of 10 ms or less does
-    not; dial tone (350 + 440 Hz) under the digit is tolerated at the digit's level.
+    tones of 40 ms or more are detected, tones shorter than ~26 ms never are; a pause of
+    20 ms or more separates two digits, a dropout of 10 ms or less does not; dial tone
+    (350 + 440 Hz) under the digit is tolerated at the digit's level.
 
-    **Latency.**  A digit is confirmed after three 10 ms blocks full of it: 28 to 38 ms
-    after its true start (224..304 samples at 8 kHz), and it is reported at the end of
-    the chunk in which that happens.  Its ``start`` is then dated back to the sample
-    (within 2 ms: 99 % of clean tones within 10 samples), so a recorder can cut the
-    file at the digit's start.  Its end is known 20 to 30 ms after it stops.
+    A digit is reported 28 to 38 ms after it starts, with its ``start`` dated back to
+    the sample, so a recorder can cut the file at the digit's start.
 
 Silence (:class:`SilenceDetector`, :func:`audio_segments`)
     Every 5 ms, the DC-free level of the last 10 ms is compared with ``threshold_dbm0``
-    (default -42 dBm0, chosen by measurement: see bench/silence.py and bench/RESULTS.md).
-    Audio must last ``min_audio_ms`` (20 ms) to count, so clicks and spikes are silence;
-    it is then dated back to where it began.  The silence run ends where audio begins
-    and starts where the level falls below the threshold, to +-10 ms.
+    (default -42 dBm0).  Audio must last ``min_audio_ms`` (20 ms) to count, so clicks
+    and spikes are silence; it is then dated back to where it began.  The silence run
+    ends where audio begins and starts where the level falls below the threshold, to
+    +-10 ms.
 
 Many channels (:class:`MultiDetector`)
     A bank of independent channel states; one call runs a 2-D block (one row per

@@ -1,29 +1,18 @@
 """The media engine: one per process (or per ``Engine()`` you create), serving every call
 channel attached to it.
 
-* Each channel owns a slot of the compiled core (``_codecs.engine.Bank``).  Inbound media
-  (8000 Hz int16) waits in the slot's ring: :meth:`Engine.push` (and ``push_g711``,
-  ``push_silence``) copies or decodes it straight in.  Normally that is all that happens
-  on the caller's thread; but when the slot's ring is full (the worker is behind, or a
-  push larger than the ring), the push processes that slot's waiting media on the
-  caller's thread (detection, the record job's decisions and coding, and the job's file
-  writes) until the rest fits.
-* A worker thread wakes every ``tick`` (20 ms), runs the live channels' watchdogs (a gap
-  in the media is filled with silence so timers and files stay true to real time), and
-  processes the waiting media of all slots together, 20 ms (160 samples) at a time: the
-  silence and DTMF detectors run over a 2-D block (one row per recording channel), then
-  one ``Bank.feed`` call applies every row to its record job (terminations, coding), both
-  in compiled code with the GIL released.  Python runs only for the jobs that report an
-  event (a buffer to write, a header to refresh, a job that ended).
-* Fast replay channels are not served by the worker: the thread waiting on such a channel
-  (a blocking ``record`` or ``wait_until_finished``) pulls the media through the same
-  processing, so replays run as fast as the CPU allows and deterministically.
+Each channel owns a slot; :meth:`Engine.push` (and ``push_g711``, ``push_silence``) hands
+it 8000 Hz int16 media, and a worker thread processes the media of all slots together
+every ``tick`` (20 ms): silence and DTMF detection, then the record jobs' decisions and
+coding.  A gap in a live channel's media is filled with silence so timers and files stay
+true to real time; a fast replay channel is processed by the thread waiting on it, as
+fast as the CPU allows.  How the worker, the slot rings and the compiled core fit
+together is in the design notes of the documentation.
 
 The protocol with the compiled core is typed here, once: :class:`CoreFormat`,
-:class:`EndCause` and :class:`Event` are the core's integer codes (a test checks they
-agree with ``_codecs.engine.CONSTANTS``), :class:`JobParams` is what starts a record job
-and ``Bank.job`` returns a :class:`JobState` view.  Every count crossing the boundary is
-in media samples at :data:`MEDIA_RATE`.
+:class:`EndCause` and :class:`Event` are the core's integer codes, :class:`JobParams` is
+what starts a record job and :class:`JobState` what a job reports.  Every count crossing
+the boundary is in media samples at :data:`MEDIA_RATE`.
 
 All channel and job state of an engine is guarded by ``engine.lock``.
 """

@@ -58,14 +58,17 @@ import io
 import os
 import threading
 from dataclasses import dataclass
-from typing import TypeAlias
+from typing import TYPE_CHECKING, TypeAlias
 
 import numpy as np
 
 from . import codecs, files, wav
-from .cipher import AesCbcCipher, SealedPart, check_cipher, publish_sealed
+from .cipher import SealedPart, check_cipher, publish_sealed
 from .engine import MEDIA_RATE, CoreFormat, EndCause, Engine, Event, JobParams
 from .publish import publish_file
+
+if TYPE_CHECKING:
+    from .types import FileCipher
 
 __all__ = ["RECORD_FORMATS", "RECORD_RATES", "FileRecorder", "RecordResult", "UASCallFileRecorder"]
 
@@ -161,7 +164,7 @@ class JobSpec:
     max_silence_ms: int
     initial_silence_ms: int
     barge_in: bool
-    cipher: AesCbcCipher | None
+    cipher: FileCipher | None
 
     @classmethod
     def build(
@@ -680,7 +683,7 @@ class FileRecorder:
         milliseconds_max_silence: int = 10000,
         milliseconds_initial_silence: int = 0,
         barge_in: bool = False,
-        cipher: AesCbcCipher | None = None,
+        cipher: FileCipher | None = None,
     ) -> Cause:
         """Record to ``filename`` and block until the recording ends.
 
@@ -742,7 +745,7 @@ class FileRecorder:
         milliseconds_max_silence: int = 10000,
         milliseconds_initial_silence: int = 0,
         barge_in: bool = False,
-        cipher: AesCbcCipher | None = None,
+        cipher: FileCipher | None = None,
     ) -> bool:
         """Begin recording to ``filename`` and return at once.
 

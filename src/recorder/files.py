@@ -14,17 +14,10 @@ ValueError; so do names longer than the file system allows (a component over
 ``NAME_MAX`` bytes, usually 255, or the whole path over ``PATH_MAX``, usually 4096) and
 names more than :data:`MAX_DEPTH` folders deep.
 
-**Confinement is structural.**  The root is resolved once (it may itself be a symbolic
-link) and opened as a folder; every folder of the name is then opened *relative to the
-folder above it* with ``O_NOFOLLOW | O_DIRECTORY`` (created with ``mkdir`` relative to its
-parent when missing), and the recording's folder stays open for the job's life.  The
-temporary file is created and the finished file renamed relative to that open folder, so
-no path is ever resolved again: another process swapping a folder for a symbolic link
-cannot redirect a recording outside the root.  The rule that makes this possible is
-simple: **no folder under the media root may be a symbolic link** (not even one pointing
-inside the root); such a name raises ValueError naming the link.  The final name itself
-may be an existing symbolic link: publishing replaces the link, it never writes through
-it.  A final name that is a folder raises ValueError.
+A recording never leaves the media root, and **no folder under the media root may be a
+symbolic link** (the root itself may be one): such a name raises ValueError naming the
+link.  The final name itself may be an existing symbolic link: publishing replaces the
+link, it never writes through it.  A final name that is a folder raises ValueError.
 
 While a recording runs it is written to ``.<name>.<random>.part`` in the same folder;
 when it completes the file is flushed, fsynced, (encrypted,) and renamed to its final
@@ -67,13 +60,42 @@ def _default_root() -> str:
 
 
 def media_root() -> str:
-    """The current default media root (absolute)."""
+    """The current default media root.
+
+    Returns
+    -------
+    str
+        The absolute path: the root set with :func:`set_media_root`, else
+        ``CALLRECORDER_MEDIA_ROOT``, else the XDG default.
+
+    Examples
+    --------
+    >>> import os
+    >>> from recorder import files
+    >>> os.path.isabs(files.media_root())
+    True
+    """
     return os.path.abspath(_root_override or _default_root())
 
 
-def set_media_root(path) -> None:
-    """Set the default media root for channels created without ``media_root=``
-    (``None`` goes back to the environment / XDG default)."""
+def set_media_root(path: str | os.PathLike[str] | None) -> None:
+    """Set the default media root for channels created without ``media_root=``.
+
+    Parameters
+    ----------
+    path : str, os.PathLike or None
+        The new root; None goes back to the environment / XDG default.
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> from recorder import files
+    >>> tmp = tempfile.TemporaryDirectory()
+    >>> files.set_media_root(tmp.name)
+    >>> files.media_root() == tmp.name
+    True
+    >>> files.set_media_root(None); tmp.cleanup()
+    """
     global _root_override
     _root_override = None if path is None else os.fspath(path)
 
@@ -89,9 +111,40 @@ def _limit(root: str | None, name: str, default: int) -> int:
     return default
 
 
-def check_name(filename, root=None) -> str:
-    """Validate a recording file name (relative, no escapes, within the file system's
-    length limits under ``root``); returns it as str."""
+def check_name(filename: str | os.PathLike[str], root: str | os.PathLike[str] | None = None) -> str:
+    """Validate a recording file name: relative, no escapes, within the file system's
+    length limits under ``root`` (see the module documentation for the rules).
+
+    Parameters
+    ----------
+    filename : str or os.PathLike
+        The name, relative to the media root, ``/`` between folders.
+    root : str or os.PathLike, optional
+        The media root whose file system sets the length limits; default: the usual
+        limits (255-byte components, 4096-byte paths).
+
+    Returns
+    -------
+    str
+        The name, as str.
+
+    Raises
+    ------
+    TypeError
+        ``filename`` is not a str or path.
+    ValueError
+        The name is refused; the message names the problem.
+
+    Examples
+    --------
+    >>> from recorder import files
+    >>> files.check_name("calls/a.wav")
+    'calls/a.wav'
+    >>> files.check_name("../a.wav")
+    Traceback (most recent call last):
+    ...
+    ValueError: filename '../a.wav' has an empty, '.' or '..' component
+    """
     if isinstance(filename, os.PathLike):
         filename = os.fspath(filename)
     if not isinstance(filename, str):
@@ -141,8 +194,26 @@ def check_name(filename, root=None) -> str:
 
 
 def temp_name_for(base: str) -> str:
-    """A fresh temporary name for a recording in progress that will be called ``base``
-    (short enough for any legal name: long names are cut in the temporary one)."""
+    """A fresh temporary name for a recording in progress.
+
+    Parameters
+    ----------
+    base : str
+        The final file name (one component).
+
+    Returns
+    -------
+    str
+        ``.<base>.<random>.part``, short enough for any legal name (a long ``base`` is
+        cut in it).
+
+    Examples
+    --------
+    >>> from recorder import files
+    >>> name = files.temp_name_for("a.wav")
+    >>> name.startswith(".a.wav."), name.endswith(".part")
+    (True, True)
+    """
     short = base.encode("utf-8")[:96].decode("utf-8", "ignore")
     return f".{short}.{secrets.token_hex(4)}{PART_SUFFIX}"
 
@@ -183,14 +254,53 @@ def _open_child(parent: int, part: str, filename: str) -> int:
 class Folder:
     """The open folder of one recording under the media root, reached without
     following any symbolic link (see the module documentation).  Every file operation
-    of the recording goes through it by name relative to the open folder.
+    of the recording goes through it by name relative to the open folder, so no path is
+    resolved twice.  Missing folders are created.  Close it with :meth:`close`.
 
-    ``Folder(root, filename)`` creates missing folders; raises ValueError for a name
-    that is refused (bad name, a symbolic link on the way, a final name that is a
-    folder) and OSError when the folders cannot be created or opened (a file in the
-    way, permissions, disk full)."""
+    Parameters
+    ----------
+    root : str or os.PathLike
+        The media root (it may itself be a symbolic link).
+    filename : str
+        The recording's name relative to ``root`` (see :func:`check_name`).
 
-    def __init__(self, root, filename):
+    Attributes
+    ----------
+    filename : str
+        The checked name.
+    base : str
+        Its last component: the final file's name in this folder.
+    path : str
+        The final file's path (for messages and results only).
+    fd : int
+        The open folder (-1 once closed).
+
+    Raises
+    ------
+    ValueError
+        The name is refused: a bad name, a symbolic link on the way, or a final name
+        that is a folder.
+    OSError
+        The folders cannot be created or opened (a file in the way, permissions, disk
+        full).
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> from recorder.files import Folder
+    >>> tmp = tempfile.TemporaryDirectory()
+    >>> folder = Folder(tmp.name, "calls/2026/a.wav")
+    >>> name, f = folder.create_temp()
+    >>> f.write(b"RIFF")
+    4
+    >>> f.close()
+    >>> folder.replace(name, folder.base)
+    >>> folder.base, folder.exists("a.wav"), folder.size("a.wav")
+    ('a.wav', True, 4)
+    >>> folder.close(); tmp.cleanup()
+    """
+
+    def __init__(self, root: str | os.PathLike[str], filename: str) -> None:
         name = check_name(filename, root)
         real_root = os.path.realpath(os.fspath(root))  # resolved once, trusted
         *folders, self.base = name.split("/")
@@ -217,14 +327,65 @@ class Folder:
         self.fd = fd
 
     def path_of(self, name: str) -> str:
-        """The path of ``name`` in this folder (for messages and results only)."""
+        """The path of a file of this folder, for messages and results only (file
+        operations go through the open folder, never through this path).
+
+        Parameters
+        ----------
+        name : str
+            A file name in this folder.
+
+        Returns
+        -------
+        str
+            The folder's path under the media root, joined with ``name``.
+
+        Examples
+        --------
+        >>> import tempfile
+        >>> from recorder.files import Folder
+        >>> tmp = tempfile.TemporaryDirectory()
+        >>> folder = Folder(tmp.name, "calls/a.wav")
+        >>> folder.path_of("a.wav") == folder.path
+        True
+        >>> folder.close(); tmp.cleanup()
+        """
         return os.path.join(self.dirname, name)
 
     def create_temp(self, name: str | None = None):
-        """Create a fresh temporary file for the recording; returns ``(name, file)``
-        with ``file`` open for reading and writing, unbuffered.  ``name``: the
-        temporary name to use (FileExistsError if it exists); default a fresh
-        :func:`temp_name_for` the final name."""
+        """Create a fresh temporary file for the recording.
+
+        Parameters
+        ----------
+        name : str, optional
+            The temporary name to use; default: a fresh :func:`temp_name_for` the final
+            name.
+
+        Returns
+        -------
+        tuple of (str, file)
+            The temporary file's name and the file, open for reading and writing,
+            unbuffered.
+
+        Raises
+        ------
+        FileExistsError
+            ``name`` exists already (or no fresh name was free).
+        OSError
+            The file cannot be created.
+
+        Examples
+        --------
+        >>> import tempfile
+        >>> from recorder.files import Folder
+        >>> tmp = tempfile.TemporaryDirectory()
+        >>> folder = Folder(tmp.name, "calls/a.wav")
+        >>> name, f = folder.create_temp()
+        >>> name.startswith(".a.wav."), name.endswith(".part")
+        (True, True)
+        >>> f.close()
+        >>> folder.close(); tmp.cleanup()
+        """
         if name is not None:
             fd = os.open(name, _TEMP_FLAGS, 0o666, dir_fd=self.fd)
             return name, os.fdopen(fd, "w+b", buffering=0)
@@ -238,7 +399,42 @@ class Folder:
         raise FileExistsError(errno.EEXIST, "no free temporary name", self.path)
 
     def open(self, name: str, mode: str = "rb"):
-        """Open the existing file ``name`` of this folder (never through a link)."""
+        """Open an existing file of this folder, never through a symbolic link.
+
+        Parameters
+        ----------
+        name : str
+            A file name in this folder.
+        mode : {'rb', 'r+b'}, optional
+            Read only (the default), or read and write.
+
+        Returns
+        -------
+        file
+            The open binary file.
+
+        Raises
+        ------
+        KeyError
+            ``mode`` is not one of those.
+        OSError
+            The file does not exist, is a symbolic link, or cannot be opened.
+
+        Examples
+        --------
+        >>> import tempfile
+        >>> from recorder.files import Folder
+        >>> tmp = tempfile.TemporaryDirectory()
+        >>> folder = Folder(tmp.name, "calls/a.wav")
+        >>> name, f = folder.create_temp()
+        >>> f.write(b"data")
+        4
+        >>> f.close()
+        >>> with folder.open(name) as g:
+        ...     g.read()
+        b'data'
+        >>> folder.close(); tmp.cleanup()
+        """
         flags = {"rb": os.O_RDONLY, "r+b": os.O_RDWR}[mode]
         fd = os.open(
             name, flags | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_CLOEXEC", 0), dir_fd=self.fd
@@ -246,6 +442,29 @@ class Folder:
         return os.fdopen(fd, mode)
 
     def exists(self, name: str) -> bool:
+        """Whether this folder has an entry ``name`` (a symbolic link counts, not
+        followed).
+
+        Parameters
+        ----------
+        name : str
+            A file name in this folder.
+
+        Returns
+        -------
+        bool
+            True if the entry exists.
+
+        Examples
+        --------
+        >>> import tempfile
+        >>> from recorder.files import Folder
+        >>> tmp = tempfile.TemporaryDirectory()
+        >>> folder = Folder(tmp.name, "calls/a.wav")
+        >>> folder.exists("a.wav")
+        False
+        >>> folder.close(); tmp.cleanup()
+        """
         try:
             os.stat(name, dir_fd=self.fd, follow_symlinks=False)
         except OSError:
@@ -253,10 +472,66 @@ class Folder:
         return True
 
     def size(self, name: str) -> int:
+        """The size in bytes of a file of this folder (a symbolic link is not followed).
+
+        Parameters
+        ----------
+        name : str
+            A file name in this folder.
+
+        Returns
+        -------
+        int
+            Its size in bytes.
+
+        Raises
+        ------
+        OSError
+            There is no such file.
+
+        Examples
+        --------
+        >>> import tempfile
+        >>> from recorder.files import Folder
+        >>> tmp = tempfile.TemporaryDirectory()
+        >>> folder = Folder(tmp.name, "calls/a.wav")
+        >>> name, f = folder.create_temp()
+        >>> f.close()
+        >>> folder.size(name)
+        0
+        >>> folder.close(); tmp.cleanup()
+        """
         return os.stat(name, dir_fd=self.fd, follow_symlinks=False).st_size
 
     def replace(self, src: str, dst: str) -> None:
-        """Rename ``src`` to ``dst`` inside this folder and make it durable."""
+        """Rename a file of this folder, replacing any file of the new name, and make
+        the rename durable (the folder is synced where the file system allows).
+
+        Parameters
+        ----------
+        src : str
+            The file to rename.
+        dst : str
+            Its new name in this folder.
+
+        Raises
+        ------
+        OSError
+            The rename failed (``src`` missing, ``dst`` a folder, ...).
+
+        Examples
+        --------
+        >>> import tempfile
+        >>> from recorder.files import Folder
+        >>> tmp = tempfile.TemporaryDirectory()
+        >>> folder = Folder(tmp.name, "calls/a.wav")
+        >>> name, f = folder.create_temp()
+        >>> f.close()
+        >>> folder.replace(name, folder.base)
+        >>> folder.exists(name), folder.exists(folder.base)
+        (False, True)
+        >>> folder.close(); tmp.cleanup()
+        """
         os.replace(src, dst, src_dir_fd=self.fd, dst_dir_fd=self.fd)
         try:
             os.fsync(self.fd)
@@ -264,6 +539,34 @@ class Folder:
             pass
 
     def unlink(self, name: str, *, quiet: bool = False) -> None:
+        """Remove a file of this folder.
+
+        Parameters
+        ----------
+        name : str
+            The file to remove.
+        quiet : bool, optional
+            Ignore a failure (the file is gone already, ...); default False.
+
+        Raises
+        ------
+        OSError
+            The file could not be removed, unless ``quiet``.
+
+        Examples
+        --------
+        >>> import tempfile
+        >>> from recorder.files import Folder
+        >>> tmp = tempfile.TemporaryDirectory()
+        >>> folder = Folder(tmp.name, "calls/a.wav")
+        >>> name, f = folder.create_temp()
+        >>> f.close()
+        >>> folder.unlink(name)
+        >>> folder.exists(name)
+        False
+        >>> folder.unlink(name, quiet=True)
+        >>> folder.close(); tmp.cleanup()
+        """
         try:
             os.unlink(name, dir_fd=self.fd)
         except OSError:
@@ -271,6 +574,19 @@ class Folder:
                 raise
 
     def close(self) -> None:
+        """Close the open folder; closing again does nothing.
+
+        Examples
+        --------
+        >>> import tempfile
+        >>> from recorder.files import Folder
+        >>> tmp = tempfile.TemporaryDirectory()
+        >>> folder = Folder(tmp.name, "calls/a.wav")
+        >>> folder.close()
+        >>> folder.fd
+        -1
+        >>> folder.close(); tmp.cleanup()
+        """
         fd, self.fd = self.fd, -1
         if fd >= 0:
             os.close(fd)

@@ -33,9 +33,42 @@ class PublishFolder(Protocol):
 
     base: str
 
-    def create_temp(self, name: str | None = None) -> tuple[str, IO[bytes]]: ...
-    def replace(self, src: str, dst: str) -> None: ...
-    def unlink(self, name: str, *, quiet: bool = False) -> None: ...
+    def create_temp(self, name: str | None = None) -> tuple[str, IO[bytes]]:
+        """Create a temporary file in the folder.
+
+        Parameters
+        ----------
+        name : str, optional
+            Its name (it must not exist); default: a fresh one.
+
+        Returns
+        -------
+        tuple of (str, file)
+            The name and the file, open for binary writing.
+        """
+        ...
+
+    def replace(self, src: str, dst: str) -> None:
+        """Rename ``src`` to ``dst`` in the folder, durably, replacing ``dst``.
+
+        Parameters
+        ----------
+        src, dst : str
+            File names in the folder.
+        """
+        ...
+
+    def unlink(self, name: str, *, quiet: bool = False) -> None:
+        """Remove a file of the folder.
+
+        Parameters
+        ----------
+        name : str
+            The file to remove.
+        quiet : bool, optional
+            Ignore a failure.
+        """
+        ...
 
 
 def publish_file(
@@ -89,7 +122,42 @@ def publish_file(
 
 class Publisher:
     """Runs submitted work (callables that record their own errors) on at most
-    ``workers`` threads, in the order submitted."""
+    ``workers`` threads, in the order submitted.
+
+    Threads start when there is work and no idle worker, and end after a minute without
+    work.  An exception escaping a piece of work is logged (``recorder.publish``), never
+    raised.
+
+    Parameters
+    ----------
+    workers : int, optional
+        The most threads that run work at once, 1 to 256 (default 4).
+    name : str, optional
+        The worker threads' name.
+
+    Attributes
+    ----------
+    workers : int
+        ``workers``.
+
+    Raises
+    ------
+    TypeError
+        ``workers`` is not an int.
+    ValueError
+        ``workers`` is out of range.
+
+    Examples
+    --------
+    >>> from recorder.publish import Publisher
+    >>> done = []
+    >>> pub = Publisher(workers=2)
+    >>> for i in range(3):
+    ...     pub.submit(lambda i=i: done.append(i))
+    >>> pub.drain()
+    >>> sorted(done), pub.pending()
+    ([0, 1, 2], 0)
+    """
 
     def __init__(self, workers: int = DEFAULT_WORKERS, name: str = "callrecorder-publisher"):
         if isinstance(workers, bool) or not isinstance(workers, int):
@@ -104,8 +172,24 @@ class Publisher:
         self._idle = 0
         self._busy = 0
 
-    def submit(self, work) -> None:
-        """Run ``work()`` on a worker thread as soon as one is free."""
+    def submit(self, work: Callable[[], object]) -> None:
+        """Run ``work()`` on a worker thread as soon as one is free.
+
+        Parameters
+        ----------
+        work : callable
+            Called with no arguments; it records its own errors (an exception that
+            escapes is logged).
+
+        Examples
+        --------
+        >>> from recorder.publish import Publisher
+        >>> pub, done = Publisher(), []
+        >>> pub.submit(lambda: done.append("ran"))
+        >>> pub.drain()
+        >>> done
+        ['ran']
+        """
         with self._cond:
             self._queue.append(work)
             if self._idle == 0 and len(self._threads) < self.workers:
@@ -139,13 +223,37 @@ class Publisher:
                         self._cond.notify_all()
 
     def pending(self) -> int:
-        """Pieces of work queued or running."""
+        """The number of pieces of work queued or running.
+
+        Returns
+        -------
+        int
+            0 once everything submitted has run.
+
+        Examples
+        --------
+        >>> from recorder.publish import Publisher
+        >>> Publisher().pending()
+        0
+        """
         with self._cond:
             return len(self._queue) + self._busy
 
     def drain(self) -> None:
-        """Wait until every submitted piece of work has run (from a worker thread:
-        returns at once, it cannot wait for itself)."""
+        """Wait until every submitted piece of work has run.
+
+        Called from one of this publisher's worker threads it returns at once (it
+        cannot wait for itself).
+
+        Examples
+        --------
+        >>> from recorder.publish import Publisher
+        >>> pub, done = Publisher(workers=1), []
+        >>> pub.submit(lambda: done.append(1))
+        >>> pub.drain()
+        >>> pub.pending(), done
+        (0, [1])
+        """
         if threading.current_thread() in self._threads:
             return
         with self._cond:

@@ -15,11 +15,8 @@
 * Chunked output equals one-shot output sample for sample, for every chunking: each
   output is one dot product in a fixed order, whatever the chunking or the CPU.
 
-Filter: one Kaiser-windowed sinc low-pass at ``p * in_rate`` (see :func:`design`), flat
-within 0.05 dB (in fact within 0.001 dB) up to the passband edge and at least 90 dB down
-from the lower Nyquist frequency on, so nothing aliases and no image survives.  The
-passband edge is 3400 Hz (the telephone band) kept between 85 % and 90 % of the lower
-Nyquist frequency: 3400 Hz for 8000 <-> 11000 / 11025, 2700 Hz for 8000 <-> 6000.
+The filter (see :func:`design`) keeps the telephone band (up to 3400 Hz; 2700 Hz for
+6000 Hz) flat and removes everything that would alias.
 """
 
 from __future__ import annotations

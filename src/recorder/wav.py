@@ -24,13 +24,16 @@ import tempfile
 from collections.abc import Mapping
 from dataclasses import dataclass
 from types import MappingProxyType
-from typing import IO, Any, Union
+from typing import IO, TYPE_CHECKING, Any, Union
 
 import numpy as np
 
 from . import codecs
 from ._buffers import as_int16, integer, open_binary, sample_rate
 from ._wavcodec import READ_ONLY, Fmt, WavCodec, WavError
+
+if TYPE_CHECKING:
+    from .types import FileCipher
 
 __all__ = [
     "WRITE_FORMATS",
@@ -332,7 +335,7 @@ def _opaque(cipher, fn, *args):
     raise CipherError()  # outside the except: no chained original
 
 
-def info(path: PathOrFile, *, cipher: Any = None) -> Info:
+def info(path: PathOrFile, *, cipher: FileCipher | None = None) -> Info:
     """Format, rate, channels, frames and duration of a WAV file, without decoding it.
 
     Parameters
@@ -370,7 +373,7 @@ def _info_of(path, cipher) -> Info:
         return _info(_parse(src.f, src.size))
 
 
-def read(path: PathOrFile, *, cipher: Any = None) -> tuple[np.ndarray, Info]:
+def read(path: PathOrFile, *, cipher: FileCipher | None = None) -> tuple[np.ndarray, Info]:
     """Decode a WAV file to int16 samples.
 
     Parameters
@@ -1084,7 +1087,9 @@ def repair(path_or_file: PathOrFile) -> Repaired:
         return _repaired(_info(_parse(f, new_size)), True, note, before)
 
 
-def recover(path: str | os.PathLike[str], cipher: Any, dst: str | os.PathLike[str] | None = None):
+def recover(
+    path: str | os.PathLike[str], cipher: FileCipher, dst: str | os.PathLike[str] | None = None
+):
     """Repair an encrypted recording and write it encrypted with ``cipher``, with no
     plaintext on the disk (what ``recorder repair --key ...`` does).
 
