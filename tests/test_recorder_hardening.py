@@ -324,3 +324,14 @@ def test_the_deepest_allowed_name_records(tmp_path, engine):
     assert (tmp_path / name).exists()
     with pytest.raises(ValueError, match="folders deep"):
         ch.FileRecorder.start("a/" + name)
+
+
+def test_folder_open_names_the_modes_it_takes(tmp_path):
+    from recorder import files
+
+    folder = files.Folder(tmp_path, "a.wav")
+    try:
+        with pytest.raises(ValueError, match="'rb' or 'r\\+b'"):
+            folder.open("a.wav", "w")
+    finally:
+        folder.close()

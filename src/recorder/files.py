@@ -435,7 +435,10 @@ class Folder:
         b'data'
         >>> folder.close(); tmp.cleanup()
         """
-        flags = {"rb": os.O_RDONLY, "r+b": os.O_RDWR}[mode]
+        modes = {"rb": os.O_RDONLY, "r+b": os.O_RDWR}
+        if mode not in modes:
+            raise ValueError(f"mode must be 'rb' or 'r+b', got {mode!r}")
+        flags = modes[mode]
         fd = os.open(
             name, flags | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_CLOEXEC", 0), dir_fd=self.fd
         )
