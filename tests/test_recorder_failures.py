@@ -3,6 +3,7 @@ file where the disk allows; a process killed mid-recording leaves a repairable f
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import signal
@@ -101,6 +102,25 @@ def test_unwritable_target_fails_start(tmp_path):
         ch.FileRecorder.start("x.wav")
 
 
+@contextlib.contextmanager
+def killed_when_done(script: str, *args):
+    """Run ``script`` in a child interpreter until it prints "ready" (a recording is
+    running), yield, then kill it with SIGKILL: a crash mid-recording."""
+    proc = subprocess.Popen(
+        [sys.executable, "-c", script, *map(str, args)],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert proc.stdout.readline().strip() == "ready", proc.stderr.read()
+        yield proc
+    finally:
+        proc.send_signal(signal.SIGKILL)
+        proc.wait(timeout=10)
+
+
 KILLED = """
 import sys, os
 import numpy as np
@@ -126,18 +146,8 @@ sys.stdin.read()          # wait to be killed
 def test_kill_9_mid_recording_then_repair(tmp_path, fmt):
     root = tmp_path / "media"
     root.mkdir()
-    proc = subprocess.Popen(
-        [sys.executable, "-c", KILLED, str(root), fmt],
-        stdin=subprocess.PIPE,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
-    try:
-        assert proc.stdout.readline().strip() == "ready", proc.stderr.read()
-    finally:
-        proc.send_signal(signal.SIGKILL)
-        proc.wait(timeout=10)
+    with killed_when_done(KILLED, root, fmt):
+        pass
     assert not (root / "crash.wav").exists()
     parts = [p for p in os.listdir(root) if p.endswith(".part")]
     assert len(parts) == 1
@@ -206,21 +216,10 @@ def test_an_encrypted_recording_never_puts_plaintext_on_disk_and_survives_kill_9
 
     root = tmp_path / "media"
     root.mkdir()
-    proc = subprocess.Popen(
-        [sys.executable, "-c", KILLED_ENCRYPTED, str(root), fmt, mode],
-        stdin=subprocess.PIPE,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
-    try:
-        assert proc.stdout.readline().strip() == "ready", proc.stderr.read()
+    with killed_when_done(KILLED_ENCRYPTED, root, fmt, mode):
         parts = [p for p in os.listdir(root) if p.endswith(".part")]
         assert len(parts) == 1
         on_disk = (root / parts[0]).read_bytes()  # while the recording runs
-    finally:
-        proc.send_signal(signal.SIGKILL)
-        proc.wait(timeout=10)
     assert len(on_disk) > 10000  # the audio is there, encrypted
     x = np.tile(np.array([1234, -1234, 4321, -4321], np.int16), 6000)
     coded = {"s16bit": x.tobytes(), "alaw": codecs.alaw_encode(x).tobytes()}.get(fmt)
