@@ -115,3 +115,104 @@ class Harness:
     def close(self) -> None:
         self.core.close()
         self.loop.close()
+
+
+class Uac:
+    """A minimal SIP caller over UDP on 127.0.0.1 for end-to-end tests: INVITE (with or
+    without an offer), ACK (with the late offer's answer), re-INVITE, BYE; answers the
+    server's BYE.  Every wait is bounded by ``timeout``."""
+
+    def __init__(self, server_port: int, call_id: str = "uac-1", timeout: float = 20.0) -> None:
+        import socket
+
+        self.sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        self.sock.bind(("127.0.0.1", 0))
+        self.sock.settimeout(timeout)
+        self.port = self.sock.getsockname()[1]
+        self.server = ("127.0.0.1", server_port)
+        self.call_id = call_id
+        self.cseq = 0
+        self.to_tag: str | None = None
+        self.invite_cseq = 0
+        self.requests: list[Request] = []  # requests the server sent us (BYE)
+
+    def _send(self, method: str, body: bytes = b"", cseq: int | None = None, **kw) -> str:
+        if cseq is None:
+            self.cseq += 1
+            cseq = self.cseq
+        branch = f"z9hG4bK-uac-{next(_ids)}"
+        data = request(
+            method,
+            call_id=self.call_id,
+            branch=branch,
+            to_tag=self.to_tag,
+            cseq=cseq,
+            body=body,
+            **kw,
+        ).replace(b"127.0.0.1:5099", f"127.0.0.1:{self.port}".encode())
+        self.sock.sendto(data, self.server)
+        return branch
+
+    def final(self, method: str) -> Response:
+        """The next final response to ``method`` (1xx skipped; a BYE from the server is
+        answered with 200 and kept in ``requests``)."""
+        while True:
+            data, _ = self.sock.recvfrom(65536)
+            msg = parse(data)
+            if isinstance(msg, Request):
+                self.requests.append(msg)
+                if msg.method == "BYE":
+                    from recorder.sip.message import make_response
+
+                    self.sock.sendto(make_response(msg, 200, reason="OK").to_bytes(), self.server)
+                continue
+            cseq = (msg.get("CSeq") or "").split()
+            if msg.status >= 200 and cseq[-1:] == [method] and int(cseq[0]) == self.cseq:
+                return msg
+
+    def invite(self, body: bytes = b"") -> Response:
+        """INVITE (``body``: the SDP offer, or none for a late offer); the final response;
+        a 2xx is not yet ACKed."""
+        self.invite_cseq = self.cseq + 1
+        self._send("INVITE", body)
+        resp = self.final("INVITE")
+        if resp.status < 300 and self.to_tag is None:
+            self.to_tag = parse_to_tag(resp)
+        return resp
+
+    def ack(self, body: bytes = b"") -> None:
+        """ACK the last 2xx (with ``body``: the answer to the server's late offer)."""
+        self._send("ACK", body, cseq=self.invite_cseq)
+
+    def bye(self) -> Response:
+        self._send("BYE")
+        return self.final("BYE")
+
+    def close(self) -> None:
+        self.sock.close()
+
+
+def parse_to_tag(msg: Request | Response) -> str:
+    from recorder.sip.message import parse_name_addr
+
+    return parse_name_addr(msg.get("To") or "").tag or ""
+
+
+def sdp_of(msg: Request | Response) -> dict[str, str]:
+    """The c= address, m=audio port and payload types of a message's SDP body."""
+    lines = msg.body.decode().splitlines()
+    conn = next(ln for ln in lines if ln.startswith("c=")).split()[-1]
+    m = next(ln for ln in lines if ln.startswith("m=audio")).split()
+    origin = next(ln for ln in lines if ln.startswith("o=")).split()[-1]
+    return {"c": conn, "o": origin, "port": m[1], "pts": " ".join(m[3:])}
+
+
+def sdp_offer(port: int, pts: str = "8 101", direction: str = "sendrecv") -> bytes:
+    """An offer (or answer) for RTP from 127.0.0.1:``port`` with payload types ``pts``
+    (0 PCMU, 8 PCMA, 101 telephone-event)."""
+    names = {"0": "PCMU/8000", "8": "PCMA/8000", "101": "telephone-event/8000"}
+    maps = "".join(f"a=rtpmap:{pt} {names[pt]}\r\n" for pt in pts.split())
+    return (
+        "v=0\r\no=uac 1 1 IN IP4 127.0.0.1\r\ns=-\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\n"
+        f"m=audio {port} RTP/AVP {pts}\r\n{maps}a=ptime:20\r\na={direction}\r\n"
+    ).encode()

@@ -78,7 +78,9 @@ class Serve:
 
     def __init__(self, tmp_path: Path, *args: str) -> None:
         self.media = tmp_path / "media"
-        lo, hi = free_rtp_range()
+        if "--rtp-ports" not in args:
+            lo, hi = free_rtp_range()
+            args = (*args, "--rtp-ports", f"{lo}-{hi}")
         if "--transport" not in args:
             args = (*args, "--transport", "udp")
         cmd = [
@@ -91,8 +93,6 @@ class Serve:
             "127.0.0.1:0",
             "--media-root",
             str(self.media),
-            "--rtp-ports",
-            f"{lo}-{hi}",
             "--log-format",
             "json",
         ]
@@ -187,6 +187,8 @@ def sipp_cmd(
     calls: int = 1,
     scenario: str | None = None,
     tcp: bool = False,
+    rate: int = 1,
+    limit: int = 1,
 ) -> list[str]:
     if scenario is None:
         text = (SIPP_DATA / "uac_rtp.xml").read_text()
@@ -207,9 +209,9 @@ def sipp_cmd(
         "-m",
         str(calls),
         "-l",
-        "1",
+        str(limit),
         "-r",
-        "1",
+        str(rate),
         "-timeout",
         "60s",
         "-nostdin",

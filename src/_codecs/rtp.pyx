@@ -130,6 +130,8 @@ ctypedef struct slot_t:
     int codec                     # 0 A-law, 1 mu-law
     int pt                        # audio payload type
     int ev_pt                     # telephone-event payload type or -1
+    int old_pt                    # audio payload type before a codec change, or -1
+    int old_codec                 # its codec
     uint32_t src_ip               # network order; 0 = latch at the first packet
     uint16_t src_port             # network order; 0 = latch
     int latch
@@ -283,6 +285,7 @@ cdef class RtpCore:
         s.codec = codec
         s.pt = pt
         s.ev_pt = ev_pt
+        s.old_pt = -1
         s.src_ip = src_ip
         s.src_port = src_port
         s.latch = src_ip == 0 or src_port == 0
@@ -297,6 +300,29 @@ cdef class RtpCore:
             PyThread_release_lock(self.lock)
             raise OSError(err, "epoll_ctl(ADD) failed")
         s.active = 1
+        PyThread_release_lock(self.lock)
+
+    def set_codec(self, slot_, codec_, pt_, ev_pt_):
+        """Change what ``slot`` decodes (a re-INVITE changed the codec): packets of the new
+        payload types are placed from now on, by their timestamps as before; packets of
+        the previous audio type still on their way are decoded with the previous codec.
+        Checked by recorder.rtp."""
+        cdef int slot = _int(slot_, "slot", 0, self.nslots - 1)
+        cdef int codec = _int(codec_, "codec", 0, 1)
+        cdef int pt = _int(pt_, "pt", 0, 127)
+        cdef int ev_pt = _int(ev_pt_, "ev_pt", -1, 127)
+        cdef slot_t *s = &self.slots[slot]
+        if not s.active:
+            raise ValueError(f"slot {slot} is not in use")
+        PyThread_acquire_lock(self.lock, WAIT_LOCK)
+        if pt != s.pt:
+            s.old_pt = s.pt
+            s.old_codec = s.codec
+        if s.old_pt == pt or s.old_pt == ev_pt:
+            s.old_pt = -1
+        s.codec = codec
+        s.pt = pt
+        s.ev_pt = ev_pt
         PyThread_release_lock(self.lock)
 
     def remove(self, slot_):
@@ -408,7 +434,7 @@ cdef class RtpCore:
         """Parse and place one datagram.  Returns 0 when it was a valid RTP packet of this
         call (audio or event, placed or counted late/duplicate), 1 when garbage/other PT."""
         cdef int64_t off, end, cc, pad, xlen, n, pos, ext_seq, ext_ts, d, i
-        cdef int pt
+        cdef int pt, codec
         cdef uint32_t ts, ssrc
         cdef uint16_t seq
         if (flags & MSG_TRUNC) or length < 12 or (p[0] >> 6) != 2:
@@ -433,6 +459,10 @@ cdef class RtpCore:
             s.counters[C_GARBAGE] += 1
             return 1
         pt = p[1] & 0x7F
+        codec = s.codec
+        if pt == s.old_pt:                                # sent before a codec change
+            pt = s.pt
+            codec = s.old_codec
         if pt != s.pt and pt != s.ev_pt:
             s.counters[C_OTHER_PT] += 1
             return 1
@@ -532,7 +562,7 @@ cdef class RtpCore:
         if pos + n > s.out_pos + self.ring_n:
             s.counters[C_OVERRUN] += 1
             return 0
-        self._place(s, p + off, pos, n)
+        self._place(s, p + off, pos, n, codec)
         if pos + n > s.hi:
             s.hi = pos + n
         return 0
@@ -551,12 +581,13 @@ cdef class RtpCore:
             s.hi += d
         s.ts_off += d
 
-    cdef void _place(self, slot_t *s, const uint8_t *src, int64_t pos, int64_t n) noexcept nogil:
+    cdef void _place(self, slot_t *s, const uint8_t *src, int64_t pos, int64_t n,
+                     int codec) noexcept nogil:
         cdef int64_t mask = self.ring_n - 1
         cdef int64_t i
         cdef int16_t *ring = s.ring
         cdef const int16_t *table = &cr_alaw_dec[0]
-        if s.codec:
+        if codec:
             table = &cr_ulaw_dec[0]
         for i in range(n):
             ring[(pos + i) & mask] = table[src[i]]

@@ -432,6 +432,7 @@ def cmd_serve(args) -> int:
         max_calls=args.max_calls,
         drain_seconds=args.drain_seconds,
         metrics=metrics,
+        advertise=args.advertise,
     )
     stop = threading.Event()
     for sig in (signal.SIGTERM, signal.SIGINT):
@@ -891,6 +892,12 @@ def build_parser() -> argparse.ArgumentParser:
     v.add_argument("app", nargs="?", metavar="APP")
     v.add_argument("--sip", required=True, type=_hostport, metavar="HOST:PORT")
     v.add_argument("--transport", default="udp,tcp", help="udp, tcp or udp,tcp (default)")
+    v.add_argument(
+        "--advertise",
+        metavar="HOST",
+        help="the IP address put in the SDP and Contact (default: the --sip host; "
+        "required when --sip listens on 0.0.0.0, useful behind NAT)",
+    )
     v.add_argument("--media-root", required=True, type=_path, metavar="DIR")
     v.add_argument(
         "--rtp-ports",

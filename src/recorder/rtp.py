@@ -191,20 +191,7 @@ class RtpReceiver:
         :meth:`remove`).
         """
         slot = integer(slot, "slot", 0, self.max_calls - 1)
-        if codec not in CODECS:
-            raise ValueError(f"codec must be one of {sorted(CODECS)}, got {codec!r}")
-        pt = (
-            integer(8 if codec == "PCMA" else 0, "payload_type", 0, 127)
-            if payload_type is None
-            else integer(payload_type, "payload_type", 0, 127)
-        )
-        ev = (
-            -1
-            if event_payload_type is None
-            else integer(event_payload_type, "event_payload_type", 0, 127)
-        )
-        if ev == pt:
-            raise ValueError("event_payload_type must differ from payload_type")
+        pt, ev = self._payload_types(codec, payload_type, event_payload_type)
         if source is None:
             src_ip, src_port = 0, 0
         else:
@@ -244,7 +231,14 @@ class RtpReceiver:
         return sock.getsockname()[1]
 
     def add_media(
-        self, slot: int, media, *, host: str = "127.0.0.1", port: int = 0, latch: bool = False
+        self,
+        slot: int,
+        media,
+        *,
+        host: str = "127.0.0.1",
+        port: int = 0,
+        latch: bool = False,
+        sock: socket.socket | None = None,
     ) -> int:
         """:meth:`add` from a negotiated :class:`recorder.sip.sdp.Media` (codec, payload
         types, and ``remote_rtp`` as the expected source unless ``latch``)."""
@@ -256,7 +250,45 @@ class RtpReceiver:
             source=None if latch else tuple(media.remote_rtp),
             host=host,
             port=port,
+            sock=sock,
         )
+
+    def set_codec(
+        self,
+        slot: int,
+        *,
+        codec: str = "PCMA",
+        payload_type: int | None = None,
+        event_payload_type: int | None = None,
+    ) -> None:
+        """Change what call ``slot`` decodes (a re-INVITE changed the codec), with the
+        same arguments as :meth:`add`.  Packets are placed by timestamp as before, so the
+        switch adds no gap; packets of the previous audio payload type still on their
+        way (or sent later) are decoded with the previous codec."""
+        slot = integer(slot, "slot", 0, self.max_calls - 1)
+        pt, ev = self._payload_types(codec, payload_type, event_payload_type)
+        if not self._core.active(slot):
+            raise ValueError(f"slot {slot} is not in use")
+        self._core.set_codec(slot, CODECS[codec], pt, ev)
+
+    @staticmethod
+    def _payload_types(codec, payload_type, event_payload_type) -> tuple[int, int]:
+        """Checked (audio, event) payload types; event -1 for none."""
+        if codec not in CODECS:
+            raise ValueError(f"codec must be one of {sorted(CODECS)}, got {codec!r}")
+        pt = (
+            integer(8 if codec == "PCMA" else 0, "payload_type", 0, 127)
+            if payload_type is None
+            else integer(payload_type, "payload_type", 0, 127)
+        )
+        ev = (
+            -1
+            if event_payload_type is None
+            else integer(event_payload_type, "event_payload_type", 0, 127)
+        )
+        if ev == pt:
+            raise ValueError("event_payload_type must differ from payload_type")
+        return pt, ev
 
     def remove(self, slot: int) -> np.ndarray:
         """Stop call ``slot`` and close its socket; returns the media still buffered

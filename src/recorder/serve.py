@@ -55,15 +55,18 @@ import contextlib
 import datetime
 import importlib
 import importlib.util
+import ipaddress
 import json
 import logging
 import os
+import socket
 import sys
 import threading
 import time
 import traceback
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import NoReturn
 
 import numpy as np
 
@@ -138,8 +141,14 @@ class SipChannel(CallChannel):
         self._sip_guard = threading.Lock()
         self._sip_gone: str | None = None  # "bye", "cancel", ... once the caller left
         self._sip_receiving = False
+        self._sip_sock = None  # a late offer's RTP socket, bound at answer
         self.rtp_stats = {"packets": 0, "lost": 0, "late": 0}
         self.ring()
+
+    @property
+    def receiving(self) -> bool:
+        """Whether the call's RTP is being received."""
+        return self._sip_receiving
 
     @property
     def end_reason(self) -> str | None:
@@ -163,37 +172,48 @@ class SipChannel(CallChannel):
                 return
             self._sip_clock.restart()
             super().answer()
-            if self._sip_call.media is not None:  # a late offer is answered in the ACK
+            if self._sip_call.media is not None:
                 self._start_media()
+            else:  # a late offer, answered in the ACK: bind the port we offer now, so
+                # packets sent right after the ACK wait in the socket
+                try:
+                    self._sip_sock = self._sip_server.media.bind(self.rtp_port)
+                except ValueError as e:
+                    self._media_failed(e)
         self._sip_call.answer(self.rtp_port)
 
     def _start_media(self) -> None:
+        sock, self._sip_sock = self._sip_sock, None
         try:
-            self._sip_server.media.start(self, self._sip_call.media)
+            self._sip_server.media.start(self, self._sip_call.media, sock)
         except ValueError as e:  # e.g. the port is taken by another process
-            log.error(
-                "call %s: cannot receive RTP on port %s: %s", self.call.call_id, self.rtp_port, e
-            )
-            if self._sip_call.state == "ringing":
-                self._sip_call.reject(503)
-            else:  # a late offer's media: the call is up
-                self._sip_call.hangup()
-            CallChannel.hangup(self)
-            raise Hangup(f"cannot answer: {e}") from None
+            self._media_failed(e)
         self._sip_receiving = True
+
+    def _media_failed(self, e: ValueError) -> NoReturn:
+        """The call's RTP port cannot be used (e.g. taken by another process): refuse
+        (503) or end the call, and raise :class:`recorder.Hangup`."""
+        log.error("call %s: cannot receive RTP on port %s: %s", self.call.call_id, self.rtp_port, e)
+        if self._sip_call.state == "ringing":
+            self._sip_call.reject(503)
+        else:  # a late offer's media: the call is up
+            self._sip_call.hangup()
+        CallChannel.hangup(self)
+        raise Hangup(f"cannot answer: {e}") from None
 
     def media_changed(self) -> None:
         """The SIP call's media changed (late offer answered in the ACK, re-INVITE)."""
         with self._sip_guard:
-            if (
-                not self._sip_receiving
-                and self._sip_call.media is not None
-                and self.state() is CallState.ANSWERED
-            ):
-                try:
-                    self._start_media()
-                except Hangup:
-                    pass
+            media = self._sip_call.media
+            if media is None or self.state() is not CallState.ANSWERED:
+                return
+            if self._sip_receiving:  # e.g. a re-INVITE from PCMA to PCMU
+                self._sip_server.media.update(self, media)
+                return
+            try:
+                self._start_media()
+            except Hangup:
+                pass
 
     def hangup(self) -> None:
         """Hang up: what the receiver still holds is written, BYE is sent (480 before
@@ -205,6 +225,9 @@ class SipChannel(CallChannel):
 
     def _stop_media(self) -> None:
         with self._sip_guard:
+            if self._sip_sock is not None:
+                self._sip_sock.close()
+                self._sip_sock = None
             if self._sip_receiving:
                 self._sip_receiving = False
                 self.rtp_stats = self._sip_server.media.stop(self)
@@ -215,6 +238,26 @@ class SipChannel(CallChannel):
             self._sip_gone = reason
         self._stop_media()
         super().hangup()
+
+
+def _advertised(sip_host: str, advertise: str | None) -> str | None:
+    """The checked ``advertise`` address (None: ``sip_host`` is advertised)."""
+    if advertise is None:
+        if sip_host in ("0.0.0.0", "::", ""):
+            raise ValueError(
+                f"listening on every address ({sip_host or '*'}): give the address callers "
+                "send RTP to with --advertise HOST (it goes into the SDP and Contact)"
+            )
+        return None
+    try:
+        ip = ipaddress.ip_address(advertise)
+    except ValueError:
+        raise ValueError(
+            f"--advertise must be an IP address (it goes into the SDP), got {advertise!r}"
+        ) from None
+    if ip.is_unspecified:
+        raise ValueError(f"--advertise must be an address callers can reach, got {advertise!r}")
+    return str(ip)
 
 
 def _info(call) -> CallInfo:
@@ -252,24 +295,52 @@ class MediaPump:
         self._thread = threading.Thread(target=self._run, name="serve-media", daemon=True)
         self._thread.start()
 
-    def start(self, channel: SipChannel, media) -> None:
-        """Receive ``media`` (negotiated :class:`recorder.sip.Media`) for ``channel``."""
+    def bind(self, port: int) -> socket.socket:
+        """A UDP socket bound to ``port`` for a call whose media is not known yet (hand
+        it to :meth:`start`).  ValueError if the port cannot be bound."""
+        sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        try:
+            sock.bind((self.host, port))
+        except OSError as e:
+            sock.close()
+            raise ValueError(f"cannot bind RTP socket to {self.host}:{port}: {e}") from None
+        return sock
+
+    def start(self, channel: SipChannel, media, sock: socket.socket | None = None) -> None:
+        """Receive ``media`` (negotiated :class:`recorder.sip.Media`) for ``channel`` (on
+        ``sock`` from :meth:`bind` if given)."""
         with self._lock:
             if not self._free:  # a new call answered before an ended one's slot is freed
+                if sock is not None:
+                    sock.close()
                 raise ValueError(f"all {self.receiver.max_calls} RTP receiver slots are in use")
             slot = self._free.pop()
             try:
                 # latch to the first packet's source: the SDP's address may be a NAT's
                 self.receiver.add_media(
-                    slot, media, host=self.host, port=channel.rtp_port, latch=True
+                    slot, media, host=self.host, port=channel.rtp_port, latch=True, sock=sock
                 )
             except BaseException:
                 self._free.append(slot)
+                if sock is not None:
+                    sock.close()
                 raise
             self._slots[slot] = channel
             self._slot_of[id(channel)] = slot
             self._pushed[slot] = 0
             self._digits[slot] = []
+
+    def update(self, channel: SipChannel, media) -> None:
+        """The call's codec or payload types changed (re-INVITE): decode the new ones."""
+        with self._lock:
+            slot = self._slot_of.get(id(channel))
+            if slot is not None:
+                self.receiver.set_codec(
+                    slot,
+                    codec=media.codec,
+                    payload_type=media.payload_type,
+                    event_payload_type=media.telephone_event,
+                )
 
     def stop(self, channel: SipChannel) -> dict:
         """Stop receiving for ``channel``; what the receiver still holds is pushed into
@@ -442,7 +513,9 @@ class Server:
     """A SIP recording server: ``app(channel)`` for every inbound call (see the module
     docstring).  ``sip_host``/``sip_port``: where SIP listens (port 0: any free port, read
     :attr:`port` after :meth:`start`); RTP is received on ``sip_host`` too, one even port
-    of ``rtp_ports`` (first, last) per call."""
+    of ``rtp_ports`` (first, last) per call.  ``advertise``: the address put in the SDP
+    and Contact (and Via) instead of ``sip_host``, for a server listening on every address
+    (``0.0.0.0``, then it is required) or behind NAT."""
 
     def __init__(
         self,
@@ -458,6 +531,7 @@ class Server:
         max_calls=100,
         drain_seconds=30.0,
         metrics=None,
+        advertise=None,
     ) -> None:
         from .sip import RtpPorts, SipServer
 
@@ -469,6 +543,7 @@ class Server:
             or not 0 <= drain_seconds <= 86400
         ):
             raise ValueError(f"drain_seconds must be from 0 to 86400, got {drain_seconds!r}")
+        self.advertise = _advertised(sip_host, advertise)
         self.app = app
         self.media_root = os.fspath(media_root)
         self.drain_seconds = float(drain_seconds)
@@ -481,6 +556,7 @@ class Server:
             tcp=tcp,
             max_calls=max_calls,
             allow=tuple(allow),
+            advertised_ip=self.advertise,
         )
         self.media = MediaPump(max_calls, "0.0.0.0" if ":" in sip_host else sip_host)
         self.metrics = metrics
@@ -515,6 +591,7 @@ class Server:
                         t for t, on in (("udp", self.sip.udp), ("tcp", self.sip.tcp)) if on
                     ),
                     "media_root": self.media_root,
+                    "advertise": self.advertise or self.sip.host,
                 }
             },
         )
@@ -543,7 +620,7 @@ class Server:
             self.ports.release(port)
             raise
         call.on_end = lambda c, reason: self._enders.submit(channel.remote_hangup, reason)
-        call.on_update = lambda c: self._enders.submit(channel.media_changed)
+        call.on_update = lambda c: self._media_changed(channel)
         with self._lock:
             self._active[channel.call.id] = channel
         if self.metrics is not None:
@@ -555,6 +632,15 @@ class Server:
             daemon=True,
             name=f"serve-app-{channel.call.id[:8]}",
         ).start()
+
+    def _media_changed(self, channel: SipChannel) -> None:
+        """On the SIP loop: a new codec for a call that is receiving is applied at once,
+        before the 200 of the re-INVITE leaves, so no packet of the new codec is dropped;
+        a late offer's media is started on a worker."""
+        if channel.receiving:
+            channel.media_changed()
+        else:
+            self._enders.submit(channel.media_changed)
 
     def _run_app(self, channel: SipChannel) -> None:
         info = channel.call

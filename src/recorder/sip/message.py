@@ -58,6 +58,9 @@ CANONICAL = {
 }
 # Headers whose value is a comma-separated list (RFC 3261 §7.3.1).
 LIST_HEADERS = {"via", "contact", "route", "record-route", "allow", "supported", "require"}
+# List headers whose grammar allows an empty value (RFC 3261 §25.1: ``Allow`` and
+# ``Supported`` are ``HCOLON [ element *(COMMA element) ]``): an empty one lists nothing.
+EMPTY_LIST_HEADERS = {"allow", "supported"}
 # Headers that must appear at most once in a request (RFC 4475 §3.1.2.19 style).
 SINGLE_HEADERS = {"call-id", "cseq", "from", "to", "content-length", "max-forwards"}
 
@@ -371,6 +374,8 @@ class Message:
         out: list[str] = []
         for n, v in self.headers:
             if n.lower() == key:
+                if key in EMPTY_LIST_HEADERS and not v.strip():
+                    continue
                 out.extend(split_commas(v) if key in LIST_HEADERS else [v])
         return out
 
