@@ -213,6 +213,38 @@ def test_ulaw_and_dynamic_payload_type():
     lk.close()
 
 
+def test_codec_change_decodes_new_and_in_flight_old_packets(link):
+    """set_codec (a re-INVITE from PCMA to PCMU): μ-law packets are decoded from then on,
+    A-law packets still on their way keep their codec, placed by timestamp; a payload
+    type of neither is still dropped."""
+    a, b = speechlike(10 * FRAME, seed=3), speechlike(10 * FRAME, seed=4)
+    alaw, ulaw = codecs.alaw_encode(a).tobytes(), codecs.ulaw_encode(b).tobytes()
+    link.send(packet(i, FRAME * i, payload=alaw[i * FRAME :][:FRAME]) for i in range(9))
+    link.receive()
+    link.rx.set_codec(0, codec="PCMU", event_payload_type=101)
+    link.send(
+        packet(i + 10, FRAME * (i + 10), payload=ulaw[i * FRAME :][:FRAME], pt=0) for i in range(10)
+    )
+    link.send([packet(9, FRAME * 9, payload=alaw[9 * FRAME :])])  # the last A-law one, late
+    link.send([packet(20, FRAME * 20, payload=b"\x55" * FRAME, pt=18)])  # G.729: not ours
+    out = whole(link, link.receive())
+    want = np.concatenate([expected(a), codecs.ulaw_decode(codecs.ulaw_encode(b))])
+    assert np.array_equal(out, want)
+    c = link.rx.counters()[0]
+    assert (c["packets"], c["lost"], c["other_pt"]) == (20, 0, 1)
+
+
+def test_set_codec_bad_arguments(link):
+    with pytest.raises(ValueError, match="codec must be one of"):
+        link.rx.set_codec(0, codec="G729")
+    with pytest.raises(ValueError, match="must differ"):
+        link.rx.set_codec(0, codec="PCMU", event_payload_type=0)
+    with pytest.raises(ValueError, match="not in use"):
+        link.rx.set_codec(1, codec="PCMU")
+    with pytest.raises(ValueError, match="slot"):
+        link.rx.set_codec(99, codec="PCMU")
+
+
 def test_wrong_source_dropped_and_counted(link):
     pcm, frames = stream(20)
     intruder = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)

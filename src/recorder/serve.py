@@ -141,7 +141,7 @@ class SipChannel(CallChannel):
         self._sip_guard = threading.Lock()
         self._sip_gone: str | None = None  # "bye", "cancel", ... once the caller left
         self._sip_receiving = False
-        self._sip_sock = None  # a late offer's RTP socket, bound at answer
+        self._sip_sock: socket.socket | None = None  # a late offer's RTP port, bound at answer
         self.rtp_stats = {"packets": 0, "lost": 0, "late": 0}
         self.ring()
 
