@@ -423,3 +423,40 @@ def test_advertise_is_required_on_a_wildcard_and_checked(tmp_path, argv, message
     )
     assert p.returncode == 2
     assert message in p.stderr and p.stderr.count("\n") == 1, p.stderr
+
+
+def test_metrics_break_the_cpu_down_by_stage(serve, tmp_path):
+    """``--metrics`` serves ``recorder_cpu_seconds_total{stage}`` for the RTP receive
+    thread and the engine tick's detectors, coding and writes (what bench/serve.py
+    reads)."""
+    pytest.importorskip("prometheus_client")
+    import urllib.request
+
+    mport = free_udp_port()
+    srv = record_server(serve, tmp_path, "--metrics", f"127.0.0.1:{mport}")
+    tx = rtp_sender()
+    uac, port = call_with(srv, sdp_offer(tx.getsockname()[1], "8"), "metrics-1")
+    frames = codecs.alaw_encode(speechlike(0.6, dbm0=-15, seed=35)).tobytes()
+    paced(
+        tx,
+        port,
+        [(i / 50, packet(i, i * FRAME, 0x55, frames[i * FRAME :][:FRAME])) for i in range(30)],
+    )
+    tx.close()
+    srv.wait_for(lambda e: e.get("msg") == "answered")
+    assert uac.bye().status == 200
+    srv.wait_for(lambda e: e.get("msg") == "call end")
+    with urllib.request.urlopen(f"http://127.0.0.1:{mport}/metrics", timeout=10) as r:
+        text = r.read().decode()
+    uac.close()
+    assert srv.terminate() == 0
+    values = {
+        line.rsplit(" ", 1)[0]: float(line.rsplit(" ", 1)[1])
+        for line in text.splitlines()
+        if line.startswith("recorder_cpu_seconds_total")
+    }
+    stages = {k.split('"')[1] for k in values}
+    assert stages == {"receive", "detect", "code", "write"}, values
+    assert all(v >= 0 for v in values.values())
+    assert values['recorder_cpu_seconds_total{stage="receive"}'] > 0
+    assert values['recorder_cpu_seconds_total{stage="detect"}'] > 0

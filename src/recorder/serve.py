@@ -362,6 +362,16 @@ class MediaPump:
                 "late": int(c["late"]),
             }
 
+    def cpu_seconds(self) -> float:
+        """CPU time of the media thread so far (0.0 once it has stopped)."""
+        ident = self._thread.ident
+        if ident is None or not self._thread.is_alive():
+            return 0.0
+        try:
+            return time.clock_gettime(time.pthread_getcpuclockid(ident))
+        except OSError:
+            return 0.0
+
     def close(self) -> None:
         self._stopping.set()
         self._thread.join(5)
@@ -560,6 +570,8 @@ class Server:
         )
         self.media = MediaPump(max_calls, "0.0.0.0" if ":" in sip_host else sip_host)
         self.metrics = metrics
+        if metrics is not None:
+            metrics.track_cpu(self.media)
         self._enders = concurrent.futures.ThreadPoolExecutor(
             max_workers=4, thread_name_prefix="serve-end"
         )
@@ -738,11 +750,35 @@ class Server:
         log.info("stopped")
 
 
+class _CpuCollector:
+    """``recorder_cpu_seconds_total{stage}``: CPU time of the RTP media thread
+    (``receive``: polling, parsing, placing, handing frames to the engine) and of the
+    engine tick's stages (``detect``, ``code``, ``write``:
+    :attr:`recorder.engine.Engine.cpu_ns`), read at each scrape."""
+
+    def __init__(self, media: MediaPump) -> None:
+        self.media = media
+
+    def collect(self):
+        from prometheus_client.core import CounterMetricFamily
+
+        from .engine import Engine
+
+        family = CounterMetricFamily(
+            "recorder_cpu_seconds", "CPU time by processing stage", labels=["stage"]
+        )
+        family.add_metric(["receive"], self.media.cpu_seconds())
+        for stage, ns in Engine.default().cpu_ns.items():
+            family.add_metric([stage], ns / 1e9)
+        yield family
+
+
 class Metrics:
     """Prometheus metrics (``prometheus_client``) served over HTTP on ``host:port``:
     ``recorder_calls_total``, ``recorder_calls_active``, ``recorder_recordings_total{cause}``,
     ``recorder_recorded_seconds_total``, ``recorder_rtp_packets_total``,
-    ``recorder_rtp_lost_total``, ``recorder_rtp_late_total``."""
+    ``recorder_rtp_lost_total``, ``recorder_rtp_late_total``, and
+    ``recorder_cpu_seconds_total{stage}`` (receive, detect, code, write)."""
 
     def __init__(self, host: str, port: int) -> None:
         try:
@@ -769,6 +805,10 @@ class Metrics:
             self._http = pc.start_http_server(port, addr=host, registry=r)
         except OSError as e:
             raise ValueError(f"--metrics {host}:{port}: {e}") from None
+
+    def track_cpu(self, media: MediaPump) -> None:
+        """Serve ``recorder_cpu_seconds_total{stage}`` for ``media`` and the engine."""
+        self.registry.register(_CpuCollector(media))
 
     def call_started(self) -> None:
         self.calls.inc()

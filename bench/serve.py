@@ -1,0 +1,460 @@
+"""The recording server from the wire: ``recorder serve`` with SIPp as the load.
+
+``recorder serve`` runs as a subprocess on 127.0.0.1 (built-in app: every call answered
+and recorded to an A-law WAV with silence and DTMF detection on).  SIPp (Debian
+``sip-tester``) places ``--calls`` calls at ``--rate`` calls per second; each call
+streams ``--seconds`` of speech-like A-law with ``rtp_stream`` (20 ms packets), waits
+0.8 s more and hangs up.  While every call is up (after the ramp, before the first
+call ends) the benchmark samples:
+
+* the server's CPU: utime + stime of its process, all threads, and any child processes
+  (``--workers``) from ``/proc/PID/stat``, over the window's wall time: its **CPU share**
+  (1.0 = one core busy);
+* **calls per core** = concurrent calls / CPU share (the floor is 10,000), and the CPU
+  per call-second;
+* where that CPU goes: ``recorder_cpu_seconds_total{stage}`` of ``--metrics`` (the RTP
+  receive thread; the engine tick's detectors, coding and writes) and the rest (SIP,
+  application threads, publishing, Python overhead);
+* packets dropped at the socket: the ``drops`` column of ``/proc/net/udp`` for the
+  server's RTP ports (read before the calls end: a closed socket takes its counter), and
+  ``Udp: RcvbufErrors`` of ``/proc/net/snmp`` before and after (machine-wide: other
+  traffic on a shared machine counts there too);
+* SIPp's own CPU share: on a small machine the load generator competes with the server,
+  and what SIPp can drive is the limit of this benchmark.
+
+After the run every recording is checked: one per call, each exactly the streamed file
+(length and bytes), and the server's call logs report no lost packets.
+
+    python bench/serve.py [--calls N] [--seconds S] [--rate CPS] [--workers N] [--json]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import random
+import resource
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, HERE)
+sys.path = [p for p in sys.path if os.path.abspath(p) != os.path.dirname(HERE)]
+
+import numpy as np  # noqa: E402
+from _common import machine  # noqa: E402
+
+from recorder import codecs, wav  # noqa: E402
+
+CLK = os.sysconf("SC_CLK_TCK")
+FRAME = 160
+
+SCENARIO = """<?xml version="1.0" encoding="ISO-8859-1" ?>
+<scenario name="bench: one call streaming A-law">
+  <send retrans="500"><![CDATA[
+INVITE sip:bench@[remote_ip]:[remote_port] SIP/2.0
+Via: SIP/2.0/[transport] [local_ip]:[local_port];branch=[branch]
+From: <sip:load@[local_ip]:[local_port]>;tag=[pid]SIPpTag00[call_number]
+To: <sip:bench@[remote_ip]:[remote_port]>
+Call-ID: [call_id]
+CSeq: 1 INVITE
+Contact: sip:load@[local_ip]:[local_port]
+Max-Forwards: 70
+Content-Type: application/sdp
+Content-Length: [len]
+
+v=0
+o=load 1 1 IN IP[local_ip_type] [local_ip]
+s=-
+c=IN IP[media_ip_type] [media_ip]
+t=0 0
+m=audio [rtpstream_audio_port] RTP/AVP 8 101
+a=rtpmap:8 PCMA/8000
+a=rtpmap:101 telephone-event/8000
+a=ptime:20
+]]></send>
+  <recv response="100" optional="true"/>
+  <recv response="180" optional="true"/>
+  <recv response="200" rrs="true"/>
+  <send><![CDATA[
+ACK [next_url] SIP/2.0
+Via: SIP/2.0/[transport] [local_ip]:[local_port];branch=[branch]
+From: <sip:load@[local_ip]:[local_port]>;tag=[pid]SIPpTag00[call_number]
+[last_To:]
+Call-ID: [call_id]
+CSeq: 1 ACK
+Max-Forwards: 70
+Content-Length: 0
+]]></send>
+  <nop><action><exec rtp_stream="{AUDIO},1,8"/></action></nop>
+  <pause milliseconds="{PAUSE_MS}"/>
+  <send retrans="500"><![CDATA[
+BYE [next_url] SIP/2.0
+Via: SIP/2.0/[transport] [local_ip]:[local_port];branch=[branch]
+From: <sip:load@[local_ip]:[local_port]>;tag=[pid]SIPpTag00[call_number]
+[last_To:]
+Call-ID: [call_id]
+CSeq: 2 BYE
+Max-Forwards: 70
+Content-Length: 0
+]]></send>
+  <recv response="200" crlf="true"/>
+</scenario>
+"""
+
+
+# -- /proc readers ---------------------------------------------------------------------------
+
+
+def _stat(path: str) -> list[bytes] | None:
+    try:
+        with open(path, "rb") as f:
+            data = f.read()
+    except OSError:
+        return None
+    return data[data.rindex(b")") + 2 :].split()
+
+
+def tree(pid: int) -> list[int]:
+    """``pid`` and its descendants."""
+    children: dict[int, list[int]] = {}
+    for name in os.listdir("/proc"):
+        if name.isdigit():
+            st = _stat(f"/proc/{name}/stat")
+            if st is not None:
+                children.setdefault(int(st[1]), []).append(int(name))
+    out, todo = [], [pid]
+    while todo:
+        p = todo.pop()
+        out.append(p)
+        todo.extend(children.get(p, []))
+    return out
+
+
+def cpu_seconds(pid: int) -> float:
+    """utime + stime of ``pid`` and every descendant (all their threads)."""
+    total = 0
+    for p in tree(pid):
+        st = _stat(f"/proc/{p}/stat")
+        if st is not None:
+            total += int(st[11]) + int(st[12])
+    return total / CLK
+
+
+def udp_drops(ports: range) -> tuple[int, int]:
+    """(sockets, summed ``drops``) of the UDP sockets bound to a port in ``ports``."""
+    n = drops = 0
+    with open("/proc/net/udp") as f:
+        next(f)
+        for line in f:
+            parts = line.split()
+            port = int(parts[1].rsplit(":", 1)[1], 16)
+            if port in ports:
+                n += 1
+                drops += int(parts[-1])
+    return n, drops
+
+
+def rcvbuf_errors() -> int:
+    with open("/proc/net/snmp") as f:
+        lines = [ln.split() for ln in f if ln.startswith("Udp:")]
+    return int(lines[1][lines[0].index("RcvbufErrors")])
+
+
+def metrics(port: int) -> dict[str, float]:
+    with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=10) as r:
+        text = r.read().decode()
+    return {
+        k: float(v)
+        for k, v in (ln.rsplit(" ", 1) for ln in text.splitlines() if ln and ln[0] != "#")
+    }
+
+
+# -- setup -----------------------------------------------------------------------------------
+
+
+def free_port(kind=socket.SOCK_DGRAM) -> int:
+    with socket.socket(socket.AF_INET, kind) as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def free_range(size: int) -> tuple[int, int]:
+    """An even range of ``size`` ports, none bound now (UDP)."""
+    for _ in range(50):
+        lo = random.randrange(20000, 60000 - size, 2)
+        socks = []
+        try:
+            for p in range(lo, lo + size):
+                s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+                socks.append(s)
+                s.bind(("127.0.0.1", p))
+            return lo, lo + size - 1
+        except OSError:
+            continue
+        finally:
+            for s in socks:
+                s.close()
+    raise SystemExit("no free RTP port range")
+
+
+def speech(seconds: float) -> np.ndarray:
+    """Speech-like audio: syllables of tones and noise with short pauses (no DTMF)."""
+    rng = np.random.default_rng(7)
+    n = int(seconds * 8000)
+    t = np.arange(n) / 8000
+    x = 4000 * np.sin(2 * np.pi * 180 * t) + 2500 * np.sin(2 * np.pi * 730 * t)
+    x += rng.normal(0, 600, n)
+    x *= 0.55 + 0.45 * np.sin(2 * np.pi * 3 * t) ** 2
+    return np.clip(x, -32000, 32000).astype(np.int16)
+
+
+def raise_nofile() -> None:
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+
+
+# -- the run ---------------------------------------------------------------------------------
+
+
+def run(args) -> dict:
+    sipp = shutil.which("sipp")
+    if not sipp:
+        raise SystemExit("sipp not found (Debian: apt-get install sip-tester)")
+    raise_nofile()
+    work = tempfile.mkdtemp(prefix="bench-serve-")
+    media = os.path.join(work, "media")
+    audio = codecs.alaw_encode(speech(args.seconds)).tobytes()
+    audio = audio[: len(audio) - len(audio) % FRAME]
+    with open(os.path.join(work, "load.al"), "wb") as f:
+        f.write(audio)
+    with open(os.path.join(work, "uac.xml"), "w") as f:
+        # rtp_stream runs in the background: the pause covers the stream, then 0.8 s
+        pause = int(len(audio) / 8 + 800)
+        f.write(SCENARIO.replace("{AUDIO}", "load.al").replace("{PAUSE_MS}", str(pause)))
+    lo, hi = free_range(2 * args.calls + 200)
+    sip_port, metrics_port = free_port(), free_port(socket.SOCK_STREAM)
+    cmd = [
+        sys.executable,
+        "-m",
+        "recorder",
+        "serve",
+        "--sip",
+        f"127.0.0.1:{sip_port}",
+        "--transport",
+        "udp",
+        "--media-root",
+        media,
+        "--rtp-ports",
+        f"{lo}-{hi}",
+        "--max-calls",
+        str(args.calls + 50),
+        "--timeout",
+        "0",
+        "--max-bytes",
+        "0",
+        "--max-silence-ms",
+        "10000",
+        "--metrics",
+        f"127.0.0.1:{metrics_port}",
+        "--log-format",
+        "json",
+    ]
+    if args.workers is not None:
+        cmd += ["--workers", str(args.workers)]
+    log_path = os.path.join(work, "serve.log")
+    log_file = open(log_path, "w")  # closed after the server ends
+    server = subprocess.Popen(cmd, stdout=log_file, stderr=subprocess.STDOUT, cwd=work)
+    load = None
+    try:
+        deadline = time.monotonic() + 60
+        while '"listening"' not in open(log_path).read():
+            if server.poll() is not None or time.monotonic() > deadline:
+                raise SystemExit("server did not start:\n" + open(log_path).read()[-3000:])
+            time.sleep(0.1)
+        udp_before = rcvbuf_errors()
+        load = subprocess.Popen(
+            [
+                sipp,
+                "-sf",
+                "uac.xml",
+                f"127.0.0.1:{sip_port}",
+                "-i",
+                "127.0.0.1",
+                "-p",
+                str(free_port()),
+                "-mp",
+                str(free_range(2)[0]),
+                "-m",
+                str(args.calls),
+                "-l",
+                str(args.calls),
+                "-r",
+                str(args.rate),
+                "-timeout",
+                f"{int(args.seconds + args.calls / args.rate + 120)}s",
+                "-nostdin",
+                "-t",
+                "u1",
+                "-trace_err",
+            ],
+            cwd=work,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        t0 = time.monotonic()
+        ramp = args.calls / args.rate
+        # the window: every call up (ramp + 1 s) until the first call's media ends (- 1 s)
+        w0, w1 = t0 + ramp + 1.0, t0 + args.seconds - 1.0
+        if w1 - w0 < 2.0:
+            raise SystemExit(
+                f"--seconds {args.seconds} leaves no steady window after a {ramp:.0f} s "
+                "ramp: give more seconds or a higher --rate"
+            )
+        time.sleep(max(0.0, w0 - time.monotonic()))
+        m0, c0, l0, wall0 = (
+            metrics(metrics_port),
+            cpu_seconds(server.pid),
+            cpu_seconds(load.pid),
+            time.monotonic(),
+        )
+        active = []
+        while time.monotonic() < w1 - 0.5:
+            time.sleep(min(0.5, max(0.0, w1 - 0.5 - time.monotonic())))
+            active.append(metrics(metrics_port).get("recorder_calls_active", 0.0))
+        m1, c1, l1, wall1 = (
+            metrics(metrics_port),
+            cpu_seconds(server.pid),
+            cpu_seconds(load.pid),
+            time.monotonic(),
+        )
+        sockets, drops = udp_drops(range(lo, hi + 1))
+        load.wait(timeout=args.seconds + ramp + 180)
+        deadline = time.monotonic() + 60
+        while metrics(metrics_port).get("recorder_calls_active", 0.0) > 0:
+            if time.monotonic() > deadline:
+                break
+            time.sleep(0.2)
+        udp_after = rcvbuf_errors()
+    finally:
+        if load is not None and load.poll() is None:
+            os.kill(load.pid, signal.SIGKILL)
+            load.wait(10)
+        if server.poll() is None:
+            os.kill(server.pid, signal.SIGTERM)
+            try:
+                server.wait(120)
+            except subprocess.TimeoutExpired:
+                os.kill(server.pid, signal.SIGKILL)
+                server.wait(10)
+        log_file.close()
+
+    # -- the recordings
+    ends = []
+    with open(log_path) as f:
+        for line in f:
+            try:
+                e = json.loads(line)
+            except ValueError:
+                continue
+            if e.get("msg") == "call end":
+                ends.append(e)
+    complete = 0
+    for e in ends:
+        path = e.get("file")
+        if not path or not os.path.exists(path):
+            continue
+        info = wav.info(path)
+        with open(path, "rb") as f:
+            f.seek(info.data_offset)
+            data = f.read(info.data_bytes)
+        # the streamed file, then at most silence (a late BYE: silence by wall time)
+        complete += data[: len(audio)] == audio and not data[len(audio) :].strip(b"\xd5")
+    wall = wall1 - wall0
+    share = (c1 - c0) / wall
+    concurrent = float(np.mean(active)) if active else 0.0
+    stages = {
+        s: (
+            m1.get(f'recorder_cpu_seconds_total{{stage="{s}"}}', 0.0)
+            - m0.get(f'recorder_cpu_seconds_total{{stage="{s}"}}', 0.0)
+        )
+        / (c1 - c0)
+        for s in ("receive", "detect", "code", "write")
+    }
+    stages["other"] = 1.0 - sum(stages.values())
+    result = {
+        "calls": args.calls,
+        "seconds": args.seconds,
+        "rate": args.rate,
+        "workers": args.workers,
+        "concurrent": round(concurrent, 1),
+        "window_s": round(wall, 2),
+        "server_cpu_share": round(share, 4),
+        "calls_per_core": round(concurrent / share) if share > 0 else None,
+        "cpu_us_per_call_second": round(share / concurrent * 1e6, 2) if concurrent else None,
+        "stage_share": {k: round(v, 3) for k, v in stages.items()},
+        "sipp_cpu_share": round((l1 - l0) / wall, 4),
+        "rtp_sockets_at_window_end": sockets,
+        "socket_drops": drops,
+        "udp_rcvbuf_errors": udp_after - udp_before,
+        "calls_ended": len(ends),
+        "recordings_complete": complete,
+        "lost_packets": sum(int(e.get("lost", 0)) for e in ends),
+        "late_packets": sum(int(e.get("late", 0)) for e in ends),
+        "causes": sorted({str(e.get("cause")) for e in ends}),
+        "work_dir": work,
+    }
+    if not args.keep:
+        shutil.rmtree(work, ignore_errors=True)
+        result["work_dir"] = None
+    return result
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--calls", type=int, default=1000, help="concurrent calls (default 1000)")
+    ap.add_argument(
+        "--seconds", type=float, default=30.0, help="media per call in seconds (default 30)"
+    )
+    ap.add_argument("--rate", type=float, default=100.0, help="calls per second (default 100)")
+    ap.add_argument("--workers", type=int, default=None, help="passed to recorder serve")
+    ap.add_argument("--keep", action="store_true", help="keep the work directory")
+    ap.add_argument("--json", action="store_true")
+    args = ap.parse_args()
+    r = run(args)
+    if args.json:
+        print(json.dumps({"benchmark": "serve", "machine": machine(), "results": r}, indent=1))
+        return
+    m = machine()
+    print(f"recorder serve from the wire, SIPp load  ({m['cpu']}, {m['cores']} cores)")
+    print(
+        f"  {r['calls']} calls at {r['rate']:g}/s, {r['seconds']:g} s of A-law each; "
+        f"window {r['window_s']} s with {r['concurrent']} calls up"
+    )
+    print(
+        f"  server CPU share {r['server_cpu_share']:.3f} cores -> "
+        f"{r['calls_per_core']} calls per core (floor 10,000); "
+        f"{r['cpu_us_per_call_second']} us CPU per call-second"
+    )
+    print("  stages: " + ", ".join(f"{k} {100 * v:.1f} %" for k, v in r["stage_share"].items()))
+    print(f"  SIPp CPU share {r['sipp_cpu_share']:.3f} cores")
+    print(
+        f"  dropped at the sockets: {r['socket_drops']} ({r['rtp_sockets_at_window_end']} RTP "
+        f"sockets); Udp RcvbufErrors +{r['udp_rcvbuf_errors']} (machine-wide)"
+    )
+    print(
+        f"  recordings: {r['recordings_complete']} of {r['calls']} complete and exact; "
+        f"{r['calls_ended']} calls ended ({', '.join(r['causes'])}); "
+        f"lost {r['lost_packets']}, late {r['late_packets']} packets"
+    )
+
+
+if __name__ == "__main__":
+    main()
