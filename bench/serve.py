@@ -12,9 +12,13 @@ call ends) the benchmark samples:
   (1.0 = one core busy);
 * **calls per core** = concurrent calls / CPU share (the floor is 10,000), and the CPU
   per call-second;
-* where that CPU goes: ``recorder_cpu_seconds_total{stage}`` of ``--metrics`` (the RTP
-  receive thread; the engine tick's detectors, coding and writes) and the rest (SIP,
-  application threads, publishing, Python overhead);
+* where that CPU goes, from ``recorder_cpu_seconds_total{stage}`` of ``--metrics``:
+  ``receive`` (the RTP thread: recvmmsg, parse, place, hand frames to the engine), the
+  engine tick's ``detect`` (silence + DTMF), ``code`` (G.711 into the jobs' buffers) and
+  ``write`` (buffers to the files), ``tick_other`` (the rest of the engine thread:
+  watchdog, waking the waiting application threads, Python around the kernels), and
+  ``other`` (everything else in the process: SIP, the per-call application threads,
+  publishing);
 * packets dropped at the socket: the ``drops`` column of ``/proc/net/udp`` for the
   server's RTP ports (read before the calls end: a closed socket takes its counter), and
   ``Udp: RcvbufErrors`` of ``/proc/net/snmp`` before and after (machine-wide: other
@@ -380,15 +384,16 @@ def run(args) -> dict:
     wall = wall1 - wall0
     share = (c1 - c0) / wall
     concurrent = float(np.mean(active)) if active else 0.0
-    stages = {
-        s: (
-            m1.get(f'recorder_cpu_seconds_total{{stage="{s}"}}', 0.0)
-            - m0.get(f'recorder_cpu_seconds_total{{stage="{s}"}}', 0.0)
-        )
-        / (c1 - c0)
-        for s in ("receive", "detect", "code", "write")
-    }
-    stages["other"] = 1.0 - sum(stages.values())
+
+    def stage(name: str) -> float:
+        key = f'recorder_cpu_seconds_total{{stage="{name}"}}'
+        return (m1.get(key, 0.0) - m0.get(key, 0.0)) / (c1 - c0)
+
+    tick = stage("tick")
+    stages = {"receive": stage("receive")}
+    stages.update({k: stage(k) for k in ("detect", "code", "write")})
+    stages["tick_other"] = tick - stages["detect"] - stages["code"] - stages["write"]
+    stages["other"] = 1.0 - stages["receive"] - tick
     result = {
         "calls": args.calls,
         "seconds": args.seconds,

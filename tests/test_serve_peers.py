@@ -427,8 +427,8 @@ def test_advertise_is_required_on_a_wildcard_and_checked(tmp_path, argv, message
 
 def test_metrics_break_the_cpu_down_by_stage(serve, tmp_path):
     """``--metrics`` serves ``recorder_cpu_seconds_total{stage}`` for the RTP receive
-    thread and the engine tick's detectors, coding and writes (what bench/serve.py
-    reads)."""
+    thread, the engine thread, and the tick's detectors, coding and writes (what
+    bench/serve.py reads)."""
     pytest.importorskip("prometheus_client")
     import urllib.request
 
@@ -456,7 +456,11 @@ def test_metrics_break_the_cpu_down_by_stage(serve, tmp_path):
         if line.startswith("recorder_cpu_seconds_total")
     }
     stages = {k.split('"')[1] for k in values}
-    assert stages == {"receive", "detect", "code", "write"}, values
+    assert stages == {"receive", "tick", "detect", "code", "write"}, values
     assert all(v >= 0 for v in values.values())
     assert values['recorder_cpu_seconds_total{stage="receive"}'] > 0
     assert values['recorder_cpu_seconds_total{stage="detect"}'] > 0
+    tick = values['recorder_cpu_seconds_total{stage="tick"}']
+    assert tick >= sum(
+        values[f'recorder_cpu_seconds_total{{stage="{s}"}}'] for s in ("detect", "code", "write")
+    )

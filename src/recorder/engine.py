@@ -471,6 +471,18 @@ class Engine:
                     log.exception("engine tick failed")
                 ch = None  # no strong references to channels between ticks
 
+    def thread_cpu_seconds(self) -> float:
+        """CPU time of the worker thread so far: every tick (the stages of :attr:`cpu_ns`
+        plus the watchdog, waking waiters and the Python around them); 0.0 while it is
+        not running."""
+        thread = self._thread
+        if thread is None or thread.ident is None or not thread.is_alive():
+            return 0.0
+        try:
+            return time.clock_gettime(time.pthread_getcpuclockid(thread.ident))
+        except OSError:
+            return 0.0
+
     def stop(self, abort_jobs: bool = True) -> None:
         """Stop the worker; with ``abort_jobs`` finish every running recording first
         (cause ABORTED), so no recording is left unfinished."""

@@ -752,9 +752,10 @@ class Server:
 
 class _CpuCollector:
     """``recorder_cpu_seconds_total{stage}``: CPU time of the RTP media thread
-    (``receive``: polling, parsing, placing, handing frames to the engine) and of the
-    engine tick's stages (``detect``, ``code``, ``write``:
-    :attr:`recorder.engine.Engine.cpu_ns`), read at each scrape."""
+    (``receive``: polling, parsing, placing, handing frames to the engine), of the engine
+    thread (``tick``, everything it does) and of the tick's stages inside it
+    (``detect``, ``code``, ``write``: :attr:`recorder.engine.Engine.cpu_ns`), read at
+    each scrape."""
 
     def __init__(self, media: MediaPump) -> None:
         self.media = media
@@ -767,8 +768,10 @@ class _CpuCollector:
         family = CounterMetricFamily(
             "recorder_cpu_seconds", "CPU time by processing stage", labels=["stage"]
         )
+        engine = Engine.default()
         family.add_metric(["receive"], self.media.cpu_seconds())
-        for stage, ns in Engine.default().cpu_ns.items():
+        family.add_metric(["tick"], engine.thread_cpu_seconds())
+        for stage, ns in engine.cpu_ns.items():
             family.add_metric([stage], ns / 1e9)
         yield family
 
@@ -778,7 +781,8 @@ class Metrics:
     ``recorder_calls_total``, ``recorder_calls_active``, ``recorder_recordings_total{cause}``,
     ``recorder_recorded_seconds_total``, ``recorder_rtp_packets_total``,
     ``recorder_rtp_lost_total``, ``recorder_rtp_late_total``, and
-    ``recorder_cpu_seconds_total{stage}`` (receive, detect, code, write)."""
+    ``recorder_cpu_seconds_total{stage}`` (receive, tick, and detect, code, write
+    within the tick)."""
 
     def __init__(self, host: str, port: int) -> None:
         try:
