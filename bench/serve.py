@@ -250,6 +250,7 @@ def run(args) -> dict:
         "-m",
         "recorder",
         "serve",
+        *([args.app] if args.app else []),
         "--sip",
         f"127.0.0.1:{sip_port}",
         "--transport",
@@ -413,6 +414,7 @@ def run(args) -> dict:
         "recordings_complete": complete,
         "lost_packets": sum(int(e.get("lost", 0)) for e in ends),
         "late_packets": sum(int(e.get("late", 0)) for e in ends),
+        "overrun_packets": sum(int(e.get("overrun", 0)) for e in ends),
         "causes": sorted({str(e.get("cause")) for e in ends}),
         "work_dir": work,
     }
@@ -430,6 +432,7 @@ def main() -> None:
     )
     ap.add_argument("--rate", type=float, default=100.0, help="calls per second (default 100)")
     ap.add_argument("--workers", type=int, default=None, help="passed to recorder serve")
+    ap.add_argument("--app", help="FILE.py:FUNCTION instead of the built-in app")
     ap.add_argument("--keep", action="store_true", help="keep the work directory")
     ap.add_argument("--json", action="store_true")
     args = ap.parse_args()
@@ -457,7 +460,8 @@ def main() -> None:
     print(
         f"  recordings: {r['recordings_complete']} of {r['calls']} complete and exact; "
         f"{r['calls_ended']} calls ended ({', '.join(r['causes'])}); "
-        f"lost {r['lost_packets']}, late {r['late_packets']} packets"
+        f"lost {r['lost_packets']}, late {r['late_packets']}, dropped by the receiver "
+        f"(server behind) {r['overrun_packets']} packets"
     )
 
 

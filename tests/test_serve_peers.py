@@ -464,3 +464,38 @@ def test_metrics_break_the_cpu_down_by_stage(serve, tmp_path):
     assert tick >= sum(
         values[f'recorder_cpu_seconds_total{{stage="{s}"}}'] for s in ("detect", "code", "write")
     )
+
+
+def test_call_end_log_has_the_recording_when_the_caller_hangs_up_first(serve, tmp_path):
+    """An app that starts a recording and waits for the caller's BYE: the BYE ends the
+    recording on the server's own thread while the app returns; the "call end" line is
+    written after that recording's file is published, so it names the file and cause
+    (it said cause NONE and no file when the app's thread got there first)."""
+    app = tmp_path / "start_app.py"
+    app.write_text(
+        "def app(channel):\n"
+        "    channel.answer()\n"
+        "    channel.FileRecorder.start(channel.call.id + '.wav')\n"
+        "    channel.wait_for_hangup()\n"
+    )
+    pcm = speechlike(0.4, dbm0=-15, seed=37)
+    frames = codecs.alaw_encode(pcm).tobytes()
+    srv = serve(f"{app}:app")
+    for n in range(5):  # a race: several calls
+        tx = rtp_sender()
+        uac, port = call_with(srv, sdp_offer(tx.getsockname()[1], "8"), f"start-{n}")
+        paced(
+            tx,
+            port,
+            [(i / 50, packet(i, i * FRAME, 0x66, frames[i * FRAME :][:FRAME])) for i in range(20)],
+        )
+        tx.close()
+        assert uac.bye().status == 200
+        uac.close()
+        srv.wait_for(lambda e, n=n: e.get("msg") == "call end" and e["call_id"] == f"start-{n}")
+    assert srv.terminate() == 0
+    ends = srv.ends()
+    assert [e["cause"] for e in ends] == ["HANGUP"] * 5, ends
+    assert sorted(e["file"] for e in ends) == sorted(str(f) for f in published(srv.media))
+    for e in ends:
+        assert_whole_call(audio_bytes(e["file"]), frames)

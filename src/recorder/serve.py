@@ -45,7 +45,9 @@ published) and its call hung up with BYE.  Nothing recorded is lost on a clean s
 
 Logs: one line per call start and end (logger ``recorder.serve``), with the Call-ID, and
 at the end the recording's cause, file, duration, and the RTP packets, lost and late
-packets; ``--log-format json`` gives one JSON object per line.
+packets and ``overrun`` (packets dropped because the media thread fell more than the
+receiver's buffer behind: an overloaded server); ``--log-format json`` gives one JSON
+object per line.
 """
 
 from __future__ import annotations
@@ -140,9 +142,10 @@ class SipChannel(CallChannel):
         self.call = _info(sip_call)
         self._sip_guard = threading.Lock()
         self._sip_gone: str | None = None  # "bye", "cancel", ... once the caller left
+        self._sip_remote_done = threading.Event()  # remote_hangup() has finished
         self._sip_receiving = False
         self._sip_sock: socket.socket | None = None  # a late offer's RTP port, bound at answer
-        self.rtp_stats = {"packets": 0, "lost": 0, "late": 0}
+        self.rtp_stats = {"packets": 0, "lost": 0, "late": 0, "overrun": 0}
         self.ring()
 
     @property
@@ -222,6 +225,11 @@ class SipChannel(CallChannel):
         self._stop_media()
         self._sip_call.hangup()
         super().hangup()
+        with self._sip_guard:
+            gone = self._sip_gone
+        if gone is not None:  # the caller's BYE is being handled on another thread: its
+            # recording's file is published when that ends (bounded: a stuck disk)
+            self._sip_remote_done.wait(60)
 
     def _stop_media(self) -> None:
         with self._sip_guard:
@@ -236,8 +244,11 @@ class SipChannel(CallChannel):
         """The caller ended the call (BYE, CANCEL, timeout): hang the channel up."""
         with self._sip_guard:
             self._sip_gone = reason
-        self._stop_media()
-        super().hangup()
+        try:
+            self._stop_media()
+            super().hangup()
+        finally:
+            self._sip_remote_done.set()
 
 
 def _advertised(sip_host: str, advertise: str | None) -> str | None:
@@ -344,11 +355,11 @@ class MediaPump:
 
     def stop(self, channel: SipChannel) -> dict:
         """Stop receiving for ``channel``; what the receiver still holds is pushed into
-        it.  Returns its RTP counters (packets, lost, late)."""
+        it.  Returns its RTP counters (packets, lost, late, overrun)."""
         with self._lock:
             slot = self._slot_of.pop(id(channel), None)
             if slot is None:
-                return {"packets": 0, "lost": 0, "late": 0}
+                return {"packets": 0, "lost": 0, "late": 0, "overrun": 0}
             rest = self.receiver.remove(slot)
             c = self.receiver.counters()[slot]
             if rest.size:
@@ -360,6 +371,7 @@ class MediaPump:
                 "packets": int(c["packets"]),
                 "lost": max(0, int(c["lost"])),
                 "late": int(c["late"]),
+                "overrun": int(c["overrun"]),  # dropped: the media thread fell behind
             }
 
     def cpu_seconds(self) -> float:
