@@ -213,6 +213,16 @@ def test_ulaw_and_dynamic_payload_type():
     lk.close()
 
 
+def test_remove_reads_what_is_still_queued_on_the_socket(link):
+    """A call ended (BYE) before the receiver polled: the packets the caller sent before
+    hanging up are still recorded (remove reads the socket first)."""
+    pcm, frames = stream(10)
+    link.send(packet(100 + i, 9000 + FRAME * i, payload=f) for i, f in enumerate(frames))
+    out = link.rx.remove(0)  # no poll in between
+    assert np.array_equal(out, expected(pcm))
+    assert link.rx.counters()[0]["packets"] == 10
+
+
 def test_codec_change_decodes_new_and_in_flight_old_packets(link):
     """set_codec (a re-INVITE from PCMA to PCMU): μ-law packets are decoded from then on,
     A-law packets still on their way keep their codec, placed by timestamp; a payload

@@ -90,9 +90,10 @@ import logging
 log = logging.getLogger("test-app")
 def app(channel):
     channel.answer()
-    log.info("answered", extra={"fields": {"rtp_port": channel.rtp_port}})
-    channel.FileRecorder.record(channel.call.id + ".wav", milliseconds_max_silence=0,
-                                seconds_timeout=0, max_bytes=0)
+    channel.FileRecorder.start(channel.call.id + ".wav", milliseconds_max_silence=0,
+                               max_bytes=0)
+    log.info("recording", extra={"fields": {"call_id": channel.call.call_id}})
+    channel.FileRecorder.wait_until_finished(None)
 """
 
 
@@ -130,6 +131,8 @@ def call_with(srv: Serve, offer: bytes, call_id: str) -> tuple[Uac, int]:
 
 
 def hang_up(srv: Serve, uac: Uac) -> dict:
+    """BYE once the app's recording runs; the call's end, checked."""
+    srv.wait_for(lambda e: e.get("msg") == "recording" and e["call_id"] == uac.call_id)
     assert uac.bye().status == 200
     uac.close()
     end = srv.wait_for(lambda e: e.get("msg") == "call end")
@@ -443,7 +446,7 @@ def test_metrics_break_the_cpu_down_by_stage(serve, tmp_path):
         [(i / 50, packet(i, i * FRAME, 0x55, frames[i * FRAME :][:FRAME])) for i in range(30)],
     )
     tx.close()
-    srv.wait_for(lambda e: e.get("msg") == "answered")
+    srv.wait_for(lambda e: e.get("msg") == "recording")
     assert uac.bye().status == 200
     srv.wait_for(lambda e: e.get("msg") == "call end")
     with urllib.request.urlopen(f"http://127.0.0.1:{mport}/metrics", timeout=10) as r:

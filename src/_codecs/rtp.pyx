@@ -326,13 +326,16 @@ cdef class RtpCore:
         PyThread_release_lock(self.lock)
 
     def remove(self, slot_):
-        """Stop receiving on ``slot``; returns what was still buffered (int16, holes as
-        silence) so the recording keeps every sample placed."""
+        """Stop receiving on ``slot``: what is still queued on its socket is read first;
+        returns what was still buffered (int16, holes as silence) so the recording keeps
+        every sample that arrived."""
         cdef int slot = _int(slot_, "slot", 0, self.nslots - 1)
         cdef slot_t *s = &self.slots[slot]
         if not s.active:
             raise ValueError(f"slot {slot} is not in use")
         PyThread_acquire_lock(self.lock, WAIT_LOCK)
+        with nogil:
+            self._drain(s, slot)  # what the caller sent before hanging up still counts
         epoll_ctl(self.epfd, EPOLL_CTL_DEL, s.fd, NULL)
         s.active = 0
         cdef int64_t n = s.hi - s.out_pos if s.hi > s.out_pos else 0
@@ -379,8 +382,8 @@ cdef class RtpCore:
         every ready socket.  Returns the number of datagrams read."""
         cdef int timeout_ms = _int(timeout_ms_, "timeout_ms", -1, 3_600_000)
         cdef epoll_event evs[MAXEV]
-        cdef int n, i, _batch_no, j, got, slot
-        cdef int64_t total = 0, now
+        cdef int n, i, slot
+        cdef int64_t total = 0
         cdef uint32_t gen
         cdef slot_t *s
         with nogil:
@@ -395,18 +398,25 @@ cdef class RtpCore:
                     s = &self.slots[slot]
                     if not s.active or s.gen != gen:
                         continue
-                    for _batch_no in range(MAX_BATCHES):
-                        for j in range(BATCH):
-                            self.msgs[j].msg_hdr.msg_namelen = sizeof(sockaddr_in)
-                        got = recvmmsg(s.fd, self.msgs, BATCH, MSG_DONTWAIT, NULL)
-                        if got <= 0:
-                            break
-                        now = mono_ns()
-                        total += got
-                        self._batch(s, slot, got, now)
-                        if got < BATCH:
-                            break
+                    total += self._drain(s, slot)
                 PyThread_release_lock(self.lock)
+        return total
+
+    cdef int64_t _drain(self, slot_t *s, int slot) noexcept nogil:
+        """Read what is queued on the slot's socket (at most MAX_BATCHES batches; lock
+        held).  Returns the number of datagrams read."""
+        cdef int _batch_no, j, got
+        cdef int64_t total = 0
+        for _batch_no in range(MAX_BATCHES):
+            for j in range(BATCH):
+                self.msgs[j].msg_hdr.msg_namelen = sizeof(sockaddr_in)
+            got = recvmmsg(s.fd, self.msgs, BATCH, MSG_DONTWAIT, NULL)
+            if got <= 0:
+                break
+            total += got
+            self._batch(s, slot, got, mono_ns())
+            if got < BATCH:
+                break
         return total
 
     cdef void _batch(self, slot_t *s, int slot, int got, int64_t now) noexcept nogil:

@@ -292,7 +292,8 @@ class RtpReceiver:
 
     def remove(self, slot: int) -> np.ndarray:
         """Stop call ``slot`` and close its socket; returns the media still buffered
-        (int16, holes as silence): together with what :meth:`take` gave, the whole call."""
+        (int16, holes as silence), including the packets still queued on the socket: together
+        with what :meth:`take` gave, the whole call."""
         slot = integer(slot, "slot", 0, self.max_calls - 1)
         rest = self._core.remove(slot)
         sock = self._socks.pop(slot, None)
