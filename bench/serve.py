@@ -220,6 +220,12 @@ def speech(seconds: float) -> np.ndarray:
     return np.clip(x, -32000, 32000).astype(np.int16)
 
 
+def absolute_app(app: str) -> str:
+    """FILE.py:FUNCTION with FILE made absolute (the server runs in the work directory)."""
+    where, sep, name = app.rpartition(":")
+    return os.path.abspath(where) + sep + name if where.endswith(".py") else app
+
+
 def raise_nofile() -> None:
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
     resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
@@ -250,7 +256,7 @@ def run(args) -> dict:
         "-m",
         "recorder",
         "serve",
-        *([args.app] if args.app else []),
+        *([absolute_app(args.app)] if args.app else []),
         "--sip",
         f"127.0.0.1:{sip_port}",
         "--transport",
