@@ -38,6 +38,12 @@ window when the BYE comes is written too).  In between, the file holds the calle
 audio sample for sample (A-law to an A-law file: byte for byte), with silence only where
 packets were lost or the caller sent nothing for more than a second.
 
+SDP changes: an INVITE without SDP (late offer) gets our offer in the 200 and the call's
+RTP port is bound right then, so packets sent right after the ACK's answer wait in the
+socket; a re-INVITE that changes the codec (PCMA to PCMU, or the payload types) is
+applied to the receiver before its 200 leaves (packets of the previous codec still on
+their way keep their codec), so the recording goes on without a gap.
+
 Shutdown (:meth:`Server.shutdown`, SIGTERM/SIGINT in ``recorder serve``): new calls get
 503; running calls go on until they end (their recordings end with HANGUP) or until
 ``drain_seconds`` pass; then every recording still running is stopped (ABORTED, its file
