@@ -81,6 +81,8 @@ class Serve:
         lo, hi = free_rtp_range()
         if "--transport" not in args:
             args = (*args, "--transport", "udp")
+        if "--workers" not in args:  # one process, as before --workers (the default is the cores)
+            args = (*args, "--workers", "1")
         cmd = [
             sys.executable,
             "-m",
