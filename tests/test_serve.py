@@ -78,7 +78,9 @@ class Serve:
 
     def __init__(self, tmp_path: Path, *args: str) -> None:
         self.media = tmp_path / "media"
-        lo, hi = free_rtp_range()
+        if "--rtp-ports" not in args:
+            lo, hi = free_rtp_range()
+            args = (*args, "--rtp-ports", f"{lo}-{hi}")
         if "--transport" not in args:
             args = (*args, "--transport", "udp")
         if "--workers" not in args:  # one process, as before --workers (the default is the cores)
@@ -93,8 +95,6 @@ class Serve:
             "127.0.0.1:0",
             "--media-root",
             str(self.media),
-            "--rtp-ports",
-            f"{lo}-{hi}",
             "--log-format",
             "json",
         ]

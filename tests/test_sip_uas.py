@@ -387,7 +387,10 @@ def test_bye_from_us_follows_the_record_route_set():
         out = h.feed(request("INVITE", body=offer(), extra=rr))
         ok = out[-1]
         assert ok.status == 200
-        assert ok.get_all("Record-Route") == ["<sip:192.0.2.7:5070;lr;r2=on>", "<sip:198.51.100.8;lr>"]
+        assert ok.get_all("Record-Route") == [
+            "<sip:192.0.2.7:5070;lr;r2=on>",
+            "<sip:198.51.100.8;lr>",
+        ]
         tag = ok.get("To").split("tag=")[1]
         h.feed(request("ACK", to_tag=tag))
         h.calls[0].hangup()

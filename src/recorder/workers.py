@@ -177,7 +177,12 @@ def supervise(
                 if pid == 0:  # the worker: never returns
                     os.close(ready_r)
                     _worker(
-                        i, socks, inboxes, ready_w, old_mask, log_format,
+                        i,
+                        socks,
+                        inboxes,
+                        ready_w,
+                        old_mask,
+                        log_format,
                         lambda i=i: make_server(
                             sip_sockets=socks[i],
                             router=Router(i, [tx for tx, _ in inboxes], inboxes[i][1]),
@@ -226,6 +231,7 @@ def _worker(i, socks, inboxes, ready_w, old_mask, log_format, make) -> None:
             if j != i:
                 rx.close()
         setup_logging(log_format, fields={"worker": i})
+        _die_with_parent()
         for sig in _SIGNALS:
             signal.signal(sig, signal.SIG_DFL)
         server = make()
@@ -245,6 +251,17 @@ def _worker(i, socks, inboxes, ready_w, old_mask, log_format, make) -> None:
             sys.stdout.flush()
             sys.stderr.flush()
         os._exit(rc)
+
+
+def _die_with_parent() -> None:
+    """SIGTERM (a drain) for this worker when the supervisor dies, even by SIGKILL."""
+    with contextlib.suppress(Exception):
+        import ctypes
+
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(1, int(signal.SIGTERM))  # PR_SET_PDEATHSIG (Linux)
+    if os.getppid() == 1:  # the supervisor died before that
+        os.kill(os.getpid(), signal.SIGTERM)
 
 
 def _run(pids, ready_r, old_mask, host, port, udp, tcp, metrics, metrics_dir) -> int:
