@@ -200,7 +200,15 @@ class SipServer:
 
     def route(self, data: bytes, peer: Peer) -> None:
         """Handle a message received here, or hand it to the worker that owns its call
-        (with a :class:`~recorder.sip.router.Router`)."""
+        (with a :class:`~recorder.sip.router.Router`).
+
+        Parameters
+        ----------
+        data : bytes
+            One SIP message.
+        peer : Peer
+            Where it came from.
+        """
         if self.router is not None:
             owner = self.router.owner(data)
             if owner != self.router.index:
