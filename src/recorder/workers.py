@@ -63,6 +63,7 @@ def default_workers() -> int:
 def split_ports(first: int, last: int, workers: int) -> list[tuple[int, int]]:
     """``workers`` disjoint slices of the RTP port range, each holding even ports.
 
+    >>> from recorder.workers import split_ports
     >>> split_ports(40000, 40010, 2)
     [(40000, 40004), (40006, 40010)]
     """

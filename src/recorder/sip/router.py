@@ -38,6 +38,7 @@ def call_id_of(data: bytes) -> str | None:
     A quick scan of the header lines, used only to route the message: the worker that
     handles it parses it in full.
 
+    >>> from recorder.sip.router import call_id_of
     >>> call_id_of(b"BYE sip:a@b SIP/2.0\\r\\ni:  x@y \\r\\n\\r\\n")
     'x@y'
     """
@@ -52,8 +53,9 @@ def call_id_of(data: bytes) -> str | None:
 def owner_of(call_id: str, workers: int) -> int:
     """The worker (0..workers-1) that owns the call with this Call-ID.
 
-    >>> owner_of("a84b4c76e66710", 1)
-    0
+    >>> from recorder.sip.router import owner_of
+    >>> owner_of("a84b4c76e66710", 1), owner_of("a84b4c76e66710", 8)
+    (0, 6)
     """
     return zlib.crc32(call_id.encode("utf-8", "replace")) % workers
 
