@@ -41,6 +41,7 @@ import time
 import traceback
 from collections.abc import Callable
 
+from .sip.ports import RtpPorts
 from .sip.router import Router, make_inboxes
 
 log = logging.getLogger("recorder.serve")
@@ -67,6 +68,7 @@ def split_ports(first: int, last: int, workers: int) -> list[tuple[int, int]]:
     >>> split_ports(40000, 40010, 2)
     [(40000, 40004), (40006, 40010)]
     """
+    RtpPorts(first, last)  # the range's own checks, with their messages
     evens = list(range(first + first % 2, last + 1, 2))
     if len(evens) < workers:
         raise ValueError(
