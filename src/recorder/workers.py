@@ -129,6 +129,7 @@ def serve_until_signal(server, metrics=None, ready: Callable[[], None] | None = 
     stop = threading.Event()
     for sig in _SIGNALS:
         signal.signal(sig, lambda *_: stop.set())
+    signal.pthread_sigmask(signal.SIG_UNBLOCK, _SIGNALS)  # a worker starts with them blocked
     server.start()
     if ready is not None:
         ready()
@@ -184,7 +185,6 @@ def supervise(
                         socks,
                         inboxes,
                         ready_w,
-                        old_mask,
                         log_format,
                         lambda i=i: make_server(
                             sip_sockets=socks[i],
@@ -219,7 +219,7 @@ def _worker_metrics(on: bool):
     return Metrics(None)
 
 
-def _worker(i, socks, inboxes, ready_w, old_mask, log_format, make) -> None:
+def _worker(i, socks, inboxes, ready_w, log_format, make) -> None:
     """The body of worker ``i`` after the fork: serve, drain, ``os._exit``."""
     rc = 1
     try:
@@ -235,15 +235,12 @@ def _worker(i, socks, inboxes, ready_w, old_mask, log_format, make) -> None:
                 rx.close()
         setup_logging(log_format, fields={"worker": i})
         _die_with_parent()
-        for sig in _SIGNALS:
-            signal.signal(sig, signal.SIG_DFL)
-        server = make()
+        server = make()  # its threads keep SIGTERM/SIGINT blocked: the main thread takes them
 
         def ready() -> None:
             os.write(ready_w, bytes([i % 256]))
             os.close(ready_w)
 
-        signal.pthread_sigmask(signal.SIG_SETMASK, old_mask)
         serve_until_signal(server, getattr(server, "metrics", None), ready)
         rc = 0
     except BaseException:
