@@ -177,7 +177,13 @@ def supervise(
         old_mask = signal.pthread_sigmask(signal.SIG_BLOCK, _SIGNALS)
         try:
             for i in range(workers):
-                pid = os.fork()
+                try:
+                    pid = os.fork()
+                except OSError:  # out of processes or memory: stop those started
+                    for started in pids:
+                        os.kill(started, signal.SIGTERM)
+                    signal.pthread_sigmask(signal.SIG_SETMASK, old_mask)
+                    raise
                 if pid == 0:  # the worker: never returns
                     os.close(ready_r)
                     _worker(
