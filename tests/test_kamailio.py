@@ -127,7 +127,7 @@ def test_kamailio_spreads_calls_over_two_nodes_and_fails_over(kamailio_exe, sipp
         scenario = uac_with_routes(tmp_path, pause_ms=1300)
         cmd = sipp_cmd(sipp, tmp_path, kam.port, pause_ms=0, scenario=scenario)
         p = run_sipp(through(cmd, 100), tmp_path)
-        assert p.returncode == 0, p.stdout[-3000:] + "".join(kam.lines[-30:])
+        assert p.returncode == 0, p.stdout[-3000:] + p.stderr[-3000:] + "".join(kam.lines[-30:])
         wait_ends([node_a, node_b], 100)
         ends = node_a.ends() + node_b.ends()
         assert len(ends) == 100
@@ -142,12 +142,18 @@ def test_kamailio_spreads_calls_over_two_nodes_and_fails_over(kamailio_exe, sipp
         p = run_sipp(
             through(sipp_cmd(sipp, tmp_path, kam.port, pause_ms=0, scenario=scenario), 20), tmp_path
         )
-        assert p.returncode == 0, p.stdout[-3000:] + "".join(kam.lines[-30:])
+        assert p.returncode == 0, p.stdout[-3000:] + p.stderr[-3000:] + "".join(kam.lines[-30:])
         wait_ends([node_a], before + 20)
         new = node_a.ends()[before:]
         assert len(new) == 20 and {e["cause"] for e in new} == {"HANGUP"}
         for e in new:
             assert_whole_call(audio_bytes(e["file"]), audio)
+        # the OPTIONS probes: the dead node was taken out, the live one never was
+        deadline = time.monotonic() + 20
+        while not any(f"node down: sip:127.0.0.1:{node_b.port}" in x for x in kam.lines):
+            assert time.monotonic() < deadline, "".join(kam.lines[-30:])
+            time.sleep(0.1)
+        assert not any(f"node down: sip:127.0.0.1:{node_a.port}" in x for x in kam.lines)
         assert node_a.terminate() == 0
         assert len(published(node_a.media)) == before + 20
         assert Counter(e["worker"] for e in node_a.ends()).keys() == {0, 1}
@@ -172,7 +178,7 @@ def test_the_nodes_bye_follows_the_route_set_through_kamailio(kamailio_exe, sipp
         scenario.write_text(text.replace("{AUDIO}", "caller.al"))
         cmd = sipp_cmd(sipp, tmp_path, kam.port, pause_ms=0, scenario=str(scenario))
         p = run_sipp(through(cmd, 5), tmp_path)
-        assert p.returncode == 0, p.stdout[-3000:] + "".join(kam.lines[-30:])
+        assert p.returncode == 0, p.stdout[-3000:] + p.stderr[-3000:] + "".join(kam.lines[-30:])
         wait_ends([node], 5)
         assert node.terminate() == 0
         ends = node.ends()
