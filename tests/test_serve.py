@@ -83,6 +83,8 @@ class Serve:
             args = (*args, "--rtp-ports", f"{lo}-{hi}")
         if "--transport" not in args:
             args = (*args, "--transport", "udp")
+        if "--workers" not in args:  # one process, as before --workers (the default is the cores)
+            args = (*args, "--workers", "1")
         cmd = [
             sys.executable,
             "-m",

@@ -375,3 +375,47 @@ def test_responses_show_received_and_rport(h):
     via = out[0].get("Via")
     assert via.startswith("SIP/2.0/UDP 192.0.2.9:5099;rport=6123;branch=")
     assert via.endswith(";received=127.0.0.1")
+
+
+def test_bye_from_us_follows_the_record_route_set():
+    """RFC 3261 §12.1.1 / §12.2.1.1: the route set is the INVITE's Record-Route in order;
+    our BYE carries it as Route headers, keeps the Contact as Request-URI (loose
+    routers) and goes to the first route's address, not to where the INVITE came from."""
+    h = Harness()
+    try:
+        rr = "Record-Route: <sip:192.0.2.7:5070;lr;r2=on>, <sip:198.51.100.8;lr>\r\n"
+        out = h.feed(request("INVITE", body=offer(), extra=rr))
+        ok = out[-1]
+        assert ok.status == 200
+        assert ok.get_all("Record-Route") == [
+            "<sip:192.0.2.7:5070;lr;r2=on>",
+            "<sip:198.51.100.8;lr>",
+        ]
+        tag = ok.get("To").split("tag=")[1]
+        h.feed(request("ACK", to_tag=tag))
+        h.calls[0].hangup()
+        bye = h.wait_sent(lambda m: isinstance(m, Request) and m.method == "BYE")
+        peer = next(p for m, p in h.sent if m is bye)
+        assert peer == Peer("udp", "192.0.2.7", 5070)
+        assert bye.uri == "sip:alice@127.0.0.1:5099"
+        assert bye.get_all("Route") == ["<sip:192.0.2.7:5070;lr;r2=on>", "<sip:198.51.100.8;lr>"]
+    finally:
+        h.close()
+
+
+def test_bye_from_us_through_a_strict_router():
+    """A first route without ``lr`` is a strict router: it becomes the Request-URI and
+    the remote target goes last in the Route set (RFC 3261 §12.2.1.1)."""
+    h = Harness()
+    try:
+        out = h.feed(request("INVITE", body=offer(), extra="Record-Route: <sip:192.0.2.9>\r\n"))
+        tag = out[-1].get("To").split("tag=")[1]
+        h.feed(request("ACK", to_tag=tag))
+        h.calls[0].hangup()
+        bye = h.wait_sent(lambda m: isinstance(m, Request) and m.method == "BYE")
+        peer = next(p for m, p in h.sent if m is bye)
+        assert peer == Peer("udp", "192.0.2.9", 5060)
+        assert bye.uri == "sip:192.0.2.9"
+        assert bye.get_all("Route") == ["<sip:alice@127.0.0.1:5099>"]
+    finally:
+        h.close()

@@ -398,10 +398,7 @@ def _port_range(text: str) -> tuple[int, int]:
 
 
 def cmd_serve(args) -> int:
-    import signal
-    import threading
-
-    from . import serve
+    from . import serve, workers
 
     transports = {t.strip() for t in args.transport.split(",")}
     if not transports or not transports <= {"udp", "tcp"}:
@@ -416,34 +413,42 @@ def cmd_serve(args) -> int:
         "barge_in": args.barge_in,
         "cipher": _cipher(args, "", "recordings"),
     }
+    n = args.workers if args.workers is not None else workers.default_workers()
     app = serve.load_app(args.app) if args.app else serve.record_app(**options)
     os.makedirs(args.media_root, exist_ok=True)
     serve.setup_logging(args.log_format)
-    metrics = serve.Metrics(*args.metrics) if args.metrics else None
-    server = serve.Server(
-        app,
-        media_root=args.media_root,
-        sip_host=args.sip[0],
-        sip_port=args.sip[1],
+
+    def make_server(**kw) -> serve.Server:
+        return serve.Server(
+            app,
+            media_root=args.media_root,
+            sip_host=args.sip[0],
+            sip_port=args.sip[1],
+            udp="udp" in transports,
+            tcp="tcp" in transports,
+            allow=tuple(args.allow) or ("0.0.0.0/0", "::/0"),
+            drain_seconds=args.drain_seconds,
+            advertise=args.advertise,
+            **kw,
+        )
+
+    if n == 1:
+        metrics = serve.Metrics(*args.metrics) if args.metrics else None
+        server = make_server(rtp_ports=args.rtp_ports, max_calls=args.max_calls, metrics=metrics)
+        workers.serve_until_signal(server, metrics)
+        return 0
+    return workers.supervise(
+        n,
+        host=args.sip[0],
+        port=args.sip[1],
         udp="udp" in transports,
         tcp="tcp" in transports,
         rtp_ports=args.rtp_ports,
-        allow=tuple(args.allow) or ("0.0.0.0/0", "::/0"),
         max_calls=args.max_calls,
-        drain_seconds=args.drain_seconds,
-        metrics=metrics,
-        advertise=args.advertise,
+        metrics=args.metrics,
+        log_format=args.log_format,
+        make_server=make_server,
     )
-    stop = threading.Event()
-    for sig in (signal.SIGTERM, signal.SIGINT):
-        signal.signal(sig, lambda *_: stop.set())
-    server.start()
-    while not stop.wait(1.0):
-        pass
-    server.shutdown()
-    if metrics is not None:
-        metrics.close()
-    return 0
 
 
 # --- convert -------------------------------------------------------------------------------
@@ -914,6 +919,15 @@ def build_parser() -> argparse.ArgumentParser:
         help="accept SIP from this network only (repeatable; default: any)",
     )
     v.add_argument("--max-calls", type=_whole(1, 100000), default=100, metavar="N")
+    v.add_argument(
+        "--workers",
+        type=_whole(1, 1024),
+        default=None,
+        metavar="N",
+        help="worker processes, one engine each, sharing the SIP address with "
+        "SO_REUSEPORT (default: the number of cores); each takes a slice of "
+        "--rtp-ports and its share of --max-calls",
+    )
     v.add_argument(
         "--drain-seconds",
         type=float,

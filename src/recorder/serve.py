@@ -490,8 +490,12 @@ def load_app(spec: str) -> Callable[[SipChannel], None]:
 
 
 class _TextFormatter(logging.Formatter):
+    def __init__(self, static: dict | None = None) -> None:
+        super().__init__()
+        self.static = static or {}
+
     def format(self, record: logging.LogRecord) -> str:
-        fields = getattr(record, "fields", None)
+        fields = {**self.static, **(getattr(record, "fields", None) or {})}
         line = f"{self.formatTime(record)} {record.levelname} {record.getMessage()}"
         if fields:
             line += " " + " ".join(f"{k}={_text(v)}" for k, v in fields.items())
@@ -506,6 +510,10 @@ def _text(v) -> str:
 
 
 class _JsonFormatter(logging.Formatter):
+    def __init__(self, static: dict | None = None) -> None:
+        super().__init__()
+        self.static = static or {}
+
     def format(self, record: logging.LogRecord) -> str:
         out = {
             "time": datetime.datetime.fromtimestamp(
@@ -514,19 +522,20 @@ class _JsonFormatter(logging.Formatter):
             "level": record.levelname,
             "msg": record.getMessage(),
         }
+        out.update(self.static)
         out.update(getattr(record, "fields", None) or {})
         if record.exc_info:
             out["traceback"] = "".join(traceback.format_exception(*record.exc_info))
         return json.dumps(out, default=str)
 
 
-def setup_logging(fmt: str = "text", stream=None) -> None:
+def setup_logging(fmt: str = "text", stream=None, fields: dict | None = None) -> None:
     """Log to ``stream`` (stderr) in ``fmt`` 'text' (key=value) or 'json' (one object
-    per line)."""
+    per line); ``fields`` (e.g. ``{"worker": 1}``) go on every line."""
     if fmt not in ("text", "json"):
         raise ValueError(f"log format must be 'text' or 'json', got {fmt!r}")
     handler = logging.StreamHandler(stream or sys.stderr)
-    handler.setFormatter(_JsonFormatter() if fmt == "json" else _TextFormatter())
+    handler.setFormatter(_JsonFormatter(fields) if fmt == "json" else _TextFormatter(fields))
     root = logging.getLogger()
     for h in list(root.handlers):
         root.removeHandler(h)
@@ -543,7 +552,8 @@ class Server:
     :attr:`port` after :meth:`start`); RTP is received on ``sip_host`` too, one even port
     of ``rtp_ports`` (first, last) per call.  ``advertise``: the address put in the SDP
     and Contact (and Via) instead of ``sip_host``, for a server listening on every address
-    (``0.0.0.0``, then it is required) or behind NAT."""
+    (``0.0.0.0``, then it is required) or behind NAT.  ``sip_sockets`` (UDP, TCP) and
+    ``router``: one worker of ``recorder serve --workers N`` (:mod:`recorder.workers`)."""
 
     def __init__(
         self,
@@ -560,6 +570,8 @@ class Server:
         drain_seconds=30.0,
         metrics=None,
         advertise=None,
+        sip_sockets=(None, None),
+        router=None,
     ) -> None:
         from .sip import RtpPorts, SipServer
 
@@ -585,6 +597,9 @@ class Server:
             max_calls=max_calls,
             allow=tuple(allow),
             advertised_ip=self.advertise,
+            udp_socket=sip_sockets[0],
+            tcp_socket=sip_sockets[1],
+            router=router,
         )
         self.media = MediaPump(max_calls, "0.0.0.0" if ":" in sip_host else sip_host)
         self.metrics = metrics
@@ -800,9 +815,12 @@ class Metrics:
     ``recorder_recorded_seconds_total``, ``recorder_rtp_packets_total``,
     ``recorder_rtp_lost_total``, ``recorder_rtp_late_total``, and
     ``recorder_cpu_seconds_total{stage}`` (receive, tick, and detect, code, write
-    within the tick)."""
+    within the tick; one process only: not summed over ``--workers``).
 
-    def __init__(self, host: str, port: int) -> None:
+    ``host`` None: no HTTP server (a worker of ``--workers N``, whose values the
+    supervisor serves with ``prometheus_client``'s multiprocess collector)."""
+
+    def __init__(self, host: str | None, port: int = 0) -> None:
         try:
             import prometheus_client as pc
         except ImportError:
@@ -812,7 +830,9 @@ class Metrics:
         self.registry = pc.CollectorRegistry()
         r = self.registry
         self.calls = pc.Counter("recorder_calls", "Calls offered to the application", registry=r)
-        self.active = pc.Gauge("recorder_calls_active", "Calls in progress", registry=r)
+        self.active = pc.Gauge(
+            "recorder_calls_active", "Calls in progress", registry=r, multiprocess_mode="livesum"
+        )
         self.recordings = pc.Counter(
             "recorder_recordings", "Calls ended, by recording cause", ["cause"], registry=r
         )
@@ -823,10 +843,7 @@ class Metrics:
             k: pc.Counter(f"recorder_rtp_{k}", f"RTP packets {k}", registry=r)
             for k in ("packets", "lost", "late")
         }
-        try:
-            self._http = pc.start_http_server(port, addr=host, registry=r)
-        except OSError as e:
-            raise ValueError(f"--metrics {host}:{port}: {e}") from None
+        self._http = None if host is None else start_metrics_http(pc, host, port, r)
 
     def track_cpu(self, media: MediaPump) -> None:
         """Serve ``recorder_cpu_seconds_total{stage}`` for ``media`` and the engine."""
@@ -844,6 +861,20 @@ class Metrics:
             counter.inc(fields.get(k, 0))
 
     def close(self) -> None:
-        server = self._http[0] if isinstance(self._http, tuple) else None
-        if server is not None:
-            server.shutdown()
+        stop_metrics_http(self._http)
+
+
+def start_metrics_http(pc, host: str, port: int, registry):
+    """Serve ``registry`` over HTTP (``prometheus_client`` module ``pc``); ValueError
+    naming the address if it cannot be bound.  Returns what :func:`stop_metrics_http`
+    takes."""
+    try:
+        return pc.start_http_server(port, addr=host, registry=registry)
+    except OSError as e:
+        raise ValueError(f"--metrics {host}:{port}: {e}") from None
+
+
+def stop_metrics_http(http) -> None:
+    server = http[0] if isinstance(http, tuple) else None
+    if server is not None:
+        server.shutdown()

@@ -47,12 +47,16 @@ class Peer:
         The peer's port.
     conn : int or None, optional
         Which TCP connection (None over UDP).
+    worker : int or None, optional
+        With ``--workers N``: the worker process that holds the TCP connection, when
+        another worker forwarded the message (None: this process).
     """
 
     transport: str
     host: str
     port: int
     conn: int | None = None
+    worker: int | None = None
 
 
 class Call:

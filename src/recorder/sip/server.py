@@ -14,11 +14,13 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import socket
 import threading
 from collections.abc import Callable, Iterator
 
 from .call import Call, Peer
 from .message import MAX_MESSAGE, SipParseError, StreamFramer
+from .router import Router
 from .transaction import Timers
 from .uas import Config, UasCore
 
@@ -30,7 +32,7 @@ class _Udp(asyncio.DatagramProtocol):
         self.server = server
 
     def datagram_received(self, data: bytes, addr: tuple) -> None:
-        self.server.deliver(data, Peer("udp", addr[0], addr[1]))
+        self.server.route(data, Peer("udp", addr[0], addr[1]))
 
     def error_received(self, exc: Exception) -> None:  # ICMP unreachable etc.
         log.debug("UDP error: %s", exc)
@@ -66,6 +68,13 @@ class SipServer:
         TCP connections accepted at once; more are closed.
     idle_timeout : float, optional
         Seconds after which a silent TCP connection is closed.
+    udp_socket, tcp_socket : socket.socket or None, optional
+        Sockets already bound (the TCP one listening) to serve on instead of binding
+        ``host:port``: ``recorder serve --workers N`` binds one ``SO_REUSEPORT`` pair
+        per worker before the workers start.
+    router : Router or None, optional
+        With several workers: hands each message of a call another worker owns to that
+        worker (:mod:`recorder.sip.router`).
 
     Raises
     ------
@@ -96,6 +105,9 @@ class SipServer:
         advertised_ip: str | None = None,
         max_connections: int = 1024,
         idle_timeout: float = 300.0,
+        udp_socket: socket.socket | None = None,
+        tcp_socket: socket.socket | None = None,
+        router: Router | None = None,
     ) -> None:
         if not (udp or tcp):
             raise ValueError("enable at least one of udp and tcp")
@@ -111,6 +123,7 @@ class SipServer:
             timers=timers or Timers(),
         )
         self.max_connections, self.idle_timeout = max_connections, idle_timeout
+        self._udp_socket, self._tcp_socket, self.router = udp_socket, tcp_socket, router
         self.core: UasCore | None = None
         self._udp_transport: asyncio.DatagramTransport | None = None
         self._tcp_server: asyncio.base_events.Server | None = None
@@ -128,19 +141,33 @@ class SipServer:
         loop = asyncio.get_running_loop()
         self.core = UasCore(loop, self._send, self.on_call, self.config)
         if self.tcp:
-            self._tcp_server = await asyncio.start_server(
-                self._serve_tcp, self.host, self.port, limit=MAX_MESSAGE
-            )
+            if self._tcp_socket is not None:
+                self._tcp_server = await asyncio.start_server(
+                    self._serve_tcp, sock=self._tcp_socket, limit=MAX_MESSAGE
+                )
+            else:
+                self._tcp_server = await asyncio.start_server(
+                    self._serve_tcp, self.host, self.port, limit=MAX_MESSAGE
+                )
             self.port = self._tcp_server.sockets[0].getsockname()[1]
         if self.udp:
-            self._udp_transport, _ = await loop.create_datagram_endpoint(
-                lambda: _Udp(self), local_addr=(self.host, self.port)
-            )
+            if self._udp_socket is not None:
+                self._udp_transport, _ = await loop.create_datagram_endpoint(
+                    lambda: _Udp(self), sock=self._udp_socket
+                )
+            else:
+                self._udp_transport, _ = await loop.create_datagram_endpoint(
+                    lambda: _Udp(self), local_addr=(self.host, self.port)
+                )
             self.port = self._udp_transport.get_extra_info("sockname")[1]
         self.config.local_port = self.port
+        if self.router is not None:
+            self.router.attach(loop, self.deliver, self._send)
 
     async def stop(self) -> None:
         """Close the sockets and cancel every timer; calls end with "shutdown"."""
+        if self.router is not None:
+            self.router.detach()
         if self.core is not None:
             self.core.close()
         if self._udp_transport is not None:
@@ -171,10 +198,30 @@ class SipServer:
         except Exception:
             log.exception("SIP message from %s:%s not handled", peer.host, peer.port)
 
+    def route(self, data: bytes, peer: Peer) -> None:
+        """Handle a message received here, or hand it to the worker that owns its call
+        (with a :class:`~recorder.sip.router.Router`).
+
+        Parameters
+        ----------
+        data : bytes
+            One SIP message.
+        peer : Peer
+            Where it came from.
+        """
+        if self.router is not None:
+            owner = self.router.owner(data)
+            if owner != self.router.index:
+                self.router.forward(owner, data, peer)
+                return
+        self.deliver(data, peer)
+
     def _send(self, data: bytes, peer: Peer) -> None:
         if peer.transport == "udp":
             if self._udp_transport is not None:
                 self._udp_transport.sendto(data, (peer.host, peer.port))
+        elif self.router is not None and peer.worker not in (None, self.router.index):
+            self.router.send_back(data, peer)  # the connection is in another worker
         else:
             writer = None if peer.conn is None else self._conns.get(peer.conn)
             if writer is not None and not writer.is_closing():
@@ -195,7 +242,7 @@ class SipServer:
                 if not data:
                     break
                 for msg in framer.feed(data):
-                    self.deliver(msg, Peer("tcp", host, port, conn))
+                    self.route(msg, Peer("tcp", host, port, conn))
         except (SipParseError, asyncio.TimeoutError, ConnectionError):
             pass  # oversized framing, idle or reset: close the connection
         finally:

@@ -10,6 +10,7 @@ removes it, so no input makes the core grow without bound.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import ipaddress
 import logging
 import secrets
@@ -137,6 +138,45 @@ class _Dialog:
     remote_cseq: int = 0
     ring_timer: asyncio.TimerHandle | None = None
     route: list[str] = field(default_factory=list)
+
+
+def _route_uri(route: str) -> str:
+    """The URI of one Route/Record-Route value (``<sip:p.example;lr>``)."""
+    return sipmsg.parse_name_addr(route).uri
+
+
+def _uri_params(route: str) -> dict[str, str]:
+    try:
+        _, _, params = _route_uri(route).partition(";")
+        return sipmsg.parse_params(";" + params) if params else {}
+    except SipParseError:
+        return {}
+
+
+def _next_hop(routes: list[str], remote: Peer) -> Peer:
+    """Where a request of the dialog goes (RFC 3261 §12.2.1.1, §8.1.2): the first
+    route's address when it is an IP literal over UDP, else where the INVITE came from
+    (a TCP request goes back on the INVITE's connection; we resolve no names)."""
+    if not routes or remote.transport != "udp":
+        return remote
+    try:
+        uri = _route_uri(routes[0])
+    except SipParseError:
+        return remote
+    hostport = uri.partition(":")[2].split(";")[0].rpartition("@")[2]
+    if hostport.startswith("["):
+        host, _, rest = hostport[1:].partition("]")
+        port = rest[1:] if rest.startswith(":") else ""
+    else:
+        host, _, port = hostport.partition(":")
+    transport = _uri_params(routes[0]).get("transport", "udp").lower()
+    try:
+        ipaddress.ip_address(host)
+    except ValueError:
+        return remote
+    if transport != "udp" or (port and not (port.isdigit() and 0 < int(port) < 65536)):
+        return remote
+    return Peer("udp", host, int(port) if port else 5060)
 
 
 def _tag() -> str:
@@ -661,19 +701,29 @@ class UasCore:
     # -- BYE from us (a minimal non-INVITE client transaction) --------------------------
 
     def _bye(self, dialog: _Dialog, reason: str) -> None:
-        info, peer, c = dialog.info, dialog.call.remote, self.config
+        info, c = dialog.info, self.config
         dialog.local_cseq += 1
         branch = "z9hG4bK" + _tag()
         try:  # the remote target: the INVITE's Contact (RFC 3261 §12.1.1)
             target = sipmsg.parse_name_addr(dialog.invite.get_all("Contact")[0]).uri
         except (IndexError, SipParseError):
             target = info.from_.uri
+        try:
+            routes = [r for value in dialog.route for r in sipmsg.split_commas(value)]
+        except SipParseError:  # sent back as it came
+            routes = list(dialog.route)
+        peer = _next_hop(routes, dialog.call.remote)
+        if routes and "lr" not in _uri_params(routes[0]):  # strict router (§12.2.1.1)
+            with contextlib.suppress(SipParseError):
+                first = _route_uri(routes[0])
+                routes = [*routes[1:], f"<{target}>"]
+                target = first
         to = dialog.invite.get("From") or ""
         frm = (dialog.invite.get("To") or "") + f";tag={dialog.local_tag}"
         via = f"SIP/2.0/{peer.transport.upper()} {self._hostport()};branch={branch};rport"
         headers = [
             ("Via", via),
-            *[("Route", r) for r in dialog.route],
+            *[("Route", r) for r in routes],
             ("Max-Forwards", "70"),
             ("From", frm),
             ("To", to),

@@ -1,0 +1,211 @@
+"""``recorder serve --workers N`` end to end: a supervisor and N worker processes on one
+SIP address (``SO_REUSEPORT``), SIPp calling from one port (so the kernel gives every
+datagram or the one TCP connection to one worker, and the calls the other worker owns
+travel through the router).  Every process is stopped by its PID; every wait is bounded.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+import urllib.request
+from collections import Counter
+
+import pytest
+import test_serve
+from signals import speechlike
+from test_serve import (
+    SIP_DATA,
+    alaw_file,
+    assert_whole_call,
+    audio_bytes,
+    free_rtp_range,
+    free_udp_port,
+    published,
+    run_sipp,
+    sipp_cmd,
+)
+
+from recorder.sip.router import owner_of
+from recorder.workers import split_ports
+
+pytestmark = pytest.mark.skipif(not hasattr(os, "fork"), reason="--workers needs fork")
+sipp = test_serve.sipp  # the fixtures
+serve = test_serve.serve
+
+
+def many_calls(cmd: list[str], calls: int, rate: int, limit: int) -> list[str]:
+    """``sipp_cmd`` for ``calls`` calls at ``rate`` per second, ``limit`` at once."""
+    cmd = list(cmd)
+    for flag, value in (("-m", calls), ("-r", rate), ("-l", limit)):
+        cmd[cmd.index(flag) + 1] = str(value)
+    return cmd
+
+
+def check_owners(srv, ends: list[dict]) -> None:
+    """Each call was logged by its owner, both workers had calls, none twice."""
+    ids = [e["call_id"] for e in ends]
+    assert len(set(ids)) == len(ids)
+    starts = {e["call_id"]: e for e in srv.lines if e.get("msg") == "call start"}
+    assert set(starts) == set(ids)
+    for e in ends:
+        assert e["worker"] == starts[e["call_id"]]["worker"] == owner_of(e["call_id"], 2)
+    assert set(Counter(e["worker"] for e in ends)) == {0, 1}
+
+
+@pytest.mark.parametrize("transport", ["udp", "tcp"])
+def test_two_workers_record_every_call_once_byte_exact(sipp, serve, tmp_path, transport):
+    audio = alaw_file(tmp_path, speechlike(1.0, dbm0=-15, seed=3))
+    calls = 100 if transport == "udp" else 30
+    lo, hi = free_rtp_range(240)
+    srv = serve("--workers", "2", "--transport", transport, "--rtp-ports", f"{lo}-{hi}")
+    listening = srv.wait_for(lambda e: e.get("msg") == "listening" and "workers" in e)
+    assert listening["workers"] == 2 and len(listening["pids"]) == 2
+    cmd = sipp_cmd(sipp, tmp_path, srv.port, pause_ms=1300, tcp=transport == "tcp")
+    p = run_sipp(many_calls(cmd, calls, rate=25, limit=60), tmp_path)
+    assert p.returncode == 0, p.stdout[-2000:] + p.stderr[-2000:]
+    deadline = time.monotonic() + 60
+    while len(srv.ends()) < calls and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert srv.terminate() == 0
+    ends = srv.ends()
+    assert len(ends) == calls
+    check_owners(srv, ends)
+    for e in ends:
+        assert (e["cause"], e["end"], e["packets"], e["lost"]) == ("HANGUP", "bye", 50, 0)
+        assert_whole_call(audio_bytes(e["file"]), audio)
+    assert sorted(str(f) for f in published(srv.media)) == sorted(e["file"] for e in ends)
+    stopped = [e for e in srv.lines if e.get("msg") == "stopped"]
+    assert sorted(e.get("worker", -1) for e in stopped) == [-1, 0, 1]  # both, then the supervisor
+
+
+@pytest.mark.parametrize("transport", ["udp", "tcp"])
+def test_cancel_and_reinvite_reach_the_owner(sipp, serve, tmp_path, transport):
+    app = tmp_path / "waiting.py"
+    app.write_text(  # sipp_hold.xml offers PCMA: answered; sipp_cancel.xml PCMU: left ringing
+        "def app(channel):\n"
+        "    if channel.call.codec == 'PCMA':\n"
+        "        channel.answer()\n"
+        "    channel.wait_for_hangup(60)\n"
+    )
+    srv = serve(f"{app}:app", "--workers", "2", "--transport", transport)
+    tcp = transport == "tcp"
+    cancel = sipp_cmd(
+        sipp, tmp_path, srv.port, pause_ms=0, scenario=str(SIP_DATA / "sipp_cancel.xml"), tcp=tcp
+    )
+    p = run_sipp(many_calls(cancel, 12, rate=20, limit=12), tmp_path)
+    assert p.returncode == 0, p.stdout[-2000:] + p.stderr[-2000:]
+    hold = sipp_cmd(
+        sipp, tmp_path, srv.port, pause_ms=0, scenario=str(SIP_DATA / "sipp_hold.xml"), tcp=tcp
+    )
+    p = run_sipp(many_calls(hold, 12, rate=20, limit=12), tmp_path)
+    assert p.returncode == 0, p.stdout[-2000:] + p.stderr[-2000:]  # 200 to each re-INVITE
+    deadline = time.monotonic() + 30
+    while len(srv.ends()) < 24 and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert srv.terminate() == 0
+    ends = srv.ends()
+    assert sorted(Counter(e["end"] for e in ends).items()) == [("bye", 12), ("cancel", 12)]
+    check_owners(srv, ends)
+
+
+def test_sigterm_drains_every_worker(sipp, serve, tmp_path):
+    audio = alaw_file(tmp_path, speechlike(20.0, dbm0=-15, seed=5))
+    lo, hi = free_rtp_range(64)
+    srv = serve("--workers", "2", "--drain-seconds", "0.5", "--rtp-ports", f"{lo}-{hi}")
+    caller = subprocess.Popen(
+        many_calls(sipp_cmd(sipp, tmp_path, srv.port, pause_ms=30000), 8, rate=20, limit=8),
+        cwd=tmp_path,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        deadline = time.monotonic() + 30  # every recording has begun: 8 .part files
+        while sum(p.name.endswith(".part") for p in srv.media.rglob("*")) < 8:
+            assert time.monotonic() < deadline, "the recordings never started"
+            time.sleep(0.05)
+        assert srv.terminate() == 0
+    finally:
+        if caller.poll() is None:
+            os.kill(caller.pid, signal.SIGKILL)
+        caller.wait(10)
+    ends = srv.ends()
+    assert len(ends) == 8 and {e["cause"] for e in ends} == {"ABORTED"}
+    check_owners(srv, ends)
+    assert sorted(str(f) for f in published(srv.media)) == sorted(e["file"] for e in ends)
+    for e in ends:
+        got = audio_bytes(e["file"])
+        assert got == audio[: len(got)]
+    assert sorted(e["worker"] for e in srv.lines if e.get("msg") == "draining") == [0, 1]
+
+
+def test_a_dead_worker_is_logged_and_the_server_exits_nonzero(sipp, serve, tmp_path):
+    audio = alaw_file(tmp_path, speechlike(1.0, dbm0=-15, seed=9))
+    srv = serve("--workers", "2", "--drain-seconds", "5")
+    listening = srv.wait_for(lambda e: e.get("msg") == "listening" and "workers" in e)
+    os.kill(listening["pids"][1], signal.SIGKILL)
+    died = srv.wait_for(lambda e: e.get("msg", "").startswith("worker died"))
+    assert died["level"] == "ERROR" and died["worker"] == 1 and died["exit"] == -signal.SIGKILL
+    assert srv.terminate(signal_it=False) == 1  # the other one drained and stopped
+    assert any(e.get("msg") == "stopped" and e.get("worker") == 0 for e in srv.lines)
+    assert audio  # no call was needed
+
+
+def test_metrics_are_summed_over_the_workers(sipp, serve, tmp_path):
+    pytest.importorskip("prometheus_client")
+    audio = alaw_file(tmp_path, speechlike(1.0, dbm0=-15, seed=15))
+    port = free_udp_port()
+    lo, hi = free_rtp_range(64)
+    srv = serve("--workers", "2", "--metrics", f"127.0.0.1:{port}", "--rtp-ports", f"{lo}-{hi}")
+    srv.wait_for(lambda e: e.get("msg") == "listening" and "workers" in e)
+    cmd = sipp_cmd(sipp, tmp_path, srv.port, pause_ms=1300)
+    p = run_sipp(many_calls(cmd, 10, rate=20, limit=10), tmp_path)
+    assert p.returncode == 0, p.stdout[-2000:]
+    deadline = time.monotonic() + 30
+    while len(srv.ends()) < 10 and time.monotonic() < deadline:
+        time.sleep(0.1)
+    with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=10) as r:
+        text = r.read().decode()
+    assert srv.terminate() == 0
+    assert set(Counter(e["worker"] for e in srv.ends())) == {0, 1}
+    values = dict(
+        line.rsplit(" ", 1) for line in text.splitlines() if line and not line.startswith("#")
+    )
+    assert float(values["recorder_calls_total"]) == 10
+    assert float(values["recorder_calls_active"]) == 0
+    assert float(values['recorder_recordings_total{cause="HANGUP"}']) == 10
+    assert float(values["recorder_rtp_packets_total"]) == 10 * len(audio) // 160
+
+
+def test_rtp_ports_are_split_into_disjoint_even_slices():
+    assert split_ports(40000, 40010, 2) == [(40000, 40004), (40006, 40010)]
+    assert split_ports(40001, 40008, 3) == [(40002, 40004), (40006, 40006), (40008, 40008)]
+    slices = split_ports(20000, 29999, 7)
+    ports = [p for lo, hi in slices for p in range(lo, hi + 1, 2)]
+    assert ports == list(range(20000, 30000, 2))
+    with pytest.raises(ValueError, match="holds 2 even ports, fewer than --workers 3"):
+        split_ports(40000, 40003, 3)
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (["--workers", "0"], "--workers: must be from 1 to 1024, got 0"),
+        (["--workers", "3", "--rtp-ports", "40000-40003"], "fewer than --workers 3"),
+    ],
+)
+def test_bad_workers_arguments_are_one_line_errors(tmp_path, argv, message):
+    p = subprocess.run(
+        [
+            *(sys.executable, "-m", "recorder", "serve", "--sip", "127.0.0.1:0"),
+            *("--media-root", str(tmp_path / "m"), *argv),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert p.returncode == 2 and message in p.stderr and p.stderr.count("\n") == 1, p.stderr
