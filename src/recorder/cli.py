@@ -414,6 +414,7 @@ def cmd_serve(args) -> int:
         "cipher": _cipher(args, "", "recordings"),
     }
     n = args.workers if args.workers is not None else workers.default_workers()
+    serve.advertised_address(args.sip[0], args.advertise)  # checked before any worker starts
     app = serve.load_app(args.app) if args.app else serve.record_app(**options)
     os.makedirs(args.media_root, exist_ok=True)
     serve.setup_logging(args.log_format)

@@ -257,7 +257,7 @@ class SipChannel(CallChannel):
             self._sip_remote_done.set()
 
 
-def _advertised(sip_host: str, advertise: str | None) -> str | None:
+def advertised_address(sip_host: str, advertise: str | None) -> str | None:
     """The checked ``advertise`` address (None: ``sip_host`` is advertised)."""
     if advertise is None:
         if sip_host in ("0.0.0.0", "::", ""):
@@ -583,7 +583,7 @@ class Server:
             or not 0 <= drain_seconds <= 86400
         ):
             raise ValueError(f"drain_seconds must be from 0 to 86400, got {drain_seconds!r}")
-        self.advertise = _advertised(sip_host, advertise)
+        self.advertise = advertised_address(sip_host, advertise)
         self.app = app
         self.media_root = os.fspath(media_root)
         self.drain_seconds = float(drain_seconds)
