@@ -312,16 +312,20 @@ CR_AVX2 static inline __m256i cr_count7(const __m256i* g) {
  * >> 1, sum(d) = rm(d) + rs(d) (the decision levels of the tables, from the steps). */
 CR_AVX2 static inline __m256i cr_near16(__m256i au, __m256i s) {
     __m256i a = _mm256_srli_epi16(s, 3), q = _mm256_srli_epi16(s, 2), h = _mm256_srli_epi16(s, 1);
-    __m256i rs4 = _mm256_add_epi16(a, s), rs6 = _mm256_add_epi16(rs4, h);
+    __m256i rs4 = _mm256_add_epi16(a, s), rs6 = _mm256_add_epi16(rs4, h), s2x = _mm256_add_epi16(s, s);
+    __m256i au2 = _mm256_add_epi16(au, au), mul = s;
     __m256i rs[8], sum[8], g[8];
     int d;
     rs[0] = a; rs[1] = _mm256_add_epi16(a, q); rs[2] = _mm256_add_epi16(a, h);
     rs[3] = _mm256_add_epi16(rs[2], q); rs[4] = rs4; rs[5] = _mm256_add_epi16(rs4, q);
     rs[6] = rs6; rs[7] = _mm256_add_epi16(rs6, q);
-    for (d = 0; d < 8; d++)
-        sum[d] = _mm256_add_epi16(rs[d], _mm256_srli_epi16(_mm256_mullo_epi16(s, _mm256_set1_epi16((short)(2 * d + 1))), 3));
+    for (d = 0; d < 8; d++) {
+        sum[d] = _mm256_add_epi16(rs[d], _mm256_srli_epi16(mul, 3));       /* mul = (2d+1) s */
+        mul = _mm256_add_epi16(mul, s2x);
+    }
+    /* |u| > (sum(k-1) + sum(k)) >> 1  <=>  2|u| > sum(k-1) + sum(k) */
     for (d = 1; d < 8; d++)
-        g[d] = _mm256_cmpgt_epi16(au, _mm256_srli_epi16(_mm256_add_epi16(sum[d - 1], sum[d]), 1));
+        g[d] = _mm256_cmpgt_epi16(au2, _mm256_add_epi16(sum[d - 1], sum[d]));
     return cr_count7(g);
 }
 
@@ -431,10 +435,13 @@ CR_AVX2 static int32_t cr_oki_scores_avx2(const cr_sq* P, int32_t t1, int32_t t2
  * lookups per lane (the step of a step index, 49 entries) are byte shuffles of 7 rows of
  * 8 steps; the decision levels and the predictor changes are computed from the step. */
 
+/* (always inlined: the lane state stays in registers, not in structs in memory) */
+#define CR_AVX2_INLINE __attribute__((target("avx2"), always_inline)) static inline
+
 typedef struct { __m256i lo, hi; } cr_c32;      /* 32-bit values of 16 lanes (unpack order) */
 
 /* The step of each lane's step index (0..48). */
-CR_AVX2 static inline __m256i cr_l_step(__m256i idx) {
+CR_AVX2_INLINE __m256i cr_l_step(__m256i idx) {
     __m256i ctrl = _mm256_add_epi16(_mm256_mullo_epi16(idx, _mm256_set1_epi16(0x0202)),
                                     _mm256_set1_epi16(0x0100));       /* bytes 2i, 2i + 1 */
     __m256i r = _mm256_setzero_si256();
@@ -449,7 +456,7 @@ CR_AVX2 static inline __m256i cr_l_step(__m256i idx) {
 }
 
 /* The step index after magnitude c: clamp(i + {-1,-1,-1,-1,2,4,6,8}[c], 0, 48). */
-CR_AVX2 static inline __m256i cr_l_next(__m256i i, __m256i c) {
+CR_AVX2_INLINE __m256i cr_l_next(__m256i i, __m256i c) {
     __m256i up = _mm256_sub_epi16(_mm256_add_epi16(c, c), _mm256_set1_epi16(6));
     __m256i adj = _mm256_blendv_epi8(_mm256_set1_epi16(-1), up, _mm256_cmpgt_epi16(c, _mm256_set1_epi16(3)));
     return _mm256_min_epi16(_mm256_max_epi16(_mm256_add_epi16(i, adj), _mm256_setzero_si256()),
@@ -457,14 +464,14 @@ CR_AVX2 static inline __m256i cr_l_next(__m256i i, __m256i c) {
 }
 
 /* The magnitude nearest to t for both predictors at step s; *m the sign mask. */
-CR_AVX2 static inline __m256i cr_l_near(__m256i t, __m256i pm, __m256i ps, __m256i s, __m256i* m) {
+CR_AVX2_INLINE __m256i cr_l_near(__m256i t, __m256i pm, __m256i ps, __m256i s, __m256i* m) {
     __m256i u = _mm256_sub_epi16(_mm256_add_epi16(t, t), _mm256_add_epi16(pm, ps));
     *m = _mm256_srai_epi16(u, 15);
     return cr_near16(_mm256_abs_epi16(u), s);
 }
 
 /* Move both predictors by magnitude c (sign mask m) at step s. */
-CR_AVX2 static inline void cr_l_move(__m256i s, __m256i c, __m256i m, __m256i* pm, __m256i* ps) {
+CR_AVX2_INLINE void cr_l_move(__m256i s, __m256i c, __m256i m, __m256i* pm, __m256i* ps) {
     __m256i rm, rs;
     cr_r16(s, c, &rm, &rs);
     *pm = cr_clamp12(_mm256_add_epi16(*pm, cr_neg_if(rm, m)));
@@ -472,7 +479,7 @@ CR_AVX2 static inline void cr_l_move(__m256i s, __m256i c, __m256i m, __m256i* p
 }
 
 /* Squared errors (t - pm)^2 + (t - ps)^2 in 32 bits. */
-CR_AVX2 static inline cr_c32 cr_l_cost(__m256i t, __m256i pm, __m256i ps) {
+CR_AVX2_INLINE cr_c32 cr_l_cost(__m256i t, __m256i pm, __m256i ps) {
     __m256i em = _mm256_sub_epi16(t, pm), es = _mm256_sub_epi16(t, ps);
     __m256i a = _mm256_unpacklo_epi16(em, es), b = _mm256_unpackhi_epi16(em, es);
     cr_c32 c;
@@ -481,14 +488,14 @@ CR_AVX2 static inline cr_c32 cr_l_cost(__m256i t, __m256i pm, __m256i ps) {
     return c;
 }
 
-CR_AVX2 static inline cr_c32 cr_c_add(cr_c32 a, cr_c32 b) {
+CR_AVX2_INLINE cr_c32 cr_c_add(cr_c32 a, cr_c32 b) {
     cr_c32 c;
     c.lo = _mm256_add_epi32(a.lo, b.lo);
     c.hi = _mm256_add_epi32(a.hi, b.hi);
     return c;
 }
 
-CR_AVX2 static inline cr_c32 cr_c_min(cr_c32 a, cr_c32 b) {
+CR_AVX2_INLINE cr_c32 cr_c_min(cr_c32 a, cr_c32 b) {
     cr_c32 c;
     c.lo = _mm256_min_epi32(a.lo, b.lo);
     c.hi = _mm256_min_epi32(a.hi, b.hi);
@@ -496,7 +503,7 @@ CR_AVX2 static inline cr_c32 cr_c_min(cr_c32 a, cr_c32 b) {
 }
 
 /* 8 * c + d (d: 16-bit lanes 0..7). */
-CR_AVX2 static inline cr_c32 cr_c_total(cr_c32 c, __m256i d) {
+CR_AVX2_INLINE cr_c32 cr_c_total(cr_c32 c, __m256i d) {
     cr_c32 t;
     t.lo = _mm256_add_epi32(_mm256_slli_epi32(c.lo, 3), _mm256_unpacklo_epi16(d, _mm256_setzero_si256()));
     t.hi = _mm256_add_epi32(_mm256_slli_epi32(c.hi, 3), _mm256_unpackhi_epi16(d, _mm256_setzero_si256()));
@@ -504,7 +511,7 @@ CR_AVX2 static inline cr_c32 cr_c_total(cr_c32 c, __m256i d) {
 }
 
 /* a where the 16-bit mask k is set, else b. */
-CR_AVX2 static inline cr_c32 cr_c_blend(cr_c32 b, cr_c32 a, __m256i k) {
+CR_AVX2_INLINE cr_c32 cr_c_blend(cr_c32 b, cr_c32 a, __m256i k) {
     cr_c32 c;
     c.lo = _mm256_blendv_epi8(b.lo, a.lo, _mm256_unpacklo_epi16(k, k));
     c.hi = _mm256_blendv_epi8(b.hi, a.hi, _mm256_unpackhi_epi16(k, k));
@@ -512,17 +519,51 @@ CR_AVX2 static inline cr_c32 cr_c_blend(cr_c32 b, cr_c32 a, __m256i k) {
 }
 
 /* 16-bit mask of a == b. */
-CR_AVX2 static inline __m256i cr_c_eq(cr_c32 a, cr_c32 b) {
+CR_AVX2_INLINE __m256i cr_c_eq(cr_c32 a, cr_c32 b) {
     return _mm256_packs_epi32(_mm256_cmpeq_epi32(a.lo, b.lo), _mm256_cmpeq_epi32(a.hi, b.hi));
 }
 
 /* 16-bit mask of a < b. */
-CR_AVX2 static inline __m256i cr_c_lt(cr_c32 a, cr_c32 b) {
+CR_AVX2_INLINE __m256i cr_c_lt(cr_c32 a, cr_c32 b) {
     return _mm256_packs_epi32(_mm256_cmpgt_epi32(b.lo, a.lo), _mm256_cmpgt_epi32(b.hi, a.hi));
 }
 
 /* A coder state in lanes: both predictors, step index and step. */
 typedef struct { __m256i pm, ps, i, s; } cr_lq;
+
+/* 16-bit mask of the lanes where 8 * own(k) + k < B for some magnitude k with |k - d0| >
+ * w (own(k): the squared errors at t after magnitude k, sign mask m, from P).  The errors
+ * are computed as sigma * (t - p) = clamp(sigma * (t - p0) - r_k, lo, hi), sigma the sign
+ * and lo, hi the predictor's clamp seen from t, so the sign is applied once. */
+CR_AVX2_INLINE __m256i cr_l_own_below(const cr_lq* P, __m256i m, __m256i t, cr_c32 B, __m256i d0, int w) {
+    __m256i L12 = _mm256_sub_epi16(t, _mm256_set1_epi16(2047)), H12 = _mm256_add_epi16(t, _mm256_set1_epi16(2048));
+    __m256i lo = _mm256_blendv_epi8(L12, _mm256_sub_epi16(_mm256_setzero_si256(), H12), m);
+    __m256i hi = _mm256_blendv_epi8(H12, _mm256_sub_epi16(_mm256_setzero_si256(), L12), m);
+    __m256i a = cr_neg_if(_mm256_sub_epi16(t, P->pm), m), b = cr_neg_if(_mm256_sub_epi16(t, P->ps), m);
+    __m256i s = P->s, s2x = _mm256_add_epi16(s, s), q8 = _mm256_srli_epi16(s, 3);
+    __m256i q4 = _mm256_srli_epi16(s, 2), q2 = _mm256_srli_epi16(s, 1), mul = s, out = _mm256_setzero_si256();
+    __m256i rs[8];
+    int k;
+    rs[0] = q8; rs[1] = _mm256_add_epi16(q8, q4); rs[2] = _mm256_add_epi16(q8, q2);
+    rs[3] = _mm256_add_epi16(rs[2], q4); rs[4] = _mm256_add_epi16(q8, s);
+    rs[5] = _mm256_add_epi16(rs[4], q4); rs[6] = _mm256_add_epi16(rs[4], q2);
+    rs[7] = _mm256_add_epi16(rs[6], q4);
+    for (k = 0; k < 8; k++) {
+        __m256i em = _mm256_min_epi16(_mm256_max_epi16(_mm256_sub_epi16(a, _mm256_srli_epi16(mul, 3)), lo), hi);
+        __m256i es = _mm256_min_epi16(_mm256_max_epi16(_mm256_sub_epi16(b, rs[k]), lo), hi);
+        __m256i x = _mm256_unpacklo_epi16(em, es), y = _mm256_unpackhi_epi16(em, es);
+        __m256i vk = _mm256_set1_epi32(k);
+        __m256i lt = _mm256_packs_epi32(
+            _mm256_cmpgt_epi32(B.lo, _mm256_add_epi32(_mm256_slli_epi32(_mm256_madd_epi16(x, x), 3), vk)),
+            _mm256_cmpgt_epi32(B.hi, _mm256_add_epi32(_mm256_slli_epi32(_mm256_madd_epi16(y, y), 3), vk)));
+        __m256i far = _mm256_cmpgt_epi16(_mm256_abs_epi16(_mm256_sub_epi16(_mm256_set1_epi16((short)k), d0)),
+                                         _mm256_set1_epi16((short)w));
+        out = _mm256_or_si256(out, _mm256_and_si256(far, lt));
+        mul = _mm256_add_epi16(mul, s2x);               /* (2k + 1) * s */
+    }
+    return out;
+}
+
 
 /* The lanes' search state between samples: the trajectory Q0 -> Q1 -> Q2 (nearest
  * magnitude at each target), its magnitudes d0 (at t1), d1 (at t2) and sign masks, and
@@ -535,7 +576,7 @@ typedef struct {
 
 /* One state in lanes moved by its nearest magnitude at t: returns the magnitude (*m its
  * sign), *e the squared errors; the result's step is not looked up. */
-CR_AVX2 static inline __m256i cr_l_greedy(const cr_lq* P, __m256i t, cr_lq* R, __m256i* m, cr_c32* e) {
+CR_AVX2_INLINE __m256i cr_l_greedy(const cr_lq* P, __m256i t, cr_lq* R, __m256i* m, cr_c32* e) {
     __m256i c = cr_l_near(t, P->pm, P->ps, P->s, m);
     R->pm = P->pm;
     R->ps = P->ps;
@@ -550,7 +591,7 @@ CR_AVX2 static inline __m256i cr_l_greedy(const cr_lq* P, __m256i t, cr_lq* R, _
  * returns the total 8 * (own + min(G, A)) + c. */
 typedef struct { cr_lq r, g2, g3; __m256i c2, m2, c3, m3; cr_c32 e2, e3; } cr_cand;
 
-CR_AVX2 static inline cr_c32 cr_l_candidate(const cr_lq* Q0, __m256i c, __m256i m1, __m256i t1, __m256i t2,
+CR_AVX2_INLINE cr_c32 cr_l_candidate(const cr_lq* Q0, __m256i c, __m256i m1, __m256i t1, __m256i t2,
                                             __m256i t3, cr_cand* K) {
     cr_c32 own, a2, a3, tail;
     cr_lq A2, A3;
@@ -579,7 +620,7 @@ CR_AVX2 static inline cr_c32 cr_l_candidate(const cr_lq* Q0, __m256i c, __m256i 
 }
 
 /* Start the lanes from the coders' states (pm, ps, index) before targets t0, t1. */
-CR_AVX2 static inline void cr_lanes_start(cr_lanes* L, __m256i pm, __m256i ps, __m256i idx, __m256i t0,
+CR_AVX2_INLINE void cr_lanes_start(cr_lanes* L, __m256i pm, __m256i ps, __m256i idx, __m256i t0,
                                           __m256i t1) {
     L->q0.pm = pm;
     L->q0.ps = ps;
@@ -591,11 +632,11 @@ CR_AVX2 static inline void cr_lanes_start(cr_lanes* L, __m256i pm, __m256i ps, _
     L->q2.s = cr_l_step(L->q2.i);
 }
 
-CR_AVX2 static inline __m256i cr_lq_blend(__m256i b, __m256i a, __m256i k) {
+CR_AVX2_INLINE __m256i cr_lq_blend(__m256i b, __m256i a, __m256i k) {
     return _mm256_blendv_epi8(b, a, k);
 }
 
-CR_AVX2 static inline void cr_lq_pick(cr_lq* D, const cr_lq* A, __m256i k) {
+CR_AVX2_INLINE void cr_lq_pick(cr_lq* D, const cr_lq* A, __m256i k) {
     D->pm = cr_lq_blend(D->pm, A->pm, k);
     D->ps = cr_lq_blend(D->ps, A->ps, k);
     D->i = cr_lq_blend(D->i, A->i, k);
@@ -607,7 +648,7 @@ typedef union { __m256i v; int16_t h[16]; } cr_u16;
 typedef union { __m256i v; int32_t w[8]; } cr_u32;
 
 /* One sample of 16 lanes (targets t1, t2, t3): returns the codes, advances L. */
-CR_AVX2 static inline __m256i cr_lanes_step(cr_lanes* L, __m256i t1, __m256i t2, __m256i t3) {
+CR_AVX2_INLINE __m256i cr_lanes_step(cr_lanes* L, __m256i t1, __m256i t2, __m256i t3) {
     const __m256i one = _mm256_set1_epi16(1), seven = _mm256_set1_epi16(7);
     cr_lq Q3, A2, A3;
     cr_c32 e3, J, TA, a2, a3, best, Tm, Tp, big;
@@ -642,13 +683,7 @@ CR_AVX2 static inline __m256i cr_lanes_step(cr_lanes* L, __m256i t1, __m256i t2,
     d = _mm256_add_epi16(_mm256_sub_epi16(L->d0, wp), wm);   /* masks are -1 */
     code = _mm256_or_si256(d, _mm256_and_si256(L->m1, _mm256_set1_epi16(8)));
     /* could a magnitude outside d0 - 1 .. d0 + 1 beat best?  (own cost below it) */
-    out = _mm256_setzero_si256();
-    for (k = 0; k < 8; k++) {
-        __m256i vk = _mm256_set1_epi16((short)k), pm = L->q0.pm, ps = L->q0.ps, far;
-        cr_l_move(L->q0.s, vk, L->m1, &pm, &ps);
-        far = _mm256_cmpgt_epi16(_mm256_abs_epi16(_mm256_sub_epi16(vk, L->d0)), one);
-        out = _mm256_or_si256(out, _mm256_and_si256(far, cr_c_lt(cr_c_total(cr_l_cost(t1, pm, ps), vk), best)));
-    }
+    out = cr_l_own_below(&L->q0, L->m1, t1, best, L->d0, 1);
     /* the next trajectory: d0's G path shifted, or the winning neighbour's child and G path */
     {
         cr_lanes N;
@@ -794,6 +829,7 @@ CR_AVX2 static void cr_search_rows_oki_avx2(const int16_t* src, ptrdiff_t rows, 
         }
     }
 }
+#undef CR_AVX2_INLINE
 #undef CR_AVX2
 #endif
 
