@@ -704,58 +704,47 @@ CR_AVX2_INLINE __m256i cr_lanes_step(cr_lanes* L, __m256i t1, __m256i t2, __m256
         N.e1 = cr_c_blend(cr_c_blend(N.e1, Km.e2, wm), Kp.e2, wp);
         N.e2 = cr_c_blend(cr_c_blend(N.e2, Km.e3, wm), Kp.e3, wp);
         if (!_mm256_testz_si256(out, out)) {
-            /* rescore those lanes with all 8 magnitudes (cr_search_body's AVX2 path) */
-            cr_u16 o, pm0, ps0, i0, m1, tt1, tt2, tt3, cd, q[12];
-            cr_u32 ee[4];
-            int j;
-            o.v = out; pm0.v = L->q0.pm; ps0.v = L->q0.ps; i0.v = L->q0.i; m1.v = L->m1;
-            tt1.v = t1; tt2.v = t2; tt3.v = t3; cd.v = code;
-            q[0].v = N.q0.pm; q[1].v = N.q0.ps; q[2].v = N.q0.i;
-            q[3].v = N.q1.pm; q[4].v = N.q1.ps; q[5].v = N.q1.i;
-            q[6].v = N.q2.pm; q[7].v = N.q2.ps; q[8].v = N.q2.i;
-            q[9].v = N.d0; q[10].v = N.m1; q[11].v = N.d1;
-            {
-                cr_u16 mm2;
-                mm2.v = N.m2;
-                ee[0].v = N.e1.lo; ee[1].v = N.e1.hi; ee[2].v = N.e2.lo; ee[3].v = N.e2.hi;
-                for (j = 0; j < 16; j++) {
-                    cr_sq P, Q2;
-                    cr_win W;
-                    int32_t o8s[8], best1, dj, k2, mk2;
-                    cr_cost e2;
-                    int slot = (j & 3) + 4 * (j >> 3), half = (j >> 2) & 1;
-                    if (!o.h[j])
-                        continue;
-                    P.pm = pm0.h[j];
-                    P.ps = ps0.h[j];
-                    P.b = 8 * i0.h[j];
-                    cr_oki_own(&P, tt1.h[j], P.b, m1.h[j], 0, o8s);
-                    best1 = cr_oki_scores_avx2(&P, tt1.h[j], tt2.h[j], tt3.h[j], m1.h[j], o8s, &W);
-                    dj = best1 & 7;
-                    if (dj == (cd.h[j] & 7))
-                        continue;                         /* the window's winner stands */
-                    cd.h[j] = (int16_t)(dj | (m1.h[j] & 8));
-                    Q2 = W.G;
-                    k2 = cr_near(&cr_oki_search, &Q2, tt3.h[j], &mk2);
-                    e2 = cr_move(&cr_oki_search, &Q2, tt3.h[j], k2, mk2);
-                    q[0].h[j] = (int16_t)W.R.pm; q[1].h[j] = (int16_t)W.R.ps; q[2].h[j] = (int16_t)(W.R.b >> 3);
-                    q[3].h[j] = (int16_t)W.G.pm; q[4].h[j] = (int16_t)W.G.ps; q[5].h[j] = (int16_t)(W.G.b >> 3);
-                    q[6].h[j] = (int16_t)Q2.pm; q[7].h[j] = (int16_t)Q2.ps; q[8].h[j] = (int16_t)(Q2.b >> 3);
-                    q[9].h[j] = (int16_t)(W.k2 & 7); q[10].h[j] = (int16_t)W.m2; q[11].h[j] = (int16_t)(k2 & 7);
-                    mm2.h[j] = (int16_t)mk2;
-                    ee[half].w[slot] = W.g2c;
-                    ee[2 + half].w[slot] = (int32_t)e2;
-                }
-                N.m2 = mm2.v;
+            /* rescore those lanes with all 8 magnitudes (cr_search_body's AVX2 path); where
+             * the winner is outside the window, put its state into that lane */
+            cr_u16 pm0, ps0, i0, m1, tt1, tt2, tt3, dd;
+            unsigned bits = (unsigned)_mm256_movemask_epi8(out) & 0x55555555u;   /* bit 2j */
+            pm0.v = L->q0.pm; ps0.v = L->q0.ps; i0.v = L->q0.i; m1.v = L->m1;
+            tt1.v = t1; tt2.v = t2; tt3.v = t3; dd.v = d;
+            for (; bits; bits &= bits - 1) {
+                int j = cr_as_bsf(bits) >> 1;
+                cr_sq P, Q2;
+                cr_win W;
+                int32_t o8s[8], dj, k2, mk2, e2;
+                __m256i lane, lane32lo, lane32hi;
+                P.pm = pm0.h[j];
+                P.ps = ps0.h[j];
+                P.b = 8 * i0.h[j];
+                cr_oki_own(&P, tt1.h[j], P.b, m1.h[j], 0, o8s);
+                dj = cr_oki_scores_avx2(&P, tt1.h[j], tt2.h[j], tt3.h[j], m1.h[j], o8s, &W) & 7;
+                if (dj == dd.h[j])
+                    continue;                         /* the window's winner stands */
+                Q2 = W.G;
+                k2 = cr_near(&cr_oki_search, &Q2, tt3.h[j], &mk2);
+                e2 = (int32_t)cr_move(&cr_oki_search, &Q2, tt3.h[j], k2, mk2);
+                lane = _mm256_cmpeq_epi16(_mm256_setr_epi16(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15),
+                                          _mm256_set1_epi16((short)j));
+                lane32lo = _mm256_unpacklo_epi16(lane, lane);
+                lane32hi = _mm256_unpackhi_epi16(lane, lane);
+#define CR_PUT(v, x) v = _mm256_blendv_epi8(v, _mm256_set1_epi16((short)(x)), lane)
+#define CR_PUT32(c, x) c.lo = _mm256_blendv_epi8(c.lo, _mm256_set1_epi32(x), lane32lo); \
+                       c.hi = _mm256_blendv_epi8(c.hi, _mm256_set1_epi32(x), lane32hi)
+                CR_PUT(code, dj | (m1.h[j] & 8));
+                CR_PUT(N.q0.pm, W.R.pm); CR_PUT(N.q0.ps, W.R.ps); CR_PUT(N.q0.i, W.R.b >> 3);
+                CR_PUT(N.q0.s, cr_ima_step[8 + (W.R.b >> 3)]);
+                CR_PUT(N.q1.pm, W.G.pm); CR_PUT(N.q1.ps, W.G.ps); CR_PUT(N.q1.i, W.G.b >> 3);
+                CR_PUT(N.q1.s, cr_ima_step[8 + (W.G.b >> 3)]);
+                CR_PUT(N.q2.pm, Q2.pm); CR_PUT(N.q2.ps, Q2.ps); CR_PUT(N.q2.i, Q2.b >> 3);
+                CR_PUT(N.d0, W.k2 & 7); CR_PUT(N.m1, W.m2); CR_PUT(N.d1, k2 & 7); CR_PUT(N.m2, mk2);
+                CR_PUT32(N.e1, W.g2c);
+                CR_PUT32(N.e2, e2);
+#undef CR_PUT
+#undef CR_PUT32
             }
-            code = cd.v;
-            N.q0.pm = q[0].v; N.q0.ps = q[1].v; N.q0.i = q[2].v;
-            N.q1.pm = q[3].v; N.q1.ps = q[4].v; N.q1.i = q[5].v;
-            N.q2.pm = q[6].v; N.q2.ps = q[7].v; N.q2.i = q[8].v;
-            N.d0 = q[9].v; N.m1 = q[10].v; N.d1 = q[11].v;
-            N.e1.lo = ee[0].v; N.e1.hi = ee[1].v; N.e2.lo = ee[2].v; N.e2.hi = ee[3].v;
-            N.q0.s = cr_l_step(N.q0.i);
-            N.q1.s = cr_l_step(N.q1.i);
         }
         N.q2.s = cr_l_step(N.q2.i);
         *L = N;
