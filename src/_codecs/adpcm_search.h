@@ -654,7 +654,6 @@ CR_AVX2_INLINE __m256i cr_lanes_step(cr_lanes* L, __m256i t1, __m256i t2, __m256
     cr_c32 e3, J, TA, a2, a3, best, Tm, Tp, big;
     __m256i c3, m3, ca, ma3, cm, cp, vm, vp, wm, wp, d, code, out;
     cr_cand Km, Kp;
-    int k;
     /* d0's G path: the trajectory one step further */
     c3 = cr_l_greedy(&L->q2, t3, &Q3, &m3, &e3);
     J = cr_c_total(cr_c_add(cr_c_add(L->e1, L->e2), e3), L->d0);
@@ -752,6 +751,35 @@ CR_AVX2_INLINE __m256i cr_lanes_step(cr_lanes* L, __m256i t1, __m256i t2, __m256
     return code;
 }
 
+/* 16 samples of 16 rows (x[j] + k) >> 4 into T[16 * k + j] (k = 0..15): 8 x 8 transposes
+ * in each 128-bit half, then the halves exchanged. */
+CR_AVX2_INLINE void cr_l_transpose16(const int16_t* const* x, ptrdiff_t k0, int16_t* T) {
+    __m256i r[16], s[8], u[8], t[8], v[8];
+    int j, h;
+    for (j = 0; j < 16; j++)
+        r[j] = _mm256_srai_epi16(_mm256_loadu_si256((const __m256i*)(x[j] + k0)), 4);
+    for (h = 0; h < 2; h++) {
+        __m256i* x8 = r + 8 * h;
+        __m256i* o = h ? v : t;
+        for (j = 0; j < 4; j++) {
+            s[2 * j] = _mm256_unpacklo_epi16(x8[2 * j], x8[2 * j + 1]);
+            s[2 * j + 1] = _mm256_unpackhi_epi16(x8[2 * j], x8[2 * j + 1]);
+        }
+        u[0] = _mm256_unpacklo_epi32(s[0], s[2]); u[1] = _mm256_unpackhi_epi32(s[0], s[2]);
+        u[2] = _mm256_unpacklo_epi32(s[1], s[3]); u[3] = _mm256_unpackhi_epi32(s[1], s[3]);
+        u[4] = _mm256_unpacklo_epi32(s[4], s[6]); u[5] = _mm256_unpackhi_epi32(s[4], s[6]);
+        u[6] = _mm256_unpacklo_epi32(s[5], s[7]); u[7] = _mm256_unpackhi_epi32(s[5], s[7]);
+        for (j = 0; j < 4; j++) {
+            o[2 * j] = _mm256_unpacklo_epi64(u[j], u[j + 4]);
+            o[2 * j + 1] = _mm256_unpackhi_epi64(u[j], u[j + 4]);
+        }
+    }
+    for (j = 0; j < 8; j++) {
+        _mm256_storeu_si256((__m256i*)(T + 16 * j), _mm256_permute2x128_si256(t[j], v[j], 0x20));
+        _mm256_storeu_si256((__m256i*)(T + 16 * (8 + j)), _mm256_permute2x128_si256(t[j], v[j], 0x31));
+    }
+}
+
 #define CR_LANE_CHUNK 128        /* samples per transposed block */
 #define CR_LANES_MIN 6           /* fewer rows left: one at a time (cheaper than 16 lanes) */
 
@@ -792,9 +820,14 @@ CR_AVX2 static void cr_search_rows_oki_avx2(const int16_t* src, ptrdiff_t rows, 
         }
         for (a = 0; a < n; a += CR_LANE_CHUNK) {
             ptrdiff_t len = n - a < CR_LANE_CHUNK ? n - a : CR_LANE_CHUNK;
-            for (j = 0; j < 16; j++)
-                for (k = 0; k < len + 2; k++)
-                    T[16 * k + j] = (int16_t)(x[j][a + k < n ? a + k : n - 1] >> 4);
+            k = 0;
+            for (; k + 16 <= len + 2 && a + k + 16 <= n; k += 16)
+                cr_l_transpose16(x, a + k, T + 16 * k);
+            for (j = 0; j < 16; j++) {
+                ptrdiff_t kk;
+                for (kk = k; kk < len + 2; kk++)
+                    T[16 * kk + j] = (int16_t)(x[j][a + kk < n ? a + kk : n - 1] >> 4);
+            }
             if (a == 0)
                 cr_lanes_start(&L, pm.v, ps.v, idx.v, _mm256_loadu_si256((const __m256i*)T),
                                _mm256_loadu_si256((const __m256i*)(T + 16)));
