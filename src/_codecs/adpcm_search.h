@@ -28,6 +28,11 @@
  *   fetched by byte shuffles from per-index rows, the third code's decision levels
  *   computed from those steps (cr_oki_scores_avx2; same totals, so the same codes).
  *
+ * Many streams at once (cr_search_rows: rows of a 2-D array, e.g. one 20 ms frame of each
+ * call): where the CPU has AVX2, 16 rows run side by side, one per 16-bit lane, with the
+ * same trajectory and the same choice, only the candidates scored differently (see "many
+ * channels at once" below); rows left over (fewer than 6) go one at a time.
+ *
  * (Measured alternatives, and why this stays well below a greedy coder's speed:
  * bench/RESULTS.md, ADPCM.)
  *
@@ -793,7 +798,7 @@ CR_AVX2 static void cr_search_rows_oki_avx2(const int16_t* src, ptrdiff_t rows, 
         const int16_t* x[16];
         int32_t* st[16];
         cr_u16 pm, ps, idx;
-        cr_lanes L;
+        cr_lanes L = {0};
         int16_t T[(CR_LANE_CHUNK + 2) * 16];
         cr_u16 C[CR_LANE_CHUNK];
         if (live < CR_LANES_MIN) {
@@ -828,7 +833,7 @@ CR_AVX2 static void cr_search_rows_oki_avx2(const int16_t* src, ptrdiff_t rows, 
                 for (kk = k; kk < len + 2; kk++)
                     T[16 * kk + j] = (int16_t)(x[j][a + kk < n ? a + kk : n - 1] >> 4);
             }
-            if (a == 0)
+            if (a == 0)       /* (n > 0: the lanes always start here) */
                 cr_lanes_start(&L, pm.v, ps.v, idx.v, _mm256_loadu_si256((const __m256i*)T),
                                _mm256_loadu_si256((const __m256i*)(T + 16)));
             for (k = 0; k < len; k++)
