@@ -201,12 +201,14 @@ def test_every_isa_this_cpu_runs_codes_as_the_reference():
 
 
 def _row_starts(rows, seed):
-    """Row states (pm, index, ps) all over the table, the two predictors apart."""
+    """Row states (pm, index, ps) all over the table, the two predictors apart (every
+    third row: anywhere)."""
     rng = np.random.default_rng(seed)
     state = adpcm.row_states(rows)
     state[:, 0] = rng.integers(-2048, 2048, rows)
     state[:, 1] = rng.integers(0, 49, rows)
     state[:, 2] = np.clip(state[:, 0] + rng.integers(-300, 300, rows), -2048, 2047)
+    state[::3, 2] = rng.integers(-2048, 2048, state[::3].shape[0])
     return state
 
 

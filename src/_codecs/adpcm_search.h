@@ -536,10 +536,17 @@ CR_AVX2_INLINE __m256i cr_c_lt(cr_c32 a, cr_c32 b) {
 /* A coder state in lanes: both predictors, step index and step. */
 typedef struct { __m256i pm, ps, i, s; } cr_lq;
 
-/* 16-bit mask of the lanes where 8 * own(k) + k < B for some magnitude k with |k - d0| >
- * w (own(k): the squared errors at t after magnitude k, sign mask m, from P).  The errors
- * are computed as sigma * (t - p) = clamp(sigma * (t - p0) - r_k, lo, hi), sigma the sign
- * and lo, hi the predictor's clamp seen from t, so the sign is applied once. */
+/* 16-bit mask of the lanes where a magnitude k with |k - d0| > w could have a total below
+ * B: 8 * (own(k) + z_k^2) + k < B (own(k): the squared errors at t after magnitude k, sign
+ * mask m, from P).  z_k^2 is a lower bound of k's tail where no predictor can reach the
+ * clamp within the three moves (|p| + 15 * step <= 2047: the moves add at most
+ * 15 * step - 5 over the table): each move changes pm - ps by 0..2 (the two roundings of
+ * one magnitude differ by that), and (t - a)^2 + (t - b)^2 >= (a - b)^2 / 2, so the two
+ * tail samples cost at least (D - 2)^2 / 2 + (D - 4)^2 / 2 >= z^2, z = max(D - 4, 0),
+ * D = |pm - ps| after k.  (When the predictors drift apart, every path pays for it; without
+ * the bound every magnitude would look cheap next to the three-sample totals.)  The
+ * errors are computed as sigma * (t - p) = clamp(sigma * (t - p0) - r_k, lo, hi), sigma the
+ * sign and lo, hi the predictor's clamp seen from t, so the sign is applied once. */
 CR_AVX2_INLINE __m256i cr_l_own_below(const cr_lq* P, __m256i m, __m256i t, cr_c32 B, __m256i d0, int w) {
     __m256i L12 = _mm256_sub_epi16(t, _mm256_set1_epi16(2047)), H12 = _mm256_add_epi16(t, _mm256_set1_epi16(2048));
     __m256i lo = _mm256_blendv_epi8(L12, _mm256_sub_epi16(_mm256_setzero_si256(), H12), m);
@@ -547,6 +554,9 @@ CR_AVX2_INLINE __m256i cr_l_own_below(const cr_lq* P, __m256i m, __m256i t, cr_c
     __m256i a = cr_neg_if(_mm256_sub_epi16(t, P->pm), m), b = cr_neg_if(_mm256_sub_epi16(t, P->ps), m);
     __m256i s = P->s, s2x = _mm256_add_epi16(s, s), q8 = _mm256_srli_epi16(s, 3);
     __m256i q4 = _mm256_srli_epi16(s, 2), q2 = _mm256_srli_epi16(s, 1), mul = s, out = _mm256_setzero_si256();
+    __m256i s15 = _mm256_mullo_epi16(s, _mm256_set1_epi16(15)), lim = _mm256_set1_epi16(2048);
+    __m256i free = _mm256_and_si256(_mm256_cmpgt_epi16(lim, _mm256_add_epi16(_mm256_abs_epi16(P->pm), s15)),
+                                    _mm256_cmpgt_epi16(lim, _mm256_add_epi16(_mm256_abs_epi16(P->ps), s15)));
     __m256i rs[8];
     int k;
     rs[0] = q8; rs[1] = _mm256_add_epi16(q8, q4); rs[2] = _mm256_add_epi16(q8, q2);
@@ -556,11 +566,16 @@ CR_AVX2_INLINE __m256i cr_l_own_below(const cr_lq* P, __m256i m, __m256i t, cr_c
     for (k = 0; k < 8; k++) {
         __m256i em = _mm256_min_epi16(_mm256_max_epi16(_mm256_sub_epi16(a, _mm256_srli_epi16(mul, 3)), lo), hi);
         __m256i es = _mm256_min_epi16(_mm256_max_epi16(_mm256_sub_epi16(b, rs[k]), lo), hi);
+        __m256i z = _mm256_and_si256(free, _mm256_max_epi16(_mm256_sub_epi16(_mm256_abs_epi16(_mm256_sub_epi16(em, es)),
+                                                                             _mm256_set1_epi16(4)),
+                                                            _mm256_setzero_si256()));
         __m256i x = _mm256_unpacklo_epi16(em, es), y = _mm256_unpackhi_epi16(em, es);
+        __m256i zx = _mm256_unpacklo_epi16(z, _mm256_setzero_si256()), zy = _mm256_unpackhi_epi16(z, _mm256_setzero_si256());
         __m256i vk = _mm256_set1_epi32(k);
-        __m256i lt = _mm256_packs_epi32(
-            _mm256_cmpgt_epi32(B.lo, _mm256_add_epi32(_mm256_slli_epi32(_mm256_madd_epi16(x, x), 3), vk)),
-            _mm256_cmpgt_epi32(B.hi, _mm256_add_epi32(_mm256_slli_epi32(_mm256_madd_epi16(y, y), 3), vk)));
+        __m256i ox = _mm256_add_epi32(_mm256_madd_epi16(x, x), _mm256_madd_epi16(zx, zx));
+        __m256i oy = _mm256_add_epi32(_mm256_madd_epi16(y, y), _mm256_madd_epi16(zy, zy));
+        __m256i lt = _mm256_packs_epi32(_mm256_cmpgt_epi32(B.lo, _mm256_add_epi32(_mm256_slli_epi32(ox, 3), vk)),
+                                        _mm256_cmpgt_epi32(B.hi, _mm256_add_epi32(_mm256_slli_epi32(oy, 3), vk)));
         __m256i far = _mm256_cmpgt_epi16(_mm256_abs_epi16(_mm256_sub_epi16(_mm256_set1_epi16((short)k), d0)),
                                          _mm256_set1_epi16((short)w));
         out = _mm256_or_si256(out, _mm256_and_si256(far, lt));
