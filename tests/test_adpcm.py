@@ -237,6 +237,25 @@ def test_oki_rows_side_by_side_code_each_row_as_alone(rows):
         recorder.set_simd_level(None)
 
 
+@pytest.mark.parametrize("n", [2, 14, 16, 126, 128, 130, 256, 400])
+def test_oki_rows_side_by_side_any_row_length(n):
+    """Rows of any even length (the lanes work through blocks of 128 samples plus two of
+    lookahead) get the bytes and end state they get alone."""
+    rows = 17
+    x = np.resize(np.concatenate([NOISE, speechlike(1, 0.5)]), rows * n).reshape(rows, n)
+    try:
+        for level in recorder.simd.LEVELS:
+            name = recorder.set_simd_level(level)
+            state, alone = _row_starts(rows, n), _row_starts(rows, n)
+            got = adpcm.oki_encode_rows(x, state)
+            for r in range(rows):
+                want = adpcm.oki_encode_rows(x[r : r + 1], alone[r : r + 1])
+                assert got[r].tobytes() == want.tobytes(), (name, r)
+            assert np.array_equal(state, alone), name
+    finally:
+        recorder.set_simd_level(None)
+
+
 def test_oki_rows_side_by_side_code_as_the_reference():
     """The rows coded side by side (18 rows: 16 lanes and 2 left over where the CPU has
     AVX2) write the reference's codes and end states, from states all over the table."""
