@@ -31,7 +31,7 @@
  * Many streams at once (cr_search_rows: rows of a 2-D array, e.g. one 20 ms frame of each
  * call): where the CPU has AVX2, 16 rows run side by side, one per 16-bit lane, with the
  * same trajectory and the same choice, only the candidates scored differently (see "many
- * channels at once" below); rows left over (fewer than 6) go one at a time.
+ * channels at once" below); rows left over (fewer than 8) go one at a time.
  *
  * (Measured alternatives, and why this stays well below a greedy coder's speed:
  * bench/RESULTS.md, ADPCM.)
@@ -801,7 +801,7 @@ CR_AVX2_INLINE void cr_l_transpose16(const int16_t* const* x, ptrdiff_t k0, int1
 }
 
 #define CR_LANE_CHUNK 128        /* samples per transposed block */
-#define CR_LANES_MIN 6           /* fewer rows left: one at a time (cheaper than 16 lanes) */
+#define CR_LANES_MIN 8           /* fewer rows left: one at a time (8 rows: as fast either way) */
 
 /* search_rows (below) for OKI, 16 rows at a time. */
 CR_AVX2 static void cr_search_rows_oki_avx2(const int16_t* src, ptrdiff_t rows, ptrdiff_t n,
