@@ -174,6 +174,24 @@ def main(argv=None) -> int:
         for f in frames:
             adpcm.oki_encode_rows(f, st_oki2, out=mout8)
 
+    # the same on speech: each channel a different stretch of the speech-like signals
+    # (tests/speech.py), as one call's successive frames
+    st_oki3 = adpcm.row_states(rows)
+    talk_frames = []
+
+    def oki_speech_successive():
+        if not talk_frames:  # built on first use (the warm-up call)
+            from speech import speechlike
+
+            talk = np.concatenate([speechlike(k) for k in range(3)]).astype(np.int16)
+            start = (np.arange(rows) * 7919) % talk.size
+            for k in range(reps):
+                idx = (start[:, None] + k * frame + np.arange(frame)[None, :]) % talk.size
+                talk_frames.append(talk[idx])
+        st_oki3[:] = 0
+        for f in talk_frames:
+            adpcm.oki_encode_rows(f, st_oki3, out=mout8)
+
     def audioop_per_channel():
         for r in multi_bytes:
             audioop.lin2adpcm(r, 2, None)
@@ -254,6 +272,14 @@ def main(argv=None) -> int:
             f"OKI enc {rows}x{frame} succ.",
             m,
             oki_successive,
+            "spandsp oki_adpcm_encode",
+            n,
+            sp_oki_enc,
+        ),
+        (
+            f"OKI enc {rows}x{frame} speech succ.",
+            m,
+            oki_speech_successive,
             "spandsp oki_adpcm_encode",
             n,
             sp_oki_enc,

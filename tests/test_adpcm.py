@@ -200,6 +200,76 @@ def test_every_isa_this_cpu_runs_codes_as_the_reference():
     assert "c" in used
 
 
+def _row_starts(rows, seed):
+    """Row states (pm, index, ps) all over the table, the two predictors apart (every
+    third row: anywhere)."""
+    rng = np.random.default_rng(seed)
+    state = adpcm.row_states(rows)
+    state[:, 0] = rng.integers(-2048, 2048, rows)
+    state[:, 1] = rng.integers(0, 49, rows)
+    state[:, 2] = np.clip(state[:, 0] + rng.integers(-300, 300, rows), -2048, 2047)
+    state[::3, 2] = rng.integers(-2048, 2048, state[::3].shape[0])
+    return state
+
+
+@pytest.mark.parametrize("rows", [9, 16, 23, 37])
+def test_oki_rows_side_by_side_code_each_row_as_alone(rows):
+    """Many rows are coded side by side (16 rows in SIMD lanes where the CPU has AVX2,
+    fewer left over one at a time): at every ISA level each row gets the bytes and end
+    state it gets when coded alone, over rows longer than the lanes' blocks, from states
+    all over the table, and the same block coded again and again (the two predictors
+    drift apart, so magnitudes far from the nearest one win more often)."""
+    rng = np.random.default_rng(rows)
+    loud = (rng.standard_normal(rows * 100) * 30000).clip(-32768, 32767).astype(np.int16)
+    x = np.concatenate([speechlike(rows, 1.0), NOISE, loud, EXTREMES, RAMP])
+    x = np.resize(x, rows * 322).reshape(rows, 322)
+    try:
+        for level in recorder.simd.LEVELS:
+            name = recorder.set_simd_level(level)
+            state, alone = _row_starts(rows, 1), _row_starts(rows, 1)
+            for _ in range(4):
+                got = adpcm.oki_encode_rows(x, state)
+                for r in range(rows):
+                    want = adpcm.oki_encode_rows(x[r : r + 1], alone[r : r + 1])
+                    assert got[r].tobytes() == want.tobytes(), (name, r)
+                assert np.array_equal(state, alone), name
+    finally:
+        recorder.set_simd_level(None)
+
+
+@pytest.mark.parametrize("n", [2, 14, 16, 126, 128, 130, 256, 400])
+def test_oki_rows_side_by_side_any_row_length(n):
+    """Rows of any even length (the lanes work through blocks of 128 samples plus two of
+    lookahead) get the bytes and end state they get alone."""
+    rows = 17
+    x = np.resize(np.concatenate([NOISE, speechlike(1, 0.5)]), rows * n).reshape(rows, n)
+    try:
+        for level in recorder.simd.LEVELS:
+            name = recorder.set_simd_level(level)
+            state, alone = _row_starts(rows, n), _row_starts(rows, n)
+            got = adpcm.oki_encode_rows(x, state)
+            for r in range(rows):
+                want = adpcm.oki_encode_rows(x[r : r + 1], alone[r : r + 1])
+                assert got[r].tobytes() == want.tobytes(), (name, r)
+            assert np.array_equal(state, alone), name
+    finally:
+        recorder.set_simd_level(None)
+
+
+def test_oki_rows_side_by_side_code_as_the_reference():
+    """The rows coded side by side (18 rows: 16 lanes and 2 left over where the CPU has
+    AVX2) write the reference's codes and end states, from states all over the table."""
+    x = np.resize(np.concatenate([speechlike(3, 0.3), NOISE[:900], EXTREMES]), 18 * 140)
+    x = x.reshape(18, 140)
+    state = _row_starts(18, 2)
+    start = [tuple(int(v) for v in r) for r in state]
+    got = adpcm.oki_encode_rows(x, state)
+    for r in range(18):
+        codes, end = ref.oki_encode_codes(x[r].tolist(), start[r])
+        assert got[r].tobytes() == ref.pack_high_first(codes), r
+        assert tuple(state[r]) == end, r
+
+
 def test_oki_24_successive_idle_bytes_reset_the_step_index():
     for idle in (0x08, 0x80):
         for start in range(49):

@@ -28,6 +28,11 @@
  *   fetched by byte shuffles from per-index rows, the third code's decision levels
  *   computed from those steps (cr_oki_scores_avx2; same totals, so the same codes).
  *
+ * Many streams at once (cr_search_rows: rows of a 2-D array, e.g. one 20 ms frame of each
+ * call): where the CPU has AVX2, 16 rows run side by side, one per 16-bit lane, with the
+ * same trajectory and the same choice, only the candidates scored differently (see "many
+ * channels at once" below); rows left over (fewer than 8) go one at a time.
+ *
  * (Measured alternatives, and why this stays well below a greedy coder's speed:
  * bench/RESULTS.md, ADPCM.)
  *
@@ -98,6 +103,10 @@ static int16_t cr_oki_s1[CR_OKI_STEPS * 8];
 static int16_t cr_oki_th1[CR_OKI_STEPS * 56];
 static int16_t cr_oki_s2[CR_OKI_STEPS * 64];
 
+/* For the lane coder (many channels, one per 16-bit lane): the 49 steps in 7 rows of 8
+ * (the last row padded), each row one 16-byte table for a byte shuffle. */
+static int16_t cr_oki_step8[7 * 8];
+
 static void cr_search_init(void) {
     int i, d, k, c;
     for (i = 0; i < CR_OKI_STEPS * 8; i++) {
@@ -107,6 +116,8 @@ static void cr_search_init(void) {
         cr_oki_rms[i] = (int32_t)((uint32_t)(uint16_t)cr_oki_search.rm[i]
                                   | ((uint32_t)(uint16_t)cr_oki_search.rs[i] << 16));
     }
+    for (i = 0; i < 7 * 8; i++)
+        cr_oki_step8[i] = (int16_t)cr_ima_step[8 + (i < CR_OKI_STEPS ? i : CR_OKI_STEPS - 1)];
     for (i = 0; i < CR_OKI_STEPS; i++) {
         for (d = 0; d < 8; d++) {
             int32_t cb = cr_oki_search.nbase[8 * i + d];          /* 8 * child index */
@@ -258,6 +269,9 @@ CR_AS_INLINE unsigned cr_oki_own(const cr_sq* P, int32_t t, int32_t base, int32_
 #endif
 
 
+static ptrdiff_t cr_search(const cr_search_tables* Q, cr_search_state* S, const int16_t* x,
+                           ptrdiff_t n, ptrdiff_t nfin, int shift, int* held, uint8_t* dst);
+
 /* --- AVX2: all 8 first magnitudes' tails at once (OKI) ---------------------------------- */
 #if CR_AS_AVX2
 
@@ -303,16 +317,20 @@ CR_AVX2 static inline __m256i cr_count7(const __m256i* g) {
  * >> 1, sum(d) = rm(d) + rs(d) (the decision levels of the tables, from the steps). */
 CR_AVX2 static inline __m256i cr_near16(__m256i au, __m256i s) {
     __m256i a = _mm256_srli_epi16(s, 3), q = _mm256_srli_epi16(s, 2), h = _mm256_srli_epi16(s, 1);
-    __m256i rs4 = _mm256_add_epi16(a, s), rs6 = _mm256_add_epi16(rs4, h);
+    __m256i rs4 = _mm256_add_epi16(a, s), rs6 = _mm256_add_epi16(rs4, h), s2x = _mm256_add_epi16(s, s);
+    __m256i au2 = _mm256_add_epi16(au, au), mul = s;
     __m256i rs[8], sum[8], g[8];
     int d;
     rs[0] = a; rs[1] = _mm256_add_epi16(a, q); rs[2] = _mm256_add_epi16(a, h);
     rs[3] = _mm256_add_epi16(rs[2], q); rs[4] = rs4; rs[5] = _mm256_add_epi16(rs4, q);
     rs[6] = rs6; rs[7] = _mm256_add_epi16(rs6, q);
-    for (d = 0; d < 8; d++)
-        sum[d] = _mm256_add_epi16(rs[d], _mm256_srli_epi16(_mm256_mullo_epi16(s, _mm256_set1_epi16((short)(2 * d + 1))), 3));
+    for (d = 0; d < 8; d++) {
+        sum[d] = _mm256_add_epi16(rs[d], _mm256_srli_epi16(mul, 3));       /* mul = (2d+1) s */
+        mul = _mm256_add_epi16(mul, s2x);
+    }
+    /* |u| > (sum(k-1) + sum(k)) >> 1  <=>  2|u| > sum(k-1) + sum(k) */
     for (d = 1; d < 8; d++)
-        g[d] = _mm256_cmpgt_epi16(au, _mm256_srli_epi16(_mm256_add_epi16(sum[d - 1], sum[d]), 1));
+        g[d] = _mm256_cmpgt_epi16(au2, _mm256_add_epi16(sum[d - 1], sum[d]));
     return cr_count7(g);
 }
 
@@ -406,6 +424,454 @@ CR_AVX2 static int32_t cr_oki_scores_avx2(const cr_sq* P, int32_t t1, int32_t t2
     W->g2c = d < 4 ? c2la[d] : c2ha[d - 4];
     return best;
 }
+
+/* --- AVX2: many channels at once, one channel per 16-bit lane (OKI) -------------------------
+ *
+ * Rows are independent streams, so 16 rows run the search side by side, each lane doing
+ * what cr_search_body does for its row, with blends for branches.  Per sample, every lane
+ * scores its nearest magnitude d0 (G and A paths) and its two neighbours d0 - 1 and
+ * d0 + 1 (both paths of each tail), which is where the winner is (the other five lose in
+ * more than 99 % of the samples).  Whether that holds is checked exactly: a magnitude can
+ * only win if its own cost, 8 * own(d) + d, is below the best of the three totals (the
+ * tail costs are >= 0), so all 8 own costs are compared with that best; a lane where one
+ * outside the window passes is scored again by the one-channel AVX2 scorer (all 8
+ * magnitudes), and takes its result if the winner is outside the window.  So every row
+ * gets exactly the codes cr_search gives it (tests/test_adpcm.py compares them).  Table
+ * lookups per lane (the step of a step index, 49 entries) are byte shuffles of 7 rows of
+ * 8 steps; the decision levels and the predictor changes are computed from the step. */
+
+/* (always inlined: the lane state stays in registers, not in structs in memory) */
+#define CR_AVX2_INLINE __attribute__((target("avx2"), always_inline)) static inline
+
+typedef struct { __m256i lo, hi; } cr_c32;      /* 32-bit values of 16 lanes (unpack order) */
+
+/* The step of each lane's step index (0..48). */
+CR_AVX2_INLINE __m256i cr_l_step(__m256i idx) {
+    __m256i ctrl = _mm256_add_epi16(_mm256_mullo_epi16(idx, _mm256_set1_epi16(0x0202)),
+                                    _mm256_set1_epi16(0x0100));       /* bytes 2i, 2i + 1 */
+    __m256i r = _mm256_setzero_si256();
+    int g;
+    for (g = 0; g < 7; g++) {
+        /* rows other than g: the control byte gets bit 7 (saturating add), so zero */
+        __m256i v = _mm256_adds_epu8(_mm256_sub_epi8(ctrl, _mm256_set1_epi8((char)(16 * g))),
+                                     _mm256_set1_epi8(0x70));
+        r = _mm256_or_si256(r, _mm256_shuffle_epi8(cr_b128(cr_oki_step8 + 8 * g), v));
+    }
+    return r;
+}
+
+/* The step index after magnitude c: clamp(i + {-1,-1,-1,-1,2,4,6,8}[c], 0, 48). */
+CR_AVX2_INLINE __m256i cr_l_next(__m256i i, __m256i c) {
+    __m256i up = _mm256_sub_epi16(_mm256_add_epi16(c, c), _mm256_set1_epi16(6));
+    __m256i adj = _mm256_blendv_epi8(_mm256_set1_epi16(-1), up, _mm256_cmpgt_epi16(c, _mm256_set1_epi16(3)));
+    return _mm256_min_epi16(_mm256_max_epi16(_mm256_add_epi16(i, adj), _mm256_setzero_si256()),
+                            _mm256_set1_epi16(CR_OKI_STEPS - 1));
+}
+
+/* The magnitude nearest to t for both predictors at step s; *m the sign mask. */
+CR_AVX2_INLINE __m256i cr_l_near(__m256i t, __m256i pm, __m256i ps, __m256i s, __m256i* m) {
+    __m256i u = _mm256_sub_epi16(_mm256_add_epi16(t, t), _mm256_add_epi16(pm, ps));
+    *m = _mm256_srai_epi16(u, 15);
+    return cr_near16(_mm256_abs_epi16(u), s);
+}
+
+/* Move both predictors by magnitude c (sign mask m) at step s. */
+CR_AVX2_INLINE void cr_l_move(__m256i s, __m256i c, __m256i m, __m256i* pm, __m256i* ps) {
+    __m256i rm, rs;
+    cr_r16(s, c, &rm, &rs);
+    *pm = cr_clamp12(_mm256_add_epi16(*pm, cr_neg_if(rm, m)));
+    *ps = cr_clamp12(_mm256_add_epi16(*ps, cr_neg_if(rs, m)));
+}
+
+/* Squared errors (t - pm)^2 + (t - ps)^2 in 32 bits. */
+CR_AVX2_INLINE cr_c32 cr_l_cost(__m256i t, __m256i pm, __m256i ps) {
+    __m256i em = _mm256_sub_epi16(t, pm), es = _mm256_sub_epi16(t, ps);
+    __m256i a = _mm256_unpacklo_epi16(em, es), b = _mm256_unpackhi_epi16(em, es);
+    cr_c32 c;
+    c.lo = _mm256_madd_epi16(a, a);
+    c.hi = _mm256_madd_epi16(b, b);
+    return c;
+}
+
+CR_AVX2_INLINE cr_c32 cr_c_add(cr_c32 a, cr_c32 b) {
+    cr_c32 c;
+    c.lo = _mm256_add_epi32(a.lo, b.lo);
+    c.hi = _mm256_add_epi32(a.hi, b.hi);
+    return c;
+}
+
+CR_AVX2_INLINE cr_c32 cr_c_min(cr_c32 a, cr_c32 b) {
+    cr_c32 c;
+    c.lo = _mm256_min_epi32(a.lo, b.lo);
+    c.hi = _mm256_min_epi32(a.hi, b.hi);
+    return c;
+}
+
+/* 8 * c + d (d: 16-bit lanes 0..7). */
+CR_AVX2_INLINE cr_c32 cr_c_total(cr_c32 c, __m256i d) {
+    cr_c32 t;
+    t.lo = _mm256_add_epi32(_mm256_slli_epi32(c.lo, 3), _mm256_unpacklo_epi16(d, _mm256_setzero_si256()));
+    t.hi = _mm256_add_epi32(_mm256_slli_epi32(c.hi, 3), _mm256_unpackhi_epi16(d, _mm256_setzero_si256()));
+    return t;
+}
+
+/* a where the 16-bit mask k is set, else b. */
+CR_AVX2_INLINE cr_c32 cr_c_blend(cr_c32 b, cr_c32 a, __m256i k) {
+    cr_c32 c;
+    c.lo = _mm256_blendv_epi8(b.lo, a.lo, _mm256_unpacklo_epi16(k, k));
+    c.hi = _mm256_blendv_epi8(b.hi, a.hi, _mm256_unpackhi_epi16(k, k));
+    return c;
+}
+
+/* 16-bit mask of a == b. */
+CR_AVX2_INLINE __m256i cr_c_eq(cr_c32 a, cr_c32 b) {
+    return _mm256_packs_epi32(_mm256_cmpeq_epi32(a.lo, b.lo), _mm256_cmpeq_epi32(a.hi, b.hi));
+}
+
+/* 16-bit mask of a < b. */
+CR_AVX2_INLINE __m256i cr_c_lt(cr_c32 a, cr_c32 b) {
+    return _mm256_packs_epi32(_mm256_cmpgt_epi32(b.lo, a.lo), _mm256_cmpgt_epi32(b.hi, a.hi));
+}
+
+/* A coder state in lanes: both predictors, step index and step. */
+typedef struct { __m256i pm, ps, i, s; } cr_lq;
+
+/* 16-bit mask of the lanes where a magnitude k with |k - d0| > w could have a total below
+ * B: 8 * (own(k) + z_k^2) + k < B (own(k): the squared errors at t after magnitude k, sign
+ * mask m, from P).  z_k^2 is a lower bound of k's tail where no predictor can reach the
+ * clamp within the three moves (|p| + 15 * step <= 2047: the moves add at most
+ * 15 * step - 5 over the table): each move changes pm - ps by 0..2 (the two roundings of
+ * one magnitude differ by that), and (t - a)^2 + (t - b)^2 >= (a - b)^2 / 2, so the two
+ * tail samples cost at least (D - 2)^2 / 2 + (D - 4)^2 / 2 >= z^2, z = max(D - 4, 0),
+ * D = |pm - ps| after k.  (When the predictors drift apart, every path pays for it; without
+ * the bound every magnitude would look cheap next to the three-sample totals.)  The
+ * errors are computed as sigma * (t - p) = clamp(sigma * (t - p0) - r_k, lo, hi), sigma the
+ * sign and lo, hi the predictor's clamp seen from t, so the sign is applied once. */
+CR_AVX2_INLINE __m256i cr_l_own_below(const cr_lq* P, __m256i m, __m256i t, cr_c32 B, __m256i d0, int w) {
+    __m256i L12 = _mm256_sub_epi16(t, _mm256_set1_epi16(2047)), H12 = _mm256_add_epi16(t, _mm256_set1_epi16(2048));
+    __m256i lo = _mm256_blendv_epi8(L12, _mm256_sub_epi16(_mm256_setzero_si256(), H12), m);
+    __m256i hi = _mm256_blendv_epi8(H12, _mm256_sub_epi16(_mm256_setzero_si256(), L12), m);
+    __m256i a = cr_neg_if(_mm256_sub_epi16(t, P->pm), m), b = cr_neg_if(_mm256_sub_epi16(t, P->ps), m);
+    __m256i s = P->s, s2x = _mm256_add_epi16(s, s), q8 = _mm256_srli_epi16(s, 3);
+    __m256i q4 = _mm256_srli_epi16(s, 2), q2 = _mm256_srli_epi16(s, 1), mul = s, out = _mm256_setzero_si256();
+    __m256i s15 = _mm256_mullo_epi16(s, _mm256_set1_epi16(15)), lim = _mm256_set1_epi16(2048);
+    __m256i free = _mm256_and_si256(_mm256_cmpgt_epi16(lim, _mm256_add_epi16(_mm256_abs_epi16(P->pm), s15)),
+                                    _mm256_cmpgt_epi16(lim, _mm256_add_epi16(_mm256_abs_epi16(P->ps), s15)));
+    __m256i rs[8];
+    int k;
+    rs[0] = q8; rs[1] = _mm256_add_epi16(q8, q4); rs[2] = _mm256_add_epi16(q8, q2);
+    rs[3] = _mm256_add_epi16(rs[2], q4); rs[4] = _mm256_add_epi16(q8, s);
+    rs[5] = _mm256_add_epi16(rs[4], q4); rs[6] = _mm256_add_epi16(rs[4], q2);
+    rs[7] = _mm256_add_epi16(rs[6], q4);
+    for (k = 0; k < 8; k++) {
+        __m256i em = _mm256_min_epi16(_mm256_max_epi16(_mm256_sub_epi16(a, _mm256_srli_epi16(mul, 3)), lo), hi);
+        __m256i es = _mm256_min_epi16(_mm256_max_epi16(_mm256_sub_epi16(b, rs[k]), lo), hi);
+        __m256i z = _mm256_and_si256(free, _mm256_max_epi16(_mm256_sub_epi16(_mm256_abs_epi16(_mm256_sub_epi16(em, es)),
+                                                                             _mm256_set1_epi16(4)),
+                                                            _mm256_setzero_si256()));
+        __m256i x = _mm256_unpacklo_epi16(em, es), y = _mm256_unpackhi_epi16(em, es);
+        __m256i zx = _mm256_unpacklo_epi16(z, _mm256_setzero_si256()), zy = _mm256_unpackhi_epi16(z, _mm256_setzero_si256());
+        __m256i vk = _mm256_set1_epi32(k);
+        __m256i ox = _mm256_add_epi32(_mm256_madd_epi16(x, x), _mm256_madd_epi16(zx, zx));
+        __m256i oy = _mm256_add_epi32(_mm256_madd_epi16(y, y), _mm256_madd_epi16(zy, zy));
+        __m256i lt = _mm256_packs_epi32(_mm256_cmpgt_epi32(B.lo, _mm256_add_epi32(_mm256_slli_epi32(ox, 3), vk)),
+                                        _mm256_cmpgt_epi32(B.hi, _mm256_add_epi32(_mm256_slli_epi32(oy, 3), vk)));
+        __m256i far = _mm256_cmpgt_epi16(_mm256_abs_epi16(_mm256_sub_epi16(_mm256_set1_epi16((short)k), d0)),
+                                         _mm256_set1_epi16((short)w));
+        out = _mm256_or_si256(out, _mm256_and_si256(far, lt));
+        mul = _mm256_add_epi16(mul, s2x);               /* (2k + 1) * s */
+    }
+    return out;
+}
+
+
+/* The lanes' search state between samples: the trajectory Q0 -> Q1 -> Q2 (nearest
+ * magnitude at each target), its magnitudes d0 (at t1), d1 (at t2) and sign masks, and
+ * the squared errors e1, e2 of Q1 and Q2. */
+typedef struct {
+    cr_lq q0, q1, q2;
+    __m256i d0, m1, d1, m2;
+    cr_c32 e1, e2;
+} cr_lanes;
+
+/* One state in lanes moved by its nearest magnitude at t: returns the magnitude (*m its
+ * sign), *e the squared errors; the result's step is not looked up. */
+CR_AVX2_INLINE __m256i cr_l_greedy(const cr_lq* P, __m256i t, cr_lq* R, __m256i* m, cr_c32* e) {
+    __m256i c = cr_l_near(t, P->pm, P->ps, P->s, m);
+    R->pm = P->pm;
+    R->ps = P->ps;
+    cr_l_move(P->s, c, *m, &R->pm, &R->ps);
+    R->i = cr_l_next(P->i, c);
+    *e = cr_l_cost(t, R->pm, R->ps);
+    return c;
+}
+
+/* A neighbour's candidate: first magnitude c from Q0 (sign m1), then its tail.  Fills the
+ * child R, the tail's G path (G2, G3, their magnitudes and signs, costs g2, g3) and
+ * returns the total 8 * (own + min(G, A)) + c. */
+typedef struct { cr_lq r, g2, g3; __m256i c2, m2, c3, m3; cr_c32 e2, e3; } cr_cand;
+
+CR_AVX2_INLINE cr_c32 cr_l_candidate(const cr_lq* Q0, __m256i c, __m256i m1, __m256i t1, __m256i t2,
+                                            __m256i t3, cr_cand* K) {
+    cr_c32 own, a2, a3, tail;
+    cr_lq A2, A3;
+    __m256i ca, ma3, ca3;
+    K->r.pm = Q0->pm;
+    K->r.ps = Q0->ps;
+    cr_l_move(Q0->s, c, m1, &K->r.pm, &K->r.ps);
+    own = cr_l_cost(t1, K->r.pm, K->r.ps);
+    K->r.i = cr_l_next(Q0->i, c);
+    K->r.s = cr_l_step(K->r.i);
+    K->c2 = cr_l_greedy(&K->r, t2, &K->g2, &K->m2, &K->e2);
+    K->g2.s = cr_l_step(K->g2.i);
+    K->c3 = cr_l_greedy(&K->g2, t3, &K->g3, &K->m3, &K->e3);
+    /* the A path: one more than the nearest at t2 (none when that is 7: A = G) */
+    ca = _mm256_min_epi16(_mm256_add_epi16(K->c2, _mm256_set1_epi16(1)), _mm256_set1_epi16(7));
+    A2.pm = K->r.pm;
+    A2.ps = K->r.ps;
+    cr_l_move(K->r.s, ca, K->m2, &A2.pm, &A2.ps);
+    a2 = cr_l_cost(t2, A2.pm, A2.ps);
+    A2.i = cr_l_next(K->r.i, ca);
+    A2.s = cr_l_step(A2.i);
+    ca3 = cr_l_greedy(&A2, t3, &A3, &ma3, &a3);
+    (void)ca3;
+    tail = cr_c_min(cr_c_add(K->e2, K->e3), cr_c_add(a2, a3));
+    return cr_c_total(cr_c_add(own, tail), c);
+}
+
+/* Start the lanes from the coders' states (pm, ps, index) before targets t0, t1. */
+CR_AVX2_INLINE void cr_lanes_start(cr_lanes* L, __m256i pm, __m256i ps, __m256i idx, __m256i t0,
+                                          __m256i t1) {
+    L->q0.pm = pm;
+    L->q0.ps = ps;
+    L->q0.i = idx;
+    L->q0.s = cr_l_step(idx);
+    L->d0 = cr_l_greedy(&L->q0, t0, &L->q1, &L->m1, &L->e1);
+    L->q1.s = cr_l_step(L->q1.i);
+    L->d1 = cr_l_greedy(&L->q1, t1, &L->q2, &L->m2, &L->e2);
+    L->q2.s = cr_l_step(L->q2.i);
+}
+
+CR_AVX2_INLINE __m256i cr_lq_blend(__m256i b, __m256i a, __m256i k) {
+    return _mm256_blendv_epi8(b, a, k);
+}
+
+CR_AVX2_INLINE void cr_lq_pick(cr_lq* D, const cr_lq* A, __m256i k) {
+    D->pm = cr_lq_blend(D->pm, A->pm, k);
+    D->ps = cr_lq_blend(D->ps, A->ps, k);
+    D->i = cr_lq_blend(D->i, A->i, k);
+    D->s = cr_lq_blend(D->s, A->s, k);
+}
+
+/* Lane j of a vector of 16-bit lanes (a store and a load: for the rare rescoring only). */
+typedef union { __m256i v; int16_t h[16]; } cr_u16;
+typedef union { __m256i v; int32_t w[8]; } cr_u32;
+
+/* One sample of 16 lanes (targets t1, t2, t3): returns the codes, advances L. */
+CR_AVX2_INLINE __m256i cr_lanes_step(cr_lanes* L, __m256i t1, __m256i t2, __m256i t3) {
+    const __m256i one = _mm256_set1_epi16(1), seven = _mm256_set1_epi16(7);
+    cr_lq Q3, A2, A3;
+    cr_c32 e3, J, TA, a2, a3, best, Tm, Tp, big;
+    __m256i c3, m3, ca, ma3, cm, cp, vm, vp, wm, wp, d, code, out;
+    cr_cand Km, Kp;
+    /* d0's G path: the trajectory one step further */
+    c3 = cr_l_greedy(&L->q2, t3, &Q3, &m3, &e3);
+    J = cr_c_total(cr_c_add(cr_c_add(L->e1, L->e2), e3), L->d0);
+    /* d0's A path: from Q1, one more than the nearest at t2 (none when that is 7) */
+    ca = _mm256_min_epi16(_mm256_add_epi16(L->d1, one), seven);
+    A2.pm = L->q1.pm;
+    A2.ps = L->q1.ps;
+    cr_l_move(L->q1.s, ca, L->m2, &A2.pm, &A2.ps);
+    a2 = cr_l_cost(t2, A2.pm, A2.ps);
+    A2.i = cr_l_next(L->q1.i, ca);
+    A2.s = cr_l_step(A2.i);
+    cr_l_greedy(&A2, t3, &A3, &ma3, &a3);
+    TA = cr_c_total(cr_c_add(cr_c_add(L->e1, a2), a3), L->d0);
+    best = cr_c_min(J, TA);
+    /* the neighbours (a missing one: d0 = 0 or 7, total "infinite") */
+    big.lo = big.hi = _mm256_set1_epi32(0x7FFFFFFF);
+    vm = _mm256_cmpgt_epi16(L->d0, _mm256_setzero_si256());
+    vp = _mm256_cmpgt_epi16(seven, L->d0);
+    cm = _mm256_max_epi16(_mm256_sub_epi16(L->d0, one), _mm256_setzero_si256());
+    cp = _mm256_min_epi16(_mm256_add_epi16(L->d0, one), seven);
+    Tm = cr_c_blend(big, cr_l_candidate(&L->q0, cm, L->m1, t1, t2, t3, &Km), vm);
+    Tp = cr_c_blend(big, cr_l_candidate(&L->q0, cp, L->m1, t1, t2, t3, &Kp), vp);
+    best = cr_c_min(best, cr_c_min(Tm, Tp));
+    wm = cr_c_eq(Tm, best);                                  /* totals differ in d: no ties */
+    wp = cr_c_eq(Tp, best);
+    d = _mm256_add_epi16(_mm256_sub_epi16(L->d0, wp), wm);   /* masks are -1 */
+    code = _mm256_or_si256(d, _mm256_and_si256(L->m1, _mm256_set1_epi16(8)));
+    /* could a magnitude outside d0 - 1 .. d0 + 1 beat best?  (own cost below it) */
+    out = cr_l_own_below(&L->q0, L->m1, t1, best, L->d0, 1);
+    /* the next trajectory: d0's G path shifted, or the winning neighbour's child and G path */
+    {
+        cr_lanes N;
+        N.q0 = L->q1; N.d0 = L->d1; N.m1 = L->m2; N.e1 = L->e2;
+        N.q1 = L->q2; N.d1 = c3; N.m2 = m3; N.e2 = e3;
+        N.q2 = Q3;
+        cr_lq_pick(&N.q0, &Km.r, wm);
+        cr_lq_pick(&N.q0, &Kp.r, wp);
+        cr_lq_pick(&N.q1, &Km.g2, wm);
+        cr_lq_pick(&N.q1, &Kp.g2, wp);
+        N.q2.pm = cr_lq_blend(cr_lq_blend(N.q2.pm, Km.g3.pm, wm), Kp.g3.pm, wp);
+        N.q2.ps = cr_lq_blend(cr_lq_blend(N.q2.ps, Km.g3.ps, wm), Kp.g3.ps, wp);
+        N.q2.i = cr_lq_blend(cr_lq_blend(N.q2.i, Km.g3.i, wm), Kp.g3.i, wp);
+        N.d0 = cr_lq_blend(cr_lq_blend(N.d0, Km.c2, wm), Kp.c2, wp);
+        N.m1 = cr_lq_blend(cr_lq_blend(N.m1, Km.m2, wm), Kp.m2, wp);
+        N.d1 = cr_lq_blend(cr_lq_blend(N.d1, Km.c3, wm), Kp.c3, wp);
+        N.m2 = cr_lq_blend(cr_lq_blend(N.m2, Km.m3, wm), Kp.m3, wp);
+        N.e1 = cr_c_blend(cr_c_blend(N.e1, Km.e2, wm), Kp.e2, wp);
+        N.e2 = cr_c_blend(cr_c_blend(N.e2, Km.e3, wm), Kp.e3, wp);
+        if (!_mm256_testz_si256(out, out)) {
+            /* rescore those lanes with all 8 magnitudes (cr_search_body's AVX2 path); where
+             * the winner is outside the window, put its state into that lane */
+            cr_u16 pm0, ps0, i0, m1, tt1, tt2, tt3, dd;
+            unsigned bits = (unsigned)_mm256_movemask_epi8(out) & 0x55555555u;   /* bit 2j */
+            pm0.v = L->q0.pm; ps0.v = L->q0.ps; i0.v = L->q0.i; m1.v = L->m1;
+            tt1.v = t1; tt2.v = t2; tt3.v = t3; dd.v = d;
+            for (; bits; bits &= bits - 1) {
+                int j = cr_as_bsf(bits) >> 1;
+                cr_sq P, Q2;
+                cr_win W;
+                int32_t o8s[8], dj, k2, mk2, e2;
+                __m256i lane, lane32lo, lane32hi;
+                P.pm = pm0.h[j];
+                P.ps = ps0.h[j];
+                P.b = 8 * i0.h[j];
+                cr_oki_own(&P, tt1.h[j], P.b, m1.h[j], 0, o8s);
+                dj = cr_oki_scores_avx2(&P, tt1.h[j], tt2.h[j], tt3.h[j], m1.h[j], o8s, &W) & 7;
+                if (dj == dd.h[j])
+                    continue;                         /* the window's winner stands */
+                Q2 = W.G;
+                k2 = cr_near(&cr_oki_search, &Q2, tt3.h[j], &mk2);
+                e2 = (int32_t)cr_move(&cr_oki_search, &Q2, tt3.h[j], k2, mk2);
+                lane = _mm256_cmpeq_epi16(_mm256_setr_epi16(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15),
+                                          _mm256_set1_epi16((short)j));
+                lane32lo = _mm256_unpacklo_epi16(lane, lane);
+                lane32hi = _mm256_unpackhi_epi16(lane, lane);
+#define CR_PUT(v, x) v = _mm256_blendv_epi8(v, _mm256_set1_epi16((short)(x)), lane)
+#define CR_PUT32(c, x) c.lo = _mm256_blendv_epi8(c.lo, _mm256_set1_epi32(x), lane32lo); \
+                       c.hi = _mm256_blendv_epi8(c.hi, _mm256_set1_epi32(x), lane32hi)
+                CR_PUT(code, dj | (m1.h[j] & 8));
+                CR_PUT(N.q0.pm, W.R.pm); CR_PUT(N.q0.ps, W.R.ps); CR_PUT(N.q0.i, W.R.b >> 3);
+                CR_PUT(N.q0.s, cr_ima_step[8 + (W.R.b >> 3)]);
+                CR_PUT(N.q1.pm, W.G.pm); CR_PUT(N.q1.ps, W.G.ps); CR_PUT(N.q1.i, W.G.b >> 3);
+                CR_PUT(N.q1.s, cr_ima_step[8 + (W.G.b >> 3)]);
+                CR_PUT(N.q2.pm, Q2.pm); CR_PUT(N.q2.ps, Q2.ps); CR_PUT(N.q2.i, Q2.b >> 3);
+                CR_PUT(N.d0, W.k2 & 7); CR_PUT(N.m1, W.m2); CR_PUT(N.d1, k2 & 7); CR_PUT(N.m2, mk2);
+                CR_PUT32(N.e1, W.g2c);
+                CR_PUT32(N.e2, e2);
+#undef CR_PUT
+#undef CR_PUT32
+            }
+        }
+        N.q2.s = cr_l_step(N.q2.i);
+        *L = N;
+    }
+    return code;
+}
+
+/* 16 samples of 16 rows (x[j] + k) >> 4 into T[16 * k + j] (k = 0..15): 8 x 8 transposes
+ * in each 128-bit half, then the halves exchanged. */
+CR_AVX2_INLINE void cr_l_transpose16(const int16_t* const* x, ptrdiff_t k0, int16_t* T) {
+    __m256i r[16], s[8], u[8], t[8], v[8];
+    int j, h;
+    for (j = 0; j < 16; j++)
+        r[j] = _mm256_srai_epi16(_mm256_loadu_si256((const __m256i*)(x[j] + k0)), 4);
+    for (h = 0; h < 2; h++) {
+        __m256i* x8 = r + 8 * h;
+        __m256i* o = h ? v : t;
+        for (j = 0; j < 4; j++) {
+            s[2 * j] = _mm256_unpacklo_epi16(x8[2 * j], x8[2 * j + 1]);
+            s[2 * j + 1] = _mm256_unpackhi_epi16(x8[2 * j], x8[2 * j + 1]);
+        }
+        u[0] = _mm256_unpacklo_epi32(s[0], s[2]); u[1] = _mm256_unpackhi_epi32(s[0], s[2]);
+        u[2] = _mm256_unpacklo_epi32(s[1], s[3]); u[3] = _mm256_unpackhi_epi32(s[1], s[3]);
+        u[4] = _mm256_unpacklo_epi32(s[4], s[6]); u[5] = _mm256_unpackhi_epi32(s[4], s[6]);
+        u[6] = _mm256_unpacklo_epi32(s[5], s[7]); u[7] = _mm256_unpackhi_epi32(s[5], s[7]);
+        for (j = 0; j < 4; j++) {
+            o[2 * j] = _mm256_unpacklo_epi64(u[j], u[j + 4]);
+            o[2 * j + 1] = _mm256_unpackhi_epi64(u[j], u[j + 4]);
+        }
+    }
+    for (j = 0; j < 8; j++) {
+        _mm256_storeu_si256((__m256i*)(T + 16 * j), _mm256_permute2x128_si256(t[j], v[j], 0x20));
+        _mm256_storeu_si256((__m256i*)(T + 16 * (8 + j)), _mm256_permute2x128_si256(t[j], v[j], 0x31));
+    }
+}
+
+#define CR_LANE_CHUNK 128        /* samples per transposed block */
+#define CR_LANES_MIN 8           /* fewer rows left: one at a time (8 rows: as fast either way) */
+
+/* search_rows (below) for OKI, 16 rows at a time. */
+CR_AVX2 static void cr_search_rows_oki_avx2(const int16_t* src, ptrdiff_t rows, ptrdiff_t n,
+                                            int32_t* state, uint8_t* dst) {
+    ptrdiff_t r0, a, k, nb = n / 2;
+    int j;
+    for (r0 = 0; r0 < rows; r0 += 16) {
+        ptrdiff_t live = rows - r0 < 16 ? rows - r0 : 16;
+        const int16_t* x[16];
+        int32_t* st[16];
+        cr_u16 pm, ps, idx;
+        cr_lanes L = {0};
+        int16_t T[(CR_LANE_CHUNK + 2) * 16];
+        cr_u16 C[CR_LANE_CHUNK];
+        if (live < CR_LANES_MIN) {
+            for (; r0 < rows; r0++) {
+                cr_search_state S;
+                int held = -1;
+                S.pm = state[3 * r0];
+                S.idx = state[3 * r0 + 1];
+                S.ps = state[3 * r0 + 2];
+                cr_search(&cr_oki_search, &S, src + r0 * n, n, n, 4, &held, dst + r0 * nb);
+                state[3 * r0] = S.pm;
+                state[3 * r0 + 1] = S.idx;
+                state[3 * r0 + 2] = S.ps;
+            }
+            return;
+        }
+        for (j = 0; j < 16; j++) {            /* spare lanes repeat the last row */
+            ptrdiff_t r = r0 + (j < live ? j : live - 1);
+            x[j] = src + r * n;
+            st[j] = state + 3 * r;
+            pm.h[j] = (int16_t)st[j][0];
+            idx.h[j] = (int16_t)st[j][1];
+            ps.h[j] = (int16_t)st[j][2];
+        }
+        for (a = 0; a < n; a += CR_LANE_CHUNK) {
+            ptrdiff_t len = n - a < CR_LANE_CHUNK ? n - a : CR_LANE_CHUNK;
+            k = 0;
+            for (; k + 16 <= len + 2 && a + k + 16 <= n; k += 16)
+                cr_l_transpose16(x, a + k, T + 16 * k);
+            for (j = 0; j < 16; j++) {
+                ptrdiff_t kk;
+                for (kk = k; kk < len + 2; kk++)
+                    T[16 * kk + j] = (int16_t)(x[j][a + kk < n ? a + kk : n - 1] >> 4);
+            }
+            if (a == 0)       /* (n > 0: the lanes always start here) */
+                cr_lanes_start(&L, pm.v, ps.v, idx.v, _mm256_loadu_si256((const __m256i*)T),
+                               _mm256_loadu_si256((const __m256i*)(T + 16)));
+            for (k = 0; k < len; k++)
+                C[k].v = cr_lanes_step(&L, _mm256_loadu_si256((const __m256i*)(T + 16 * k)),
+                                       _mm256_loadu_si256((const __m256i*)(T + 16 * k + 16)),
+                                       _mm256_loadu_si256((const __m256i*)(T + 16 * k + 32)));
+            for (j = 0; j < live; j++) {
+                uint8_t* o = dst + (r0 + j) * nb + a / 2;
+                for (k = 0; k + 1 < len; k += 2)
+                    o[k / 2] = (uint8_t)((C[k].h[j] << 4) | C[k + 1].h[j]);
+            }
+        }
+        pm.v = L.q0.pm;
+        ps.v = L.q0.ps;
+        idx.v = L.q0.i;
+        for (j = 0; j < live; j++) {
+            st[j][0] = pm.h[j];
+            st[j][1] = idx.h[j];
+            st[j][2] = ps.h[j];
+        }
+    }
+}
+#undef CR_AVX2_INLINE
 #undef CR_AVX2
 #endif
 
@@ -570,6 +1036,33 @@ static ptrdiff_t cr_search(const cr_search_tables* Q, cr_search_state* S, const 
     }
 #endif
     return cr_search_portable(Q, S, x, n, nfin, shift, held, dst);
+}
+
+/* Each row of a (rows, n) array (n even) coded as a whole stream from state row r =
+ * (pm, index, ps), which is updated; bytes high nibble first, n / 2 per row.  OKI on AVX2
+ * runs 16 rows in lanes (the same codes as one row at a time). */
+static void cr_search_rows(const cr_search_tables* Q, const int16_t* src, ptrdiff_t rows, ptrdiff_t n,
+                           int32_t* state, int shift, uint8_t* dst) {
+    ptrdiff_t r;
+    if (rows <= 0 || n <= 0)
+        return;
+#if CR_AS_AVX2
+    if (Q == &cr_oki_search && shift == 4 && cr_isa() >= CR_ISA_AVX2) {
+        cr_search_rows_oki_avx2(src, rows, n, state, dst);
+        return;
+    }
+#endif
+    for (r = 0; r < rows; r++) {
+        cr_search_state S;
+        int held = -1;
+        S.pm = state[3 * r];
+        S.idx = state[3 * r + 1];
+        S.ps = state[3 * r + 2];
+        cr_search(Q, &S, src + r * n, n, n, shift, &held, dst + r * (n / 2));
+        state[3 * r] = S.pm;
+        state[3 * r + 1] = S.idx;
+        state[3 * r + 2] = S.ps;
+    }
 }
 
 #endif
