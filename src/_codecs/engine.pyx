@@ -119,6 +119,7 @@ ctypedef struct slot_t:
     int64_t digit_start
     int digit
     int64_t first_audio      # job sample where audio was first heard, -1 none
+    int accept               # batch pushes reach the slot (its call is ANSWERED)
 
 
 # Largest output-buffer threshold (bytes or samples) and barge-in hold-back (samples) a
@@ -171,6 +172,7 @@ cdef class Bank:
     """Media rings and record-job states for ``capacity`` slots (grows on demand)."""
 
     cdef slot_t** slots
+    cdef int64_t* gens       # per slot: bumped by every open(), so a stale slot is seen
     cdef readonly int capacity
     cdef public int64_t flush_bytes
     cdef public int64_t flush_samples
@@ -178,6 +180,7 @@ cdef class Bank:
 
     def __cinit__(self, capacity=16, flush_bytes=4096, flush_samples=4000, sync_every=MEDIA_RATE):
         self.slots = NULL
+        self.gens = NULL
         self.capacity = 0
         self.flush_bytes = _i64(flush_bytes, "flush_bytes")
         self.flush_samples = _i64(flush_samples, "flush_samples")
@@ -200,6 +203,7 @@ cdef class Bank:
                     self._free_job(self.slots[i])
                     free(self.slots[i])
             free(self.slots)
+        free(self.gens)
 
     cdef void _free_job(self, slot_t* s) noexcept:
         free(s.held)
@@ -219,8 +223,13 @@ cdef class Bank:
         if p == NULL:
             raise MemoryError()
         self.slots = p
+        cdef int64_t* g = <int64_t*>realloc(self.gens, cap * sizeof(int64_t))
+        if g == NULL:
+            raise MemoryError()
+        self.gens = g
         for i in range(self.capacity, cap):
             self.slots[i] = NULL
+            self.gens[i] = 0
         self.capacity = cap
 
     def open(self, slot):
@@ -239,6 +248,19 @@ cdef class Bank:
         s.head = 0
         s.fill = 0
         s.media = 0
+        s.accept = 0
+        self.gens[i] += 1
+
+    def generation(self, slot):
+        """How many times ``slot`` has been opened: a batch of slots remembers it, and
+        :meth:`push_rows` refuses a slot that was closed (and maybe reopened) since."""
+        self._slot(slot)
+        return self.gens[_i64(slot, "slot")]
+
+    def set_accept(self, slot, bint on):
+        """Whether :meth:`push_rows` queues ``slot``'s row (on) or drops it (off: the
+        call is not answered).  Off when the slot is opened."""
+        self._slot(slot).accept = on
 
     def close(self, slot):
         """Release ``slot``'s memory."""
@@ -290,21 +312,85 @@ cdef class Bank:
             return 0
         return self._push(s, &x[0], x.shape[0])
 
-    def push_g711(self, slot, const uint8_t[::1] codes, bint ulaw):
-        """Decode A-law (or mu-law) codes straight into the ring; returns codes taken."""
-        cdef slot_t* s = self._slot(slot)
-        cdef int64_t n = _min64(codes.shape[0], RING - s.fill)
-        cdef int64_t tail, first
+    cdef int64_t _push_codes(self, slot_t* s, const uint8_t* codes, int64_t n,
+                             bint ulaw) noexcept nogil:
+        n = _min64(n, RING - s.fill)
         if n <= 0:
             return 0
-        tail = (s.head + s.fill) % RING
-        first = _min64(n, RING - tail)
-        _g711_decode(&codes[0], &s.ring[tail], first, ulaw)
+        cdef int64_t tail = (s.head + s.fill) % RING
+        cdef int64_t first = _min64(n, RING - tail)
+        _g711_decode(codes, &s.ring[tail], first, ulaw)
         if first < n:
-            _g711_decode(&codes[first], &s.ring[0], n - first, ulaw)
+            _g711_decode(codes + first, &s.ring[0], n - first, ulaw)
         s.fill += n
         s.pushed = 1
         return n
+
+    def push_g711(self, slot, const uint8_t[::1] codes, bint ulaw):
+        """Decode A-law (or mu-law) codes straight into the ring; returns codes taken."""
+        cdef slot_t* s = self._slot(slot)
+        if codes.shape[0] == 0:
+            return 0
+        return self._push_codes(s, &codes[0], codes.shape[0], ulaw)
+
+    def push_rows(self, const int64_t[::1] slots, const int64_t[::1] gens, block, int codec):
+        """Queue one frame for each of many slots in one call: row ``r`` of ``block`` goes
+        to slot ``slots[r]``, which must still be the slot opened as generation
+        ``gens[r]`` (:meth:`generation`).  ``codec`` 0: ``block`` is int16 samples; 1 / 2:
+        uint8 A-law / mu-law codes, decoded straight into the rings.  Everything is
+        checked first, then the rows are copied with the GIL released.  Rows of slots
+        that do not accept media (:meth:`set_accept`) are dropped.
+
+        Returns the samples queued per row (int64): the row's length, or fewer when the
+        slot's ring was full (the caller makes room and pushes the rest); a dropped row
+        counts as queued."""
+        cdef Py_ssize_t k = slots.shape[0], r, rows
+        cdef const int16_t[:, ::1] pcm
+        cdef const uint8_t[:, ::1] codes
+        cdef int64_t n, i
+        cdef slot_t* s
+        if codec == 0:
+            pcm = block
+            rows, n = pcm.shape[0], pcm.shape[1]
+        elif codec == 1 or codec == 2:
+            codes = block
+            rows, n = codes.shape[0], codes.shape[1]
+        else:
+            raise ValueError(f"codec must be 0 (int16), 1 (A-law) or 2 (mu-law), got {codec}")
+        if rows != k:
+            raise ValueError(f"block has {rows} rows for {k} slots: one row per slot")
+        if gens.shape[0] != k:
+            raise ValueError(f"gens has {gens.shape[0]} entries for {k} slots")
+        for r in range(k):
+            i = slots[r]
+            if i < 0 or i >= self.capacity or self.slots[i] == NULL:
+                raise ValueError(f"row {r}: slot {i} is not open")
+            if self.gens[i] != gens[r]:
+                raise ValueError(f"row {r}: slot {i} was closed since (generation {gens[r]}, "
+                                 f"now {self.gens[i]})")
+        taken = np.full(k, n, dtype=np.int64)
+        cdef int64_t[::1] t = taken
+        if n == 0:
+            return taken
+        with nogil:
+            for r in range(k):
+                s = self.slots[slots[r]]
+                if not s.accept:
+                    continue
+                if codec == 0:
+                    t[r] = self._push(s, &pcm[r, 0], n)
+                else:
+                    t[r] = self._push_codes(s, &codes[r, 0], n, codec == 2)
+        return taken
+
+    def backlog(self):
+        """The most samples waiting in any open slot's ring."""
+        cdef int64_t most = 0
+        cdef int i
+        for i in range(self.capacity):
+            if self.slots[i] != NULL and self.slots[i].fill > most:
+                most = self.slots[i].fill
+        return most
 
     def push_zeros(self, slot, n):
         cdef slot_t* s = self._slot(slot)

@@ -59,6 +59,8 @@ FRAME = MEDIA_RATE // 50  # 20 ms: the engine's processing unit
 BANK = 256  # detector slots allocated at a time
 _YIELD = 0.0  # seconds let_others_in() gives up the CPU for
 PIECE: int = _core.CONSTANTS["RING_SIZE"]  # samples a large push takes per hold of the lock
+BEHIND_TICKS = 3  # ticks in a row the worker ran out of time before the engine is "behind"
+_PUSH_CODES = {"s16": 0, "alaw": 1, "ulaw": 2}  # codec names -> Bank.push_rows codes
 
 
 class CoreFormat(enum.IntEnum):
@@ -111,7 +113,7 @@ class Source(Protocol):
     """What the engine needs from a channel attached to it (:meth:`Engine.attach`)."""
 
     def is_live(self) -> bool: ...
-    def watchdog(self) -> None: ...
+    def watchdog(self) -> int: ...
     def wake_waiters(self) -> None: ...
 
 
@@ -229,6 +231,10 @@ class Engine:
         self._size = 0
         self._thread: threading.Thread | None = None
         self._stopping = threading.Event()
+        self._behind = False
+        self._behind_since = 0.0
+        self._late_ticks = 0
+        self._load = 0.0
         self.publisher = Publisher(publishers)
         _ENGINES.add(self)
 
@@ -366,41 +372,84 @@ class Engine:
 
     def push(self, slot: int, pcm: np.ndarray) -> None:
         """Queue int16 media for ``slot`` (lock held by the caller).  When the ring is
-        full, the slot's waiting media is processed here, on the caller's thread, until
-        the rest fits (see the module documentation)."""
-        pos = 0
-        while pos < pcm.size:
-            n = self.bank.push_s16(slot, pcm[pos:])
-            pos += n
-            if pos < pcm.size:  # ring full: the worker is behind, catch up here
-                self.process(np.array([slot], np.int64))
+        full, just enough of the slot's oldest media is processed here, on the caller's
+        thread, to make room (back-pressure; see :meth:`push_rows`)."""
+        pos = self.bank.push_s16(slot, pcm)
+        while pos < pcm.size:  # ring full: the worker is a ring behind on this slot
+            self._make_room(np.array([slot], np.int64), pcm.size - pos)
+            pos += self.bank.push_s16(slot, pcm[pos:])
 
     def push_g711(self, slot: int, codes, ulaw: bool) -> None:
         """Queue A-law / mu-law coded media (any byte buffer; decoded straight into the
-        ring).  Lock held by the caller; a full ring is processed here, as in :meth:`push`."""
+        ring).  Lock held by the caller; a full ring is handled as in :meth:`push`."""
         n = len(codes)
         pos = self.bank.push_g711(slot, codes, ulaw)
         while pos < n:
-            self.process(np.array([slot], np.int64))
+            self._make_room(np.array([slot], np.int64), n - pos)
             pos += self.bank.push_g711(slot, memoryview(codes)[pos:], ulaw)
 
-    def push_silence(self, slot: int, n: int) -> None:
-        """Queue ``n`` samples of silence (a gap in the media); as :meth:`push`."""
-        while n > 0:
-            n -= self.bank.push_zeros(slot, n)
-            if n > 0:
-                self.process(np.array([slot], np.int64))
+    def push_rows(self, slots: np.ndarray, gens: np.ndarray, block: np.ndarray, codec: str) -> None:
+        """Queue one frame for each of many slots in one compiled call (lock held by the
+        caller): row ``r`` of ``block`` (k, n) goes to ``slots[r]``, which must still be the
+        slot of :meth:`generation` ``gens[r]`` (else ValueError naming the row).
+        ``codec``: 's16' (int16 block), 'alaw' or 'ulaw' (uint8 block, decoded into the
+        rings).  Rows of slots whose call is not answered (:meth:`set_accept`) are dropped.
+
+        Rule for a full ring (the engine is more than :data:`PIECE` samples behind on that
+        slot): no media is dropped and nothing waits; the pusher processes, here and under
+        the lock, just enough of those slots' oldest media to make room (one 20 ms round
+        for a 20 ms frame), so the backlog stays bounded by the ring and a pusher faster
+        than the engine is slowed to its pace."""
+        code = _PUSH_CODES[codec]
+        n = block.shape[1]
+        taken = self.bank.push_rows(slots, gens, block, code)
+        short = np.flatnonzero(taken < n)
+        if not short.size:
+            return
+        self._make_room(slots[short], int(n - taken[short].min()))
+        for r in short.tolist():
+            slot, pos = int(slots[r]), int(taken[r])
+            if code == 0:
+                self.push(slot, block[r, pos:])
+            else:
+                self.push_g711(slot, block[r, pos:], code == 2)
+
+    def _make_room(self, slots: np.ndarray, need: int) -> None:
+        """Process the oldest ``need`` samples (whole 20 ms units) of ``slots`` now."""
+        self.process(slots, rounds=-(-need // FRAME))
+
+    def push_silence(self, slot: int, n: int) -> int:
+        """Queue up to ``n`` samples of silence (a gap in the media) in one step, as many
+        as the ring has room for; returns how many.  Nothing is processed here: a gap
+        longer than the ring is filled over the following ticks, so filling costs the
+        same whatever the lag."""
+        return self.bank.push_zeros(slot, n)
+
+    def generation(self, slot: int) -> int:
+        """How many times ``slot`` has been given out: remember it with the slot, and
+        :meth:`push_rows` refuses the slot once it belongs to another channel."""
+        return self.bank.generation(slot)
+
+    def set_accept(self, slot: int, on: bool) -> None:
+        """Whether :meth:`push_rows` queues ``slot``'s rows (its call is answered) or
+        drops them.  Lock held."""
+        self.bank.set_accept(slot, on)
 
     # -- processing ---------------------------------------------------------------------
 
-    def process(self, slots: np.ndarray | None = None, *, partial: bool = False) -> None:
+    def process(
+        self, slots: np.ndarray | None = None, *, partial: bool = False, rounds: int | None = None
+    ) -> None:
         """Process the pending media of ``slots`` (default: every slot) in 20 ms units;
-        with ``partial`` also the remainder shorter than a unit.  Lock held."""
+        at most ``rounds`` units per slot if given; with ``partial`` also the remainder
+        shorter than a unit.  Lock held."""
         among = None if slots is None else np.ascontiguousarray(slots, np.int64)
         ready = self.bank.ready(FRAME, among)
-        while ready.size:
+        done = 0
+        while ready.size and (rounds is None or done < rounds):
             self._dispatch(ready, self.bank.take(ready, FRAME))
             ready = self.bank.ready(FRAME, ready)
+            done += 1
         if partial and among is not None:
             for slot in self.bank.ready(1, among):
                 one = np.array([slot], np.int64)
@@ -426,6 +475,22 @@ class Engine:
                 log.exception("record job on slot %d failed", int(rec[i]))
                 job.fail(e)
 
+    # -- load ---------------------------------------------------------------------------
+
+    @property
+    def behind(self) -> bool:
+        """True while the worker cannot keep up: for :data:`BEHIND_TICKS` ticks in a row
+        it has used its whole tick and media was still waiting.  It clears as soon as a
+        tick finishes all waiting media.  While behind, the gap watchdog waits (it would
+        only add work) and a server should refuse new calls."""
+        return self._behind
+
+    @property
+    def load(self) -> float:
+        """The share of the worker's time spent processing (moving average over about
+        five ticks; 1.0 or more: it is at or past its capacity)."""
+        return self._load
+
     # -- the worker ---------------------------------------------------------------------
 
     def ensure_running(self) -> None:
@@ -447,19 +512,57 @@ class Engine:
                 self._stopping.wait(delay)
             else:
                 next_tick = time.monotonic()  # fell behind: don't try to catch up in bursts
-            with self.lock:
-                try:
-                    # the watchdog looks only at channels that got no media this tick
-                    for slot in self.bank.idle():
+            self._one_tick()
+
+    def _one_tick(self) -> None:
+        """One round of the worker: the gap watchdog, then the waiting media in 20 ms
+        rounds over every ready slot, the lock released between rounds (so no pusher
+        waits more than a round), for at most one tick of time."""
+        start = time.monotonic()
+        deadline = start + self.tick
+        with self.lock:
+            try:
+                idle = self.bank.idle()  # channels that got no media this tick
+                if not self._behind:  # a gap is filled once the engine has caught up
+                    for slot in idle:
                         ch = self._channels.get(int(slot))
                         if ch is not None and ch.is_live():
                             ch.watchdog()
-                    self.process()
-                    for ch in list(self._waited.values()):  # wake blocked record()/wait calls
-                        ch.wake_waiters()
-                except Exception:  # keep serving the other calls whatever happened
+                    ch = None  # no strong references to channels between ticks
+                done = self._round()
+            except Exception:  # keep serving the other calls whatever happened
+                log.exception("engine tick failed")
+                done = True
+        while not done and time.monotonic() < deadline and not self._stopping.is_set():
+            self.let_others_in()
+            with self.lock:
+                try:
+                    done = self._round()
+                except Exception:
                     log.exception("engine tick failed")
-                ch = None  # no strong references to channels between ticks
+                    done = True
+        with self.lock:
+            for ch in list(self._waited.values()):  # wake blocked record()/wait calls
+                ch.wake_waiters()
+            ch = None
+        self._load = 0.8 * self._load + 0.2 * (time.monotonic() - start) / self.tick
+        self._late_ticks = 0 if done else self._late_ticks + 1
+        if not self._behind and self._late_ticks >= BEHIND_TICKS:
+            self._behind, self._behind_since = True, time.monotonic()
+            log.warning("engine behind: media is waiting longer than a tick (load %.2f)", self._load)
+        elif self._behind and done:
+            self._behind = False
+            log.warning(
+                "engine caught up after %.1f s behind", time.monotonic() - self._behind_since
+            )
+
+    def _round(self) -> bool:
+        """One 20 ms unit of every slot that has one waiting (lock held); True when no
+        slot has a whole unit waiting any more."""
+        ready = self.bank.ready(FRAME)
+        if ready.size:
+            self._dispatch(ready, self.bank.take(ready, FRAME))
+        return not self.bank.ready(FRAME, ready).size if ready.size else True
 
     def stop(self, abort_jobs: bool = True) -> None:
         """Stop the worker; with ``abort_jobs`` finish every running recording first
