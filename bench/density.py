@@ -105,7 +105,7 @@ class Feeder:
     def push(self, step: int) -> None:
         lo = step * FRAME
         if self.batch is not None:  # one call for every channel's frame
-            self.batch.push(self.stack[self.pattern, lo : lo + FRAME])
+            self.batch.push(np.take(self.stack[:, lo : lo + FRAME], self.pattern, axis=0))
         else:
             for i, ch in enumerate(self.chans):
                 ch.push(self.stack[self.pattern[i], lo : lo + FRAME])

@@ -333,7 +333,7 @@ cdef class Bank:
             return 0
         return self._push_codes(s, &codes[0], codes.shape[0], ulaw)
 
-    def push_rows(self, const int64_t[::1] slots, const int64_t[::1] gens, block, int codec):
+    def push_rows(self, const int64_t[::1] slots, const int64_t[::1] gens, block, codec):
         """Queue one frame for each of many slots in one call: row ``r`` of ``block`` goes
         to slot ``slots[r]``, which must still be the slot opened as generation
         ``gens[r]`` (:meth:`generation`).  ``codec`` 0: ``block`` is int16 samples; 1 / 2:
@@ -348,11 +348,14 @@ cdef class Bank:
         cdef const int16_t[:, ::1] pcm
         cdef const uint8_t[:, ::1] codes
         cdef int64_t n, i
+        cdef int64_t c = _i64(codec, "codec")
         cdef slot_t* s
-        if codec == 0:
+        if block is None:
+            raise TypeError("block must be a 2-D array, not None")
+        if c == 0:
             pcm = block
             rows, n = pcm.shape[0], pcm.shape[1]
-        elif codec == 1 or codec == 2:
+        elif c == 1 or c == 2:
             codes = block
             rows, n = codes.shape[0], codes.shape[1]
         else:
@@ -377,10 +380,10 @@ cdef class Bank:
                 s = self.slots[slots[r]]
                 if not s.accept:
                     continue
-                if codec == 0:
+                if c == 0:
                     t[r] = self._push(s, &pcm[r, 0], n)
                 else:
-                    t[r] = self._push_codes(s, &codes[r, 0], n, codec == 2)
+                    t[r] = self._push_codes(s, &codes[r, 0], n, c == 2)
         return taken
 
     def backlog(self):

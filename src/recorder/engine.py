@@ -59,6 +59,10 @@ FRAME = MEDIA_RATE // 50  # 20 ms: the engine's processing unit
 BANK = 256  # detector slots allocated at a time
 _YIELD = 0.0  # seconds let_others_in() gives up the CPU for
 PIECE: int = _core.CONSTANTS["RING_SIZE"]  # samples a large push takes per hold of the lock
+#: coded bytes a recording's output buffer collects before Python writes them: 8192 is
+#: more than a second of 8-bit audio, so 8-bit recordings are written by the once-a-second
+#: header refresh alone (one Python event per channel and second)
+FLUSH_BYTES = 8192
 BEHIND_TICKS = 3  # ticks in a row the worker ran out of time before the engine is "behind"
 _PUSH_CODES = {"s16": 0, "alaw": 1, "ulaw": 2}  # codec names -> Bank.push_rows codes
 
@@ -141,22 +145,33 @@ _NO_ONSET = np.iinfo(np.int64).max
 
 
 class DetectorBank:
-    """Silence + DTMF detector states for any number of slots (grown in banks of
-    ``BANK``)."""
+    """Silence + DTMF detector states for any number of slots, in banks that double in
+    size (``BANK``, 2 ``BANK``, 4 ``BANK`` ... slots), so a round over n slots makes
+    about log2(n / ``BANK``) detector calls and a small engine stays small."""
 
     def __init__(self) -> None:
         self._banks: list[MultiDetector] = []
+        self._size = 0  # slots the banks hold
 
     def ensure(self, slots: int) -> None:
         """Make room for slots ``0 .. slots - 1``."""
-        while len(self._banks) * BANK < slots:
-            self._banks.append(MultiDetector(BANK, rate=MEDIA_RATE))
+        while self._size < slots:
+            n = BANK << len(self._banks)
+            self._banks.append(MultiDetector(n, rate=MEDIA_RATE))
+            self._size += n
+
+    @staticmethod
+    def _where(slots: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Each slot's bank and its row in that bank (bank b starts at BANK (2**b - 1))."""
+        bank = np.frexp((slots // BANK + 1).astype(np.float64))[1] - 1
+        return bank, slots - BANK * ((np.int64(1) << bank) - 1)
 
     def reset(self, slot: int) -> None:
         """Start ``slot``'s detectors afresh.  Detectors count positions from their last
         reset and the core counts job samples from ``start_job``: :meth:`Engine.start_job`
         does both together, so a detector position *is* a job sample."""
-        self._banks[slot // BANK].reset(np.array([slot % BANK]))
+        bank, row = self._where(np.array([slot], np.int64))
+        self._banks[int(bank[0])].reset(row)
 
     def process(self, block: np.ndarray, slots: np.ndarray) -> Detections:
         """Run the detectors on ``block`` (k, n) for ``slots`` (k,)."""
@@ -166,12 +181,12 @@ class DetectorBank:
         digit_start = np.full(k, -1, np.int64)
         digit = np.zeros(k, np.int32)
         first = np.full(k, _NO_ONSET, np.int64)
-        bank_of = slots // BANK
+        bank_of, index = self._where(slots)
         banks = np.unique(bank_of)
         for b in banks:
             rows = np.flatnonzero(bank_of == b) if banks.size > 1 else np.arange(k)
             sub = block[rows] if banks.size > 1 else block
-            res = self._banks[int(b)].process(sub, rows=slots[rows] % BANK)
+            res = self._banks[int(b)].process(sub, rows=index[rows])
             silence[rows] = res.silence_samples
             seen[rows] = res.audio_seen
             for ev in res.digits:  # the earliest digit of each row counts
@@ -220,7 +235,7 @@ class Engine:
     def __init__(self, tick: float = 0.02, publishers: int = DEFAULT_WORKERS) -> None:
         self.lock = threading.RLock()
         self.tick = tick
-        self.bank = _core.Bank(16)
+        self.bank = _core.Bank(16, flush_bytes=FLUSH_BYTES)
         self.detectors = DetectorBank()
         self._channels: weakref.WeakValueDictionary[int, Source] = weakref.WeakValueDictionary()
         self._waited: weakref.WeakValueDictionary[int, Source] = weakref.WeakValueDictionary()
