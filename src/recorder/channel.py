@@ -409,8 +409,10 @@ class CallChannel:
         filled and processed a ring at a time, the lock released between."""
         while True:
             with self._engine.lock:
+                slot = np.array([self._slot])
+                self._engine.process(slot)  # room for the gap's silence
                 filled = self.watchdog()
-                self._engine.process(np.array([self._slot]))
+                self._engine.process(slot)
                 self._cond.notify_all()
             if not filled:
                 return
