@@ -320,3 +320,99 @@ def test_twice_the_capacity_degrades_and_recovers_on_its_own(tmp_path):
         assert os.path.exists(tmp_path / "o" / f"{i}.wav")
         ch.close()
     eng.stop()
+
+
+# --- the server refuses calls while its engine is behind -------------------------------
+
+
+def _invite(port: int, call_id: str) -> bytes:
+    from sip_helpers import offer, request
+
+    msg = request("INVITE", call_id=call_id, body=offer())
+    return msg.replace(b"127.0.0.1:5099", f"127.0.0.1:{port}".encode())
+
+
+def _final_status(sock, call_id: str) -> int:
+    while True:
+        data, _ = sock.recvfrom(65536)
+        head = data.split(b"\r\n", 1)[0].decode()
+        if f"Call-ID: {call_id}".encode() in data and head.startswith("SIP/2.0 "):
+            status = int(head.split()[1])
+            if status >= 200:
+                return status
+
+
+def test_server_answers_503_while_the_engine_is_behind_and_says_so_once(tmp_path, caplog):
+    import logging
+    import socket
+    import threading
+
+    prometheus_client = pytest.importorskip("prometheus_client")
+    from recorder.serve import Metrics, Server
+
+    eng = Engine(tick=0.002)
+    clock = ManualClock()
+    load = answered(200, tmp_path, eng, clock, "s16")
+    for i, ch in enumerate(load):
+        ch.FileRecorder.start(f"load/{i}.wav", milliseconds_max_silence=0, max_bytes=0)
+    loaded = ChannelBatch(load)
+    stop = threading.Event()
+
+    def overload() -> None:  # far more media than the engine takes, without pause
+        block = np.zeros((len(load), 4000), np.int16)
+        while not stop.is_set():
+            loaded.push(block)
+            clock.t += 0.5
+
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.bind(("127.0.0.1", 0))
+        metrics_port = s.getsockname()[1]
+    metrics = Metrics("127.0.0.1", metrics_port)
+    server = Server(
+        lambda ch: ch.hangup(),
+        media_root=tmp_path,
+        sip_port=0,
+        tcp=False,
+        rtp_ports=(41000, 41999),
+        metrics=metrics,
+        engine=eng,
+    )
+    server.start()
+    sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    sock.bind(("127.0.0.1", 0))
+    sock.settimeout(30)
+    me = sock.getsockname()[1]
+    caplog.set_level(logging.WARNING, logger="recorder.serve")
+    loader = threading.Thread(target=overload, daemon=True)
+    loader.start()
+    try:
+        deadline = time.monotonic() + 30
+        while not eng.behind and time.monotonic() < deadline:
+            time.sleep(0.01)
+        assert eng.behind, "the load did not put the engine behind"
+        statuses = []
+        for i in range(2):
+            sock.sendto(_invite(me, f"busy{i}"), ("127.0.0.1", server.port))
+            statuses.append(_final_status(sock, f"busy{i}"))
+        assert statuses == [503, 503]
+        text = prometheus_client.generate_latest(metrics.registry).decode()
+        assert 'recorder_calls_refused_total{reason="overload"} 2.0' in text
+        assert "recorder_engine_behind 1.0" in text
+    finally:
+        stop.set()
+        loader.join(30)
+    deadline = time.monotonic() + 30
+    while eng.behind and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert not eng.behind, "the engine did not catch up once the load stopped"
+    sock.sendto(_invite(me, "calm"), ("127.0.0.1", server.port))
+    assert _final_status(sock, "calm") == 480  # taken: the app hung up before answering
+    refusals = [r for r in caplog.records if "refusing new calls" in r.getMessage()]
+    assert len(refusals) == 1  # once per episode, not per call
+    assert any("taking new calls again" in r.getMessage() for r in caplog.records)
+    sock.close()
+    server.shutdown()
+    metrics.close()
+    for ch in load:
+        ch.close()
+    eng.stop()

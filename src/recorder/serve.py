@@ -132,7 +132,11 @@ class SipChannel(CallChannel):
     def __init__(self, server: Server, sip_call, rtp_port: int, media_root) -> None:
         self._sip_clock = _WatchdogClock()
         super().__init__(
-            media_root=media_root, codec="s16", clock=self._sip_clock, name=sip_call.call_id
+            media_root=media_root,
+            codec="s16",
+            clock=self._sip_clock,
+            name=sip_call.call_id,
+            engine=server.engine,
         )
         self._sip_server = server
         self._sip_call = sip_call
@@ -481,7 +485,10 @@ class Server:
     """A SIP recording server: ``app(channel)`` for every inbound call (see the module
     docstring).  ``sip_host``/``sip_port``: where SIP listens (port 0: any free port, read
     :attr:`port` after :meth:`start`); RTP is received on ``sip_host`` too, one even port
-    of ``rtp_ports`` (first, last) per call."""
+    of ``rtp_ports`` (first, last) per call.  ``engine``: the :class:`recorder.Engine`
+    the calls record on (default: the process-wide one); while it is
+    :attr:`~recorder.Engine.behind`, new calls get 503 (logged once per episode, counted
+    in ``recorder_calls_refused_total{reason="overload"}``)."""
 
     def __init__(
         self,
@@ -497,6 +504,7 @@ class Server:
         max_calls=100,
         drain_seconds=30.0,
         metrics=None,
+        engine: Engine | None = None,
     ) -> None:
         from .sip import RtpPorts, SipServer
 
@@ -523,7 +531,7 @@ class Server:
         )
         self.media = MediaPump(max_calls, "0.0.0.0" if ":" in sip_host else sip_host)
         self.metrics = metrics
-        self.engine = Engine.default()  # the engine every SipChannel records on
+        self.engine = engine or Engine.default()  # the engine every SipChannel records on
         self._refusing = False  # refusing calls because the engine is behind (one log line)
         if metrics is not None:
             metrics.watch_engine(self.engine)
