@@ -468,7 +468,12 @@ CASES = [
     ("batch not a channel", lambda: recorder.ChannelBatch([object()]), TypeError, "CallChannel"),
     ("batch 1-D", lambda: _batch().push(np.zeros(160, np.uint8)), ValueError, "2-D"),
     ("batch rows", lambda: _batch().push(np.zeros((3, 160), np.uint8)), ValueError, "3 rows"),
-    ("batch s16 bytes", lambda: _batch().push(np.zeros((2, 9), np.uint8), "s16"), TypeError, "int16"),
+    (
+        "batch s16 bytes",
+        lambda: _batch().push(np.zeros((2, 9), np.uint8), "s16"),
+        TypeError,
+        "int16",
+    ),
     ("batch alaw int16", lambda: _batch().push(BLOCK[:2]), TypeError, "bytes"),
     ("batch row 2", lambda: _batch().push(BLOCK[:1], "s16", rows=[2]), ValueError, "rows"),
     ("batch codec", lambda: _batch().push(BLOCK[:2], "g729"), ValueError, "g729"),

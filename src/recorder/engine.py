@@ -564,7 +564,9 @@ class Engine:
         self._late_ticks = 0 if done else self._late_ticks + 1
         if not self._behind and self._late_ticks >= BEHIND_TICKS:
             self._behind, self._behind_since = True, time.monotonic()
-            log.warning("engine behind: media is waiting longer than a tick (load %.2f)", self._load)
+            log.warning(
+                "engine behind: media is waiting longer than a tick (load %.2f)", self._load
+            )
         elif self._behind and done:
             self._behind = False
             log.warning(
