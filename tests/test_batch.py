@@ -416,3 +416,37 @@ def test_server_answers_503_while_the_engine_is_behind_and_says_so_once(tmp_path
     for ch in load:
         ch.close()
     eng.stop()
+
+
+@settings(max_examples=15, deadline=None)
+@given(sizes=st.lists(st.integers(1, 1700), min_size=1, max_size=40), end=st.booleans())
+def test_held_back_media_comes_out_whole_for_any_push_sizes(tmp_path_factory, sizes, end):
+    """Barge-in holds the last 200 ms back (a ring in the core): whatever the push sizes,
+    the file holds the pushed samples exactly, up to the digit's start (or the stop)."""
+    root = tmp_path_factory.mktemp("held")
+    x = join(speechlike(1.2, seed=5), dtmf("9", 0.12), speechlike(0.5, seed=6))
+    if end:  # no digit: stop() commits what is held
+        x = speechlike(1.7, seed=7)
+    eng = Engine(tick=3600.0)
+    clock = ManualClock()
+    ch = answered(1, root, eng, clock, "s16")[0]
+    ch.FileRecorder.start("h.wav", file_format="s16bit", barge_in=True, milliseconds_max_silence=0)
+    pos = i = 0
+    while pos < x.size and ch.FileRecorder.state().name == "RECORDING":
+        n = sizes[i % len(sizes)]
+        ch.push(x[pos : pos + n])
+        pos += n
+        i += 1
+        clock.t = min(pos, x.size) / 8000
+        ch.poll()
+    ch.FileRecorder.stop()
+    got, _ = recorder.wav.read(root / "h.wav")
+    if end:
+        np.testing.assert_array_equal(got, x[: got.size])
+        assert got.size == min(pos, x.size)
+    else:
+        assert ch.FileRecorder.cause() is Cause.BARGEIN
+        assert abs(got.size - 9600) <= 8 * 40  # cut at the digit's start (1.2 s)
+        np.testing.assert_array_equal(got, x[: got.size])
+    ch.close()
+    eng.stop()

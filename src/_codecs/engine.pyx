@@ -11,7 +11,7 @@ sync, job finished, PCM to resample/encode in Python for formats not coded here)
 """
 from libc.stdint cimport int16_t, uint8_t, int64_t, int32_t
 from libc.stdlib cimport malloc, realloc, free, calloc
-from libc.string cimport memcpy, memset, memmove
+from libc.string cimport memcpy, memset
 
 from cpu_isa cimport cr_isa_set
 from g711_k cimport (
@@ -120,6 +120,7 @@ ctypedef struct slot_t:
     int digit
     int64_t first_audio      # job sample where audio was first heard, -1 none
     int accept               # batch pushes reach the slot (its call is ANSWERED)
+    int held_head            # held is a ring of `hold` samples: its oldest sample
 
 
 # Largest output-buffer threshold (bytes or samples) and barge-in hold-back (samples) a
@@ -499,6 +500,7 @@ cdef class Bank:
         s.audio_seen = 0
         s.hold = <int>h if barge else 0
         s.held_n = 0
+        s.held_head = 0
         s.cause = CAUSE_NONE
         s.digit_start = -1
         s.digit = 0
@@ -565,13 +567,32 @@ cdef class Bank:
     cdef void _commit_from(self, slot_t* s, const int16_t* x, int64_t m,
                            int64_t upto) noexcept nogil:
         """Commit job samples [committed, upto) from held ++ x."""
-        cdef int64_t base = s.n - (s.held_n + m)          # job index of avail[0]
+        cdef int64_t held_n = s.held_n
+        cdef int64_t base = s.n - (held_n + m)            # job index of avail[0]
         cdef int64_t want = upto - base                    # avail samples to commit
-        cdef int64_t from_held = _min64(want, s.held_n)
+        cdef int64_t from_held = _min64(want, held_n)
         if from_held > 0:
-            self._commit(s, s.held, from_held)
-        if want > s.held_n:
-            self._commit(s, x, _min64(want - s.held_n, m))
+            self._commit_held(s, from_held)
+        if want > held_n:
+            self._commit(s, x, _min64(want - held_n, m))
+
+    cdef void _commit_held(self, slot_t* s, int64_t count) noexcept nogil:
+        """Commit the oldest ``count`` held-back samples (the held ring's head on)."""
+        cdef int64_t first = _min64(count, s.hold - s.held_head)
+        self._commit(s, s.held + s.held_head, first)
+        if first < count:
+            self._commit(s, s.held, count - first)
+        s.held_head = <int>((s.held_head + count) % s.hold)
+        s.held_n -= <int>count
+
+    cdef void _hold(self, slot_t* s, const int16_t* x, int64_t count) noexcept nogil:
+        """Append ``count`` samples to the held ring (it has room for them)."""
+        cdef int64_t tail = (s.held_head + s.held_n) % s.hold
+        cdef int64_t first = _min64(count, s.hold - tail)
+        memcpy(s.held + tail, x, first * sizeof(int16_t))
+        if first < count:
+            memcpy(s.held, x + first, (count - first) * sizeof(int16_t))
+        s.held_n += <int>count
 
     cdef int _feed_one(self, slot_t* s, const int16_t* x, int64_t m, int64_t run, int seen,
                        int64_t digit_start, int digit, int64_t audio_start) noexcept nogil:
@@ -612,14 +633,10 @@ cdef class Bank:
             total = s.held_n + m
             keep = _min64(s.hold, total)
             self._commit_from(s, x, m, end - keep)
-            # the last `keep` samples of held ++ x become the new held
-            if keep:
-                if keep <= m:
-                    memcpy(s.held, x + (m - keep), keep * sizeof(int16_t))
-                else:
-                    memmove(s.held, s.held + (s.held_n - (keep - m)), (keep - m) * sizeof(int16_t))
-                    memcpy(s.held + (keep - m), x, m * sizeof(int16_t))
-            s.held_n = keep
+            # the last `keep` samples of held ++ x become the new held: what is left of
+            # the held ring, then the end of x appended to it
+            if keep > s.held_n:
+                self._hold(s, x + (m - (keep - s.held_n)), keep - s.held_n)
         if s.out_len >= self.flush_bytes:
             ev |= EV_FLUSH
         if s.pcm_len >= self.flush_samples:
@@ -672,7 +689,7 @@ cdef class Bank:
         if not s.active:
             return
         if commit_held and s.held_n:
-            self._commit(s, s.held, s.held_n)
+            self._commit_held(s, s.held_n)
         s.held_n = 0
         s.cause = <int>c
         s.active = 0
@@ -690,7 +707,7 @@ cdef class Bank:
         cdef int64_t at = _max64(true_start, s.committed)
         cdef int64_t base = s.n - s.held_n
         if at - base > 0:
-            self._commit(s, s.held, _min64(at - base, s.held_n))
+            self._commit_held(s, _min64(at - base, s.held_n))
         s.held_n = 0
         s.digit_start = true_start
         s.digit = <int>d
