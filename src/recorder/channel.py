@@ -188,6 +188,11 @@ class CallChannel:
     def state(self) -> CallState:
         return self._state
 
+    @property
+    def closed(self) -> bool:
+        """True once :meth:`close` has been called."""
+        return self._closed
+
     def _check_open(self) -> None:
         if self._closed:
             raise Error("the channel is closed")

@@ -339,7 +339,7 @@ class MediaPump:
         (once per tick at most, when calls came or went)."""
         self._dirty = False
         self._row[:] = -1
-        slots = sorted(self._slots)
+        slots = sorted(s for s, ch in self._slots.items() if not ch.closed)
         self._batch = ChannelBatch([self._slots[s] for s in slots], "s16") if slots else None
         self._row[slots] = np.arange(len(slots))
 
