@@ -63,6 +63,7 @@ PIECE: int = _core.CONSTANTS["RING_SIZE"]  # samples a large push takes per hold
 #: more than a second of 8-bit audio, so 8-bit recordings are written by the once-a-second
 #: header refresh alone (one Python event per channel and second)
 FLUSH_BYTES = 8192
+REPORT_EVERY = 60.0  # seconds between two "engine behind" log lines at most
 BEHIND_TICKS = 3  # ticks in a row the worker ran out of time before the engine is "behind"
 _PUSH_CODES = {"s16": 0, "alaw": 1, "ulaw": 2}  # codec names -> Bank.push_rows codes
 
@@ -250,6 +251,8 @@ class Engine:
         self._behind_since = 0.0
         self._late_ticks = 0
         self._load = 0.0
+        self._episodes = 0  # times behind since the last log line
+        self._reported = -REPORT_EVERY  # monotonic time of the last "behind" line
         self.publisher = Publisher(publishers)
         _ENGINES.add(self)
 
@@ -562,16 +565,21 @@ class Engine:
             ch = None
         self._load = 0.8 * self._load + 0.2 * (time.monotonic() - start) / self.tick
         self._late_ticks = 0 if done else self._late_ticks + 1
+        now = time.monotonic()
         if not self._behind and self._late_ticks >= BEHIND_TICKS:
-            self._behind, self._behind_since = True, time.monotonic()
-            log.warning(
-                "engine behind: media is waiting longer than a tick (load %.2f)", self._load
-            )
+            self._behind, self._behind_since = True, now
+            self._episodes += 1
+            if now - self._reported >= REPORT_EVERY:  # a log line, not a flood of them
+                log.warning(
+                    "engine behind: media is waiting longer than a tick (load %.2f; "
+                    "%d time(s) since the last report)",
+                    self._load,
+                    self._episodes,
+                )
+                self._reported, self._episodes = now, 0
         elif self._behind and done:
             self._behind = False
-            log.warning(
-                "engine caught up after %.1f s behind", time.monotonic() - self._behind_since
-            )
+            log.info("engine caught up after %.1f s behind", now - self._behind_since)
 
     def _round(self) -> bool:
         """One 20 ms unit of every slot that has one waiting (lock held); True when no
