@@ -216,12 +216,19 @@ class Engine:
     Notes
     -----
     A media source (a pushing call, a replay, an RTP stream) uses the slot it got from
-    :meth:`attach` with :meth:`push`, :meth:`push_g711`, :meth:`push_silence`,
+    :meth:`attach` with :meth:`push`, :meth:`push_g711`, :meth:`push_rows` (many slots in
+    one call, :class:`recorder.ChannelBatch`), :meth:`push_silence`,
     :meth:`process`, :meth:`pending`, :meth:`media_samples` and :meth:`reset_media`; a
     record job uses :meth:`start_job`, :meth:`job_state`, :meth:`take_coded`,
     :meth:`take_pcm`, :meth:`end_job`, :meth:`barge`, :meth:`job_ended` and
     :meth:`finish_later`.  All of them but :meth:`attach`, :meth:`detach`,
     :meth:`finish_later` and :meth:`drain` expect ``engine.lock`` held.
+
+    Under overload the engine degrades and never spirals: each slot's backlog is bounded
+    by its ring (a push that finds it full processes one round of that slot first), the
+    worker releases the lock between 20 ms rounds and gives each tick at most a tick of
+    time, the gap watchdog queues silence in one step and waits while :attr:`behind`;
+    :attr:`behind` and :attr:`load` tell a server when to refuse new calls.
 
     Examples
     --------
