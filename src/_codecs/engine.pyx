@@ -429,22 +429,21 @@ cdef class Bank:
     def ready(self, n, const int64_t[::1] among=None):
         """Slots (all open slots, or ``among``) with at least ``n`` samples pending."""
         cdef int64_t nn = _i64(n, "n")
-        out = []
-        cdef int i
+        cdef Py_ssize_t total = self.capacity if among is None else among.shape[0]
+        out = np.empty(total, dtype=np.int64)
+        cdef int64_t[::1] o = out
+        cdef Py_ssize_t j, k = 0
+        cdef int64_t i
         cdef slot_t* s
-        if among is None:
-            for i in range(self.capacity):
-                s = self.slots[i]
-                if s != NULL and s.fill >= nn and s.fill > 0:
-                    out.append(i)
-        else:
-            for j in range(among.shape[0]):
-                if not 0 <= among[j] < self.capacity:
-                    continue
-                i = <int>among[j]
-                if self.slots[i] != NULL and self.slots[i].fill >= nn and self.slots[i].fill > 0:
-                    out.append(i)
-        return np.array(out, dtype=np.int64)
+        for j in range(total):
+            i = j if among is None else among[j]
+            if not 0 <= i < self.capacity:
+                continue
+            s = self.slots[i]
+            if s != NULL and s.fill >= nn and s.fill > 0:
+                o[k] = i
+                k += 1
+        return out[:k]
 
     def take(self, const int64_t[::1] slots, n):
         """Remove ``n`` samples from each slot's ring into a (k, n) int16 block; the
