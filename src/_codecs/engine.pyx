@@ -387,15 +387,6 @@ cdef class Bank:
                     t[r] = self._push_codes(s, &codes[r, 0], n, c == 2)
         return taken
 
-    def backlog(self):
-        """The most samples waiting in any open slot's ring."""
-        cdef int64_t most = 0
-        cdef int i
-        for i in range(self.capacity):
-            if self.slots[i] != NULL and self.slots[i].fill > most:
-                most = self.slots[i].fill
-        return most
-
     def push_zeros(self, slot, n):
         cdef slot_t* s = self._slot(slot)
         cdef int64_t m = _i64(n, "n")
