@@ -41,6 +41,20 @@ def _job_bank(barge=False):
     return b
 
 
+def _push_rows(slots, gens, block, codec=0):
+    b = _bank()  # slot 0 open (generation 1)
+    return b.push_rows(np.array(slots, np.int64), np.array(gens, np.int64), block, codec)
+
+
+def _batch(close=False):
+    engine = recorder.Engine(tick=3600.0)
+    chans = [recorder.CallChannel(media_root="/nonexistent", engine=engine) for _ in range(2)]
+    batch = recorder.ChannelBatch(chans)
+    if close:
+        chans[1].close()
+    return batch
+
+
 def _feed_args(slot):
     return (
         np.array([slot], np.int64),
@@ -433,6 +447,37 @@ CASES = [
     ),
     ("engine push_zeros -5", lambda: _bank().push_zeros(0, -5), ValueError, "n must"),
     ("engine push closed", lambda: _bank().push_s16(1, PCM), ValueError, "not open"),
+    *[
+        (f"engine push_rows {name}", call, exc, match)
+        for name, call, exc, match in [
+            ("slot -1", lambda: _push_rows([-1], [1], BLOCK[:1]), ValueError, "row 0: slot -1"),
+            ("slot 2**40", lambda: _push_rows([2**40], [1], BLOCK[:1]), ValueError, "not open"),
+            ("closed slot", lambda: _push_rows([0, 3], [1, 1], BLOCK[:2]), ValueError, "row 1"),
+            ("stale gen", lambda: _push_rows([0], [0], BLOCK[:1]), ValueError, "generation"),
+            ("rows", lambda: _push_rows([0], [1], BLOCK), ValueError, "4 rows for 1 slots"),
+            ("gens", lambda: _push_rows([0], [1, 1], BLOCK[:1]), ValueError, "gens"),
+            ("codec 7", lambda: _push_rows([0], [1], BLOCK[:1], 7), ValueError, "codec"),
+            ("1-D", lambda: _push_rows([0], [1], PCM), ValueError, "dimensions"),
+            ("float", lambda: _push_rows([0], [1], BLOCK[:1] * 1.0), ValueError, "dtype"),
+            ("int16 as alaw", lambda: _push_rows([0], [1], BLOCK[:1], 1), ValueError, "dtype"),
+            ("None", lambda: _push_rows([0], [1], None), TypeError, "None"),
+            ("strided", lambda: _push_rows([0], [1], BLOCK[:1, ::2]), ValueError, "contiguous"),
+        ]
+    ],
+    ("batch no channels", lambda: recorder.ChannelBatch([]), ValueError, "at least one"),
+    ("batch not a channel", lambda: recorder.ChannelBatch([object()]), TypeError, "CallChannel"),
+    ("batch 1-D", lambda: _batch().push(np.zeros(160, np.uint8)), ValueError, "2-D"),
+    ("batch rows", lambda: _batch().push(np.zeros((3, 160), np.uint8)), ValueError, "3 rows"),
+    (
+        "batch s16 bytes",
+        lambda: _batch().push(np.zeros((2, 9), np.uint8), "s16"),
+        TypeError,
+        "int16",
+    ),
+    ("batch alaw int16", lambda: _batch().push(BLOCK[:2]), TypeError, "bytes"),
+    ("batch row 2", lambda: _batch().push(BLOCK[:1], "s16", rows=[2]), ValueError, "rows"),
+    ("batch codec", lambda: _batch().push(BLOCK[:2], "g729"), ValueError, "g729"),
+    ("batch closed", lambda: _batch(close=True).push(BLOCK[:2], "s16"), recorder.Error, "closed"),
     (
         "engine take 2**32",
         lambda: _bank().take(np.array([2**32], np.int64), 1),
@@ -841,6 +886,9 @@ T += [
     ("engine.push_s16", lambda: job_bank().push_s16, (0, PCM), {}),
     ("engine.push_g711", lambda: job_bank().push_g711, (0, CODES, False), {}),
     ("engine.push_zeros", lambda: job_bank().push_zeros, (0, 10), {}),
+    ("engine.push_rows", lambda: job_bank().push_rows, (np.array([0], np.int64), np.array([1], np.int64), BLOCK[:1], 0), {}),
+    ("engine.generation", lambda: job_bank().generation, (0,), {}),
+    ("engine.set_accept", lambda: job_bank().set_accept, (0, True), {}),
     ("engine.ready", lambda: job_bank().ready, (160, np.array([0], np.int64)), {}),
     ("engine.take", lambda: job_bank().take, (np.array([0], np.int64), 160), {}),
     ("engine.start_job", lambda: job_bank().start_job, (0, 0, -1, -1, 0, 0, True, 16), {}),

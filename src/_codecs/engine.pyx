@@ -11,7 +11,7 @@ sync, job finished, PCM to resample/encode in Python for formats not coded here)
 """
 from libc.stdint cimport int16_t, uint8_t, int64_t, int32_t
 from libc.stdlib cimport malloc, realloc, free, calloc
-from libc.string cimport memcpy, memset, memmove
+from libc.string cimport memcpy, memset
 
 from cpu_isa cimport cr_isa_set
 from g711_k cimport (
@@ -119,6 +119,8 @@ ctypedef struct slot_t:
     int64_t digit_start
     int digit
     int64_t first_audio      # job sample where audio was first heard, -1 none
+    int accept               # batch pushes reach the slot (its call is ANSWERED)
+    int held_head            # held is a ring of `hold` samples: its oldest sample
 
 
 # Largest output-buffer threshold (bytes or samples) and barge-in hold-back (samples) a
@@ -171,6 +173,7 @@ cdef class Bank:
     """Media rings and record-job states for ``capacity`` slots (grows on demand)."""
 
     cdef slot_t** slots
+    cdef int64_t* gens       # per slot: bumped by every open(), so a stale slot is seen
     cdef readonly int capacity
     cdef public int64_t flush_bytes
     cdef public int64_t flush_samples
@@ -178,6 +181,7 @@ cdef class Bank:
 
     def __cinit__(self, capacity=16, flush_bytes=4096, flush_samples=4000, sync_every=MEDIA_RATE):
         self.slots = NULL
+        self.gens = NULL
         self.capacity = 0
         self.flush_bytes = _i64(flush_bytes, "flush_bytes")
         self.flush_samples = _i64(flush_samples, "flush_samples")
@@ -200,6 +204,7 @@ cdef class Bank:
                     self._free_job(self.slots[i])
                     free(self.slots[i])
             free(self.slots)
+        free(self.gens)
 
     cdef void _free_job(self, slot_t* s) noexcept:
         free(s.held)
@@ -219,8 +224,13 @@ cdef class Bank:
         if p == NULL:
             raise MemoryError()
         self.slots = p
+        cdef int64_t* g = <int64_t*>realloc(self.gens, cap * sizeof(int64_t))
+        if g == NULL:
+            raise MemoryError()
+        self.gens = g
         for i in range(self.capacity, cap):
             self.slots[i] = NULL
+            self.gens[i] = 0
         self.capacity = cap
 
     def open(self, slot):
@@ -239,6 +249,19 @@ cdef class Bank:
         s.head = 0
         s.fill = 0
         s.media = 0
+        s.accept = 0
+        self.gens[i] += 1
+
+    def generation(self, slot):
+        """How many times ``slot`` has been opened: a batch of slots remembers it, and
+        :meth:`push_rows` refuses a slot that was closed (and maybe reopened) since."""
+        self._slot(slot)
+        return self.gens[_i64(slot, "slot")]
+
+    def set_accept(self, slot, bint on):
+        """Whether :meth:`push_rows` queues ``slot``'s row (on) or drops it (off: the
+        call is not answered).  Off when the slot is opened."""
+        self._slot(slot).accept = on
 
     def close(self, slot):
         """Release ``slot``'s memory."""
@@ -290,21 +313,79 @@ cdef class Bank:
             return 0
         return self._push(s, &x[0], x.shape[0])
 
-    def push_g711(self, slot, const uint8_t[::1] codes, bint ulaw):
-        """Decode A-law (or mu-law) codes straight into the ring; returns codes taken."""
-        cdef slot_t* s = self._slot(slot)
-        cdef int64_t n = _min64(codes.shape[0], RING - s.fill)
-        cdef int64_t tail, first
+    cdef int64_t _push_codes(self, slot_t* s, const uint8_t* codes, int64_t n,
+                             bint ulaw) noexcept nogil:
+        n = _min64(n, RING - s.fill)
         if n <= 0:
             return 0
-        tail = (s.head + s.fill) % RING
-        first = _min64(n, RING - tail)
-        _g711_decode(&codes[0], &s.ring[tail], first, ulaw)
+        cdef int64_t tail = (s.head + s.fill) % RING
+        cdef int64_t first = _min64(n, RING - tail)
+        _g711_decode(codes, &s.ring[tail], first, ulaw)
         if first < n:
-            _g711_decode(&codes[first], &s.ring[0], n - first, ulaw)
+            _g711_decode(codes + first, &s.ring[0], n - first, ulaw)
         s.fill += n
         s.pushed = 1
         return n
+
+    def push_g711(self, slot, const uint8_t[::1] codes, bint ulaw):
+        """Decode A-law (or mu-law) codes straight into the ring; returns codes taken."""
+        cdef slot_t* s = self._slot(slot)
+        if codes.shape[0] == 0:
+            return 0
+        return self._push_codes(s, &codes[0], codes.shape[0], ulaw)
+
+    def push_rows(self, const int64_t[::1] slots, const int64_t[::1] gens, block, codec):
+        """Queue one frame for each of many slots in one call: row ``r`` of ``block`` goes
+        to slot ``slots[r]``, which must still be the slot opened as generation
+        ``gens[r]`` (:meth:`generation`).  ``codec`` 0: ``block`` is int16 samples; 1 / 2:
+        uint8 A-law / mu-law codes, decoded straight into the rings.  Everything is
+        checked first, then the rows are copied with the GIL released.  Rows of slots
+        that do not accept media (:meth:`set_accept`) are dropped.
+
+        Returns the samples queued per row (int64): the row's length, or fewer when the
+        slot's ring was full (the caller makes room and pushes the rest); a dropped row
+        counts as queued."""
+        cdef Py_ssize_t k = slots.shape[0], r, rows
+        cdef const int16_t[:, ::1] pcm
+        cdef const uint8_t[:, ::1] codes
+        cdef int64_t n, i
+        cdef int64_t c = _i64(codec, "codec")
+        cdef slot_t* s
+        if block is None:
+            raise TypeError("block must be a 2-D array, not None")
+        if c == 0:
+            pcm = block
+            rows, n = pcm.shape[0], pcm.shape[1]
+        elif c == 1 or c == 2:
+            codes = block
+            rows, n = codes.shape[0], codes.shape[1]
+        else:
+            raise ValueError(f"codec must be 0 (int16), 1 (A-law) or 2 (mu-law), got {codec}")
+        if rows != k:
+            raise ValueError(f"block has {rows} rows for {k} slots: one row per slot")
+        if gens.shape[0] != k:
+            raise ValueError(f"gens has {gens.shape[0]} entries for {k} slots")
+        for r in range(k):
+            i = slots[r]
+            if i < 0 or i >= self.capacity or self.slots[i] == NULL:
+                raise ValueError(f"row {r}: slot {i} is not open")
+            if self.gens[i] != gens[r]:
+                raise ValueError(f"row {r}: slot {i} was closed since (generation {gens[r]}, "
+                                 f"now {self.gens[i]})")
+        taken = np.full(k, n, dtype=np.int64)
+        cdef int64_t[::1] t = taken
+        if n == 0:
+            return taken
+        with nogil:
+            for r in range(k):
+                s = self.slots[slots[r]]
+                if not s.accept:
+                    continue
+                if c == 0:
+                    t[r] = self._push(s, &pcm[r, 0], n)
+                else:
+                    t[r] = self._push_codes(s, &codes[r, 0], n, c == 2)
+        return taken
 
     def push_zeros(self, slot, n):
         cdef slot_t* s = self._slot(slot)
@@ -339,22 +420,21 @@ cdef class Bank:
     def ready(self, n, const int64_t[::1] among=None):
         """Slots (all open slots, or ``among``) with at least ``n`` samples pending."""
         cdef int64_t nn = _i64(n, "n")
-        out = []
-        cdef int i
+        cdef Py_ssize_t total = self.capacity if among is None else among.shape[0]
+        out = np.empty(total, dtype=np.int64)
+        cdef int64_t[::1] o = out
+        cdef Py_ssize_t j, k = 0
+        cdef int64_t i
         cdef slot_t* s
-        if among is None:
-            for i in range(self.capacity):
-                s = self.slots[i]
-                if s != NULL and s.fill >= nn and s.fill > 0:
-                    out.append(i)
-        else:
-            for j in range(among.shape[0]):
-                if not 0 <= among[j] < self.capacity:
-                    continue
-                i = <int>among[j]
-                if self.slots[i] != NULL and self.slots[i].fill >= nn and self.slots[i].fill > 0:
-                    out.append(i)
-        return np.array(out, dtype=np.int64)
+        for j in range(total):
+            i = j if among is None else among[j]
+            if not 0 <= i < self.capacity:
+                continue
+            s = self.slots[i]
+            if s != NULL and s.fill >= nn and s.fill > 0:
+                o[k] = i
+                k += 1
+        return out[:k]
 
     def take(self, const int64_t[::1] slots, n):
         """Remove ``n`` samples from each slot's ring into a (k, n) int16 block; the
@@ -410,6 +490,7 @@ cdef class Bank:
         s.audio_seen = 0
         s.hold = <int>h if barge else 0
         s.held_n = 0
+        s.held_head = 0
         s.cause = CAUSE_NONE
         s.digit_start = -1
         s.digit = 0
@@ -476,13 +557,32 @@ cdef class Bank:
     cdef void _commit_from(self, slot_t* s, const int16_t* x, int64_t m,
                            int64_t upto) noexcept nogil:
         """Commit job samples [committed, upto) from held ++ x."""
-        cdef int64_t base = s.n - (s.held_n + m)          # job index of avail[0]
+        cdef int64_t held_n = s.held_n
+        cdef int64_t base = s.n - (held_n + m)            # job index of avail[0]
         cdef int64_t want = upto - base                    # avail samples to commit
-        cdef int64_t from_held = _min64(want, s.held_n)
+        cdef int64_t from_held = _min64(want, held_n)
         if from_held > 0:
-            self._commit(s, s.held, from_held)
-        if want > s.held_n:
-            self._commit(s, x, _min64(want - s.held_n, m))
+            self._commit_held(s, from_held)
+        if want > held_n:
+            self._commit(s, x, _min64(want - held_n, m))
+
+    cdef void _commit_held(self, slot_t* s, int64_t count) noexcept nogil:
+        """Commit the oldest ``count`` held-back samples (the held ring's head on)."""
+        cdef int64_t first = _min64(count, s.hold - s.held_head)
+        self._commit(s, s.held + s.held_head, first)
+        if first < count:
+            self._commit(s, s.held, count - first)
+        s.held_head = <int>((s.held_head + count) % s.hold)
+        s.held_n -= <int>count
+
+    cdef void _hold(self, slot_t* s, const int16_t* x, int64_t count) noexcept nogil:
+        """Append ``count`` samples to the held ring (it has room for them)."""
+        cdef int64_t tail = (s.held_head + s.held_n) % s.hold
+        cdef int64_t first = _min64(count, s.hold - tail)
+        memcpy(s.held + tail, x, first * sizeof(int16_t))
+        if first < count:
+            memcpy(s.held, x + first, (count - first) * sizeof(int16_t))
+        s.held_n += <int>count
 
     cdef int _feed_one(self, slot_t* s, const int16_t* x, int64_t m, int64_t run, int seen,
                        int64_t digit_start, int digit, int64_t audio_start) noexcept nogil:
@@ -523,14 +623,10 @@ cdef class Bank:
             total = s.held_n + m
             keep = _min64(s.hold, total)
             self._commit_from(s, x, m, end - keep)
-            # the last `keep` samples of held ++ x become the new held
-            if keep:
-                if keep <= m:
-                    memcpy(s.held, x + (m - keep), keep * sizeof(int16_t))
-                else:
-                    memmove(s.held, s.held + (s.held_n - (keep - m)), (keep - m) * sizeof(int16_t))
-                    memcpy(s.held + (keep - m), x, m * sizeof(int16_t))
-            s.held_n = keep
+            # the last `keep` samples of held ++ x become the new held: what is left of
+            # the held ring, then the end of x appended to it
+            if keep > s.held_n:
+                self._hold(s, x + (m - (keep - s.held_n)), keep - s.held_n)
         if s.out_len >= self.flush_bytes:
             ev |= EV_FLUSH
         if s.pcm_len >= self.flush_samples:
@@ -583,7 +679,7 @@ cdef class Bank:
         if not s.active:
             return
         if commit_held and s.held_n:
-            self._commit(s, s.held, s.held_n)
+            self._commit_held(s, s.held_n)
         s.held_n = 0
         s.cause = <int>c
         s.active = 0
@@ -601,7 +697,7 @@ cdef class Bank:
         cdef int64_t at = _max64(true_start, s.committed)
         cdef int64_t base = s.n - s.held_n
         if at - base > 0:
-            self._commit(s, s.held, _min64(at - base, s.held_n))
+            self._commit_held(s, _min64(at - base, s.held_n))
         s.held_n = 0
         s.digit_start = true_start
         s.digit = <int>d

@@ -49,6 +49,7 @@ _LAZY = {
     "wav": None,
     "CallChannel": "channel",
     "CallState": "channel",
+    "ChannelBatch": "channel",
     "Error": "channel",
     "Hangup": "channel",
     "AesCbcCipher": "cipher",

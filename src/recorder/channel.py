@@ -39,7 +39,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from . import codecs, files, wav
-from ._buffers import as_int16, as_uint8
+from ._buffers import as_int16, as_uint8, slot_array
 from .dsp import DTMF_KEYS
 from .engine import FRAME, MEDIA_RATE, PIECE, Engine
 from .filerecorder import Cause, Error, FileRecorder, Hangup, Job
@@ -48,7 +48,7 @@ from .resampling import Resampler, to_mono
 if TYPE_CHECKING:
     from .types import FileCipher
 
-__all__ = ["DTMF_DIGITS", "CallChannel", "CallState", "Error", "Hangup"]
+__all__ = ["DTMF_DIGITS", "CallChannel", "CallState", "ChannelBatch", "Error", "Hangup"]
 
 DTMF_DIGITS = "".join(
     sorted(DTMF_KEYS)
@@ -188,6 +188,11 @@ class CallChannel:
     def state(self) -> CallState:
         return self._state
 
+    @property
+    def closed(self) -> bool:
+        """True once :meth:`close` has been called."""
+        return self._closed
+
     def _check_open(self) -> None:
         if self._closed:
             raise Error("the channel is closed")
@@ -220,6 +225,7 @@ class CallChannel:
             self._state = CallState.ANSWERED
             self._answered_at = self._clock()
             self._engine.reset_media(self._slot)
+            self._engine.set_accept(self._slot, True)
         if self.is_live():
             self._engine.ensure_running()
         if self._replay is not None and self._replay.realtime:
@@ -244,6 +250,7 @@ class CallChannel:
             if job is not None:
                 job.end(Cause.HANGUP)
             self._state = CallState.IDLE
+            self._engine.set_accept(self._slot, False)
             self._cond.notify_all()
             return job
 
@@ -387,23 +394,34 @@ class CallChannel:
         """The running job (not yet ended), if any."""
         return self._file_recorder.running_job()
 
-    def watchdog(self) -> None:
+    def watchdog(self) -> int:
         """Fill a gap of more than 60 ms in a live call's media with silence (engine
-        lock held; the engine's worker calls this for channels that got no media)."""
+        lock held; the engine's worker calls this for channels that got no media).  One
+        step: as much of the gap as the ring takes (at most
+        :data:`recorder.engine.PIECE` samples), nothing processed here; the rest of a
+        longer gap follows on the next ticks.  Returns the samples of silence queued."""
         if self._state is not CallState.ANSWERED or self._replay is not None:
-            return
+            return 0
         expected = int((self._clock() - self._answered_at) * MEDIA_RATE)
         have = self.media_samples() + self._engine.pending(self._slot)
         if expected - have > GAP_SAMPLES:
-            self._engine.push_silence(self._slot, expected - have)
+            return self._engine.push_silence(self._slot, expected - have)
+        return 0
 
     def poll(self) -> None:
         """Run the watchdog and process waiting media now (the engine does this every
-        20 ms; useful with a hand-driven ``clock``)."""
-        with self._engine.lock:
-            self.watchdog()
-            self._engine.process(np.array([self._slot]))
-            self._cond.notify_all()
+        20 ms; useful with a hand-driven ``clock``).  A gap longer than the ring is
+        filled and processed a ring at a time, the lock released between."""
+        while True:
+            with self._engine.lock:
+                slot = np.array([self._slot])
+                self._engine.process(slot)  # room for the gap's silence
+                filled = self.watchdog()
+                self._engine.process(slot)
+                self._cond.notify_all()
+            if not filled:
+                return
+            self._engine.let_others_in()
 
     def wake_waiters(self) -> None:
         """Wake the threads blocked on this channel (engine lock held)."""
@@ -492,6 +510,166 @@ class CallChannel:
     def __repr__(self) -> str:
         name = f" {self.name!r}" if self.name else ""
         return f"<CallChannel{name} {self._state.name} media={self.media_time:.3f}s>"
+
+
+class ChannelBatch:
+    """Many call channels fed together: one frame for each of them in one call, the
+    multi-channel form of :meth:`CallChannel.push` (as :class:`recorder.dsp.MultiDetector`
+    is of the single detectors).
+
+    A media gateway or an RTP receiver serving thousands of calls pushes a 2-D block
+    (one row per channel) every 20 ms; the rows go into the engine's rings in one
+    compiled call with the GIL released (A-law / mu-law decoded straight into them), so
+    no Python runs per channel.  ``channel.push()`` stays the simple way for one call.
+
+    Parameters
+    ----------
+    channels : sequence of CallChannel
+        The channels, in row order; they must share one :class:`recorder.Engine`.
+    codec : str, optional
+        Default payload of :meth:`push`: 'alaw', 'ulaw' or 's16' (= 's16bit').  Default:
+        the channels' own default codec, which must then be the same for all.
+
+    Raises
+    ------
+    TypeError
+        ``channels`` holds something that is not a :class:`CallChannel`.
+    ValueError
+        No channels, channels of different engines, an unknown ``codec``, or no
+        ``codec`` while the channels' defaults differ.
+    recorder.Error
+        A channel is closed.
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> import numpy as np
+    >>> from recorder import CallChannel, ChannelBatch
+    >>> root = tempfile.mkdtemp()
+    >>> calls = [CallChannel(media_root=root) for _ in range(3)]
+    >>> for ch in calls:
+    ...     ch.ring(); ch.answer()
+    >>> batch = ChannelBatch(calls)
+    >>> batch.push(np.full((3, 160), 0xD5, np.uint8))    # 20 ms of A-law for each call
+    >>> [ch.pending_samples() for ch in calls]
+    [160, 160, 160]
+    >>> for ch in calls:
+    ...     ch.close()
+    """
+
+    def __init__(self, channels, codec: str | None = None) -> None:
+        chans = list(channels)
+        if not chans:
+            raise ValueError("channels must hold at least one CallChannel")
+        for i, ch in enumerate(chans):
+            if not isinstance(ch, CallChannel):
+                raise TypeError(f"channels[{i}] is a {type(ch).__name__}, not a CallChannel")
+        engine = chans[0]._engine
+        if any(ch._engine is not engine for ch in chans):
+            raise ValueError("the channels of a ChannelBatch must share one Engine")
+        if codec is None:
+            defaults = {ch._codec for ch in chans}
+            if len(defaults) != 1:
+                raise ValueError(
+                    f"the channels' default codecs differ ({', '.join(sorted(defaults))}): "
+                    "give codec="
+                )
+            codec = defaults.pop()
+        self._codec = CallChannel._check_codec(codec)
+        self._engine = engine
+        self._channels = tuple(chans)
+        with engine.lock:
+            for i, ch in enumerate(chans):
+                if ch._closed:
+                    raise Error(f"channels[{i}] is closed")
+            self._slots = np.array([ch._slot for ch in chans], np.int64)
+            self._gens = np.array([engine.generation(ch._slot) for ch in chans], np.int64)
+        fast = [i for i, ch in enumerate(chans) if not ch.is_live()]
+        self._fast = self._slots[fast] if fast else None
+
+    @property
+    def channels(self) -> tuple[CallChannel, ...]:
+        """The channels, in row order."""
+        return self._channels
+
+    def __len__(self) -> int:
+        return len(self._channels)
+
+    def push(self, frames, codec: str | None = None, rows=None) -> None:
+        """Inbound media for many channels at once: row ``r`` of ``frames`` is a frame of
+        channel ``rows[r]`` (default: of channel ``r``; every channel).
+
+        Parameters
+        ----------
+        frames : numpy.ndarray
+            2-D, one row per channel, all rows the same length (any length; 160 samples
+            is 20 ms): uint8 codes for 'alaw' / 'ulaw', int16 samples for 's16'.
+        codec : str, optional
+            'alaw', 'ulaw' or 's16' (= 's16bit'); default the batch's.
+        rows : sequence of int, optional
+            Which channels (indices into :attr:`channels`) the rows of ``frames`` are for;
+            a channel named twice gets both rows, in order.
+
+        Notes
+        -----
+        As with :meth:`CallChannel.push`, a row for a channel that is not ANSWERED is
+        dropped, and a fast-replay channel's media is processed at once.  When a
+        channel's ring is full (the engine more than about a second behind on it), the
+        call processes just enough of that channel's oldest media to make room: no media
+        is dropped, the backlog stays bounded, and a pusher faster than the engine is
+        slowed to its pace.  Rows longer than :data:`recorder.engine.PIECE` samples are
+        taken in pieces, the engine lock released between them.
+
+        Raises
+        ------
+        TypeError
+            ``frames`` of the wrong kind (int16 needed for 's16', bytes for G.711).
+        ValueError
+            ``frames`` not 2-D, a row count that does not match, a bad row index or an
+            unknown codec.
+        recorder.Error
+            A channel of the batch has been closed.
+        """
+        codec = self._codec if codec is None else CallChannel._check_codec(codec)
+        if codec == "s16":
+            block = as_int16(frames, "frames")
+        else:
+            block = as_uint8(frames, "frames")
+        if block.ndim != 2:
+            raise ValueError(
+                f"frames must be 2-D (channels, samples), got {block.ndim} dimension(s)"
+            )
+        if rows is None:
+            slots, gens = self._slots, self._gens
+        else:
+            idx = slot_array(rows, len(self._channels), "rows")
+            slots, gens = self._slots[idx], self._gens[idx]
+        if block.shape[0] != slots.size:
+            raise ValueError(
+                f"frames has {block.shape[0]} rows for {slots.size} channels: one row each"
+            )
+        n = block.shape[1]
+        engine = self._engine
+        for pos in range(0, n, PIECE):
+            if pos:
+                engine.let_others_in()
+            piece = block if n <= PIECE else np.ascontiguousarray(block[:, pos : pos + PIECE])
+            with engine.lock:
+                try:
+                    engine.push_rows(slots, gens, piece, codec)
+                except ValueError:
+                    self._check_open()
+                    raise
+                if self._fast is not None:
+                    engine.process(self._fast)
+
+    def _check_open(self) -> None:
+        for i, ch in enumerate(self._channels):
+            if ch._closed:
+                raise Error(f"channels[{i}] is closed")
+
+    def __repr__(self) -> str:
+        return f"<ChannelBatch of {len(self._channels)} channels, {self._codec}>"
 
 
 def _resampler_factory(in_rate: int, out_rate: int):

@@ -59,6 +59,13 @@ FRAME = MEDIA_RATE // 50  # 20 ms: the engine's processing unit
 BANK = 256  # detector slots allocated at a time
 _YIELD = 0.0  # seconds let_others_in() gives up the CPU for
 PIECE: int = _core.CONSTANTS["RING_SIZE"]  # samples a large push takes per hold of the lock
+#: coded bytes a recording's output buffer collects before Python writes them: 8192 is
+#: more than a second of 8-bit audio, so 8-bit recordings are written by the once-a-second
+#: header refresh alone (one Python event per channel and second)
+FLUSH_BYTES = 8192
+REPORT_EVERY = 60.0  # seconds between two "engine behind" log lines at most
+BEHIND_TICKS = 3  # ticks in a row the worker ran out of time before the engine is "behind"
+_PUSH_CODES = {"s16": 0, "alaw": 1, "ulaw": 2}  # codec names -> Bank.push_rows codes
 
 
 class CoreFormat(enum.IntEnum):
@@ -111,7 +118,7 @@ class Source(Protocol):
     """What the engine needs from a channel attached to it (:meth:`Engine.attach`)."""
 
     def is_live(self) -> bool: ...
-    def watchdog(self) -> None: ...
+    def watchdog(self) -> int: ...
     def wake_waiters(self) -> None: ...
 
 
@@ -139,22 +146,33 @@ _NO_ONSET = np.iinfo(np.int64).max
 
 
 class DetectorBank:
-    """Silence + DTMF detector states for any number of slots (grown in banks of
-    ``BANK``)."""
+    """Silence + DTMF detector states for any number of slots, in banks that double in
+    size (``BANK``, 2 ``BANK``, 4 ``BANK`` ... slots), so a round over n slots makes
+    about log2(n / ``BANK``) detector calls and a small engine stays small."""
 
     def __init__(self) -> None:
         self._banks: list[MultiDetector] = []
+        self._size = 0  # slots the banks hold
 
     def ensure(self, slots: int) -> None:
         """Make room for slots ``0 .. slots - 1``."""
-        while len(self._banks) * BANK < slots:
-            self._banks.append(MultiDetector(BANK, rate=MEDIA_RATE))
+        while self._size < slots:
+            n = BANK << len(self._banks)
+            self._banks.append(MultiDetector(n, rate=MEDIA_RATE))
+            self._size += n
+
+    @staticmethod
+    def _where(slots: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Each slot's bank and its row in that bank (bank b starts at BANK (2**b - 1))."""
+        bank = np.frexp((slots // BANK + 1).astype(np.float64))[1] - 1
+        return bank, slots - BANK * ((np.int64(1) << bank) - 1)
 
     def reset(self, slot: int) -> None:
         """Start ``slot``'s detectors afresh.  Detectors count positions from their last
         reset and the core counts job samples from ``start_job``: :meth:`Engine.start_job`
         does both together, so a detector position *is* a job sample."""
-        self._banks[slot // BANK].reset(np.array([slot % BANK]))
+        bank, row = self._where(np.array([slot], np.int64))
+        self._banks[int(bank[0])].reset(row)
 
     def process(self, block: np.ndarray, slots: np.ndarray) -> Detections:
         """Run the detectors on ``block`` (k, n) for ``slots`` (k,)."""
@@ -164,12 +182,12 @@ class DetectorBank:
         digit_start = np.full(k, -1, np.int64)
         digit = np.zeros(k, np.int32)
         first = np.full(k, _NO_ONSET, np.int64)
-        bank_of = slots // BANK
+        bank_of, index = self._where(slots)
         banks = np.unique(bank_of)
         for b in banks:
             rows = np.flatnonzero(bank_of == b) if banks.size > 1 else np.arange(k)
             sub = block[rows] if banks.size > 1 else block
-            res = self._banks[int(b)].process(sub, rows=slots[rows] % BANK)
+            res = self._banks[int(b)].process(sub, rows=index[rows])
             silence[rows] = res.silence_samples
             seen[rows] = res.audio_seen
             for ev in res.digits:  # the earliest digit of each row counts
@@ -198,12 +216,19 @@ class Engine:
     Notes
     -----
     A media source (a pushing call, a replay, an RTP stream) uses the slot it got from
-    :meth:`attach` with :meth:`push`, :meth:`push_g711`, :meth:`push_silence`,
+    :meth:`attach` with :meth:`push`, :meth:`push_g711`, :meth:`push_rows` (many slots in
+    one call, :class:`recorder.ChannelBatch`), :meth:`push_silence`,
     :meth:`process`, :meth:`pending`, :meth:`media_samples` and :meth:`reset_media`; a
     record job uses :meth:`start_job`, :meth:`job_state`, :meth:`take_coded`,
     :meth:`take_pcm`, :meth:`end_job`, :meth:`barge`, :meth:`job_ended` and
     :meth:`finish_later`.  All of them but :meth:`attach`, :meth:`detach`,
     :meth:`finish_later` and :meth:`drain` expect ``engine.lock`` held.
+
+    Under overload the engine degrades and never spirals: each slot's backlog is bounded
+    by its ring (a push that finds it full processes one round of that slot first), the
+    worker releases the lock between 20 ms rounds and gives each tick at most a tick of
+    time, the gap watchdog queues silence in one step and waits while :attr:`behind`;
+    :attr:`behind` and :attr:`load` tell a server when to refuse new calls.
 
     Examples
     --------
@@ -218,7 +243,7 @@ class Engine:
     def __init__(self, tick: float = 0.02, publishers: int = DEFAULT_WORKERS) -> None:
         self.lock = threading.RLock()
         self.tick = tick
-        self.bank = _core.Bank(16)
+        self.bank = _core.Bank(16, flush_bytes=FLUSH_BYTES)
         self.detectors = DetectorBank()
         self._channels: weakref.WeakValueDictionary[int, Source] = weakref.WeakValueDictionary()
         self._waited: weakref.WeakValueDictionary[int, Source] = weakref.WeakValueDictionary()
@@ -229,6 +254,12 @@ class Engine:
         self._size = 0
         self._thread: threading.Thread | None = None
         self._stopping = threading.Event()
+        self._behind = False
+        self._behind_since = 0.0
+        self._late_ticks = 0
+        self._load = 0.0
+        self._episodes = 0  # times behind since the last log line
+        self._reported = -REPORT_EVERY  # monotonic time of the last "behind" line
         self.publisher = Publisher(publishers)
         #: CPU time (ns, of the processing thread) spent in the tick's stages: detectors,
         #: coding into the jobs' buffers, and the jobs' writes (``recorder serve --metrics``)
@@ -369,41 +400,84 @@ class Engine:
 
     def push(self, slot: int, pcm: np.ndarray) -> None:
         """Queue int16 media for ``slot`` (lock held by the caller).  When the ring is
-        full, the slot's waiting media is processed here, on the caller's thread, until
-        the rest fits (see the module documentation)."""
-        pos = 0
-        while pos < pcm.size:
-            n = self.bank.push_s16(slot, pcm[pos:])
-            pos += n
-            if pos < pcm.size:  # ring full: the worker is behind, catch up here
-                self.process(np.array([slot], np.int64))
+        full, just enough of the slot's oldest media is processed here, on the caller's
+        thread, to make room (back-pressure; see :meth:`push_rows`)."""
+        pos = self.bank.push_s16(slot, pcm)
+        while pos < pcm.size:  # ring full: the worker is a ring behind on this slot
+            self._make_room(np.array([slot], np.int64), pcm.size - pos)
+            pos += self.bank.push_s16(slot, pcm[pos:])
 
     def push_g711(self, slot: int, codes, ulaw: bool) -> None:
         """Queue A-law / mu-law coded media (any byte buffer; decoded straight into the
-        ring).  Lock held by the caller; a full ring is processed here, as in :meth:`push`."""
+        ring).  Lock held by the caller; a full ring is handled as in :meth:`push`."""
         n = len(codes)
         pos = self.bank.push_g711(slot, codes, ulaw)
         while pos < n:
-            self.process(np.array([slot], np.int64))
+            self._make_room(np.array([slot], np.int64), n - pos)
             pos += self.bank.push_g711(slot, memoryview(codes)[pos:], ulaw)
 
-    def push_silence(self, slot: int, n: int) -> None:
-        """Queue ``n`` samples of silence (a gap in the media); as :meth:`push`."""
-        while n > 0:
-            n -= self.bank.push_zeros(slot, n)
-            if n > 0:
-                self.process(np.array([slot], np.int64))
+    def push_rows(self, slots: np.ndarray, gens: np.ndarray, block: np.ndarray, codec: str) -> None:
+        """Queue one frame for each of many slots in one compiled call (lock held by the
+        caller): row ``r`` of ``block`` (k, n) goes to ``slots[r]``, which must still be the
+        slot of :meth:`generation` ``gens[r]`` (else ValueError naming the row).
+        ``codec``: 's16' (int16 block), 'alaw' or 'ulaw' (uint8 block, decoded into the
+        rings).  Rows of slots whose call is not answered (:meth:`set_accept`) are dropped.
+
+        Rule for a full ring (the engine is more than :data:`PIECE` samples behind on that
+        slot): no media is dropped and nothing waits; the pusher processes, here and under
+        the lock, just enough of those slots' oldest media to make room (one 20 ms round
+        for a 20 ms frame), so the backlog stays bounded by the ring and a pusher faster
+        than the engine is slowed to its pace."""
+        code = _PUSH_CODES[codec]
+        n = block.shape[1]
+        taken = self.bank.push_rows(slots, gens, block, code)
+        short = np.flatnonzero(taken < n)
+        if not short.size:
+            return
+        self._make_room(slots[short], int(n - taken[short].min()))
+        for r in short.tolist():
+            slot, pos = int(slots[r]), int(taken[r])
+            if code == 0:
+                self.push(slot, block[r, pos:])
+            else:
+                self.push_g711(slot, block[r, pos:], code == 2)
+
+    def _make_room(self, slots: np.ndarray, need: int) -> None:
+        """Process the oldest ``need`` samples (whole 20 ms units) of ``slots`` now."""
+        self.process(slots, rounds=-(-need // FRAME))
+
+    def push_silence(self, slot: int, n: int) -> int:
+        """Queue up to ``n`` samples of silence (a gap in the media) in one step, as many
+        as the ring has room for; returns how many.  Nothing is processed here: a gap
+        longer than the ring is filled over the following ticks, so filling costs the
+        same whatever the lag."""
+        return self.bank.push_zeros(slot, n)
+
+    def generation(self, slot: int) -> int:
+        """How many times ``slot`` has been given out: remember it with the slot, and
+        :meth:`push_rows` refuses the slot once it belongs to another channel."""
+        return self.bank.generation(slot)
+
+    def set_accept(self, slot: int, on: bool) -> None:
+        """Whether :meth:`push_rows` queues ``slot``'s rows (its call is answered) or
+        drops them.  Lock held."""
+        self.bank.set_accept(slot, on)
 
     # -- processing ---------------------------------------------------------------------
 
-    def process(self, slots: np.ndarray | None = None, *, partial: bool = False) -> None:
+    def process(
+        self, slots: np.ndarray | None = None, *, partial: bool = False, rounds: int | None = None
+    ) -> None:
         """Process the pending media of ``slots`` (default: every slot) in 20 ms units;
-        with ``partial`` also the remainder shorter than a unit.  Lock held."""
+        at most ``rounds`` units per slot if given; with ``partial`` also the remainder
+        shorter than a unit.  Lock held."""
         among = None if slots is None else np.ascontiguousarray(slots, np.int64)
         ready = self.bank.ready(FRAME, among)
-        while ready.size:
+        done = 0
+        while ready.size and (rounds is None or done < rounds):
             self._dispatch(ready, self.bank.take(ready, FRAME))
             ready = self.bank.ready(FRAME, ready)
+            done += 1
         if partial and among is not None:
             for slot in self.bank.ready(1, among):
                 one = np.array([slot], np.int64)
@@ -436,6 +510,22 @@ class Engine:
         cpu["code"] += t2 - t1
         cpu["write"] += time.thread_time_ns() - t2
 
+    # -- load ---------------------------------------------------------------------------
+
+    @property
+    def behind(self) -> bool:
+        """True while the worker cannot keep up: for :data:`BEHIND_TICKS` ticks in a row
+        it has used its whole tick and media was still waiting.  It clears as soon as a
+        tick finishes all waiting media.  While behind, the gap watchdog waits (it would
+        only add work) and a server should refuse new calls."""
+        return self._behind
+
+    @property
+    def load(self) -> float:
+        """The share of the worker's time spent processing (moving average over about
+        five ticks; 1.0 or more: it is at or past its capacity)."""
+        return self._load
+
     # -- the worker ---------------------------------------------------------------------
 
     def ensure_running(self) -> None:
@@ -457,19 +547,64 @@ class Engine:
                 self._stopping.wait(delay)
             else:
                 next_tick = time.monotonic()  # fell behind: don't try to catch up in bursts
-            with self.lock:
-                try:
-                    # the watchdog looks only at channels that got no media this tick
-                    for slot in self.bank.idle():
+            self._one_tick()
+
+    def _one_tick(self) -> None:
+        """One round of the worker: the gap watchdog, then the waiting media in 20 ms
+        rounds over every ready slot, the lock released between rounds (so no pusher
+        waits more than a round), for at most one tick of time."""
+        start = time.monotonic()
+        deadline = start + self.tick
+        with self.lock:
+            try:
+                idle = self.bank.idle()  # channels that got no media this tick
+                if not self._behind:  # a gap is filled once the engine has caught up
+                    for slot in idle:
                         ch = self._channels.get(int(slot))
                         if ch is not None and ch.is_live():
                             ch.watchdog()
-                    self.process()
-                    for ch in list(self._waited.values()):  # wake blocked record()/wait calls
-                        ch.wake_waiters()
-                except Exception:  # keep serving the other calls whatever happened
+                    ch = None  # no strong references to channels between ticks
+                done = self._round()
+            except Exception:  # keep serving the other calls whatever happened
+                log.exception("engine tick failed")
+                done = True
+        while not done and time.monotonic() < deadline and not self._stopping.is_set():
+            self.let_others_in()
+            with self.lock:
+                try:
+                    done = self._round()
+                except Exception:
                     log.exception("engine tick failed")
-                ch = None  # no strong references to channels between ticks
+                    done = True
+        with self.lock:
+            for ch in list(self._waited.values()):  # wake blocked record()/wait calls
+                ch.wake_waiters()
+            ch = None
+        self._load = 0.8 * self._load + 0.2 * (time.monotonic() - start) / self.tick
+        self._late_ticks = 0 if done else self._late_ticks + 1
+        now = time.monotonic()
+        if not self._behind and self._late_ticks >= BEHIND_TICKS:
+            self._behind, self._behind_since = True, now
+            self._episodes += 1
+            if now - self._reported >= REPORT_EVERY:  # a log line, not a flood of them
+                log.warning(
+                    "engine behind: media is waiting longer than a tick (load %.2f; "
+                    "%d time(s) since the last report)",
+                    self._load,
+                    self._episodes,
+                )
+                self._reported, self._episodes = now, 0
+        elif self._behind and done:
+            self._behind = False
+            log.info("engine caught up after %.1f s behind", now - self._behind_since)
+
+    def _round(self) -> bool:
+        """One 20 ms unit of every slot that has one waiting (lock held); True when no
+        slot has a whole unit waiting any more."""
+        ready = self.bank.ready(FRAME)
+        if ready.size:
+            self._dispatch(ready, self.bank.take(ready, FRAME))
+        return not self.bank.ready(FRAME, ready).size if ready.size else True
 
     def thread_cpu_seconds(self) -> float:
         """CPU time of the worker thread so far: every tick (the stages of :attr:`cpu_ns`

@@ -23,8 +23,10 @@ worker thread, the way an Aculab UAS inbound application is run::
 
 Media path: one compiled :class:`recorder.rtp.RtpReceiver` receives every call's RTP (epoll
 + recvmmsg, audio placed by RTP timestamp, RFC 4733 events); one media thread takes 20 ms
-frames of all calls from it every tick and pushes them into the channels, and hands the
-telephone events to :meth:`CallChannel.push_dtmf` at their true start.  The receiver
+frames of all calls from it every tick and pushes the whole block into the engine in one
+call (a :class:`recorder.ChannelBatch` of the answered calls, receiver rows mapped to
+batch rows by a numpy array: no Python per frame), and hands the telephone events to
+:meth:`CallChannel.push_dtmf` at their true start.  The receiver
 follows the caller's media clock (a lost packet is silence of its duration; a caller that
 goes silent without BYE becomes silence by wall time after one second), so the channel's
 own gap watchdog is set back by :data:`WATCHDOG_SLACK` seconds: it only fills silence if
@@ -78,7 +80,8 @@ from typing import NoReturn
 
 import numpy as np
 
-from .channel import CallChannel, CallState
+from .channel import CallChannel, CallState, ChannelBatch
+from .engine import Engine
 from .filerecorder import Hangup
 
 log = logging.getLogger("recorder.serve")
@@ -140,7 +143,11 @@ class SipChannel(CallChannel):
     def __init__(self, server: Server, sip_call, rtp_port: int, media_root) -> None:
         self._sip_clock = _WatchdogClock()
         super().__init__(
-            media_root=media_root, codec="s16", clock=self._sip_clock, name=sip_call.call_id
+            media_root=media_root,
+            codec="s16",
+            clock=self._sip_clock,
+            name=sip_call.call_id,
+            engine=server.engine,
         )
         self._sip_server = server
         self._sip_call = sip_call
@@ -306,8 +313,12 @@ class MediaPump:
         self._free = list(range(max_calls - 1, -1, -1))
         self._slots: dict[int, SipChannel] = {}
         self._slot_of: dict[int, int] = {}  # id(channel) -> slot
-        self._pushed: dict[int, int] = {}  # slot -> samples pushed
+        self._pushed = np.zeros(max_calls, np.int64)  # slot -> samples pushed
         self._digits: dict[int, list[tuple[int, str]]] = {}
+        self._due: set[int] = set()  # slots with digits waiting for their start
+        self._batch: ChannelBatch | None = None  # the receiving channels, rebuilt ...
+        self._row = np.full(max_calls, -1, np.int64)  # ... and slot -> its batch row
+        self._dirty = False  # ... when a call starts or stops
         self._stopping = threading.Event()
         self._thread = threading.Thread(target=self._run, name="serve-media", daemon=True)
         self._thread.start()
@@ -346,6 +357,7 @@ class MediaPump:
             self._slot_of[id(channel)] = slot
             self._pushed[slot] = 0
             self._digits[slot] = []
+            self._dirty = True
 
     def update(self, channel: SipChannel, media) -> None:
         """The call's codec or payload types changed (re-INVITE): decode the new ones."""
@@ -371,7 +383,9 @@ class MediaPump:
             if rest.size:
                 self._push(slot, channel, rest)
             self._deliver_digits(slot, channel, final=True)
-            del self._slots[slot], self._pushed[slot], self._digits[slot]
+            del self._slots[slot], self._digits[slot]
+            self._due.discard(slot)
+            self._dirty = True
             self._free.append(slot)
             return {
                 "packets": int(c["packets"]),
@@ -406,13 +420,47 @@ class MediaPump:
         """Hand out the digits whose start has been pushed (all of them when ``final``),
         ``duration_ms`` placing each at its true start."""
         pending = self._digits[slot]
-        while pending and (final or pending[0][0] <= self._pushed[slot]):
+        pushed = int(self._pushed[slot])
+        while pending and (final or pending[0][0] <= pushed):
             start, digit = pending.pop(0)
-            ago = max(0, self._pushed[slot] - start) / 8.0
+            ago = max(0, pushed - start) / 8.0
             try:
                 channel.push_dtmf(digit, ago)
             except Exception:
                 log.debug("push_dtmf to %r failed", channel, exc_info=True)
+        if pending:
+            self._due.add(slot)
+        else:
+            self._due.discard(slot)
+
+    def _rebuild(self) -> None:
+        """The batch of receiving channels and the receiver slot -> batch row map
+        (once per tick at most, when calls came or went)."""
+        self._dirty = False
+        self._row[:] = -1
+        slots = sorted(s for s, ch in self._slots.items() if not ch.closed)
+        self._batch = ChannelBatch([self._slots[s] for s in slots], "s16") if slots else None
+        self._row[slots] = np.arange(len(slots))
+
+    def _push_block(self, block: np.ndarray, slots: np.ndarray) -> None:
+        """One 20 ms frame for each of ``slots`` (receiver slots), in one engine call."""
+        if self._dirty:
+            self._rebuild()
+        rows = self._row[slots]
+        keep = rows >= 0
+        if not keep.all():
+            block, rows, slots = block[keep], rows[keep], slots[keep]
+        if self._batch is None or not rows.size:
+            return
+        try:
+            self._batch.push(block, "s16", rows=rows)
+        except Exception:  # a channel closed under us: nothing to keep for it
+            log.debug("batch push failed", exc_info=True)
+            self._dirty = True
+        self._pushed[slots] += block.shape[1]
+        if self._due:
+            for slot in self._due.intersection(slots.tolist()):
+                self._deliver_digits(slot, self._slots[slot])  # at its start, not a batch later
 
     def _run(self) -> None:
         rx = self.receiver
@@ -429,12 +477,7 @@ class MediaPump:
                         block, slots = rx.take(FRAME)
                         if not len(slots):
                             break
-                        for row, slot in zip(block, slots.tolist(), strict=True):
-                            ch = self._slots.get(slot)
-                            if ch is not None:
-                                self._push(slot, ch, row)
-                                if self._digits[slot]:  # at its start, not a batch later
-                                    self._deliver_digits(slot, ch)
+                        self._push_block(block, slots)
             except Exception:  # never let the media of every call die
                 log.exception("media thread error")
                 time.sleep(_TICK_MS / 1000)
@@ -553,7 +596,10 @@ class Server:
     of ``rtp_ports`` (first, last) per call.  ``advertise``: the address put in the SDP
     and Contact (and Via) instead of ``sip_host``, for a server listening on every address
     (``0.0.0.0``, then it is required) or behind NAT.  ``sip_sockets`` (UDP, TCP) and
-    ``router``: one worker of ``recorder serve --workers N`` (:mod:`recorder.workers`)."""
+    ``router``: one worker of ``recorder serve --workers N`` (:mod:`recorder.workers`).
+    ``engine``: the :class:`recorder.Engine` the calls record on (default: the
+    process-wide one); while it is :attr:`~recorder.Engine.behind`, new calls get 503
+    (logged once per episode, counted in ``recorder_calls_refused_total{reason="overload"}``)."""
 
     def __init__(
         self,
@@ -572,6 +618,7 @@ class Server:
         advertise=None,
         sip_sockets=(None, None),
         router=None,
+        engine: Engine | None = None,
     ) -> None:
         from .sip import RtpPorts, SipServer
 
@@ -603,8 +650,11 @@ class Server:
         )
         self.media = MediaPump(max_calls, "0.0.0.0" if ":" in sip_host else sip_host)
         self.metrics = metrics
+        self.engine = engine or Engine.default()  # the engine every SipChannel records on
+        self._refusing = False  # refusing calls because the engine is behind (one log line)
         if metrics is not None:
-            metrics.track_cpu(self.media)
+            metrics.track_cpu(self.media, self.engine)
+            metrics.watch_engine(self.engine)
         self._enders = concurrent.futures.ThreadPoolExecutor(
             max_workers=4, thread_name_prefix="serve-end"
         )
@@ -651,6 +701,9 @@ class Server:
         if draining:
             call.reject(503)
             return
+        if self._overloaded(call):
+            call.reject(503)
+            return
         try:
             port = self.ports.acquire()
         except PortsExhausted:
@@ -686,6 +739,24 @@ class Server:
             channel.media_changed()
         else:
             self._enders.submit(channel.media_changed)
+
+    def _overloaded(self, call) -> bool:
+        """True while the engine is behind (new calls get 503 until it has caught up);
+        logged once per episode, counted in the metrics."""
+        if not self.engine.behind:
+            if self._refusing:
+                self._refusing = False
+                log.warning("engine caught up: taking new calls again")
+            return False
+        if not self._refusing:
+            self._refusing = True
+            log.warning(
+                "engine behind: refusing new calls with 503 until it catches up",
+                extra={"fields": {"call_id": call.call_id, "load": round(self.engine.load, 2)}},
+            )
+        if self.metrics is not None:
+            self.metrics.call_refused("overload")
+        return True
 
     def _run_app(self, channel: SipChannel) -> None:
         info = channel.call
@@ -790,18 +861,17 @@ class _CpuCollector:
     (``detect``, ``code``, ``write``: :attr:`recorder.engine.Engine.cpu_ns`), read at
     each scrape."""
 
-    def __init__(self, media: MediaPump) -> None:
+    def __init__(self, media: MediaPump, engine: Engine) -> None:
         self.media = media
+        self.engine = engine
 
     def collect(self):
         from prometheus_client.core import CounterMetricFamily
 
-        from .engine import Engine
-
         family = CounterMetricFamily(
             "recorder_cpu_seconds", "CPU time by processing stage", labels=["stage"]
         )
-        engine = Engine.default()
+        engine = self.engine
         family.add_metric(["receive"], self.media.cpu_seconds())
         family.add_metric(["tick"], engine.thread_cpu_seconds())
         for stage, ns in engine.cpu_ns.items():
@@ -813,9 +883,12 @@ class Metrics:
     """Prometheus metrics (``prometheus_client``) served over HTTP on ``host:port``:
     ``recorder_calls_total``, ``recorder_calls_active``, ``recorder_recordings_total{cause}``,
     ``recorder_recorded_seconds_total``, ``recorder_rtp_packets_total``,
-    ``recorder_rtp_lost_total``, ``recorder_rtp_late_total``, and
-    ``recorder_cpu_seconds_total{stage}`` (receive, tick, and detect, code, write
-    within the tick; one process only: not summed over ``--workers``).
+    ``recorder_rtp_lost_total``, ``recorder_rtp_late_total``,
+    ``recorder_calls_refused_total{reason}`` (503: ``overload`` while the engine is behind),
+    ``recorder_engine_behind`` (1 while behind), ``recorder_engine_load`` (the share of
+    the engine worker's time spent processing), and ``recorder_cpu_seconds_total{stage}``
+    (receive, tick, and detect, code, write within the tick).  The engine gauges and the
+    CPU stages are one process's: with ``--workers N`` they are not summed.
 
     ``host`` None: no HTTP server (a worker of ``--workers N``, whose values the
     supervisor serves with ``prometheus_client``'s multiprocess collector)."""
@@ -843,15 +916,30 @@ class Metrics:
             k: pc.Counter(f"recorder_rtp_{k}", f"RTP packets {k}", registry=r)
             for k in ("packets", "lost", "late")
         }
+        self.refused = pc.Counter(
+            "recorder_calls_refused", "Calls refused with 503, by reason", ["reason"], registry=r
+        )
+        self.behind = pc.Gauge("recorder_engine_behind", "1 while the engine is behind", registry=r)
+        self.load = pc.Gauge(
+            "recorder_engine_load", "Share of the engine worker's time spent processing", registry=r
+        )
         self._http = None if host is None else start_metrics_http(pc, host, port, r)
 
-    def track_cpu(self, media: MediaPump) -> None:
-        """Serve ``recorder_cpu_seconds_total{stage}`` for ``media`` and the engine."""
-        self.registry.register(_CpuCollector(media))
+    def track_cpu(self, media: MediaPump, engine: Engine) -> None:
+        """Serve ``recorder_cpu_seconds_total{stage}`` for ``media`` and ``engine``."""
+        self.registry.register(_CpuCollector(media, engine))
 
     def call_started(self) -> None:
         self.calls.inc()
         self.active.inc()
+
+    def watch_engine(self, engine: Engine) -> None:
+        """Report ``engine``'s :attr:`~recorder.Engine.behind` and ``load`` when scraped."""
+        self.behind.set_function(lambda: float(engine.behind))
+        self.load.set_function(lambda: engine.load)
+
+    def call_refused(self, reason: str) -> None:
+        self.refused.labels(reason=reason).inc()
 
     def call_ended(self, fields: dict) -> None:
         self.active.dec()

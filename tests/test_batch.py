@@ -1,0 +1,452 @@
+"""ChannelBatch: one push for many channels, and the engine under overload.
+
+A batch push must record exactly what per-channel pushes record (same files, byte for
+byte), drop rows of channels that are not answered, refuse closed channels, and keep the
+engine bounded when it cannot keep up: a full ring makes the pusher process just enough
+to make room, the gap watchdog queues silence in one step, and ``Engine.behind`` says
+when the worker is late and clears when it has caught up.
+"""
+
+from __future__ import annotations
+
+import os
+import resource
+import time
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from signals import dtmf, join, silence, speechlike
+
+import recorder
+from recorder import CallChannel, ChannelBatch, Engine, codecs, engine
+from recorder.filerecorder import Cause
+
+FRAME = 160
+
+
+class ManualClock:
+    def __init__(self) -> None:
+        self.t = 0.0
+
+    def __call__(self) -> float:
+        return self.t
+
+
+def answered(n, root, eng, clock, codec="alaw"):
+    chans = []
+    for _ in range(n):
+        ch = CallChannel(media_root=root, engine=eng, clock=clock, codec=codec)
+        ch.ring()
+        ch.answer()
+        chans.append(ch)
+    return chans
+
+
+def signals(seconds):
+    """Three different calls: speech, a DTMF digit inside speech, silence then speech."""
+    return [
+        speechlike(seconds, seed=1),
+        join(speechlike(0.5, seed=2), dtmf("5", 0.1), speechlike(seconds - 0.6, seed=3)),
+        join(silence(0.4), speechlike(seconds - 0.4, seed=4)),
+    ]
+
+
+def coded(x, codec):
+    if codec == "alaw":
+        return codecs.alaw_encode(x)
+    if codec == "ulaw":
+        return codecs.ulaw_encode(x)
+    return x
+
+
+@pytest.mark.parametrize("codec", ["alaw", "ulaw", "s16"])
+@pytest.mark.parametrize(
+    "fmt, rate", [("alaw", 8000), ("ulaw", 8000), ("s16bit", 8000), ("ima", 8000), ("oki", 6000)]
+)
+def test_batch_push_records_the_same_files_as_per_channel_push(tmp_path, codec, fmt, rate):
+    eng = Engine(tick=3600.0)  # no worker rounds: both sides are processed by poll()
+    clock = ManualClock()
+    xs = [coded(x, codec) for x in signals(1.5)]
+    one = answered(3, tmp_path, eng, clock, codec)
+    many = answered(3, tmp_path, eng, clock, codec)
+    batch = ChannelBatch(many)
+    for i, ch in enumerate(one + many):
+        ch.FileRecorder.start(
+            f"{i}.wav", file_format=fmt, rate=rate, barge_in=True, milliseconds_max_silence=300
+        )
+    block = np.stack(xs)
+    for lo in range(0, block.shape[1], FRAME):
+        for ch, x in zip(one, xs, strict=True):
+            ch.push(x[lo : lo + FRAME])
+        batch.push(block[:, lo : lo + FRAME])
+        clock.t += 0.02
+        for ch in one + many:
+            ch.poll()
+    causes = []
+    for ch in one + many:
+        ch.FileRecorder.stop()
+        causes.append(ch.FileRecorder.cause())
+        ch.close()
+    assert causes[:3] == causes[3:]
+    assert Cause.BARGEIN in causes  # the digit ended call 1 in both
+    for i in range(3):
+        a = (tmp_path / f"{i}.wav").read_bytes()
+        b = (tmp_path / f"{i + 3}.wav").read_bytes()
+        assert len(a) > 200
+        assert a == b, f"call {i}: batch push recorded a different file"
+    eng.stop()
+
+
+def test_rows_of_channels_not_answered_are_dropped_and_a_closed_channel_is_an_error(tmp_path):
+    eng = Engine(tick=3600.0)
+    clock = ManualClock()
+    ringing = CallChannel(media_root=tmp_path, engine=eng, clock=clock)
+    ringing.ring()
+    up = answered(1, tmp_path, eng, clock)[0]
+    gone = answered(1, tmp_path, eng, clock)[0]
+    gone.hangup()
+    idle = CallChannel(media_root=tmp_path, engine=eng, clock=clock)
+    batch = ChannelBatch([ringing, up, gone, idle])
+    batch.push(np.full((4, FRAME), 0xD5, np.uint8))
+    assert [ch.pending_samples() for ch in batch.channels] == [0, FRAME, 0, 0]
+    ringing.answer()  # answered later: its rows count from now on
+    batch.push(np.full((2, 80), 0xD5, np.uint8), rows=[0, 1])
+    assert [ch.pending_samples() for ch in batch.channels] == [80, FRAME + 80, 0, 0]
+    idle.close()
+    with pytest.raises(recorder.Error, match=r"channels\[3\] is closed"):
+        batch.push(np.full((4, FRAME), 0xD5, np.uint8))
+    # its slot given to a new channel: the batch still refuses, the new call gets nothing
+    newcomer = answered(1, tmp_path, eng, clock)[0]
+    with pytest.raises(recorder.Error, match="closed"):
+        batch.push(np.full((4, FRAME), 0xD5, np.uint8))
+    assert newcomer.pending_samples() == 0
+    for ch in (ringing, up, gone, newcomer):
+        ch.close()
+    eng.stop()
+
+
+def test_channels_of_different_engines_or_defaults_are_refused(tmp_path):
+    a, b = Engine(tick=3600.0), Engine(tick=3600.0)
+    x = CallChannel(media_root=tmp_path, engine=a)
+    y = CallChannel(media_root=tmp_path, engine=b)
+    z = CallChannel(media_root=tmp_path, engine=a, codec="ulaw")
+    with pytest.raises(ValueError, match="share one Engine"):
+        ChannelBatch([x, y])
+    with pytest.raises(ValueError, match="codec="):
+        ChannelBatch([x, z])
+    assert len(ChannelBatch([x, z], codec="s16")) == 2
+    for ch in (x, y, z):
+        ch.close()
+    a.stop()
+    b.stop()
+
+
+@settings(max_examples=25, deadline=None)
+@given(
+    k=st.integers(1, 5),
+    n=st.integers(0, 700),
+    codec=st.sampled_from(["alaw", "ulaw", "s16"]),
+    pick=st.lists(st.integers(0, 4), min_size=1, max_size=5),
+    seed=st.integers(0, 2**32 - 1),
+)
+def test_any_shape_queues_what_per_channel_pushes_queue(tmp_path_factory, k, n, codec, pick, seed):
+    root = tmp_path_factory.mktemp("h")
+    eng = Engine(tick=3600.0)
+    clock = ManualClock()
+    one = answered(k, root, eng, clock, codec)
+    many = answered(k, root, eng, clock, codec)
+    rows = [p % k for p in pick]
+    rng = np.random.default_rng(seed)
+    if codec == "s16":
+        block = rng.integers(-32768, 32768, (len(rows), n), dtype=np.int16)
+    else:
+        block = rng.integers(0, 256, (len(rows), n), dtype=np.uint8)
+    for r, i in enumerate(rows):
+        one[i].push(block[r], codec)
+    ChannelBatch(many).push(block, codec, rows=rows)
+    assert [c.pending_samples() for c in one] == [c.pending_samples() for c in many]
+    assert [c.media_samples() for c in one] == [c.media_samples() for c in many]
+    for ch in one + many:
+        ch.close()
+    eng.stop()
+
+
+# --- bounded under overload -------------------------------------------------------------
+
+
+def test_a_full_ring_makes_the_pusher_process_one_round_not_the_whole_backlog(tmp_path):
+    eng = Engine(tick=3600.0)  # the worker never runs: every push lands on a full ring
+    clock = ManualClock()
+    chans = answered(3, tmp_path, eng, clock, "s16")
+    for i, ch in enumerate(chans):
+        ch.FileRecorder.start(f"{i}.wav", file_format="s16bit", milliseconds_max_silence=0)
+    batch = ChannelBatch(chans)
+    x = np.stack(signals(3.0))
+    for lo in range(0, x.shape[1], FRAME):
+        batch.push(x[:, lo : lo + FRAME])
+        clock.t += 0.02
+        # nothing is processed until the ring is full; then one round per push, so the
+        # backlog stays within a round of the ring
+        pending = {ch.pending_samples() for ch in chans}
+        if lo + FRAME <= engine.PIECE:
+            assert pending == {lo + FRAME}
+        else:
+            assert all(engine.PIECE - FRAME <= p <= engine.PIECE for p in pending), pending
+    pushed = x.shape[1]
+    for ch in chans:
+        assert ch.media_samples() + ch.pending_samples() == pushed  # nothing dropped
+        ch.FileRecorder.stop()
+        assert ch.FileRecorder.result().frames == pushed
+        ch.close()
+    eng.stop()
+
+
+def test_gap_filling_is_one_bounded_step_whatever_the_lag(tmp_path):
+    eng = Engine(tick=3600.0)
+    clock = ManualClock()
+    ch = answered(1, tmp_path, eng, clock, "s16")[0]
+    ch.FileRecorder.start("gap.wav", milliseconds_max_silence=0, max_bytes=0)
+    clock.t += 600.0  # ten minutes without media (a stalled process)
+    with ch.lock:
+        queued = ch.watchdog()
+        assert queued == engine.PIECE  # one ring of silence, nothing processed here
+        assert ch.media_samples() == 0
+    ch.poll()  # a hand-driven poll catches up, a ring at a time
+    assert ch.media_samples() >= 600 * 8000 - 480
+    ch.FileRecorder.stop()
+    assert abs(ch.FileRecorder.result().duration - 600.0) < 0.1
+    ch.close()
+    eng.stop()
+
+
+def rss_mib() -> float:
+    with open("/proc/self/status") as f:
+        for line in f:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) / 1024
+    return 0.0
+
+
+def capacity(root) -> float:
+    """Channel-seconds of A-law media the engine processes per CPU second here."""
+    eng = Engine(tick=3600.0)
+    clock = ManualClock()
+    chans = answered(400, root, eng, clock)
+    for i, ch in enumerate(chans):
+        ch.FileRecorder.start(f"cap/{i}.wav", barge_in=True, milliseconds_max_silence=0)
+    batch = ChannelBatch(chans)
+    frames = np.full((len(chans), FRAME), 0x55, np.uint8)
+    t0 = time.process_time()
+    for _ in range(50):
+        batch.push(frames)
+        clock.t += 0.02
+        with eng.lock:
+            eng.process()
+    cpu = time.process_time() - t0
+    for ch in chans:
+        ch.close()
+    eng.stop()
+    return len(chans) * 1.0 / cpu
+
+
+@pytest.mark.slow
+def test_twice_the_capacity_degrades_and_recovers_on_its_own(tmp_path):
+    """About 2x the measured capacity for 10 s, then a quarter of it: the backlog stays
+    within the ring, memory stays flat, ``behind`` is raised and then clears by itself
+    within seconds, and every recording holds every sample pushed into it."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+    cap = capacity(tmp_path)
+    k = int(min(max(cap / 4, 200), 2000, hard - 200))  # channels (files open at once)
+    heavy = max(FRAME, int(round(2 * cap / k * FRAME)))  # samples per channel per 20 ms
+    light = max(8, int(round(0.25 * cap / k * FRAME)))
+    eng = Engine()
+    clock = ManualClock()  # the channels' media clock: what was pushed (no gap filling)
+    chans = answered(k, tmp_path, eng, clock)
+    for i, ch in enumerate(chans):
+        ch.FileRecorder.start(f"o/{i}.wav", barge_in=True, milliseconds_max_silence=0)
+    batch = ChannelBatch(chans)
+    pushed = 0
+    was_behind = False
+    most_pending = 0
+    rng = np.random.default_rng(1)
+    noise = codecs.alaw_encode((rng.standard_normal(heavy) * 2000).astype(np.int16))
+    heavy_block = np.tile(noise, (k, 1))
+    light_block = np.ascontiguousarray(heavy_block[:, :light])
+    eng.ensure_running()
+    rss = []
+    start = time.monotonic()
+    step = 0
+    while time.monotonic() - start < 10.0:  # overload
+        batch.push(heavy_block)
+        pushed += heavy
+        clock.t += heavy / 8000
+        was_behind |= eng.behind
+        step += 1
+        if step % 10 == 0:
+            most_pending = max(most_pending, max(ch.pending_samples() for ch in chans))
+            rss.append(rss_mib())
+        delay = start + step * 0.02 - time.monotonic()
+        if delay > 0:
+            time.sleep(delay)
+    assert was_behind, f"{k} channels x {heavy} samples per 20 ms did not overload the engine"
+    assert most_pending <= engine.PIECE
+    assert rss[-1] - rss[len(rss) // 3] < 64, f"memory grew under overload: {rss}"
+    recovered_after = None
+    t1 = time.monotonic()
+    step = 0
+    while time.monotonic() - t1 < 15.0:  # normal load: it must catch up by itself
+        batch.push(light_block)
+        pushed += light
+        clock.t += light / 8000
+        step += 1
+        if not eng.behind and recovered_after is None:
+            recovered_after = time.monotonic() - t1
+        if recovered_after is not None and time.monotonic() - t1 > recovered_after + 1.0:
+            break
+        delay = t1 + step * 0.02 - time.monotonic()
+        if delay > 0:
+            time.sleep(delay)
+    assert recovered_after is not None and recovered_after < 10.0, "the engine did not recover"
+    assert not eng.behind
+    for ch in chans:
+        ch.FileRecorder.stop()
+    for i, ch in enumerate(chans):
+        fr = ch.FileRecorder
+        assert fr.cause() is Cause.ABORTED, (i, fr.cause(), fr.last_error())
+        assert fr.result().frames == pushed, f"recording {i} lost media"
+        assert os.path.exists(tmp_path / "o" / f"{i}.wav")
+        ch.close()
+    eng.stop()
+
+
+# --- the server refuses calls while its engine is behind -------------------------------
+
+
+def _invite(port: int, call_id: str) -> bytes:
+    from sip_helpers import offer, request
+
+    msg = request("INVITE", call_id=call_id, body=offer())
+    return msg.replace(b"127.0.0.1:5099", f"127.0.0.1:{port}".encode())
+
+
+def _final_status(sock, call_id: str) -> int:
+    while True:
+        data, _ = sock.recvfrom(65536)
+        head = data.split(b"\r\n", 1)[0].decode()
+        if f"Call-ID: {call_id}".encode() in data and head.startswith("SIP/2.0 "):
+            status = int(head.split()[1])
+            if status >= 200:
+                return status
+
+
+def test_server_answers_503_while_the_engine_is_behind_and_says_so_once(tmp_path, caplog):
+    import logging
+    import socket
+    import threading
+
+    prometheus_client = pytest.importorskip("prometheus_client")
+    from recorder.serve import Metrics, Server
+
+    eng = Engine(tick=0.002)
+    clock = ManualClock()
+    load = answered(200, tmp_path, eng, clock, "s16")
+    for i, ch in enumerate(load):
+        ch.FileRecorder.start(f"load/{i}.wav", milliseconds_max_silence=0, max_bytes=0)
+    loaded = ChannelBatch(load)
+    stop = threading.Event()
+
+    def overload() -> None:  # far more media than the engine takes, without pause
+        block = np.zeros((len(load), 4000), np.int16)
+        while not stop.is_set():
+            loaded.push(block)
+            clock.t += 0.5
+
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.bind(("127.0.0.1", 0))
+        metrics_port = s.getsockname()[1]
+    metrics = Metrics("127.0.0.1", metrics_port)
+    server = Server(
+        lambda ch: ch.hangup(),
+        media_root=tmp_path,
+        sip_port=0,
+        tcp=False,
+        rtp_ports=(41000, 41999),
+        metrics=metrics,
+        engine=eng,
+    )
+    server.start()
+    sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    sock.bind(("127.0.0.1", 0))
+    sock.settimeout(30)
+    me = sock.getsockname()[1]
+    caplog.set_level(logging.WARNING, logger="recorder.serve")
+    loader = threading.Thread(target=overload, daemon=True)
+    loader.start()
+    try:
+        deadline = time.monotonic() + 30
+        while not eng.behind and time.monotonic() < deadline:
+            time.sleep(0.01)
+        assert eng.behind, "the load did not put the engine behind"
+        statuses = []
+        for i in range(2):
+            sock.sendto(_invite(me, f"busy{i}"), ("127.0.0.1", server.port))
+            statuses.append(_final_status(sock, f"busy{i}"))
+        assert statuses == [503, 503]
+        text = prometheus_client.generate_latest(metrics.registry).decode()
+        assert 'recorder_calls_refused_total{reason="overload"} 2.0' in text
+        assert "recorder_engine_behind 1.0" in text
+    finally:
+        stop.set()
+        loader.join(30)
+    deadline = time.monotonic() + 30
+    while eng.behind and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert not eng.behind, "the engine did not catch up once the load stopped"
+    sock.sendto(_invite(me, "calm"), ("127.0.0.1", server.port))
+    assert _final_status(sock, "calm") == 480  # taken: the app hung up before answering
+    refusals = [r for r in caplog.records if "refusing new calls" in r.getMessage()]
+    assert len(refusals) == 1  # once per episode, not per call
+    assert any("taking new calls again" in r.getMessage() for r in caplog.records)
+    sock.close()
+    server.shutdown()
+    metrics.close()
+    for ch in load:
+        ch.close()
+    eng.stop()
+
+
+@settings(max_examples=15, deadline=None)
+@given(sizes=st.lists(st.integers(1, 1700), min_size=1, max_size=40), end=st.booleans())
+def test_held_back_media_comes_out_whole_for_any_push_sizes(tmp_path_factory, sizes, end):
+    """Barge-in holds the last 200 ms back (a ring in the core): whatever the push sizes,
+    the file holds the pushed samples exactly, up to the digit's start (or the stop)."""
+    root = tmp_path_factory.mktemp("held")
+    x = join(speechlike(1.2, seed=5), dtmf("9", 0.12), speechlike(0.5, seed=6))
+    if end:  # no digit: stop() commits what is held
+        x = speechlike(1.7, seed=7)
+    eng = Engine(tick=3600.0)
+    clock = ManualClock()
+    ch = answered(1, root, eng, clock, "s16")[0]
+    ch.FileRecorder.start("h.wav", file_format="s16bit", barge_in=True, milliseconds_max_silence=0)
+    pos = i = 0
+    while pos < x.size and ch.FileRecorder.state().name == "RECORDING":
+        n = sizes[i % len(sizes)]
+        ch.push(x[pos : pos + n])
+        pos += n
+        i += 1
+        clock.t = min(pos, x.size) / 8000
+        ch.poll()
+    ch.FileRecorder.stop()
+    got, _ = recorder.wav.read(root / "h.wav")
+    if end:
+        np.testing.assert_array_equal(got, x[: got.size])
+        assert got.size == min(pos, x.size)
+    else:
+        assert ch.FileRecorder.cause() is Cause.BARGEIN
+        assert abs(got.size - 9600) <= 8 * 40  # cut at the digit's start (1.2 s)
+        np.testing.assert_array_equal(got, x[: got.size])
+    ch.close()
+    eng.stop()
