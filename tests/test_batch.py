@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import os
 import resource
+import threading
 import time
 
 import numpy as np
@@ -448,5 +449,45 @@ def test_held_back_media_comes_out_whole_for_any_push_sizes(tmp_path_factory, si
         assert ch.FileRecorder.cause() is Cause.BARGEIN
         assert abs(got.size - 9600) <= 8 * 40  # cut at the digit's start (1.2 s)
         np.testing.assert_array_equal(got, x[: got.size])
+    ch.close()
+    eng.stop()
+
+
+class CountingChannel(CallChannel):
+    """A channel that counts how often the engine wakes its waiting threads."""
+
+    wakes = 0
+
+    def wake_waiters(self) -> None:
+        self.wakes += 1  # the engine lock is held
+        super().wake_waiters()
+
+
+def test_a_blocked_record_is_woken_by_its_job_not_every_tick(tmp_path):
+    """A thread blocked in record() on a live call is woken when its job has something
+    to report (file advanced, job ended), not on every 20 ms tick: at a thousand calls
+    waking every waiter every tick cost more than recording them."""
+    eng = Engine()
+    ch = CountingChannel(media_root=tmp_path, engine=eng, clock=ManualClock(), codec="s16")
+    ch.ring()
+    ch.answer()
+    causes = []
+    t = threading.Thread(
+        target=lambda: causes.append(
+            ch.FileRecorder.record("w.wav", seconds_timeout=1, milliseconds_max_silence=0)
+        )
+    )
+    t.start()
+    frame = speechlike(0.02, seed=3)
+    sent = 0
+    while t.is_alive() and sent < 250:  # a real-time sender: one frame every 20 ms
+        ch.push(frame)
+        sent += 1
+        time.sleep(0.02)
+    t.join(10)
+    assert causes == [Cause.TIMEOUT]
+    assert recorder.wav.info(tmp_path / "w.wav").frames == 8000
+    # about 50 ticks passed while it waited; its job reported a few events
+    assert sent >= 50 and ch.wakes <= 12, (sent, ch.wakes)
     ch.close()
     eng.stop()

@@ -460,14 +460,14 @@ class CallChannel:
         """Block until ``until()`` is true or the call is no longer ANSWERED (True), or
         until the media clock reaches sample ``deadline`` (False; None: no deadline).
 
-        A live channel is served by the engine's worker, which wakes this thread every
-        tick; a fast replay is pulled through the engine from here (one frame at a time,
+        A live channel is served by the engine's worker, which wakes this thread when
+        the job reports an event or the deadline is reached; a fast replay is pulled through the engine from here (one frame at a time,
         so the result is the same every time).  ``until`` is called with the engine lock
         held."""
         if not self.is_live():
             return self._pull_replay(until, deadline)
         with self._cond:
-            self._engine.add_waiter(self._slot, self)
+            self._engine.add_waiter(self._slot, self, deadline)
             self._waiters += 1
             try:
                 while not until():

@@ -247,6 +247,8 @@ class Engine:
         self.detectors = DetectorBank()
         self._channels: weakref.WeakValueDictionary[int, Source] = weakref.WeakValueDictionary()
         self._waited: weakref.WeakValueDictionary[int, Source] = weakref.WeakValueDictionary()
+        self._deadlines: dict[int, int] = {}  # slot -> media sample a waiter wakes at
+        self._wake: set[int] = set()  # slots whose job reported an event this tick
         self._jobs: dict[int, RecordJob] = {}  # slot -> running Job
         self._recording = np.zeros(0, bool)  # slot -> has a running job
         self._free: list[int] = []
@@ -371,13 +373,32 @@ class Engine:
         """Wait until every finished recording's file is published."""
         self.publisher.drain()
 
-    def add_waiter(self, slot: int, channel: Source) -> None:
-        """A thread waits on ``channel`` (lock held): the worker wakes it every tick."""
+    def add_waiter(self, slot: int, channel: Source, deadline: int | None = None) -> None:
+        """A thread waits on ``channel`` (lock held).  The worker wakes it when the job on
+        ``slot`` reports an event (it ended, its file advanced) or when the slot's media
+        clock reaches ``deadline`` (a media sample; None: no deadline); the waiter's own
+        channel wakes it on a state change.  Several waiters: the earliest deadline."""
         self._waited[slot] = channel
+        if deadline is not None:
+            self._deadlines[slot] = min(deadline, self._deadlines.get(slot, deadline))
 
     def remove_waiter(self, slot: int) -> None:
         """No thread waits on ``slot``'s channel any more (lock held)."""
         self._waited.pop(slot, None)
+        self._deadlines.pop(slot, None)
+
+    def _wake_waiters(self) -> None:
+        """Wake the waiters that have something to see (lock held): a job event this
+        tick, or a deadline reached.  Waking every waiter every tick cost more than the
+        recording itself at a thousand calls."""
+        due, self._wake = self._wake, set()
+        for slot, deadline in self._deadlines.items():
+            if self.bank.media(slot) >= deadline:
+                due.add(slot)
+        for slot in due:
+            ch = self._waited.get(slot)
+            if ch is not None:
+                ch.wake_waiters()
 
     def let_others_in(self) -> None:
         """Called between the pieces of long work done outside the lock: lets the
@@ -497,7 +518,9 @@ class Engine:
         )
         t2 = time.thread_time_ns()
         for i in np.flatnonzero(events):
-            job = self._jobs.get(int(rec[i]))
+            slot = int(rec[i])
+            self._wake.add(slot)
+            job = self._jobs.get(slot)
             if job is None:
                 continue
             try:
@@ -577,9 +600,7 @@ class Engine:
                     log.exception("engine tick failed")
                     done = True
         with self.lock:
-            for ch in list(self._waited.values()):  # wake blocked record()/wait calls
-                ch.wake_waiters()
-            ch = None
+            self._wake_waiters()  # blocked record()/wait calls with something to see
         self._load = 0.8 * self._load + 0.2 * (time.monotonic() - start) / self.tick
         self._late_ticks = 0 if done else self._late_ticks + 1
         now = time.monotonic()
@@ -627,6 +648,8 @@ class Engine:
                     self.process(np.array(list(self._jobs), np.int64), partial=True)
                 for job in list(self._jobs.values()):
                     job.abort()
+                for ch in list(self._waited.values()):  # their jobs have ended
+                    ch.wake_waiters()
         self._stopping.set()
         if self._thread is not None and self._thread is not threading.current_thread():
             self._thread.join(timeout=5)
