@@ -832,7 +832,7 @@ T += [
     ("detect.MultiState.silence_state", lambda: mstate().silence_state, (1,), {}),
     ("detect.MultiState.max_events", lambda: mstate().max_events, (4, 160), {}),
     ("resample.Filter", lambda: kr.Filter, (np.zeros((1, 8), np.float32), 1, 1, 1024), {}),
-    ("engine.Bank", lambda: ke.Bank, (4, 4096, 4000, 8000), {}),
+    ("engine.Bank", lambda: ke.Bank, (4, 4096, 8000), {}),
     ("engine.open", lambda: job_bank().open, (1,), {}),
     ("engine.close", lambda: job_bank().close, (0,), {}),
     ("engine.pending", lambda: job_bank().pending, (0,), {}),
@@ -848,7 +848,6 @@ T += [
     ("engine.end_job", lambda: job_bank().end_job, (0, 1, True), {}),
     ("engine.barge", lambda: job_bank().barge, (0, 49, 0), {}),
     ("engine.take_out", lambda: job_bank().take_out, (0,), {}),
-    ("engine.take_pcm", lambda: job_bank().take_pcm, (0,), {}),
     ("engine.job", lambda: job_bank().job, (0,), {}),
     ("engine.active", lambda: job_bank().active, (0,), {}),
 ]

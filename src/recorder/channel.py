@@ -43,7 +43,7 @@ from ._buffers import as_int16, as_uint8
 from .dsp import DTMF_KEYS
 from .engine import FRAME, MEDIA_RATE, PIECE, Engine
 from .filerecorder import Cause, Error, FileRecorder, Hangup, Job
-from .resampling import Resampler, to_mono
+from .resampling import to_mono
 
 if TYPE_CHECKING:
     from .types import FileCipher
@@ -426,7 +426,7 @@ class CallChannel:
         """Start ``job`` on this channel's media (lock held by the caller): media
         received before it is not part of it."""
         self._engine.process(np.array([self._slot]), partial=True)
-        job.attach(self._engine, self._slot, _resampler_factory, _HOLD_BACK)
+        job.attach(self._engine, self._slot, _HOLD_BACK)
 
     def end_job(self, job: Job, cause: Cause) -> None:
         """End ``job`` with ``cause`` after everything received so far (no-op if it has
@@ -492,7 +492,3 @@ class CallChannel:
     def __repr__(self) -> str:
         name = f" {self.name!r}" if self.name else ""
         return f"<CallChannel{name} {self._state.name} media={self.media_time:.3f}s>"
-
-
-def _resampler_factory(in_rate: int, out_rate: int):
-    return Resampler(in_rate, out_rate)

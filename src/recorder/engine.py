@@ -62,13 +62,15 @@ PIECE: int = _core.CONSTANTS["RING_SIZE"]  # samples a large push takes per hold
 
 
 class CoreFormat(enum.IntEnum):
-    """Output coding of a record job in the compiled core (``FMT_*`` there)."""
+    """Output coding of a record job in the compiled core (``FMT_*`` there): every
+    recording format, at any rate (the core resamples)."""
 
     ALAW = 0
     ULAW = 1
     S16 = 2
     U8 = 3
-    PCM_OUT = 4  #: the core hands the committed 8 kHz samples to Python
+    IMA = 4  #: IMA ADPCM WAV blocks
+    OKI = 5  #: OKI (Dialogic VOX) ADPCM
 
 
 class EndCause(enum.IntEnum):
@@ -90,8 +92,7 @@ class Event(enum.IntFlag):
 
     FLUSH = 1  #: the output buffer holds at least the flush threshold
     SYNC = 2  #: a second of media committed since the last header sync
-    DONE = 4  #: the job ended (cause set, everything up to the cut committed)
-    PCM = 8  #: PCM waiting for Python (PCM_OUT jobs)
+    DONE = 4  #: the job ended (cause set, everything up to the cut coded)
 
 
 class JobParams(NamedTuple):
@@ -105,6 +106,8 @@ class JobParams(NamedTuple):
     initial_silence: int  #: the limit before any audio (0: ``max_silence``)
     barge: bool  #: a DTMF digit ends the job, cut at its start
     hold: int  #: samples held back from the file while ``barge`` is on
+    rate: int = MEDIA_RATE  #: the file's sample rate (the core resamples to it)
+    max_frames: int = -1  #: most frames (at ``rate``) the file takes (-1: no limit)
 
 
 class Source(Protocol):
@@ -201,7 +204,7 @@ class Engine:
     :meth:`attach` with :meth:`push`, :meth:`push_g711`, :meth:`push_silence`,
     :meth:`process`, :meth:`pending`, :meth:`media_samples` and :meth:`reset_media`; a
     record job uses :meth:`start_job`, :meth:`job_state`, :meth:`take_coded`,
-    :meth:`take_pcm`, :meth:`end_job`, :meth:`barge`, :meth:`job_ended` and
+    :meth:`end_job`, :meth:`barge`, :meth:`job_ended` and
     :meth:`finish_later`.  All of them but :meth:`attach`, :meth:`detach`,
     :meth:`finish_later` and :meth:`drain` expect ``engine.lock`` held.
 
@@ -296,6 +299,8 @@ class Engine:
             params.initial_silence,
             params.barge,
             params.hold,
+            params.rate,
+            params.max_frames,
         )
         self.detectors.reset(slot)
         self._jobs[slot] = job
@@ -308,10 +313,6 @@ class Engine:
     def take_coded(self, slot: int) -> bytes:
         """The bytes the core has coded for ``slot``'s job since the last call."""
         return self.bank.take_out(slot)
-
-    def take_pcm(self, slot: int) -> np.ndarray:
-        """The committed samples of a PCM_OUT job since the last call (int16)."""
-        return self.bank.take_pcm(slot)
 
     def end_job(self, slot: int, cause: EndCause, commit_held: bool) -> None:
         """End ``slot``'s job in the core now (no-op if it has ended); ``commit_held``:
