@@ -10,8 +10,19 @@ N channels record A-law at 8000 Hz with silence detection and DTMF barge-in on, 
   seconds while the engine's worker runs; reports the CPU share used and whether the
   engine kept up (no media waiting at the end).
 
+The throughput run also times the engine's ticks alone (``engine.process()``: detectors,
+record-job decisions, resampling and coding, the Python per event; the pushes excluded),
+in CPU time of the thread running them: the engine's own cost per channel-second.
+
 Memory per active recording: RSS growth divided by N after the recordings started and
 ran (file buffers, detector state, rings included).
+
+``--format`` and ``--rate`` take comma-separated lists (``all``: every recording format or
+rate): one throughput run per combination, e.g. the whole sweep without the real-time
+phase::
+
+    python bench/density.py --format all --rate all --channels 2000 --seconds 2 \
+        --realtime-seconds 0
 
     python bench/density.py [--channels N] [--seconds T] [--format F --rate R] [--json]
 """
@@ -19,8 +30,10 @@ ran (file buffers, detector state, rings included).
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import resource
+import subprocess
 import sys
 import tempfile
 import time
@@ -33,6 +46,7 @@ import numpy as np  # noqa: E402
 from _common import emit  # noqa: E402
 
 from recorder import CallChannel, Engine, codecs  # noqa: E402
+from recorder.filerecorder import RECORD_FORMATS, RECORD_RATES  # noqa: E402
 
 FRAME = 160
 
@@ -95,6 +109,7 @@ def throughput(n: int, seconds: float, root: str) -> dict:
     rss0 = rss_kib()
     chans = start_channels(n, root, engine, clock)
     steps = int(seconds * 50)
+    tick_cpu = 0.0
     cpu0 = time.process_time()
     wall0 = time.perf_counter()
     for s in range(steps):
@@ -102,8 +117,10 @@ def throughput(n: int, seconds: float, root: str) -> dict:
         for i, ch in enumerate(chans):
             ch.push(audio[i % len(audio)][lo : lo + FRAME])
         clock.t += 0.02
+        t0 = time.thread_time()
         with engine.lock:
             engine.process()
+        tick_cpu += time.thread_time() - t0
     cpu = time.process_time() - cpu0
     wall = time.perf_counter() - wall0
     rss1 = rss_kib()
@@ -119,6 +136,8 @@ def throughput(n: int, seconds: float, root: str) -> dict:
         "wall_seconds": wall,
         "channels_per_core": n * seconds / cpu,
         "cpu_us_per_channel_second": cpu / (n * seconds) * 1e6,
+        "tick_us_per_channel_second": tick_cpu / (n * seconds) * 1e6,
+        "tick_channels_per_core": n * seconds / tick_cpu,
         "kib_per_recording": (rss1 - rss0) / n,
         "causes": sorted(causes),
     }
@@ -162,36 +181,72 @@ def realtime(n: int, seconds: float, root: str) -> dict:
     }
 
 
+def _without(argv: list[str], options: tuple[str, ...]) -> list[str]:
+    """argv without the given options (and their values)."""
+    out, skip = [], False
+    for a in argv:
+        if skip:
+            skip = False
+        elif a in options:
+            skip = a != "--json"
+        elif not a.startswith(tuple(o + "=" for o in options)):
+            out.append(a)
+    return out
+
+
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--channels", type=int, default=2000)
     ap.add_argument("--seconds", type=float, default=10.0)
     ap.add_argument("--realtime-seconds", type=float, default=5.0)
-    ap.add_argument("--format", default="alaw", help="recording format (default alaw)")
-    ap.add_argument("--rate", type=int, default=8000, help="recording rate (default 8000)")
+    ap.add_argument(
+        "--format", default="alaw", help="recording formats, comma-separated or all (default alaw)"
+    )
+    ap.add_argument(
+        "--rate", default="8000", help="recording rates, comma-separated or all (default 8000)"
+    )
     ap.add_argument("--json", action="store_true")
     args = ap.parse_args(argv)
     global FORMAT, RATE
-    FORMAT, RATE = args.format, args.rate
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
     resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
     if hard < args.channels + 64:
         ap.error(f"need {args.channels + 64} open files, the hard limit is {hard}")
+    formats = RECORD_FORMATS if args.format == "all" else tuple(args.format.split(","))
+    rates = RECORD_RATES if args.rate == "all" else tuple(int(r) for r in args.rate.split(","))
     rows = []
-    with tempfile.TemporaryDirectory(prefix="density-") as root:
-        tp = throughput(args.channels, args.seconds, root)
-        rows.append({"case": f"throughput {args.channels} ch", **tp})
-        if args.realtime_seconds:
-            rt = realtime(args.channels, args.realtime_seconds, root)
-            rows.append({"case": f"real time {args.channels} ch", **rt})
+    combos = [(f, r) for f in formats for r in rates]
+    for fmt, rate in combos:
+        if len(combos) > 1:  # each in a fresh process: its memory growth is its own
+            argv1 = list(argv if argv is not None else sys.argv[1:])
+            cmd = [sys.executable, __file__, *_without(argv1, ("--format", "--rate", "--json"))]
+            out = subprocess.run(
+                [*cmd, "--format", fmt, "--rate", str(rate), "--json"],
+                check=True,
+                capture_output=True,
+                text=True,
+            ).stdout
+            rows.extend(json.loads(out)["results"])
+            continue
+        FORMAT, RATE = fmt, rate
+        what = f"{fmt} {rate}"
+        with tempfile.TemporaryDirectory(prefix="density-") as root:
+            tp = throughput(args.channels, args.seconds, root)
+            rows.append({"case": f"throughput {what} {args.channels} ch", **tp})
+            if args.realtime_seconds:
+                rt = realtime(args.channels, args.realtime_seconds, root)
+                rows.append({"case": f"real time {what} {args.channels} ch", **rt})
     emit(
         rows,
         args.json,
-        f"density: {FORMAT} {RATE} Hz recordings with silence + DTMF detection, 20 ms push frames",
+        "density: recordings with silence + DTMF detection, 20 ms push frames "
+        "(tick: the engine's ticks alone, pushes excluded)",
         [
             ("case", "case", "s"),
             ("channels_per_core", "ch/core", ".0f"),
             ("cpu_us_per_channel_second", "us CPU/ch-s", ".1f"),
+            ("tick_channels_per_core", "tick ch/core", ".0f"),
+            ("tick_us_per_channel_second", "tick us/ch-s", ".1f"),
             ("kib_per_recording", "KiB/rec", ".0f"),
             ("cpu_share", "CPU share", ".2f"),
             ("kept_up", "kept up", ""),
