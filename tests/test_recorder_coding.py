@@ -174,3 +174,51 @@ def test_adpcm_cut_mid_block_decodes_in_ffmpeg(tmp_path, replay_file, media, ffm
     else:  # FFmpeg rounds IMA differently (see tests/test_adpcm_interop.py)
         diff = ref[: info.frames].astype(float) - y
         assert np.sum(diff**2) < 0.005 * np.sum(y.astype(float) ** 2)
+
+
+def test_many_channels_in_one_engine_give_the_oracle_bytes(tmp_path, media):
+    # the core codes the OKI samples of all the slots of a tick together (rows of one
+    # length at a time): channels at every rate, started at different times, with and
+    # without the barge-in hold-back, ended at different samples
+    engine = recorder.Engine()
+    clock = ManualClock()
+    chans, got = [], []
+    for _ in range(16):
+        ch = CallChannel(media_root=tmp_path, codec="s16", clock=clock, engine=engine)
+        ch.ring()
+        ch.answer()
+        chans.append(ch)
+        got.append([])
+    steps = 140
+    for step in range(steps):
+        for i, ch in enumerate(chans):
+            if step == 3 * i:
+                fmt = ("oki", "ima", "oki", "alaw")[i % 4]
+                rate = RECORD_RATES[(i // 4) % len(RECORD_RATES)]
+                assert ch.FileRecorder.start(
+                    f"{i}.wav",
+                    file_format=fmt,
+                    rate=rate,
+                    max_bytes=0,
+                    milliseconds_max_silence=0,
+                    barge_in=bool(i // 2 % 2),
+                )
+            frame = media[(step * 160 + 17 * i) % (media.size - 160) :][:160]
+            ch.push(frame)
+            if step >= 3 * i:
+                got[i].append(frame)
+        clock.t += 0.02
+        with engine.lock:
+            engine.process()
+    for i, ch in enumerate(chans):
+        tail = media[: 7 * i + 1]  # a last piece shorter than a frame
+        ch.push(tail)
+        got[i].append(tail)
+        ch.FileRecorder.stop()
+        assert ch.FileRecorder.cause() is Cause.ABORTED
+        r = ch.FileRecorder.result()
+        assert (tmp_path / f"{i}.wav").read_bytes() == oracle(
+            np.concatenate(got[i]), r.format, r.rate
+        ), i
+        ch.close()
+    engine.stop()

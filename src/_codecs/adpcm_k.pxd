@@ -506,17 +506,22 @@ cdef inline Py_ssize_t oki_stream_k(cr_search_state* S, int16_t* pend, int* npen
     return o
 
 
-cdef inline Py_ssize_t oki_stream_end_k(cr_search_state* S, int16_t* pend, int* npend,
-                                        int* held, uint8_t* dst) noexcept nogil:
-    """End of the stream: code the held-back samples (the last one standing in for the
-    lookahead that never comes); with held, an odd last code goes out with a zero low
-    nibble (the state is left as before that pad).  Returns the bytes written (<= 2)."""
-    cdef Py_ssize_t o = 0
-    if npend[0]:
-        o = cr_search(&cr_oki_search, S, pend, npend[0], npend[0], 4, held, dst)
-        npend[0] = 0
-    if held != NULL and held[0] >= 0:
-        dst[o] = <uint8_t>(held[0] << 4)
-        held[0] = -1
-        o += 1
-    return o
+cdef inline void oki_replay_k(cr_search_state* S, const uint8_t* src,
+                              Py_ssize_t nbytes) noexcept nogil:
+    """Move S over the codes of nbytes OKI bytes (high nibble first) as both kinds of
+    decoder do (multiply and shift-sum predictors, step index): the state cr_search
+    leaves after coding them."""
+    cdef const cr_search_tables* Q = &cr_oki_search
+    cdef int32_t pm = S.pm, ps = S.ps, b = 8 * S.idx, k, m
+    cdef uint32_t c
+    cdef Py_ssize_t i
+    for i in range(2 * nbytes):
+        c = <uint32_t>(src[i >> 1] & 15) if i & 1 else <uint32_t>(src[i >> 1] >> 4)
+        m = -<int32_t>((c >> 3) & 1)
+        k = b + <int32_t>(c & 7)
+        pm = cr_as_clamp(pm + ((Q.rm[k] ^ m) - m), Q.lo, Q.hi)
+        ps = cr_as_clamp(ps + ((Q.rs[k] ^ m) - m), Q.lo, Q.hi)
+        b = Q.nbase[k]
+    S.pm = pm
+    S.ps = ps
+    S.idx = b >> 3

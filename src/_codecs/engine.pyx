@@ -23,7 +23,8 @@ from g711_k cimport (
 from pcm_k cimport u8_encode_k, s16_encode_k
 from resample_k cimport rs_filter, rs_state, rs_reset, rs_process, cr_rs_select
 from adpcm_k cimport (
-    init_adpcm_tables, cr_search_state, ima_wav_encode_block_k, oki_stream_k, oki_stream_end_k,
+    init_adpcm_tables, cr_search_state, cr_search, cr_oki_search, search_rows_k, oki_replay_k,
+    ima_wav_encode_block_k,
 )
 
 
@@ -82,6 +83,7 @@ cdef enum:
     RS_PIECE = 1024
     RS_ROOM = 128
     MAX_FILTERS = 8
+    OKI_START = 512   # OKI samples a slot's buffer holds at first (it grows when needed)
 
 # termination causes
 cdef enum:
@@ -151,9 +153,12 @@ ctypedef struct slot_t:
     int blk_n
     int32_t ima_index        # IMA: step index carried from block to block
     cr_search_state oki      # OKI: the search encoder's state
-    int16_t oki_pend[2]      # OKI: the samples waiting for their lookahead
-    int oki_npend
-    int oki_held             # OKI: a code waiting for the other half of its byte (-1: none)
+    # OKI: samples not coded yet (coded at the end of a feed, many slots at once, but for
+    # the last two or three, which wait for their lookahead)
+    int16_t* okibuf
+    int64_t oki_n
+    int64_t oki_cap
+    int oki_mark             # OKI: listed for this feed's coding
     int64_t flush_at         # EV_FLUSH from this many bytes (flush_bytes per 8000 bytes/s)
 
 
@@ -181,6 +186,12 @@ cdef int64_t _max64(int64_t a, int64_t b) noexcept nogil:
 
 cdef int64_t _min64(int64_t a, int64_t b) noexcept nogil:
     return a if a < b else b
+
+
+cdef inline int64_t _oki_row_len(const slot_t* s) noexcept nogil:
+    """Samples of an OKI slot's next row: an even count of samples to code (all but the
+    last two or three) and the two after them."""
+    return ((s.oki_n - 2) & ~(<int64_t>1)) + 2
 
 
 cdef class JobState:
@@ -219,6 +230,13 @@ cdef class Bank:
     cdef float* rs_scratch          # one resampler call's float outputs
     cdef int16_t* rs_out            # ... and its int16 outputs
     cdef Py_ssize_t rs_scratch_n, rs_out_n
+    # OKI rows of one feed: the slots, their samples (then their bytes), their states
+    cdef int64_t* ok_list
+    cdef Py_ssize_t ok_list_n
+    cdef int16_t* ok_src
+    cdef int64_t ok_cap
+    cdef int32_t* ok_state
+    cdef int32_t ok_one[3]
 
     def __cinit__(self, capacity=16, flush_bytes=4096, sync_every=MEDIA_RATE):
         self.slots = NULL
@@ -229,6 +247,11 @@ cdef class Bank:
         self.rs_out = NULL
         self.rs_scratch_n = 0
         self.rs_out_n = 0
+        self.ok_list = NULL
+        self.ok_list_n = 0
+        self.ok_src = NULL
+        self.ok_cap = 0
+        self.ok_state = NULL
         self.flush_bytes = _i64(flush_bytes, "flush_bytes")
         self.sync_every = _i64(sync_every, "sync_every")
         self._check_sizes()
@@ -249,6 +272,9 @@ cdef class Bank:
             free(self.slots)
         free(self.rs_scratch)
         free(self.rs_out)
+        free(self.ok_list)
+        free(self.ok_src)
+        free(self.ok_state)
 
     cdef void _free_job(self, slot_t* s) noexcept:
         free(s.held)
@@ -260,6 +286,10 @@ cdef class Bank:
         s.flt = NULL
         free(s.blk)
         s.blk = NULL
+        free(s.okibuf)
+        s.okibuf = NULL
+        s.oki_n = 0
+        s.oki_cap = 0
         s.active = 0
 
     cdef const rs_filter* _filter(self, int rate) except NULL:
@@ -563,10 +593,13 @@ cdef class Bank:
         s.oki.pm = 0
         s.oki.ps = 0
         s.oki.idx = 0
-        s.oki_npend = 0
-        s.oki_held = -1
+        s.oki_n = 0
+        s.oki_mark = 0
+        if f == FMT_OKI:
+            s.oki_cap = OKI_START
+            s.okibuf = <int16_t*>malloc(s.oki_cap * sizeof(int16_t))
         if (s.held == NULL or s.out == NULL or (flt != NULL and s.rs.buf == NULL)
-                or (f == FMT_IMA and s.blk == NULL)):
+                or (f == FMT_IMA and s.blk == NULL) or (f == FMT_OKI and s.okibuf == NULL)):
             self._free_job(s)
             raise MemoryError()
         s.active = 1
@@ -588,6 +621,7 @@ cdef class Bank:
         """Code k samples at the file's rate into the output buffer (never past the
         file's frame limit)."""
         cdef int64_t take
+        cdef void* p
         if s.max_frames >= 0 and k > s.max_frames - s.frames:
             k = s.max_frames - s.frames
         # bytes: 2 per sample at most, plus one IMA block or OKI's held-back codes
@@ -608,9 +642,16 @@ cdef class Bank:
         elif s.fmt == FMT_U8:
             u8_encode_k(y, &s.out[s.out_len], k)
             s.out_len += k
-        elif s.fmt == FMT_OKI:
-            s.out_len += oki_stream_k(&s.oki, s.oki_pend, &s.oki_npend, &s.oki_held, y, k,
-                                      &s.out[s.out_len])
+        elif s.fmt == FMT_OKI:     # coded by _oki_rows at the end of the feed
+            if s.oki_n + k > s.oki_cap:
+                p = realloc(s.okibuf, 2 * (s.oki_n + k) * sizeof(int16_t))
+                if p == NULL:
+                    s.frames -= k
+                    return
+                s.okibuf = <int16_t*>p
+                s.oki_cap = 2 * (s.oki_n + k)
+            memcpy(&s.okibuf[s.oki_n], y, k * sizeof(int16_t))
+            s.oki_n += k
         else:       # IMA: whole blocks straight from y, a partial one gathered in blk
             while k > 0:
                 if s.blk_n == 0 and k >= IMA_FRAMES:
@@ -656,7 +697,7 @@ cdef class Bank:
         and a last odd code."""
         cdef int64_t num, want
         cdef Py_ssize_t cnt
-        cdef int i
+        cdef int i, held
         if s.flt != NULL:
             num = s.committed * s.flt.p
             want = num // s.flt.q
@@ -674,9 +715,83 @@ cdef class Bank:
                                    &s.out[s.out_len])
             s.out_len += IMA_BLOCK
             s.blk_n = 0
-        elif s.fmt == FMT_OKI:
-            s.out_len += oki_stream_end_k(&s.oki, s.oki_pend, &s.oki_npend, &s.oki_held,
-                                          &s.out[s.out_len])
+        elif s.fmt == FMT_OKI and s.oki_n:
+            # the stream ends: every sample coded, the last one repeated as lookahead, an
+            # odd last code completed with a zero low nibble
+            if not self._reserve(s, s.oki_n // 2 + 2):
+                return
+            held = -1
+            s.out_len += cr_search(&cr_oki_search, &s.oki, s.okibuf, s.oki_n, s.oki_n, 4, &held,
+                                   &s.out[s.out_len])
+            if held >= 0:
+                s.out[s.out_len] = <uint8_t>(held << 4)
+                s.out_len += 1
+            s.oki_n = 0
+
+    cdef void _oki_rows(self, const int64_t* slots, Py_ssize_t k) noexcept nogil:
+        """Code the OKI samples the slots took in this feed, many slots in one
+        search_rows_k call: a slot's row is its samples up to an even count c of them
+        and the two after (their lookahead), so the row's first c codes are the
+        stream's; the row's last two codes (past the lookahead) are dropped and the
+        state is replayed over the c codes kept.  Rows of one length go together."""
+        cdef Py_ssize_t r, j, g, cnt = 0, done = 0
+        cdef int64_t n, c, slot
+        cdef slot_t* s
+        cdef int32_t* st
+        cdef void* p
+        for r in range(k):
+            s = self.slots[slots[r]]
+            if s.fmt == FMT_OKI and s.oki_n >= 4 and not s.oki_mark:
+                s.oki_mark = 1
+                self.ok_list[cnt] = slots[r]
+                cnt += 1
+        while done < cnt:
+            # the rows of the first slot's length to the front of what is left
+            n = _oki_row_len(self.slots[self.ok_list[done]])
+            g = 0
+            for j in range(done, cnt):
+                if _oki_row_len(self.slots[self.ok_list[j]]) == n:
+                    slot = self.ok_list[j]
+                    self.ok_list[j] = self.ok_list[done + g]
+                    self.ok_list[done + g] = slot
+                    g += 1
+            if g * n > self.ok_cap:
+                p = realloc(self.ok_src, g * n * (sizeof(int16_t) + 1))
+                if p != NULL:
+                    self.ok_src = <int16_t*>p
+                    self.ok_cap = g * n
+                p = realloc(self.ok_state, g * 3 * sizeof(int32_t))
+                if p != NULL:
+                    self.ok_state = <int32_t*>p
+                if self.ok_cap < g * n or p == NULL:
+                    self.ok_cap = 0         # out of memory: a row at a time, in place
+            for j in range(g):
+                s = self.slots[self.ok_list[done + j]]
+                s.oki_mark = 0
+                if self.ok_cap:
+                    memcpy(&self.ok_src[j * n], s.okibuf, n * sizeof(int16_t))
+                    st = &self.ok_state[3 * j]
+                    st[0], st[1], st[2] = s.oki.pm, s.oki.idx, s.oki.ps
+            if self.ok_cap:
+                search_rows_k(&cr_oki_search, self.ok_src, g, n, self.ok_state, 4,
+                              <uint8_t*>&self.ok_src[g * n])
+            for j in range(g):
+                s = self.slots[self.ok_list[done + j]]
+                c = n - 2
+                if not self._reserve(s, n // 2):
+                    continue
+                if self.ok_cap:
+                    memcpy(&s.out[s.out_len], (<uint8_t*>&self.ok_src[g * n]) + j * (n // 2),
+                           c // 2)
+                else:
+                    st = self.ok_one
+                    st[0], st[1], st[2] = s.oki.pm, s.oki.idx, s.oki.ps
+                    search_rows_k(&cr_oki_search, s.okibuf, 1, n, st, 4, &s.out[s.out_len])
+                oki_replay_k(&s.oki, &s.out[s.out_len], c // 2)
+                s.out_len += c // 2
+                s.oki_n -= c
+                memmove(s.okibuf, &s.okibuf[c], s.oki_n * sizeof(int16_t))
+            done += g
 
     cdef void _commit_from(self, slot_t* s, const int16_t* x, int64_t m,
                            int64_t upto) noexcept nogil:
@@ -766,15 +881,24 @@ cdef class Bank:
                 raise ValueError(f"slot {slots[r]} has no record job")
         events = np.zeros(k, dtype=np.int32)
         cdef int32_t[::1] ev = events
-        if m:
-            with nogil:
-                for r in range(k):
-                    ev[r] = self._feed_one(self.slots[slots[r]], &block[r, 0], m, silence[r],
-                                           seen[r], digit_start[r], digit[r], audio_start[r])
-        else:
+        cdef void* p
+        if k == 0:
+            return events
+        if k > self.ok_list_n:
+            p = realloc(self.ok_list, k * sizeof(int64_t))
+            if p == NULL:
+                raise MemoryError()
+            self.ok_list = <int64_t*>p
+            self.ok_list_n = k
+        with nogil:
             for r in range(k):
-                ev[r] = self._feed_one(self.slots[slots[r]], NULL, 0, silence[r], seen[r],
-                                       digit_start[r], digit[r], audio_start[r])
+                ev[r] = self._feed_one(self.slots[slots[r]], &block[r, 0] if m else NULL, m,
+                                       silence[r], seen[r], digit_start[r], digit[r],
+                                       audio_start[r])
+            self._oki_rows(&slots[0], k)
+            for r in range(k):
+                if self.slots[slots[r]].out_len >= self.slots[slots[r]].flush_at:
+                    ev[r] |= EV_FLUSH
         return events
 
     def end_job(self, slot, cause, bint commit_held):
