@@ -12,7 +12,7 @@ from adpcm_k cimport (
     cr_adpcm_tables, cr_lane, cr_ima, cr_oki, init_adpcm_tables, lane_set, lane_index,
     enc1, dec1, encode_pairs_k, pair_decode_k, encode_rows_k, decode_rows_k,
     cr_search_state, cr_oki_search, cr_search, search_rows_k, cr_as_clamp,
-    ima_wav_encode_block_k, ima_wav_decode_k, oki_decode_stereo_k, oki_stream_k,
+    ima_wav_encode_block_k, ima_wav_decode_k, oki_decode_stereo_k,
 )
 
 init_adpcm_tables()
@@ -145,11 +145,37 @@ cdef class Coder:
                                 bint pack) noexcept nogil:
         """The OKI lookahead encoder over the held-back samples and src."""
         cdef cr_search_state S
-        cdef Py_ssize_t o
+        cdef int16_t tmp[4]
+        cdef Py_ssize_t o = 0, tn, nf, m, i
+        cdef int* held = &self.held if pack else NULL
         S.pm = self.lane.p
         S.ps = self.shadow
         S.idx = lane_index(&self.lane)
-        o = oki_stream_k(&S, self.pend, &self.npend, &self.held if pack else NULL, src, n, dst)
+        if self.npend == 0:
+            nf = n - 2 if n > 2 else 0
+            o = cr_search(&cr_oki_search, &S, src, n, nf, 4, held, dst)
+            for i in range(n - nf):
+                self.pend[i] = src[nf + i]
+            self.npend = <int>(n - nf)
+        else:
+            m = n if n < 2 else 2
+            for i in range(self.npend):
+                tmp[i] = self.pend[i]
+            for i in range(m):
+                tmp[self.npend + i] = src[i]
+            tn = self.npend + m
+            if n >= 2:
+                o = cr_search(&cr_oki_search, &S, tmp, tn, self.npend, 4, held, dst)
+                o += cr_search(&cr_oki_search, &S, src, n, n - 2, 4, held, dst + o)
+                self.pend[0] = src[n - 2]
+                self.pend[1] = src[n - 1]
+                self.npend = 2
+            else:
+                nf = tn - 2 if tn > 2 else 0
+                o = cr_search(&cr_oki_search, &S, tmp, tn, nf, 4, held, dst)
+                for i in range(tn - nf):
+                    self.pend[i] = tmp[nf + i]
+                self.npend = <int>(tn - nf)
         self.lane.p = S.pm
         self.shadow = S.ps
         lane_set(&cr_oki, &self.lane, S.pm, S.idx)

@@ -467,44 +467,7 @@ cdef inline void search_rows_k(const cr_search_tables* Q, const int16_t* src, Py
         state[3 * r + 2] = S.ps
 
 
-# --- OKI as a stream: the lookahead held across calls -----------------------------------------
-
-cdef inline Py_ssize_t oki_stream_k(cr_search_state* S, int16_t* pend, int* npend, int* held,
-                                    const int16_t* src, Py_ssize_t n, uint8_t* dst) noexcept nogil:
-    """Code the next n samples of a stream: every sample whose two lookahead samples are
-    known now, the last two (pend, *npend of them) waiting for the next call or for
-    oki_stream_end_k.  Codes pair into bytes through *held (-1: none), or with held NULL
-    go one per byte.  The bytes never depend on how the stream is cut into calls.
-    Returns the bytes written."""
-    cdef int16_t tmp[4]
-    cdef Py_ssize_t o = 0, tn, nf, m, i
-    if npend[0] == 0:
-        nf = n - 2 if n > 2 else 0
-        o = cr_search(&cr_oki_search, S, src, n, nf, 4, held, dst)
-        for i in range(n - nf):
-            pend[i] = src[nf + i]
-        npend[0] = <int>(n - nf)
-        return o
-    m = n if n < 2 else 2
-    for i in range(npend[0]):
-        tmp[i] = pend[i]
-    for i in range(m):
-        tmp[npend[0] + i] = src[i]
-    tn = npend[0] + m
-    if n >= 2:
-        o = cr_search(&cr_oki_search, S, tmp, tn, npend[0], 4, held, dst)
-        o += cr_search(&cr_oki_search, S, src, n, n - 2, 4, held, dst + o)
-        pend[0] = src[n - 2]
-        pend[1] = src[n - 1]
-        npend[0] = 2
-    else:
-        nf = tn - 2 if tn > 2 else 0
-        o = cr_search(&cr_oki_search, S, tmp, tn, nf, 4, held, dst)
-        for i in range(tn - nf):
-            pend[i] = tmp[nf + i]
-        npend[0] = <int>(tn - nf)
-    return o
-
+# --- OKI state after coded bytes ----------------------------------------------------------
 
 cdef inline void oki_replay_k(cr_search_state* S, const uint8_t* src,
                               Py_ssize_t nbytes) noexcept nogil:
