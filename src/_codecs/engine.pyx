@@ -236,6 +236,7 @@ cdef class Bank:
     cdef int16_t* ok_src
     cdef int64_t ok_cap
     cdef int32_t* ok_state
+    cdef Py_ssize_t ok_rows
     cdef int32_t ok_one[3]
 
     def __cinit__(self, capacity=16, flush_bytes=4096, sync_every=MEDIA_RATE):
@@ -252,6 +253,7 @@ cdef class Bank:
         self.ok_src = NULL
         self.ok_cap = 0
         self.ok_state = NULL
+        self.ok_rows = 0
         self.flush_bytes = _i64(flush_bytes, "flush_bytes")
         self.sync_every = _i64(sync_every, "sync_every")
         self._check_sizes()
@@ -739,6 +741,7 @@ cdef class Bank:
         cdef slot_t* s
         cdef int32_t* st
         cdef void* p
+        cdef bint rows
         for r in range(k):
             s = self.slots[slots[r]]
             if s.fmt == FMT_OKI and s.oki_n >= 4 and not s.oki_mark:
@@ -755,24 +758,26 @@ cdef class Bank:
                     self.ok_list[j] = self.ok_list[done + g]
                     self.ok_list[done + g] = slot
                     g += 1
+            # scratch: g rows of n samples, then their bytes (n/2 per row); g states
             if g * n > self.ok_cap:
                 p = realloc(self.ok_src, g * n * (sizeof(int16_t) + 1))
                 if p != NULL:
                     self.ok_src = <int16_t*>p
                     self.ok_cap = g * n
+            if g > self.ok_rows:
                 p = realloc(self.ok_state, g * 3 * sizeof(int32_t))
                 if p != NULL:
                     self.ok_state = <int32_t*>p
-                if self.ok_cap < g * n or p == NULL:
-                    self.ok_cap = 0         # out of memory: a row at a time, in place
+                    self.ok_rows = g
+            rows = self.ok_cap >= g * n and self.ok_rows >= g   # else a row at a time, in place
             for j in range(g):
                 s = self.slots[self.ok_list[done + j]]
                 s.oki_mark = 0
-                if self.ok_cap:
+                if rows:
                     memcpy(&self.ok_src[j * n], s.okibuf, n * sizeof(int16_t))
                     st = &self.ok_state[3 * j]
                     st[0], st[1], st[2] = s.oki.pm, s.oki.idx, s.oki.ps
-            if self.ok_cap:
+            if rows:
                 search_rows_k(&cr_oki_search, self.ok_src, g, n, self.ok_state, 4,
                               <uint8_t*>&self.ok_src[g * n])
             for j in range(g):
@@ -780,7 +785,7 @@ cdef class Bank:
                 c = n - 2
                 if not self._reserve(s, n // 2):
                     continue
-                if self.ok_cap:
+                if rows:
                     memcpy(&s.out[s.out_len], (<uint8_t*>&self.ok_src[g * n]) + j * (n // 2),
                            c // 2)
                 else:
