@@ -13,6 +13,8 @@ N channels record A-law at 8000 Hz with silence detection and DTMF barge-in on, 
 The throughput run also times the engine's ticks alone (``engine.process()``: detectors,
 record-job decisions, resampling and coding, the Python per event; the pushes excluded),
 in CPU time of the thread running them: the engine's own cost per channel-second.
+With ``--core``, also the compiled record jobs alone (``Bank.feed``: resampling and
+coding for every row, the termination decisions; no detectors, no file writes).
 
 Memory per active recording: RSS growth divided by N after the recordings started and
 ran (file buffers, detector state, rings included).
@@ -143,6 +145,38 @@ def throughput(n: int, seconds: float, root: str) -> dict:
     }
 
 
+def core(n: int, seconds: float) -> dict:
+    """The compiled core's record jobs alone (``Bank.feed`` and ``take_out``: resampling,
+    coding, the termination decisions; no detectors, no files, no Python per event):
+    thread CPU per channel-second."""
+    from recorder._codecs.engine import Bank
+    from recorder.engine import CoreFormat
+
+    fmt = {"s16bit": "S16", "u8bit": "U8"}.get(FORMAT, FORMAT.upper())
+    bank = Bank(n)
+    slots = np.arange(n, dtype=np.int64)
+    for i in range(n):
+        bank.open(i)
+        bank.start_job(i, int(CoreFormat[fmt]), -1, -1, 0, 0, False, 0, RATE, -1)
+    audio = np.stack([codecs.alaw_decode(call_audio(seconds, i % 16)) for i in range(min(n, 16))])
+    rows = audio[np.arange(n) % len(audio)]
+    zeros64, seen = np.zeros(n, np.int64), np.ones(n, np.uint8)
+    none64, digit = np.full(n, -1, np.int64), np.zeros(n, np.int32)
+    steps = int(seconds * 50)
+    t0 = time.thread_time()
+    for s in range(steps):
+        block = np.ascontiguousarray(rows[:, s * FRAME : (s + 1) * FRAME])
+        events = bank.feed(slots, block, zeros64, seen, none64, digit, none64)
+        for i in np.flatnonzero(events):
+            bank.take_out(int(i))
+    cpu = time.thread_time() - t0
+    return {
+        "channels": n,
+        "core_us_per_channel_second": cpu / (n * seconds) * 1e6,
+        "core_channels_per_core": n * seconds / cpu,
+    }
+
+
 def realtime(n: int, seconds: float, root: str) -> dict:
     engine = Engine()
     audio = [call_audio(seconds, i % 16) for i in range(min(n, 16))]
@@ -205,6 +239,11 @@ def main(argv=None) -> int:
     ap.add_argument(
         "--rate", default="8000", help="recording rates, comma-separated or all (default 8000)"
     )
+    ap.add_argument(
+        "--core",
+        action="store_true",
+        help="also time the compiled record jobs alone (resampling + coding)",
+    )
     ap.add_argument("--json", action="store_true")
     args = ap.parse_args(argv)
     global FORMAT, RATE
@@ -233,6 +272,8 @@ def main(argv=None) -> int:
         with tempfile.TemporaryDirectory(prefix="density-") as root:
             tp = throughput(args.channels, args.seconds, root)
             rows.append({"case": f"throughput {what} {args.channels} ch", **tp})
+            if args.core:
+                rows.append({"case": f"core only {what}", **core(args.channels, args.seconds)})
             if args.realtime_seconds:
                 rt = realtime(args.channels, args.realtime_seconds, root)
                 rows.append({"case": f"real time {what} {args.channels} ch", **rt})
@@ -247,6 +288,7 @@ def main(argv=None) -> int:
             ("cpu_us_per_channel_second", "us CPU/ch-s", ".1f"),
             ("tick_channels_per_core", "tick ch/core", ".0f"),
             ("tick_us_per_channel_second", "tick us/ch-s", ".1f"),
+            ("core_us_per_channel_second", "core us/ch-s", ".1f"),
             ("kib_per_recording", "KiB/rec", ".0f"),
             ("cpu_share", "CPU share", ".2f"),
             ("kept_up", "kept up", ""),
