@@ -249,8 +249,8 @@ def main(argv=None) -> int:
     global FORMAT, RATE
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
     resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
-    if hard < args.channels + 64:
-        ap.error(f"need {args.channels + 64} open files, the hard limit is {hard}")
+    if hard < 2 * args.channels + 64:  # a recording holds its folder and its file open
+        ap.error(f"need {2 * args.channels + 64} open files, the hard limit is {hard}")
     formats = RECORD_FORMATS if args.format == "all" else tuple(args.format.split(","))
     rates = RECORD_RATES if args.rate == "all" else tuple(int(r) for r in args.rate.split(","))
     rows = []
