@@ -465,26 +465,3 @@ cdef inline void search_rows_k(const cr_search_tables* Q, const int16_t* src, Py
         state[3 * r] = S.pm
         state[3 * r + 1] = S.idx
         state[3 * r + 2] = S.ps
-
-
-# --- OKI state after coded bytes ----------------------------------------------------------
-
-cdef inline void oki_replay_k(cr_search_state* S, const uint8_t* src,
-                              Py_ssize_t nbytes) noexcept nogil:
-    """Move S over the codes of nbytes OKI bytes (high nibble first) as both kinds of
-    decoder do (multiply and shift-sum predictors, step index): the state cr_search
-    leaves after coding them."""
-    cdef const cr_search_tables* Q = &cr_oki_search
-    cdef int32_t pm = S.pm, ps = S.ps, b = 8 * S.idx, k, m
-    cdef uint32_t c
-    cdef Py_ssize_t i
-    for i in range(2 * nbytes):
-        c = <uint32_t>(src[i >> 1] & 15) if i & 1 else <uint32_t>(src[i >> 1] >> 4)
-        m = -<int32_t>((c >> 3) & 1)
-        k = b + <int32_t>(c & 7)
-        pm = cr_as_clamp(pm + ((Q.rm[k] ^ m) - m), Q.lo, Q.hi)
-        ps = cr_as_clamp(ps + ((Q.rs[k] ^ m) - m), Q.lo, Q.hi)
-        b = Q.nbase[k]
-    S.pm = pm
-    S.ps = ps
-    S.idx = b >> 3

@@ -11,7 +11,7 @@ detector results to every recording slot in one call, with the GIL released.  Py
 only handles the few slots that report an event (output buffer to write, header to
 sync, job finished).
 """
-from libc.stdint cimport int16_t, uint8_t, int64_t, int32_t
+from libc.stdint cimport int16_t, uint8_t, int64_t, int32_t, uint32_t
 from libc.stdlib cimport malloc, realloc, free, calloc
 from libc.string cimport memcpy, memset, memmove
 
@@ -23,8 +23,8 @@ from g711_k cimport (
 from pcm_k cimport u8_encode_k, s16_encode_k
 from resample_k cimport rs_filter, rs_state, rs_reset, rs_process, cr_rs_select
 from adpcm_k cimport (
-    init_adpcm_tables, cr_search_state, cr_search, cr_oki_search, search_rows_k, oki_replay_k,
-    ima_wav_encode_block_k,
+    init_adpcm_tables, cr_search_state, cr_search_tables, cr_search, cr_oki_search,
+    search_rows_k, cr_as_clamp, ima_wav_encode_block_k,
 )
 
 
@@ -186,6 +186,27 @@ cdef int64_t _max64(int64_t a, int64_t b) noexcept nogil:
 
 cdef int64_t _min64(int64_t a, int64_t b) noexcept nogil:
     return a if a < b else b
+
+
+cdef inline void _oki_replay(cr_search_state* S, const uint8_t* src,
+                             Py_ssize_t nbytes) noexcept nogil:
+    """Move S over the codes of nbytes OKI bytes (high nibble first) as both kinds of
+    decoder do (multiply and shift-sum predictors, step index): the state the search
+    encoder (cr_search, search_rows_k) leaves after coding them."""
+    cdef const cr_search_tables* Q = &cr_oki_search
+    cdef int32_t pm = S.pm, ps = S.ps, b = 8 * S.idx, k, m
+    cdef uint32_t c
+    cdef Py_ssize_t i
+    for i in range(2 * nbytes):
+        c = <uint32_t>(src[i >> 1] & 15) if i & 1 else <uint32_t>(src[i >> 1] >> 4)
+        m = -<int32_t>((c >> 3) & 1)
+        k = b + <int32_t>(c & 7)
+        pm = cr_as_clamp(pm + ((Q.rm[k] ^ m) - m), Q.lo, Q.hi)
+        ps = cr_as_clamp(ps + ((Q.rs[k] ^ m) - m), Q.lo, Q.hi)
+        b = Q.nbase[k]
+    S.pm = pm
+    S.ps = ps
+    S.idx = b >> 3
 
 
 cdef inline int64_t _oki_row_len(const slot_t* s) noexcept nogil:
@@ -792,7 +813,7 @@ cdef class Bank:
                     st = self.ok_one
                     st[0], st[1], st[2] = s.oki.pm, s.oki.idx, s.oki.ps
                     search_rows_k(&cr_oki_search, s.okibuf, 1, n, st, 4, &s.out[s.out_len])
-                oki_replay_k(&s.oki, &s.out[s.out_len], c // 2)
+                _oki_replay(&s.oki, &s.out[s.out_len], c // 2)
                 s.out_len += c // 2
                 s.oki_n -= c
                 memmove(s.okibuf, &s.okibuf[c], s.oki_n * sizeof(int16_t))
