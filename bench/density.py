@@ -13,18 +13,33 @@ both in the same run and prints them side by side.  Two measurements:
   seconds while the engine's worker runs; reports the CPU share used and whether the
   engine kept up (no media waiting at the end).
 
+The throughput run also times the engine's ticks alone (``engine.process()``: detectors,
+record-job decisions, resampling and coding, the Python per event; the pushes excluded),
+in CPU time of the thread running them: the engine's own cost per channel-second.
+With ``--core``, also the compiled record jobs alone (``Bank.feed``: resampling and
+coding for every row, the termination decisions; no detectors, no file writes).
+
 Memory per active recording: RSS growth divided by N after the recordings started and
 ran (file buffers, detector state, rings included).
 
+``--format`` and ``--rate`` take comma-separated lists (``all``: every recording format or
+rate): one throughput run per combination, e.g. the whole sweep without the real-time
+phase::
+
+    python bench/density.py --format all --rate all --channels 2000 --seconds 2 \
+        --realtime-seconds 0
+
     python bench/density.py [--channels N] [--seconds T] [--format F --rate R]
-                            [--push channel|batch|both] [--profile] [--json]
+                            [--push channel|batch|both] [--profile] [--core] [--json]
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import resource
+import subprocess
 import sys
 import tempfile
 import time
@@ -37,6 +52,7 @@ import numpy as np  # noqa: E402
 from _common import emit  # noqa: E402
 
 from recorder import CallChannel, ChannelBatch, Engine, codecs  # noqa: E402
+from recorder.filerecorder import RECORD_FORMATS, RECORD_RATES  # noqa: E402
 
 FRAME = 160
 
@@ -124,13 +140,16 @@ def throughput(n: int, seconds: float, root: str, mode: str, profile: bool = Fal
 
         prof = cProfile.Profile()
         prof.enable()
+    tick_cpu = 0.0
     cpu0 = time.process_time()
     wall0 = time.perf_counter()
     for s in range(steps):
         feeder.push(s)
         clock.t += 0.02
+        t0 = time.thread_time()
         with engine.lock:
             engine.process()
+        tick_cpu += time.thread_time() - t0
     cpu = time.process_time() - cpu0
     wall = time.perf_counter() - wall0
     if prof is not None:
@@ -154,8 +173,42 @@ def throughput(n: int, seconds: float, root: str, mode: str, profile: bool = Fal
         "wall_seconds": wall,
         "channels_per_core": n * seconds / cpu,
         "cpu_us_per_channel_second": cpu / (n * seconds) * 1e6,
+        "tick_us_per_channel_second": tick_cpu / (n * seconds) * 1e6,
+        "tick_channels_per_core": n * seconds / tick_cpu,
         "kib_per_recording": (rss1 - rss0) / n,
         "causes": sorted(causes),
+    }
+
+
+def core(n: int, seconds: float) -> dict:
+    """The compiled core's record jobs alone (``Bank.feed`` and ``take_out``: resampling,
+    coding, the termination decisions; no detectors, no files, no Python per event):
+    thread CPU per channel-second."""
+    from recorder._codecs.engine import Bank
+    from recorder.engine import CoreFormat
+
+    fmt = {"s16bit": "S16", "u8bit": "U8"}.get(FORMAT, FORMAT.upper())
+    bank = Bank(n)
+    slots = np.arange(n, dtype=np.int64)
+    for i in range(n):
+        bank.open(i)
+        bank.start_job(i, int(CoreFormat[fmt]), -1, -1, 0, 0, False, 0, RATE, -1)
+    audio = np.stack([codecs.alaw_decode(call_audio(seconds, i % 16)) for i in range(min(n, 16))])
+    rows = audio[np.arange(n) % len(audio)]
+    zeros64, seen = np.zeros(n, np.int64), np.ones(n, np.uint8)
+    none64, digit = np.full(n, -1, np.int64), np.zeros(n, np.int32)
+    steps = int(seconds * 50)
+    t0 = time.thread_time()
+    for s in range(steps):
+        block = np.ascontiguousarray(rows[:, s * FRAME : (s + 1) * FRAME])
+        events = bank.feed(slots, block, zeros64, seen, none64, digit, none64)
+        for i in np.flatnonzero(events):
+            bank.take_out(int(i))
+    cpu = time.thread_time() - t0
+    return {
+        "channels": n,
+        "core_us_per_channel_second": cpu / (n * seconds) * 1e6,
+        "core_channels_per_core": n * seconds / cpu,
     }
 
 
@@ -199,13 +252,24 @@ def realtime(n: int, seconds: float, root: str, mode: str) -> dict:
     }
 
 
+def _without(argv: list[str], options: tuple[str, ...]) -> list[str]:
+    """argv without the given options (and their values)."""
+    out, skip = [], False
+    for a in argv:
+        if skip:
+            skip = False
+        elif a in options:
+            skip = a != "--json"
+        elif not a.startswith(tuple(o + "=" for o in options)):
+            out.append(a)
+    return out
+
+
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--channels", type=int, default=2000)
     ap.add_argument("--seconds", type=float, default=10.0)
     ap.add_argument("--realtime-seconds", type=float, default=5.0)
-    ap.add_argument("--format", default="alaw", help="recording format (default alaw)")
-    ap.add_argument("--rate", type=int, default=8000, help="recording rate (default 8000)")
     ap.add_argument(
         "--push",
         choices=("channel", "batch", "both"),
@@ -213,36 +277,70 @@ def main(argv=None) -> int:
         help="CallChannel.push per frame, ChannelBatch.push per 20 ms, or both (default)",
     )
     ap.add_argument("--profile", action="store_true", help="cProfile the throughput runs")
+    ap.add_argument(
+        "--format", default="alaw", help="recording formats, comma-separated or all (default alaw)"
+    )
+    ap.add_argument(
+        "--rate", default="8000", help="recording rates, comma-separated or all (default 8000)"
+    )
+    ap.add_argument(
+        "--core",
+        action="store_true",
+        help="also time the compiled record jobs alone (resampling + coding)",
+    )
     ap.add_argument("--json", action="store_true")
     args = ap.parse_args(argv)
     global FORMAT, RATE
-    FORMAT, RATE = args.format, args.rate
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
     resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
-    if hard < args.channels + 64:
-        ap.error(f"need {args.channels + 64} open files, the hard limit is {hard}")
+    if hard < 2 * args.channels + 64:  # a recording holds its folder and its file open
+        ap.error(f"need {2 * args.channels + 64} open files, the hard limit is {hard}")
+    formats = RECORD_FORMATS if args.format == "all" else tuple(args.format.split(","))
+    rates = RECORD_RATES if args.rate == "all" else tuple(int(r) for r in args.rate.split(","))
     rows = []
-    with tempfile.TemporaryDirectory(prefix="density-") as root:
+    combos = [(f, r) for f in formats for r in rates]
+    for fmt, rate in combos:
+        if len(combos) > 1:  # each in a fresh process: its memory growth is its own
+            argv1 = list(argv if argv is not None else sys.argv[1:])
+            cmd = [sys.executable, __file__, *_without(argv1, ("--format", "--rate", "--json"))]
+            out = subprocess.run(
+                [*cmd, "--format", fmt, "--rate", str(rate), "--json"],
+                check=True,
+                capture_output=True,
+                text=True,
+            ).stdout
+            rows.extend(json.loads(out)["results"])
+            continue
+        FORMAT, RATE = fmt, rate
+        what = f"{fmt} {rate}"
         modes = ("channel", "batch") if args.push == "both" else (args.push,)
-        for mode in modes:
-            tp = throughput(args.channels, args.seconds, root, mode, args.profile)
-            rows.append({"case": f"throughput {args.channels} ch, {mode} push", **tp})
-        if len(modes) == 2:
-            ratio = rows[1]["channels_per_core"] / rows[0]["channels_per_core"]
-            rows[1]["batch_over_channel"] = ratio
-        if args.realtime_seconds:
+        with tempfile.TemporaryDirectory(prefix="density-") as root:
+            first = len(rows)
             for mode in modes:
-                rt = realtime(args.channels, args.realtime_seconds, root, mode)
-                rows.append({"case": f"real time {args.channels} ch, {mode} push", **rt})
+                tp = throughput(args.channels, args.seconds, root, mode, args.profile)
+                rows.append({"case": f"throughput {what} {args.channels} ch, {mode} push", **tp})
+            if len(modes) == 2:
+                ratio = rows[first + 1]["channels_per_core"] / rows[first]["channels_per_core"]
+                rows[first + 1]["batch_over_channel"] = ratio
+            if args.core:
+                rows.append({"case": f"core only {what}", **core(args.channels, args.seconds)})
+            if args.realtime_seconds:
+                for mode in modes:
+                    rt = realtime(args.channels, args.realtime_seconds, root, mode)
+                    rows.append({"case": f"real time {what} {args.channels} ch, {mode} push", **rt})
     emit(
         rows,
         args.json,
-        f"density: {FORMAT} {RATE} Hz recordings with silence + DTMF detection, 20 ms push frames",
+        "density: recordings with silence + DTMF detection, 20 ms push frames "
+        "(tick: the engine's ticks alone, pushes excluded)",
         [
             ("case", "case", "s"),
             ("channels_per_core", "ch/core", ".0f"),
             ("cpu_us_per_channel_second", "us CPU/ch-s", ".1f"),
             ("batch_over_channel", "batch/channel", ".2f"),
+            ("tick_channels_per_core", "tick ch/core", ".0f"),
+            ("tick_us_per_channel_second", "tick us/ch-s", ".1f"),
+            ("core_us_per_channel_second", "core us/ch-s", ".1f"),
             ("kib_per_recording", "KiB/rec", ".0f"),
             ("cpu_share", "CPU share", ".2f"),
             ("kept_up", "kept up", ""),

@@ -81,15 +81,18 @@ def test_any_writer_exception_ends_the_job_with_error_and_spares_the_engine(
     engine = recorder.Engine()
     a, clock = live(tmp_path, engine)
     b, _ = live(tmp_path, engine)
-    # a's samples reach its file through Writer.write (resampled to 11025 Hz), b's through
-    # Writer.write_coded (coded by the engine's core): a bug in the one breaks only a
+    # both files are written by Writer.write_coded (coded by the engine's core): a bug in
+    # the writer of a's file (the one at 11025 Hz) breaks only a
     a.FileRecorder.start("a.wav", file_format="s16bit", rate=11025, milliseconds_max_silence=0)
     b.FileRecorder.start("b.wav", file_format="s16bit", milliseconds_max_silence=0)
+    write_coded = wav.Writer.write_coded
 
-    def boom(self, data):
-        raise RuntimeError("simulated bug in the writer")
+    def boom(self, data, **kw):
+        if self.rate == 11025:
+            raise RuntimeError("simulated bug in the writer")
+        write_coded(self, data, **kw)
 
-    monkeypatch.setattr(wav.Writer, "write", boom)
+    monkeypatch.setattr(wav.Writer, "write_coded", boom)
     x = speechlike(2)
     for i in range(0, x.size, 160):
         a.push(x[i : i + 160])
@@ -260,7 +263,9 @@ def test_every_format_writes_in_buffered_pieces(tmp_path, fmt, rate, monkeypatch
     for method in ("write", "write_coded"):  # every piece the recorder hands its file
         orig = getattr(wav.Writer, method)
         monkeypatch.setattr(
-            wav.Writer, method, lambda self, c, orig=orig: (calls.append(len(c)), orig(self, c))[1]
+            wav.Writer,
+            method,
+            lambda self, c, orig=orig, **kw: (calls.append(len(c)), orig(self, c, **kw))[1],
         )
     ch, clock = live(tmp_path)
     ch.FileRecorder.start("w.wav", file_format=fmt, rate=rate, milliseconds_max_silence=0)
@@ -270,6 +275,7 @@ def test_every_format_writes_in_buffered_pieces(tmp_path, fmt, rate, monkeypatch
         clock.t += 0.02
         ch.poll()
     ch.FileRecorder.stop()
+    assert ch.FileRecorder.cause() is Cause.ABORTED  # every piece was written
     assert len([n for n in calls if n]) <= 5 * 3  # about 2 writes per second
     ch.close()
 

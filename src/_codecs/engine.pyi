@@ -13,17 +13,16 @@ class JobState:
     digit_start: int
     digit: str | None
     first_audio: int
+    frames: int
 
 class Bank:
     capacity: int
     flush_bytes: int
     sync_every: int
-    flush_samples: int
     def __init__(
         self,
         capacity: int = ...,
         flush_bytes: int = ...,
-        flush_samples: int = ...,
         sync_every: int = ...,
     ) -> None: ...
     def open(self, slot: int) -> None: ...
@@ -56,6 +55,8 @@ class Bank:
         init_sil: int,
         barge: bool,
         hold: int,
+        rate: int = ...,
+        max_frames: int = ...,
     ) -> None: ...
     def feed(
         self,
@@ -70,6 +71,5 @@ class Bank:
     def end_job(self, slot: int, cause: int, commit_held: bool) -> None: ...
     def barge(self, slot: int, digit: int, start: int) -> bool: ...
     def take_out(self, slot: int) -> bytes: ...
-    def take_pcm(self, slot: int) -> npt.NDArray[np.int16]: ...
     def job(self, slot: int) -> JobState: ...
     def active(self, slot: int) -> bool: ...

@@ -1,17 +1,19 @@
 # cython: language_level=3, boundscheck=False, wraparound=False, cdivision=True
 """The recorder engine's compiled core: per-slot media rings and the record-job state
-machine (termination decisions at the exact sample, hold-back for barge-in, G.711/PCM
-encoding into per-slot output buffers).
+machine (termination decisions at the exact sample, hold-back for barge-in), and the
+coding of every recording format at every rate into per-slot output buffers: the
+committed 8 kHz media is resampled (streaming polyphase filter, resample_k) when the
+file's rate differs, then coded as G.711, linear PCM, IMA ADPCM WAV blocks or OKI ADPCM.
 
 One slot per call channel.  A tick gathers 20 ms of media from every ready slot into a
 2-D block (``take``), the detectors run over that block, and ``feed`` applies the
 detector results to every recording slot in one call, with the GIL released.  Python
 only handles the few slots that report an event (output buffer to write, header to
-sync, job finished, PCM to resample/encode in Python for formats not coded here).
+sync, job finished).
 """
-from libc.stdint cimport int16_t, uint8_t, int64_t, int32_t
+from libc.stdint cimport int16_t, uint8_t, int64_t, int32_t, uint32_t
 from libc.stdlib cimport malloc, realloc, free, calloc
-from libc.string cimport memcpy, memset
+from libc.string cimport memcpy, memset, memmove
 
 from cpu_isa cimport cr_isa_set
 from g711_k cimport (
@@ -19,6 +21,11 @@ from g711_k cimport (
     cr_alaw_decode_simd, cr_ulaw_decode_simd, cr_alaw_encode_simd, cr_ulaw_encode_simd,
 )
 from pcm_k cimport u8_encode_k, s16_encode_k
+from resample_k cimport rs_filter, rs_state, rs_reset, rs_process, cr_rs_select
+from adpcm_k cimport (
+    init_adpcm_tables, cr_search_state, cr_search_tables, cr_search, cr_oki_search,
+    search_rows_k, cr_as_clamp, ima_wav_encode_block_k,
+)
 
 
 cdef inline void _g711_decode(const uint8_t* src, int16_t* dst, int64_t n,
@@ -36,12 +43,17 @@ import numpy as np
 from recorder._buffers import MAX_CHANNELS
 
 init_g711_tables()
+init_adpcm_tables()
+cr_rs_select()
 
 
 def set_isa(int level):
-    """Use at most SIMD ``level`` for the G.711 coding here (cpu_isa.h); returns the
-    level in use.  Called by recorder.simd.set_simd_level with every kernel module."""
-    return cr_isa_set(level)
+    """Use at most SIMD ``level`` for the coding here (cpu_isa.h: G.711, the resampler's
+    loops, the OKI search); returns the level in use.  Called by
+    recorder.simd.set_simd_level with every kernel module."""
+    level = cr_isa_set(level)
+    cr_rs_select()
+    return level
 
 
 DEF RING = 8192
@@ -50,13 +62,28 @@ DEF RING = 8192
 cdef enum:
     MEDIA_RATE = 8000
 
-# output formats coded here; FMT_PCM_OUT hands the committed 8 kHz samples to Python
+# output formats (every one is coded here, at any rate the job asks for)
 cdef enum:
     FMT_ALAW = 0
     FMT_ULAW = 1
     FMT_S16 = 2
     FMT_U8 = 3
-    FMT_PCM_OUT = 4
+    FMT_IMA = 4       # IMA ADPCM WAV blocks (mono below 12000 Hz: 256 bytes, 505 frames)
+    FMT_OKI = 5       # OKI ADPCM, high nibble first
+
+# IMA ADPCM WAV blocks of a mono file below 12000 Hz (recorder._wav_adpcm.ImaWav)
+cdef enum:
+    IMA_BLOCK = 256
+    IMA_FRAMES = 505
+    IMA_MAX_RATE = 11999
+
+# input samples the resampler takes per call (bounds the Bank's scratch buffers), and
+# history beyond the filter window each slot keeps (floats)
+cdef enum:
+    RS_PIECE = 1024
+    RS_ROOM = 128
+    MAX_FILTERS = 8
+    OKI_START = 512   # OKI samples a slot's buffer holds at first (it grows when needed)
 
 # termination causes
 cdef enum:
@@ -73,17 +100,17 @@ cdef enum:
 cdef enum:
     EV_FLUSH = 1      # output buffer holds at least the flush threshold
     EV_SYNC = 2       # a second of media committed since the last header sync
-    EV_DONE = 4       # the job finished (cause set, everything up to the cut committed)
-    EV_PCM = 8        # PCM waiting for Python (FMT_PCM_OUT jobs)
+    EV_DONE = 4       # the job finished (cause set, everything up to the cut coded)
 
 #: the constants above, for Python (recorder.engine types them as IntEnums)
 CONSTANTS = dict(
     MEDIA_RATE=MEDIA_RATE,
-    FMT_ALAW=FMT_ALAW, FMT_ULAW=FMT_ULAW, FMT_S16=FMT_S16, FMT_U8=FMT_U8, FMT_PCM_OUT=FMT_PCM_OUT,
+    FMT_ALAW=FMT_ALAW, FMT_ULAW=FMT_ULAW, FMT_S16=FMT_S16, FMT_U8=FMT_U8, FMT_IMA=FMT_IMA,
+    FMT_OKI=FMT_OKI,
     CAUSE_NONE=CAUSE_NONE, CAUSE_TIMEOUT=CAUSE_TIMEOUT, CAUSE_SIZE=CAUSE_SIZE,
     CAUSE_SILENCE=CAUSE_SILENCE, CAUSE_BARGEIN=CAUSE_BARGEIN, CAUSE_ABORTED=CAUSE_ABORTED,
     CAUSE_HANGUP=CAUSE_HANGUP, CAUSE_ERROR=CAUSE_ERROR,
-    EV_FLUSH=EV_FLUSH, EV_SYNC=EV_SYNC, EV_DONE=EV_DONE, EV_PCM=EV_PCM, RING_SIZE=RING,
+    EV_FLUSH=EV_FLUSH, EV_SYNC=EV_SYNC, EV_DONE=EV_DONE, RING_SIZE=RING,
 )
 
 
@@ -111,9 +138,6 @@ ctypedef struct slot_t:
     uint8_t* out
     int64_t out_len
     int64_t out_cap
-    int16_t* pcm
-    int64_t pcm_len
-    int64_t pcm_cap
     int64_t next_sync
     int cause
     int64_t digit_start
@@ -121,6 +145,23 @@ ctypedef struct slot_t:
     int64_t first_audio      # job sample where audio was first heard, -1 none
     int accept               # batch pushes reach the slot (its call is ANSWERED)
     int held_head            # held is a ring of `hold` samples: its oldest sample
+    # output coding: committed media -> (resampler) -> coder -> out
+    int rate                 # the file's sample rate
+    const rs_filter* flt     # MEDIA_RATE -> rate (NULL at MEDIA_RATE)
+    rs_state rs              # its stream; rs.buf holds flt.cap floats
+    int64_t frames           # frames coded at the file's rate
+    int64_t max_frames       # most frames the file takes (-1: no limit)
+    int16_t* blk             # IMA: the block being filled (IMA_FRAMES samples)
+    int blk_n
+    int32_t ima_index        # IMA: step index carried from block to block
+    cr_search_state oki      # OKI: the search encoder's state
+    # OKI: samples not coded yet (coded at the end of a feed, many slots at once, but for
+    # the last two or three, which wait for their lookahead)
+    int16_t* okibuf
+    int64_t oki_n
+    int64_t oki_cap
+    int oki_mark             # OKI: listed for this feed's coding
+    int64_t flush_at         # EV_FLUSH from this many bytes (flush_bytes per 8000 bytes/s)
 
 
 # Largest output-buffer threshold (bytes or samples) and barge-in hold-back (samples) a
@@ -149,6 +190,33 @@ cdef int64_t _min64(int64_t a, int64_t b) noexcept nogil:
     return a if a < b else b
 
 
+cdef inline void _oki_replay(cr_search_state* S, const uint8_t* src,
+                             Py_ssize_t nbytes) noexcept nogil:
+    """Move S over the codes of nbytes OKI bytes (high nibble first) as both kinds of
+    decoder do (multiply and shift-sum predictors, step index): the state the search
+    encoder (cr_search, search_rows_k) leaves after coding them."""
+    cdef const cr_search_tables* Q = &cr_oki_search
+    cdef int32_t pm = S.pm, ps = S.ps, b = 8 * S.idx, k, m
+    cdef uint32_t c
+    cdef Py_ssize_t i
+    for i in range(2 * nbytes):
+        c = <uint32_t>(src[i >> 1] & 15) if i & 1 else <uint32_t>(src[i >> 1] >> 4)
+        m = -<int32_t>((c >> 3) & 1)
+        k = b + <int32_t>(c & 7)
+        pm = cr_as_clamp(pm + ((Q.rm[k] ^ m) - m), Q.lo, Q.hi)
+        ps = cr_as_clamp(ps + ((Q.rs[k] ^ m) - m), Q.lo, Q.hi)
+        b = Q.nbase[k]
+    S.pm = pm
+    S.ps = ps
+    S.idx = b >> 3
+
+
+cdef inline int64_t _oki_row_len(const slot_t* s) noexcept nogil:
+    """Samples of an OKI slot's next row: an even count of samples to code (all but the
+    last two or three) and the two after them."""
+    return ((s.oki_n - 2) & ~(<int64_t>1)) + 2
+
+
 cdef class JobState:
     """A snapshot of one slot's record job (``Bank.job``); counts in samples at MEDIA_RATE
     from the start of the job."""
@@ -161,12 +229,13 @@ cdef class JobState:
     cdef readonly int64_t digit_start   # start of the barge-in digit (-1: none)
     cdef readonly object digit          # the barge-in digit, or None
     cdef readonly int64_t first_audio   # first audio onset (-1: none)
+    cdef readonly int64_t frames        # frames coded at the file's rate
 
     def __repr__(self):
         return (f"JobState(active={self.active}, n={self.n}, committed={self.committed}, "
                 f"audio_seen={self.audio_seen}, cause={self.cause}, "
                 f"digit_start={self.digit_start}, digit={self.digit!r}, "
-                f"first_audio={self.first_audio})")
+                f"first_audio={self.first_audio}, frames={self.frames})")
 
 
 cdef class Bank:
@@ -176,24 +245,48 @@ cdef class Bank:
     cdef int64_t* gens       # per slot: bumped by every open(), so a stale slot is seen
     cdef readonly int capacity
     cdef public int64_t flush_bytes
-    cdef public int64_t flush_samples
     cdef public int64_t sync_every
+    # resampling filters MEDIA_RATE -> rate (shared by the slots; never moved once made)
+    cdef rs_filter filters[MAX_FILTERS]
+    cdef int filter_rate[MAX_FILTERS]
+    cdef int nfilters
+    cdef list _filter_arrays        # keeps the filters' tables alive
+    cdef float* rs_scratch          # one resampler call's float outputs
+    cdef int16_t* rs_out            # ... and its int16 outputs
+    cdef Py_ssize_t rs_scratch_n, rs_out_n
+    # OKI rows of one feed: the slots, their samples (then their bytes), their states
+    cdef int64_t* ok_list
+    cdef Py_ssize_t ok_list_n
+    cdef int16_t* ok_src
+    cdef int64_t ok_cap
+    cdef int32_t* ok_state
+    cdef Py_ssize_t ok_rows
+    cdef int32_t ok_one[3]
 
-    def __cinit__(self, capacity=16, flush_bytes=4096, flush_samples=4000, sync_every=MEDIA_RATE):
+    def __cinit__(self, capacity=16, flush_bytes=4096, sync_every=MEDIA_RATE):
         self.slots = NULL
         self.gens = NULL
         self.capacity = 0
+        self.nfilters = 0
+        self._filter_arrays = []
+        self.rs_scratch = NULL
+        self.rs_out = NULL
+        self.rs_scratch_n = 0
+        self.rs_out_n = 0
+        self.ok_list = NULL
+        self.ok_list_n = 0
+        self.ok_src = NULL
+        self.ok_cap = 0
+        self.ok_state = NULL
+        self.ok_rows = 0
         self.flush_bytes = _i64(flush_bytes, "flush_bytes")
-        self.flush_samples = _i64(flush_samples, "flush_samples")
         self.sync_every = _i64(sync_every, "sync_every")
         self._check_sizes()
         self._grow(capacity)
 
     cdef int _check_sizes(self) except -1:
-        if not (0 <= self.flush_bytes <= MAX_BUFFER and 0 <= self.flush_samples <= MAX_BUFFER
-                and self.sync_every >= 1):
-            raise ValueError(f"flush_bytes and flush_samples must be in 0..{MAX_BUFFER}, "
-                             f"sync_every >= 1")
+        if not (0 <= self.flush_bytes <= MAX_BUFFER and self.sync_every >= 1):
+            raise ValueError(f"flush_bytes must be in 0..{MAX_BUFFER}, sync_every >= 1")
         return 0
 
     def __dealloc__(self):
@@ -205,15 +298,81 @@ cdef class Bank:
                     free(self.slots[i])
             free(self.slots)
         free(self.gens)
+        free(self.rs_scratch)
+        free(self.rs_out)
+        free(self.ok_list)
+        free(self.ok_src)
+        free(self.ok_state)
 
     cdef void _free_job(self, slot_t* s) noexcept:
         free(s.held)
         s.held = NULL
         free(s.out)
         s.out = NULL
-        free(s.pcm)
-        s.pcm = NULL
+        free(s.rs.buf)
+        s.rs.buf = NULL
+        s.flt = NULL
+        free(s.blk)
+        s.blk = NULL
+        free(s.okibuf)
+        s.okibuf = NULL
+        s.oki_n = 0
+        s.oki_cap = 0
         s.active = 0
+
+    cdef const rs_filter* _filter(self, int rate) except NULL:
+        """The resampling filter MEDIA_RATE -> rate (designed by recorder.resampling on
+        first use, shared by every slot of this bank)."""
+        cdef int i
+        for i in range(self.nfilters):
+            if self.filter_rate[i] == rate:
+                return &self.filters[i]
+        if self.nfilters == MAX_FILTERS:
+            raise ValueError(f"at most {MAX_FILTERS} recording rates per engine")
+        from recorder.resampling import design
+        d = design(MEDIA_RATE, rate)
+        coef = np.ascontiguousarray(d.coef, dtype=np.float32)
+        ph = np.arange(d.p, dtype=np.int64) + d.q
+        nxt = np.ascontiguousarray(ph % d.p, dtype=np.int32)
+        adv = np.ascontiguousarray(ph // d.p, dtype=np.int32)
+        cdef const float[:, ::1] cv = coef
+        cdef const int32_t[::1] nv = nxt
+        cdef const int32_t[::1] av = adv
+        cdef rs_filter* f = &self.filters[self.nfilters]
+        cdef Py_ssize_t taps = cv.shape[1]
+        cdef Py_ssize_t need_scratch, need_out
+        cdef void* mem
+        if cv.shape[0] != d.p or taps % 8 or taps < 8:
+            raise ValueError(f"resampling filter of shape {coef.shape} for p={d.p}")
+        f.coef = &cv[0, 0]
+        f.next_phase = &nv[0]
+        f.advance = &av[0]
+        f.T = <int>taps
+        f.half = <int>(taps // 2)
+        f.p = d.p
+        f.q = d.q
+        # a slot keeps the filter window and RS_ROOM more samples (resample_k's output
+        # does not depend on how the input is cut into blocks)
+        f.cap = taps + RS_ROOM
+        # one call: outputs of RS_PIECE samples, or the end of a stream (half a window)
+        need_scratch = f.cap * f.p // f.q + 16
+        need_out = (RS_PIECE + taps) * f.p // f.q + 16
+        if need_scratch > self.rs_scratch_n:
+            mem = realloc(self.rs_scratch, need_scratch * sizeof(float))
+            if mem == NULL:
+                raise MemoryError()
+            self.rs_scratch = <float*>mem
+            self.rs_scratch_n = need_scratch
+        if need_out > self.rs_out_n:
+            mem = realloc(self.rs_out, need_out * sizeof(int16_t))
+            if mem == NULL:
+                raise MemoryError()
+            self.rs_out = <int16_t*>mem
+            self.rs_out_n = need_out
+        self._filter_arrays.append((coef, nxt, adv))
+        self.filter_rate[self.nfilters] = rate
+        self.nfilters += 1
+        return f
 
     def _grow(self, need):
         cdef int64_t n = _i64(need, "capacity")
@@ -465,18 +624,33 @@ cdef class Bank:
 
     # -- record jobs ----------------------------------------------------------------------
 
-    def start_job(self, slot, fmt, timeout_at, size_at, max_sil, init_sil, bint barge, hold):
+    def start_job(self, slot, fmt, timeout_at, size_at, max_sil, init_sil, bint barge, hold,
+                  rate=MEDIA_RATE, max_frames=-1):
         """Begin a record job on ``slot`` (see recorder.filerecorder for the semantics;
-        times in samples at MEDIA_RATE, -1 / 0 = none)."""
+        times in samples at MEDIA_RATE, -1 / 0 = none).  The file is coded as ``fmt`` at
+        ``rate`` Hz (resampled from MEDIA_RATE, the first filter for a rate designed by
+        recorder.resampling) and holds at most ``max_frames`` frames at that rate (-1:
+        no limit)."""
         cdef slot_t* s = self._slot(slot)
         cdef int64_t f = _i64(fmt, "fmt"), h = _i64(hold, "hold")
         cdef int64_t t_at = _i64(timeout_at, "timeout_at"), z_at = _i64(size_at, "size_at")
         cdef int64_t m_sil = _i64(max_sil, "max_sil"), i_sil = _i64(init_sil, "init_sil")
-        if not FMT_ALAW <= f <= FMT_PCM_OUT:
-            raise ValueError(f"fmt must be in {FMT_ALAW}..{FMT_PCM_OUT}, got {fmt}")
+        cdef int64_t r = _i64(rate, "rate"), mf = _i64(max_frames, "max_frames")
+        cdef const rs_filter* flt = NULL
+        cdef int64_t byte_rate
+        if not FMT_ALAW <= f <= FMT_OKI:
+            raise ValueError(f"fmt must be in {FMT_ALAW}..{FMT_OKI}, got {fmt}")
         if not 0 <= h <= MAX_BUFFER:
             raise ValueError(f"hold must be in 0..{MAX_BUFFER} samples, got {hold}")
+        if not 1000 <= r <= 48000:
+            raise ValueError(f"rate must be in 1000..48000 Hz, got {rate}")
+        if f == FMT_IMA and r > IMA_MAX_RATE:
+            raise ValueError(f"IMA ADPCM is coded here below 12000 Hz, got rate {rate}")
+        if mf < -1:
+            raise ValueError(f"max_frames must be >= 0, or -1 for no limit, got {max_frames}")
         self._check_sizes()
+        if r != MEDIA_RATE:
+            flt = self._filter(<int>r)
         self._free_job(s)
         s.fmt = <int>f
         s.bps = 2 if f == FMT_S16 else 1
@@ -498,61 +672,233 @@ cdef class Bank:
         s.next_sync = self.sync_every
         s.held = <int16_t*>malloc(max(s.hold, 1) * sizeof(int16_t))
         # a feed commits at most hold + the chunk; leave room for a few ticks unflushed
-        s.out_cap = self.flush_bytes + 2 * (RING + s.hold) if f != FMT_PCM_OUT else 0
-        s.out = <uint8_t*>malloc(max(s.out_cap, 1))
         s.out_len = 0
-        s.pcm_cap = 2 * RING + s.hold if f == FMT_PCM_OUT else 0
-        s.pcm = <int16_t*>malloc(max(s.pcm_cap, 1) * sizeof(int16_t))
-        s.pcm_len = 0
-        if s.held == NULL or s.out == NULL or s.pcm == NULL:
+        s.rate = <int>r
+        # the output buffer is handed to Python about as often whatever the byte rate:
+        # flush_bytes for 8000 bytes per second or less, proportionally more above
+        byte_rate = (2 * r if f == FMT_S16 else r * IMA_BLOCK // IMA_FRAMES if f == FMT_IMA
+                     else r // 2 if f == FMT_OKI else r)
+        s.flush_at = _max64(self.flush_bytes, self.flush_bytes * byte_rate // MEDIA_RATE)
+        # a feed commits at most hold + the chunk; leave room for a few ticks unflushed
+        s.out_cap = s.flush_at + 2 * (RING + s.hold)
+        s.out = <uint8_t*>malloc(max(s.out_cap, 1))
+        s.frames = 0
+        s.max_frames = mf
+        s.flt = flt
+        s.rs.clipped = 0
+        if flt != NULL:
+            s.rs.buf = <float*>malloc(flt.cap * sizeof(float))
+            if s.rs.buf != NULL:
+                rs_reset(&s.rs, flt)
+        s.blk_n = 0
+        s.ima_index = 0
+        if f == FMT_IMA:
+            s.blk = <int16_t*>malloc(IMA_FRAMES * sizeof(int16_t))
+        s.oki.pm = 0
+        s.oki.ps = 0
+        s.oki.idx = 0
+        s.oki_n = 0
+        s.oki_mark = 0
+        if f == FMT_OKI:
+            s.oki_cap = OKI_START
+            s.okibuf = <int16_t*>malloc(s.oki_cap * sizeof(int16_t))
+        if (s.held == NULL or s.out == NULL or (flt != NULL and s.rs.buf == NULL)
+                or (f == FMT_IMA and s.blk == NULL) or (f == FMT_OKI and s.okibuf == NULL)):
             self._free_job(s)
             raise MemoryError()
         s.active = 1
 
-    cdef int _reserve(self, slot_t* s, int64_t m) noexcept nogil:
-        """Make room for m more samples of output (normally there is: Python drains the
-        buffers every tick).  Returns 0 if memory ran out."""
-        cdef int64_t need
+    cdef int _reserve(self, slot_t* s, int64_t nbytes) noexcept nogil:
+        """Make room for nbytes more bytes of output (normally there is: Python drains
+        the buffers every tick).  Returns 0 if memory ran out."""
+        cdef int64_t need = s.out_len + nbytes
         cdef void* p
-        if s.fmt == FMT_PCM_OUT:
-            need = s.pcm_len + m
-            if need > s.pcm_cap:
-                p = realloc(s.pcm, 2 * need * sizeof(int16_t))
-                if p == NULL:
-                    return 0
-                s.pcm = <int16_t*>p
-                s.pcm_cap = 2 * need
-        else:
-            need = s.out_len + 2 * m
-            if need > s.out_cap:
-                p = realloc(s.out, 2 * need)
-                if p == NULL:
-                    return 0
-                s.out = <uint8_t*>p
-                s.out_cap = 2 * need
+        if need > s.out_cap:
+            p = realloc(s.out, 2 * need)
+            if p == NULL:
+                return 0
+            s.out = <uint8_t*>p
+            s.out_cap = 2 * need
         return 1
 
-    cdef void _commit(self, slot_t* s, const int16_t* x, int64_t m) noexcept nogil:
-        if m <= 0 or not self._reserve(s, m):
+    cdef void _code(self, slot_t* s, const int16_t* y, int64_t k) noexcept nogil:
+        """Code k samples at the file's rate into the output buffer (never past the
+        file's frame limit)."""
+        cdef int64_t take
+        cdef void* p
+        if s.max_frames >= 0 and k > s.max_frames - s.frames:
+            k = s.max_frames - s.frames
+        # bytes: 2 per sample at most, plus one IMA block or OKI's held-back codes
+        if k <= 0 or not self._reserve(s, 2 * k + IMA_BLOCK + 4):
             return
-        if s.fmt == FMT_PCM_OUT:
-            memcpy(&s.pcm[s.pcm_len], x, m * sizeof(int16_t))
-            s.pcm_len += m
-        elif s.fmt == FMT_ALAW:
-            if not cr_alaw_encode_simd(x, &s.out[s.out_len], m):
-                alaw_encode_k(x, &s.out[s.out_len], m)
-            s.out_len += m
+        s.frames += k
+        if s.fmt == FMT_ALAW:
+            if not cr_alaw_encode_simd(y, &s.out[s.out_len], k):
+                alaw_encode_k(y, &s.out[s.out_len], k)
+            s.out_len += k
         elif s.fmt == FMT_ULAW:
-            if not cr_ulaw_encode_simd(x, &s.out[s.out_len], m):
-                ulaw_encode_k(x, &s.out[s.out_len], m)
-            s.out_len += m
+            if not cr_ulaw_encode_simd(y, &s.out[s.out_len], k):
+                ulaw_encode_k(y, &s.out[s.out_len], k)
+            s.out_len += k
         elif s.fmt == FMT_S16:
-            s16_encode_k(x, &s.out[s.out_len], m)
-            s.out_len += 2 * m
-        else:
-            u8_encode_k(x, &s.out[s.out_len], m)
-            s.out_len += m
+            s16_encode_k(y, &s.out[s.out_len], k)
+            s.out_len += 2 * k
+        elif s.fmt == FMT_U8:
+            u8_encode_k(y, &s.out[s.out_len], k)
+            s.out_len += k
+        elif s.fmt == FMT_OKI:     # coded by _oki_rows at the end of the feed
+            if s.oki_n + k > s.oki_cap:
+                p = realloc(s.okibuf, 2 * (s.oki_n + k) * sizeof(int16_t))
+                if p == NULL:
+                    s.frames -= k
+                    return
+                s.okibuf = <int16_t*>p
+                s.oki_cap = 2 * (s.oki_n + k)
+            memcpy(&s.okibuf[s.oki_n], y, k * sizeof(int16_t))
+            s.oki_n += k
+        else:       # IMA: whole blocks straight from y, a partial one gathered in blk
+            while k > 0:
+                if s.blk_n == 0 and k >= IMA_FRAMES:
+                    ima_wav_encode_block_k(y, 1, (IMA_BLOCK - 4) // 4, &s.ima_index,
+                                           &s.out[s.out_len])
+                    s.out_len += IMA_BLOCK
+                    y += IMA_FRAMES
+                    k -= IMA_FRAMES
+                    continue
+                take = _min64(k, IMA_FRAMES - s.blk_n)
+                memcpy(&s.blk[s.blk_n], y, take * sizeof(int16_t))
+                s.blk_n += <int>take
+                y += take
+                k -= take
+                if s.blk_n == IMA_FRAMES:
+                    ima_wav_encode_block_k(s.blk, 1, (IMA_BLOCK - 4) // 4, &s.ima_index,
+                                           &s.out[s.out_len])
+                    s.out_len += IMA_BLOCK
+                    s.blk_n = 0
+
+    cdef void _commit(self, slot_t* s, const int16_t* x, int64_t m) noexcept nogil:
+        """Commit m media samples to the file: resampled (if the file's rate is not
+        MEDIA_RATE) and coded."""
+        cdef int64_t pos = 0, piece
+        cdef Py_ssize_t cnt
+        if m <= 0:
+            return
         s.committed += m
+        if s.flt == NULL:
+            self._code(s, x, m)
+            return
+        while pos < m:
+            piece = _min64(m - pos, RS_PIECE)
+            cnt = rs_process(&s.rs, s.flt, x + pos, <Py_ssize_t>piece, False, self.rs_out,
+                             self.rs_scratch)
+            self._code(s, self.rs_out, cnt)
+            pos += piece
+
+    cdef void _end_coding(self, slot_t* s) noexcept nogil:
+        """The job has ended: the resampler's last samples (the file holds
+        round(committed * rate / MEDIA_RATE) frames, halves to even, as many as fit),
+        then the coder's: IMA's last block padded with its last sample, OKI's lookahead
+        and a last odd code."""
+        cdef int64_t num, want
+        cdef Py_ssize_t cnt
+        cdef int i, held
+        if s.flt != NULL:
+            num = s.committed * s.flt.p
+            want = num // s.flt.q
+            if 2 * (num % s.flt.q) > s.flt.q or (2 * (num % s.flt.q) == s.flt.q and want & 1):
+                want += 1
+            cnt = rs_process(&s.rs, s.flt, <const int16_t*>NULL, 0, True, self.rs_out,
+                             self.rs_scratch)
+            self._code(s, self.rs_out, _min64(cnt, want - s.frames))
+        if not self._reserve(s, IMA_BLOCK + 4):
+            return
+        if s.fmt == FMT_IMA and s.blk_n > 0:
+            for i in range(s.blk_n, IMA_FRAMES):
+                s.blk[i] = s.blk[s.blk_n - 1]
+            ima_wav_encode_block_k(s.blk, 1, (IMA_BLOCK - 4) // 4, &s.ima_index,
+                                   &s.out[s.out_len])
+            s.out_len += IMA_BLOCK
+            s.blk_n = 0
+        elif s.fmt == FMT_OKI and s.oki_n:
+            # the stream ends: every sample coded, the last one repeated as lookahead, an
+            # odd last code completed with a zero low nibble
+            if not self._reserve(s, s.oki_n // 2 + 2):
+                return
+            held = -1
+            s.out_len += cr_search(&cr_oki_search, &s.oki, s.okibuf, s.oki_n, s.oki_n, 4, &held,
+                                   &s.out[s.out_len])
+            if held >= 0:
+                s.out[s.out_len] = <uint8_t>(held << 4)
+                s.out_len += 1
+            s.oki_n = 0
+
+    cdef void _oki_rows(self, const int64_t* slots, Py_ssize_t k) noexcept nogil:
+        """Code the OKI samples the slots took in this feed, many slots in one
+        search_rows_k call: a slot's row is its samples up to an even count c of them
+        and the two after (their lookahead), so the row's first c codes are the
+        stream's; the row's last two codes (past the lookahead) are dropped and the
+        state is replayed over the c codes kept.  Rows of one length go together."""
+        cdef Py_ssize_t r, j, g, cnt = 0, done = 0
+        cdef int64_t n, c, slot
+        cdef slot_t* s
+        cdef int32_t* st
+        cdef void* p
+        cdef bint rows
+        for r in range(k):
+            s = self.slots[slots[r]]
+            if s.fmt == FMT_OKI and s.oki_n >= 4 and not s.oki_mark:
+                s.oki_mark = 1
+                self.ok_list[cnt] = slots[r]
+                cnt += 1
+        while done < cnt:
+            # the rows of the first slot's length to the front of what is left
+            n = _oki_row_len(self.slots[self.ok_list[done]])
+            g = 0
+            for j in range(done, cnt):
+                if _oki_row_len(self.slots[self.ok_list[j]]) == n:
+                    slot = self.ok_list[j]
+                    self.ok_list[j] = self.ok_list[done + g]
+                    self.ok_list[done + g] = slot
+                    g += 1
+            # scratch: g rows of n samples, then their bytes (n/2 per row); g states
+            if g * n > self.ok_cap:
+                p = realloc(self.ok_src, g * n * (sizeof(int16_t) + 1))
+                if p != NULL:
+                    self.ok_src = <int16_t*>p
+                    self.ok_cap = g * n
+            if g > self.ok_rows:
+                p = realloc(self.ok_state, g * 3 * sizeof(int32_t))
+                if p != NULL:
+                    self.ok_state = <int32_t*>p
+                    self.ok_rows = g
+            rows = self.ok_cap >= g * n and self.ok_rows >= g   # else a row at a time, in place
+            for j in range(g):
+                s = self.slots[self.ok_list[done + j]]
+                s.oki_mark = 0
+                if rows:
+                    memcpy(&self.ok_src[j * n], s.okibuf, n * sizeof(int16_t))
+                    st = &self.ok_state[3 * j]
+                    st[0], st[1], st[2] = s.oki.pm, s.oki.idx, s.oki.ps
+            if rows:
+                search_rows_k(&cr_oki_search, self.ok_src, g, n, self.ok_state, 4,
+                              <uint8_t*>&self.ok_src[g * n])
+            for j in range(g):
+                s = self.slots[self.ok_list[done + j]]
+                c = n - 2
+                if not self._reserve(s, n // 2):
+                    continue
+                if rows:
+                    memcpy(&s.out[s.out_len], (<uint8_t*>&self.ok_src[g * n]) + j * (n // 2),
+                           c // 2)
+                else:
+                    st = self.ok_one
+                    st[0], st[1], st[2] = s.oki.pm, s.oki.idx, s.oki.ps
+                    search_rows_k(&cr_oki_search, s.okibuf, 1, n, st, 4, &s.out[s.out_len])
+                _oki_replay(&s.oki, &s.out[s.out_len], c // 2)
+                s.out_len += c // 2
+                s.oki_n -= c
+                memmove(s.okibuf, &s.okibuf[c], s.oki_n * sizeof(int16_t))
+            done += g
 
     cdef void _commit_from(self, slot_t* s, const int16_t* x, int64_t m,
                            int64_t upto) noexcept nogil:
@@ -618,6 +964,7 @@ cdef class Bank:
             s.held_n = 0
             s.cause = cause
             s.active = 0
+            self._end_coding(s)
             ev |= EV_DONE
         else:
             total = s.held_n + m
@@ -627,10 +974,8 @@ cdef class Bank:
             # the held ring, then the end of x appended to it
             if keep > s.held_n:
                 self._hold(s, x + (m - (keep - s.held_n)), keep - s.held_n)
-        if s.out_len >= self.flush_bytes:
+        if s.out_len >= s.flush_at:
             ev |= EV_FLUSH
-        if s.pcm_len >= self.flush_samples:
-            ev |= EV_PCM
         if s.committed >= s.next_sync:
             s.next_sync = (s.committed // self.sync_every + 1) * self.sync_every
             ev |= EV_SYNC
@@ -658,15 +1003,24 @@ cdef class Bank:
                 raise ValueError(f"slot {slots[r]} has no record job")
         events = np.zeros(k, dtype=np.int32)
         cdef int32_t[::1] ev = events
-        if m:
-            with nogil:
-                for r in range(k):
-                    ev[r] = self._feed_one(self.slots[slots[r]], &block[r, 0], m, silence[r],
-                                           seen[r], digit_start[r], digit[r], audio_start[r])
-        else:
+        cdef void* p
+        if k == 0:
+            return events
+        if k > self.ok_list_n:
+            p = realloc(self.ok_list, k * sizeof(int64_t))
+            if p == NULL:
+                raise MemoryError()
+            self.ok_list = <int64_t*>p
+            self.ok_list_n = k
+        with nogil:
             for r in range(k):
-                ev[r] = self._feed_one(self.slots[slots[r]], NULL, 0, silence[r], seen[r],
-                                       digit_start[r], digit[r], audio_start[r])
+                ev[r] = self._feed_one(self.slots[slots[r]], &block[r, 0] if m else NULL, m,
+                                       silence[r], seen[r], digit_start[r], digit[r],
+                                       audio_start[r])
+            self._oki_rows(&slots[0], k)
+            for r in range(k):
+                if self.slots[slots[r]].out_len >= self.slots[slots[r]].flush_at:
+                    ev[r] |= EV_FLUSH
         return events
 
     def end_job(self, slot, cause, bint commit_held):
@@ -683,6 +1037,7 @@ cdef class Bank:
         s.held_n = 0
         s.cause = <int>c
         s.active = 0
+        self._end_coding(s)
 
     def barge(self, slot, digit, start):
         """An out-of-band digit that started at job sample ``start``: cut there."""
@@ -703,6 +1058,7 @@ cdef class Bank:
         s.digit = <int>d
         s.cause = CAUSE_BARGEIN
         s.active = 0
+        self._end_coding(s)
         return True
 
     # -- output ---------------------------------------------------------------------------
@@ -713,16 +1069,6 @@ cdef class Bank:
         data = (<char*>s.out)[:s.out_len] if s.out_len else b""
         s.out_len = 0
         return data
-
-    def take_pcm(self, slot):
-        """The committed 8 kHz samples waiting for Python (FMT_PCM_OUT jobs)."""
-        cdef slot_t* s = self._slot(slot)
-        out = np.empty(s.pcm_len, dtype=np.int16)
-        cdef int16_t[::1] o = out
-        if s.pcm_len:
-            memcpy(&o[0], s.pcm, s.pcm_len * sizeof(int16_t))
-        s.pcm_len = 0
-        return out
 
     def job(self, slot):
         """A :class:`JobState` snapshot of ``slot``'s current or last record job."""
@@ -736,6 +1082,7 @@ cdef class Bank:
         st.digit_start = s.digit_start
         st.digit = chr(s.digit) if s.digit else None
         st.first_audio = s.first_audio
+        st.frames = s.frames
         return st
 
     def active(self, slot):

@@ -43,7 +43,7 @@ from ._buffers import as_int16, as_uint8, slot_array
 from .dsp import DTMF_KEYS
 from .engine import FRAME, MEDIA_RATE, PIECE, Engine
 from .filerecorder import Cause, Error, FileRecorder, Hangup, Job
-from .resampling import Resampler, to_mono
+from .resampling import to_mono
 
 if TYPE_CHECKING:
     from .types import FileCipher
@@ -444,7 +444,7 @@ class CallChannel:
         """Start ``job`` on this channel's media (lock held by the caller): media
         received before it is not part of it."""
         self._engine.process(np.array([self._slot]), partial=True)
-        job.attach(self._engine, self._slot, _resampler_factory, _HOLD_BACK)
+        job.attach(self._engine, self._slot, _HOLD_BACK)
 
     def end_job(self, job: Job, cause: Cause) -> None:
         """End ``job`` with ``cause`` after everything received so far (no-op if it has
@@ -580,7 +580,7 @@ class ChannelBatch:
         self._channels = tuple(chans)
         with engine.lock:
             for i, ch in enumerate(chans):
-                if ch._closed:
+                if ch.closed:
                     raise Error(f"channels[{i}] is closed")
             self._slots = np.array([ch._slot for ch in chans], np.int64)
             self._gens = np.array([engine.generation(ch._slot) for ch in chans], np.int64)
@@ -665,12 +665,8 @@ class ChannelBatch:
 
     def _check_open(self) -> None:
         for i, ch in enumerate(self._channels):
-            if ch._closed:
+            if ch.closed:
                 raise Error(f"channels[{i}] is closed")
 
     def __repr__(self) -> str:
         return f"<ChannelBatch of {len(self._channels)} channels, {self._codec}>"
-
-
-def _resampler_factory(in_rate: int, out_rate: int):
-    return Resampler(in_rate, out_rate)

@@ -59,9 +59,10 @@ FRAME = MEDIA_RATE // 50  # 20 ms: the engine's processing unit
 BANK = 256  # detector slots allocated at a time
 _YIELD = 0.0  # seconds let_others_in() gives up the CPU for
 PIECE: int = _core.CONSTANTS["RING_SIZE"]  # samples a large push takes per hold of the lock
-#: coded bytes a recording's output buffer collects before Python writes them: 8192 is
-#: more than a second of 8-bit audio, so 8-bit recordings are written by the once-a-second
-#: header refresh alone (one Python event per channel and second)
+#: coded bytes a recording's output buffer collects before Python writes them, for a
+#: format of 8000 bytes per second or less (proportionally more above): about a second of
+#: audio, so a recording is written with its once-a-second header refresh (one Python
+#: event per channel and second)
 FLUSH_BYTES = 8192
 REPORT_EVERY = 60.0  # seconds between two "engine behind" log lines at most
 BEHIND_TICKS = 3  # ticks in a row the worker ran out of time before the engine is "behind"
@@ -69,13 +70,15 @@ _PUSH_CODES = {"s16": 0, "alaw": 1, "ulaw": 2}  # codec names -> Bank.push_rows 
 
 
 class CoreFormat(enum.IntEnum):
-    """Output coding of a record job in the compiled core (``FMT_*`` there)."""
+    """Output coding of a record job in the compiled core (``FMT_*`` there): every
+    recording format, at any rate (the core resamples)."""
 
     ALAW = 0
     ULAW = 1
     S16 = 2
     U8 = 3
-    PCM_OUT = 4  #: the core hands the committed 8 kHz samples to Python
+    IMA = 4  #: IMA ADPCM WAV blocks
+    OKI = 5  #: OKI (Dialogic VOX) ADPCM
 
 
 class EndCause(enum.IntEnum):
@@ -97,8 +100,7 @@ class Event(enum.IntFlag):
 
     FLUSH = 1  #: the output buffer holds at least the flush threshold
     SYNC = 2  #: a second of media committed since the last header sync
-    DONE = 4  #: the job ended (cause set, everything up to the cut committed)
-    PCM = 8  #: PCM waiting for Python (PCM_OUT jobs)
+    DONE = 4  #: the job ended (cause set, everything up to the cut coded)
 
 
 class JobParams(NamedTuple):
@@ -112,6 +114,8 @@ class JobParams(NamedTuple):
     initial_silence: int  #: the limit before any audio (0: ``max_silence``)
     barge: bool  #: a DTMF digit ends the job, cut at its start
     hold: int  #: samples held back from the file while ``barge`` is on
+    rate: int = MEDIA_RATE  #: the file's sample rate (the core resamples to it)
+    max_frames: int = -1  #: most frames (at ``rate``) the file takes (-1: no limit)
 
 
 class Source(Protocol):
@@ -220,7 +224,7 @@ class Engine:
     one call, :class:`recorder.ChannelBatch`), :meth:`push_silence`,
     :meth:`process`, :meth:`pending`, :meth:`media_samples` and :meth:`reset_media`; a
     record job uses :meth:`start_job`, :meth:`job_state`, :meth:`take_coded`,
-    :meth:`take_pcm`, :meth:`end_job`, :meth:`barge`, :meth:`job_ended` and
+    :meth:`end_job`, :meth:`barge`, :meth:`job_ended` and
     :meth:`finish_later`.  All of them but :meth:`attach`, :meth:`detach`,
     :meth:`finish_later` and :meth:`drain` expect ``engine.lock`` held.
 
@@ -332,6 +336,8 @@ class Engine:
             params.initial_silence,
             params.barge,
             params.hold,
+            params.rate,
+            params.max_frames,
         )
         self.detectors.reset(slot)
         self._jobs[slot] = job
@@ -344,10 +350,6 @@ class Engine:
     def take_coded(self, slot: int) -> bytes:
         """The bytes the core has coded for ``slot``'s job since the last call."""
         return self.bank.take_out(slot)
-
-    def take_pcm(self, slot: int) -> np.ndarray:
-        """The committed samples of a PCM_OUT job since the last call (int16)."""
-        return self.bank.take_pcm(slot)
 
     def end_job(self, slot: int, cause: EndCause, commit_held: bool) -> None:
         """End ``slot``'s job in the core now (no-op if it has ended); ``commit_held``:

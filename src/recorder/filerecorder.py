@@ -271,12 +271,14 @@ def _header_of(fmt: str, rate: int) -> bytes:
     return _HEADERS[key]
 
 
-#: the file formats the engine's core codes itself at MEDIA_RATE
+#: how the engine's core codes each recording format (at any rate: it resamples too)
 _CORE_FORMAT = {
     "alaw": CoreFormat.ALAW,
     "ulaw": CoreFormat.ULAW,
     "s16bit": CoreFormat.S16,
     "u8bit": CoreFormat.U8,
+    "ima": CoreFormat.IMA,
+    "oki": CoreFormat.OKI,
 }
 
 
@@ -419,11 +421,11 @@ class RecordingFile:
 
 
 class Job:
-    """One record job.  Its decisions (when and why it ends, at the exact sample) and the
-    G.711/PCM coding at 8000 Hz run in the engine's compiled core (one slot per channel);
+    """One record job.  Its decisions (when and why it ends, at the exact sample), the
+    resampling to the file's rate and the coding (every format, ADPCM blocks included, cut
+    at the file's size limit) run in the engine's compiled core (one slot per channel);
     this object takes the core's events: it writes what the core coded to its
-    :class:`RecordingFile`, resamples and codes the other formats, refreshes the header,
-    and has the finished file published.
+    :class:`RecordingFile`, refreshes the header, and has the finished file published.
 
     Life: running -> ended (``ended`` set: the cause is known, no more media; under the
     engine lock) -> done (``done`` set: the file is closed, fsynced, encrypted and under
@@ -458,28 +460,26 @@ class Job:
         """Undo a job that was never attached: its temporary file goes."""
         self.file.discard()
 
-    def attach(self, engine: Engine, slot: int, resampler_factory, hold_back: int) -> None:
+    def attach(self, engine: Engine, slot: int, hold_back: int) -> None:
         """Start the job's state machine on the engine's ``slot`` (engine lock held)."""
         spec = self.spec
-        direct = spec.rate == MEDIA_RATE and spec.fmt in _CORE_FORMAT
         if spec.rate == MEDIA_RATE:
             size_at = self._max_frames
         else:  # the first 8 kHz sample count whose resampled frames reach the limit
             size_at = -(-self._max_frames * MEDIA_RATE // spec.rate)
-        self._resampler = (
-            resampler_factory(MEDIA_RATE, spec.rate) if spec.rate != MEDIA_RATE else None
-        )
         engine.start_job(
             slot,
             self,
             JobParams(
-                fmt=_CORE_FORMAT[spec.fmt] if direct else CoreFormat.PCM_OUT,
+                fmt=_CORE_FORMAT[spec.fmt],
                 timeout_at=spec.timeout_samples or -1,
                 size_at=size_at,
                 max_silence=spec.max_silence_ms * MEDIA_RATE // 1000,
                 initial_silence=spec.initial_silence_ms * MEDIA_RATE // 1000,
                 barge=spec.barge_in,
                 hold=hold_back,
+                rate=spec.rate,
+                max_frames=self._max_frames,
             ),
         )
         self._engine, self._slot = engine, slot
@@ -501,24 +501,13 @@ class Job:
             self.finish(Cause[EndCause(self._engine.job_state(self._slot).cause).name])
 
     def _drain(self) -> None:
+        """Write what the core has coded since the last call; the frames it has coded
+        (a partial ADPCM block and OKI's lookahead included) go to the header."""
         engine = self._engine
-        if self._resampler is not None or self.spec.fmt not in _CORE_FORMAT:
-            pcm = engine.take_pcm(self._slot)
-            if pcm.size:
-                if self._resampler is not None:
-                    pcm = self._resampler.process(pcm)
-                self._write(pcm)
-        else:
-            data = engine.take_coded(self._slot)
-            if data:
-                self.writer.write_coded(data)
-                self.frames_out = self.writer.frames
-
-    def _write(self, pcm: np.ndarray) -> None:
-        pcm = pcm[: max(0, self._max_frames - self.frames_out)]
-        if pcm.size:
-            self.writer.write(pcm)
-            self.frames_out += pcm.size
+        data = engine.take_coded(self._slot)
+        if data:
+            self.frames_out = engine.job_state(self._slot).frames
+            self.writer.write_coded(data, frames=self.frames_out)
 
     def out_of_band_digit(self, digit: str, start: int) -> None:
         """An RFC 4733 digit that started at job sample ``start``: barge-in cuts there (or
@@ -556,7 +545,7 @@ class Job:
         writer, the slot is freed, and the publisher closes and publishes the file."""
         if self.ended:
             return
-        spec, engine = self.spec, self._engine
+        engine = self._engine
         try:
             engine.end_job(
                 self._slot, EndCause.ERROR if self.error else EndCause[cause.name], False
@@ -569,11 +558,7 @@ class Job:
             if cause is Cause.BARGEIN:
                 self.digit, self.digit_start = st.digit, st.digit_start
             if not self.error:
-                self._drain()
-                if self._resampler is not None:
-                    want = round(committed * spec.rate / MEDIA_RATE)
-                    tail = self._resampler.process(np.empty(0, np.int16), last=True)
-                    self._write(tail[: max(0, want - self.frames_out)])
+                self._drain()  # the core has coded the end of the file
         except Exception as e:
             if self.error is None:
                 self.error = f"{type(e).__name__}: {e}"

@@ -29,7 +29,7 @@ from typing import IO, TYPE_CHECKING, Any, Union
 import numpy as np
 
 from . import codecs
-from ._buffers import as_int16, integer, open_binary, sample_rate
+from ._buffers import MAX_SAMPLES, as_int16, integer, open_binary, sample_rate
 from ._wavcodec import READ_ONLY, Fmt, WavCodec, WavError
 
 if TYPE_CHECKING:
@@ -589,23 +589,33 @@ class Writer:
         self.frames += x.size // self.channels
         return x.size // self.channels
 
-    def write_coded(self, coded: Any) -> None:
+    def write_coded(self, coded: Any, *, frames: int | None = None) -> None:
         """Append bytes already coded in this writer's format (whole samples or blocks).
 
         Parameters
         ----------
         coded : buffer
             Coded bytes, e.g. from the format's encoder.
+        frames : int, optional
+            The frames of the stream so far, these bytes included, when the coder holds
+            some back or pads (an ADPCM block being filled or padded at the end, OKI's
+            lookahead and pad nibble): the ``fact`` chunk then counts exactly these.
+            Default: the frames of the whole samples and blocks written.
 
         Raises
         ------
         ValueError
-            After :meth:`close`, or when the file would pass 4 GiB (:class:`WavError`).
+            After :meth:`close`, for a negative ``frames``, or when the file would pass
+            4 GiB (:class:`WavError`).
+        TypeError
+            For ``frames`` that is not an int.
         """
         if self.closed:
             raise ValueError("write to a closed WAV writer")
+        if frames is not None:
+            frames = integer(frames, "frames", 0, MAX_SAMPLES)
         self._append(coded)
-        self.frames = self.frames_written
+        self.frames = self.frames_written if frames is None else frames
 
     def sync(self, fsync: bool = False) -> None:
         """Make the file on disk a valid WAV of everything written so far.
