@@ -501,10 +501,14 @@ class Writer:
         self.data_bytes = 0  # bytes of coded audio in the data chunk
         self.closed = False
         self._start = self._f.tell()
+        # an unbuffered OS file refreshes its header in place with one pwrite (no seeks)
+        self._fd = self._f.fileno() if type(self._f) is io.FileIO else None
+        self._fmt_chunk = self._make_fmt_chunk()
+        self._header_len = 0
         self._write_header()
 
     # header
-    def _header(self) -> bytes:
+    def _make_fmt_chunk(self) -> bytes:
         c, ch = self.codec, self.channels
         block_align = c.block_align(ch, self.rate)
         spb = c.samples_per_block(ch, self.rate)
@@ -513,8 +517,11 @@ class Writer:
         fmt = struct.pack("<HHIIHH", c.tag, ch, self.rate, byte_rate, block_align, c.bits)
         if extra is not None:
             fmt += struct.pack("<H", len(extra)) + extra
-        chunks = b"fmt " + struct.pack("<I", len(fmt)) + fmt
-        if c.has_fact:
+        return b"fmt " + struct.pack("<I", len(fmt)) + fmt
+
+    def _header(self) -> bytes:
+        chunks = self._fmt_chunk
+        if self.codec.has_fact:
             chunks += b"fact" + struct.pack("<II", 4, min(self.frames_written, _U32))
         pad = self.data_bytes & 1 if self.closed else 0
         riff_size = 4 + len(chunks) + 8 + self.data_bytes + pad
@@ -538,6 +545,15 @@ class Writer:
 
     def _write_header(self) -> None:
         head = self._header()
+        if self._fd is not None and self._header_len == len(head):
+            # the file position stays at the end of the data: nothing to seek back to
+            view = memoryview(head)
+            pos = self._start
+            while view.nbytes:
+                k = os.pwrite(self._fd, view, pos)
+                pos += k
+                view = view[k:]
+            return
         self._f.seek(self._start)
         self._f.write(head)
         self._header_len = len(head)
