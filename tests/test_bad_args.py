@@ -471,6 +471,8 @@ CASES = [
         "flush_bytes",
     ),
     ("engine push_zeros -5", lambda: _bank().push_zeros(0, -5), ValueError, "n must"),
+    ("engine idle 0 ticks", lambda: _bank().idle(0), ValueError, "ticks must"),
+    ("engine idle 2**70 ticks", lambda: _bank().idle(2**70), ValueError, "ticks "),
     ("engine push closed", lambda: _bank().push_s16(1, PCM), ValueError, "not open"),
     *[
         (f"engine push_rows {name}", call, exc, match)

@@ -491,3 +491,18 @@ def test_a_blocked_record_is_woken_by_its_job_not_every_tick(tmp_path):
     assert sent >= 50 and ch.wakes <= 12, (sent, ch.wakes)
     ch.close()
     eng.stop()
+
+
+def test_a_slot_is_idle_only_after_ticks_without_media():
+    """The gap watchdog looks at a channel only after QUIET_TICKS ticks without media:
+    packets that come every 40 ms (two frames at once) are not a gap every other tick."""
+    from recorder._codecs.engine import Bank
+
+    bank = Bank(4)
+    bank.open(2)
+    assert [bank.idle(3).tolist() for _ in range(4)] == [[], [], [2], [2]]
+    bank.push_s16(2, np.zeros(FRAME, np.int16))  # media arrived
+    assert bank.idle(3).tolist() == [] and bank.idle(1).tolist() == [2]
+    bank.push_zeros(2, FRAME)  # the watchdog's silence is not media arriving
+    assert bank.idle(3).tolist() == [2]  # the third call without media since the push
+    assert engine.QUIET_TICKS * engine.FRAME <= recorder.channel.GAP_SAMPLES

@@ -119,7 +119,7 @@ ctypedef struct slot_t:
     int64_t head
     int64_t fill
     int64_t media            # samples processed since the slot was (re)started
-    int pushed               # media arrived since the last idle() call
+    int quiet                # idle() calls since media last arrived
     # record job
     int active
     int fmt
@@ -462,7 +462,7 @@ cdef class Bank:
         if first < n:
             memcpy(&s.ring[0], x + first, (n - first) * sizeof(int16_t))
         s.fill += n
-        s.pushed = 1
+        s.quiet = 0
         return n
 
     def push_s16(self, slot, const int16_t[::1] x):
@@ -483,7 +483,7 @@ cdef class Bank:
         if first < n:
             _g711_decode(codes + first, &s.ring[0], n - first, ulaw)
         s.fill += n
-        s.pushed = 1
+        s.quiet = 0
         return n
 
     def push_g711(self, slot, const uint8_t[::1] codes, bint ulaw):
@@ -562,18 +562,22 @@ cdef class Bank:
         s.fill += m
         return m
 
-    def idle(self):
-        """Open slots that received no media since the previous call (the watchdog's
-        candidates); clears the marks."""
+    def idle(self, ticks=1):
+        """Open slots that received no media during the last ``ticks`` calls of this
+        method, this one included (the gap watchdog's candidates: one call per tick)."""
+        cdef int64_t k = _i64(ticks, "ticks")
+        if k < 1:
+            raise ValueError(f"ticks must be >= 1, got {k}")
         out = []
         cdef int i
         cdef slot_t* s
         for i in range(self.capacity):
             s = self.slots[i]
             if s != NULL:
-                if not s.pushed:
+                if s.quiet < 1_000_000:
+                    s.quiet += 1
+                if s.quiet >= k:
                     out.append(i)
-                s.pushed = 0
         return np.array(out, dtype=np.int64)
 
     def ready(self, n, const int64_t[::1] among=None):

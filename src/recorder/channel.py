@@ -55,6 +55,7 @@ DTMF_DIGITS = "".join(
 )  # the 16 keys of dsp.DTMF_KEYS (the one definition), sorted
 GAP_SAMPLES = MEDIA_RATE * 60 // 1000  # 60 ms without media counts as a gap
 _HOLD_BACK = MEDIA_RATE // 5  # 200 ms of media held back from the file while barge-in is on
+_BACKSTOP = 2.0  # seconds a blocked wait() sleeps at most between wake-ups it was sent
 
 
 class CallState(enum.Enum):
@@ -475,7 +476,7 @@ class CallChannel:
                         return False
                     if self._state is not CallState.ANSWERED:
                         break
-                    self._cond.wait(0.25)
+                    self._cond.wait(_BACKSTOP)
             finally:
                 self._waiters -= 1
                 if not self._waiters:

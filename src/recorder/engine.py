@@ -64,6 +64,7 @@ PIECE: int = _core.CONSTANTS["RING_SIZE"]  # samples a large push takes per hold
 #: audio, so a recording is written with its once-a-second header refresh (one Python
 #: event per channel and second)
 FLUSH_BYTES = 8192
+QUIET_TICKS = 3  # ticks without media before the gap watchdog looks at a channel
 REPORT_EVERY = 60.0  # seconds between two "engine behind" log lines at most
 BEHIND_TICKS = 3  # ticks in a row the worker ran out of time before the engine is "behind"
 _PUSH_CODES = {"s16": 0, "alaw": 1, "ulaw": 2}  # codec names -> Bank.push_rows codes
@@ -582,7 +583,9 @@ class Engine:
         deadline = start + self.tick
         with self.lock:
             try:
-                idle = self.bank.idle()  # channels that got no media this tick
+                # channels that got no media for QUIET_TICKS ticks (a live call's packets
+                # come in bursts: one quiet tick is not a gap)
+                idle = self.bank.idle(QUIET_TICKS)
                 if not self._behind:  # a gap is filled once the engine has caught up
                     for slot in idle:
                         ch = self._channels.get(int(slot))

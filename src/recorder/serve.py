@@ -103,6 +103,8 @@ __all__ = [
 WATCHDOG_SLACK = 1.5
 FRAME = 160  # 20 ms at 8000 Hz
 _TICK_MS = 20
+_PUMP_MS = 40  # the media thread's shortest round (see MediaPump._run)
+_MORE_POLLS = 16  # polls without waiting after one that read something
 
 
 @dataclass(frozen=True)
@@ -464,9 +466,25 @@ class MediaPump:
 
     def _run(self) -> None:
         rx = self.receiver
+        next_round = time.monotonic()
         while not self._stopping.is_set():
             try:
-                rx.poll(_TICK_MS)
+                # Rounds at most every _PUMP_MS: packets arrive all the time at many
+                # calls, and waking for each would cost a round of Python per packet;
+                # waiting lets every socket collect its packets, then one round drains
+                # them all (an idle server sleeps in poll until a packet comes).
+                next_round += _PUMP_MS / 1000
+                delay = next_round - time.monotonic()
+                if delay > 0:
+                    self._stopping.wait(delay)
+                else:
+                    next_round = time.monotonic()
+                if rx.poll(_TICK_MS):
+                    # one poll takes up to 256 ready sockets: look again, a bounded
+                    # number of times (packets keep arriving while it reads)
+                    for _ in range(_MORE_POLLS):
+                        if not rx.poll(0):
+                            break
                 with self._lock:
                     for ev in rx.events():
                         slot = int(ev["row"])
