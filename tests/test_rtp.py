@@ -285,6 +285,28 @@ def test_latches_to_first_source():
     lk.close()
 
 
+def test_latches_only_to_the_sdp_address():
+    """source=(host, 0): the port is learnt from the first packet from the SDP's host; a
+    packet from another address, even first, neither latches nor is placed."""
+    lk = Link(slots=())
+    lk.ports[0] = lk.rx.add(0, codec="PCMA", event_payload_type=101, source=("127.0.0.1", 0))
+    pcm, frames = stream(20)
+    elsewhere = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    elsewhere.bind(("127.0.0.2", 0))  # another address (all of 127/8 is loopback)
+    same_host = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    same_host.bind(("127.0.0.1", 0))
+    lk.send([packet(0, 0, payload=b"\x00" * FRAME)], sender=elsewhere)  # first, yet refused
+    lk.send(packet(i, FRAME * i, payload=f) for i, f in enumerate(frames))
+    lk.send([packet(20, 20 * FRAME, payload=b"\x00" * FRAME)], sender=same_host)  # latched
+    out = whole(lk, lk.receive())
+    elsewhere.close()
+    same_host.close()
+    assert np.array_equal(out, expected(pcm))
+    c = lk.rx.counters()[0]
+    assert (c["wrong_source"], c["packets"]) == (2, 20)
+    lk.close()
+
+
 def test_malformed_datagrams_counted_audio_intact(link):
     pcm, frames = stream(20)
     good = packet(0, 0, payload=b"\x55" * 4)

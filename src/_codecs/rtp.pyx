@@ -132,8 +132,8 @@ ctypedef struct slot_t:
     int ev_pt                     # telephone-event payload type or -1
     int old_pt                    # audio payload type before a codec change, or -1
     int old_codec                 # its codec
-    uint32_t src_ip               # network order; 0 = latch at the first packet
-    uint16_t src_port             # network order; 0 = latch
+    uint32_t src_ip               # network order; 0 = latch at the first packet (any address)
+    uint16_t src_port             # network order; 0 = latch (from src_ip if it is set)
     int latch
     int started                   # a packet has anchored the stream
     uint32_t ssrc
@@ -428,6 +428,9 @@ cdef class RtpCore:
                 s.counters[C_WRONG_SOURCE] += 1
                 continue
             if s.latch:
+                if s.src_ip != 0 and a.sin_addr.s_addr != s.src_ip:  # only its port is learnt
+                    s.counters[C_WRONG_SOURCE] += 1
+                    continue
                 if self._packet(s, slot, self.bufs + j * PKT, self.msgs[j].msg_len,
                                 self.msgs[j].msg_hdr.msg_flags, now) == 0:
                     s.src_ip = a.sin_addr.s_addr

@@ -430,6 +430,7 @@ def cmd_serve(args) -> int:
             allow=tuple(args.allow) or ("0.0.0.0/0", "::/0"),
             drain_seconds=args.drain_seconds,
             advertise=args.advertise,
+            rtp_latch=args.rtp_latch,
             **kw,
         )
 
@@ -903,6 +904,14 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="HOST",
         help="the IP address put in the SDP and Contact (default: the --sip host; "
         "required when --sip listens on 0.0.0.0, useful behind NAT)",
+    )
+    v.add_argument(
+        "--rtp-latch",
+        choices=("address", "any"),
+        default="address",
+        help="take a call's RTP only from the address in its SDP (default; the port is "
+        "learnt from the first packet), or from the first packet from any address "
+        "(callers behind a NAT that rewrites addresses)",
     )
     v.add_argument("--media-root", required=True, type=_path, metavar="DIR")
     v.add_argument(

@@ -310,6 +310,8 @@ class Engine:
                 job.abort()
             self._channels.pop(slot, None)
             self._jobs.pop(slot, None)
+            self.remove_waiter(slot)  # a waiter may still be on its way out
+            self._wake.discard(slot)
             self._recording[slot] = False
             self.bank.close(slot)
             self._free.append(slot)
@@ -605,7 +607,10 @@ class Engine:
                     log.exception("engine tick failed")
                     done = True
         with self.lock:
-            self._wake_waiters()  # blocked record()/wait calls with something to see
+            try:
+                self._wake_waiters()  # blocked record()/wait calls with something to see
+            except Exception:  # the worker must go on whatever happened
+                log.exception("waking waiters failed")
         self._load = 0.8 * self._load + 0.2 * (time.monotonic() - start) / self.tick
         self._late_ticks = 0 if done else self._late_ticks + 1
         now = time.monotonic()

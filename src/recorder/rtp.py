@@ -79,6 +79,7 @@ Threads: every method may be called from any thread; a lock inside serialises th
 
 from __future__ import annotations
 
+import ipaddress
 import socket
 import sys
 
@@ -185,7 +186,9 @@ class RtpReceiver:
 
         ``codec``: 'PCMA' or 'PCMU'; ``payload_type`` defaults to the static one (8, 0);
         ``event_payload_type``: RFC 4733 telephone-event type or None.  ``source``: the
-        (IPv4 host, port) the SDP announced, or None to latch at the first packet.  The
+        (IPv4 host, port) the SDP announced, or None to latch at the first packet; port 0
+        latches to the first packet from that host (its port learnt, as behind a NAT
+        that keeps the address).  The
         socket is bound to (``host``, ``port``) (port 0: any free port), or pass a bound
         UDP ``sock`` to use instead (the receiver takes it over and closes it at
         :meth:`remove`).
@@ -199,8 +202,8 @@ class RtpReceiver:
                 raise TypeError("source must be a (host, port) tuple or None")
             src_ip = _ipv4(source[0], "source")
             src_port = integer(source[1], "source port", 0, 65535)
-            if src_ip == 0 or src_port == 0:
-                src_ip, src_port = 0, 0
+            if src_ip == 0:
+                src_port = 0
         if self._core.active(slot):
             raise ValueError(f"slot {slot} is in use")
         if sock is None:
@@ -238,16 +241,29 @@ class RtpReceiver:
         host: str = "127.0.0.1",
         port: int = 0,
         latch: bool = False,
+        any_source: bool = False,
         sock: socket.socket | None = None,
     ) -> int:
         """:meth:`add` from a negotiated :class:`recorder.sip.sdp.Media` (codec, payload
-        types, and ``remote_rtp`` as the expected source unless ``latch``)."""
+        types, and ``remote_rtp`` as the expected source).  With ``latch`` only its
+        address is expected, the port is learnt from the first packet from it; with
+        ``any_source`` too (or when the SDP gives no IPv4 address), the first packet
+        from anywhere is latched to (a caller behind a NAT that rewrites addresses, at
+        the cost of letting whoever sends first take the stream)."""
+        source: tuple[str, int] | None = tuple(media.remote_rtp)
+        if latch:
+            try:
+                source = (str(ipaddress.IPv4Address(media.remote_rtp[0])), 0)
+            except ValueError:
+                source = None
+            if any_source:
+                source = None
         return self.add(
             slot,
             codec=media.codec,
             payload_type=media.payload_type,
             event_payload_type=media.telephone_event,
-            source=None if latch else tuple(media.remote_rtp),
+            source=source,
             host=host,
             port=port,
             sock=sock,

@@ -305,8 +305,10 @@ class MediaPump:
     """RTP of every answered call: one :class:`recorder.rtp.RtpReceiver`, one thread that
     moves 20 ms frames (and RFC 4733 digits) from it into the channels."""
 
-    def __init__(self, max_calls: int, host: str) -> None:
+    def __init__(self, max_calls: int, host: str, any_source: bool = False) -> None:
         from .rtp import DIGIT_START, RtpReceiver
+
+        self.any_source = any_source  # latch to any address, not only the SDP's
 
         self._digit_start = DIGIT_START
         self.receiver = RtpReceiver(max_calls)
@@ -346,9 +348,16 @@ class MediaPump:
                 raise ValueError(f"all {self.receiver.max_calls} RTP receiver slots are in use")
             slot = self._free.pop()
             try:
-                # latch to the first packet's source: the SDP's address may be a NAT's
+                # latch to the first packet from the SDP's address (its port may be a
+                # NAT's); --rtp-latch any: from any address
                 self.receiver.add_media(
-                    slot, media, host=self.host, port=channel.rtp_port, latch=True, sock=sock
+                    slot,
+                    media,
+                    host=self.host,
+                    port=channel.rtp_port,
+                    latch=True,
+                    any_source=self.any_source,
+                    sock=sock,
                 )
             except BaseException:
                 self._free.append(slot)
@@ -438,11 +447,12 @@ class MediaPump:
     def _rebuild(self) -> None:
         """The batch of receiving channels and the receiver slot -> batch row map
         (once per tick at most, when calls came or went)."""
-        self._dirty = False
-        self._row[:] = -1
         slots = sorted(s for s, ch in self._slots.items() if not ch.closed)
-        self._batch = ChannelBatch([self._slots[s] for s in slots], "s16") if slots else None
+        batch = ChannelBatch([self._slots[s] for s in slots], "s16") if slots else None
+        self._row[:] = -1  # only once the new batch is built: a failure leaves the old one
+        self._batch = batch
         self._row[slots] = np.arange(len(slots))
+        self._dirty = False
 
     def _push_block(self, block: np.ndarray, slots: np.ndarray) -> None:
         """One 20 ms frame for each of ``slots`` (receiver slots), in one engine call."""
@@ -617,7 +627,11 @@ class Server:
     ``router``: one worker of ``recorder serve --workers N`` (:mod:`recorder.workers`).
     ``engine``: the :class:`recorder.Engine` the calls record on (default: the
     process-wide one); while it is :attr:`~recorder.Engine.behind`, new calls get 503
-    (logged once per episode, counted in ``recorder_calls_refused_total{reason="overload"}``)."""
+    (logged once per episode, counted in ``recorder_calls_refused_total{reason="overload"}``).
+    ``rtp_latch``: 'address' (default) takes a call's RTP only from the address in its
+    SDP, the port learnt from the first packet; 'any' latches to the first packet from
+    anywhere (callers behind a NAT that rewrites the address; whoever sends first to
+    the port gets the stream)."""
 
     def __init__(
         self,
@@ -637,6 +651,7 @@ class Server:
         sip_sockets=(None, None),
         router=None,
         engine: Engine | None = None,
+        rtp_latch: str = "address",
     ) -> None:
         from .sip import RtpPorts, SipServer
 
@@ -666,7 +681,11 @@ class Server:
             tcp_socket=sip_sockets[1],
             router=router,
         )
-        self.media = MediaPump(max_calls, "0.0.0.0" if ":" in sip_host else sip_host)
+        if rtp_latch not in ("address", "any"):
+            raise ValueError(f"rtp_latch must be 'address' or 'any', got {rtp_latch!r}")
+        self.media = MediaPump(
+            max_calls, "0.0.0.0" if ":" in sip_host else sip_host, rtp_latch == "any"
+        )
         self.metrics = metrics
         self.engine = engine or Engine.default()  # the engine every SipChannel records on
         self._refusing = False  # refusing calls because the engine is behind (one log line)
@@ -740,7 +759,8 @@ class Server:
         with self._lock:
             self._active[channel.call.id] = channel
         if self.metrics is not None:
-            self.metrics.call_started()
+            with contextlib.suppress(Exception):  # metrics never cost a call
+                self.metrics.call_started()
         # one daemon thread per call: an app that never returns cannot block the exit
         threading.Thread(
             target=self._run_app,
@@ -827,7 +847,10 @@ class Server:
         if error:
             fields["error"] = error
         if self.metrics is not None:
-            self.metrics.call_ended(fields)
+            try:
+                self.metrics.call_ended(fields)
+            except Exception:  # metrics never leak a call's channel or port
+                log.exception("metrics failed")
         log.info("call end", extra={"fields": fields})
         try:
             channel.close()

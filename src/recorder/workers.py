@@ -310,7 +310,8 @@ def _run(pids, ready_r, old_mask, host, port, udp, tcp, metrics, metrics_dir) ->
             pid, status = os.waitpid(-1, os.WNOHANG)
             if pid == 0:
                 break
-            reap(pid, status)
+            if pid in pids:  # not a child the app module may have started
+                reap(pid, status)
     http = None
     if started < total and not stopping.is_set():
         log.error("not every worker started in %s s", START_TIMEOUT)
