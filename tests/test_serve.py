@@ -285,6 +285,29 @@ def test_bye_mid_recording_keeps_the_audio(sipp, serve, tmp_path):
     assert end["packets"] * 160 >= len(got)
 
 
+def test_a_burst_of_byes_ends_every_recording_at_its_bye(sipp, serve, tmp_path):
+    """30 callers hang up within a fraction of a second (a trunk drops): every recording
+    ends with HANGUP at its BYE, holding exactly the audio sent (no silence filled by
+    wall time while the BYE waited behind other calls' publishing)."""
+    audio = alaw_file(tmp_path, speechlike(1.0, dbm0=-15, seed=21))
+    calls = 30
+    lo, hi = free_rtp_range(2 * calls + 8)
+    srv = serve("--rtp-ports", f"{lo}-{hi}")
+    cmd = sipp_cmd(sipp, tmp_path, srv.port, pause_ms=1300, calls=calls, rate=200, limit=calls)
+    p = run_sipp(cmd, tmp_path)
+    assert p.returncode == 0, p.stdout[-2000:] + p.stderr[-2000:]
+    deadline = time.monotonic() + 60
+    while len(srv.ends()) < calls and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert srv.terminate() == 0
+    ends = srv.ends()
+    assert len(ends) == calls
+    for e in ends:
+        assert (e["cause"], e["end"], e["packets"], e["lost"]) == ("HANGUP", "bye", 50, 0)
+        assert audio_bytes(e["file"]) == audio  # sample-exact: nothing after the BYE
+    assert sorted(str(f) for f in published(srv.media)) == sorted(e["file"] for e in ends)
+
+
 def test_cancel_before_answer_records_nothing(sipp, serve, tmp_path):
     app = tmp_path / "waiting.py"
     app.write_text(

@@ -6,8 +6,10 @@ travel through the router).  Every process is stopped by its PID; every wait is 
 
 from __future__ import annotations
 
+import logging
 import os
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -16,6 +18,7 @@ from collections import Counter
 
 import pytest
 import test_serve
+from sip_helpers import offer, request
 from signals import speechlike
 from test_serve import (
     SIP_DATA,
@@ -29,7 +32,9 @@ from test_serve import (
     sipp_cmd,
 )
 
-from recorder.sip.router import owner_of
+from recorder.sip import SipServer
+from recorder.sip.message import Response, StreamFramer, parse
+from recorder.sip.router import Router, make_inboxes, owner_of
 from recorder.workers import split_ports
 
 pytestmark = pytest.mark.skipif(not hasattr(os, "fork"), reason="--workers needs fork")
@@ -180,6 +185,81 @@ def test_metrics_are_summed_over_the_workers(sipp, serve, tmp_path):
     assert float(values["recorder_rtp_packets_total"]) == 10 * len(audio) // 160
 
 
+def scrape(port: int) -> dict[str, float]:
+    with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=10) as r:
+        text = r.read().decode()
+    return {
+        k: float(v)
+        for k, v in (
+            line.rsplit(" ", 1) for line in text.splitlines() if line and not line.startswith("#")
+        )
+    }
+
+
+def test_workers_report_engine_gauges_and_cpu_stages(sipp, serve, tmp_path):
+    """The engine gauges and the CPU stages come from the workers, even with an app
+    module that imports prometheus_client itself (before the workers start)."""
+    pytest.importorskip("prometheus_client")
+    audio = alaw_file(tmp_path, speechlike(1.0, dbm0=-15, seed=16))
+    app = tmp_path / "own_metrics.py"
+    app.write_text(
+        "import prometheus_client  # the app's own metrics, imported at load\n"
+        "from recorder.serve import record_app\n"
+        "app = record_app()\n"
+    )
+    port = free_udp_port()
+    lo, hi = free_rtp_range(64)
+    srv = serve(
+        f"{app}:app", "--workers", "2", "--metrics", f"127.0.0.1:{port}", "--rtp-ports", f"{lo}-{hi}"
+    )
+    srv.wait_for(lambda e: e.get("msg") == "listening" and "workers" in e)
+    cmd = sipp_cmd(sipp, tmp_path, srv.port, pause_ms=1300)
+    p = run_sipp(many_calls(cmd, 10, rate=20, limit=10), tmp_path)
+    assert p.returncode == 0, p.stdout[-2000:]
+    deadline = time.monotonic() + 30
+    while len(srv.ends()) < 10 and time.monotonic() < deadline:
+        time.sleep(0.1)
+    stages = ("receive", "tick", "detect", "code", "write")
+    deadline = time.monotonic() + 15  # the workers write their values once a second
+    while True:
+        values = scrape(port)
+        cpu = {s: values.get(f'recorder_cpu_seconds_total{{stage="{s}"}}', 0.0) for s in stages}
+        if all(cpu.values()) or time.monotonic() > deadline:
+            break
+        time.sleep(0.2)
+    assert srv.terminate() == 0
+    assert set(Counter(e["worker"] for e in srv.ends())) == {0, 1}
+    assert values["recorder_calls_total"] == 10  # the app's early import broke nothing
+    assert values['recorder_recordings_total{cause="HANGUP"}'] == 10
+    assert all(0 < cpu[s] < 60 for s in stages), cpu
+    assert cpu["tick"] >= cpu["detect"]
+    assert values["recorder_engine_behind"] == 0
+    assert 0 <= values["recorder_engine_load"] < 1
+
+
+def test_metrics_with_prometheus_client_imported_too_early_fail_loudly(tmp_path):
+    """A supervisor that imported prometheus_client before its multiprocess directory
+    was set refuses to start (its workers' metrics would silently stay empty)."""
+    pytest.importorskip("prometheus_client")
+    code = (
+        "import prometheus_client, sys\n"
+        "from recorder.workers import supervise\n"
+        "try:\n"
+        "    supervise(2, host='127.0.0.1', port=0, udp=True, tcp=False,\n"
+        "              rtp_ports=(40000, 40010), max_calls=4, metrics=('127.0.0.1', 0),\n"
+        "              log_format='json', make_server=None)\n"
+        "except ValueError as e:\n"
+        "    print(e)\n"
+        "    sys.exit(3)\n"
+    )
+    env = {k: v for k, v in os.environ.items() if k != "PROMETHEUS_MULTIPROC_DIR"}
+    p = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=60, env=env
+    )
+    assert p.returncode == 3, p.stdout + p.stderr
+    assert "prometheus_client was imported" in p.stdout
+
+
 def test_rtp_ports_are_split_into_disjoint_even_slices():
     assert split_ports(40000, 40010, 2) == [(40000, 40004), (40006, 40010)]
     assert split_ports(40001, 40008, 3) == [(40002, 40004), (40006, 40006), (40008, 40008)]
@@ -209,3 +289,71 @@ def test_bad_workers_arguments_are_one_line_errors(tmp_path, argv, message):
         check=False,
     )
     assert p.returncode == 2 and message in p.stderr and p.stderr.count("\n") == 1, p.stderr
+
+
+def owned_by(worker: int, workers: int, prefix: str) -> list[str]:
+    """Call-IDs that worker ``worker`` of ``workers`` owns."""
+    return [c for c in (f"{prefix}-{i}" for i in range(200)) if owner_of(c, workers) == worker]
+
+
+@pytest.fixture
+def worker0():
+    """Worker 0 of 2 on real sockets (UDP and TCP), with real inboxes; the test plays
+    worker 1 through ``inboxes[1]``."""
+    inboxes = make_inboxes(2)
+    router = Router(0, [tx for tx, _ in inboxes], inboxes[0][1])
+    srv = SipServer(lambda call: call.answer(41000), port=0, router=router)
+    with srv.run_in_thread():
+        yield srv, router, inboxes
+    for pair in inboxes:
+        for s in pair:
+            s.close()
+
+
+def udp_final(port: int, data: bytes) -> Response:
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+        s.settimeout(5)
+        s.bind(("127.0.0.1", 0))
+        s.sendto(data, ("127.0.0.1", port))
+        while True:
+            msg = parse(s.recv(65536))
+            assert isinstance(msg, Response)
+            if msg.status >= 200:
+                return msg
+
+
+def test_new_calls_owned_by_an_exited_worker_get_503_and_one_warning(worker0, caplog):
+    srv, router, inboxes = worker0
+    inboxes[1][1].close()  # worker 1 has exited: its inbox refuses (ECONNREFUSED)
+    caplog.set_level(logging.WARNING, logger="recorder.sip.router")
+    ids = owned_by(1, 2, "dead")[:20]
+    for call_id in ids:
+        resp = udp_final(srv.port, request("INVITE", call_id=call_id, body=offer()))
+        assert (resp.status, resp.get("Call-ID")) == (503, call_id)
+        assert resp.get("Retry-After") == "5"
+    assert router.gone == {1} and router.dropped == len(ids)
+    warnings = [r for r in caplog.records if r.name == "recorder.sip.router"]
+    assert len(warnings) == 1  # not one per message: a dead worker does not flood the log
+    mine = owned_by(0, 2, "alive")[0]  # worker 0's own calls go on
+    assert udp_final(srv.port, request("INVITE", call_id=mine, body=offer())).status == 200
+
+
+def test_a_tcp_request_the_owner_cannot_take_gets_503(worker0):
+    srv, router, inboxes = worker0
+    stuffing = b"x" * 60000
+    while True:  # worker 1 is stuck: its inbox is full
+        try:
+            inboxes[1][0].send(stuffing)
+        except BlockingIOError:
+            break
+    call_id = owned_by(1, 2, "stuck")[0]
+    with socket.create_connection(("127.0.0.1", srv.port), timeout=5) as s:
+        s.sendall(request("INVITE", call_id=call_id, body=offer()))
+        framer, out = StreamFramer(), []
+        while not out:
+            chunk = s.recv(65536)
+            assert chunk, "the connection closed without an answer"
+            out += [parse(m, stream=True) for m in framer.feed(chunk)]
+    assert isinstance(out[0], Response)
+    assert (out[0].status, out[0].get("Call-ID")) == (503, call_id)
+    assert router.gone == set() and router.dropped == 1  # stuck, not gone

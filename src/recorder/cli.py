@@ -14,6 +14,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import shutil
 import stat
 import sys
 import tempfile
@@ -415,7 +416,15 @@ def cmd_serve(args) -> int:
     }
     n = args.workers if args.workers is not None else workers.default_workers()
     serve.advertised_address(args.sip[0], args.advertise)  # checked before any worker starts
-    app = serve.load_app(args.app) if args.app else serve.record_app(**options)
+    # prometheus_client reads its multiprocess directory when first imported: set it
+    # before the app module (which may import it) is loaded
+    metrics_dir = workers.metrics_files() if n > 1 and args.metrics else None
+    try:
+        app = serve.load_app(args.app) if args.app else serve.record_app(**options)
+    except BaseException:
+        if metrics_dir is not None:
+            shutil.rmtree(metrics_dir, ignore_errors=True)
+        raise
     os.makedirs(args.media_root, exist_ok=True)
     serve.setup_logging(args.log_format)
 
@@ -450,6 +459,7 @@ def cmd_serve(args) -> int:
         metrics=args.metrics,
         log_format=args.log_format,
         make_server=make_server,
+        metrics_dir=metrics_dir,
     )
 
 

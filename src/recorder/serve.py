@@ -158,6 +158,7 @@ class SipChannel(CallChannel):
         self._sip_guard = threading.Lock()
         self._sip_gone: str | None = None  # "bye", "cancel", ... once the caller left
         self._sip_remote_done = threading.Event()  # remote_hangup() has finished
+        self._sip_remote_job = None  # the recording the caller's BYE ended (file pending)
         self._sip_receiving = False
         self._sip_sock: socket.socket | None = None  # a late offer's RTP port, bound at answer
         self.rtp_stats = {"packets": 0, "lost": 0, "late": 0, "overrun": 0}
@@ -242,9 +243,11 @@ class SipChannel(CallChannel):
         super().hangup()
         with self._sip_guard:
             gone = self._sip_gone
-        if gone is not None:  # the caller's BYE is being handled on another thread: its
-            # recording's file is published when that ends (bounded: a stuck disk)
-            self._sip_remote_done.wait(60)
+        if gone is not None:  # the caller's BYE is handled on another thread, which ends
+            # the recording without waiting for its file: wait for it here (bounded: a
+            # stuck disk)
+            if self._sip_remote_done.wait(60) and self._sip_remote_job is not None:
+                self._sip_remote_job.done.wait(60)
 
     def _stop_media(self) -> None:
         with self._sip_guard:
@@ -256,12 +259,16 @@ class SipChannel(CallChannel):
                 self.rtp_stats = self._sip_server.media.stop(self)
 
     def remote_hangup(self, reason: str) -> None:
-        """The caller ended the call (BYE, CANCEL, timeout): hang the channel up."""
+        """The caller ended the call (BYE, CANCEL, timeout): hang the channel up.  The
+        recording ends at once (cause HANGUP, what was received is kept); this does not
+        wait for its file to be published (:meth:`hangup`, on the application's thread,
+        does), so many calls ending together are not queued behind each other's disk
+        work."""
         with self._sip_guard:
             self._sip_gone = reason
         try:
             self._stop_media()
-            super().hangup()
+            self._sip_remote_job = self._hang_up()
         finally:
             self._sip_remote_done.set()
 
@@ -895,12 +902,18 @@ class Server:
         log.info("stopped")
 
 
+def _cpu_stages(media: MediaPump, engine: Engine) -> dict[str, float]:
+    """CPU seconds by stage: the RTP media thread (``receive``: polling, parsing,
+    placing, handing frames to the engine), the engine thread (``tick``, everything it
+    does) and the tick's stages inside it (``detect``, ``code``, ``write``:
+    :attr:`recorder.engine.Engine.cpu_ns`)."""
+    stages = {"receive": media.cpu_seconds(), "tick": engine.thread_cpu_seconds()}
+    stages.update((stage, ns / 1e9) for stage, ns in engine.cpu_ns.items())
+    return stages
+
+
 class _CpuCollector:
-    """``recorder_cpu_seconds_total{stage}``: CPU time of the RTP media thread
-    (``receive``: polling, parsing, placing, handing frames to the engine), of the engine
-    thread (``tick``, everything it does) and of the tick's stages inside it
-    (``detect``, ``code``, ``write``: :attr:`recorder.engine.Engine.cpu_ns`), read at
-    each scrape."""
+    """``recorder_cpu_seconds_total{stage}`` (:func:`_cpu_stages`), read at each scrape."""
 
     def __init__(self, media: MediaPump, engine: Engine) -> None:
         self.media = media
@@ -912,11 +925,8 @@ class _CpuCollector:
         family = CounterMetricFamily(
             "recorder_cpu_seconds", "CPU time by processing stage", labels=["stage"]
         )
-        engine = self.engine
-        family.add_metric(["receive"], self.media.cpu_seconds())
-        family.add_metric(["tick"], engine.thread_cpu_seconds())
-        for stage, ns in engine.cpu_ns.items():
-            family.add_metric([stage], ns / 1e9)
+        for stage, seconds in _cpu_stages(self.media, self.engine).items():
+            family.add_metric([stage], seconds)
         yield family
 
 
@@ -928,11 +938,17 @@ class Metrics:
     ``recorder_calls_refused_total{reason}`` (503: ``overload`` while the engine is behind),
     ``recorder_engine_behind`` (1 while behind), ``recorder_engine_load`` (the share of
     the engine worker's time spent processing), and ``recorder_cpu_seconds_total{stage}``
-    (receive, tick, and detect, code, write within the tick).  The engine gauges and the
-    CPU stages are one process's: with ``--workers N`` they are not summed.
+    (receive, tick, and detect, code, write within the tick).
 
     ``host`` None: no HTTP server (a worker of ``--workers N``, whose values the
-    supervisor serves with ``prometheus_client``'s multiprocess collector)."""
+    supervisor serves with ``prometheus_client``'s multiprocess collector).  Then the
+    engine gauges and the CPU stages are written every :data:`UPDATE_SECONDS` (and at
+    :meth:`close`): ``recorder_engine_behind`` and ``recorder_engine_load`` are the
+    highest of the running workers, ``recorder_cpu_seconds_total{stage}`` the sum over
+    every worker."""
+
+    #: seconds between two updates of a worker's engine gauges and CPU counters
+    UPDATE_SECONDS = 1.0
 
     def __init__(self, host: str | None, port: int = 0) -> None:
         try:
@@ -941,6 +957,7 @@ class Metrics:
             raise ValueError(
                 "--metrics needs the prometheus_client package " "(pip install prometheus_client)"
             ) from None
+        self._pc = pc
         self.registry = pc.CollectorRegistry()
         r = self.registry
         self.calls = pc.Counter("recorder_calls", "Calls offered to the application", registry=r)
@@ -960,24 +977,89 @@ class Metrics:
         self.refused = pc.Counter(
             "recorder_calls_refused", "Calls refused with 503, by reason", ["reason"], registry=r
         )
-        self.behind = pc.Gauge("recorder_engine_behind", "1 while the engine is behind", registry=r)
+        self.behind = pc.Gauge(
+            "recorder_engine_behind",
+            "1 while the engine is behind",
+            registry=r,
+            multiprocess_mode="livemax",
+        )
         self.load = pc.Gauge(
-            "recorder_engine_load", "Share of the engine worker's time spent processing", registry=r
+            "recorder_engine_load",
+            "Share of the engine worker's time spent processing",
+            registry=r,
+            multiprocess_mode="livemax",
         )
         self._http = None if host is None else start_metrics_http(pc, host, port, r)
+        # a worker (no HTTP server of its own): values pushed by a timer, see _update
+        self._engine: Engine | None = None
+        self._media: MediaPump | None = None
+        self._cpu = None  # the worker's recorder_cpu_seconds counter
+        self._cpu_sent: dict[str, float] = {}  # stage -> seconds counted so far
+        self._update_lock = threading.Lock()
+        self._stop_updates = threading.Event()
+        self._updater: threading.Thread | None = None
 
     def track_cpu(self, media: MediaPump, engine: Engine) -> None:
         """Serve ``recorder_cpu_seconds_total{stage}`` for ``media`` and ``engine``."""
-        self.registry.register(_CpuCollector(media, engine))
+        if self._http is not None:
+            self.registry.register(_CpuCollector(media, engine))
+            return
+        with self._update_lock:
+            self._media, self._engine = media, engine
+            if self._cpu is None:
+                self._cpu = self._pc.Counter(
+                    "recorder_cpu_seconds",
+                    "CPU time by processing stage",
+                    ["stage"],
+                    registry=self.registry,
+                )
+        self._start_updates()
+
+    def watch_engine(self, engine: Engine) -> None:
+        """Report ``engine``'s :attr:`~recorder.Engine.behind` and ``load``: when scraped,
+        or (a worker) every :data:`UPDATE_SECONDS`."""
+        if self._http is not None:
+            self.behind.set_function(lambda: float(engine.behind))
+            self.load.set_function(lambda: engine.load)
+            return
+        with self._update_lock:
+            self._engine = engine
+        self._start_updates()
+
+    def _start_updates(self) -> None:
+        with self._update_lock:
+            if self._updater is not None:
+                return
+            self._updater = threading.Thread(
+                target=self._run_updates, name="serve-metrics", daemon=True
+            )
+        self._update()
+        self._updater.start()
+
+    def _run_updates(self) -> None:
+        while not self._stop_updates.wait(self.UPDATE_SECONDS):
+            try:
+                self._update()
+            except Exception:  # metrics never stop the server
+                log.exception("metrics update failed")
+
+    def _update(self) -> None:
+        """Write the engine gauges and add the CPU time used since the last update."""
+        with self._update_lock:
+            engine, media, cpu = self._engine, self._media, self._cpu
+            if engine is not None:
+                self.behind.set(float(engine.behind))
+                self.load.set(engine.load)
+            if cpu is not None and media is not None and engine is not None:
+                for stage, seconds in _cpu_stages(media, engine).items():
+                    delta = seconds - self._cpu_sent.get(stage, 0.0)
+                    if delta > 0:
+                        cpu.labels(stage=stage).inc(delta)
+                        self._cpu_sent[stage] = seconds
 
     def call_started(self) -> None:
         self.calls.inc()
         self.active.inc()
-
-    def watch_engine(self, engine: Engine) -> None:
-        """Report ``engine``'s :attr:`~recorder.Engine.behind` and ``load`` when scraped."""
-        self.behind.set_function(lambda: float(engine.behind))
-        self.load.set_function(lambda: engine.load)
 
     def call_refused(self, reason: str) -> None:
         self.refused.labels(reason=reason).inc()
@@ -990,6 +1072,12 @@ class Metrics:
             counter.inc(fields.get(k, 0))
 
     def close(self) -> None:
+        """Stop serving; a worker writes its last values."""
+        self._stop_updates.set()
+        if self._updater is not None:
+            self._updater.join(10)
+            with contextlib.suppress(Exception):
+                self._update()
         stop_metrics_http(self._http)
 
 

@@ -46,7 +46,14 @@ from .sip.router import Router, make_inboxes
 
 log = logging.getLogger("recorder.serve")
 
-__all__ = ["bind_reuseport", "default_workers", "serve_until_signal", "split_ports", "supervise"]
+__all__ = [
+    "bind_reuseport",
+    "default_workers",
+    "metrics_files",
+    "serve_until_signal",
+    "split_ports",
+    "supervise",
+]
 
 #: seconds the supervisor waits for every worker to serve
 START_TIMEOUT = 60.0
@@ -152,24 +159,23 @@ def supervise(
     metrics: tuple[str, int] | None,
     log_format: str,
     make_server: Callable[..., object],
+    metrics_dir: str | None = None,
 ) -> int:
     """Run ``workers`` worker processes on one SIP address; the exit status.
 
     ``make_server(sip_sockets=(udp, tcp), router=..., rtp_ports=(lo, hi),
     max_calls=n, metrics=Metrics or None)`` builds a worker's
-    :class:`recorder.serve.Server` (in the worker, after the fork).
+    :class:`recorder.serve.Server` (in the worker, after the fork).  With ``metrics``,
+    ``metrics_dir`` is the directory from :func:`metrics_files` (made here if None; it
+    is removed when this returns).
     """
     slices = split_ports(*rtp_ports, workers)
     share = calls_share(max_calls, workers)
-    metrics_dir = None
-    if metrics is not None:
-        if importlib.util.find_spec("prometheus_client") is None:
-            raise ValueError(
-                "--metrics needs the prometheus_client package (pip install prometheus_client)"
-            )
-        metrics_dir = tempfile.mkdtemp(prefix="recorder-metrics-")
-        os.environ["PROMETHEUS_MULTIPROC_DIR"] = metrics_dir
+    if metrics is not None and metrics_dir is None:
+        metrics_dir = metrics_files()
     try:
+        if metrics_dir is not None:
+            _check_multiprocess(metrics_dir)
         port, socks = bind_reuseport(host, port, workers, udp, tcp)
         inboxes = make_inboxes(workers)
         ready_r, ready_w = os.pipe()
@@ -215,6 +221,37 @@ def supervise(
     finally:
         if metrics_dir is not None:
             shutil.rmtree(metrics_dir, ignore_errors=True)
+
+
+def metrics_files() -> str:
+    """Make the directory of the workers' ``prometheus_client`` multiprocess files and
+    set ``PROMETHEUS_MULTIPROC_DIR`` to it; the path.  Call it before anything imports
+    ``prometheus_client`` (``recorder serve`` does so before loading the app module):
+    the library reads the variable once, when it is first imported."""
+    if importlib.util.find_spec("prometheus_client") is None:
+        raise ValueError(
+            "--metrics needs the prometheus_client package (pip install prometheus_client)"
+        )
+    path = tempfile.mkdtemp(prefix="recorder-metrics-")
+    os.environ["PROMETHEUS_MULTIPROC_DIR"] = path
+    _check_multiprocess(path)
+    return path
+
+
+def _check_multiprocess(path: str) -> None:
+    """ValueError if ``prometheus_client`` was imported before its multiprocess directory
+    was set: the workers' metrics would silently stay empty."""
+    values = sys.modules.get("prometheus_client.values")
+    if values is None:
+        return
+    if os.environ.get("PROMETHEUS_MULTIPROC_DIR") != path or values.ValueClass is getattr(
+        values, "MutexValue", None
+    ):
+        raise ValueError(
+            "--metrics with --workers: prometheus_client was imported (by the app module?) "
+            "before its multiprocess directory was set, so the workers' metrics would be "
+            "lost; import it inside the app function, or set PROMETHEUS_MULTIPROC_DIR"
+        )
 
 
 def _worker_metrics(on: bool):

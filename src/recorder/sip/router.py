@@ -21,6 +21,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import socket
+import time
 import zlib
 from collections.abc import Callable, Sequence
 
@@ -30,6 +31,8 @@ log = logging.getLogger(__name__)
 
 #: socket buffer of each worker's inbox (SIP messages are at most 64 KiB)
 INBOX_BUFFER = 4 << 20
+#: seconds between two warnings about messages that could not be handed to a worker
+WARN_EVERY = 10.0
 
 
 def call_id_of(data: bytes) -> str | None:
@@ -96,6 +99,9 @@ class Router:
         self._loop: asyncio.AbstractEventLoop | None = None
         self.forwarded = 0
         self.dropped = 0
+        self.gone: set[int] = set()  # workers whose inbox refuses messages (exited)
+        self._warned = -WARN_EVERY  # when the last warning about drops was logged
+        self._unwarned = 0  # drops since then
 
     def owner(self, data: bytes) -> int:
         """The worker that must handle ``data`` (this one if it has no Call-ID)."""
@@ -135,25 +141,55 @@ class Router:
             self._loop.remove_reader(self._inbox.fileno())
         self._loop = None
 
-    def forward(self, to: int, data: bytes, peer: Peer) -> None:
-        """Hand a received message to worker ``to``; over TCP it answers through us."""
+    def forward(self, to: int, data: bytes, peer: Peer) -> bool:
+        """Hand a received message to worker ``to``; over TCP it answers through us.
+
+        Returns True if it was handed over.  False if not: the owner's inbox is full
+        (stuck) or the owner has exited (then ``to`` is in :attr:`gone`); the caller
+        answers a request 503 unless a UDP peer will retransmit it (full inbox)."""
         if peer.transport == "tcp" and peer.worker is None:
             peer = Peer(peer.transport, peer.host, peer.port, peer.conn, self.index)
-        self._post(to, b"M", data, peer)
+        return self._post(to, b"M", data, peer)
+
+    def must_refuse(self, to: int, peer: Peer) -> bool:
+        """Whether a request that :meth:`forward` could not hand to ``to`` is answered
+        503 here: over TCP (nothing retransmits it) or when ``to`` has exited."""
+        return peer.transport == "tcp" or to in self.gone
 
     def send_back(self, data: bytes, peer: Peer) -> None:
         """Have the worker holding ``peer``'s TCP connection write ``data`` on it."""
         if peer.worker is not None:
             self._post(peer.worker, b"S", data, peer)
 
-    def _post(self, to: int, kind: bytes, data: bytes, peer: Peer) -> None:
+    def _post(self, to: int, kind: bytes, data: bytes, peer: Peer) -> bool:
         head = f"{peer.transport} {peer.host} {peer.port} {_num(peer.conn)} {_num(peer.worker)}"
         try:
             self._outboxes[to].send(kind + head.encode() + b"\n" + data)
-            self.forwarded += 1
-        except OSError as e:  # full (the owner is stuck) or gone: like a lost datagram
-            self.dropped += 1
-            log.warning("worker %d: message for worker %d dropped: %s", self.index, to, e)
+        except (BlockingIOError, InterruptedError) as e:  # full: the owner is stuck
+            self._dropped(to, e)
+            return False
+        except OSError as e:  # ECONNREFUSED, EPIPE...: the owner has exited
+            self.gone.add(to)
+            self._dropped(to, e)
+            return False
+        self.forwarded += 1
+        return True
+
+    def _dropped(self, to: int, e: OSError) -> None:
+        """Count a message not handed over; warn at most once per :data:`WARN_EVERY` s
+        (a dead worker must not flood the log)."""
+        self.dropped += 1
+        self._unwarned += 1
+        now = time.monotonic()
+        if now - self._warned >= WARN_EVERY:
+            log.warning(
+                "worker %d: %d message(s) not handed to worker %d: %s",
+                self.index,
+                self._unwarned,
+                to,
+                e,
+            )
+            self._warned, self._unwarned = now, 0
 
 
 def _num(v: int | None) -> str:

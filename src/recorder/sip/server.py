@@ -212,7 +212,12 @@ class SipServer:
         if self.router is not None:
             owner = self.router.owner(data)
             if owner != self.router.index:
-                self.router.forward(owner, data, peer)
+                if (
+                    not self.router.forward(owner, data, peer)
+                    and self.router.must_refuse(owner, peer)
+                    and self.core is not None
+                ):  # the owner is gone (or TCP, where nothing retransmits): 503 here
+                    self.core.reply_raw(data, peer, 503, extra=[("Retry-After", "5")])
                 return
         self.deliver(data, peer)
 

@@ -397,6 +397,14 @@ class UasCore:
         if req is not None:
             self._send_response(req, peer, 400)
 
+    def reply_raw(self, data: bytes, peer: Peer, status: int, extra=()) -> None:
+        """Answer the request ``data`` from ``peer`` with ``status`` outside any
+        transaction (a response or an ACK gets nothing)."""
+        req = sipmsg.salvage_request(data)
+        if req is not None:
+            sipmsg.stamp_via(req, peer.host, peer.port)
+            self._send_response(req, peer, status, extra=list(extra))
+
     # -- INVITE -----------------------------------------------------------------------
 
     def _on_invite(self, req: Request, info: RequestInfo, peer: Peer, key: tuple) -> None:
