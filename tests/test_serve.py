@@ -285,26 +285,50 @@ def test_bye_mid_recording_keeps_the_audio(sipp, serve, tmp_path):
     assert end["packets"] * 160 >= len(got)
 
 
+SLOW_DISK_APP = """
+import time
+
+from recorder import AesCbcCipher
+from recorder.serve import record_app
+
+
+class SlowDisk(AesCbcCipher):  # publishing takes half a second more: a slow disk
+    def encrypt_file(self, src, dst):
+        time.sleep(0.5)
+        return super().encrypt_file(src, dst)
+
+
+app = record_app(cipher=SlowDisk(bytes(range(16)), bytes(16)))
+"""
+
+
 def test_a_burst_of_byes_ends_every_recording_at_its_bye(sipp, serve, tmp_path):
-    """30 callers hang up within a fraction of a second (a trunk drops): every recording
-    ends with HANGUP at its BYE, holding exactly the audio sent (no silence filled by
-    wall time while the BYE waited behind other calls' publishing)."""
+    """30 callers hang up within a fraction of a second (a trunk drops) while the disk
+    is slow: every recording ends with HANGUP at its BYE, holding exactly the audio sent
+    (no BYE waits behind other calls' publishing while silence is filled by wall time)."""
+    from recorder import AesCbcCipher
+
     audio = alaw_file(tmp_path, speechlike(1.0, dbm0=-15, seed=21))
+    app = tmp_path / "slow_disk.py"
+    app.write_text(SLOW_DISK_APP)
     calls = 30
     lo, hi = free_rtp_range(2 * calls + 8)
-    srv = serve("--rtp-ports", f"{lo}-{hi}")
+    srv = serve(f"{app}:app", "--rtp-ports", f"{lo}-{hi}")
     cmd = sipp_cmd(sipp, tmp_path, srv.port, pause_ms=1300, calls=calls, rate=200, limit=calls)
     p = run_sipp(cmd, tmp_path)
     assert p.returncode == 0, p.stdout[-2000:] + p.stderr[-2000:]
-    deadline = time.monotonic() + 60
+    deadline = time.monotonic() + 90
     while len(srv.ends()) < calls and time.monotonic() < deadline:
         time.sleep(0.1)
     assert srv.terminate() == 0
     ends = srv.ends()
     assert len(ends) == calls
-    for e in ends:
+    cipher = AesCbcCipher(bytes(range(16)), bytes(16))
+    for i, e in enumerate(ends):
         assert (e["cause"], e["end"], e["packets"], e["lost"]) == ("HANGUP", "bye", 50, 0)
-        assert audio_bytes(e["file"]) == audio  # sample-exact: nothing after the BYE
+        plain = tmp_path / f"plain{i}.wav"
+        plain.write_bytes(cipher.decrypt(Path(e["file"]).read_bytes()))
+        assert audio_bytes(str(plain)) == audio  # sample-exact: nothing after the BYE
     assert sorted(str(f) for f in published(srv.media)) == sorted(e["file"] for e in ends)
 
 
