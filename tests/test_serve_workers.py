@@ -18,8 +18,8 @@ from collections import Counter
 
 import pytest
 import test_serve
-from sip_helpers import offer, request
 from signals import speechlike
+from sip_helpers import offer, request
 from test_serve import (
     SIP_DATA,
     alaw_file,
@@ -210,7 +210,13 @@ def test_workers_report_engine_gauges_and_cpu_stages(sipp, serve, tmp_path):
     port = free_udp_port()
     lo, hi = free_rtp_range(64)
     srv = serve(
-        f"{app}:app", "--workers", "2", "--metrics", f"127.0.0.1:{port}", "--rtp-ports", f"{lo}-{hi}"
+        f"{app}:app",
+        "--workers",
+        "2",
+        "--metrics",
+        f"127.0.0.1:{port}",
+        "--rtp-ports",
+        f"{lo}-{hi}",
     )
     srv.wait_for(lambda e: e.get("msg") == "listening" and "workers" in e)
     cmd = sipp_cmd(sipp, tmp_path, srv.port, pause_ms=1300)
@@ -231,6 +237,7 @@ def test_workers_report_engine_gauges_and_cpu_stages(sipp, serve, tmp_path):
     assert set(Counter(e["worker"] for e in srv.ends())) == {0, 1}
     assert values["recorder_calls_total"] == 10  # the app's early import broke nothing
     assert values['recorder_recordings_total{cause="HANGUP"}'] == 10
+    assert values["recorder_rtp_packets_total"] == 10 * len(audio) // 160
     assert all(0 < cpu[s] < 60 for s in stages), cpu
     assert cpu["tick"] >= cpu["detect"]
     assert values["recorder_engine_behind"] == 0

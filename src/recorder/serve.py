@@ -76,7 +76,7 @@ import time
 import traceback
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import NoReturn
+from typing import Any, NoReturn
 
 import numpy as np
 
@@ -993,7 +993,7 @@ class Metrics:
         # a worker (no HTTP server of its own): values pushed by a timer, see _update
         self._engine: Engine | None = None
         self._media: MediaPump | None = None
-        self._cpu = None  # the worker's recorder_cpu_seconds counter
+        self._cpu: Any = None  # the worker's recorder_cpu_seconds counter (prometheus_client)
         self._cpu_sent: dict[str, float] = {}  # stage -> seconds counted so far
         self._update_lock = threading.Lock()
         self._stop_updates = threading.Event()
