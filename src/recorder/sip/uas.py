@@ -398,8 +398,19 @@ class UasCore:
             self._send_response(req, peer, 400)
 
     def reply_raw(self, data: bytes, peer: Peer, status: int, extra=()) -> None:
-        """Answer the request ``data`` from ``peer`` with ``status`` outside any
-        transaction (a response or an ACK gets nothing)."""
+        """Answer a request outside any transaction (a response or an ACK gets nothing).
+
+        Parameters
+        ----------
+        data : bytes
+            The request, as received (only the headers a response copies are read).
+        peer : Peer
+            Where it came from (the response goes there).
+        status : int
+            The status code (e.g. 503 when the worker owning the call has exited).
+        extra : sequence of (str, str), optional
+            More header fields (e.g. Retry-After).
+        """
         req = sipmsg.salvage_request(data)
         if req is not None:
             sipmsg.stamp_via(req, peer.host, peer.port)
