@@ -153,8 +153,7 @@ ctypedef struct slot_t:
     int rate                 # the file's sample rate
     const rs_filter* flt     # MEDIA_RATE -> rate (NULL at MEDIA_RATE)
     rs_state rs              # its stream; rs.buf holds flt.cap floats
-    int rs_pend              # rs.buf holds samples of this feed not resampled yet
-                             # (1; 2 once _rs_run_all has listed the slot)
+    int rs_pend              # rs.buf holds this feed's samples, not resampled yet (2: listed)
     int64_t frames           # frames coded at the file's rate
     int64_t max_frames       # most frames the file takes (-1: no limit)
     int16_t* blk             # IMA: the block being filled (IMA_FRAMES samples)
@@ -902,7 +901,7 @@ cdef class Bank:
         of one filter and phase four at a time (cr_rs_run4 loads each tap vector once for
         four outputs), the rest one by one.  Every output is the same sample as one slot
         at a time would give (the dot products run in one fixed order)."""
-        cdef Py_ssize_t i, j, g, l, n = 0, nmin
+        cdef Py_ssize_t i, j, g, ln, n = 0, nmin
         cdef Py_ssize_t k[4]
         cdef const float* xs[4]
         cdef float* ys[4]
@@ -928,24 +927,21 @@ cdef class Bank:
                 g += 1
             while g - i >= 4:
                 nmin = -1
-                for l in range(4):
-                    s = self.rs_list[i + l].s
-                    k[l] = <Py_ssize_t>(rs_ready(f, s.rs.base + s.rs.len) - s.rs.n_out)
-                    if nmin < 0 or k[l] < nmin:
-                        nmin = k[l]
-                    xs[l] = rs_window(&s.rs, f)
-                    ys[l] = self.rs_scratch + l * self.rs_scratch_n
+                for ln in range(4):
+                    s = self.rs_list[i + ln].s
+                    k[ln] = <Py_ssize_t>(rs_ready(f, s.rs.base + s.rs.len) - s.rs.n_out)
+                    if nmin < 0 or k[ln] < nmin:
+                        nmin = k[ln]
+                    xs[ln] = rs_window(&s.rs, f)
+                    ys[ln] = self.rs_scratch + ln * self.rs_scratch_n
                 if nmin > 0:
                     cr_rs_run4(f.coef, f.T, f.next_phase, f.advance, self.rs_list[i].phase,
                                xs, nmin, ys)
-                for l in range(4):
-                    s = self.rs_list[i + l].s
-                    if nmin > 0:
-                        rs_advance(&s.rs, f, nmin)
-                        rs_emit(&s.rs, f, k[l] - nmin, ys[l] + nmin)
-                    else:
-                        rs_emit(&s.rs, f, k[l], ys[l])
-                    self._rs_done(s, ys[l], k[l])
+                for ln in range(4):
+                    s = self.rs_list[i + ln].s
+                    rs_advance(&s.rs, f, nmin)          # then each lane's last ones
+                    rs_emit(&s.rs, f, k[ln] - nmin, ys[ln] + nmin)
+                    self._rs_done(s, ys[ln], k[ln])
                 i += 4
             for j in range(i, g):
                 self._rs_run_one(self.rs_list[j].s)
