@@ -909,7 +909,13 @@ cdef class Bank:
         cdef const rs_filter* f
         for i in range(self.rs_cnt):     # each waiting slot once (2: listed below); slots
             s = self.rs_list[i].s        # resampled since (their job ended) drop out
-            if s.rs_pend == 1:
+            if s.rs_pend != 1:
+                continue
+            if rs_ready(s.flt, s.rs.base + s.rs.len) - s.rs.n_out >= 4 * s.flt.p:
+                # whole periods of 4p outputs: cr_rs_run already runs one slot four
+                # outputs at a time (outputs p apart share a phase), from one history
+                self._rs_run_one(s)
+            else:
                 s.rs_pend = 2
                 self.rs_list[n].s = s
                 self.rs_list[n].flt = s.flt
