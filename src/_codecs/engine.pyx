@@ -12,7 +12,7 @@ only handles the few slots that report an event (output buffer to write, header 
 sync, job finished).
 """
 from libc.stdint cimport int16_t, uint8_t, int64_t, int32_t, uint32_t
-from libc.stdlib cimport malloc, realloc, free, calloc
+from libc.stdlib cimport malloc, realloc, free, calloc, qsort
 from libc.string cimport memcpy, memset, memmove
 
 from cpu_isa cimport cr_isa_set
@@ -21,7 +21,10 @@ from g711_k cimport (
     cr_alaw_decode_simd, cr_ulaw_decode_simd, cr_alaw_encode_simd, cr_ulaw_encode_simd,
 )
 from pcm_k cimport u8_encode_k, s16_encode_k
-from resample_k cimport rs_filter, rs_state, rs_reset, rs_process, cr_rs_select
+from resample_k cimport (
+    rs_filter, rs_state, rs_reset, rs_process, rs_ready, rs_append, rs_emit, rs_advance,
+    rs_window, rs_compact, cr_rs_select, cr_rs_run4, cr_rs_to_int16,
+)
 from adpcm_k cimport (
     init_adpcm_tables, cr_search_state, cr_search_tables, cr_search, cr_oki_search,
     search_rows_k, cr_as_clamp, ima_wav_encode_block_k,
@@ -78,10 +81,11 @@ cdef enum:
     IMA_MAX_RATE = 11999
 
 # input samples the resampler takes per call (bounds the Bank's scratch buffers), and
-# history beyond the filter window each slot keeps (floats)
+# history beyond the filter window each slot keeps (floats): room for the samples one
+# feed commits (a 20 or 40 ms frame), which wait there for the feed's grouped resampling
 cdef enum:
     RS_PIECE = 1024
-    RS_ROOM = 128
+    RS_ROOM = 512
     MAX_FILTERS = 8
     OKI_START = 512   # OKI samples a slot's buffer holds at first (it grows when needed)
 
@@ -149,6 +153,7 @@ ctypedef struct slot_t:
     int rate                 # the file's sample rate
     const rs_filter* flt     # MEDIA_RATE -> rate (NULL at MEDIA_RATE)
     rs_state rs              # its stream; rs.buf holds flt.cap floats
+    int rs_pend              # rs.buf holds this feed's samples, not resampled yet (2: listed)
     int64_t frames           # frames coded at the file's rate
     int64_t max_frames       # most frames the file takes (-1: no limit)
     int16_t* blk             # IMA: the block being filled (IMA_FRAMES samples)
@@ -217,6 +222,22 @@ cdef inline int64_t _oki_row_len(const slot_t* s) noexcept nogil:
     return ((s.oki_n - 2) & ~(<int64_t>1)) + 2
 
 
+ctypedef struct rs_item:
+    const rs_filter* flt     # a slot waiting for this feed's resampling: its filter,
+    int32_t phase            # its next output's phase,
+    slot_t* s                # the slot
+
+
+cdef int _rs_item_cmp(const void* a, const void* b) noexcept nogil:
+    """qsort order of rs_items: by filter, then phase (so slots that can share a
+    cr_rs_run4 call sit together)."""
+    cdef const rs_item* x = <const rs_item*>a
+    cdef const rs_item* y = <const rs_item*>b
+    if x.flt != y.flt:
+        return -1 if <size_t>x.flt < <size_t>y.flt else 1
+    return (x.phase > y.phase) - (x.phase < y.phase)
+
+
 cdef class JobState:
     """A snapshot of one slot's record job (``Bank.job``); counts in samples at MEDIA_RATE
     from the start of the job."""
@@ -251,9 +272,14 @@ cdef class Bank:
     cdef int filter_rate[MAX_FILTERS]
     cdef int nfilters
     cdef list _filter_arrays        # keeps the filters' tables alive
-    cdef float* rs_scratch          # one resampler call's float outputs
-    cdef int16_t* rs_out            # ... and its int16 outputs
+    cdef float* rs_scratch          # one resampler call's float outputs (4 lanes of
+    cdef int16_t* rs_out            # rs_scratch_n floats) and its int16 outputs
     cdef Py_ssize_t rs_scratch_n, rs_out_n
+    # resampling of one feed: slots whose input waits in their history (rs_defer: feed is
+    # collecting them), then run grouped by filter and phase, four at a time
+    cdef bint rs_defer
+    cdef rs_item* rs_list
+    cdef Py_ssize_t rs_list_n, rs_cnt
     # OKI rows of one feed: the slots, their samples (then their bytes), their states
     cdef int64_t* ok_list
     cdef Py_ssize_t ok_list_n
@@ -273,6 +299,10 @@ cdef class Bank:
         self.rs_out = NULL
         self.rs_scratch_n = 0
         self.rs_out_n = 0
+        self.rs_defer = False
+        self.rs_list = NULL
+        self.rs_list_n = 0
+        self.rs_cnt = 0
         self.ok_list = NULL
         self.ok_list_n = 0
         self.ok_src = NULL
@@ -300,6 +330,7 @@ cdef class Bank:
         free(self.gens)
         free(self.rs_scratch)
         free(self.rs_out)
+        free(self.rs_list)
         free(self.ok_list)
         free(self.ok_src)
         free(self.ok_state)
@@ -358,7 +389,7 @@ cdef class Bank:
         need_scratch = f.cap * f.p // f.q + 16
         need_out = (RS_PIECE + taps) * f.p // f.q + 16
         if need_scratch > self.rs_scratch_n:
-            mem = realloc(self.rs_scratch, need_scratch * sizeof(float))
+            mem = realloc(self.rs_scratch, 4 * need_scratch * sizeof(float))
             if mem == NULL:
                 raise MemoryError()
             self.rs_scratch = <float*>mem
@@ -690,6 +721,7 @@ cdef class Bank:
         s.max_frames = mf
         s.flt = flt
         s.rs.clipped = 0
+        s.rs_pend = 0
         if flt != NULL:
             s.rs.buf = <float*>malloc(flt.cap * sizeof(float))
             if s.rs.buf != NULL:
@@ -791,6 +823,16 @@ cdef class Bank:
         if s.flt == NULL:
             self._code(s, x, m)
             return
+        if (self.rs_defer and s.rs.len + m <= s.flt.cap
+                and (s.rs_pend or self.rs_cnt < self.rs_list_n)):
+            # resampled at the end of the feed with the other slots (_rs_run_all)
+            if not s.rs_pend:
+                s.rs_pend = 1
+                self.rs_list[self.rs_cnt].s = s
+                self.rs_cnt += 1
+            rs_append(&s.rs, x, <Py_ssize_t>m)
+            return
+        self._rs_run_one(s)
         while pos < m:
             piece = _min64(m - pos, RS_PIECE)
             cnt = rs_process(&s.rs, s.flt, x + pos, <Py_ssize_t>piece, False, self.rs_out,
@@ -807,6 +849,7 @@ cdef class Bank:
         cdef Py_ssize_t cnt
         cdef int i, held
         if s.flt != NULL:
+            self._rs_run_one(s)
             num = s.committed * s.flt.p
             want = num // s.flt.q
             if 2 * (num % s.flt.q) > s.flt.q or (2 * (num % s.flt.q) == s.flt.q and want & 1):
@@ -835,6 +878,80 @@ cdef class Bank:
                 s.out[s.out_len] = <uint8_t>(held << 4)
                 s.out_len += 1
             s.oki_n = 0
+
+    cdef void _rs_done(self, slot_t* s, float* y, Py_ssize_t k) noexcept nogil:
+        """The slot's k resampled outputs in y: to int16, coded; the history compacted."""
+        if k > 0:
+            s.rs.clipped += cr_rs_to_int16(y, self.rs_out, k)
+            self._code(s, self.rs_out, k)
+        rs_compact(&s.rs, s.flt)
+        s.rs_pend = 0
+
+    cdef void _rs_run_one(self, slot_t* s) noexcept nogil:
+        """Resample and code the samples waiting in the slot's history (if any)."""
+        cdef Py_ssize_t k
+        if not s.rs_pend:
+            return
+        k = <Py_ssize_t>(rs_ready(s.flt, s.rs.base + s.rs.len) - s.rs.n_out)
+        rs_emit(&s.rs, s.flt, k, self.rs_scratch)
+        self._rs_done(s, self.rs_scratch, k)
+
+    cdef void _rs_run_all(self) noexcept nogil:
+        """Resample and code what this feed left waiting in the slots' histories: slots
+        of one filter and phase four at a time (cr_rs_run4 loads each tap vector once for
+        four outputs), the rest one by one.  Every output is the same sample as one slot
+        at a time would give (the dot products run in one fixed order)."""
+        cdef Py_ssize_t i, j, g, ln, n = 0, nmin
+        cdef Py_ssize_t k[4]
+        cdef const float* xs[4]
+        cdef float* ys[4]
+        cdef slot_t* s
+        cdef const rs_filter* f
+        for i in range(self.rs_cnt):     # each waiting slot once (2: listed below); slots
+            s = self.rs_list[i].s        # resampled since (their job ended) drop out
+            if s.rs_pend != 1:
+                continue
+            if rs_ready(s.flt, s.rs.base + s.rs.len) - s.rs.n_out >= 4 * s.flt.p:
+                # whole periods of 4p outputs: cr_rs_run already runs one slot four
+                # outputs at a time (outputs p apart share a phase), from one history
+                self._rs_run_one(s)
+            else:
+                s.rs_pend = 2
+                self.rs_list[n].s = s
+                self.rs_list[n].flt = s.flt
+                self.rs_list[n].phase = s.rs.phase
+                n += 1
+        self.rs_cnt = 0
+        if n > 4:
+            qsort(self.rs_list, n, sizeof(rs_item), _rs_item_cmp)
+        i = 0
+        while i < n:
+            f = self.rs_list[i].flt
+            g = i + 1
+            while (g < n and self.rs_list[g].flt == f
+                   and self.rs_list[g].phase == self.rs_list[i].phase):
+                g += 1
+            while g - i >= 4:
+                nmin = -1
+                for ln in range(4):
+                    s = self.rs_list[i + ln].s
+                    k[ln] = <Py_ssize_t>(rs_ready(f, s.rs.base + s.rs.len) - s.rs.n_out)
+                    if nmin < 0 or k[ln] < nmin:
+                        nmin = k[ln]
+                    xs[ln] = rs_window(&s.rs, f)
+                    ys[ln] = self.rs_scratch + ln * self.rs_scratch_n
+                if nmin > 0:
+                    cr_rs_run4(f.coef, f.T, f.next_phase, f.advance, self.rs_list[i].phase,
+                               xs, nmin, ys)
+                for ln in range(4):
+                    s = self.rs_list[i + ln].s
+                    rs_advance(&s.rs, f, nmin)          # then each lane's last ones
+                    rs_emit(&s.rs, f, k[ln] - nmin, ys[ln] + nmin)
+                    self._rs_done(s, ys[ln], k[ln])
+                i += 4
+            for j in range(i, g):
+                self._rs_run_one(self.rs_list[j].s)
+            i = g
 
     cdef void _oki_rows(self, const int64_t* slots, Py_ssize_t k) noexcept nogil:
         """Code the OKI samples the slots took in this feed, many slots in one
@@ -1016,11 +1133,21 @@ cdef class Bank:
                 raise MemoryError()
             self.ok_list = <int64_t*>p
             self.ok_list_n = k
+        if k > self.rs_list_n:
+            p = realloc(self.rs_list, k * sizeof(rs_item))
+            if p == NULL:
+                raise MemoryError()
+            self.rs_list = <rs_item*>p
+            self.rs_list_n = k
         with nogil:
+            self.rs_defer = True
+            self.rs_cnt = 0
             for r in range(k):
                 ev[r] = self._feed_one(self.slots[slots[r]], &block[r, 0] if m else NULL, m,
                                        silence[r], seen[r], digit_start[r], digit[r],
                                        audio_start[r])
+            self.rs_defer = False
+            self._rs_run_all()
             self._oki_rows(&slots[0], k)
             for r in range(k):
                 if self.slots[slots[r]].out_len >= self.slots[slots[r]].flush_at:
