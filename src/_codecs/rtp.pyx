@@ -379,7 +379,8 @@ cdef class RtpCore:
 
     def poll(self, timeout_ms_):
         """Wait up to ``timeout_ms`` (0: don't wait, -1: forever) for packets, then drain
-        every ready socket.  Returns the number of datagrams read."""
+        every ready socket (however many: epoll is asked again while it returns a full
+        set).  Returns the number of datagrams read."""
         cdef int timeout_ms = _int(timeout_ms_, "timeout_ms", -1, 3_600_000)
         cdef epoll_event evs[MAXEV]
         cdef int n, i, slot
@@ -388,7 +389,7 @@ cdef class RtpCore:
         cdef slot_t *s
         with nogil:
             n = epoll_wait(self.epfd, evs, MAXEV, timeout_ms)
-            if n > 0:
+            while n > 0:
                 PyThread_acquire_lock(self.lock, WAIT_LOCK)
                 for i in range(n):
                     slot = <int><uint32_t>evs[i].data.u64
@@ -400,6 +401,8 @@ cdef class RtpCore:
                         continue
                     total += self._drain(s, slot)
                 PyThread_release_lock(self.lock)
+                # a full set of events: more sockets may be ready than one call returns
+                n = epoll_wait(self.epfd, evs, MAXEV, 0) if n == MAXEV else 0
         return total
 
     cdef int64_t _drain(self, slot_t *s, int slot) noexcept nogil:

@@ -104,7 +104,6 @@ WATCHDOG_SLACK = 1.5
 FRAME = 160  # 20 ms at 8000 Hz
 _TICK_MS = 20
 _PUMP_MS = 40  # the media thread's shortest round (see MediaPump._run)
-_MORE_POLLS = 16  # polls without waiting after one that read something
 
 
 @dataclass(frozen=True)
@@ -496,12 +495,7 @@ class MediaPump:
                     self._stopping.wait(delay)
                 else:
                     next_round = time.monotonic()
-                if rx.poll(_TICK_MS):
-                    # one poll takes up to 256 ready sockets: look again, a bounded
-                    # number of times (packets keep arriving while it reads)
-                    for _ in range(_MORE_POLLS):
-                        if not rx.poll(0):
-                            break
+                rx.poll(_TICK_MS)  # every socket that is ready, in one call
                 with self._lock:
                     for ev in rx.events():
                         slot = int(ev["row"])
@@ -567,11 +561,15 @@ def load_app(spec: str) -> Callable[[SipChannel], None]:
 # -- logging --------------------------------------------------------------------------------
 
 
-class _TextFormatter(logging.Formatter):
+class _FieldsFormatter(logging.Formatter):
+    """A formatter with ``static`` fields (e.g. the worker) on every line."""
+
     def __init__(self, static: dict | None = None) -> None:
         super().__init__()
         self.static = static or {}
 
+
+class _TextFormatter(_FieldsFormatter):
     def format(self, record: logging.LogRecord) -> str:
         fields = {**self.static, **(getattr(record, "fields", None) or {})}
         line = f"{self.formatTime(record)} {record.levelname} {record.getMessage()}"
@@ -587,11 +585,7 @@ def _text(v) -> str:
     return json.dumps(s) if (not s or any(c in s for c in ' "=\n')) else s
 
 
-class _JsonFormatter(logging.Formatter):
-    def __init__(self, static: dict | None = None) -> None:
-        super().__init__()
-        self.static = static or {}
-
+class _JsonFormatter(_FieldsFormatter):
     def format(self, record: logging.LogRecord) -> str:
         out = {
             "time": datetime.datetime.fromtimestamp(
@@ -670,6 +664,8 @@ class Server:
             or not 0 <= drain_seconds <= 86400
         ):
             raise ValueError(f"drain_seconds must be from 0 to 86400, got {drain_seconds!r}")
+        if rtp_latch not in ("address", "any"):
+            raise ValueError(f"rtp_latch must be 'address' or 'any', got {rtp_latch!r}")
         self.advertise = advertised_address(sip_host, advertise)
         self.app = app
         self.media_root = os.fspath(media_root)
@@ -688,8 +684,6 @@ class Server:
             tcp_socket=sip_sockets[1],
             router=router,
         )
-        if rtp_latch not in ("address", "any"):
-            raise ValueError(f"rtp_latch must be 'address' or 'any', got {rtp_latch!r}")
         self.media = MediaPump(
             max_calls, "0.0.0.0" if ":" in sip_host else sip_host, rtp_latch == "any"
         )
