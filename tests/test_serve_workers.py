@@ -345,6 +345,26 @@ def test_new_calls_owned_by_an_exited_worker_get_503_and_one_warning(worker0, ca
     assert udp_final(srv.port, request("INVITE", call_id=mine, body=offer())).status == 200
 
 
+def test_in_dialog_requests_of_an_exited_worker_get_481_and_an_ack_nothing(worker0):
+    srv, router, inboxes = worker0
+    inboxes[1][1].close()  # worker 1 has exited, and the dialogs it held with it
+    call_id = owned_by(1, 2, "gone")[0]
+    for method in ("BYE", "INFO", "INVITE"):  # a re-INVITE too: the To has a tag
+        body = offer() if method == "INVITE" else b""
+        resp = udp_final(srv.port, request(method, call_id=call_id, to_tag="t9", body=body))
+        assert (resp.status, resp.get("Call-ID")) == (481, call_id), method
+        assert resp.get("Retry-After") is None
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:  # an ACK gets no answer
+        s.settimeout(1.0)
+        s.bind(("127.0.0.1", 0))
+        s.sendto(request("ACK", call_id=call_id, to_tag="t9"), ("127.0.0.1", srv.port))
+        s.sendto(request("OPTIONS", call_id=call_id), ("127.0.0.1", srv.port))
+        answers = [parse(s.recv(65536)) for _ in range(1)]
+        with pytest.raises(TimeoutError):
+            s.recv(65536)
+    assert [(a.status, a.get("CSeq")) for a in answers] == [(503, "1 OPTIONS")]
+
+
 def test_a_tcp_request_the_owner_cannot_take_gets_503(worker0):
     srv, router, inboxes = worker0
     stuffing = b"x" * 60000

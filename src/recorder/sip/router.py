@@ -154,7 +154,11 @@ class Router:
     def must_refuse(self, to: int, peer: Peer) -> bool:
         """Whether a request that :meth:`forward` could not hand to ``to`` is answered
         503 here: over TCP (nothing retransmits it) or when ``to`` has exited."""
-        return peer.transport == "tcp" or to in self.gone
+        return peer.transport == "tcp" or self.has_exited(to)
+
+    def has_exited(self, worker: int) -> bool:
+        """Whether ``worker`` has exited (its inbox refused a message)."""
+        return worker in self.gone
 
     def send_back(self, data: bytes, peer: Peer) -> None:
         """Have the worker holding ``peer``'s TCP connection write ``data`` on it."""

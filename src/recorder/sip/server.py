@@ -216,8 +216,8 @@ class SipServer:
                     not self.router.forward(owner, data, peer)
                     and self.router.must_refuse(owner, peer)
                     and self.core is not None
-                ):  # the owner is gone (or TCP, where nothing retransmits): 503 here
-                    self.core.reply_raw(data, peer, 503, extra=[("Retry-After", "5")])
+                ):  # the owner is gone (or TCP, where nothing retransmits): 481/503 here
+                    self.core.refuse_unowned(data, peer, self.router.has_exited(owner))
                 return
         self.deliver(data, peer)
 

@@ -397,24 +397,26 @@ class UasCore:
         if req is not None:
             self._send_response(req, peer, 400)
 
-    def reply_raw(self, data: bytes, peer: Peer, status: int, extra=()) -> None:
-        """Answer a request outside any transaction (a response or an ACK gets nothing).
-
-        Parameters
-        ----------
-        data : bytes
-            The request, as received (only the headers a response copies are read).
-        peer : Peer
-            Where it came from (the response goes there).
-        status : int
-            The status code (e.g. 503 when the worker owning the call has exited).
-        extra : sequence of (str, str), optional
-            More header fields (e.g. Retry-After).
-        """
+    def refuse_unowned(self, data: bytes, peer: Peer, owner_exited: bool) -> None:
+        """Answer a request that the worker owning its call could not take (see
+        :class:`~recorder.sip.router.Router`): 481 for a request inside a dialog whose
+        owner has exited (the dialog died with it: RFC 3261 12.2.2), 503 with
+        Retry-After otherwise (a new call, or an owner that is only stuck).  A
+        response or an ACK gets nothing."""
         req = sipmsg.salvage_request(data)
-        if req is not None:
-            sipmsg.stamp_via(req, peer.host, peer.port)
-            self._send_response(req, peer, status, extra=list(extra))
+        if req is None:
+            return
+        in_dialog = False
+        if owner_exited:
+            try:
+                in_dialog = sipmsg.parse_name_addr(req.get("To") or "").tag is not None
+            except SipParseError:
+                in_dialog = False
+        sipmsg.stamp_via(req, peer.host, peer.port)
+        if in_dialog:
+            self._send_response(req, peer, 481)
+        else:
+            self._send_response(req, peer, 503, extra=[("Retry-After", "5")])
 
     # -- INVITE -----------------------------------------------------------------------
 
