@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 import signal
+import socket
 import subprocess
 import threading
 import time
@@ -19,6 +20,7 @@ from pathlib import Path
 import pytest
 import test_serve
 from signals import speechlike
+from sip_helpers import request
 from test_serve import (
     alaw_file,
     assert_whole_call,
@@ -29,6 +31,8 @@ from test_serve import (
     run_sipp,
     sipp_cmd,
 )
+
+from recorder.sip.message import Response, parse
 
 DEPLOY = Path(__file__).resolve().parent.parent / "deploy" / "kamailio"
 sipp = test_serve.sipp  # the fixtures
@@ -190,3 +194,57 @@ def test_the_nodes_bye_follows_the_route_set_through_kamailio(kamailio_exe, sipp
         node.kill()
         if kam is not None:
             kam.stop()
+
+
+def test_in_dialog_requests_are_relayed_only_to_a_node(kamailio_exe, tmp_path):
+    """A trusted peer's in-dialog request whose route set ends at an address that is not
+    a recorder node gets 403 and goes nowhere; the same request to a node is relayed."""
+
+    def udp() -> socket.socket:
+        s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        s.bind(("127.0.0.1", 0))
+        s.settimeout(5)
+        return s
+
+    node, other, peer = udp(), udp(), udp()
+    me = peer.getsockname()[1]
+    kam = None
+    try:
+        kam = Kamailio(kamailio_exe, tmp_path, [node.getsockname()[1]])
+        for target, expect_403 in ((other, True), (node, False)):
+            port = target.getsockname()[1]
+            bye = request(
+                "BYE",
+                call_id=f"indialog-{port}",
+                to_tag="t1",
+                extra=f"Route: <sip:127.0.0.1:{kam.port};lr>\r\n",
+            ).replace(b"BYE sip:rec@127.0.0.1 ", f"BYE sip:rec@127.0.0.1:{port} ".encode(), 1)
+            # answers go to the Via: this socket
+            bye = bye.replace(b"127.0.0.1:5099;branch", f"127.0.0.1:{me};branch".encode(), 1)
+            # UDP: sent again until it has an effect (Kamailio's children may be starting)
+            deadline = time.monotonic() + 20
+            wait_on = peer if expect_403 else node  # the 403, or the relayed BYE
+            wait_on.settimeout(0.5)
+            got = b""
+            while time.monotonic() < deadline:
+                peer.sendto(bye, ("127.0.0.1", kam.port))
+                try:
+                    got = wait_on.recv(65536)
+                except TimeoutError:
+                    continue
+                if got.startswith(b"SIP/2.0 403 ") or got.startswith(b"BYE "):
+                    break
+            if expect_403:
+                answer = parse(got)
+                assert isinstance(answer, Response) and answer.status == 403, got[:200]
+                other.settimeout(1.0)
+                with pytest.raises(TimeoutError):  # nothing was relayed to it
+                    while True:
+                        assert not other.recv(65536).startswith(b"BYE")
+            else:  # relayed to the node (it also gets Kamailio's OPTIONS probes)
+                assert got.startswith(b"BYE ") and f"indialog-{port}".encode() in got, got[:200]
+    finally:
+        if kam is not None:
+            kam.stop()
+        for s in (node, other, peer):
+            s.close()
