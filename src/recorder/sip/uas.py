@@ -401,8 +401,18 @@ class UasCore:
         """Answer a request that the worker owning its call could not take (see
         :class:`~recorder.sip.router.Router`): 481 for a request inside a dialog whose
         owner has exited (the dialog died with it: RFC 3261 12.2.2), 503 with
-        Retry-After otherwise (a new call, or an owner that is only stuck).  A
-        response or an ACK gets nothing."""
+        Retry-After otherwise (a new call, or an owner that is only stuck).
+
+        Parameters
+        ----------
+        data : bytes
+            The request, as received (only the headers a response copies are read); a
+            response or an ACK gets nothing.
+        peer : Peer
+            Where it came from (the response goes there).
+        owner_exited : bool
+            Whether the owning worker has exited (else it is only stuck).
+        """
         req = sipmsg.salvage_request(data)
         if req is None:
             return
