@@ -29,7 +29,16 @@ call ends) the benchmark samples:
 After the run every recording is checked: one per call, each exactly the streamed file
 (length and bytes), and the server's call logs report no lost packets.
 
-    python bench/serve.py [--calls N] [--seconds S] [--rate CPS] [--workers N] [--json]
+Capacity at saturation (``--cpu-limit CORES``, root only): the server and its workers
+run in a cgroup whose CPU quota is ``CORES`` (``cpu.cfs_quota_us`` / ``cpu.max``, 10 ms
+periods), so SIPp keeps the rest of the machine; the run *kept up* when no call was
+refused, no packet was dropped or overrun, the engine never reported itself behind, and
+every recording is exact.  The largest number of calls that keeps up, divided by
+``CORES``, is the server's capacity per core; ``--workers 2 --cpu-limit 2x`` against
+``--workers 1 --cpu-limit x`` is the scaling across cores.
+
+    python bench/serve.py [--calls N] [--seconds S] [--rate CPS] [--workers N]
+                          [--cpu-limit CORES] [--json]
 """
 
 from __future__ import annotations
@@ -231,6 +240,41 @@ def raise_nofile() -> None:
     resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
 
 
+def cpu_cgroup(cores: float) -> str:
+    """A new cgroup whose tasks together get at most ``cores`` CPUs' time (cgroup v1
+    ``cpu`` controller, or v2 ``cpu.max``); its directory.  Needs root."""
+    period = 10_000  # µs: short periods, so a throttled server stalls 10 ms at most
+    quota = max(1000, int(cores * period))
+    name = f"callrecorder-bench-{os.getpid()}"
+    v1, v2 = "/sys/fs/cgroup/cpu", "/sys/fs/cgroup"
+    try:
+        if os.path.exists(os.path.join(v1, "cpu.cfs_quota_us")):
+            path = os.path.join(v1, name)
+            os.mkdir(path)
+            for key, value in (("cpu.cfs_period_us", period), ("cpu.cfs_quota_us", quota)):
+                with open(os.path.join(path, key), "w") as f:
+                    f.write(str(value))
+        elif os.path.exists(os.path.join(v2, "cgroup.controllers")):
+            path = os.path.join(v2, name)
+            os.mkdir(path)
+            with open(os.path.join(path, "cpu.max"), "w") as f:
+                f.write(f"{quota} {period}")
+        else:
+            raise SystemExit("--cpu-limit: no cgroup cpu controller on this machine")
+    except PermissionError:
+        raise SystemExit("--cpu-limit needs root (it makes a cgroup)") from None
+    return path
+
+
+def remove_cgroup(path: str) -> None:
+    for _ in range(50):  # its tasks may take a moment to be reaped
+        try:
+            os.rmdir(path)
+            return
+        except OSError:
+            time.sleep(0.1)
+
+
 # -- the run ---------------------------------------------------------------------------------
 
 
@@ -282,7 +326,16 @@ def run(args) -> dict:
         cmd += ["--workers", str(args.workers)]
     log_path = os.path.join(work, "serve.log")
     log_file = open(log_path, "w")  # closed after the server ends
-    server = subprocess.Popen(cmd, stdout=log_file, stderr=subprocess.STDOUT, cwd=work)
+    cgroup = cpu_cgroup(args.cpu_limit) if args.cpu_limit else None
+
+    def enter_cgroup() -> None:  # in the child, before exec: workers inherit it
+        if cgroup is not None:
+            with open(os.path.join(cgroup, "cgroup.procs"), "w") as f:
+                f.write(str(os.getpid()))
+
+    server = subprocess.Popen(
+        cmd, stdout=log_file, stderr=subprocess.STDOUT, cwd=work, preexec_fn=enter_cgroup
+    )
     load = None
     try:
         deadline = time.monotonic() + 60
@@ -336,10 +389,12 @@ def run(args) -> dict:
             cpu_seconds(load.pid),
             time.monotonic(),
         )
-        active = []
+        active, behind = [], 0.0
         while time.monotonic() < w1 - 0.5:
             time.sleep(min(0.5, max(0.0, w1 - 0.5 - time.monotonic())))
-            active.append(metrics(metrics_port).get("recorder_calls_active", 0.0))
+            now = metrics(metrics_port)
+            active.append(now.get("recorder_calls_active", 0.0))
+            behind = max(behind, now.get("recorder_engine_behind", 0.0))
         m1, c1, l1, wall1 = (
             metrics(metrics_port),
             cpu_seconds(server.pid),
@@ -354,6 +409,8 @@ def run(args) -> dict:
                 break
             time.sleep(0.2)
         udp_after = rcvbuf_errors()
+        end = metrics(metrics_port)
+        refused = sum(v for k, v in end.items() if k.startswith("recorder_calls_refused_total"))
     finally:
         if load is not None and load.poll() is None:
             os.kill(load.pid, signal.SIGKILL)
@@ -366,6 +423,8 @@ def run(args) -> dict:
                 os.kill(server.pid, signal.SIGKILL)
                 server.wait(10)
         log_file.close()
+        if cgroup is not None:
+            remove_cgroup(cgroup)
 
     # -- the recordings
     ends = []
@@ -422,8 +481,18 @@ def run(args) -> dict:
         "late_packets": sum(int(e.get("late", 0)) for e in ends),
         "overrun_packets": sum(int(e.get("overrun", 0)) for e in ends),
         "causes": sorted({str(e.get("cause")) for e in ends}),
+        "cpu_limit": args.cpu_limit,
+        "refused_calls": int(refused),
+        "engine_behind_seen": bool(behind),
         "work_dir": work,
     }
+    result["kept_up"] = (
+        not refused
+        and not behind
+        and drops == 0
+        and result["overrun_packets"] == 0
+        and complete == args.calls
+    )
     if not args.keep:
         shutil.rmtree(work, ignore_errors=True)
         result["work_dir"] = None
@@ -439,6 +508,13 @@ def main() -> None:
     ap.add_argument("--rate", type=float, default=100.0, help="calls per second (default 100)")
     ap.add_argument("--workers", type=int, default=None, help="passed to recorder serve")
     ap.add_argument("--app", help="FILE.py:FUNCTION instead of the built-in app")
+    ap.add_argument(
+        "--cpu-limit",
+        type=float,
+        default=None,
+        metavar="CORES",
+        help="run the server in a cgroup limited to CORES CPUs (root; capacity runs)",
+    )
     ap.add_argument("--keep", action="store_true", help="keep the work directory")
     ap.add_argument("--json", action="store_true")
     args = ap.parse_args()
@@ -468,6 +544,11 @@ def main() -> None:
         f"{r['calls_ended']} calls ended ({', '.join(r['causes'])}); "
         f"lost {r['lost_packets']}, late {r['late_packets']}, dropped by the receiver "
         f"(server behind) {r['overrun_packets']} packets"
+    )
+    limit = f" under a {r['cpu_limit']:g}-core limit" if r["cpu_limit"] else ""
+    print(
+        f"  kept up{limit}: {'yes' if r['kept_up'] else 'NO'} ({r['refused_calls']} calls "
+        f"refused, engine behind {'seen' if r['engine_behind_seen'] else 'never'})"
     )
 
 
