@@ -219,3 +219,53 @@ def test_avx_and_generic_builds_agree():
     for (x1, d1, e1), (x2, d2, e2) in zip(a, b, strict=True):
         assert np.array_equal(x1, x2) and d1 == d2 and e1 == e2
     assert sum(len(s) for s in sa) > 0
+
+
+@pytest.mark.parametrize("chunk", [160, 80, 320])
+def test_onsets_summarise_what_process_finds(chunk):
+    """onsets() on one bank of slots and process() on an identical bank, the same chunks:
+    silence, audio seen, the earliest digit started and the first audio onset of each
+    row agree call by call (digits, noise bursts and silences on 13 channels)."""
+    k, n = 13, 16000
+    signals = np.stack([_channel_signal(100 + i, n) for i in range(k)])
+    slots = np.array([40, 3, 17, 99, 0, 64, 5, 81, 12, 77, 30, 58, 21], np.int64)
+    full, lean = dsp.MultiDetector(100), dsp.MultiDetector(100)
+    digits = onsets_seen = 0
+    for pos in range(0, n, chunk):
+        block = np.ascontiguousarray(signals[:, pos : pos + chunk])
+        r = full.process(block, rows=slots)
+        o = lean.onsets(block, slots)
+        assert o.silence_samples.tolist() == r.silence_samples.tolist()
+        assert o.audio_seen.tolist() == r.audio_seen.astype(np.uint8).tolist()
+        want_start, want_digit = [-1] * k, [0] * k
+        for d in r.digits:
+            row = int(d["row"])
+            if want_start[row] < 0 or d["start"] < want_start[row]:
+                want_start[row], want_digit[row] = int(d["start"]), ord(str(d["digit"]))
+        assert o.digit_start.tolist() == want_start and o.digit.tolist() == want_digit
+        want_onset = [-1] * k
+        for a in r.audio_starts:
+            row = int(a["row"])
+            if want_onset[row] < 0 or a["start"] < want_onset[row]:
+                want_onset[row] = int(a["start"])
+        assert o.audio_start.tolist() == want_onset
+        digits += len(r.digits)
+        onsets_seen += len(r.audio_starts)
+    assert digits > 20 and onsets_seen > 20  # the signals exercise both
+
+
+def test_onsets_refuse_what_process_would_convert():
+    m = dsp.MultiDetector(8)
+    ok = np.zeros((2, 160), np.int16)
+    with pytest.raises(TypeError, match="block must be a C-contiguous 2-D int16"):
+        m.onsets(ok.astype(np.float32), np.array([0, 1], np.int64))
+    with pytest.raises(TypeError, match="block must be"):
+        m.onsets(np.zeros((4, 160), np.int16)[::2], np.array([0, 1], np.int64))
+    with pytest.raises(TypeError, match="rows must be a 1-D int64"):
+        m.onsets(ok, [0, 1])
+    with pytest.raises(ValueError, match="appears twice"):
+        m.onsets(ok, np.array([3, 3], np.int64))
+    with pytest.raises(ValueError):
+        m.onsets(ok, np.array([0, 8], np.int64))
+    with pytest.raises(ValueError, match="entries for 2 rows"):
+        m.onsets(ok, np.array([0], np.int64))

@@ -147,9 +147,6 @@ class Detections(NamedTuple):
     audio_start: np.ndarray  #: int64: the first audio onset in this block (-1: none)
 
 
-_NO_ONSET = np.iinfo(np.int64).max
-
-
 class DetectorBank:
     """Silence + DTMF detector states for any number of slots, in banks that double in
     size (``BANK``, 2 ``BANK``, 4 ``BANK`` ... slots), so a round over n slots makes
@@ -157,20 +154,19 @@ class DetectorBank:
 
     def __init__(self) -> None:
         self._banks: list[MultiDetector] = []
-        self._size = 0  # slots the banks hold
+        self._starts = np.zeros(1, np.int64)  # first slot of each bank, then the end
 
     def ensure(self, slots: int) -> None:
         """Make room for slots ``0 .. slots - 1``."""
-        while self._size < slots:
+        while self._starts[-1] < slots:
             n = BANK << len(self._banks)
             self._banks.append(MultiDetector(n, rate=MEDIA_RATE))
-            self._size += n
+            self._starts = np.append(self._starts, self._starts[-1] + n)
 
-    @staticmethod
-    def _where(slots: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """Each slot's bank and its row in that bank (bank b starts at BANK (2**b - 1))."""
-        bank = np.frexp((slots // BANK + 1).astype(np.float64))[1] - 1
-        return bank, slots - BANK * ((np.int64(1) << bank) - 1)
+    def _where(self, slots: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Each slot's bank and its row in that bank."""
+        bank = np.searchsorted(self._starts, slots, side="right") - 1
+        return bank, slots - self._starts[bank]
 
     def reset(self, slot: int) -> None:
         """Start ``slot``'s detectors afresh.  Detectors count positions from their last
@@ -181,31 +177,25 @@ class DetectorBank:
 
     def process(self, block: np.ndarray, slots: np.ndarray) -> Detections:
         """Run the detectors on ``block`` (k, n) for ``slots`` (k,)."""
-        k = len(slots)
-        silence = np.empty(k, np.int64)
-        seen = np.empty(k, np.uint8)
-        digit_start = np.full(k, -1, np.int64)
-        digit = np.zeros(k, np.int32)
-        first = np.full(k, _NO_ONSET, np.int64)
         bank_of, index = self._where(slots)
-        banks = np.unique(bank_of)
-        for b in banks:
-            rows = np.flatnonzero(bank_of == b) if banks.size > 1 else np.arange(k)
-            sub = block[rows] if banks.size > 1 else block
-            res = self._banks[int(b)].process(sub, rows=index[rows])
-            silence[rows] = res.silence_samples
-            seen[rows] = res.audio_seen
-            for ev in res.digits:  # the earliest digit of each row counts
-                r, at = int(rows[int(ev["row"])]), int(ev["start"])
-                if digit_start[r] < 0 or at < digit_start[r]:
-                    digit_start[r], digit[r] = at, ord(str(ev["digit"]))
-            starts = res.audio_starts
-            if len(starts):  # the first audio onset of each row
-                np.minimum.at(
-                    first, rows[starts["row"].astype(np.int64)], starts["start"].astype(np.int64)
-                )
-        audio_start = np.where(first == _NO_ONSET, -1, first)
-        return Detections(silence, seen, digit_start, digit, audio_start)
+        first, last = int(bank_of.min(initial=0)), int(bank_of.max(initial=0))
+        if first == last:  # all in one bank (a small engine, or slots close together)
+            return Detections(*self._banks[first].onsets(np.ascontiguousarray(block), index))
+        k = len(slots)
+        out = Detections(
+            np.empty(k, np.int64),
+            np.empty(k, np.uint8),
+            np.empty(k, np.int64),
+            np.empty(k, np.int32),
+            np.empty(k, np.int64),
+        )
+        for b in range(first, last + 1):
+            rows = np.flatnonzero(bank_of == b)
+            if rows.size:
+                found = self._banks[b].onsets(np.ascontiguousarray(block[rows]), index[rows])
+                for mine, theirs in zip(out, found, strict=True):
+                    mine[rows] = theirs
+        return out
 
 
 class Engine:
