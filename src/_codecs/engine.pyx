@@ -1390,7 +1390,8 @@ cdef class Bank:
             if nf == MAX_FIELDS:
                 raise ValueError(f"at most {MAX_FIELDS} header fields")
             a, w, k, p = item
-            at, width, kind, plus = _i64(a, "at"), _i64(w, "width"), _i64(k, "kind"), _i64(p, "plus")
+            at, width = _i64(a, "at"), _i64(w, "width")
+            kind, plus = _i64(k, "kind"), _i64(p, "plus")
             if not 1 <= width <= 8 or not 0 <= at <= hl - width:
                 raise ValueError(f"field {nf}: {width} bytes at {at} is not inside the "
                                  f"{hl}-byte header (width 1..8)")
