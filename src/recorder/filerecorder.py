@@ -491,7 +491,9 @@ class Job:
         if target is not None:
             try:
                 engine.write_file(slot, target)
-            except BaseException:
+            except BaseException:  # undo the start: the caller discards the job
+                engine.end_job(slot, EndCause.ERROR, False)
+                engine.job_ended(slot)
                 self.writer.take_back(0, 0)
                 raise
             self._direct = True
