@@ -15,7 +15,10 @@ both in the same run and prints them side by side.  Two measurements:
 
 The throughput run also times the engine's ticks alone (``engine.process()``: detectors,
 record-job decisions, resampling and coding, the Python per event; the pushes excluded),
-in CPU time of the thread running them: the engine's own cost per channel-second.
+in CPU time of the thread running them: the engine's own cost per channel-second, and
+its stages (``Engine.cpu_ns``): detectors, coding, file writes; of the writes, the part
+the compiled core does itself (pwrite and header refresh, ``Bank.write_ns``; 0 on a build
+without it) and the rest, the Python per event (drain, write, header refresh).
 With ``--core``, also the compiled record jobs alone (``Bank.feed``: resampling and
 coding for every row, the termination decisions; no detectors, no file writes).
 
@@ -159,6 +162,8 @@ def throughput(n: int, seconds: float, root: str, mode: str, profile: bool = Fal
         print(f"-- cProfile, {mode} push, {n} channels x {seconds} s --", file=sys.stderr)
         pstats.Stats(prof, stream=sys.stderr).sort_stats("tottime").print_stats(14)
     rss1 = rss_kib()
+    stages = {k: ns / 1e3 / (n * seconds) for k, ns in engine.cpu_ns.items()}
+    core_write = getattr(engine.bank, "write_ns", 0) / 1e3 / (n * seconds)
     for ch in chans:
         ch.FileRecorder.stop()
     causes = {ch.FileRecorder.cause().name for ch in chans}
@@ -175,6 +180,11 @@ def throughput(n: int, seconds: float, root: str, mode: str, profile: bool = Fal
         "cpu_us_per_channel_second": cpu / (n * seconds) * 1e6,
         "tick_us_per_channel_second": tick_cpu / (n * seconds) * 1e6,
         "tick_channels_per_core": n * seconds / tick_cpu,
+        "detect_us_per_channel_second": stages["detect"],
+        "code_us_per_channel_second": stages["code"],
+        "write_us_per_channel_second": stages["write"],
+        "core_write_us_per_channel_second": core_write,
+        "python_event_us_per_channel_second": stages["write"] - core_write,
         "kib_per_recording": (rss1 - rss0) / n,
         "causes": sorted(causes),
     }
@@ -340,6 +350,10 @@ def main(argv=None) -> int:
             ("batch_over_channel", "batch/channel", ".2f"),
             ("tick_channels_per_core", "tick ch/core", ".0f"),
             ("tick_us_per_channel_second", "tick us/ch-s", ".1f"),
+            ("detect_us_per_channel_second", "detect", ".1f"),
+            ("code_us_per_channel_second", "code", ".1f"),
+            ("core_write_us_per_channel_second", "core write", ".1f"),
+            ("python_event_us_per_channel_second", "py/event", ".1f"),
             ("core_us_per_channel_second", "core us/ch-s", ".1f"),
             ("kib_per_recording", "KiB/rec", ".0f"),
             ("cpu_share", "CPU share", ".2f"),

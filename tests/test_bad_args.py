@@ -816,6 +816,14 @@ def job_bank():
     b = ke.Bank(4); b.open(0); b.start_job(0, 0, -1, -1, 0, 0, True, 16); b.push_zeros(0, 320)
     return b
 
+import os
+DEVNULL = os.open(os.devnull, os.O_WRONLY)
+HDR, FIELDS = bytes(44), [(4, 4, 0, 36), (40, 4, 0, 0)]
+
+def writing_bank():
+    b = job_bank(); b.write_to(0, DEVNULL, HDR, 0, 44, FIELDS, 1, 1)
+    return b
+
 def mstate():
     return kd.MultiState(4, kd.DtmfConfig(8000, -42, 10, 6, 6, 0.02, 0.8, 0.3),
                          kd.SilenceConfig(8000, -42, 20))
@@ -923,6 +931,8 @@ T += [
     ("engine.end_job", lambda: job_bank().end_job, (0, 1, True), {}),
     ("engine.barge", lambda: job_bank().barge, (0, 49, 0), {}),
     ("engine.take_out", lambda: job_bank().take_out, (0,), {}),
+    ("engine.write_to", lambda: job_bank().write_to, (0, DEVNULL, HDR, 0, 44, FIELDS, 1, 1), {}),
+    ("engine.end_output", lambda: writing_bank().end_output, (0, True), {}),
     ("engine.job", lambda: job_bank().job, (0,), {}),
     ("engine.active", lambda: job_bank().active, (0,), {}),
 ]

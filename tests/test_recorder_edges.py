@@ -81,9 +81,13 @@ def test_any_writer_exception_ends_the_job_with_error_and_spares_the_engine(
     engine = recorder.Engine()
     a, clock = live(tmp_path, engine)
     b, _ = live(tmp_path, engine)
-    # both files are written by Writer.write_coded (coded by the engine's core): a bug in
-    # the writer of a's file (the one at 11025 Hz) breaks only a
-    a.FileRecorder.start("a.wav", file_format="s16bit", rate=11025, milliseconds_max_silence=0)
+    # a's file is enciphered, so written by Writer.write_coded (coded by the engine's
+    # core; a plain file like b's the core writes itself): a bug in the writer of a's file
+    # (the one at 11025 Hz) breaks only a
+    key = AesCbcCipher(bytes(16), bytes(16))
+    a.FileRecorder.start(
+        "a.wav", file_format="s16bit", rate=11025, milliseconds_max_silence=0, cipher=key
+    )
     b.FileRecorder.start("b.wav", file_format="s16bit", milliseconds_max_silence=0)
     write_coded = wav.Writer.write_coded
 

@@ -10,10 +10,20 @@ One slot per call channel.  A tick gathers 20 ms of media from every ready slot 
 detector results to every recording slot in one call, with the GIL released.  Python
 only handles the few slots that report an event (output buffer to write, header to
 sync, job finished).
+
+A recording whose file is a plain OS file is written by the core itself (``write_to``):
+the coded bytes go to the file with pwrite at the data's end, and the header's size
+fields (described by the file's writer) are refreshed about once a second of media, from
+the feed, with the GIL released; Python then hears only of the job's end.  The file
+descriptor is used only between ``write_to`` and ``end_output`` (or the job's slot being
+restarted or closed), all of them called under the engine's lock, as ``feed`` is.
 """
+from libc.errno cimport errno, EINTR, EIO
 from libc.stdint cimport int16_t, uint8_t, int64_t, int32_t, uint32_t
 from libc.stdlib cimport malloc, realloc, free, calloc, qsort
 from libc.string cimport memcpy, memset, memmove
+from posix.time cimport clock_gettime, timespec, CLOCK_THREAD_CPUTIME_ID
+from posix.unistd cimport pwrite
 
 from cpu_isa cimport cr_isa_set
 from g711_k cimport (
@@ -106,6 +116,13 @@ cdef enum:
     EV_SYNC = 2       # a second of media committed since the last header sync
     EV_DONE = 4       # the job finished (cause set, everything up to the cut coded)
 
+# header fields the core refreshes in a file it writes itself (write_to): what they count
+cdef enum:
+    FIELD_BYTES = 0   # coded bytes in the file's data (+ a constant)
+    FIELD_FRAMES = 1  # frames in the file's data (+ a constant)
+    MAX_FIELDS = 4
+    MAX_HEADER = 4096
+
 #: the constants above, for Python (recorder.engine types them as IntEnums)
 CONSTANTS = dict(
     MEDIA_RATE=MEDIA_RATE,
@@ -115,7 +132,32 @@ CONSTANTS = dict(
     CAUSE_SILENCE=CAUSE_SILENCE, CAUSE_BARGEIN=CAUSE_BARGEIN, CAUSE_ABORTED=CAUSE_ABORTED,
     CAUSE_HANGUP=CAUSE_HANGUP, CAUSE_ERROR=CAUSE_ERROR,
     EV_FLUSH=EV_FLUSH, EV_SYNC=EV_SYNC, EV_DONE=EV_DONE, RING_SIZE=RING,
+    FIELD_BYTES=FIELD_BYTES, FIELD_FRAMES=FIELD_FRAMES, MAX_FIELDS=MAX_FIELDS,
+    MAX_HEADER=MAX_HEADER,
 )
+
+
+ctypedef struct field_t:
+    int at                   # offset in the header
+    int width                # bytes, little-endian; the value saturates at the width's max
+    int kind                 # FIELD_*
+    int64_t plus             # added to the count
+
+
+ctypedef struct output_t:
+    # a plain file the core appends a job's coded bytes to itself (write_to)
+    int fd
+    int err                  # errno of the write that failed (0: none); no writes after it
+    int64_t pos              # file offset of the next coded byte
+    int64_t written          # coded bytes written since write_to
+    int64_t frames           # the job's frames when the last bytes were written
+    int64_t block_align      # the data's bytes per block, and frames per block (frames
+    int64_t per_block        # in the file: min(frames, whole blocks * per_block))
+    uint8_t* header          # the header's image, refreshed from the counts
+    int header_len
+    int64_t header_at        # its offset in the file
+    field_t fields[MAX_FIELDS]
+    int nfields
 
 
 ctypedef struct slot_t:
@@ -167,11 +209,14 @@ ctypedef struct slot_t:
     int64_t oki_cap
     int oki_mark             # OKI: listed for this feed's coding
     int64_t flush_at         # EV_FLUSH from this many bytes (flush_bytes per 8000 bytes/s)
+    output_t* file           # the core writes the job's file itself (NULL: Python does)
 
 
 # Largest output-buffer threshold (bytes or samples) and barge-in hold-back (samples) a
 # job takes: the buffers are allocated from them.
 DEF MAX_BUFFER = 1 << 26
+# Largest file offset or count a written file's description takes (write_to)
+DEF MAX_FILE = 1 << 62
 
 
 cdef int64_t _i64(object v, str name) except? -1:
@@ -193,6 +238,81 @@ cdef int64_t _max64(int64_t a, int64_t b) noexcept nogil:
 
 cdef int64_t _min64(int64_t a, int64_t b) noexcept nogil:
     return a if a < b else b
+
+
+cdef void _drop_output(slot_t* s) noexcept nogil:
+    """The core stops writing the slot's file (the descriptor is its owner's to close)."""
+    if s.file != NULL:
+        free(s.file.header)
+        free(s.file)
+        s.file = NULL
+
+
+cdef int _pwrite_all(int fd, const uint8_t* buf, int64_t n, int64_t at,
+                     int64_t* done) noexcept nogil:
+    """Write n bytes at file offset ``at`` (in the pieces the kernel takes, again after
+    a signal); ``done`` counts the bytes written.  Returns 0 or the failure's errno."""
+    cdef ssize_t k
+    done[0] = 0
+    while done[0] < n:
+        k = pwrite(fd, buf + done[0], <size_t>(n - done[0]), at + done[0])
+        if k < 0:
+            if errno == EINTR:
+                continue
+            return errno if errno else EIO
+        if k == 0:
+            return EIO
+        done[0] += k
+    return 0
+
+
+cdef inline int64_t _file_frames(const output_t* o) noexcept nogil:
+    """Frames in the file's data: its whole blocks' frames, at most the frames coded
+    (a block padded at the end holds fewer)."""
+    cdef int64_t whole = o.written // o.block_align
+    if o.per_block == 1:
+        return whole
+    return _min64(o.frames, whole * o.per_block)
+
+
+cdef void _patch_header(output_t* o) noexcept nogil:
+    """Write the counts into the header's image (little-endian, saturated)."""
+    cdef int i, j
+    cdef int64_t v
+    cdef const field_t* f
+    for i in range(o.nfields):
+        f = &o.fields[i]
+        v = (o.written if f.kind == FIELD_BYTES else _file_frames(o)) + f.plus
+        if f.width < 8:
+            v = _min64(v, (<int64_t>1 << (8 * f.width)) - 1)
+        for j in range(f.width):
+            o.header[f.at + j] = <uint8_t>((v >> (8 * j)) & 0xFF)
+
+
+cdef int _write_output(slot_t* s, bint header) noexcept nogil:
+    """Append the slot's coded bytes to its file and, with ``header``, refresh the
+    header.  A failed write ends the job with CAUSE_ERROR (the errno is kept for
+    ``end_output``) and nothing more is written to the file.  Returns the errno (0: ok)."""
+    cdef output_t* o = s.file
+    cdef int64_t done = 0
+    cdef int err = o.err
+    if not err and s.out_len:
+        err = _pwrite_all(o.fd, s.out, s.out_len, o.pos, &done)
+        o.pos += done
+        o.written += done
+        if not err:
+            o.frames = s.frames
+    s.out_len = 0
+    if not err and header:
+        _patch_header(o)
+        err = _pwrite_all(o.fd, o.header, o.header_len, o.header_at, &done)
+    if err and not o.err:
+        o.err = err
+        if s.active:
+            s.held_n = 0
+            s.cause = CAUSE_ERROR
+            s.active = 0
+    return err
 
 
 cdef inline void _oki_replay(cr_search_state* S, const uint8_t* src,
@@ -288,6 +408,8 @@ cdef class Bank:
     cdef int32_t* ok_state
     cdef Py_ssize_t ok_rows
     cdef int32_t ok_one[3]
+    #: thread CPU time (ns) feed has spent writing files (write_to)
+    cdef readonly int64_t write_ns
 
     def __cinit__(self, capacity=16, flush_bytes=4096, sync_every=MEDIA_RATE):
         self.slots = NULL
@@ -309,6 +431,7 @@ cdef class Bank:
         self.ok_cap = 0
         self.ok_state = NULL
         self.ok_rows = 0
+        self.write_ns = 0
         self.flush_bytes = _i64(flush_bytes, "flush_bytes")
         self.sync_every = _i64(sync_every, "sync_every")
         self._check_sizes()
@@ -336,6 +459,7 @@ cdef class Bank:
         free(self.ok_state)
 
     cdef void _free_job(self, slot_t* s) noexcept:
+        _drop_output(s)
         free(s.held)
         s.held = NULL
         free(s.out)
@@ -1125,6 +1249,9 @@ cdef class Bank:
         events = np.zeros(k, dtype=np.int32)
         cdef int32_t[::1] ev = events
         cdef void* p
+        cdef slot_t* s
+        cdef bint timed
+        cdef timespec t0, t1
         if k == 0:
             return events
         if k > self.ok_list_n:
@@ -1149,9 +1276,26 @@ cdef class Bank:
             self.rs_defer = False
             self._rs_run_all()
             self._oki_rows(&slots[0], k)
+            timed = False
             for r in range(k):
-                if self.slots[slots[r]].out_len >= self.slots[slots[r]].flush_at:
-                    ev[r] |= EV_FLUSH
+                s = self.slots[slots[r]]
+                if s.file == NULL:
+                    if s.out_len >= s.flush_at:
+                        ev[r] |= EV_FLUSH
+                    continue
+                # the core writes this file itself: at the flush threshold, the header
+                # with the data once a second of media, everything at the end
+                if s.out_len >= s.flush_at or ev[r] & (EV_SYNC | EV_DONE):
+                    if not timed:
+                        timed = True
+                        clock_gettime(CLOCK_THREAD_CPUTIME_ID, &t0)
+                    if _write_output(s, ev[r] & EV_SYNC):
+                        ev[r] |= EV_DONE
+                ev[r] &= ~(EV_FLUSH | EV_SYNC)
+            if timed:
+                clock_gettime(CLOCK_THREAD_CPUTIME_ID, &t1)
+                self.write_ns += ((<int64_t>t1.tv_sec - t0.tv_sec) * 1000000000
+                                  + (t1.tv_nsec - t0.tv_nsec))
         return events
 
     def end_job(self, slot, cause, bint commit_held):
@@ -1197,9 +1341,102 @@ cdef class Bank:
     def take_out(self, slot):
         """The coded bytes waiting in ``slot``'s output buffer (and empties it)."""
         cdef slot_t* s = self._slot(slot)
+        if s.file != NULL:
+            raise ValueError(f"slot {slot} writes its file itself (see end_output)")
         data = (<char*>s.out)[:s.out_len] if s.out_len else b""
         s.out_len = 0
         return data
+
+    def write_to(self, slot, fd, const uint8_t[::1] header, header_at, data_at, fields,
+                 block_align, per_block):
+        """From now on the core writes the coded bytes of ``slot``'s job to the open file
+        ``fd`` itself (pwrite, from ``feed``, the GIL released), from file offset
+        ``data_at`` on, and refreshes the file's header about once a second of media
+        (every ``sync_every`` samples committed): ``header`` (its bytes as on disk now, at
+        offset ``header_at``) with ``fields`` patched in, each ``(at, width, kind, plus)``:
+        at byte ``at`` of the header, ``width`` bytes little-endian (saturated), the count
+        ``kind`` says (FIELD_BYTES: coded bytes written; FIELD_FRAMES: frames in them,
+        min(frames coded, whole blocks of ``block_align`` bytes * ``per_block``), or the
+        whole blocks' frames when ``per_block`` is 1) plus ``plus``.
+
+        Python then hears of the job only at its end (EV_DONE; a failed write ends it
+        with CAUSE_ERROR), and :meth:`end_output` hands the file back.  The caller keeps
+        ``fd`` open until then."""
+        cdef slot_t* s = self._slot(slot)
+        cdef int64_t d = _i64(fd, "fd"), h_at = _i64(header_at, "header_at")
+        cdef int64_t d_at = _i64(data_at, "data_at"), ba = _i64(block_align, "block_align")
+        cdef int64_t pb = _i64(per_block, "per_block")
+        cdef Py_ssize_t hl = header.shape[0]
+        cdef int64_t at, width, kind, plus
+        cdef field_t parsed[MAX_FIELDS]
+        cdef int nf = 0
+        if not s.active:
+            raise ValueError(f"slot {slot} has no record job")
+        if s.file != NULL:
+            raise ValueError(f"slot {slot} already writes a file")
+        if not 0 <= d <= 0x7FFFFFFF:
+            raise ValueError(f"fd must be an open file descriptor (0..2**31-1), got {fd}")
+        if not 1 <= hl <= MAX_HEADER:
+            raise ValueError(f"header must be 1..{MAX_HEADER} bytes, got {hl}")
+        if not 0 <= h_at <= MAX_FILE:
+            raise ValueError(f"header_at must be in 0..{MAX_FILE}, got {header_at}")
+        if not h_at + hl <= d_at <= MAX_FILE:
+            raise ValueError(f"data_at must be past the header and at most {MAX_FILE}, "
+                             f"got {data_at}")
+        if not 1 <= ba <= MAX_BUFFER or not 1 <= pb <= MAX_BUFFER:
+            raise ValueError(f"block_align and per_block must be in 1..{MAX_BUFFER}, got "
+                             f"{block_align} and {per_block}")
+        for item in fields:
+            if nf == MAX_FIELDS:
+                raise ValueError(f"at most {MAX_FIELDS} header fields")
+            a, w, k, p = item
+            at, width = _i64(a, "at"), _i64(w, "width")
+            kind, plus = _i64(k, "kind"), _i64(p, "plus")
+            if not 1 <= width <= 8 or not 0 <= at <= hl - width:
+                raise ValueError(f"field {nf}: {width} bytes at {at} is not inside the "
+                                 f"{hl}-byte header (width 1..8)")
+            if kind != FIELD_BYTES and kind != FIELD_FRAMES:
+                raise ValueError(f"field {nf}: kind must be {FIELD_BYTES} (bytes) or "
+                                 f"{FIELD_FRAMES} (frames), got {k}")
+            if not 0 <= plus <= MAX_FILE:
+                raise ValueError(f"field {nf}: plus must be in 0..{MAX_FILE}, got {p}")
+            parsed[nf].at, parsed[nf].width = <int>at, <int>width
+            parsed[nf].kind, parsed[nf].plus = <int>kind, plus
+            nf += 1
+        cdef output_t* o = <output_t*>calloc(1, sizeof(output_t))
+        if o == NULL:
+            raise MemoryError()
+        o.header = <uint8_t*>malloc(hl)
+        if o.header == NULL:
+            free(o)
+            raise MemoryError()
+        memcpy(o.header, &header[0], hl)
+        memcpy(o.fields, parsed, nf * sizeof(field_t))
+        o.nfields = nf
+        o.header_len = <int>hl
+        o.header_at = h_at
+        o.fd = <int>d
+        o.pos = d_at
+        o.block_align = ba
+        o.per_block = pb
+        s.file = o
+
+    def end_output(self, slot, bint write_rest):
+        """Stop writing ``slot``'s file (see :meth:`write_to`); with ``write_rest`` the
+        coded bytes still waiting are written first (a job ended from Python: stop,
+        hangup).  Returns ``(written, frames, errno)``: the coded bytes written since
+        ``write_to``, the job's frames when the last of them were written, and the errno
+        of the write that failed (0: none).  The descriptor is not used after this."""
+        cdef slot_t* s = self._slot(slot)
+        if s.file == NULL:
+            raise ValueError(f"slot {slot} does not write a file")
+        if write_rest:
+            with nogil:
+                _write_output(s, False)
+        s.out_len = 0
+        result = (s.file.written, s.file.frames, s.file.err)
+        _drop_output(s)
+        return result
 
     def job(self, slot):
         """A :class:`JobState` snapshot of ``slot``'s current or last record job."""

@@ -22,11 +22,12 @@ from __future__ import annotations
 import atexit
 import enum
 import logging
+import os
 import threading
 import time
 import weakref
 from collections.abc import Callable
-from typing import NamedTuple, Protocol
+from typing import TYPE_CHECKING, NamedTuple, Protocol
 
 import numpy as np
 
@@ -34,6 +35,9 @@ from ._codecs import engine as _core
 from ._codecs.engine import JobState
 from .dsp import MultiDetector
 from .publish import DEFAULT_WORKERS, Publisher
+
+if TYPE_CHECKING:
+    from .wav import AppendTarget
 
 __all__ = [
     "FRAME",
@@ -45,6 +49,7 @@ __all__ = [
     "EndCause",
     "Engine",
     "Event",
+    "FileWrites",
     "JobParams",
     "JobState",
     "RecordJob",
@@ -59,11 +64,15 @@ FRAME = MEDIA_RATE // 50  # 20 ms: the engine's processing unit
 BANK = 256  # detector slots allocated at a time
 _YIELD = 0.0  # seconds let_others_in() gives up the CPU for
 PIECE: int = _core.CONSTANTS["RING_SIZE"]  # samples a large push takes per hold of the lock
-#: coded bytes a recording's output buffer collects before Python writes them, for a
-#: format of 8000 bytes per second or less (proportionally more above): about a second of
-#: audio, so a recording is written with its once-a-second header refresh (one Python
-#: event per channel and second)
+#: coded bytes a recording's output buffer collects before they are written (by the core
+#: itself, or by Python for an enciphered file), for a format of 8000 bytes per second or
+#: less (proportionally more above): about a second of audio, so a recording is written
+#: with its once-a-second header refresh
 FLUSH_BYTES = 8192
+_FIELD_KINDS = {
+    "bytes": _core.CONSTANTS["FIELD_BYTES"],
+    "frames": _core.CONSTANTS["FIELD_FRAMES"],
+}
 QUIET_TICKS = 3  # ticks without media before the gap watchdog looks at a channel
 REPORT_EVERY = 60.0  # seconds between two "engine behind" log lines at most
 BEHIND_TICKS = 3  # ticks in a row the worker ran out of time before the engine is "behind"
@@ -117,6 +126,14 @@ class JobParams(NamedTuple):
     hold: int  #: samples held back from the file while ``barge`` is on
     rate: int = MEDIA_RATE  #: the file's sample rate (the core resamples to it)
     max_frames: int = -1  #: most frames (at ``rate``) the file takes (-1: no limit)
+
+
+class FileWrites(NamedTuple):
+    """What the core wrote to a recording's file itself (:meth:`Engine.end_file`)."""
+
+    nbytes: int  #: coded bytes appended to the file's data
+    frames: int  #: the job's frames when the last of them were written
+    error: OSError | None  #: the write that failed (the job then ended with ERROR)
 
 
 class Source(Protocol):
@@ -214,8 +231,8 @@ class Engine:
     :meth:`attach` with :meth:`push`, :meth:`push_g711`, :meth:`push_rows` (many slots in
     one call, :class:`recorder.ChannelBatch`), :meth:`push_silence`,
     :meth:`process`, :meth:`pending`, :meth:`media_samples` and :meth:`reset_media`; a
-    record job uses :meth:`start_job`, :meth:`job_state`, :meth:`take_coded`,
-    :meth:`end_job`, :meth:`barge`, :meth:`job_ended` and
+    record job uses :meth:`start_job`, :meth:`job_state`, :meth:`take_coded` (or
+    :meth:`write_file` and :meth:`end_file`), :meth:`end_job`, :meth:`barge`, :meth:`job_ended` and
     :meth:`finish_later`.  All of them but :meth:`attach`, :meth:`detach`,
     :meth:`finish_later` and :meth:`drain` expect ``engine.lock`` held.
 
@@ -259,8 +276,10 @@ class Engine:
         self._reported = -REPORT_EVERY  # monotonic time of the last "behind" line
         self.publisher = Publisher(publishers)
         #: CPU time (ns, of the processing thread) spent in the tick's stages: detectors,
-        #: coding into the jobs' buffers, and the jobs' writes (``recorder serve --metrics``)
+        #: coding into the jobs' buffers, and the files' writes (by the core, and the
+        #: Python of the jobs' events) (``recorder serve --metrics``)
         self.cpu_ns = {"detect": 0, "code": 0, "write": 0}
+        self._write_ns = 0  # bank.write_ns already counted
         _ENGINES.add(self)
 
     @classmethod
@@ -341,8 +360,32 @@ class Engine:
         return self.bank.job(slot)
 
     def take_coded(self, slot: int) -> bytes:
-        """The bytes the core has coded for ``slot``'s job since the last call."""
+        """The bytes the core has coded for ``slot``'s job since the last call (not for a
+        job whose file the core writes itself)."""
         return self.bank.take_out(slot)
+
+    def write_file(self, slot: int, target: AppendTarget) -> None:
+        """From now on the core appends ``slot``'s coded audio to ``target``'s file itself
+        (pwrite on its descriptor, in the tick, the GIL released) and refreshes its
+        header once a second of media; the job then reports only its end (a failed write
+        ends it with ERROR).  :meth:`end_file` hands the file back; until then the
+        descriptor must stay open (lock held)."""
+        self.bank.write_to(
+            slot,
+            target.fd,
+            target.header,
+            target.header_at,
+            target.data_at,
+            [(f.at, f.width, _FIELD_KINDS[f.counts], f.plus) for f in target.fields],
+            target.block_align,
+            target.frames_per_block,
+        )
+
+    def end_file(self, slot: int, write_rest: bool) -> FileWrites:
+        """The core stops writing ``slot``'s file (:meth:`write_file`), after writing what
+        it has coded if ``write_rest``; what it wrote (lock held)."""
+        nbytes, frames, err = self.bank.end_output(slot, write_rest)
+        return FileWrites(nbytes, frames, OSError(err, os.strerror(err)) if err else None)
 
     def end_job(self, slot: int, cause: EndCause, commit_held: bool) -> None:
         """End ``slot``'s job in the core now (no-op if it has ended); ``commit_held``:
@@ -512,6 +555,8 @@ class Engine:
             rec, sub, det.silence, det.audio_seen, det.digit_start, det.digit, det.audio_start
         )
         t2 = time.thread_time_ns()
+        wrote = self.bank.write_ns - self._write_ns  # the core's own file writes
+        self._write_ns += wrote
         for i in np.flatnonzero(events):
             slot = int(rec[i])
             self._wake.add(slot)
@@ -525,8 +570,8 @@ class Engine:
                 job.fail(e)
         cpu = self.cpu_ns
         cpu["detect"] += t1 - t0
-        cpu["code"] += t2 - t1
-        cpu["write"] += time.thread_time_ns() - t2
+        cpu["code"] += t2 - t1 - wrote
+        cpu["write"] += time.thread_time_ns() - t2 + wrote
 
     # -- load ---------------------------------------------------------------------------
 

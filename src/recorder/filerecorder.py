@@ -423,9 +423,12 @@ class RecordingFile:
 class Job:
     """One record job.  Its decisions (when and why it ends, at the exact sample), the
     resampling to the file's rate and the coding (every format, ADPCM blocks included, cut
-    at the file's size limit) run in the engine's compiled core (one slot per channel);
-    this object takes the core's events: it writes what the core coded to its
-    :class:`RecordingFile`, refreshes the header, and has the finished file published.
+    at the file's size limit) run in the engine's compiled core (one slot per channel).
+    A plain file (no cipher) is written by the core too: the file's writer lends it
+    (:meth:`recorder.wav.Writer.lend`) when the job starts and takes it back when it ends,
+    so no Python runs for the recording until then.  Otherwise this object takes the
+    core's events: it writes what the core coded to its :class:`RecordingFile` and
+    refreshes the header.  Either way it has the finished file published.
 
     Life: running -> ended (``ended`` set: the cause is known, no more media; under the
     engine lock) -> done (``done`` set: the file is closed, fsynced, encrypted and under
@@ -452,6 +455,7 @@ class Job:
         self.digit: str | None = None
         self.digit_start: int | None = None
         self._n_final = 0
+        self._direct = False  # the core writes the file (until _take_back)
         self._max_frames = spec.max_frames()
         self.file = RecordingFile(spec, root)
         self.writer = self.file.writer
@@ -483,6 +487,16 @@ class Job:
             ),
         )
         self._engine, self._slot = engine, slot
+        target = self.writer.lend()  # None: an enciphered file, written from Python
+        if target is not None:
+            try:
+                engine.write_file(slot, target)
+            except BaseException:  # undo the start: the caller discards the job
+                engine.end_job(slot, EndCause.ERROR, False)
+                engine.job_ended(slot)
+                self.writer.take_back(0, 0)
+                raise
+            self._direct = True
 
     # -- events from the engine core (engine lock held) --------------------------------
 
@@ -490,13 +504,14 @@ class Job:
         """React to what the core reported for this job's slot after a chunk."""
         if self.ended:
             return
-        try:
-            self._drain()
-            if events & Event.SYNC:
-                self.writer.sync()
-        except Exception as e:  # an I/O error, or anything else: the job ends, nothing hangs
-            self.fail(e)
-            return
+        if not self._direct:  # (the core writes a plain file itself)
+            try:
+                self._drain()
+                if events & Event.SYNC:
+                    self.writer.sync()
+            except Exception as e:  # an I/O error, or anything else: the job ends
+                self.fail(e)
+                return
         if events & Event.DONE:
             self.finish(Cause[EndCause(self._engine.job_state(self._slot).cause).name])
 
@@ -508,6 +523,16 @@ class Job:
         if data:
             self.frames_out = engine.job_state(self._slot).frames
             self.writer.write_coded(data, frames=self.frames_out)
+
+    def _take_back(self) -> None:
+        """The core stops writing the file (after writing what it has coded, unless the
+        job failed) and the writer learns what it wrote; OSError if a write failed."""
+        self._direct = False
+        done = self._engine.end_file(self._slot, write_rest=self.error is None)
+        self.writer.take_back(done.nbytes, done.frames)
+        self.frames_out = done.frames
+        if done.error is not None:
+            raise done.error
 
     def out_of_band_digit(self, digit: str, start: int) -> None:
         """An RFC 4733 digit that started at job sample ``start``: barge-in cuts there (or
@@ -557,12 +582,18 @@ class Job:
             self.audio_seen = 0 <= st.first_audio and committed - st.first_audio >= MIN_AUDIO
             if cause is Cause.BARGEIN:
                 self.digit, self.digit_start = st.digit, st.digit_start
-            if not self.error:
+            if not self.error and not self._direct:
                 self._drain()  # the core has coded the end of the file
         except Exception as e:
             if self.error is None:
                 self.error = f"{type(e).__name__}: {e}"
         finally:
+            if self._direct:  # whatever happened: the core lets go of the file here
+                try:
+                    self._take_back()
+                except Exception as e:
+                    if self.error is None:
+                        self.error = f"{type(e).__name__}: {e}"
             self.ended = True
             self.cause = Cause.ERROR if self.error else cause
             engine.job_ended(self._slot)

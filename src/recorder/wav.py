@@ -24,7 +24,7 @@ import tempfile
 from collections.abc import Mapping
 from dataclasses import dataclass
 from types import MappingProxyType
-from typing import IO, TYPE_CHECKING, Any, Union
+from typing import IO, TYPE_CHECKING, Any, NamedTuple, Union
 
 import numpy as np
 
@@ -37,7 +37,9 @@ if TYPE_CHECKING:
 
 __all__ = [
     "WRITE_FORMATS",
+    "AppendTarget",
     "Fmt",
+    "HeaderField",
     "Info",
     "Repaired",
     "WavCodec",
@@ -435,6 +437,31 @@ def _read(path, cipher) -> tuple[np.ndarray, Info]:
 # --- writing -------------------------------------------------------------------------------
 
 
+class HeaderField(NamedTuple):
+    """A field of a WAV header that counts the data (:class:`AppendTarget`)."""
+
+    at: int  #: its offset in the header
+    width: int  #: bytes, little-endian; the value saturates at the largest that fits
+    counts: str  #: ``'bytes'``: coded bytes in the data; ``'frames'``: frames in them
+    plus: int  #: a constant added to the count
+
+
+class AppendTarget(NamedTuple):
+    """What another writer needs to append coded audio to a :class:`Writer`'s file itself
+    and keep its header current (:meth:`Writer.lend`): the engine's compiled core does
+    so with ``pwrite``, the GIL released."""
+
+    fd: int  #: the file's descriptor (open until :meth:`Writer.take_back`)
+    data_at: int  #: file offset of the next coded byte
+    header_at: int  #: file offset of the header
+    header: bytes  #: the header for what the file holds now
+    fields: tuple[HeaderField, ...]  #: where the counts go in it
+    block_align: int  #: bytes per block of the data
+    #: frames per block: the frames in the data are the whole blocks' frames, at most the
+    #: frames coded (a block padded at the end holds fewer); with 1, the whole blocks'
+    frames_per_block: int
+
+
 class Writer:
     """Streaming WAV writer: ``write(pcm)`` appends int16 samples, ``close()`` finishes the
     header.  A context manager.
@@ -505,6 +532,7 @@ class Writer:
         self._fd = self._f.fileno() if type(self._f) is io.FileIO else None
         self._fmt_chunk = self._make_fmt_chunk()
         self._header_len = 0
+        self._lent = False  # another writer appends to the file (lend / take_back)
         self._write_header()
 
     # header
@@ -572,6 +600,73 @@ class Writer:
             self.data_bytes += k
             view = view[k:]
 
+    def _check_open(self) -> None:
+        if self.closed:
+            raise ValueError("write to a closed WAV writer")
+        if self._lent:
+            raise ValueError("the WAV writer's file is lent (take_back() first)")
+
+    def lend(self) -> AppendTarget | None:
+        """Lend the file to another writer that appends coded bytes and refreshes the
+        header itself (the engine's compiled core, for a recording): what it needs to
+        know.  Until :meth:`take_back`, this writer neither writes nor closes the file.
+
+        Returns
+        -------
+        AppendTarget or None
+            None when the file is not an unbuffered OS file (e.g. an enciphered one, or
+            one opened from a path with buffering): then only this writer writes it.
+
+        Raises
+        ------
+        ValueError
+            After :meth:`close`, when lent already, or while a partial block waits in
+            this writer's encoder.
+        """
+        self._check_open()
+        if self._fd is None:
+            return None
+        if self.frames != self.frames_written:
+            raise ValueError("a partial block waits in the encoder: lend before writing")
+        head = self._header()
+        chunks = len(self._fmt_chunk)
+        fields = [HeaderField(4, 4, "bytes", len(head) - 8)]  # RIFF size
+        if self.codec.has_fact:
+            fields.append(HeaderField(12 + chunks + 8, 4, "frames", 0))
+        fields.append(HeaderField(len(head) - 4, 4, "bytes", 0))  # data size
+        self._lent = True
+        return AppendTarget(
+            fd=self._fd,
+            data_at=self._start + self._header_len + self.data_bytes,
+            header_at=self._start,
+            header=head,
+            fields=tuple(fields),
+            block_align=self.codec.block_align(self.channels, self.rate),
+            frames_per_block=self.codec.samples_per_block(self.channels, self.rate),
+        )
+
+    def take_back(self, nbytes: int, frames: int) -> None:
+        """The file is back from :meth:`lend`: the other writer appended ``nbytes``
+        coded bytes to the data, and the stream has ``frames`` frames (as in
+        :meth:`write_coded`).  This writer's counts, :meth:`close`, :meth:`sync` and
+        :meth:`info` go on from there.
+
+        Raises
+        ------
+        ValueError
+            The file is not lent, or a count out of range.
+        TypeError
+            A count that is not an int.
+        """
+        if not self._lent:
+            raise ValueError("the WAV writer's file is not lent")
+        nbytes = integer(nbytes, "nbytes", 0, _U32)
+        frames = integer(frames, "frames", 0, MAX_SAMPLES)
+        self._lent = False
+        self.data_bytes += nbytes
+        self.frames = frames
+        self._f.seek(self._start + self._header_len + self.data_bytes)
+
     def write(self, pcm: Any) -> int:
         """Append samples.
 
@@ -594,8 +689,7 @@ class Writer:
         TypeError
             For samples that are not int16.
         """
-        if self.closed:
-            raise ValueError("write to a closed WAV writer")
+        self._check_open()
         x = as_int16(pcm, "pcm").reshape(-1)
         if x.size % self.channels:
             raise ValueError(
@@ -626,8 +720,7 @@ class Writer:
         TypeError
             For ``frames`` that is not an int.
         """
-        if self.closed:
-            raise ValueError("write to a closed WAV writer")
+        self._check_open()
         if frames is not None:
             frames = integer(frames, "frames", 0, MAX_SAMPLES)
         self._append(coded)
@@ -641,6 +734,8 @@ class Writer:
         fsync : bool
             Also force it to disk (a file opened from a path only).
         """
+        if self._lent:
+            raise ValueError("the WAV writer's file is lent (take_back() first)")
         self._write_header()
         self._f.flush()
         if fsync and self._own:
@@ -657,6 +752,8 @@ class Writer:
         """
         if self.closed:
             return
+        if self._lent:
+            raise ValueError("the WAV writer's file is lent (take_back() first)")
         try:
             self._append(self._encoder.flush())
             if self.data_bytes & 1:
