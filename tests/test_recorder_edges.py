@@ -5,6 +5,7 @@ guards, not timing assertions."""
 
 from __future__ import annotations
 
+import itertools
 import os
 import threading
 
@@ -282,7 +283,7 @@ def test_every_format_writes_in_buffered_pieces(tmp_path, fmt, rate, sealed):
         sizes.append(os.path.getsize(tmp_path / parts[0]))
     ch.FileRecorder.stop()
     assert ch.FileRecorder.cause() is Cause.ABORTED
-    growths = sum(1 for a, b in zip(sizes, sizes[1:]) if b != a)
+    growths = sum(1 for a, b in itertools.pairwise(sizes) if b != a)
     assert 3 <= growths <= 5 * 3  # about once or twice per second, never per frame
     assert sizes[-1] > sizes[0]
     ch.close()
