@@ -187,6 +187,7 @@ def test_a_failed_write_in_the_core_ends_that_recording_only(tmp_path):
             clock.t += 0.02
             with engine.lock:
                 engine.process()
+        a.FileRecorder.stop()  # a has ended by itself: this waits until it is published
         out = {"a_state": a.FileRecorder.state().name, "b_state": b.FileRecorder.state().name}
         b.FileRecorder.stop()
         for name, ch in (("a", a), ("b", b)):
