@@ -47,6 +47,10 @@
 
 #include "cpu_isa.h"
 
+#if defined(__SSE2__)
+#include <emmintrin.h>
+#endif
+
 #if defined(__GNUC__) && !defined(__clang__)
 /* Results must not depend on how the compiler fuses multiply-adds in one place and not
  * in another (single-channel and multi-channel paths must agree bit for bit). */
@@ -431,11 +435,35 @@ static inline void dt_goertzel_run(dt_chan **ch, const int16_t **x, int n, const
         dt_goertzel_gen1(ch, x, n, c);
 }
 
+/* Sums of x and x^2 over n samples, added to *sum and *sumsq (exact integers: any order of
+ * the additions gives the same result).  With SSE2, eight samples per step: pmaddwd gives
+ * x0^2 + x1^2 <= 2^31 per lane, exact read as unsigned 32-bit, widened to 64 bits; the
+ * sums of x stay in 32-bit lanes for at most 2^14 steps (|lane| <= 2^30). */
 CR_DT_INLINE void cr_sums(const int16_t *x, int n, int64_t *sum, int64_t *sumsq)
 {
     int64_t s = 0, q = 0;
-    int i;
-    for (i = 0; i < n; i++) {
+    int i = 0;
+#if defined(__SSE2__) && (defined(__GNUC__) || defined(__clang__))
+    while (i + 8 <= n) {
+        const __m128i one = _mm_set1_epi16(1), zero = _mm_setzero_si128();
+        __m128i vs = zero, vq = zero;
+        int end = n - i > (8 << 14) ? i + (8 << 14) : n;
+        int64_t t[2];
+        for (; i + 8 <= end; i += 8) {
+            __m128i v = _mm_loadu_si128((const __m128i *)(const void *)(x + i));
+            __m128i m = _mm_madd_epi16(v, v);
+            vs = _mm_add_epi32(vs, _mm_madd_epi16(v, one));
+            vq = _mm_add_epi64(vq, _mm_add_epi64(_mm_unpacklo_epi32(m, zero),
+                                                 _mm_unpackhi_epi32(m, zero)));
+        }
+        vs = _mm_add_epi32(vs, _mm_shuffle_epi32(vs, 0x4e));
+        vs = _mm_add_epi32(vs, _mm_shuffle_epi32(vs, 0xb1));
+        s += _mm_cvtsi128_si32(vs);
+        _mm_storeu_si128((__m128i *)(void *)t, vq);
+        q += t[0] + t[1];
+    }
+#endif
+    for (; i < n; i++) {
         int32_t v = x[i];
         s += v;
         q += (int64_t)(v * v);
@@ -746,6 +774,207 @@ CR_DT_INLINE void dt_run_group(const dt_config *c, dt_chan **ch, const int16_t *
     }
 }
 
+/* ------------------------------------------- many channels: 8 per vector --------
+ *
+ * The per-channel bank above keeps one channel's filters in a vector; each filter's
+ * recurrence is a chain of dependent operations, so it waits on latency.  For a group of
+ * eight channels at the same block position (the common case: streams fed in whole
+ * 10 ms multiples) the bank below holds one filter of the eight channels in a vector:
+ * ten independent chains per sample (the 8 DTMF and 2 dial-tone filters; the two unused
+ * lanes of dt_chan are not computed: nothing reads them), which fill the pipeline.  Each
+ * lane sees the same IEEE operations in the same order as in dt_goertzel, so the bits
+ * are the same.  The int16 rows are first transposed (8x8 blocks, SSE2) into floats,
+ * one 8-channel vector per sample. */
+#if (defined(__GNUC__) || defined(__clang__)) && defined(__x86_64__)
+#define CR_DT_SOA 1
+#define DT_SOA_W 8
+#define DT_SOA_NF 10
+#define DT_SOA_MAXSEG 480   /* B at 48 kHz: a segment never crosses a block end */
+
+CR_DT_INLINE void dt_soa_put(float (*xt)[8], int i, __m128i t)
+{
+    __m128i lo = _mm_srai_epi32(_mm_unpacklo_epi16(t, t), 16);
+    __m128i hi = _mm_srai_epi32(_mm_unpackhi_epi16(t, t), 16);
+    _mm_store_ps(xt[i], _mm_cvtepi32_ps(lo));
+    _mm_store_ps(xt[i] + 4, _mm_cvtepi32_ps(hi));
+}
+
+/* xt[i][j] = (float)x[j][i] for i < n, j < 8 */
+CR_DT_INLINE void dt_soa_transpose(const int16_t *const *x, int n, float (*xt)[8])
+{
+    int i = 0, j;
+    for (; i + 8 <= n; i += 8) {
+        __m128i r[8], a[8], b[8];
+        for (j = 0; j < 8; j++)
+            r[j] = _mm_loadu_si128((const __m128i *)(const void *)(x[j] + i));
+        for (j = 0; j < 8; j += 2) {  /* a[j]: samples 0..3 of rows j, j+1; a[j+1]: 4..7 */
+            a[j] = _mm_unpacklo_epi16(r[j], r[j + 1]);
+            a[j + 1] = _mm_unpackhi_epi16(r[j], r[j + 1]);
+        }
+        for (j = 0; j < 8; j += 4) {  /* b[j + q]: samples 2q, 2q+1 of rows j..j+3 */
+            b[j] = _mm_unpacklo_epi32(a[j], a[j + 2]);
+            b[j + 1] = _mm_unpackhi_epi32(a[j], a[j + 2]);
+            b[j + 2] = _mm_unpacklo_epi32(a[j + 1], a[j + 3]);
+            b[j + 3] = _mm_unpackhi_epi32(a[j + 1], a[j + 3]);
+        }
+        for (j = 0; j < 4; j++) {
+            dt_soa_put(xt, i + 2 * j, _mm_unpacklo_epi64(b[j], b[j + 4]));
+            dt_soa_put(xt, i + 2 * j + 1, _mm_unpackhi_epi64(b[j], b[j + 4]));
+        }
+    }
+    for (; i < n; i++)
+        for (j = 0; j < 8; j++)
+            xt[i][j] = (float)x[j][i];
+}
+
+/* Goertzel over n samples (xt) of the 8 channels, F filters at a time (as many chains as
+ * the registers hold). */
+CR_DT_INLINE void dt_soa_goertzel(dt_chan *const *ch, const float (*xt)[8], int n,
+                                  const dt_config *c, const int F)
+{
+    int k0, kk, i, j;
+    for (k0 = 0; k0 < DT_SOA_NF; k0 += F) {
+        cr_v8 a[DT_SOA_NF], b[DT_SOA_NF], cf[DT_SOA_NF];
+        for (kk = 0; kk < F; kk++) {
+            int k = k0 + kk;
+            float cv = V4_GET(c->coef[k / 4], k % 4), ta[8], tb[8];
+            cf[kk] = (cr_v8){cv, cv, cv, cv, cv, cv, cv, cv};
+            for (j = 0; j < 8; j++) {
+                ta[j] = V4_GET(ch[j]->s1[k / 4], k % 4);
+                tb[j] = V4_GET(ch[j]->s2[k / 4], k % 4);
+            }
+            memcpy(&a[kk], ta, sizeof(ta));
+            memcpy(&b[kk], tb, sizeof(tb));
+        }
+        for (i = 0; i + 1 < n; i += 2) {
+            cr_v8 x0 = *(const cr_v8 *)(const void *)xt[i];
+            cr_v8 x1 = *(const cr_v8 *)(const void *)xt[i + 1];
+            for (kk = 0; kk < F; kk++)
+                b[kk] = cf[kk] * a[kk] + (x0 - b[kk]);
+            for (kk = 0; kk < F; kk++)
+                a[kk] = cf[kk] * b[kk] + (x1 - a[kk]);
+        }
+        if (i < n) {
+            cr_v8 x0 = *(const cr_v8 *)(const void *)xt[i];
+            for (kk = 0; kk < F; kk++) {
+                cr_v8 t = x0 - b[kk];
+                b[kk] = a[kk];
+                a[kk] = cf[kk] * a[kk] + t;
+            }
+        }
+        for (kk = 0; kk < F; kk++) {
+            int k = k0 + kk;
+            float ta[8], tb[8];
+            memcpy(ta, &a[kk], sizeof(ta));
+            memcpy(tb, &b[kk], sizeof(tb));
+            for (j = 0; j < 8; j++) {
+                V4_SETLANE(ch[j]->s1[k / 4], k % 4, ta[j]);
+                V4_SETLANE(ch[j]->s2[k / 4], k % 4, tb[j]);
+            }
+        }
+    }
+}
+
+CR_DT_INLINE void dt_soa_segment(dt_chan *const *ch, const int16_t *const *x, int n,
+                                 const dt_config *c, const int F)
+{
+    float xt[DT_SOA_MAXSEG][8] __attribute__((aligned(32)));
+    dt_soa_transpose(x, n, xt);
+    dt_soa_goertzel(ch, (const float (*)[8])xt, n, c, F);
+}
+
+__attribute__((noinline, target("avx"))) static void
+dt_soa_segment_avx(dt_chan *const *ch, const int16_t *const *x, int n, const dt_config *c)
+{
+    dt_soa_segment(ch, x, n, c, 5);
+}
+__attribute__((noinline)) static void
+dt_soa_segment_sse2(dt_chan *const *ch, const int16_t *const *x, int n, const dt_config *c)
+{
+    dt_soa_segment(ch, x, n, c, 2);
+}
+
+/* Eight channels at the same block position over n samples each.  Events come out in
+ * the order dt_run_group gives for the pairs (0,1), (2,3), ...: each pair writes into
+ * its own part of ev (room for dt_max_events per channel, as the caller provides), and
+ * the parts are closed up at the end. */
+static void dt_run_soa(const dt_config *c, dt_chan *const *ch, const int16_t *const *x,
+                       const int32_t *rows, int n, cr_event *ev, int *nev)
+{
+    int64_t per = 2 * dt_max_events(c, n);
+    int pn[DT_SOA_W / 2] = {0};
+    int done = 0, j, p;
+    const int avx = cr_isa() >= CR_ISA_AVX;
+    while (done < n) {
+        int seg = c->B - ch[0]->pos;
+        const int16_t *xp[DT_SOA_W];
+        if (seg > n - done)
+            seg = n - done;
+        for (j = 0; j < DT_SOA_W; j++)
+            xp[j] = x[j] + done;
+        if (avx)
+            dt_soa_segment_avx(ch, xp, seg, c);
+        else
+            dt_soa_segment_sse2(ch, xp, seg, c);
+        for (j = 0; j < DT_SOA_W; j++) {
+            cr_sums(xp[j], seg, &ch[j]->sum, &ch[j]->sumsq);
+            ch[j]->pos += seg;
+        }
+        done += seg;
+        for (j = 0; j < DT_SOA_W; j++)
+            if (ch[j]->pos == c->B)
+                dt_block_end(c, ch[j], rows[j], ev + *nev + (j / 2) * per, &pn[j / 2]);
+    }
+    for (p = 0; p < DT_SOA_W / 2; p++) {
+        if (pn[p] && p)
+            memmove(ev + *nev, ev + *nev + p * per, (size_t)pn[p] * sizeof(cr_event));
+        *nev += pn[p];
+    }
+}
+#endif
+
+/* DTMF over k rows of n samples (block, row stride n); row i continues slot rows[i] of
+ * st.  ev needs room for k * dt_max_events(c, n) events.  Groups of eight rows at the
+ * same block position run the 8-channel bank (SIMD level SSE2 and up), the others pairs
+ * of the per-channel bank, in the same order: the events are the same, in the same
+ * order, whichever runs. */
+static void dt_run_multi(const dt_config *c, dt_chan *st, const int16_t *block, int n,
+                         const int64_t *rows, int64_t k, cr_event *ev, int *nev)
+{
+    int64_t i = 0;
+    dt_chan *ch[8];
+    const int16_t *xp[8];
+    int32_t rr[8];
+    int j, g;
+    if (n <= 0)
+        return;
+    while (i < k) {
+        g = k - i >= 8 ? 8 : (int)(k - i);
+        for (j = 0; j < g; j++) {
+            ch[j] = &st[rows[i + j]];
+            xp[j] = block + (i + j) * (int64_t)n;
+            rr[j] = (int32_t)(i + j);
+        }
+#ifdef CR_DT_SOA
+        if (g == 8 && cr_isa() >= CR_ISA_SSE2) {
+            int same = 1;
+            for (j = 1; j < 8; j++)
+                same &= ch[j]->pos == ch[0]->pos;
+            if (same) {
+                dt_run_soa(c, ch, xp, rr, n, ev, nev);
+                i += 8;
+                continue;
+            }
+        }
+#endif
+        for (j = 0; j + 1 < g; j += 2)
+            dt_run_group(c, ch + j, xp + j, rr + j, n, ev, nev, 2);
+        if (j < g)
+            dt_run_group(c, ch + j, xp + j, rr + j, n, ev, nev, 1);
+        i += g;
+    }
+}
+
 static void dt_process1(const dt_config *c, dt_chan *s, const int16_t *x, int64_t n,
                         cr_event *ev, int *nev)
 {
@@ -799,7 +1028,8 @@ typedef struct {
     int64_t silence_start;  /* first sample of the current silence run */
     int64_t audio_start;    /* first sample of the current audio run, or -1 */
     int32_t in_audio, audio_seen;
-    float level;            /* dBm0 of the last 10 ms window */
+    double last_e;          /* DC-free energy of the last 10 ms window (0: none yet);
+                               its level in dBm0 is sd_level(), computed when read */
 } sd_chan;
 
 /* one record per 5 ms window, for callers that want the frame-by-frame view */
@@ -828,7 +1058,13 @@ static void sd_chan_reset(sd_chan *s)
     memset(s, 0, sizeof(*s));
     s->cand_start = -1;
     s->audio_start = -1;
-    s->level = -200.0f;
+}
+
+/* dBm0 of the last 10 ms window (-200 before the first or for a zero signal) */
+static inline float sd_level(const sd_chan *s, const sd_config *c)
+{
+    double e = s->last_e;
+    return e > 0 ? (float)(10.0 * log10(e / c->ref_e)) : -200.0f;
 }
 
 static inline void sd_subframe_end(const sd_config *c, sd_chan *s, int32_t row, cr_event *ev,
@@ -841,10 +1077,10 @@ static inline void sd_subframe_end(const sd_config *c, sd_chan *s, int32_t row, 
         double e = Q - S * S / (2.0 * c->H);
         int active = e >= c->thr_e;
         int64_t centre = i * c->H;                      /* window [(i-1)H, (i+1)H) */
-        s->level = e > 0 ? (float)(10.0 * log10(e / c->ref_e)) : -200.0f;
+        s->last_e = e;
         if (fr) {
             fr[*nfr].start = (i - 1) * c->H;
-            fr[*nfr].level = s->level;
+            fr[*nfr].level = sd_level(s, c);
             fr[*nfr].active = active;
             (*nfr)++;
         }
@@ -856,7 +1092,7 @@ static inline void sd_subframe_end(const sd_config *c, sd_chan *s, int32_t row, 
                 s->audio_seen = 1;
                 s->audio_start = s->cand_start;
                 if (ev)
-                    dt_emit(ev, nev, CR_EV_AUDIO_START, row, s->audio_start, -1, s->level, -1);
+                    dt_emit(ev, nev, CR_EV_AUDIO_START, row, s->audio_start, -1, sd_level(s, c), -1);
             }
         } else {
             if (s->in_audio) {
@@ -864,7 +1100,8 @@ static inline void sd_subframe_end(const sd_config *c, sd_chan *s, int32_t row, 
                 s->silence_start = centre - c->H / 2;
                 s->audio_start = -1;
                 if (ev)
-                    dt_emit(ev, nev, CR_EV_SILENCE_START, row, s->silence_start, -1, s->level, -1);
+                    dt_emit(ev, nev, CR_EV_SILENCE_START, row, s->silence_start, -1, sd_level(s, c),
+                            -1);
             }
             s->run = 0;
             s->cand_start = -1;
