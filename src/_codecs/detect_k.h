@@ -902,6 +902,7 @@ static void dt_run_soa(const dt_config *c, dt_chan *const *ch, const int16_t *co
                        const int32_t *rows, int n, cr_event *ev, int *nev)
 {
     int64_t per = 2 * dt_max_events(c, n);
+    cr_event *part = ev + *nev;     /* pair p writes from part + p * per */
     int pn[DT_SOA_W / 2] = {0};
     int done = 0, j, p;
     const int avx = cr_isa() >= CR_ISA_AVX;
@@ -923,11 +924,11 @@ static void dt_run_soa(const dt_config *c, dt_chan *const *ch, const int16_t *co
         done += seg;
         for (j = 0; j < DT_SOA_W; j++)
             if (ch[j]->pos == c->B)
-                dt_block_end(c, ch[j], rows[j], ev + *nev + (j / 2) * per, &pn[j / 2]);
+                dt_block_end(c, ch[j], rows[j], part + (j / 2) * per, &pn[j / 2]);
     }
     for (p = 0; p < DT_SOA_W / 2; p++) {
         if (pn[p] && p)
-            memmove(ev + *nev, ev + *nev + p * per, (size_t)pn[p] * sizeof(cr_event));
+            memmove(ev + *nev, part + p * per, (size_t)pn[p] * sizeof(cr_event));
         *nev += pn[p];
     }
 }
