@@ -573,8 +573,10 @@ static inline void dt_end_digit(const dt_config *c, dt_chan *s, int32_t row, cr_
     s->absent = 0;
 }
 
-/* Analyse the block that just completed (its Goertzel state is in s->s1/s2). */
-static void dt_block_end(const dt_config *c, dt_chan *s, int32_t row, cr_event *ev, int *nev)
+/* Analyse the block that just completed; the Goertzel state of filter k is g1[k * gs],
+ * g2[k * gs] (s->s1/s2 with gs = 1, or a column of the 8-channel bank's state). */
+static void dt_block_end_g(const dt_config *c, dt_chan *s, const float *g1, const float *g2,
+                           int gs, int32_t row, cr_event *ev, int *nev)
 {
     const float B = (float)c->B;
     float yr[10], yi[10], pw[10];
@@ -584,7 +586,7 @@ static void dt_block_end(const dt_config *c, dt_chan *s, int32_t row, cr_event *
     float dial;
 
     for (k = 0; k < 10; k++) {
-        float s1 = V4_GET(s->s1[k / 4], k % 4), s2 = V4_GET(s->s2[k / 4], k % 4);
+        float s1 = g1[k * gs], s2 = g2[k * gs];
         yr[k] = s1 - c->cw[k] * s2 - mean * c->wyr[k];
         yi[k] = c->sw[k] * s2 - mean * c->wyi[k];
         pw[k] = yr[k] * yr[k] + yi[k] * yi[k];
@@ -739,6 +741,16 @@ static void dt_block_end(const dt_config *c, dt_chan *s, int32_t row, cr_event *
     }
 }
 
+/* Analyse the block that just completed (its Goertzel state is in s->s1/s2). */
+static inline void dt_block_end(const dt_config *c, dt_chan *s, int32_t row, cr_event *ev,
+                                int *nev)
+{
+    float g1[DT_NF], g2[DT_NF];
+    memcpy(g1, s->s1, sizeof(g1));
+    memcpy(g2, s->s2, sizeof(g2));
+    dt_block_end_g(c, s, g1, g2, 1, row, ev, nev);
+}
+
 /* Worst case number of events one channel can emit for n samples. */
 static inline int64_t dt_max_events(const dt_config *c, int64_t n)
 {
@@ -828,9 +840,12 @@ CR_DT_INLINE void dt_soa_transpose(const int16_t *const *x, int n, float (*xt)[8
 }
 
 /* Goertzel over n samples (xt) of the 8 channels, F filters at a time (as many chains as
- * the registers hold). */
+ * the registers hold).  The state starts from the channels' (zero when fresh: at a block
+ * start) and ends in the channels', or in g1/g2 (g1[k][j]: filter k of channel j) when
+ * the block is complete (its analysis reads it there; the channels' state is reset). */
 CR_DT_INLINE void dt_soa_goertzel(dt_chan *const *ch, const float (*xt)[8], int n,
-                                  const dt_config *c, const int F)
+                                  const dt_config *c, const int F, int fresh,
+                                  float (*g1)[8], float (*g2)[8])
 {
     int k0, kk, i, j;
     for (k0 = 0; k0 < DT_SOA_NF; k0 += F) {
@@ -839,6 +854,11 @@ CR_DT_INLINE void dt_soa_goertzel(dt_chan *const *ch, const float (*xt)[8], int 
             int k = k0 + kk;
             float cv = V4_GET(c->coef[k / 4], k % 4), ta[8], tb[8];
             cf[kk] = (cr_v8){cv, cv, cv, cv, cv, cv, cv, cv};
+            if (fresh) {
+                a[kk] = (cr_v8){0, 0, 0, 0, 0, 0, 0, 0};
+                b[kk] = a[kk];
+                continue;
+            }
             for (j = 0; j < 8; j++) {
                 ta[j] = V4_GET(ch[j]->s1[k / 4], k % 4);
                 tb[j] = V4_GET(ch[j]->s2[k / 4], k % 4);
@@ -865,6 +885,11 @@ CR_DT_INLINE void dt_soa_goertzel(dt_chan *const *ch, const float (*xt)[8], int 
         for (kk = 0; kk < F; kk++) {
             int k = k0 + kk;
             float ta[8], tb[8];
+            if (g1) {
+                memcpy(g1[k], &a[kk], sizeof(ta));
+                memcpy(g2[k], &b[kk], sizeof(tb));
+                continue;
+            }
             memcpy(ta, &a[kk], sizeof(ta));
             memcpy(tb, &b[kk], sizeof(tb));
             for (j = 0; j < 8; j++) {
@@ -876,22 +901,25 @@ CR_DT_INLINE void dt_soa_goertzel(dt_chan *const *ch, const float (*xt)[8], int 
 }
 
 CR_DT_INLINE void dt_soa_segment(dt_chan *const *ch, const int16_t *const *x, int n,
-                                 const dt_config *c, const int F)
+                                 const dt_config *c, const int F, int fresh,
+                                 float (*g1)[8], float (*g2)[8])
 {
     float xt[DT_SOA_MAXSEG][8] __attribute__((aligned(32)));
     dt_soa_transpose(x, n, xt);
-    dt_soa_goertzel(ch, (const float (*)[8])xt, n, c, F);
+    dt_soa_goertzel(ch, (const float (*)[8])xt, n, c, F, fresh, g1, g2);
 }
 
 __attribute__((noinline, target("avx"))) static void
-dt_soa_segment_avx(dt_chan *const *ch, const int16_t *const *x, int n, const dt_config *c)
+dt_soa_segment_avx(dt_chan *const *ch, const int16_t *const *x, int n, const dt_config *c,
+                   int fresh, float (*g1)[8], float (*g2)[8])
 {
-    dt_soa_segment(ch, x, n, c, 5);
+    dt_soa_segment(ch, x, n, c, 5, fresh, g1, g2);
 }
 __attribute__((noinline)) static void
-dt_soa_segment_sse2(dt_chan *const *ch, const int16_t *const *x, int n, const dt_config *c)
+dt_soa_segment_sse2(dt_chan *const *ch, const int16_t *const *x, int n, const dt_config *c,
+                    int fresh, float (*g1)[8], float (*g2)[8])
 {
-    dt_soa_segment(ch, x, n, c, 2);
+    dt_soa_segment(ch, x, n, c, 2, fresh, g1, g2);
 }
 
 /* Eight channels at the same block position over n samples each.  Events come out in
@@ -906,25 +934,29 @@ static void dt_run_soa(const dt_config *c, dt_chan *const *ch, const int16_t *co
     int pn[DT_SOA_W / 2] = {0};
     int done = 0, j, p;
     const int avx = cr_isa() >= CR_ISA_AVX;
+    float g1[DT_SOA_NF][8] __attribute__((aligned(32)));
+    float g2[DT_SOA_NF][8] __attribute__((aligned(32)));
     while (done < n) {
-        int seg = c->B - ch[0]->pos;
+        int seg = c->B - ch[0]->pos, fresh = ch[0]->pos == 0, full;
         const int16_t *xp[DT_SOA_W];
         if (seg > n - done)
             seg = n - done;
+        full = ch[0]->pos + seg == c->B;
         for (j = 0; j < DT_SOA_W; j++)
             xp[j] = x[j] + done;
         if (avx)
-            dt_soa_segment_avx(ch, xp, seg, c);
+            dt_soa_segment_avx(ch, xp, seg, c, fresh, full ? g1 : NULL, full ? g2 : NULL);
         else
-            dt_soa_segment_sse2(ch, xp, seg, c);
+            dt_soa_segment_sse2(ch, xp, seg, c, fresh, full ? g1 : NULL, full ? g2 : NULL);
         for (j = 0; j < DT_SOA_W; j++) {
             cr_sums(xp[j], seg, &ch[j]->sum, &ch[j]->sumsq);
             ch[j]->pos += seg;
         }
         done += seg;
-        for (j = 0; j < DT_SOA_W; j++)
-            if (ch[j]->pos == c->B)
-                dt_block_end(c, ch[j], rows[j], part + (j / 2) * per, &pn[j / 2]);
+        if (full)
+            for (j = 0; j < DT_SOA_W; j++)
+                dt_block_end_g(c, ch[j], &g1[0][j], &g2[0][j], 8, rows[j], part + (j / 2) * per,
+                               &pn[j / 2]);
     }
     for (p = 0; p < DT_SOA_W / 2; p++) {
         if (pn[p] && p)
