@@ -573,36 +573,29 @@ static inline void dt_end_digit(const dt_config *c, dt_chan *s, int32_t row, cr_
     s->absent = 0;
 }
 
-/* Analyse the block that just completed; the Goertzel state of filter k is g1[k * gs],
- * g2[k * gs] (s->s1/s2 with gs = 1, or a column of the 8-channel bank's state). */
-static void dt_block_end_g(const dt_config *c, dt_chan *s, const float *g1, const float *g2,
-                           int gs, int32_t row, cr_event *ev, int *nev)
+/* Analyse the block that just completed, given the filters' outputs: yr[k * ys], yi[k * ys]
+ * (y of filter k, the block's mean removed) and pw[k * ys] = |y|^2 for k < 10 (ys = 1:
+ * arrays of this channel; 8: a column of the 8-channel bank's arrays). */
+static void dt_block_end_y(const dt_config *c, dt_chan *s, const float *yr, const float *yi,
+                           const float *pw, int ys, int32_t row, cr_event *ev, int *nev)
 {
     const float B = (float)c->B;
-    float yr[10], yi[10], pw[10];
-    float mean = (float)((double)s->sum / c->B);
     int k, h, hp, r, col, d, hit;
     double energy;
     float dial;
 
-    for (k = 0; k < 10; k++) {
-        float s1 = g1[k * gs], s2 = g2[k * gs];
-        yr[k] = s1 - c->cw[k] * s2 - mean * c->wyr[k];
-        yi[k] = c->sw[k] * s2 - mean * c->wyi[k];
-        pw[k] = yr[k] * yr[k] + yi[k] * yi[k];
-    }
     energy = (double)s->sumsq - (double)s->sum * (double)s->sum / c->B;
     /* |y|^2 of a full-block tone is (a B / 2)^2 and its energy a^2 B / 2: energy in
      * |y|^2 units is energy * B / 2 */
     energy *= 0.5 * c->B;
-    dial = pw[DT_DIAL0] + pw[DT_DIAL0 + 1];
+    dial = pw[(DT_DIAL0) * ys] + pw[(DT_DIAL0 + 1) * ys];
     if (dial > c->dial_max * energy)
         dial = (float)(c->dial_max * energy);
     h = (int)(s->nblk % DT_HIST);
     for (k = 0; k < 8; k++) {
-        s->yr[h][k] = yr[k];
-        s->yi[h][k] = yi[k];
-        s->pw[h][k] = pw[k];
+        s->yr[h][k] = yr[(k) * ys];
+        s->yi[h][k] = yi[(k) * ys];
+        s->pw[h][k] = pw[(k) * ys];
     }
     s->eeff[h] = (float)(energy - dial);
     s->nblk++;
@@ -619,12 +612,12 @@ static void dt_block_end_g(const dt_config *c, dt_chan *s, const float *g1, cons
     /* cheap necessary conditions first: the strongest row and column tones of this
      * block must carry frac_hit of its energy and pass the level floor */
     {
-        float mr = pw[0], mc = pw[4];
+        float mr = pw[(0) * ys], mc = pw[(4) * ys];
         for (k = 1; k < 4; k++) {
-            if (pw[k] > mr)
-                mr = pw[k];
-            if (pw[k + 4] > mc)
-                mc = pw[k + 4];
+            if (pw[(k) * ys] > mr)
+                mr = pw[(k) * ys];
+            if (pw[(k + 4) * ys] > mc)
+                mc = pw[(k + 4) * ys];
         }
         if (mr < 0.5f * c->thr_p || mc < 0.5f * c->thr_p || mr + mc < 0.6f * c->frac_hit * s->eeff[h])
             hit = -2;
@@ -635,8 +628,8 @@ static void dt_block_end_g(const dt_config *c, dt_chan *s, const float *g1, cons
         hp = (int)((s->nblk - 2) % DT_HIST);
         for (k = 0; k < 8; k++) {
             /* 20 ms DFT: y_prev + e^{-i w B} y_this */
-            float ar = s->yr[hp][k] + c->rotr[k] * yr[k] - c->roti[k] * yi[k];
-            float ai = s->yi[hp][k] + c->rotr[k] * yi[k] + c->roti[k] * yr[k];
+            float ar = s->yr[hp][k] + c->rotr[k] * yr[(k) * ys] - c->roti[k] * yi[(k) * ys];
+            float ai = s->yi[hp][k] + c->rotr[k] * yi[(k) * ys] + c->roti[k] * yr[(k) * ys];
             py[k] = ar * ar + ai * ai;
         }
         r = 0;
@@ -688,10 +681,10 @@ static void dt_block_end_g(const dt_config *c, dt_chan *s, const float *g1, cons
         } else {
             present = hit < 0 && dt_block_ok(c, s, h, cr_, cc, c->frac_present);
             for (k = 0; k < 4 && present; k++)
-                if (k != cr_ && pw[k] > pw[cr_])
+                if (k != cr_ && pw[(k) * ys] > pw[(cr_) * ys])
                     present = 0;
             for (k = 4; k < 8 && present; k++)
-                if (k != cc && pw[k] > pw[cc])
+                if (k != cc && pw[(k) * ys] > pw[(cc) * ys])
                     present = 0;
         }
         if (present) {
@@ -741,14 +734,27 @@ static void dt_block_end_g(const dt_config *c, dt_chan *s, const float *g1, cons
     }
 }
 
+/* y of filter k from its Goertzel state (s1 = s[B-1], s2 = s[B-2]) less the block mean's
+ * share (one expression: the per-channel and 8-channel paths evaluate it alike). */
+#define DT_Y(c, k, s1, s2, mean, yr, yi, pw)                                                \
+    do {                                                                                  \
+        (yr) = (s1) - (c)->cw[k] * (s2) - (mean) * (c)->wyr[k];                           \
+        (yi) = (c)->sw[k] * (s2) - (mean) * (c)->wyi[k];                                  \
+        (pw) = (yr) * (yr) + (yi) * (yi);                                                 \
+    } while (0)
+
 /* Analyse the block that just completed (its Goertzel state is in s->s1/s2). */
 static inline void dt_block_end(const dt_config *c, dt_chan *s, int32_t row, cr_event *ev,
                                 int *nev)
 {
-    float g1[DT_NF], g2[DT_NF];
-    memcpy(g1, s->s1, sizeof(g1));
-    memcpy(g2, s->s2, sizeof(g2));
-    dt_block_end_g(c, s, g1, g2, 1, row, ev, nev);
+    float yr[10], yi[10], pw[10];
+    float mean = (float)((double)s->sum / c->B);
+    int k;
+    for (k = 0; k < 10; k++) {
+        float s1 = V4_GET(s->s1[k / 4], k % 4), s2 = V4_GET(s->s2[k / 4], k % 4);
+        DT_Y(c, k, s1, s2, mean, yr[k], yi[k], pw[k]);
+    }
+    dt_block_end_y(c, s, yr, yi, pw, 1, row, ev, nev);
 }
 
 /* Worst case number of events one channel can emit for n samples. */
@@ -811,10 +817,10 @@ CR_DT_INLINE void dt_soa_put(float (*xt)[8], int i, __m128i t)
     _mm_store_ps(xt[i] + 4, _mm_cvtepi32_ps(hi));
 }
 
-/* xt[i][j] = (float)x[j][i] for i < n, j < 8 */
-CR_DT_INLINE void dt_soa_transpose(const int16_t *const *x, int n, float (*xt)[8])
+/* xt[i][j] = (float)x[j][i] for i < n, j < 8; from sample i0 (a multiple of 8) on */
+CR_DT_INLINE void dt_soa_transpose(const int16_t *const *x, int i0, int n, float (*xt)[8])
 {
-    int i = 0, j;
+    int i = i0, j;
     for (; i + 8 <= n; i += 8) {
         __m128i r[8], a[8], b[8];
         for (j = 0; j < 8; j++)
@@ -839,15 +845,67 @@ CR_DT_INLINE void dt_soa_transpose(const int16_t *const *x, int n, float (*xt)[8
             xt[i][j] = (float)x[j][i];
 }
 
+#include <immintrin.h>
+/* The same with AVX2 for 16 samples at a time (two 8x8 transposes side by side in the
+ * two 128-bit halves); returns how many samples it did. */
+__attribute__((target("avx2"))) static inline int
+dt_soa_transpose16(const int16_t *const *x, int n, float (*xt)[8])
+{
+    int i = 0, j;
+    for (; i + 16 <= n; i += 16) {
+        __m256i r[8], a[8], b[8];
+        for (j = 0; j < 8; j++)
+            r[j] = _mm256_loadu_si256((const __m256i *)(const void *)(x[j] + i));
+        for (j = 0; j < 8; j += 2) {
+            a[j] = _mm256_unpacklo_epi16(r[j], r[j + 1]);
+            a[j + 1] = _mm256_unpackhi_epi16(r[j], r[j + 1]);
+        }
+        for (j = 0; j < 8; j += 4) {
+            b[j] = _mm256_unpacklo_epi32(a[j], a[j + 2]);
+            b[j + 1] = _mm256_unpackhi_epi32(a[j], a[j + 2]);
+            b[j + 2] = _mm256_unpacklo_epi32(a[j + 1], a[j + 3]);
+            b[j + 3] = _mm256_unpackhi_epi32(a[j + 1], a[j + 3]);
+        }
+        for (j = 0; j < 4; j++) {
+            __m256i t0 = _mm256_unpacklo_epi64(b[j], b[j + 4]);
+            __m256i t1 = _mm256_unpackhi_epi64(b[j], b[j + 4]);
+            int q = i + 2 * j;
+            _mm256_store_ps(xt[q], _mm256_cvtepi32_ps(
+                                       _mm256_cvtepi16_epi32(_mm256_castsi256_si128(t0))));
+            _mm256_store_ps(xt[q + 1], _mm256_cvtepi32_ps(
+                                           _mm256_cvtepi16_epi32(_mm256_castsi256_si128(t1))));
+            _mm256_store_ps(xt[q + 8], _mm256_cvtepi32_ps(_mm256_cvtepi16_epi32(
+                                           _mm256_extracti128_si256(t0, 1))));
+            _mm256_store_ps(xt[q + 9], _mm256_cvtepi32_ps(_mm256_cvtepi16_epi32(
+                                           _mm256_extracti128_si256(t1, 1))));
+        }
+    }
+    return i;
+}
+
+/* The filter outputs of a completed block, [filter][channel] (see dt_block_end_y). */
+typedef struct {
+    float r[DT_SOA_NF][8] __attribute__((aligned(32)));
+    float i[DT_SOA_NF][8] __attribute__((aligned(32)));
+    float p[DT_SOA_NF][8] __attribute__((aligned(32)));
+} dt_soa_y;
+
 /* Goertzel over n samples (xt) of the 8 channels, F filters at a time (as many chains as
  * the registers hold).  The state starts from the channels' (zero when fresh: at a block
- * start) and ends in the channels', or in g1/g2 (g1[k][j]: filter k of channel j) when
- * the block is complete (its analysis reads it there; the channels' state is reset). */
+ * start) and ends in the channels', or, when the block is complete (y not NULL; the
+ * channels' sums include it), as the filter outputs in y: the channels' state is reset
+ * by the analysis. */
 CR_DT_INLINE void dt_soa_goertzel(dt_chan *const *ch, const float (*xt)[8], int n,
-                                  const dt_config *c, const int F, int fresh,
-                                  float (*g1)[8], float (*g2)[8])
+                                  const dt_config *c, const int F, int fresh, dt_soa_y *y)
 {
     int k0, kk, i, j;
+    cr_v8 mean = {0, 0, 0, 0, 0, 0, 0, 0};
+    if (y) {
+        float m[8];
+        for (j = 0; j < 8; j++)
+            m[j] = (float)((double)ch[j]->sum / c->B);
+        memcpy(&mean, m, sizeof(m));
+    }
     for (k0 = 0; k0 < DT_SOA_NF; k0 += F) {
         cr_v8 a[DT_SOA_NF], b[DT_SOA_NF], cf[DT_SOA_NF];
         for (kk = 0; kk < F; kk++) {
@@ -885,9 +943,12 @@ CR_DT_INLINE void dt_soa_goertzel(dt_chan *const *ch, const float (*xt)[8], int 
         for (kk = 0; kk < F; kk++) {
             int k = k0 + kk;
             float ta[8], tb[8];
-            if (g1) {
-                memcpy(g1[k], &a[kk], sizeof(ta));
-                memcpy(g2[k], &b[kk], sizeof(tb));
+            if (y) {
+                cr_v8 yr, yi, pw;
+                DT_Y(c, k, a[kk], b[kk], mean, yr, yi, pw);
+                memcpy(y->r[k], &yr, sizeof(yr));
+                memcpy(y->i[k], &yi, sizeof(yi));
+                memcpy(y->p[k], &pw, sizeof(pw));
                 continue;
             }
             memcpy(ta, &a[kk], sizeof(ta));
@@ -901,25 +962,31 @@ CR_DT_INLINE void dt_soa_goertzel(dt_chan *const *ch, const float (*xt)[8], int 
 }
 
 CR_DT_INLINE void dt_soa_segment(dt_chan *const *ch, const int16_t *const *x, int n,
-                                 const dt_config *c, const int F, int fresh,
-                                 float (*g1)[8], float (*g2)[8])
+                                 const dt_config *c, const int F, const int avx2, int fresh,
+                                 dt_soa_y *y)
 {
     float xt[DT_SOA_MAXSEG][8] __attribute__((aligned(32)));
-    dt_soa_transpose(x, n, xt);
-    dt_soa_goertzel(ch, (const float (*)[8])xt, n, c, F, fresh, g1, g2);
+    dt_soa_transpose(x, avx2 ? dt_soa_transpose16(x, n, xt) : 0, n, xt);
+    dt_soa_goertzel(ch, (const float (*)[8])xt, n, c, F, fresh, y);
 }
 
+__attribute__((noinline, target("avx2"))) static void
+dt_soa_segment_avx2(dt_chan *const *ch, const int16_t *const *x, int n, const dt_config *c,
+                    int fresh, dt_soa_y *y)
+{
+    dt_soa_segment(ch, x, n, c, 5, 1, fresh, y);
+}
 __attribute__((noinline, target("avx"))) static void
 dt_soa_segment_avx(dt_chan *const *ch, const int16_t *const *x, int n, const dt_config *c,
-                   int fresh, float (*g1)[8], float (*g2)[8])
+                   int fresh, dt_soa_y *y)
 {
-    dt_soa_segment(ch, x, n, c, 5, fresh, g1, g2);
+    dt_soa_segment(ch, x, n, c, 5, 0, fresh, y);
 }
 __attribute__((noinline)) static void
 dt_soa_segment_sse2(dt_chan *const *ch, const int16_t *const *x, int n, const dt_config *c,
-                    int fresh, float (*g1)[8], float (*g2)[8])
+                    int fresh, dt_soa_y *y)
 {
-    dt_soa_segment(ch, x, n, c, 2, fresh, g1, g2);
+    dt_soa_segment(ch, x, n, c, 5, 0, fresh, y);
 }
 
 /* Eight channels at the same block position over n samples each.  Events come out in
@@ -933,30 +1000,31 @@ static void dt_run_soa(const dt_config *c, dt_chan *const *ch, const int16_t *co
     cr_event *part = ev + *nev;     /* pair p writes from part + p * per */
     int pn[DT_SOA_W / 2] = {0};
     int done = 0, j, p;
-    const int avx = cr_isa() >= CR_ISA_AVX;
-    float g1[DT_SOA_NF][8] __attribute__((aligned(32)));
-    float g2[DT_SOA_NF][8] __attribute__((aligned(32)));
+    const int isa = cr_isa();
+    dt_soa_y y;
     while (done < n) {
         int seg = c->B - ch[0]->pos, fresh = ch[0]->pos == 0, full;
         const int16_t *xp[DT_SOA_W];
         if (seg > n - done)
             seg = n - done;
         full = ch[0]->pos + seg == c->B;
-        for (j = 0; j < DT_SOA_W; j++)
-            xp[j] = x[j] + done;
-        if (avx)
-            dt_soa_segment_avx(ch, xp, seg, c, fresh, full ? g1 : NULL, full ? g2 : NULL);
-        else
-            dt_soa_segment_sse2(ch, xp, seg, c, fresh, full ? g1 : NULL, full ? g2 : NULL);
         for (j = 0; j < DT_SOA_W; j++) {
+            xp[j] = x[j] + done;
             cr_sums(xp[j], seg, &ch[j]->sum, &ch[j]->sumsq);
-            ch[j]->pos += seg;
         }
+        if (isa >= CR_ISA_AVX2)
+            dt_soa_segment_avx2(ch, xp, seg, c, fresh, full ? &y : NULL);
+        else if (isa >= CR_ISA_AVX)
+            dt_soa_segment_avx(ch, xp, seg, c, fresh, full ? &y : NULL);
+        else
+            dt_soa_segment_sse2(ch, xp, seg, c, fresh, full ? &y : NULL);
+        for (j = 0; j < DT_SOA_W; j++)
+            ch[j]->pos += seg;
         done += seg;
         if (full)
             for (j = 0; j < DT_SOA_W; j++)
-                dt_block_end_g(c, ch[j], &g1[0][j], &g2[0][j], 8, rows[j], part + (j / 2) * per,
-                               &pn[j / 2]);
+                dt_block_end_y(c, ch[j], &y.r[0][j], &y.i[0][j], &y.p[0][j], 8, rows[j],
+                               part + (j / 2) * per, &pn[j / 2]);
     }
     for (p = 0; p < DT_SOA_W / 2; p++) {
         if (pn[p] && p)
