@@ -301,11 +301,21 @@ def test_many_channels_equal_single_channel_at_every_simd_level():
         for lvl in simd.LEVELS:
             recorder.set_simd_level(lvl)
             multi = dsp.MultiDetector(slots)
+            dtmf_only = dsp.MultiDetector(slots, silence=False)
+            silence_only = dsp.MultiDetector(slots, dtmf=False)
             pos = np.zeros(channels, np.int64)
             out, per_chan = [], {c: [] for c in range(channels)}
             for sel, n in ticks:
                 block = np.stack([signals[c][pos[c] : pos[c] + n] for c in sel])
                 r = multi.process(block, rows=slot_of[sel])
+                # each detector alone gives its part of the results of both
+                rd = dtmf_only.process(block, rows=slot_of[sel])
+                rs = silence_only.process(block, rows=slot_of[sel])
+                for f in ("digits", "ended", "digit_active"):
+                    assert getattr(rd, f).tobytes() == getattr(r, f).tobytes()
+                for f in ("silence_samples", "in_audio", "level_dbm0", "audio_starts"):
+                    assert getattr(rs, f).tobytes() == getattr(r, f).tobytes()
+                assert rs.silence_starts.tobytes() == r.silence_starts.tobytes()
                 out.append(
                     tuple(
                         getattr(r, f).tobytes()

@@ -13,10 +13,10 @@ from recorder._buffers import MAX_CHANNELS, integer
 from cpu_isa cimport cr_isa, cr_isa_set
 from detect_k cimport (
     cr_event, CR_EV_DIGIT_START, CR_EV_DIGIT_END, CR_EV_AUDIO_START, CR_EV_SILENCE_START,
-    dt_config, dt_chan, dt_config_init, dt_chan_reset, dt_process1, dt_run_multi, dt_finish,
+    dt_config, dt_chan, dt_config_init, dt_chan_reset, dt_process1, dt_finish,
     dt_max_events,
     sd_config, sd_chan, sd_frame, sd_config_init, sd_chan_reset, sd_process,
-    sd_silence_samples, sd_max_frames, sd_level,
+    sd_silence_samples, sd_max_frames, sd_level, cr_run_multi,
 )
 
 EVENT_DTYPE = np.dtype([("kind", "i4"), ("row", "i4"), ("start", "i8"), ("end", "i8"),
@@ -284,6 +284,8 @@ cdef class MultiState:
         cdef cr_event *pev
         cdef int64_t r, stamp
         cdef sd_chan *s
+        cdef const dt_config *dc = NULL
+        cdef const sd_config *sc = NULL
         if rows.shape[0] != k:
             raise ValueError(f"rows has {rows.shape[0]} entries for {k} rows of block")
         if n > MAX_ROW:
@@ -307,18 +309,19 @@ cdef class MultiState:
             self.stamp[r] = stamp
         if k == 0:
             return 0
+        if self.dst:
+            dc = &self.dconf.cfg
+        if self.sst:
+            sc = &self.sconf.cfg
         with nogil:
-            if self.dst and n:
-                dt_run_multi(&self.dconf.cfg, self.dst, &block[0, 0], <int>n, &rows[0], k,
+            if n:
+                cr_run_multi(dc, self.dst, sc, self.sst, &block[0, 0], <int>n, &rows[0], k,
                              pev, &nev)
             for i in range(k):
                 r = rows[i]
                 flags[i] = 0
                 if self.sst:
                     s = &self.sst[r]
-                    if n:
-                        sd_process(&self.sconf.cfg, s, &block[i, 0], n, <int32_t>i, pev, &nev,
-                                   NULL, NULL)
                     silence[i] = sd_silence_samples(s, &self.sconf.cfg)
                     level[i] = sd_level(s, &self.sconf.cfg)
                     flags[i] = (s.in_audio != 0) | ((s.audio_seen != 0) << 1)

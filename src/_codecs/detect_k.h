@@ -989,92 +989,7 @@ dt_soa_segment_sse2(dt_chan *const *ch, const int16_t *const *x, int n, const dt
     dt_soa_segment(ch, x, n, c, 5, 0, fresh, y);
 }
 
-/* Eight channels at the same block position over n samples each.  Events come out in
- * the order dt_run_group gives for the pairs (0,1), (2,3), ...: each pair writes into
- * its own part of ev (room for dt_max_events per channel, as the caller provides), and
- * the parts are closed up at the end. */
-static void dt_run_soa(const dt_config *c, dt_chan *const *ch, const int16_t *const *x,
-                       const int32_t *rows, int n, cr_event *ev, int *nev)
-{
-    int64_t per = 2 * dt_max_events(c, n);
-    cr_event *part = ev + *nev;     /* pair p writes from part + p * per */
-    int pn[DT_SOA_W / 2] = {0};
-    int done = 0, j, p;
-    const int isa = cr_isa();
-    dt_soa_y y;
-    while (done < n) {
-        int seg = c->B - ch[0]->pos, fresh = ch[0]->pos == 0, full;
-        const int16_t *xp[DT_SOA_W];
-        if (seg > n - done)
-            seg = n - done;
-        full = ch[0]->pos + seg == c->B;
-        for (j = 0; j < DT_SOA_W; j++) {
-            xp[j] = x[j] + done;
-            cr_sums(xp[j], seg, &ch[j]->sum, &ch[j]->sumsq);
-        }
-        if (isa >= CR_ISA_AVX2)
-            dt_soa_segment_avx2(ch, xp, seg, c, fresh, full ? &y : NULL);
-        else if (isa >= CR_ISA_AVX)
-            dt_soa_segment_avx(ch, xp, seg, c, fresh, full ? &y : NULL);
-        else
-            dt_soa_segment_sse2(ch, xp, seg, c, fresh, full ? &y : NULL);
-        for (j = 0; j < DT_SOA_W; j++)
-            ch[j]->pos += seg;
-        done += seg;
-        if (full)
-            for (j = 0; j < DT_SOA_W; j++)
-                dt_block_end_y(c, ch[j], &y.r[0][j], &y.i[0][j], &y.p[0][j], 8, rows[j],
-                               part + (j / 2) * per, &pn[j / 2]);
-    }
-    for (p = 0; p < DT_SOA_W / 2; p++) {
-        if (pn[p] && p)
-            memmove(ev + *nev, part + p * per, (size_t)pn[p] * sizeof(cr_event));
-        *nev += pn[p];
-    }
-}
 #endif
-
-/* DTMF over k rows of n samples (block, row stride n); row i continues slot rows[i] of
- * st.  ev needs room for k * dt_max_events(c, n) events.  Groups of eight rows at the
- * same block position run the 8-channel bank (SIMD level SSE2 and up), the others pairs
- * of the per-channel bank, in the same order: the events are the same, in the same
- * order, whichever runs. */
-static void dt_run_multi(const dt_config *c, dt_chan *st, const int16_t *block, int n,
-                         const int64_t *rows, int64_t k, cr_event *ev, int *nev)
-{
-    int64_t i = 0;
-    dt_chan *ch[8];
-    const int16_t *xp[8];
-    int32_t rr[8];
-    int j, g;
-    if (n <= 0)
-        return;
-    while (i < k) {
-        g = k - i >= 8 ? 8 : (int)(k - i);
-        for (j = 0; j < g; j++) {
-            ch[j] = &st[rows[i + j]];
-            xp[j] = block + (i + j) * (int64_t)n;
-            rr[j] = (int32_t)(i + j);
-        }
-#ifdef CR_DT_SOA
-        if (g == 8 && cr_isa() >= CR_ISA_SSE2) {
-            int same = 1;
-            for (j = 1; j < 8; j++)
-                same &= ch[j]->pos == ch[0]->pos;
-            if (same) {
-                dt_run_soa(c, ch, xp, rr, n, ev, nev);
-                i += 8;
-                continue;
-            }
-        }
-#endif
-        for (j = 0; j + 1 < g; j += 2)
-            dt_run_group(c, ch + j, xp + j, rr + j, n, ev, nev, 2);
-        if (j < g)
-            dt_run_group(c, ch + j, xp + j, rr + j, n, ev, nev, 1);
-        i += g;
-    }
-}
 
 static void dt_process1(const dt_config *c, dt_chan *s, const int16_t *x, int64_t n,
                         cr_event *ev, int *nev)
@@ -1245,6 +1160,153 @@ static inline int64_t sd_silence_samples(const sd_chan *s, const sd_config *c)
 static inline int64_t sd_max_frames(const sd_config *c, int64_t n)
 {
     return n / c->H + 2;
+}
+
+/* ------------------------------------------------ many channels, both detectors ---- */
+
+/* Add the sums of len samples of the sub-frame in progress (not past its end). */
+static inline void sd_feed(const sd_config *c, sd_chan *s, int64_t sum, int64_t sumsq, int len,
+                           int32_t row, cr_event *ev, int *nev)
+{
+    s->sum += sum;
+    s->sumsq += sumsq;
+    s->pos += len;
+    if (s->pos == c->H)
+        sd_subframe_end(c, s, row, ev, nev, NULL, NULL);
+}
+
+#ifdef CR_DT_SOA
+/* Eight channels at the same block position over n samples each.  DTMF events come out
+ * in the order dt_run_group gives for the pairs (0,1), (2,3), ...: each pair writes into
+ * its own part of ev (room for dt_max_events per channel, as the caller provides), and
+ * the parts are closed up at the end.  With sch (silence detectors whose sub-frames
+ * are the half blocks of these channels' blocks: fused), the sums of each piece of a
+ * sub-frame feed both detectors, and each channel's silence events go to its own part
+ * of sev (room for sd_max_frames each), closed up at the end likewise. */
+static void dt_run_soa(const dt_config *c, dt_chan *const *ch, const int16_t *const *x,
+                       const int32_t *rows, int n, cr_event *ev, int *nev,
+                       const sd_config *sc, sd_chan *const *sch, cr_event *sev, int *nsev)
+{
+    int64_t per = 2 * dt_max_events(c, n), sper = sch ? sd_max_frames(sc, n) : 0;
+    cr_event *part = ev + *nev;     /* pair p writes from part + p * per */
+    cr_event *spart = sch ? sev + *nsev : NULL;     /* channel j from spart + j * sper */
+    int pn[DT_SOA_W / 2] = {0}, sn[DT_SOA_W] = {0};
+    int done = 0, j, p;
+    const int isa = cr_isa();
+    dt_soa_y y;
+    while (done < n) {
+        int seg = c->B - ch[0]->pos, fresh = ch[0]->pos == 0, full;
+        const int16_t *xp[DT_SOA_W];
+        if (seg > n - done)
+            seg = n - done;
+        full = ch[0]->pos + seg == c->B;
+        for (j = 0; j < DT_SOA_W; j++) {
+            xp[j] = x[j] + done;
+            if (sch) {
+                int off = 0;
+                while (off < seg) {
+                    int len = sc->H - sch[j]->pos;
+                    int64_t su = 0, sq = 0;
+                    if (len > seg - off)
+                        len = seg - off;
+                    cr_sums(xp[j] + off, len, &su, &sq);
+                    ch[j]->sum += su;
+                    ch[j]->sumsq += sq;
+                    sd_feed(sc, sch[j], su, sq, len, rows[j], spart + j * sper, &sn[j]);
+                    off += len;
+                }
+            } else {
+                cr_sums(xp[j], seg, &ch[j]->sum, &ch[j]->sumsq);
+            }
+        }
+        if (isa >= CR_ISA_AVX2)
+            dt_soa_segment_avx2(ch, xp, seg, c, fresh, full ? &y : NULL);
+        else if (isa >= CR_ISA_AVX)
+            dt_soa_segment_avx(ch, xp, seg, c, fresh, full ? &y : NULL);
+        else
+            dt_soa_segment_sse2(ch, xp, seg, c, fresh, full ? &y : NULL);
+        for (j = 0; j < DT_SOA_W; j++)
+            ch[j]->pos += seg;
+        done += seg;
+        if (full)
+            for (j = 0; j < DT_SOA_W; j++)
+                dt_block_end_y(c, ch[j], &y.r[0][j], &y.i[0][j], &y.p[0][j], 8, rows[j],
+                               part + (j / 2) * per, &pn[j / 2]);
+    }
+    for (p = 0; p < DT_SOA_W / 2; p++) {
+        if (pn[p] && p)
+            memmove(ev + *nev, part + p * per, (size_t)pn[p] * sizeof(cr_event));
+        *nev += pn[p];
+    }
+    for (j = 0; sch && j < DT_SOA_W; j++) {
+        if (sn[j] && j)
+            memmove(sev + *nsev, spart + j * sper, (size_t)sn[j] * sizeof(cr_event));
+        *nsev += sn[j];
+    }
+}
+#endif
+
+/* Both detectors (dc/dst, sc/sst; either may be NULL) over k rows of n samples (block,
+ * row stride n); row i continues slot rows[i].  ev needs room for k * (dt_max_events +
+ * sd_max_frames) events; they come out as the detectors run one after the other would
+ * give them: the DTMF events of every row, then the silence events, each in row order
+ * (within a pair of rows in time order, as dt_run_group gives them).  Groups of eight
+ * rows at the same block position run the 8-channel bank (SIMD level SSE2 and up), with
+ * the silence detectors' sums fused in when their sub-frames are the half blocks; the
+ * others pairs of the per-channel bank: the results are the same whichever runs. */
+static void cr_run_multi(const dt_config *dc, dt_chan *dst, const sd_config *sc, sd_chan *sst,
+                         const int16_t *block, int n, const int64_t *rows, int64_t k,
+                         cr_event *ev, int *nev)
+{
+    int64_t i = 0;
+    dt_chan *ch[8];
+    sd_chan *sch[8];
+    const int16_t *xp[8];
+    int32_t rr[8];
+    int j, g, nsev = 0;
+    /* silence events wait behind the room of the DTMF ones */
+    cr_event *sev = dst ? ev + k * dt_max_events(dc, n) : ev + *nev;
+    const int fuse = dst && sst && 2 * sc->H == dc->B;
+    if (n <= 0)
+        return;
+    while (i < k) {
+        int soa = 0;
+        g = k - i >= 8 ? 8 : (int)(k - i);
+        for (j = 0; j < g; j++) {
+            if (dst)
+                ch[j] = &dst[rows[i + j]];
+            if (sst)
+                sch[j] = &sst[rows[i + j]];
+            xp[j] = block + (i + j) * (int64_t)n;
+            rr[j] = (int32_t)(i + j);
+        }
+#ifdef CR_DT_SOA
+        if (dst && g == 8 && cr_isa() >= CR_ISA_SSE2) {
+            int same = 1, fused = fuse;
+            for (j = 1; j < 8; j++)
+                same &= ch[j]->pos == ch[0]->pos;
+            for (j = 0; j < 8 && fused; j++)
+                fused = sch[j]->pos == ch[j]->pos % sc->H;
+            if (same) {
+                dt_run_soa(dc, ch, xp, rr, n, ev, nev, sc, fused ? sch : NULL, sev, &nsev);
+                soa = 1 + fused;
+            }
+        }
+#endif
+        if (dst && !soa) {
+            for (j = 0; j + 1 < g; j += 2)
+                dt_run_group(dc, ch + j, xp + j, rr + j, n, ev, nev, 2);
+            if (j < g)
+                dt_run_group(dc, ch + j, xp + j, rr + j, n, ev, nev, 1);
+        }
+        if (sst && soa != 2)
+            for (j = 0; j < g; j++)
+                sd_process(sc, sch[j], xp[j], n, rr[j], sev, &nsev, NULL, NULL);
+        i += g;
+    }
+    if (dst && nsev)
+        memmove(ev + *nev, sev, (size_t)nsev * sizeof(cr_event));
+    *nev += nsev;
 }
 
 #endif
