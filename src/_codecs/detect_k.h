@@ -576,18 +576,23 @@ static inline void dt_end_digit(const dt_config *c, dt_chan *s, int32_t row, cr_
 /* Analyse the block that just completed, given the filters' outputs: yr[k * ys], yi[k * ys]
  * (y of filter k, the block's mean removed) and pw[k * ys] = |y|^2 for k < 10 (ys = 1:
  * arrays of this channel; 8: a column of the 8-channel bank's arrays). */
+/* The DC-free energy of the completed block in |y|^2 units (dt_block_end_y's energy) */
+static inline double dt_energy(const dt_config *c, const dt_chan *s)
+{
+    double energy = (double)s->sumsq - (double)s->sum * (double)s->sum / c->B;
+    /* |y|^2 of a full-block tone is (a B / 2)^2 and its energy a^2 B / 2: energy in
+     * |y|^2 units is energy * B / 2 */
+    return energy * (0.5 * c->B);
+}
+
 static void dt_block_end_y(const dt_config *c, dt_chan *s, const float *yr, const float *yi,
-                           const float *pw, int ys, int32_t row, cr_event *ev, int *nev)
+                           const float *pw, int ys, double energy, int32_t row, cr_event *ev,
+                           int *nev)
 {
     const float B = (float)c->B;
     int k, h, hp, r, col, d, hit;
-    double energy;
     float dial;
 
-    energy = (double)s->sumsq - (double)s->sum * (double)s->sum / c->B;
-    /* |y|^2 of a full-block tone is (a B / 2)^2 and its energy a^2 B / 2: energy in
-     * |y|^2 units is energy * B / 2 */
-    energy *= 0.5 * c->B;
     dial = pw[(DT_DIAL0) * ys] + pw[(DT_DIAL0 + 1) * ys];
     if (dial > c->dial_max * energy)
         dial = (float)(c->dial_max * energy);
@@ -754,7 +759,7 @@ static inline void dt_block_end(const dt_config *c, dt_chan *s, int32_t row, cr_
         float s1 = V4_GET(s->s1[k / 4], k % 4), s2 = V4_GET(s->s2[k / 4], k % 4);
         DT_Y(c, k, s1, s2, mean, yr[k], yi[k], pw[k]);
     }
-    dt_block_end_y(c, s, yr, yi, pw, 1, row, ev, nev);
+    dt_block_end_y(c, s, yr, yi, pw, 1, dt_energy(c, s), row, ev, nev);
 }
 
 /* Worst case number of events one channel can emit for n samples. */
@@ -1083,14 +1088,20 @@ static inline float sd_level(const sd_chan *s, const sd_config *c)
     return e > 0 ? (float)(10.0 * log10(e / c->ref_e)) : -200.0f;
 }
 
-static inline void sd_subframe_end(const sd_config *c, sd_chan *s, int32_t row, cr_event *ev,
-                                   int *nev, sd_frame *fr, int *nfr)
+/* DC-free energy of the last two sub-frames (the one just completed and the one before) */
+static inline double sd_energy(const sd_config *c, const sd_chan *s)
+{
+    double S = (double)(s->sum + s->psum), Q = (double)(s->sumsq + s->psumsq);
+    return Q - S * S / (2.0 * c->H);
+}
+
+/* The sub-frame in progress is complete; e = sd_energy() (used from the second one on) */
+static inline void sd_subframe_end_e(const sd_config *c, sd_chan *s, double e, int32_t row,
+                                     cr_event *ev, int *nev, sd_frame *fr, int *nfr)
 {
     int64_t i = s->nsub;     /* index of the sub-frame that just completed */
     s->nsub++;
     if (i >= 1) {
-        double S = (double)(s->sum + s->psum), Q = (double)(s->sumsq + s->psumsq);
-        double e = Q - S * S / (2.0 * c->H);
         int active = e >= c->thr_e;
         int64_t centre = i * c->H;                      /* window [(i-1)H, (i+1)H) */
         s->last_e = e;
@@ -1130,6 +1141,12 @@ static inline void sd_subframe_end(const sd_config *c, sd_chan *s, int32_t row, 
     s->pos = 0;
 }
 
+static inline void sd_subframe_end(const sd_config *c, sd_chan *s, int32_t row, cr_event *ev,
+                                   int *nev, sd_frame *fr, int *nfr)
+{
+    sd_subframe_end_e(c, s, sd_energy(c, s), row, ev, nev, fr, nfr);
+}
+
 static void sd_process(const sd_config *c, sd_chan *s, const int16_t *x, int64_t n, int32_t row,
                        cr_event *ev, int *nev, sd_frame *fr, int *nfr)
 {
@@ -1164,17 +1181,6 @@ static inline int64_t sd_max_frames(const sd_config *c, int64_t n)
 
 /* ------------------------------------------------ many channels, both detectors ---- */
 
-/* Add the sums of len samples of the sub-frame in progress (not past its end). */
-static inline void sd_feed(const sd_config *c, sd_chan *s, int64_t sum, int64_t sumsq, int len,
-                           int32_t row, cr_event *ev, int *nev)
-{
-    s->sum += sum;
-    s->sumsq += sumsq;
-    s->pos += len;
-    if (s->pos == c->H)
-        sd_subframe_end(c, s, row, ev, nev, NULL, NULL);
-}
-
 #ifdef CR_DT_SOA
 /* Eight channels at the same block position over n samples each.  DTMF events come out
  * in the order dt_run_group gives for the pairs (0,1), (2,3), ...: each pair writes into
@@ -1200,24 +1206,37 @@ static void dt_run_soa(const dt_config *c, dt_chan *const *ch, const int16_t *co
         if (seg > n - done)
             seg = n - done;
         full = ch[0]->pos + seg == c->B;
-        for (j = 0; j < DT_SOA_W; j++) {
+        for (j = 0; j < DT_SOA_W; j++)
             xp[j] = x[j] + done;
-            if (sch) {
-                int off = 0;
-                while (off < seg) {
-                    int len = sc->H - sch[j]->pos;
+        if (sch) {
+            /* pieces of sub-frames, at the same place in every channel */
+            int off = 0;
+            while (off < seg) {
+                int len = sc->H - sch[0]->pos;
+                if (len > seg - off)
+                    len = seg - off;
+                for (j = 0; j < DT_SOA_W; j++) {
                     int64_t su = 0, sq = 0;
-                    if (len > seg - off)
-                        len = seg - off;
                     cr_sums(xp[j] + off, len, &su, &sq);
                     ch[j]->sum += su;
                     ch[j]->sumsq += sq;
-                    sd_feed(sc, sch[j], su, sq, len, rows[j], spart + j * sper, &sn[j]);
-                    off += len;
+                    sch[j]->sum += su;
+                    sch[j]->sumsq += sq;
+                    sch[j]->pos += len;
                 }
-            } else {
-                cr_sums(xp[j], seg, &ch[j]->sum, &ch[j]->sumsq);
+                if (sch[0]->pos == sc->H) {
+                    double e[DT_SOA_W];    /* the eight divisions overlap */
+                    for (j = 0; j < DT_SOA_W; j++)
+                        e[j] = sd_energy(sc, sch[j]);
+                    for (j = 0; j < DT_SOA_W; j++)
+                        sd_subframe_end_e(sc, sch[j], e[j], rows[j], spart + j * sper, &sn[j],
+                                          NULL, NULL);
+                }
+                off += len;
             }
+        } else {
+            for (j = 0; j < DT_SOA_W; j++)
+                cr_sums(xp[j], seg, &ch[j]->sum, &ch[j]->sumsq);
         }
         if (isa >= CR_ISA_AVX2)
             dt_soa_segment_avx2(ch, xp, seg, c, fresh, full ? &y : NULL);
@@ -1228,10 +1247,14 @@ static void dt_run_soa(const dt_config *c, dt_chan *const *ch, const int16_t *co
         for (j = 0; j < DT_SOA_W; j++)
             ch[j]->pos += seg;
         done += seg;
-        if (full)
+        if (full) {
+            double energy[DT_SOA_W];    /* the eight divisions overlap */
             for (j = 0; j < DT_SOA_W; j++)
-                dt_block_end_y(c, ch[j], &y.r[0][j], &y.i[0][j], &y.p[0][j], 8, rows[j],
-                               part + (j / 2) * per, &pn[j / 2]);
+                energy[j] = dt_energy(c, ch[j]);
+            for (j = 0; j < DT_SOA_W; j++)
+                dt_block_end_y(c, ch[j], &y.r[0][j], &y.i[0][j], &y.p[0][j], 8, energy[j],
+                               rows[j], part + (j / 2) * per, &pn[j / 2]);
+        }
     }
     for (p = 0; p < DT_SOA_W / 2; p++) {
         if (pn[p] && p)
