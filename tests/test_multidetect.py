@@ -384,3 +384,68 @@ def test_many_channels_equal_single_channel_at_every_simd_level():
     ref = runs["c"]
     for lvl, out in runs.items():
         assert out == ref, lvl
+
+
+@pytest.mark.parametrize("rate", [16000, 48000])
+def test_many_channels_other_rates_every_simd_level(rate):
+    """At other rates (longer blocks and sub-frames) the 8-channel bank also gives the
+    one-channel results, bit for bit, at every SIMD level."""
+    from recorder import simd
+
+    channels, ms = 19, 1500
+    rng = np.random.default_rng(rate)
+    signals = []
+    for _ in range(channels):
+        parts, n = [], S.samples(ms, rate)
+        while sum(len(p) for p in parts) < n:
+            lvl = float(rng.uniform(-25, -5))
+            parts += [
+                S.tone_pair(
+                    S.KEYS[rng.integers(0, 16)],
+                    float(rng.integers(30, 120)),
+                    lvl,
+                    lvl + 2,
+                    rate=rate,
+                ),
+                S.silence(float(rng.integers(20, 90)), rate),
+            ]
+        x = np.concatenate(parts)[:n]
+        signals.append(S.to_int16(x + rng.normal(0, 30, n)))
+    sigs = np.stack(signals)
+    chunk = rate // 50
+    runs = {}
+    try:
+        for lvl in simd.LEVELS:
+            recorder.set_simd_level(lvl)
+            m = dsp.MultiDetector(channels, rate=rate)
+            out, per_row = [], {c: [] for c in range(channels)}
+            for i in range(0, sigs.shape[1], chunk):
+                r = m.process(sigs[:, i : i + chunk])
+                out.append(
+                    tuple(
+                        getattr(r, f).tobytes()
+                        for f in (
+                            "ended",
+                            "digits",
+                            "silence_samples",
+                            "level_dbm0",
+                            "audio_starts",
+                            "silence_starts",
+                        )
+                    )
+                )
+                for e in r.ended:
+                    per_row[int(e["row"])].append(_raw_digit(e))
+            runs[lvl] = out
+            for c in range(channels):
+                one = dsp.MultiDetector(1, rate=rate)
+                ended = []
+                for i in range(0, sigs.shape[1], chunk):
+                    ended += [
+                        _raw_digit(e) for e in one.process(sigs[c : c + 1, i : i + chunk]).ended
+                    ]
+                assert per_row[c] == ended and len(ended) >= 3, (lvl, c)
+    finally:
+        recorder.set_simd_level(None)
+    for lvl, out in runs.items():
+        assert out == runs["c"], lvl

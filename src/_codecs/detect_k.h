@@ -6,7 +6,11 @@
  * express.  detect.pyx owns the state arrays and calls these functions with the GIL
  * released.  Every channel's state is a plain struct, so one call can run any number of
  * channels (one row of a 2-D block each) and a single-channel detector is the same code
- * with one row: both give identical results by construction.
+ * with one row: both give identical results by construction.  On x86-64, groups of eight
+ * rows at the same block position run a structure-of-arrays form of the bank (one filter
+ * of eight channels per vector, see dt_run_soa) whose every lane does the same float
+ * operations in the same order, so its results are identical too (the tests compare
+ * them at every SIMD level).
  *
  * Design (facts from ITU-T Q.24 / ETSI ES 201 235-3 and the Mitel CM7291 test procedure;
  * the algorithm below is our own):
@@ -573,9 +577,6 @@ static inline void dt_end_digit(const dt_config *c, dt_chan *s, int32_t row, cr_
     s->absent = 0;
 }
 
-/* Analyse the block that just completed, given the filters' outputs: yr[k * ys], yi[k * ys]
- * (y of filter k, the block's mean removed) and pw[k * ys] = |y|^2 for k < 10 (ys = 1:
- * arrays of this channel; 8: a column of the 8-channel bank's arrays). */
 /* The DC-free energy of the completed block in |y|^2 units (dt_block_end_y's energy) */
 static inline double dt_energy(const dt_config *c, const dt_chan *s)
 {
@@ -585,6 +586,11 @@ static inline double dt_energy(const dt_config *c, const dt_chan *s)
     return energy * (0.5 * c->B);
 }
 
+/* Analyse the block that just completed, given the filters' outputs: yr[k * ys], yi[k * ys]
+ * (y of filter k, the block's mean removed) and pw[k * ys] = |y|^2 for k < 10 (ys = 1:
+ * arrays of this channel; 8: a column of the 8-channel bank's arrays), and its energy
+ * (dt_energy). */
+
 static void dt_block_end_y(const dt_config *c, dt_chan *s, const float *yr, const float *yi,
                            const float *pw, int ys, double energy, int32_t row, cr_event *ev,
                            int *nev)
@@ -593,14 +599,14 @@ static void dt_block_end_y(const dt_config *c, dt_chan *s, const float *yr, cons
     int k, h, hp, r, col, d, hit;
     float dial;
 
-    dial = pw[(DT_DIAL0) * ys] + pw[(DT_DIAL0 + 1) * ys];
+    dial = pw[DT_DIAL0 * ys] + pw[(DT_DIAL0 + 1) * ys];
     if (dial > c->dial_max * energy)
         dial = (float)(c->dial_max * energy);
     h = (int)(s->nblk % DT_HIST);
     for (k = 0; k < 8; k++) {
-        s->yr[h][k] = yr[(k) * ys];
-        s->yi[h][k] = yi[(k) * ys];
-        s->pw[h][k] = pw[(k) * ys];
+        s->yr[h][k] = yr[k * ys];
+        s->yi[h][k] = yi[k * ys];
+        s->pw[h][k] = pw[k * ys];
     }
     s->eeff[h] = (float)(energy - dial);
     s->nblk++;
@@ -617,10 +623,10 @@ static void dt_block_end_y(const dt_config *c, dt_chan *s, const float *yr, cons
     /* cheap necessary conditions first: the strongest row and column tones of this
      * block must carry frac_hit of its energy and pass the level floor */
     {
-        float mr = pw[(0) * ys], mc = pw[(4) * ys];
+        float mr = pw[0], mc = pw[4 * ys];
         for (k = 1; k < 4; k++) {
-            if (pw[(k) * ys] > mr)
-                mr = pw[(k) * ys];
+            if (pw[k * ys] > mr)
+                mr = pw[k * ys];
             if (pw[(k + 4) * ys] > mc)
                 mc = pw[(k + 4) * ys];
         }
@@ -633,8 +639,8 @@ static void dt_block_end_y(const dt_config *c, dt_chan *s, const float *yr, cons
         hp = (int)((s->nblk - 2) % DT_HIST);
         for (k = 0; k < 8; k++) {
             /* 20 ms DFT: y_prev + e^{-i w B} y_this */
-            float ar = s->yr[hp][k] + c->rotr[k] * yr[(k) * ys] - c->roti[k] * yi[(k) * ys];
-            float ai = s->yi[hp][k] + c->rotr[k] * yi[(k) * ys] + c->roti[k] * yr[(k) * ys];
+            float ar = s->yr[hp][k] + c->rotr[k] * yr[k * ys] - c->roti[k] * yi[k * ys];
+            float ai = s->yi[hp][k] + c->rotr[k] * yi[k * ys] + c->roti[k] * yr[k * ys];
             py[k] = ar * ar + ai * ai;
         }
         r = 0;
@@ -686,10 +692,10 @@ static void dt_block_end_y(const dt_config *c, dt_chan *s, const float *yr, cons
         } else {
             present = hit < 0 && dt_block_ok(c, s, h, cr_, cc, c->frac_present);
             for (k = 0; k < 4 && present; k++)
-                if (k != cr_ && pw[(k) * ys] > pw[(cr_) * ys])
+                if (k != cr_ && pw[k * ys] > pw[cr_ * ys])
                     present = 0;
             for (k = 4; k < 8 && present; k++)
-                if (k != cc && pw[(k) * ys] > pw[(cc) * ys])
+                if (k != cc && pw[k * ys] > pw[cc * ys])
                     present = 0;
         }
         if (present) {
