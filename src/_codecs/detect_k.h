@@ -812,9 +812,10 @@ CR_DT_INLINE void dt_run_group(const dt_config *c, dt_chan **ch, const int16_t *
  * ten independent chains per sample (the 8 DTMF and 2 dial-tone filters; the two unused
  * lanes of dt_chan are not computed: nothing reads them), which fill the pipeline.  Each
  * lane sees the same IEEE operations in the same order as in dt_goertzel, so the bits
- * are the same.  The int16 rows are first transposed (8x8 blocks, SSE2) into floats,
- * one 8-channel vector per sample. */
+ * are the same.  The int16 rows are first transposed (8x8 tiles: SSE2, or two at a time
+ * with AVX2) into floats, one 8-channel vector per sample. */
 #if (defined(__GNUC__) || defined(__clang__)) && defined(__x86_64__)
+#include <immintrin.h>
 #define CR_DT_SOA 1
 #define DT_SOA_W 8
 #define DT_SOA_NF 10
@@ -856,7 +857,6 @@ CR_DT_INLINE void dt_soa_transpose(const int16_t *const *x, int i0, int n, float
             xt[i][j] = (float)x[j][i];
 }
 
-#include <immintrin.h>
 /* The same with AVX2 for 16 samples at a time (two 8x8 transposes side by side in the
  * two 128-bit halves); returns how many samples it did. */
 __attribute__((target("avx2"))) static inline int
