@@ -902,7 +902,7 @@ typedef struct {
 } dt_soa_y;
 
 /* Goertzel over n samples (xt) of the 8 channels, F filters at a time (as many chains as
- * the registers hold).  The state starts from the channels' (zero when fresh: at a block
+ * the registers hold; F divides DT_SOA_NF).  The state starts from the channels' (zero when fresh: at a block
  * start) and ends in the channels', or, when the block is complete (y not NULL; the
  * channels' sums include it), as the filter outputs in y: the channels' state is reset
  * by the analysis. */
