@@ -269,3 +269,233 @@ def test_onsets_refuse_what_process_would_convert():
         m.onsets(ok, np.array([0, 8], np.int64))
     with pytest.raises(ValueError, match="entries for 2 rows"):
         m.onsets(ok, np.array([0], np.int64))
+
+
+def _speech_channels(channels: int, n: int, seed: int) -> list[np.ndarray]:
+    """Real speech (asterisk prompts, French and Spanish) at several gains, with DTMF
+    digits over it or in its pauses and background noise: different on every channel."""
+    files = S.speech_files_or_skip("fr")[:40] + S.speech_files_or_skip("es")[:40]
+    speech = S.corpus(files, gap_ms=150).astype(np.float64)
+    rng = np.random.default_rng(seed)
+    out = []
+    for _ in range(channels):
+        at = int(rng.integers(0, len(speech) - n))
+        x = speech[at : at + n] * float(rng.uniform(0.05, 2.0))
+        for _ in range(int(rng.integers(3, 9))):
+            d = S.tone_pair(
+                S.KEYS[rng.integers(0, 16)],
+                float(rng.integers(25, 300)),
+                float(rng.uniform(-30, -3)),
+                float(rng.uniform(-30, -3)),
+            )
+            p = int(rng.integers(0, n - len(d)))
+            x[p : p + len(d)] += d
+        out.append(S.to_int16(x + S.band_noise(n, float(rng.uniform(-70, -40)), rng)))
+    return out
+
+
+def _raw_digit(e):
+    return (str(e["digit"]), int(e["start"]), int(e["end"]), float(e["level"]))
+
+
+def _schedule(channels: int, n_total: int, seed: int):
+    """Ticks of (slots, chunk length): channels join and leave at their own ticks, a random
+    subset sends each tick, rows in random order (slots not contiguous).  Mostly whole
+    10 ms multiples, so most groups of rows are at the same block position; split blocks
+    (k then 80 - k samples: groups that start mid-block); a few channels shifted off the
+    others' block phase once (mixed groups)."""
+    rng = np.random.default_rng(seed)
+    start = rng.integers(0, 12, channels)
+    shifted = set(rng.choice(channels, 4, replace=False).tolist())
+    pos = np.zeros(channels, np.int64)
+    ticks, tick, carry = [], 0, None
+    while np.any(pos < n_total):
+        live = [c for c in range(channels) if tick >= start[c] and pos[c] < n_total]
+        tick += 1
+        u = rng.random()
+        if carry is not None:  # the rest of a split block
+            sel, n = [c for c in carry[0] if pos[c] < n_total], carry[1]
+            carry = None
+        elif u < 0.12:
+            sel = [c for c in live if rng.random() < 0.9]
+            n = int(rng.choice([1, 37, 41, 79]))
+            carry = (sel, 80 - n)
+        elif u < 0.16 and shifted:
+            sel, n = [shifted.pop()], int(rng.choice([1, 37, 163]))
+        else:
+            sel = [c for c in live if rng.random() < 0.9]
+            n = int(rng.choice([160, 160, 160, 80, 240, 320, 800, 800]))
+        sel = [c for c in sel if c in live]
+        if not sel:
+            continue
+        rng.shuffle(sel)
+        n = min(n, *(n_total - pos[c] for c in sel))
+        ticks.append((np.array(sel, np.int64), n))
+        pos[sel] += n
+    return ticks
+
+
+def test_many_channels_equal_single_channel_at_every_simd_level():
+    """The 8-channel bank (groups of rows at the same block position) and the per-channel
+    bank give the same bits: every event (kind, row, start, end, level) in the same order
+    and every per-row state after every call, at every SIMD level, equal to the
+    single-channel detectors run on each channel's samples."""
+    from recorder import simd
+
+    channels, n_total, slots = 45, 8000 * 3, 53
+    signals = _speech_channels(channels, n_total, 5)
+    slot_of = np.random.default_rng(6).permutation(slots)[:channels]
+    ticks = _schedule(channels, n_total, 7)
+    runs = {}
+    try:
+        for lvl in simd.LEVELS:
+            recorder.set_simd_level(lvl)
+            multi = dsp.MultiDetector(slots)
+            dtmf_only = dsp.MultiDetector(slots, silence=False)
+            silence_only = dsp.MultiDetector(slots, dtmf=False)
+            pos = np.zeros(channels, np.int64)
+            out, per_chan = [], {c: [] for c in range(channels)}
+            for sel, n in ticks:
+                block = np.stack([signals[c][pos[c] : pos[c] + n] for c in sel])
+                r = multi.process(block, rows=slot_of[sel])
+                # each detector alone gives its part of the results of both
+                rd = dtmf_only.process(block, rows=slot_of[sel])
+                rs = silence_only.process(block, rows=slot_of[sel])
+                for f in ("digits", "ended", "digit_active"):
+                    assert getattr(rd, f).tobytes() == getattr(r, f).tobytes()
+                for f in ("silence_samples", "in_audio", "level_dbm0", "audio_starts"):
+                    assert getattr(rs, f).tobytes() == getattr(r, f).tobytes()
+                assert rs.silence_starts.tobytes() == r.silence_starts.tobytes()
+                out.append(
+                    tuple(
+                        getattr(r, f).tobytes()
+                        for f in (
+                            "silence_samples",
+                            "in_audio",
+                            "audio_seen",
+                            "digit_active",
+                            "level_dbm0",
+                            "digits",
+                            "ended",
+                            "audio_starts",
+                            "silence_starts",
+                        )
+                    )
+                )
+                for i, c in enumerate(sel):
+                    pos[c] += n
+                    per_chan[c].append(
+                        (
+                            int(pos[c]),
+                            int(r.silence_samples[i]),
+                            bool(r.in_audio[i]),
+                            bool(r.audio_seen[i]),
+                            float(r.level_dbm0[i]),
+                            bool(r.digit_active[i]),
+                            [_raw_digit(e) for e in r.ended if e["row"] == i],
+                            [_raw_digit(e) for e in r.digits if e["row"] == i],
+                            [int(e["start"]) for e in r.audio_starts if e["row"] == i],
+                            [int(e["start"]) for e in r.silence_starts if e["row"] == i],
+                        )
+                    )
+            fin = multi.finish(slot_of)
+            out.append((fin.tobytes(),))
+            runs[lvl] = out
+            # each channel alone, chunk by chunk, through the one-channel detectors
+            n_digits = 0
+            for c in range(channels):
+                det, sil, p = dsp.DtmfDetector(), dsp.SilenceDetector(), 0
+                one = dsp.MultiDetector(1)
+                for end, silence, in_audio, seen, level, active, ended, started, au, si in per_chan[
+                    c
+                ]:
+                    digits = det.process(signals[c][p:end])
+                    sil.process(signals[c][p:end])
+                    r1 = one.process(signals[c][None, p:end])
+                    p = end
+                    assert [e[:3] + (round(e[3], 2),) for e in ended] == [
+                        (d.digit, d.start, d.end, d.level_dbm0) for d in digits
+                    ]
+                    assert ended == [_raw_digit(e) for e in r1.ended]
+                    assert started == [_raw_digit(e) for e in r1.digits]
+                    assert active == (det.current is not None)
+                    assert (silence, in_audio, seen) == (
+                        sil.silence_samples,
+                        sil.in_audio,
+                        sil.audio_detected,
+                    )
+                    assert level == sil.level_dbm0
+                    assert au == [s for k, s in sil.changes if k == "audio"]
+                    assert si == [s for k, s in sil.changes if k == "silence"]
+                    n_digits += len(digits)
+            assert n_digits >= channels // 2
+    finally:
+        recorder.set_simd_level(None)
+    ref = runs["c"]
+    for lvl, out in runs.items():
+        assert out == ref, lvl
+
+
+@pytest.mark.parametrize("rate", [16000, 48000])
+def test_many_channels_other_rates_every_simd_level(rate):
+    """At other rates (longer blocks and sub-frames) the 8-channel bank also gives the
+    one-channel results, bit for bit, at every SIMD level."""
+    from recorder import simd
+
+    channels, ms = 19, 1500
+    rng = np.random.default_rng(rate)
+    signals = []
+    for _ in range(channels):
+        parts, n = [], S.samples(ms, rate)
+        while sum(len(p) for p in parts) < n:
+            lvl = float(rng.uniform(-25, -5))
+            parts += [
+                S.tone_pair(
+                    S.KEYS[rng.integers(0, 16)],
+                    float(rng.integers(30, 120)),
+                    lvl,
+                    lvl + 2,
+                    rate=rate,
+                ),
+                S.silence(float(rng.integers(20, 90)), rate),
+            ]
+        x = np.concatenate(parts)[:n]
+        signals.append(S.to_int16(x + rng.normal(0, 30, n)))
+    sigs = np.stack(signals)
+    chunk = rate // 50
+    runs = {}
+    try:
+        for lvl in simd.LEVELS:
+            recorder.set_simd_level(lvl)
+            m = dsp.MultiDetector(channels, rate=rate)
+            out, per_row = [], {c: [] for c in range(channels)}
+            for i in range(0, sigs.shape[1], chunk):
+                r = m.process(sigs[:, i : i + chunk])
+                out.append(
+                    tuple(
+                        getattr(r, f).tobytes()
+                        for f in (
+                            "ended",
+                            "digits",
+                            "silence_samples",
+                            "level_dbm0",
+                            "audio_starts",
+                            "silence_starts",
+                        )
+                    )
+                )
+                for e in r.ended:
+                    per_row[int(e["row"])].append(_raw_digit(e))
+            runs[lvl] = out
+            for c in range(channels):
+                one = dsp.MultiDetector(1, rate=rate)
+                ended = []
+                for i in range(0, sigs.shape[1], chunk):
+                    ended += [
+                        _raw_digit(e) for e in one.process(sigs[c : c + 1, i : i + chunk]).ended
+                    ]
+                assert per_row[c] == ended and len(ended) >= 3, (lvl, c)
+    finally:
+        recorder.set_simd_level(None)
+    for lvl, out in runs.items():
+        assert out == runs["c"], lvl

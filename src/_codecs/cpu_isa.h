@@ -5,7 +5,8 @@
  *   G.711 coder:        AVX2 (4), SSSE3 (2), else the table loops;
  *   ADPCM search coder: SSE2 + the AVX2 scorer (4), SSE2 (1), else portable;
  *   resampler:          AVX2 (4), SSE2 (1), else portable;
- *   DTMF Goertzel bank: AVX (3), else the generic build.
+ *   DTMF Goertzel bank: AVX (3), else the generic build; its 8-channel form (many
+ *                       rows): AVX2 (4), AVX (3), SSE2 (1), else pairs of channels.
  * Every variant gives the same bits (the tests compare them through
  * recorder.set_simd_level).  Each extension module holds its own copy of the level
  * (static); recorder.simd sets all of them at once.  The default is the best the CPU

@@ -13,10 +13,10 @@ from recorder._buffers import MAX_CHANNELS, integer
 from cpu_isa cimport cr_isa, cr_isa_set
 from detect_k cimport (
     cr_event, CR_EV_DIGIT_START, CR_EV_DIGIT_END, CR_EV_AUDIO_START, CR_EV_SILENCE_START,
-    dt_config, dt_chan, dt_config_init, dt_chan_reset, dt_process1, dt_run_group, dt_finish,
+    dt_config, dt_chan, dt_config_init, dt_chan_reset, dt_process1, dt_finish,
     dt_max_events,
     sd_config, sd_chan, sd_frame, sd_config_init, sd_chan_reset, sd_process,
-    sd_silence_samples, sd_max_frames,
+    sd_silence_samples, sd_max_frames, sd_level, cr_run_multi,
 )
 
 EVENT_DTYPE = np.dtype([("kind", "i4"), ("row", "i4"), ("start", "i8"), ("end", "i8"),
@@ -49,8 +49,10 @@ def isa():
 
 def set_isa(int level):
     """Use at most ``level`` (< 0: the CPU's best); the Goertzel bank runs its AVX build
-    from level 3 (AVX) up, else the generic one (identical results).  Returns the level
-    in use.  Called by recorder.simd.set_simd_level for every kernel module at once."""
+    from level 3 (AVX) up, else the generic one; many rows run 8 channels per vector from
+    level 1 (SSE2) up, AVX from 3, with the AVX2 transpose at 4, else pairs of channels
+    (identical results).  Returns the level in use.  Called by
+    recorder.simd.set_simd_level for every kernel module at once."""
     return cr_isa_set(level)
 
 
@@ -215,7 +217,7 @@ cdef class SilenceState:
 
     @property
     def level(self):
-        return self.st.level
+        return sd_level(&self.st, &self.conf.cfg)
 
 
 cdef class MultiState:
@@ -283,10 +285,9 @@ cdef class MultiState:
         cdef uint8_t[::1] raw
         cdef cr_event *pev
         cdef int64_t r, stamp
-        cdef dt_chan *ch[2]
-        cdef const int16_t *xp[2]
-        cdef int32_t rr[2]
         cdef sd_chan *s
+        cdef const dt_config *dc = NULL
+        cdef const sd_config *sc = NULL
         if rows.shape[0] != k:
             raise ValueError(f"rows has {rows.shape[0]} entries for {k} rows of block")
         if n > MAX_ROW:
@@ -310,33 +311,21 @@ cdef class MultiState:
             self.stamp[r] = stamp
         if k == 0:
             return 0
+        if self.dst:
+            dc = &self.dconf.cfg
+        if self.sst:
+            sc = &self.sconf.cfg
         with nogil:
-            if self.dst and n:
-                i = 0
-                while i + 1 < k:
-                    ch[0] = &self.dst[rows[i]]
-                    ch[1] = &self.dst[rows[i + 1]]
-                    xp[0] = &block[i, 0]
-                    xp[1] = &block[i + 1, 0]
-                    rr[0] = <int32_t>i
-                    rr[1] = <int32_t>(i + 1)
-                    dt_run_group(&self.dconf.cfg, ch, xp, rr, <int>n, pev, &nev, 2)
-                    i += 2
-                if i < k:
-                    ch[0] = &self.dst[rows[i]]
-                    xp[0] = &block[i, 0]
-                    rr[0] = <int32_t>i
-                    dt_run_group(&self.dconf.cfg, ch, xp, rr, <int>n, pev, &nev, 1)
+            if n:
+                cr_run_multi(dc, self.dst, sc, self.sst, &block[0, 0], <int>n, &rows[0], k,
+                             pev, &nev)
             for i in range(k):
                 r = rows[i]
                 flags[i] = 0
                 if self.sst:
                     s = &self.sst[r]
-                    if n:
-                        sd_process(&self.sconf.cfg, s, &block[i, 0], n, <int32_t>i, pev, &nev,
-                                   NULL, NULL)
                     silence[i] = sd_silence_samples(s, &self.sconf.cfg)
-                    level[i] = s.level
+                    level[i] = sd_level(s, &self.sconf.cfg)
                     flags[i] = (s.in_audio != 0) | ((s.audio_seen != 0) << 1)
                 else:
                     silence[i] = 0
@@ -373,5 +362,5 @@ cdef class MultiState:
         return dict(silence_samples=sd_silence_samples(s, &self.sconf.cfg),
                     silence_start=s.silence_start, pending_start=s.cand_start,
                     audio_start=s.audio_start, in_audio=bool(s.in_audio),
-                    audio_seen=bool(s.audio_seen), level=s.level,
+                    audio_seen=bool(s.audio_seen), level=sd_level(s, &self.sconf.cfg),
                     samples=s.nsub * self.sconf.cfg.H + s.pos)

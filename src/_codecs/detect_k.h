@@ -6,7 +6,11 @@
  * express.  detect.pyx owns the state arrays and calls these functions with the GIL
  * released.  Every channel's state is a plain struct, so one call can run any number of
  * channels (one row of a 2-D block each) and a single-channel detector is the same code
- * with one row: both give identical results by construction.
+ * with one row: both give identical results by construction.  On x86-64, groups of eight
+ * rows at the same block position run a structure-of-arrays form of the bank (one filter
+ * of eight channels per vector, see dt_run_soa) whose every lane does the same float
+ * operations in the same order, so its results are identical too (the tests compare
+ * them at every SIMD level).
  *
  * Design (facts from ITU-T Q.24 / ETSI ES 201 235-3 and the Mitel CM7291 test procedure;
  * the algorithm below is our own):
@@ -46,6 +50,10 @@
 #include <math.h>
 
 #include "cpu_isa.h"
+
+#if defined(__SSE2__)
+#include <emmintrin.h>
+#endif
 
 #if defined(__GNUC__) && !defined(__clang__)
 /* Results must not depend on how the compiler fuses multiply-adds in one place and not
@@ -431,11 +439,35 @@ static inline void dt_goertzel_run(dt_chan **ch, const int16_t **x, int n, const
         dt_goertzel_gen1(ch, x, n, c);
 }
 
+/* Sums of x and x^2 over n samples, added to *sum and *sumsq (exact integers: any order of
+ * the additions gives the same result).  With SSE2, eight samples per step: pmaddwd gives
+ * x0^2 + x1^2 <= 2^31 per lane, exact read as unsigned 32-bit, widened to 64 bits; the
+ * sums of x stay in 32-bit lanes for at most 2^14 steps (|lane| <= 2^30). */
 CR_DT_INLINE void cr_sums(const int16_t *x, int n, int64_t *sum, int64_t *sumsq)
 {
     int64_t s = 0, q = 0;
-    int i;
-    for (i = 0; i < n; i++) {
+    int i = 0;
+#if defined(__SSE2__) && (defined(__GNUC__) || defined(__clang__))
+    while (i + 8 <= n) {
+        const __m128i one = _mm_set1_epi16(1), zero = _mm_setzero_si128();
+        __m128i vs = zero, vq = zero;
+        int end = n - i > (8 << 14) ? i + (8 << 14) : n;
+        int64_t t[2];
+        for (; i + 8 <= end; i += 8) {
+            __m128i v = _mm_loadu_si128((const __m128i *)(const void *)(x + i));
+            __m128i m = _mm_madd_epi16(v, v);
+            vs = _mm_add_epi32(vs, _mm_madd_epi16(v, one));
+            vq = _mm_add_epi64(vq, _mm_add_epi64(_mm_unpacklo_epi32(m, zero),
+                                                 _mm_unpackhi_epi32(m, zero)));
+        }
+        vs = _mm_add_epi32(vs, _mm_shuffle_epi32(vs, 0x4e));
+        vs = _mm_add_epi32(vs, _mm_shuffle_epi32(vs, 0xb1));
+        s += _mm_cvtsi128_si32(vs);
+        _mm_storeu_si128((__m128i *)(void *)t, vq);
+        q += t[0] + t[1];
+    }
+#endif
+    for (; i < n; i++) {
         int32_t v = x[i];
         s += v;
         q += (int64_t)(v * v);
@@ -545,34 +577,36 @@ static inline void dt_end_digit(const dt_config *c, dt_chan *s, int32_t row, cr_
     s->absent = 0;
 }
 
-/* Analyse the block that just completed (its Goertzel state is in s->s1/s2). */
-static void dt_block_end(const dt_config *c, dt_chan *s, int32_t row, cr_event *ev, int *nev)
+/* The DC-free energy of the completed block in |y|^2 units (dt_block_end_y's energy) */
+static inline double dt_energy(const dt_config *c, const dt_chan *s)
 {
-    const float B = (float)c->B;
-    float yr[10], yi[10], pw[10];
-    float mean = (float)((double)s->sum / c->B);
-    int k, h, hp, r, col, d, hit;
-    double energy;
-    float dial;
-
-    for (k = 0; k < 10; k++) {
-        float s1 = V4_GET(s->s1[k / 4], k % 4), s2 = V4_GET(s->s2[k / 4], k % 4);
-        yr[k] = s1 - c->cw[k] * s2 - mean * c->wyr[k];
-        yi[k] = c->sw[k] * s2 - mean * c->wyi[k];
-        pw[k] = yr[k] * yr[k] + yi[k] * yi[k];
-    }
-    energy = (double)s->sumsq - (double)s->sum * (double)s->sum / c->B;
+    double energy = (double)s->sumsq - (double)s->sum * (double)s->sum / c->B;
     /* |y|^2 of a full-block tone is (a B / 2)^2 and its energy a^2 B / 2: energy in
      * |y|^2 units is energy * B / 2 */
-    energy *= 0.5 * c->B;
-    dial = pw[DT_DIAL0] + pw[DT_DIAL0 + 1];
+    return energy * (0.5 * c->B);
+}
+
+/* Analyse the block that just completed, given the filters' outputs: yr[k * ys], yi[k * ys]
+ * (y of filter k, the block's mean removed) and pw[k * ys] = |y|^2 for k < 10 (ys = 1:
+ * arrays of this channel; 8: a column of the 8-channel bank's arrays), and its energy
+ * (dt_energy). */
+
+static void dt_block_end_y(const dt_config *c, dt_chan *s, const float *yr, const float *yi,
+                           const float *pw, int ys, double energy, int32_t row, cr_event *ev,
+                           int *nev)
+{
+    const float B = (float)c->B;
+    int k, h, hp, r, col, d, hit;
+    float dial;
+
+    dial = pw[DT_DIAL0 * ys] + pw[(DT_DIAL0 + 1) * ys];
     if (dial > c->dial_max * energy)
         dial = (float)(c->dial_max * energy);
     h = (int)(s->nblk % DT_HIST);
     for (k = 0; k < 8; k++) {
-        s->yr[h][k] = yr[k];
-        s->yi[h][k] = yi[k];
-        s->pw[h][k] = pw[k];
+        s->yr[h][k] = yr[k * ys];
+        s->yi[h][k] = yi[k * ys];
+        s->pw[h][k] = pw[k * ys];
     }
     s->eeff[h] = (float)(energy - dial);
     s->nblk++;
@@ -589,12 +623,12 @@ static void dt_block_end(const dt_config *c, dt_chan *s, int32_t row, cr_event *
     /* cheap necessary conditions first: the strongest row and column tones of this
      * block must carry frac_hit of its energy and pass the level floor */
     {
-        float mr = pw[0], mc = pw[4];
+        float mr = pw[0], mc = pw[4 * ys];
         for (k = 1; k < 4; k++) {
-            if (pw[k] > mr)
-                mr = pw[k];
-            if (pw[k + 4] > mc)
-                mc = pw[k + 4];
+            if (pw[k * ys] > mr)
+                mr = pw[k * ys];
+            if (pw[(k + 4) * ys] > mc)
+                mc = pw[(k + 4) * ys];
         }
         if (mr < 0.5f * c->thr_p || mc < 0.5f * c->thr_p || mr + mc < 0.6f * c->frac_hit * s->eeff[h])
             hit = -2;
@@ -605,8 +639,8 @@ static void dt_block_end(const dt_config *c, dt_chan *s, int32_t row, cr_event *
         hp = (int)((s->nblk - 2) % DT_HIST);
         for (k = 0; k < 8; k++) {
             /* 20 ms DFT: y_prev + e^{-i w B} y_this */
-            float ar = s->yr[hp][k] + c->rotr[k] * yr[k] - c->roti[k] * yi[k];
-            float ai = s->yi[hp][k] + c->rotr[k] * yi[k] + c->roti[k] * yr[k];
+            float ar = s->yr[hp][k] + c->rotr[k] * yr[k * ys] - c->roti[k] * yi[k * ys];
+            float ai = s->yi[hp][k] + c->rotr[k] * yi[k * ys] + c->roti[k] * yr[k * ys];
             py[k] = ar * ar + ai * ai;
         }
         r = 0;
@@ -658,10 +692,10 @@ static void dt_block_end(const dt_config *c, dt_chan *s, int32_t row, cr_event *
         } else {
             present = hit < 0 && dt_block_ok(c, s, h, cr_, cc, c->frac_present);
             for (k = 0; k < 4 && present; k++)
-                if (k != cr_ && pw[k] > pw[cr_])
+                if (k != cr_ && pw[k * ys] > pw[cr_ * ys])
                     present = 0;
             for (k = 4; k < 8 && present; k++)
-                if (k != cc && pw[k] > pw[cc])
+                if (k != cc && pw[k * ys] > pw[cc * ys])
                     present = 0;
         }
         if (present) {
@@ -711,6 +745,29 @@ static void dt_block_end(const dt_config *c, dt_chan *s, int32_t row, cr_event *
     }
 }
 
+/* y of filter k from its Goertzel state (s1 = s[B-1], s2 = s[B-2]) less the block mean's
+ * share (one expression: the per-channel and 8-channel paths evaluate it alike). */
+#define DT_Y(c, k, s1, s2, mean, yr, yi, pw)                                                \
+    do {                                                                                  \
+        (yr) = (s1) - (c)->cw[k] * (s2) - (mean) * (c)->wyr[k];                           \
+        (yi) = (c)->sw[k] * (s2) - (mean) * (c)->wyi[k];                                  \
+        (pw) = (yr) * (yr) + (yi) * (yi);                                                 \
+    } while (0)
+
+/* Analyse the block that just completed (its Goertzel state is in s->s1/s2). */
+static inline void dt_block_end(const dt_config *c, dt_chan *s, int32_t row, cr_event *ev,
+                                int *nev)
+{
+    float yr[10], yi[10], pw[10];
+    float mean = (float)((double)s->sum / c->B);
+    int k;
+    for (k = 0; k < 10; k++) {
+        float s1 = V4_GET(s->s1[k / 4], k % 4), s2 = V4_GET(s->s2[k / 4], k % 4);
+        DT_Y(c, k, s1, s2, mean, yr[k], yi[k], pw[k]);
+    }
+    dt_block_end_y(c, s, yr, yi, pw, 1, dt_energy(c, s), row, ev, nev);
+}
+
 /* Worst case number of events one channel can emit for n samples. */
 static inline int64_t dt_max_events(const dt_config *c, int64_t n)
 {
@@ -745,6 +802,205 @@ CR_DT_INLINE void dt_run_group(const dt_config *c, dt_chan **ch, const int16_t *
                 dt_block_end(c, ch[j], rows[j], ev, nev);
     }
 }
+
+/* ------------------------------------------- many channels: 8 per vector --------
+ *
+ * The per-channel bank above keeps one channel's filters in a vector; each filter's
+ * recurrence is a chain of dependent operations, so it waits on latency.  For a group of
+ * eight channels at the same block position (the common case: streams fed in whole
+ * 10 ms multiples) the bank below holds one filter of the eight channels in a vector:
+ * ten independent chains per sample (the 8 DTMF and 2 dial-tone filters; the two unused
+ * lanes of dt_chan are not computed: nothing reads them), which fill the pipeline.  Each
+ * lane sees the same IEEE operations in the same order as in dt_goertzel, so the bits
+ * are the same.  The int16 rows are first transposed (8x8 tiles: SSE2, or two at a time
+ * with AVX2) into floats, one 8-channel vector per sample. */
+#if (defined(__GNUC__) || defined(__clang__)) && defined(__x86_64__)
+#include <immintrin.h>
+#define CR_DT_SOA 1
+#define DT_SOA_W 8
+#define DT_SOA_NF 10
+#define DT_SOA_MAXSEG 480   /* B at 48 kHz: a segment never crosses a block end */
+
+CR_DT_INLINE void dt_soa_put(float (*xt)[8], int i, __m128i t)
+{
+    __m128i lo = _mm_srai_epi32(_mm_unpacklo_epi16(t, t), 16);
+    __m128i hi = _mm_srai_epi32(_mm_unpackhi_epi16(t, t), 16);
+    _mm_store_ps(xt[i], _mm_cvtepi32_ps(lo));
+    _mm_store_ps(xt[i] + 4, _mm_cvtepi32_ps(hi));
+}
+
+/* xt[i][j] = (float)x[j][i] for i < n, j < 8; from sample i0 (a multiple of 8) on */
+CR_DT_INLINE void dt_soa_transpose(const int16_t *const *x, int i0, int n, float (*xt)[8])
+{
+    int i = i0, j;
+    for (; i + 8 <= n; i += 8) {
+        __m128i r[8], a[8], b[8];
+        for (j = 0; j < 8; j++)
+            r[j] = _mm_loadu_si128((const __m128i *)(const void *)(x[j] + i));
+        for (j = 0; j < 8; j += 2) {  /* a[j]: samples 0..3 of rows j, j+1; a[j+1]: 4..7 */
+            a[j] = _mm_unpacklo_epi16(r[j], r[j + 1]);
+            a[j + 1] = _mm_unpackhi_epi16(r[j], r[j + 1]);
+        }
+        for (j = 0; j < 8; j += 4) {  /* b[j + q]: samples 2q, 2q+1 of rows j..j+3 */
+            b[j] = _mm_unpacklo_epi32(a[j], a[j + 2]);
+            b[j + 1] = _mm_unpackhi_epi32(a[j], a[j + 2]);
+            b[j + 2] = _mm_unpacklo_epi32(a[j + 1], a[j + 3]);
+            b[j + 3] = _mm_unpackhi_epi32(a[j + 1], a[j + 3]);
+        }
+        for (j = 0; j < 4; j++) {
+            dt_soa_put(xt, i + 2 * j, _mm_unpacklo_epi64(b[j], b[j + 4]));
+            dt_soa_put(xt, i + 2 * j + 1, _mm_unpackhi_epi64(b[j], b[j + 4]));
+        }
+    }
+    for (; i < n; i++)
+        for (j = 0; j < 8; j++)
+            xt[i][j] = (float)x[j][i];
+}
+
+/* The same with AVX2 for 16 samples at a time (two 8x8 transposes side by side in the
+ * two 128-bit halves); returns how many samples it did. */
+__attribute__((target("avx2"))) static inline int
+dt_soa_transpose16(const int16_t *const *x, int n, float (*xt)[8])
+{
+    int i = 0, j;
+    for (; i + 16 <= n; i += 16) {
+        __m256i r[8], a[8], b[8];
+        for (j = 0; j < 8; j++)
+            r[j] = _mm256_loadu_si256((const __m256i *)(const void *)(x[j] + i));
+        for (j = 0; j < 8; j += 2) {
+            a[j] = _mm256_unpacklo_epi16(r[j], r[j + 1]);
+            a[j + 1] = _mm256_unpackhi_epi16(r[j], r[j + 1]);
+        }
+        for (j = 0; j < 8; j += 4) {
+            b[j] = _mm256_unpacklo_epi32(a[j], a[j + 2]);
+            b[j + 1] = _mm256_unpackhi_epi32(a[j], a[j + 2]);
+            b[j + 2] = _mm256_unpacklo_epi32(a[j + 1], a[j + 3]);
+            b[j + 3] = _mm256_unpackhi_epi32(a[j + 1], a[j + 3]);
+        }
+        for (j = 0; j < 4; j++) {
+            __m256i t0 = _mm256_unpacklo_epi64(b[j], b[j + 4]);
+            __m256i t1 = _mm256_unpackhi_epi64(b[j], b[j + 4]);
+            int q = i + 2 * j;
+            _mm256_store_ps(xt[q], _mm256_cvtepi32_ps(
+                                       _mm256_cvtepi16_epi32(_mm256_castsi256_si128(t0))));
+            _mm256_store_ps(xt[q + 1], _mm256_cvtepi32_ps(
+                                           _mm256_cvtepi16_epi32(_mm256_castsi256_si128(t1))));
+            _mm256_store_ps(xt[q + 8], _mm256_cvtepi32_ps(_mm256_cvtepi16_epi32(
+                                           _mm256_extracti128_si256(t0, 1))));
+            _mm256_store_ps(xt[q + 9], _mm256_cvtepi32_ps(_mm256_cvtepi16_epi32(
+                                           _mm256_extracti128_si256(t1, 1))));
+        }
+    }
+    return i;
+}
+
+/* The filter outputs of a completed block, [filter][channel] (see dt_block_end_y). */
+typedef struct {
+    float r[DT_SOA_NF][8] __attribute__((aligned(32)));
+    float i[DT_SOA_NF][8] __attribute__((aligned(32)));
+    float p[DT_SOA_NF][8] __attribute__((aligned(32)));
+} dt_soa_y;
+
+/* Goertzel over n samples (xt) of the 8 channels, F filters at a time (as many chains as
+ * the registers hold; F divides DT_SOA_NF).  The state starts from the channels' (zero when fresh: at a block
+ * start) and ends in the channels', or, when the block is complete (y not NULL; the
+ * channels' sums include it), as the filter outputs in y: the channels' state is reset
+ * by the analysis. */
+CR_DT_INLINE void dt_soa_goertzel(dt_chan *const *ch, const float (*xt)[8], int n,
+                                  const dt_config *c, const int F, int fresh, dt_soa_y *y)
+{
+    int k0, kk, i, j;
+    cr_v8 mean = {0, 0, 0, 0, 0, 0, 0, 0};
+    if (y) {
+        float m[8];
+        for (j = 0; j < 8; j++)
+            m[j] = (float)((double)ch[j]->sum / c->B);
+        memcpy(&mean, m, sizeof(m));
+    }
+    for (k0 = 0; k0 < DT_SOA_NF; k0 += F) {
+        cr_v8 a[DT_SOA_NF], b[DT_SOA_NF], cf[DT_SOA_NF];
+        for (kk = 0; kk < F; kk++) {
+            int k = k0 + kk;
+            float cv = V4_GET(c->coef[k / 4], k % 4), ta[8], tb[8];
+            cf[kk] = (cr_v8){cv, cv, cv, cv, cv, cv, cv, cv};
+            if (fresh) {
+                a[kk] = (cr_v8){0, 0, 0, 0, 0, 0, 0, 0};
+                b[kk] = a[kk];
+                continue;
+            }
+            for (j = 0; j < 8; j++) {
+                ta[j] = V4_GET(ch[j]->s1[k / 4], k % 4);
+                tb[j] = V4_GET(ch[j]->s2[k / 4], k % 4);
+            }
+            memcpy(&a[kk], ta, sizeof(ta));
+            memcpy(&b[kk], tb, sizeof(tb));
+        }
+        for (i = 0; i + 1 < n; i += 2) {
+            cr_v8 x0 = *(const cr_v8 *)(const void *)xt[i];
+            cr_v8 x1 = *(const cr_v8 *)(const void *)xt[i + 1];
+            for (kk = 0; kk < F; kk++)
+                b[kk] = cf[kk] * a[kk] + (x0 - b[kk]);
+            for (kk = 0; kk < F; kk++)
+                a[kk] = cf[kk] * b[kk] + (x1 - a[kk]);
+        }
+        if (i < n) {
+            cr_v8 x0 = *(const cr_v8 *)(const void *)xt[i];
+            for (kk = 0; kk < F; kk++) {
+                cr_v8 t = x0 - b[kk];
+                b[kk] = a[kk];
+                a[kk] = cf[kk] * a[kk] + t;
+            }
+        }
+        for (kk = 0; kk < F; kk++) {
+            int k = k0 + kk;
+            float ta[8], tb[8];
+            if (y) {
+                cr_v8 yr, yi, pw;
+                DT_Y(c, k, a[kk], b[kk], mean, yr, yi, pw);
+                memcpy(y->r[k], &yr, sizeof(yr));
+                memcpy(y->i[k], &yi, sizeof(yi));
+                memcpy(y->p[k], &pw, sizeof(pw));
+                continue;
+            }
+            memcpy(ta, &a[kk], sizeof(ta));
+            memcpy(tb, &b[kk], sizeof(tb));
+            for (j = 0; j < 8; j++) {
+                V4_SETLANE(ch[j]->s1[k / 4], k % 4, ta[j]);
+                V4_SETLANE(ch[j]->s2[k / 4], k % 4, tb[j]);
+            }
+        }
+    }
+}
+
+CR_DT_INLINE void dt_soa_segment(dt_chan *const *ch, const int16_t *const *x, int n,
+                                 const dt_config *c, const int F, const int avx2, int fresh,
+                                 dt_soa_y *y)
+{
+    float xt[DT_SOA_MAXSEG][8] __attribute__((aligned(32)));
+    dt_soa_transpose(x, avx2 ? dt_soa_transpose16(x, n, xt) : 0, n, xt);
+    dt_soa_goertzel(ch, (const float (*)[8])xt, n, c, F, fresh, y);
+}
+
+__attribute__((noinline, target("avx2"))) static void
+dt_soa_segment_avx2(dt_chan *const *ch, const int16_t *const *x, int n, const dt_config *c,
+                    int fresh, dt_soa_y *y)
+{
+    dt_soa_segment(ch, x, n, c, 5, 1, fresh, y);
+}
+__attribute__((noinline, target("avx"))) static void
+dt_soa_segment_avx(dt_chan *const *ch, const int16_t *const *x, int n, const dt_config *c,
+                   int fresh, dt_soa_y *y)
+{
+    dt_soa_segment(ch, x, n, c, 5, 0, fresh, y);
+}
+__attribute__((noinline)) static void
+dt_soa_segment_sse2(dt_chan *const *ch, const int16_t *const *x, int n, const dt_config *c,
+                    int fresh, dt_soa_y *y)
+{
+    dt_soa_segment(ch, x, n, c, 5, 0, fresh, y);
+}
+
+#endif
 
 static void dt_process1(const dt_config *c, dt_chan *s, const int16_t *x, int64_t n,
                         cr_event *ev, int *nev)
@@ -799,7 +1055,8 @@ typedef struct {
     int64_t silence_start;  /* first sample of the current silence run */
     int64_t audio_start;    /* first sample of the current audio run, or -1 */
     int32_t in_audio, audio_seen;
-    float level;            /* dBm0 of the last 10 ms window */
+    double last_e;          /* DC-free energy of the last 10 ms window (0: none yet);
+                               its level in dBm0 is sd_level(), computed when read */
 } sd_chan;
 
 /* one record per 5 ms window, for callers that want the frame-by-frame view */
@@ -828,23 +1085,35 @@ static void sd_chan_reset(sd_chan *s)
     memset(s, 0, sizeof(*s));
     s->cand_start = -1;
     s->audio_start = -1;
-    s->level = -200.0f;
 }
 
-static inline void sd_subframe_end(const sd_config *c, sd_chan *s, int32_t row, cr_event *ev,
-                                   int *nev, sd_frame *fr, int *nfr)
+/* dBm0 of the last 10 ms window (-200 before the first or for a zero signal) */
+static inline float sd_level(const sd_chan *s, const sd_config *c)
+{
+    double e = s->last_e;
+    return e > 0 ? (float)(10.0 * log10(e / c->ref_e)) : -200.0f;
+}
+
+/* DC-free energy of the last two sub-frames (the one just completed and the one before) */
+static inline double sd_energy(const sd_config *c, const sd_chan *s)
+{
+    double S = (double)(s->sum + s->psum), Q = (double)(s->sumsq + s->psumsq);
+    return Q - S * S / (2.0 * c->H);
+}
+
+/* The sub-frame in progress is complete; e = sd_energy() (used from the second one on) */
+static inline void sd_subframe_end_e(const sd_config *c, sd_chan *s, double e, int32_t row,
+                                     cr_event *ev, int *nev, sd_frame *fr, int *nfr)
 {
     int64_t i = s->nsub;     /* index of the sub-frame that just completed */
     s->nsub++;
     if (i >= 1) {
-        double S = (double)(s->sum + s->psum), Q = (double)(s->sumsq + s->psumsq);
-        double e = Q - S * S / (2.0 * c->H);
         int active = e >= c->thr_e;
         int64_t centre = i * c->H;                      /* window [(i-1)H, (i+1)H) */
-        s->level = e > 0 ? (float)(10.0 * log10(e / c->ref_e)) : -200.0f;
+        s->last_e = e;
         if (fr) {
             fr[*nfr].start = (i - 1) * c->H;
-            fr[*nfr].level = s->level;
+            fr[*nfr].level = sd_level(s, c);
             fr[*nfr].active = active;
             (*nfr)++;
         }
@@ -856,7 +1125,7 @@ static inline void sd_subframe_end(const sd_config *c, sd_chan *s, int32_t row, 
                 s->audio_seen = 1;
                 s->audio_start = s->cand_start;
                 if (ev)
-                    dt_emit(ev, nev, CR_EV_AUDIO_START, row, s->audio_start, -1, s->level, -1);
+                    dt_emit(ev, nev, CR_EV_AUDIO_START, row, s->audio_start, -1, sd_level(s, c), -1);
             }
         } else {
             if (s->in_audio) {
@@ -864,7 +1133,8 @@ static inline void sd_subframe_end(const sd_config *c, sd_chan *s, int32_t row, 
                 s->silence_start = centre - c->H / 2;
                 s->audio_start = -1;
                 if (ev)
-                    dt_emit(ev, nev, CR_EV_SILENCE_START, row, s->silence_start, -1, s->level, -1);
+                    dt_emit(ev, nev, CR_EV_SILENCE_START, row, s->silence_start, -1, sd_level(s, c),
+                            -1);
             }
             s->run = 0;
             s->cand_start = -1;
@@ -875,6 +1145,12 @@ static inline void sd_subframe_end(const sd_config *c, sd_chan *s, int32_t row, 
     s->sum = 0;
     s->sumsq = 0;
     s->pos = 0;
+}
+
+static inline void sd_subframe_end(const sd_config *c, sd_chan *s, int32_t row, cr_event *ev,
+                                   int *nev, sd_frame *fr, int *nfr)
+{
+    sd_subframe_end_e(c, s, sd_energy(c, s), row, ev, nev, fr, nfr);
 }
 
 static void sd_process(const sd_config *c, sd_chan *s, const int16_t *x, int64_t n, int32_t row,
@@ -907,6 +1183,159 @@ static inline int64_t sd_silence_samples(const sd_chan *s, const sd_config *c)
 static inline int64_t sd_max_frames(const sd_config *c, int64_t n)
 {
     return n / c->H + 2;
+}
+
+/* ------------------------------------------------ many channels, both detectors ---- */
+
+#ifdef CR_DT_SOA
+/* Eight channels at the same block position over n samples each.  DTMF events come out
+ * in the order dt_run_group gives for the pairs (0,1), (2,3), ...: each pair writes into
+ * its own part of ev (room for dt_max_events per channel, as the caller provides), and
+ * the parts are closed up at the end.  With sch (silence detectors whose sub-frames
+ * are the half blocks of these channels' blocks: fused), the sums of each piece of a
+ * sub-frame feed both detectors, and each channel's silence events go to its own part
+ * of sev (room for sd_max_frames each), closed up at the end likewise. */
+static void dt_run_soa(const dt_config *c, dt_chan *const *ch, const int16_t *const *x,
+                       const int32_t *rows, int n, cr_event *ev, int *nev,
+                       const sd_config *sc, sd_chan *const *sch, cr_event *sev, int *nsev)
+{
+    int64_t per = 2 * dt_max_events(c, n), sper = sch ? sd_max_frames(sc, n) : 0;
+    cr_event *part = ev + *nev;     /* pair p writes from part + p * per */
+    cr_event *spart = sch ? sev + *nsev : NULL;     /* channel j from spart + j * sper */
+    int pn[DT_SOA_W / 2] = {0}, sn[DT_SOA_W] = {0};
+    int done = 0, j, p;
+    const int isa = cr_isa();
+    dt_soa_y y;
+    while (done < n) {
+        int seg = c->B - ch[0]->pos, fresh = ch[0]->pos == 0, full;
+        const int16_t *xp[DT_SOA_W];
+        if (seg > n - done)
+            seg = n - done;
+        full = ch[0]->pos + seg == c->B;
+        for (j = 0; j < DT_SOA_W; j++)
+            xp[j] = x[j] + done;
+        if (sch) {
+            /* pieces of sub-frames, at the same place in every channel */
+            int off = 0;
+            while (off < seg) {
+                int len = sc->H - sch[0]->pos;
+                if (len > seg - off)
+                    len = seg - off;
+                for (j = 0; j < DT_SOA_W; j++) {
+                    int64_t su = 0, sq = 0;
+                    cr_sums(xp[j] + off, len, &su, &sq);
+                    ch[j]->sum += su;
+                    ch[j]->sumsq += sq;
+                    sch[j]->sum += su;
+                    sch[j]->sumsq += sq;
+                    sch[j]->pos += len;
+                }
+                if (sch[0]->pos == sc->H) {
+                    double e[DT_SOA_W];    /* the eight divisions overlap */
+                    for (j = 0; j < DT_SOA_W; j++)
+                        e[j] = sd_energy(sc, sch[j]);
+                    for (j = 0; j < DT_SOA_W; j++)
+                        sd_subframe_end_e(sc, sch[j], e[j], rows[j], spart + j * sper, &sn[j],
+                                          NULL, NULL);
+                }
+                off += len;
+            }
+        } else {
+            for (j = 0; j < DT_SOA_W; j++)
+                cr_sums(xp[j], seg, &ch[j]->sum, &ch[j]->sumsq);
+        }
+        if (isa >= CR_ISA_AVX2)
+            dt_soa_segment_avx2(ch, xp, seg, c, fresh, full ? &y : NULL);
+        else if (isa >= CR_ISA_AVX)
+            dt_soa_segment_avx(ch, xp, seg, c, fresh, full ? &y : NULL);
+        else
+            dt_soa_segment_sse2(ch, xp, seg, c, fresh, full ? &y : NULL);
+        for (j = 0; j < DT_SOA_W; j++)
+            ch[j]->pos += seg;
+        done += seg;
+        if (full) {
+            double energy[DT_SOA_W];    /* the eight divisions overlap */
+            for (j = 0; j < DT_SOA_W; j++)
+                energy[j] = dt_energy(c, ch[j]);
+            for (j = 0; j < DT_SOA_W; j++)
+                dt_block_end_y(c, ch[j], &y.r[0][j], &y.i[0][j], &y.p[0][j], 8, energy[j],
+                               rows[j], part + (j / 2) * per, &pn[j / 2]);
+        }
+    }
+    for (p = 0; p < DT_SOA_W / 2; p++) {
+        if (pn[p] && p)
+            memmove(ev + *nev, part + p * per, (size_t)pn[p] * sizeof(cr_event));
+        *nev += pn[p];
+    }
+    for (j = 0; sch && j < DT_SOA_W; j++) {
+        if (sn[j] && j)
+            memmove(sev + *nsev, spart + j * sper, (size_t)sn[j] * sizeof(cr_event));
+        *nsev += sn[j];
+    }
+}
+#endif
+
+/* Both detectors (dc/dst, sc/sst; either may be NULL) over k rows of n samples (block,
+ * row stride n); row i continues slot rows[i].  ev needs room for k * (dt_max_events +
+ * sd_max_frames) events; they come out as the detectors run one after the other would
+ * give them: the DTMF events of every row, then the silence events, each in row order
+ * (within a pair of rows in time order, as dt_run_group gives them).  Groups of eight
+ * rows at the same block position run the 8-channel bank (SIMD level SSE2 and up), with
+ * the silence detectors' sums fused in when their sub-frames are the half blocks; the
+ * others pairs of the per-channel bank: the results are the same whichever runs. */
+static void cr_run_multi(const dt_config *dc, dt_chan *dst, const sd_config *sc, sd_chan *sst,
+                         const int16_t *block, int n, const int64_t *rows, int64_t k,
+                         cr_event *ev, int *nev)
+{
+    int64_t i = 0;
+    dt_chan *ch[8];
+    sd_chan *sch[8];
+    const int16_t *xp[8];
+    int32_t rr[8];
+    int j, g, nsev = 0;
+    /* silence events wait behind the room of the DTMF ones */
+    cr_event *sev = dst ? ev + k * dt_max_events(dc, n) : ev + *nev;
+    const int fuse = dst && sst && 2 * sc->H == dc->B;
+    if (n <= 0)
+        return;
+    while (i < k) {
+        int soa = 0;
+        g = k - i >= 8 ? 8 : (int)(k - i);
+        for (j = 0; j < g; j++) {
+            if (dst)
+                ch[j] = &dst[rows[i + j]];
+            if (sst)
+                sch[j] = &sst[rows[i + j]];
+            xp[j] = block + (i + j) * (int64_t)n;
+            rr[j] = (int32_t)(i + j);
+        }
+#ifdef CR_DT_SOA
+        if (dst && g == 8 && cr_isa() >= CR_ISA_SSE2) {
+            int same = 1, fused = fuse;
+            for (j = 1; j < 8; j++)
+                same &= ch[j]->pos == ch[0]->pos;
+            for (j = 0; j < 8 && fused; j++)
+                fused = sch[j]->pos == ch[j]->pos % sc->H;
+            if (same) {
+                dt_run_soa(dc, ch, xp, rr, n, ev, nev, sc, fused ? sch : NULL, sev, &nsev);
+                soa = 1 + fused;
+            }
+        }
+#endif
+        if (dst && !soa) {
+            for (j = 0; j + 1 < g; j += 2)
+                dt_run_group(dc, ch + j, xp + j, rr + j, n, ev, nev, 2);
+            if (j < g)
+                dt_run_group(dc, ch + j, xp + j, rr + j, n, ev, nev, 1);
+        }
+        if (sst && soa != 2)
+            for (j = 0; j < g; j++)
+                sd_process(sc, sch[j], xp[j], n, rr[j], sev, &nsev, NULL, NULL);
+        i += g;
+    }
+    if (dst && nsev)
+        memmove(ev + *nev, sev, (size_t)nsev * sizeof(cr_event));
+    *nev += nsev;
 }
 
 #endif

@@ -35,8 +35,6 @@ cdef extern from "detect_k.h" nogil:
     void dt_chan_reset(dt_chan *s)
     void dt_process1(const dt_config *c, dt_chan *s, const int16_t *x, int64_t n,
                      cr_event *ev, int *nev)
-    void dt_run_group(const dt_config *c, dt_chan **ch, const int16_t **x,
-                      const int32_t *rows, int n, cr_event *ev, int *nev, const int nch)
     void dt_finish(const dt_config *c, dt_chan *s, int32_t row, cr_event *ev, int *nev)
     int64_t dt_max_events(const dt_config *c, int64_t n)
 
@@ -53,7 +51,6 @@ cdef extern from "detect_k.h" nogil:
         int64_t audio_start
         int32_t in_audio
         int32_t audio_seen
-        float level
 
     ctypedef struct sd_frame:
         int64_t start
@@ -65,4 +62,9 @@ cdef extern from "detect_k.h" nogil:
     void sd_process(const sd_config *c, sd_chan *s, const int16_t *x, int64_t n, int32_t row,
                     cr_event *ev, int *nev, sd_frame *fr, int *nfr)
     int64_t sd_silence_samples(const sd_chan *s, const sd_config *c)
+    float sd_level(const sd_chan *s, const sd_config *c)
     int64_t sd_max_frames(const sd_config *c, int64_t n)
+
+    void cr_run_multi(const dt_config *dc, dt_chan *dst, const sd_config *sc, sd_chan *sst,
+                      const int16_t *block, int n, const int64_t *rows, int64_t k,
+                      cr_event *ev, int *nev)

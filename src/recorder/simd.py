@@ -7,15 +7,18 @@ and for measuring them); :func:`simd_level` tells the level in use.
 
 Levels, lowest first (:data:`LEVELS`), and what each kernel runs at a level:
 
-======== ================ ===================== ============ ===================
-level    G.711 coder      ADPCM search coder    resampler    DTMF Goertzel bank
-======== ================ ===================== ============ ===================
-``c``    table loops      portable              portable C   generic build
-``sse2`` table loops      SSE2                  SSE2         generic build
-``ssse3`` SSSE3           SSE2                  SSE2         generic build
-``avx``  SSSE3            SSE2                  SSE2         AVX build
-``avx2`` AVX2             SSE2 + AVX2 scorer    AVX2         AVX build
-======== ================ ===================== ============ ===================
+======== ================ ===================== ============ ================ ======================
+level    G.711 coder      ADPCM search coder    resampler    DTMF, 1 channel  DTMF + silence, many
+======== ================ ===================== ============ ================ ======================
+``c``    table loops      portable              portable C   generic build    generic build, by 2
+``sse2`` table loops      SSE2                  SSE2         generic build    8 channels, SSE2
+``ssse3`` SSSE3           SSE2                  SSE2         generic build    8 channels, SSE2
+``avx``  SSSE3            SSE2                  SSE2         AVX build        8 channels, AVX
+``avx2`` AVX2             SSE2 + AVX2 scorer    AVX2         AVX build        8 channels, AVX + AVX2
+======== ================ ===================== ============ ================ ======================
+
+"Many" is :class:`recorder.dsp.MultiDetector` (and the engine): groups of 8 rows at the
+same 10 ms block position run one Goertzel filter of 8 channels per vector.
 """
 
 from __future__ import annotations
