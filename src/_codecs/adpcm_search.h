@@ -871,6 +871,475 @@ CR_AVX2 static void cr_search_rows_oki_avx2(const int16_t* src, ptrdiff_t rows, 
         }
     }
 }
+
+/* --- AVX2: many IMA channels at once, one channel per 32-bit lane ---------------------------
+ *
+ * The OKI lane coder's method (above) for IMA in WAV files: 8 rows side by side, each lane
+ * carrying its row's trajectory and scoring d0, d0 - 1 and d0 + 1 (both paths of each
+ * tail) without branches.  What differs is the width: IMA's predictors and predictor
+ * changes (up to 15 * 32767 / 8) need 32-bit lanes, and its squared errors more than 32
+ * bits, so costs are doubles (exact: a total 8 * (6 squares < 2^32) + 7 < 2^39, far below
+ * 2^53, and every total is an integer, so compares and minimums are those of the 64-bit
+ * costs).  Steps (89 entries) are gathered from cr_ima_step; decision levels and
+ * predictor changes are computed from the step as in the OKI lanes.  The check of the
+ * five magnitudes outside the window is the OKI one with IMA's clamp: no predictor can
+ * reach it within the three moves when |p| + 15 * step < 32767 (over the IMA table the
+ * three moves from a state add at most 15 * step + 1).  A lane that fails the check is
+ * scored again with all 8 magnitudes by the portable primitives (cr_w_rescore) and takes
+ * that result when its winner is outside the window, so every row gets exactly the codes
+ * cr_search gives it (tests/test_recorder_coding.py compares them at every SIMD level). */
+
+typedef struct { __m256d lo, hi; } cr_wd;       /* 8 costs: lanes 0-3, lanes 4-7 */
+typedef struct { __m256i pm, ps, i, s; } cr_wq; /* both predictors, step index, step */
+typedef union { __m256i v; int32_t w[8]; } cr_u32w;
+typedef union { __m256d v; double f[4]; } cr_u64d;
+
+CR_AVX2_INLINE __m256i cr_w_step(__m256i idx) {
+    return _mm256_i32gather_epi32((const int*)cr_ima_step, idx, 4);
+}
+
+CR_AVX2_INLINE __m256i cr_w_neg_if(__m256i v, __m256i m) {
+    return _mm256_sub_epi32(_mm256_xor_si256(v, m), m);
+}
+
+CR_AVX2_INLINE __m256i cr_w_clamp(__m256i v) {
+    return _mm256_min_epi32(_mm256_max_epi32(v, _mm256_set1_epi32(-32768)), _mm256_set1_epi32(32767));
+}
+
+/* The step index after magnitude c: clamp(i + {-1,-1,-1,-1,2,4,6,8}[c], 0, 88). */
+CR_AVX2_INLINE __m256i cr_w_next(__m256i i, __m256i c) {
+    __m256i up = _mm256_sub_epi32(_mm256_add_epi32(c, c), _mm256_set1_epi32(6));
+    __m256i adj = _mm256_blendv_epi8(_mm256_set1_epi32(-1), up, _mm256_cmpgt_epi32(c, _mm256_set1_epi32(3)));
+    return _mm256_min_epi32(_mm256_max_epi32(_mm256_add_epi32(i, adj), _mm256_setzero_si256()),
+                            _mm256_set1_epi32(CR_IMA_STEPS - 1));
+}
+
+/* The shift-sum changes of magnitudes 0..7 at steps s. */
+CR_AVX2_INLINE void cr_w_rs8(__m256i s, __m256i* rs) {
+    __m256i a = _mm256_srli_epi32(s, 3), q = _mm256_srli_epi32(s, 2), h = _mm256_srli_epi32(s, 1);
+    rs[0] = a; rs[1] = _mm256_add_epi32(a, q); rs[2] = _mm256_add_epi32(a, h);
+    rs[3] = _mm256_add_epi32(rs[2], q); rs[4] = _mm256_add_epi32(a, s);
+    rs[5] = _mm256_add_epi32(rs[4], q); rs[6] = _mm256_add_epi32(rs[4], h);
+    rs[7] = _mm256_add_epi32(rs[6], q);
+}
+
+/* Both roundings' predictor changes of magnitudes c at steps s. */
+CR_AVX2_INLINE void cr_w_r(__m256i s, __m256i c, __m256i* rm, __m256i* rs) {
+    __m256i c21 = _mm256_add_epi32(_mm256_add_epi32(c, c), _mm256_set1_epi32(1));
+    __m256i b2 = _mm256_srai_epi32(_mm256_slli_epi32(c, 29), 31);
+    __m256i b1 = _mm256_srai_epi32(_mm256_slli_epi32(c, 30), 31);
+    __m256i b0 = _mm256_srai_epi32(_mm256_slli_epi32(c, 31), 31);
+    *rm = _mm256_srli_epi32(_mm256_mullo_epi32(s, c21), 3);
+    *rs = _mm256_add_epi32(_mm256_add_epi32(_mm256_srli_epi32(s, 3), _mm256_and_si256(b2, s)),
+                           _mm256_add_epi32(_mm256_and_si256(b1, _mm256_srli_epi32(s, 1)),
+                                            _mm256_and_si256(b0, _mm256_srli_epi32(s, 2))));
+}
+
+/* The magnitude nearest to t for both predictors at step s (the count of k = 1..7 with
+ * 2|u| > sum(k-1) + sum(k), sum = rm + rs, u = 2t - pm - ps); *m the sign mask. */
+CR_AVX2_INLINE __m256i cr_w_near(__m256i t, __m256i pm, __m256i ps, __m256i s, __m256i* m) {
+    __m256i u = _mm256_sub_epi32(_mm256_add_epi32(t, t), _mm256_add_epi32(pm, ps));
+    __m256i au2, mul = s, s2x = _mm256_add_epi32(s, s), rs[8], sum[8], a, b;
+    int d;
+    *m = _mm256_srai_epi32(u, 31);
+    au2 = _mm256_abs_epi32(u);
+    au2 = _mm256_add_epi32(au2, au2);
+    cr_w_rs8(s, rs);
+    for (d = 0; d < 8; d++) {
+        sum[d] = _mm256_add_epi32(rs[d], _mm256_srli_epi32(mul, 3));      /* mul = (2d+1) s */
+        mul = _mm256_add_epi32(mul, s2x);
+    }
+    for (d = 1; d < 8; d++)
+        sum[d - 1] = _mm256_cmpgt_epi32(au2, _mm256_add_epi32(sum[d - 1], sum[d]));
+    a = _mm256_add_epi32(_mm256_add_epi32(sum[0], sum[1]), _mm256_add_epi32(sum[2], sum[3]));
+    b = _mm256_add_epi32(_mm256_add_epi32(sum[4], sum[5]), sum[6]);
+    return _mm256_sub_epi32(_mm256_setzero_si256(), _mm256_add_epi32(a, b));
+}
+
+/* Move both predictors by magnitude c (sign mask m) at step s. */
+CR_AVX2_INLINE void cr_w_move(__m256i s, __m256i c, __m256i m, __m256i* pm, __m256i* ps) {
+    __m256i rm, rs;
+    cr_w_r(s, c, &rm, &rs);
+    *pm = cr_w_clamp(_mm256_add_epi32(*pm, cr_w_neg_if(rm, m)));
+    *ps = cr_w_clamp(_mm256_add_epi32(*ps, cr_w_neg_if(rs, m)));
+}
+
+CR_AVX2_INLINE __m256d cr_w_lo(__m256i v) { return _mm256_cvtepi32_pd(_mm256_castsi256_si128(v)); }
+CR_AVX2_INLINE __m256d cr_w_hi(__m256i v) { return _mm256_cvtepi32_pd(_mm256_extracti128_si256(v, 1)); }
+
+/* a^2 + b^2 as doubles (exact: integers below 2^33). */
+CR_AVX2_INLINE cr_wd cr_w_sq2(__m256i a, __m256i b) {
+    __m256d al = cr_w_lo(a), ah = cr_w_hi(a), bl = cr_w_lo(b), bh = cr_w_hi(b);
+    cr_wd c;
+    c.lo = _mm256_add_pd(_mm256_mul_pd(al, al), _mm256_mul_pd(bl, bl));
+    c.hi = _mm256_add_pd(_mm256_mul_pd(ah, ah), _mm256_mul_pd(bh, bh));
+    return c;
+}
+
+/* Squared errors (t - pm)^2 + (t - ps)^2. */
+CR_AVX2_INLINE cr_wd cr_w_cost(__m256i t, __m256i pm, __m256i ps) {
+    return cr_w_sq2(_mm256_sub_epi32(t, pm), _mm256_sub_epi32(t, ps));
+}
+
+CR_AVX2_INLINE cr_wd cr_wd_add(cr_wd a, cr_wd b) {
+    cr_wd c;
+    c.lo = _mm256_add_pd(a.lo, b.lo);
+    c.hi = _mm256_add_pd(a.hi, b.hi);
+    return c;
+}
+
+CR_AVX2_INLINE cr_wd cr_wd_min(cr_wd a, cr_wd b) {
+    cr_wd c;
+    c.lo = _mm256_min_pd(a.lo, b.lo);
+    c.hi = _mm256_min_pd(a.hi, b.hi);
+    return c;
+}
+
+/* 8 * c + d (d: 32-bit lanes 0..7). */
+CR_AVX2_INLINE cr_wd cr_wd_total(cr_wd c, __m256i d) {
+    const __m256d eight = _mm256_set1_pd(8.0);
+    cr_wd t;
+    t.lo = _mm256_add_pd(_mm256_mul_pd(c.lo, eight), cr_w_lo(d));
+    t.hi = _mm256_add_pd(_mm256_mul_pd(c.hi, eight), cr_w_hi(d));
+    return t;
+}
+
+/* a where the 32-bit mask k is set, else b. */
+CR_AVX2_INLINE cr_wd cr_wd_blend(cr_wd b, cr_wd a, __m256i k) {
+    cr_wd c;
+    c.lo = _mm256_blendv_pd(b.lo, a.lo, _mm256_castsi256_pd(_mm256_cvtepi32_epi64(_mm256_castsi256_si128(k))));
+    c.hi = _mm256_blendv_pd(b.hi, a.hi, _mm256_castsi256_pd(_mm256_cvtepi32_epi64(_mm256_extracti128_si256(k, 1))));
+    return c;
+}
+
+/* 32-bit lane masks from two 64-bit compare results. */
+CR_AVX2_INLINE __m256i cr_wd_mask(__m256d lo, __m256d hi) {
+    const __m256i pick = _mm256_setr_epi32(0, 2, 4, 6, 0, 2, 4, 6);
+    return _mm256_blend_epi32(_mm256_permutevar8x32_epi32(_mm256_castpd_si256(lo), pick),
+                              _mm256_permutevar8x32_epi32(_mm256_castpd_si256(hi), pick), 0xF0);
+}
+
+CR_AVX2_INLINE __m256i cr_wd_eq(cr_wd a, cr_wd b) {
+    return cr_wd_mask(_mm256_cmp_pd(a.lo, b.lo, _CMP_EQ_OQ), _mm256_cmp_pd(a.hi, b.hi, _CMP_EQ_OQ));
+}
+
+/* 32-bit mask of the lanes where a magnitude k with |k - d0| > 1 could have a total below
+ * B: 8 * (own(k) + z_k^2) + k < B, as cr_l_own_below (the OKI lanes) with IMA's clamp. */
+CR_AVX2_INLINE __m256i cr_w_own_below(const cr_wq* P, __m256i m, __m256i t, cr_wd B, __m256i d0) {
+    __m256i L16 = _mm256_sub_epi32(t, _mm256_set1_epi32(32767)), H16 = _mm256_add_epi32(t, _mm256_set1_epi32(32768));
+    __m256i lo = _mm256_blendv_epi8(L16, _mm256_sub_epi32(_mm256_setzero_si256(), H16), m);
+    __m256i hi = _mm256_blendv_epi8(H16, _mm256_sub_epi32(_mm256_setzero_si256(), L16), m);
+    __m256i a = cr_w_neg_if(_mm256_sub_epi32(t, P->pm), m), b = cr_w_neg_if(_mm256_sub_epi32(t, P->ps), m);
+    __m256i s = P->s, s2x = _mm256_add_epi32(s, s), mul = s, out = _mm256_setzero_si256();
+    __m256i s15 = _mm256_mullo_epi32(s, _mm256_set1_epi32(15)), lim = _mm256_set1_epi32(32767);
+    __m256i free = _mm256_and_si256(_mm256_cmpgt_epi32(lim, _mm256_add_epi32(_mm256_abs_epi32(P->pm), s15)),
+                                    _mm256_cmpgt_epi32(lim, _mm256_add_epi32(_mm256_abs_epi32(P->ps), s15)));
+    __m256i rs[8];
+    int k;
+    cr_w_rs8(s, rs);
+    for (k = 0; k < 8; k++) {
+        __m256i em = _mm256_min_epi32(_mm256_max_epi32(_mm256_sub_epi32(a, _mm256_srli_epi32(mul, 3)), lo), hi);
+        __m256i es = _mm256_min_epi32(_mm256_max_epi32(_mm256_sub_epi32(b, rs[k]), lo), hi);
+        __m256i z = _mm256_and_si256(free, _mm256_max_epi32(_mm256_sub_epi32(_mm256_abs_epi32(_mm256_sub_epi32(em, es)),
+                                                                             _mm256_set1_epi32(4)),
+                                                            _mm256_setzero_si256()));
+        cr_wd own = cr_w_sq2(em, es);
+        __m256d zl = cr_w_lo(z), zh = cr_w_hi(z), kk = _mm256_set1_pd((double)k);
+        __m256d tl = _mm256_add_pd(_mm256_mul_pd(_mm256_add_pd(own.lo, _mm256_mul_pd(zl, zl)), _mm256_set1_pd(8.0)), kk);
+        __m256d th = _mm256_add_pd(_mm256_mul_pd(_mm256_add_pd(own.hi, _mm256_mul_pd(zh, zh)), _mm256_set1_pd(8.0)), kk);
+        __m256i lt = cr_wd_mask(_mm256_cmp_pd(tl, B.lo, _CMP_LT_OQ), _mm256_cmp_pd(th, B.hi, _CMP_LT_OQ));
+        __m256i far = _mm256_cmpgt_epi32(_mm256_abs_epi32(_mm256_sub_epi32(_mm256_set1_epi32(k), d0)),
+                                         _mm256_set1_epi32(1));
+        out = _mm256_or_si256(out, _mm256_and_si256(far, lt));
+        mul = _mm256_add_epi32(mul, s2x);               /* (2k + 1) * s */
+    }
+    return out;
+}
+
+/* The lanes' search state between samples (as cr_lanes). */
+typedef struct {
+    cr_wq q0, q1, q2;
+    __m256i d0, m1, d1, m2;
+    cr_wd e1, e2;
+} cr_wlanes;
+
+/* One state moved by its nearest magnitude at t (as cr_l_greedy; the step not looked up). */
+CR_AVX2_INLINE __m256i cr_w_greedy(const cr_wq* P, __m256i t, cr_wq* R, __m256i* m, cr_wd* e) {
+    __m256i c = cr_w_near(t, P->pm, P->ps, P->s, m);
+    R->pm = P->pm;
+    R->ps = P->ps;
+    cr_w_move(P->s, c, *m, &R->pm, &R->ps);
+    R->i = cr_w_next(P->i, c);
+    *e = cr_w_cost(t, R->pm, R->ps);
+    return c;
+}
+
+typedef struct { cr_wq r, g2, g3; __m256i c2, m2, c3, m3; cr_wd e2, e3; } cr_wcand;
+
+/* A neighbour's candidate (as cr_l_candidate). */
+CR_AVX2_INLINE cr_wd cr_w_candidate(const cr_wq* Q0, __m256i c, __m256i m1, __m256i t1, __m256i t2,
+                                    __m256i t3, cr_wcand* K) {
+    cr_wd own, a2, a3, tail;
+    cr_wq A2, A3;
+    __m256i ca, ma3;
+    K->r.pm = Q0->pm;
+    K->r.ps = Q0->ps;
+    cr_w_move(Q0->s, c, m1, &K->r.pm, &K->r.ps);
+    own = cr_w_cost(t1, K->r.pm, K->r.ps);
+    K->r.i = cr_w_next(Q0->i, c);
+    K->r.s = cr_w_step(K->r.i);
+    K->c2 = cr_w_greedy(&K->r, t2, &K->g2, &K->m2, &K->e2);
+    K->g2.s = cr_w_step(K->g2.i);
+    K->c3 = cr_w_greedy(&K->g2, t3, &K->g3, &K->m3, &K->e3);
+    ca = _mm256_min_epi32(_mm256_add_epi32(K->c2, _mm256_set1_epi32(1)), _mm256_set1_epi32(7));
+    A2.pm = K->r.pm;
+    A2.ps = K->r.ps;
+    cr_w_move(K->r.s, ca, K->m2, &A2.pm, &A2.ps);
+    a2 = cr_w_cost(t2, A2.pm, A2.ps);
+    A2.i = cr_w_next(K->r.i, ca);
+    A2.s = cr_w_step(A2.i);
+    cr_w_greedy(&A2, t3, &A3, &ma3, &a3);
+    tail = cr_wd_min(cr_wd_add(K->e2, K->e3), cr_wd_add(a2, a3));
+    return cr_wd_total(cr_wd_add(own, tail), c);
+}
+
+CR_AVX2_INLINE void cr_wlanes_start(cr_wlanes* L, __m256i pm, __m256i ps, __m256i idx, __m256i t0, __m256i t1) {
+    L->q0.pm = pm;
+    L->q0.ps = ps;
+    L->q0.i = idx;
+    L->q0.s = cr_w_step(idx);
+    L->d0 = cr_w_greedy(&L->q0, t0, &L->q1, &L->m1, &L->e1);
+    L->q1.s = cr_w_step(L->q1.i);
+    L->d1 = cr_w_greedy(&L->q1, t1, &L->q2, &L->m2, &L->e2);
+    L->q2.s = cr_w_step(L->q2.i);
+}
+
+CR_AVX2_INLINE void cr_wq_pick(cr_wq* D, const cr_wq* A, __m256i k) {
+    D->pm = _mm256_blendv_epi8(D->pm, A->pm, k);
+    D->ps = _mm256_blendv_epi8(D->ps, A->ps, k);
+    D->i = _mm256_blendv_epi8(D->i, A->i, k);
+    D->s = _mm256_blendv_epi8(D->s, A->s, k);
+}
+
+CR_AVX2_INLINE __m256i cr_w_put(__m256i v, int j, int32_t x) {
+    cr_u32w u;
+    u.v = v;
+    u.w[j] = x;
+    return u.v;
+}
+
+CR_AVX2_INLINE cr_wd cr_wd_put(cr_wd c, int j, cr_cost x) {
+    cr_u64d u;
+    if (j < 4) {
+        u.v = c.lo;
+        u.f[j] = (double)x;
+        c.lo = u.v;
+    } else {
+        u.v = c.hi;
+        u.f[j - 4] = (double)x;
+        c.hi = u.v;
+    }
+    return c;
+}
+
+/* All 8 magnitudes of one state P (sign mask m1) at t1, t2, t3 by the portable primitives:
+ * returns the winner d; *W its child, *G its tail's G step (cost *g2c, entry *k2, sign *m2). */
+static int32_t cr_w_rescore(const cr_search_tables* Q, const cr_sq* P, int32_t t1, int32_t t2,
+                            int32_t t3, int32_t m1, cr_sq* W, cr_sq* G, cr_cost* g2c, int32_t* k2,
+                            int32_t* m2) {
+    cr_cost best = 0;
+    int32_t d, win = 0;
+    for (d = 0; d < 8; d++) {
+        cr_sq R = *P, g;
+        cr_cost gc, tot;
+        int32_t gk, gm;
+        tot = cr_move(Q, &R, t1, P->b + d, m1);
+        tot = (tot + cr_tail(Q, &R, t2, t3, &g, &gc, &gk, &gm)) * 8 + d;
+        if (d == 0 || tot < best) {
+            best = tot;
+            win = d;
+            *W = R; *G = g; *g2c = gc; *k2 = gk; *m2 = gm;
+        }
+    }
+    return win;
+}
+
+/* One sample of 8 lanes (targets t1, t2, t3): returns the codes, advances L. */
+CR_AVX2_INLINE __m256i cr_wlanes_step(cr_wlanes* L, __m256i t1, __m256i t2, __m256i t3) {
+    const __m256i one = _mm256_set1_epi32(1), seven = _mm256_set1_epi32(7);
+    cr_wq Q3, A2, A3;
+    cr_wd e3, J, TA, a2, a3, best, Tm, Tp, big;
+    __m256i c3, m3, ca, ma3, cm, cp, vm, vp, wm, wp, d, code, out;
+    cr_wcand Km, Kp;
+    cr_wlanes N;
+    c3 = cr_w_greedy(&L->q2, t3, &Q3, &m3, &e3);
+    J = cr_wd_total(cr_wd_add(cr_wd_add(L->e1, L->e2), e3), L->d0);
+    ca = _mm256_min_epi32(_mm256_add_epi32(L->d1, one), seven);
+    A2.pm = L->q1.pm;
+    A2.ps = L->q1.ps;
+    cr_w_move(L->q1.s, ca, L->m2, &A2.pm, &A2.ps);
+    a2 = cr_w_cost(t2, A2.pm, A2.ps);
+    A2.i = cr_w_next(L->q1.i, ca);
+    A2.s = cr_w_step(A2.i);
+    cr_w_greedy(&A2, t3, &A3, &ma3, &a3);
+    TA = cr_wd_total(cr_wd_add(cr_wd_add(L->e1, a2), a3), L->d0);
+    best = cr_wd_min(J, TA);
+    big.lo = big.hi = _mm256_set1_pd(1e300);
+    vm = _mm256_cmpgt_epi32(L->d0, _mm256_setzero_si256());
+    vp = _mm256_cmpgt_epi32(seven, L->d0);
+    cm = _mm256_max_epi32(_mm256_sub_epi32(L->d0, one), _mm256_setzero_si256());
+    cp = _mm256_min_epi32(_mm256_add_epi32(L->d0, one), seven);
+    Tm = cr_wd_blend(big, cr_w_candidate(&L->q0, cm, L->m1, t1, t2, t3, &Km), vm);
+    Tp = cr_wd_blend(big, cr_w_candidate(&L->q0, cp, L->m1, t1, t2, t3, &Kp), vp);
+    best = cr_wd_min(best, cr_wd_min(Tm, Tp));
+    wm = cr_wd_eq(Tm, best);                                 /* totals differ in d: no ties */
+    wp = cr_wd_eq(Tp, best);
+    d = _mm256_add_epi32(_mm256_sub_epi32(L->d0, wp), wm);  /* masks are -1 */
+    code = _mm256_or_si256(d, _mm256_and_si256(L->m1, _mm256_set1_epi32(8)));
+    out = cr_w_own_below(&L->q0, L->m1, t1, best, L->d0);
+    N.q0 = L->q1; N.d0 = L->d1; N.m1 = L->m2; N.e1 = L->e2;
+    N.q1 = L->q2; N.d1 = c3; N.m2 = m3; N.e2 = e3;
+    N.q2 = Q3;
+    cr_wq_pick(&N.q0, &Km.r, wm);
+    cr_wq_pick(&N.q0, &Kp.r, wp);
+    cr_wq_pick(&N.q1, &Km.g2, wm);
+    cr_wq_pick(&N.q1, &Kp.g2, wp);
+    N.q2.pm = _mm256_blendv_epi8(_mm256_blendv_epi8(N.q2.pm, Km.g3.pm, wm), Kp.g3.pm, wp);
+    N.q2.ps = _mm256_blendv_epi8(_mm256_blendv_epi8(N.q2.ps, Km.g3.ps, wm), Kp.g3.ps, wp);
+    N.q2.i = _mm256_blendv_epi8(_mm256_blendv_epi8(N.q2.i, Km.g3.i, wm), Kp.g3.i, wp);
+    N.d0 = _mm256_blendv_epi8(_mm256_blendv_epi8(N.d0, Km.c2, wm), Kp.c2, wp);
+    N.m1 = _mm256_blendv_epi8(_mm256_blendv_epi8(N.m1, Km.m2, wm), Kp.m2, wp);
+    N.d1 = _mm256_blendv_epi8(_mm256_blendv_epi8(N.d1, Km.c3, wm), Kp.c3, wp);
+    N.m2 = _mm256_blendv_epi8(_mm256_blendv_epi8(N.m2, Km.m3, wm), Kp.m3, wp);
+    N.e1 = cr_wd_blend(cr_wd_blend(N.e1, Km.e2, wm), Kp.e2, wp);
+    N.e2 = cr_wd_blend(cr_wd_blend(N.e2, Km.e3, wm), Kp.e3, wp);
+    if (!_mm256_testz_si256(out, out)) {
+        /* rescore those lanes with all 8 magnitudes; where the winner is outside the
+         * window, put its state into that lane */
+        cr_u32w pm0, ps0, i0, m1, tt1, tt2, tt3, dd;
+        unsigned bits = (unsigned)_mm256_movemask_ps(_mm256_castsi256_ps(out));
+        pm0.v = L->q0.pm; ps0.v = L->q0.ps; i0.v = L->q0.i; m1.v = L->m1;
+        tt1.v = t1; tt2.v = t2; tt3.v = t3; dd.v = d;
+        for (; bits; bits &= bits - 1) {
+            int j = cr_as_bsf(bits);
+            cr_sq P, R, G, Q2;
+            cr_cost g2c = 0, e2;
+            int32_t dj, k2 = 0, mk2 = 0, k3, mk3;
+            P.pm = pm0.w[j];
+            P.ps = ps0.w[j];
+            P.b = 8 * i0.w[j];
+            R = G = P;
+            dj = cr_w_rescore(&cr_ima_search, &P, tt1.w[j], tt2.w[j], tt3.w[j], m1.w[j], &R, &G,
+                              &g2c, &k2, &mk2);
+            if (dj == dd.w[j])
+                continue;                         /* the window's winner stands */
+            Q2 = G;
+            k3 = cr_near(&cr_ima_search, &Q2, tt3.w[j], &mk3);
+            e2 = cr_move(&cr_ima_search, &Q2, tt3.w[j], k3, mk3);
+            code = cr_w_put(code, j, dj | (m1.w[j] & 8));
+            N.q0.pm = cr_w_put(N.q0.pm, j, R.pm); N.q0.ps = cr_w_put(N.q0.ps, j, R.ps);
+            N.q0.i = cr_w_put(N.q0.i, j, R.b >> 3); N.q0.s = cr_w_put(N.q0.s, j, cr_ima_step[R.b >> 3]);
+            N.q1.pm = cr_w_put(N.q1.pm, j, G.pm); N.q1.ps = cr_w_put(N.q1.ps, j, G.ps);
+            N.q1.i = cr_w_put(N.q1.i, j, G.b >> 3); N.q1.s = cr_w_put(N.q1.s, j, cr_ima_step[G.b >> 3]);
+            N.q2.pm = cr_w_put(N.q2.pm, j, Q2.pm); N.q2.ps = cr_w_put(N.q2.ps, j, Q2.ps);
+            N.q2.i = cr_w_put(N.q2.i, j, Q2.b >> 3);
+            N.d0 = cr_w_put(N.d0, j, k2 & 7); N.m1 = cr_w_put(N.m1, j, mk2);
+            N.d1 = cr_w_put(N.d1, j, k3 & 7); N.m2 = cr_w_put(N.m2, j, mk3);
+            N.e1 = cr_wd_put(N.e1, j, g2c);
+            N.e2 = cr_wd_put(N.e2, j, e2);
+        }
+    }
+    N.q2.s = cr_w_step(N.q2.i);
+    *L = N;
+    return code;
+}
+
+#define CR_WLANES_MIN 4          /* fewer IMA rows left: one at a time */
+
+/* Rows x[0..7] (x[j] for j >= live repeat a live row) of n samples (n even) coded side by
+ * side from states st[j] = (pm, index, ps), updated for j < live; each row's n / 2 bytes
+ * into dst[j], high nibble first, or low nibble first if low_first. */
+CR_AVX2 static void cr_ima_lanes8(const int16_t* const* x, ptrdiff_t n, int32_t* const* st, int live,
+                                  uint8_t* const* dst, int low_first) {
+    ptrdiff_t a, k;
+    int j;
+    cr_u32w pm, ps, idx;
+    cr_wlanes L = {0};
+    int32_t T[(CR_LANE_CHUNK + 2) * 8];
+    cr_u32w C[CR_LANE_CHUNK];
+    for (j = 0; j < 8; j++) {
+        const int32_t* s = st[j < live ? j : live - 1];
+        pm.w[j] = s[0];
+        idx.w[j] = s[1];
+        ps.w[j] = s[2];
+    }
+    for (a = 0; a < n; a += CR_LANE_CHUNK) {
+        ptrdiff_t len = n - a < CR_LANE_CHUNK ? n - a : CR_LANE_CHUNK;
+        for (k = 0; k < len + 2; k++) {
+            ptrdiff_t at = a + k < n ? a + k : n - 1;
+            for (j = 0; j < 8; j++)
+                T[8 * k + j] = x[j][at];
+        }
+        if (a == 0)
+            cr_wlanes_start(&L, pm.v, ps.v, idx.v, _mm256_loadu_si256((const __m256i*)T),
+                            _mm256_loadu_si256((const __m256i*)(T + 8)));
+        for (k = 0; k < len; k++)
+            C[k].v = cr_wlanes_step(&L, _mm256_loadu_si256((const __m256i*)(T + 8 * k)),
+                                    _mm256_loadu_si256((const __m256i*)(T + 8 * k + 8)),
+                                    _mm256_loadu_si256((const __m256i*)(T + 8 * k + 16)));
+        for (j = 0; j < live; j++) {
+            uint8_t* o = dst[j] + a / 2;
+            if (low_first)
+                for (k = 0; k + 1 < len; k += 2)
+                    o[k / 2] = (uint8_t)(C[k].w[j] | (C[k + 1].w[j] << 4));
+            else
+                for (k = 0; k + 1 < len; k += 2)
+                    o[k / 2] = (uint8_t)((C[k].w[j] << 4) | C[k + 1].w[j]);
+        }
+    }
+    pm.v = L.q0.pm;
+    ps.v = L.q0.ps;
+    idx.v = L.q0.i;
+    for (j = 0; j < live; j++) {
+        st[j][0] = pm.w[j];
+        st[j][1] = idx.w[j];
+        st[j][2] = ps.w[j];
+    }
+}
+
+/* search_rows (below) for IMA, 8 rows at a time. */
+CR_AVX2 static void cr_search_rows_ima_avx2(const int16_t* src, ptrdiff_t rows, ptrdiff_t n,
+                                            int32_t* state, uint8_t* dst) {
+    ptrdiff_t r0, nb = n / 2;
+    int j;
+    for (r0 = 0; r0 < rows; r0 += 8) {
+        int live = rows - r0 < 8 ? (int)(rows - r0) : 8;
+        const int16_t* x[8];
+        int32_t* st[8];
+        uint8_t* o[8];
+        if (live < CR_WLANES_MIN) {
+            for (; r0 < rows; r0++) {
+                cr_search_state S;
+                int held = -1;
+                S.pm = state[3 * r0];
+                S.idx = state[3 * r0 + 1];
+                S.ps = state[3 * r0 + 2];
+                cr_search(&cr_ima_search, &S, src + r0 * n, n, n, 0, &held, dst + r0 * nb);
+                state[3 * r0] = S.pm;
+                state[3 * r0 + 1] = S.idx;
+                state[3 * r0 + 2] = S.ps;
+            }
+            return;
+        }
+        for (j = 0; j < 8; j++) {
+            ptrdiff_t r = r0 + (j < live ? j : live - 1);
+            x[j] = src + r * n;
+            st[j] = state + 3 * r;
+            o[j] = dst + r * nb;
+        }
+        cr_ima_lanes8(x, n, st, live, o, 0);
+    }
+}
 #undef CR_AVX2_INLINE
 #undef CR_AVX2
 #endif
@@ -1040,7 +1509,7 @@ static ptrdiff_t cr_search(const cr_search_tables* Q, cr_search_state* S, const 
 
 /* Each row of a (rows, n) array (n even) coded as a whole stream from state row r =
  * (pm, index, ps), which is updated; bytes high nibble first, n / 2 per row.  OKI on AVX2
- * runs 16 rows in lanes (the same codes as one row at a time). */
+ * runs 16 rows in lanes, IMA (shift 0) 8 rows (the same codes as one row at a time). */
 static void cr_search_rows(const cr_search_tables* Q, const int16_t* src, ptrdiff_t rows, ptrdiff_t n,
                            int32_t* state, int shift, uint8_t* dst) {
     ptrdiff_t r;
@@ -1049,6 +1518,10 @@ static void cr_search_rows(const cr_search_tables* Q, const int16_t* src, ptrdif
 #if CR_AS_AVX2
     if (Q == &cr_oki_search && shift == 4 && cr_isa() >= CR_ISA_AVX2) {
         cr_search_rows_oki_avx2(src, rows, n, state, dst);
+        return;
+    }
+    if (Q == &cr_ima_search && shift == 0 && cr_isa() >= CR_ISA_AVX2) {
+        cr_search_rows_ima_avx2(src, rows, n, state, dst);
         return;
     }
 #endif
@@ -1062,6 +1535,58 @@ static void cr_search_rows(const cr_search_tables* Q, const int16_t* src, ptrdif
         state[3 * r] = S.pm;
         state[3 * r + 1] = S.idx;
         state[3 * r + 2] = S.ps;
+    }
+}
+
+/* Mono IMA ADPCM WAV blocks, many at once: block r is the spb samples at blocks[r] (spb odd,
+ * at most 2049), coded as the search encoder codes one block (the first sample in the
+ * header with index[r], which is updated; the other spb - 1 samples coded from there,
+ * looking ahead within the block) into the 4 + (spb - 1) / 2 bytes at dst[r], low nibble
+ * first.  Where the CPU has AVX2, 8 blocks run side by side in lanes. */
+static void cr_ima_wav_rows(int16_t* const* blocks, ptrdiff_t rows, ptrdiff_t spb, int32_t* index,
+                            uint8_t* const* dst) {
+    ptrdiff_t r = 0, n = spb - 1, k;
+    int j;
+    int32_t st[8][3];
+    for (r = 0; r < rows; r++) {              /* headers */
+        int16_t first = blocks[r][0];
+        dst[r][0] = (uint8_t)((uint16_t)first & 0xFF);
+        dst[r][1] = (uint8_t)((uint16_t)first >> 8);
+        dst[r][2] = (uint8_t)index[r];
+        dst[r][3] = 0;
+    }
+    r = 0;
+#if CR_AS_AVX2
+    if (cr_isa() >= CR_ISA_AVX2) {
+        for (; rows - r >= CR_WLANES_MIN; r += 8) {
+            int live = rows - r < 8 ? (int)(rows - r) : 8;
+            const int16_t* x[8];
+            int32_t* sp[8];
+            uint8_t* o[8];
+            for (j = 0; j < 8; j++) {
+                ptrdiff_t q = r + (j < live ? j : live - 1);
+                x[j] = blocks[q] + 1;
+                sp[j] = st[j];
+                o[j] = dst[q] + 4;
+                st[j][0] = st[j][2] = blocks[q][0];
+                st[j][1] = index[q];
+            }
+            cr_ima_lanes8(x, n, sp, live, o, 1);
+            for (j = 0; j < live; j++)
+                index[r + j] = st[j][1];
+        }
+    }
+#endif
+    for (; r < rows; r++) {
+        cr_search_state S;
+        uint8_t codes[2048];
+        uint8_t* o = dst[r] + 4;
+        S.pm = S.ps = blocks[r][0];
+        S.idx = index[r];
+        cr_search(&cr_ima_search, &S, blocks[r] + 1, n, n, 0, NULL, codes);
+        for (k = 0; k + 1 < n; k += 2)
+            o[k / 2] = (uint8_t)(codes[k] | (codes[k + 1] << 4));
+        index[r] = S.idx;
     }
 }
 
