@@ -342,22 +342,26 @@ def test_many_ima_channels_coded_side_by_side_give_the_one_block_bytes(tmp_path)
                             milliseconds_max_silence=0,
                             barge_in=i in (4, 11),
                         )
-                    if step > stop[i]:
-                        continue
-                    size = sizes.get(i, 160)
-                    if step == stop[i]:
-                        size = 11 * i + 1  # a last piece shorter than a frame
-                    frame = media[i][pos[i] : pos[i] + size]
-                    pos[i] += size
-                    ch.push(frame)
-                    if step >= starts[i]:
-                        got[i].append(frame)
+                # the tick's media of every channel, then one process: the engine's worker
+                # cannot take a channel's frame alone in between
+                with engine.lock:
+                    for i, ch in enumerate(chans):
+                        if step > stop[i]:
+                            continue
+                        size = sizes.get(i, 160)
+                        if step == stop[i]:
+                            size = 11 * i + 1  # a last piece shorter than a frame
+                        frame = media[i][pos[i] : pos[i] + size]
+                        pos[i] += size
+                        ch.push(frame)
+                        if step >= starts[i]:
+                            got[i].append(frame)
+                    clock.t += 0.02
+                    engine.process()
+                for i, ch in enumerate(chans):
                     if step == stop[i]:
                         ch.FileRecorder.stop()
                         assert ch.FileRecorder.cause() is Cause.ABORTED
-                clock.t += 0.02
-                with engine.lock:
-                    engine.process()
             for i, ch in enumerate(chans):
                 data = (root / f"{i}.wav").read_bytes()
                 assert data == oracle(np.concatenate(got[i]), "ima", rates[i]), (name, i)

@@ -1258,9 +1258,9 @@ CR_AVX2_INLINE __m256i cr_wlanes_step(cr_wlanes* L, __m256i t1, __m256i t2, __m2
 
 /* Rows x[0..7] (x[j] for j >= live repeat a live row) of n samples (n even) coded side by
  * side from states st[j] = (pm, index, ps), updated for j < live; each row's n / 2 bytes
- * into dst[j], high nibble first, or low nibble first if low_first. */
+ * into dst[j], low nibble first (as in WAV). */
 CR_AVX2 static void cr_ima_lanes8(const int16_t* const* x, ptrdiff_t n, int32_t* const* st, int live,
-                                  uint8_t* const* dst, int low_first) {
+                                  uint8_t* const* dst) {
     ptrdiff_t a, k;
     int j;
     cr_u32w pm, ps, idx;
@@ -1289,12 +1289,8 @@ CR_AVX2 static void cr_ima_lanes8(const int16_t* const* x, ptrdiff_t n, int32_t*
                                     _mm256_loadu_si256((const __m256i*)(T + 8 * k + 16)));
         for (j = 0; j < live; j++) {
             uint8_t* o = dst[j] + a / 2;
-            if (low_first)
-                for (k = 0; k + 1 < len; k += 2)
-                    o[k / 2] = (uint8_t)(C[k].w[j] | (C[k + 1].w[j] << 4));
-            else
-                for (k = 0; k + 1 < len; k += 2)
-                    o[k / 2] = (uint8_t)((C[k].w[j] << 4) | C[k + 1].w[j]);
+            for (k = 0; k + 1 < len; k += 2)
+                o[k / 2] = (uint8_t)(C[k].w[j] | (C[k + 1].w[j] << 4));
         }
     }
     pm.v = L.q0.pm;
@@ -1307,39 +1303,6 @@ CR_AVX2 static void cr_ima_lanes8(const int16_t* const* x, ptrdiff_t n, int32_t*
     }
 }
 
-/* search_rows (below) for IMA, 8 rows at a time. */
-CR_AVX2 static void cr_search_rows_ima_avx2(const int16_t* src, ptrdiff_t rows, ptrdiff_t n,
-                                            int32_t* state, uint8_t* dst) {
-    ptrdiff_t r0, nb = n / 2;
-    int j;
-    for (r0 = 0; r0 < rows; r0 += 8) {
-        int live = rows - r0 < 8 ? (int)(rows - r0) : 8;
-        const int16_t* x[8];
-        int32_t* st[8];
-        uint8_t* o[8];
-        if (live < CR_WLANES_MIN) {
-            for (; r0 < rows; r0++) {
-                cr_search_state S;
-                int held = -1;
-                S.pm = state[3 * r0];
-                S.idx = state[3 * r0 + 1];
-                S.ps = state[3 * r0 + 2];
-                cr_search(&cr_ima_search, &S, src + r0 * n, n, n, 0, &held, dst + r0 * nb);
-                state[3 * r0] = S.pm;
-                state[3 * r0 + 1] = S.idx;
-                state[3 * r0 + 2] = S.ps;
-            }
-            return;
-        }
-        for (j = 0; j < 8; j++) {
-            ptrdiff_t r = r0 + (j < live ? j : live - 1);
-            x[j] = src + r * n;
-            st[j] = state + 3 * r;
-            o[j] = dst + r * nb;
-        }
-        cr_ima_lanes8(x, n, st, live, o, 0);
-    }
-}
 #undef CR_AVX2_INLINE
 #undef CR_AVX2
 #endif
@@ -1509,7 +1472,7 @@ static ptrdiff_t cr_search(const cr_search_tables* Q, cr_search_state* S, const 
 
 /* Each row of a (rows, n) array (n even) coded as a whole stream from state row r =
  * (pm, index, ps), which is updated; bytes high nibble first, n / 2 per row.  OKI on AVX2
- * runs 16 rows in lanes, IMA (shift 0) 8 rows (the same codes as one row at a time). */
+ * runs 16 rows in lanes (the same codes as one row at a time). */
 static void cr_search_rows(const cr_search_tables* Q, const int16_t* src, ptrdiff_t rows, ptrdiff_t n,
                            int32_t* state, int shift, uint8_t* dst) {
     ptrdiff_t r;
@@ -1518,10 +1481,6 @@ static void cr_search_rows(const cr_search_tables* Q, const int16_t* src, ptrdif
 #if CR_AS_AVX2
     if (Q == &cr_oki_search && shift == 4 && cr_isa() >= CR_ISA_AVX2) {
         cr_search_rows_oki_avx2(src, rows, n, state, dst);
-        return;
-    }
-    if (Q == &cr_ima_search && shift == 0 && cr_isa() >= CR_ISA_AVX2) {
-        cr_search_rows_ima_avx2(src, rows, n, state, dst);
         return;
     }
 #endif
@@ -1543,7 +1502,7 @@ static void cr_search_rows(const cr_search_tables* Q, const int16_t* src, ptrdif
  * header with index[r], which is updated; the other spb - 1 samples coded from there,
  * looking ahead within the block) into the 4 + (spb - 1) / 2 bytes at dst[r], low nibble
  * first.  Where the CPU has AVX2, 8 blocks run side by side in lanes. */
-static void cr_ima_wav_rows(int16_t* const* blocks, ptrdiff_t rows, ptrdiff_t spb, int32_t* index,
+static inline void cr_ima_wav_rows(int16_t* const* blocks, ptrdiff_t rows, ptrdiff_t spb, int32_t* index,
                             uint8_t* const* dst) {
     ptrdiff_t r = 0, n = spb - 1, k;
     int j;
@@ -1571,7 +1530,7 @@ static void cr_ima_wav_rows(int16_t* const* blocks, ptrdiff_t rows, ptrdiff_t sp
                 st[j][0] = st[j][2] = blocks[q][0];
                 st[j][1] = index[q];
             }
-            cr_ima_lanes8(x, n, sp, live, o, 1);
+            cr_ima_lanes8(x, n, sp, live, o);
             for (j = 0; j < live; j++)
                 index[r + j] = st[j][1];
         }

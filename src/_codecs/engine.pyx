@@ -156,10 +156,12 @@ ctypedef struct slot_t:
     int rs_pend              # rs.buf holds this feed's samples, not resampled yet (2: listed)
     int64_t frames           # frames coded at the file's rate
     int64_t max_frames       # most frames the file takes (-1: no limit)
-    int16_t* blk             # IMA: the block being filled (IMA_FRAMES samples)
+    int16_t* blk             # IMA: the block being filled (IMA_FRAMES samples), then a
+                             # whole block waiting for the end of the feed (ima_pend)
     int blk_n
     int32_t ima_index        # IMA: step index carried from block to block
-    int ima_pend             # IMA: blk holds a whole block, coded at the end of the feed
+    int ima_pend             # IMA: blk + IMA_FRAMES holds a whole block, coded at the end
+                             # of the feed
     int ima_listed           # IMA: listed for this feed's coding
     cr_search_state oki      # OKI: the search encoder's state
     # OKI: samples not coded yet (coded at the end of a feed, many slots at once, but for
@@ -752,7 +754,7 @@ cdef class Bank:
         s.ima_pend = 0
         s.ima_listed = 0
         if f == FMT_IMA:
-            s.blk = <int16_t*>malloc(IMA_FRAMES * sizeof(int16_t))
+            s.blk = <int16_t*>malloc(2 * IMA_FRAMES * sizeof(int16_t))
         s.oki.pm = 0
         s.oki.ps = 0
         s.oki.idx = 0
@@ -817,9 +819,8 @@ cdef class Bank:
             s.oki_n += k
         else:       # IMA: whole blocks straight from y, a partial one gathered in blk
             while k > 0:
-                if s.ima_pend:          # its bytes go before those of later samples
-                    self._ima_one(s, s.blk)
                 if s.blk_n == 0 and k >= IMA_FRAMES and (k > IMA_FRAMES or not self.im_defer):
+                    self._ima_pending(s)        # its bytes go first
                     self._ima_one(s, y)
                     y += IMA_FRAMES
                     k -= IMA_FRAMES
@@ -832,6 +833,8 @@ cdef class Bank:
                 if s.blk_n == IMA_FRAMES:
                     s.blk_n = 0
                     if self.im_defer and (s.ima_listed or self.im_cnt < self.im_list_n):
+                        self._ima_pending(s)    # (a block of this feed before it)
+                        memcpy(&s.blk[IMA_FRAMES], s.blk, IMA_FRAMES * sizeof(int16_t))
                         s.ima_pend = 1          # coded with the others by _ima_rows
                         if not s.ima_listed:
                             s.ima_listed = 1
@@ -847,7 +850,11 @@ cdef class Bank:
         cdef uint8_t* dst = &s.out[s.out_len]
         cr_ima_wav_rows(&src, 1, IMA_FRAMES, &s.ima_index, &dst)
         s.out_len += IMA_BLOCK
-        if block == s.blk:
+
+    cdef void _ima_pending(self, slot_t* s) noexcept nogil:
+        """Code the slot's waiting block now, alone (room reserved by the caller)."""
+        if s.ima_pend:
+            self._ima_one(s, &s.blk[IMA_FRAMES])
             s.ima_pend = 0
 
     cdef void _ima_rows(self) noexcept nogil:
@@ -861,7 +868,7 @@ cdef class Bank:
             s.ima_listed = 0
             if s.ima_pend and self._reserve(s, IMA_BLOCK):
                 self.im_list[g] = s
-                self.im_src[g] = s.blk
+                self.im_src[g] = &s.blk[IMA_FRAMES]
                 self.im_dst[g] = &s.out[s.out_len]
                 self.im_idx[g] = s.ima_index
                 g += 1
@@ -921,8 +928,7 @@ cdef class Bank:
             self._code(s, self.rs_out, _min64(cnt, want - s.frames))
         if not self._reserve(s, 2 * IMA_BLOCK + 4):
             return
-        if s.ima_pend:
-            self._ima_one(s, s.blk)
+        self._ima_pending(s)
         if s.fmt == FMT_IMA and s.blk_n > 0:
             for i in range(s.blk_n, IMA_FRAMES):
                 s.blk[i] = s.blk[s.blk_n - 1]
