@@ -1023,14 +1023,15 @@ CR_AVX2_INLINE __m256i cr_wd_eq(cr_wd a, cr_wd b) {
     return cr_wd_mask(_mm256_cmp_pd(a.lo, b.lo, _CMP_EQ_OQ), _mm256_cmp_pd(a.hi, b.hi, _CMP_EQ_OQ));
 }
 
-/* 32-bit mask of the lanes where a magnitude k with |k - d0| > 1 could have a total below
- * B: 8 * (own(k) + z_k^2) + k < B, as cr_l_own_below (the OKI lanes) with IMA's clamp. */
-CR_AVX2_INLINE __m256i cr_w_own_below(const cr_wq* P, __m256i m, __m256i t, cr_wd B, __m256i d0) {
+/* Lower bounds of the 8 totals from P (sign mask m, target t): ob[k] = 8 * (own(k) + z_k^2)
+ * + k, as cr_l_own_below (the OKI lanes) bounds them, with IMA's clamp.  A magnitude whose
+ * bound is not below the best total found cannot win (totals differ in k, so none ties). */
+CR_AVX2_INLINE void cr_w_own_bounds(const cr_wq* P, __m256i m, __m256i t, cr_wd* ob) {
     __m256i L16 = _mm256_sub_epi32(t, _mm256_set1_epi32(32767)), H16 = _mm256_add_epi32(t, _mm256_set1_epi32(32768));
     __m256i lo = _mm256_blendv_epi8(L16, _mm256_sub_epi32(_mm256_setzero_si256(), H16), m);
     __m256i hi = _mm256_blendv_epi8(H16, _mm256_sub_epi32(_mm256_setzero_si256(), L16), m);
     __m256i a = cr_w_neg_if(_mm256_sub_epi32(t, P->pm), m), b = cr_w_neg_if(_mm256_sub_epi32(t, P->ps), m);
-    __m256i s = P->s, s2x = _mm256_add_epi32(s, s), mul = s, out = _mm256_setzero_si256();
+    __m256i s = P->s, s2x = _mm256_add_epi32(s, s), mul = s;
     __m256i s15 = _mm256_mullo_epi32(s, _mm256_set1_epi32(15)), lim = _mm256_set1_epi32(32767);
     __m256i free = _mm256_and_si256(_mm256_cmpgt_epi32(lim, _mm256_add_epi32(_mm256_abs_epi32(P->pm), s15)),
                                     _mm256_cmpgt_epi32(lim, _mm256_add_epi32(_mm256_abs_epi32(P->ps), s15)));
@@ -1045,15 +1046,29 @@ CR_AVX2_INLINE __m256i cr_w_own_below(const cr_wq* P, __m256i m, __m256i t, cr_w
                                                             _mm256_setzero_si256()));
         cr_wd own = cr_w_sq2(em, es);
         __m256d zl = cr_w_lo(z), zh = cr_w_hi(z), kk = _mm256_set1_pd((double)k);
-        __m256d tl = _mm256_add_pd(_mm256_mul_pd(_mm256_add_pd(own.lo, _mm256_mul_pd(zl, zl)), _mm256_set1_pd(8.0)), kk);
-        __m256d th = _mm256_add_pd(_mm256_mul_pd(_mm256_add_pd(own.hi, _mm256_mul_pd(zh, zh)), _mm256_set1_pd(8.0)), kk);
-        __m256i lt = cr_wd_mask(_mm256_cmp_pd(tl, B.lo, _CMP_LT_OQ), _mm256_cmp_pd(th, B.hi, _CMP_LT_OQ));
-        __m256i far = _mm256_cmpgt_epi32(_mm256_abs_epi32(_mm256_sub_epi32(_mm256_set1_epi32(k), d0)),
-                                         _mm256_set1_epi32(1));
-        out = _mm256_or_si256(out, _mm256_and_si256(far, lt));
+        ob[k].lo = _mm256_add_pd(_mm256_mul_pd(_mm256_add_pd(own.lo, _mm256_mul_pd(zl, zl)), _mm256_set1_pd(8.0)), kk);
+        ob[k].hi = _mm256_add_pd(_mm256_mul_pd(_mm256_add_pd(own.hi, _mm256_mul_pd(zh, zh)), _mm256_set1_pd(8.0)), kk);
         mul = _mm256_add_epi32(mul, s2x);               /* (2k + 1) * s */
     }
-    return out;
+}
+
+/* 32-bit masks of the lanes where a bound is below B: the magnitude d0 - 1 (*nm), d0 + 1
+ * (*np), one further from d0 (the result). */
+CR_AVX2_INLINE __m256i cr_w_below(const cr_wd* ob, cr_wd B, __m256i d0, __m256i* nm, __m256i* np) {
+    __m256i far = _mm256_setzero_si256(), m = _mm256_setzero_si256(), p = _mm256_setzero_si256();
+    __m256i dm = _mm256_sub_epi32(d0, _mm256_set1_epi32(1)), dp = _mm256_add_epi32(d0, _mm256_set1_epi32(1));
+    int k;
+    for (k = 0; k < 8; k++) {
+        __m256i kk = _mm256_set1_epi32(k);
+        __m256i lt = cr_wd_mask(_mm256_cmp_pd(ob[k].lo, B.lo, _CMP_LT_OQ), _mm256_cmp_pd(ob[k].hi, B.hi, _CMP_LT_OQ));
+        __m256i near = _mm256_cmpgt_epi32(_mm256_set1_epi32(2), _mm256_abs_epi32(_mm256_sub_epi32(kk, d0)));
+        far = _mm256_or_si256(far, _mm256_andnot_si256(near, lt));
+        m = _mm256_or_si256(m, _mm256_and_si256(lt, _mm256_cmpeq_epi32(kk, dm)));
+        p = _mm256_or_si256(p, _mm256_and_si256(lt, _mm256_cmpeq_epi32(kk, dp)));
+    }
+    *nm = m;
+    *np = p;
+    return far;
 }
 
 /* The lanes' search state between samples (as cr_lanes). */
@@ -1142,21 +1157,24 @@ CR_AVX2_INLINE cr_wd cr_wd_put(cr_wd c, int j, cr_cost x) {
     return c;
 }
 
-/* All 8 magnitudes of one state P (sign mask m1) at t1, t2, t3 by the portable primitives:
- * returns the winner d; *W its child, *G its tail's G step (cost *g2c, entry *k2, sign *m2). */
+/* The magnitudes k of one state P (sign mask m1) at t1, t2, t3 that are away from d0 (|k -
+ * d0| > 1) with a bound ob[k] below best, scored exactly by the portable primitives: returns
+ * the one with the smallest total if that is below best (*W its child, *G its tail's G step,
+ * cost *g2c, entry *k2, sign *m2), else -1. */
 static int32_t cr_w_rescore(const cr_search_tables* Q, const cr_sq* P, int32_t t1, int32_t t2,
-                            int32_t t3, int32_t m1, cr_sq* W, cr_sq* G, cr_cost* g2c, int32_t* k2,
-                            int32_t* m2) {
-    cr_cost best = 0;
-    int32_t d, win = 0;
+                            int32_t t3, int32_t m1, const double* ob, double best, int32_t d0,
+                            cr_sq* W, cr_sq* G, cr_cost* g2c, int32_t* k2, int32_t* m2) {
+    int32_t d, win = -1;
     for (d = 0; d < 8; d++) {
         cr_sq R = *P, g;
         cr_cost gc, tot;
         int32_t gk, gm;
+        if ((d - d0 <= 1 && d0 - d <= 1) || !(ob[d] < best))
+            continue;
         tot = cr_move(Q, &R, t1, P->b + d, m1);
         tot = (tot + cr_tail(Q, &R, t2, t3, &g, &gc, &gk, &gm)) * 8 + d;
-        if (d == 0 || tot < best) {
-            best = tot;
+        if ((double)tot < best) {
+            best = (double)tot;
             win = d;
             *W = R; *G = g; *g2c = gc; *k2 = gk; *m2 = gm;
         }
@@ -1164,14 +1182,30 @@ static int32_t cr_w_rescore(const cr_search_tables* Q, const cr_sq* P, int32_t t
     return win;
 }
 
+/* Where w is set, the next trajectory is the candidate K's: its child, its tail's G path. */
+CR_AVX2_INLINE void cr_w_take(cr_wlanes* N, const cr_wcand* K, __m256i w) {
+    cr_wq_pick(&N->q0, &K->r, w);
+    cr_wq_pick(&N->q1, &K->g2, w);
+    N->q2.pm = _mm256_blendv_epi8(N->q2.pm, K->g3.pm, w);
+    N->q2.ps = _mm256_blendv_epi8(N->q2.ps, K->g3.ps, w);
+    N->q2.i = _mm256_blendv_epi8(N->q2.i, K->g3.i, w);
+    N->d0 = _mm256_blendv_epi8(N->d0, K->c2, w);
+    N->m1 = _mm256_blendv_epi8(N->m1, K->m2, w);
+    N->d1 = _mm256_blendv_epi8(N->d1, K->c3, w);
+    N->m2 = _mm256_blendv_epi8(N->m2, K->m3, w);
+    N->e1 = cr_wd_blend(N->e1, K->e2, w);
+    N->e2 = cr_wd_blend(N->e2, K->e3, w);
+}
+
 /* One sample of 8 lanes (targets t1, t2, t3): returns the codes, advances L. */
 CR_AVX2_INLINE __m256i cr_wlanes_step(cr_wlanes* L, __m256i t1, __m256i t2, __m256i t3) {
     const __m256i one = _mm256_set1_epi32(1), seven = _mm256_set1_epi32(7);
     cr_wq Q3, A2, A3;
-    cr_wd e3, J, TA, a2, a3, best, Tm, Tp, big;
-    __m256i c3, m3, ca, ma3, cm, cp, vm, vp, wm, wp, d, code, out;
+    cr_wd e3, J, TA, a2, a3, best, Tm, Tp, big, ob[8];
+    __m256i c3, m3, ca, ma3, cm, cp, nm, np, wm, wp, d, code, out;
     cr_wcand Km, Kp;
     cr_wlanes N;
+    int anym, anyp;
     c3 = cr_w_greedy(&L->q2, t3, &Q3, &m3, &e3);
     J = cr_wd_total(cr_wd_add(cr_wd_add(L->e1, L->e2), e3), L->d0);
     ca = _mm256_min_epi32(_mm256_add_epi32(L->d1, one), seven);
@@ -1184,42 +1218,57 @@ CR_AVX2_INLINE __m256i cr_wlanes_step(cr_wlanes* L, __m256i t1, __m256i t2, __m2
     cr_w_greedy(&A2, t3, &A3, &ma3, &a3);
     TA = cr_wd_total(cr_wd_add(cr_wd_add(L->e1, a2), a3), L->d0);
     best = cr_wd_min(J, TA);
-    big.lo = big.hi = _mm256_set1_pd(1e300);
-    vm = _mm256_cmpgt_epi32(L->d0, _mm256_setzero_si256());
-    vp = _mm256_cmpgt_epi32(seven, L->d0);
-    cm = _mm256_max_epi32(_mm256_sub_epi32(L->d0, one), _mm256_setzero_si256());
-    cp = _mm256_min_epi32(_mm256_add_epi32(L->d0, one), seven);
-    Tm = cr_wd_blend(big, cr_w_candidate(&L->q0, cm, L->m1, t1, t2, t3, &Km), vm);
-    Tp = cr_wd_blend(big, cr_w_candidate(&L->q0, cp, L->m1, t1, t2, t3, &Kp), vp);
-    best = cr_wd_min(best, cr_wd_min(Tm, Tp));
-    wm = cr_wd_eq(Tm, best);                                 /* totals differ in d: no ties */
-    wp = cr_wd_eq(Tp, best);
-    d = _mm256_add_epi32(_mm256_sub_epi32(L->d0, wp), wm);  /* masks are -1 */
-    code = _mm256_or_si256(d, _mm256_and_si256(L->m1, _mm256_set1_epi32(8)));
-    out = cr_w_own_below(&L->q0, L->m1, t1, best, L->d0);
+    /* the neighbours d0 - 1 and d0 + 1, each scored only if in some lane its bound is
+     * below d0's total (a missing one: d0 = 0 or 7, total "infinite") */
+    cr_w_own_bounds(&L->q0, L->m1, t1, ob);
+    out = cr_w_below(ob, best, L->d0, &nm, &np);
+    code = _mm256_or_si256(L->d0, _mm256_and_si256(L->m1, _mm256_set1_epi32(8)));
+    d = L->d0;
     N.q0 = L->q1; N.d0 = L->d1; N.m1 = L->m2; N.e1 = L->e2;
     N.q1 = L->q2; N.d1 = c3; N.m2 = m3; N.e2 = e3;
     N.q2 = Q3;
-    cr_wq_pick(&N.q0, &Km.r, wm);
-    cr_wq_pick(&N.q0, &Kp.r, wp);
-    cr_wq_pick(&N.q1, &Km.g2, wm);
-    cr_wq_pick(&N.q1, &Kp.g2, wp);
-    N.q2.pm = _mm256_blendv_epi8(_mm256_blendv_epi8(N.q2.pm, Km.g3.pm, wm), Kp.g3.pm, wp);
-    N.q2.ps = _mm256_blendv_epi8(_mm256_blendv_epi8(N.q2.ps, Km.g3.ps, wm), Kp.g3.ps, wp);
-    N.q2.i = _mm256_blendv_epi8(_mm256_blendv_epi8(N.q2.i, Km.g3.i, wm), Kp.g3.i, wp);
-    N.d0 = _mm256_blendv_epi8(_mm256_blendv_epi8(N.d0, Km.c2, wm), Kp.c2, wp);
-    N.m1 = _mm256_blendv_epi8(_mm256_blendv_epi8(N.m1, Km.m2, wm), Kp.m2, wp);
-    N.d1 = _mm256_blendv_epi8(_mm256_blendv_epi8(N.d1, Km.c3, wm), Kp.c3, wp);
-    N.m2 = _mm256_blendv_epi8(_mm256_blendv_epi8(N.m2, Km.m3, wm), Kp.m3, wp);
-    N.e1 = cr_wd_blend(cr_wd_blend(N.e1, Km.e2, wm), Kp.e2, wp);
-    N.e2 = cr_wd_blend(cr_wd_blend(N.e2, Km.e3, wm), Kp.e3, wp);
+    anym = !_mm256_testz_si256(nm, nm);
+    anyp = !_mm256_testz_si256(np, np);
+    if (anym || anyp) {
+        big.lo = big.hi = _mm256_set1_pd(1e300);
+        Tm = Tp = big;
+        if (anym) {
+            cm = _mm256_max_epi32(_mm256_sub_epi32(L->d0, one), _mm256_setzero_si256());
+            Tm = cr_wd_blend(big, cr_w_candidate(&L->q0, cm, L->m1, t1, t2, t3, &Km),
+                             _mm256_cmpgt_epi32(L->d0, _mm256_setzero_si256()));
+        }
+        if (anyp) {
+            cp = _mm256_min_epi32(_mm256_add_epi32(L->d0, one), seven);
+            Tp = cr_wd_blend(big, cr_w_candidate(&L->q0, cp, L->m1, t1, t2, t3, &Kp),
+                             _mm256_cmpgt_epi32(seven, L->d0));
+        }
+        best = cr_wd_min(best, cr_wd_min(Tm, Tp));
+        if (!_mm256_testz_si256(out, out))
+            out = cr_w_below(ob, best, L->d0, &nm, &np);      /* against the new best */
+        wm = cr_wd_eq(Tm, best);                              /* totals differ in d: no ties */
+        wp = cr_wd_eq(Tp, best);
+        d = _mm256_add_epi32(_mm256_sub_epi32(L->d0, wp), wm);   /* masks are -1 */
+        code = _mm256_or_si256(d, _mm256_and_si256(L->m1, _mm256_set1_epi32(8)));
+        if (anym)
+            cr_w_take(&N, &Km, wm);
+        if (anyp)
+            cr_w_take(&N, &Kp, wp);
+    }
     if (!_mm256_testz_si256(out, out)) {
-        /* rescore those lanes with all 8 magnitudes; where the winner is outside the
-         * window, put its state into that lane */
-        cr_u32w pm0, ps0, i0, m1, tt1, tt2, tt3, dd;
+        /* score exactly, in those lanes, the magnitudes away from d0 whose bounds are below
+         * the window's best; where one beats it, put its state into that lane */
+        cr_u32w pm0, ps0, i0, m1, tt1, tt2, tt3, dz;
+        cr_u64d bl, bh, ol[8], oh[8];
+        double obj[8];
         unsigned bits = (unsigned)_mm256_movemask_ps(_mm256_castsi256_ps(out));
+        int k;
         pm0.v = L->q0.pm; ps0.v = L->q0.ps; i0.v = L->q0.i; m1.v = L->m1;
-        tt1.v = t1; tt2.v = t2; tt3.v = t3; dd.v = d;
+        tt1.v = t1; tt2.v = t2; tt3.v = t3; dz.v = L->d0;
+        bl.v = best.lo; bh.v = best.hi;
+        for (k = 0; k < 8; k++) {
+            ol[k].v = ob[k].lo;
+            oh[k].v = ob[k].hi;
+        }
         for (; bits; bits &= bits - 1) {
             int j = cr_as_bsf(bits);
             cr_sq P, R, G, Q2;
@@ -1229,9 +1278,11 @@ CR_AVX2_INLINE __m256i cr_wlanes_step(cr_wlanes* L, __m256i t1, __m256i t2, __m2
             P.ps = ps0.w[j];
             P.b = 8 * i0.w[j];
             R = G = P;
-            dj = cr_w_rescore(&cr_ima_search, &P, tt1.w[j], tt2.w[j], tt3.w[j], m1.w[j], &R, &G,
-                              &g2c, &k2, &mk2);
-            if (dj == dd.w[j])
+            for (k = 0; k < 8; k++)
+                obj[k] = j < 4 ? ol[k].f[j] : oh[k].f[j - 4];
+            dj = cr_w_rescore(&cr_ima_search, &P, tt1.w[j], tt2.w[j], tt3.w[j], m1.w[j], obj,
+                              j < 4 ? bl.f[j] : bh.f[j - 4], dz.w[j], &R, &G, &g2c, &k2, &mk2);
+            if (dj < 0)
                 continue;                         /* the window's winner stands */
             Q2 = G;
             k3 = cr_near(&cr_ima_search, &Q2, tt3.w[j], &mk3);
@@ -1254,7 +1305,7 @@ CR_AVX2_INLINE __m256i cr_wlanes_step(cr_wlanes* L, __m256i t1, __m256i t2, __m2
     return code;
 }
 
-#define CR_WLANES_MIN 4          /* fewer IMA rows left: one at a time */
+#define CR_WLANES_MIN 6          /* fewer IMA rows left: one at a time (5 and fewer: as fast) */
 
 /* Rows x[0..7] (x[j] for j >= live repeat a live row) of n samples (n even) coded side by
  * side from states st[j] = (pm, index, ps), updated for j < live; each row's n / 2 bytes
