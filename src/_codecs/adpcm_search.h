@@ -1305,6 +1305,47 @@ CR_AVX2_INLINE __m256i cr_wlanes_step(cr_wlanes* L, __m256i t1, __m256i t2, __m2
     return code;
 }
 
+/* The 8 totals 8 * (own(d) + tail(child_d)) + d of one IMA state P (sign mask m1), one
+ * magnitude per lane (cr_w_candidate with P in every lane): returns the smallest, *W the
+ * winner's child and its tail's G step (as cr_oki_scores_avx2 does for OKI). */
+CR_AVX2 static cr_cost cr_ima_scores_avx2(const cr_sq* P, int32_t t1, int32_t t2, int32_t t3,
+                                          int32_t m1, cr_sq* R, cr_sq* G, cr_cost* g2c, int32_t* k2,
+                                          int32_t* m2) {
+    cr_wq Q0;
+    cr_wcand K;
+    cr_wd tot;
+    cr_u64d lo, hi, e2l, e2h;
+    cr_u32w rpm, rps, ri, gpm, gps, gi, c2, mm2;
+    double best;
+    int d, win = 0;
+    Q0.pm = _mm256_set1_epi32(P->pm);
+    Q0.ps = _mm256_set1_epi32(P->ps);
+    Q0.i = _mm256_set1_epi32(P->b >> 3);
+    Q0.s = _mm256_set1_epi32(cr_ima_step[P->b >> 3]);
+    tot = cr_w_candidate(&Q0, _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7), _mm256_set1_epi32(m1),
+                         _mm256_set1_epi32(t1), _mm256_set1_epi32(t2), _mm256_set1_epi32(t3), &K);
+    lo.v = tot.lo;
+    hi.v = tot.hi;
+    best = lo.f[0];
+    for (d = 1; d < 8; d++) {
+        double v = d < 4 ? lo.f[d] : hi.f[d - 4];
+        if (v < best) {
+            best = v;
+            win = d;
+        }
+    }
+    rpm.v = K.r.pm; rps.v = K.r.ps; ri.v = K.r.i;
+    gpm.v = K.g2.pm; gps.v = K.g2.ps; gi.v = K.g2.i;
+    c2.v = K.c2; mm2.v = K.m2;
+    e2l.v = K.e2.lo; e2h.v = K.e2.hi;
+    R->pm = rpm.w[win]; R->ps = rps.w[win]; R->b = 8 * ri.w[win];
+    G->pm = gpm.w[win]; G->ps = gps.w[win]; G->b = 8 * gi.w[win];
+    *g2c = (cr_cost)(win < 4 ? e2l.f[win] : e2h.f[win - 4]);
+    *k2 = 8 * ri.w[win] + c2.w[win];
+    *m2 = mm2.w[win];
+    return (cr_cost)best;
+}
+
 #define CR_WLANES_MIN 6          /* fewer IMA rows left: one at a time (5 and fewer: as fast) */
 
 /* Rows x[0..7] (x[j] for j >= live repeat a live row) of n samples (n even) coded side by
@@ -1360,10 +1401,42 @@ CR_AVX2 static void cr_ima_lanes8(const int16_t* const* x, ptrdiff_t n, int32_t*
 
 /* --- the encoder ------------------------------------------------------------------------ */
 
+#if CR_AS_AVX2
+/* cr_own in AVX2 (any tables, 32-bit entries): the same 8 costs, 64-bit products of the
+ * 32-bit errors (_mm256_mul_epi32 on the even and the odd lanes). */
+__attribute__((target("avx2"))) static inline unsigned cr_own_avx2(
+        const cr_search_tables* Q, const cr_sq* P, int32_t t, int32_t base, int32_t m, cr_cost J,
+        cr_cost* o8) {
+    __m256i vm = _mm256_set1_epi32(m), lo = _mm256_set1_epi32(Q->lo), hi = _mm256_set1_epi32(Q->hi);
+    __m256i rm = _mm256_loadu_si256((const __m256i*)(Q->rm + base));
+    __m256i rs = _mm256_loadu_si256((const __m256i*)(Q->rs + base));
+    __m256i vt = _mm256_set1_epi32(t), a, b, ev, od, x, y, vJ = _mm256_set1_epi64x(J);
+    rm = _mm256_sub_epi32(_mm256_xor_si256(rm, vm), vm);
+    rs = _mm256_sub_epi32(_mm256_xor_si256(rs, vm), vm);
+    a = _mm256_sub_epi32(vt, _mm256_min_epi32(_mm256_max_epi32(_mm256_add_epi32(_mm256_set1_epi32(P->pm), rm), lo), hi));
+    b = _mm256_sub_epi32(vt, _mm256_min_epi32(_mm256_max_epi32(_mm256_add_epi32(_mm256_set1_epi32(P->ps), rs), lo), hi));
+    ev = _mm256_add_epi64(_mm256_mul_epi32(a, a), _mm256_mul_epi32(b, b));            /* d = 0, 2, 4, 6 */
+    a = _mm256_srli_epi64(a, 32);
+    b = _mm256_srli_epi64(b, 32);
+    od = _mm256_add_epi64(_mm256_mul_epi32(a, a), _mm256_mul_epi32(b, b));            /* d = 1, 3, 5, 7 */
+    ev = _mm256_add_epi64(_mm256_slli_epi64(ev, 3), _mm256_setr_epi64x(0, 2, 4, 6));
+    od = _mm256_add_epi64(_mm256_slli_epi64(od, 3), _mm256_setr_epi64x(1, 3, 5, 7));
+    x = _mm256_unpacklo_epi64(ev, od);                   /* d = 0, 1 | 4, 5 */
+    y = _mm256_unpackhi_epi64(ev, od);                   /* d = 2, 3 | 6, 7 */
+    ev = _mm256_permute2x128_si256(x, y, 0x20);          /* d = 0..3 */
+    od = _mm256_permute2x128_si256(x, y, 0x31);          /* d = 4..7 */
+    _mm256_storeu_si256((__m256i*)o8, ev);
+    _mm256_storeu_si256((__m256i*)(o8 + 4), od);
+    return (unsigned)(_mm256_movemask_pd(_mm256_castsi256_pd(_mm256_cmpgt_epi64(vJ, ev)))
+                      | (_mm256_movemask_pd(_mm256_castsi256_pd(_mm256_cmpgt_epi64(vJ, od))) << 4));
+}
+#endif
+
 /* Code x[0..nfin) (targets x >> shift; nfin <= n) looking ahead within x[0..n), the last
  * sample repeated past it.  Codes pair into bytes (high nibble first) through *held (-1:
- * none), or with held NULL are written one per byte.  Returns the bytes written.  simd: use
- * the SSE2 primitives (OKI tables only). */
+ * none), or with held NULL are written one per byte.  Returns the bytes written.  simd: 1
+ * the SSE2 primitives (OKI tables only), 2 those and the AVX2 scorer (OKI), 3 the portable
+ * ones with the 8 own costs in AVX2 (cr_own_avx2, any tables: IMA). */
 CR_AS_INLINE ptrdiff_t cr_search_body(const cr_search_tables* Q, const int simd, cr_search_state* S,
                                       const int16_t* x, ptrdiff_t n, ptrdiff_t nfin, int shift,
                                       int* held, uint8_t* dst) {
@@ -1401,14 +1474,29 @@ CR_AS_INLINE ptrdiff_t cr_search_body(const cr_search_tables* Q, const int simd,
         e3 = cr_move(Q, &Q3, t3, k3, m3);
         J = (e1 + e2 + e3) * 8 + d0;                  /* d0's G path */
 #if CR_AS_SSE2
-        if (simd)
+        if (simd == 1 || simd == 2)
             mask = cr_oki_own(&Q0, t1, base, m1, J, o8s);
+        else
+#endif
+#if CR_AS_AVX2
+        if (simd == 3)
+            mask = cr_own_avx2(Q, &Q0, t1, base, m1, J, o8);
         else
 #endif
             mask = cr_own(Q, &Q0, t1, base, m1, J, o8);
         mask &= ~(1u << d0);
 #if CR_AS_AVX2
-        if (mask && simd == 2) {
+        if (mask && simd == 3) {
+            /* every magnitude's total at once (the same numbers as below) */
+            cr_sq R, G;
+            cr_cost g2c;
+            int32_t gk, gm;
+            best = cr_ima_scores_avx2(&Q0, t1, t2, t3, m1, &R, &G, &g2c, &gk, &gm);
+            d = (int32_t)(best & 7);
+            if (d != d0) {
+                WR = R; WG = G; wg2 = g2c; wk2 = gk; wm2 = gm;
+            }
+        } else if (mask && simd == 2) {
             /* every magnitude's total at once (the same numbers as below) */
             cr_win W;
             best = cr_oki_scores_avx2(&Q0, t1, t2, t3, m1, o8s, &W);
@@ -1436,7 +1524,7 @@ CR_AS_INLINE ptrdiff_t cr_search_body(const cr_search_tables* Q, const int simd,
                 cr_cost tot;
                 dd = cr_as_bsf(mask);
 #if CR_AS_SSE2
-                if (simd ? o8s[dd] >= best : o8[dd] >= best)
+                if (simd == 1 || simd == 2 ? o8s[dd] >= best : o8[dd] >= best)
 #else
                 if (o8[dd] >= best)
 #endif
@@ -1444,7 +1532,7 @@ CR_AS_INLINE ptrdiff_t cr_search_body(const cr_search_tables* Q, const int simd,
                 R = Q0;
                 own = cr_move(Q, &R, t1, base + dd, m1);
 #if CR_AS_SSE2
-                if (simd)
+                if (simd == 1 || simd == 2)
                     tot = (own + cr_oki_tail(&R, t2, t3, &G, &g2c, &gk, &gm)) * 8 + dd;
                 else
 #endif
@@ -1498,6 +1586,12 @@ static ptrdiff_t cr_search_oki_sse2(cr_search_state* S, const int16_t* x, ptrdif
 #endif
 #if CR_AS_AVX2
 __attribute__((target("avx2")))
+static ptrdiff_t cr_search_ima_avx2(const cr_search_tables* Q, cr_search_state* S, const int16_t* x,
+                                    ptrdiff_t n, ptrdiff_t nfin, int shift, int* held, uint8_t* dst) {
+    return cr_search_body(Q, 3, S, x, n, nfin, shift, held, dst);
+}
+
+__attribute__((target("avx2")))
 static ptrdiff_t cr_search_oki_avx2(cr_search_state* S, const int16_t* x, ptrdiff_t n, ptrdiff_t nfin,
                                     int* held, uint8_t* dst) {
     return cr_search_body(&cr_oki_search, 2, S, x, n, nfin, 4, held, dst);
@@ -1517,6 +1611,10 @@ static ptrdiff_t cr_search(const cr_search_tables* Q, cr_search_state* S, const 
         if (level >= CR_ISA_SSE2)
             return cr_search_oki_sse2(S, x, n, nfin, held, dst);
     }
+#endif
+#if CR_AS_AVX2
+    if (Q != &cr_oki_search && cr_isa() >= CR_ISA_AVX2)
+        return cr_search_ima_avx2(Q, S, x, n, nfin, shift, held, dst);
 #endif
     return cr_search_portable(Q, S, x, n, nfin, shift, held, dst);
 }

@@ -156,12 +156,11 @@ ctypedef struct slot_t:
     int rs_pend              # rs.buf holds this feed's samples, not resampled yet (2: listed)
     int64_t frames           # frames coded at the file's rate
     int64_t max_frames       # most frames the file takes (-1: no limit)
-    int16_t* blk             # IMA: the block being filled (IMA_FRAMES samples), then a
-                             # whole block waiting for the end of the feed (ima_pend)
+    int16_t* blk             # IMA: the block being filled (IMA_FRAMES samples), then one
+    # waiting for the end of the feed (ima_pend)
     int blk_n
     int32_t ima_index        # IMA: step index carried from block to block
-    int ima_pend             # IMA: blk + IMA_FRAMES holds a whole block, coded at the end
-                             # of the feed
+    int ima_pend             # IMA: blk + IMA_FRAMES holds a block to code at feed's end
     int ima_listed           # IMA: listed for this feed's coding
     cr_search_state oki      # OKI: the search encoder's state
     # OKI: samples not coded yet (coded at the end of a feed, many slots at once, but for
