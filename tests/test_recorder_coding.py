@@ -302,12 +302,12 @@ def _ima_media(kind: int, i: int, n: int) -> np.ndarray:
     return np.zeros(n, np.int16)
 
 
-def test_many_ima_channels_coded_side_by_side_give_the_one_block_bytes(tmp_path):
-    # the core codes the whole IMA blocks of all the slots of a tick together (8 side by
-    # side where the CPU has AVX2, fewer left over one at a time): at every SIMD level the
-    # files are exactly the one-shot oracle's (blocks coded one at a time), on real speech,
-    # loud noise, full-scale square waves, silence and speech cut by square bursts; 21
-    # channels (odd), most starting together (their blocks end in the same tick), others
+def test_many_ima_channels_give_the_oracle_bytes_at_every_simd_level(tmp_path):
+    # IMA blocks are coded by the search encoder (with its AVX2 own costs and scorer of all
+    # 8 magnitudes where the CPU has AVX2, the portable primitives below): at every SIMD
+    # level the files are exactly the one-shot oracle's, and the same bytes at every level,
+    # on real speech, loud noise, full-scale square waves (predictor clamps), silence and
+    # speech cut by square bursts; 21 channels in one engine, most starting together, others
     # later, at other rates, with barge-in hold-back, pushing chunks of 37 to 1010 samples
     # (two blocks in one tick), ending at different ticks mid-block
     n = 21

@@ -68,8 +68,6 @@ cdef extern from "adpcm_search.h":
                          uint8_t* dst) noexcept nogil
     void cr_search_rows(const cr_search_tables* Q, const int16_t* src, Py_ssize_t rows,
                         Py_ssize_t n, int32_t* state, int shift, uint8_t* dst) noexcept nogil
-    void cr_ima_wav_rows(int16_t** blocks, Py_ssize_t rows, Py_ssize_t spb, int32_t* index,
-                         uint8_t** dst) noexcept nogil
 
 
 # The state of one coder as the kernels carry it.

@@ -872,22 +872,19 @@ CR_AVX2 static void cr_search_rows_oki_avx2(const int16_t* src, ptrdiff_t rows, 
     }
 }
 
-/* --- AVX2: many IMA channels at once, one channel per 32-bit lane ---------------------------
+/* --- AVX2: all 8 first magnitudes' tails at once (IMA in WAV files) -----------------------
  *
- * The OKI lane coder's method (above) for IMA in WAV files: 8 rows side by side, each lane
- * carrying its row's trajectory and scoring d0, d0 - 1 and d0 + 1 (both paths of each
- * tail) without branches.  What differs is the width: IMA's predictors and predictor
- * changes (up to 15 * 32767 / 8) need 32-bit lanes, and its squared errors more than 32
- * bits, so costs are doubles (exact: a total 8 * (6 squares < 2^32) + 7 < 2^39, far below
- * 2^53, and every total is an integer, so compares and minimums are those of the 64-bit
- * costs).  Steps (89 entries) are gathered from cr_ima_step; decision levels and
- * predictor changes are computed from the step as in the OKI lanes.  The check of the
- * five magnitudes outside the window is the OKI one with IMA's clamp: no predictor can
- * reach it within the three moves when |p| + 15 * step < 32767 (over the IMA table the
- * three moves from a state add at most 15 * step + 1).  A lane that fails the check is
- * scored again with all 8 magnitudes by the portable primitives (cr_w_rescore) and takes
- * that result when its winner is outside the window, so every row gets exactly the codes
- * cr_search gives it (tests/test_recorder_coding.py compares them at every SIMD level). */
+ * cr_oki_scores_avx2's counterpart for IMA, one magnitude per lane, built from the OKI lane
+ * coder's steps (cr_l_*, above) in 32-bit lanes: IMA's predictors and predictor changes (up
+ * to 15 * 32767 / 8) need 32 bits, and its squared errors more, so costs are doubles (exact:
+ * a total is an integer below 8 * 6 * 2^32 + 8 < 2^39, far below 2^53, so compares and
+ * minimums are those of the 64-bit costs).  Steps (89 entries) are gathered from
+ * cr_ima_step; decision levels and predictor changes are computed from the step.
+ *
+ * (Measured and dropped, 2026-12-01: 8 IMA streams side by side, one per lane, as the OKI
+ * lanes do (branch ima, commit eb20538): about as fast as this one-stream coder on speech
+ * and noise, 38-44 ns a sample, and 2-3x slower on full-scale square waves, where most
+ * magnitudes clamp to the same predictor and the lanes rescore often.  See bench/RESULTS.md.) */
 
 typedef struct { __m256d lo, hi; } cr_wd;       /* 8 costs: lanes 0-3, lanes 4-7 */
 typedef struct { __m256i pm, ps, i, s; } cr_wq; /* both predictors, step index, step */
@@ -1004,80 +1001,6 @@ CR_AVX2_INLINE cr_wd cr_wd_total(cr_wd c, __m256i d) {
     return t;
 }
 
-/* a where the 32-bit mask k is set, else b. */
-CR_AVX2_INLINE cr_wd cr_wd_blend(cr_wd b, cr_wd a, __m256i k) {
-    cr_wd c;
-    c.lo = _mm256_blendv_pd(b.lo, a.lo, _mm256_castsi256_pd(_mm256_cvtepi32_epi64(_mm256_castsi256_si128(k))));
-    c.hi = _mm256_blendv_pd(b.hi, a.hi, _mm256_castsi256_pd(_mm256_cvtepi32_epi64(_mm256_extracti128_si256(k, 1))));
-    return c;
-}
-
-/* 32-bit lane masks from two 64-bit compare results. */
-CR_AVX2_INLINE __m256i cr_wd_mask(__m256d lo, __m256d hi) {
-    const __m256i pick = _mm256_setr_epi32(0, 2, 4, 6, 0, 2, 4, 6);
-    return _mm256_blend_epi32(_mm256_permutevar8x32_epi32(_mm256_castpd_si256(lo), pick),
-                              _mm256_permutevar8x32_epi32(_mm256_castpd_si256(hi), pick), 0xF0);
-}
-
-CR_AVX2_INLINE __m256i cr_wd_eq(cr_wd a, cr_wd b) {
-    return cr_wd_mask(_mm256_cmp_pd(a.lo, b.lo, _CMP_EQ_OQ), _mm256_cmp_pd(a.hi, b.hi, _CMP_EQ_OQ));
-}
-
-/* Lower bounds of the 8 totals from P (sign mask m, target t): ob[k] = 8 * (own(k) + z_k^2)
- * + k, as cr_l_own_below (the OKI lanes) bounds them, with IMA's clamp.  A magnitude whose
- * bound is not below the best total found cannot win (totals differ in k, so none ties). */
-CR_AVX2_INLINE void cr_w_own_bounds(const cr_wq* P, __m256i m, __m256i t, cr_wd* ob) {
-    __m256i L16 = _mm256_sub_epi32(t, _mm256_set1_epi32(32767)), H16 = _mm256_add_epi32(t, _mm256_set1_epi32(32768));
-    __m256i lo = _mm256_blendv_epi8(L16, _mm256_sub_epi32(_mm256_setzero_si256(), H16), m);
-    __m256i hi = _mm256_blendv_epi8(H16, _mm256_sub_epi32(_mm256_setzero_si256(), L16), m);
-    __m256i a = cr_w_neg_if(_mm256_sub_epi32(t, P->pm), m), b = cr_w_neg_if(_mm256_sub_epi32(t, P->ps), m);
-    __m256i s = P->s, s2x = _mm256_add_epi32(s, s), mul = s;
-    __m256i s15 = _mm256_mullo_epi32(s, _mm256_set1_epi32(15)), lim = _mm256_set1_epi32(32767);
-    __m256i free = _mm256_and_si256(_mm256_cmpgt_epi32(lim, _mm256_add_epi32(_mm256_abs_epi32(P->pm), s15)),
-                                    _mm256_cmpgt_epi32(lim, _mm256_add_epi32(_mm256_abs_epi32(P->ps), s15)));
-    __m256i rs[8];
-    int k;
-    cr_w_rs8(s, rs);
-    for (k = 0; k < 8; k++) {
-        __m256i em = _mm256_min_epi32(_mm256_max_epi32(_mm256_sub_epi32(a, _mm256_srli_epi32(mul, 3)), lo), hi);
-        __m256i es = _mm256_min_epi32(_mm256_max_epi32(_mm256_sub_epi32(b, rs[k]), lo), hi);
-        __m256i z = _mm256_and_si256(free, _mm256_max_epi32(_mm256_sub_epi32(_mm256_abs_epi32(_mm256_sub_epi32(em, es)),
-                                                                             _mm256_set1_epi32(4)),
-                                                            _mm256_setzero_si256()));
-        cr_wd own = cr_w_sq2(em, es);
-        __m256d zl = cr_w_lo(z), zh = cr_w_hi(z), kk = _mm256_set1_pd((double)k);
-        ob[k].lo = _mm256_add_pd(_mm256_mul_pd(_mm256_add_pd(own.lo, _mm256_mul_pd(zl, zl)), _mm256_set1_pd(8.0)), kk);
-        ob[k].hi = _mm256_add_pd(_mm256_mul_pd(_mm256_add_pd(own.hi, _mm256_mul_pd(zh, zh)), _mm256_set1_pd(8.0)), kk);
-        mul = _mm256_add_epi32(mul, s2x);               /* (2k + 1) * s */
-    }
-}
-
-/* 32-bit masks of the lanes where a bound is below B: the magnitude d0 - 1 (*nm), d0 + 1
- * (*np), one further from d0 (the result). */
-CR_AVX2_INLINE __m256i cr_w_below(const cr_wd* ob, cr_wd B, __m256i d0, __m256i* nm, __m256i* np) {
-    __m256i far = _mm256_setzero_si256(), m = _mm256_setzero_si256(), p = _mm256_setzero_si256();
-    __m256i dm = _mm256_sub_epi32(d0, _mm256_set1_epi32(1)), dp = _mm256_add_epi32(d0, _mm256_set1_epi32(1));
-    int k;
-    for (k = 0; k < 8; k++) {
-        __m256i kk = _mm256_set1_epi32(k);
-        __m256i lt = cr_wd_mask(_mm256_cmp_pd(ob[k].lo, B.lo, _CMP_LT_OQ), _mm256_cmp_pd(ob[k].hi, B.hi, _CMP_LT_OQ));
-        __m256i near = _mm256_cmpgt_epi32(_mm256_set1_epi32(2), _mm256_abs_epi32(_mm256_sub_epi32(kk, d0)));
-        far = _mm256_or_si256(far, _mm256_andnot_si256(near, lt));
-        m = _mm256_or_si256(m, _mm256_and_si256(lt, _mm256_cmpeq_epi32(kk, dm)));
-        p = _mm256_or_si256(p, _mm256_and_si256(lt, _mm256_cmpeq_epi32(kk, dp)));
-    }
-    *nm = m;
-    *np = p;
-    return far;
-}
-
-/* The lanes' search state between samples (as cr_lanes). */
-typedef struct {
-    cr_wq q0, q1, q2;
-    __m256i d0, m1, d1, m2;
-    cr_wd e1, e2;
-} cr_wlanes;
-
 /* One state moved by its nearest magnitude at t (as cr_l_greedy; the step not looked up). */
 CR_AVX2_INLINE __m256i cr_w_greedy(const cr_wq* P, __m256i t, cr_wq* R, __m256i* m, cr_wd* e) {
     __m256i c = cr_w_near(t, P->pm, P->ps, P->s, m);
@@ -1091,7 +1014,7 @@ CR_AVX2_INLINE __m256i cr_w_greedy(const cr_wq* P, __m256i t, cr_wq* R, __m256i*
 
 typedef struct { cr_wq r, g2, g3; __m256i c2, m2, c3, m3; cr_wd e2, e3; } cr_wcand;
 
-/* A neighbour's candidate (as cr_l_candidate). */
+/* Candidate first magnitudes c from Q0 (sign m1), then their tails (as cr_l_candidate). */
 CR_AVX2_INLINE cr_wd cr_w_candidate(const cr_wq* Q0, __m256i c, __m256i m1, __m256i t1, __m256i t2,
                                     __m256i t3, cr_wcand* K) {
     cr_wd own, a2, a3, tail;
@@ -1116,193 +1039,6 @@ CR_AVX2_INLINE cr_wd cr_w_candidate(const cr_wq* Q0, __m256i c, __m256i m1, __m2
     cr_w_greedy(&A2, t3, &A3, &ma3, &a3);
     tail = cr_wd_min(cr_wd_add(K->e2, K->e3), cr_wd_add(a2, a3));
     return cr_wd_total(cr_wd_add(own, tail), c);
-}
-
-CR_AVX2_INLINE void cr_wlanes_start(cr_wlanes* L, __m256i pm, __m256i ps, __m256i idx, __m256i t0, __m256i t1) {
-    L->q0.pm = pm;
-    L->q0.ps = ps;
-    L->q0.i = idx;
-    L->q0.s = cr_w_step(idx);
-    L->d0 = cr_w_greedy(&L->q0, t0, &L->q1, &L->m1, &L->e1);
-    L->q1.s = cr_w_step(L->q1.i);
-    L->d1 = cr_w_greedy(&L->q1, t1, &L->q2, &L->m2, &L->e2);
-    L->q2.s = cr_w_step(L->q2.i);
-}
-
-CR_AVX2_INLINE void cr_wq_pick(cr_wq* D, const cr_wq* A, __m256i k) {
-    D->pm = _mm256_blendv_epi8(D->pm, A->pm, k);
-    D->ps = _mm256_blendv_epi8(D->ps, A->ps, k);
-    D->i = _mm256_blendv_epi8(D->i, A->i, k);
-    D->s = _mm256_blendv_epi8(D->s, A->s, k);
-}
-
-CR_AVX2_INLINE __m256i cr_w_put(__m256i v, int j, int32_t x) {
-    cr_u32w u;
-    u.v = v;
-    u.w[j] = x;
-    return u.v;
-}
-
-CR_AVX2_INLINE cr_wd cr_wd_put(cr_wd c, int j, cr_cost x) {
-    cr_u64d u;
-    if (j < 4) {
-        u.v = c.lo;
-        u.f[j] = (double)x;
-        c.lo = u.v;
-    } else {
-        u.v = c.hi;
-        u.f[j - 4] = (double)x;
-        c.hi = u.v;
-    }
-    return c;
-}
-
-/* The magnitudes k of one state P (sign mask m1) at t1, t2, t3 that are away from d0 (|k -
- * d0| > 1) with a bound ob[k] below best, scored exactly by the portable primitives: returns
- * the one with the smallest total if that is below best (*W its child, *G its tail's G step,
- * cost *g2c, entry *k2, sign *m2), else -1. */
-static int32_t cr_w_rescore(const cr_search_tables* Q, const cr_sq* P, int32_t t1, int32_t t2,
-                            int32_t t3, int32_t m1, const double* ob, double best, int32_t d0,
-                            cr_sq* W, cr_sq* G, cr_cost* g2c, int32_t* k2, int32_t* m2) {
-    int32_t d, win = -1;
-    for (d = 0; d < 8; d++) {
-        cr_sq R = *P, g;
-        cr_cost gc, tot;
-        int32_t gk, gm;
-        if ((d - d0 <= 1 && d0 - d <= 1) || !(ob[d] < best))
-            continue;
-        tot = cr_move(Q, &R, t1, P->b + d, m1);
-        tot = (tot + cr_tail(Q, &R, t2, t3, &g, &gc, &gk, &gm)) * 8 + d;
-        if ((double)tot < best) {
-            best = (double)tot;
-            win = d;
-            *W = R; *G = g; *g2c = gc; *k2 = gk; *m2 = gm;
-        }
-    }
-    return win;
-}
-
-/* Where w is set, the next trajectory is the candidate K's: its child, its tail's G path. */
-CR_AVX2_INLINE void cr_w_take(cr_wlanes* N, const cr_wcand* K, __m256i w) {
-    cr_wq_pick(&N->q0, &K->r, w);
-    cr_wq_pick(&N->q1, &K->g2, w);
-    N->q2.pm = _mm256_blendv_epi8(N->q2.pm, K->g3.pm, w);
-    N->q2.ps = _mm256_blendv_epi8(N->q2.ps, K->g3.ps, w);
-    N->q2.i = _mm256_blendv_epi8(N->q2.i, K->g3.i, w);
-    N->d0 = _mm256_blendv_epi8(N->d0, K->c2, w);
-    N->m1 = _mm256_blendv_epi8(N->m1, K->m2, w);
-    N->d1 = _mm256_blendv_epi8(N->d1, K->c3, w);
-    N->m2 = _mm256_blendv_epi8(N->m2, K->m3, w);
-    N->e1 = cr_wd_blend(N->e1, K->e2, w);
-    N->e2 = cr_wd_blend(N->e2, K->e3, w);
-}
-
-/* One sample of 8 lanes (targets t1, t2, t3): returns the codes, advances L. */
-CR_AVX2_INLINE __m256i cr_wlanes_step(cr_wlanes* L, __m256i t1, __m256i t2, __m256i t3) {
-    const __m256i one = _mm256_set1_epi32(1), seven = _mm256_set1_epi32(7);
-    cr_wq Q3, A2, A3;
-    cr_wd e3, J, TA, a2, a3, best, Tm, Tp, big, ob[8];
-    __m256i c3, m3, ca, ma3, cm, cp, nm, np, wm, wp, d, code, out;
-    cr_wcand Km, Kp;
-    cr_wlanes N;
-    int anym, anyp;
-    c3 = cr_w_greedy(&L->q2, t3, &Q3, &m3, &e3);
-    J = cr_wd_total(cr_wd_add(cr_wd_add(L->e1, L->e2), e3), L->d0);
-    ca = _mm256_min_epi32(_mm256_add_epi32(L->d1, one), seven);
-    A2.pm = L->q1.pm;
-    A2.ps = L->q1.ps;
-    cr_w_move(L->q1.s, ca, L->m2, &A2.pm, &A2.ps);
-    a2 = cr_w_cost(t2, A2.pm, A2.ps);
-    A2.i = cr_w_next(L->q1.i, ca);
-    A2.s = cr_w_step(A2.i);
-    cr_w_greedy(&A2, t3, &A3, &ma3, &a3);
-    TA = cr_wd_total(cr_wd_add(cr_wd_add(L->e1, a2), a3), L->d0);
-    best = cr_wd_min(J, TA);
-    /* the neighbours d0 - 1 and d0 + 1, each scored only if in some lane its bound is
-     * below d0's total (a missing one: d0 = 0 or 7, total "infinite") */
-    cr_w_own_bounds(&L->q0, L->m1, t1, ob);
-    out = cr_w_below(ob, best, L->d0, &nm, &np);
-    code = _mm256_or_si256(L->d0, _mm256_and_si256(L->m1, _mm256_set1_epi32(8)));
-    d = L->d0;
-    N.q0 = L->q1; N.d0 = L->d1; N.m1 = L->m2; N.e1 = L->e2;
-    N.q1 = L->q2; N.d1 = c3; N.m2 = m3; N.e2 = e3;
-    N.q2 = Q3;
-    anym = !_mm256_testz_si256(nm, nm);
-    anyp = !_mm256_testz_si256(np, np);
-    if (anym || anyp) {
-        big.lo = big.hi = _mm256_set1_pd(1e300);
-        Tm = Tp = big;
-        if (anym) {
-            cm = _mm256_max_epi32(_mm256_sub_epi32(L->d0, one), _mm256_setzero_si256());
-            Tm = cr_wd_blend(big, cr_w_candidate(&L->q0, cm, L->m1, t1, t2, t3, &Km),
-                             _mm256_cmpgt_epi32(L->d0, _mm256_setzero_si256()));
-        }
-        if (anyp) {
-            cp = _mm256_min_epi32(_mm256_add_epi32(L->d0, one), seven);
-            Tp = cr_wd_blend(big, cr_w_candidate(&L->q0, cp, L->m1, t1, t2, t3, &Kp),
-                             _mm256_cmpgt_epi32(seven, L->d0));
-        }
-        best = cr_wd_min(best, cr_wd_min(Tm, Tp));
-        if (!_mm256_testz_si256(out, out))
-            out = cr_w_below(ob, best, L->d0, &nm, &np);      /* against the new best */
-        wm = cr_wd_eq(Tm, best);                              /* totals differ in d: no ties */
-        wp = cr_wd_eq(Tp, best);
-        d = _mm256_add_epi32(_mm256_sub_epi32(L->d0, wp), wm);   /* masks are -1 */
-        code = _mm256_or_si256(d, _mm256_and_si256(L->m1, _mm256_set1_epi32(8)));
-        if (anym)
-            cr_w_take(&N, &Km, wm);
-        if (anyp)
-            cr_w_take(&N, &Kp, wp);
-    }
-    if (!_mm256_testz_si256(out, out)) {
-        /* score exactly, in those lanes, the magnitudes away from d0 whose bounds are below
-         * the window's best; where one beats it, put its state into that lane */
-        cr_u32w pm0, ps0, i0, m1, tt1, tt2, tt3, dz;
-        cr_u64d bl, bh, ol[8], oh[8];
-        double obj[8];
-        unsigned bits = (unsigned)_mm256_movemask_ps(_mm256_castsi256_ps(out));
-        int k;
-        pm0.v = L->q0.pm; ps0.v = L->q0.ps; i0.v = L->q0.i; m1.v = L->m1;
-        tt1.v = t1; tt2.v = t2; tt3.v = t3; dz.v = L->d0;
-        bl.v = best.lo; bh.v = best.hi;
-        for (k = 0; k < 8; k++) {
-            ol[k].v = ob[k].lo;
-            oh[k].v = ob[k].hi;
-        }
-        for (; bits; bits &= bits - 1) {
-            int j = cr_as_bsf(bits);
-            cr_sq P, R, G, Q2;
-            cr_cost g2c = 0, e2;
-            int32_t dj, k2 = 0, mk2 = 0, k3, mk3;
-            P.pm = pm0.w[j];
-            P.ps = ps0.w[j];
-            P.b = 8 * i0.w[j];
-            R = G = P;
-            for (k = 0; k < 8; k++)
-                obj[k] = j < 4 ? ol[k].f[j] : oh[k].f[j - 4];
-            dj = cr_w_rescore(&cr_ima_search, &P, tt1.w[j], tt2.w[j], tt3.w[j], m1.w[j], obj,
-                              j < 4 ? bl.f[j] : bh.f[j - 4], dz.w[j], &R, &G, &g2c, &k2, &mk2);
-            if (dj < 0)
-                continue;                         /* the window's winner stands */
-            Q2 = G;
-            k3 = cr_near(&cr_ima_search, &Q2, tt3.w[j], &mk3);
-            e2 = cr_move(&cr_ima_search, &Q2, tt3.w[j], k3, mk3);
-            code = cr_w_put(code, j, dj | (m1.w[j] & 8));
-            N.q0.pm = cr_w_put(N.q0.pm, j, R.pm); N.q0.ps = cr_w_put(N.q0.ps, j, R.ps);
-            N.q0.i = cr_w_put(N.q0.i, j, R.b >> 3); N.q0.s = cr_w_put(N.q0.s, j, cr_ima_step[R.b >> 3]);
-            N.q1.pm = cr_w_put(N.q1.pm, j, G.pm); N.q1.ps = cr_w_put(N.q1.ps, j, G.ps);
-            N.q1.i = cr_w_put(N.q1.i, j, G.b >> 3); N.q1.s = cr_w_put(N.q1.s, j, cr_ima_step[G.b >> 3]);
-            N.q2.pm = cr_w_put(N.q2.pm, j, Q2.pm); N.q2.ps = cr_w_put(N.q2.ps, j, Q2.ps);
-            N.q2.i = cr_w_put(N.q2.i, j, Q2.b >> 3);
-            N.d0 = cr_w_put(N.d0, j, k2 & 7); N.m1 = cr_w_put(N.m1, j, mk2);
-            N.d1 = cr_w_put(N.d1, j, k3 & 7); N.m2 = cr_w_put(N.m2, j, mk3);
-            N.e1 = cr_wd_put(N.e1, j, g2c);
-            N.e2 = cr_wd_put(N.e2, j, e2);
-        }
-    }
-    N.q2.s = cr_w_step(N.q2.i);
-    *L = N;
-    return code;
 }
 
 /* The 8 totals 8 * (own(d) + tail(child_d)) + d of one IMA state P (sign mask m1), one
@@ -1344,55 +1080,6 @@ CR_AVX2 static cr_cost cr_ima_scores_avx2(const cr_sq* P, int32_t t1, int32_t t2
     *k2 = 8 * ri.w[win] + c2.w[win];
     *m2 = mm2.w[win];
     return (cr_cost)best;
-}
-
-#define CR_WLANES_MIN 6          /* fewer IMA rows left: one at a time (5 and fewer: as fast) */
-
-/* Rows x[0..7] (x[j] for j >= live repeat a live row) of n samples (n even) coded side by
- * side from states st[j] = (pm, index, ps), updated for j < live; each row's n / 2 bytes
- * into dst[j], low nibble first (as in WAV). */
-CR_AVX2 static void cr_ima_lanes8(const int16_t* const* x, ptrdiff_t n, int32_t* const* st, int live,
-                                  uint8_t* const* dst) {
-    ptrdiff_t a, k;
-    int j;
-    cr_u32w pm, ps, idx;
-    cr_wlanes L = {0};
-    int32_t T[(CR_LANE_CHUNK + 2) * 8];
-    cr_u32w C[CR_LANE_CHUNK];
-    for (j = 0; j < 8; j++) {
-        const int32_t* s = st[j < live ? j : live - 1];
-        pm.w[j] = s[0];
-        idx.w[j] = s[1];
-        ps.w[j] = s[2];
-    }
-    for (a = 0; a < n; a += CR_LANE_CHUNK) {
-        ptrdiff_t len = n - a < CR_LANE_CHUNK ? n - a : CR_LANE_CHUNK;
-        for (k = 0; k < len + 2; k++) {
-            ptrdiff_t at = a + k < n ? a + k : n - 1;
-            for (j = 0; j < 8; j++)
-                T[8 * k + j] = x[j][at];
-        }
-        if (a == 0)
-            cr_wlanes_start(&L, pm.v, ps.v, idx.v, _mm256_loadu_si256((const __m256i*)T),
-                            _mm256_loadu_si256((const __m256i*)(T + 8)));
-        for (k = 0; k < len; k++)
-            C[k].v = cr_wlanes_step(&L, _mm256_loadu_si256((const __m256i*)(T + 8 * k)),
-                                    _mm256_loadu_si256((const __m256i*)(T + 8 * k + 8)),
-                                    _mm256_loadu_si256((const __m256i*)(T + 8 * k + 16)));
-        for (j = 0; j < live; j++) {
-            uint8_t* o = dst[j] + a / 2;
-            for (k = 0; k + 1 < len; k += 2)
-                o[k / 2] = (uint8_t)(C[k].w[j] | (C[k + 1].w[j] << 4));
-        }
-    }
-    pm.v = L.q0.pm;
-    ps.v = L.q0.ps;
-    idx.v = L.q0.i;
-    for (j = 0; j < live; j++) {
-        st[j][0] = pm.w[j];
-        st[j][1] = idx.w[j];
-        st[j][2] = ps.w[j];
-    }
 }
 
 #undef CR_AVX2_INLINE
@@ -1643,58 +1330,6 @@ static void cr_search_rows(const cr_search_tables* Q, const int16_t* src, ptrdif
         state[3 * r] = S.pm;
         state[3 * r + 1] = S.idx;
         state[3 * r + 2] = S.ps;
-    }
-}
-
-/* Mono IMA ADPCM WAV blocks, many at once: block r is the spb samples at blocks[r] (spb odd,
- * at most 2049), coded as the search encoder codes one block (the first sample in the
- * header with index[r], which is updated; the other spb - 1 samples coded from there,
- * looking ahead within the block) into the 4 + (spb - 1) / 2 bytes at dst[r], low nibble
- * first.  Where the CPU has AVX2, 8 blocks run side by side in lanes. */
-static inline void cr_ima_wav_rows(int16_t* const* blocks, ptrdiff_t rows, ptrdiff_t spb, int32_t* index,
-                            uint8_t* const* dst) {
-    ptrdiff_t r = 0, n = spb - 1, k;
-    int j;
-    int32_t st[8][3];
-    for (r = 0; r < rows; r++) {              /* headers */
-        int16_t first = blocks[r][0];
-        dst[r][0] = (uint8_t)((uint16_t)first & 0xFF);
-        dst[r][1] = (uint8_t)((uint16_t)first >> 8);
-        dst[r][2] = (uint8_t)index[r];
-        dst[r][3] = 0;
-    }
-    r = 0;
-#if CR_AS_AVX2
-    if (cr_isa() >= CR_ISA_AVX2) {
-        for (; rows - r >= CR_WLANES_MIN; r += 8) {
-            int live = rows - r < 8 ? (int)(rows - r) : 8;
-            const int16_t* x[8];
-            int32_t* sp[8];
-            uint8_t* o[8];
-            for (j = 0; j < 8; j++) {
-                ptrdiff_t q = r + (j < live ? j : live - 1);
-                x[j] = blocks[q] + 1;
-                sp[j] = st[j];
-                o[j] = dst[q] + 4;
-                st[j][0] = st[j][2] = blocks[q][0];
-                st[j][1] = index[q];
-            }
-            cr_ima_lanes8(x, n, sp, live, o);
-            for (j = 0; j < live; j++)
-                index[r + j] = st[j][1];
-        }
-    }
-#endif
-    for (; r < rows; r++) {
-        cr_search_state S;
-        uint8_t codes[2048];
-        uint8_t* o = dst[r] + 4;
-        S.pm = S.ps = blocks[r][0];
-        S.idx = index[r];
-        cr_search(&cr_ima_search, &S, blocks[r] + 1, n, n, 0, NULL, codes);
-        for (k = 0; k + 1 < n; k += 2)
-            o[k / 2] = (uint8_t)(codes[k] | (codes[k + 1] << 4));
-        index[r] = S.idx;
     }
 }
 

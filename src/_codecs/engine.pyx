@@ -27,7 +27,7 @@ from resample_k cimport (
 )
 from adpcm_k cimport (
     init_adpcm_tables, cr_search_state, cr_search_tables, cr_search, cr_oki_search,
-    search_rows_k, cr_as_clamp, cr_ima_wav_rows,
+    search_rows_k, cr_as_clamp, ima_wav_encode_block_k,
 )
 
 
@@ -156,12 +156,9 @@ ctypedef struct slot_t:
     int rs_pend              # rs.buf holds this feed's samples, not resampled yet (2: listed)
     int64_t frames           # frames coded at the file's rate
     int64_t max_frames       # most frames the file takes (-1: no limit)
-    int16_t* blk             # IMA: the block being filled (IMA_FRAMES samples), then one
-    # waiting for the end of the feed (ima_pend)
+    int16_t* blk             # IMA: the block being filled (IMA_FRAMES samples)
     int blk_n
     int32_t ima_index        # IMA: step index carried from block to block
-    int ima_pend             # IMA: blk + IMA_FRAMES holds a block to code at feed's end
-    int ima_listed           # IMA: listed for this feed's coding
     cr_search_state oki      # OKI: the search encoder's state
     # OKI: samples not coded yet (coded at the end of a feed, many slots at once, but for
     # the last two or three, which wait for their lookahead)
@@ -291,14 +288,6 @@ cdef class Bank:
     cdef int32_t* ok_state
     cdef Py_ssize_t ok_rows
     cdef int32_t ok_one[3]
-    # IMA blocks of one feed: while im_defer, a slot's last whole block waits in its blk
-    # (ima_pend) and the slot is listed here; _ima_rows codes them together at the end
-    cdef bint im_defer
-    cdef slot_t** im_list
-    cdef int16_t** im_src
-    cdef uint8_t** im_dst
-    cdef int32_t* im_idx
-    cdef Py_ssize_t im_list_n, im_cnt
 
     def __cinit__(self, capacity=16, flush_bytes=4096, sync_every=MEDIA_RATE):
         self.slots = NULL
@@ -320,13 +309,6 @@ cdef class Bank:
         self.ok_cap = 0
         self.ok_state = NULL
         self.ok_rows = 0
-        self.im_defer = False
-        self.im_list = NULL
-        self.im_src = NULL
-        self.im_dst = NULL
-        self.im_idx = NULL
-        self.im_list_n = 0
-        self.im_cnt = 0
         self.flush_bytes = _i64(flush_bytes, "flush_bytes")
         self.sync_every = _i64(sync_every, "sync_every")
         self._check_sizes()
@@ -352,10 +334,6 @@ cdef class Bank:
         free(self.ok_list)
         free(self.ok_src)
         free(self.ok_state)
-        free(self.im_list)
-        free(self.im_src)
-        free(self.im_dst)
-        free(self.im_idx)
 
     cdef void _free_job(self, slot_t* s) noexcept:
         free(s.held)
@@ -750,10 +728,8 @@ cdef class Bank:
                 rs_reset(&s.rs, flt)
         s.blk_n = 0
         s.ima_index = 0
-        s.ima_pend = 0
-        s.ima_listed = 0
         if f == FMT_IMA:
-            s.blk = <int16_t*>malloc(2 * IMA_FRAMES * sizeof(int16_t))
+            s.blk = <int16_t*>malloc(IMA_FRAMES * sizeof(int16_t))
         s.oki.pm = 0
         s.oki.ps = 0
         s.oki.idx = 0
@@ -818,9 +794,10 @@ cdef class Bank:
             s.oki_n += k
         else:       # IMA: whole blocks straight from y, a partial one gathered in blk
             while k > 0:
-                if s.blk_n == 0 and k >= IMA_FRAMES and (k > IMA_FRAMES or not self.im_defer):
-                    self._ima_pending(s)        # its bytes go first
-                    self._ima_one(s, y)
+                if s.blk_n == 0 and k >= IMA_FRAMES:
+                    ima_wav_encode_block_k(y, 1, (IMA_BLOCK - 4) // 4, &s.ima_index,
+                                           &s.out[s.out_len])
+                    s.out_len += IMA_BLOCK
                     y += IMA_FRAMES
                     k -= IMA_FRAMES
                     continue
@@ -830,55 +807,10 @@ cdef class Bank:
                 y += take
                 k -= take
                 if s.blk_n == IMA_FRAMES:
+                    ima_wav_encode_block_k(s.blk, 1, (IMA_BLOCK - 4) // 4, &s.ima_index,
+                                           &s.out[s.out_len])
+                    s.out_len += IMA_BLOCK
                     s.blk_n = 0
-                    if self.im_defer and (s.ima_listed or self.im_cnt < self.im_list_n):
-                        self._ima_pending(s)    # (a block of this feed before it)
-                        memcpy(&s.blk[IMA_FRAMES], s.blk, IMA_FRAMES * sizeof(int16_t))
-                        s.ima_pend = 1          # coded with the others by _ima_rows
-                        if not s.ima_listed:
-                            s.ima_listed = 1
-                            self.im_list[self.im_cnt] = s
-                            self.im_cnt += 1
-                    else:
-                        self._ima_one(s, s.blk)
-
-    cdef void _ima_one(self, slot_t* s, const int16_t* block) noexcept nogil:
-        """Code one whole IMA block (IMA_FRAMES samples) of the slot alone (room for it
-        reserved by the caller)."""
-        cdef int16_t* src = <int16_t*>block
-        cdef uint8_t* dst = &s.out[s.out_len]
-        cr_ima_wav_rows(&src, 1, IMA_FRAMES, &s.ima_index, &dst)
-        s.out_len += IMA_BLOCK
-
-    cdef void _ima_pending(self, slot_t* s) noexcept nogil:
-        """Code the slot's waiting block now, alone (room reserved by the caller)."""
-        if s.ima_pend:
-            self._ima_one(s, &s.blk[IMA_FRAMES])
-            s.ima_pend = 0
-
-    cdef void _ima_rows(self) noexcept nogil:
-        """Code the whole IMA blocks this feed left waiting in the slots (one each), many
-        slots in one cr_ima_wav_rows call (8 side by side where the CPU has AVX2; the same
-        bytes as one block at a time)."""
-        cdef Py_ssize_t i, g = 0
-        cdef slot_t* s
-        for i in range(self.im_cnt):
-            s = self.im_list[i]
-            s.ima_listed = 0
-            if s.ima_pend and self._reserve(s, IMA_BLOCK):
-                self.im_list[g] = s
-                self.im_src[g] = &s.blk[IMA_FRAMES]
-                self.im_dst[g] = &s.out[s.out_len]
-                self.im_idx[g] = s.ima_index
-                g += 1
-        self.im_cnt = 0
-        if g:
-            cr_ima_wav_rows(self.im_src, g, IMA_FRAMES, self.im_idx, self.im_dst)
-        for i in range(g):
-            s = self.im_list[i]
-            s.ima_index = self.im_idx[i]
-            s.out_len += IMA_BLOCK
-            s.ima_pend = 0
 
     cdef void _commit(self, slot_t* s, const int16_t* x, int64_t m) noexcept nogil:
         """Commit m media samples to the file: resampled (if the file's rate is not
@@ -925,13 +857,14 @@ cdef class Bank:
             cnt = rs_process(&s.rs, s.flt, <const int16_t*>NULL, 0, True, self.rs_out,
                              self.rs_scratch)
             self._code(s, self.rs_out, _min64(cnt, want - s.frames))
-        if not self._reserve(s, 2 * IMA_BLOCK + 4):
+        if not self._reserve(s, IMA_BLOCK + 4):
             return
-        self._ima_pending(s)
         if s.fmt == FMT_IMA and s.blk_n > 0:
             for i in range(s.blk_n, IMA_FRAMES):
                 s.blk[i] = s.blk[s.blk_n - 1]
-            self._ima_one(s, s.blk)
+            ima_wav_encode_block_k(s.blk, 1, (IMA_BLOCK - 4) // 4, &s.ima_index,
+                                   &s.out[s.out_len])
+            s.out_len += IMA_BLOCK
             s.blk_n = 0
         elif s.fmt == FMT_OKI and s.oki_n:
             # the stream ends: every sample coded, the last one repeated as lookahead, an
@@ -1200,24 +1133,6 @@ cdef class Bank:
                 raise MemoryError()
             self.ok_list = <int64_t*>p
             self.ok_list_n = k
-        if k > self.im_list_n:
-            p = realloc(self.im_list, k * sizeof(slot_t*))
-            if p == NULL:
-                raise MemoryError()
-            self.im_list = <slot_t**>p
-            p = realloc(self.im_src, k * sizeof(int16_t*))
-            if p == NULL:
-                raise MemoryError()
-            self.im_src = <int16_t**>p
-            p = realloc(self.im_dst, k * sizeof(uint8_t*))
-            if p == NULL:
-                raise MemoryError()
-            self.im_dst = <uint8_t**>p
-            p = realloc(self.im_idx, k * sizeof(int32_t))
-            if p == NULL:
-                raise MemoryError()
-            self.im_idx = <int32_t*>p
-            self.im_list_n = k
         if k > self.rs_list_n:
             p = realloc(self.rs_list, k * sizeof(rs_item))
             if p == NULL:
@@ -1227,8 +1142,6 @@ cdef class Bank:
         with nogil:
             self.rs_defer = True
             self.rs_cnt = 0
-            self.im_defer = True
-            self.im_cnt = 0
             for r in range(k):
                 ev[r] = self._feed_one(self.slots[slots[r]], &block[r, 0] if m else NULL, m,
                                        silence[r], seen[r], digit_start[r], digit[r],
@@ -1236,8 +1149,6 @@ cdef class Bank:
             self.rs_defer = False
             self._rs_run_all()
             self._oki_rows(&slots[0], k)
-            self._ima_rows()
-            self.im_defer = False
             for r in range(k):
                 if self.slots[slots[r]].out_len >= self.slots[slots[r]].flush_at:
                     ev[r] |= EV_FLUSH
