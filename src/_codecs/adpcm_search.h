@@ -38,8 +38,11 @@
  *
  * The SSE2 primitives are for the OKI tables (12-bit values, so 16-bit lanes and 32-bit
  * costs are exact); IMA in WAV (16-bit predictors) and OKI on other CPUs run the same steps
- * with the portable scalar primitives (64-bit costs).  All give the same codes
- * (tests/test_adpcm.py checks it through recorder.set_simd_level; levels: cpu_isa.h).
+ * with the portable scalar primitives (64-bit costs), IMA on AVX2 with its 8 own costs in
+ * one vector (cr_own_avx2, 64-bit products) and all 8 magnitudes' tails scored at once in
+ * 32-bit lanes with double costs (cr_ima_scores_avx2).  All give the same codes
+ * (tests/test_adpcm.py, test_adpcm_wav.py and test_recorder_coding.py check it through
+ * recorder.set_simd_level; levels: cpu_isa.h).
  */
 #ifndef CALLRECORDER_ADPCM_SEARCH_H
 #define CALLRECORDER_ADPCM_SEARCH_H
