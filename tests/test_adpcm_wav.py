@@ -112,6 +112,28 @@ def test_ima_matches_the_reference_coder(channels):
     assert meta.frames == 1700 and meta.format == "ima"
 
 
+def test_ima_matches_the_reference_coder_at_every_simd_level():
+    """The search encoder's AVX2 path for IMA (the 8 own costs at once, all 8 magnitudes'
+    tails at once when a challenger passes) and its portable one write the reference's
+    blocks: speech, loud noise that clips, full-scale square waves (every magnitude beyond
+    the clamp gives the same predictor), a ramp through every step size and silence."""
+    import recorder
+
+    n = np.arange(1200)
+    square = np.where(n % 10 < 5, 32767, -32768)
+    fast = np.where(n[:600] % 3 == 0, 32767, -32768)
+    loud = (np.random.default_rng(5).standard_normal(1200) * 20000).clip(-32768, 32767)
+    ramp = np.linspace(-32768, 32767, 1200)
+    x = np.concatenate([X[:1200], loud, fast, square, ramp, np.zeros(600)]).astype(np.int16)
+    want = ref.ima_wav_encode([(int(v),) for v in x], 1, 256)
+    try:
+        for level in recorder.simd.LEVELS:
+            name = recorder.set_simd_level(level)
+            assert fields(wav_bytes(x, "ima"))["data"] == want, name
+    finally:
+        recorder.set_simd_level(None)
+
+
 @settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(
     st.sampled_from(["ima", "oki"]),

@@ -275,3 +275,99 @@ def test_many_channels_resampled_together_give_the_oracle_bytes(tmp_path, media,
         ), i
         ch.close()
     engine.stop()
+
+
+def _ima_media(kind: int, i: int, n: int) -> np.ndarray:
+    """n samples at 8 kHz of one kind: real speech (asterisk prompts), loud noise, a
+    full-scale square wave, silence, or speech cut by full-scale square bursts."""
+    from dsp_signals import read_wav8k, speech_files_or_skip
+
+    rng = np.random.default_rng(i)
+    if kind in (0, 4):
+        files = speech_files_or_skip("fr")
+        start = (37 * i) % len(files)
+        x = np.concatenate([read_wav8k(f) for f in (files[start:] + files[:start])[:40]])
+        x = np.resize(x[(997 * i) % 8000 :], n)
+        if kind == 4:
+            period = 9 + i
+            square = np.where(np.arange(n) % period < period // 2, 32767, -32768)
+            burst = (np.arange(n) // 700) % 3 == 1
+            x = np.where(burst, square, x)
+        return x.astype(np.int16)
+    if kind == 1:
+        return (rng.standard_normal(n) * 12000).clip(-32768, 32767).astype(np.int16)
+    if kind == 2:
+        period = 6 + 2 * i
+        return np.where(np.arange(n) % period < period // 2, 32767, -32768).astype(np.int16)
+    return np.zeros(n, np.int16)
+
+
+def test_many_ima_channels_give_the_oracle_bytes_at_every_simd_level(tmp_path):
+    # IMA blocks are coded by the search encoder (with its AVX2 own costs and scorer of all
+    # 8 magnitudes where the CPU has AVX2, the portable primitives below): at every SIMD
+    # level the files are exactly the one-shot oracle's, and the same bytes at every level,
+    # on real speech, loud noise, full-scale square waves (predictor clamps), silence and
+    # speech cut by square bursts; 21 channels in one engine, most starting together, others
+    # later, at other rates, with barge-in hold-back, pushing chunks of 37 to 1010 samples
+    # (two blocks in one tick), ending at different ticks mid-block
+    n = 21
+    starts = [0] * 9 + [1] * 5 + [2, 2, 3, 4, 6, 9, 13]
+    rates = [8000] * 14 + [6000, 11025, 11000, 8000, 6000, 11025, 8000]
+    sizes = {14: 505, 15: 1010, 16: 80, 17: 37, 18: 240}
+    stop = [70 + (7 * i) % 17 for i in range(n)]
+    media = [_ima_media(i % 5, i, 1010 * (max(stop) + 1)) for i in range(n)]
+    files = {}
+    for level in recorder.simd.LEVELS:
+        name = recorder.set_simd_level(level)
+        try:
+            root = tmp_path / name
+            root.mkdir(exist_ok=True)
+            engine = recorder.Engine()
+            clock = ManualClock()
+            chans, got = [], [[] for _ in range(n)]
+            for _ in range(n):
+                ch = CallChannel(media_root=root, codec="s16", clock=clock, engine=engine)
+                ch.ring()
+                ch.answer()
+                chans.append(ch)
+            pos = [0] * n
+            for step in range(max(stop) + 1):
+                for i, ch in enumerate(chans):
+                    if step == starts[i]:
+                        assert ch.FileRecorder.start(
+                            f"{i}.wav",
+                            file_format="ima",
+                            rate=rates[i],
+                            max_bytes=0,
+                            milliseconds_max_silence=0,
+                            barge_in=i in (4, 11),
+                        )
+                # the tick's media of every channel, then one process: the engine's worker
+                # cannot take a channel's frame alone in between
+                with engine.lock:
+                    for i, ch in enumerate(chans):
+                        if step > stop[i]:
+                            continue
+                        size = sizes.get(i, 160)
+                        if step == stop[i]:
+                            size = 11 * i + 1  # a last piece shorter than a frame
+                        frame = media[i][pos[i] : pos[i] + size]
+                        pos[i] += size
+                        ch.push(frame)
+                        if step >= starts[i]:
+                            got[i].append(frame)
+                    clock.t += 0.02
+                    engine.process()
+                for i, ch in enumerate(chans):
+                    if step == stop[i]:
+                        ch.FileRecorder.stop()
+                        assert ch.FileRecorder.cause() is Cause.ABORTED
+            for i, ch in enumerate(chans):
+                data = (root / f"{i}.wav").read_bytes()
+                assert data == oracle(np.concatenate(got[i]), "ima", rates[i]), (name, i)
+                files.setdefault(i, data)
+                assert data == files[i], (name, i)
+                ch.close()
+            engine.stop()
+        finally:
+            recorder.set_simd_level(None)

@@ -38,8 +38,11 @@
  *
  * The SSE2 primitives are for the OKI tables (12-bit values, so 16-bit lanes and 32-bit
  * costs are exact); IMA in WAV (16-bit predictors) and OKI on other CPUs run the same steps
- * with the portable scalar primitives (64-bit costs).  All give the same codes
- * (tests/test_adpcm.py checks it through recorder.set_simd_level; levels: cpu_isa.h).
+ * with the portable scalar primitives (64-bit costs), IMA on AVX2 with its 8 own costs in
+ * one vector (cr_own_avx2, 64-bit products) and all 8 magnitudes' tails scored at once in
+ * 32-bit lanes with double costs (cr_ima_scores_avx2).  All give the same codes
+ * (tests/test_adpcm.py, test_adpcm_wav.py and test_recorder_coding.py check it through
+ * recorder.set_simd_level; levels: cpu_isa.h).
  */
 #ifndef CALLRECORDER_ADPCM_SEARCH_H
 #define CALLRECORDER_ADPCM_SEARCH_H
@@ -871,16 +874,259 @@ CR_AVX2 static void cr_search_rows_oki_avx2(const int16_t* src, ptrdiff_t rows, 
         }
     }
 }
+
+/* --- AVX2: all 8 first magnitudes' tails at once (IMA in WAV files) -----------------------
+ *
+ * cr_oki_scores_avx2's counterpart for IMA, one magnitude per lane, built from the OKI lane
+ * coder's steps (cr_l_*, above) in 32-bit lanes: IMA's predictors and predictor changes (up
+ * to 15 * 32767 / 8) need 32 bits, and its squared errors more, so costs are doubles (exact:
+ * a total is an integer below 8 * 6 * 2^32 + 8 < 2^39, far below 2^53, so compares and
+ * minimums are those of the 64-bit costs).  Steps (89 entries) are gathered from
+ * cr_ima_step; decision levels and predictor changes are computed from the step.
+ *
+ * (Measured and dropped, 2026-12-01: 8 IMA streams side by side, one per lane, as the OKI
+ * lanes do (branch ima, commit eb20538): about as fast as this one-stream coder on speech
+ * and noise, 38-44 ns a sample, and 2-3x slower on full-scale square waves, where most
+ * magnitudes clamp to the same predictor and the lanes rescore often.  See bench/RESULTS.md.) */
+
+typedef struct { __m256d lo, hi; } cr_wd;       /* 8 costs: lanes 0-3, lanes 4-7 */
+typedef struct { __m256i pm, ps, i, s; } cr_wq; /* both predictors, step index, step */
+typedef union { __m256i v; int32_t w[8]; } cr_u32w;
+typedef union { __m256d v; double f[4]; } cr_u64d;
+
+CR_AVX2_INLINE __m256i cr_w_step(__m256i idx) {
+    return _mm256_i32gather_epi32((const int*)cr_ima_step, idx, 4);
+}
+
+CR_AVX2_INLINE __m256i cr_w_neg_if(__m256i v, __m256i m) {
+    return _mm256_sub_epi32(_mm256_xor_si256(v, m), m);
+}
+
+CR_AVX2_INLINE __m256i cr_w_clamp(__m256i v) {
+    return _mm256_min_epi32(_mm256_max_epi32(v, _mm256_set1_epi32(-32768)), _mm256_set1_epi32(32767));
+}
+
+/* The step index after magnitude c: clamp(i + {-1,-1,-1,-1,2,4,6,8}[c], 0, 88). */
+CR_AVX2_INLINE __m256i cr_w_next(__m256i i, __m256i c) {
+    __m256i up = _mm256_sub_epi32(_mm256_add_epi32(c, c), _mm256_set1_epi32(6));
+    __m256i adj = _mm256_blendv_epi8(_mm256_set1_epi32(-1), up, _mm256_cmpgt_epi32(c, _mm256_set1_epi32(3)));
+    return _mm256_min_epi32(_mm256_max_epi32(_mm256_add_epi32(i, adj), _mm256_setzero_si256()),
+                            _mm256_set1_epi32(CR_IMA_STEPS - 1));
+}
+
+/* The shift-sum changes of magnitudes 0..7 at steps s. */
+CR_AVX2_INLINE void cr_w_rs8(__m256i s, __m256i* rs) {
+    __m256i a = _mm256_srli_epi32(s, 3), q = _mm256_srli_epi32(s, 2), h = _mm256_srli_epi32(s, 1);
+    rs[0] = a; rs[1] = _mm256_add_epi32(a, q); rs[2] = _mm256_add_epi32(a, h);
+    rs[3] = _mm256_add_epi32(rs[2], q); rs[4] = _mm256_add_epi32(a, s);
+    rs[5] = _mm256_add_epi32(rs[4], q); rs[6] = _mm256_add_epi32(rs[4], h);
+    rs[7] = _mm256_add_epi32(rs[6], q);
+}
+
+/* Both roundings' predictor changes of magnitudes c at steps s. */
+CR_AVX2_INLINE void cr_w_r(__m256i s, __m256i c, __m256i* rm, __m256i* rs) {
+    __m256i c21 = _mm256_add_epi32(_mm256_add_epi32(c, c), _mm256_set1_epi32(1));
+    __m256i b2 = _mm256_srai_epi32(_mm256_slli_epi32(c, 29), 31);
+    __m256i b1 = _mm256_srai_epi32(_mm256_slli_epi32(c, 30), 31);
+    __m256i b0 = _mm256_srai_epi32(_mm256_slli_epi32(c, 31), 31);
+    *rm = _mm256_srli_epi32(_mm256_mullo_epi32(s, c21), 3);
+    *rs = _mm256_add_epi32(_mm256_add_epi32(_mm256_srli_epi32(s, 3), _mm256_and_si256(b2, s)),
+                           _mm256_add_epi32(_mm256_and_si256(b1, _mm256_srli_epi32(s, 1)),
+                                            _mm256_and_si256(b0, _mm256_srli_epi32(s, 2))));
+}
+
+/* The magnitude nearest to t for both predictors at step s (the count of k = 1..7 with
+ * 2|u| > sum(k-1) + sum(k), sum = rm + rs, u = 2t - pm - ps); *m the sign mask. */
+CR_AVX2_INLINE __m256i cr_w_near(__m256i t, __m256i pm, __m256i ps, __m256i s, __m256i* m) {
+    __m256i u = _mm256_sub_epi32(_mm256_add_epi32(t, t), _mm256_add_epi32(pm, ps));
+    __m256i au2, mul = s, s2x = _mm256_add_epi32(s, s), rs[8], sum[8], a, b;
+    int d;
+    *m = _mm256_srai_epi32(u, 31);
+    au2 = _mm256_abs_epi32(u);
+    au2 = _mm256_add_epi32(au2, au2);
+    cr_w_rs8(s, rs);
+    for (d = 0; d < 8; d++) {
+        sum[d] = _mm256_add_epi32(rs[d], _mm256_srli_epi32(mul, 3));      /* mul = (2d+1) s */
+        mul = _mm256_add_epi32(mul, s2x);
+    }
+    for (d = 1; d < 8; d++)
+        sum[d - 1] = _mm256_cmpgt_epi32(au2, _mm256_add_epi32(sum[d - 1], sum[d]));
+    a = _mm256_add_epi32(_mm256_add_epi32(sum[0], sum[1]), _mm256_add_epi32(sum[2], sum[3]));
+    b = _mm256_add_epi32(_mm256_add_epi32(sum[4], sum[5]), sum[6]);
+    return _mm256_sub_epi32(_mm256_setzero_si256(), _mm256_add_epi32(a, b));
+}
+
+/* Move both predictors by magnitude c (sign mask m) at step s. */
+CR_AVX2_INLINE void cr_w_move(__m256i s, __m256i c, __m256i m, __m256i* pm, __m256i* ps) {
+    __m256i rm, rs;
+    cr_w_r(s, c, &rm, &rs);
+    *pm = cr_w_clamp(_mm256_add_epi32(*pm, cr_w_neg_if(rm, m)));
+    *ps = cr_w_clamp(_mm256_add_epi32(*ps, cr_w_neg_if(rs, m)));
+}
+
+CR_AVX2_INLINE __m256d cr_w_lo(__m256i v) { return _mm256_cvtepi32_pd(_mm256_castsi256_si128(v)); }
+CR_AVX2_INLINE __m256d cr_w_hi(__m256i v) { return _mm256_cvtepi32_pd(_mm256_extracti128_si256(v, 1)); }
+
+/* a^2 + b^2 as doubles (exact: integers below 2^33). */
+CR_AVX2_INLINE cr_wd cr_w_sq2(__m256i a, __m256i b) {
+    __m256d al = cr_w_lo(a), ah = cr_w_hi(a), bl = cr_w_lo(b), bh = cr_w_hi(b);
+    cr_wd c;
+    c.lo = _mm256_add_pd(_mm256_mul_pd(al, al), _mm256_mul_pd(bl, bl));
+    c.hi = _mm256_add_pd(_mm256_mul_pd(ah, ah), _mm256_mul_pd(bh, bh));
+    return c;
+}
+
+/* Squared errors (t - pm)^2 + (t - ps)^2. */
+CR_AVX2_INLINE cr_wd cr_w_cost(__m256i t, __m256i pm, __m256i ps) {
+    return cr_w_sq2(_mm256_sub_epi32(t, pm), _mm256_sub_epi32(t, ps));
+}
+
+CR_AVX2_INLINE cr_wd cr_wd_add(cr_wd a, cr_wd b) {
+    cr_wd c;
+    c.lo = _mm256_add_pd(a.lo, b.lo);
+    c.hi = _mm256_add_pd(a.hi, b.hi);
+    return c;
+}
+
+CR_AVX2_INLINE cr_wd cr_wd_min(cr_wd a, cr_wd b) {
+    cr_wd c;
+    c.lo = _mm256_min_pd(a.lo, b.lo);
+    c.hi = _mm256_min_pd(a.hi, b.hi);
+    return c;
+}
+
+/* 8 * c + d (d: 32-bit lanes 0..7). */
+CR_AVX2_INLINE cr_wd cr_wd_total(cr_wd c, __m256i d) {
+    const __m256d eight = _mm256_set1_pd(8.0);
+    cr_wd t;
+    t.lo = _mm256_add_pd(_mm256_mul_pd(c.lo, eight), cr_w_lo(d));
+    t.hi = _mm256_add_pd(_mm256_mul_pd(c.hi, eight), cr_w_hi(d));
+    return t;
+}
+
+/* One state moved by its nearest magnitude at t (as cr_l_greedy; the step not looked up). */
+CR_AVX2_INLINE __m256i cr_w_greedy(const cr_wq* P, __m256i t, cr_wq* R, __m256i* m, cr_wd* e) {
+    __m256i c = cr_w_near(t, P->pm, P->ps, P->s, m);
+    R->pm = P->pm;
+    R->ps = P->ps;
+    cr_w_move(P->s, c, *m, &R->pm, &R->ps);
+    R->i = cr_w_next(P->i, c);
+    *e = cr_w_cost(t, R->pm, R->ps);
+    return c;
+}
+
+typedef struct { cr_wq r, g2, g3; __m256i c2, m2, c3, m3; cr_wd e2, e3; } cr_wcand;
+
+/* Candidate first magnitudes c from Q0 (sign m1), then their tails (as cr_l_candidate). */
+CR_AVX2_INLINE cr_wd cr_w_candidate(const cr_wq* Q0, __m256i c, __m256i m1, __m256i t1, __m256i t2,
+                                    __m256i t3, cr_wcand* K) {
+    cr_wd own, a2, a3, tail;
+    cr_wq A2, A3;
+    __m256i ca, ma3;
+    K->r.pm = Q0->pm;
+    K->r.ps = Q0->ps;
+    cr_w_move(Q0->s, c, m1, &K->r.pm, &K->r.ps);
+    own = cr_w_cost(t1, K->r.pm, K->r.ps);
+    K->r.i = cr_w_next(Q0->i, c);
+    K->r.s = cr_w_step(K->r.i);
+    K->c2 = cr_w_greedy(&K->r, t2, &K->g2, &K->m2, &K->e2);
+    K->g2.s = cr_w_step(K->g2.i);
+    K->c3 = cr_w_greedy(&K->g2, t3, &K->g3, &K->m3, &K->e3);
+    ca = _mm256_min_epi32(_mm256_add_epi32(K->c2, _mm256_set1_epi32(1)), _mm256_set1_epi32(7));
+    A2.pm = K->r.pm;
+    A2.ps = K->r.ps;
+    cr_w_move(K->r.s, ca, K->m2, &A2.pm, &A2.ps);
+    a2 = cr_w_cost(t2, A2.pm, A2.ps);
+    A2.i = cr_w_next(K->r.i, ca);
+    A2.s = cr_w_step(A2.i);
+    cr_w_greedy(&A2, t3, &A3, &ma3, &a3);
+    tail = cr_wd_min(cr_wd_add(K->e2, K->e3), cr_wd_add(a2, a3));
+    return cr_wd_total(cr_wd_add(own, tail), c);
+}
+
+/* The 8 totals 8 * (own(d) + tail(child_d)) + d of one IMA state P (sign mask m1), one
+ * magnitude per lane (cr_w_candidate with P in every lane): returns the smallest, *W the
+ * winner's child and its tail's G step (as cr_oki_scores_avx2 does for OKI). */
+CR_AVX2 static cr_cost cr_ima_scores_avx2(const cr_sq* P, int32_t t1, int32_t t2, int32_t t3,
+                                          int32_t m1, cr_sq* R, cr_sq* G, cr_cost* g2c, int32_t* k2,
+                                          int32_t* m2) {
+    cr_wq Q0;
+    cr_wcand K;
+    cr_wd tot;
+    cr_u64d lo, hi, e2l, e2h;
+    cr_u32w rpm, rps, ri, gpm, gps, gi, c2, mm2;
+    double best;
+    int d, win = 0;
+    Q0.pm = _mm256_set1_epi32(P->pm);
+    Q0.ps = _mm256_set1_epi32(P->ps);
+    Q0.i = _mm256_set1_epi32(P->b >> 3);
+    Q0.s = _mm256_set1_epi32(cr_ima_step[P->b >> 3]);
+    tot = cr_w_candidate(&Q0, _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7), _mm256_set1_epi32(m1),
+                         _mm256_set1_epi32(t1), _mm256_set1_epi32(t2), _mm256_set1_epi32(t3), &K);
+    lo.v = tot.lo;
+    hi.v = tot.hi;
+    best = lo.f[0];
+    for (d = 1; d < 8; d++) {
+        double v = d < 4 ? lo.f[d] : hi.f[d - 4];
+        if (v < best) {
+            best = v;
+            win = d;
+        }
+    }
+    rpm.v = K.r.pm; rps.v = K.r.ps; ri.v = K.r.i;
+    gpm.v = K.g2.pm; gps.v = K.g2.ps; gi.v = K.g2.i;
+    c2.v = K.c2; mm2.v = K.m2;
+    e2l.v = K.e2.lo; e2h.v = K.e2.hi;
+    R->pm = rpm.w[win]; R->ps = rps.w[win]; R->b = 8 * ri.w[win];
+    G->pm = gpm.w[win]; G->ps = gps.w[win]; G->b = 8 * gi.w[win];
+    *g2c = (cr_cost)(win < 4 ? e2l.f[win] : e2h.f[win - 4]);
+    *k2 = 8 * ri.w[win] + c2.w[win];
+    *m2 = mm2.w[win];
+    return (cr_cost)best;
+}
+
 #undef CR_AVX2_INLINE
 #undef CR_AVX2
 #endif
 
 /* --- the encoder ------------------------------------------------------------------------ */
 
+#if CR_AS_AVX2
+/* cr_own in AVX2 (any tables, 32-bit entries): the same 8 costs, 64-bit products of the
+ * 32-bit errors (_mm256_mul_epi32 on the even and the odd lanes). */
+__attribute__((target("avx2"))) static inline unsigned cr_own_avx2(
+        const cr_search_tables* Q, const cr_sq* P, int32_t t, int32_t base, int32_t m, cr_cost J,
+        cr_cost* o8) {
+    __m256i vm = _mm256_set1_epi32(m), lo = _mm256_set1_epi32(Q->lo), hi = _mm256_set1_epi32(Q->hi);
+    __m256i rm = _mm256_loadu_si256((const __m256i*)(Q->rm + base));
+    __m256i rs = _mm256_loadu_si256((const __m256i*)(Q->rs + base));
+    __m256i vt = _mm256_set1_epi32(t), a, b, ev, od, x, y, vJ = _mm256_set1_epi64x(J);
+    rm = _mm256_sub_epi32(_mm256_xor_si256(rm, vm), vm);
+    rs = _mm256_sub_epi32(_mm256_xor_si256(rs, vm), vm);
+    a = _mm256_sub_epi32(vt, _mm256_min_epi32(_mm256_max_epi32(_mm256_add_epi32(_mm256_set1_epi32(P->pm), rm), lo), hi));
+    b = _mm256_sub_epi32(vt, _mm256_min_epi32(_mm256_max_epi32(_mm256_add_epi32(_mm256_set1_epi32(P->ps), rs), lo), hi));
+    ev = _mm256_add_epi64(_mm256_mul_epi32(a, a), _mm256_mul_epi32(b, b));            /* d = 0, 2, 4, 6 */
+    a = _mm256_srli_epi64(a, 32);
+    b = _mm256_srli_epi64(b, 32);
+    od = _mm256_add_epi64(_mm256_mul_epi32(a, a), _mm256_mul_epi32(b, b));            /* d = 1, 3, 5, 7 */
+    ev = _mm256_add_epi64(_mm256_slli_epi64(ev, 3), _mm256_setr_epi64x(0, 2, 4, 6));
+    od = _mm256_add_epi64(_mm256_slli_epi64(od, 3), _mm256_setr_epi64x(1, 3, 5, 7));
+    x = _mm256_unpacklo_epi64(ev, od);                   /* d = 0, 1 | 4, 5 */
+    y = _mm256_unpackhi_epi64(ev, od);                   /* d = 2, 3 | 6, 7 */
+    ev = _mm256_permute2x128_si256(x, y, 0x20);          /* d = 0..3 */
+    od = _mm256_permute2x128_si256(x, y, 0x31);          /* d = 4..7 */
+    _mm256_storeu_si256((__m256i*)o8, ev);
+    _mm256_storeu_si256((__m256i*)(o8 + 4), od);
+    return (unsigned)(_mm256_movemask_pd(_mm256_castsi256_pd(_mm256_cmpgt_epi64(vJ, ev)))
+                      | (_mm256_movemask_pd(_mm256_castsi256_pd(_mm256_cmpgt_epi64(vJ, od))) << 4));
+}
+#endif
+
 /* Code x[0..nfin) (targets x >> shift; nfin <= n) looking ahead within x[0..n), the last
  * sample repeated past it.  Codes pair into bytes (high nibble first) through *held (-1:
- * none), or with held NULL are written one per byte.  Returns the bytes written.  simd: use
- * the SSE2 primitives (OKI tables only). */
+ * none), or with held NULL are written one per byte.  Returns the bytes written.  simd: 1
+ * the SSE2 primitives (OKI tables only), 2 those and the AVX2 scorer (OKI), 3 the portable
+ * ones with the 8 own costs in AVX2 (cr_own_avx2, any tables: IMA). */
 CR_AS_INLINE ptrdiff_t cr_search_body(const cr_search_tables* Q, const int simd, cr_search_state* S,
                                       const int16_t* x, ptrdiff_t n, ptrdiff_t nfin, int shift,
                                       int* held, uint8_t* dst) {
@@ -918,14 +1164,29 @@ CR_AS_INLINE ptrdiff_t cr_search_body(const cr_search_tables* Q, const int simd,
         e3 = cr_move(Q, &Q3, t3, k3, m3);
         J = (e1 + e2 + e3) * 8 + d0;                  /* d0's G path */
 #if CR_AS_SSE2
-        if (simd)
+        if (simd == 1 || simd == 2)
             mask = cr_oki_own(&Q0, t1, base, m1, J, o8s);
+        else
+#endif
+#if CR_AS_AVX2
+        if (simd == 3)
+            mask = cr_own_avx2(Q, &Q0, t1, base, m1, J, o8);
         else
 #endif
             mask = cr_own(Q, &Q0, t1, base, m1, J, o8);
         mask &= ~(1u << d0);
 #if CR_AS_AVX2
-        if (mask && simd == 2) {
+        if (mask && simd == 3) {
+            /* every magnitude's total at once (the same numbers as below) */
+            cr_sq R, G;
+            cr_cost g2c;
+            int32_t gk, gm;
+            best = cr_ima_scores_avx2(&Q0, t1, t2, t3, m1, &R, &G, &g2c, &gk, &gm);
+            d = (int32_t)(best & 7);
+            if (d != d0) {
+                WR = R; WG = G; wg2 = g2c; wk2 = gk; wm2 = gm;
+            }
+        } else if (mask && simd == 2) {
             /* every magnitude's total at once (the same numbers as below) */
             cr_win W;
             best = cr_oki_scores_avx2(&Q0, t1, t2, t3, m1, o8s, &W);
@@ -953,7 +1214,7 @@ CR_AS_INLINE ptrdiff_t cr_search_body(const cr_search_tables* Q, const int simd,
                 cr_cost tot;
                 dd = cr_as_bsf(mask);
 #if CR_AS_SSE2
-                if (simd ? o8s[dd] >= best : o8[dd] >= best)
+                if (simd == 1 || simd == 2 ? o8s[dd] >= best : o8[dd] >= best)
 #else
                 if (o8[dd] >= best)
 #endif
@@ -961,7 +1222,7 @@ CR_AS_INLINE ptrdiff_t cr_search_body(const cr_search_tables* Q, const int simd,
                 R = Q0;
                 own = cr_move(Q, &R, t1, base + dd, m1);
 #if CR_AS_SSE2
-                if (simd)
+                if (simd == 1 || simd == 2)
                     tot = (own + cr_oki_tail(&R, t2, t3, &G, &g2c, &gk, &gm)) * 8 + dd;
                 else
 #endif
@@ -1015,6 +1276,12 @@ static ptrdiff_t cr_search_oki_sse2(cr_search_state* S, const int16_t* x, ptrdif
 #endif
 #if CR_AS_AVX2
 __attribute__((target("avx2")))
+static ptrdiff_t cr_search_ima_avx2(const cr_search_tables* Q, cr_search_state* S, const int16_t* x,
+                                    ptrdiff_t n, ptrdiff_t nfin, int shift, int* held, uint8_t* dst) {
+    return cr_search_body(Q, 3, S, x, n, nfin, shift, held, dst);
+}
+
+__attribute__((target("avx2")))
 static ptrdiff_t cr_search_oki_avx2(cr_search_state* S, const int16_t* x, ptrdiff_t n, ptrdiff_t nfin,
                                     int* held, uint8_t* dst) {
     return cr_search_body(&cr_oki_search, 2, S, x, n, nfin, 4, held, dst);
@@ -1034,6 +1301,10 @@ static ptrdiff_t cr_search(const cr_search_tables* Q, cr_search_state* S, const 
         if (level >= CR_ISA_SSE2)
             return cr_search_oki_sse2(S, x, n, nfin, held, dst);
     }
+#endif
+#if CR_AS_AVX2
+    if (Q != &cr_oki_search && cr_isa() >= CR_ISA_AVX2)
+        return cr_search_ima_avx2(Q, S, x, n, nfin, shift, held, dst);
 #endif
     return cr_search_portable(Q, S, x, n, nfin, shift, held, dst);
 }
