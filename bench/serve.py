@@ -30,7 +30,7 @@ After the run every recording is checked: one per call, each exactly the streame
 (length and bytes), and the server's call logs report no lost packets.
 
 Capacity at saturation (``--cpu-limit CORES``, root only): the server and its workers
-run in a cgroup whose CPU quota is ``CORES`` (``cpu.cfs_quota_us`` / ``cpu.max``, 10 ms
+run in a cgroup whose CPU quota is ``CORES`` (``cpu.cfs_quota_us`` / ``cpu.max``, 5 ms
 periods), so SIPp keeps the rest of the machine; the run *kept up* when no call was
 refused, no packet was dropped or overrun, the engine never reported itself behind, and
 every recording is exact.  The largest number of calls that keeps up, divided by
@@ -243,8 +243,10 @@ def raise_nofile() -> None:
 def cpu_cgroup(cores: float) -> str:
     """A new cgroup whose tasks together get at most ``cores`` CPUs' time (cgroup v1
     ``cpu`` controller, or v2 ``cpu.max``); its directory.  Needs root."""
-    period = 10_000  # µs: short periods, so a throttled server stalls 10 ms at most
-    quota = max(1000, int(cores * period))
+    period = 5_000  # µs: short periods, so a throttled server stalls a few ms at most
+    quota = int(cores * period)
+    if quota < 1000:  # the kernel's smallest quota is 1 ms
+        raise SystemExit(f"--cpu-limit {cores:g}: at least {1000 / period:g} cores")
     name = f"callrecorder-bench-{os.getpid()}"
     v1, v2 = "/sys/fs/cgroup/cpu", "/sys/fs/cgroup"
     try:

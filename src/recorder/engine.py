@@ -76,6 +76,9 @@ _FIELD_KINDS = {
 QUIET_TICKS = 3  # ticks without media before the gap watchdog looks at a channel
 REPORT_EVERY = 60.0  # seconds between two "engine behind" log lines at most
 BEHIND_TICKS = 3  # ticks in a row the worker ran out of time before the engine is "behind"
+#: ... with some slot's media waiting at least this long (samples): a tick that only lost
+#: its time (the thread descheduled, another thread holding the GIL) is not a backlog
+BEHIND_BACKLOG = 10 * FRAME
 _PUSH_CODES = {"s16": 0, "alaw": 1, "ulaw": 2}  # codec names -> Bank.push_rows codes
 
 
@@ -578,8 +581,9 @@ class Engine:
     @property
     def behind(self) -> bool:
         """True while the worker cannot keep up: for :data:`BEHIND_TICKS` ticks in a row
-        it has used its whole tick and media was still waiting.  It clears as soon as a
-        tick finishes all waiting media.  While behind, the gap watchdog waits (it would
+        it has used its whole tick and some channel's media had waited
+        :data:`BEHIND_BACKLOG` samples (200 ms) or more.  It clears as soon as a tick
+        finishes all waiting media.  While behind, the gap watchdog waits (it would
         only add work) and a server should refuse new calls."""
         return self._behind
 
@@ -646,8 +650,9 @@ class Engine:
                 self._wake_waiters()  # blocked record()/wait calls with something to see
             except Exception:  # the worker must go on whatever happened
                 log.exception("waking waiters failed")
+            backlog = not done and self.bank.ready(BEHIND_BACKLOG).size > 0
         self._load = 0.8 * self._load + 0.2 * (time.monotonic() - start) / self.tick
-        self._late_ticks = 0 if done else self._late_ticks + 1
+        self._late_ticks = self._late_ticks + 1 if backlog else 0
         now = time.monotonic()
         if not self._behind and self._late_ticks >= BEHIND_TICKS:
             self._behind, self._behind_since = True, now
