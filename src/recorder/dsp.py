@@ -682,6 +682,12 @@ class MultiDetector:
         if n > 1 << 28:
             raise ValueError(f"block rows of {n} samples: feed at most {1 << 28} samples per call")
         slots = self._rows(rows, k)
+        ev, silence, flags, level = self._run(x, slots)
+        return self._result(ev, slots, silence, flags, level)
+
+    def _run(self, x: np.ndarray, slots: np.ndarray):
+        """The detectors over ``x`` for ``slots``: (events, silence, flags, level)."""
+        k, n = x.shape
         need = self._m.max_events(k, n)
         if len(self._ev) < need:
             self._ev = np.empty(need, _k.EVENT_DTYPE)
@@ -689,7 +695,7 @@ class MultiDetector:
         flags = np.empty(k, np.uint8)
         level = np.empty(k, np.float32)
         nev = self._m.process(x, slots, self._ev, silence, flags, level)
-        return self._result(self._ev[:nev], slots, silence, flags, level)
+        return self._ev[:nev], silence, flags, level
 
     def onsets(self, block: np.ndarray, rows: np.ndarray) -> Onsets:
         """Run the next chunk of each listed slot, like :meth:`process`, and return only
@@ -725,19 +731,12 @@ class MultiDetector:
             raise TypeError("block must be a C-contiguous 2-D int16 numpy array")
         if not (isinstance(rows, np.ndarray) and rows.dtype == np.int64 and rows.ndim == 1):
             raise TypeError("rows must be a 1-D int64 numpy array")
-        k, n = block.shape
-        need = self._m.max_events(k, n)
-        if len(self._ev) < need:
-            self._ev = np.empty(need, _k.EVENT_DTYPE)
-        silence = np.empty(k, np.int64)
-        flags = np.empty(k, np.uint8)
-        level = np.empty(k, np.float32)
-        nev = self._m.process(block, np.ascontiguousarray(rows), self._ev, silence, flags, level)
+        k = block.shape[0]
+        ev, silence, flags, _ = self._run(block, np.ascontiguousarray(rows))
         digit_start = np.full(k, -1, np.int64)
         digit = np.zeros(k, np.int32)
         audio_start = np.full(k, -1, np.int64)
-        if nev:
-            ev = self._ev[:nev]
+        if len(ev):
             kind = ev["kind"]
             for e in ev[kind == _k.DIGIT_START]:  # rare: the earliest of each row counts
                 r, at = int(e["row"]), int(e["start"])
