@@ -19,6 +19,7 @@ class Bank:
     capacity: int
     flush_bytes: int
     sync_every: int
+    write_ns: int
     def __init__(
         self,
         capacity: int = ...,
@@ -71,5 +72,17 @@ class Bank:
     def end_job(self, slot: int, cause: int, commit_held: bool) -> None: ...
     def barge(self, slot: int, digit: int, start: int) -> bool: ...
     def take_out(self, slot: int) -> bytes: ...
+    def write_to(
+        self,
+        slot: int,
+        fd: int,
+        header: bytes,
+        header_at: int,
+        data_at: int,
+        fields: list[tuple[int, int, int, int]],
+        block_align: int,
+        per_block: int,
+    ) -> None: ...
+    def end_output(self, slot: int, write_rest: bool) -> tuple[int, int, int]: ...
     def job(self, slot: int) -> JobState: ...
     def active(self, slot: int) -> bool: ...
