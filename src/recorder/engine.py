@@ -210,11 +210,15 @@ class DetectorBank:
             np.empty(k, np.int64),
         )
         for b in range(first, last + 1):
-            rows = np.flatnonzero(bank_of == b)
-            if rows.size:
-                found = self._banks[b].onsets(np.ascontiguousarray(block[rows]), index[rows])
-                for mine, theirs in zip(out, found, strict=True):
-                    mine[rows] = theirs
+            hits = np.flatnonzero(bank_of == b)
+            if not hits.size:
+                continue
+            rows: np.ndarray | slice = hits
+            if hits[-1] - hits[0] + 1 == hits.size:  # ascending slots (the worker's
+                rows = slice(int(hits[0]), int(hits[-1]) + 1)  # rounds): a view, no copy
+            found = self._banks[b].onsets(np.ascontiguousarray(block[rows]), index[rows])
+            for mine, theirs in zip(out, found, strict=True):
+                mine[rows] = theirs
         return out
 
 
