@@ -455,7 +455,6 @@ class Job:
         self.digit: str | None = None
         self.digit_start: int | None = None
         self._n_final = 0
-        self._direct = False  # the core writes the file (until _take_back)
         self._max_frames = spec.max_frames()
         self.file = RecordingFile(spec, root)
         self.writer = self.file.writer
@@ -496,7 +495,6 @@ class Job:
                 engine.job_ended(slot)
                 self.writer.take_back(0, 0)
                 raise
-            self._direct = True
 
     # -- events from the engine core (engine lock held) --------------------------------
 
@@ -504,7 +502,7 @@ class Job:
         """React to what the core reported for this job's slot after a chunk."""
         if self.ended:
             return
-        if not self._direct:  # (the core writes a plain file itself)
+        if not self.writer.lent:  # (lent: the core writes the plain file itself)
             try:
                 self._drain()
                 if events & Event.SYNC:
@@ -527,7 +525,6 @@ class Job:
     def _take_back(self) -> None:
         """The core stops writing the file (after writing what it has coded, unless the
         job failed) and the writer learns what it wrote; OSError if a write failed."""
-        self._direct = False
         done = self._engine.end_file(self._slot, write_rest=self.error is None)
         self.writer.take_back(done.nbytes, done.frames)
         self.frames_out = done.frames
@@ -582,13 +579,13 @@ class Job:
             self.audio_seen = 0 <= st.first_audio and committed - st.first_audio >= MIN_AUDIO
             if cause is Cause.BARGEIN:
                 self.digit, self.digit_start = st.digit, st.digit_start
-            if not self.error and not self._direct:
+            if not self.error and not self.writer.lent:
                 self._drain()  # the core has coded the end of the file
         except Exception as e:
             if self.error is None:
                 self.error = f"{type(e).__name__}: {e}"
         finally:
-            if self._direct:  # whatever happened: the core lets go of the file here
+            if self.writer.lent:  # whatever happened: the core lets go of the file here
                 try:
                     self._take_back()
                 except Exception as e:

@@ -645,6 +645,11 @@ class Writer:
             frames_per_block=self.codec.samples_per_block(self.channels, self.rate),
         )
 
+    @property
+    def lent(self) -> bool:
+        """Whether the file is lent (:meth:`lend`) and not yet taken back."""
+        return self._lent
+
     def take_back(self, nbytes: int, frames: int) -> None:
         """The file is back from :meth:`lend`: the other writer appended ``nbytes``
         coded bytes to the data, and the stream has ``frames`` frames (as in
