@@ -613,6 +613,16 @@ def test_systemd_unit_runs_a_valid_serve_command():
         (["--sip", "127.0.0.1:0", "missing/app.py:app"], "no such file"),
         (["--sip", "127.0.0.1:0", "os:no_such_function"], "no function"),
         (["--sip", "127.0.0.1:0", "--rtp-ports", "50001-50001"], "holds no even port"),
+        # --advertise: required on a wildcard address, an IP callers can reach
+        (["--sip", "0.0.0.0:0"], "--advertise HOST"),
+        (["--sip", "127.0.0.1:0", "--advertise", "pbx.example"], "must be an IP address"),
+        (["--sip", "127.0.0.1:0", "--advertise", "0.0.0.0"], "callers can reach"),
+        # --workers
+        (["--sip", "127.0.0.1:0", "--workers", "0"], "--workers: must be from 1 to 1024, got 0"),
+        (
+            ["--sip", "127.0.0.1:0", "--workers", "3", "--rtp-ports", "40000-40003"],
+            "fewer than --workers 3",
+        ),
     ],
 )
 def test_bad_serve_arguments_are_one_line_errors(tmp_path, argv, message):
