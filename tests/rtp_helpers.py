@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import socket
 import struct
+import subprocess
 import time
 
 import numpy as np
@@ -121,3 +122,25 @@ class Link:
     def close(self):
         self.rx.close()
         self.tx.close()
+
+
+def ffmpeg_rtp_sender(ffmpeg: str, src, port: int, local_port: int | None = None) -> list[str]:
+    """The command of ``ffmpeg`` streaming the WAV file ``src`` as A-law RTP in 20 ms
+    packets, paced in real time (``-re``), to 127.0.0.1:``port`` (from ``local_port``)."""
+    dest = f"rtp://127.0.0.1:{port}" + (f"?localport={local_port}" if local_port else "")
+    return [
+        *(ffmpeg, "-nostdin", "-hide_banner", "-loglevel", "error", "-re"),
+        *("-f", "lavfi", "-i", f"amovie={src},asetnsamples=n={FRAME}"),
+        *("-c:a", "pcm_alaw", "-ar", "8000", "-ac", "1", "-f", "rtp", dest),
+    ]
+
+
+def ffmpeg_alaw(ffmpeg: str, src) -> bytes:
+    """ffmpeg's own A-law of the WAV file ``src`` (its encoder rounds some samples
+    differently from G.191's)."""
+    return subprocess.run(
+        [ffmpeg, "-nostdin", "-loglevel", "error", "-i", str(src), "-f", "alaw", "-"],
+        capture_output=True,
+        timeout=60,
+        check=True,
+    ).stdout

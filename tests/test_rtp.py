@@ -15,7 +15,16 @@ import numpy as np
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from rtp_helpers import FRAME, Link, alaw_frames, event_payload, packet, speechlike
+from rtp_helpers import (
+    FRAME,
+    Link,
+    alaw_frames,
+    event_payload,
+    ffmpeg_alaw,
+    ffmpeg_rtp_sender,
+    packet,
+    speechlike,
+)
 
 from recorder import codecs, rtp
 
@@ -513,30 +522,11 @@ def test_ffmpeg_rtp_sender(ffmpeg, tmp_path):
     pcm = speechlike(8000)  # 1 s
     src = tmp_path / "in.wav"
     wav.write(src, pcm, fmt="s16bit")
-    alaw = subprocess.run(
-        [ffmpeg, "-nostdin", "-loglevel", "error", "-i", str(src), "-f", "alaw", "-"],
-        capture_output=True,
-        check=True,
-    ).stdout
+    alaw = ffmpeg_alaw(ffmpeg, src)
     with rtp.RtpReceiver(1, buffer_ms=4000) as rx:
         port = rx.add(0, codec="PCMA")  # latch: ffmpeg's port is random
         proc = subprocess.Popen(
-            [
-                ffmpeg,
-                "-nostdin",
-                "-loglevel",
-                "error",
-                "-re",
-                "-f",
-                "lavfi",
-                "-i",
-                f"amovie={src},asetnsamples=n=160",
-                "-c:a",
-                "pcm_alaw",
-                "-f",
-                "rtp",
-                f"rtp://127.0.0.1:{port}",
-            ],
+            ffmpeg_rtp_sender(ffmpeg, src, port),
             stdout=subprocess.DEVNULL,
             stderr=subprocess.PIPE,
         )

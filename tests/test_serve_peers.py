@@ -23,7 +23,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from rtp_helpers import packet
+from rtp_helpers import ffmpeg_alaw, ffmpeg_rtp_sender, packet
 from signals import speechlike
 from sip_helpers import Uac, sdp_of, sdp_offer
 from test_serve import (
@@ -258,27 +258,7 @@ def test_ffmpeg_rtp_through_sip_is_recorded_sample_by_sample(ffmpeg, serve, tmp_
     sender_port = free_udp_port(even=True)
     uac, port = call_with(srv, sdp_offer(sender_port, "8"), "ffmpeg-1")
     p = subprocess.run(
-        [
-            ffmpeg,
-            "-nostdin",
-            "-hide_banner",
-            "-loglevel",
-            "error",
-            "-re",
-            "-f",
-            "lavfi",
-            "-i",
-            f"amovie={tmp_path / 'talk.wav'},asetnsamples=n={FRAME}",
-            "-c:a",
-            "pcm_alaw",
-            "-ar",
-            "8000",
-            "-ac",
-            "1",
-            "-f",
-            "rtp",
-            f"rtp://127.0.0.1:{port}?localport={sender_port}",
-        ],
+        ffmpeg_rtp_sender(ffmpeg, tmp_path / "talk.wav", port, sender_port),
         capture_output=True,
         text=True,
         timeout=60,
@@ -287,15 +267,7 @@ def test_ffmpeg_rtp_through_sip_is_recorded_sample_by_sample(ffmpeg, serve, tmp_
     assert p.returncode == 0, p.stderr[-2000:]
     end = hang_up(srv, uac)
     assert (end["packets"], end["lost"], end["late"]) == (pcm.size // FRAME, 0, 0)
-    sent = subprocess.run(
-        [
-            *(ffmpeg, "-nostdin", "-loglevel", "error", "-i", str(tmp_path / "talk.wav")),
-            *("-c:a", "pcm_alaw", "-f", "alaw", "-"),
-        ],
-        capture_output=True,
-        timeout=60,
-        check=True,
-    ).stdout
+    sent = ffmpeg_alaw(ffmpeg, tmp_path / "talk.wav")
     assert len(sent) == pcm.size
     assert_whole_call(audio_bytes(end["file"]), sent)
 
