@@ -17,16 +17,25 @@ Both drain exactly the same packets from the same sockets in the same run, so th
 own UDP cost is in both figures; the ratio is the one to read.  CPU time (this process)
 is reported next to wall time.
 
-    python bench/rtp.py [--calls N] [--packets P] [--repeat R] [--json]
+With ``--kernel-floor`` it also compiles ``bench/udp_floor.c`` (``cc``) and prints what
+reading the same number of packets costs with no parsing at all, four ways (one epoll +
+recvmmsg per ready call socket as ours, recvmmsg on every socket, io_uring multishot
+receive, one shared socket): the kernel's share that no receiver on its UDP stack avoids.
+Its rounds are timed alternately with ours.
+
+    python bench/rtp.py [--calls N] [--packets P] [--repeat R] [--kernel-floor] [--json]
 """
 
 from __future__ import annotations
 
 import argparse
 import os
+import shutil
 import socket
 import struct
+import subprocess
 import sys
+import tempfile
 import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
@@ -171,13 +180,47 @@ def run_python_parse(calls: int, pkts: list[bytes]) -> dict:
     return {"packets": calls * len(pkts), "wall_s": t1 - t0, "cpu_s": c1 - c0}
 
 
+FLOOR_MODES = ("epoll", "sweep", "uring", "shared")
+
+
+def build_floor(workdir: str) -> str:
+    """Compile bench/udp_floor.c; returns the program's path."""
+    cc = shutil.which("cc") or shutil.which("gcc")
+    if cc is None:
+        raise SystemExit("--kernel-floor needs a C compiler (cc)")
+    exe = os.path.join(workdir, "udp_floor")
+    subprocess.run([cc, "-O2", "-o", exe, os.path.join(HERE, "udp_floor.c")], check=True)
+    return exe
+
+
+def run_floor(exe: str, mode: str, calls: int, packets: int) -> dict:
+    """One run of the harness: ``rounds`` rounds of ``packets`` per call (as many packets
+    in all as one run of ours reads, at least 20 rounds)."""
+    rounds = max(20, 2000 // max(1, calls * packets // 100))
+    out = subprocess.run(
+        [exe, mode, str(calls), str(packets), str(rounds)], capture_output=True, text=True
+    )
+    if out.returncode != 0:
+        raise SystemExit(f"udp_floor {mode} failed: {out.stderr.strip() or out.stdout.strip()}")
+    _, ns, got = out.stdout.split()
+    return {"packets": int(got), "ns_per_packet_cpu": float(ns)}
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--calls", type=int, default=500)
     ap.add_argument("--packets", type=int, default=100, help="per call (queued in the kernel)")
     ap.add_argument("--repeat", type=int, default=3)
+    ap.add_argument(
+        "--kernel-floor",
+        action="store_true",
+        help="also time reading the same packets with no parsing (bench/udp_floor.c)",
+    )
     ap.add_argument("--json", action="store_true")
     a = ap.parse_args()
+    workdir = tempfile.mkdtemp(prefix="udp_floor_")
+    exe = build_floor(workdir) if a.kernel_floor else ""
+    floor: dict[str, list[dict]] = {m: [] for m in FLOOR_MODES}
     pkts = build_packets(a.packets)
     tx = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
     tx.bind(("127.0.0.1", 0))
@@ -188,6 +231,9 @@ def main() -> None:
         py.append(run_python(a.calls, pkts, tx))
         feed.append(run_feed(a.calls, pkts))
         pyparse.append(run_python_parse(a.calls, pkts))
+        for m in FLOOR_MODES if exe else ():
+            floor[m].append(run_floor(exe, m, a.calls, a.packets))
+    shutil.rmtree(workdir, ignore_errors=True)
     tx.close()
     o = min(ours, key=lambda r: r["cpu_s"])
     p = min(py, key=lambda r: r["cpu_s"])
@@ -217,6 +263,18 @@ def main() -> None:
     for i in (0, 2):
         rows[i]["ratio"] = rows[i + 1]["ns_per_packet_cpu"] / rows[i]["ns_per_packet_cpu"]
         rows[i + 1]["ratio"] = 1.0
+    for m in FLOOR_MODES if exe else ():
+        best = min(floor[m], key=lambda r: r["ns_per_packet_cpu"])
+        rows.append(
+            {
+                "name": f"  kernel only: {m}",
+                "packets": best["packets"],
+                "ns_per_packet_cpu": best["ns_per_packet_cpu"],
+                "ns_per_packet_wall": float("nan"),
+                # how much cheaper the bare read is than our whole receive
+                "ratio": rows[0]["ns_per_packet_cpu"] / best["ns_per_packet_cpu"],
+            }
+        )
     emit(
         rows,
         a.json,
