@@ -26,6 +26,11 @@ call ends) the benchmark samples:
 * SIPp's own CPU share: on a small machine the load generator competes with the server,
   and what SIPp can drive is the limit of this benchmark.
 
+The CPU of a call's set-up and end (SIP, the application thread, opening, publishing and
+closing its file) is estimated from the whole run: the server's CPU from just before SIPp
+starts until every call has ended, per call, less what the window says a call's media
+costs for its ``--seconds`` + 0.8 s.
+
 After the run every recording is checked: one per call, each exactly the streamed file
 (length and bytes), and the server's call logs report no lost packets.
 
@@ -346,6 +351,7 @@ def run(args) -> dict:
                 raise SystemExit("server did not start:\n" + open(log_path).read()[-3000:])
             time.sleep(0.1)
         udp_before = rcvbuf_errors()
+        c_start = cpu_seconds(server.pid)
         load = subprocess.Popen(
             [
                 sipp,
@@ -410,6 +416,7 @@ def run(args) -> dict:
             if time.monotonic() > deadline:
                 break
             time.sleep(0.2)
+        c_end = cpu_seconds(server.pid)
         udp_after = rcvbuf_errors()
         end = metrics(metrics_port)
         refused = sum(v for k, v in end.items() if k.startswith("recorder_calls_refused_total"))
@@ -474,6 +481,12 @@ def run(args) -> dict:
         "cpu_us_per_call_second": round(share / concurrent * 1e6, 2) if concurrent else None,
         "stage_share": {k: round(v, 3) for k, v in stages.items()},
         "sipp_cpu_share": round((l1 - l0) / wall, 4),
+        # set-up and end of a call: the whole run's CPU per call less its media's
+        "setup_end_ms_per_call": round(
+            1e3 * ((c_end - c_start) / args.calls - share / concurrent * (args.seconds + 0.8)), 2
+        )
+        if concurrent
+        else None,
         "rtp_sockets_at_window_end": sockets,
         "socket_drops": drops,
         "udp_rcvbuf_errors": udp_after - udp_before,
@@ -536,6 +549,10 @@ def main() -> None:
         f"{r['cpu_us_per_call_second']} us CPU per call-second"
     )
     print("  stages: " + ", ".join(f"{k} {100 * v:.1f} %" for k, v in r["stage_share"].items()))
+    print(
+        f"  call set-up and end: {r['setup_end_ms_per_call']} ms CPU per call (the whole "
+        "run's CPU per call less its media's)"
+    )
     print(f"  SIPp CPU share {r['sipp_cpu_share']:.3f} cores")
     print(
         f"  dropped at the sockets: {r['socket_drops']} ({r['rtp_sockets_at_window_end']} RTP "
