@@ -104,6 +104,7 @@ WATCHDOG_SLACK = 1.5
 FRAME = 160  # 20 ms at 8000 Hz
 _TICK_MS = 20
 _PUMP_MS = 40  # the media thread's shortest round (see MediaPump._run)
+_MAX_BATCHES = 8  # MediaPump: batches of receiving channels before they are merged
 
 
 @dataclass(frozen=True)
@@ -326,9 +327,16 @@ class MediaPump:
         self._pushed = np.zeros(max_calls, np.int64)  # slot -> samples pushed
         self._digits: dict[int, list[tuple[int, str]]] = {}
         self._due: set[int] = set()  # slots with digits waiting for their start
-        self._batch: ChannelBatch | None = None  # the receiving channels, rebuilt ...
-        self._row = np.full(max_calls, -1, np.int64)  # ... and slot -> its batch row
-        self._dirty = False  # ... when a call starts or stops
+        # The receiving channels in batches: the calls that joined in one round make one
+        # small batch; every _MAX_BATCHES batches (or once half the rows are gone) they
+        # are merged into one, so a round's cost does not grow with calls x call rate.
+        self._batches: list[ChannelBatch] = []
+        self._of = np.full(max_calls, -1, np.int64)  # slot -> its batch (index), or -1
+        self._row = np.full(max_calls, -1, np.int64)  # ... and its row there
+        self._joined: list[int] = []  # slots started since the last round
+        self._rows_live = 0  # rows of the batches whose call is still receiving
+        self._rows_all = 0  # rows of the batches
+        self._merge = False  # merge the batches before the next push (a push failed)
         self._stopping = threading.Event()
         self._thread = threading.Thread(target=self._run, name="serve-media", daemon=True)
         self._thread.start()
@@ -374,7 +382,7 @@ class MediaPump:
             self._slot_of[id(channel)] = slot
             self._pushed[slot] = 0
             self._digits[slot] = []
-            self._dirty = True
+            self._joined.append(slot)
 
     def update(self, channel: SipChannel, media) -> None:
         """The call's codec or payload types changed (re-INVITE): decode the new ones."""
@@ -402,7 +410,7 @@ class MediaPump:
             self._deliver_digits(slot, channel, final=True)
             del self._slots[slot], self._digits[slot]
             self._due.discard(slot)
-            self._dirty = True
+            self._leave(slot)
             self._free.append(slot)
             return {
                 "packets": int(c["packets"]),
@@ -450,34 +458,62 @@ class MediaPump:
         else:
             self._due.discard(slot)
 
-    def _rebuild(self) -> None:
-        """The batch of receiving channels and the receiver slot -> batch row map
-        (once per tick at most, when calls came or went)."""
-        slots = sorted(s for s, ch in self._slots.items() if not ch.closed)
-        batch = ChannelBatch([self._slots[s] for s in slots], "s16") if slots else None
-        self._row[:] = -1  # only once the new batch is built: a failure leaves the old one
-        self._batch = batch
+    def _leave(self, slot: int) -> None:
+        """``slot``'s call stopped receiving: its row is skipped from now on."""
+        if slot in self._joined:
+            self._joined.remove(slot)
+        if self._of[slot] >= 0:
+            self._rows_live -= 1
+        self._of[slot] = self._row[slot] = -1
+
+    def _batch_of(self, slots: list[int]) -> ChannelBatch | None:
+        """One batch of the channels of ``slots`` that are still open (their slot -> batch
+        map set), or None when none is."""
+        slots = [s for s in slots if not self._slots[s].closed]
+        if not slots:
+            return None
+        batch = ChannelBatch([self._slots[s] for s in slots], "s16")
+        self._of[slots] = len(self._batches)
         self._row[slots] = np.arange(len(slots))
-        self._dirty = False
+        self._batches.append(batch)
+        self._rows_live += len(slots)
+        self._rows_all += len(slots)
+        return batch
+
+    def _update_batches(self) -> None:
+        """Before a round's push: the calls that joined get a batch of their own; too
+        many batches, or too many rows of ended calls, are merged into one."""
+        if (
+            self._merge
+            or len(self._batches) >= _MAX_BATCHES
+            or self._rows_live * 2 < self._rows_all
+        ):
+            live = sorted(set(self._slots) - set(self._joined))
+            self._batches, self._rows_live, self._rows_all, self._merge = [], 0, 0, False
+            self._of[:] = self._row[:] = -1
+            self._batch_of(live)
+        if self._joined:
+            self._batch_of(sorted(self._joined))
+            self._joined = []
 
     def _push_block(self, block: np.ndarray, slots: np.ndarray) -> None:
-        """One 20 ms frame for each of ``slots`` (receiver slots), in one engine call."""
-        if self._dirty:
-            self._rebuild()
-        rows = self._row[slots]
-        keep = rows >= 0
-        if not keep.all():
-            block, rows, slots = block[keep], rows[keep], slots[keep]
-        if self._batch is None or not rows.size:
-            return
-        try:
-            self._batch.push(block, "s16", rows=rows)
-        except Exception:  # a channel closed under us: nothing to keep for it
-            log.debug("batch push failed", exc_info=True)
-            self._dirty = True
-        self._pushed[slots] += block.shape[1]
+        """One 20 ms frame for each of ``slots`` (receiver slots), one engine call per
+        batch."""
+        self._update_batches()
+        where, rows = self._of[slots], self._row[slots]
+        for b, batch in enumerate(self._batches):
+            mine = where == b
+            if not mine.any():
+                continue
+            try:
+                batch.push(block[mine], "s16", rows=rows[mine])
+            except Exception:  # a channel closed under us: nothing to keep for it
+                log.debug("batch push failed", exc_info=True)
+                self._merge = True
+        got = slots[where >= 0]
+        self._pushed[got] += block.shape[1]
         if self._due:
-            for slot in self._due.intersection(slots.tolist()):
+            for slot in self._due.intersection(got.tolist()):
                 self._deliver_digits(slot, self._slots[slot])  # at its start, not a batch later
 
     def _run(self) -> None:

@@ -74,6 +74,7 @@ _VIA = re.compile(
     re.DOTALL,
 )
 _URI = re.compile(r"([A-Za-z][A-Za-z0-9+.-]*):[^\s<>\"]+\Z")
+_SPACE = re.compile(r"\s")  # what str.isspace() calls white space
 
 
 class SipParseError(ValueError):
@@ -105,6 +106,11 @@ def split_commas(value: str) -> list[str]:
     >>> split_commas('"A, B" <sip:a@x>, <sip:b@y;x=1,2>')
     ['"A, B" <sip:a@x>', '<sip:b@y;x=1,2>']
     """
+    if '"' not in value and "<" not in value:  # the common case: nothing to skip over
+        parts = [p.strip() for p in value.split(",")]
+        if any(not p for p in parts):
+            raise SipParseError("empty element in comma-separated header value")
+        return parts
     parts, start, quoted, angle, i = [], 0, False, False, 0
     while i < len(value):
         ch = value[i]
@@ -129,6 +135,18 @@ def split_commas(value: str) -> list[str]:
     if any(not p for p in parts):
         raise SipParseError("empty element in comma-separated header value")
     return parts
+
+
+def _values(key: str, values: list[str]) -> list[str]:
+    """The values of header ``key`` (lower case) from its lines' ``values``: list headers
+    split on their commas, an empty line of a header that may be empty dropped."""
+    if key in LIST_HEADERS:
+        out: list[str] = []
+        for v in values:
+            if key not in EMPTY_LIST_HEADERS or v.strip():
+                out.extend(split_commas(v))
+        return out
+    return values
 
 
 def parse_params(text: str) -> dict[str, str]:
@@ -346,8 +364,9 @@ class Message:
             Its first value, or None when absent.
         """
         key = name.lower()
+        size = len(key)
         for n, v in self.headers:
-            if n.lower() == key:
+            if len(n) == size and n.lower() == key:
                 return v
         return None
 
@@ -371,13 +390,8 @@ class Message:
             A list header does not split cleanly.
         """
         key = name.lower()
-        out: list[str] = []
-        for n, v in self.headers:
-            if n.lower() == key:
-                if key in EMPTY_LIST_HEADERS and not v.strip():
-                    continue
-                out.extend(split_commas(v) if key in LIST_HEADERS else [v])
-        return out
+        size = len(key)
+        return _values(key, [v for n, v in self.headers if len(n) == size and n.lower() == key])
 
     def _head_bytes(self, start: str) -> bytes:
         lines = [start]
@@ -545,16 +559,19 @@ def check_request(req: Request) -> RequestInfo:
         Naming the fault: a repeated single header, a list header that does not split,
         no Via, a bad Call-ID, CSeq or Max-Forwards, or a missing From or To.
     """
+    by_name: dict[str, list[str]] = {}  # one pass over the headers, names lower-cased
+    for n, v in req.headers:
+        by_name.setdefault(n.lower(), []).append(v)
     for name in SINGLE_HEADERS:
-        if len(req.get_all(name)) > 1:
+        if len(by_name.get(name, ())) > 1:
             raise SipParseError(f"more than one {name} header")
     for name in LIST_HEADERS:  # every list header splits cleanly (checked once, here)
-        req.get_all(name)
-    vias = [parse_via(v) for v in req.get_all("Via")]
+        _values(name, by_name.get(name, []))
+    vias = [parse_via(v) for v in _values("via", by_name.get("via", []))]
     if not vias:
         raise SipParseError("no Via header")
     call_id = req.get("Call-ID")
-    if not call_id or any(c.isspace() for c in call_id) or len(call_id) > 256:
+    if not call_id or len(call_id) > 256 or _SPACE.search(call_id):
         raise SipParseError("missing or bad Call-ID")
     cseq = (req.get("CSeq") or "").split()
     if len(cseq) != 2 or not cseq[0].isdigit() or int(cseq[0]) >= 2**31:
