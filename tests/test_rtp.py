@@ -573,6 +573,35 @@ def test_feed_replay_same_rules_as_socket():
             rx.feed(1, [b""])
 
 
+def test_feed_takes_any_bytes_like_packets_and_names_bad_ones():
+    """Each packet may be any contiguous bytes-like object, given one by one or in any
+    iterable; anything else is a TypeError naming the datagrams, and lengths that do not
+    add up to the buffer a ValueError."""
+    pcm, frames = stream(6)
+    pkts = [packet(i, FRAME * i, payload=frames[i]) for i in range(6)]
+    kinds = [
+        bytes,
+        bytearray,
+        memoryview,
+        lambda p: np.frombuffer(p, np.uint8),
+        lambda p: np.frombuffer(p, np.uint16),  # any buffer: its bytes (172: even)
+    ]
+    with rtp.RtpReceiver(len(kinds) + 1, buffer_ms=2000) as rx:
+        for slot, kind in enumerate(kinds):
+            rx.add(slot)
+            rx.feed(slot, (kind(p) for p in pkts[:-1]))  # a generator, one type each
+            rx.feed(slot, [kind(pkts[-1])])
+        for slot in range(len(kinds)):
+            assert np.array_equal(rx.remove(slot), expected(pcm)), slot
+        rx.add(0)
+        for bad in ([1], ["\x80\x08"], [None], 5, None):
+            with pytest.raises(TypeError, match="datagrams"):
+                rx.feed(0, bad)
+        with pytest.raises(ValueError, match="lengths"):
+            rx.feed(0, b"".join(pkts), lengths=[len(p) for p in pkts[:-1]])
+        assert rx.counters()[0]["packets"] == 0
+
+
 def test_inband_dtmf_survives_the_receive_path(link):
     """In-band digits still work: the received audio, with a lost packet and reordering
     around the digit, gives the same digit at the same sample as the audio sent."""

@@ -187,6 +187,20 @@ cdef inline int _check_slot(slot, int n) except -1:
     return 0
 
 
+cdef const uint8_t[::1] _bytes_of(item):
+    """A datagram's bytes (any contiguous bytes-like object)."""
+    if item is None:  # a typed memoryview would take None as empty
+        raise TypeError("datagrams must be a sequence of bytes-like packets")
+    try:
+        return item
+    except (TypeError, ValueError):
+        pass
+    try:
+        return memoryview(item).cast("B")
+    except TypeError:
+        raise TypeError("datagrams must be a sequence of bytes-like packets") from None
+
+
 cdef class RtpCore:
     cdef slot_t *slots
     cdef int nslots
@@ -359,8 +373,10 @@ cdef class RtpCore:
             raise ValueError(f"slot {slot} is not in use")
         for i in range(k):
             if lengths[i] < 0 or lengths[i] > data.shape[0] - off:
-                raise ValueError("lengths must be >= 0 and add up to at most len(data)")
+                raise ValueError(f"lengths must be >= 0 and add up to len(data) = {data.shape[0]}")
             off += lengths[i]
+        if off != data.shape[0]:
+            raise ValueError(f"lengths must be >= 0 and add up to len(data) = {data.shape[0]}")
         off = 0
         cdef const uint8_t *base = &data[0] if data.shape[0] else NULL
         PyThread_acquire_lock(self.lock, WAIT_LOCK)
@@ -370,6 +386,28 @@ cdef class RtpCore:
                              MSG_TRUNC if lengths[i] > PKT else 0, now)
                 off += lengths[i]
         PyThread_release_lock(self.lock)
+
+    def feed_packets(self, slot_, packets, now_):
+        """Parse and place ``packets`` (a sequence of bytes-like datagrams) as if they came
+        from the slot's source, one after the other: the per-packet form of :meth:`feed`.
+        """
+        cdef int slot = _int(slot_, "slot", 0, self.nslots - 1)
+        cdef int64_t now = _int(now_, "now", 0, 1 << 62)
+        cdef slot_t *s = &self.slots[slot]
+        cdef const uint8_t[::1] one
+        if not s.active:
+            raise ValueError(f"slot {slot} is not in use")
+        try:
+            items = tuple(packets)
+        except TypeError:
+            raise TypeError("datagrams must be a sequence of bytes-like packets") from None
+        for item in items:
+            one = _bytes_of(item)
+            PyThread_acquire_lock(self.lock, WAIT_LOCK)
+            # (an empty datagram is garbage before any byte is read: any pointer will do)
+            self._packet(s, slot, &one[0] if one.shape[0] else <const uint8_t*>KEYS,
+                         one.shape[0], MSG_TRUNC if one.shape[0] > PKT else 0, now)
+            PyThread_release_lock(self.lock)
 
     def active(self, slot):
         _check_slot(slot, self.nslots)

@@ -351,23 +351,14 @@ class RtpReceiver:
                     "datagrams must be a sequence of bytes-like packets "
                     "(or one buffer with lengths=)"
                 )
-            try:
-                parts = [memoryview(d).cast("B") for d in datagrams]
-            except TypeError:
-                raise TypeError("datagrams must be a sequence of bytes-like packets") from None
-            lengths = np.array([len(p) for p in parts], dtype=np.int64)
-            data = np.frombuffer(b"".join(parts), dtype=np.uint8)
-        else:
-            data = as_uint8(datagrams, "datagrams").reshape(-1)
-            lengths = np.asarray(lengths)
-            if lengths.ndim != 1 or lengths.dtype.kind not in "iu":
-                raise TypeError("lengths must be a 1-D integer array")
-            lengths = lengths.astype(np.int64)
-            if (lengths < 0).any() or int(lengths.sum()) != len(data):
-                raise ValueError(
-                    f"lengths must be >= 0 and add up to len(datagrams) = " f"{len(data)}"
-                )
-        self._core.feed(slot, data, lengths, now)
+            self._core.feed_packets(slot, datagrams, now)
+            return
+        data = as_uint8(datagrams, "datagrams").reshape(-1)
+        lengths = np.asarray(lengths)
+        if lengths.ndim != 1 or lengths.dtype.kind not in "iu":
+            raise TypeError("lengths must be a 1-D integer array")
+        # the core checks that they are >= 0 and add up to len(data)
+        self._core.feed(slot, data, np.ascontiguousarray(lengths, np.int64), now)
 
     def take(self, n: int = 160, now: int | None = None, max_rows: int | None = None):
         """The next ``n`` samples of every call that has ``n`` samples released at ``now``
