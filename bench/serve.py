@@ -40,7 +40,10 @@ periods), so SIPp keeps the rest of the machine; the run *kept up* when no call 
 refused, no packet was dropped or overrun, the engine never reported itself behind, and
 every recording is exact.  The largest number of calls that keeps up, divided by
 ``CORES``, is the server's capacity per core; ``--workers 2 --cpu-limit 2x`` against
-``--workers 1 --cpu-limit x`` is the scaling across cores.
+``--workers 1 --cpu-limit x`` is the scaling across cores.  From the first call on, the
+metrics are read every 0.5 s, and the first moment the engine reports itself behind or
+a call is refused is printed with the number of calls up then: with a slow ``--rate``
+that is the capacity within the limit, read in one run.
 
     python bench/serve.py [--calls N] [--seconds S] [--rate CPS] [--workers N]
                           [--cpu-limit CORES] [--json]
@@ -390,7 +393,24 @@ def run(args) -> dict:
                 f"--seconds {args.seconds} leaves no steady window after a {ramp:.0f} s "
                 "ramp: give more seconds or a higher --rate"
             )
-        time.sleep(max(0.0, w0 - time.monotonic()))
+        # the ramp: watch for the first sign of saturation (a capacity run under
+        # --cpu-limit ramps slowly and reads how many calls were up at that moment)
+        saturated: dict = {}
+
+        def watch(now: dict) -> None:
+            refused_now = sum(
+                v for k, v in now.items() if k.startswith("recorder_calls_refused_total")
+            )
+            if not saturated and (now.get("recorder_engine_behind", 0.0) or refused_now):
+                saturated.update(
+                    calls_up=now.get("recorder_calls_active", 0.0),
+                    after_s=round(time.monotonic() - t0, 1),
+                    why="behind" if now.get("recorder_engine_behind", 0.0) else "refused",
+                )
+
+        while time.monotonic() < w0:
+            time.sleep(min(0.5, max(0.0, w0 - time.monotonic())))
+            watch(metrics(metrics_port))
         m0, c0, l0, wall0 = (
             metrics(metrics_port),
             cpu_seconds(server.pid),
@@ -401,6 +421,7 @@ def run(args) -> dict:
         while time.monotonic() < w1 - 0.5:
             time.sleep(min(0.5, max(0.0, w1 - 0.5 - time.monotonic())))
             now = metrics(metrics_port)
+            watch(now)
             active.append(now.get("recorder_calls_active", 0.0))
             behind = max(behind, now.get("recorder_engine_behind", 0.0))
         m1, c1, l1, wall1 = (
@@ -499,6 +520,8 @@ def run(args) -> dict:
         "cpu_limit": args.cpu_limit,
         "refused_calls": int(refused),
         "engine_behind_seen": bool(behind),
+        # the first time (ramp or window) the engine was behind or a call was refused
+        "saturated": saturated or None,
         "work_dir": work,
     }
     result["kept_up"] = (
@@ -564,6 +587,12 @@ def main() -> None:
         f"lost {r['lost_packets']}, late {r['late_packets']}, dropped by the receiver "
         f"(server behind) {r['overrun_packets']} packets"
     )
+    sat = r["saturated"]
+    if sat:
+        print(
+            f"  saturated: engine {sat['why']} first with {sat['calls_up']:.0f} calls up, "
+            f"{sat['after_s']} s after the first call"
+        )
     limit = f" under a {r['cpu_limit']:g}-core limit" if r["cpu_limit"] else ""
     print(
         f"  kept up{limit}: {'yes' if r['kept_up'] else 'NO'} ({r['refused_calls']} calls "
