@@ -466,19 +466,18 @@ class MediaPump:
             self._rows_live -= 1
         self._of[slot] = self._row[slot] = -1
 
-    def _batch_of(self, slots: list[int]) -> ChannelBatch | None:
-        """One batch of the channels of ``slots`` that are still open (their slot -> batch
-        map set), or None when none is."""
+    def _add_batch(self, slots: list[int]) -> None:
+        """A new batch of the channels of ``slots`` that are still open (and their slot ->
+        batch map); nothing when none is."""
         slots = [s for s in slots if not self._slots[s].closed]
         if not slots:
-            return None
+            return
         batch = ChannelBatch([self._slots[s] for s in slots], "s16")
         self._of[slots] = len(self._batches)
         self._row[slots] = np.arange(len(slots))
         self._batches.append(batch)
         self._rows_live += len(slots)
         self._rows_all += len(slots)
-        return batch
 
     def _update_batches(self) -> None:
         """Before a round's push: the calls that joined get a batch of their own; too
@@ -491,9 +490,9 @@ class MediaPump:
             live = sorted(set(self._slots) - set(self._joined))
             self._batches, self._rows_live, self._rows_all, self._merge = [], 0, 0, False
             self._of[:] = self._row[:] = -1
-            self._batch_of(live)
+            self._add_batch(live)
         if self._joined:
-            self._batch_of(sorted(self._joined))
+            self._add_batch(sorted(self._joined))
             self._joined = []
 
     def _push_block(self, block: np.ndarray, slots: np.ndarray) -> None:
