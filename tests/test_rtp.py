@@ -6,10 +6,13 @@ given the time explicitly (``now``), relative to the receiver's own arrival stam
 
 from __future__ import annotations
 
+import itertools
 import os
 import signal
 import socket
 import subprocess
+import sys
+import textwrap
 
 import numpy as np
 import pytest
@@ -594,12 +597,50 @@ def test_feed_takes_any_bytes_like_packets_and_names_bad_ones():
         for slot in range(len(kinds)):
             assert np.array_equal(rx.remove(slot), expected(pcm)), slot
         rx.add(0)
-        for bad in ([1], ["\x80\x08"], [None], 5, None):
+        good = pkts[0]
+        for bad in ([1], ["\x80\x08"], [None], 5, None, [good, None], itertools.count()):
             with pytest.raises(TypeError, match="datagrams"):
                 rx.feed(0, bad)
         with pytest.raises(ValueError, match="lengths"):
             rx.feed(0, b"".join(pkts), lengths=[len(p) for p in pkts[:-1]])
-        assert rx.counters()[0]["packets"] == 0
+        assert rx.counters()[0]["packets"] == 0  # nothing of a refused call was placed
+
+
+def test_threads_feeding_and_taking_at_once_do_not_deadlock():
+    """feed, take, events and counters from several threads at once: the receiver's lock
+    is never waited for with the GIL held (a thread holding the lock may need the GIL),
+    so every thread finishes.  Run in a child process, so a deadlock fails the test
+    instead of hanging the suite."""
+    script = textwrap.dedent(
+        """
+        import struct, threading, time
+        from recorder import rtp
+        rx = rtp.RtpReceiver(64, buffer_ms=2000)
+        for i in range(64):
+            rx.add(i, codec="PCMA")
+        pkts = [struct.pack("!BBHII", 0x80, 8, i, i * 160, 7) + bytes(160) for i in range(50)]
+        stop = time.monotonic() + 1.5
+        def feeder():
+            i = 0
+            while time.monotonic() < stop:
+                rx.feed(i % 64, pkts[i % 50 : i % 50 + 1])
+                i += 1
+        def taker():
+            while time.monotonic() < stop:
+                rx.take(160)
+                rx.events()
+                rx.counters()
+        threads = [threading.Thread(target=f) for f in (feeder, taker, feeder, taker)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        print("finished", int(rx.counters()["packets"].sum()) > 0)
+        """
+    )
+    out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=60)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.split() == ["finished", "True"]
 
 
 def test_inband_dtmf_survives_the_receive_path(link):

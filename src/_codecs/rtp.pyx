@@ -11,11 +11,11 @@ many slots at once as one (k, n) block.  The placement and release rules are doc
 recorder.rtp.
 """
 from libc.stdint cimport int16_t, int32_t, int64_t, uint8_t, uint16_t, uint32_t, uint64_t
-from libc.stdlib cimport calloc, free
+from libc.stdlib cimport calloc, free, malloc
 from libc.string cimport memset, memcpy
 from cpython.pythread cimport (PyThread_type_lock, PyThread_allocate_lock,
                                PyThread_free_lock, PyThread_acquire_lock,
-                               PyThread_release_lock, WAIT_LOCK)
+                               PyThread_release_lock, WAIT_LOCK, NOWAIT_LOCK)
 
 import operator
 
@@ -252,6 +252,14 @@ cdef class RtpCore:
             self.msgs[i].msg_hdr.msg_name = &self.addrs[i]
             self.msgs[i].msg_hdr.msg_namelen = sizeof(sockaddr_in)
 
+    cdef inline void _lock(self):
+        """Take ``self.lock`` with the GIL held, never waiting for it with the GIL: the
+        thread that holds the lock may need the GIL before it lets go (numpy arrays
+        made under the lock), so waiting with the GIL could deadlock."""
+        if not PyThread_acquire_lock(self.lock, NOWAIT_LOCK):
+            with nogil:
+                PyThread_acquire_lock(self.lock, WAIT_LOCK)
+
     def __dealloc__(self):
         cdef int i
         if self.slots:
@@ -290,7 +298,7 @@ cdef class RtpCore:
                 raise MemoryError("RTP receiver: out of memory")
         else:
             memset(ring, 0, self.ring_n * sizeof(int16_t))
-        PyThread_acquire_lock(self.lock, WAIT_LOCK)
+        self._lock()
         gen = s.gen + 1
         memset(s, 0, sizeof(slot_t))
         s.ring = ring
@@ -328,7 +336,7 @@ cdef class RtpCore:
         cdef slot_t *s = &self.slots[slot]
         if not s.active:
             raise ValueError(f"slot {slot} is not in use")
-        PyThread_acquire_lock(self.lock, WAIT_LOCK)
+        self._lock()
         if pt != s.pt:
             s.old_pt = s.pt
             s.old_codec = s.codec
@@ -347,7 +355,7 @@ cdef class RtpCore:
         cdef slot_t *s = &self.slots[slot]
         if not s.active:
             raise ValueError(f"slot {slot} is not in use")
-        PyThread_acquire_lock(self.lock, WAIT_LOCK)
+        self._lock()
         with nogil:
             self._drain(s, slot)  # what the caller sent before hanging up still counts
         epoll_ctl(self.epfd, EPOLL_CTL_DEL, s.fd, NULL)
@@ -379,35 +387,64 @@ cdef class RtpCore:
             raise ValueError(f"lengths must be >= 0 and add up to len(data) = {data.shape[0]}")
         off = 0
         cdef const uint8_t *base = &data[0] if data.shape[0] else NULL
-        PyThread_acquire_lock(self.lock, WAIT_LOCK)
+        cdef uint32_t gen = s.gen
+        cdef bint gone = False
         with nogil:
-            for i in range(k):
-                self._packet(s, slot, base + off, lengths[i],
-                             MSG_TRUNC if lengths[i] > PKT else 0, now)
-                off += lengths[i]
-        PyThread_release_lock(self.lock)
+            PyThread_acquire_lock(self.lock, WAIT_LOCK)
+            if not s.active or s.gen != gen:
+                gone = True
+            else:
+                for i in range(k):
+                    self._packet(s, slot, base + off, lengths[i],
+                                 MSG_TRUNC if lengths[i] > PKT else 0, now)
+                    off += lengths[i]
+            PyThread_release_lock(self.lock)
+        if gone:
+            raise ValueError(f"slot {slot} is not in use")
 
     def feed_packets(self, slot_, packets, now_):
-        """Parse and place ``packets`` (a sequence of bytes-like datagrams) as if they came
-        from the slot's source, one after the other: the per-packet form of :meth:`feed`.
-        """
+        """Parse and place ``packets`` (an iterable of bytes-like datagrams) as if they
+        came from the slot's source, one after the other: the per-packet form of
+        :meth:`feed`.  Every packet is checked before any is placed."""
         cdef int slot = _int(slot_, "slot", 0, self.nslots - 1)
         cdef int64_t now = _int(now_, "now", 0, 1 << 62)
         cdef slot_t *s = &self.slots[slot]
         cdef const uint8_t[::1] one
+        cdef Py_ssize_t i, k
+        cdef uint32_t gen = s.gen
         if not s.active:
             raise ValueError(f"slot {slot} is not in use")
         try:
-            items = tuple(packets)
+            it = iter(packets)
         except TypeError:
             raise TypeError("datagrams must be a sequence of bytes-like packets") from None
-        for item in items:
-            one = _bytes_of(item)
-            PyThread_acquire_lock(self.lock, WAIT_LOCK)
+        views = [_bytes_of(item) for item in it]  # stops at the first that is not one
+        k = len(views)
+        cdef const uint8_t **ptrs = <const uint8_t **>malloc(max(k, 1) * sizeof(uint8_t *))
+        cdef int64_t *lens = <int64_t *>malloc(max(k, 1) * sizeof(int64_t))
+        if ptrs == NULL or lens == NULL:
+            free(ptrs)
+            free(lens)
+            raise MemoryError("RTP receiver: out of memory")
+        for i in range(k):
+            one = views[i]
+            lens[i] = one.shape[0]
             # (an empty datagram is garbage before any byte is read: any pointer will do)
-            self._packet(s, slot, &one[0] if one.shape[0] else <const uint8_t*>KEYS,
-                         one.shape[0], MSG_TRUNC if one.shape[0] > PKT else 0, now)
+            ptrs[i] = &one[0] if lens[i] else <const uint8_t *>KEYS
+        cdef bint gone = False
+        with nogil:
+            PyThread_acquire_lock(self.lock, WAIT_LOCK)
+            if not s.active or s.gen != gen:  # removed while the packets were read
+                gone = True
+            else:
+                for i in range(k):
+                    self._packet(s, slot, ptrs[i], lens[i],
+                                 MSG_TRUNC if lens[i] > PKT else 0, now)
             PyThread_release_lock(self.lock)
+        free(ptrs)
+        free(lens)
+        if gone:
+            raise ValueError(f"slot {slot} is not in use")
 
     def active(self, slot):
         _check_slot(slot, self.nslots)
@@ -737,7 +774,7 @@ cdef class RtpCore:
         cdef slot_t *s
         slots = np.empty(max_rows, dtype=np.int64)
         cdef int64_t[::1] sl = slots
-        PyThread_acquire_lock(self.lock, WAIT_LOCK)
+        self._lock()
         with nogil:
             for i in range(self.nslots):
                 s = &self.slots[i]
@@ -756,7 +793,7 @@ cdef class RtpCore:
 
     def events(self):
         """Drain the event queue: a structured array (EVENT_DTYPE layout)."""
-        PyThread_acquire_lock(self.lock, WAIT_LOCK)
+        self._lock()
         out = np.empty(self.nevents * sizeof(rtp_event), dtype=np.uint8)
         cdef uint8_t[::1] o = out
         if self.nevents:
@@ -776,7 +813,7 @@ cdef class RtpCore:
         cdef int64_t[:, ::1] o = out
         cdef int i, j
         cdef slot_t *s
-        PyThread_acquire_lock(self.lock, WAIT_LOCK)
+        self._lock()
         for i in range(self.nslots):
             s = &self.slots[i]
             for j in range(C_NCOUNT):

@@ -466,13 +466,16 @@ class MediaPump:
             self._rows_live -= 1
         self._of[slot] = self._row[slot] = -1
 
-    def _add_batch(self, slots: list[int]) -> None:
-        """A new batch of the channels of ``slots`` that are still open (and their slot ->
-        batch map); nothing when none is."""
+    def _new_batch(self, slots: list[int]) -> tuple[list[int], ChannelBatch | None]:
+        """The slots of ``slots`` whose channel is still open, and a batch of them (None
+        when there is none).  Raises what :class:`ChannelBatch` raises (a channel closed
+        in the meantime); nothing is changed then."""
         slots = [s for s in slots if not self._slots[s].closed]
-        if not slots:
+        return slots, ChannelBatch([self._slots[s] for s in slots], "s16") if slots else None
+
+    def _add_batch(self, slots: list[int], batch: ChannelBatch | None) -> None:
+        if batch is None:
             return
-        batch = ChannelBatch([self._slots[s] for s in slots], "s16")
         self._of[slots] = len(self._batches)
         self._row[slots] = np.arange(len(slots))
         self._batches.append(batch)
@@ -481,19 +484,27 @@ class MediaPump:
 
     def _update_batches(self) -> None:
         """Before a round's push: the calls that joined get a batch of their own; too
-        many batches, or too many rows of ended calls, are merged into one."""
-        if (
-            self._merge
-            or len(self._batches) >= _MAX_BATCHES
-            or self._rows_live * 2 < self._rows_all
-        ):
-            live = sorted(set(self._slots) - set(self._joined))
-            self._batches, self._rows_live, self._rows_all, self._merge = [], 0, 0, False
-            self._of[:] = self._row[:] = -1
-            self._add_batch(live)
-        if self._joined:
-            self._add_batch(sorted(self._joined))
-            self._joined = []
+        many batches, or too many rows of ended calls, are merged into one.  A batch
+        that cannot be made (a channel closed under us) is tried again next round, and
+        until then the batches stay as they were."""
+        try:
+            if (
+                self._merge
+                or len(self._batches) >= _MAX_BATCHES
+                or self._rows_live * 2 < self._rows_all
+            ):
+                slots, batch = self._new_batch(sorted(set(self._slots) - set(self._joined)))
+                self._batches, self._rows_live, self._rows_all = [], 0, 0
+                self._of[:] = self._row[:] = -1
+                self._add_batch(slots, batch)
+                self._merge = False
+            if self._joined:
+                slots, batch = self._new_batch(sorted(self._joined))
+                self._add_batch(slots, batch)
+                self._joined = []
+        except Exception:
+            log.debug("making a batch failed", exc_info=True)
+            self._merge = True
 
     def _push_block(self, block: np.ndarray, slots: np.ndarray) -> None:
         """One 20 ms frame for each of ``slots`` (receiver slots), one engine call per
