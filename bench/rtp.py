@@ -194,9 +194,9 @@ def build_floor(workdir: str) -> str:
 
 
 def run_floor(exe: str, mode: str, calls: int, packets: int) -> dict:
-    """One run of the harness: ``rounds`` rounds of ``packets`` per call (as many packets
-    in all as one run of ours reads, at least 20 rounds)."""
-    rounds = max(20, 2000 // max(1, calls * packets // 100))
+    """One run of the harness: enough rounds of ``packets`` per call for about 200,000
+    datagrams (at least 20 rounds)."""
+    rounds = max(20, 200_000 // max(1, calls * packets))
     out = subprocess.run(
         [exe, mode, str(calls), str(packets), str(rounds)], capture_output=True, text=True
     )
@@ -219,7 +219,13 @@ def main() -> None:
     ap.add_argument("--json", action="store_true")
     a = ap.parse_args()
     workdir = tempfile.mkdtemp(prefix="udp_floor_")
-    exe = build_floor(workdir) if a.kernel_floor else ""
+    try:
+        run_all(a, build_floor(workdir) if a.kernel_floor else "")
+    finally:
+        shutil.rmtree(workdir, ignore_errors=True)
+
+
+def run_all(a: argparse.Namespace, exe: str) -> None:
     floor: dict[str, list[dict]] = {m: [] for m in FLOOR_MODES}
     pkts = build_packets(a.packets)
     tx = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
@@ -233,7 +239,6 @@ def main() -> None:
         pyparse.append(run_python_parse(a.calls, pkts))
         for m in FLOOR_MODES if exe else ():
             floor[m].append(run_floor(exe, m, a.calls, a.packets))
-    shutil.rmtree(workdir, ignore_errors=True)
     tx.close()
     o = min(ours, key=lambda r: r["cpu_s"])
     p = min(py, key=lambda r: r["cpu_s"])

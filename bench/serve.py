@@ -28,8 +28,8 @@ call ends) the benchmark samples:
 
 The CPU of a call's set-up and end (SIP, the application thread, opening, publishing and
 closing its file) is estimated from the whole run: the server's CPU from just before SIPp
-starts until every call has ended, per call, less what the window says a call's media
-costs for its ``--seconds`` + 0.8 s.
+starts until every call has ended, per call that ended, less what the window says a
+call's media costs for its ``--seconds`` + 0.8 s.
 
 After the run every recording is checked: one per call, each exactly the streamed file
 (length and bytes), and the server's call logs report no lost packets.
@@ -504,9 +504,9 @@ def run(args) -> dict:
         "sipp_cpu_share": round((l1 - l0) / wall, 4),
         # set-up and end of a call: the whole run's CPU per call less its media's
         "setup_end_ms_per_call": round(
-            1e3 * ((c_end - c_start) / args.calls - share / concurrent * (args.seconds + 0.8)), 2
+            1e3 * ((c_end - c_start) / len(ends) - share / concurrent * (args.seconds + 0.8)), 2
         )
-        if concurrent
+        if concurrent and ends
         else None,
         "rtp_sockets_at_window_end": sockets,
         "socket_drops": drops,
