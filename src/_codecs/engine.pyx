@@ -53,7 +53,7 @@ import operator
 
 import numpy as np
 
-from recorder._buffers import MAX_CHANNELS
+from recorder._buffers import MAX_CHANNELS, aligned_copy
 
 init_g711_tables()
 init_adpcm_tables()
@@ -486,7 +486,7 @@ cdef class Bank:
             raise ValueError(f"at most {MAX_FILTERS} recording rates per engine")
         from recorder.resampling import design
         d = design(MEDIA_RATE, rate)
-        coef = np.ascontiguousarray(d.coef, dtype=np.float32)
+        coef = aligned_copy(d.coef, np.float32)    # rows of T taps start on cache lines
         ph = np.arange(d.p, dtype=np.int64) + d.q
         nxt = np.ascontiguousarray(ph % d.p, dtype=np.int32)
         adv = np.ascontiguousarray(ph // d.p, dtype=np.int32)

@@ -21,7 +21,9 @@ from cpu_isa cimport cr_isa, cr_isa_set
 
 import numpy as np
 
-from recorder._buffers import MAX_CHANNELS, MAX_SAMPLES, as_int16, integer, slot_array
+from recorder._buffers import (
+    MAX_CHANNELS, MAX_SAMPLES, aligned_copy, as_int16, integer, slot_array,
+)
 
 cdef object _I16 = np.dtype(np.int16)
 cdef object _F32 = np.dtype(np.float32)
@@ -89,7 +91,7 @@ cdef class Filter:
         p = integer(p, "p", 1, 1000)
         q = integer(q, "q", 1, 1000)
         block = integer(block, "block", 8, 1 << 20)
-        c = np.ascontiguousarray(coef, dtype=np.float32)
+        c = aligned_copy(coef, np.float32)    # rows of T taps start on cache lines
         if c.ndim != 2 or c.shape[0] != p or c.shape[1] % 8 or c.shape[1] < 8:
             raise ValueError(f"coef must have shape (p, T) with T a multiple of 8, got {c.shape}")
         c.setflags(write=False)
