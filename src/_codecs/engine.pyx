@@ -33,7 +33,7 @@ from g711_k cimport (
 from pcm_k cimport u8_encode_k, s16_encode_k
 from resample_k cimport (
     rs_filter, rs_state, rs_reset, rs_process, rs_ready, rs_append, rs_emit, rs_advance,
-    rs_window, rs_compact, cr_rs_select, cr_rs_run4, cr_rs_to_int16,
+    rs_window, rs_compact, cr_rs_select, cr_rs_run4, cr_rs_to_int16, cr_rs_prefetch,
 )
 from adpcm_k cimport (
     init_adpcm_tables, cr_search_state, cr_search_tables, cr_search, cr_oki_search,
@@ -346,6 +346,11 @@ ctypedef struct rs_item:
     const rs_filter* flt     # a slot waiting for this feed's resampling: its filter,
     int32_t phase            # its next output's phase,
     slot_t* s                # the slot
+
+
+cdef inline void _rs_prefetch(const slot_t* s) noexcept nogil:
+    """Start bringing a waiting slot's resampler history into the cache."""
+    cr_rs_prefetch(s.rs.buf, s.rs.len)
 
 
 cdef int _rs_item_cmp(const void* a, const void* b) noexcept nogil:
@@ -1038,6 +1043,8 @@ cdef class Bank:
             if rs_ready(s.flt, s.rs.base + s.rs.len) - s.rs.n_out >= 4 * s.flt.p:
                 # whole periods of 4p outputs: cr_rs_run already runs one slot four
                 # outputs at a time (outputs p apart share a phase), from one history
+                if i + 1 < self.rs_cnt:
+                    _rs_prefetch(self.rs_list[i + 1].s)
                 self._rs_run_one(s)
             else:
                 s.rs_pend = 2
@@ -1056,6 +1063,8 @@ cdef class Bank:
                    and self.rs_list[g].phase == self.rs_list[i].phase):
                 g += 1
             while g - i >= 4:
+                for j in range(i + 4, min(i + 8, n)):     # the next group's histories
+                    _rs_prefetch(self.rs_list[j].s)
                 nmin = -1
                 for ln in range(4):
                     s = self.rs_list[i + ln].s
