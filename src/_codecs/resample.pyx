@@ -15,7 +15,8 @@ from libc.string cimport memset
 
 from resample_k cimport (
     rs_filter, rs_state, rs_sample_t, rs_reset, rs_total, rs_count, rs_process, rs_append,
-    rs_window, rs_advance, rs_emit, rs_compact, cr_rs_run4, cr_rs_to_int16, cr_rs_select,
+    rs_window, rs_advance, rs_emit, rs_compact, cr_rs_run4, cr_rs_run8_ok, cr_rs_to_int16,
+    cr_rs_select,
 )
 from cpu_isa cimport cr_isa, cr_isa_set
 
@@ -247,7 +248,9 @@ cdef void _bank_run(rs_state* st, const rs_filter* f, const Py_ssize_t* rv, Py_s
     cdef const float* xs[4]
     cdef float* ys[4]
     cdef rs_sample_t* o
-    if last or n == 0 or n > BANK_BLOCK or k < 4:
+    # one row at a time: at the end of streams, for long or empty blocks, and when each
+    # row fills whole periods of 8p outputs that run8 computes from one history
+    if last or n == 0 or n > BANK_BLOCK or k < 4 or (n >= 8 * f.q and cr_rs_run8_ok(f.q)):
         for i in range(k):
             o = out + i * maxc
             m = rs_process(&st[rv[i]], f, x + i * n, n, last, o, scratch)

@@ -358,6 +358,13 @@ static inline void cr_rs_run(const float *coef, int T, const int32_t *next_phase
     cr_rs_run_ptr(coef, T, next_phase, advance, phase, x, nout, y);
 }
 
+/* 1 when one stream with this q runs whole periods of 8p outputs through run8 (then a
+ * stream alone beats four streams of one phase in run4: its windows share loads) */
+static inline int cr_rs_run8_ok(int q)
+{
+    return (q == 4 && cr_rs_run8q4_ptr != NULL) || (q == 8 && cr_rs_run8q8_ptr != NULL);
+}
+
 static inline void cr_rs_run4(const float *coef, int T, const int32_t *next_phase,
                               const int32_t *advance, int phase, const float *const *x,
                               ptrdiff_t nout, float *const *y)
