@@ -237,13 +237,13 @@ CR_AVX2 static inline __m256 cr_v8avx_hsum8(__m256 a0, __m256 a1, __m256 a2, __m
 /* One period of 8p outputs of one stream whose q is the constant Q: outputs k + l*p
  * (k < p, l < 8) share phase (phase of k) and their windows sit l*Q input samples
  * apart, so eight accumulator chains run per tap vector (twice what run4 has in flight:
- * run4 waits on the add latency, about 3 cycles per step with 4 chains whether it makes
- * 1 or 5 loads).  With Q a multiple of 4 the windows overlap on a grid of 4 floats and
- * the compiler loads an x vector once for several lanes and steps (predictive commoning
- * at -O3) instead of one load per lane and step, which would make 9 loads per step the
- * limit (measured: 8 chains with 9 loads a step are no faster than run4).  About 15 %
- * (6000 Hz) and 10 % (11000 Hz) less per output than run4.  Each output is the same sum,
- * in the same order, as in cr_rs_run_avx2. */
+ * 4 chains wait on the 3-cycle add latency, about 3 cycles per step even with one load).
+ * With Q a multiple of 4 the windows overlap on a grid of 4 floats and the compiler loads
+ * an x vector once for several lanes and steps (predictive commoning at -O3) instead of
+ * once per lane and step: 9 loads a step would be the limit (measured: 8 chains with 9
+ * loads a step are no faster than run4).  About 15 % (6000 Hz) and 10 % (11000 Hz) less
+ * per output than run4.  Each output is the same sum, in the same order, as in
+ * cr_rs_run_avx2. */
 #define CR_RS_RUN8Q(Q)                                                                    \
 CR_AVX2 static void cr_rs_run8q##Q##_avx2(const float *coef, int T,                       \
                                           const int32_t *next_phase,                      \
