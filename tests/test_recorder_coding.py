@@ -224,57 +224,66 @@ def test_many_channels_in_one_engine_give_the_oracle_bytes(tmp_path, media):
     engine.stop()
 
 
+@pytest.mark.parametrize("level", ["c", "sse2", "avx2"])
 @pytest.mark.parametrize("rate", [r for r in RECORD_RATES if r != 8000])
-def test_many_channels_resampled_together_give_the_oracle_bytes(tmp_path, media, rate):
+def test_many_channels_resampled_together_give_the_oracle_bytes(tmp_path, media, rate, level):
     # the core resamples the slots of a tick together: slots of one rate and filter
-    # phase four at a time, the others one by one.  Channels started at the same tick
-    # share a phase (groups of 4 and leftovers), others start later or hold back media
-    # for barge-in (other phases), one pushes big chunks (more than a slot's history
-    # waits for), and they end at different ticks, so the groups change as they go
-    engine = recorder.Engine()
-    clock = ManualClock()
-    starts = [0] * 5 + [1] * 7 + [2, 2, 3, 5, 8]
-    n = len(starts)
-    chans, got, stop = [], [[] for _ in range(n)], [60 + 3 * i for i in range(n)]
-    for _ in range(n):
-        ch = CallChannel(media_root=tmp_path, codec="s16", clock=clock, engine=engine)
-        ch.ring()
-        ch.answer()
-        chans.append(ch)
-    for step in range(max(stop) + 1):
-        for i, ch in enumerate(chans):
-            if step == starts[i]:
-                assert ch.FileRecorder.start(
-                    f"{i}.wav",
-                    file_format=RECORD_FORMATS[i % len(RECORD_FORMATS)],
-                    rate=rate,
-                    max_bytes=0,
-                    milliseconds_max_silence=0,
-                    barge_in=i in (3, 9),
-                )
-            if step > stop[i]:
-                continue
-            size = 960 if i == n - 1 and step % 5 == 0 else 160
-            frame = media[(step * 160 + 11 * i) % (media.size - size) :][:size]
-            if step == stop[i]:
-                frame = frame[: 13 * i + 1]  # a last piece shorter than a frame
-            ch.push(frame)
-            if step >= starts[i]:
-                got[i].append(frame)
-            if step == stop[i]:
-                ch.FileRecorder.stop()
-                assert ch.FileRecorder.cause() is Cause.ABORTED
-        clock.t += 0.02
-        with engine.lock:
-            engine.process()
-    for i, ch in enumerate(chans):
-        r = ch.FileRecorder.result()
-        assert r.rate == rate
-        assert (tmp_path / f"{i}.wav").read_bytes() == oracle(
-            np.concatenate(got[i]), r.format, r.rate
-        ), i
-        ch.close()
-    engine.stop()
+    # phase four at a time, the others one by one (6000 and 11000 Hz: whole periods of
+    # 8p outputs eight at a time where the CPU has AVX2).  Channels started at the same
+    # tick share a phase (groups of 4 and leftovers), others start later or hold back
+    # media for barge-in (other phases), one pushes big chunks (more than a slot's
+    # history waits for), and they end at different ticks, so the groups change as they
+    # go.  At every SIMD level the files are the oracle's, built on the portable loops.
+    recorder.set_simd_level(level)
+    try:
+        engine = recorder.Engine()
+        clock = ManualClock()
+        starts = [0] * 5 + [1] * 7 + [2, 2, 3, 5, 8]
+        n = len(starts)
+        chans, got, stop = [], [[] for _ in range(n)], [60 + 3 * i for i in range(n)]
+        for _ in range(n):
+            ch = CallChannel(media_root=tmp_path, codec="s16", clock=clock, engine=engine)
+            ch.ring()
+            ch.answer()
+            chans.append(ch)
+        for step in range(max(stop) + 1):
+            for i, ch in enumerate(chans):
+                if step == starts[i]:
+                    assert ch.FileRecorder.start(
+                        f"{i}.wav",
+                        file_format=RECORD_FORMATS[i % len(RECORD_FORMATS)],
+                        rate=rate,
+                        max_bytes=0,
+                        milliseconds_max_silence=0,
+                        barge_in=i in (3, 9),
+                    )
+                if step > stop[i]:
+                    continue
+                size = 960 if i == n - 1 and step % 5 == 0 else 160
+                frame = media[(step * 160 + 11 * i) % (media.size - size) :][:size]
+                if step == stop[i]:
+                    frame = frame[: 13 * i + 1]  # a last piece shorter than a frame
+                ch.push(frame)
+                if step >= starts[i]:
+                    got[i].append(frame)
+                if step == stop[i]:
+                    ch.FileRecorder.stop()
+                    assert ch.FileRecorder.cause() is Cause.ABORTED
+            clock.t += 0.02
+            with engine.lock:
+                engine.process()
+        results = [ch.FileRecorder.result() for ch in chans]
+        for ch in chans:
+            ch.close()
+        engine.stop()
+        recorder.set_simd_level("c")
+        for i, r in enumerate(results):
+            assert r.rate == rate
+            assert (tmp_path / f"{i}.wav").read_bytes() == oracle(
+                np.concatenate(got[i]), r.format, r.rate
+            ), i
+    finally:
+        recorder.set_simd_level(None)
 
 
 def _ima_media(kind: int, i: int, n: int) -> np.ndarray:

@@ -361,6 +361,90 @@ def test_isa_variants_are_bit_identical():
         recorder.set_simd_level(None)
 
 
+def _cuts_around_periods(q, n):
+    """Cut points of an n-sample signal: chunks just under, on and over the input of one
+    and several periods of 8p outputs (8q samples), and small ones in between."""
+    sizes = itertools.cycle([8 * q - 1, 8 * q, 8 * q + 1, 1, 16 * q, 3, 24 * q + 5, 8 * q - 2])
+    return list(itertools.takewhile(lambda c: c < n, itertools.accumulate(sizes)))
+
+
+@pytest.mark.parametrize("fi,fo", [(8000, 6000), (8000, 11000)])
+def test_whole_periods_of_8p_outputs_are_the_same_at_every_simd_level(fi, fo):
+    # one stream whose q is 4 or 8 runs whole periods of 8p outputs eight at a time
+    # (AVX2: outputs k + l*p share a phase and their windows overlap), the rest four at a
+    # time or one by one: chunks ending just before, on and after a period give the
+    # portable loop's samples, int16 (loud: clipped outputs) and float32, streamed and
+    # one-shot
+    q = resampling.design(fi, fo).q
+    x = noise16(12000, seed=q, scale=20000)
+    xf = x.astype(np.float32) / 32768
+    cuts = _cuts_around_periods(q, len(x))
+    got = {}
+    try:
+        for isa in ISAS:
+            recorder.set_simd_level(isa)
+            got[isa] = (
+                stream(fi, fo, x, cuts),
+                stream(fi, fo, xf, cuts),
+                recorder.resample(x, fi, fo),
+                recorder.resample(xf, fi, fo),
+            )
+    finally:
+        recorder.set_simd_level(None)
+    want = got["c"]
+    np.testing.assert_array_equal(want[0], want[2])
+    np.testing.assert_array_equal(want[1], want[3])
+    assert (np.abs(want[0].astype(np.int32)) == 32767).any()  # some outputs clipped
+    for isa in ISAS[1:]:
+        for a, b in zip(got[isa], want, strict=True):
+            assert a.dtype == b.dtype
+            np.testing.assert_array_equal(a, b)
+
+
+@pytest.mark.parametrize("fo", [6000, 11000, 11025])
+def test_bank_rows_alone_or_four_together_are_the_same_at_every_simd_level(fo):
+    # a bank runs rows that fill whole periods of 8p outputs one by one where the
+    # eight-output loop exists (AVX2, q = 4 or 8) and rows of one phase four at a time
+    # otherwise: slots joining late (other phases), leaving and coming back, blocks
+    # shorter and longer than a period, flushes; every level gives the same samples as
+    # single Resamplers on the portable loop
+    fi = 8000
+    q = resampling.design(fi, fo).q
+    channels, steps = 13, 36
+    rng = np.random.default_rng(fo)
+    plan = []
+    for step in range(steps):
+        n = [160, 8 * q - 1, 8 * q, 8 * q + 3, 1, 160, 600, 0][step % 8]
+        k = int(rng.integers(4, channels + 1)) if step % 5 else channels
+        rows = rng.permutation(channels)[:k] if step else np.arange(6)
+        block = noise16(len(rows) * n, seed=step, scale=15000).reshape(len(rows), n)
+        plan.append((rows, block, step % 11 == 10))
+    outs = {}
+    try:
+        for isa in ISAS:
+            recorder.set_simd_level(isa)
+            bank = recorder.MultiResampler(channels, fi, fo)
+            res = []
+            for rows, block, last in plan:
+                out, counts = bank.process(block, rows, last=last)
+                res.extend(out[i, : counts[i]] for i in range(len(rows)))
+            outs[isa] = res
+        recorder.set_simd_level("c")
+        refs = [recorder.Resampler(fi, fo) for _ in range(channels)]
+        want = [
+            refs[r].process(block[i], last=last)
+            for rows, block, last in plan
+            for i, r in enumerate(rows)
+        ]
+    finally:
+        recorder.set_simd_level(None)
+    assert sum(len(w) for w in want) > 10 * channels * 160
+    for isa in ISAS:
+        assert len(outs[isa]) == len(want)
+        for a, b in zip(outs[isa], want, strict=True):
+            np.testing.assert_array_equal(a, b)
+
+
 def test_streaming_counts_and_state():
     r = recorder.Resampler(8000, 11025)
     assert r.delay == resampling.design(8000, 11025).taps // 2 == 40

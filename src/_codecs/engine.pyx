@@ -33,7 +33,7 @@ from g711_k cimport (
 from pcm_k cimport u8_encode_k, s16_encode_k
 from resample_k cimport (
     rs_filter, rs_state, rs_reset, rs_process, rs_ready, rs_append, rs_emit, rs_advance,
-    rs_window, rs_compact, cr_rs_select, cr_rs_run4, cr_rs_to_int16,
+    rs_window, rs_compact, cr_rs_select, cr_rs_run4, cr_rs_to_int16, cr_rs_prefetch,
 )
 from adpcm_k cimport (
     init_adpcm_tables, cr_search_state, cr_search_tables, cr_search, cr_oki_search,
@@ -53,7 +53,7 @@ import operator
 
 import numpy as np
 
-from recorder._buffers import MAX_CHANNELS
+from recorder._buffers import MAX_CHANNELS, aligned_copy
 
 init_g711_tables()
 init_adpcm_tables()
@@ -348,6 +348,11 @@ ctypedef struct rs_item:
     slot_t* s                # the slot
 
 
+cdef inline void _rs_prefetch(const slot_t* s) noexcept nogil:
+    """Start bringing a waiting slot's resampler history into the cache."""
+    cr_rs_prefetch(s.rs.buf, s.rs.len)
+
+
 cdef int _rs_item_cmp(const void* a, const void* b) noexcept nogil:
     """qsort order of rs_items: by filter, then phase (so slots that can share a
     cr_rs_run4 call sit together)."""
@@ -486,7 +491,7 @@ cdef class Bank:
             raise ValueError(f"at most {MAX_FILTERS} recording rates per engine")
         from recorder.resampling import design
         d = design(MEDIA_RATE, rate)
-        coef = np.ascontiguousarray(d.coef, dtype=np.float32)
+        coef = aligned_copy(d.coef, np.float32)    # rows of T taps start on cache lines
         ph = np.arange(d.p, dtype=np.int64) + d.q
         nxt = np.ascontiguousarray(ph % d.p, dtype=np.int32)
         adv = np.ascontiguousarray(ph // d.p, dtype=np.int32)
@@ -1037,7 +1042,10 @@ cdef class Bank:
                 continue
             if rs_ready(s.flt, s.rs.base + s.rs.len) - s.rs.n_out >= 4 * s.flt.p:
                 # whole periods of 4p outputs: cr_rs_run already runs one slot four
-                # outputs at a time (outputs p apart share a phase), from one history
+                # (8000 -> 6000 / 11000 Hz with AVX2: eight) outputs at a time (outputs
+                # p apart share a phase), from one history
+                if i + 1 < self.rs_cnt:
+                    _rs_prefetch(self.rs_list[i + 1].s)
                 self._rs_run_one(s)
             else:
                 s.rs_pend = 2
@@ -1056,6 +1064,8 @@ cdef class Bank:
                    and self.rs_list[g].phase == self.rs_list[i].phase):
                 g += 1
             while g - i >= 4:
+                for j in range(i + 4, min(i + 8, n)):     # the next group's histories
+                    _rs_prefetch(self.rs_list[j].s)
                 nmin = -1
                 for ln in range(4):
                     s = self.rs_list[i + ln].s

@@ -15,13 +15,16 @@ from libc.string cimport memset
 
 from resample_k cimport (
     rs_filter, rs_state, rs_sample_t, rs_reset, rs_total, rs_count, rs_process, rs_append,
-    rs_window, rs_advance, rs_emit, rs_compact, cr_rs_run4, cr_rs_to_int16, cr_rs_select,
+    rs_window, rs_advance, rs_emit, rs_compact, cr_rs_run4, cr_rs_run8_ok, cr_rs_to_int16,
+    cr_rs_select,
 )
 from cpu_isa cimport cr_isa, cr_isa_set
 
 import numpy as np
 
-from recorder._buffers import MAX_CHANNELS, MAX_SAMPLES, as_int16, integer, slot_array
+from recorder._buffers import (
+    MAX_CHANNELS, MAX_SAMPLES, aligned_copy, as_int16, integer, slot_array,
+)
 
 cdef object _I16 = np.dtype(np.int16)
 cdef object _F32 = np.dtype(np.float32)
@@ -89,7 +92,7 @@ cdef class Filter:
         p = integer(p, "p", 1, 1000)
         q = integer(q, "q", 1, 1000)
         block = integer(block, "block", 8, 1 << 20)
-        c = np.ascontiguousarray(coef, dtype=np.float32)
+        c = aligned_copy(coef, np.float32)    # rows of T taps start on cache lines
         if c.ndim != 2 or c.shape[0] != p or c.shape[1] % 8 or c.shape[1] < 8:
             raise ValueError(f"coef must have shape (p, T) with T a multiple of 8, got {c.shape}")
         c.setflags(write=False)
@@ -245,7 +248,9 @@ cdef void _bank_run(rs_state* st, const rs_filter* f, const Py_ssize_t* rv, Py_s
     cdef const float* xs[4]
     cdef float* ys[4]
     cdef rs_sample_t* o
-    if last or n == 0 or n > BANK_BLOCK or k < 4:
+    # one row at a time: at the end of streams, for long or empty blocks, and when each
+    # row fills whole periods of 8p outputs that run8 computes from one history
+    if last or n == 0 or n > BANK_BLOCK or k < 4 or (n >= 8 * f.q and cr_rs_run8_ok(f.q)):
         for i in range(k):
             o = out + i * maxc
             m = rs_process(&st[rv[i]], f, x + i * n, n, last, o, scratch)

@@ -147,6 +147,18 @@ def unaliased(src: np.ndarray, dst: np.ndarray) -> np.ndarray:
     return src.copy() if np.may_share_memory(src, dst) else src
 
 
+def aligned_copy(a, dtype, align: int = 64) -> np.ndarray:
+    """A C-contiguous copy of ``a`` as ``dtype`` whose data starts at a multiple of
+    ``align`` bytes (a power of two): tables that vector loops read in whole vectors
+    (the resampler's taps) then never have a load straddle two cache lines."""
+    src = np.asarray(a, dtype=dtype)
+    raw = np.empty(src.nbytes + align, np.uint8)
+    start = -raw.ctypes.data % align
+    out = raw[start : start + src.nbytes].view(src.dtype).reshape(src.shape)
+    out[...] = src
+    return out
+
+
 def disjoint(a: np.ndarray, b: np.ndarray, what: str) -> None:
     """ValueError when two arrays that are both written (or one written while the other
     is read as state) may share memory."""
