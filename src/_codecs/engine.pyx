@@ -161,8 +161,7 @@ ctypedef struct output_t:
 
 
 ctypedef struct slot_t:
-    int16_t ring[RING]
-    int64_t head
+    int64_t head             # the ring's oldest sample (0 again whenever it empties)
     int64_t fill
     int64_t media            # samples processed since the slot was (re)started
     int quiet                # idle() calls since media last arrived
@@ -210,6 +209,8 @@ ctypedef struct slot_t:
     int oki_mark             # OKI: listed for this feed's coding
     int64_t flush_at         # EV_FLUSH from this many bytes (flush_bytes per 8000 bytes/s)
     output_t* file           # the core writes the job's file itself (NULL: Python does)
+    # last: a frame's fields and the ring's first samples share pages and cache lines
+    int16_t ring[RING]
 
 
 # Largest output-buffer threshold (bytes or samples) and barge-in hold-back (samples) a
@@ -776,9 +777,11 @@ cdef class Bank:
                 memcpy(&b[r, 0], &s.ring[s.head], first * sizeof(int16_t))
                 if first < nn:
                     memcpy(&b[r, first], &s.ring[0], (nn - first) * sizeof(int16_t))
-                s.head = (s.head + nn) % RING
                 s.fill -= nn
                 s.media += nn
+                # an emptied ring starts over at 0: a slot fed and taken a frame per tick
+                # reuses the same few cache lines instead of walking its whole ring
+                s.head = (s.head + nn) % RING if s.fill else 0
         return block
 
     # -- record jobs ----------------------------------------------------------------------
