@@ -41,6 +41,21 @@ from adpcm_k cimport (
 )
 
 
+cdef extern from *:
+    """
+    #define CR_PREFETCH(p) __builtin_prefetch((const void *)(p), 1, 3)
+    """
+    void CR_PREFETCH(const void* p) noexcept nogil
+
+
+cdef inline void _prefetch_lines(const void* p, Py_ssize_t nbytes) noexcept nogil:
+    """Ask for the cache lines of nbytes from p (to be written soon)."""
+    cdef const uint8_t* b = <const uint8_t*>p
+    cdef Py_ssize_t i
+    for i in range(0, nbytes + 63, 64):
+        CR_PREFETCH(b + i)
+
+
 cdef inline void _g711_decode(const uint8_t* src, int16_t* dst, int64_t n,
                               bint ulaw) noexcept nogil:
     if ulaw:
@@ -161,10 +176,12 @@ ctypedef struct output_t:
 
 
 ctypedef struct slot_t:
+    # the media path (push, ready, take) reads only these: one cache line
     int64_t head             # the ring's oldest sample (0 again whenever it empties)
     int64_t fill
     int64_t media            # samples processed since the slot was (re)started
     int quiet                # idle() calls since media last arrived
+    int accept               # batch pushes reach the slot (its call is ANSWERED)
     # record job
     int active
     int fmt
@@ -188,7 +205,6 @@ ctypedef struct slot_t:
     int64_t digit_start
     int digit
     int64_t first_audio      # job sample where audio was first heard, -1 none
-    int accept               # batch pushes reach the slot (its call is ANSWERED)
     int held_head            # held is a ring of `hold` samples: its oldest sample
     # output coding: committed media -> (resampler) -> coder -> out
     int rate                 # the file's sample rate
@@ -211,6 +227,10 @@ ctypedef struct slot_t:
     output_t* file           # the core writes the job's file itself (NULL: Python does)
     # last: a frame's fields and the ring's first samples share pages and cache lines
     int16_t ring[RING]
+
+
+# bytes of a slot before its ring
+cdef Py_ssize_t _SLOT_FIELDS = <Py_ssize_t>(<size_t>&(<slot_t*>NULL).ring)
 
 
 # Largest output-buffer threshold (bytes or samples) and barge-in hold-back (samples) a
@@ -247,6 +267,16 @@ cdef void _drop_output(slot_t* s) noexcept nogil:
         free(s.file.header)
         free(s.file)
         s.file = NULL
+
+
+cdef inline void _prefetch_job(const slot_t* s, int64_t m) noexcept nogil:
+    """Ask for what feeding m samples to the slot's job touches first: the oldest held
+    samples (committed, then overwritten) and the output buffer's end."""
+    if not s.active or m > RING:
+        return
+    if s.hold:
+        _prefetch_lines(s.held + s.held_head, 2 * _min64(m, s.hold - s.held_head))
+    _prefetch_lines(s.out + s.out_len, _min64(s.bps * m, s.out_cap - s.out_len))
 
 
 cdef int _pwrite_all(int fd, const uint8_t* buf, int64_t n, int64_t at,
@@ -1273,6 +1303,12 @@ cdef class Bank:
             self.rs_defer = True
             self.rs_cnt = 0
             for r in range(k):
+                # the memory of the slots a few rows on is fetched while this one runs
+                # (thousands of slots do not fit the cache: each would wait for it)
+                if r + 4 < k:
+                    _prefetch_lines(self.slots[slots[r + 4]], _SLOT_FIELDS)
+                if r + 2 < k:
+                    _prefetch_job(self.slots[slots[r + 2]], m)
                 ev[r] = self._feed_one(self.slots[slots[r]], &block[r, 0] if m else NULL, m,
                                        silence[r], seen[r], digit_start[r], digit[r],
                                        audio_start[r])
