@@ -33,7 +33,7 @@ import numpy as np
 
 from ._codecs import engine as _core
 from ._codecs.engine import JobState
-from .dsp import MultiDetector
+from .dsp import MultiDetector, onsets_across
 from .publish import DEFAULT_WORKERS, Publisher
 
 if TYPE_CHECKING:
@@ -169,8 +169,8 @@ class Detections(NamedTuple):
 
 class DetectorBank:
     """Silence + DTMF detector states for any number of slots, in banks that double in
-    size (``BANK``, 2 ``BANK``, 4 ``BANK`` ... slots), so a round over n slots makes
-    about log2(n / ``BANK``) detector calls and a small engine stays small."""
+    size (``BANK``, 2 ``BANK``, 4 ``BANK`` ... slots), so a small engine stays small; a
+    round over any slots is one compiled call (:func:`recorder.dsp.onsets_across`)."""
 
     def __init__(self) -> None:
         self._banks: list[MultiDetector] = []
@@ -183,43 +183,17 @@ class DetectorBank:
             self._banks.append(MultiDetector(n, rate=MEDIA_RATE))
             self._starts = np.append(self._starts, self._starts[-1] + n)
 
-    def _where(self, slots: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """Each slot's bank and its row in that bank."""
-        bank = np.searchsorted(self._starts, slots, side="right") - 1
-        return bank, slots - self._starts[bank]
-
     def reset(self, slot: int) -> None:
         """Start ``slot``'s detectors afresh.  Detectors count positions from their last
         reset and the core counts job samples from ``start_job``: :meth:`Engine.start_job`
         does both together, so a detector position *is* a job sample."""
-        bank, row = self._where(np.array([slot], np.int64))
-        self._banks[int(bank[0])].reset(row)
+        bank = int(np.searchsorted(self._starts, slot, side="right")) - 1
+        self._banks[bank].reset([slot - int(self._starts[bank])])
 
     def process(self, block: np.ndarray, slots: np.ndarray) -> Detections:
-        """Run the detectors on ``block`` (k, n) for ``slots`` (k,)."""
-        bank_of, index = self._where(slots)
-        first, last = int(bank_of.min(initial=0)), int(bank_of.max(initial=0))
-        if first == last:  # all in one bank (a small engine, or slots close together)
-            return Detections(*self._banks[first].onsets(np.ascontiguousarray(block), index))
-        k = len(slots)
-        out = Detections(
-            np.empty(k, np.int64),
-            np.empty(k, np.uint8),
-            np.empty(k, np.int64),
-            np.empty(k, np.int32),
-            np.empty(k, np.int64),
-        )
-        for b in range(first, last + 1):
-            hits = np.flatnonzero(bank_of == b)
-            if not hits.size:
-                continue
-            rows: np.ndarray | slice = hits
-            if hits[-1] - hits[0] + 1 == hits.size:  # ascending slots (the worker's
-                rows = slice(int(hits[0]), int(hits[-1]) + 1)  # rounds): a view, no copy
-            found = self._banks[b].onsets(np.ascontiguousarray(block[rows]), index[rows])
-            for mine, theirs in zip(out, found, strict=True):
-                mine[rows] = theirs
-        return out
+        """Run the detectors on ``block`` (k, n) for ``slots`` (k,): one compiled call
+        whatever banks the slots are in."""
+        return Detections(*onsets_across(self._banks, np.ascontiguousarray(block), slots))
 
 
 class Engine:
