@@ -279,6 +279,13 @@ cdef inline void _prefetch_job(const slot_t* s, int64_t m) noexcept nogil:
     _prefetch_lines(s.out + s.out_len, _min64(s.bps * m, s.out_cap - s.out_len))
 
 
+cdef inline void _prefetch_media(const slot_t* s, int64_t nbytes) noexcept nogil:
+    """Ask for the slot's media fields and the ring's first nbytes (where a slot fed a
+    frame per tick keeps its media: the ring starts over whenever it empties)."""
+    CR_PREFETCH(s)
+    _prefetch_lines(&s.ring[0], _min64(nbytes, 2 * RING))
+
+
 cdef int _pwrite_all(int fd, const uint8_t* buf, int64_t n, int64_t at,
                      int64_t* done) noexcept nogil:
     """Write n bytes at file offset ``at`` (in the pieces the kernel takes, again after
@@ -723,6 +730,8 @@ cdef class Bank:
             return taken
         with nogil:
             for r in range(k):
+                if r + 4 < k:
+                    _prefetch_media(self.slots[slots[r + 4]], 2 * n)
                 s = self.slots[slots[r]]
                 if not s.accept:
                     continue
@@ -776,6 +785,10 @@ cdef class Bank:
         cdef int64_t i
         cdef slot_t* s
         for j in range(total):
+            if j + 8 < total:       # the slot 8 on is fetched meanwhile
+                i = j + 8 if among is None else among[j + 8]
+                if 0 <= i < self.capacity and self.slots[i] != NULL:
+                    CR_PREFETCH(self.slots[i])
             i = j if among is None else among[j]
             if not 0 <= i < self.capacity:
                 continue
@@ -802,6 +815,8 @@ cdef class Bank:
                 raise ValueError(f"slot {slots[r]} has {s.fill} samples pending, not {n}")
         with nogil:
             for r in range(k):
+                if r + 4 < k:
+                    _prefetch_media(self.slots[slots[r + 4]], 2 * nn)
                 s = self.slots[slots[r]]
                 first = _min64(nn, RING - s.head)
                 memcpy(&b[r, 0], &s.ring[s.head], first * sizeof(int16_t))
