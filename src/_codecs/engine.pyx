@@ -1298,7 +1298,7 @@ cdef class Bank:
         cdef int32_t[::1] ev = events
         cdef void* p
         cdef slot_t* s
-        cdef bint timed
+        cdef bint timed, oki = False
         cdef timespec t0, t1
         if k == 0:
             return events
@@ -1324,12 +1324,14 @@ cdef class Bank:
                     _prefetch_lines(self.slots[slots[r + 4]], _SLOT_FIELDS)
                 if r + 2 < k:
                     _prefetch_job(self.slots[slots[r + 2]], m)
-                ev[r] = self._feed_one(self.slots[slots[r]], &block[r, 0] if m else NULL, m,
-                                       silence[r], seen[r], digit_start[r], digit[r],
-                                       audio_start[r])
+                s = self.slots[slots[r]]
+                oki |= s.fmt == FMT_OKI
+                ev[r] = self._feed_one(s, &block[r, 0] if m else NULL, m, silence[r], seen[r],
+                                       digit_start[r], digit[r], audio_start[r])
             self.rs_defer = False
             self._rs_run_all()
-            self._oki_rows(&slots[0], k)
+            if oki:     # (another pass over every slot otherwise)
+                self._oki_rows(&slots[0], k)
             timed = False
             for r in range(k):
                 s = self.slots[slots[r]]
