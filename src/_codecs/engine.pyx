@@ -1320,10 +1320,10 @@ cdef class Bank:
             for r in range(k):
                 # the memory of the slots a few rows on is fetched while this one runs
                 # (thousands of slots do not fit the cache: each would wait for it)
+                if r + 8 < k:
+                    _prefetch_lines(self.slots[slots[r + 8]], _SLOT_FIELDS)
                 if r + 4 < k:
-                    _prefetch_lines(self.slots[slots[r + 4]], _SLOT_FIELDS)
-                if r + 2 < k:
-                    _prefetch_job(self.slots[slots[r + 2]], m)
+                    _prefetch_job(self.slots[slots[r + 4]], m)
                 s = self.slots[slots[r]]
                 oki |= s.fmt == FMT_OKI
                 ev[r] = self._feed_one(s, &block[r, 0] if m else NULL, m, silence[r], seen[r],
