@@ -527,8 +527,10 @@ class Engine:
         rows = np.flatnonzero(self._recording[slots])
         if not rows.size:
             return
-        rec = slots[rows]
-        sub = block[rows] if rows.size != slots.size else block
+        if rows.size == slots.size:  # every slot records (no copies)
+            rec, sub = slots, block
+        else:
+            rec, sub = slots[rows], block[rows]
         t0 = time.thread_time_ns()
         det = self.detectors.process(sub, rec)
         t1 = time.thread_time_ns()
