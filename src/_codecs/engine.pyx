@@ -724,11 +724,13 @@ cdef class Bank:
             if self.gens[i] != gens[r]:
                 raise ValueError(f"row {r}: slot {i} was closed since (generation {gens[r]}, "
                                  f"now {self.gens[i]})")
-        taken = np.full(k, n, dtype=np.int64)
+        taken = np.empty(k, dtype=np.int64)
         cdef int64_t[::1] t = taken
-        if n == 0:
-            return taken
         with nogil:
+            for r in range(k):
+                t[r] = n
+            if n == 0:
+                k = 0
             for r in range(k):
                 if r + 4 < k:
                     _prefetch_media(self.slots[slots[r + 4]], 2 * n)

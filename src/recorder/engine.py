@@ -471,9 +471,9 @@ class Engine:
         code = _PUSH_CODES[codec]
         n = block.shape[1]
         taken = self.bank.push_rows(slots, gens, block, code)
-        short = np.flatnonzero(taken < n)
-        if not short.size:
+        if not taken.size or taken.min() >= n:  # every row queued whole (the usual case)
             return
+        short = (taken < n).nonzero()[0]
         self._make_room(slots[short], int(n - taken[short].min()))
         for r in short.tolist():
             slot, pos = int(slots[r]), int(taken[r])
@@ -524,12 +524,13 @@ class Engine:
                 self._dispatch(one, self.bank.take(one, self.bank.pending(int(slot))))
 
     def _dispatch(self, slots: np.ndarray, block: np.ndarray) -> None:
-        rows = np.flatnonzero(self._recording[slots])
-        if not rows.size:
-            return
-        if rows.size == slots.size:  # every slot records (no copies)
+        recording = self._recording[slots]
+        if recording.size and recording.all():  # every slot records (no copies)
             rec, sub = slots, block
         else:
+            rows = recording.nonzero()[0]
+            if not rows.size:
+                return
             rec, sub = slots[rows], block[rows]
         t0 = time.thread_time_ns()
         det = self.detectors.process(sub, rec)
@@ -540,7 +541,7 @@ class Engine:
         t2 = time.thread_time_ns()
         wrote = self.bank.write_ns - self._write_ns  # the core's own file writes
         self._write_ns += wrote
-        for i in np.flatnonzero(events):
+        for i in events.nonzero()[0]:
             slot = int(rec[i])
             self._wake.add(slot)
             job = self._jobs.get(slot)
