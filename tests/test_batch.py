@@ -22,6 +22,7 @@ from signals import dtmf, join, silence, speechlike
 
 import recorder
 from recorder import CallChannel, ChannelBatch, Engine, codecs, engine
+from recorder._codecs import engine as core
 from recorder.filerecorder import Cause
 
 FRAME = 160
@@ -506,3 +507,44 @@ def test_a_slot_is_idle_only_after_ticks_without_media():
     bank.push_zeros(2, FRAME)  # the watchdog's silence is not media arriving
     assert bank.idle(3).tolist() == [2]  # the third call without media since the push
     assert engine.QUIET_TICKS * engine.FRAME <= recorder.channel.GAP_SAMPLES
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_the_ring_gives_back_what_was_queued_in_order_whatever_the_push_and_take_sizes(seed):
+    """A slot's ring (pushes of every kind, takes of any size, emptied now and then, full
+    at times) hands back exactly the queued samples in order: the ring starting over
+    when it empties and wrapping when it does not are invisible from outside."""
+    rng = np.random.default_rng(seed)
+    ring = core.CONSTANTS["RING_SIZE"]
+    bank = core.Bank(4)
+    bank.open(2)
+    bank.set_accept(2, True)
+    slots, gens = np.array([2], np.int64), np.array([bank.generation(2)], np.int64)
+    queued: list[int] = []
+    for _ in range(300):
+        kind = rng.integers(6)
+        n = int(rng.choice([0, 1, 7, 160, 161, 1000, ring]))
+        if kind == 0:
+            x = rng.integers(-32768, 32768, n).astype(np.int16)
+            got = bank.push_s16(2, x)
+            queued += x[:got].tolist()
+        elif kind == 1:
+            codes = rng.integers(0, 256, n).astype(np.uint8)
+            ulaw = bool(rng.integers(2))
+            got = bank.push_g711(2, codes, ulaw)
+            decode = codecs.ulaw_decode if ulaw else codecs.alaw_decode
+            queued += decode(codes[:got]).tolist()
+        elif kind == 2:
+            x = rng.integers(-32768, 32768, (1, n)).astype(np.int16)
+            got = int(bank.push_rows(slots, gens, x, 0)[0])
+            queued += x[0, :got].tolist()
+        elif kind == 3:
+            got = bank.push_zeros(2, n)
+            queued += [0] * got
+        else:
+            k = min(int(rng.integers(0, 400)) if kind == 4 else len(queued), len(queued))
+            block = bank.take(slots, k)
+            assert block.shape == (1, k)
+            assert block[0].tolist() == queued[:k]
+            del queued[:k]
+        assert bank.pending(2) == len(queued) <= ring

@@ -271,6 +271,70 @@ def test_onsets_refuse_what_process_would_convert():
         m.onsets(ok, np.array([0], np.int64))
 
 
+@pytest.mark.parametrize("chunk", [160, 80])
+def test_onsets_across_detectors_are_each_detectors_onsets(chunk):
+    """onsets_across() over three detectors (slots numbered one detector after the
+    other), with the rows of a detector scattered through the block, gives row by row
+    what onsets() on each detector alone gives for its rows."""
+    sizes, k, n = (4, 8, 16), 14, 12000
+    signals = np.stack([_channel_signal(300 + i, n) for i in range(k)])
+    # (detector, channel) of each row; rows of one detector not all together
+    where = [
+        (2, 5),
+        (0, 1),
+        (0, 3),
+        (2, 0),
+        (1, 7),
+        (2, 15),
+        (1, 0),
+        (0, 0),
+        (2, 9),
+        (1, 3),
+        (2, 2),
+        (1, 4),
+        (2, 11),
+        (0, 2),
+    ]
+    base = np.cumsum((0, *sizes))
+    slots = np.array([base[d] + c for d, c in where], np.int64)
+    across = [dsp.MultiDetector(m) for m in sizes]
+    alone = [dsp.MultiDetector(m) for m in sizes]
+    found = 0
+    for pos in range(0, n, chunk):
+        block = np.ascontiguousarray(signals[:, pos : pos + chunk])
+        got = dsp.onsets_across(across, block, slots)
+        assert type(got) is dsp.Onsets
+        for d in range(len(sizes)):
+            rows = [r for r, (dd, _) in enumerate(where) if dd == d]
+            chans = np.array([where[r][1] for r in rows], np.int64)
+            want = alone[d].onsets(np.ascontiguousarray(block[rows]), chans)
+            for f in dsp.Onsets._fields:
+                mine, theirs = getattr(got, f), getattr(want, f)
+                assert mine.dtype == theirs.dtype, f
+                assert mine[rows].tolist() == theirs.tolist(), f
+        found += int((got.digit_start >= 0).sum() + (got.audio_start >= 0).sum())
+    assert found > 20  # digits and audio onsets were there to find
+
+
+def test_onsets_across_refuses_bad_detectors_and_slots():
+    a, b = dsp.MultiDetector(4), dsp.MultiDetector(8)
+    ok = np.zeros((3, 160), np.int16)
+    with pytest.raises(ValueError, match="at least one"):
+        dsp.onsets_across([], ok, np.array([0, 1, 2], np.int64))
+    with pytest.raises(TypeError, match=r"detectors\[1\] is a str"):
+        dsp.onsets_across([a, "b"], ok, np.array([0, 1, 2], np.int64))
+    with pytest.raises(TypeError, match="block must be"):
+        dsp.onsets_across([a, b], ok[:, ::2], np.array([0, 1, 2], np.int64))
+    with pytest.raises(ValueError, match="out of range 0..11"):
+        dsp.onsets_across([a, b], ok, np.array([0, 12, 2], np.int64))
+    with pytest.raises(ValueError, match="slot 5 appears twice"):  # not next to each other
+        dsp.onsets_across([a, b], ok, np.array([5, 1, 5], np.int64))
+    with pytest.raises(ValueError, match="entries for 3 rows"):
+        dsp.onsets_across([a, b], ok, np.array([0, 1], np.int64))
+    got = dsp.onsets_across([a, b], ok, np.array([11, 0, 4], np.int64))  # still usable
+    assert got.silence_samples.tolist() == [160, 160, 160]
+
+
 def _speech_channels(channels: int, n: int, seed: int) -> list[np.ndarray]:
     """Real speech (asterisk prompts, French and Spanish) at several gains, with DTMF
     digits over it or in its pauses and background noise: different on every channel."""

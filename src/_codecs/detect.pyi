@@ -82,3 +82,14 @@ class MultiState:
     def finish(self, rows: npt.NDArray[np.int64]) -> np.ndarray: ...
     def current(self, slot: int) -> tuple[int, int, float] | None: ...
     def silence_state(self, slot: int) -> dict[str, Any] | None: ...
+
+def onsets(
+    banks: list[MultiState],
+    block: npt.NDArray[np.int16],
+    slots: npt.NDArray[np.int64],
+    silence: npt.NDArray[np.int64],
+    seen: npt.NDArray[np.uint8],
+    digit_start: npt.NDArray[np.int64],
+    digit: npt.NDArray[np.int32],
+    audio_start: npt.NDArray[np.int64],
+) -> None: ...

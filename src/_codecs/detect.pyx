@@ -230,6 +230,9 @@ cdef class MultiState:
     cdef int64_t calls
     cdef readonly Py_ssize_t channels
     cdef object _dmem, _smem, _stamp
+    cdef object _evmem               # onsets(): the events of one call (cr_event records)
+    cdef cr_event *evbuf
+    cdef int64_t evcap
 
     def __init__(self, channels, DtmfConfig dconf, SilenceConfig sconf):
         cdef uintptr_t addr
@@ -249,6 +252,9 @@ cdef class MultiState:
         self._stamp = _aligned(sizeof(int64_t) * nch, &addr)
         self.stamp = <int64_t *>addr
         self.calls = 0
+        self._evmem = None
+        self.evbuf = NULL
+        self.evcap = 0
         for i in range(nch):
             if self.dst:
                 dt_chan_reset(&self.dst[i])
@@ -364,3 +370,133 @@ cdef class MultiState:
                     audio_start=s.audio_start, in_audio=bool(s.in_audio),
                     audio_seen=bool(s.audio_seen), level=sd_level(s, &self.sconf.cfg),
                     samples=s.nsub * self.sconf.cfg.H + s.pos)
+
+
+ctypedef struct bank_ref:         # what the kernels need of a MultiState
+    const dt_config *dc
+    dt_chan *dst
+    const sd_config *sc
+    sd_chan *sst
+
+
+cdef int64_t _per_row_events(MultiState m, int64_t n):
+    cdef int64_t per = 0
+    if m.dst:
+        per += dt_max_events(&m.dconf.cfg, n)
+    if m.sst:
+        per += sd_max_frames(&m.sconf.cfg, n)
+    return per
+
+
+def onsets(list banks, const int16_t[:, ::1] block, const int64_t[::1] slots,
+           int64_t[::1] silence, uint8_t[::1] seen, int64_t[::1] digit_start,
+           int32_t[::1] digit, int64_t[::1] audio_start):
+    """Run the next chunk of many slots kept in several banks (MultiStates), and write
+    only the per-row summary: the banks' slots are numbered one after the other (the first
+    bank's channels are slots 0 .. channels - 1, the next bank's follow), and row ``i`` of
+    ``block`` continues slot ``slots[i]``.  For
+    each row: ``silence`` the current run of silence (samples; 0 without a silence
+    detector), ``seen`` 1 once audio was heard since the slot's reset, ``digit_start`` the
+    start of the earliest digit that started in this chunk (-1: none) and ``digit`` its
+    character code (0: none), ``audio_start`` the earliest audio onset (-1: none).  Rows
+    of one bank that follow each other run in one call of the kernels (as
+    MultiState.process would run them; the results do not depend on the grouping)."""
+    cdef Py_ssize_t nb = len(banks), k = block.shape[0], n = block.shape[1], i, b, e
+    cdef Py_ssize_t lo, hi
+    cdef int64_t starts[63]         # each bank's first slot, then the end
+    cdef int64_t r, need = 0, total
+    cdef int nev
+    cdef MultiState m
+    cdef uintptr_t addr
+    cdef cr_event *ev
+    cdef sd_chan *sd
+    cdef bank_ref *refs
+    cdef const bank_ref *br
+    if nb == 0:
+        raise ValueError("banks must hold at least one MultiState")
+    if nb > 62:
+        raise ValueError(f"at most 62 banks, got {nb}")
+    if slots.shape[0] != k:
+        raise ValueError(f"rows has {slots.shape[0]} entries for {k} rows of block")
+    if n > MAX_ROW:
+        raise ValueError(f"block rows of {n} samples: at most {MAX_ROW} per call")
+    if (silence.shape[0] < k or seen.shape[0] < k or digit_start.shape[0] < k
+            or digit.shape[0] < k or audio_start.shape[0] < k):
+        raise ValueError(f"every output needs {k} entries")
+    starts[0] = 0
+    for b in range(nb):
+        if not isinstance(banks[b], MultiState):
+            raise TypeError(f"banks[{b}] is a {type(banks[b]).__name__}, not a MultiState")
+        m = <MultiState>banks[b]
+        starts[b + 1] = starts[b] + m.channels
+        need = max(need, _per_row_events(m, n))
+        m.calls += 1
+    total = starts[nb]
+    for i in range(k):            # every slot in range, none twice
+        r = slots[i]
+        if r < 0 or r >= total:
+            raise ValueError(f"slot {r} out of range 0..{total - 1}")
+        b = 0
+        while r >= starts[b + 1]:
+            b += 1
+        m = <MultiState>banks[b]
+        if m.stamp[r - starts[b]] == m.calls:
+            raise ValueError(f"slot {r} appears twice in rows")
+        m.stamp[r - starts[b]] = m.calls
+    if k == 0:
+        return
+    # the events of the largest run (room for all k rows), in the first bank's scratch
+    m = <MultiState>banks[0]
+    if m.evcap < need * k:
+        m._evmem = _aligned(<Py_ssize_t>(need * k * sizeof(cr_event)), &addr)
+        m.evbuf = <cr_event *>addr
+        m.evcap = need * k
+    ev = m.evbuf
+    local = np.empty(k, np.int64)       # each row's channel in its bank
+    cdef int64_t[::1] loc = local
+    refs_mem = np.empty(nb * sizeof(bank_ref), np.uint8)
+    cdef uint8_t[::1] refs_view = refs_mem
+    refs = <bank_ref *>&refs_view[0]
+    for b in range(nb):
+        m = <MultiState>banks[b]
+        refs[b].dc = &m.dconf.cfg if m.dst else NULL
+        refs[b].dst = m.dst
+        refs[b].sc = &m.sconf.cfg if m.sst else NULL
+        refs[b].sst = m.sst
+    lo = 0
+    with nogil:
+        while lo < k:
+            b = 0
+            while slots[lo] >= starts[b + 1]:
+                b += 1
+            hi = lo
+            while hi < k and starts[b] <= slots[hi] < starts[b + 1]:
+                loc[hi] = slots[hi] - starts[b]
+                hi += 1
+            br = &refs[b]
+            nev = 0
+            if n:
+                cr_run_multi(br.dc, br.dst, br.sc, br.sst, &block[lo, 0], <int>n, &loc[lo],
+                             hi - lo, ev, &nev)
+            for i in range(lo, hi):
+                r = loc[i]
+                if br.sst:
+                    sd = &br.sst[r]
+                    silence[i] = sd_silence_samples(sd, br.sc)
+                    seen[i] = sd.audio_seen != 0
+                else:
+                    silence[i] = 0
+                    seen[i] = 0
+                digit_start[i] = -1
+                digit[i] = 0
+                audio_start[i] = -1
+            for e in range(nev):        # the earliest of each row (the first of equals)
+                i = lo + ev[e].row
+                if ev[e].kind == CR_EV_DIGIT_START:
+                    if digit_start[i] < 0 or ev[e].start < digit_start[i]:
+                        digit_start[i] = ev[e].start
+                        digit[i] = ev[e].digit
+                elif ev[e].kind == CR_EV_AUDIO_START:
+                    if audio_start[i] < 0 or ev[e].start < audio_start[i]:
+                        audio_start[i] = ev[e].start
+            lo = hi

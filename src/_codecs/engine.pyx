@@ -41,6 +41,21 @@ from adpcm_k cimport (
 )
 
 
+cdef extern from *:
+    """
+    #define CR_PREFETCH(p) __builtin_prefetch((const void *)(p), 1, 3)
+    """
+    void CR_PREFETCH(const void* p) noexcept nogil
+
+
+cdef inline void _prefetch_lines(const void* p, Py_ssize_t nbytes) noexcept nogil:
+    """Ask for the cache lines of nbytes from p (to be written soon)."""
+    cdef const uint8_t* b = <const uint8_t*>p
+    cdef Py_ssize_t i
+    for i in range(0, nbytes + 63, 64):
+        CR_PREFETCH(b + i)
+
+
 cdef inline void _g711_decode(const uint8_t* src, int16_t* dst, int64_t n,
                               bint ulaw) noexcept nogil:
     if ulaw:
@@ -161,11 +176,12 @@ ctypedef struct output_t:
 
 
 ctypedef struct slot_t:
-    int16_t ring[RING]
-    int64_t head
+    # the media path (push, ready, take) reads only these: one cache line
+    int64_t head             # the ring's oldest sample (0 again whenever it empties)
     int64_t fill
     int64_t media            # samples processed since the slot was (re)started
     int quiet                # idle() calls since media last arrived
+    int accept               # batch pushes reach the slot (its call is ANSWERED)
     # record job
     int active
     int fmt
@@ -189,7 +205,6 @@ ctypedef struct slot_t:
     int64_t digit_start
     int digit
     int64_t first_audio      # job sample where audio was first heard, -1 none
-    int accept               # batch pushes reach the slot (its call is ANSWERED)
     int held_head            # held is a ring of `hold` samples: its oldest sample
     # output coding: committed media -> (resampler) -> coder -> out
     int rate                 # the file's sample rate
@@ -210,6 +225,12 @@ ctypedef struct slot_t:
     int oki_mark             # OKI: listed for this feed's coding
     int64_t flush_at         # EV_FLUSH from this many bytes (flush_bytes per 8000 bytes/s)
     output_t* file           # the core writes the job's file itself (NULL: Python does)
+    # last: a frame's fields and the ring's first samples share pages and cache lines
+    int16_t ring[RING]
+
+
+# bytes of a slot before its ring
+cdef Py_ssize_t _SLOT_FIELDS = <Py_ssize_t>(<size_t>&(<slot_t*>NULL).ring)
 
 
 # Largest output-buffer threshold (bytes or samples) and barge-in hold-back (samples) a
@@ -246,6 +267,23 @@ cdef void _drop_output(slot_t* s) noexcept nogil:
         free(s.file.header)
         free(s.file)
         s.file = NULL
+
+
+cdef inline void _prefetch_job(const slot_t* s, int64_t m) noexcept nogil:
+    """Ask for what feeding m samples to the slot's job touches first: the oldest held
+    samples (committed, then overwritten) and the output buffer's end."""
+    if not s.active or m > RING:
+        return
+    if s.hold:
+        _prefetch_lines(s.held + s.held_head, 2 * _min64(m, s.hold - s.held_head))
+    _prefetch_lines(s.out + s.out_len, _min64(s.bps * m, s.out_cap - s.out_len))
+
+
+cdef inline void _prefetch_media(const slot_t* s, int64_t nbytes) noexcept nogil:
+    """Ask for the slot's media fields and the ring's first nbytes (where a slot fed a
+    frame per tick keeps its media: the ring starts over whenever it empties)."""
+    CR_PREFETCH(s)
+    _prefetch_lines(&s.ring[0], _min64(nbytes, 2 * RING))
 
 
 cdef int _pwrite_all(int fd, const uint8_t* buf, int64_t n, int64_t at,
@@ -691,12 +729,16 @@ cdef class Bank:
             if self.gens[i] != gens[r]:
                 raise ValueError(f"row {r}: slot {i} was closed since (generation {gens[r]}, "
                                  f"now {self.gens[i]})")
-        taken = np.full(k, n, dtype=np.int64)
+        taken = np.empty(k, dtype=np.int64)
         cdef int64_t[::1] t = taken
-        if n == 0:
-            return taken
         with nogil:
             for r in range(k):
+                t[r] = n
+            if n == 0:
+                k = 0
+            for r in range(k):
+                if r + 4 < k:
+                    _prefetch_media(self.slots[slots[r + 4]], 2 * n)
                 s = self.slots[slots[r]]
                 if not s.accept:
                     continue
@@ -750,6 +792,10 @@ cdef class Bank:
         cdef int64_t i
         cdef slot_t* s
         for j in range(total):
+            if j + 8 < total:       # the slot 8 on is fetched meanwhile
+                i = j + 8 if among is None else among[j + 8]
+                if 0 <= i < self.capacity and self.slots[i] != NULL:
+                    CR_PREFETCH(self.slots[i])
             i = j if among is None else among[j]
             if not 0 <= i < self.capacity:
                 continue
@@ -776,14 +822,18 @@ cdef class Bank:
                 raise ValueError(f"slot {slots[r]} has {s.fill} samples pending, not {n}")
         with nogil:
             for r in range(k):
+                if r + 4 < k:
+                    _prefetch_media(self.slots[slots[r + 4]], 2 * nn)
                 s = self.slots[slots[r]]
                 first = _min64(nn, RING - s.head)
                 memcpy(&b[r, 0], &s.ring[s.head], first * sizeof(int16_t))
                 if first < nn:
                     memcpy(&b[r, first], &s.ring[0], (nn - first) * sizeof(int16_t))
-                s.head = (s.head + nn) % RING
                 s.fill -= nn
                 s.media += nn
+                # an emptied ring starts over at 0: a slot fed and taken a frame per tick
+                # reuses the same few cache lines instead of walking its whole ring
+                s.head = (s.head + nn) % RING if s.fill else 0
         return block
 
     # -- record jobs ----------------------------------------------------------------------
@@ -1260,7 +1310,7 @@ cdef class Bank:
         cdef int32_t[::1] ev = events
         cdef void* p
         cdef slot_t* s
-        cdef bint timed
+        cdef bint timed, oki = False
         cdef timespec t0, t1
         if k == 0:
             return events
@@ -1280,12 +1330,20 @@ cdef class Bank:
             self.rs_defer = True
             self.rs_cnt = 0
             for r in range(k):
-                ev[r] = self._feed_one(self.slots[slots[r]], &block[r, 0] if m else NULL, m,
-                                       silence[r], seen[r], digit_start[r], digit[r],
-                                       audio_start[r])
+                # the memory of the slots a few rows on is fetched while this one runs
+                # (thousands of slots do not fit the cache: each would wait for it)
+                if r + 8 < k:
+                    _prefetch_lines(self.slots[slots[r + 8]], _SLOT_FIELDS)
+                if r + 4 < k:
+                    _prefetch_job(self.slots[slots[r + 4]], m)
+                s = self.slots[slots[r]]
+                oki |= s.fmt == FMT_OKI
+                ev[r] = self._feed_one(s, &block[r, 0] if m else NULL, m, silence[r], seen[r],
+                                       digit_start[r], digit[r], audio_start[r])
             self.rs_defer = False
             self._rs_run_all()
-            self._oki_rows(&slots[0], k)
+            if oki:     # (another pass over every slot otherwise)
+                self._oki_rows(&slots[0], k)
             timed = False
             for r in range(k):
                 s = self.slots[slots[r]]

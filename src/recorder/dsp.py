@@ -34,6 +34,7 @@ Many channels (:class:`MultiDetector`)
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import TYPE_CHECKING, NamedTuple
 
 import numpy as np
@@ -55,6 +56,7 @@ __all__ = [
     "SilenceDetector",
     "audio_segments",
     "detect_dtmf",
+    "onsets_across",
 ]
 
 #: The 16 DTMF digits, by row (697, 770, 852, 941 Hz) and column (1209, 1336, 1477, 1633 Hz).
@@ -495,7 +497,6 @@ DIGIT_DTYPE = np.dtype(
     ]
 )
 CHANGE_DTYPE = np.dtype([("row", "i4"), ("slot", "i8"), ("start", "i8")])
-_NO_ONSET = np.iinfo(np.int64).max
 
 
 class Onsets(NamedTuple):
@@ -539,6 +540,49 @@ class MultiResult(NamedTuple):
     ended: np.ndarray
     audio_starts: np.ndarray
     silence_starts: np.ndarray
+
+
+def onsets_across(
+    detectors: Sequence[MultiDetector], block: np.ndarray, rows: np.ndarray
+) -> Onsets:
+    """:meth:`MultiDetector.onsets` over slots kept in several detectors, in one call:
+    the detectors' slots are numbered one after the other (the first detector's
+    ``0 .. channels - 1``, then the next one's, ...), and row ``i`` of ``block`` continues
+    slot ``rows[i]``.  Rows of one detector that follow each other run together.
+
+    Raises
+    ------
+    TypeError
+        If ``block`` is not a C-contiguous 2-D int16 numpy array, ``rows`` not a 1-D
+        int64 numpy array, or a detector not a :class:`MultiDetector`.
+    ValueError
+        If no detectors (or more than 62), or the slots are out of range, repeated or
+        not one per row.
+    """
+    if not (
+        isinstance(block, np.ndarray)
+        and block.dtype == np.int16
+        and block.ndim == 2
+        and block.flags.c_contiguous
+    ):
+        raise TypeError("block must be a C-contiguous 2-D int16 numpy array")
+    if not (isinstance(rows, np.ndarray) and rows.dtype == np.int64 and rows.ndim == 1):
+        raise TypeError("rows must be a 1-D int64 numpy array")
+    if not detectors:
+        raise ValueError("detectors must hold at least one MultiDetector")
+    for i, d in enumerate(detectors):
+        if not isinstance(d, MultiDetector):
+            raise TypeError(f"detectors[{i}] is a {type(d).__name__}, not a MultiDetector")
+    k = block.shape[0]
+    out = Onsets(
+        np.empty(k, np.int64),
+        np.empty(k, np.uint8),
+        np.empty(k, np.int64),
+        np.empty(k, np.int32),
+        np.empty(k, np.int64),
+    )
+    _k.onsets([d._m for d in detectors], block, np.ascontiguousarray(rows), *out)
+    return out
 
 
 def _digit_records(ev, slots):
@@ -722,32 +766,7 @@ class MultiDetector:
         ValueError
             If the slots are out of range, repeated or not one per row.
         """
-        if not (
-            isinstance(block, np.ndarray)
-            and block.dtype == np.int16
-            and block.ndim == 2
-            and block.flags.c_contiguous
-        ):
-            raise TypeError("block must be a C-contiguous 2-D int16 numpy array")
-        if not (isinstance(rows, np.ndarray) and rows.dtype == np.int64 and rows.ndim == 1):
-            raise TypeError("rows must be a 1-D int64 numpy array")
-        k = block.shape[0]
-        ev, silence, flags, _ = self._run(block, np.ascontiguousarray(rows))
-        digit_start = np.full(k, -1, np.int64)
-        digit = np.zeros(k, np.int32)
-        audio_start = np.full(k, -1, np.int64)
-        if len(ev):
-            kind = ev["kind"]
-            for e in ev[kind == _k.DIGIT_START]:  # rare: the earliest of each row counts
-                r, at = int(e["row"]), int(e["start"])
-                if digit_start[r] < 0 or at < digit_start[r]:
-                    digit_start[r], digit[r] = at, int(e["digit"])  # its character code
-            starts = ev[kind == _k.AUDIO_START]
-            if len(starts):  # the first audio onset of each row
-                first = np.full(k, _NO_ONSET, np.int64)
-                np.minimum.at(first, starts["row"].astype(np.int64), starts["start"])
-                audio_start = np.where(first == _NO_ONSET, -1, first)
-        return Onsets(silence, (flags >> 1) & 1, digit_start, digit, audio_start)
+        return onsets_across([self], block, rows)
 
     def _result(self, ev, slots, silence, flags, level):
         kind = ev["kind"]

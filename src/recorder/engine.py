@@ -33,7 +33,7 @@ import numpy as np
 
 from ._codecs import engine as _core
 from ._codecs.engine import JobState
-from .dsp import MultiDetector
+from .dsp import MultiDetector, onsets_across
 from .publish import DEFAULT_WORKERS, Publisher
 
 if TYPE_CHECKING:
@@ -169,8 +169,8 @@ class Detections(NamedTuple):
 
 class DetectorBank:
     """Silence + DTMF detector states for any number of slots, in banks that double in
-    size (``BANK``, 2 ``BANK``, 4 ``BANK`` ... slots), so a round over n slots makes
-    about log2(n / ``BANK``) detector calls and a small engine stays small."""
+    size (``BANK``, 2 ``BANK``, 4 ``BANK`` ... slots), so a small engine stays small; a
+    round over any slots is one compiled call (:func:`recorder.dsp.onsets_across`)."""
 
     def __init__(self) -> None:
         self._banks: list[MultiDetector] = []
@@ -183,43 +183,17 @@ class DetectorBank:
             self._banks.append(MultiDetector(n, rate=MEDIA_RATE))
             self._starts = np.append(self._starts, self._starts[-1] + n)
 
-    def _where(self, slots: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """Each slot's bank and its row in that bank."""
-        bank = np.searchsorted(self._starts, slots, side="right") - 1
-        return bank, slots - self._starts[bank]
-
     def reset(self, slot: int) -> None:
         """Start ``slot``'s detectors afresh.  Detectors count positions from their last
         reset and the core counts job samples from ``start_job``: :meth:`Engine.start_job`
         does both together, so a detector position *is* a job sample."""
-        bank, row = self._where(np.array([slot], np.int64))
-        self._banks[int(bank[0])].reset(row)
+        bank = int(np.searchsorted(self._starts, slot, side="right")) - 1
+        self._banks[bank].reset([slot - int(self._starts[bank])])
 
     def process(self, block: np.ndarray, slots: np.ndarray) -> Detections:
-        """Run the detectors on ``block`` (k, n) for ``slots`` (k,)."""
-        bank_of, index = self._where(slots)
-        first, last = int(bank_of.min(initial=0)), int(bank_of.max(initial=0))
-        if first == last:  # all in one bank (a small engine, or slots close together)
-            return Detections(*self._banks[first].onsets(np.ascontiguousarray(block), index))
-        k = len(slots)
-        out = Detections(
-            np.empty(k, np.int64),
-            np.empty(k, np.uint8),
-            np.empty(k, np.int64),
-            np.empty(k, np.int32),
-            np.empty(k, np.int64),
-        )
-        for b in range(first, last + 1):
-            hits = np.flatnonzero(bank_of == b)
-            if not hits.size:
-                continue
-            rows: np.ndarray | slice = hits
-            if hits[-1] - hits[0] + 1 == hits.size:  # ascending slots (the worker's
-                rows = slice(int(hits[0]), int(hits[-1]) + 1)  # rounds): a view, no copy
-            found = self._banks[b].onsets(np.ascontiguousarray(block[rows]), index[rows])
-            for mine, theirs in zip(out, found, strict=True):
-                mine[rows] = theirs
-        return out
+        """Run the detectors on ``block`` (k, n) for ``slots`` (k,): one compiled call
+        whatever banks the slots are in."""
+        return Detections(*onsets_across(self._banks, np.ascontiguousarray(block), slots))
 
 
 class Engine:
@@ -497,9 +471,9 @@ class Engine:
         code = _PUSH_CODES[codec]
         n = block.shape[1]
         taken = self.bank.push_rows(slots, gens, block, code)
-        short = np.flatnonzero(taken < n)
-        if not short.size:
+        if not taken.size or taken.min() >= n:  # every row queued whole (the usual case)
             return
+        short = (taken < n).nonzero()[0]
         self._make_room(slots[short], int(n - taken[short].min()))
         for r in short.tolist():
             slot, pos = int(slots[r]), int(taken[r])
@@ -550,11 +524,14 @@ class Engine:
                 self._dispatch(one, self.bank.take(one, self.bank.pending(int(slot))))
 
     def _dispatch(self, slots: np.ndarray, block: np.ndarray) -> None:
-        rows = np.flatnonzero(self._recording[slots])
-        if not rows.size:
-            return
-        rec = slots[rows]
-        sub = block[rows] if rows.size != slots.size else block
+        recording = self._recording[slots]
+        if recording.size and recording.all():  # every slot records (no copies)
+            rec, sub = slots, block
+        else:
+            rows = recording.nonzero()[0]
+            if not rows.size:
+                return
+            rec, sub = slots[rows], block[rows]
         t0 = time.thread_time_ns()
         det = self.detectors.process(sub, rec)
         t1 = time.thread_time_ns()
@@ -564,7 +541,7 @@ class Engine:
         t2 = time.thread_time_ns()
         wrote = self.bank.write_ns - self._write_ns  # the core's own file writes
         self._write_ns += wrote
-        for i in np.flatnonzero(events):
+        for i in events.nonzero()[0]:
             slot = int(rec[i])
             self._wake.add(slot)
             job = self._jobs.get(slot)
