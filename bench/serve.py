@@ -531,7 +531,7 @@ def run(args) -> dict:
         and result["overrun_packets"] == 0
         and complete == args.calls
     )
-    if not args.keep:
+    if not args.keep and result["kept_up"]:  # a run that did not keep up keeps its logs
         shutil.rmtree(work, ignore_errors=True)
         result["work_dir"] = None
     return result
@@ -553,7 +553,11 @@ def main() -> None:
         metavar="CORES",
         help="run the server in a cgroup limited to CORES CPUs (root; capacity runs)",
     )
-    ap.add_argument("--keep", action="store_true", help="keep the work directory")
+    ap.add_argument(
+        "--keep",
+        action="store_true",
+        help="keep the work directory (kept anyway when the run did not keep up)",
+    )
     ap.add_argument("--json", action="store_true")
     args = ap.parse_args()
     r = run(args)
@@ -598,6 +602,8 @@ def main() -> None:
         f"  kept up{limit}: {'yes' if r['kept_up'] else 'NO'} ({r['refused_calls']} calls "
         f"refused, engine behind {'seen' if r['engine_behind_seen'] else 'never'})"
     )
+    if r["work_dir"]:
+        print(f"  kept: {r['work_dir']} (the server's log, the media and SIPp's files)")
 
 
 if __name__ == "__main__":
