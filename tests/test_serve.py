@@ -332,6 +332,33 @@ def test_a_burst_of_byes_ends_every_recording_at_its_bye(sipp, serve, tmp_path):
     assert sorted(str(f) for f in published(srv.media)) == sorted(e["file"] for e in ends)
 
 
+def test_a_port_held_by_another_process_costs_no_call(sipp, serve, tmp_path):
+    """Another process holds the first RTP port of the range: each call that is given
+    it takes another free port before answering, and every call is recorded (the port
+    used to be handed out again after every failure, so every later call was refused)."""
+    audio = alaw_file(tmp_path, speechlike(0.6, dbm0=-15, seed=5))
+    lo, hi = free_rtp_range(8)
+    squatter = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    try:
+        squatter.bind(("127.0.0.1", lo))
+        srv = serve("--rtp-ports", f"{lo}-{hi}")
+        calls = 4  # one after another: each would get the lowest free port
+        cmd = sipp_cmd(sipp, tmp_path, srv.port, pause_ms=900, calls=calls, rate=2, limit=1)
+        p = run_sipp(cmd, tmp_path)
+        assert p.returncode == 0, p.stdout[-2000:] + p.stderr[-2000:]
+        deadline = time.monotonic() + 60
+        while len(srv.ends()) < calls and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert srv.terminate() == 0
+    finally:
+        squatter.close()
+    ends = srv.ends()
+    assert [(e["cause"], e["end"]) for e in ends] == [("HANGUP", "bye")] * calls
+    for e in ends:
+        assert audio_bytes(e["file"]) == audio
+    assert any("cannot be bound, trying another" in e.get("msg", "") for e in srv.lines)
+
+
 def test_cancel_before_answer_records_nothing(sipp, serve, tmp_path):
     app = tmp_path / "waiting.py"
     app.write_text(

@@ -284,6 +284,12 @@ def test_rtp_ports_one_even_port_per_call_until_exhausted():
     assert ports.acquire() == 40002
     with pytest.raises(ValueError, match="not in use"):
         ports.release(40006)
+    # a port given back comes again only after every port free before it (so one that
+    # another process holds is not handed to call after call)
+    ports = RtpPorts(40000, 40008)
+    first = ports.acquire()
+    ports.release(first)
+    assert [ports.acquire() for _ in range(5)] == [40002, 40004, 40006, 40008, 40000]
     for bad in ((5, 10), (40000, 39000), (40001, 40001), ("a", 5)):
         with pytest.raises(ValueError):
             RtpPorts(*bad)

@@ -105,6 +105,8 @@ FRAME = 160  # 20 ms at 8000 Hz
 _TICK_MS = 20
 _PUMP_MS = 40  # the media thread's shortest round (see MediaPump._run)
 _MAX_BATCHES = 8  # MediaPump: batches of receiving channels before they are merged
+#: RTP ports a call tries when the one it was given is held by another process
+PORT_TRIES = 8
 
 
 @dataclass(frozen=True)
@@ -191,15 +193,38 @@ class SipChannel(CallChannel):
                 return
             self._sip_clock.restart()
             super().answer()
+            # the port we offer is bound before the 200 OK, so packets sent right after
+            # it (or after the ACK of a late offer) wait in the socket
+            self._sip_sock = self._bind_rtp()
             if self._sip_call.media is not None:
                 self._start_media()
-            else:  # a late offer, answered in the ACK: bind the port we offer now, so
-                # packets sent right after the ACK wait in the socket
-                try:
-                    self._sip_sock = self._sip_server.media.bind(self.rtp_port)
-                except ValueError as e:
-                    self._media_failed(e)
         self._sip_call.answer(self.rtp_port)
+
+    def _bind_rtp(self) -> socket.socket:
+        """A UDP socket on :attr:`rtp_port`.  When that port cannot be bound (another
+        process holds it), the call takes another free port of the range, up to
+        :data:`PORT_TRIES` ports in all; :class:`recorder.Hangup` (the call refused with
+        503) when none binds."""
+        from .sip import PortsExhausted
+
+        error: Exception | None = None
+        for _ in range(PORT_TRIES):
+            try:
+                return self._sip_server.media.bind(self.rtp_port)
+            except ValueError as e:
+                error = e
+                log.warning(
+                    "call %s: RTP port %s cannot be bound, trying another: %s",
+                    self.call.call_id,
+                    self.rtp_port,
+                    e,
+                )
+                try:
+                    self.rtp_port = self._sip_server.other_port(self.rtp_port)
+                except PortsExhausted as exhausted:
+                    error = exhausted
+                    break
+        self._media_failed(error)
 
     def _start_media(self) -> None:
         sock, self._sip_sock = self._sip_sock, None
@@ -209,7 +234,7 @@ class SipChannel(CallChannel):
             self._media_failed(e)
         self._sip_receiving = True
 
-    def _media_failed(self, e: ValueError) -> NoReturn:
+    def _media_failed(self, e: Exception | None) -> NoReturn:
         """The call's RTP port cannot be used (e.g. taken by another process): refuse
         (503) or end the call, and raise :class:`recorder.Hangup`."""
         log.error("call %s: cannot receive RTP on port %s: %s", self.call.call_id, self.rtp_port, e)
@@ -824,6 +849,14 @@ class Server:
             channel.media_changed()
         else:
             self._enders.submit(channel.media_changed)
+
+    def other_port(self, port: int) -> int:
+        """A call gives up RTP ``port`` (it cannot be bound) for another free one, which
+        is returned; ``port`` goes back to the end of the free ports.  Raises
+        :class:`PortsExhausted` when no other port is free."""
+        new = self.ports.acquire()
+        self.ports.release(port)
+        return new
 
     def _overloaded(self, call) -> bool:
         """True while the engine is behind (new calls get 503 until it has caught up);

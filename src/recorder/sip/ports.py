@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+from collections import deque
 
 
 class PortsExhausted(RuntimeError):
@@ -49,7 +50,9 @@ class RtpPorts:
                 f"RTP port range must be ints with 1024 <= first <= last <= "
                 f"65534, got {first!r}..{last!r}"
             )
-        self._free = list(range(last - last % 2, first - 1, -2))
+        # free ports, the one released longest ago first (at first: lowest first), so a
+        # port that another process holds comes back only after every other free one
+        self._free = deque(range(first + first % 2, last + 1, 2))
         if not self._free:
             raise ValueError(f"RTP port range {first}..{last} holds no even port")
         self._used: set[int] = set()
@@ -61,7 +64,8 @@ class RtpPorts:
         Returns
         -------
         int
-            An even port of the range, the lowest free one.
+            An even port of the range: the one free for the longest time (at first the
+            lowest).
 
         Raises
         ------
@@ -71,12 +75,12 @@ class RtpPorts:
         with self._lock:
             if not self._free:
                 raise PortsExhausted(f"all {len(self._used)} RTP ports are in use")
-            port = self._free.pop()
+            port = self._free.popleft()
             self._used.add(port)
             return port
 
     def release(self, port: int) -> None:
-        """Give a port back.
+        """Give a port back; it is handed out again after every port free now.
 
         Parameters
         ----------
