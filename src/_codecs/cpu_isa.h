@@ -14,6 +14,8 @@
 #ifndef CALLRECORDER_CPU_ISA_H
 #define CALLRECORDER_CPU_ISA_H
 
+#include <stddef.h>
+
 #define CR_ISA_C 0
 #define CR_ISA_SSE2 1
 #define CR_ISA_SSSE3 2
@@ -51,6 +53,26 @@ static int cr_isa_set(int level) {
     int best = cr_cpu_isa();
     cr_isa_level_in_use = (level < 0 || level > best) ? best : level;
     return cr_isa_level_in_use;
+}
+
+/* Ask the CPU to bring the cache lines of the nbytes at p into its caches, ahead of a
+ * later use (a hint, with no effect on results; nothing where the compiler has no such
+ * hint).  The engine fetches the next slots' state and the resampler histories with it. */
+#if (defined(_M_X64) || defined(_M_IX86)) && !defined(__GNUC__)
+#include <xmmintrin.h>
+#endif
+static inline void cr_prefetch(const void *p, ptrdiff_t nbytes) {
+    const char *b = (const char *)p;
+    ptrdiff_t i;
+    for (i = 0; i < nbytes; i += 64) {
+#if defined(__GNUC__) || defined(__clang__)
+        __builtin_prefetch(b + i);
+#elif defined(_M_X64) || defined(_M_IX86)
+        _mm_prefetch(b + i, _MM_HINT_T0);
+#else
+        (void)b;
+#endif
+    }
 }
 
 #endif

@@ -6,3 +6,4 @@ cdef extern from "cpu_isa.h":
     int cr_cpu_isa() noexcept nogil
     int cr_isa() noexcept nogil
     int cr_isa_set(int level) noexcept nogil
+    void cr_prefetch(const void* p, Py_ssize_t nbytes) noexcept nogil

@@ -25,7 +25,7 @@ from libc.string cimport memcpy, memset, memmove
 from posix.time cimport clock_gettime, timespec, CLOCK_THREAD_CPUTIME_ID
 from posix.unistd cimport pwrite
 
-from cpu_isa cimport cr_isa_set
+from cpu_isa cimport cr_isa_set, cr_prefetch
 from g711_k cimport (
     init_g711_tables, alaw_encode_k, ulaw_encode_k, alaw_decode_k, ulaw_decode_k,
     cr_alaw_decode_simd, cr_ulaw_decode_simd, cr_alaw_encode_simd, cr_ulaw_encode_simd,
@@ -33,27 +33,12 @@ from g711_k cimport (
 from pcm_k cimport u8_encode_k, s16_encode_k
 from resample_k cimport (
     rs_filter, rs_state, rs_reset, rs_process, rs_ready, rs_append, rs_emit, rs_advance,
-    rs_window, rs_compact, cr_rs_select, cr_rs_run4, cr_rs_to_int16, cr_rs_prefetch,
+    rs_window, rs_compact, cr_rs_select, cr_rs_run4, cr_rs_to_int16,
 )
 from adpcm_k cimport (
     init_adpcm_tables, cr_search_state, cr_search_tables, cr_search, cr_oki_search,
     search_rows_k, cr_as_clamp, ima_wav_encode_block_k,
 )
-
-
-cdef extern from *:
-    """
-    #define CR_PREFETCH(p) __builtin_prefetch((const void *)(p), 1, 3)
-    """
-    void CR_PREFETCH(const void* p) noexcept nogil
-
-
-cdef inline void _prefetch_lines(const void* p, Py_ssize_t nbytes) noexcept nogil:
-    """Ask for the cache lines of nbytes from p (to be written soon)."""
-    cdef const uint8_t* b = <const uint8_t*>p
-    cdef Py_ssize_t i
-    for i in range(0, nbytes + 63, 64):
-        CR_PREFETCH(b + i)
 
 
 cdef inline void _g711_decode(const uint8_t* src, int16_t* dst, int64_t n,
@@ -275,15 +260,15 @@ cdef inline void _prefetch_job(const slot_t* s, int64_t m) noexcept nogil:
     if not s.active or m > RING:
         return
     if s.hold:
-        _prefetch_lines(s.held + s.held_head, 2 * _min64(m, s.hold - s.held_head))
-    _prefetch_lines(s.out + s.out_len, _min64(s.bps * m, s.out_cap - s.out_len))
+        cr_prefetch(s.held + s.held_head, 2 * _min64(m, s.hold - s.held_head))
+    cr_prefetch(s.out + s.out_len, _min64(s.bps * m, s.out_cap - s.out_len))
 
 
 cdef inline void _prefetch_media(const slot_t* s, int64_t nbytes) noexcept nogil:
     """Ask for the slot's media fields and the ring's first nbytes (where a slot fed a
     frame per tick keeps its media: the ring starts over whenever it empties)."""
-    CR_PREFETCH(s)
-    _prefetch_lines(&s.ring[0], _min64(nbytes, 2 * RING))
+    cr_prefetch(s, 64)
+    cr_prefetch(&s.ring[0], _min64(nbytes, 2 * RING))
 
 
 cdef int _pwrite_all(int fd, const uint8_t* buf, int64_t n, int64_t at,
@@ -388,7 +373,7 @@ ctypedef struct rs_item:
 
 cdef inline void _rs_prefetch(const slot_t* s) noexcept nogil:
     """Start bringing a waiting slot's resampler history into the cache."""
-    cr_rs_prefetch(s.rs.buf, s.rs.len)
+    cr_prefetch(s.rs.buf, s.rs.len * <Py_ssize_t>sizeof(float))
 
 
 cdef int _rs_item_cmp(const void* a, const void* b) noexcept nogil:
@@ -795,7 +780,7 @@ cdef class Bank:
             if j + 8 < total:       # the slot 8 on is fetched meanwhile
                 i = j + 8 if among is None else among[j + 8]
                 if 0 <= i < self.capacity and self.slots[i] != NULL:
-                    CR_PREFETCH(self.slots[i])
+                    cr_prefetch(self.slots[i], 64)
             i = j if among is None else among[j]
             if not 0 <= i < self.capacity:
                 continue
@@ -1333,7 +1318,7 @@ cdef class Bank:
                 # the memory of the slots a few rows on is fetched while this one runs
                 # (thousands of slots do not fit the cache: each would wait for it)
                 if r + 8 < k:
-                    _prefetch_lines(self.slots[slots[r + 8]], _SLOT_FIELDS)
+                    cr_prefetch(self.slots[slots[r + 8]], _SLOT_FIELDS)
                 if r + 4 < k:
                     _prefetch_job(self.slots[slots[r + 4]], m)
                 s = self.slots[slots[r]]

@@ -28,7 +28,6 @@ cdef extern from "resample_simd.h":
     void cr_rs_run4(const float* coef, int T, const int32_t* next_phase, const int32_t* advance,
                     int phase, const float* const* x, Py_ssize_t nout, float* const* y) nogil
     Py_ssize_t cr_rs_to_int16(const float* y, int16_t* out, Py_ssize_t n) nogil
-    void cr_rs_prefetch(const float* x, Py_ssize_t n) noexcept nogil
     bint cr_rs_run8_ok(int q) noexcept nogil
 
 ctypedef fused rs_sample_t:

@@ -375,21 +375,6 @@ static inline void cr_rs_run4(const float *coef, int T, const int32_t *next_phas
     cr_rs_run4_ptr(coef, T, next_phase, advance, phase, x, nout, y);
 }
 
-/* Ask for the n floats at x to be brought into the cache (the history a later call
- * reads: the engine resamples slot after slot, each history last written a whole decision
- * loop earlier). */
-static inline void cr_rs_prefetch(const float *x, ptrdiff_t n)
-{
-    ptrdiff_t i;
-    for (i = 0; i < n; i += 16) {   /* a 64-byte line per 16 floats */
-#if CR_RS_X86
-        _mm_prefetch((const char *)(x + i), _MM_HINT_T0);
-#elif defined(__GNUC__) || defined(__clang__)
-        __builtin_prefetch(x + i);
-#endif
-    }
-}
-
 /* ---- float -> int16: round to nearest (ties to even), saturate, count clips -------- */
 
 static inline ptrdiff_t cr_rs_to_int16(const float *y, int16_t *out, ptrdiff_t n)
