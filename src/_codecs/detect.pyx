@@ -8,7 +8,7 @@ from libc.stdint cimport int16_t, int32_t, int64_t, uint8_t, uintptr_t
 
 import numpy as np
 
-from recorder._buffers import MAX_CHANNELS, integer
+from recorder._buffers import MAX_CHANNELS, aligned_copy, integer
 
 from cpu_isa cimport cr_isa, cr_isa_set
 from detect_k cimport (
@@ -64,10 +64,8 @@ SILENCE_START = CR_EV_SILENCE_START
 
 cdef object _aligned(Py_ssize_t nbytes, uintptr_t *addr):
     """Zeroed bytes at a 64-byte aligned address (the vector state needs 16)."""
-    buf = np.zeros(nbytes + 64, np.uint8)
-    cdef uint8_t[::1] mv = buf
-    cdef uintptr_t p = <uintptr_t>&mv[0]
-    addr[0] = (p + 63) & ~(<uintptr_t>63)
+    buf = aligned_copy(np.zeros(nbytes, np.uint8), np.uint8)
+    addr[0] = <uintptr_t>buf.ctypes.data
     return buf
 
 
@@ -272,14 +270,18 @@ cdef class MultiState:
             if self.sst:
                 sd_chan_reset(&self.sst[r])
 
-    def max_events(self, k, n):
-        cdef Py_ssize_t nk = integer(k, "k", 0, MAX_CHANNELS), nn = integer(n, "n", 0, MAX_ROW)
+    cdef int64_t _per_row_events(self, int64_t n):
+        """Events a row of n samples can give at most (both detectors)."""
         cdef int64_t per = 0
         if self.dst:
-            per += dt_max_events(&self.dconf.cfg, nn)
+            per += dt_max_events(&self.dconf.cfg, n)
         if self.sst:
-            per += sd_max_frames(&self.sconf.cfg, nn)
-        return nk * per
+            per += sd_max_frames(&self.sconf.cfg, n)
+        return per
+
+    def max_events(self, k, n):
+        cdef Py_ssize_t nk = integer(k, "k", 0, MAX_CHANNELS), nn = integer(n, "n", 0, MAX_ROW)
+        return nk * self._per_row_events(nn)
 
     def process(self, const int16_t[:, ::1] block, const int64_t[::1] rows, ev,
                 int64_t[::1] silence, uint8_t[::1] flags, float[::1] level):
@@ -379,15 +381,6 @@ ctypedef struct bank_ref:         # what the kernels need of a MultiState
     sd_chan *sst
 
 
-cdef int64_t _per_row_events(MultiState m, int64_t n):
-    cdef int64_t per = 0
-    if m.dst:
-        per += dt_max_events(&m.dconf.cfg, n)
-    if m.sst:
-        per += sd_max_frames(&m.sconf.cfg, n)
-    return per
-
-
 def onsets(list banks, const int16_t[:, ::1] block, const int64_t[::1] slots,
            int64_t[::1] silence, uint8_t[::1] seen, int64_t[::1] digit_start,
            int32_t[::1] digit, int64_t[::1] audio_start):
@@ -429,7 +422,7 @@ def onsets(list banks, const int16_t[:, ::1] block, const int64_t[::1] slots,
             raise TypeError(f"banks[{b}] is a {type(banks[b]).__name__}, not a MultiState")
         m = <MultiState>banks[b]
         starts[b + 1] = starts[b] + m.channels
-        need = max(need, _per_row_events(m, n))
+        need = max(need, m._per_row_events(n))
         m.calls += 1
     total = starts[nb]
     for i in range(k):            # every slot in range, none twice
