@@ -140,6 +140,13 @@ class Serve:
     def ends(self) -> list[dict]:
         return [e for e in self.lines if e.get("msg") == "call end"]
 
+    def wait_for_ends(self, calls: int, timeout: float = 60.0) -> list[dict]:
+        """The call-end entries once there are ``calls`` of them (or ``timeout`` passed)."""
+        deadline = time.monotonic() + timeout
+        while len(self.ends()) < calls and time.monotonic() < deadline:
+            time.sleep(0.1)
+        return self.ends()
+
     def terminate(self, timeout: float = 90.0, signal_it: bool = True) -> int:
         """SIGTERM (unless sent already: ``signal_it=False``); the exit status."""
         if signal_it and self.proc.poll() is None:
@@ -317,9 +324,7 @@ def test_a_burst_of_byes_ends_every_recording_at_its_bye(sipp, serve, tmp_path):
     cmd = sipp_cmd(sipp, tmp_path, srv.port, pause_ms=1300, calls=calls, rate=200, limit=calls)
     p = run_sipp(cmd, tmp_path)
     assert p.returncode == 0, p.stdout[-2000:] + p.stderr[-2000:]
-    deadline = time.monotonic() + 90
-    while len(srv.ends()) < calls and time.monotonic() < deadline:
-        time.sleep(0.1)
+    srv.wait_for_ends(calls, 90)
     assert srv.terminate() == 0
     ends = srv.ends()
     assert len(ends) == calls
@@ -346,9 +351,7 @@ def test_a_port_held_by_another_process_costs_no_call(sipp, serve, tmp_path):
         cmd = sipp_cmd(sipp, tmp_path, srv.port, pause_ms=900, calls=calls, rate=2, limit=1)
         p = run_sipp(cmd, tmp_path)
         assert p.returncode == 0, p.stdout[-2000:] + p.stderr[-2000:]
-        deadline = time.monotonic() + 60
-        while len(srv.ends()) < calls and time.monotonic() < deadline:
-            time.sleep(0.1)
+        srv.wait_for_ends(calls)
         assert srv.terminate() == 0
     finally:
         squatter.close()

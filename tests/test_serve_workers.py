@@ -72,9 +72,7 @@ def test_two_workers_record_every_call_once_byte_exact(sipp, serve, tmp_path, tr
     cmd = sipp_cmd(sipp, tmp_path, srv.port, pause_ms=1300, tcp=transport == "tcp")
     p = run_sipp(many_calls(cmd, calls, rate=25, limit=60), tmp_path)
     assert p.returncode == 0, p.stdout[-2000:] + p.stderr[-2000:]
-    deadline = time.monotonic() + 60
-    while len(srv.ends()) < calls and time.monotonic() < deadline:
-        time.sleep(0.1)
+    srv.wait_for_ends(calls, 60)
     assert srv.terminate() == 0
     ends = srv.ends()
     assert len(ends) == calls
@@ -108,9 +106,7 @@ def test_cancel_and_reinvite_reach_the_owner(sipp, serve, tmp_path, transport):
     )
     p = run_sipp(many_calls(hold, 12, rate=20, limit=12), tmp_path)
     assert p.returncode == 0, p.stdout[-2000:] + p.stderr[-2000:]  # 200 to each re-INVITE
-    deadline = time.monotonic() + 30
-    while len(srv.ends()) < 24 and time.monotonic() < deadline:
-        time.sleep(0.1)
+    srv.wait_for_ends(24, 30)
     assert srv.terminate() == 0
     ends = srv.ends()
     assert sorted(Counter(e["end"] for e in ends).items()) == [("bye", 12), ("cancel", 12)]
@@ -169,9 +165,7 @@ def test_metrics_are_summed_over_the_workers(sipp, serve, tmp_path):
     cmd = sipp_cmd(sipp, tmp_path, srv.port, pause_ms=1300)
     p = run_sipp(many_calls(cmd, 10, rate=20, limit=10), tmp_path)
     assert p.returncode == 0, p.stdout[-2000:]
-    deadline = time.monotonic() + 30
-    while len(srv.ends()) < 10 and time.monotonic() < deadline:
-        time.sleep(0.1)
+    srv.wait_for_ends(10, 30)
     with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=10) as r:
         text = r.read().decode()
     assert srv.terminate() == 0
@@ -222,9 +216,7 @@ def test_workers_report_engine_gauges_and_cpu_stages(sipp, serve, tmp_path):
     cmd = sipp_cmd(sipp, tmp_path, srv.port, pause_ms=1300)
     p = run_sipp(many_calls(cmd, 10, rate=20, limit=10), tmp_path)
     assert p.returncode == 0, p.stdout[-2000:]
-    deadline = time.monotonic() + 30
-    while len(srv.ends()) < 10 and time.monotonic() < deadline:
-        time.sleep(0.1)
+    srv.wait_for_ends(10, 30)
     stages = ("receive", "tick", "detect", "code", "write")
     deadline = time.monotonic() + 15  # the workers write their values once a second
     while True:

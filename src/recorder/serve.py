@@ -359,8 +359,6 @@ class MediaPump:
         self._of = np.full(max_calls, -1, np.int64)  # slot -> its batch (index), or -1
         self._row = np.full(max_calls, -1, np.int64)  # ... and its row there
         self._joined: list[int] = []  # slots started since the last round
-        self._rows_live = 0  # rows of the batches whose call is still receiving
-        self._rows_all = 0  # rows of the batches
         self._merge = False  # merge the batches before the next push (a push failed)
         self._stopping = threading.Event()
         self._thread = threading.Thread(target=self._run, name="serve-media", daemon=True)
@@ -487,8 +485,6 @@ class MediaPump:
         """``slot``'s call stopped receiving: its row is skipped from now on."""
         if slot in self._joined:
             self._joined.remove(slot)
-        if self._of[slot] >= 0:
-            self._rows_live -= 1
         self._of[slot] = self._row[slot] = -1
 
     def _new_batch(self, slots: list[int]) -> tuple[list[int], ChannelBatch | None]:
@@ -504,8 +500,6 @@ class MediaPump:
         self._of[slots] = len(self._batches)
         self._row[slots] = np.arange(len(slots))
         self._batches.append(batch)
-        self._rows_live += len(slots)
-        self._rows_all += len(slots)
 
     def _update_batches(self) -> None:
         """Before a round's push: the calls that joined get a batch of their own; too
@@ -513,13 +507,11 @@ class MediaPump:
         that cannot be made (a channel closed under us) is tried again next round, and
         until then the batches stay as they were."""
         try:
-            if (
-                self._merge
-                or len(self._batches) >= _MAX_BATCHES
-                or self._rows_live * 2 < self._rows_all
-            ):
+            rows = sum(len(b) for b in self._batches)
+            live = int(np.count_nonzero(self._of >= 0))  # rows of calls still receiving
+            if self._merge or len(self._batches) >= _MAX_BATCHES or live * 2 < rows:
                 slots, batch = self._new_batch(sorted(set(self._slots) - set(self._joined)))
-                self._batches, self._rows_live, self._rows_all = [], 0, 0
+                self._batches = []
                 self._of[:] = self._row[:] = -1
                 self._add_batch(slots, batch)
                 self._merge = False
@@ -538,10 +530,14 @@ class MediaPump:
         where, rows = self._of[slots], self._row[slots]
         for b, batch in enumerate(self._batches):
             mine = where == b
-            if not mine.any():
+            if mine.all():  # one batch holds every row: no copy
+                part, at = block, rows
+            elif mine.any():
+                part, at = block[mine], rows[mine]
+            else:
                 continue
             try:
-                batch.push(block[mine], "s16", rows=rows[mine])
+                batch.push(part, "s16", rows=at)
             except Exception:  # a channel closed under us: nothing to keep for it
                 log.debug("batch push failed", exc_info=True)
                 self._merge = True
