@@ -24,6 +24,10 @@ from libc.stdlib cimport malloc, realloc, free, calloc, qsort
 from libc.string cimport memcpy, memset, memmove
 from posix.time cimport clock_gettime, timespec, CLOCK_THREAD_CPUTIME_ID
 from posix.unistd cimport pwrite
+cdef extern from "chunk_mem.h":
+    size_t CR_CHUNK
+    void* cr_chunk_alloc() noexcept nogil
+    void cr_chunk_free(void* p) noexcept nogil
 
 from cpu_isa cimport cr_isa_set, cr_prefetch
 from g711_k cimport (
@@ -70,6 +74,9 @@ def set_isa(int level):
 
 
 DEF RING = 8192
+# held-back samples a slot keeps in its own record (the 200 ms of barge-in hold-back the
+# channels use); a job that holds back more gets a buffer of its own
+DEF HELD_IN = 1600
 
 # samples per second of all media in the engine (recorder.engine.MEDIA_RATE)
 cdef enum:
@@ -210,8 +217,9 @@ ctypedef struct slot_t:
     int oki_mark             # OKI: listed for this feed's coding
     int64_t flush_at         # EV_FLUSH from this many bytes (flush_bytes per 8000 bytes/s)
     output_t* file           # the core writes the job's file itself (NULL: Python does)
-    # last: a frame's fields and the ring's first samples share pages and cache lines
+    # a frame's fields and the ring's first samples share cache lines
     int16_t ring[RING]
+    int16_t held_in[HELD_IN]  # `held` when the job holds back at most HELD_IN samples
 
 
 # bytes of a slot before its ring
@@ -412,6 +420,11 @@ cdef class Bank:
 
     cdef slot_t** slots
     cdef int64_t* gens       # per slot: bumped by every open(), so a stale slot is seen
+    # the slots' records: cells of CR_CHUNK chunks (chunk_mem.h: huge pages where the
+    # system gives them), the free ones linked through their first bytes
+    cdef void** chunks
+    cdef Py_ssize_t nchunks
+    cdef void* free_cells
     cdef readonly int capacity
     cdef public int64_t flush_bytes
     cdef public int64_t sync_every
@@ -442,6 +455,9 @@ cdef class Bank:
     def __cinit__(self, capacity=16, flush_bytes=4096, sync_every=MEDIA_RATE):
         self.slots = NULL
         self.gens = NULL
+        self.chunks = NULL
+        self.nchunks = 0
+        self.free_cells = NULL
         self.capacity = 0
         self.nfilters = 0
         self._filter_arrays = []
@@ -476,8 +492,10 @@ cdef class Bank:
             for i in range(self.capacity):
                 if self.slots[i] != NULL:
                     self._free_job(self.slots[i])
-                    free(self.slots[i])
             free(self.slots)
+        for i in range(self.nchunks):
+            cr_chunk_free(self.chunks[i])
+        free(self.chunks)
         free(self.gens)
         free(self.rs_scratch)
         free(self.rs_out)
@@ -488,7 +506,8 @@ cdef class Bank:
 
     cdef void _free_job(self, slot_t* s) noexcept:
         _drop_output(s)
-        free(s.held)
+        if s.held != &s.held_in[0]:
+            free(s.held)
         s.held = NULL
         free(s.out)
         s.out = NULL
@@ -583,9 +602,7 @@ cdef class Bank:
         if i >= self.capacity:
             self._grow(i + 1)
         if self.slots[i] == NULL:
-            self.slots[i] = <slot_t*>calloc(1, sizeof(slot_t))
-            if self.slots[i] == NULL:
-                raise MemoryError()
+            self.slots[i] = self._new_cell()
         cdef slot_t* s = self.slots[i]
         self._free_job(s)
         s.head = 0
@@ -610,8 +627,33 @@ cdef class Bank:
         cdef int64_t i = _i64(slot, "slot")
         if 0 <= i < self.capacity and self.slots[i] != NULL:
             self._free_job(self.slots[i])
-            free(self.slots[i])
+            (<void**>self.slots[i])[0] = self.free_cells
+            self.free_cells = self.slots[i]
             self.slots[i] = NULL
+
+    cdef slot_t* _new_cell(self) except NULL:
+        """A zeroed slot record: a free cell, else one of a new chunk's (the rest of
+        the chunk's cells become free ones).  Chunks go back to the system with the bank."""
+        cdef size_t cell = (sizeof(slot_t) + 63) & ~(<size_t>63), k
+        cdef char* c
+        cdef void** grown
+        if self.free_cells == NULL:
+            grown = <void**>realloc(self.chunks, (self.nchunks + 1) * sizeof(void*))
+            if grown == NULL:
+                raise MemoryError()
+            self.chunks = grown
+            c = <char*>cr_chunk_alloc()
+            if c == NULL:
+                raise MemoryError()
+            self.chunks[self.nchunks] = c
+            self.nchunks += 1
+            for k in range(CR_CHUNK // cell - 1, -1, -1):    # first cells handed out first
+                (<void**>(c + k * cell))[0] = self.free_cells
+                self.free_cells = c + k * cell
+        cdef slot_t* s = <slot_t*>self.free_cells
+        self.free_cells = (<void**>s)[0]
+        memset(s, 0, sizeof(slot_t))
+        return s
 
     cdef slot_t* _get(self, int64_t slot) except NULL:
         if slot < 0 or slot >= self.capacity or self.slots[slot] == NULL:
@@ -869,7 +911,8 @@ cdef class Bank:
         s.digit = 0
         s.first_audio = -1
         s.next_sync = self.sync_every
-        s.held = <int16_t*>malloc(max(s.hold, 1) * sizeof(int16_t))
+        s.held = (&s.held_in[0] if s.hold <= HELD_IN
+                  else <int16_t*>malloc(s.hold * sizeof(int16_t)))
         # a feed commits at most hold + the chunk; leave room for a few ticks unflushed
         s.out_len = 0
         s.rate = <int>r
