@@ -455,13 +455,19 @@ def test_held_back_media_comes_out_whole_for_any_push_sizes(tmp_path_factory, si
 
 
 class CountingChannel(CallChannel):
-    """A channel that counts how often the engine wakes its waiting threads."""
+    """A channel that counts how often the engine wakes its waiting threads and calls
+    its Python gap watchdog."""
 
     wakes = 0
+    watchdogs = 0
 
     def wake_waiters(self) -> None:
         self.wakes += 1  # the engine lock is held
         super().wake_waiters()
+
+    def watchdog(self) -> int:
+        self.watchdogs += 1
+        return super().watchdog()
 
 
 def test_a_blocked_record_is_woken_by_its_job_not_every_tick(tmp_path):
@@ -601,3 +607,78 @@ def test_held_back_media_reaches_the_file_in_order_whatever_the_hold(hold):
     bank.end_job(1, int(engine.EndCause.HANGUP), True)
     rest = np.frombuffer(bank.take_out(1), np.int16)
     assert np.array_equal(np.concatenate([out, rest]), x)
+
+
+def test_the_core_fills_gaps_with_the_channels_watchdog_arithmetic():
+    """``Bank.fill_gaps`` is the watchdog of every watched slot at once: media is due up
+    to int((max(floor, now - slack) - origin) * 8000) samples; a slot more than ``gap``
+    samples behind gets silence up to that count (at most what its ring takes), but only
+    once it has been idle ``ticks`` calls of ``idle()`` and while its call is answered.
+    Watched slots are not among ``idle()``'s (the Python watchdog's) candidates."""
+    ring = core.CONSTANTS["RING_SIZE"]
+    gap = engine.GAP_SAMPLES
+    bank = core.Bank(8)
+    for slot in range(6):
+        bank.open(slot)
+        bank.set_accept(slot, True)
+    bank.set_accept(5, False)  # not answered (any more)
+    cases = {  # slot: (origin, floor, slack), media pushed
+        0: ((100.0, -float("inf"), 0.0), 0),
+        1: ((100.0, -float("inf"), 0.0), 400),
+        2: ((100.25, 100.25, 1.5), 160),  # the SIP channel's late clock
+        3: ((99.0, -float("inf"), 0.0), 0),  # ten seconds behind: one ring at most
+        5: ((100.0, -float("inf"), 0.0), 0),
+    }
+    for slot, (clock, pushed) in cases.items():
+        bank.watch_gaps(slot, *clock)
+        bank.push_s16(slot, np.ones(pushed, np.int16))
+    now = 100.0 + 1.0 / 3
+    assert bank.idle(3).tolist() == []
+    assert bank.fill_gaps(now, 3, gap) == 0  # one idle() call so far: not yet idle
+    assert bank.idle(3).tolist() == []
+    assert bank.idle(3).tolist() == [4]  # slot 4 is left to the Python watchdog
+
+    def due(origin, floor, slack):
+        return int((max(floor, now - slack) - origin) * 8000)
+
+    queued = bank.fill_gaps(now, 3, gap)
+    want = {0: due(*cases[0][0]), 1: due(*cases[1][0]), 2: 160, 3: ring, 4: 0, 5: 0}
+    assert want[0] == 2666 and want[1] - 400 > gap and due(*cases[2][0]) <= 0
+    assert {s: bank.pending(s) for s in range(6)} == want
+    assert queued == sum(want.values()) - 400 - 160
+    assert not bank.take(np.array([0], np.int64), want[0]).any()  # silence
+    assert bank.fill_gaps(now, 3, gap) == 0  # nothing more is due
+    bank.open(0)  # a slot opened again is no longer watched
+    assert 0 in bank.idle(1).tolist()
+    for bad in (
+        lambda: bank.watch_gaps(1, float("nan"), 0.0, 0.0),
+        lambda: bank.watch_gaps(1, 0.0, 0.0, -1.0),
+        lambda: bank.fill_gaps(float("nan"), 3, gap),
+        lambda: bank.fill_gaps(now, 0, gap),
+    ):
+        with pytest.raises(ValueError):
+            bad()
+
+
+def test_a_live_call_on_the_wall_clock_gets_its_gaps_filled_by_the_engine_itself(tmp_path):
+    """A call on the default clock (time.monotonic) whose media stops for 0.6 s, as a
+    phone on hold or with silence suppression does: the engine's worker fills the gap
+    with silence in its compiled pass, in real time, and never calls the channel's
+    Python watchdog."""
+    eng = Engine()
+    ch = CountingChannel(media_root=tmp_path, engine=eng, codec="s16")
+    ch.ring()
+    ch.answer()
+    t0 = time.monotonic()
+    ch.FileRecorder.start("held.wav", "s16bit", milliseconds_max_silence=0, max_bytes=0)
+    x = speechlike(0.2, seed=5)
+    ch.push(x)
+    time.sleep(0.6)
+    wall = time.monotonic() - t0
+    ch.push(x)
+    ch.FileRecorder.stop()
+    duration = ch.FileRecorder.result().duration
+    assert wall + 0.2 - 0.25 <= duration <= wall + 0.2 + 0.05, (duration, wall)
+    assert ch.watchdogs == 0
+    ch.close()
+    eng.stop()

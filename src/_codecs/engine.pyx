@@ -174,6 +174,9 @@ ctypedef struct slot_t:
     int64_t media            # samples processed since the slot was (re)started
     int quiet                # idle() calls since media last arrived
     int accept               # batch pushes reach the slot (its call is ANSWERED)
+    int watched              # fill_gaps() fills the slot's gaps (watch_gaps)
+    # the gap clock (watch_gaps): media is due up to (max(floor, now - slack) - origin) s
+    double gap_origin, gap_floor, gap_slack
     # record job
     int active
     int fmt
@@ -231,6 +234,8 @@ cdef Py_ssize_t _SLOT_FIELDS = <Py_ssize_t>(<size_t>&(<slot_t*>NULL).ring)
 DEF MAX_BUFFER = 1 << 26
 # Largest file offset or count a written file's description takes (write_to)
 DEF MAX_FILE = 1 << 62
+# Largest media count fill_gaps computes as due (far beyond any call)
+DEF DUE_MAX = 4.0e18
 
 
 cdef int64_t _i64(object v, str name) except? -1:
@@ -252,6 +257,10 @@ cdef int64_t _max64(int64_t a, int64_t b) noexcept nogil:
 
 cdef int64_t _min64(int64_t a, int64_t b) noexcept nogil:
     return a if a < b else b
+
+
+cdef double _maxd(double a, double b) noexcept nogil:
+    return a if a > b else b
 
 
 cdef void _drop_output(slot_t* s) noexcept nogil:
@@ -609,6 +618,7 @@ cdef class Bank:
         s.fill = 0
         s.media = 0
         s.accept = 0
+        s.watched = 0
         self.gens[i] += 1
 
     def generation(self, slot):
@@ -780,6 +790,11 @@ cdef class Bank:
         cdef int64_t m = _i64(n, "n")
         if m < 0:
             raise ValueError(f"n must be >= 0, got {n}")
+        return self._push_zeros(s, m)
+
+    cdef int64_t _push_zeros(self, slot_t* s, int64_t m) noexcept nogil:
+        """Queue up to m samples of silence, as many as the ring has room for (not
+        media arriving: the slot's quiet count goes on); returns how many."""
         cdef int64_t room = RING - s.fill
         if m > room:
             m = room
@@ -793,7 +808,8 @@ cdef class Bank:
 
     def idle(self, ticks=1):
         """Open slots that received no media during the last ``ticks`` calls of this
-        method, this one included (the gap watchdog's candidates: one call per tick)."""
+        method, this one included (the gap watchdog's candidates: one call per tick),
+        but for the slots whose gaps :meth:`fill_gaps` fills."""
         cdef int64_t k = _i64(ticks, "ticks")
         if k < 1:
             raise ValueError(f"ticks must be >= 1, got {k}")
@@ -805,9 +821,53 @@ cdef class Bank:
             if s != NULL:
                 if s.quiet < 1_000_000:
                     s.quiet += 1
-                if s.quiet >= k:
+                if s.quiet >= k and not s.watched:
                     out.append(i)
         return np.array(out, dtype=np.int64)
+
+    def watch_gaps(self, slot, double origin, double floor, double slack):
+        """From now on :meth:`fill_gaps` fills the gaps in ``slot``'s media (until the
+        slot is opened again): its media is due up to ``(max(floor, now - slack) -
+        origin) * MEDIA_RATE`` samples at clock time ``now`` (the clock of the channel's
+        gap watchdog: ``origin`` is its answer time, ``floor`` and ``slack`` describe it;
+        plain wall time is ``floor=-inf, slack=0``)."""
+        cdef slot_t* s = self._slot(slot)
+        # (x - x == 0: finite; floor may be -inf, not NaN)
+        if not (origin - origin == 0 and floor == floor and slack - slack == 0 and slack >= 0):
+            raise ValueError(f"origin must be finite, floor a number and slack finite and "
+                             f">= 0; got {origin}, {floor}, {slack}")
+        s.gap_origin, s.gap_floor, s.gap_slack = origin, floor, slack
+        s.watched = 1
+
+    def fill_gaps(self, double now, ticks, gap):
+        """The gap watchdog of every watched slot (:meth:`watch_gaps`) at once: a slot
+        whose call is answered (:meth:`set_accept`), that got no media during the last
+        ``ticks`` calls of :meth:`idle`, and whose media (processed and pending) is more
+        than ``gap`` samples behind its due count, gets silence queued up to that count,
+        as much as its ring takes (one bounded step: a longer gap is filled over the
+        next calls).  Call it after :meth:`idle`, once a tick.  Returns the samples
+        queued."""
+        cdef int64_t k = _i64(ticks, "ticks"), g = _i64(gap, "gap"), due, behind, total = 0
+        cdef double span
+        if k < 1 or g < 0 or not now - now == 0:
+            raise ValueError(f"now must be finite, ticks >= 1 and gap >= 0; got {now}, "
+                             f"{ticks} and {gap}")
+        cdef int i
+        cdef slot_t* s
+        with nogil:
+            for i in range(self.capacity):
+                s = self.slots[i]
+                if s == NULL or not s.watched or not s.accept or s.quiet < k:
+                    continue
+                # the Python watchdog's arithmetic: int((clock() - answered_at) * rate)
+                span = (_maxd(s.gap_floor, now - s.gap_slack) - s.gap_origin) * MEDIA_RATE
+                if not span < DUE_MAX:      # (a NaN `now` too)
+                    span = DUE_MAX
+                due = <int64_t>span
+                behind = due - (s.media + s.fill)
+                if behind > g:
+                    total += self._push_zeros(s, behind)
+        return total
 
     def ready(self, n, const int64_t[::1] among=None):
         """Slots (all open slots, or ``among``) with at least ``n`` samples pending."""

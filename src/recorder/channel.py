@@ -41,7 +41,7 @@ import numpy as np
 from . import codecs, files, wav
 from ._buffers import as_int16, as_uint8, slot_array
 from .dsp import DTMF_KEYS
-from .engine import FRAME, MEDIA_RATE, PIECE, Engine
+from .engine import FRAME, GAP_SAMPLES, MEDIA_RATE, PIECE, Engine
 from .filerecorder import Cause, Error, FileRecorder, Hangup, Job
 from .resampling import to_mono
 
@@ -53,7 +53,6 @@ __all__ = ["DTMF_DIGITS", "CallChannel", "CallState", "ChannelBatch", "Error", "
 DTMF_DIGITS = "".join(
     sorted(DTMF_KEYS)
 )  # the 16 keys of dsp.DTMF_KEYS (the one definition), sorted
-GAP_SAMPLES = MEDIA_RATE * 60 // 1000  # 60 ms without media counts as a gap
 _HOLD_BACK = MEDIA_RATE // 5  # 200 ms of media held back from the file while barge-in is on
 _BACKSTOP = 2.0  # seconds a blocked wait() sleeps at most between wake-ups it was sent
 
@@ -227,6 +226,9 @@ class CallChannel:
             self._answered_at = self._clock()
             self._engine.reset_media(self._slot)
             self._engine.set_accept(self._slot, True)
+            form = self._gap_clock()
+            if form is not None and self._replay is None:  # the engine fills its gaps
+                self._engine.watch_gaps(self._slot, self._answered_at, *form)
         if self.is_live():
             self._engine.ensure_running()
         if self._replay is not None and self._replay.realtime:
@@ -394,6 +396,14 @@ class CallChannel:
     def _recording_job(self) -> Job | None:
         """The running job (not yet ended), if any."""
         return self._file_recorder.running_job()
+
+    def _gap_clock(self) -> tuple[float, float] | None:
+        """``(floor, slack)`` when the channel's clock reads ``max(floor,
+        time.monotonic() - slack)``: the engine then fills the call's gaps itself, in
+        one compiled pass for every such call (:meth:`Engine.watch_gaps`), with the
+        arithmetic of :meth:`watchdog`.  None for any other clock (a test's hand-driven
+        one): the engine calls :meth:`watchdog` instead."""
+        return (-float("inf"), 0.0) if self._clock is time.monotonic else None
 
     def watchdog(self) -> int:
         """Fill a gap of more than 60 ms in a live call's media with silence (engine

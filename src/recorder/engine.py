@@ -74,6 +74,7 @@ _FIELD_KINDS = {
     "frames": _core.CONSTANTS["FIELD_FRAMES"],
 }
 QUIET_TICKS = 3  # ticks without media before the gap watchdog looks at a channel
+GAP_SAMPLES = MEDIA_RATE * 60 // 1000  # 60 ms without media counts as a gap
 REPORT_EVERY = 60.0  # seconds between two "engine behind" log lines at most
 BEHIND_TICKS = 3  # ticks in a row the worker ran out of time before the engine is "behind"
 #: ... with some slot's media waiting at least this long (samples): a tick that only lost
@@ -486,6 +487,14 @@ class Engine:
         """Process the oldest ``need`` samples (whole 20 ms units) of ``slots`` now."""
         self.process(slots, rounds=-(-need // FRAME))
 
+    def watch_gaps(self, slot: int, origin: float, floor: float, slack: float) -> None:
+        """The worker fills the gaps in ``slot``'s media itself, in one compiled pass
+        over every such slot per tick, instead of calling the channel's
+        :meth:`~Source.watchdog` (lock held; until the slot is attached again).  For a
+        channel whose watchdog clock reads ``max(floor, time.monotonic() - slack)`` and
+        which was answered at ``origin`` on it: the same gaps, filled the same way."""
+        self.bank.watch_gaps(slot, origin, floor, slack)
+
     def push_silence(self, slot: int, n: int) -> int:
         """Queue up to ``n`` samples of silence (a gap in the media) in one step, as many
         as the ring has room for; returns how many.  Nothing is processed here: a gap
@@ -607,8 +616,9 @@ class Engine:
             try:
                 # channels that got no media for QUIET_TICKS ticks (a live call's packets
                 # come in bursts: one quiet tick is not a gap)
-                idle = self.bank.idle(QUIET_TICKS)
+                idle = self.bank.idle(QUIET_TICKS)  # those not watched by the core
                 if not self._behind:  # a gap is filled once the engine has caught up
+                    self.bank.fill_gaps(time.monotonic(), QUIET_TICKS, GAP_SAMPLES)
                     for slot in idle:
                         ch = self._channels.get(int(slot))
                         if ch is not None and ch.is_live():

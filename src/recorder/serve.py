@@ -166,6 +166,9 @@ class SipChannel(CallChannel):
         self.rtp_stats = {"packets": 0, "lost": 0, "late": 0, "overrun": 0}
         self.ring()
 
+    def _gap_clock(self) -> tuple[float, float] | None:
+        return (self._sip_clock.start, WATCHDOG_SLACK)  # see _WatchdogClock
+
     @property
     def receiving(self) -> bool:
         """Whether the call's RTP is being received."""
