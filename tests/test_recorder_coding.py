@@ -224,6 +224,51 @@ def test_many_channels_in_one_engine_give_the_oracle_bytes(tmp_path, media):
     engine.stop()
 
 
+@pytest.mark.parametrize("level", ["c", "avx2"])
+def test_many_oki_channels_coded_side_by_side_give_the_oracle_bytes(tmp_path, media, level):
+    # 24 OKI channels of one rate started together: each tick the core codes their rows
+    # 16 side by side (AVX2 lanes), every row up to its lookahead (its last two samples
+    # wait for the next tick); half of them hold media back for barge-in, so their rows
+    # differ in length on the first ticks and at the end
+    recorder.set_simd_level(level)
+    try:
+        engine = recorder.Engine()
+        clock = ManualClock()
+        chans = []
+        for i in range(24):
+            ch = CallChannel(media_root=tmp_path, codec="s16", clock=clock, engine=engine)
+            ch.ring()
+            ch.answer()
+            assert ch.FileRecorder.start(
+                f"{i}.wav",
+                "oki",
+                8000,
+                max_bytes=0,
+                milliseconds_max_silence=0,
+                barge_in=bool(i % 2),
+            )
+            chans.append(ch)
+        got = [[] for _ in chans]
+        for step in range(60):
+            for i, ch in enumerate(chans):
+                frame = media[(step * 160 + 311 * i) % (media.size - 160) :][:160]
+                ch.push(frame)
+                got[i].append(frame)
+            clock.t += 0.02
+            with engine.lock:
+                engine.process()
+        for i, ch in enumerate(chans):
+            ch.FileRecorder.stop()
+            r = ch.FileRecorder.result()
+            assert (tmp_path / f"{i}.wav").read_bytes() == oracle(
+                np.concatenate(got[i]), r.format, r.rate
+            ), i
+            ch.close()
+        engine.stop()
+    finally:
+        recorder.set_simd_level(None)
+
+
 @pytest.mark.parametrize("level", ["c", "sse2", "avx2"])
 @pytest.mark.parametrize("rate", [r for r in RECORD_RATES if r != 8000])
 def test_many_channels_resampled_together_give_the_oracle_bytes(tmp_path, media, rate, level):

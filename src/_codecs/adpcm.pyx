@@ -299,7 +299,7 @@ def encode_rows(bint oki, const int16_t[:, ::1] src, int32_t[:, ::1] state, uint
         return
     with nogil:
         if oki:
-            search_rows_k(&cr_oki_search, &src[0, 0], rows, n, &state[0, 0], 4, &dst[0, 0])
+            search_rows_k(&cr_oki_search, &src[0, 0], rows, n, n, &state[0, 0], 4, &dst[0, 0])
         else:
             encode_rows_k(&cr_ima, &src[0, 0], rows, n, &state[0, 0], 3, &dst[0, 0],
                           -32768, 32767, 0)

@@ -67,7 +67,8 @@ cdef extern from "adpcm_search.h":
                          Py_ssize_t n, Py_ssize_t nfin, int shift, int* held,
                          uint8_t* dst) noexcept nogil
     void cr_search_rows(const cr_search_tables* Q, const int16_t* src, Py_ssize_t rows,
-                        Py_ssize_t n, int32_t* state, int shift, uint8_t* dst) noexcept nogil
+                        Py_ssize_t n, Py_ssize_t nfin, int32_t* state, int shift,
+                        uint8_t* dst) noexcept nogil
 
 
 # The state of one coder as the kernels carry it.
@@ -449,10 +450,13 @@ cdef inline void oki_decode_stereo_k(const uint8_t* src, Py_ssize_t frames, cr_l
 
 
 cdef inline void search_rows_k(const cr_search_tables* Q, const int16_t* src, Py_ssize_t rows,
-                               Py_ssize_t n, int32_t* state, int shift,
+                               Py_ssize_t n, Py_ssize_t nfin, int32_t* state, int shift,
                                uint8_t* dst) noexcept nogil:
-    """Each row of a (rows, n) array (n even) coded as a whole stream (lookahead within
-    the row, the last sample repeated past it) from state row r = (pm, index, ps), which
-    is updated.  OKI on AVX2 codes 16 rows side by side, one per 16-bit lane (the same
-    codes as one row at a time; cr_search_rows in adpcm_search.h)."""
-    cr_search_rows(Q, src, rows, n, state, shift, dst)
+    """The first nfin samples (nfin even, 0 < nfin <= n) of each row of a (rows, n) array
+    coded as a stream (lookahead within the row, the last sample repeated past it) from
+    state row r = (pm, index, ps), which becomes the state after those nfin codes; row
+    r's nfin / 2 bytes at dst + r * (nfin / 2).  nfin = n codes whole rows; nfin = n - 2
+    codes what the row's last two samples (its lookahead) settle.  OKI on AVX2 codes 16
+    rows side by side, one per 16-bit lane (the same codes as one row at a time;
+    cr_search_rows in adpcm_search.h)."""
+    cr_search_rows(Q, src, rows, n, nfin, state, shift, dst)

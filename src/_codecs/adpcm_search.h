@@ -808,8 +808,8 @@ CR_AVX2_INLINE void cr_l_transpose16(const int16_t* const* x, ptrdiff_t k0, int1
 
 /* search_rows (below) for OKI, 16 rows at a time. */
 CR_AVX2 static void cr_search_rows_oki_avx2(const int16_t* src, ptrdiff_t rows, ptrdiff_t n,
-                                            int32_t* state, uint8_t* dst) {
-    ptrdiff_t r0, a, k, nb = n / 2;
+                                            ptrdiff_t nfin, int32_t* state, uint8_t* dst) {
+    ptrdiff_t r0, a, k, nb = nfin / 2;
     int j;
     for (r0 = 0; r0 < rows; r0 += 16) {
         ptrdiff_t live = rows - r0 < 16 ? rows - r0 : 16;
@@ -826,7 +826,7 @@ CR_AVX2 static void cr_search_rows_oki_avx2(const int16_t* src, ptrdiff_t rows, 
                 S.pm = state[3 * r0];
                 S.idx = state[3 * r0 + 1];
                 S.ps = state[3 * r0 + 2];
-                cr_search(&cr_oki_search, &S, src + r0 * n, n, n, 4, &held, dst + r0 * nb);
+                cr_search(&cr_oki_search, &S, src + r0 * n, n, nfin, 4, &held, dst + r0 * nb);
                 state[3 * r0] = S.pm;
                 state[3 * r0 + 1] = S.idx;
                 state[3 * r0 + 2] = S.ps;
@@ -841,8 +841,8 @@ CR_AVX2 static void cr_search_rows_oki_avx2(const int16_t* src, ptrdiff_t rows, 
             idx.h[j] = (int16_t)st[j][1];
             ps.h[j] = (int16_t)st[j][2];
         }
-        for (a = 0; a < n; a += CR_LANE_CHUNK) {
-            ptrdiff_t len = n - a < CR_LANE_CHUNK ? n - a : CR_LANE_CHUNK;
+        for (a = 0; a < nfin; a += CR_LANE_CHUNK) {      /* lookahead: within x[0..n) */
+            ptrdiff_t len = nfin - a < CR_LANE_CHUNK ? nfin - a : CR_LANE_CHUNK;
             k = 0;
             for (; k + 16 <= len + 2 && a + k + 16 <= n; k += 16)
                 cr_l_transpose16(x, a + k, T + 16 * k);
@@ -1313,13 +1313,13 @@ static ptrdiff_t cr_search(const cr_search_tables* Q, cr_search_state* S, const 
  * (pm, index, ps), which is updated; bytes high nibble first, n / 2 per row.  OKI on AVX2
  * runs 16 rows in lanes (the same codes as one row at a time). */
 static void cr_search_rows(const cr_search_tables* Q, const int16_t* src, ptrdiff_t rows, ptrdiff_t n,
-                           int32_t* state, int shift, uint8_t* dst) {
+                           ptrdiff_t nfin, int32_t* state, int shift, uint8_t* dst) {
     ptrdiff_t r;
-    if (rows <= 0 || n <= 0)
+    if (rows <= 0 || n <= 0 || nfin <= 0 || nfin > n)
         return;
 #if CR_AS_AVX2
     if (Q == &cr_oki_search && shift == 4 && cr_isa() >= CR_ISA_AVX2) {
-        cr_search_rows_oki_avx2(src, rows, n, state, dst);
+        cr_search_rows_oki_avx2(src, rows, n, nfin, state, dst);
         return;
     }
 #endif
@@ -1329,7 +1329,7 @@ static void cr_search_rows(const cr_search_tables* Q, const int16_t* src, ptrdif
         S.pm = state[3 * r];
         S.idx = state[3 * r + 1];
         S.ps = state[3 * r + 2];
-        cr_search(Q, &S, src + r * n, n, n, shift, &held, dst + r * (n / 2));
+        cr_search(Q, &S, src + r * n, n, nfin, shift, &held, dst + r * (nfin / 2));
         state[3 * r] = S.pm;
         state[3 * r + 1] = S.idx;
         state[3 * r + 2] = S.ps;

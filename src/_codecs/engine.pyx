@@ -19,7 +19,7 @@ descriptor is used only between ``write_to`` and ``end_output`` (or the job's sl
 restarted or closed), all of them called under the engine's lock, as ``feed`` is.
 """
 from libc.errno cimport errno, EINTR, EIO
-from libc.stdint cimport int16_t, uint8_t, int64_t, int32_t, uint32_t
+from libc.stdint cimport int16_t, uint8_t, int64_t, int32_t
 from libc.stdlib cimport malloc, realloc, free, calloc, qsort
 from libc.string cimport memcpy, memset, memmove
 from posix.time cimport clock_gettime, timespec, CLOCK_THREAD_CPUTIME_ID
@@ -40,8 +40,8 @@ from resample_k cimport (
     rs_window, rs_compact, cr_rs_select, cr_rs_run4, cr_rs_to_int16,
 )
 from adpcm_k cimport (
-    init_adpcm_tables, cr_search_state, cr_search_tables, cr_search, cr_oki_search,
-    search_rows_k, cr_as_clamp, ima_wav_encode_block_k,
+    init_adpcm_tables, cr_search_state, cr_search, cr_oki_search,
+    search_rows_k, ima_wav_encode_block_k,
 )
 
 
@@ -353,27 +353,6 @@ cdef int _write_output(slot_t* s, bint header) noexcept nogil:
             s.cause = CAUSE_ERROR
             s.active = 0
     return err
-
-
-cdef inline void _oki_replay(cr_search_state* S, const uint8_t* src,
-                             Py_ssize_t nbytes) noexcept nogil:
-    """Move S over the codes of nbytes OKI bytes (high nibble first) as both kinds of
-    decoder do (multiply and shift-sum predictors, step index): the state the search
-    encoder (cr_search, search_rows_k) leaves after coding them."""
-    cdef const cr_search_tables* Q = &cr_oki_search
-    cdef int32_t pm = S.pm, ps = S.ps, b = 8 * S.idx, k, m
-    cdef uint32_t c
-    cdef Py_ssize_t i
-    for i in range(2 * nbytes):
-        c = <uint32_t>(src[i >> 1] & 15) if i & 1 else <uint32_t>(src[i >> 1] >> 4)
-        m = -<int32_t>((c >> 3) & 1)
-        k = b + <int32_t>(c & 7)
-        pm = cr_as_clamp(pm + ((Q.rm[k] ^ m) - m), Q.lo, Q.hi)
-        ps = cr_as_clamp(ps + ((Q.rs[k] ^ m) - m), Q.lo, Q.hi)
-        b = Q.nbase[k]
-    S.pm = pm
-    S.ps = ps
-    S.idx = b >> 3
 
 
 cdef inline int64_t _oki_row_len(const slot_t* s) noexcept nogil:
@@ -1228,9 +1207,9 @@ cdef class Bank:
     cdef void _oki_rows(self, const int64_t* slots, Py_ssize_t k) noexcept nogil:
         """Code the OKI samples the slots took in this feed, many slots in one
         search_rows_k call: a slot's row is its samples up to an even count c of them
-        and the two after (their lookahead), so the row's first c codes are the
-        stream's; the row's last two codes (past the lookahead) are dropped and the
-        state is replayed over the c codes kept.  Rows of one length go together."""
+        and the two after (their lookahead): the row's first c samples are coded, which
+        is the stream's next c codes and its state after them; the last two wait for
+        the next feed.  Rows of one length go together."""
         cdef Py_ssize_t r, j, g, cnt = 0, done = 0
         cdef int64_t n, c, slot
         cdef slot_t* s
@@ -1272,22 +1251,23 @@ cdef class Bank:
                     memcpy(&self.ok_src[j * n], s.okibuf, n * sizeof(int16_t))
                     st = &self.ok_state[3 * j]
                     st[0], st[1], st[2] = s.oki.pm, s.oki.idx, s.oki.ps
+            c = n - 2
             if rows:
-                search_rows_k(&cr_oki_search, self.ok_src, g, n, self.ok_state, 4,
+                search_rows_k(&cr_oki_search, self.ok_src, g, n, c, self.ok_state, 4,
                               <uint8_t*>&self.ok_src[g * n])
             for j in range(g):
                 s = self.slots[self.ok_list[done + j]]
-                c = n - 2
-                if not self._reserve(s, n // 2):
+                if not self._reserve(s, c // 2):
                     continue
                 if rows:
-                    memcpy(&s.out[s.out_len], (<uint8_t*>&self.ok_src[g * n]) + j * (n // 2),
+                    memcpy(&s.out[s.out_len], (<uint8_t*>&self.ok_src[g * n]) + j * (c // 2),
                            c // 2)
+                    st = &self.ok_state[3 * j]
                 else:
                     st = self.ok_one
                     st[0], st[1], st[2] = s.oki.pm, s.oki.idx, s.oki.ps
-                    search_rows_k(&cr_oki_search, s.okibuf, 1, n, st, 4, &s.out[s.out_len])
-                _oki_replay(&s.oki, &s.out[s.out_len], c // 2)
+                    search_rows_k(&cr_oki_search, s.okibuf, 1, n, c, st, 4, &s.out[s.out_len])
+                s.oki.pm, s.oki.idx, s.oki.ps = st[0], st[1], st[2]
                 s.out_len += c // 2
                 s.oki_n -= c
                 memmove(s.okibuf, &s.okibuf[c], s.oki_n * sizeof(int16_t))
