@@ -10,7 +10,8 @@
  * Records packed into 2 MiB pages need one TLB entry per hundred records.  Where huge
  * pages are not available the chunks are ordinary memory and nothing else changes.
  * The price: a huge page is resident as a whole, so every record's untouched bytes
- * count too. */
+ * count too; hence the hint only where asked (huge = 1): the engine leaves its first
+ * chunk in small pages, so an engine with a few calls costs what they touch, not 2 MiB. */
 #ifndef CALLRECORDER_CHUNK_MEM_H
 #define CALLRECORDER_CHUNK_MEM_H
 
@@ -24,8 +25,9 @@
 #if defined(__linux__)
 #include <sys/mman.h>
 
-/* A zeroed chunk of CR_CHUNK bytes aligned on CR_CHUNK, or NULL. */
-static inline void *cr_chunk_alloc(void) {
+/* A zeroed chunk of CR_CHUNK bytes aligned on CR_CHUNK (with huge: advised for huge
+ * pages), or NULL. */
+static inline void *cr_chunk_alloc(int huge) {
     /* map twice the size and keep the aligned half: mmap gives page alignment only */
     char *raw = (char *)mmap(NULL, 2 * CR_CHUNK, PROT_READ | PROT_WRITE,
                              MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
@@ -38,7 +40,8 @@ static inline void *cr_chunk_alloc(void) {
     if (p + CR_CHUNK < raw + 2 * CR_CHUNK)
         munmap(p + CR_CHUNK, (size_t)(raw + 2 * CR_CHUNK - (p + CR_CHUNK)));
 #ifdef MADV_HUGEPAGE
-    madvise(p, CR_CHUNK, MADV_HUGEPAGE); /* a hint: refused or ignored, pages stay small */
+    if (huge)
+        madvise(p, CR_CHUNK, MADV_HUGEPAGE); /* a hint: refused or ignored, pages stay small */
 #endif
     return p;
 }
@@ -50,8 +53,9 @@ static inline void cr_chunk_free(void *p) {
 
 #else
 
-static inline void *cr_chunk_alloc(void) {
+static inline void *cr_chunk_alloc(int huge) {
     void *p = NULL;
+    (void)huge;
     if (posix_memalign(&p, CR_CHUNK, CR_CHUNK) != 0)
         return NULL;
     return memset(p, 0, CR_CHUNK);

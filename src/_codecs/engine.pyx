@@ -26,7 +26,7 @@ from posix.time cimport clock_gettime, timespec, CLOCK_THREAD_CPUTIME_ID
 from posix.unistd cimport pwrite
 cdef extern from "chunk_mem.h":
     size_t CR_CHUNK
-    void* cr_chunk_alloc() noexcept nogil
+    void* cr_chunk_alloc(int huge) noexcept nogil
     void cr_chunk_free(void* p) noexcept nogil
 
 from cpu_isa cimport cr_isa_set, cr_prefetch
@@ -409,10 +409,14 @@ cdef class Bank:
     cdef slot_t** slots
     cdef int64_t* gens       # per slot: bumped by every open(), so a stale slot is seen
     # the slots' records: cells of CR_CHUNK chunks (chunk_mem.h: huge pages where the
-    # system gives them), the free ones linked through their first bytes
+    # system gives them), handed out in order from the newest chunk (cell_next on; a
+    # cell not handed out yet is never touched), closed ones linked through their first
+    # bytes for the next slots
     cdef void** chunks
     cdef Py_ssize_t nchunks
     cdef void* free_cells
+    cdef char* cell_next
+    cdef char* cell_end
     cdef readonly int capacity
     cdef public int64_t flush_bytes
     cdef public int64_t sync_every
@@ -446,6 +450,8 @@ cdef class Bank:
         self.chunks = NULL
         self.nchunks = 0
         self.free_cells = NULL
+        self.cell_next = NULL
+        self.cell_end = NULL
         self.capacity = 0
         self.nfilters = 0
         self._filter_arrays = []
@@ -621,26 +627,31 @@ cdef class Bank:
             self.slots[i] = NULL
 
     cdef slot_t* _new_cell(self) except NULL:
-        """A zeroed slot record: a free cell, else one of a new chunk's (the rest of
-        the chunk's cells become free ones).  Chunks go back to the system with the bank."""
-        cdef size_t cell = (sizeof(slot_t) + 63) & ~(<size_t>63), k
+        """A zeroed slot record: a closed slot's cell, else the newest chunk's next
+        one, else the first of a new chunk.  The first chunk is in small pages, the next
+        ones advised for huge pages (chunk_mem.h).  Chunks go back to the system with the
+        bank."""
+        cdef size_t cell = (sizeof(slot_t) + 63) & ~(<size_t>63)
         cdef char* c
         cdef void** grown
-        if self.free_cells == NULL:
-            grown = <void**>realloc(self.chunks, (self.nchunks + 1) * sizeof(void*))
-            if grown == NULL:
-                raise MemoryError()
-            self.chunks = grown
-            c = <char*>cr_chunk_alloc()
-            if c == NULL:
-                raise MemoryError()
-            self.chunks[self.nchunks] = c
-            self.nchunks += 1
-            for k in range(CR_CHUNK // cell - 1, -1, -1):    # first cells handed out first
-                (<void**>(c + k * cell))[0] = self.free_cells
-                self.free_cells = c + k * cell
-        cdef slot_t* s = <slot_t*>self.free_cells
-        self.free_cells = (<void**>s)[0]
+        cdef slot_t* s
+        if self.free_cells != NULL:
+            s = <slot_t*>self.free_cells
+            self.free_cells = (<void**>s)[0]
+        else:
+            if self.cell_next == NULL or self.cell_next + cell > self.cell_end:
+                grown = <void**>realloc(self.chunks, (self.nchunks + 1) * sizeof(void*))
+                if grown == NULL:
+                    raise MemoryError()
+                self.chunks = grown
+                c = <char*>cr_chunk_alloc(self.nchunks > 0)
+                if c == NULL:
+                    raise MemoryError()
+                self.chunks[self.nchunks] = c
+                self.nchunks += 1
+                self.cell_next, self.cell_end = c, c + CR_CHUNK
+            s = <slot_t*>self.cell_next
+            self.cell_next += cell
         memset(s, 0, sizeof(slot_t))
         return s
 

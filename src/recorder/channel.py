@@ -401,8 +401,10 @@ class CallChannel:
         """``(floor, slack)`` when the channel's clock reads ``max(floor,
         time.monotonic() - slack)``: the engine then fills the call's gaps itself, in
         one compiled pass for every such call (:meth:`Engine.watch_gaps`), with the
-        arithmetic of :meth:`watchdog`.  None for any other clock (a test's hand-driven
-        one): the engine calls :meth:`watchdog` instead."""
+        arithmetic of :meth:`watchdog`, and calls neither :meth:`watchdog` nor
+        :meth:`is_live` for the call (a subclass that overrides them, to be called,
+        returns None here).  None for any other clock (a test's hand-driven one): the
+        engine calls :meth:`watchdog` instead."""
         return (-float("inf"), 0.0) if self._clock is time.monotonic else None
 
     def watchdog(self) -> int:

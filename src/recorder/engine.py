@@ -276,8 +276,9 @@ class Engine:
 
     def attach(self, channel: Source) -> int:
         """Give ``channel`` a slot and return it.  ``channel`` needs ``is_live()``,
-        ``watchdog()`` and ``wake_waiters()``; it is held weakly, and dropping it without
-        :meth:`detach` finishes its recording and frees the slot."""
+        ``watchdog()`` and ``wake_waiters()`` (the first two are not called for a slot
+        whose gaps the engine fills itself, see :meth:`watch_gaps`); it is held weakly,
+        and dropping it without :meth:`detach` finishes its recording and frees the slot."""
         with self.lock:
             if not self._free:
                 self._grow()
@@ -489,8 +490,8 @@ class Engine:
 
     def watch_gaps(self, slot: int, origin: float, floor: float, slack: float) -> None:
         """The worker fills the gaps in ``slot``'s media itself, in one compiled pass
-        over every such slot per tick, instead of calling the channel's
-        :meth:`~Source.watchdog` (lock held; until the slot is attached again).  For a
+        over every such slot per tick, instead of calling the channel's ``is_live()`` and
+        ``watchdog()`` (lock held; until the slot is attached again).  For a
         channel whose watchdog clock reads ``max(floor, time.monotonic() - slack)`` and
         which was answered at ``origin`` on it: the same gaps, filled the same way."""
         self.bank.watch_gaps(slot, origin, floor, slack)
