@@ -782,6 +782,21 @@ cdef class Bank:
             raise ValueError(f"n must be >= 0, got {n}")
         return self._push_zeros(s, m)
 
+    def fill_gap(self, slot, due, gap):
+        """The gap rule, for one slot: when its media (processed and pending) is more
+        than ``gap`` samples behind ``due``, queue silence up to ``due``, as much as the
+        ring takes (one bounded step: a longer gap is filled over the next calls).
+        Returns the samples queued.  (:meth:`fill_gaps` applies it to every watched slot.)"""
+        cdef slot_t* s = self._slot(slot)
+        cdef int64_t d = _i64(due, "due"), g = _i64(gap, "gap")
+        if g < 0:
+            raise ValueError(f"gap must be >= 0, got {gap}")
+        return self._fill_to(s, d, g)
+
+    cdef int64_t _fill_to(self, slot_t* s, int64_t due, int64_t gap) noexcept nogil:
+        cdef int64_t behind = due - (s.media + s.fill)
+        return self._push_zeros(s, behind) if behind > gap else 0
+
     cdef int64_t _push_zeros(self, slot_t* s, int64_t m) noexcept nogil:
         """Queue up to m samples of silence, as many as the ring has room for (not
         media arriving: the slot's quiet count goes on); returns how many."""
@@ -830,14 +845,11 @@ cdef class Bank:
         s.watched = 1
 
     def fill_gaps(self, double now, ticks, gap):
-        """The gap watchdog of every watched slot (:meth:`watch_gaps`) at once: a slot
-        whose call is answered (:meth:`set_accept`), that got no media during the last
-        ``ticks`` calls of :meth:`idle`, and whose media (processed and pending) is more
-        than ``gap`` samples behind its due count, gets silence queued up to that count,
-        as much as its ring takes (one bounded step: a longer gap is filled over the
-        next calls).  Call it after :meth:`idle`, once a tick.  Returns the samples
-        queued."""
-        cdef int64_t k = _i64(ticks, "ticks"), g = _i64(gap, "gap"), due, behind, total = 0
+        """The gap watchdog of every watched slot (:meth:`watch_gaps`) at once: each
+        slot whose call is answered (:meth:`set_accept`) and that got no media during the
+        last ``ticks`` calls of :meth:`idle` has :meth:`fill_gap` applied with its due
+        count.  Call it after :meth:`idle`, once a tick.  Returns the samples queued."""
+        cdef int64_t k = _i64(ticks, "ticks"), g = _i64(gap, "gap"), total = 0
         cdef double span
         if k < 1 or g < 0 or not now - now == 0:
             raise ValueError(f"now must be finite, ticks >= 1 and gap >= 0; got {now}, "
@@ -853,10 +865,7 @@ cdef class Bank:
                 span = (_maxd(s.gap_floor, now - s.gap_slack) - s.gap_origin) * MEDIA_RATE
                 if not span < DUE_MAX:      # (a NaN `now` too)
                     span = DUE_MAX
-                due = <int64_t>span
-                behind = due - (s.media + s.fill)
-                if behind > g:
-                    total += self._push_zeros(s, behind)
+                total += self._fill_to(s, <int64_t>span, g)
         return total
 
     def ready(self, n, const int64_t[::1] among=None):

@@ -41,7 +41,8 @@ import numpy as np
 from . import codecs, files, wav
 from ._buffers import as_int16, as_uint8, slot_array
 from .dsp import DTMF_KEYS
-from .engine import FRAME, GAP_SAMPLES, MEDIA_RATE, PIECE, Engine
+from .engine import FRAME, MEDIA_RATE, PIECE, Engine
+from .engine import GAP_SAMPLES as GAP_SAMPLES  # (its home is the engine's gap rule)
 from .filerecorder import Cause, Error, FileRecorder, Hangup, Job
 from .resampling import to_mono
 
@@ -415,11 +416,8 @@ class CallChannel:
         longer gap follows on the next ticks.  Returns the samples of silence queued."""
         if self._state is not CallState.ANSWERED or self._replay is not None:
             return 0
-        expected = int((self._clock() - self._answered_at) * MEDIA_RATE)
-        have = self.media_samples() + self._engine.pending(self._slot)
-        if expected - have > GAP_SAMPLES:
-            return self._engine.push_silence(self._slot, expected - have)
-        return 0
+        due = int((self._clock() - self._answered_at) * MEDIA_RATE)
+        return self._engine.fill_gap(self._slot, due)
 
     def poll(self) -> None:
         """Run the watchdog and process waiting media now (the engine does this every

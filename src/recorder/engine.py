@@ -1,7 +1,7 @@
 """The media engine: one per process (or per ``Engine()`` you create), serving every call
 channel attached to it.
 
-Each channel owns a slot; :meth:`Engine.push` (and ``push_g711``, ``push_silence``) hands
+Each channel owns a slot; :meth:`Engine.push` (and ``push_g711``, ``fill_gap``) hands
 it 8000 Hz int16 media, and a worker thread processes the media of all slots together
 every ``tick`` (20 ms): silence and DTMF detection, then the record jobs' decisions and
 coding.  A gap in a live channel's media is filled with silence so timers and files stay
@@ -211,7 +211,7 @@ class Engine:
     -----
     A media source (a pushing call, a replay, an RTP stream) uses the slot it got from
     :meth:`attach` with :meth:`push`, :meth:`push_g711`, :meth:`push_rows` (many slots in
-    one call, :class:`recorder.ChannelBatch`), :meth:`push_silence`,
+    one call, :class:`recorder.ChannelBatch`), :meth:`fill_gap`,
     :meth:`process`, :meth:`pending`, :meth:`media_samples` and :meth:`reset_media`; a
     record job uses :meth:`start_job`, :meth:`job_state`, :meth:`take_coded` (or
     :meth:`write_file` and :meth:`end_file`), :meth:`end_job`, :meth:`barge`, :meth:`job_ended` and
@@ -496,12 +496,14 @@ class Engine:
         which was answered at ``origin`` on it: the same gaps, filled the same way."""
         self.bank.watch_gaps(slot, origin, floor, slack)
 
-    def push_silence(self, slot: int, n: int) -> int:
-        """Queue up to ``n`` samples of silence (a gap in the media) in one step, as many
-        as the ring has room for; returns how many.  Nothing is processed here: a gap
-        longer than the ring is filled over the following ticks, so filling costs the
-        same whatever the lag."""
-        return self.bank.push_zeros(slot, n)
+    def fill_gap(self, slot: int, due: int) -> int:
+        """When ``slot``'s media (processed and pending) is more than
+        :data:`GAP_SAMPLES` behind media sample ``due``, queue silence up to ``due`` in
+        one step, as much as the ring has room for; returns how many samples.  Nothing is
+        processed here: a gap longer than the ring is filled over the following ticks, so
+        filling costs the same whatever the lag.  (The rule :meth:`watch_gaps` slots get
+        in the worker's compiled pass.)"""
+        return self.bank.fill_gap(slot, due, GAP_SAMPLES)
 
     def generation(self, slot: int) -> int:
         """How many times ``slot`` has been given out: remember it with the slot, and
