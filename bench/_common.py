@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import platform
+import resource
 import statistics
 import time
 import warnings
@@ -47,6 +48,14 @@ def import_audioop():
         except ImportError:
             return None
     return audioop
+
+
+def raise_nofile() -> int:
+    """Raise this process's open-files limit to its hard limit (a recording holds its
+    file and folder open, an RTP call its socket); returns that limit."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+    return hard
 
 
 def emit(rows: list[dict], as_json: bool, title: str, columns: list[tuple[str, str, str]]) -> None:

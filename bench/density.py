@@ -41,7 +41,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import resource
 import subprocess
 import sys
 import tempfile
@@ -52,7 +51,7 @@ sys.path.insert(0, HERE)
 sys.path = [p for p in sys.path if os.path.abspath(p) != os.path.dirname(HERE)]
 
 import numpy as np  # noqa: E402
-from _common import emit  # noqa: E402
+from _common import emit, raise_nofile  # noqa: E402
 
 from recorder import CallChannel, ChannelBatch, Engine, codecs  # noqa: E402
 from recorder.filerecorder import RECORD_FORMATS, RECORD_RATES  # noqa: E402
@@ -301,8 +300,7 @@ def main(argv=None) -> int:
     ap.add_argument("--json", action="store_true")
     args = ap.parse_args(argv)
     global FORMAT, RATE
-    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
-    resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+    hard = raise_nofile()
     if hard < 2 * args.channels + 64:  # a recording holds its folder and its file open
         ap.error(f"need {2 * args.channels + 64} open files, the hard limit is {hard}")
     formats = RECORD_FORMATS if args.format == "all" else tuple(args.format.split(","))

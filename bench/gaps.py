@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import resource
 import sys
 import tempfile
 import time
@@ -30,7 +29,7 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
 sys.path = [p for p in sys.path if os.path.abspath(p) != os.path.dirname(HERE)]
 
-from _common import emit  # noqa: E402
+from _common import emit, raise_nofile  # noqa: E402
 
 from recorder import CallChannel, Engine  # noqa: E402
 
@@ -73,8 +72,7 @@ def main(argv=None) -> int:
     ap.add_argument("--seconds", type=float, default=5.0)
     ap.add_argument("--json", action="store_true")
     args = ap.parse_args(argv)
-    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
-    resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+    raise_nofile()
     rows = []
     for name, clock in (("core", time.monotonic), ("python", wall_clock)):
         with tempfile.TemporaryDirectory(prefix="gaps-") as root:

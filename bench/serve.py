@@ -55,7 +55,6 @@ import argparse
 import json
 import os
 import random
-import resource
 import shutil
 import signal
 import socket
@@ -70,7 +69,7 @@ sys.path.insert(0, HERE)
 sys.path = [p for p in sys.path if os.path.abspath(p) != os.path.dirname(HERE)]
 
 import numpy as np  # noqa: E402
-from _common import machine  # noqa: E402
+from _common import machine, raise_nofile  # noqa: E402
 
 from recorder import codecs, wav  # noqa: E402
 
@@ -241,11 +240,6 @@ def absolute_app(app: str) -> str:
     """FILE.py:FUNCTION with FILE made absolute (the server runs in the work directory)."""
     where, sep, name = app.rpartition(":")
     return os.path.abspath(where) + sep + name if where.endswith(".py") else app
-
-
-def raise_nofile() -> None:
-    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
-    resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
 
 
 def cpu_cgroup(cores: float) -> str:
