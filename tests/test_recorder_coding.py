@@ -44,6 +44,12 @@ def oracle(pcm: np.ndarray, fmt: str, rate: int, max_frames: int | None = None) 
     return buf.getvalue()
 
 
+def file_is_oracle(path, pieces, result) -> bool:
+    """The recording at ``path`` holds exactly the oracle's bytes for the media pushed
+    (``pieces``, in order) at the format and rate of its ``result``."""
+    return path.read_bytes() == oracle(np.concatenate(pieces), result.format, result.rate)
+
+
 def most_frames(pcm: np.ndarray, fmt: str, rate: int, limit: int) -> int:
     """The most frames whose oracle file fits in ``limit`` bytes (file size grows with
     the frames: bisect)."""
@@ -216,10 +222,7 @@ def test_many_channels_in_one_engine_give_the_oracle_bytes(tmp_path, media):
         got[i].append(tail)
         ch.FileRecorder.stop()
         assert ch.FileRecorder.cause() is Cause.ABORTED
-        r = ch.FileRecorder.result()
-        assert (tmp_path / f"{i}.wav").read_bytes() == oracle(
-            np.concatenate(got[i]), r.format, r.rate
-        ), i
+        assert file_is_oracle(tmp_path / f"{i}.wav", got[i], ch.FileRecorder.result()), i
         ch.close()
     engine.stop()
 
@@ -259,10 +262,7 @@ def test_many_oki_channels_coded_side_by_side_give_the_oracle_bytes(tmp_path, me
                 engine.process()
         for i, ch in enumerate(chans):
             ch.FileRecorder.stop()
-            r = ch.FileRecorder.result()
-            assert (tmp_path / f"{i}.wav").read_bytes() == oracle(
-                np.concatenate(got[i]), r.format, r.rate
-            ), i
+            assert file_is_oracle(tmp_path / f"{i}.wav", got[i], ch.FileRecorder.result()), i
             ch.close()
         engine.stop()
     finally:
@@ -324,9 +324,7 @@ def test_many_channels_resampled_together_give_the_oracle_bytes(tmp_path, media,
         recorder.set_simd_level("c")
         for i, r in enumerate(results):
             assert r.rate == rate
-            assert (tmp_path / f"{i}.wav").read_bytes() == oracle(
-                np.concatenate(got[i]), r.format, r.rate
-            ), i
+            assert file_is_oracle(tmp_path / f"{i}.wav", got[i], r), i
     finally:
         recorder.set_simd_level(None)
 
