@@ -138,6 +138,11 @@ class _WatchdogClock:
     def __call__(self) -> float:
         return max(self.start, time.monotonic() - WATCHDOG_SLACK)
 
+    def form(self) -> tuple[float, float]:
+        """``(floor, slack)`` of this clock for the engine's gap pass (see
+        :meth:`CallChannel._gap_clock`): it reads ``max(floor, time.monotonic() - slack)``."""
+        return (self.start, WATCHDOG_SLACK)
+
 
 class SipChannel(CallChannel):
     """A :class:`~recorder.CallChannel` bound to one SIP call of a :class:`Server`:
@@ -167,7 +172,7 @@ class SipChannel(CallChannel):
         self.ring()
 
     def _gap_clock(self) -> tuple[float, float] | None:
-        return (self._sip_clock.start, WATCHDOG_SLACK)  # see _WatchdogClock
+        return self._sip_clock.form()
 
     @property
     def receiving(self) -> bool:
